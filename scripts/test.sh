@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one entry point for checks: formatting, lints, all Rust tests, oracle checks.
+# CI (.ci/run) calls this on a fresh clone. Installs what it needs by itself.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+need_rust
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (deny warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "build the smartpos binary (release) for oracle checks"
+cargo build --release --locked -p smartpos-cli
+export SMARTPOS_BIN="$ROOT/target/release/smartpos"
+
+step "oracle checks against independent implementations (tests/oracles)"
+need_venv
+for oracle in "$ROOT"/tests/oracles/*_oracle.py; do
+    [ -e "$oracle" ] || continue
+    echo "--- $(basename "$oracle")"
+    "$PYTHON" "$oracle"
+done
+
+step "all checks passed"
