@@ -1,0 +1,14 @@
+//! SmartPOS simulators, used by tests, the CLI `host` command and the JVM bindings.
+//!
+//! Files:
+//! - `net.rs`: the simulator's TCP/TLS server: accepts many connections, splits each into
+//!   2-byte length-prefixed frames, hands each request to a [`net::FrameHandler`] and writes the
+//!   answers back, applying transport faults; also the built-in TEST-ONLY TLS identity.
+//! - `acquirer.rs`: the acquirer host logic: working keys at sign-in, MAC checks, the ledger,
+//!   void/refund/completion rules, settlement, repeat detection, the approval amount table.
+//! - `fault.rs`: the transport fault plan (`drop:0.1`, `delay:2s:0.5`, ...), parsed from CLI
+//!   strings, and the seeded per-request fault picker.
+
+pub mod acquirer;
+pub mod fault;
+pub mod net;

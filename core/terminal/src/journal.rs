@@ -1,0 +1,696 @@
+//! The SQLite journal: the terminal's memory of every transaction, pending reversal and advice.
+//!
+//! WAL mode with `synchronous=FULL`: a commit returns only after the write-ahead log is on disk,
+//! which is what "durable before sending" and "durable before returning" rest on. Each engine
+//! [`Commit`] is applied in one SQLite transaction, so a crash leaves either all of it or none.
+//!
+//! Pending messages (reversals, advices) are the only rows that hold card data (the PAN in
+//! field 2). They are sealed with AES-256-GCM under the journal key from the app's secure store;
+//! the nonce is random per row and the row's sequence number is bound as associated data, so a
+//! sealed message cannot be swapped between rows.
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use smartpos_txn::journal::{
+    Commit, JournalOp, Restored, SettlementProgress, SettlementStep, StateUpdate,
+};
+use smartpos_txn::model::{
+    Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
+};
+use std::path::Path;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Schema version stored in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txn (
+    reference       TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    amount          INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    stan            INTEGER NOT NULL,
+    batch           INTEGER NOT NULL,
+    local_time      TEXT NOT NULL,
+    local_date      TEXT NOT NULL,
+    rrn             TEXT,
+    auth_code       TEXT,
+    response_code   TEXT,
+    original_ref    TEXT,
+    idempotency_key TEXT UNIQUE,
+    operator        TEXT,
+    pan_masked      TEXT,
+    entry_mode      TEXT,
+    created_at_ms   INTEGER NOT NULL,
+    updated_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txn_batch ON txn(batch);
+CREATE INDEX IF NOT EXISTS txn_state ON txn(state);
+CREATE INDEX IF NOT EXISTS txn_original ON txn(original_ref);
+CREATE INDEX IF NOT EXISTS txn_created ON txn(created_at_ms);
+CREATE TABLE IF NOT EXISTS pending (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    reference     TEXT NOT NULL,
+    reason        TEXT,
+    message       BLOB NOT NULL,
+    attempts      INTEGER NOT NULL,
+    armed         INTEGER NOT NULL,
+    not_before_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    stan        INTEGER NOT NULL,
+    batch       INTEGER NOT NULL,
+    pending_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settlement (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    batch INTEGER NOT NULL,
+    step  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms    INTEGER NOT NULL,
+    operator TEXT,
+    action   TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
+";
+
+/// Journal failures.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// SQLite reported an error.
+    #[error("journal database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored value is not what this version writes (corruption or a newer schema).
+    #[error("journal holds an unreadable value in {what}")]
+    Corrupt {
+        /// Which column or record.
+        what: &'static str,
+    },
+    /// The journal was written by a newer SDK.
+    #[error("journal schema version {found} is newer than this SDK supports ({supported})")]
+    NewerSchema {
+        /// Version found.
+        found: i64,
+        /// Version supported.
+        supported: i64,
+    },
+    /// A pending message could not be sealed or opened with the journal key.
+    #[error("pending message could not be decrypted with the journal key")]
+    Seal,
+    /// The idempotency key is already used by another transaction.
+    #[error("idempotency key already used")]
+    DuplicateKey,
+}
+
+/// The journal key (AES-256), zeroized on drop.
+pub struct JournalKey(Zeroizing<[u8; 32]>);
+
+impl JournalKey {
+    /// Wraps 32 key bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        JournalKey(Zeroizing::new(bytes))
+    }
+}
+
+impl std::fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalKey(<redacted>)")
+    }
+}
+
+/// The open journal.
+pub struct Journal {
+    conn: Connection,
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").finish_non_exhaustive()
+    }
+}
+
+fn corrupt(what: &'static str) -> JournalError {
+    JournalError::Corrupt { what }
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`.
+    pub fn open(path: &Path, key: &JournalKey) -> Result<Journal, JournalError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, key)
+    }
+
+    /// Opens an in-memory journal (tests).
+    pub fn open_in_memory(key: &JournalKey) -> Result<Journal, JournalError> {
+        Self::init(Connection::open_in_memory()?, key)
+    }
+
+    fn init(conn: Connection, key: &JournalKey) -> Result<Journal, JournalError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(JournalError::NewerSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| JournalError::Seal)?;
+        Ok(Journal {
+            conn,
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+        })
+    }
+
+    fn seal(&self, seq: u64, plain: &[u8]) -> Result<Vec<u8>, JournalError> {
+        let mut nonce = [0u8; 12];
+        self.rng.fill(&mut nonce).map_err(|_| JournalError::Seal)?;
+        let mut buf = plain.to_vec();
+        let aad = seq.to_be_bytes();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(|_| JournalError::Seal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    fn open_sealed(&self, seq: u64, sealed: &[u8]) -> Result<Vec<u8>, JournalError> {
+        let (nonce, body) = sealed.split_at_checked(12).ok_or(JournalError::Seal)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| JournalError::Seal)?;
+        let mut buf = body.to_vec();
+        let aad = seq.to_be_bytes();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .map_err(|_| JournalError::Seal)?;
+        Ok(plain.to_vec())
+    }
+
+    /// Applies an engine commit atomically.
+    pub fn apply(&mut self, commit: &Commit) -> Result<(), JournalError> {
+        // Seal outside the SQLite transaction: it needs `&self` while the transaction borrows mutably.
+        let mut sealed = Vec::new();
+        for op in &commit.ops {
+            if let JournalOp::PutPending(p) = op {
+                sealed.push(self.seal(p.seq, &p.message)?);
+            }
+        }
+        let tx = self.conn.transaction()?;
+        let mut sealed = sealed.into_iter();
+        for op in &commit.ops {
+            match op {
+                JournalOp::PutTxn(r) => put_txn(&tx, r)?,
+                JournalOp::UpdateState(u) => update_state(&tx, u)?,
+                JournalOp::PutPending(p) => {
+                    let blob = sealed.next().ok_or(JournalError::Seal)?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO pending (seq, kind, reference, reason, message, attempts, armed, not_before_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            i64::try_from(p.seq).map_err(|_| corrupt("pending.seq"))?,
+                            p.kind.as_str(),
+                            p.reference,
+                            p.reason.map(ReversalReason::code),
+                            blob,
+                            p.attempts,
+                            p.armed,
+                            p.not_before_unix_ms
+                        ],
+                    )?;
+                }
+                JournalOp::RemovePending { seq } => {
+                    tx.execute(
+                        "DELETE FROM pending WHERE seq = ?1",
+                        params![i64::try_from(*seq).map_err(|_| corrupt("pending.seq"))?],
+                    )?;
+                }
+                JournalOp::PutCounters(c) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO counters (id, stan, batch, pending_seq) VALUES (1, ?1, ?2, ?3)",
+                        params![
+                            c.stan,
+                            c.batch,
+                            i64::try_from(c.pending_seq).map_err(|_| corrupt("pending_seq"))?
+                        ],
+                    )?;
+                }
+                JournalOp::PutWrappedKeys { block } => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('wrapped_keys', ?1)",
+                        params![smartpos_types::hex::encode(block)],
+                    )?;
+                }
+                JournalOp::PutSettlement(p) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO settlement (id, batch, step) VALUES (1, ?1, ?2)",
+                        params![p.batch, p.step.encode()],
+                    )?;
+                }
+                JournalOp::ClearSettlement => {
+                    tx.execute("DELETE FROM settlement", [])?;
+                }
+                other => {
+                    log::error!("journal op not understood by this runtime: {other:?}");
+                    return Err(corrupt("unknown journal op"));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Loads what the engine needs to resume.
+    pub fn restore(&self) -> Result<Restored, JournalError> {
+        let counters = self
+            .conn
+            .query_row(
+                "SELECT stan, batch, pending_seq FROM counters WHERE id = 1",
+                [],
+                |r| {
+                    Ok(Counters {
+                        stan: r.get(0)?,
+                        batch: r.get(1)?,
+                        pending_seq: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(1),
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default();
+        let in_flight = self.query_txns("WHERE state = 'sending' ORDER BY created_at_ms", [])?;
+        let wrapped_keys = self
+            .meta("wrapped_keys")?
+            .and_then(|h| smartpos_types::hex::decode(&h).ok());
+        let settlement = self
+            .conn
+            .query_row("SELECT batch, step FROM settlement WHERE id = 1", [], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?
+            .map(|(batch, step)| {
+                SettlementStep::decode(&step)
+                    .map(|step| SettlementProgress { batch, step })
+                    .ok_or(corrupt("settlement.step"))
+            })
+            .transpose()?;
+        Ok(Restored {
+            counters,
+            pending: self.pending()?,
+            in_flight,
+            wrapped_keys,
+            settlement,
+        })
+    }
+
+    /// Pending reversals and advices, in delivery order.
+    pub fn pending(&self) -> Result<Vec<PendingItem>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, kind, reference, reason, message, attempts, armed, not_before_ms FROM pending ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, bool>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, kind, reference, reason, sealed, attempts, armed, not_before) = row?;
+            let seq = u64::try_from(seq).map_err(|_| corrupt("pending.seq"))?;
+            let kind = match kind.as_str() {
+                "reversal" => PendingKind::Reversal,
+                "advice" => PendingKind::Advice,
+                _ => return Err(corrupt("pending.kind")),
+            };
+            let reason = match reason {
+                Some(c) => Some(ReversalReason::from_code(&c).ok_or(corrupt("pending.reason"))?),
+                None => None,
+            };
+            out.push(PendingItem {
+                seq,
+                kind,
+                reference,
+                reason,
+                message: self.open_sealed(seq, &sealed)?,
+                attempts,
+                armed,
+                not_before_unix_ms: not_before,
+            });
+        }
+        Ok(out)
+    }
+
+    fn query_txns<P: rusqlite::Params>(
+        &self,
+        tail: &str,
+        params: P,
+    ) -> Result<Vec<TxnRecord>, JournalError> {
+        let sql = format!("SELECT {TXN_COLUMNS} FROM txn {tail}");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params, read_txn)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?.ok_or(corrupt("txn"))?);
+        }
+        Ok(out)
+    }
+
+    /// One transaction by reference.
+    pub fn txn(&self, reference: &str) -> Result<Option<TxnRecord>, JournalError> {
+        Ok(self
+            .query_txns("WHERE reference = ?1", params![reference])?
+            .pop())
+    }
+
+    /// The transaction recorded under an idempotency key.
+    pub fn by_idempotency_key(&self, key: &str) -> Result<Option<TxnRecord>, JournalError> {
+        Ok(self
+            .query_txns("WHERE idempotency_key = ?1", params![key])?
+            .pop())
+    }
+
+    /// All transactions, oldest first.
+    pub fn all(&self) -> Result<Vec<TxnRecord>, JournalError> {
+        self.query_txns("ORDER BY created_at_ms, reference", [])
+    }
+
+    /// The most recent transactions, newest first.
+    pub fn recent(&self, limit: u32) -> Result<Vec<TxnRecord>, JournalError> {
+        self.query_txns(
+            "ORDER BY created_at_ms DESC, reference DESC LIMIT ?1",
+            params![limit],
+        )
+    }
+
+    /// The transactions of one batch.
+    pub fn batch(&self, batch: u32) -> Result<Vec<TxnRecord>, JournalError> {
+        self.query_txns("WHERE batch = ?1 ORDER BY reference", params![batch])
+    }
+
+    /// Total refunded (queued or approved) against an original.
+    pub fn refunded_total(&self, original_ref: &str) -> Result<u64, JournalError> {
+        let total: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1 AND kind = 'refund' AND state IN ('approved', 'queued')",
+            params![original_ref],
+            |r| r.get(0),
+        )?;
+        u64::try_from(total).map_err(|_| corrupt("refund total"))
+    }
+
+    /// A configuration value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a configuration value.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Appends an audit entry (operator actions).
+    pub fn audit(
+        &mut self,
+        at_ms: i64,
+        operator: Option<&str>,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        self.conn.execute(
+            "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![at_ms, operator, action, detail],
+        )?;
+        Ok(())
+    }
+}
+
+const TXN_COLUMNS: &str = "reference, kind, state, amount, currency, stan, batch, local_time, local_date, rrn, auth_code, response_code, original_ref, idempotency_key, operator, pan_masked, entry_mode, created_at_ms, updated_at_ms";
+
+fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
+    let kind: String = r.get(1)?;
+    let state: String = r.get(2)?;
+    let amount: i64 = r.get(3)?;
+    let (Some(kind), Some(state), Ok(amount)) = (
+        TxnKind::parse(&kind),
+        TxnState::parse(&state),
+        u64::try_from(amount),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(TxnRecord {
+        reference: r.get(0)?,
+        kind,
+        state,
+        amount,
+        currency: r.get(4)?,
+        stan: r.get(5)?,
+        batch: r.get(6)?,
+        local_time: r.get(7)?,
+        local_date: r.get(8)?,
+        rrn: r.get(9)?,
+        auth_code: r.get(10)?,
+        response_code: r.get(11)?,
+        original_ref: r.get(12)?,
+        idempotency_key: r.get(13)?,
+        operator: r.get(14)?,
+        pan_masked: r.get(15)?,
+        entry_mode: r.get(16)?,
+        created_at_ms: r.get(17)?,
+        updated_at_ms: r.get(18)?,
+    }))
+}
+
+fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalError> {
+    let amount = i64::try_from(r.amount).map_err(|_| corrupt("txn.amount"))?;
+    let res = tx.execute(
+        // An upsert on the primary key only: `INSERT OR REPLACE` would also resolve a clash on
+        // the unique idempotency key by deleting the other transaction.
+        &format!(
+            "INSERT INTO txn ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+             ON CONFLICT(reference) DO UPDATE SET kind = excluded.kind, state = excluded.state, amount = excluded.amount,
+               currency = excluded.currency, stan = excluded.stan, batch = excluded.batch, local_time = excluded.local_time,
+               local_date = excluded.local_date, rrn = excluded.rrn, auth_code = excluded.auth_code,
+               response_code = excluded.response_code, original_ref = excluded.original_ref,
+               idempotency_key = excluded.idempotency_key, operator = excluded.operator, pan_masked = excluded.pan_masked,
+               entry_mode = excluded.entry_mode, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms"
+        ),
+        params![
+            r.reference,
+            r.kind.as_str(),
+            r.state.as_str(),
+            amount,
+            r.currency,
+            r.stan,
+            r.batch,
+            r.local_time,
+            r.local_date,
+            r.rrn,
+            r.auth_code,
+            r.response_code,
+            r.original_ref,
+            r.idempotency_key,
+            r.operator,
+            r.pan_masked,
+            r.entry_mode,
+            r.created_at_ms,
+            r.updated_at_ms
+        ],
+    );
+    match res {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(JournalError::DuplicateKey)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn update_state(tx: &rusqlite::Transaction<'_>, u: &StateUpdate) -> Result<(), JournalError> {
+    tx.execute(
+        "UPDATE txn SET state = ?2, response_code = COALESCE(?3, response_code), rrn = COALESCE(?4, rrn),
+                        auth_code = COALESCE(?5, auth_code), updated_at_ms = ?6 WHERE reference = ?1",
+        params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> JournalKey {
+        JournalKey::new([7u8; 32])
+    }
+
+    fn record(reference: &str, state: TxnState) -> TxnRecord {
+        TxnRecord {
+            reference: reference.into(),
+            kind: TxnKind::Sale,
+            state,
+            amount: 1234,
+            currency: "156".into(),
+            stan: 1,
+            batch: 1,
+            local_time: "101010".into(),
+            local_date: "1122".into(),
+            rrn: None,
+            auth_code: None,
+            response_code: None,
+            original_ref: None,
+            idempotency_key: Some(format!("key-{reference}")),
+            operator: Some("01".into()),
+            pan_masked: Some("622202******0123".into()),
+            entry_mode: Some("012".into()),
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        }
+    }
+
+    fn pending(seq: u64) -> PendingItem {
+        PendingItem {
+            seq,
+            kind: PendingKind::Reversal,
+            reference: "000001000001".into(),
+            reason: Some(ReversalReason::NoResponse),
+            message: b"6222021234567890123 secret".to_vec(),
+            attempts: 0,
+            armed: false,
+            not_before_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn commit_and_restore_round_trip() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let c = Counters {
+            stan: 5,
+            batch: 3,
+            pending_seq: 9,
+        };
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![
+                JournalOp::PutCounters(c),
+                JournalOp::PutTxn(record("000001000001", TxnState::Sending)),
+                JournalOp::PutPending(pending(8)),
+            ],
+        })
+        .unwrap();
+        let r = j.restore().unwrap();
+        assert_eq!(r.counters, c);
+        assert_eq!(r.in_flight.len(), 1);
+        assert_eq!(r.pending, vec![pending(8)]);
+        assert_eq!(
+            j.by_idempotency_key("key-000001000001").unwrap().unwrap().reference,
+            "000001000001"
+        );
+    }
+
+    #[test]
+    fn pending_message_is_encrypted_at_rest() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutPending(pending(1))],
+        })
+        .unwrap();
+        let raw: Vec<u8> = j
+            .conn
+            .query_row("SELECT message FROM pending", [], |r| r.get(0))
+            .unwrap();
+        assert!(!raw.windows(19).any(|w| w == b"6222021234567890123"));
+        // Another key cannot open it.
+        let other = Journal::open_in_memory(&JournalKey::new([8u8; 32])).unwrap();
+        assert_eq!(other.open_sealed(1, &raw).unwrap_err().to_string(), JournalError::Seal.to_string());
+        // The row number is bound: a sealed message moved to another row does not open.
+        assert!(j.open_sealed(2, &raw).is_err());
+    }
+
+    #[test]
+    fn failed_commit_leaves_nothing() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(record("000001000001", TxnState::Approved))],
+        })
+        .unwrap();
+        // Same idempotency key on a different reference violates the unique constraint.
+        let mut dup = record("000001000002", TxnState::Sending);
+        dup.idempotency_key = Some("key-000001000001".into());
+        let err = j
+            .apply(&Commit {
+                id: 2,
+                ops: vec![JournalOp::PutPending(pending(1)), JournalOp::PutTxn(dup)],
+            })
+            .unwrap_err();
+        assert!(matches!(err, JournalError::DuplicateKey));
+        assert!(j.pending().unwrap().is_empty(), "the pending row was rolled back");
+    }
+
+    #[test]
+    fn state_update_keeps_other_columns() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(record("000001000001", TxnState::Reversing))],
+        })
+        .unwrap();
+        j.apply(&Commit {
+            id: 2,
+            ops: vec![JournalOp::UpdateState(StateUpdate {
+                reference: "000001000001".into(),
+                state: TxnState::Reversed,
+                response_code: None,
+                rrn: None,
+                auth_code: None,
+                at_ms: 99,
+            })],
+        })
+        .unwrap();
+        let r = j.txn("000001000001").unwrap().unwrap();
+        assert_eq!(r.state, TxnState::Reversed);
+        assert_eq!(r.amount, 1234);
+        assert_eq!(r.updated_at_ms, 99);
+    }
+}

@@ -1,0 +1,16 @@
+//! The SmartPOS terminal runtime: everything in the SDK that does I/O on the terminal side.
+//!
+//! Files:
+//! - `runtime.rs`: [`Terminal`], the public API: opens the journal, recovers, and drives the
+//!   sans-IO engine of `smartpos-txn` with a real clock and the host link.
+//! - `journal.rs`: the SQLite journal (WAL, synchronous=FULL); pending messages sealed with
+//!   AES-256-GCM.
+//! - `link.rs`: the host link, one TCP or TLS connection to the acquirer host carrying
+//!   2-byte length-prefixed frames, with connect/response timeouts, certificate pinning and
+//!   a classification of each failure by whether a sent request may have reached the host.
+
+pub mod journal;
+pub mod link;
+pub mod runtime;
+
+pub use runtime::{Terminal, TerminalConfig, TerminalError, TxnOutcome};

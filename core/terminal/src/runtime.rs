@@ -1,0 +1,548 @@
+//! The terminal: the public Rust API that drives the sans-IO engine with a real clock, the
+//! SQLite journal and the host link.
+//!
+//! One command runs at a time (`&mut self`): a POS terminal serves one customer at a time, and
+//! the journal's ordering guarantees rest on it. Each command loops the engine's outputs: apply
+//! commits to the journal (durable before anything else happens), send frames, collect events,
+//! and wait for a frame or the engine's deadline.
+
+use crate::journal::{Journal, JournalError, JournalKey};
+use crate::link::{HostLink, LinkConfig, LinkError};
+use smartpos_crypto::keys::TdesKey;
+use smartpos_txn::engine::{Command, Event, OpError, Outcome, Output, TxnRequest};
+use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, TxnState};
+use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
+use smartpos_txn::{Engine, EngineConfig};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// Terminal settings.
+#[derive(Debug, Clone)]
+pub struct TerminalConfig {
+    /// Terminal id (field 41, 8 characters).
+    pub tid: String,
+    /// Merchant id (field 42, 15 characters).
+    pub mid: String,
+    /// ISO 4217 numeric currency, e.g. `156` (CNY).
+    pub currency: String,
+    /// Built-in profile name: `cup` or `iso87b`.
+    pub dialect: String,
+    /// Host link settings (address, TLS, connect and response timeouts).
+    pub link: LinkConfig,
+    /// Offset of the terminal's local time from UTC, in minutes (fields 12/13).
+    pub utc_offset_minutes: i32,
+}
+
+/// Terminal failures. A decline is not an error: it is a [`TxnOutcome`].
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TerminalError {
+    /// The journal failed. The terminal must be reopened (recovery runs on open).
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    /// The engine refused or could not complete the command.
+    #[error("{0}")]
+    Op(#[from] OpError),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// No transaction with that reference.
+    #[error("no transaction with reference {reference}")]
+    NotFound {
+        /// The reference asked for.
+        reference: String,
+    },
+    /// The idempotency key was used for a different kind of transaction or amount.
+    #[error("idempotency key already used for a different request")]
+    IdempotencyConflict,
+    /// A previous journal failure left the engine and the journal out of step.
+    #[error("terminal must be reopened after a journal failure")]
+    Poisoned,
+}
+
+/// The result of a financial command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOutcome {
+    /// The transaction as journaled.
+    pub record: TxnRecord,
+    /// The host's reply, when there was one in this call.
+    pub reply: Option<Reply>,
+    /// Whether a reversal for it is still waiting to be acknowledged by the host.
+    pub reversal_pending: bool,
+    /// Whether this outcome was recorded earlier under the same idempotency key (nothing was sent).
+    pub replayed: bool,
+}
+
+/// Something that happened during a command, for the app's screens and logs.
+pub type TerminalEvent = Event;
+
+/// The terminal runtime.
+pub struct Terminal {
+    cfg: TerminalConfig,
+    engine: Engine,
+    journal: Journal,
+    link: Option<HostLink>,
+    started: Instant,
+    poisoned: bool,
+    listener: Option<Box<dyn FnMut(&TerminalEvent) + Send>>,
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("tid", &self.cfg.tid)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+fn profile_of(cfg: &TerminalConfig) -> Result<Profile, TerminalError> {
+    Profile::by_name(&cfg.dialect)
+        .ok_or_else(|| TerminalError::Config(format!("unknown dialect {:?}", cfg.dialect)))
+}
+
+impl Terminal {
+    /// Opens the terminal: the journal at `journal_path`, recovery of anything left in flight
+    /// (armed reversals are journaled before this returns; they are sent by the next command or
+    /// [`Terminal::recover`]).
+    pub fn open(
+        cfg: TerminalConfig,
+        journal_path: &Path,
+        tmk: TdesKey,
+        journal_key: &JournalKey,
+    ) -> Result<Terminal, TerminalError> {
+        if cfg.tid.len() != 8 || cfg.mid.len() != 15 {
+            return Err(TerminalError::Config(
+                "terminal id must be 8 characters and merchant id 15".into(),
+            ));
+        }
+        let profile = profile_of(&cfg)?;
+        let journal = Journal::open(journal_path, journal_key)?;
+        let restored = journal.restore()?;
+        let mut ecfg = EngineConfig::new(
+            Identity {
+                tid: cfg.tid.clone(),
+                mid: cfg.mid.clone(),
+                currency: cfg.currency.clone(),
+            },
+            profile,
+        );
+        ecfg.response_timeout_ms =
+            u64::try_from(cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX);
+        let engine = Engine::restore(ecfg, tmk, restored);
+        let mut t = Terminal {
+            cfg,
+            engine,
+            journal,
+            link: None,
+            started: Instant::now(),
+            poisoned: false,
+            listener: None,
+        };
+        // Apply the recovery commit (if any) now, so it is durable before the app does anything.
+        while let Some(o) = t.engine.poll() {
+            match o {
+                Output::Commit(c) => {
+                    t.journal.apply(&c)?;
+                    t.engine.commit_done(c.id);
+                }
+                Output::Event(e) => log::info!("recovery: {e:?}"),
+                Output::Transmit(_) => {
+                    log::error!("engine asked to transmit during open; deferred");
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// Registers a listener for progress events (present card, processing, reversal sent, ...).
+    pub fn set_listener(&mut self, f: impl FnMut(&TerminalEvent) + Send + 'static) {
+        self.listener = Some(Box::new(f));
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TerminalConfig {
+        &self.cfg
+    }
+
+    /// Whether working keys are installed.
+    pub fn signed_in(&self) -> bool {
+        self.engine.signed_in()
+    }
+
+    /// The open batch number.
+    pub fn batch(&self) -> u32 {
+        self.engine.counters().batch
+    }
+
+    /// The journal, for queries.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Mutable journal access (meta, audit).
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    /// Pending reversals and advices, in delivery order.
+    pub fn pending(&self) -> &[PendingItem] {
+        self.engine.pending()
+    }
+
+    fn now(&self) -> Now {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let local_ms = unix_ms + i64::from(self.cfg.utc_offset_minutes) * 60_000;
+        Now {
+            mono_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            unix_ms,
+            local: LocalDateTime::from_unix_ms_utc(local_ms),
+        }
+    }
+
+    /// Runs the engine until the current command finishes.
+    async fn drive(&mut self) -> Result<(Command, Result<Outcome, OpError>), TerminalError> {
+        if self.poisoned {
+            return Err(TerminalError::Poisoned);
+        }
+        let mut finished = None;
+        loop {
+            while let Some(o) = self.engine.poll() {
+                match o {
+                    Output::Commit(c) => {
+                        if let Err(e) = self.journal.apply(&c) {
+                            self.poisoned = true;
+                            return Err(e.into());
+                        }
+                        self.engine.commit_done(c.id);
+                    }
+                    Output::Transmit(bytes) => self.send(&bytes).await,
+                    Output::Event(Event::Finished(f)) => finished = Some((f.command, f.result)),
+                    Output::Event(e) => {
+                        log::info!("{e:?}");
+                        if let Some(l) = self.listener.as_mut() {
+                            l(&e);
+                        }
+                    }
+                }
+            }
+            if let Some(f) = finished.take() {
+                return Ok(f);
+            }
+            let Some(deadline) = self.engine.poll_timeout() else {
+                // Nothing awaited and nothing finished: the engine has nothing more to do.
+                return Err(TerminalError::Op(OpError::Proto(
+                    "engine stopped without a result".into(),
+                )));
+            };
+            let now = self.now();
+            let wait = Duration::from_millis(deadline.saturating_sub(now.mono_ms));
+            match self.link.as_mut() {
+                None => self.engine.handle_link_error(now, true),
+                Some(link) => match link.recv(wait).await {
+                    Ok(frame) => {
+                        let now = self.now();
+                        self.engine.handle_host_frame(now, &frame);
+                    }
+                    Err(LinkError::Timeout) => {
+                        let now = self.now();
+                        self.engine.handle_timeout(now);
+                    }
+                    Err(e) => {
+                        log::warn!("host link failed while waiting: {e}");
+                        self.drop_link().await;
+                        let now = self.now();
+                        self.engine.handle_link_error(now, true);
+                    }
+                },
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        if self.link.is_none() {
+            match HostLink::connect(&self.cfg.link).await {
+                Ok(l) => self.link = Some(l),
+                Err(e) => {
+                    log::warn!("cannot connect to host: {e}");
+                    let now = self.now();
+                    self.engine
+                        .handle_link_error(now, e.request_may_have_reached_host());
+                    return;
+                }
+            }
+        }
+        if let Some(link) = self.link.as_mut() {
+            if let Err(e) = link.send(bytes).await {
+                log::warn!("send failed: {e}");
+                let reached = e.request_may_have_reached_host();
+                self.drop_link().await;
+                let now = self.now();
+                self.engine.handle_link_error(now, reached);
+            }
+        }
+    }
+
+    async fn drop_link(&mut self) {
+        if let Some(l) = self.link.take() {
+            l.close().await;
+        }
+    }
+
+    /// Closes the host connection (the journal stays open).
+    pub async fn disconnect(&mut self) {
+        self.drop_link().await;
+    }
+
+    async fn run_admin(&mut self) -> Result<Outcome, TerminalError> {
+        let (_, result) = self.drive().await?;
+        Ok(result?)
+    }
+
+    /// Signs in (0800) and installs the working keys; returns the open batch number.
+    pub async fn sign_in(&mut self, operator: &str) -> Result<u32, TerminalError> {
+        let now = self.now();
+        self.engine.start_sign_in(now, operator);
+        match self.run_admin().await? {
+            Outcome::SignedIn { batch } => Ok(batch),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Signs off (0820); the working keys are forgotten.
+    pub async fn sign_off(&mut self) -> Result<(), TerminalError> {
+        let now = self.now();
+        self.engine.start_sign_off(now);
+        self.run_admin().await.map(|_| ())
+    }
+
+    /// Echo test (0820).
+    pub async fn echo(&mut self) -> Result<(), TerminalError> {
+        let now = self.now();
+        self.engine.start_echo(now);
+        self.run_admin().await.map(|_| ())
+    }
+
+    /// Delivers pending reversals and advices; returns (delivered, remaining).
+    pub async fn recover(&mut self) -> Result<(u32, u32), TerminalError> {
+        let now = self.now();
+        self.engine.start_recover(now);
+        match self.run_admin().await? {
+            Outcome::Recovered {
+                delivered,
+                remaining,
+            } => Ok((delivered, remaining)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Settles the open batch (drains store-and-forward first; uploads the batch on mismatch).
+    pub async fn settle(&mut self) -> Result<Outcome, TerminalError> {
+        let records = self.journal.batch(self.engine.counters().batch)?;
+        let now = self.now();
+        self.engine.start_settle(now, records);
+        self.run_admin().await
+    }
+
+    fn replay(
+        &self,
+        key: Option<&str>,
+        kind: TxnKind,
+        amount: Option<u64>,
+    ) -> Result<Option<TxnOutcome>, TerminalError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(rec) = self.journal.by_idempotency_key(key)? else {
+            return Ok(None);
+        };
+        if rec.kind != kind || amount.is_some_and(|a| a != rec.amount) {
+            return Err(TerminalError::IdempotencyConflict);
+        }
+        let reversal_pending = self
+            .engine
+            .pending()
+            .iter()
+            .any(|p| p.reference == rec.reference && p.armed);
+        Ok(Some(TxnOutcome {
+            record: rec,
+            reply: None,
+            reversal_pending,
+            replayed: true,
+        }))
+    }
+
+    async fn run_txn(&mut self, req: TxnRequest) -> Result<TxnOutcome, TerminalError> {
+        let amount = match req.kind {
+            TxnKind::Void | TxnKind::PreAuthCancel | TxnKind::Balance => None,
+            _ => Some(req.amount),
+        };
+        if let Some(done) = self.replay(req.idempotency_key.as_deref(), req.kind, amount)? {
+            log::info!("idempotency key seen before: returning the recorded outcome");
+            return Ok(done);
+        }
+        let now = self.now();
+        self.engine.start_txn(now, req);
+        match self.run_admin().await? {
+            Outcome::Txn {
+                record,
+                reply,
+                reversal_pending,
+            } => Ok(TxnOutcome {
+                record,
+                reply,
+                reversal_pending,
+                replayed: false,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn original(&self, reference: &str) -> Result<TxnRecord, TerminalError> {
+        self.journal
+            .txn(reference)?
+            .ok_or_else(|| TerminalError::NotFound {
+                reference: reference.to_owned(),
+            })
+    }
+
+    /// A sale.
+    pub async fn sale(
+        &mut self,
+        amount: u64,
+        card: CardData,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        self.run_txn(request(TxnKind::Sale, amount, Some(card), None, idempotency_key, operator))
+            .await
+    }
+
+    /// A pre-authorisation.
+    pub async fn preauth(
+        &mut self,
+        amount: u64,
+        card: CardData,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        self.run_txn(request(TxnKind::PreAuth, amount, Some(card), None, idempotency_key, operator))
+            .await
+    }
+
+    /// A balance inquiry (moves no money).
+    pub async fn balance(
+        &mut self,
+        card: CardData,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        self.run_txn(request(TxnKind::Balance, 0, Some(card), None, None, operator))
+            .await
+    }
+
+    /// Voids a sale of the open batch.
+    pub async fn void(
+        &mut self,
+        reference: &str,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let original = self.original(reference)?;
+        self.run_txn(request(TxnKind::Void, original.amount, None, Some(original), idempotency_key, operator))
+            .await
+    }
+
+    /// Refunds (part of) an earlier sale. Sent as a store-and-forward advice.
+    pub async fn refund(
+        &mut self,
+        reference: &str,
+        amount: u64,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let original = self.original(reference)?;
+        let mut req = request(TxnKind::Refund, amount, None, Some(original), idempotency_key, operator);
+        req.already_refunded = self.journal.refunded_total(reference)?;
+        self.run_txn(req).await
+    }
+
+    /// Completes a pre-authorisation.
+    pub async fn complete(
+        &mut self,
+        reference: &str,
+        amount: u64,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let original = self.original(reference)?;
+        self.run_txn(request(TxnKind::Completion, amount, None, Some(original), idempotency_key, operator))
+            .await
+    }
+
+    /// Cancels a pre-authorisation.
+    pub async fn cancel_preauth(
+        &mut self,
+        reference: &str,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let original = self.original(reference)?;
+        self.run_txn(request(TxnKind::PreAuthCancel, original.amount, None, Some(original), idempotency_key, operator))
+            .await
+    }
+
+    /// Reverses an approved transaction the terminal could not complete (reason 96).
+    pub async fn reverse_after_failure(&mut self, reference: &str) -> Result<TxnOutcome, TerminalError> {
+        let original = self.original(reference)?;
+        let now = self.now();
+        self.engine.start_reverse_after_failure(now, original);
+        match self.run_admin().await? {
+            Outcome::Txn {
+                record,
+                reply,
+                reversal_pending,
+            } => Ok(TxnOutcome {
+                record,
+                reply,
+                reversal_pending,
+                replayed: false,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).
+    pub fn in_doubt(&self, record: &TxnRecord) -> bool {
+        record.state == TxnState::Reversing
+            || self
+                .engine
+                .pending()
+                .iter()
+                .any(|p| p.reference == record.reference && p.armed)
+    }
+}
+
+fn request(
+    kind: TxnKind,
+    amount: u64,
+    card: Option<CardData>,
+    original: Option<TxnRecord>,
+    idempotency_key: Option<&str>,
+    operator: Option<&str>,
+) -> TxnRequest {
+    TxnRequest {
+        kind,
+        amount,
+        card,
+        original,
+        already_refunded: 0,
+        idempotency_key: idempotency_key.map(str::to_owned),
+        operator: operator.map(str::to_owned),
+    }
+}
+
+fn unexpected(o: Outcome) -> TerminalError {
+    TerminalError::Op(OpError::Proto(format!("unexpected outcome {o:?}")))
+}

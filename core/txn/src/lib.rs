@@ -1,0 +1,24 @@
+//! Transaction state machines for the SmartPOS SDK, sans-IO.
+//!
+//! - `model.rs`: the journal model: transactions, pending reversals/advices, counters, totals.
+//! - `journal.rs`: the durable writes the engine asks for ([`journal::JournalOp`], grouped in a
+//!   [`journal::Commit`]) and what the runtime hands back on open ([`journal::Restored`]).
+//! - `proto.rs`: the message catalogue (one template line per message type) and response checks
+//!   (match on MTI, STAN, TID, MID, amount; MAC).
+//! - `engine.rs`: the [`Engine`]: sign-in, sale, void, refund (advice), pre-auth, completion,
+//!   cancel, balance, reversal, store-and-forward, settlement with batch upload.
+//!
+//! Nothing here opens a socket, reads a clock, spawns a thread or draws random bytes: time comes
+//! in as [`model::Now`], frames come in as bytes, and everything the engine wants done comes out
+//! through `poll`. `smartpos-terminal` drives it with tokio and SQLite.
+
+pub mod engine;
+pub mod journal;
+pub mod model;
+pub mod proto;
+
+pub use engine::{
+    Command, Engine, EngineConfig, Event, Finished, OpError, Outcome, Output, TxnRequest,
+    WorkingKeys,
+};
+pub use model::{Now, TxnKind, TxnRecord, TxnState};

@@ -1,0 +1,583 @@
+//! Host messages: which fields each transaction carries, and how responses are checked.
+//!
+//! The field layout of every message is a table ([`TEMPLATES`]), one line per message type, and
+//! one function ([`fill`]) knows how to compute each field from the request context. The same
+//! templates serve the `cup` and `iso87b` profiles: both carry the batch and transaction type in
+//! private field 60 (`60.1` type code, `60.2` batch, `60.3` network management code, as in the
+//! UnionPay POS specification) and the original transaction in 61. What differs between
+//! profiles is data in [`Profile`]: the dialect (codec table) and the MAC algorithm.
+//!
+//! The message catalogue is documented in `docs/messages.md`; the host simulator implements the
+//! host side of the same catalogue.
+
+use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
+use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::mac;
+use smartpos_iso8583::{Dialect, Message, Mti};
+use smartpos_types::{Pan, SecretBytes, Track2};
+use std::fmt;
+use thiserror::Error;
+
+/// MAC algorithms a profile can use for field 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MacAlgorithm {
+    /// UnionPay POS "ECB" MAC (CUP POS terminal specification).
+    CupEcb,
+    /// ANSI X9.19 retail MAC, ISO 9797-1 padding method 1.
+    X919,
+}
+
+/// A built-in host profile: the codec dialect plus the conventions layered on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile {
+    /// Codec table.
+    pub dialect: &'static Dialect,
+    /// MAC algorithm for field 64.
+    pub mac: MacAlgorithm,
+    /// How the sign-in key block travels in field 62: raw bytes (`cup`, where 62 is binary) or
+    /// upper-case hex text (`iso87b`, where 62 is `ans`).
+    pub key_block_hex: bool,
+}
+
+impl Profile {
+    /// The profile for a built-in dialect name (`cup`, `iso87b`).
+    pub fn by_name(name: &str) -> Option<Profile> {
+        match name {
+            "cup" => Some(Profile {
+                dialect: Dialect::cup(),
+                mac: MacAlgorithm::CupEcb,
+                key_block_hex: false,
+            }),
+            "iso87b" => Some(Profile {
+                dialect: Dialect::iso87b(),
+                mac: MacAlgorithm::X919,
+                key_block_hex: true,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The dialect's name.
+    pub fn name(&self) -> &str {
+        self.dialect.name()
+    }
+
+    /// Field 62 content for a key block.
+    pub fn encode_key_block(&self, block: &[u8]) -> Vec<u8> {
+        if self.key_block_hex {
+            smartpos_types::hex::encode(block).into_bytes()
+        } else {
+            block.to_vec()
+        }
+    }
+
+    /// The key block from field 62 content (`None` if the hex form is malformed).
+    pub fn decode_key_block(&self, field: &[u8]) -> Option<Vec<u8>> {
+        if self.key_block_hex {
+            std::str::from_utf8(field)
+                .ok()
+                .and_then(|t| smartpos_types::hex::decode(t).ok())
+        } else {
+            Some(field.to_vec())
+        }
+    }
+}
+
+/// Message types the terminal sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MsgType {
+    /// Sign-in with key download (0800, 60.3 = 003).
+    SignIn,
+    /// Sign-off (0820, 60.3 = 002).
+    SignOff,
+    /// Echo test (0820, 60.3 = 301).
+    Echo,
+    /// A financial request or advice of a transaction kind.
+    Txn(TxnKind),
+    /// Reversal of a financial request (0400 / 0401).
+    Reversal,
+    /// Settlement totals (0500, 60.3 = 201).
+    Settlement,
+    /// Batch upload of one record (0320, 60.3 = 201).
+    BatchUpload,
+    /// End of batch upload (0320, 60.3 = 202).
+    EndOfBatch,
+}
+
+/// One line of the message catalogue.
+#[derive(Debug)]
+pub struct Template {
+    /// Message type.
+    pub msg: MsgType,
+    /// MTI of the first attempt.
+    pub mti: Mti,
+    /// Processing code (field 3), if carried.
+    pub processing_code: Option<&'static str>,
+    /// Transaction type code (60.1).
+    pub type_code: &'static str,
+    /// Network management information code (60.3), if carried.
+    pub nmic: Option<&'static str>,
+    /// POS condition code (field 25), if carried.
+    pub condition: Option<&'static str>,
+    /// Fields carried (besides MTI), in ascending order; each is computed by [`fill`] and
+    /// skipped when the context has no value for it (e.g. 35 for a keyed card).
+    pub fields: &'static [u8],
+    /// Whether field 64 (MAC) is carried.
+    pub mac: bool,
+}
+
+/// The message catalogue. Type codes (60.1) and network management codes (60.3) follow the
+/// UnionPay POS terminal specification (中国银联 POS 终端规范, 交易类型码 / 网络管理信息码 tables):
+/// 22 purchase, 23 void, 25 refund, 10 pre-auth, 11 pre-auth cancel, 20 completion,
+/// 01 balance inquiry, 00 management; 001/003 sign-in, 002 sign-off, 301 echo,
+/// 201 settlement / batch upload, 202 end of batch.
+pub const TEMPLATES: &[Template] = &[
+    Template { msg: MsgType::SignIn, mti: Mti(800), processing_code: None, type_code: "00", nmic: Some("003"), condition: None, fields: &[11, 41, 42, 60, 63], mac: false },
+    Template { msg: MsgType::SignOff, mti: Mti(820), processing_code: None, type_code: "00", nmic: Some("002"), condition: None, fields: &[11, 41, 42, 60], mac: false },
+    Template { msg: MsgType::Echo, mti: Mti(820), processing_code: None, type_code: "00", nmic: Some("301"), condition: None, fields: &[11, 41, 42, 60], mac: false },
+    Template { msg: MsgType::Txn(TxnKind::Sale), mti: Mti(200), processing_code: Some("000000"), type_code: "22", nmic: None, condition: Some("00"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64], mac: true },
+    Template { msg: MsgType::Txn(TxnKind::Void), mti: Mti(200), processing_code: Some("200000"), type_code: "23", nmic: None, condition: Some("00"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 37, 38, 41, 42, 49, 52, 53, 60, 61, 63, 64], mac: true },
+    Template { msg: MsgType::Txn(TxnKind::Refund), mti: Mti(220), processing_code: Some("200000"), type_code: "25", nmic: None, condition: Some("00"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 37, 41, 42, 49, 60, 61, 63, 64], mac: true },
+    Template { msg: MsgType::Txn(TxnKind::PreAuth), mti: Mti(100), processing_code: Some("030000"), type_code: "10", nmic: None, condition: Some("06"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64], mac: true },
+    Template { msg: MsgType::Txn(TxnKind::Completion), mti: Mti(200), processing_code: Some("000000"), type_code: "20", nmic: None, condition: Some("06"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 35, 37, 38, 41, 42, 49, 60, 61, 63, 64], mac: true },
+    Template { msg: MsgType::Txn(TxnKind::PreAuthCancel), mti: Mti(100), processing_code: Some("200000"), type_code: "11", nmic: None, condition: Some("06"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 35, 37, 38, 41, 42, 49, 60, 61, 63, 64], mac: true },
+    Template { msg: MsgType::Txn(TxnKind::Balance), mti: Mti(200), processing_code: Some("310000"), type_code: "01", nmic: None, condition: Some("00"), fields: &[2, 3, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64], mac: true },
+    Template { msg: MsgType::Settlement, mti: Mti(500), processing_code: None, type_code: "00", nmic: Some("201"), condition: None, fields: &[11, 41, 42, 48, 49, 60, 63, 64], mac: true },
+    Template { msg: MsgType::BatchUpload, mti: Mti(320), processing_code: None, type_code: "00", nmic: Some("201"), condition: None, fields: &[2, 3, 4, 11, 12, 13, 37, 38, 41, 42, 49, 60, 61, 64], mac: true },
+    Template { msg: MsgType::EndOfBatch, mti: Mti(320), processing_code: None, type_code: "00", nmic: Some("202"), condition: None, fields: &[11, 41, 42, 48, 60, 64], mac: true },
+];
+
+/// The template of a message type.
+pub fn template(msg: MsgType) -> Option<&'static Template> {
+    TEMPLATES.iter().find(|t| t.msg == msg)
+}
+
+/// Card data for a request. Masked in `Debug`.
+#[derive(Clone, Default)]
+pub struct CardData {
+    /// PAN, when known (keyed entry, or from track 2 / tag 5A).
+    pub pan: Option<Pan>,
+    /// Track 2 (or tag 57 equivalent data).
+    pub track2: Option<Track2>,
+    /// Expiry `YYMM`, for keyed entry.
+    pub expiry: Option<String>,
+    /// POS entry mode (field 22), e.g. `012` keyed without PIN, `021` magstripe with PIN,
+    /// `071` contactless chip.
+    pub entry_mode: String,
+    /// Card sequence number (field 23), for chip cards.
+    pub card_seq: Option<String>,
+    /// ICC data (field 55).
+    pub icc: Option<SecretBytes>,
+    /// Encrypted PIN block (field 52).
+    pub pin_block: Option<SecretBytes>,
+}
+
+impl fmt::Debug for CardData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardData")
+            .field("pan", &self.pan)
+            .field("track2", &self.track2)
+            .field("entry_mode", &self.entry_mode)
+            .field("icc", &self.icc)
+            .field("pin_block", &self.pin_block)
+            .finish()
+    }
+}
+
+impl CardData {
+    /// The PAN: explicit, or from track 2.
+    pub fn effective_pan(&self) -> Option<Pan> {
+        self.pan.clone().or_else(|| self.track2.as_ref().and_then(Track2::pan))
+    }
+}
+
+/// Terminal identity carried in every message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Terminal id (field 41, 8 characters).
+    pub tid: String,
+    /// Merchant id (field 42, 15 characters).
+    pub mid: String,
+    /// Currency (field 49, ISO 4217 numeric).
+    pub currency: String,
+}
+
+/// Everything [`fill`] may need to compute a field.
+#[derive(Debug, Default)]
+pub struct Ctx<'a> {
+    /// STAN.
+    pub stan: u32,
+    /// Batch number.
+    pub batch: u32,
+    /// Amount in minor units.
+    pub amount: Option<u64>,
+    /// Local date/time.
+    pub local: Option<LocalDateTime>,
+    /// Card.
+    pub card: Option<&'a CardData>,
+    /// Original transaction (void, refund, completion, cancel, batch upload record).
+    pub original: Option<&'a TxnRecord>,
+    /// Operator code (field 63).
+    pub operator: Option<&'a str>,
+    /// Field 48 content (settlement totals, end-of-batch count).
+    pub field48: Option<String>,
+}
+
+/// Why a message could not be built, sealed or checked.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProtoError {
+    /// No template for this message type.
+    #[error("no message template for {0:?}")]
+    NoTemplate(MsgType),
+    /// The codec refused the message.
+    #[error("encode failed: {0}")]
+    Encode(String),
+    /// The bytes are not a message of this dialect.
+    #[error("decode failed: {0}")]
+    Decode(String),
+    /// A MAC key is needed but the terminal is not signed in.
+    #[error("no MAC key: sign in first")]
+    NoMacKey,
+}
+
+fn digits(n: u64, width: usize) -> String {
+    format!("{n:0width$}")
+}
+
+/// Builds a request of type `msg` from the context. Field 64 is left out: see [`seal`].
+pub fn build(id: &Identity, msg: MsgType, ctx: &Ctx<'_>) -> Result<Message, ProtoError> {
+    let t = template(msg).ok_or(ProtoError::NoTemplate(msg))?;
+    let mut m = Message::new(t.mti);
+    for &f in t.fields {
+        if f == 64 {
+            continue;
+        }
+        if let Some(v) = fill(id, t, f, ctx) {
+            m.set(f, v);
+        }
+    }
+    Ok(m)
+}
+
+/// Computes one field of a request; `None` leaves it out.
+fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+    let card = ctx.card;
+    let orig = ctx.original;
+    let text = |s: String| Some(s.into_bytes());
+    match field {
+        // Field 2 only when there is no track 2 (keyed entry), as the UnionPay spec asks.
+        // Batch uploads carry no card data: the journal keeps no clear PAN for them.
+        2 => {
+            let c = card?;
+            if c.track2.is_some() {
+                return None;
+            }
+            c.pan.as_ref().map(|p| p.expose().as_bytes().to_vec())
+        }
+        3 => t.processing_code.map(|p| p.as_bytes().to_vec()),
+        4 => ctx.amount.and_then(|a| text(digits(a, 12))),
+        11 => text(digits(u64::from(ctx.stan), 6)),
+        12 => ctx.local.and_then(|l| text(l.hhmmss())),
+        13 => ctx.local.and_then(|l| text(l.mmdd())),
+        14 => card.and_then(|c| {
+            if c.track2.is_some() {
+                None
+            } else {
+                c.expiry.clone().map(String::into_bytes)
+            }
+        }),
+        22 => card.map(|c| c.entry_mode.clone().into_bytes()),
+        23 => card.and_then(|c| c.card_seq.clone().map(String::into_bytes)),
+        25 => t.condition.map(|c| c.as_bytes().to_vec()),
+        26 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"12".to_vec())),
+        35 => card.and_then(|c| c.track2.as_ref().map(|t2| t2.expose().as_bytes().to_vec())),
+        37 => orig.and_then(|o| o.rrn.clone().map(String::into_bytes)),
+        38 => orig.and_then(|o| o.auth_code.clone().map(String::into_bytes)),
+        41 => Some(id.tid.clone().into_bytes()),
+        42 => Some(id.mid.clone().into_bytes()),
+        48 => ctx.field48.clone().map(String::into_bytes),
+        49 => Some(id.currency.clone().into_bytes()),
+        52 => card.and_then(|c| c.pin_block.as_ref().map(|b| b.expose().to_vec())),
+        // 53: security control: 2 = ISO format 0 with PAN, 6 = double-length TDES, no magnetic
+        // stripe encryption (UnionPay spec field 53 layout).
+        53 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"2600000000000000".to_vec())),
+        55 => card.and_then(|c| c.icc.as_ref().map(|b| b.expose().to_vec())),
+        60 => {
+            let mut s = format!("{}{:06}", t.type_code, ctx.batch);
+            if let Some(n) = t.nmic {
+                s.push_str(n);
+            }
+            text(s)
+        }
+        61 => orig.map(|o| format!("{:06}{:06}{}", o.batch, o.stan, o.local_date).into_bytes()),
+        63 => ctx.operator.map(|o| format!("{o:<3}").into_bytes()),
+        _ => None,
+    }
+}
+
+/// Turns a financial request into its reversal: same STAN and fields, MTI 0400, field 39 the
+/// reason; PIN data and track data are dropped (a reversal needs neither, and they must not be
+/// kept), the PAN is kept in field 2 so the host can find the original.
+pub fn reversal_of(request: &Message, reason: ReversalReason) -> Message {
+    let mut r = Message::new(Mti(400));
+    r.header = request.header.clone();
+    for (f, v) in request.fields() {
+        match f {
+            26 | 35 | 36 | 52 | 53 | 64 => {}
+            _ => {
+                r.set(f, v.to_vec());
+            }
+        }
+    }
+    if !request.has(2) {
+        if let Some(pan) = request
+            .text(35)
+            .and_then(Track2::new)
+            .and_then(|t| t.pan())
+        {
+            r.set(2, pan.expose().as_bytes().to_vec());
+        }
+    }
+    r.set(39, reason.code().as_bytes().to_vec());
+    r
+}
+
+/// Builds a reversal from a journal record alone (no stored request): the host finds the
+/// original by terminal, STAN, date and amount. Used for reason 96 after the stored request
+/// was discarded with the approval.
+pub fn reversal_from_record(id: &Identity, record: &TxnRecord) -> Result<Message, ProtoError> {
+    let msg = MsgType::Txn(record.kind);
+    let t = template(msg).ok_or(ProtoError::NoTemplate(msg))?;
+    let mut r = Message::new(Mti::REVERSAL);
+    if let Some(pc) = t.processing_code {
+        r.set(3, pc.as_bytes().to_vec());
+    }
+    r.set(4, digits(record.amount, 12).into_bytes());
+    r.set(11, digits(u64::from(record.stan), 6).into_bytes());
+    r.set(12, record.local_time.clone().into_bytes());
+    r.set(13, record.local_date.clone().into_bytes());
+    if let Some(em) = &record.entry_mode {
+        r.set(22, em.clone().into_bytes());
+    }
+    if let Some(c) = t.condition {
+        r.set(25, c.as_bytes().to_vec());
+    }
+    if let Some(a) = &record.auth_code {
+        r.set(38, a.clone().into_bytes());
+    }
+    r.set(39, ReversalReason::TerminalFailure.code().as_bytes().to_vec());
+    r.set(41, id.tid.clone().into_bytes());
+    r.set(42, id.mid.clone().into_bytes());
+    r.set(49, id.currency.clone().into_bytes());
+    r.set(60, format!("{}{:06}", t.type_code, record.batch).into_bytes());
+    Ok(r)
+}
+
+/// Replaces the reason of a stored reversal.
+pub fn set_reversal_reason(reversal: &mut Message, reason: ReversalReason) {
+    reversal.set(39, reason.code().as_bytes().to_vec());
+}
+
+/// Computes a MAC over `data` with the profile's algorithm (`None` if the key does not suit it).
+pub fn compute_mac(profile: &Profile, mak: &TdesKey, data: &[u8]) -> Option<[u8; 8]> {
+    match profile.mac {
+        MacAlgorithm::CupEcb => Some(mac::cup_ecb(mak, data)),
+        MacAlgorithm::X919 => mac::x9_19(mak, data, mac::Padding::Method1).ok(),
+    }
+}
+
+/// Packs `msg` for sending. When the template carries a MAC (or `with_mac` is set), field 64
+/// is computed with `mak` over the dialect's MAC input.
+pub fn seal(
+    profile: &Profile,
+    mak: Option<&TdesKey>,
+    msg: &Message,
+    with_mac: bool,
+) -> Result<Vec<u8>, ProtoError> {
+    if !with_mac {
+        let mut m = msg.clone();
+        m.remove(64);
+        return profile
+            .dialect
+            .pack(&m)
+            .map_err(|e| ProtoError::Encode(e.to_string()));
+    }
+    let mak = mak.ok_or(ProtoError::NoMacKey)?;
+    let mut m = msg.clone();
+    m.set(64, vec![0u8; 8]);
+    let mut packed = profile
+        .dialect
+        .pack(&m)
+        .map_err(|e| ProtoError::Encode(e.to_string()))?;
+    let input = profile
+        .dialect
+        .mac_input(&packed)
+        .map_err(|e| ProtoError::Decode(e.to_string()))?;
+    let mac = compute_mac(profile, mak, input).ok_or(ProtoError::NoMacKey)?;
+    let n = packed.len();
+    if let Some(tail) = packed.get_mut(n.saturating_sub(8)..) {
+        tail.copy_from_slice(&mac);
+    }
+    Ok(packed)
+}
+
+/// Whether a packed message's field 64 is the right MAC under `mak` (constant-time compare).
+pub fn verify_mac(profile: &Profile, mak: &TdesKey, packed: &[u8], msg: &Message) -> bool {
+    let Some(got) = msg.get(64) else {
+        return false;
+    };
+    let Ok(input) = profile.dialect.mac_input(packed) else {
+        return false;
+    };
+    match compute_mac(profile, mak, input) {
+        Some(want) => mac::verify(&want, got),
+        None => false,
+    }
+}
+
+/// What a request expects of its response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// The response MTI.
+    pub mti: Mti,
+    /// STAN (field 11).
+    pub stan: u32,
+    /// Amount (field 4), when the request carried one.
+    pub amount: Option<u64>,
+    /// Whether the response must carry a valid MAC.
+    pub mac: bool,
+}
+
+impl Expectation {
+    /// The expectation for a request message.
+    pub fn of(request: &Message, mac: bool) -> Option<Expectation> {
+        Some(Expectation {
+            mti: request.mti.response()?,
+            stan: request.text(11)?.parse().ok()?,
+            amount: request.text(4).and_then(|a| a.parse().ok()),
+            mac,
+        })
+    }
+}
+
+/// How a received frame relates to the request in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// The response to our request, MAC verified.
+    Ok(Reply),
+    /// Not ours (different MTI or STAN, or another terminal): a late or stray message; ignore.
+    NotOurs,
+    /// Ours (MTI, STAN, TID and MID match) but the MAC is missing or wrong: reverse with `A0`.
+    BadMac,
+    /// Ours but inconsistent (amount differs, required fields missing or malformed): reverse with `06`.
+    Inconsistent(&'static str),
+    /// The bytes do not decode.
+    Garbage,
+}
+
+/// The useful content of a response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// Response code (field 39).
+    pub response_code: String,
+    /// RRN (37).
+    pub rrn: Option<String>,
+    /// Authorisation code (38).
+    pub auth_code: Option<String>,
+    /// Field 48 (settlement result).
+    pub field48: Option<String>,
+    /// Field 54 (balances).
+    pub balance: Option<String>,
+    /// Field 60 (batch number at sign-in in 60.2).
+    pub field60: Option<String>,
+    /// Field 62 (key block at sign-in).
+    pub field62: Option<Vec<u8>>,
+    /// Field 44 (additional response data, e.g. a host message).
+    pub additional: Option<String>,
+}
+
+/// Decodes a frame and checks it against what we wait for.
+pub fn check_response(
+    profile: &Profile,
+    id: &Identity,
+    mak: Option<&TdesKey>,
+    frame: &[u8],
+    expect: &Expectation,
+) -> Match {
+    let Ok(m) = profile.dialect.unpack(frame) else {
+        return Match::Garbage;
+    };
+    let stan_ok = m.text(11).and_then(|s| s.parse::<u32>().ok()) == Some(expect.stan);
+    let tid_ok = m.text(41).map(str::trim_end) == Some(id.tid.trim_end());
+    let mid_ok = m.text(42).map(str::trim_end) == Some(id.mid.trim_end());
+    if m.mti != expect.mti || !stan_ok || !tid_ok || !mid_ok {
+        return Match::NotOurs;
+    }
+    if expect.mac {
+        match mak {
+            Some(k) if verify_mac(profile, k, frame, &m) => {}
+            _ => return Match::BadMac,
+        }
+    }
+    let Some(rc) = m.text(39) else {
+        return Match::Inconsistent("response code missing");
+    };
+    if let Some(want) = expect.amount {
+        // An approval must echo the amount; a decline may omit it.
+        match m.text(4).map(str::parse::<u64>) {
+            Some(Ok(a)) if a == want => {}
+            None if rc != "00" => {}
+            _ => return Match::Inconsistent("amount differs from the request"),
+        }
+    }
+    Match::Ok(Reply {
+        response_code: rc.to_owned(),
+        rrn: m.text(37).map(|s| s.trim().to_owned()),
+        auth_code: m.text(38).map(|s| s.trim().to_owned()),
+        field48: m.text(48).map(str::to_owned),
+        balance: m.text(54).map(str::to_owned),
+        field60: m.text(60).map(str::to_owned),
+        field62: m.get(62).map(<[u8]>::to_vec),
+        additional: m.text(44).map(str::to_owned),
+    })
+}
+
+/// Field 48 of a settlement request: debit count (n3), debit amount (n12), credit count (n3),
+/// credit amount (n12), then `0` (totals in the terminal's currency). The counts are three
+/// digits wide on the wire, so they are sent modulo 1000; the host compares them modulo 1000
+/// and compares the amounts in full.
+pub fn settlement_field48(t: &crate::model::BatchTotals) -> String {
+    format!(
+        "{:03}{:012}{:03}{:012}0",
+        t.debit_count % 1000,
+        t.debit_amount % 1_000_000_000_000,
+        t.credit_count % 1000,
+        t.credit_amount % 1_000_000_000_000
+    )
+}
+
+/// The reconciliation result in a 0510's field 48: the last character `1` balanced,
+/// `2` not balanced, `3` error (UnionPay convention). Anything else counts as an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementResult {
+    /// Host and terminal totals agree.
+    Balanced,
+    /// They differ: upload the batch.
+    NotBalanced,
+    /// The host reported an error.
+    Error,
+}
+
+impl SettlementResult {
+    /// Reads the result from a response's field 48.
+    pub fn from_field48(f: Option<&str>) -> SettlementResult {
+        match f.and_then(|s| s.chars().last()) {
+            Some('1') => SettlementResult::Balanced,
+            Some('2') => SettlementResult::NotBalanced,
+            _ => SettlementResult::Error,
+        }
+    }
+}

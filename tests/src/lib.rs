@@ -1,0 +1,340 @@
+//! Cross-crate test support for the SmartPOS SDK.
+//!
+//! - [`Pair`]: the sans-IO engine of `smartpos-txn` wired to the acquirer of `smartpos-sim`
+//!   on virtual time, with the real SQLite journal of `smartpos-terminal` (in a temporary
+//!   file, so a "crash" is dropping the engine and restoring from the journal). Faults are
+//!   scripted per request with the same [`FaultSet`] the TCP server uses.
+//! - [`reconcile`]: compares a terminal journal with the host ledger.
+//! - [`test_card`] and friends: test card data (test PANs only).
+//!
+//! The tests themselves are in `e2e/` (one binary).
+
+// Test support: a setup failure is a test failure, so panicking with a message is the point.
+#![allow(clippy::panic, clippy::expect_used)]
+
+use smartpos_crypto::keys::TdesKey;
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, Ledger, TEST_TMK_HEX};
+use smartpos_sim::fault::{FaultKind, FaultSet};
+use smartpos_terminal::journal::{Journal, JournalKey};
+use smartpos_txn::engine::{Event, Finished, Output};
+use smartpos_txn::model::{LocalDateTime, Now, TxnKind, TxnRecord, TxnState};
+use smartpos_txn::proto::{CardData, Identity, Profile};
+use smartpos_txn::{Engine, EngineConfig};
+use smartpos_types::{Pan, Track2};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Terminal id used by tests.
+pub const TID: &str = "12345678";
+/// Merchant id used by tests.
+pub const MID: &str = "123456789012345";
+
+/// The test TMK shared by the simulator and test terminals.
+pub fn test_tmk() -> TdesKey {
+    let bytes = smartpos_types::hex::decode(TEST_TMK_HEX).expect("test TMK hex");
+    TdesKey::new(&bytes).expect("test TMK")
+}
+
+/// A keyed test card (UnionPay test PAN range).
+pub fn test_card() -> CardData {
+    CardData {
+        pan: Pan::new("6222021234567890128").ok(),
+        expiry: Some("3012".into()),
+        entry_mode: "012".into(),
+        ..CardData::default()
+    }
+}
+
+/// A magnetic-stripe test card.
+pub fn swiped_card() -> CardData {
+    CardData {
+        track2: Track2::new("6222021234567890128D30122011234567890"),
+        entry_mode: "022".into(),
+        ..CardData::default()
+    }
+}
+
+/// A fresh temporary directory (removed by the OS's tmp cleaning; tests use unique names).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "smartpos-test-{}-{}-{}",
+        name,
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Engine + host + journal on virtual time.
+pub struct Pair {
+    /// The terminal engine.
+    pub engine: Engine,
+    /// The terminal journal.
+    pub journal: Journal,
+    journal_path: PathBuf,
+    /// The host.
+    pub host: Arc<Acquirer>,
+    /// Virtual monotonic time (ms).
+    pub now_ms: u64,
+    /// Faults to apply to the next requests, one per request (then none).
+    pub script: VecDeque<FaultSet>,
+    inbox: VecDeque<Vec<u8>>,
+    held: Vec<Vec<u8>>,
+    link_down: bool,
+    /// Every event the engine emitted, in order.
+    pub events: Vec<Event>,
+    /// Every frame body the terminal sent.
+    pub sent: Vec<Vec<u8>>,
+    dialect: String,
+}
+
+/// A fault set with one transport fault.
+pub fn transport(kind: FaultKind) -> FaultSet {
+    FaultSet {
+        transport: Some(kind),
+        ..FaultSet::default()
+    }
+}
+
+fn engine_config(dialect: &str) -> EngineConfig {
+    let profile = Profile::by_name(dialect).expect("built-in dialect");
+    let mut cfg = EngineConfig::new(
+        Identity {
+            tid: TID.into(),
+            mid: MID.into(),
+            currency: "156".into(),
+        },
+        profile,
+    );
+    cfg.response_timeout_ms = 30_000;
+    cfg
+}
+
+impl Pair {
+    /// A new pair for a dialect (`cup`, `iso87b`), with a fresh journal and a fresh host.
+    pub fn new(dialect: &str) -> Pair {
+        let host = Arc::new(
+            Acquirer::new(AcquirerConfig {
+                dialect: dialect.into(),
+                tmk: test_tmk(),
+                ledger_file: None,
+            })
+            .unwrap_or_else(|e| panic!("host: {e}")),
+        );
+        Pair::with_host(dialect, host, &temp_dir("pair").join("journal.db"))
+    }
+
+    /// A pair over an existing host and journal file.
+    pub fn with_host(dialect: &str, host: Arc<Acquirer>, journal_path: &Path) -> Pair {
+        let journal = Journal::open(journal_path, &JournalKey::new([9; 32]))
+            .unwrap_or_else(|e| panic!("journal: {e}"));
+        let restored = journal.restore().unwrap_or_else(|e| panic!("restore: {e}"));
+        let engine = Engine::restore(engine_config(dialect), test_tmk(), restored);
+        let mut p = Pair {
+            engine,
+            journal,
+            journal_path: journal_path.to_owned(),
+            host,
+            now_ms: 1_000,
+            script: VecDeque::new(),
+            inbox: VecDeque::new(),
+            held: Vec::new(),
+            link_down: false,
+            events: Vec::new(),
+            sent: Vec::new(),
+            dialect: dialect.into(),
+        };
+        p.flush();
+        p
+    }
+
+    /// Simulates a crash and restart: the engine is dropped with whatever it held in memory,
+    /// and a new one is restored from the journal file. The host keeps its ledger.
+    pub fn restart(self) -> Pair {
+        let Pair {
+            host,
+            journal_path,
+            dialect,
+            now_ms,
+            ..
+        } = self;
+        let mut p = Pair::with_host(&dialect, host, &journal_path);
+        p.now_ms = now_ms;
+        p
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Now {
+        Now {
+            mono_ms: self.now_ms,
+            unix_ms: 1_795_315_266_000 + i64::try_from(self.now_ms).unwrap_or(0),
+            local: LocalDateTime::from_unix_ms_utc(1_795_315_266_000),
+        }
+    }
+
+    /// Applies pending commits and collects events without waiting; returns a finished result.
+    fn flush(&mut self) -> Option<Finished> {
+        let mut done = None;
+        while let Some(o) = self.engine.poll() {
+            match o {
+                Output::Commit(c) => {
+                    self.journal
+                        .apply(&c)
+                        .unwrap_or_else(|e| panic!("journal apply: {e}"));
+                    self.engine.commit_done(c.id);
+                }
+                Output::Transmit(bytes) => self.deliver(bytes),
+                Output::Event(Event::Finished(f)) => done = Some(f),
+                Output::Event(e) => self.events.push(e),
+            }
+        }
+        done
+    }
+
+    fn deliver(&mut self, bytes: Vec<u8>) {
+        self.sent.push(bytes.clone());
+        if self.link_down {
+            // A previous close: this send reconnects.
+            self.link_down = false;
+        }
+        let faults = self.script.pop_front().unwrap_or_default();
+        // Late answers held from the previous request arrive first.
+        self.inbox.extend(self.held.drain(..));
+        let answer = self.host.handle_request(faults, &bytes);
+        let timeout = self.engine.config().response_timeout_ms;
+        match (faults.transport, answer) {
+            (_, None) => {}
+            (None, Some(a)) => self.inbox.push_back(a),
+            (Some(FaultKind::Drop), Some(_)) => {}
+            (Some(FaultKind::Close | FaultKind::Truncate), Some(_)) => self.link_down = true,
+            (Some(FaultKind::Garbage), Some(a)) => {
+                self.inbox.push_back(a.iter().map(|b| b ^ 0xA5).collect());
+            }
+            (Some(FaultKind::Duplicate), Some(a)) => {
+                self.inbox.push_back(a.clone());
+                self.inbox.push_back(a);
+            }
+            (Some(FaultKind::Late), Some(a)) => self.held.push(a),
+            (Some(FaultKind::Delay(d)), Some(a)) => {
+                if u64::try_from(d.as_millis()).unwrap_or(u64::MAX) >= timeout {
+                    self.held.push(a);
+                } else {
+                    self.inbox.push_back(a);
+                }
+            }
+            (Some(_), Some(a)) => self.inbox.push_back(a),
+        }
+    }
+
+    /// Runs until the current command finishes, advancing virtual time to each deadline.
+    pub fn run(&mut self) -> Finished {
+        for _ in 0..10_000 {
+            if let Some(f) = self.flush() {
+                return f;
+            }
+            if self.link_down {
+                self.link_down = false;
+                let now = self.now();
+                self.engine.handle_link_error(now, true);
+                continue;
+            }
+            if let Some(frame) = self.inbox.pop_front() {
+                let now = self.now();
+                self.engine.handle_host_frame(now, &frame);
+                continue;
+            }
+            match self.engine.poll_timeout() {
+                Some(deadline) => {
+                    self.now_ms = self.now_ms.max(deadline);
+                    let now = self.now();
+                    self.engine.handle_timeout(now);
+                }
+                None => panic!("engine idle without a result"),
+            }
+        }
+        panic!("command did not finish in 10000 steps");
+    }
+
+    /// Runs the engine until it has emitted `n` transmits and stops there without answering
+    /// (to emulate a crash right after a send). Returns after the n-th frame was handed out.
+    pub fn run_until_sent(&mut self, n: usize) {
+        let target = self.sent.len() + n;
+        while self.sent.len() < target {
+            match self.engine.poll() {
+                Some(Output::Commit(c)) => {
+                    self.journal
+                        .apply(&c)
+                        .unwrap_or_else(|e| panic!("journal apply: {e}"));
+                    self.engine.commit_done(c.id);
+                }
+                Some(Output::Transmit(bytes)) => self.deliver(bytes),
+                Some(Output::Event(e)) => self.events.push(e),
+                None => panic!("engine stopped before sending"),
+            }
+        }
+    }
+
+    /// The journal's records.
+    pub fn records(&self) -> Vec<TxnRecord> {
+        self.journal.all().unwrap_or_default()
+    }
+
+    /// Reconciles journal and ledger.
+    pub fn reconcile(&self) -> Vec<String> {
+        reconcile(&self.records(), &self.host.ledger(), TID)
+    }
+}
+
+/// Compares a terminal's journal with the host ledger. Returns the differences (empty when
+/// they agree): a host approval the terminal does not hold as approved (or as reversing /
+/// voided accordingly), or a terminal approval the host does not know.
+pub fn reconcile(records: &[TxnRecord], ledger: &Ledger, tid: &str) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for r in records.iter().filter(|r| r.kind != TxnKind::Balance) {
+        let host = ledger
+            .transactions
+            .iter()
+            .filter(|e| e.tid == tid && e.stan == r.stan && e.date == r.local_date)
+            .next_back();
+        let ok = match (r.state, host.map(|h| h.status)) {
+            (TxnState::Approved, Some(HostStatus::Approved)) => true,
+            (TxnState::Voided, Some(HostStatus::Voided)) => true,
+            (TxnState::Declined, Some(HostStatus::Declined) | None) => true,
+            (TxnState::Reversed, Some(HostStatus::Reversed) | None) => true,
+            (TxnState::NotSent, None) => true,
+            // A queued refund has not reached the host yet.
+            (TxnState::Queued, None) => true,
+            // Reversing: the host may hold anything until the reversal arrives; after recovery
+            // this state must be gone, which the tests check separately.
+            (TxnState::Reversing, _) => true,
+            _ => false,
+        };
+        if !ok {
+            diffs.push(format!(
+                "{} {} {}: terminal {} vs host {:?}",
+                r.reference,
+                r.kind,
+                r.amount,
+                r.state,
+                host.map(|h| h.status)
+            ));
+        }
+    }
+    for h in ledger.transactions.iter().filter(|h| h.tid == tid) {
+        let known = records
+            .iter()
+            .any(|r| r.stan == h.stan && r.local_date == h.date);
+        if !known && matches!(h.status, HostStatus::Approved | HostStatus::Voided) {
+            diffs.push(format!(
+                "host {} {} stan {:06} is {:?} but the terminal has no record",
+                h.kind, h.amount, h.stan, h.status
+            ));
+        }
+    }
+    diffs
+}
