@@ -4,7 +4,6 @@
 //!   on virtual time, with the real SQLite journal of `smartpos-terminal` (in a temporary
 //!   file, so a "crash" is dropping the engine and restoring from the journal). Faults are
 //!   scripted per request with the same [`FaultSet`] the TCP server uses.
-//! - [`reconcile`]: compares a terminal journal with the host ledger.
 //! - [`test_card`] and friends: test card data (test PANs only).
 //!
 //! The tests themselves are in `e2e/` (one binary).
@@ -13,11 +12,11 @@
 #![allow(clippy::panic, clippy::expect_used)]
 
 use smartpos_crypto::keys::TdesKey;
-use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, Ledger, TEST_TMK_HEX};
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
 use smartpos_sim::fault::{FaultKind, FaultSet};
 use smartpos_terminal::journal::{Journal, JournalKey};
 use smartpos_txn::engine::{Event, Finished, Output};
-use smartpos_txn::model::{LocalDateTime, Now, TxnKind, TxnRecord, TxnState};
+use smartpos_txn::model::{LocalDateTime, Now, TxnRecord};
 use smartpos_txn::proto::{CardData, Identity, Profile};
 use smartpos_txn::{Engine, EngineConfig};
 use smartpos_types::{Pan, Track2};
@@ -286,55 +285,6 @@ impl Pair {
 
     /// Reconciles journal and ledger.
     pub fn reconcile(&self) -> Vec<String> {
-        reconcile(&self.records(), &self.host.ledger(), TID)
+        smartpos_sim::reconcile::reconcile(&self.records(), &self.host.ledger(), TID, true)
     }
-}
-
-/// Compares a terminal's journal with the host ledger. Returns the differences (empty when
-/// they agree): a host approval the terminal does not hold as approved (or as reversing /
-/// voided accordingly), or a terminal approval the host does not know.
-pub fn reconcile(records: &[TxnRecord], ledger: &Ledger, tid: &str) -> Vec<String> {
-    let mut diffs = Vec::new();
-    for r in records.iter().filter(|r| r.kind != TxnKind::Balance) {
-        let host = ledger
-            .transactions
-            .iter()
-            .filter(|e| e.tid == tid && e.stan == r.stan && e.date == r.local_date)
-            .next_back();
-        let ok = match (r.state, host.map(|h| h.status)) {
-            (TxnState::Approved, Some(HostStatus::Approved)) => true,
-            (TxnState::Voided, Some(HostStatus::Voided)) => true,
-            (TxnState::Declined, Some(HostStatus::Declined) | None) => true,
-            (TxnState::Reversed, Some(HostStatus::Reversed) | None) => true,
-            (TxnState::NotSent, None) => true,
-            // A queued refund has not reached the host yet.
-            (TxnState::Queued, None) => true,
-            // Reversing: the host may hold anything until the reversal arrives; after recovery
-            // this state must be gone, which the tests check separately.
-            (TxnState::Reversing, _) => true,
-            _ => false,
-        };
-        if !ok {
-            diffs.push(format!(
-                "{} {} {}: terminal {} vs host {:?}",
-                r.reference,
-                r.kind,
-                r.amount,
-                r.state,
-                host.map(|h| h.status)
-            ));
-        }
-    }
-    for h in ledger.transactions.iter().filter(|h| h.tid == tid) {
-        let known = records
-            .iter()
-            .any(|r| r.stan == h.stan && r.local_date == h.date);
-        if !known && matches!(h.status, HostStatus::Approved | HostStatus::Voided) {
-            diffs.push(format!(
-                "host {} {} stan {:06} is {:?} but the terminal has no record",
-                h.kind, h.amount, h.stan, h.status
-            ));
-        }
-    }
-    diffs
 }

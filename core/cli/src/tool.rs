@@ -34,7 +34,13 @@ pub fn main(cmd: ToolCmd) -> ExitCode {
         ToolCmd::Iso8583(c) => crate::tool_iso8583::run(c),
         ToolCmd::Tlv(c) => crate::tool_tlv::run(c),
     };
+    report(result)
+}
+
+/// Prints a command's JSON (nothing for `null`) or its one-line error; returns the exit code.
+pub fn report(result: ToolResult) -> ExitCode {
     match result {
+        Ok(serde_json::Value::Null) => ExitCode::SUCCESS,
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS

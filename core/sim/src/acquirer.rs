@@ -335,17 +335,9 @@ impl Acquirer {
                     return resp;
                 }
             };
-            match wrap_working_key(&self.tmk, &key) {
-                Ok((enc, cv)) => {
-                    block.extend_from_slice(&enc);
-                    block.extend_from_slice(&cv);
-                }
-                Err(e) => {
-                    log::error!("host: key wrap failed: {e}");
-                    resp.set(39, b"96".to_vec());
-                    return resp;
-                }
-            }
+            let (enc, cv) = wrap_working_key(&self.tmk, &key);
+            block.extend_from_slice(&enc);
+            block.extend_from_slice(&cv);
             if i == 1 {
                 mak = Some(key);
             }

@@ -6,9 +6,11 @@
 //!   answers back, applying transport faults; also the built-in TEST-ONLY TLS identity.
 //! - `acquirer.rs`: the acquirer host logic: working keys at sign-in, MAC checks, the ledger,
 //!   void/refund/completion rules, settlement, repeat detection, the approval amount table.
+//! - `reconcile.rs`: terminal journal vs host ledger, the "0 lost, 0 doubled" check.
 //! - `fault.rs`: the transport fault plan (`drop:0.1`, `delay:2s:0.5`, ...), parsed from CLI
 //!   strings, and the seeded per-request fault picker.
 
 pub mod acquirer;
 pub mod fault;
 pub mod net;
+pub mod reconcile;

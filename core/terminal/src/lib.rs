@@ -5,6 +5,8 @@
 //!   sans-IO engine of `smartpos-txn` with a real clock and the host link.
 //! - `journal.rs`: the SQLite journal (WAL, synchronous=FULL); pending messages sealed with
 //!   AES-256-GCM.
+//! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
+//!   and the CLI's data directory layout.
 //! - `link.rs`: the host link, one TCP or TLS connection to the acquirer host carrying
 //!   2-byte length-prefixed frames, with connect/response timeouts, certificate pinning and
 //!   a classification of each failure by whether a sent request may have reached the host.
@@ -12,5 +14,6 @@
 pub mod journal;
 pub mod link;
 pub mod runtime;
+pub mod store;
 
-pub use runtime::{Terminal, TerminalConfig, TerminalError, TxnOutcome};
+pub use runtime::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};

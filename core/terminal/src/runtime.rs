@@ -77,6 +77,32 @@ pub struct TxnOutcome {
 /// Something that happened during a command, for the app's screens and logs.
 pub type TerminalEvent = Event;
 
+/// The durability points of a command, reported to a probe in the order they happen. Used by
+/// the crash harness (which kills the process at each point) and by the demo (which prints the
+/// masked messages). Frames are raw bodies: a probe must mask before it prints.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Probe<'a> {
+    /// A journal commit is about to be applied.
+    BeforeCommit {
+        /// Commit id.
+        id: u64,
+    },
+    /// A journal commit is durable.
+    AfterCommit {
+        /// Commit id.
+        id: u64,
+    },
+    /// A frame is about to be written to the host.
+    BeforeSend(&'a [u8]),
+    /// A frame was written to the host.
+    AfterSend(&'a [u8]),
+    /// A frame was read from the host (before the engine sees it).
+    Received(&'a [u8]),
+}
+
+type ProbeFn = Box<dyn FnMut(Probe<'_>) + Send>;
+
 /// The terminal runtime.
 pub struct Terminal {
     cfg: TerminalConfig,
@@ -86,6 +112,7 @@ pub struct Terminal {
     started: Instant,
     poisoned: bool,
     listener: Option<Box<dyn FnMut(&TerminalEvent) + Send>>,
+    probe: Option<ProbeFn>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -139,6 +166,7 @@ impl Terminal {
             started: Instant::now(),
             poisoned: false,
             listener: None,
+            probe: None,
         };
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {
@@ -159,6 +187,17 @@ impl Terminal {
     /// Registers a listener for progress events (present card, processing, reversal sent, ...).
     pub fn set_listener(&mut self, f: impl FnMut(&TerminalEvent) + Send + 'static) {
         self.listener = Some(Box::new(f));
+    }
+
+    /// Registers a probe called at every durability point (see [`Probe`]).
+    pub fn set_probe(&mut self, f: impl FnMut(Probe<'_>) + Send + 'static) {
+        self.probe = Some(Box::new(f));
+    }
+
+    fn probe(&mut self, p: Probe<'_>) {
+        if let Some(f) = self.probe.as_mut() {
+            f(p);
+        }
     }
 
     /// The configuration.
@@ -214,10 +253,12 @@ impl Terminal {
             while let Some(o) = self.engine.poll() {
                 match o {
                     Output::Commit(c) => {
+                        self.probe(Probe::BeforeCommit { id: c.id });
                         if let Err(e) = self.journal.apply(&c) {
                             self.poisoned = true;
                             return Err(e.into());
                         }
+                        self.probe(Probe::AfterCommit { id: c.id });
                         self.engine.commit_done(c.id);
                     }
                     Output::Transmit(bytes) => self.send(&bytes).await,
@@ -245,6 +286,7 @@ impl Terminal {
                 None => self.engine.handle_link_error(now, true),
                 Some(link) => match link.recv(wait).await {
                     Ok(frame) => {
+                        self.probe(Probe::Received(&frame));
                         let now = self.now();
                         self.engine.handle_host_frame(now, &frame);
                     }
@@ -276,8 +318,11 @@ impl Terminal {
                 }
             }
         }
-        if let Some(link) = self.link.as_mut() {
-            if let Err(e) = link.send(bytes).await {
+        self.probe(Probe::BeforeSend(bytes));
+        let Some(link) = self.link.as_mut() else { return };
+        match link.send(bytes).await {
+            Ok(()) => self.probe(Probe::AfterSend(bytes)),
+            Err(e) => {
                 log::warn!("send failed: {e}");
                 let reached = e.request_may_have_reached_host();
                 self.drop_link().await;

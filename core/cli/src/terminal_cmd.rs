@@ -1,0 +1,340 @@
+//! `smartpos terminal --data DIR <command>`: each command opens the journal, works, exits.
+
+use crate::tool::{ToolError, ToolResult};
+use clap::{Args, Subcommand};
+use smartpos_terminal::store::{DataDir, StoredConfig};
+use smartpos_terminal::{Terminal, TerminalError, TxnOutcome};
+use smartpos_txn::engine::Outcome;
+use smartpos_txn::model::TxnRecord;
+use smartpos_txn::proto::CardData;
+use smartpos_types::Pan;
+use std::path::PathBuf;
+
+/// `smartpos terminal` arguments.
+#[derive(Args, Debug)]
+pub struct TerminalArgs {
+    /// Data directory (settings, journal, development key store).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: TerminalCmd,
+}
+
+/// Terminal commands.
+#[derive(Subcommand, Debug)]
+pub enum TerminalCmd {
+    /// Writes the terminal's settings and master key.
+    Init {
+        /// Host address host:port.
+        #[arg(long)]
+        host: String,
+        /// cup or iso87b.
+        #[arg(long, default_value = "cup")]
+        dialect: String,
+        /// Terminal id (8 characters).
+        #[arg(long)]
+        tid: String,
+        /// Merchant id (15 characters).
+        #[arg(long)]
+        mid: String,
+        /// Terminal master key (hex, double or triple length). Defaults to the TEST key.
+        #[arg(long)]
+        tmk: Option<String>,
+        /// CA certificate (PEM) to trust: connects with TLS.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// Name the host certificate must carry (default: the host part of --host).
+        #[arg(long)]
+        tls_server_name: Option<String>,
+        /// Response timeout in seconds.
+        #[arg(long, default_value_t = 30)]
+        response_timeout: u64,
+        /// Connect timeout in seconds.
+        #[arg(long, default_value_t = 10)]
+        connect_timeout: u64,
+        /// ISO 4217 numeric currency.
+        #[arg(long, default_value = "156")]
+        currency: String,
+    },
+    /// Signs in and downloads working keys.
+    Signin {
+        /// Operator code.
+        #[arg(long, default_value = "01")]
+        operator: String,
+    },
+    /// Signs off.
+    Signoff,
+    /// Echo test.
+    Echo,
+    /// A sale.
+    Sale(SaleArgs),
+    /// A pre-authorisation.
+    Preauth(SaleArgs),
+    /// A balance inquiry.
+    Balance(CardArgs),
+    /// Voids a sale of the open batch.
+    Void(RefArgs),
+    /// Refunds (part of) an earlier sale.
+    Refund(RefAmountArgs),
+    /// Completes a pre-authorisation.
+    Complete(RefAmountArgs),
+    /// Cancels a pre-authorisation.
+    Cancel(RefArgs),
+    /// Settles the open batch.
+    Settle,
+    /// Delivers pending reversals and advices.
+    Recover,
+    /// Lists the journal.
+    Journal,
+    /// Lists pending reversals and advices.
+    Pending,
+}
+
+/// Card options (keyed entry until the contactless path is wired).
+#[derive(Args, Debug)]
+pub struct CardArgs {
+    /// Card number (keyed entry). Default: a UnionPay TEST card.
+    #[arg(long, default_value = "6222021234567890128")]
+    pan: String,
+    /// Expiry YYMM.
+    #[arg(long, default_value = "3012")]
+    expiry: String,
+}
+
+/// Sale / pre-auth options.
+#[derive(Args, Debug)]
+pub struct SaleArgs {
+    /// Amount in minor units (fen / cents).
+    #[arg(long)]
+    amount: u64,
+    /// Idempotency key: the same key returns the recorded outcome and never charges twice.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Operator code.
+    #[arg(long, default_value = "01")]
+    operator: String,
+    #[command(flatten)]
+    card: CardArgs,
+}
+
+/// Options of commands on an earlier transaction.
+#[derive(Args, Debug)]
+pub struct RefArgs {
+    /// Reference of the original transaction.
+    #[arg(long = "ref")]
+    reference: String,
+    /// Idempotency key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Operator code.
+    #[arg(long, default_value = "01")]
+    operator: String,
+}
+
+/// Options of refund and completion.
+#[derive(Args, Debug)]
+pub struct RefAmountArgs {
+    /// Reference of the original transaction.
+    #[arg(long = "ref")]
+    reference: String,
+    /// Amount in minor units.
+    #[arg(long)]
+    amount: u64,
+    /// Idempotency key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Operator code.
+    #[arg(long, default_value = "01")]
+    operator: String,
+}
+
+fn card(args: &CardArgs) -> Result<CardData, ToolError> {
+    let pan = Pan::new(&args.pan).map_err(|e| ToolError(format!("--pan: {e}")))?;
+    if args.expiry.len() != 4 || !args.expiry.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ToolError("--expiry must be YYMM".into()));
+    }
+    Ok(CardData {
+        pan: Some(pan),
+        expiry: Some(args.expiry.clone()),
+        entry_mode: "012".into(),
+        ..CardData::default()
+    })
+}
+
+/// The JSON form of a journal record.
+pub fn record_json(r: &TxnRecord, pending: bool) -> serde_json::Value {
+    serde_json::json!({
+        "reference": r.reference,
+        "kind": r.kind.as_str(),
+        "amount": r.amount,
+        "state": r.state.as_str(),
+        "stan": r.stan,
+        "batch": r.batch,
+        "rrn": r.rrn,
+        "auth_code": r.auth_code,
+        "response_code": r.response_code,
+        "original": r.original_ref,
+        "pan": r.pan_masked,
+        "pending": pending,
+    })
+}
+
+/// The JSON form of a transaction outcome.
+pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
+    let mut v = record_json(&o.record, o.reversal_pending);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("replayed".into(), o.replayed.into());
+        if let Some(code) = &o.record.response_code {
+            let meaning = smartpos_iso8583::ResponseCode::parse(code).and_then(|c| c.meaning());
+            obj.insert("response_meaning".into(), meaning.into());
+        }
+    }
+    v
+}
+
+fn err(e: TerminalError) -> ToolError {
+    ToolError(e.to_string())
+}
+
+/// Runs one terminal command.
+pub fn run(args: TerminalArgs) -> ToolResult {
+    let dir = DataDir::new(&args.data);
+    if let TerminalCmd::Init {
+        host,
+        dialect,
+        tid,
+        mid,
+        tmk,
+        tls_ca,
+        tls_server_name,
+        response_timeout,
+        connect_timeout,
+        currency,
+    } = &args.command
+    {
+        let cfg = StoredConfig {
+            host: host.clone(),
+            dialect: dialect.clone(),
+            tid: tid.clone(),
+            mid: mid.clone(),
+            currency: currency.clone(),
+            tls_ca: tls_ca.clone(),
+            tls_server_name: tls_server_name.clone(),
+            tls_pin_sha256: None,
+            connect_timeout_ms: connect_timeout.saturating_mul(1000),
+            response_timeout_ms: response_timeout.saturating_mul(1000),
+            utc_offset_minutes: 0,
+        };
+        let tmk = crate::host_cmd::tmk_arg(tmk.as_deref())?;
+        dir.init(&cfg, tmk.expose()).map_err(err)?;
+        // Open once so the journal exists and the settings are proven usable.
+        let t = dir.open().map_err(err)?;
+        return Ok(serde_json::json!({
+            "initialised": args.data.display().to_string(),
+            "tid": cfg.tid,
+            "dialect": cfg.dialect,
+            "batch": t.batch(),
+        }));
+    }
+    let mut t = dir.open().map_err(err)?;
+    let rt = crate::runtime()?;
+    rt.block_on(async move { run_open(&mut t, args.command).await })
+}
+
+async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
+    let out = match cmd {
+        TerminalCmd::Init { .. } => return Err(ToolError("already handled".into())),
+        TerminalCmd::Signin { operator } => {
+            let batch = t.sign_in(&operator).await.map_err(err)?;
+            serde_json::json!({ "signed_in": true, "batch": batch })
+        }
+        TerminalCmd::Signoff => {
+            t.sign_off().await.map_err(err)?;
+            serde_json::json!({ "signed_off": true })
+        }
+        TerminalCmd::Echo => {
+            t.echo().await.map_err(err)?;
+            serde_json::json!({ "echo": "ok" })
+        }
+        TerminalCmd::Sale(a) => {
+            let c = card(&a.card)?;
+            outcome_json(&t.sale(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator)).await.map_err(err)?)
+        }
+        TerminalCmd::Preauth(a) => {
+            let c = card(&a.card)?;
+            outcome_json(&t.preauth(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator)).await.map_err(err)?)
+        }
+        TerminalCmd::Balance(c) => {
+            let c = card(&c)?;
+            let o = t.balance(c, None).await.map_err(err)?;
+            let mut v = outcome_json(&o);
+            if let (Some(obj), Some(b)) = (v.as_object_mut(), o.reply.as_ref().and_then(|r| r.balance.clone())) {
+                obj.insert("balance".into(), b.into());
+            }
+            v
+        }
+        TerminalCmd::Void(a) => outcome_json(
+            &t.void(&a.reference, a.idempotency_key.as_deref(), Some(&a.operator)).await.map_err(err)?,
+        ),
+        TerminalCmd::Cancel(a) => outcome_json(
+            &t.cancel_preauth(&a.reference, a.idempotency_key.as_deref(), Some(&a.operator))
+                .await
+                .map_err(err)?,
+        ),
+        TerminalCmd::Refund(a) => outcome_json(
+            &t.refund(&a.reference, a.amount, a.idempotency_key.as_deref(), Some(&a.operator))
+                .await
+                .map_err(err)?,
+        ),
+        TerminalCmd::Complete(a) => outcome_json(
+            &t.complete(&a.reference, a.amount, a.idempotency_key.as_deref(), Some(&a.operator))
+                .await
+                .map_err(err)?,
+        ),
+        TerminalCmd::Settle => match t.settle().await.map_err(err)? {
+            Outcome::Settled { batch, balanced, totals, uploaded } => serde_json::json!({
+                "settled_batch": batch,
+                "balanced": balanced,
+                "uploaded": uploaded,
+                "debit_count": totals.debit_count,
+                "debit_amount": totals.debit_amount,
+                "credit_count": totals.credit_count,
+                "credit_amount": totals.credit_amount,
+                "next_batch": t.batch(),
+            }),
+            other => serde_json::json!({ "outcome": format!("{other:?}") }),
+        },
+        TerminalCmd::Recover => {
+            let (delivered, remaining) = t.recover().await.map_err(err)?;
+            serde_json::json!({ "delivered": delivered, "remaining": remaining })
+        }
+        TerminalCmd::Journal => {
+            let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;
+            let arr: Vec<serde_json::Value> = recs.iter().map(|r| record_json(r, t.in_doubt(r) || pending_for(t, r))).collect();
+            serde_json::Value::Array(arr)
+        }
+        TerminalCmd::Pending => {
+            let arr: Vec<serde_json::Value> = t
+                .pending()
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "seq": p.seq,
+                        "kind": p.kind.as_str(),
+                        "reference": p.reference,
+                        "reason": p.reason.map(|r| r.code()),
+                        "attempts": p.attempts,
+                        "armed": p.armed,
+                    })
+                })
+                .collect();
+            serde_json::Value::Array(arr)
+        }
+    };
+    t.disconnect().await;
+    Ok(out)
+}
+
+fn pending_for(t: &Terminal, r: &TxnRecord) -> bool {
+    t.pending().iter().any(|p| p.reference == r.reference && p.armed)
+}

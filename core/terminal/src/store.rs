@@ -1,0 +1,227 @@
+//! Where a terminal keeps its secrets and its settings.
+//!
+//! [`SecureStore`] is implemented by the app (on Android: values wrapped by an Android Keystore
+//! AES-GCM key). It holds the terminal master key (`tmk`) and the journal key (`journal_key`).
+//! [`FileSecureStore`] keeps them in plain files with mode 0600: it exists for the CLI, tests and
+//! development, and it is NOT a secure store.
+//!
+//! [`DataDir`] is the on-disk layout the CLI uses: `terminal.json` (settings, no secrets),
+//! `journal.db` (SQLite) and the development secure store under `secrets/`.
+
+use crate::journal::JournalKey;
+use crate::link::{LinkConfig, TlsClientConfig};
+use crate::runtime::{Terminal, TerminalConfig, TerminalError};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use smartpos_crypto::keys::TdesKey;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Storage for secrets, implemented by the app.
+pub trait SecureStore: Send + Sync {
+    /// Reads a secret; `None` when absent.
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, String>;
+    /// Writes a secret.
+    fn put(&self, name: &str, value: &[u8]) -> Result<(), String>;
+}
+
+/// A development store: one file per secret, mode 0600. Not secure; for CLI and tests.
+#[derive(Debug, Clone)]
+pub struct FileSecureStore {
+    dir: PathBuf,
+}
+
+impl FileSecureStore {
+    /// A store in `dir` (created if needed).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileSecureStore { dir: dir.into() }
+    }
+}
+
+impl SecureStore for FileSecureStore {
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+        match std::fs::read(self.dir.join(name)) {
+            Ok(v) => Ok(Some(Zeroizing::new(v))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read secret {name}: {}", e.kind())),
+        }
+    }
+
+    fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("cannot create store: {}", e.kind()))?;
+        let path = self.dir.join(name);
+        std::fs::write(&path, value).map_err(|e| format!("cannot write secret {name}: {}", e.kind()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("cannot protect secret {name}: {}", e.kind()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Terminal settings as stored in `terminal.json`. No secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredConfig {
+    /// Host address `host:port`.
+    pub host: String,
+    /// Built-in profile: `cup` or `iso87b`.
+    pub dialect: String,
+    /// Terminal id (8 characters).
+    pub tid: String,
+    /// Merchant id (15 characters).
+    pub mid: String,
+    /// ISO 4217 numeric currency.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// PEM file of the CA to trust; TLS is used when set.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Name the host certificate must carry (defaults to the host part of `host`).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// Optional certificate pin (hex SHA-256 of the leaf certificate DER).
+    #[serde(default)]
+    pub tls_pin_sha256: Option<String>,
+    /// Connect timeout in milliseconds.
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Response timeout in milliseconds.
+    #[serde(default = "default_response_ms")]
+    pub response_timeout_ms: u64,
+    /// Local time offset from UTC in minutes.
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+}
+
+fn default_currency() -> String {
+    "156".into()
+}
+fn default_connect_ms() -> u64 {
+    10_000
+}
+fn default_response_ms() -> u64 {
+    30_000
+}
+
+impl StoredConfig {
+    /// Turns stored settings into a runtime configuration (reads the CA file).
+    pub fn to_config(&self) -> Result<TerminalConfig, TerminalError> {
+        let tls = match &self.tls_ca {
+            None => None,
+            Some(ca) => {
+                let pem = std::fs::read(ca).map_err(|e| {
+                    TerminalError::Config(format!("cannot read CA file {}: {}", ca.display(), e.kind()))
+                })?;
+                let name = self.tls_server_name.clone().unwrap_or_else(|| {
+                    self.host
+                        .rsplit_once(':')
+                        .map_or(self.host.clone(), |(h, _)| h.trim_matches(['[', ']']).to_owned())
+                });
+                let mut t = TlsClientConfig::new(pem, name);
+                if let Some(pin) = &self.tls_pin_sha256 {
+                    t.pin_sha256 = Some(
+                        smartpos_types::hex::decode_array(pin)
+                            .map_err(|_| TerminalError::Config("pin must be 64 hex digits".into()))?,
+                    );
+                }
+                Some(t)
+            }
+        };
+        Ok(TerminalConfig {
+            tid: self.tid.clone(),
+            mid: self.mid.clone(),
+            currency: self.currency.clone(),
+            dialect: self.dialect.clone(),
+            link: LinkConfig {
+                host: self.host.clone(),
+                tls,
+                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+                response_timeout: Duration::from_millis(self.response_timeout_ms),
+            },
+            utc_offset_minutes: self.utc_offset_minutes,
+        })
+    }
+}
+
+/// The TMK and journal key from a secure store; the journal key is created on first use.
+pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), TerminalError> {
+    let tmk = store
+        .get("tmk")
+        .map_err(TerminalError::Config)?
+        .ok_or_else(|| TerminalError::Config("no terminal master key in the secure store".into()))?;
+    let tmk = TdesKey::new(&tmk).map_err(|e| TerminalError::Config(format!("stored TMK unusable: {e}")))?;
+    let jk = match store.get("journal_key").map_err(TerminalError::Config)? {
+        Some(k) => k,
+        None => {
+            let mut k = Zeroizing::new(vec![0u8; 32]);
+            SystemRandom::new()
+                .fill(&mut k)
+                .map_err(|_| TerminalError::Config("no randomness for the journal key".into()))?;
+            store.put("journal_key", &k).map_err(TerminalError::Config)?;
+            k
+        }
+    };
+    let arr: [u8; 32] = jk
+        .as_slice()
+        .try_into()
+        .map_err(|_| TerminalError::Config("stored journal key must be 32 bytes".into()))?;
+    Ok((tmk, JournalKey::new(arr)))
+}
+
+/// The CLI's data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    /// A data directory at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DataDir { path: path.into() }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The development secure store inside it.
+    pub fn store(&self) -> FileSecureStore {
+        FileSecureStore::new(self.path.join("secrets"))
+    }
+
+    /// Writes settings and the TMK (validated: a 16- or 24-byte TDES key).
+    pub fn init(&self, cfg: &StoredConfig, tmk: &[u8]) -> Result<(), TerminalError> {
+        TdesKey::new(tmk).map_err(|e| TerminalError::Config(format!("TMK: {e}")))?;
+        cfg.to_config()?;
+        std::fs::create_dir_all(&self.path)
+            .map_err(|e| TerminalError::Config(format!("cannot create data dir: {}", e.kind())))?;
+        let json = serde_json::to_vec_pretty(cfg).map_err(|e| TerminalError::Config(e.to_string()))?;
+        std::fs::write(self.path.join("terminal.json"), json)
+            .map_err(|e| TerminalError::Config(format!("cannot write terminal.json: {}", e.kind())))?;
+        self.store().put("tmk", tmk).map_err(TerminalError::Config)?;
+        Ok(())
+    }
+
+    /// Reads the settings.
+    pub fn config(&self) -> Result<StoredConfig, TerminalError> {
+        let text = std::fs::read_to_string(self.path.join("terminal.json")).map_err(|e| {
+            TerminalError::Config(format!(
+                "no terminal.json in {} ({}): run `init` first",
+                self.path.display(),
+                e.kind()
+            ))
+        })?;
+        serde_json::from_str(&text).map_err(|e| TerminalError::Config(format!("terminal.json: {e}")))
+    }
+
+    /// Opens the terminal (recovery runs on open).
+    pub fn open(&self) -> Result<Terminal, TerminalError> {
+        let cfg = self.config()?.to_config()?;
+        let (tmk, jk) = load_keys(&self.store())?;
+        Terminal::open(cfg, &self.path.join("journal.db"), tmk, &jk)
+    }
+}
