@@ -2,3 +2,5 @@
 //! loopback TCP/TLS integration through the terminal runtime, and the crash harness.
 
 mod pair;
+mod loopback;
+mod crash;

@@ -1,0 +1,103 @@
+//! A terminal process for the crash harness (`e2e/crash.rs`).
+//!
+//! Usage: `crash_child JOURNAL HOST_PORT [--crash-at POINT:N] COMMAND ARGS...` where POINT is one
+//! of `before_commit`, `after_commit`, `before_send`, `after_send`, `received`, and N counts
+//! hits of that point from 1. At the N-th hit the child prints `AT POINT N`, flushes, and
+//! blocks forever, so the parent can SIGKILL it exactly there. Commands: `signin`,
+//! `sale AMOUNT KEY`, `preauth AMOUNT KEY`, `void REF KEY`, `refund REF AMOUNT KEY`,
+//! `complete REF AMOUNT KEY`, `settle`, `recover`. On completion it prints one line
+//! `RESULT <reference-or-word> <state-or-detail>`.
+
+#![allow(clippy::panic, clippy::expect_used)]
+
+use smartpos_terminal::journal::JournalKey;
+use smartpos_terminal::link::LinkConfig;
+use smartpos_terminal::{Probe, Terminal, TerminalConfig};
+use smartpos_tests::{MID, TID, test_card, test_tmk};
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+fn point_name(p: &Probe<'_>) -> &'static str {
+    match p {
+        Probe::BeforeCommit { .. } => "before_commit",
+        Probe::AfterCommit { .. } => "after_commit",
+        Probe::BeforeSend(_) => "before_send",
+        Probe::AfterSend(_) => "after_send",
+        Probe::Received(_) => "received",
+        _ => "other",
+    }
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        eprintln!("usage: crash_child JOURNAL PORT [--crash-at POINT:N] COMMAND ARGS...");
+        std::process::exit(2);
+    }
+    let journal = args.remove(0);
+    let port = args.remove(0);
+    let mut crash: Option<(String, u32)> = None;
+    if args.first().map(String::as_str) == Some("--crash-at") {
+        args.remove(0);
+        let spec = args.remove(0);
+        let (p, n) = spec.split_once(':').expect("POINT:N");
+        crash = Some((p.to_owned(), n.parse().expect("N")));
+    }
+    let mut link = LinkConfig::plain(format!("127.0.0.1:{port}"));
+    link.response_timeout = Duration::from_millis(500);
+    link.connect_timeout = Duration::from_secs(2);
+    let cfg = TerminalConfig {
+        tid: TID.into(),
+        mid: MID.into(),
+        currency: "156".into(),
+        dialect: "cup".into(),
+        link,
+        utc_offset_minutes: 0,
+    };
+    let mut t = Terminal::open(cfg, std::path::Path::new(&journal), test_tmk(), &JournalKey::new([5; 32]))
+        .expect("open");
+    if let Some((point, n)) = crash {
+        let hits = AtomicU32::new(0);
+        t.set_probe(move |p| {
+            if point_name(&p) == point && hits.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                println!("AT {point} {n}");
+                let _ = std::io::stdout().flush();
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let result = rt.block_on(async {
+        let a = |i: usize| args.get(i).cloned().unwrap_or_default();
+        let num = |i: usize| a(i).parse::<u64>().expect("amount");
+        let key = |i: usize| Some(a(i)).filter(|k| !k.is_empty());
+        let txn = |o: Result<smartpos_terminal::TxnOutcome, smartpos_terminal::TerminalError>| match o {
+            Ok(o) => format!("{} {}", o.record.reference, o.record.state),
+            Err(e) => format!("error {e}"),
+        };
+        match a(0).as_str() {
+            "signin" => match t.sign_in("01").await {
+                Ok(b) => format!("signed_in {b}"),
+                Err(e) => format!("error {e}"),
+            },
+            "sale" => txn(t.sale(num(1), test_card(), key(2).as_deref(), None).await),
+            "preauth" => txn(t.preauth(num(1), test_card(), key(2).as_deref(), None).await),
+            "void" => txn(t.void(&a(1), key(2).as_deref(), None).await),
+            "refund" => txn(t.refund(&a(1), num(2), key(3).as_deref(), None).await),
+            "complete" => txn(t.complete(&a(1), num(2), key(3).as_deref(), None).await),
+            "settle" => match t.settle().await {
+                Ok(o) => format!("settled {o:?}"),
+                Err(e) => format!("error {e}"),
+            },
+            "recover" => match t.recover().await {
+                Ok((d, r)) => format!("recovered {d} {r}"),
+                Err(e) => format!("error {e}"),
+            },
+            other => format!("error unknown command {other}"),
+        }
+    });
+    println!("RESULT {result}");
+}
