@@ -15,7 +15,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const POINTS: [&str; 5] = ["before_commit", "after_commit", "before_send", "after_send", "received"];
+const POINTS: [&str; 5] = [
+    "before_commit",
+    "after_commit",
+    "before_send",
+    "after_send",
+    "received",
+];
 
 struct Host {
     acquirer: Arc<Acquirer>,
@@ -25,7 +31,11 @@ struct Host {
 impl FrameHandler for Host {
     fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
         let a = self.acquirer.handle_request(conn.faults, request);
-        if self.mute.load(Ordering::SeqCst) { Vec::new() } else { a.into_iter().collect() }
+        if self.mute.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            a.into_iter().collect()
+        }
     }
 }
 
@@ -60,7 +70,11 @@ fn child(journal: &Path, port: u16, crash: Option<(&str, u32)>, cmd: &[&str]) ->
 }
 
 fn reference(result: &str) -> String {
-    result.split_whitespace().next().unwrap_or_default().to_owned()
+    result
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -78,11 +92,24 @@ enum Flow {
 /// (false: the flow completed before the n-th hit, so higher n need not be tried).
 async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
     let acquirer = Arc::new(
-        Acquirer::new(AcquirerConfig { dialect: "cup".into(), tmk: test_tmk(), ledger_file: None }).unwrap(),
+        Acquirer::new(AcquirerConfig {
+            dialect: "cup".into(),
+            tmk: test_tmk(),
+            ledger_file: None,
+        })
+        .unwrap(),
     );
-    let host = Arc::new(Host { acquirer: acquirer.clone(), mute: AtomicBool::new(false) });
+    let host = Arc::new(Host {
+        acquirer: acquirer.clone(),
+        mute: AtomicBool::new(false),
+    });
     let server: ServerHandle = Server::bind(
-        ServerConfig { listen: "127.0.0.1:0".into(), tls: None, faults: FaultPlan::none(), seed: 1 },
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
         host.clone(),
     )
     .await
@@ -118,8 +145,18 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
             Flow::Sale => vec!["sale".into(), "4200".into(), "k-sale".into()],
             Flow::PreAuth => vec!["preauth".into(), "4300".into(), "k-pa".into()],
             Flow::Void => vec!["void".into(), setup_ref.clone(), "k-void".into()],
-            Flow::Refund => vec!["refund".into(), setup_ref.clone(), "2500".into(), "k-refund".into()],
-            Flow::Completion => vec!["complete".into(), setup_ref.clone(), "5000".into(), "k-comp".into()],
+            Flow::Refund => vec![
+                "refund".into(),
+                setup_ref.clone(),
+                "2500".into(),
+                "k-refund".into(),
+            ],
+            Flow::Completion => vec![
+                "complete".into(),
+                setup_ref.clone(),
+                "5000".into(),
+                "k-comp".into(),
+            ],
             Flow::Settle => vec!["settle".into()],
             Flow::Recovery => vec!["recover".into()],
         };
@@ -137,10 +174,18 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
     let records = journal.all().unwrap();
     let ledger = acquirer.ledger();
     let diffs = reconcile(&records, &ledger, TID, false);
-    assert!(diffs.is_empty(), "{flow:?} killed at {point}:{n}: {diffs:?}");
-    assert!(journal.pending().unwrap().is_empty(), "{flow:?} {point}:{n}: pending left after recovery");
     assert!(
-        records.iter().all(|r| !matches!(r.state, TxnState::Reversing | TxnState::Sending)),
+        diffs.is_empty(),
+        "{flow:?} killed at {point}:{n}: {diffs:?}"
+    );
+    assert!(
+        journal.pending().unwrap().is_empty(),
+        "{flow:?} {point}:{n}: pending left after recovery"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| !matches!(r.state, TxnState::Reversing | TxnState::Sending)),
         "{flow:?} {point}:{n}: in doubt after recovery"
     );
     // Nothing doubled: at most one approval at the host per idempotent command.
@@ -157,7 +202,10 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
             .iter()
             .filter(|t| t.amount == a && t.status == HostStatus::Approved)
             .count();
-        assert!(approvals <= 1, "{flow:?} {point}:{n}: {approvals} approvals for {retry:?}");
+        assert!(
+            approvals <= 1,
+            "{flow:?} {point}:{n}: {approvals} approvals for {retry:?}"
+        );
     }
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
@@ -166,7 +214,15 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_at_every_durability_point_reconciles() {
-    let flows = [Flow::Sale, Flow::Void, Flow::Refund, Flow::PreAuth, Flow::Completion, Flow::Settle, Flow::Recovery];
+    let flows = [
+        Flow::Sale,
+        Flow::Void,
+        Flow::Refund,
+        Flow::PreAuth,
+        Flow::Completion,
+        Flow::Settle,
+        Flow::Recovery,
+    ];
     let mut table = Vec::new();
     for flow in flows {
         let mut row = Vec::new();
@@ -184,9 +240,17 @@ async fn kill_at_every_durability_point_reconciles() {
         table.push((flow, row));
     }
     println!("crash matrix (kills that reconciled, by flow and point):");
-    println!("{:<12} {}", "flow", POINTS.map(|p| format!("{p:>14}")).join(""));
+    println!(
+        "{:<12} {}",
+        "flow",
+        POINTS.map(|p| format!("{p:>14}")).join("")
+    );
     for (flow, row) in &table {
-        println!("{:<12} {}", format!("{flow:?}"), row.iter().map(|k| format!("{k:>14}")).collect::<String>());
+        println!(
+            "{:<12} {}",
+            format!("{flow:?}"),
+            row.iter().map(|k| format!("{k:>14}")).collect::<String>()
+        );
     }
     // Every flow writes, sends and receives at least once: every point must have been hit.
     for (flow, row) in &table {

@@ -14,9 +14,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn host(dialect: &str, tls: bool, faults: FaultPlan, seed: u64) -> (ServerHandle, Arc<Acquirer>) {
+async fn host(
+    dialect: &str,
+    tls: bool,
+    faults: FaultPlan,
+    seed: u64,
+) -> (ServerHandle, Arc<Acquirer>) {
     let acquirer = Arc::new(
-        Acquirer::new(AcquirerConfig { dialect: dialect.into(), tmk: test_tmk(), ledger_file: None }).unwrap(),
+        Acquirer::new(AcquirerConfig {
+            dialect: dialect.into(),
+            tmk: test_tmk(),
+            ledger_file: None,
+        })
+        .unwrap(),
     );
     let server = Server::bind(
         ServerConfig {
@@ -62,24 +72,48 @@ async fn every_flow(dialect: &str, tls: bool) {
     let (server, acquirer) = host(dialect, tls, FaultPlan::none(), 1).await;
     let path = journal_path("flows");
     let mut t = open(config(dialect, server.local_addr(), tls, 2_000), &path);
-    assert!(matches!(t.sale(100, test_card(), None, None).await, Err(TerminalError::Op(OpError::NotSignedIn))));
+    assert!(matches!(
+        t.sale(100, test_card(), None, None).await,
+        Err(TerminalError::Op(OpError::NotSignedIn))
+    ));
     t.sign_in("01").await.unwrap();
     t.echo().await.unwrap();
-    let s = t.sale(10_000, test_card(), Some("k1"), Some("01")).await.unwrap();
+    let s = t
+        .sale(10_000, test_card(), Some("k1"), Some("01"))
+        .await
+        .unwrap();
     assert_eq!(s.record.state, TxnState::Approved);
-    let swiped = t.sale(2_000, swiped_card(), None, Some("01")).await.unwrap();
+    let swiped = t
+        .sale(2_000, swiped_card(), None, Some("01"))
+        .await
+        .unwrap();
     assert_eq!(swiped.record.state, TxnState::Approved);
-    let v = t.void(&swiped.record.reference, None, Some("01")).await.unwrap();
+    let v = t
+        .void(&swiped.record.reference, None, Some("01"))
+        .await
+        .unwrap();
     assert_eq!(v.record.state, TxnState::Approved);
-    let r = t.refund(&s.record.reference, 2_500, None, Some("01")).await.unwrap();
+    let r = t
+        .refund(&s.record.reference, 2_500, None, Some("01"))
+        .await
+        .unwrap();
     assert_eq!(r.record.state, TxnState::Approved);
     let over = t.refund(&s.record.reference, 7_501, None, Some("01")).await;
-    assert!(matches!(over, Err(TerminalError::Op(OpError::Rejected { .. }))));
+    assert!(matches!(
+        over,
+        Err(TerminalError::Op(OpError::Rejected { .. }))
+    ));
     let pa = t.preauth(5_000, test_card(), None, None).await.unwrap();
-    let c = t.complete(&pa.record.reference, 4_000, None, None).await.unwrap();
+    let c = t
+        .complete(&pa.record.reference, 4_000, None, None)
+        .await
+        .unwrap();
     assert_eq!(c.record.state, TxnState::Approved);
     let pa2 = t.preauth(1_000, test_card(), None, None).await.unwrap();
-    let cancel = t.cancel_preauth(&pa2.record.reference, None, None).await.unwrap();
+    let cancel = t
+        .cancel_preauth(&pa2.record.reference, None, None)
+        .await
+        .unwrap();
     assert_eq!(cancel.record.state, TxnState::Approved);
     let bal = t.balance(test_card(), None).await.unwrap();
     assert!(bal.reply.and_then(|r| r.balance).is_some());
@@ -126,15 +160,25 @@ async fn idempotent_sale_survives_restart_and_never_reaches_the_host_twice() {
     let first = {
         let mut t = open(cfg.clone(), &path);
         t.sign_in("01").await.unwrap();
-        let o = t.sale(4_321, test_card(), Some("order-77"), None).await.unwrap();
+        let o = t
+            .sale(4_321, test_card(), Some("order-77"), None)
+            .await
+            .unwrap();
         t.disconnect().await;
         o
     };
     let mut t = open(cfg, &path);
-    let again = t.sale(4_321, test_card(), Some("order-77"), None).await.unwrap();
+    let again = t
+        .sale(4_321, test_card(), Some("order-77"), None)
+        .await
+        .unwrap();
     assert!(again.replayed);
     assert_eq!(again.record.reference, first.record.reference);
-    assert_eq!(acquirer.ledger().transactions.len(), 1, "the second call never reached the host");
+    assert_eq!(
+        acquirer.ledger().transactions.len(),
+        1,
+        "the second call never reached the host"
+    );
     let conflict = t.sale(1, test_card(), Some("order-77"), None).await;
     assert!(matches!(conflict, Err(TerminalError::IdempotencyConflict)));
     server.shutdown().await;
@@ -155,8 +199,14 @@ async fn host_down_means_not_sent_and_nothing_pending() {
     }
     let mut t = open(config("cup", addr, false, 1_000), &path);
     let r = t.sale(500, test_card(), Some("down-1"), None).await;
-    assert!(matches!(r, Err(TerminalError::Op(OpError::NotSent))), "{r:?}");
-    assert!(t.pending().is_empty(), "a request that never left needs no reversal");
+    assert!(
+        matches!(r, Err(TerminalError::Op(OpError::NotSent))),
+        "{r:?}"
+    );
+    assert!(
+        t.pending().is_empty(),
+        "a request that never left needs no reversal"
+    );
     let rec = t.journal().by_idempotency_key("down-1").unwrap().unwrap();
     assert_eq!(rec.state, TxnState::NotSent);
     server.shutdown().await;
@@ -165,7 +215,15 @@ async fn host_down_means_not_sent_and_nothing_pending() {
 /// Mixed transactions through a host that injects one fault kind at 30%; afterwards recovery
 /// on a clean host, then journal and ledger must reconcile with nothing in doubt.
 async fn mixed_with_fault(kind: FaultKind) {
-    let (server, acquirer) = host("cup", false, FaultPlan { rules: vec![(kind, 0.3)] }, 7).await;
+    let (server, acquirer) = host(
+        "cup",
+        false,
+        FaultPlan {
+            rules: vec![(kind, 0.3)],
+        },
+        7,
+    )
+    .await;
     let path = journal_path("faults");
     let mut t = open(config("cup", server.local_addr(), false, 300), &path);
     let mut signed = false;
@@ -204,7 +262,12 @@ async fn mixed_with_fault(kind: FaultKind) {
     // Recovery against a clean host with the same ledger.
     server.shutdown().await;
     let clean = Server::bind(
-        ServerConfig { listen: "127.0.0.1:0".into(), tls: None, faults: FaultPlan::none(), seed: 1 },
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
         acquirer.clone(),
     )
     .await
@@ -215,18 +278,30 @@ async fn mixed_with_fault(kind: FaultKind) {
     let (_, remaining) = t.recover().await.unwrap();
     assert_eq!(remaining, 0, "{kind}");
     let records = t.journal().all().unwrap();
-    assert!(records.iter().all(|r| !matches!(r.state, TxnState::Reversing | TxnState::Sending | TxnState::Queued)), "{kind}");
+    assert!(
+        records.iter().all(|r| !matches!(
+            r.state,
+            TxnState::Reversing | TxnState::Sending | TxnState::Queued
+        )),
+        "{kind}"
+    );
     let diffs = reconcile(&records, &acquirer.ledger(), TID, false);
     assert!(diffs.is_empty(), "{kind}: {diffs:?}");
     let sales = records.iter().filter(|r| r.kind == TxnKind::Sale).count();
     assert!(sales >= 12, "{kind}");
     // The fault really happened: every kind but `duplicate` loses some answers, which the
     // terminal must have reversed.
-    let reversed = records.iter().filter(|r| r.state == TxnState::Reversed).count();
+    let reversed = records
+        .iter()
+        .filter(|r| r.state == TxnState::Reversed)
+        .count();
     if kind == FaultKind::Duplicate {
         assert_eq!(reversed, 0, "duplicates are ignored, nothing to reverse");
     } else {
-        assert!(reversed > 0, "{kind}: no reversal, so the fault was never exercised");
+        assert!(
+            reversed > 0,
+            "{kind}: no reversal, so the fault was never exercised"
+        );
     }
     clean.shutdown().await;
 }

@@ -12,7 +12,11 @@ fn signed_in(dialect: &str) -> Pair {
     p.engine.start_sign_in(now, "01");
     let f = p.run();
     assert_eq!(f.command, Command::SignIn);
-    assert!(matches!(f.result, Ok(Outcome::SignedIn { .. })), "{:?}", f.result);
+    assert!(
+        matches!(f.result, Ok(Outcome::SignedIn { .. })),
+        "{:?}",
+        f.result
+    );
     p
 }
 
@@ -32,7 +36,11 @@ fn txn(p: &mut Pair, r: TxnRequest) -> (TxnRecord, bool) {
     let now = p.now();
     p.engine.start_txn(now, r);
     match p.run().result {
-        Ok(Outcome::Txn { record, reversal_pending, .. }) => (record, reversal_pending),
+        Ok(Outcome::Txn {
+            record,
+            reversal_pending,
+            ..
+        }) => (record, reversal_pending),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -48,7 +56,10 @@ fn sign_in_installs_keys_and_sale_is_approved_cup() {
     assert_eq!(rec.state, TxnState::Approved);
     assert!(!pending);
     assert!(rec.rrn.is_some() && rec.auth_code.is_some());
-    assert!(p.engine.pending().is_empty(), "the unarmed reversal is cleared on approval");
+    assert!(
+        p.engine.pending().is_empty(),
+        "the unarmed reversal is cleared on approval"
+    );
     assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
 }
 
@@ -65,7 +76,10 @@ fn every_flow_works_in_both_dialects() {
         let (s2, _) = sale(&mut p, 2_000);
         let (v, _) = txn(&mut p, req(TxnKind::Void, 0, Some(s2.clone())));
         assert_eq!(v.state, TxnState::Approved, "{dialect} void");
-        assert_eq!(p.journal.txn(&s2.reference).unwrap().unwrap().state, TxnState::Voided);
+        assert_eq!(
+            p.journal.txn(&s2.reference).unwrap().unwrap().state,
+            TxnState::Voided
+        );
 
         let mut r = req(TxnKind::Refund, 3_000, Some(s1.clone()));
         let (refund, _) = txn(&mut p, r.clone());
@@ -74,7 +88,10 @@ fn every_flow_works_in_both_dialects() {
         r.amount = 7_001;
         let now = p.now();
         p.engine.start_txn(now, r);
-        assert!(matches!(p.run().result, Err(OpError::Rejected { .. })), "over-refund refused before sending");
+        assert!(
+            matches!(p.run().result, Err(OpError::Rejected { .. })),
+            "over-refund refused before sending"
+        );
 
         let (pa, _) = txn(&mut p, req(TxnKind::PreAuth, 5_000, None));
         assert_eq!(pa.state, TxnState::Approved);
@@ -83,7 +100,10 @@ fn every_flow_works_in_both_dialects() {
         let (pa2, _) = txn(&mut p, req(TxnKind::PreAuth, 800, None));
         let (cancel, _) = txn(&mut p, req(TxnKind::PreAuthCancel, 0, Some(pa2.clone())));
         assert_eq!(cancel.state, TxnState::Approved);
-        assert_eq!(p.journal.txn(&pa2.reference).unwrap().unwrap().state, TxnState::Voided);
+        assert_eq!(
+            p.journal.txn(&pa2.reference).unwrap().unwrap().state,
+            TxnState::Voided
+        );
 
         let (bal, _) = txn(&mut p, req(TxnKind::Balance, 0, None));
         assert_eq!(bal.state, TxnState::Approved);
@@ -97,7 +117,9 @@ fn every_flow_works_in_both_dialects() {
         let records = p.records();
         p.engine.start_settle(now, records);
         match p.run().result {
-            Ok(Outcome::Settled { batch: b, balanced, .. }) => {
+            Ok(Outcome::Settled {
+                batch: b, balanced, ..
+            }) => {
                 assert_eq!(b, batch);
                 assert!(balanced, "{dialect}: totals agree");
             }
@@ -122,15 +144,24 @@ fn swiped_card_sale_carries_track2_and_reversal_drops_it() {
     r.card = Some(swiped_card());
     p.engine.start_txn(now, r);
     let f = p.run();
-    let Ok(Outcome::Txn { record, .. }) = f.result else { panic!("{f:?}") };
+    let Ok(Outcome::Txn { record, .. }) = f.result else {
+        panic!("{f:?}")
+    };
     assert_eq!(record.state, TxnState::Reversed);
     let dialect = smartpos_iso8583::Dialect::cup();
     let sale = dialect.unpack(&p.sent[1]).unwrap();
     assert!(sale.has(35) && !sale.has(2));
     let reversal = dialect.unpack(&p.sent[2]).unwrap();
     assert_eq!(reversal.mti.0, 400);
-    assert!(!reversal.has(35) && !reversal.has(52), "no track or PIN data in a reversal");
-    assert_eq!(reversal.text(2), Some("6222021234567890128"), "PAN kept for the host's lookup");
+    assert!(
+        !reversal.has(35) && !reversal.has(52),
+        "no track or PIN data in a reversal"
+    );
+    assert_eq!(
+        reversal.text(2),
+        Some("6222021234567890128"),
+        "PAN kept for the host's lookup"
+    );
     assert_eq!(reversal.text(39), Some("98"));
 }
 
@@ -153,14 +184,20 @@ fn timeout_reverses_with_98_and_host_ledger_shows_reversed() {
     assert!(!pending);
     assert_eq!(reversal_reasons(&p), vec![ReversalReason::NoResponse]);
     let ledger = p.host.ledger();
-    assert_eq!(ledger.transactions[0].status, smartpos_sim::acquirer::HostStatus::Reversed);
+    assert_eq!(
+        ledger.transactions[0].status,
+        smartpos_sim::acquirer::HostStatus::Reversed
+    );
     assert!(p.reconcile().is_empty());
 }
 
 #[test]
 fn bad_mac_reverses_with_a0() {
     let mut p = signed_in("cup");
-    p.script.push_back(FaultSet { bad_mac: true, ..FaultSet::default() });
+    p.script.push_back(FaultSet {
+        bad_mac: true,
+        ..FaultSet::default()
+    });
     let (rec, _) = sale(&mut p, 1_000);
     assert_eq!(rec.state, TxnState::Reversed);
     assert_eq!(reversal_reasons(&p), vec![ReversalReason::BadMac]);
@@ -170,7 +207,10 @@ fn bad_mac_reverses_with_a0() {
 #[test]
 fn wrong_stan_is_ignored_then_times_out_and_reverses() {
     let mut p = signed_in("iso87b");
-    p.script.push_back(FaultSet { wrong_stan: true, ..FaultSet::default() });
+    p.script.push_back(FaultSet {
+        wrong_stan: true,
+        ..FaultSet::default()
+    });
     let (rec, _) = sale(&mut p, 1_000);
     assert_eq!(rec.state, TxnState::Reversed);
     assert!(p.events.iter().any(|e| matches!(e, Event::Ignored { .. })));
@@ -186,7 +226,9 @@ fn terminal_failure_after_approval_reverses_with_96() {
     let now = p.now();
     p.engine.start_reverse_after_failure(now, rec.clone());
     let f = p.run();
-    let Ok(Outcome::Txn { record, .. }) = f.result else { panic!("{f:?}") };
+    let Ok(Outcome::Txn { record, .. }) = f.result else {
+        panic!("{f:?}")
+    };
     assert_eq!(record.state, TxnState::Reversed);
     assert_eq!(reversal_reasons(&p), vec![ReversalReason::TerminalFailure]);
     assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
@@ -204,14 +246,19 @@ fn inconsistent_amount_reverses_with_06() {
     let dialect = smartpos_iso8583::Dialect::cup();
     let sale = dialect.unpack(&sale_bytes).unwrap();
     // Build the host's real answer, then change the amount and re-MAC it with the host's key.
-    let answer = p.host.handle_request(FaultSet::default(), &sale_bytes).unwrap();
+    let answer = p
+        .host
+        .handle_request(FaultSet::default(), &sale_bytes)
+        .unwrap();
     let mut m = dialect.unpack(&answer).unwrap();
     m.set(4, b"000000000701".to_vec());
     let resealed = p.host.seal_for_terminal(&m, smartpos_tests::TID).unwrap();
     let now = p.now();
     p.engine.handle_host_frame(now, &resealed);
     let f = p.run();
-    let Ok(Outcome::Txn { record, .. }) = f.result else { panic!("{f:?}") };
+    let Ok(Outcome::Txn { record, .. }) = f.result else {
+        panic!("{f:?}")
+    };
     assert_eq!(record.state, TxnState::Reversed);
     assert_eq!(reversal_reasons(&p), vec![ReversalReason::Other]);
     assert!(sale.has(64));
@@ -235,8 +282,14 @@ fn reversal_sent_before_next_sale_after_host_unreachable() {
     assert_eq!(next.state, TxnState::Approved);
     let dialect = smartpos_iso8583::Dialect::cup();
     let first = dialect.unpack(&p.sent[sent_before]).unwrap();
-    assert_eq!(first.mti.0, 400, "the reversal goes out before the new sale");
-    assert_eq!(p.journal.txn(&rec.reference).unwrap().unwrap().state, TxnState::Reversed);
+    assert_eq!(
+        first.mti.0, 400,
+        "the reversal goes out before the new sale"
+    );
+    assert_eq!(
+        p.journal.txn(&rec.reference).unwrap().unwrap().state,
+        TxnState::Reversed
+    );
     assert!(p.engine.pending().is_empty());
     assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
 }
@@ -256,7 +309,11 @@ fn new_sale_refused_while_reversal_undeliverable() {
     assert_eq!(f.result, Err(OpError::PendingUndelivered { count: 1 }));
     let dialect = smartpos_iso8583::Dialect::cup();
     for b in &p.sent[sent_before..] {
-        assert_eq!(dialect.unpack(b).unwrap().mti.0, 400, "only reversals were sent");
+        assert_eq!(
+            dialect.unpack(b).unwrap().mti.0,
+            400,
+            "only reversals were sent"
+        );
     }
 }
 
@@ -282,8 +339,14 @@ fn every_fault_kind_reconciles() {
         transport(FaultKind::Truncate),
         transport(FaultKind::Duplicate),
         transport(FaultKind::Late),
-        FaultSet { bad_mac: true, ..FaultSet::default() },
-        FaultSet { wrong_stan: true, ..FaultSet::default() },
+        FaultSet {
+            bad_mac: true,
+            ..FaultSet::default()
+        },
+        FaultSet {
+            wrong_stan: true,
+            ..FaultSet::default()
+        },
     ];
     for dialect in ["cup", "iso87b"] {
         for fault in kinds {
@@ -294,7 +357,8 @@ fn every_fault_kind_reconciles() {
             let _ = sale(&mut p, 1_000);
             p.script.push_back(fault);
             let now = p.now();
-            p.engine.start_txn(now, req(TxnKind::Refund, 1_000, Some(s.clone())));
+            p.engine
+                .start_txn(now, req(TxnKind::Refund, 1_000, Some(s.clone())));
             let _ = p.run();
             p.script.push_back(fault);
             let (pa, _) = txn(&mut p, req(TxnKind::PreAuth, 3_000, None));
@@ -309,14 +373,26 @@ fn every_fault_kind_reconciles() {
             let now = p.now();
             p.engine.start_recover(now);
             let f = p.run();
-            assert!(matches!(f.result, Ok(Outcome::Recovered { remaining: 0, .. })), "{dialect} {fault:?}: {f:?}");
+            assert!(
+                matches!(f.result, Ok(Outcome::Recovered { remaining: 0, .. })),
+                "{dialect} {fault:?}: {f:?}"
+            );
             let open: Vec<_> = p
                 .records()
                 .into_iter()
-                .filter(|r| matches!(r.state, TxnState::Reversing | TxnState::Sending | TxnState::Queued))
+                .filter(|r| {
+                    matches!(
+                        r.state,
+                        TxnState::Reversing | TxnState::Sending | TxnState::Queued
+                    )
+                })
                 .collect();
             assert!(open.is_empty(), "{dialect} {fault:?}: {open:?}");
-            assert!(p.reconcile().is_empty(), "{dialect} {fault:?}: {:?}", p.reconcile());
+            assert!(
+                p.reconcile().is_empty(),
+                "{dialect} {fault:?}: {:?}",
+                p.reconcile()
+            );
         }
     }
 }
@@ -329,20 +405,43 @@ fn refund_is_forwarded_as_advice_and_repeated_as_0221() {
         p.script.push_back(transport(FaultKind::Drop));
     }
     let (refund, _) = txn(&mut p, req(TxnKind::Refund, 4_000, Some(s.clone())));
-    assert_eq!(refund.state, TxnState::Queued, "recorded and queued, not lost");
+    assert_eq!(
+        refund.state,
+        TxnState::Queued,
+        "recorded and queued, not lost"
+    );
     let pend = p.engine.pending();
     assert_eq!(pend.len(), 1);
     assert_eq!(pend[0].kind, PendingKind::Advice);
     let dialect = smartpos_iso8583::Dialect::cup();
-    let mtis: Vec<u16> = p.sent.iter().map(|b| dialect.unpack(b).unwrap().mti.0).collect();
+    let mtis: Vec<u16> = p
+        .sent
+        .iter()
+        .map(|b| dialect.unpack(b).unwrap().mti.0)
+        .collect();
     assert_eq!(&mtis[mtis.len() - 3..], &[220, 221, 221]);
     // The host processed all three (dropped answers) but counts the refund once.
-    let refunds = p.host.ledger().transactions.iter().filter(|t| t.kind == "refund").count();
+    let refunds = p
+        .host
+        .ledger()
+        .transactions
+        .iter()
+        .filter(|t| t.kind == "refund")
+        .count();
     assert_eq!(refunds, 1, "repeats are deduplicated by the host");
     let now = p.now();
     p.engine.start_recover(now);
-    assert!(matches!(p.run().result, Ok(Outcome::Recovered { delivered: 1, remaining: 0 })));
-    assert_eq!(p.journal.txn(&refund.reference).unwrap().unwrap().state, TxnState::Approved);
+    assert!(matches!(
+        p.run().result,
+        Ok(Outcome::Recovered {
+            delivered: 1,
+            remaining: 0
+        })
+    ));
+    assert_eq!(
+        p.journal.txn(&refund.reference).unwrap().unwrap().state,
+        TxnState::Approved
+    );
     assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
 }
 
@@ -354,11 +453,24 @@ fn crash_after_send_is_reversed_on_restart() {
     p.run_until_sent(1); // the sale is on the wire; the host approves it; then the terminal dies
     let mut p = p.restart();
     let rec = p.records().into_iter().find(|r| r.amount == 4_200).unwrap();
-    assert_eq!(rec.state, TxnState::Reversing, "recovery armed the reversal");
+    assert_eq!(
+        rec.state,
+        TxnState::Reversing,
+        "recovery armed the reversal"
+    );
     let now = p.now();
     p.engine.start_recover(now);
-    assert!(matches!(p.run().result, Ok(Outcome::Recovered { delivered: 1, remaining: 0 })));
-    assert_eq!(p.journal.txn(&rec.reference).unwrap().unwrap().state, TxnState::Reversed);
+    assert!(matches!(
+        p.run().result,
+        Ok(Outcome::Recovered {
+            delivered: 1,
+            remaining: 0
+        })
+    ));
+    assert_eq!(
+        p.journal.txn(&rec.reference).unwrap().unwrap().state,
+        TxnState::Reversed
+    );
     assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
 }
 
@@ -377,7 +489,9 @@ fn settlement_mismatch_uploads_batch_and_advances() {
     let now = p.now();
     p.engine.start_settle(now, records);
     match p.run().result {
-        Ok(Outcome::Settled { balanced, uploaded, .. }) => {
+        Ok(Outcome::Settled {
+            balanced, uploaded, ..
+        }) => {
             assert!(!balanced);
             assert_eq!(uploaded, 3);
         }
@@ -385,7 +499,11 @@ fn settlement_mismatch_uploads_batch_and_advances() {
     }
     assert_eq!(p.engine.counters().batch, batch + 1);
     let dialect = smartpos_iso8583::Dialect::cup();
-    let mtis: Vec<u16> = p.sent.iter().map(|b| dialect.unpack(b).unwrap().mti.0).collect();
+    let mtis: Vec<u16> = p
+        .sent
+        .iter()
+        .map(|b| dialect.unpack(b).unwrap().mti.0)
+        .collect();
     assert_eq!(&mtis[mtis.len() - 5..], &[500, 320, 320, 320, 320]);
 }
 
@@ -399,7 +517,11 @@ fn settlement_resumes_after_crash() {
     p.engine.start_settle(now, records);
     p.run_until_sent(1);
     let mut p = p.restart();
-    assert_eq!(p.engine.counters().batch, batch, "not advanced before the host confirmed");
+    assert_eq!(
+        p.engine.counters().batch,
+        batch,
+        "not advanced before the host confirmed"
+    );
     let now = p.now();
     let records = p.records();
     p.engine.start_settle(now, records);
@@ -422,10 +544,22 @@ fn not_signed_in_and_bad_requests_are_refused_without_sending() {
     let (_, _) = txn(&mut p, req(TxnKind::Void, 0, Some(s.clone())));
     let voided = p.journal.txn(&s.reference).unwrap().unwrap();
     let now = p.now();
-    p.engine.start_txn(now, req(TxnKind::Void, 0, Some(voided.clone())));
-    assert!(matches!(p.run().result, Err(OpError::Rejected { .. })), "void twice refused");
+    p.engine
+        .start_txn(now, req(TxnKind::Void, 0, Some(voided.clone())));
+    assert!(
+        matches!(p.run().result, Err(OpError::Rejected { .. })),
+        "void twice refused"
+    );
     let now = p.now();
-    p.engine.start_txn(now, req(TxnKind::Refund, 10, Some(voided)));
-    assert!(matches!(p.run().result, Err(OpError::Rejected { .. })), "refund of voided refused");
-    assert_eq!(p.sent.len(), sent + 2, "only the sale and the void went out");
+    p.engine
+        .start_txn(now, req(TxnKind::Refund, 10, Some(voided)));
+    assert!(
+        matches!(p.run().result, Err(OpError::Rejected { .. })),
+        "refund of voided refused"
+    );
+    assert_eq!(
+        p.sent.len(),
+        sent + 2,
+        "only the sale and the void went out"
+    );
 }

@@ -10,7 +10,9 @@ use crate::tool::ToolError;
 use clap::Args;
 use smartpos_iso8583::Dialect;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
-use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig, TEST_CA_PEM, test_tls_config};
+use smartpos_sim::net::{
+    ConnInfo, FrameHandler, Server, ServerConfig, TEST_CA_PEM, test_tls_config,
+};
 use smartpos_terminal::store::{DataDir, StoredConfig};
 use smartpos_terminal::{Probe, Terminal, TxnOutcome};
 use smartpos_txn::engine::{Event, Outcome};
@@ -66,7 +68,11 @@ fn show(o: &TxnOutcome) {
         r.state,
         r.rrn.as_deref().unwrap_or("-"),
         r.response_code.as_deref().unwrap_or("-"),
-        if o.reversal_pending { " (reversal pending)" } else { "" }
+        if o.reversal_pending {
+            " (reversal pending)"
+        } else {
+            ""
+        }
     );
 }
 
@@ -118,7 +124,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     .map_err(|x| e(&x))?
     .spawn();
     let addr = server.local_addr();
-    println!("host simulator ({}) listening on {addr} (TLS, TEST certificate)", args.dialect);
+    println!(
+        "host simulator ({}) listening on {addr} (TLS, TEST certificate)",
+        args.dialect
+    );
 
     let dir = std::env::temp_dir().join(format!("smartpos-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -144,7 +153,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     )
     .map_err(|x| e(&x))?;
     let mut t: Terminal = data.open().map_err(|x| e(&x))?;
-    println!("terminal 10000001 journal at {}", data.path().join("journal.db").display());
+    println!(
+        "terminal 10000001 journal at {}",
+        data.path().join("journal.db").display()
+    );
     if !args.quiet {
         t.set_probe(move |p| {
             let (dir, bytes) = match p {
@@ -164,49 +176,103 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         });
     }
     t.set_listener(|ev| {
-        if let Event::ReversalSent { reference, reason, attempt } = ev {
-            println!("  ! reversal of {reference} sent (reason {}, attempt {attempt})", reason.code());
+        if let Event::ReversalSent {
+            reference,
+            reason,
+            attempt,
+        } = ev
+        {
+            println!(
+                "  ! reversal of {reference} sent (reason {}, attempt {attempt})",
+                reason.code()
+            );
         }
     });
 
     let mut n = 0;
-    step(&mut n, "sign-in: download PIK/MAK/TDK under the TMK, check values verified");
+    step(
+        &mut n,
+        "sign-in: download PIK/MAK/TDK under the TMK, check values verified",
+    );
     let batch = t.sign_in("01").await.map_err(|x| e(&x))?;
     println!("    -> signed in, batch {batch:06}");
 
     step(&mut n, "sale of 12.34 (keyed TEST card)");
-    let s1 = t.sale(1234, card()?, Some("order-1001"), Some("01")).await.map_err(|x| e(&x))?;
+    let s1 = t
+        .sale(1234, card()?, Some("order-1001"), Some("01"))
+        .await
+        .map_err(|x| e(&x))?;
     show(&s1);
 
-    step(&mut n, "the app retries order-1001 (same idempotency key): recorded outcome, nothing sent");
-    let again = t.sale(1234, card()?, Some("order-1001"), Some("01")).await.map_err(|x| e(&x))?;
+    step(
+        &mut n,
+        "the app retries order-1001 (same idempotency key): recorded outcome, nothing sent",
+    );
+    let again = t
+        .sale(1234, card()?, Some("order-1001"), Some("01"))
+        .await
+        .map_err(|x| e(&x))?;
     show(&again);
     if !again.replayed || again.record.reference != s1.record.reference {
         return Err(ToolError("idempotent retry was not replayed".into()));
     }
 
     step(&mut n, "void of that sale");
-    let v = t.void(&s1.record.reference, None, Some("01")).await.map_err(|x| e(&x))?;
+    let v = t
+        .void(&s1.record.reference, None, Some("01"))
+        .await
+        .map_err(|x| e(&x))?;
     show(&v);
 
-    step(&mut n, "sale of 100.00, then a partial refund of 30.00 (advice 0220)");
-    let s2 = t.sale(10_000, card()?, Some("order-1002"), Some("01")).await.map_err(|x| e(&x))?;
+    step(
+        &mut n,
+        "sale of 100.00, then a partial refund of 30.00 (advice 0220)",
+    );
+    let s2 = t
+        .sale(10_000, card()?, Some("order-1002"), Some("01"))
+        .await
+        .map_err(|x| e(&x))?;
     show(&s2);
-    let r = t.refund(&s2.record.reference, 3_000, Some("refund-1002-1"), Some("01")).await.map_err(|x| e(&x))?;
+    let r = t
+        .refund(
+            &s2.record.reference,
+            3_000,
+            Some("refund-1002-1"),
+            Some("01"),
+        )
+        .await
+        .map_err(|x| e(&x))?;
     show(&r);
 
-    step(&mut n, "sale of 55.00; the host approves but the answer is lost: timeout, automatic reversal (98)");
+    step(
+        &mut n,
+        "sale of 55.00; the host approves but the answer is lost: timeout, automatic reversal (98)",
+    );
     host.drop_next.store(true, Ordering::SeqCst);
-    let s3 = t.sale(5_500, card()?, Some("order-1003"), Some("01")).await.map_err(|x| e(&x))?;
+    let s3 = t
+        .sale(5_500, card()?, Some("order-1003"), Some("01"))
+        .await
+        .map_err(|x| e(&x))?;
     show(&s3);
 
-    step(&mut n, "sale of 20.51: declined by the host (51 insufficient funds)");
-    let s4 = t.sale(2_051, card()?, Some("order-1004"), Some("01")).await.map_err(|x| e(&x))?;
+    step(
+        &mut n,
+        "sale of 20.51: declined by the host (51 insufficient funds)",
+    );
+    let s4 = t
+        .sale(2_051, card()?, Some("order-1004"), Some("01"))
+        .await
+        .map_err(|x| e(&x))?;
     show(&s4);
 
     step(&mut n, "settlement: 0500 totals");
     match t.settle().await.map_err(|x| e(&x))? {
-        Outcome::Settled { batch, balanced, totals, uploaded } => println!(
+        Outcome::Settled {
+            batch,
+            balanced,
+            totals,
+            uploaded,
+        } => println!(
             "    -> batch {batch:06} settled, balanced {balanced}, uploaded {uploaded}; debits {} / {}, credits {} / {}; next batch {:06}",
             totals.debit_count,
             money(totals.debit_amount),
@@ -217,7 +283,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         other => println!("    -> {other:?}"),
     }
 
-    step(&mut n, "reconcile the terminal journal with the host ledger");
+    step(
+        &mut n,
+        "reconcile the terminal journal with the host ledger",
+    );
     let records = t.journal().all().map_err(|x| e(&x))?;
     let ledger = acquirer.ledger();
     let diffs = smartpos_sim::reconcile::reconcile(&records, &ledger, "10000001", false);
@@ -235,7 +304,13 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     }
     println!("    host ledger:");
     for h in &ledger.transactions {
-        println!("      stan {:06} {:<8} {:>8} {:?}", h.stan, h.kind, money(h.amount), h.status);
+        println!(
+            "      stan {:06} {:<8} {:>8} {:?}",
+            h.stan,
+            h.kind,
+            money(h.amount),
+            h.status
+        );
     }
     t.disconnect().await;
     server.shutdown().await;
@@ -243,11 +318,20 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     for d in &diffs {
         println!("    DIFFERENCE: {d}");
     }
-    let counted = records.iter().filter(|r| r.kind != TxnKind::Balance).count();
-    println!("\nreconciled: {counted} transactions, {} differences", diffs.len());
+    let counted = records
+        .iter()
+        .filter(|r| r.kind != TxnKind::Balance)
+        .count();
+    println!(
+        "\nreconciled: {counted} transactions, {} differences",
+        diffs.len()
+    );
     if diffs.is_empty() {
         Ok(())
     } else {
-        Err(ToolError(format!("{} differences between journal and ledger", diffs.len())))
+        Err(ToolError(format!(
+            "{} differences between journal and ledger",
+            diffs.len()
+        )))
     }
 }

@@ -44,8 +44,13 @@ fn tls_config(arg: &str) -> Result<TlsServerConfig, ToolError> {
     }
     let dir = PathBuf::from(arg);
     let read = |name: &str| {
-        std::fs::read(dir.join(name))
-            .map_err(|e| ToolError(format!("cannot read {}: {}", dir.join(name).display(), e.kind())))
+        std::fs::read(dir.join(name)).map_err(|e| {
+            ToolError(format!(
+                "cannot read {}: {}",
+                dir.join(name).display(),
+                e.kind()
+            ))
+        })
     };
     Ok(TlsServerConfig {
         cert_chain_pem: read("server.pem")?,
@@ -103,9 +108,15 @@ pub struct LedgerArgs {
 
 /// Prints the ledger as `{"transactions":[{"tid","stan","kind","amount","status"}]}`.
 pub fn run_ledger(args: LedgerArgs) -> crate::tool::ToolResult {
-    let text = std::fs::read_to_string(&args.ledger)
-        .map_err(|e| ToolError(format!("cannot read {}: {}", args.ledger.display(), e.kind())))?;
-    let ledger: Ledger = serde_json::from_str(&text).map_err(|e| ToolError(format!("ledger: {e}")))?;
+    let text = std::fs::read_to_string(&args.ledger).map_err(|e| {
+        ToolError(format!(
+            "cannot read {}: {}",
+            args.ledger.display(),
+            e.kind()
+        ))
+    })?;
+    let ledger: Ledger =
+        serde_json::from_str(&text).map_err(|e| ToolError(format!("ledger: {e}")))?;
     Ok(ledger_json(&ledger))
 }
 

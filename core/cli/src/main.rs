@@ -23,7 +23,11 @@ use std::process::ExitCode;
 
 /// SmartPOS SDK command line.
 #[derive(Parser)]
-#[command(name = "smartpos", version, about = "SmartPOS SDK: payment tools, host simulator, terminal")]
+#[command(
+    name = "smartpos",
+    version,
+    about = "SmartPOS SDK: payment tools, host simulator, terminal"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +60,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Tool(cmd) => tool::main(cmd),
-        Command::Host(args) => tool::report(host_cmd::run_host(args).map(|()| serde_json::Value::Null)),
+        Command::Host(args) => {
+            tool::report(host_cmd::run_host(args).map(|()| serde_json::Value::Null))
+        }
         Command::HostLedger(args) => tool::report(host_cmd::run_ledger(args)),
         Command::Terminal(args) => tool::report(terminal_cmd::run(args)),
         Command::Demo(args) => tool::report(demo::run(args).map(|()| serde_json::Value::Null)),

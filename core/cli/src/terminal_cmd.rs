@@ -258,41 +258,77 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
         }
         TerminalCmd::Sale(a) => {
             let c = card(&a.card)?;
-            outcome_json(&t.sale(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator)).await.map_err(err)?)
+            outcome_json(
+                &t.sale(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator))
+                    .await
+                    .map_err(err)?,
+            )
         }
         TerminalCmd::Preauth(a) => {
             let c = card(&a.card)?;
-            outcome_json(&t.preauth(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator)).await.map_err(err)?)
+            outcome_json(
+                &t.preauth(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator))
+                    .await
+                    .map_err(err)?,
+            )
         }
         TerminalCmd::Balance(c) => {
             let c = card(&c)?;
             let o = t.balance(c, None).await.map_err(err)?;
             let mut v = outcome_json(&o);
-            if let (Some(obj), Some(b)) = (v.as_object_mut(), o.reply.as_ref().and_then(|r| r.balance.clone())) {
+            if let (Some(obj), Some(b)) = (
+                v.as_object_mut(),
+                o.reply.as_ref().and_then(|r| r.balance.clone()),
+            ) {
                 obj.insert("balance".into(), b.into());
             }
             v
         }
         TerminalCmd::Void(a) => outcome_json(
-            &t.void(&a.reference, a.idempotency_key.as_deref(), Some(&a.operator)).await.map_err(err)?,
+            &t.void(
+                &a.reference,
+                a.idempotency_key.as_deref(),
+                Some(&a.operator),
+            )
+            .await
+            .map_err(err)?,
         ),
         TerminalCmd::Cancel(a) => outcome_json(
-            &t.cancel_preauth(&a.reference, a.idempotency_key.as_deref(), Some(&a.operator))
-                .await
-                .map_err(err)?,
+            &t.cancel_preauth(
+                &a.reference,
+                a.idempotency_key.as_deref(),
+                Some(&a.operator),
+            )
+            .await
+            .map_err(err)?,
         ),
         TerminalCmd::Refund(a) => outcome_json(
-            &t.refund(&a.reference, a.amount, a.idempotency_key.as_deref(), Some(&a.operator))
-                .await
-                .map_err(err)?,
+            &t.refund(
+                &a.reference,
+                a.amount,
+                a.idempotency_key.as_deref(),
+                Some(&a.operator),
+            )
+            .await
+            .map_err(err)?,
         ),
         TerminalCmd::Complete(a) => outcome_json(
-            &t.complete(&a.reference, a.amount, a.idempotency_key.as_deref(), Some(&a.operator))
-                .await
-                .map_err(err)?,
+            &t.complete(
+                &a.reference,
+                a.amount,
+                a.idempotency_key.as_deref(),
+                Some(&a.operator),
+            )
+            .await
+            .map_err(err)?,
         ),
         TerminalCmd::Settle => match t.settle().await.map_err(err)? {
-            Outcome::Settled { batch, balanced, totals, uploaded } => serde_json::json!({
+            Outcome::Settled {
+                batch,
+                balanced,
+                totals,
+                uploaded,
+            } => serde_json::json!({
                 "settled_batch": batch,
                 "balanced": balanced,
                 "uploaded": uploaded,
@@ -310,7 +346,10 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
         }
         TerminalCmd::Journal => {
             let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;
-            let arr: Vec<serde_json::Value> = recs.iter().map(|r| record_json(r, t.in_doubt(r) || pending_for(t, r))).collect();
+            let arr: Vec<serde_json::Value> = recs
+                .iter()
+                .map(|r| record_json(r, t.in_doubt(r) || pending_for(t, r)))
+                .collect();
             serde_json::Value::Array(arr)
         }
         TerminalCmd::Pending => {
@@ -336,5 +375,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
 }
 
 fn pending_for(t: &Terminal, r: &TxnRecord) -> bool {
-    t.pending().iter().any(|p| p.reference == r.reference && p.armed)
+    t.pending()
+        .iter()
+        .any(|p| p.reference == r.reference && p.armed)
 }

@@ -1,1 +1,33 @@
-//! placeholder
+//! ISO 8583 message codec with host dialects as data. No I/O, no clocks, no randomness.
+//!
+//! - `wire.rs`: open wire enums [`Mti`], [`ProcessingCode`], [`ResponseCode`], [`PosEntryMode`].
+//! - `message.rs`: [`Message`], an MTI, a header and field values as logical bytes (masked `Debug`).
+//! - `spec.rs`: how a field is described ([`FieldSpec`]: kind × length × prefix × encoding × mask).
+//! - `tables.rs`: the built-in tables `cup`, `iso87b`, `iso87a`, one line per field, with sources.
+//! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `mac_input`, `dump`.
+//! - `codec.rs`: field-level encode/decode (BCD, ASCII, hex, length prefixes), bounds-checked.
+//! - `mask.rs`: masking rules shared by dumps, tool output and `Debug`.
+//! - `frame.rs`: [`frame`]: the 2-byte big-endian length framing of TCP links.
+//! - `error.rs`: [`EncodeError`], [`DecodeError`] (`Incomplete` vs `Invalid`), [`FrameError`],
+//!   [`DialectError`]; none of them carries a field value.
+//! - `reference.rs`: [`mod@reference`]: documented reference sale messages (test data only).
+
+mod codec;
+mod dialect;
+mod error;
+pub mod frame;
+pub mod mask;
+mod message;
+pub mod reference;
+mod spec;
+mod tables;
+mod wire;
+
+pub use dialect::{Dialect, length_bounds};
+pub use error::{DecodeError, DialectError, EncodeError, FrameError, InvalidReason};
+pub use message::Message;
+pub use spec::{
+    BitmapEncoding, FieldKind, FieldSpec, LengthType, Mask, MtiEncoding, Pad, PrefixEncoding,
+    SubfieldSpec, ValueEncoding,
+};
+pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode};

@@ -157,7 +157,9 @@ impl Acquirer {
     }
 
     fn save(&self, st: &State) {
-        let Some(path) = &self.ledger_file else { return };
+        let Some(path) = &self.ledger_file else {
+            return;
+        };
         let tmp = path.with_extension("tmp");
         let written = serde_json::to_vec_pretty(&st.ledger)
             .map_err(|e| e.to_string())
@@ -180,7 +182,10 @@ impl Acquirer {
         let mut st = self.lock();
         let mut resp = self.process(&mut st, &msg, request)?;
         if faults.wrong_stan {
-            let stan = msg.text(11).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+            let stan = msg
+                .text(11)
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(0);
             resp.set(11, format!("{:06}", (stan + 1) % 1_000_000).into_bytes());
         }
         let tid = msg.text(41).unwrap_or_default().to_owned();
@@ -244,7 +249,12 @@ impl Acquirer {
 
         let date = msg.text(13).unwrap_or("0000").to_owned();
         let class = msg.mti.0 / 100 % 10; // 1 auth, 2 financial, 3 file, 4 reversal, 5 reconciliation
-        let key = (tid.clone(), stan, date.clone(), u8::try_from(class).unwrap_or(0));
+        let key = (
+            tid.clone(),
+            stan,
+            date.clone(),
+            u8::try_from(class).unwrap_or(0),
+        );
         if let Some(prev) = st.answered.get(&key) {
             log::info!("host: repeat of {tid}/{stan:06} answered from memory");
             return Some(prev.clone());
@@ -307,7 +317,11 @@ impl Acquirer {
                         date: date.clone(),
                         kind: kind.to_owned(),
                         amount,
-                        status: if code == "00" { HostStatus::Approved } else { HostStatus::Declined },
+                        status: if code == "00" {
+                            HostStatus::Approved
+                        } else {
+                            HostStatus::Declined
+                        },
                         response_code: code.to_owned(),
                         rrn,
                         auth_code: auth,
@@ -353,7 +367,11 @@ impl Acquirer {
         resp
     }
 
-    fn find_original<'a>(st: &'a mut State, tid: &str, msg: &Message) -> Option<&'a mut LedgerEntry> {
+    fn find_original<'a>(
+        st: &'a mut State,
+        tid: &str,
+        msg: &Message,
+    ) -> Option<&'a mut LedgerEntry> {
         let rrn = msg.text(37)?.trim().to_owned();
         st.ledger
             .transactions
@@ -361,8 +379,20 @@ impl Acquirer {
             .find(|e| e.tid == tid && e.rrn == rrn && e.status == HostStatus::Approved)
     }
 
-    fn cancel(&self, st: &mut State, tid: &str, msg: &Message, amount: u64, batch: u32, kind: &str) -> Result<&'static str, Refusal> {
-        let want = if kind == "void" { ["sale", "completion"] } else { ["preauth", "preauth"] };
+    fn cancel(
+        &self,
+        st: &mut State,
+        tid: &str,
+        msg: &Message,
+        amount: u64,
+        batch: u32,
+        kind: &str,
+    ) -> Result<&'static str, Refusal> {
+        let want = if kind == "void" {
+            ["sale", "completion"]
+        } else {
+            ["preauth", "preauth"]
+        };
         let orig = Self::find_original(st, tid, msg).ok_or(Refusal("25"))?;
         if !want.contains(&orig.kind.as_str()) {
             return Err(Refusal("12"));
@@ -377,19 +407,34 @@ impl Acquirer {
         Ok("00")
     }
 
-    fn refund(&self, st: &mut State, tid: &str, msg: &Message, amount: u64) -> Result<&'static str, Refusal> {
+    fn refund(
+        &self,
+        st: &mut State,
+        tid: &str,
+        msg: &Message,
+        amount: u64,
+    ) -> Result<&'static str, Refusal> {
         let rrn = msg.text(37).ok_or(Refusal("25"))?.trim().to_owned();
         let orig = st
             .ledger
             .transactions
             .iter()
-            .find(|e| e.tid == tid && e.rrn == rrn && matches!(e.kind.as_str(), "sale" | "completion") && e.status == HostStatus::Approved)
+            .find(|e| {
+                e.tid == tid
+                    && e.rrn == rrn
+                    && matches!(e.kind.as_str(), "sale" | "completion")
+                    && e.status == HostStatus::Approved
+            })
             .ok_or(Refusal("25"))?;
         let refunded: u64 = st
             .ledger
             .transactions
             .iter()
-            .filter(|e| e.kind == "refund" && e.status == HostStatus::Approved && e.original_rrn.as_deref() == Some(rrn.as_str()))
+            .filter(|e| {
+                e.kind == "refund"
+                    && e.status == HostStatus::Approved
+                    && e.original_rrn.as_deref() == Some(rrn.as_str())
+            })
             .map(|e| e.amount)
             .sum();
         if refunded.saturating_add(amount) > orig.amount {
@@ -398,7 +443,13 @@ impl Acquirer {
         Ok("00")
     }
 
-    fn completion(&self, st: &mut State, tid: &str, msg: &Message, amount: u64) -> Result<&'static str, Refusal> {
+    fn completion(
+        &self,
+        st: &mut State,
+        tid: &str,
+        msg: &Message,
+        amount: u64,
+    ) -> Result<&'static str, Refusal> {
         let orig = Self::find_original(st, tid, msg).ok_or(Refusal("25"))?;
         if orig.kind != "preauth" {
             return Err(Refusal("12"));
@@ -409,7 +460,14 @@ impl Acquirer {
         Ok("00")
     }
 
-    fn reverse(&self, st: &mut State, tid: &str, stan: u32, date: &str, mut resp: Message) -> Message {
+    fn reverse(
+        &self,
+        st: &mut State,
+        tid: &str,
+        stan: u32,
+        date: &str,
+        mut resp: Message,
+    ) -> Message {
         let found = st
             .ledger
             .transactions
@@ -426,7 +484,9 @@ impl Acquirer {
                     // Reversing a void or cancel reinstates what it cancelled.
                     if matches!(kind.as_str(), "void" | "preauth_cancel") {
                         if let Some(o) = original {
-                            if let Some(e) = st.ledger.transactions.iter_mut().find(|e| e.tid == tid && e.rrn == o && e.status == HostStatus::Voided) {
+                            if let Some(e) = st.ledger.transactions.iter_mut().find(|e| {
+                                e.tid == tid && e.rrn == o && e.status == HostStatus::Voided
+                            }) {
                                 e.status = HostStatus::Approved;
                             }
                         }
@@ -442,9 +502,21 @@ impl Acquirer {
         resp
     }
 
-    fn settle(&self, st: &mut State, tid: &str, batch: u32, msg: &Message, mut resp: Message) -> Message {
+    fn settle(
+        &self,
+        st: &mut State,
+        tid: &str,
+        batch: u32,
+        msg: &Message,
+        mut resp: Message,
+    ) -> Message {
         let mut t = (0u32, 0u64, 0u32, 0u64);
-        for e in st.ledger.transactions.iter().filter(|e| e.tid == tid && e.batch == batch && e.status == HostStatus::Approved) {
+        for e in st
+            .ledger
+            .transactions
+            .iter()
+            .filter(|e| e.tid == tid && e.batch == batch && e.status == HostStatus::Approved)
+        {
             match e.kind.as_str() {
                 "sale" | "completion" => {
                     t.0 += 1;
@@ -460,7 +532,10 @@ impl Acquirer {
         let ours = format!("{:03}{:012}{:03}{:012}", t.0 % 1000, t.1, t.2 % 1000, t.3);
         let theirs = msg.text(48).unwrap_or_default();
         let balanced = theirs.get(0..30) == Some(ours.as_str());
-        resp.set(48, format!("{ours}{}", if balanced { '1' } else { '2' }).into_bytes());
+        resp.set(
+            48,
+            format!("{ours}{}", if balanced { '1' } else { '2' }).into_bytes(),
+        );
         resp.set(39, b"00".to_vec());
         resp
     }
@@ -498,7 +573,9 @@ fn response_skeleton(req: &Message, mti: Mti) -> Message {
 
 impl FrameHandler for Acquirer {
     fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
-        self.handle_request(conn.faults, request).into_iter().collect()
+        self.handle_request(conn.faults, request)
+            .into_iter()
+            .collect()
     }
 }
 

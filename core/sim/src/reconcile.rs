@@ -11,7 +11,12 @@ use smartpos_txn::model::{TxnKind, TxnRecord, TxnState};
 ///
 /// With `allow_in_doubt`, records still `reversing` are accepted whatever the host holds (their
 /// reversal is pending); without it they count as differences (use after recovery).
-pub fn reconcile(records: &[TxnRecord], ledger: &Ledger, tid: &str, allow_in_doubt: bool) -> Vec<String> {
+pub fn reconcile(
+    records: &[TxnRecord],
+    ledger: &Ledger,
+    tid: &str,
+    allow_in_doubt: bool,
+) -> Vec<String> {
     let mut diffs = Vec::new();
     for r in records.iter().filter(|r| r.kind != TxnKind::Balance) {
         let host = ledger
@@ -36,7 +41,9 @@ pub fn reconcile(records: &[TxnRecord], ledger: &Ledger, tid: &str, allow_in_dou
         }
     }
     for h in ledger.transactions.iter().filter(|h| h.tid == tid) {
-        let known = records.iter().any(|r| r.stan == h.stan && r.local_date == h.date);
+        let known = records
+            .iter()
+            .any(|r| r.stan == h.stan && r.local_date == h.date);
         if !known && matches!(h.status, HostStatus::Approved | HostStatus::Voided) {
             diffs.push(format!(
                 "host stan {:06} {} {} is {:?}, unknown to the terminal",

@@ -430,11 +430,9 @@ impl Journal {
     pub fn meta(&self, key: &str) -> Result<Option<String>, JournalError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -622,7 +620,10 @@ mod tests {
         assert_eq!(r.in_flight.len(), 1);
         assert_eq!(r.pending, vec![pending(8)]);
         assert_eq!(
-            j.by_idempotency_key("key-000001000001").unwrap().unwrap().reference,
+            j.by_idempotency_key("key-000001000001")
+                .unwrap()
+                .unwrap()
+                .reference,
             "000001000001"
         );
     }
@@ -642,7 +643,10 @@ mod tests {
         assert!(!raw.windows(19).any(|w| w == b"6222021234567890123"));
         // Another key cannot open it.
         let other = Journal::open_in_memory(&JournalKey::new([8u8; 32])).unwrap();
-        assert_eq!(other.open_sealed(1, &raw).unwrap_err().to_string(), JournalError::Seal.to_string());
+        assert_eq!(
+            other.open_sealed(1, &raw).unwrap_err().to_string(),
+            JournalError::Seal.to_string()
+        );
         // The row number is bound: a sealed message moved to another row does not open.
         assert!(j.open_sealed(2, &raw).is_err());
     }
@@ -652,7 +656,10 @@ mod tests {
         let mut j = Journal::open_in_memory(&key()).unwrap();
         j.apply(&Commit {
             id: 1,
-            ops: vec![JournalOp::PutTxn(record("000001000001", TxnState::Approved))],
+            ops: vec![JournalOp::PutTxn(record(
+                "000001000001",
+                TxnState::Approved,
+            ))],
         })
         .unwrap();
         // Same idempotency key on a different reference violates the unique constraint.
@@ -665,7 +672,10 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(err, JournalError::DuplicateKey));
-        assert!(j.pending().unwrap().is_empty(), "the pending row was rolled back");
+        assert!(
+            j.pending().unwrap().is_empty(),
+            "the pending row was rolled back"
+        );
     }
 
     #[test]
@@ -673,7 +683,10 @@ mod tests {
         let mut j = Journal::open_in_memory(&key()).unwrap();
         j.apply(&Commit {
             id: 1,
-            ops: vec![JournalOp::PutTxn(record("000001000001", TxnState::Reversing))],
+            ops: vec![JournalOp::PutTxn(record(
+                "000001000001",
+                TxnState::Reversing,
+            ))],
         })
         .unwrap();
         j.apply(&Commit {

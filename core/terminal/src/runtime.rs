@@ -102,6 +102,7 @@ pub enum Probe<'a> {
 }
 
 type ProbeFn = Box<dyn FnMut(Probe<'_>) + Send>;
+type ListenerFn = Box<dyn FnMut(&TerminalEvent) + Send>;
 
 /// The terminal runtime.
 pub struct Terminal {
@@ -111,7 +112,7 @@ pub struct Terminal {
     link: Option<HostLink>,
     started: Instant,
     poisoned: bool,
-    listener: Option<Box<dyn FnMut(&TerminalEvent) + Send>>,
+    listener: Option<ListenerFn>,
     probe: Option<ProbeFn>,
 }
 
@@ -319,7 +320,9 @@ impl Terminal {
             }
         }
         self.probe(Probe::BeforeSend(bytes));
-        let Some(link) = self.link.as_mut() else { return };
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
         match link.send(bytes).await {
             Ok(()) => self.probe(Probe::AfterSend(bytes)),
             Err(e) => {
@@ -461,8 +464,15 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        self.run_txn(request(TxnKind::Sale, amount, Some(card), None, idempotency_key, operator))
-            .await
+        self.run_txn(request(
+            TxnKind::Sale,
+            amount,
+            Some(card),
+            None,
+            idempotency_key,
+            operator,
+        ))
+        .await
     }
 
     /// A pre-authorisation.
@@ -473,8 +483,15 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        self.run_txn(request(TxnKind::PreAuth, amount, Some(card), None, idempotency_key, operator))
-            .await
+        self.run_txn(request(
+            TxnKind::PreAuth,
+            amount,
+            Some(card),
+            None,
+            idempotency_key,
+            operator,
+        ))
+        .await
     }
 
     /// A balance inquiry (moves no money).
@@ -483,8 +500,15 @@ impl Terminal {
         card: CardData,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        self.run_txn(request(TxnKind::Balance, 0, Some(card), None, None, operator))
-            .await
+        self.run_txn(request(
+            TxnKind::Balance,
+            0,
+            Some(card),
+            None,
+            None,
+            operator,
+        ))
+        .await
     }
 
     /// Voids a sale of the open batch.
@@ -495,8 +519,15 @@ impl Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         let original = self.original(reference)?;
-        self.run_txn(request(TxnKind::Void, original.amount, None, Some(original), idempotency_key, operator))
-            .await
+        self.run_txn(request(
+            TxnKind::Void,
+            original.amount,
+            None,
+            Some(original),
+            idempotency_key,
+            operator,
+        ))
+        .await
     }
 
     /// Refunds (part of) an earlier sale. Sent as a store-and-forward advice.
@@ -508,7 +539,14 @@ impl Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         let original = self.original(reference)?;
-        let mut req = request(TxnKind::Refund, amount, None, Some(original), idempotency_key, operator);
+        let mut req = request(
+            TxnKind::Refund,
+            amount,
+            None,
+            Some(original),
+            idempotency_key,
+            operator,
+        );
         req.already_refunded = self.journal.refunded_total(reference)?;
         self.run_txn(req).await
     }
@@ -522,8 +560,15 @@ impl Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         let original = self.original(reference)?;
-        self.run_txn(request(TxnKind::Completion, amount, None, Some(original), idempotency_key, operator))
-            .await
+        self.run_txn(request(
+            TxnKind::Completion,
+            amount,
+            None,
+            Some(original),
+            idempotency_key,
+            operator,
+        ))
+        .await
     }
 
     /// Cancels a pre-authorisation.
@@ -534,12 +579,22 @@ impl Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         let original = self.original(reference)?;
-        self.run_txn(request(TxnKind::PreAuthCancel, original.amount, None, Some(original), idempotency_key, operator))
-            .await
+        self.run_txn(request(
+            TxnKind::PreAuthCancel,
+            original.amount,
+            None,
+            Some(original),
+            idempotency_key,
+            operator,
+        ))
+        .await
     }
 
     /// Reverses an approved transaction the terminal could not complete (reason 96).
-    pub async fn reverse_after_failure(&mut self, reference: &str) -> Result<TxnOutcome, TerminalError> {
+    pub async fn reverse_after_failure(
+        &mut self,
+        reference: &str,
+    ) -> Result<TxnOutcome, TerminalError> {
         let original = self.original(reference)?;
         let now = self.now();
         self.engine.start_reverse_after_failure(now, original);

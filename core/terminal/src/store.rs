@@ -49,9 +49,11 @@ impl SecureStore for FileSecureStore {
     }
 
     fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| format!("cannot create store: {}", e.kind()))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create store: {}", e.kind()))?;
         let path = self.dir.join(name);
-        std::fs::write(&path, value).map_err(|e| format!("cannot write secret {name}: {}", e.kind()))?;
+        std::fs::write(&path, value)
+            .map_err(|e| format!("cannot write secret {name}: {}", e.kind()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -113,19 +115,25 @@ impl StoredConfig {
             None => None,
             Some(ca) => {
                 let pem = std::fs::read(ca).map_err(|e| {
-                    TerminalError::Config(format!("cannot read CA file {}: {}", ca.display(), e.kind()))
+                    TerminalError::Config(format!(
+                        "cannot read CA file {}: {}",
+                        ca.display(),
+                        e.kind()
+                    ))
                 })?;
                 let name = self.tls_server_name.clone().unwrap_or_else(|| {
                     self.host
                         .rsplit_once(':')
-                        .map_or(self.host.clone(), |(h, _)| h.trim_matches(['[', ']']).to_owned())
+                        .map_or(self.host.clone(), |(h, _)| {
+                            h.trim_matches(['[', ']']).to_owned()
+                        })
                 });
                 let mut t = TlsClientConfig::new(pem, name);
                 if let Some(pin) = &self.tls_pin_sha256 {
-                    t.pin_sha256 = Some(
-                        smartpos_types::hex::decode_array(pin)
-                            .map_err(|_| TerminalError::Config("pin must be 64 hex digits".into()))?,
-                    );
+                    t.pin_sha256 =
+                        Some(smartpos_types::hex::decode_array(pin).map_err(|_| {
+                            TerminalError::Config("pin must be 64 hex digits".into())
+                        })?);
                 }
                 Some(t)
             }
@@ -151,8 +159,11 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
     let tmk = store
         .get("tmk")
         .map_err(TerminalError::Config)?
-        .ok_or_else(|| TerminalError::Config("no terminal master key in the secure store".into()))?;
-    let tmk = TdesKey::new(&tmk).map_err(|e| TerminalError::Config(format!("stored TMK unusable: {e}")))?;
+        .ok_or_else(|| {
+            TerminalError::Config("no terminal master key in the secure store".into())
+        })?;
+    let tmk = TdesKey::new(&tmk)
+        .map_err(|e| TerminalError::Config(format!("stored TMK unusable: {e}")))?;
     let jk = match store.get("journal_key").map_err(TerminalError::Config)? {
         Some(k) => k,
         None => {
@@ -160,7 +171,9 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
             SystemRandom::new()
                 .fill(&mut k)
                 .map_err(|_| TerminalError::Config("no randomness for the journal key".into()))?;
-            store.put("journal_key", &k).map_err(TerminalError::Config)?;
+            store
+                .put("journal_key", &k)
+                .map_err(TerminalError::Config)?;
             k
         }
     };
@@ -199,10 +212,14 @@ impl DataDir {
         cfg.to_config()?;
         std::fs::create_dir_all(&self.path)
             .map_err(|e| TerminalError::Config(format!("cannot create data dir: {}", e.kind())))?;
-        let json = serde_json::to_vec_pretty(cfg).map_err(|e| TerminalError::Config(e.to_string()))?;
-        std::fs::write(self.path.join("terminal.json"), json)
-            .map_err(|e| TerminalError::Config(format!("cannot write terminal.json: {}", e.kind())))?;
-        self.store().put("tmk", tmk).map_err(TerminalError::Config)?;
+        let json =
+            serde_json::to_vec_pretty(cfg).map_err(|e| TerminalError::Config(e.to_string()))?;
+        std::fs::write(self.path.join("terminal.json"), json).map_err(|e| {
+            TerminalError::Config(format!("cannot write terminal.json: {}", e.kind()))
+        })?;
+        self.store()
+            .put("tmk", tmk)
+            .map_err(TerminalError::Config)?;
         Ok(())
     }
 
@@ -215,7 +232,8 @@ impl DataDir {
                 e.kind()
             ))
         })?;
-        serde_json::from_str(&text).map_err(|e| TerminalError::Config(format!("terminal.json: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| TerminalError::Config(format!("terminal.json: {e}")))
     }
 
     /// Opens the terminal (recovery runs on open).

@@ -28,7 +28,9 @@
 //! - Frames that do not match the request in flight (late answers, duplicates, other STANs)
 //!   are logged and ignored.
 
-use crate::journal::{Commit, JournalOp, Restored, SettlementProgress, SettlementStep, StateUpdate};
+use crate::journal::{
+    Commit, JournalOp, Restored, SettlementProgress, SettlementStep, StateUpdate,
+};
 use crate::model::{
     BatchTotals, Counters, Now, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord,
     TxnState, reference,
@@ -104,7 +106,11 @@ pub fn unwrap_key_block(tmk: &TdesKey, block: &[u8]) -> Result<WorkingKeys, OpEr
     Ok(WorkingKeys {
         pik: part(0)?,
         mak: part(1)?,
-        tdk: if block.len() == 60 { Some(part(2)?) } else { None },
+        tdk: if block.len() == 60 {
+            Some(part(2)?)
+        } else {
+            None
+        },
     })
 }
 
@@ -306,13 +312,31 @@ enum Phase {
 
 #[derive(Debug)]
 enum Op {
-    SignIn { operator: String },
+    SignIn {
+        operator: String,
+    },
     SignOff,
     Echo,
-    Txn { req: Box<TxnRequest>, record: Option<TxnRecord>, reversal_seq: Option<u64> },
-    Recover { delivered: u32 },
-    Settle { batch: u32, records: Vec<TxnRecord>, totals: BatchTotals, step: SettlementStep, balanced: bool, uploaded: u32 },
-    Reverse { record: TxnRecord, seq: u64 },
+    Txn {
+        req: Box<TxnRequest>,
+        record: Option<TxnRecord>,
+        reversal_seq: Option<u64>,
+    },
+    Recover {
+        delivered: u32,
+    },
+    Settle {
+        batch: u32,
+        records: Vec<TxnRecord>,
+        totals: BatchTotals,
+        step: SettlementStep,
+        balanced: bool,
+        uploaded: u32,
+    },
+    Reverse {
+        record: TxnRecord,
+        seq: u64,
+    },
 }
 
 impl Op {
@@ -375,7 +399,9 @@ impl std::fmt::Debug for Engine {
 
 fn backoff(cfg: &EngineConfig, attempts: u32) -> i64 {
     let over = attempts.saturating_sub(cfg.delivery_attempts).min(20);
-    cfg.backoff_base_ms.saturating_mul(1i64 << over).min(cfg.backoff_max_ms)
+    cfg.backoff_base_ms
+        .saturating_mul(1i64 << over)
+        .min(cfg.backoff_max_ms)
 }
 
 impl Engine {
@@ -570,7 +596,12 @@ impl Engine {
 
     /// Signs in and downloads working keys.
     pub fn start_sign_in(&mut self, now: Now, operator: &str) {
-        self.begin(now, Op::SignIn { operator: operator.to_owned() });
+        self.begin(
+            now,
+            Op::SignIn {
+                operator: operator.to_owned(),
+            },
+        );
     }
 
     /// Signs off.
@@ -613,7 +644,8 @@ impl Engine {
     /// an interrupted settlement resumes at the step it reached.
     pub fn start_settle(&mut self, now: Now, records: Vec<TxnRecord>) {
         let batch = self.counters.batch;
-        let mut records: Vec<TxnRecord> = records.into_iter().filter(|r| r.batch == batch).collect();
+        let mut records: Vec<TxnRecord> =
+            records.into_iter().filter(|r| r.batch == batch).collect();
         records.sort_by(|a, b| a.reference.cmp(&b.reference));
         let totals = BatchTotals::of(batch, &records);
         let step = match &self.settlement {
@@ -653,7 +685,11 @@ impl Engine {
     }
 
     fn validate(&self, req: &TxnRequest) -> Result<(), OpError> {
-        let reject = |r: &str| Err(OpError::Rejected { reason: r.to_owned() });
+        let reject = |r: &str| {
+            Err(OpError::Rejected {
+                reason: r.to_owned(),
+            })
+        };
         if self.keys.is_none() {
             return Err(OpError::NotSignedIn);
         }
@@ -747,11 +783,23 @@ impl Engine {
         self.keys.as_ref().map(|k| &k.mak)
     }
 
-    fn transmit(&mut self, now: Now, purpose: Purpose, msg: &Message, mac: bool, label: MsgType, reference: Option<String>) -> bool {
+    fn transmit(
+        &mut self,
+        now: Now,
+        purpose: Purpose,
+        msg: &Message,
+        mac: bool,
+        label: MsgType,
+        reference: Option<String>,
+    ) -> bool {
         let sealed = proto::seal(&self.cfg.profile, self.mak(), msg, mac);
         match (sealed, Expectation::of(msg, mac)) {
             (Ok(bytes), Some(expect)) => {
-                self.emit(Event::Sending { msg: label, mti: msg.mti, reference });
+                self.emit(Event::Sending {
+                    msg: label,
+                    mti: msg.mti,
+                    reference,
+                });
                 self.out.push_back(Output::Transmit(bytes));
                 self.wait = Some(Wait {
                     purpose,
@@ -765,7 +813,9 @@ impl Engine {
                 false
             }
             (_, None) => {
-                self.finish(Err(OpError::Proto("request has no STAN or response MTI".into())));
+                self.finish(Err(OpError::Proto(
+                    "request has no STAN or response MTI".into(),
+                )));
                 false
             }
         }
@@ -774,7 +824,11 @@ impl Engine {
     fn send_pending(&mut self, now: Now, item: &PendingItem) {
         let Ok(mut msg) = self.cfg.profile.dialect.unpack(&item.message) else {
             // A stored message that no longer decodes cannot be delivered; keep it for support.
-            log::error!("pending {} for {} does not decode; held", item.kind.as_str(), item.reference);
+            log::error!(
+                "pending {} for {} does not decode; held",
+                item.kind.as_str(),
+                item.reference
+            );
             if let Some(p) = self.pending.iter_mut().find(|p| p.seq == item.seq) {
                 p.armed = false;
                 let p = p.clone();
@@ -802,38 +856,86 @@ impl Engine {
                 MsgType::Txn(TxnKind::Refund)
             }
         };
-        self.transmit(now, Purpose::Pending { seq: item.seq }, &msg, true, label, Some(item.reference.clone()));
+        self.transmit(
+            now,
+            Purpose::Pending { seq: item.seq },
+            &msg,
+            true,
+            label,
+            Some(item.reference.clone()),
+        );
     }
 
     fn run_main(&mut self, now: Now) {
-        let Some((op, _)) = self.op.take() else { return };
+        let Some((op, _)) = self.op.take() else {
+            return;
+        };
         match op {
             Op::SignIn { operator } => {
-                self.op = Some((Op::SignIn { operator: operator.clone() }, Phase::Main));
+                self.op = Some((
+                    Op::SignIn {
+                        operator: operator.clone(),
+                    },
+                    Phase::Main,
+                ));
                 let stan = self.counters.next_stan();
-                let ctx = Ctx { stan, batch: self.counters.batch, operator: Some(&operator), ..Ctx::default() };
+                let ctx = Ctx {
+                    stan,
+                    batch: self.counters.batch,
+                    operator: Some(&operator),
+                    ..Ctx::default()
+                };
                 self.admin(now, MsgType::SignIn, &ctx);
             }
             Op::SignOff => {
                 self.op = Some((Op::SignOff, Phase::Main));
                 let stan = self.counters.next_stan();
-                let ctx = Ctx { stan, batch: self.counters.batch, ..Ctx::default() };
+                let ctx = Ctx {
+                    stan,
+                    batch: self.counters.batch,
+                    ..Ctx::default()
+                };
                 self.admin(now, MsgType::SignOff, &ctx);
             }
             Op::Echo => {
                 self.op = Some((Op::Echo, Phase::Main));
                 let stan = self.counters.next_stan();
-                let ctx = Ctx { stan, batch: self.counters.batch, ..Ctx::default() };
+                let ctx = Ctx {
+                    stan,
+                    batch: self.counters.batch,
+                    ..Ctx::default()
+                };
                 self.admin(now, MsgType::Echo, &ctx);
             }
             Op::Recover { delivered } => {
                 self.op = Some((Op::Recover { delivered }, Phase::Main));
-                let remaining = u32::try_from(self.pending.iter().filter(|p| p.armed).count()).unwrap_or(u32::MAX);
-                self.finish(Ok(Outcome::Recovered { delivered, remaining }));
+                let remaining = u32::try_from(self.pending.iter().filter(|p| p.armed).count())
+                    .unwrap_or(u32::MAX);
+                self.finish(Ok(Outcome::Recovered {
+                    delivered,
+                    remaining,
+                }));
             }
             Op::Txn { req, .. } => self.start_main_txn(now, *req),
-            Op::Settle { batch, records, totals, step, balanced, uploaded } => {
-                self.op = Some((Op::Settle { batch, records, totals, step, balanced, uploaded }, Phase::Main));
+            Op::Settle {
+                batch,
+                records,
+                totals,
+                step,
+                balanced,
+                uploaded,
+            } => {
+                self.op = Some((
+                    Op::Settle {
+                        batch,
+                        records,
+                        totals,
+                        step,
+                        balanced,
+                        uploaded,
+                    },
+                    Phase::Main,
+                ));
                 self.settle_step(now);
             }
             Op::Reverse { record, .. } => self.start_reverse(now, record),
@@ -897,7 +999,14 @@ impl Engine {
             Ok(b) => b,
             Err(e) => {
                 self.counters = saved;
-                self.op = Some((Op::Txn { req: Box::new(req), record: None, reversal_seq: None }, Phase::Main));
+                self.op = Some((
+                    Op::Txn {
+                        req: Box::new(req),
+                        record: None,
+                        reversal_seq: None,
+                    },
+                    Phase::Main,
+                ));
                 self.finish(Err(OpError::Proto(e.to_string())));
                 return;
             }
@@ -905,7 +1014,11 @@ impl Engine {
         let record = TxnRecord {
             reference: reference(batch, stan),
             kind: req.kind,
-            state: if req.kind.is_advice() { TxnState::Queued } else { TxnState::Sending },
+            state: if req.kind.is_advice() {
+                TxnState::Queued
+            } else {
+                TxnState::Sending
+            },
             amount,
             currency: self.cfg.identity.currency.clone(),
             stan,
@@ -918,7 +1031,11 @@ impl Engine {
             original_ref: req.original.as_ref().map(|o| o.reference.clone()),
             idempotency_key: req.idempotency_key.clone(),
             operator: req.operator.clone(),
-            pan_masked: req.card.as_ref().and_then(CardData::effective_pan).map(|p| p.masked()),
+            pan_masked: req
+                .card
+                .as_ref()
+                .and_then(CardData::effective_pan)
+                .map(|p| p.masked()),
             entry_mode: req.card.as_ref().map(|c| c.entry_mode.clone()),
             created_at_ms: now.unix_ms,
             updated_at_ms: now.unix_ms,
@@ -948,7 +1065,10 @@ impl Engine {
                 not_before_unix_ms: 0,
             })
         };
-        let mut ops = vec![JournalOp::PutCounters(self.counters), JournalOp::PutTxn(record.clone())];
+        let mut ops = vec![
+            JournalOp::PutCounters(self.counters),
+            JournalOp::PutTxn(record.clone()),
+        ];
         let seq = item.as_ref().map(|i| i.seq);
         if let Some(item) = item {
             ops.push(JournalOp::PutPending(item.clone()));
@@ -958,9 +1078,17 @@ impl Engine {
         let advice = req.kind.is_advice();
         let label = MsgType::Txn(req.kind);
         let reference = Some(record.reference.clone());
-        let phase = if advice { Phase::Drain { tries: 0 } } else { Phase::Main };
+        let phase = if advice {
+            Phase::Drain { tries: 0 }
+        } else {
+            Phase::Main
+        };
         self.op = Some((
-            Op::Txn { req: Box::new(req), record: Some(record), reversal_seq: seq },
+            Op::Txn {
+                req: Box::new(req),
+                record: Some(record),
+                reversal_seq: seq,
+            },
             phase,
         ));
         if advice {
@@ -979,7 +1107,9 @@ impl Engine {
             .or_else(|| self.reversal_from_record(&record))
         else {
             self.op = Some((Op::Reverse { record, seq: 0 }, Phase::Main));
-            self.finish(Err(OpError::Rejected { reason: "no stored request to reverse".into() }));
+            self.finish(Err(OpError::Rejected {
+                reason: "no stored request to reverse".into(),
+            }));
             return;
         };
         let mut item = item;
@@ -1026,26 +1156,56 @@ impl Engine {
     }
 
     fn send_main_reversal(&mut self, now: Now) {
-        let Some((Op::Txn { reversal_seq: Some(seq), .. }, Phase::ReverseMain)) = &self.op else {
+        let Some((
+            Op::Txn {
+                reversal_seq: Some(seq),
+                ..
+            },
+            Phase::ReverseMain,
+        )) = &self.op
+        else {
             return;
         };
         let seq = *seq;
         if let Some(item) = self.pending.iter().find(|p| p.seq == seq).cloned() {
             let Ok(mut msg) = self.cfg.profile.dialect.unpack(&item.message) else {
-                self.finish(Err(OpError::Proto("stored reversal does not decode".into())));
+                self.finish(Err(OpError::Proto(
+                    "stored reversal does not decode".into(),
+                )));
                 return;
             };
             let reason = item.reason.unwrap_or(ReversalReason::NoResponse);
             proto::set_reversal_reason(&mut msg, reason);
-            self.emit(Event::ReversalSent { reference: item.reference.clone(), reason, attempt: item.attempts + 1 });
-            self.transmit(now, Purpose::ReverseMain, &msg, true, MsgType::Reversal, Some(item.reference.clone()));
+            self.emit(Event::ReversalSent {
+                reference: item.reference.clone(),
+                reason,
+                attempt: item.attempts + 1,
+            });
+            self.transmit(
+                now,
+                Purpose::ReverseMain,
+                &msg,
+                true,
+                MsgType::Reversal,
+                Some(item.reference.clone()),
+            );
         }
     }
 
     // ---------------------------------------------------------------- settlement
 
     fn settle_step(&mut self, now: Now) {
-        let Some((Op::Settle { batch, records, totals, step, .. }, _)) = &mut self.op else {
+        let Some((
+            Op::Settle {
+                batch,
+                records,
+                totals,
+                step,
+                ..
+            },
+            _,
+        )) = &mut self.op
+        else {
             return;
         };
         let (batch, totals) = (*batch, *totals);
@@ -1068,7 +1228,12 @@ impl Engine {
         let id = &self.cfg.identity;
         let built = match step {
             SettlementStep::Totals => {
-                let ctx = Ctx { stan, batch, field48: Some(proto::settlement_field48(&totals)), ..Ctx::default() };
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    field48: Some(proto::settlement_field48(&totals)),
+                    ..Ctx::default()
+                };
                 proto::build(id, MsgType::Settlement, &ctx).map(|m| (m, MsgType::Settlement))
             }
             SettlementStep::Upload { next } => {
@@ -1076,10 +1241,18 @@ impl Engine {
                     self.finish(Err(OpError::Proto("upload index out of range".into())));
                     return;
                 };
-                let ctx = Ctx { stan, batch, amount: Some(rec.amount), original: Some(rec), ..Ctx::default() };
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    amount: Some(rec.amount),
+                    original: Some(rec),
+                    ..Ctx::default()
+                };
                 proto::build(id, MsgType::BatchUpload, &ctx).map(|mut m| {
                     // Upload records carry the original's processing code and date/time.
-                    if let Some(pc) = proto::template(MsgType::Txn(rec.kind)).and_then(|t| t.processing_code) {
+                    if let Some(pc) =
+                        proto::template(MsgType::Txn(rec.kind)).and_then(|t| t.processing_code)
+                    {
                         m.set(3, pc.as_bytes().to_vec());
                     }
                     m.set(12, rec.local_time.clone().into_bytes());
@@ -1088,7 +1261,12 @@ impl Engine {
                 })
             }
             SettlementStep::EndOfBatch => {
-                let ctx = Ctx { stan, batch, field48: Some(format!("{:04}", uploads.len())), ..Ctx::default() };
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    field48: Some(format!("{:04}", uploads.len())),
+                    ..Ctx::default()
+                };
                 proto::build(id, MsgType::EndOfBatch, &ctx).map(|m| (m, MsgType::EndOfBatch))
             }
         };
@@ -1101,7 +1279,20 @@ impl Engine {
     }
 
     fn settle_reply(&mut self, now: Now, reply: Reply) {
-        let Some((Op::Settle { batch, totals, step, balanced, uploaded, .. }, _)) = &mut self.op else { return };
+        let Some((
+            Op::Settle {
+                batch,
+                totals,
+                step,
+                balanced,
+                uploaded,
+                ..
+            },
+            _,
+        )) = &mut self.op
+        else {
+            return;
+        };
         match *step {
             SettlementStep::Totals => {
                 if reply.response_code != "00" {
@@ -1120,7 +1311,9 @@ impl Engine {
                         self.settle_step(now);
                     }
                     SettlementResult::Error => {
-                        self.finish(Err(OpError::HostRefused { code: "settlement error".into() }));
+                        self.finish(Err(OpError::HostRefused {
+                            code: "settlement error".into(),
+                        }));
                     }
                 }
             }
@@ -1139,8 +1332,16 @@ impl Engine {
     fn close_batch(&mut self, batch: u32, balanced: bool, totals: BatchTotals, uploaded: u32) {
         self.counters.batch = if batch >= 999_999 { 1 } else { batch + 1 };
         self.settlement = None;
-        self.commit(vec![JournalOp::PutCounters(self.counters), JournalOp::ClearSettlement]);
-        self.finish(Ok(Outcome::Settled { batch, balanced, totals, uploaded }));
+        self.commit(vec![
+            JournalOp::PutCounters(self.counters),
+            JournalOp::ClearSettlement,
+        ]);
+        self.finish(Ok(Outcome::Settled {
+            batch,
+            balanced,
+            totals,
+            uploaded,
+        }));
     }
 
     // ---------------------------------------------------------------- input
@@ -1148,11 +1349,22 @@ impl Engine {
     /// Handles one frame body received from the host.
     pub fn handle_host_frame(&mut self, now: Now, frame: &[u8]) {
         let Some(wait) = &self.wait else {
-            log::info!("frame received while nothing is awaited: ignored ({} bytes)", frame.len());
-            self.emit(Event::Ignored { why: "no request in flight" });
+            log::info!(
+                "frame received while nothing is awaited: ignored ({} bytes)",
+                frame.len()
+            );
+            self.emit(Event::Ignored {
+                why: "no request in flight",
+            });
             return;
         };
-        let m = proto::check_response(&self.cfg.profile, &self.cfg.identity, self.mak(), frame, &wait.expect);
+        let m = proto::check_response(
+            &self.cfg.profile,
+            &self.cfg.identity,
+            self.mak(),
+            frame,
+            &wait.expect,
+        );
         let purpose = wait.purpose;
         match m {
             Match::Ok(reply) => {
@@ -1161,11 +1373,18 @@ impl Engine {
             }
             Match::NotOurs => {
                 log::info!("late, duplicate or foreign response ignored");
-                self.emit(Event::Ignored { why: "response does not match the request in flight" });
+                self.emit(Event::Ignored {
+                    why: "response does not match the request in flight",
+                });
             }
             Match::Garbage => {
-                log::warn!("undecodable frame from host ignored ({} bytes)", frame.len());
-                self.emit(Event::Ignored { why: "frame does not decode" });
+                log::warn!(
+                    "undecodable frame from host ignored ({} bytes)",
+                    frame.len()
+                );
+                self.emit(Event::Ignored {
+                    why: "frame does not decode",
+                });
             }
             Match::BadMac => {
                 self.wait = None;
@@ -1208,7 +1427,11 @@ impl Engine {
     fn on_not_sent(&mut self, _now: Now) {
         let Some((op, _)) = &mut self.op else { return };
         match op {
-            Op::Txn { record: Some(rec), reversal_seq, .. } if !rec.kind.is_advice() => {
+            Op::Txn {
+                record: Some(rec),
+                reversal_seq,
+                ..
+            } if !rec.kind.is_advice() => {
                 rec.state = TxnState::NotSent;
                 rec.response_code = None;
                 let mut ops = vec![JournalOp::PutTxn(rec.clone())];
@@ -1219,7 +1442,9 @@ impl Engine {
                 self.commit(ops);
                 self.finish(Err(OpError::NotSent));
             }
-            Op::Settle { .. } | Op::SignIn { .. } | Op::SignOff | Op::Echo => self.finish(Err(OpError::NotSent)),
+            Op::Settle { .. } | Op::SignIn { .. } | Op::SignOff | Op::Echo => {
+                self.finish(Err(OpError::NotSent))
+            }
             _ => self.finish(Err(OpError::NotSent)),
         }
     }
@@ -1229,14 +1454,26 @@ impl Engine {
             Purpose::Pending { seq } => self.pending_acknowledged(now, seq, reply),
             Purpose::ReverseMain => {
                 let seq = match &self.op {
-                    Some((Op::Txn { reversal_seq: Some(s), .. }, _)) => *s,
+                    Some((
+                        Op::Txn {
+                            reversal_seq: Some(s),
+                            ..
+                        },
+                        _,
+                    )) => *s,
                     _ => return,
                 };
                 let rec = self.reversal_acked(now, seq);
                 let reply_for_app = None;
                 match rec {
-                    Some(record) => self.finish(Ok(Outcome::Txn { record, reply: reply_for_app, reversal_pending: false })),
-                    None => self.finish(Err(OpError::Proto("reversal acknowledged for unknown record".into()))),
+                    Some(record) => self.finish(Ok(Outcome::Txn {
+                        record,
+                        reply: reply_for_app,
+                        reversal_pending: false,
+                    })),
+                    None => self.finish(Err(OpError::Proto(
+                        "reversal acknowledged for unknown record".into(),
+                    ))),
                 }
             }
             Purpose::Main => self.main_reply(now, reply),
@@ -1249,7 +1486,15 @@ impl Engine {
         self.pending.retain(|p| p.seq != seq);
         let mut ops = vec![JournalOp::RemovePending { seq }];
         let rec = match &mut self.op {
-            Some((Op::Txn { record: Some(r), .. }, _)) | Some((Op::Reverse { record: r, .. }, _)) if r.reference == item.reference => {
+            Some((
+                Op::Txn {
+                    record: Some(r), ..
+                },
+                _,
+            ))
+            | Some((Op::Reverse { record: r, .. }, _))
+                if r.reference == item.reference =>
+            {
                 r.state = TxnState::Reversed;
                 r.updated_at_ms = now.unix_ms;
                 Some(r.clone())
@@ -1268,19 +1513,28 @@ impl Engine {
             })),
         }
         self.commit(ops);
-        self.emit(Event::PendingDelivered { reference: item.reference, kind: PendingKind::Reversal });
+        self.emit(Event::PendingDelivered {
+            reference: item.reference,
+            kind: PendingKind::Reversal,
+        });
         rec
     }
 
     fn pending_acknowledged(&mut self, now: Now, seq: u64, reply: Reply) {
-        let Some(item) = self.pending.iter().find(|p| p.seq == seq).cloned() else { return };
+        let Some(item) = self.pending.iter().find(|p| p.seq == seq).cloned() else {
+            return;
+        };
         match item.kind {
             PendingKind::Reversal => {
                 let rec = self.reversal_acked(now, seq);
                 if let Some((Op::Reverse { seq: s, .. }, _)) = &self.op {
                     if *s == seq {
                         if let Some(record) = rec {
-                            self.finish(Ok(Outcome::Txn { record, reply: Some(reply), reversal_pending: false }));
+                            self.finish(Ok(Outcome::Txn {
+                                record,
+                                reply: Some(reply),
+                                reversal_pending: false,
+                            }));
                             return;
                         }
                     }
@@ -1288,12 +1542,22 @@ impl Engine {
             }
             PendingKind::Advice => {
                 self.pending.retain(|p| p.seq != seq);
-                let state = if reply.response_code == "00" { TxnState::Approved } else { TxnState::Declined };
+                let state = if reply.response_code == "00" {
+                    TxnState::Approved
+                } else {
+                    TxnState::Declined
+                };
                 let mine = matches!(&self.op, Some((Op::Txn { reversal_seq: Some(s), .. }, _)) if *s == seq);
                 let mut ops = vec![JournalOp::RemovePending { seq }];
                 let mut finished = None;
                 if mine {
-                    if let Some((Op::Txn { record: Some(r), .. }, _)) = &mut self.op {
+                    if let Some((
+                        Op::Txn {
+                            record: Some(r), ..
+                        },
+                        _,
+                    )) = &mut self.op
+                    {
                         r.state = state;
                         r.rrn = reply.rrn.clone();
                         r.auth_code = reply.auth_code.clone();
@@ -1313,9 +1577,16 @@ impl Engine {
                     }));
                 }
                 self.commit(ops);
-                self.emit(Event::PendingDelivered { reference: item.reference.clone(), kind: PendingKind::Advice });
+                self.emit(Event::PendingDelivered {
+                    reference: item.reference.clone(),
+                    kind: PendingKind::Advice,
+                });
                 if let Some(record) = finished {
-                    self.finish(Ok(Outcome::Txn { record, reply: Some(reply), reversal_pending: false }));
+                    self.finish(Ok(Outcome::Txn {
+                        record,
+                        reply: Some(reply),
+                        reversal_pending: false,
+                    }));
                     return;
                 }
             }
@@ -1334,11 +1605,19 @@ impl Engine {
         match op {
             Op::SignIn { .. } => {
                 if reply.response_code != "00" {
-                    self.finish(Err(OpError::HostRefused { code: reply.response_code }));
+                    self.finish(Err(OpError::HostRefused {
+                        code: reply.response_code,
+                    }));
                     return;
                 }
-                let Some(block) = reply.field62.as_deref().and_then(|f| self.cfg.profile.decode_key_block(f)) else {
-                    self.finish(Err(OpError::KeyBlock { reason: "no key block in the response" }));
+                let Some(block) = reply
+                    .field62
+                    .as_deref()
+                    .and_then(|f| self.cfg.profile.decode_key_block(f))
+                else {
+                    self.finish(Err(OpError::KeyBlock {
+                        reason: "no key block in the response",
+                    }));
                     return;
                 };
                 match unwrap_key_block(&self.tmk, &block) {
@@ -1355,7 +1634,10 @@ impl Engine {
                             }
                         }
                         self.keys = Some(keys);
-                        self.commit(vec![JournalOp::PutWrappedKeys { block }, JournalOp::PutCounters(self.counters)]);
+                        self.commit(vec![
+                            JournalOp::PutWrappedKeys { block },
+                            JournalOp::PutCounters(self.counters),
+                        ]);
                         let batch = self.counters.batch;
                         self.finish(Ok(Outcome::SignedIn { batch }));
                     }
@@ -1369,13 +1651,24 @@ impl Engine {
                     }
                     self.finish(Ok(Outcome::Acknowledged));
                 } else {
-                    self.finish(Err(OpError::HostRefused { code: reply.response_code }));
+                    self.finish(Err(OpError::HostRefused {
+                        code: reply.response_code,
+                    }));
                 }
             }
             Op::Settle { .. } => self.settle_reply(now, reply),
-            Op::Txn { record: Some(rec), reversal_seq, req, .. } => {
+            Op::Txn {
+                record: Some(rec),
+                reversal_seq,
+                req,
+                ..
+            } => {
                 let approved = reply.response_code == "00";
-                rec.state = if approved { TxnState::Approved } else { TxnState::Declined };
+                rec.state = if approved {
+                    TxnState::Approved
+                } else {
+                    TxnState::Declined
+                };
                 rec.rrn = reply.rrn.clone();
                 rec.auth_code = reply.auth_code.clone();
                 rec.response_code = Some(reply.response_code.clone());
@@ -1394,7 +1687,11 @@ impl Engine {
                 }
                 let record = rec.clone();
                 self.commit(ops);
-                self.finish(Ok(Outcome::Txn { record, reply: Some(reply), reversal_pending: false }));
+                self.finish(Ok(Outcome::Txn {
+                    record,
+                    reply: Some(reply),
+                    reversal_pending: false,
+                }));
             }
             Op::Txn { record: None, .. } | Op::Recover { .. } | Op::Reverse { .. } => {}
         }
@@ -1405,7 +1702,13 @@ impl Engine {
             Purpose::Pending { seq } => self.pending_failed(now, seq),
             Purpose::ReverseMain => {
                 let seq = match &self.op {
-                    Some((Op::Txn { reversal_seq: Some(s), .. }, _)) => *s,
+                    Some((
+                        Op::Txn {
+                            reversal_seq: Some(s),
+                            ..
+                        },
+                        _,
+                    )) => *s,
                     _ => return,
                 };
                 let attempts = self.bump_attempts(now, seq);
@@ -1414,13 +1717,30 @@ impl Engine {
                         *p = Phase::ReverseMain;
                     }
                     self.send_main_reversal(now);
-                } else if let Some((Op::Txn { record: Some(r), .. }, _)) = &self.op {
+                } else if let Some((
+                    Op::Txn {
+                        record: Some(r), ..
+                    },
+                    _,
+                )) = &self.op
+                {
                     let record = r.clone();
-                    self.finish(Ok(Outcome::Txn { record, reply: None, reversal_pending: true }));
+                    self.finish(Ok(Outcome::Txn {
+                        record,
+                        reply: None,
+                        reversal_pending: true,
+                    }));
                 }
             }
             Purpose::Main => match &mut self.op {
-                Some((Op::Txn { record: Some(rec), reversal_seq: Some(seq), .. }, phase)) => {
+                Some((
+                    Op::Txn {
+                        record: Some(rec),
+                        reversal_seq: Some(seq),
+                        ..
+                    },
+                    phase,
+                )) => {
                     let seq = *seq;
                     rec.state = TxnState::Reversing;
                     rec.updated_at_ms = now.unix_ms;
@@ -1435,7 +1755,12 @@ impl Engine {
                     self.commit(ops);
                     self.send_main_reversal(now);
                 }
-                Some((Op::Txn { record: Some(rec), .. }, _)) => {
+                Some((
+                    Op::Txn {
+                        record: Some(rec), ..
+                    },
+                    _,
+                )) => {
                     // Balance inquiry: nothing to reverse.
                     rec.state = TxnState::Declined;
                     rec.updated_at_ms = now.unix_ms;
@@ -1451,7 +1776,9 @@ impl Engine {
     /// Counts a failed delivery attempt durably; returns the attempt count.
     fn bump_attempts(&mut self, now: Now, seq: u64) -> u32 {
         let cfg = self.cfg.clone();
-        let Some(p) = self.pending.iter_mut().find(|p| p.seq == seq) else { return u32::MAX };
+        let Some(p) = self.pending.iter_mut().find(|p| p.seq == seq) else {
+            return u32::MAX;
+        };
         p.attempts = p.attempts.saturating_add(1);
         p.not_before_unix_ms = now.unix_ms.saturating_add(backoff(&cfg, p.attempts));
         let item = p.clone();
@@ -1474,21 +1801,37 @@ impl Engine {
             return;
         }
         // The host cannot be reached: stop here. Nothing new goes out behind an undelivered item.
-        let remaining = u32::try_from(self.pending.iter().filter(|p| p.armed).count()).unwrap_or(u32::MAX);
+        let remaining =
+            u32::try_from(self.pending.iter().filter(|p| p.armed).count()).unwrap_or(u32::MAX);
         match self.op.as_ref().map(|(o, _)| o) {
             Some(Op::Recover { delivered }) => {
                 let delivered = *delivered;
-                self.finish(Ok(Outcome::Recovered { delivered, remaining }));
+                self.finish(Ok(Outcome::Recovered {
+                    delivered,
+                    remaining,
+                }));
             }
-            Some(Op::Txn { record: Some(rec), reversal_seq: Some(s), .. }) if rec.kind.is_advice() => {
+            Some(Op::Txn {
+                record: Some(rec),
+                reversal_seq: Some(s),
+                ..
+            }) if rec.kind.is_advice() => {
                 // The refund is recorded and queued; it will be forwarded later.
                 let _ = s;
                 let record = rec.clone();
-                self.finish(Ok(Outcome::Txn { record, reply: None, reversal_pending: false }));
+                self.finish(Ok(Outcome::Txn {
+                    record,
+                    reply: None,
+                    reversal_pending: false,
+                }));
             }
             Some(Op::Reverse { record, .. }) => {
                 let record = record.clone();
-                self.finish(Ok(Outcome::Txn { record, reply: None, reversal_pending: true }));
+                self.finish(Ok(Outcome::Txn {
+                    record,
+                    reply: None,
+                    reversal_pending: true,
+                }));
             }
             _ => self.finish(Err(OpError::PendingUndelivered { count: remaining })),
         }

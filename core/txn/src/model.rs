@@ -196,7 +196,10 @@ impl TxnState {
 
     /// Whether the state is final (nothing more will happen to it on its own).
     pub fn is_final(self) -> bool {
-        !matches!(self, TxnState::Sending | TxnState::Reversing | TxnState::Queued)
+        !matches!(
+            self,
+            TxnState::Sending | TxnState::Reversing | TxnState::Queued
+        )
     }
 }
 
@@ -371,7 +374,11 @@ impl Default for Counters {
 impl Counters {
     /// Advances and returns the next STAN (1..=999999).
     pub fn next_stan(&mut self) -> u32 {
-        self.stan = if self.stan >= 999_999 { 1 } else { self.stan + 1 };
+        self.stan = if self.stan >= 999_999 {
+            1
+        } else {
+            self.stan + 1
+        };
         self.stan
     }
 

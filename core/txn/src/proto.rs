@@ -134,19 +134,150 @@ pub struct Template {
 /// 01 balance inquiry, 00 management; 001/003 sign-in, 002 sign-off, 301 echo,
 /// 201 settlement / batch upload, 202 end of batch.
 pub const TEMPLATES: &[Template] = &[
-    Template { msg: MsgType::SignIn, mti: Mti(800), processing_code: None, type_code: "00", nmic: Some("003"), condition: None, fields: &[11, 41, 42, 60, 63], mac: false },
-    Template { msg: MsgType::SignOff, mti: Mti(820), processing_code: None, type_code: "00", nmic: Some("002"), condition: None, fields: &[11, 41, 42, 60], mac: false },
-    Template { msg: MsgType::Echo, mti: Mti(820), processing_code: None, type_code: "00", nmic: Some("301"), condition: None, fields: &[11, 41, 42, 60], mac: false },
-    Template { msg: MsgType::Txn(TxnKind::Sale), mti: Mti(200), processing_code: Some("000000"), type_code: "22", nmic: None, condition: Some("00"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64], mac: true },
-    Template { msg: MsgType::Txn(TxnKind::Void), mti: Mti(200), processing_code: Some("200000"), type_code: "23", nmic: None, condition: Some("00"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 37, 38, 41, 42, 49, 52, 53, 60, 61, 63, 64], mac: true },
-    Template { msg: MsgType::Txn(TxnKind::Refund), mti: Mti(220), processing_code: Some("200000"), type_code: "25", nmic: None, condition: Some("00"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 37, 41, 42, 49, 60, 61, 63, 64], mac: true },
-    Template { msg: MsgType::Txn(TxnKind::PreAuth), mti: Mti(100), processing_code: Some("030000"), type_code: "10", nmic: None, condition: Some("06"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64], mac: true },
-    Template { msg: MsgType::Txn(TxnKind::Completion), mti: Mti(200), processing_code: Some("000000"), type_code: "20", nmic: None, condition: Some("06"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 35, 37, 38, 41, 42, 49, 60, 61, 63, 64], mac: true },
-    Template { msg: MsgType::Txn(TxnKind::PreAuthCancel), mti: Mti(100), processing_code: Some("200000"), type_code: "11", nmic: None, condition: Some("06"), fields: &[2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 35, 37, 38, 41, 42, 49, 60, 61, 63, 64], mac: true },
-    Template { msg: MsgType::Txn(TxnKind::Balance), mti: Mti(200), processing_code: Some("310000"), type_code: "01", nmic: None, condition: Some("00"), fields: &[2, 3, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64], mac: true },
-    Template { msg: MsgType::Settlement, mti: Mti(500), processing_code: None, type_code: "00", nmic: Some("201"), condition: None, fields: &[11, 41, 42, 48, 49, 60, 63, 64], mac: true },
-    Template { msg: MsgType::BatchUpload, mti: Mti(320), processing_code: None, type_code: "00", nmic: Some("201"), condition: None, fields: &[2, 3, 4, 11, 12, 13, 37, 38, 41, 42, 49, 60, 61, 64], mac: true },
-    Template { msg: MsgType::EndOfBatch, mti: Mti(320), processing_code: None, type_code: "00", nmic: Some("202"), condition: None, fields: &[11, 41, 42, 48, 60, 64], mac: true },
+    Template {
+        msg: MsgType::SignIn,
+        mti: Mti(800),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("003"),
+        condition: None,
+        fields: &[11, 41, 42, 60, 63],
+        mac: false,
+    },
+    Template {
+        msg: MsgType::SignOff,
+        mti: Mti(820),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("002"),
+        condition: None,
+        fields: &[11, 41, 42, 60],
+        mac: false,
+    },
+    Template {
+        msg: MsgType::Echo,
+        mti: Mti(820),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("301"),
+        condition: None,
+        fields: &[11, 41, 42, 60],
+        mac: false,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::Sale),
+        mti: Mti(200),
+        processing_code: Some("000000"),
+        type_code: "22",
+        nmic: None,
+        condition: Some("00"),
+        fields: &[
+            2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::Void),
+        mti: Mti(200),
+        processing_code: Some("200000"),
+        type_code: "23",
+        nmic: None,
+        condition: Some("00"),
+        fields: &[
+            2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 37, 38, 41, 42, 49, 52, 53, 60, 61, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::Refund),
+        mti: Mti(220),
+        processing_code: Some("200000"),
+        type_code: "25",
+        nmic: None,
+        condition: Some("00"),
+        fields: &[
+            2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 37, 41, 42, 49, 60, 61, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::PreAuth),
+        mti: Mti(100),
+        processing_code: Some("030000"),
+        type_code: "10",
+        nmic: None,
+        condition: Some("06"),
+        fields: &[
+            2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::Completion),
+        mti: Mti(200),
+        processing_code: Some("000000"),
+        type_code: "20",
+        nmic: None,
+        condition: Some("06"),
+        fields: &[
+            2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 35, 37, 38, 41, 42, 49, 60, 61, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::PreAuthCancel),
+        mti: Mti(100),
+        processing_code: Some("200000"),
+        type_code: "11",
+        nmic: None,
+        condition: Some("06"),
+        fields: &[
+            2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 35, 37, 38, 41, 42, 49, 60, 61, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Txn(TxnKind::Balance),
+        mti: Mti(200),
+        processing_code: Some("310000"),
+        type_code: "01",
+        nmic: None,
+        condition: Some("00"),
+        fields: &[
+            2, 3, 11, 12, 13, 14, 22, 23, 25, 26, 35, 41, 42, 49, 52, 53, 55, 60, 63, 64,
+        ],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::Settlement,
+        mti: Mti(500),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("201"),
+        condition: None,
+        fields: &[11, 41, 42, 48, 49, 60, 63, 64],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::BatchUpload,
+        mti: Mti(320),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("201"),
+        condition: None,
+        fields: &[2, 3, 4, 11, 12, 13, 37, 38, 41, 42, 49, 60, 61, 64],
+        mac: true,
+    },
+    Template {
+        msg: MsgType::EndOfBatch,
+        mti: Mti(320),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("202"),
+        condition: None,
+        fields: &[11, 41, 42, 48, 60, 64],
+        mac: true,
+    },
 ];
 
 /// The template of a message type.
@@ -189,7 +320,9 @@ impl fmt::Debug for CardData {
 impl CardData {
     /// The PAN: explicit, or from track 2.
     pub fn effective_pan(&self) -> Option<Pan> {
-        self.pan.clone().or_else(|| self.track2.as_ref().and_then(Track2::pan))
+        self.pan
+            .clone()
+            .or_else(|| self.track2.as_ref().and_then(Track2::pan))
     }
 }
 
@@ -333,11 +466,7 @@ pub fn reversal_of(request: &Message, reason: ReversalReason) -> Message {
         }
     }
     if !request.has(2) {
-        if let Some(pan) = request
-            .text(35)
-            .and_then(Track2::new)
-            .and_then(|t| t.pan())
-        {
+        if let Some(pan) = request.text(35).and_then(Track2::new).and_then(|t| t.pan()) {
             r.set(2, pan.expose().as_bytes().to_vec());
         }
     }
@@ -368,11 +497,17 @@ pub fn reversal_from_record(id: &Identity, record: &TxnRecord) -> Result<Message
     if let Some(a) = &record.auth_code {
         r.set(38, a.clone().into_bytes());
     }
-    r.set(39, ReversalReason::TerminalFailure.code().as_bytes().to_vec());
+    r.set(
+        39,
+        ReversalReason::TerminalFailure.code().as_bytes().to_vec(),
+    );
     r.set(41, id.tid.clone().into_bytes());
     r.set(42, id.mid.clone().into_bytes());
     r.set(49, id.currency.clone().into_bytes());
-    r.set(60, format!("{}{:06}", t.type_code, record.batch).into_bytes());
+    r.set(
+        60,
+        format!("{}{:06}", t.type_code, record.batch).into_bytes(),
+    );
     Ok(r)
 }
 

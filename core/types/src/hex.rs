@@ -53,7 +53,9 @@ pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
     let mut out = Vec::with_capacity(raw.len() / 2);
     for (i, pair) in raw.chunks_exact(2).enumerate() {
         let hi = nibble(pair[0]).ok_or(HexError::InvalidChar { position: i * 2 })?;
-        let lo = nibble(pair[1]).ok_or(HexError::InvalidChar { position: i * 2 + 1 })?;
+        let lo = nibble(pair[1]).ok_or(HexError::InvalidChar {
+            position: i * 2 + 1,
+        })?;
         out.push((hi << 4) | lo);
     }
     Ok(out)

@@ -102,7 +102,10 @@ impl Track2 {
         if text.is_empty() || text.len() > 37 {
             return None;
         }
-        let seps = text.bytes().filter(|b| matches!(b, b'D' | b'd' | b'=')).count();
+        let seps = text
+            .bytes()
+            .filter(|b| matches!(b, b'D' | b'd' | b'='))
+            .count();
         let ok = text
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'D' | b'd' | b'='));

@@ -55,8 +55,13 @@ fn main() {
         link,
         utc_offset_minutes: 0,
     };
-    let mut t = Terminal::open(cfg, std::path::Path::new(&journal), test_tmk(), &JournalKey::new([5; 32]))
-        .expect("open");
+    let mut t = Terminal::open(
+        cfg,
+        std::path::Path::new(&journal),
+        test_tmk(),
+        &JournalKey::new([5; 32]),
+    )
+    .expect("open");
     if let Some((point, n)) = crash {
         let hits = AtomicU32::new(0);
         t.set_probe(move |p| {
@@ -69,22 +74,28 @@ fn main() {
             }
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let result = rt.block_on(async {
         let a = |i: usize| args.get(i).cloned().unwrap_or_default();
         let num = |i: usize| a(i).parse::<u64>().expect("amount");
         let key = |i: usize| Some(a(i)).filter(|k| !k.is_empty());
-        let txn = |o: Result<smartpos_terminal::TxnOutcome, smartpos_terminal::TerminalError>| match o {
-            Ok(o) => format!("{} {}", o.record.reference, o.record.state),
-            Err(e) => format!("error {e}"),
-        };
+        let txn =
+            |o: Result<smartpos_terminal::TxnOutcome, smartpos_terminal::TerminalError>| match o {
+                Ok(o) => format!("{} {}", o.record.reference, o.record.state),
+                Err(e) => format!("error {e}"),
+            };
         match a(0).as_str() {
             "signin" => match t.sign_in("01").await {
                 Ok(b) => format!("signed_in {b}"),
                 Err(e) => format!("error {e}"),
             },
             "sale" => txn(t.sale(num(1), test_card(), key(2).as_deref(), None).await),
-            "preauth" => txn(t.preauth(num(1), test_card(), key(2).as_deref(), None).await),
+            "preauth" => txn(t
+                .preauth(num(1), test_card(), key(2).as_deref(), None)
+                .await),
             "void" => txn(t.void(&a(1), key(2).as_deref(), None).await),
             "refund" => txn(t.refund(&a(1), num(2), key(3).as_deref(), None).await),
             "complete" => txn(t.complete(&a(1), num(2), key(3).as_deref(), None).await),

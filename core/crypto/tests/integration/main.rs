@@ -1,0 +1,11 @@
+//! Integration tests of smartpos-crypto, one binary:
+//! - `vectors`: every value of `testdata/payment-crypto.json`;
+//! - `secrets`: no secret reaches `Debug` or error text;
+//! - `scenarios`: key hierarchy and DUKPT flows across modules.
+
+// Helpers outside `#[test]` functions are not covered by clippy.toml's allow-*-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod scenarios;
+mod secrets;
+mod vectors;

@@ -1,0 +1,419 @@
+//! Field-level encoding and decoding: one function pair driven entirely by a [`FieldSpec`].
+//!
+//! Every read is bounds-checked; hostile input yields [`DecodeError`], never a panic.
+
+use crate::error::{DecodeError, EncodeError, InvalidReason};
+use crate::spec::{FieldKind, FieldSpec, LengthType, Pad, PrefixEncoding, ValueEncoding};
+use smartpos_types::hex;
+
+/// Whether `b` belongs to the character class `kind` at `position` of a value.
+pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
+    match kind {
+        FieldKind::N => b.is_ascii_digit(),
+        FieldKind::An => b.is_ascii_alphanumeric() || b == b' ',
+        FieldKind::Ans => (0x20..=0x7e).contains(&b),
+        FieldKind::Ns => (0x20..=0x7e).contains(&b) && !b.is_ascii_alphabetic(),
+        FieldKind::Xn if position == 0 => b == b'C' || b == b'D',
+        FieldKind::Xn => b.is_ascii_digit(),
+        FieldKind::Z => b.is_ascii_digit() || b == b'D' || b == b'=',
+        FieldKind::B => true,
+    }
+}
+
+fn first_bad_char(kind: FieldKind, value: &[u8]) -> Option<usize> {
+    value
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| !char_ok(kind, i, b))
+}
+
+/// Appends the wire form of one field (prefix + value).
+pub(crate) fn encode_field(
+    spec: &FieldSpec,
+    value: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let field = spec.number;
+    if let Some(position) = first_bad_char(spec.kind, value) {
+        return Err(EncodeError::BadCharacter { field, position });
+    }
+    let got = value.len();
+    match spec.length {
+        LengthType::Fixed(expected) if got != expected => {
+            return Err(EncodeError::WrongLength {
+                field,
+                expected,
+                got,
+            });
+        }
+        LengthType::LlVar(max) | LengthType::LllVar(max) if got > max => {
+            return Err(EncodeError::FieldTooLong { field, max, got });
+        }
+        _ => {}
+    }
+    let digits = spec.length.prefix_digits();
+    if digits > 0 {
+        let count = match spec.encoding {
+            ValueEncoding::HexAscii => got * 2,
+            _ => got,
+        };
+        write_prefix(spec.prefix, digits, count, out).ok_or(EncodeError::FieldTooLong {
+            field,
+            max: spec.length.max(),
+            got,
+        })?;
+    }
+    match spec.encoding {
+        ValueEncoding::Ascii | ValueEncoding::Binary => out.extend_from_slice(value),
+        ValueEncoding::HexAscii => out.extend_from_slice(hex::encode(value).as_bytes()),
+        ValueEncoding::Bcd { pad, filler } => {
+            let mut nibbles = value.iter().map(|&c| match c {
+                b'D' | b'=' => 0xD,
+                d => d.wrapping_sub(b'0') & 0x0F,
+            });
+            let odd = got % 2 == 1;
+            let filler = filler & 0x0F;
+            if odd && pad == Pad::Left {
+                let lo = nibbles.next().unwrap_or(0);
+                out.push((filler << 4) | lo);
+            }
+            while let Some(hi) = nibbles.next() {
+                let lo = nibbles.next().unwrap_or(filler);
+                out.push((hi << 4) | lo);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a length prefix; `None` if `count` does not fit.
+fn write_prefix(enc: PrefixEncoding, digits: usize, count: usize, out: &mut Vec<u8>) -> Option<()> {
+    let limit = if digits == 2 { 99 } else { 999 };
+    match enc {
+        PrefixEncoding::Ascii => {
+            if count > limit {
+                return None;
+            }
+            out.extend_from_slice(format!("{count:0digits$}").as_bytes());
+        }
+        PrefixEncoding::Bcd => {
+            if count > limit {
+                return None;
+            }
+            if digits == 3 {
+                out.push(u8::try_from(count / 100).ok()?);
+            }
+            let low = count % 100;
+            out.push(u8::try_from(((low / 10) << 4) | (low % 10)).ok()?);
+        }
+        PrefixEncoding::Binary => {
+            if digits == 2 {
+                out.push(u8::try_from(count).ok()?);
+            } else {
+                out.extend_from_slice(&u16::try_from(count).ok()?.to_be_bytes());
+            }
+        }
+    }
+    Some(())
+}
+
+/// Bytes taken by a length prefix.
+pub(crate) fn prefix_width(enc: PrefixEncoding, digits: usize) -> usize {
+    match (enc, digits) {
+        (_, 0) => 0,
+        (PrefixEncoding::Ascii, d) => d,
+        (PrefixEncoding::Bcd | PrefixEncoding::Binary, 2) => 1,
+        (PrefixEncoding::Bcd | PrefixEncoding::Binary, _) => 2,
+    }
+}
+
+fn bcd_digit(n: u8) -> Option<usize> {
+    (n <= 9).then_some(usize::from(n))
+}
+
+fn read_prefix(enc: PrefixEncoding, raw: &[u8]) -> Option<usize> {
+    match enc {
+        PrefixEncoding::Ascii => raw.iter().try_fold(0usize, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + usize::from(b - b'0'))
+        }),
+        PrefixEncoding::Bcd => raw.iter().try_fold(0usize, |acc, &b| {
+            Some(acc * 100 + bcd_digit(b >> 4)? * 10 + bcd_digit(b & 0x0F)?)
+        }),
+        PrefixEncoding::Binary => Some(
+            raw.iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b)),
+        ),
+    }
+}
+
+/// Reads one field starting at `input[at..]`; returns the logical value and the new position.
+/// `at` is an absolute offset so that errors point into the whole message.
+pub(crate) fn decode_field(
+    spec: &FieldSpec,
+    input: &[u8],
+    at: usize,
+) -> Result<(Vec<u8>, usize), DecodeError> {
+    let field = Some(spec.number);
+    let invalid = |offset: usize, reason: InvalidReason| DecodeError::Invalid {
+        field,
+        offset,
+        reason,
+    };
+    let take = |from: usize, n: usize| -> Result<&[u8], DecodeError> {
+        let end = from.saturating_add(n);
+        input.get(from..end).ok_or(DecodeError::Incomplete {
+            field,
+            needed: end.saturating_sub(input.len().max(from)),
+        })
+    };
+    let width = prefix_width(spec.prefix, spec.length.prefix_digits());
+    let (len, value_at) = match spec.length {
+        LengthType::Fixed(n) => (n, at),
+        LengthType::LlVar(max) | LengthType::LllVar(max) => {
+            let raw = take(at, width)?;
+            let count =
+                read_prefix(spec.prefix, raw).ok_or(invalid(at, InvalidReason::BadLengthPrefix))?;
+            let len = if spec.encoding == ValueEncoding::HexAscii {
+                if count % 2 == 1 {
+                    return Err(invalid(at, InvalidReason::OddHexLength));
+                }
+                count / 2
+            } else {
+                count
+            };
+            if len > max {
+                return Err(invalid(at, InvalidReason::TooLong { max, got: len }));
+            }
+            (len, at + width)
+        }
+    };
+    let wire = take(value_at, spec.encoding.wire_len(len))?;
+    let end = value_at + wire.len();
+    let value = match spec.encoding {
+        ValueEncoding::Ascii | ValueEncoding::Binary => wire.to_vec(),
+        ValueEncoding::HexAscii => std::str::from_utf8(wire)
+            .ok()
+            .and_then(|s| hex::decode(s).ok())
+            .ok_or(invalid(value_at, InvalidReason::BadCharacter))?,
+        ValueEncoding::Bcd { pad, filler } => {
+            let skip_first = len % 2 == 1 && pad == Pad::Left;
+            let mut value = Vec::with_capacity(len);
+            for (i, nibble) in wire.iter().flat_map(|b| [b >> 4, b & 0x0F]).enumerate() {
+                let byte_at = value_at + i / 2;
+                let is_pad = (skip_first && i == 0) || (!skip_first && i == len);
+                if is_pad {
+                    if nibble != filler & 0x0F {
+                        return Err(invalid(byte_at, InvalidReason::BadPadding));
+                    }
+                    continue;
+                }
+                let c = match nibble {
+                    0..=9 => b'0' + nibble,
+                    0xD if spec.kind == FieldKind::Z => b'D',
+                    _ => return Err(invalid(byte_at, InvalidReason::BadCharacter)),
+                };
+                value.push(c);
+            }
+            value
+        }
+    };
+    if let Some(i) = first_bad_char(spec.kind, &value) {
+        let offset = match spec.encoding {
+            ValueEncoding::Bcd { .. } => value_at + i / 2,
+            ValueEncoding::HexAscii => value_at + i * 2,
+            _ => value_at + i,
+        };
+        return Err(invalid(offset, InvalidReason::BadCharacter));
+    }
+    Ok((value, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::LengthType::*;
+
+    const BCD_L: ValueEncoding = ValueEncoding::Bcd {
+        pad: Pad::Left,
+        filler: 0,
+    };
+    const BCD_F: ValueEncoding = ValueEncoding::Bcd {
+        pad: Pad::Right,
+        filler: 0xF,
+    };
+
+    fn spec(
+        kind: FieldKind,
+        length: LengthType,
+        prefix: PrefixEncoding,
+        enc: ValueEncoding,
+    ) -> FieldSpec {
+        FieldSpec::new(9, "test", kind, length, prefix, enc)
+    }
+
+    fn enc(s: &FieldSpec, v: &[u8]) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        encode_field(s, v, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn bcd_numeric_left_padded_with_bcd_prefix() {
+        let s = spec(FieldKind::N, LlVar(19), PrefixEncoding::Bcd, BCD_L);
+        assert_eq!(enc(&s, b"123").unwrap(), [0x03, 0x01, 0x23]);
+        assert_eq!(
+            decode_field(&s, &[0x03, 0x01, 0x23], 0).unwrap(),
+            (b"123".to_vec(), 3)
+        );
+        assert_eq!(
+            decode_field(&s, &[0x03, 0x11, 0x23], 0),
+            Err(DecodeError::Invalid {
+                field: Some(9),
+                offset: 1,
+                reason: InvalidReason::BadPadding
+            })
+        );
+    }
+
+    #[test]
+    fn track2_right_padded_f_and_separator() {
+        let s = spec(FieldKind::Z, LlVar(37), PrefixEncoding::Bcd, BCD_F);
+        assert_eq!(enc(&s, b"12=45").unwrap(), [0x05, 0x12, 0xD4, 0x5F]);
+        assert_eq!(
+            decode_field(&s, &[0x05, 0x12, 0xD4, 0x5F], 0).unwrap().0,
+            b"12D45"
+        );
+    }
+
+    #[test]
+    fn lll_prefixes() {
+        let b = spec(
+            FieldKind::B,
+            LllVar(999),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Binary,
+        );
+        assert_eq!(enc(&b, &[0xAA; 123]).unwrap()[..2], [0x01, 0x23]);
+        let a = spec(
+            FieldKind::Ans,
+            LllVar(999),
+            PrefixEncoding::Ascii,
+            ValueEncoding::Ascii,
+        );
+        assert_eq!(enc(&a, b"hi").unwrap(), b"002hi");
+        let bin = spec(
+            FieldKind::B,
+            LllVar(999),
+            PrefixEncoding::Binary,
+            ValueEncoding::Binary,
+        );
+        assert_eq!(enc(&bin, &[7; 300]).unwrap()[..2], [0x01, 0x2C]);
+        assert_eq!(
+            decode_field(&bin, &enc(&bin, &[7; 300]).unwrap(), 0)
+                .unwrap()
+                .0,
+            vec![7; 300]
+        );
+        let hx = spec(
+            FieldKind::B,
+            LllVar(255),
+            PrefixEncoding::Ascii,
+            ValueEncoding::HexAscii,
+        );
+        assert_eq!(enc(&hx, &[0xAB, 0x01]).unwrap(), b"004AB01");
+        assert_eq!(
+            decode_field(&hx, b"004ab01", 0).unwrap().0,
+            vec![0xAB, 0x01]
+        );
+        assert_eq!(
+            decode_field(&hx, b"003AB0", 0),
+            Err(DecodeError::Invalid {
+                field: Some(9),
+                offset: 0,
+                reason: InvalidReason::OddHexLength
+            })
+        );
+    }
+
+    #[test]
+    fn errors_are_structured() {
+        let s = spec(FieldKind::N, Fixed(6), PrefixEncoding::Bcd, BCD_L);
+        assert_eq!(
+            enc(&s, b"12345"),
+            Err(EncodeError::WrongLength {
+                field: 9,
+                expected: 6,
+                got: 5
+            })
+        );
+        assert_eq!(
+            enc(&s, b"12a456"),
+            Err(EncodeError::BadCharacter {
+                field: 9,
+                position: 2
+            })
+        );
+        assert_eq!(
+            decode_field(&s, &[0x12, 0x34], 0),
+            Err(DecodeError::Incomplete {
+                field: Some(9),
+                needed: 1
+            })
+        );
+        let v = spec(
+            FieldKind::Ans,
+            LlVar(5),
+            PrefixEncoding::Ascii,
+            ValueEncoding::Ascii,
+        );
+        assert_eq!(
+            enc(&v, b"123456"),
+            Err(EncodeError::FieldTooLong {
+                field: 9,
+                max: 5,
+                got: 6
+            })
+        );
+        assert_eq!(
+            decode_field(&v, b"06123456", 0),
+            Err(DecodeError::Invalid {
+                field: Some(9),
+                offset: 0,
+                reason: InvalidReason::TooLong { max: 5, got: 6 }
+            })
+        );
+        assert_eq!(
+            decode_field(&v, b"0x", 0),
+            Err(DecodeError::Invalid {
+                field: Some(9),
+                offset: 0,
+                reason: InvalidReason::BadLengthPrefix
+            })
+        );
+        assert_eq!(
+            decode_field(&v, b"0", 0),
+            Err(DecodeError::Incomplete {
+                field: Some(9),
+                needed: 1
+            })
+        );
+        assert_eq!(
+            decode_field(&v, b"02a\x01", 0),
+            Err(DecodeError::Invalid {
+                field: Some(9),
+                offset: 3,
+                reason: InvalidReason::BadCharacter
+            })
+        );
+    }
+
+    #[test]
+    fn classes() {
+        assert!(char_ok(FieldKind::Xn, 0, b'C'));
+        assert!(!char_ok(FieldKind::Xn, 1, b'C'));
+        assert!(char_ok(FieldKind::Ns, 0, b'='));
+        assert!(!char_ok(FieldKind::Ns, 0, b'a'));
+        assert!(char_ok(FieldKind::An, 0, b' '));
+        assert!(!char_ok(FieldKind::An, 0, b'-'));
+        assert!(!char_ok(FieldKind::Ans, 0, 0x7f));
+    }
+}

@@ -1,0 +1,607 @@
+//! [`Dialect`]: a field table plus the message layout (header, MTI and bitmap encodings), and the
+//! table-driven `pack` / `unpack` / `mac_input` / `dump`.
+
+use crate::codec::{decode_field, encode_field};
+use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
+use crate::mask;
+use crate::message::Message;
+use crate::spec::{
+    BitmapEncoding, FieldKind, FieldSpec, LengthType, MtiEncoding, PrefixEncoding, SubfieldSpec,
+    ValueEncoding,
+};
+use crate::tables;
+use crate::wire::Mti;
+use smartpos_types::hex;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+/// A host dialect: owned data, so acquirer profiles can build one at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialect {
+    name: Cow<'static, str>,
+    default_header: Vec<u8>,
+    mti: MtiEncoding,
+    bitmap: BitmapEncoding,
+    /// Indexed by field number (0..=128); 0 and 1 are always `None`.
+    fields: Vec<Option<FieldSpec>>,
+    subfields: Vec<(u8, Vec<SubfieldSpec>)>,
+}
+
+static CUP: LazyLock<Dialect> = LazyLock::new(|| builtin(tables::cup_layout()));
+static ISO87B: LazyLock<Dialect> = LazyLock::new(|| builtin(tables::iso87b_layout()));
+static ISO87A: LazyLock<Dialect> = LazyLock::new(|| builtin(tables::iso87a_layout()));
+
+fn builtin(layout: tables::Layout) -> Dialect {
+    let tables::Layout {
+        name,
+        header,
+        mti,
+        bitmap,
+        fields,
+        subfields,
+    } = layout;
+    // Built-in tables are checked by unit tests (`builtin_tables_are_valid`); if one were ever
+    // invalid, skipping the validation keeps the codec usable and the test reports it.
+    Dialect::new(name, header.to_vec(), mti, bitmap, fields.to_vec())
+        .map(|d| d.with_subfields_unchecked(subfields))
+        .unwrap_or_else(|_| Dialect {
+            name: Cow::Borrowed(name),
+            default_header: header.to_vec(),
+            mti,
+            bitmap,
+            fields: index(fields.to_vec()),
+            subfields: Vec::new(),
+        })
+}
+
+fn index(fields: Vec<FieldSpec>) -> Vec<Option<FieldSpec>> {
+    let mut out: Vec<Option<FieldSpec>> = vec![None; 129];
+    for f in fields {
+        if let Some(slot) = out.get_mut(usize::from(f.number)) {
+            *slot = Some(f);
+        }
+    }
+    out
+}
+
+impl Dialect {
+    /// Builds and validates a dialect from its parts.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        default_header: Vec<u8>,
+        mti: MtiEncoding,
+        bitmap: BitmapEncoding,
+        fields: Vec<FieldSpec>,
+    ) -> Result<Dialect, DialectError> {
+        let mut seen = [false; 129];
+        for f in &fields {
+            let field = f.number;
+            let n = usize::from(field);
+            if !(2..=128).contains(&n) || seen[n] {
+                return Err(DialectError::BadNumber { field });
+            }
+            seen[n] = true;
+            let fits = match (f.kind, f.encoding) {
+                (FieldKind::N | FieldKind::Z, ValueEncoding::Bcd { filler, .. }) => {
+                    if filler > 0x0F {
+                        return Err(DialectError::BadFiller { field });
+                    }
+                    true
+                }
+                (FieldKind::B, ValueEncoding::Binary | ValueEncoding::HexAscii) => true,
+                (FieldKind::B, _) => false,
+                (_, ValueEncoding::Ascii) => true,
+                _ => false,
+            };
+            if !fits {
+                return Err(DialectError::EncodingMismatch { field });
+            }
+            let digits = f.length.prefix_digits();
+            if digits > 0 {
+                let count = match f.encoding {
+                    ValueEncoding::HexAscii => f.length.max().saturating_mul(2),
+                    _ => f.length.max(),
+                };
+                let limit = match (f.prefix, digits) {
+                    (PrefixEncoding::Binary, 2) => 255,
+                    (PrefixEncoding::Binary, _) => 65535,
+                    (_, 2) => 99,
+                    _ => 999,
+                };
+                if count > limit {
+                    return Err(DialectError::PrefixTooSmall { field });
+                }
+            }
+        }
+        Ok(Dialect {
+            name: name.into(),
+            default_header,
+            mti,
+            bitmap,
+            fields: index(fields),
+            subfields: Vec::new(),
+        })
+    }
+
+    /// Adds subfield layouts (used by [`Dialect::dump`] and [`Dialect::split_subfields`]).
+    pub fn with_subfields(mut self, subfields: Vec<(u8, Vec<SubfieldSpec>)>) -> Dialect {
+        self.subfields = subfields;
+        self
+    }
+
+    fn with_subfields_unchecked(self, subfields: &[(u8, &[SubfieldSpec])]) -> Dialect {
+        self.with_subfields(subfields.iter().map(|(n, s)| (*n, s.to_vec())).collect())
+    }
+
+    /// China UnionPay-style POS dialect (TPDU + header, BCD, subfields in 60/61/63).
+    pub fn cup() -> &'static Dialect {
+        &CUP
+    }
+
+    /// ISO 8583:1987 binary: BCD MTI and numerics, binary bitmaps, ASCII text.
+    pub fn iso87b() -> &'static Dialect {
+        &ISO87B
+    }
+
+    /// ISO 8583:1987 ASCII: everything ASCII, bitmaps and binary fields as hex characters.
+    pub fn iso87a() -> &'static Dialect {
+        &ISO87A
+    }
+
+    /// A built-in dialect by name: `cup`, `iso87b` or `iso87a`.
+    pub fn by_name(name: &str) -> Option<&'static Dialect> {
+        match name {
+            "cup" => Some(Dialect::cup()),
+            "iso87b" => Some(Dialect::iso87b()),
+            "iso87a" => Some(Dialect::iso87a()),
+            _ => None,
+        }
+    }
+
+    /// The dialect's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table line of a field.
+    pub fn field(&self, n: u8) -> Option<&FieldSpec> {
+        self.fields.get(usize::from(n)).and_then(Option::as_ref)
+    }
+
+    /// All defined fields in ascending order.
+    pub fn field_specs(&self) -> impl Iterator<Item = &FieldSpec> {
+        self.fields.iter().flatten()
+    }
+
+    /// Header length in bytes (CUP: 11 = 5 TPDU + 6 header; ISO 87: 0).
+    pub fn header_len(&self) -> usize {
+        self.default_header.len()
+    }
+
+    /// The header used when a message has none.
+    pub fn default_header(&self) -> &[u8] {
+        &self.default_header
+    }
+
+    /// How the MTI is written.
+    pub fn mti_encoding(&self) -> MtiEncoding {
+        self.mti
+    }
+
+    /// How bitmaps are written.
+    pub fn bitmap_encoding(&self) -> BitmapEncoding {
+        self.bitmap
+    }
+
+    /// Subfield layout of a structured field, if the dialect defines one.
+    pub fn subfields(&self, field: u8) -> Option<&[SubfieldSpec]> {
+        self.subfields
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, s)| s.as_slice())
+    }
+
+    /// Splits a structured field's text into named subfields; stops where the value ends (the
+    /// last subfield may be short). Empty if the field has no layout.
+    pub fn split_subfields<'a>(&'a self, field: u8, value: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut out = Vec::new();
+        let mut rest = value;
+        for sub in self.subfields(field).unwrap_or_default() {
+            if rest.is_empty() {
+                break;
+            }
+            let cut = rest
+                .char_indices()
+                .nth(sub.len)
+                .map_or(rest.len(), |(i, _)| i);
+            let (part, tail) = rest.split_at(cut);
+            out.push((sub.name.as_ref(), part));
+            rest = tail;
+        }
+        if !rest.is_empty() && !out.is_empty() {
+            out.push(("(rest)", rest));
+        }
+        out
+    }
+
+    /// Packs a message: header (the message's, or the default if empty), MTI, bitmap(s), fields.
+    /// No transport length prefix (see [`crate::frame`]).
+    pub fn pack(&self, msg: &Message) -> Result<Vec<u8>, EncodeError> {
+        let header = if msg.header.is_empty() {
+            &self.default_header
+        } else {
+            &msg.header
+        };
+        if header.len() != self.header_len() {
+            return Err(EncodeError::HeaderLength {
+                expected: self.header_len(),
+                got: header.len(),
+            });
+        }
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(header);
+        if msg.mti.0 > 9999 {
+            return Err(EncodeError::BadMti { mti: msg.mti.0 });
+        }
+        let mti = format!("{:04}", msg.mti.0);
+        match self.mti {
+            MtiEncoding::Ascii => out.extend_from_slice(mti.as_bytes()),
+            MtiEncoding::Bcd => {
+                let d = mti.as_bytes();
+                out.push(((d[0] - b'0') << 4) | (d[1] - b'0'));
+                out.push(((d[2] - b'0') << 4) | (d[3] - b'0'));
+            }
+        }
+        let mut bitmap = [0u8; 16];
+        for (n, _) in msg.fields() {
+            if n <= 1 || n > 128 {
+                return Err(match n {
+                    1 => EncodeError::ReservedField { field: n },
+                    _ => EncodeError::UnknownField { field: n },
+                });
+            }
+            let bit = usize::from(n - 1);
+            bitmap[bit / 8] |= 0x80 >> (bit % 8);
+        }
+        let secondary = bitmap[8..].iter().any(|&b| b != 0);
+        if secondary {
+            bitmap[0] |= 0x80;
+        }
+        let bitmap = if secondary { &bitmap[..] } else { &bitmap[..8] };
+        match self.bitmap {
+            BitmapEncoding::Binary => out.extend_from_slice(bitmap),
+            BitmapEncoding::HexAscii => out.extend_from_slice(hex::encode(bitmap).as_bytes()),
+        }
+        for (n, value) in msg.fields() {
+            let spec = self
+                .field(n)
+                .ok_or(EncodeError::UnknownField { field: n })?;
+            encode_field(spec, value, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Unpacks a message. Never panics; "not enough bytes" is [`DecodeError::Incomplete`],
+    /// anything else wrong is [`DecodeError::Invalid`] with the byte offset.
+    pub fn unpack(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
+        self.unpack_with_last(bytes).map(|(m, _)| m)
+    }
+
+    /// Unpacks and also returns the wire length of the last field.
+    fn unpack_with_last(&self, bytes: &[u8]) -> Result<(Message, usize), DecodeError> {
+        let need = |from: usize, n: usize| -> Result<&[u8], DecodeError> {
+            bytes.get(from..from + n).ok_or(DecodeError::Incomplete {
+                field: None,
+                needed: (from + n).saturating_sub(bytes.len()),
+            })
+        };
+        let invalid = |offset, reason| DecodeError::Invalid {
+            field: None,
+            offset,
+            reason,
+        };
+        let hl = self.header_len();
+        let header = need(0, hl)?.to_vec();
+        let mut pos = hl;
+        let mti_digits: Vec<u8> = match self.mti {
+            MtiEncoding::Ascii => need(pos, 4)?.to_vec(),
+            MtiEncoding::Bcd => need(pos, 2)?
+                .iter()
+                .flat_map(|b| [b'0'.wrapping_add(b >> 4), b'0'.wrapping_add(b & 0x0F)])
+                .collect(),
+        };
+        let mti = std::str::from_utf8(&mti_digits)
+            .ok()
+            .and_then(Mti::parse)
+            .ok_or(invalid(pos, InvalidReason::BadMti))?;
+        pos += match self.mti {
+            MtiEncoding::Ascii => 4,
+            MtiEncoding::Bcd => 2,
+        };
+        let mut bitmap = [0u8; 16];
+        let read_bitmap = |at: usize, into: &mut [u8]| -> Result<usize, DecodeError> {
+            match self.bitmap {
+                BitmapEncoding::Binary => {
+                    into.copy_from_slice(need(at, 8)?);
+                    Ok(8)
+                }
+                BitmapEncoding::HexAscii => {
+                    let raw = need(at, 16)?;
+                    let parsed = std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(|s| hex::decode(s).ok())
+                        .ok_or(invalid(at, InvalidReason::BadBitmap))?;
+                    into.copy_from_slice(&parsed);
+                    Ok(16)
+                }
+            }
+        };
+        pos += read_bitmap(pos, &mut bitmap[..8])?;
+        if bitmap[0] & 0x80 != 0 {
+            pos += read_bitmap(pos, &mut bitmap[8..])?;
+        }
+        let mut msg = Message::new(mti);
+        msg.header = header;
+        let mut last_len = 0;
+        for n in 2..=128u8 {
+            let bit = usize::from(n - 1);
+            if bitmap[bit / 8] & (0x80 >> (bit % 8)) == 0 {
+                continue;
+            }
+            let spec = self.field(n).ok_or(DecodeError::Invalid {
+                field: Some(n),
+                offset: pos,
+                reason: InvalidReason::UnknownField,
+            })?;
+            let (value, end) = decode_field(spec, bytes, pos)?;
+            last_len = end - pos;
+            pos = end;
+            msg.set(n, value);
+        }
+        if pos != bytes.len() {
+            return Err(invalid(pos, InvalidReason::TrailingBytes));
+        }
+        Ok((msg, last_len))
+    }
+
+    /// The bytes a message MAC covers: from the MTI up to, not including, the MAC value in field
+    /// 64 (or 128 when a secondary bitmap is present) — the packed message minus the header and
+    /// minus the MAC field's wire bytes. Pack the message with a placeholder MAC (e.g. 8 zero
+    /// bytes), compute the MAC over this slice, then set the real MAC and pack again; the bitmap
+    /// does not change. The MAC field must be the last field of the message.
+    pub fn mac_input<'a>(&self, packed: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        let (msg, last_len) = self.unpack_with_last(packed)?;
+        let mac_field = if msg.fields().any(|(n, _)| n > 64) {
+            128
+        } else {
+            64
+        };
+        let last = msg.fields().last().map(|(n, _)| n);
+        if !msg.has(mac_field) {
+            return Err(DecodeError::Invalid {
+                field: Some(mac_field),
+                offset: packed.len(),
+                reason: InvalidReason::MissingMac,
+            });
+        }
+        if last != Some(mac_field) {
+            return Err(DecodeError::Invalid {
+                field: Some(mac_field),
+                offset: packed.len(),
+                reason: InvalidReason::MacNotLast,
+            });
+        }
+        packed
+            .get(self.header_len()..packed.len() - last_len)
+            .ok_or(DecodeError::Invalid {
+                field: Some(mac_field),
+                offset: 0,
+                reason: InvalidReason::MissingMac,
+            })
+    }
+
+    /// A field value for people: masked by the field's rule, text as text, binary as hex.
+    pub fn masked_value(&self, field: u8, value: &[u8]) -> String {
+        let spec = self.field(field);
+        let mask = spec.map_or(mask::default_mask(field), |s| s.mask);
+        mask::render(mask, self.text_of(field, value), value)
+    }
+
+    /// A field value in clear: text as text, binary (`b`) fields as upper-case hex.
+    pub fn clear_value(&self, field: u8, value: &[u8]) -> String {
+        match self.text_of(field, value) {
+            Some(t) => t.to_owned(),
+            None => hex::encode(value),
+        }
+    }
+
+    /// The inverse of [`Dialect::clear_value`]: hex for `b` fields, the text's bytes otherwise.
+    pub fn parse_value(&self, field: u8, s: &str) -> Result<Vec<u8>, EncodeError> {
+        let spec = self
+            .field(field)
+            .ok_or(EncodeError::UnknownField { field })?;
+        if spec.is_text() {
+            Ok(s.as_bytes().to_vec())
+        } else {
+            hex::decode(s).map_err(|_| EncodeError::BadHex { field })
+        }
+    }
+
+    fn text_of<'v>(&self, field: u8, value: &'v [u8]) -> Option<&'v str> {
+        let is_text = self.field(field).is_none_or(FieldSpec::is_text);
+        if is_text {
+            std::str::from_utf8(value).ok()
+        } else {
+            None
+        }
+    }
+
+    /// A masked multi-line dump for logs: one line per field with its name and notation, and the
+    /// named subfields of structured fields (CUP 60, 61, 63). PAN, track data, expiry, PIN block,
+    /// ICC data and field 62 are masked as in [`crate::mask`].
+    pub fn dump(&self, msg: &Message) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} {} header={}",
+            self.name,
+            msg.mti,
+            hex::encode(if msg.header.is_empty() {
+                &self.default_header
+            } else {
+                &msg.header
+            })
+        );
+        for (n, value) in msg.fields() {
+            let (name, notation) = self
+                .field(n)
+                .map_or((Cow::Borrowed("(undefined)"), String::new()), |s| {
+                    (s.name.clone(), s.notation())
+                });
+            let shown = self.masked_value(n, value);
+            let _ = writeln!(out, "  {n:>3} {name} [{notation}]: {shown}");
+            let clear = self
+                .field(n)
+                .is_some_and(|s| s.mask == crate::spec::Mask::Clear);
+            if let (true, Some(text)) = (clear, self.text_of(n, value)) {
+                for (sub, part) in self.split_subfields(n, text) {
+                    let _ = writeln!(out, "        {sub}: {part}");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Logical length limits of a field: (min, max) units.
+pub fn length_bounds(spec: &FieldSpec) -> (usize, usize) {
+    match spec.length {
+        LengthType::Fixed(n) => (n, n),
+        LengthType::LlVar(n) | LengthType::LllVar(n) => (0, n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_tables_are_valid() {
+        for layout in [
+            tables::cup_layout(),
+            tables::iso87b_layout(),
+            tables::iso87a_layout(),
+        ] {
+            let d = Dialect::new(
+                layout.name,
+                layout.header.to_vec(),
+                layout.mti,
+                layout.bitmap,
+                layout.fields.to_vec(),
+            );
+            assert!(d.is_ok(), "{}: {:?}", layout.name, d.err());
+        }
+        assert_eq!(Dialect::iso87a().field_specs().count(), 127);
+        assert_eq!(Dialect::iso87b().field_specs().count(), 127);
+        assert_eq!(Dialect::cup().header_len(), 11);
+        assert_eq!(
+            Dialect::by_name("iso87b").map(Dialect::name),
+            Some("iso87b")
+        );
+        assert!(Dialect::by_name("x").is_none());
+    }
+
+    #[test]
+    fn table_validation() {
+        let bad = FieldSpec::new(
+            2,
+            "x",
+            FieldKind::An,
+            LengthType::Fixed(2),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Binary,
+        );
+        assert_eq!(
+            Dialect::new(
+                "t",
+                vec![],
+                MtiEncoding::Bcd,
+                BitmapEncoding::Binary,
+                vec![bad]
+            ),
+            Err(DialectError::EncodingMismatch { field: 2 })
+        );
+        let big = FieldSpec::new(
+            3,
+            "x",
+            FieldKind::Ans,
+            LengthType::LlVar(100),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Ascii,
+        );
+        assert_eq!(
+            Dialect::new(
+                "t",
+                vec![],
+                MtiEncoding::Bcd,
+                BitmapEncoding::Binary,
+                vec![big]
+            ),
+            Err(DialectError::PrefixTooSmall { field: 3 })
+        );
+        let one = FieldSpec::new(
+            1,
+            "x",
+            FieldKind::B,
+            LengthType::Fixed(8),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Binary,
+        );
+        assert_eq!(
+            Dialect::new(
+                "t",
+                vec![],
+                MtiEncoding::Bcd,
+                BitmapEncoding::Binary,
+                vec![one]
+            ),
+            Err(DialectError::BadNumber { field: 1 })
+        );
+    }
+
+    #[test]
+    fn subfields_split() {
+        let d = Dialect::cup();
+        let parts = d.split_subfields(60, "22000001000501");
+        assert_eq!(parts[0], ("60.1 transaction type code", "22"));
+        assert_eq!(parts[1].1, "000001");
+        assert_eq!(parts.len(), 6);
+        assert_eq!(d.split_subfields(60, "2200").len(), 2);
+        assert!(d.split_subfields(4, "000000001000").is_empty());
+    }
+
+    #[test]
+    fn pack_rejects_bad_header_field_one_and_mti() {
+        let d = Dialect::cup();
+        let mut m = Message::new(Mti(200));
+        m.header = vec![0; 3];
+        assert_eq!(
+            d.pack(&m),
+            Err(EncodeError::HeaderLength {
+                expected: 11,
+                got: 3
+            })
+        );
+        let mut m = Message::new(Mti(200));
+        m.set(1, vec![0; 8]);
+        assert_eq!(d.pack(&m), Err(EncodeError::ReservedField { field: 1 }));
+        assert_eq!(
+            d.pack(&Message::new(Mti(12345))),
+            Err(EncodeError::BadMti { mti: 12345 })
+        );
+        let mut m = Message::new(Mti(200));
+        m.set_text(5, "000000000001");
+        assert_eq!(d.pack(&m), Err(EncodeError::UnknownField { field: 5 }));
+    }
+}

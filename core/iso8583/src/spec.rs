@@ -1,0 +1,271 @@
+//! Field descriptions: what a dialect table is made of.
+//!
+//! A field is described by composing independent parts (character class × length rule × length
+//! prefix encoding × value encoding) instead of one type per combination, so one table line
+//! describes one field and the codec has no per-dialect branches.
+
+use std::borrow::Cow;
+
+/// Character class of a field's logical value (ISO 8583:1987 clause 4.1 data element notation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldKind {
+    /// `n`: decimal digits only.
+    N,
+    /// `an`: letters and digits. Space is accepted too, because fixed `an` fields (38, 39, ...)
+    /// are space-padded by hosts in practice.
+    An,
+    /// `ans`: any printable ASCII character including space (0x20..=0x7E).
+    Ans,
+    /// `ns`: digits and printable special characters (no letters).
+    Ns,
+    /// `x+n`: a `C` (credit) or `D` (debit) sign followed by digits (amount fees, ISO 87 28-31, 97).
+    Xn,
+    /// `z`: track 2/3 code set: digits and the field separator `D` (`=` is accepted on encode
+    /// and stored as `D` in BCD dialects).
+    Z,
+    /// `b`: binary data; the logical value is raw bytes.
+    B,
+}
+
+/// How long a field's logical value is: counted in digits (`n`, `z`), characters (text) or bytes (`b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthType {
+    /// Exactly this many units.
+    Fixed(usize),
+    /// Up to this many units, with a 2-digit length prefix.
+    LlVar(usize),
+    /// Up to this many units, with a 3-digit length prefix.
+    LllVar(usize),
+}
+
+impl LengthType {
+    /// Maximum (or fixed) logical length.
+    pub fn max(self) -> usize {
+        match self {
+            LengthType::Fixed(n) | LengthType::LlVar(n) | LengthType::LllVar(n) => n,
+        }
+    }
+
+    /// Number of decimal digits in the length prefix: 0, 2 or 3.
+    pub fn prefix_digits(self) -> usize {
+        match self {
+            LengthType::Fixed(_) => 0,
+            LengthType::LlVar(_) => 2,
+            LengthType::LllVar(_) => 3,
+        }
+    }
+}
+
+/// How a variable field's length prefix is written.
+///
+/// The prefix counts logical units (digits, characters or bytes), except for
+/// [`ValueEncoding::HexAscii`] fields where it counts the hex characters on the wire (the
+/// convention of ASCII hosts and of pyiso8583's `default_ascii`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixEncoding {
+    /// Packed BCD: LL in 1 byte, LLL in 2 bytes (`0x01 0x23` = 123).
+    Bcd,
+    /// ASCII digits: LL in 2 bytes, LLL in 3 bytes.
+    Ascii,
+    /// Unsigned big-endian binary: LL in 1 byte (max 255), LLL in 2 bytes.
+    Binary,
+}
+
+/// Where the filler nibble of an odd-length BCD value goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pad {
+    /// Filler first: right-aligned value (`123` → `01 23`).
+    Left,
+    /// Filler last: left-aligned value (`123` → `12 30`, or `12 3F` with filler F).
+    Right,
+}
+
+/// How a field's logical value is written on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueEncoding {
+    /// Packed BCD, two digits per byte; `D` (track separator) is nibble 0xD. Odd lengths get
+    /// `filler` (a nibble, 0x0..=0xF) on the `pad` side. Only for `n` and `z` fields.
+    Bcd {
+        /// Side of the filler nibble.
+        pad: Pad,
+        /// Filler nibble value (0x0 for numerics, 0xF for track data by default).
+        filler: u8,
+    },
+    /// One ASCII byte per character.
+    Ascii,
+    /// Raw bytes (only for `b` fields).
+    Binary,
+    /// Each byte as two upper-case hex characters (only for `b` fields of ASCII dialects).
+    HexAscii,
+}
+
+impl ValueEncoding {
+    /// Number of wire bytes for a logical value of `len` units.
+    pub fn wire_len(self, len: usize) -> usize {
+        match self {
+            ValueEncoding::Bcd { .. } => len.div_ceil(2),
+            ValueEncoding::Ascii | ValueEncoding::Binary => len,
+            ValueEncoding::HexAscii => len.saturating_mul(2),
+        }
+    }
+}
+
+/// How a field is shown in logs, dumps and masked tool output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mask {
+    /// Shown in clear.
+    Clear,
+    /// A PAN: first 6 and last 4 digits at most (PCI DSS 3.4).
+    Pan,
+    /// Track data: masked PAN part and the length only.
+    Track,
+    /// Shown as `****` (expiry date).
+    Hidden,
+    /// Secret bytes (PIN block, ICC data, keys): only the length is shown.
+    Length,
+}
+
+/// One field of a dialect table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Field number, 2..=128 (1 is the secondary bitmap and is not a table field).
+    pub number: u8,
+    /// English name (ISO 8583:1987 or the dialect's specification).
+    pub name: Cow<'static, str>,
+    /// Character class of the logical value.
+    pub kind: FieldKind,
+    /// Length rule of the logical value.
+    pub length: LengthType,
+    /// Encoding of the length prefix (ignored for fixed fields).
+    pub prefix: PrefixEncoding,
+    /// Encoding of the value.
+    pub encoding: ValueEncoding,
+    /// How the field is shown in dumps.
+    pub mask: Mask,
+}
+
+impl FieldSpec {
+    /// A table line. `const` so that built-in dialects are static data.
+    pub const fn new(
+        number: u8,
+        name: &'static str,
+        kind: FieldKind,
+        length: LengthType,
+        prefix: PrefixEncoding,
+        encoding: ValueEncoding,
+    ) -> FieldSpec {
+        FieldSpec {
+            number,
+            name: Cow::Borrowed(name),
+            kind,
+            length,
+            prefix,
+            encoding,
+            mask: Mask::Clear,
+        }
+    }
+
+    /// The same line with a mask rule.
+    pub const fn masked(mut self, mask: Mask) -> FieldSpec {
+        self.mask = mask;
+        self
+    }
+
+    /// Whether the logical value is text (everything but `b`).
+    pub fn is_text(&self) -> bool {
+        self.kind != FieldKind::B
+    }
+
+    /// Short notation for dumps, e.g. `n..19 LLVAR`.
+    pub fn notation(&self) -> String {
+        let k = match self.kind {
+            FieldKind::N => "n",
+            FieldKind::An => "an",
+            FieldKind::Ans => "ans",
+            FieldKind::Ns => "ns",
+            FieldKind::Xn => "x+n",
+            FieldKind::Z => "z",
+            FieldKind::B => "b",
+        };
+        match self.length {
+            LengthType::Fixed(n) => format!("{k}{n}"),
+            LengthType::LlVar(n) => format!("{k}..{n} LLVAR"),
+            LengthType::LllVar(n) => format!("{k}..{n} LLLVAR"),
+        }
+    }
+}
+
+/// One fixed-length subfield of a structured private field (CUP 60, 61, 63).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubfieldSpec {
+    /// Dotted name such as `60.1 transaction type code`.
+    pub name: Cow<'static, str>,
+    /// Length in characters; the last subfield present may be shorter.
+    pub len: usize,
+}
+
+impl SubfieldSpec {
+    /// A subfield table line.
+    pub const fn new(name: &'static str, len: usize) -> SubfieldSpec {
+        SubfieldSpec {
+            name: Cow::Borrowed(name),
+            len,
+        }
+    }
+}
+
+/// How the message type indicator is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtiEncoding {
+    /// 2 bytes packed BCD.
+    Bcd,
+    /// 4 ASCII digits.
+    Ascii,
+}
+
+/// How bitmaps are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitmapEncoding {
+    /// 8 raw bytes per bitmap.
+    Binary,
+    /// 16 upper-case hex characters per bitmap.
+    HexAscii,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_lengths() {
+        let bcd = ValueEncoding::Bcd {
+            pad: Pad::Left,
+            filler: 0,
+        };
+        assert_eq!(bcd.wire_len(3), 2);
+        assert_eq!(bcd.wire_len(4), 2);
+        assert_eq!(ValueEncoding::HexAscii.wire_len(8), 16);
+        assert_eq!(ValueEncoding::Ascii.wire_len(5), 5);
+    }
+
+    #[test]
+    fn notation_and_prefix_digits() {
+        let f = FieldSpec::new(
+            2,
+            "PAN",
+            FieldKind::N,
+            LengthType::LlVar(19),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Bcd {
+                pad: Pad::Right,
+                filler: 0,
+            },
+        );
+        assert_eq!(f.notation(), "n..19 LLVAR");
+        assert_eq!(f.length.prefix_digits(), 2);
+        assert_eq!(LengthType::Fixed(6).prefix_digits(), 0);
+        assert_eq!(f.masked(Mask::Pan).mask, Mask::Pan);
+    }
+}
