@@ -19,7 +19,6 @@
 
 pub mod dol;
 pub mod dump;
-pub mod kernel;
 pub mod tags;
 pub mod tlv;
 
