@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job: a full terminal session against the embedded host simulator (TLS on loopback):
+# sign-in, sale, idempotent retry, void, sale + partial refund, a timed-out sale and its
+# automatic reversal, a decline, settlement, and reconciliation of journal against host ledger.
+# Installs what it needs (Rust) by itself. Extra arguments go to `smartpos demo`
+# (e.g. --dialect iso87b, --quiet).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+need_rust
+step "building smartpos (release)"
+cargo build --release --locked -p smartpos-cli
+step "smartpos demo $*"
+exec "$ROOT/target/release/smartpos" demo "$@"
