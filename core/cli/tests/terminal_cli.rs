@@ -29,15 +29,29 @@ fn start_host(ledger: &Path, extra: &[&str]) -> (Host, String) {
     let out = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(out).read_line(&mut line).expect("read");
-    let addr = line.trim().strip_prefix("listening on ").expect("listening line").to_owned();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
     (Host(child), addr)
 }
 
 fn term(dir: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(BIN).arg("terminal").arg("--data").arg(dir).args(args).output().expect("run");
+    let out = Command::new(BIN)
+        .arg("terminal")
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -54,27 +68,64 @@ fn terminal_session_against_host_process_reconciles() {
     let (_host, addr) = start_host(&ledger, &[]);
     let data = dir.join("t1");
     let data = data.as_path();
-    let (code, v, err) = term(data, &["init", "--host", &addr, "--dialect", "cup", "--tid", "12345678", "--mid", "123456789012345"]);
+    let (code, v, err) = term(
+        data,
+        &[
+            "init",
+            "--host",
+            &addr,
+            "--dialect",
+            "cup",
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["tid"], "12345678");
     let (code, _, err) = term(data, &["sale", "--amount", "100"]);
     assert_ne!(code, 0, "a sale before sign-in is refused");
     assert!(err.contains("not signed in"), "{err}");
     assert_eq!(term(data, &["signin"]).0, 0);
-    let (_, sale, _) = term(data, &["sale", "--amount", "1234", "--idempotency-key", "o-1"]);
+    let (_, sale, _) = term(
+        data,
+        &["sale", "--amount", "1234", "--idempotency-key", "o-1"],
+    );
     assert_eq!(sale["state"], "approved");
     let reference = sale["reference"].as_str().unwrap().to_owned();
-    let (_, again, _) = term(data, &["sale", "--amount", "1234", "--idempotency-key", "o-1"]);
+    let (_, again, _) = term(
+        data,
+        &["sale", "--amount", "1234", "--idempotency-key", "o-1"],
+    );
     assert_eq!(again["reference"], sale["reference"]);
     assert_eq!(again["replayed"], true);
     let (_, s2, _) = term(data, &["sale", "--amount", "5000"]);
     let (_, void, _) = term(data, &["void", "--ref", &reference]);
     assert_eq!(void["state"], "approved");
-    let (_, refund, _) = term(data, &["refund", "--ref", s2["reference"].as_str().unwrap(), "--amount", "2000"]);
+    let (_, refund, _) = term(
+        data,
+        &[
+            "refund",
+            "--ref",
+            s2["reference"].as_str().unwrap(),
+            "--amount",
+            "2000",
+        ],
+    );
     assert_eq!(refund["state"], "approved");
     assert_eq!(refund["kind"], "refund");
     let (_, pa, _) = term(data, &["preauth", "--amount", "3000"]);
-    let (_, comp, _) = term(data, &["complete", "--ref", pa["reference"].as_str().unwrap(), "--amount", "2500"]);
+    let (_, comp, _) = term(
+        data,
+        &[
+            "complete",
+            "--ref",
+            pa["reference"].as_str().unwrap(),
+            "--amount",
+            "2500",
+        ],
+    );
     assert_eq!(comp["state"], "approved");
     let (_, declined, _) = term(data, &["sale", "--amount", "351"]);
     assert_eq!(declined["state"], "declined");
@@ -85,9 +136,16 @@ fn terminal_session_against_host_process_reconciles() {
     let rows = journal.as_array().unwrap();
     assert_eq!(rows.len(), 7);
     assert!(rows.iter().all(|r| r["pending"] == false));
-    assert!(rows.iter().all(|r| r["pan"].as_str().is_none_or(|p| p.contains('*'))));
+    assert!(
+        rows.iter()
+            .all(|r| r["pan"].as_str().is_none_or(|p| p.contains('*')))
+    );
     // The host's ledger agrees.
-    let out = Command::new(BIN).args(["host-ledger", "--ledger"]).arg(&ledger).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["host-ledger", "--ledger"])
+        .arg(&ledger)
+        .output()
+        .unwrap();
     let l: Value = serde_json::from_slice(&out.stdout).unwrap();
     let txns = l["transactions"].as_array().unwrap();
     let approved = txns.iter().filter(|t| t["status"] == "approved").count();
@@ -102,7 +160,20 @@ fn host_drop_fault_is_reversed_and_recover_reports_nothing_left() {
     let (_host, addr) = start_host(&ledger, &["--fault", "drop:1.0"]);
     let data = dir.join("t1");
     let data = data.as_path();
-    let (code, _, err) = term(data, &["init", "--host", &addr, "--tid", "12345678", "--mid", "123456789012345", "--response-timeout", "1"]);
+    let (code, _, err) = term(
+        data,
+        &[
+            "init",
+            "--host",
+            &addr,
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+            "--response-timeout",
+            "1",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = term(data, &["signin"]);
     assert_ne!(code, 0);
@@ -115,13 +186,24 @@ fn host_drop_fault_is_reversed_and_recover_reports_nothing_left() {
 fn bad_input_is_one_line_and_exit_2() {
     let dir = tmp("bad");
     for args in [
-        vec!["init", "--host", "127.0.0.1:1", "--tid", "123", "--mid", "123456789012345"],
+        vec![
+            "init",
+            "--host",
+            "127.0.0.1:1",
+            "--tid",
+            "123",
+            "--mid",
+            "123456789012345",
+        ],
         vec!["sale", "--amount", "10"],
     ] {
         let (code, _, err) = term(&dir.join("x"), &args);
         assert_eq!(code, 2, "{args:?}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
-    let out = Command::new(BIN).args(["host", "--listen", "127.0.0.1:0", "--fault", "nonsense"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["host", "--listen", "127.0.0.1:0", "--fault", "nonsense"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

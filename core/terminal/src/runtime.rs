@@ -388,6 +388,21 @@ impl Terminal {
         }
     }
 
+    /// When background recovery should next run (Unix ms): the earliest back-off deadline of
+    /// an armed reversal or advice. Apps schedule [`Terminal::recover_if_due`] for that time.
+    pub fn next_retry_at(&self) -> Option<i64> {
+        self.engine.next_retry_unix_ms()
+    }
+
+    /// Runs [`Terminal::recover`] if an armed item's back-off has expired; `None` otherwise.
+    /// This is the call for a periodic background job: it does not hammer an unreachable host.
+    pub async fn recover_if_due(&mut self) -> Result<Option<(u32, u32)>, TerminalError> {
+        match self.next_retry_at() {
+            Some(at) if at <= self.now().unix_ms => self.recover().await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Settles the open batch (drains store-and-forward first; uploads the batch on mismatch).
     pub async fn settle(&mut self) -> Result<Outcome, TerminalError> {
         let records = self.journal.batch(self.engine.counters().batch)?;

@@ -483,6 +483,16 @@ impl Engine {
         &self.pending
     }
 
+    /// When the earliest armed pending item may be retried by background recovery (Unix ms):
+    /// its back-off after the immediate attempts failed. `None` when nothing is armed.
+    pub fn next_retry_unix_ms(&self) -> Option<i64> {
+        self.pending
+            .iter()
+            .filter(|p| p.armed)
+            .map(|p| p.not_before_unix_ms)
+            .min()
+    }
+
     /// Whether a command is running.
     pub fn busy(&self) -> bool {
         self.op.is_some()
