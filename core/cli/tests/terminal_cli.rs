@@ -1,6 +1,9 @@
 //! `smartpos host`, `smartpos host-ledger` and `smartpos terminal ...` as separate processes,
 //! the way a newcomer uses them.
 
+// A test binary: helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -448,19 +448,7 @@ impl Terminal {
         }
         let now = self.now();
         self.engine.start_txn(now, req);
-        match self.run_admin().await? {
-            Outcome::Txn {
-                record,
-                reply,
-                reversal_pending,
-            } => Ok(TxnOutcome {
-                record,
-                reply,
-                reversal_pending,
-                replayed: false,
-            }),
-            other => Err(unexpected(other)),
-        }
+        txn_outcome(self.run_admin().await?)
     }
 
     fn original(&self, reference: &str) -> Result<TxnRecord, TerminalError> {
@@ -526,6 +514,31 @@ impl Terminal {
         .await
     }
 
+    /// Runs a command on an earlier transaction; `amount` defaults to the original's.
+    async fn on_original(
+        &mut self,
+        kind: TxnKind,
+        reference: &str,
+        amount: Option<u64>,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let original = self.original(reference)?;
+        let amount = amount.unwrap_or(original.amount);
+        let mut req = request(
+            kind,
+            amount,
+            None,
+            Some(original),
+            idempotency_key,
+            operator,
+        );
+        if kind == TxnKind::Refund {
+            req.already_refunded = self.journal.refunded_total(reference)?;
+        }
+        self.run_txn(req).await
+    }
+
     /// Voids a sale of the open batch.
     pub async fn void(
         &mut self,
@@ -533,16 +546,8 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let original = self.original(reference)?;
-        self.run_txn(request(
-            TxnKind::Void,
-            original.amount,
-            None,
-            Some(original),
-            idempotency_key,
-            operator,
-        ))
-        .await
+        self.on_original(TxnKind::Void, reference, None, idempotency_key, operator)
+            .await
     }
 
     /// Refunds (part of) an earlier sale. Sent as a store-and-forward advice.
@@ -553,17 +558,14 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let original = self.original(reference)?;
-        let mut req = request(
+        self.on_original(
             TxnKind::Refund,
-            amount,
-            None,
-            Some(original),
+            reference,
+            Some(amount),
             idempotency_key,
             operator,
-        );
-        req.already_refunded = self.journal.refunded_total(reference)?;
-        self.run_txn(req).await
+        )
+        .await
     }
 
     /// Completes a pre-authorisation.
@@ -574,15 +576,13 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let original = self.original(reference)?;
-        self.run_txn(request(
+        self.on_original(
             TxnKind::Completion,
-            amount,
-            None,
-            Some(original),
+            reference,
+            Some(amount),
             idempotency_key,
             operator,
-        ))
+        )
         .await
     }
 
@@ -593,15 +593,13 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let original = self.original(reference)?;
-        self.run_txn(request(
+        self.on_original(
             TxnKind::PreAuthCancel,
-            original.amount,
+            reference,
             None,
-            Some(original),
             idempotency_key,
             operator,
-        ))
+        )
         .await
     }
 
@@ -613,19 +611,7 @@ impl Terminal {
         let original = self.original(reference)?;
         let now = self.now();
         self.engine.start_reverse_after_failure(now, original);
-        match self.run_admin().await? {
-            Outcome::Txn {
-                record,
-                reply,
-                reversal_pending,
-            } => Ok(TxnOutcome {
-                record,
-                reply,
-                reversal_pending,
-                replayed: false,
-            }),
-            other => Err(unexpected(other)),
-        }
+        txn_outcome(self.run_admin().await?)
     }
 
     /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).
@@ -655,6 +641,22 @@ fn request(
         already_refunded: 0,
         idempotency_key: idempotency_key.map(str::to_owned),
         operator: operator.map(str::to_owned),
+    }
+}
+
+fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
+    match o {
+        Outcome::Txn {
+            record,
+            reply,
+            reversal_pending,
+        } => Ok(TxnOutcome {
+            record,
+            reply,
+            reversal_pending,
+            replayed: false,
+        }),
+        other => Err(unexpected(other)),
     }
 }
 

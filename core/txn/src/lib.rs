@@ -7,6 +7,8 @@
 //!   (match on MTI, STAN, TID, MID, amount; MAC).
 //! - `engine.rs`: the [`Engine`]: sign-in, sale, void, refund (advice), pre-auth, completion,
 //!   cancel, balance, reversal, store-and-forward, settlement with batch upload.
+//! - `receipt/`: slips and the settlement report as data, laid out for 32/48-column printers
+//!   (CJK counted double width) and encoded as ESC/POS bytes (GB18030 or code page 437).
 //!
 //! Nothing here opens a socket, reads a clock, spawns a thread or draws random bytes: time comes
 //! in as [`model::Now`], frames come in as bytes, and everything the engine wants done comes out
@@ -16,6 +18,7 @@ pub mod engine;
 pub mod journal;
 pub mod model;
 pub mod proto;
+pub mod receipt;
 
 pub use engine::{
     Command, Engine, EngineConfig, Event, Finished, OpError, Outcome, Output, TxnRequest,
