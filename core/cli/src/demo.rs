@@ -148,6 +148,7 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
             connect_timeout_ms: 5_000,
             response_timeout_ms: args.response_timeout.saturating_mul(1000),
             utc_offset_minutes: 480,
+            merchant_name: Some("SmartPOS 演示商户".into()),
         },
         crate::host_cmd::tmk_arg(None)?.expose(),
     )

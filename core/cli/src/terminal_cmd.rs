@@ -55,6 +55,9 @@ pub enum TerminalCmd {
         /// ISO 4217 numeric currency.
         #[arg(long, default_value = "156")]
         currency: String,
+        /// Merchant name printed on receipts.
+        #[arg(long)]
+        merchant_name: Option<String>,
     },
     /// Signs in and downloads working keys.
     Signin {
@@ -88,6 +91,31 @@ pub enum TerminalCmd {
     Journal,
     /// Lists pending reversals and advices.
     Pending,
+    /// Renders a transaction's receipt from the journal (plain text on stdout).
+    Receipt(ReceiptArgs),
+}
+
+/// Receipt options.
+#[derive(Args, Debug)]
+pub struct ReceiptArgs {
+    /// Reference of the transaction.
+    #[arg(long = "ref")]
+    pub reference: String,
+    /// merchant or customer copy.
+    #[arg(long, default_value = "merchant", value_parser = ["merchant", "customer"])]
+    copy: String,
+    /// Paper width in columns: 32 (58 mm) or 48 (80 mm).
+    #[arg(long, default_value = "32", value_parser = ["32", "48"])]
+    width: String,
+    /// Label language: zh or en (default: zh for cup, en otherwise).
+    #[arg(long, value_parser = ["zh", "en"])]
+    lang: Option<String>,
+    /// Also write the ESC/POS bytes to FILE.
+    #[arg(long)]
+    escpos: Option<PathBuf>,
+    /// Mark it as a reprint.
+    #[arg(long)]
+    reprint: bool,
 }
 
 /// Card options (keyed entry until the contactless path is wired).
@@ -210,6 +238,7 @@ pub fn run(args: TerminalArgs) -> ToolResult {
         response_timeout,
         connect_timeout,
         currency,
+        merchant_name,
     } = &args.command
     {
         let cfg = StoredConfig {
@@ -224,6 +253,7 @@ pub fn run(args: TerminalArgs) -> ToolResult {
             connect_timeout_ms: connect_timeout.saturating_mul(1000),
             response_timeout_ms: response_timeout.saturating_mul(1000),
             utc_offset_minutes: 0,
+            merchant_name: merchant_name.clone(),
         };
         let tmk = crate::host_cmd::tmk_arg(tmk.as_deref())?;
         dir.init(&cfg, tmk.expose()).map_err(err)?;
@@ -237,13 +267,57 @@ pub fn run(args: TerminalArgs) -> ToolResult {
         }));
     }
     let mut t = dir.open().map_err(err)?;
+    let merchant_name = dir.config().map_err(err)?.merchant_name;
+    if let TerminalCmd::Receipt(r) = &args.command {
+        return receipt(&mut t, merchant_name, r);
+    }
     let rt = crate::runtime()?;
     rt.block_on(async move { run_open(&mut t, args.command).await })
 }
 
+fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> ToolResult {
+    use smartpos_terminal::printing::ReceiptSettings;
+    use smartpos_txn::receipt::{Lang, MerchantInfo, ReceiptCopy, Width};
+    let cfg = t.config().clone();
+    t.set_receipt_settings(ReceiptSettings {
+        merchant: MerchantInfo {
+            name: merchant_name.unwrap_or_else(|| cfg.mid.clone()),
+            merchant_id: cfg.mid.clone(),
+            terminal_id: cfg.tid.clone(),
+        },
+        width: if r.width == "48" {
+            Width::W48
+        } else {
+            Width::W32
+        },
+        lang: match r.lang.as_deref() {
+            Some("zh") => Lang::Zh,
+            Some(_) => Lang::En,
+            None if cfg.dialect == "cup" => Lang::Zh,
+            None => Lang::En,
+        },
+    });
+    let copy = if r.copy == "customer" {
+        ReceiptCopy::Customer
+    } else {
+        ReceiptCopy::Merchant
+    };
+    let job = t.receipt(&r.reference, copy, r.reprint).map_err(err)?;
+    if let Some(path) = &r.escpos {
+        std::fs::write(path, &job.escpos)
+            .map_err(|e| ToolError(format!("cannot write {}: {}", path.display(), e.kind())))?;
+    }
+    for line in &job.lines {
+        println!("{line}");
+    }
+    Ok(serde_json::Value::Null)
+}
+
 async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
     let out = match cmd {
-        TerminalCmd::Init { .. } => return Err(ToolError("already handled".into())),
+        TerminalCmd::Init { .. } | TerminalCmd::Receipt(_) => {
+            return Err(ToolError("already handled".into()));
+        }
         TerminalCmd::Signin { operator } => {
             let batch = t.sign_in(&operator).await.map_err(err)?;
             serde_json::json!({ "signed_in": true, "batch": batch })

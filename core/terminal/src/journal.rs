@@ -76,6 +76,15 @@ CREATE TABLE IF NOT EXISTS settlement (
     batch INTEGER NOT NULL,
     step  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS print_job (
+    reference     TEXT NOT NULL,
+    copy          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    attempts      INTEGER NOT NULL,
+    last_status   TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (reference, copy)
+);
 CREATE TABLE IF NOT EXISTS audit (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms    INTEGER NOT NULL,
@@ -424,6 +433,44 @@ impl Journal {
             |r| r.get(0),
         )?;
         u64::try_from(total).map_err(|_| corrupt("refund total"))
+    }
+
+    /// Records a print attempt: the job stays `pending` until a print succeeds.
+    pub fn record_print(
+        &mut self,
+        reference: &str,
+        copy: &str,
+        status: &str,
+        at_ms: i64,
+    ) -> Result<(), JournalError> {
+        let state = if status == "ok" { "printed" } else { "pending" };
+        self.conn.execute(
+            "INSERT INTO print_job (reference, copy, state, attempts, last_status, updated_at_ms)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT(reference, copy) DO UPDATE SET state = excluded.state,
+               attempts = attempts + 1, last_status = excluded.last_status, updated_at_ms = excluded.updated_at_ms",
+            params![reference, copy, state, status, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Print jobs not yet printed: (reference, copy, attempts, last printer status).
+    pub fn pending_prints(&self) -> Result<Vec<(String, String, u32, String)>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT reference, copy, attempts, last_status FROM print_job WHERE state = 'pending' ORDER BY updated_at_ms",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a receipt of this transaction was printed before (so the next one is a reprint).
+    pub fn printed_before(&self, reference: &str, copy: &str) -> Result<bool, JournalError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM print_job WHERE reference = ?1 AND copy = ?2 AND state = 'printed'",
+            params![reference, copy],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     /// A configuration value.

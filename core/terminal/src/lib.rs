@@ -7,12 +7,15 @@
 //!   AES-256-GCM.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
+//! - `printing.rs`: [`printing::ReceiptPrinter`] (implemented by the app), print jobs rendered
+//!   from the journal; failed prints stay pending and can be reprinted.
 //! - `link.rs`: the host link, one TCP or TLS connection to the acquirer host carrying
 //!   2-byte length-prefixed frames, with connect/response timeouts, certificate pinning and
 //!   a classification of each failure by whether a sent request may have reached the host.
 
 pub mod journal;
 pub mod link;
+pub mod printing;
 pub mod runtime;
 pub mod store;
 

@@ -8,10 +8,14 @@
 
 use crate::journal::{Journal, JournalError, JournalKey};
 use crate::link::{HostLink, LinkConfig, LinkError};
+use crate::printing::{
+    PrintJob, PrinterStatus, ReceiptPrinter, ReceiptSettings, copy_name, job_for,
+};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_txn::engine::{Command, Event, OpError, Outcome, Output, TxnRequest};
 use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, TxnState};
 use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
+use smartpos_txn::receipt::{Lang, MerchantInfo, ReceiptCopy, Width};
 use smartpos_txn::{Engine, EngineConfig};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -114,6 +118,8 @@ pub struct Terminal {
     poisoned: bool,
     listener: Option<ListenerFn>,
     probe: Option<ProbeFn>,
+    printer: Option<Box<dyn ReceiptPrinter>>,
+    receipts: ReceiptSettings,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -159,6 +165,19 @@ impl Terminal {
         ecfg.response_timeout_ms =
             u64::try_from(cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX);
         let engine = Engine::restore(ecfg, tmk, restored);
+        let receipts = ReceiptSettings {
+            merchant: MerchantInfo {
+                name: cfg.mid.clone(),
+                merchant_id: cfg.mid.clone(),
+                terminal_id: cfg.tid.clone(),
+            },
+            width: Width::W32,
+            lang: if cfg.dialect == "cup" {
+                Lang::Zh
+            } else {
+                Lang::En
+            },
+        };
         let mut t = Terminal {
             cfg,
             engine,
@@ -168,6 +187,8 @@ impl Terminal {
             poisoned: false,
             listener: None,
             probe: None,
+            printer: None,
+            receipts,
         };
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {
@@ -612,6 +633,89 @@ impl Terminal {
         let now = self.now();
         self.engine.start_reverse_after_failure(now, original);
         txn_outcome(self.run_admin().await?)
+    }
+
+    /// Installs the app's printer.
+    pub fn set_printer(&mut self, printer: impl ReceiptPrinter + 'static) {
+        self.printer = Some(Box::new(printer));
+    }
+
+    /// Changes how receipts are laid out (merchant name, width, language).
+    pub fn set_receipt_settings(&mut self, settings: ReceiptSettings) {
+        self.receipts = settings;
+    }
+
+    /// Renders the receipt of a journaled transaction (a reprint if it was printed before).
+    pub fn receipt(
+        &self,
+        reference: &str,
+        copy: ReceiptCopy,
+        reprint: bool,
+    ) -> Result<PrintJob, TerminalError> {
+        let record = self.original(reference)?;
+        let original = match &record.original_ref {
+            Some(o) => self.journal.txn(o)?,
+            None => None,
+        };
+        let reprint = reprint || self.journal.printed_before(reference, copy_name(copy))?;
+        job_for(&record, original.as_ref(), &self.receipts, copy, reprint)
+            .map_err(|e| TerminalError::Config(format!("receipt: {e}")))
+    }
+
+    /// Prints a transaction's receipt on the app's printer and records the attempt. A failure
+    /// (out of paper, ...) leaves the job pending and never touches the transaction itself.
+    pub fn print(
+        &mut self,
+        reference: &str,
+        copy: ReceiptCopy,
+    ) -> Result<PrinterStatus, TerminalError> {
+        self.print_job(reference, copy, false)
+    }
+
+    /// Prints a transaction's receipt again, marked as a reprint, from the journal.
+    pub fn reprint(
+        &mut self,
+        reference: &str,
+        copy: ReceiptCopy,
+    ) -> Result<PrinterStatus, TerminalError> {
+        self.print_job(reference, copy, true)
+    }
+
+    /// Reprints the most recent transaction's receipt.
+    pub fn reprint_last(&mut self, copy: ReceiptCopy) -> Result<PrinterStatus, TerminalError> {
+        let last = self
+            .journal
+            .recent(1)?
+            .pop()
+            .ok_or_else(|| TerminalError::NotFound {
+                reference: "last".into(),
+            })?;
+        self.print_job(&last.reference, copy, true)
+    }
+
+    /// Receipts whose printing failed: (reference, copy, attempts, last printer status).
+    pub fn pending_prints(&self) -> Result<Vec<(String, String, u32, String)>, TerminalError> {
+        Ok(self.journal.pending_prints()?)
+    }
+
+    fn print_job(
+        &mut self,
+        reference: &str,
+        copy: ReceiptCopy,
+        reprint: bool,
+    ) -> Result<PrinterStatus, TerminalError> {
+        let job = self.receipt(reference, copy, reprint)?;
+        let status = match self.printer.as_mut() {
+            Some(p) => p.print(&job),
+            None => PrinterStatus::NoPrinter,
+        };
+        let at = self.now().unix_ms;
+        self.journal
+            .record_print(reference, copy_name(copy), status.as_str(), at)?;
+        if status != PrinterStatus::Ok {
+            log::warn!("receipt of {reference} not printed: {}", status.as_str());
+        }
+        Ok(status)
     }
 
     /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).

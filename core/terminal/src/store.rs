@@ -96,6 +96,9 @@ pub struct StoredConfig {
     /// Local time offset from UTC in minutes.
     #[serde(default)]
     pub utc_offset_minutes: i32,
+    /// Merchant name printed on receipts (defaults to the merchant id).
+    #[serde(default)]
+    pub merchant_name: Option<String>,
 }
 
 fn default_currency() -> String {

@@ -9,14 +9,23 @@
 //!   cancel, balance, reversal, store-and-forward, settlement with batch upload.
 //! - `receipt/`: slips and the settlement report as data, laid out for 32/48-column printers
 //!   (CJK counted double width) and encoded as ESC/POS bytes (GB18030 or code page 437).
+//! - `diagnosis.rs`: what went wrong in plain words (zh/en) and what happened to the money, from
+//!   response codes, engine errors, link failures, outcomes, printers and cards (static tables).
+//! - `policy.rs`: refund policy checked before the card is asked for (window, remainder, fee,
+//!   limits, supervisor, same card) and the keyed card token; reports every denying rule.
+//! - `operators.rs`: supervisor `00` and cashiers `01`-`99`: PBKDF2 passwords, forced change,
+//!   lockout, supervisor unlock code, sessions and audit rows.
 //!
 //! Nothing here opens a socket, reads a clock, spawns a thread or draws random bytes: time comes
 //! in as [`model::Now`], frames come in as bytes, and everything the engine wants done comes out
 //! through `poll`. `smartpos-terminal` drives it with tokio and SQLite.
 
+pub mod diagnosis;
 pub mod engine;
 pub mod journal;
 pub mod model;
+pub mod operators;
+pub mod policy;
 pub mod proto;
 pub mod receipt;
 

@@ -1,0 +1,121 @@
+//! Receipt printing: the app's printer behind [`ReceiptPrinter`], jobs kept in the journal.
+//!
+//! A payment is finished when its outcome is journaled; printing comes after and can never
+//! undo or block it. A print that fails (out of paper, cover open, ...) leaves its job pending
+//! in the journal's `print_job` table; [`crate::Terminal::reprint`] and
+//! [`crate::Terminal::reprint_last`] render the receipt again from the journal at any later
+//! time, marked as a reprint.
+
+use smartpos_txn::receipt::{
+    EscPosOptions, Lang, MerchantInfo, ReceiptCopy, ReceiptData, Width, render_escpos, render_text,
+    to_plain,
+};
+use smartpos_txn::{TxnKind, TxnRecord};
+
+/// What the printer reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PrinterStatus {
+    /// Printed.
+    Ok,
+    /// Out of paper.
+    OutOfPaper,
+    /// The print head is too hot.
+    Overheated,
+    /// The paper cover is open.
+    CoverOpen,
+    /// No printer is connected or available.
+    NoPrinter,
+    /// The printer is busy with another job.
+    Busy,
+}
+
+impl PrinterStatus {
+    /// Stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrinterStatus::Ok => "ok",
+            PrinterStatus::OutOfPaper => "out_of_paper",
+            PrinterStatus::Overheated => "overheated",
+            PrinterStatus::CoverOpen => "cover_open",
+            PrinterStatus::NoPrinter => "no_printer",
+            PrinterStatus::Busy => "busy",
+        }
+    }
+}
+
+/// One receipt to print, in both forms: printers that speak ESC/POS take the bytes, others
+/// (e.g. a vendor print service with its own text API) take the lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintJob {
+    /// The transaction.
+    pub reference: String,
+    /// Merchant or customer copy.
+    pub copy: ReceiptCopy,
+    /// ESC/POS bytes (initialise, code page, styles, QR of the reference, cut).
+    pub escpos: Vec<u8>,
+    /// The same receipt as plain text lines of the configured width.
+    pub lines: Vec<String>,
+    /// Whether it is a reprint.
+    pub reprint: bool,
+}
+
+/// The app's printer (Android adapters: Bluetooth SPP, USB, Sunmi built-in service).
+pub trait ReceiptPrinter: Send {
+    /// Prints a job and reports the printer's status. Must not block for long: a printer that
+    /// cannot print reports why instead of waiting.
+    fn print(&mut self, job: &PrintJob) -> PrinterStatus;
+}
+
+/// How receipts are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptSettings {
+    /// Merchant name, ids.
+    pub merchant: MerchantInfo,
+    /// Paper width.
+    pub width: Width,
+    /// Label language (Chinese for the `cup` profile by default).
+    pub lang: Lang,
+}
+
+/// Renders a record into a print job.
+pub fn job_for(
+    record: &TxnRecord,
+    original: Option<&TxnRecord>,
+    settings: &ReceiptSettings,
+    copy: ReceiptCopy,
+    reprint: bool,
+) -> Result<PrintJob, smartpos_txn::receipt::ReceiptError> {
+    let data = ReceiptData::from_record(
+        record,
+        original,
+        &settings.merchant,
+        copy,
+        settings.lang,
+        reprint,
+    );
+    let lines = render_text(&data, settings.width);
+    let mut opts = EscPosOptions::for_lang(settings.lang, settings.width);
+    if record.kind != TxnKind::Balance {
+        opts.qr = Some(record.reference.clone());
+    }
+    let escpos = render_escpos(&lines, &opts)?;
+    Ok(PrintJob {
+        reference: record.reference.clone(),
+        copy,
+        escpos,
+        lines: to_plain(&lines, settings.width)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        reprint,
+    })
+}
+
+/// Stable name of a copy for the journal.
+pub fn copy_name(copy: ReceiptCopy) -> &'static str {
+    match copy {
+        ReceiptCopy::Merchant => "merchant",
+        ReceiptCopy::Customer => "customer",
+    }
+}
