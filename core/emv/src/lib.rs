@@ -15,10 +15,11 @@
 //! Bytes from a card or reader are hostile: every parser here bounds-checks, never panics, and
 //! reports "need more bytes" apart from "invalid". Tests: unit tests at the bottom of each file,
 //! the `integration` test binary (`tests/integration/`, vectors in `testdata/`), and the
-//! criterion bench `benches/tlv.rs`.
+//! criterion benches `benches/tlv.rs` and `benches/kernel.rs`.
 
 pub mod dol;
 pub mod dump;
+pub mod kernel;
 pub mod tags;
 pub mod tlv;
 

@@ -7,10 +7,14 @@
 //! - `acquirer.rs`: the acquirer host logic: working keys at sign-in, MAC checks, the ledger,
 //!   void/refund/completion rules, settlement, repeat detection, the approval amount table.
 //! - `reconcile.rs`: terminal journal vs host ledger, the "0 lost, 0 doubled" check.
+//! - `card.rs`: simulated contactless cards (Visa qVSDC, Mastercard M/Chip, UnionPay qPBOC,
+//!   expired, PIN-demanding, pulled away) computing real ARQCs, and the issuer-side
+//!   [`card::verify_arqc`] / [`card::arpc`] for the host.
 //! - `fault.rs`: the transport fault plan (`drop:0.1`, `delay:2s:0.5`, ...), parsed from CLI
 //!   strings, and the seeded per-request fault picker.
 
 pub mod acquirer;
+pub mod card;
 pub mod fault;
 pub mod net;
 pub mod reconcile;
