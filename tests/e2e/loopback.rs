@@ -342,3 +342,132 @@ async fn fault_duplicate_reconciles() {
 async fn fault_late_reconciles() {
     mixed_with_fault(FaultKind::Late).await;
 }
+
+#[tokio::test]
+async fn undelivered_reversal_is_held_with_back_off() {
+    let (server, acquirer) = host("cup", false, FaultPlan::none(), 1).await;
+    let path = journal_path("backoff");
+    let addr = server.local_addr();
+    {
+        let mut t = open(config("cup", addr, false, 300), &path);
+        t.sign_in("01").await.unwrap();
+        t.disconnect().await;
+    }
+    server.shutdown().await;
+    // A host that swallows every answer: the sale and its three reversal attempts go unanswered.
+    let mute = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::always(FaultKind::Drop),
+            seed: 1,
+        },
+        acquirer.clone(),
+    )
+    .await
+    .unwrap()
+    .spawn();
+    let mut t = open(config("cup", mute.local_addr(), false, 300), &path);
+    let o = t.sale(2_000, test_card(), None, None).await.unwrap();
+    assert!(o.reversal_pending);
+    assert_eq!(o.record.state, TxnState::Reversing);
+    let at = t.next_retry_at().expect("a retry is scheduled");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        at > now + 20_000,
+        "back-off of about 30 s after three attempts"
+    );
+    assert_eq!(
+        t.recover_if_due().await.unwrap(),
+        None,
+        "not due yet: the host is not hammered"
+    );
+    // The operator's explicit recovery ignores the back-off.
+    let (delivered, remaining) = t.recover().await.unwrap();
+    assert_eq!((delivered, remaining), (0, 1));
+    mute.shutdown().await;
+}
+
+/// A printer whose paper runs out until it is refilled.
+struct Printer {
+    paper: Arc<std::sync::atomic::AtomicBool>,
+    printed: Arc<std::sync::Mutex<Vec<smartpos_terminal::printing::PrintJob>>>,
+}
+
+impl smartpos_terminal::printing::ReceiptPrinter for Printer {
+    fn print(
+        &mut self,
+        job: &smartpos_terminal::printing::PrintJob,
+    ) -> smartpos_terminal::printing::PrinterStatus {
+        use smartpos_terminal::printing::PrinterStatus;
+        if !self.paper.load(std::sync::atomic::Ordering::SeqCst) {
+            return PrinterStatus::OutOfPaper;
+        }
+        self.printed.lock().unwrap().push(job.clone());
+        PrinterStatus::Ok
+    }
+}
+
+#[tokio::test]
+async fn out_of_paper_leaves_sale_approved_and_reprint_works_later() {
+    use smartpos_terminal::printing::PrinterStatus;
+    use smartpos_txn::receipt::ReceiptCopy;
+    let (server, _) = host("cup", false, FaultPlan::none(), 1).await;
+    let path = journal_path("printer");
+    let paper = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let printed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut t = open(config("cup", server.local_addr(), false, 2_000), &path);
+    t.set_printer(Printer {
+        paper: paper.clone(),
+        printed: printed.clone(),
+    });
+    t.sign_in("01").await.unwrap();
+    let sale = t.sale(8_800, test_card(), None, None).await.unwrap();
+    assert_eq!(
+        t.print(&sale.record.reference, ReceiptCopy::Merchant)
+            .unwrap(),
+        PrinterStatus::OutOfPaper
+    );
+    assert_eq!(
+        t.journal()
+            .txn(&sale.record.reference)
+            .unwrap()
+            .unwrap()
+            .state,
+        TxnState::Approved
+    );
+    let pending = t.pending_prints().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].3, "out_of_paper");
+    paper.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(t);
+    // Later, after a restart: reprint from the journal.
+    let mut t = open(config("cup", server.local_addr(), false, 2_000), &path);
+    t.set_printer(Printer {
+        paper: paper.clone(),
+        printed: printed.clone(),
+    });
+    assert_eq!(
+        t.reprint_last(ReceiptCopy::Merchant).unwrap(),
+        PrinterStatus::Ok
+    );
+    assert!(t.pending_prints().unwrap().is_empty());
+    let jobs = printed.lock().unwrap();
+    assert!(jobs[0].reprint);
+    let text = jobs[0].lines.join("\n");
+    assert!(text.contains("88.00"), "{text}");
+    assert!(
+        !text.contains("6222021234567890128"),
+        "no full PAN on a receipt"
+    );
+    assert!(
+        !jobs[0]
+            .escpos
+            .windows(19)
+            .any(|w| w == b"6222021234567890128")
+    );
+    server.shutdown().await;
+}
