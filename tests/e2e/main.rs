@@ -4,6 +4,7 @@
 // A test binary: helpers fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod contactless;
 mod crash;
 mod loopback;
 mod pair;

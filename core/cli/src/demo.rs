@@ -266,6 +266,21 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         .map_err(|x| e(&x))?;
     show(&s4);
 
+    step(
+        &mut n,
+        "customer copy of the Visa sale's receipt (32 columns, from the journal)",
+    );
+    let job = t
+        .receipt(
+            &s1.record.reference,
+            smartpos_txn::receipt::ReceiptCopy::Customer,
+            false,
+        )
+        .map_err(|x| e(&x))?;
+    for line in &job.lines {
+        println!("    | {line}");
+    }
+
     step(&mut n, "settlement: 0500 totals");
     match t.settle().await.map_err(|x| e(&x))? {
         Outcome::Settled {

@@ -143,6 +143,86 @@ pub struct SaleArgs {
     operator: String,
     #[command(flatten)]
     card: CardArgs,
+    /// Tap a simulated contactless card instead of keying one: visa, mastercard, unionpay,
+    /// expired, pin (asks for a PIN), pulled (leaves the field mid-read).
+    #[arg(long, value_parser = ["visa", "mastercard", "unionpay", "expired", "pin", "pulled"])]
+    tap: Option<String>,
+    /// PIN digits typed on the (simulated) PIN pad when the card asks for one.
+    #[arg(long)]
+    pin: Option<String>,
+}
+
+/// A PIN pad that returns fixed digits (CLI and demo only).
+struct FixedPin(Option<String>);
+
+impl smartpos_terminal::card::PinEntry for FixedPin {
+    fn pin(&mut self, _masked_pan: &str, _amount: u64) -> smartpos_terminal::card::PinInput {
+        use smartpos_terminal::card::PinInput;
+        match self
+            .0
+            .take()
+            .map(|d| smartpos_crypto::pinblock::Pin::new(&d))
+        {
+            Some(Ok(p)) => PinInput::Digits(p),
+            _ => PinInput::Cancelled,
+        }
+    }
+}
+
+/// Builds the simulated card for `--tap`.
+pub fn sim_card(name: &str) -> Result<smartpos_sim::card::SimCard, ToolError> {
+    use smartpos_sim::card::{CardProfile, SimCard};
+    let profile = match name {
+        "visa" => CardProfile::Visa,
+        "mastercard" => CardProfile::Mastercard,
+        "unionpay" => CardProfile::UnionPay,
+        "expired" => CardProfile::Expired,
+        "pin" => CardProfile::PinRequired,
+        _ => CardProfile::PulledAway { after_apdus: 2 },
+    };
+    SimCard::new(profile).map_err(|e| ToolError(format!("simulated card: {e}")))
+}
+
+async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> ToolResult {
+    let mut card = sim_card(tap)?;
+    let mut pad = FixedPin(a.pin.clone());
+    let o = if kind == "preauth" {
+        t.preauth_contactless(
+            a.amount,
+            &mut card,
+            Some(&mut pad),
+            a.idempotency_key.as_deref(),
+            Some(&a.operator),
+        )
+        .await
+    } else {
+        t.sale_contactless(
+            a.amount,
+            &mut card,
+            Some(&mut pad),
+            a.idempotency_key.as_deref(),
+            Some(&a.operator),
+        )
+        .await
+    }
+    .map_err(err)?;
+    let mut v = outcome_json(&o);
+    if let (Some(obj), Some(c)) = (v.as_object_mut(), o.card.as_ref()) {
+        obj.insert(
+            "card".into(),
+            serde_json::json!({
+                "aid": c.info.aid,
+                "label": c.info.label,
+                "tvr": c.info.tvr,
+                "tsi": c.info.tsi,
+                "cryptogram": format!("{} {}", c.info.cryptogram_type, c.info.cryptogram),
+                "cvm": c.info.cvm,
+                "card_in_field_ms": c.info.in_field_ms,
+                "arpc_received": c.arpc_received,
+            }),
+        );
+    }
+    Ok(v)
 }
 
 /// Options of commands on an earlier transaction.
@@ -329,6 +409,14 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
         TerminalCmd::Echo => {
             t.echo().await.map_err(err)?;
             serde_json::json!({ "echo": "ok" })
+        }
+        TerminalCmd::Sale(a) if a.tap.is_some() => {
+            let tap = a.tap.clone().unwrap_or_default();
+            card_sale(t, "sale", &a, &tap).await?
+        }
+        TerminalCmd::Preauth(a) if a.tap.is_some() => {
+            let tap = a.tap.clone().unwrap_or_default();
+            card_sale(t, "preauth", &a, &tap).await?
         }
         TerminalCmd::Sale(a) => {
             let c = card(&a.card)?;

@@ -19,6 +19,14 @@
 //! | 96 | `96` | system malfunction |
 //! | anything else | `00` | approved |
 //!
+//! Amounts 990000..=990099 (9900.00 to 9900.99) answer the code in their last two digits
+//! (`00` to `99`), so tests can make the host produce every numeric response code.
+//!
+//! Before the table: a chip request (field 55) whose ARQC does not verify under the test issuer
+//! master key [`crate::card::TEST_IMK_AC`] is declined `05`, and an expired card (field 14 or
+//! the track 2 expiry before this month) is declined `54`. Approved chip requests get field 55
+//! with tag `91`: the ARPC (method 1) and the response code as ARC.
+//!
 //! Response-code meanings follow ISO 8583:1987 field 39 and the UnionPay POS specification.
 
 use crate::fault::FaultSet;
@@ -283,8 +291,16 @@ impl Acquirer {
                     (200, "310000", "01") => "balance",
                     _ => "",
                 };
+                let chip = chip_check(msg);
+                if let Some(ChipCheck { code: Some(c), .. }) = &chip {
+                    log::info!("host: chip check declines with {c}");
+                }
                 let result = match kind {
-                    "sale" | "preauth" => Ok(decide(amount)),
+                    "sale" | "preauth" => Ok(chip
+                        .as_ref()
+                        .and_then(|c| c.code)
+                        .or_else(|| expired(msg).then_some("54"))
+                        .unwrap_or_else(|| decide(amount))),
                     "balance" => {
                         resp.set(54, b"1001156C000000100000".to_vec());
                         Ok("00")
@@ -310,6 +326,15 @@ impl Acquirer {
                     resp.set(38, auth.clone().into_bytes());
                 }
                 resp.set(39, code.as_bytes().to_vec());
+                if let Some(ChipCheck {
+                    arpc_for: Some(f), ..
+                }) = &chip
+                {
+                    let arc = [code.as_bytes()[0], code.as_bytes()[1]];
+                    if let Some(f55) = f(arc) {
+                        resp.set(55, f55);
+                    }
+                }
                 if kind != "balance" && !kind.is_empty() {
                     st.ledger.transactions.push(LedgerEntry {
                         tid: tid.clone(),
@@ -541,12 +566,102 @@ impl Acquirer {
     }
 }
 
+/// The result of checking a chip request's ARQC.
+struct ChipCheck {
+    /// A decline code when the ARQC does not verify (`05`), `None` when it does.
+    code: Option<&'static str>,
+    /// Builds the response's field 55 (`91` ARPC || ARC) for a response code.
+    #[allow(clippy::type_complexity)]
+    arpc_for: Option<Box<dyn Fn([u8; 2]) -> Option<Vec<u8>>>>,
+}
+
+/// Verifies the ARQC in field 55 with the simulator's issuer master key
+/// ([`crate::card::TEST_IMK_AC`]); `None` when the request carries no chip data.
+fn chip_check(msg: &Message) -> Option<ChipCheck> {
+    let icc = msg.get(55)?.to_vec();
+    let pan = msg
+        .text(2)
+        .and_then(|p| smartpos_types::Pan::new(p).ok())
+        .or_else(|| {
+            msg.text(35)
+                .and_then(smartpos_types::Track2::new)
+                .and_then(|t| t.pan())
+        });
+    let psn: Option<u8> = msg.text(23).and_then(|p| p.parse().ok());
+    let (Some(pan), Some(psn)) = (pan, psn) else {
+        return Some(ChipCheck {
+            code: Some("05"),
+            arpc_for: None,
+        });
+    };
+    let imk = crate::card::TEST_IMK_AC;
+    match crate::card::verify_arqc(&imk, &pan, psn, &icc) {
+        Ok(arqc) => {
+            let atc = smartpos_emv::tlv::parse(&icc)
+                .ok()
+                .and_then(|t| {
+                    smartpos_emv::tlv::find_bytes(&t, smartpos_emv::tlv::Tag(0x9F36))
+                        .map(<[u8]>::to_vec)
+                })
+                .and_then(|a| <[u8; 2]>::try_from(a.as_slice()).ok());
+            let arpc_for = atc.map(|atc| {
+                Box::new(move |arc: [u8; 2]| {
+                    let a = crate::card::arpc(&imk, &pan, psn, atc, arqc, arc).ok()?;
+                    let mut f = vec![0x91, 0x0A];
+                    f.extend_from_slice(&a);
+                    f.extend_from_slice(&arc);
+                    Some(f)
+                }) as Box<dyn Fn([u8; 2]) -> Option<Vec<u8>>>
+            });
+            Some(ChipCheck {
+                code: None,
+                arpc_for,
+            })
+        }
+        Err(e) => {
+            log::warn!("host: ARQC rejected: {e}");
+            Some(ChipCheck {
+                code: Some("05"),
+                arpc_for: None,
+            })
+        }
+    }
+}
+
+/// Whether the card's expiry (field 14, or the track 2 in 35) is before this month.
+fn expired(msg: &Message) -> bool {
+    let yymm = msg.text(14).map(str::to_owned).or_else(|| {
+        msg.text(35)
+            .and_then(smartpos_types::Track2::new)
+            .and_then(|t| t.expiry().map(str::to_owned))
+    });
+    let Some(yymm) = yymm.and_then(|e| e.parse::<u32>().ok()) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+        .unwrap_or(0);
+    let t = smartpos_txn::model::LocalDateTime::from_unix_ms_utc(now);
+    let current = u32::from(t.year % 100) * 100 + u32::from(t.month);
+    yymm < current
+}
+
 fn needs_mac(mti: Mti) -> bool {
     !(mti == Mti::NETWORK || mti == Mti::NETWORK_ADVICE)
 }
 
-/// The response code for an amount, per the table in the module documentation.
+/// All two-digit codes, so that [`decide`] can hand out any of them as `&'static str`.
+const TWO_DIGITS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// The response code for an amount, per the table in the module documentation. Amounts from
+/// 9900.00 to 9900.99 (990000 to 990099 minor units) answer the code in their last two digits,
+/// so that a test can make the host produce any numeric response code.
 pub fn decide(amount: u64) -> &'static str {
+    if (990_000..=990_099).contains(&amount) {
+        let i = usize::try_from(amount - 990_000).unwrap_or(0) * 2;
+        return TWO_DIGITS.get(i..i + 2).unwrap_or("96");
+    }
     match amount % 100 {
         51 => "51",
         5 => "05",
@@ -589,5 +704,8 @@ mod tests {
         assert_eq!(decide(10051), "51");
         assert_eq!(decide(305), "05");
         assert_eq!(decide(196), "96");
+        assert_eq!(decide(990_000), "00");
+        assert_eq!(decide(990_057), "57");
+        assert_eq!(decide(990_099), "99");
     }
 }

@@ -659,3 +659,13 @@ mod tests {
         assert!(!d.contains("6228480402564890018"));
     }
 }
+
+impl smartpos_emv::kernel::ApduTransport for SimCard {
+    fn transceive(
+        &mut self,
+        capdu: &[u8],
+    ) -> Result<Vec<u8>, smartpos_emv::kernel::TransportError> {
+        SimCard::transceive(self, capdu)
+            .map_err(|CardRemoved| smartpos_emv::kernel::TransportError::CardRemoved)
+    }
+}

@@ -85,6 +85,18 @@ CREATE TABLE IF NOT EXISTS print_job (
     updated_at_ms INTEGER NOT NULL,
     PRIMARY KEY (reference, copy)
 );
+CREATE TABLE IF NOT EXISTS card_info (
+    reference   TEXT PRIMARY KEY,
+    aid         TEXT NOT NULL,
+    label       TEXT NOT NULL,
+    tvr         TEXT NOT NULL,
+    tsi         TEXT NOT NULL,
+    cryptogram_type TEXT NOT NULL,
+    cryptogram  TEXT NOT NULL,
+    cvm         TEXT NOT NULL,
+    cvm_result  TEXT NOT NULL,
+    in_field_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms    INTEGER NOT NULL,
@@ -121,6 +133,29 @@ pub enum JournalError {
     /// The idempotency key is already used by another transaction.
     #[error("idempotency key already used")]
     DuplicateKey,
+}
+
+/// Chip data shown on receipts. Nothing here identifies the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardInfo {
+    /// Application identifier (hex).
+    pub aid: String,
+    /// Application label.
+    pub label: String,
+    /// Terminal verification results (hex).
+    pub tvr: String,
+    /// Transaction status information (hex).
+    pub tsi: String,
+    /// Cryptogram type: `ARQC`, `TC` or `AAC`.
+    pub cryptogram_type: String,
+    /// Cryptogram (hex).
+    pub cryptogram: String,
+    /// Cardholder verification: `online_pin`, `signature`, `no_cvm` or `consumer_device`.
+    pub cvm: String,
+    /// CVM results, tag 9F34 (hex).
+    pub cvm_result: String,
+    /// Card-in-field time, milliseconds.
+    pub in_field_ms: u64,
 }
 
 /// The journal key (AES-256), zeroized on drop.
@@ -471,6 +506,51 @@ impl Journal {
             |r| r.get(0),
         )?;
         Ok(n > 0)
+    }
+
+    /// Stores the chip data a receipt shows (no card data: AID, label, TVR, TSI, cryptogram).
+    pub fn put_card_info(&mut self, reference: &str, info: &CardInfo) -> Result<(), JournalError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                reference,
+                info.aid,
+                info.label,
+                info.tvr,
+                info.tsi,
+                info.cryptogram_type,
+                info.cryptogram,
+                info.cvm,
+                info.cvm_result,
+                i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The chip data of a transaction, if it was read from a chip.
+    pub fn card_info(&self, reference: &str) -> Result<Option<CardInfo>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms FROM card_info WHERE reference = ?1",
+                params![reference],
+                |r| {
+                    Ok(CardInfo {
+                        aid: r.get(0)?,
+                        label: r.get(1)?,
+                        tvr: r.get(2)?,
+                        tsi: r.get(3)?,
+                        cryptogram_type: r.get(4)?,
+                        cryptogram: r.get(5)?,
+                        cvm: r.get(6)?,
+                        cvm_result: r.get(7)?,
+                        in_field_ms: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// A configuration value.

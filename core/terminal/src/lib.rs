@@ -3,6 +3,8 @@
 //! Files:
 //! - `runtime.rs`: [`Terminal`], the public API: opens the journal, recovers, and drives the
 //!   sans-IO engine of `smartpos-txn` with a real clock and the host link.
+//! - `card.rs`: [`card::ApduTransport`] and [`card::PinEntry`] (implemented by the app), the
+//!   contactless kernel loop, and card data for the engine (entry mode 07, field 55, PIN block).
 //! - `journal.rs`: the SQLite journal (WAL, synchronous=FULL); pending messages sealed with
 //!   AES-256-GCM.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
@@ -13,6 +15,7 @@
 //!   2-byte length-prefixed frames, with connect/response timeouts, certificate pinning and
 //!   a classification of each failure by whether a sent request may have reached the host.
 
+pub mod card;
 pub mod journal;
 pub mod link;
 pub mod printing;

@@ -7,8 +7,8 @@
 //! time, marked as a reprint.
 
 use smartpos_txn::receipt::{
-    EscPosOptions, Lang, MerchantInfo, ReceiptCopy, ReceiptData, Width, render_escpos, render_text,
-    to_plain,
+    Cvm, EmvFields, EscPosOptions, Lang, MerchantInfo, ReceiptCopy, ReceiptData, Width,
+    render_escpos, render_text, to_plain,
 };
 use smartpos_txn::{TxnKind, TxnRecord};
 
@@ -78,15 +78,17 @@ pub struct ReceiptSettings {
     pub lang: Lang,
 }
 
-/// Renders a record into a print job.
+/// Renders a record into a print job; `chip` adds the chip lines (AID, TVR, TSI, cryptogram)
+/// and the cardholder verification of a chip or contactless transaction.
 pub fn job_for(
     record: &TxnRecord,
     original: Option<&TxnRecord>,
     settings: &ReceiptSettings,
     copy: ReceiptCopy,
     reprint: bool,
+    chip: Option<(EmvFields, Cvm)>,
 ) -> Result<PrintJob, smartpos_txn::receipt::ReceiptError> {
-    let data = ReceiptData::from_record(
+    let mut data = ReceiptData::from_record(
         record,
         original,
         &settings.merchant,
@@ -94,6 +96,10 @@ pub fn job_for(
         settings.lang,
         reprint,
     );
+    if let Some((emv, cvm)) = chip {
+        data.emv = Some(emv);
+        data.cvm = cvm;
+    }
     let lines = render_text(&data, settings.width);
     let mut opts = EscPosOptions::for_lang(settings.lang, settings.width);
     if record.kind != TxnKind::Balance {

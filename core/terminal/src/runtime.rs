@@ -6,16 +6,19 @@
 //! commits to the journal (durable before anything else happens), send frames, collect events,
 //! and wait for a frame or the engine's deadline.
 
+use crate::card::{ApduTransport, CardError, CardRead, PinEntry, card_data, read_contactless};
+use crate::journal::CardInfo;
 use crate::journal::{Journal, JournalError, JournalKey};
 use crate::link::{HostLink, LinkConfig, LinkError};
 use crate::printing::{
     PrintJob, PrinterStatus, ReceiptPrinter, ReceiptSettings, copy_name, job_for,
 };
 use smartpos_crypto::keys::TdesKey;
+use smartpos_emv::kernel::{Cvm, KernelConfig, issuer_response};
 use smartpos_txn::engine::{Command, Event, OpError, Outcome, Output, TxnRequest};
 use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, TxnState};
 use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
-use smartpos_txn::receipt::{Lang, MerchantInfo, ReceiptCopy, Width};
+use smartpos_txn::receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
 use smartpos_txn::{Engine, EngineConfig};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -60,6 +63,9 @@ pub enum TerminalError {
     /// The idempotency key was used for a different kind of transaction or amount.
     #[error("idempotency key already used for a different request")]
     IdempotencyConflict,
+    /// The card could not be read, or PIN entry failed. Nothing was sent to the host.
+    #[error("{0}")]
+    Card(#[from] CardError),
     /// A previous journal failure left the engine and the journal out of step.
     #[error("terminal must be reopened after a journal failure")]
     Poisoned,
@@ -76,6 +82,17 @@ pub struct TxnOutcome {
     pub reversal_pending: bool,
     /// Whether this outcome was recorded earlier under the same idempotency key (nothing was sent).
     pub replayed: bool,
+    /// For chip and contactless cards: what the card did.
+    pub card: Option<CardSummary>,
+}
+
+/// What a chip card did during a transaction (no card data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSummary {
+    /// Receipt data (AID, label, TVR, TSI, cryptogram, CVM).
+    pub info: CardInfo,
+    /// Whether the host's answer carried an ARPC (tag 91 in field 55).
+    pub arpc_received: bool,
 }
 
 /// Something that happened during a command, for the app's screens and logs.
@@ -120,6 +137,8 @@ pub struct Terminal {
     probe: Option<ProbeFn>,
     printer: Option<Box<dyn ReceiptPrinter>>,
     receipts: ReceiptSettings,
+    kernel: KernelConfig,
+    last_frame: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -189,6 +208,8 @@ impl Terminal {
             probe: None,
             printer: None,
             receipts,
+            kernel: default_kernel_config(),
+            last_frame: None,
         };
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {
@@ -309,6 +330,7 @@ impl Terminal {
                 Some(link) => match link.recv(wait).await {
                     Ok(frame) => {
                         self.probe(Probe::Received(&frame));
+                        self.last_frame = Some(frame.clone());
                         let now = self.now();
                         self.engine.handle_host_frame(now, &frame);
                     }
@@ -455,6 +477,7 @@ impl Terminal {
             reply: None,
             reversal_pending,
             replayed: true,
+            card: None,
         }))
     }
 
@@ -497,6 +520,134 @@ impl Terminal {
             operator,
         ))
         .await
+    }
+
+    /// Sets the contactless kernel configuration (AIDs, TTQ, limits).
+    pub fn set_kernel_config(&mut self, config: KernelConfig) {
+        self.kernel = config;
+    }
+
+    /// A contactless sale: reads the card through `transport` (NFC or the mPOS reader), asks
+    /// `pin` for a PIN when the card wants one, then runs the sale. A retry with the same
+    /// idempotency key returns the recorded outcome without touching the card.
+    pub async fn sale_contactless(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        self.card_txn(
+            TxnKind::Sale,
+            amount,
+            transport,
+            pin,
+            idempotency_key,
+            operator,
+        )
+        .await
+    }
+
+    /// A contactless pre-authorisation.
+    pub async fn preauth_contactless(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        self.card_txn(
+            TxnKind::PreAuth,
+            amount,
+            transport,
+            pin,
+            idempotency_key,
+            operator,
+        )
+        .await
+    }
+
+    /// Reads a contactless card without running a transaction (e.g. to show the card).
+    pub fn read_card(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+    ) -> Result<CardRead, TerminalError> {
+        let currency = self.cfg.currency.parse().unwrap_or(156);
+        let local = self.now().local;
+        Ok(read_contactless(
+            &self.kernel,
+            transport,
+            amount,
+            currency,
+            local,
+        )?)
+    }
+
+    async fn card_txn(
+        &mut self,
+        kind: TxnKind,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        idempotency_key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        if let Some(done) = self.replay(idempotency_key, kind, Some(amount))? {
+            return Ok(done);
+        }
+        if !self.engine.signed_in() {
+            return Err(TerminalError::Op(OpError::NotSignedIn));
+        }
+        let read = self.read_card(amount, transport)?;
+        let card = card_data(&read, amount, pin, self.engine.pin_key())?;
+        self.last_frame = None;
+        let mut out = self
+            .run_txn(request(
+                kind,
+                amount,
+                Some(card),
+                None,
+                idempotency_key,
+                operator,
+            ))
+            .await?;
+        let o = &read.outcome;
+        let info = CardInfo {
+            aid: smartpos_types::hex::encode(&o.aid),
+            label: o.app_label.clone(),
+            tvr: smartpos_types::hex::encode(&o.tvr),
+            tsi: smartpos_types::hex::encode(&o.tsi),
+            cryptogram_type: o.cryptogram_type.as_str().to_owned(),
+            cryptogram: smartpos_types::hex::encode(&o.cryptogram),
+            cvm: match o.cvm {
+                Cvm::OnlinePin => "online_pin",
+                Cvm::Signature => "signature",
+                Cvm::NoCvm => "no_cvm",
+                _ => "consumer_device",
+            }
+            .to_owned(),
+            cvm_result: smartpos_types::hex::encode(&o.cvm.results()),
+            in_field_ms: read.card_in_field_ms,
+        };
+        // Receipt data is not money: a failure to store it is logged, never fatal.
+        if let Err(e) = self.journal.put_card_info(&out.record.reference, &info) {
+            log::warn!("card info for the receipt not stored: {e}");
+        }
+        let arpc_received = self
+            .last_frame
+            .take()
+            .and_then(|f| self.engine.config().profile.dialect.unpack(&f).ok())
+            .and_then(|m| m.get(55).map(<[u8]>::to_vec))
+            .and_then(|f55| issuer_response(&f55).ok())
+            .is_some_and(|d| d.arpc.is_some());
+        out.card = Some(CardSummary {
+            info,
+            arpc_received,
+        });
+        Ok(out)
     }
 
     /// A pre-authorisation.
@@ -658,8 +809,16 @@ impl Terminal {
             None => None,
         };
         let reprint = reprint || self.journal.printed_before(reference, copy_name(copy))?;
-        job_for(&record, original.as_ref(), &self.receipts, copy, reprint)
-            .map_err(|e| TerminalError::Config(format!("receipt: {e}")))
+        let chip = self.journal.card_info(reference)?;
+        job_for(
+            &record,
+            original.as_ref(),
+            &self.receipts,
+            copy,
+            reprint,
+            chip.as_ref().map(emv_fields),
+        )
+        .map_err(|e| TerminalError::Config(format!("receipt: {e}")))
     }
 
     /// Prints a transaction's receipt on the app's printer and records the attempt. A failure
@@ -748,6 +907,42 @@ fn request(
     }
 }
 
+/// The kernel configuration a terminal starts with: the default AIDs and TTQ, and a CVM-required
+/// limit of 1,000.00 in the terminal currency (UnionPay QuickPass "免密免签" limit for most
+/// merchants in China); no transaction limit. Apps change it with
+/// [`Terminal::set_kernel_config`].
+pub fn default_kernel_config() -> KernelConfig {
+    let mut k = KernelConfig::default();
+    k.limits.cvm_required_limit = 100_000;
+    k
+}
+
+fn emv_fields(c: &CardInfo) -> (EmvFields, smartpos_txn::receipt::Cvm) {
+    let kind = match c.cryptogram_type.as_str() {
+        "TC" => CryptogramKind::Tc,
+        "AAC" => CryptogramKind::Aac,
+        _ => CryptogramKind::Arqc,
+    };
+    let cvm = match c.cvm.as_str() {
+        "online_pin" => smartpos_txn::receipt::Cvm::PinVerified,
+        "no_cvm" => smartpos_txn::receipt::Cvm::NoCvm,
+        "consumer_device" => smartpos_txn::receipt::Cvm::DeviceCvm,
+        _ => smartpos_txn::receipt::Cvm::Signature,
+    };
+    (
+        EmvFields {
+            aid: c.aid.clone(),
+            app_label: (!c.label.is_empty()).then(|| c.label.clone()),
+            tvr: c.tvr.clone(),
+            tsi: c.tsi.clone(),
+            cryptogram_kind: kind,
+            cryptogram: c.cryptogram.clone(),
+            cvm_result: Some(c.cvm_result.clone()),
+        },
+        cvm,
+    )
+}
+
 fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
     match o {
         Outcome::Txn {
@@ -759,6 +954,7 @@ fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
             reply,
             reversal_pending,
             replayed: false,
+            card: None,
         }),
         other => Err(unexpected(other)),
     }

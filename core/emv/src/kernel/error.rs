@@ -38,6 +38,13 @@ pub enum TransportError {
     Io,
 }
 
+/// The app's channel to the card: NFC (`IsoDep.transceive` on Android) or the mPOS reader link.
+/// The kernel itself never calls it (it is sans-IO); the runtime's card loop does.
+pub trait ApduTransport: Send {
+    /// Sends a command APDU and returns the response APDU (data followed by SW1 SW2).
+    fn transceive(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError>;
+}
+
 /// Why a card response is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

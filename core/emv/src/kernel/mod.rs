@@ -49,7 +49,7 @@ pub use config::{
     AID_MASTERCARD, AID_UNIONPAY_CREDIT, AID_UNIONPAY_DEBIT, AID_VISA, ContactlessLimits,
     KernelConfig, KernelTxn, MAX_AMOUNT,
 };
-pub use error::{KernelError, MalformedReason, Step, TransportError};
+pub use error::{ApduTransport, KernelError, MalformedReason, Step, TransportError};
 pub use outcome::{
     CardOutcome, CryptogramType, Cvm, FIELD55_TAGS, IccData, IssuerData, KernelPath, ReceiptFields,
     issuer_response,

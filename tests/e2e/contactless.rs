@@ -1,0 +1,204 @@
+//! Contactless sales: simulated cards through the kernel over the terminal's `ApduTransport`,
+//! ARQC verified by the host simulator, ARPC returned, receipts with chip data.
+
+use smartpos_crypto::pinblock::Pin;
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus};
+use smartpos_sim::card::{CardProfile, SimCard};
+use smartpos_sim::fault::FaultPlan;
+use smartpos_sim::net::{Server, ServerConfig, ServerHandle};
+use smartpos_terminal::card::{CardError, PinEntry, PinInput};
+use smartpos_terminal::journal::JournalKey;
+use smartpos_terminal::link::LinkConfig;
+use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError};
+use smartpos_tests::{MID, TID, temp_dir, test_tmk};
+use smartpos_txn::model::TxnState;
+use smartpos_txn::receipt::ReceiptCopy;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A simulated card in the NFC field (the card itself implements `ApduTransport`).
+fn nfc(profile: CardProfile) -> SimCard {
+    SimCard::new(profile).unwrap()
+}
+
+struct Pad(&'static str);
+
+impl PinEntry for Pad {
+    fn pin(&mut self, masked_pan: &str, _amount: u64) -> PinInput {
+        assert!(
+            masked_pan.contains('*'),
+            "the PIN pad sees a masked PAN only"
+        );
+        PinInput::Digits(Pin::new(self.0).unwrap())
+    }
+}
+
+async fn setup() -> (ServerHandle, Arc<Acquirer>, Terminal) {
+    let acquirer = Arc::new(
+        Acquirer::new(AcquirerConfig {
+            dialect: "cup".into(),
+            tmk: test_tmk(),
+            ledger_file: None,
+        })
+        .unwrap(),
+    );
+    let server = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
+        acquirer.clone(),
+    )
+    .await
+    .unwrap()
+    .spawn();
+    let mut link = LinkConfig::plain(format!("127.0.0.1:{}", server.local_addr().port()));
+    link.response_timeout = Duration::from_secs(2);
+    let cfg = TerminalConfig {
+        tid: TID.into(),
+        mid: MID.into(),
+        currency: "156".into(),
+        dialect: "cup".into(),
+        link,
+        utc_offset_minutes: 480,
+    };
+    let mut t = Terminal::open(
+        cfg,
+        &temp_dir("nfc").join("j.db"),
+        test_tmk(),
+        &JournalKey::new([1; 32]),
+    )
+    .unwrap();
+    t.sign_in("01").await.unwrap();
+    (server, acquirer, t)
+}
+
+#[tokio::test]
+async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
+    let (server, acquirer, mut t) = setup().await;
+    for (profile, label) in [
+        (CardProfile::Visa, "VISA"),
+        (CardProfile::Mastercard, "MASTERCARD"),
+        (CardProfile::UnionPay, "UNIONPAY"),
+    ] {
+        let mut card = nfc(profile);
+        let o = t
+            .sale_contactless(1_200, &mut card, None, None, None)
+            .await
+            .unwrap();
+        assert_eq!(o.record.state, TxnState::Approved, "{label}");
+        assert_eq!(o.record.entry_mode.as_deref(), Some("071"));
+        let chip = o.card.expect("chip summary");
+        assert!(
+            chip.arpc_received,
+            "{label}: the host returned an ARPC over a verified ARQC"
+        );
+        assert_eq!(chip.info.cryptogram_type, "ARQC");
+        assert!(
+            chip.info.in_field_ms < 500,
+            "{label}: card-in-field {} ms",
+            chip.info.in_field_ms
+        );
+        let job = t
+            .receipt(&o.record.reference, ReceiptCopy::Merchant, false)
+            .unwrap();
+        let text = job.lines.join("\n");
+        assert!(
+            text.contains(&chip.info.aid),
+            "{label}: receipt shows the AID\n{text}"
+        );
+        assert!(
+            text.contains(&chip.info.cryptogram),
+            "{label}: receipt shows the cryptogram"
+        );
+    }
+    let approved = acquirer
+        .ledger()
+        .transactions
+        .iter()
+        .filter(|e| e.status == HostStatus::Approved)
+        .count();
+    assert_eq!(approved, 3);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pin_card_sends_an_encrypted_pin_block() {
+    let (server, _, mut t) = setup().await;
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s2 = sent.clone();
+    t.set_probe(move |p| {
+        if let Probe::BeforeSend(b) = p {
+            s2.lock().unwrap().push(b.to_vec());
+        }
+    });
+    let mut card = nfc(CardProfile::PinRequired);
+    let missing = t
+        .sale_contactless(30_000, &mut card, None, None, None)
+        .await;
+    assert!(matches!(
+        missing,
+        Err(TerminalError::Card(CardError::PinPadMissing))
+    ));
+    let mut card = nfc(CardProfile::PinRequired);
+    let o = t
+        .sale_contactless(30_000, &mut card, Some(&mut Pad("2468")), None, None)
+        .await
+        .unwrap();
+    assert_eq!(o.record.state, TxnState::Approved);
+    let dialect = smartpos_iso8583::Dialect::cup();
+    let m = dialect
+        .unpack(sent.lock().unwrap().last().unwrap())
+        .unwrap();
+    assert_eq!(m.get(52).map(<[u8]>::len), Some(8), "PIN block in field 52");
+    assert_eq!(m.text(22), Some("071"));
+    assert!(m.has(55) && m.has(23));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_card_is_declined_54_and_pulled_card_sends_nothing() {
+    let (server, acquirer, mut t) = setup().await;
+    let mut card = nfc(CardProfile::Expired);
+    let o = t
+        .sale_contactless(500, &mut card, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(o.record.state, TxnState::Declined);
+    assert_eq!(o.record.response_code.as_deref(), Some("54"));
+    let before = acquirer.ledger().transactions.len();
+    let mut card = nfc(CardProfile::PulledAway { after_apdus: 2 });
+    let r = t
+        .sale_contactless(500, &mut card, None, Some("pulled"), None)
+        .await;
+    assert!(
+        matches!(r, Err(TerminalError::Card(CardError::Kernel(_)))),
+        "{r:?}"
+    );
+    assert_eq!(
+        acquirer.ledger().transactions.len(),
+        before,
+        "nothing reached the host"
+    );
+    assert!(
+        t.journal().by_idempotency_key("pulled").unwrap().is_none(),
+        "nothing journaled"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn card_from_another_issuer_is_declined_by_the_host() {
+    let (server, _, mut t) = setup().await;
+    let mut card = SimCard::with_imk(CardProfile::Visa, &[0x42; 16]).unwrap();
+    let o = t
+        .sale_contactless(800, &mut card, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(o.record.state, TxnState::Declined);
+    assert_eq!(o.record.response_code.as_deref(), Some("05"), "wrong ARQC");
+    assert!(!o.card.unwrap().arpc_received);
+    server.shutdown().await;
+}
