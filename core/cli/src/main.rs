@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             tool::report(host_cmd::run_host(args).map(|()| serde_json::Value::Null))
         }
         Command::HostLedger(args) => tool::report(host_cmd::run_ledger(args)),
-        Command::Terminal(args) => tool::report(terminal_cmd::run(args)),
+        Command::Terminal(args) => tool::report_cmd(terminal_cmd::run(args)),
         Command::Demo(args) => tool::report(demo::run(args).map(|()| serde_json::Value::Null)),
     }
 }

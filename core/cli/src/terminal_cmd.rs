@@ -1,6 +1,9 @@
 //! `smartpos terminal --data DIR <command>`: each command opens the journal, works, exits.
 
-use crate::tool::{ToolError, ToolResult};
+use crate::tool::{CmdError, ToolError};
+
+/// What a terminal command returns.
+pub type CmdResult = Result<serde_json::Value, CmdError>;
 use clap::{Args, Subcommand};
 use smartpos_terminal::store::{DataDir, StoredConfig};
 use smartpos_terminal::{Terminal, TerminalError, TxnOutcome};
@@ -58,6 +61,9 @@ pub enum TerminalCmd {
         /// Merchant name printed on receipts.
         #[arg(long)]
         merchant_name: Option<String>,
+        /// Do not require a logged-in operator for financial commands (scripts, tests).
+        #[arg(long)]
+        no_login: bool,
     },
     /// Signs in and downloads working keys.
     Signin {
@@ -77,8 +83,17 @@ pub enum TerminalCmd {
     Balance(CardArgs),
     /// Voids a sale of the open batch.
     Void(RefArgs),
-    /// Refunds (part of) an earlier sale.
-    Refund(RefAmountArgs),
+    /// Refunds (part of) an earlier sale, after the refund policy.
+    Refund {
+        #[command(flatten)]
+        args: RefAmountArgs,
+        /// Supervisor id approving the refund (must be 00).
+        #[arg(long)]
+        supervisor: Option<String>,
+        /// The supervisor's password.
+        #[arg(long)]
+        supervisor_password: Option<String>,
+    },
     /// Completes a pre-authorisation.
     Complete(RefAmountArgs),
     /// Cancels a pre-authorisation.
@@ -93,6 +108,95 @@ pub enum TerminalCmd {
     Pending,
     /// Renders a transaction's receipt from the journal (plain text on stdout).
     Receipt(ReceiptArgs),
+    /// Logs an operator in (supervisor 00, cashiers 01-99). A first login with the default
+    /// password must set a new one: pass --new-password.
+    Login {
+        /// Operator id.
+        #[arg(long)]
+        operator: String,
+        /// Password.
+        #[arg(long)]
+        password: String,
+        /// New password, for the forced change at first use.
+        #[arg(long)]
+        new_password: Option<String>,
+    },
+    /// Logs the current operator out.
+    Logout,
+    /// Operator management (supervisor only, except passwd).
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+    /// What may be refunded on a transaction, and every rule that would deny it.
+    RefundQuote {
+        /// Reference of the original.
+        #[arg(long = "ref")]
+        reference: String,
+    },
+    /// The diagnosis for a host response code (zh/en, category, money state, next steps).
+    Explain {
+        /// Response code, e.g. 51 or A0.
+        #[arg(long)]
+        code: String,
+        /// Transaction kind the code answered (refund wording differs).
+        #[arg(long, default_value = "sale")]
+        kind: String,
+    },
+    /// Exports configuration (no secrets), pending items, recent transactions, the masked host
+    /// trace and the audit log as one JSON file for the acquirer's help desk.
+    SupportBundle {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sets the refund policy and operator settings from a JSON file (see `policy show`).
+    Settings {
+        /// A JSON file with `require_login`, `refund_policy`, `operators`; omit to print.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+/// Operator management.
+#[derive(Subcommand, Debug)]
+pub enum OperatorCmd {
+    /// Adds a cashier with the default password 0000 (changed at first login).
+    Add {
+        /// Cashier id 01-99.
+        #[arg(long)]
+        id: String,
+    },
+    /// Unlocks a locked cashier.
+    Unlock {
+        /// Cashier id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Resets a cashier's password to the default.
+    Reset {
+        /// Cashier id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Removes a cashier.
+    Delete {
+        /// Cashier id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Changes an operator's password.
+    Passwd {
+        /// Operator id.
+        #[arg(long)]
+        id: String,
+        /// Current password.
+        #[arg(long)]
+        old: String,
+        /// New password.
+        #[arg(long)]
+        new: String,
+    },
+    /// Lists operators (no password data).
+    List,
 }
 
 /// Receipt options.
@@ -183,7 +287,7 @@ pub fn sim_card(name: &str) -> Result<smartpos_sim::card::SimCard, ToolError> {
     SimCard::new(profile).map_err(|e| ToolError(format!("simulated card: {e}")))
 }
 
-async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> ToolResult {
+async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> CmdResult {
     let mut card = sim_card(tap)?;
     let mut pad = FixedPin(a.pin.clone());
     let o = if kind == "preauth" {
@@ -300,12 +404,31 @@ pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
     v
 }
 
-fn err(e: TerminalError) -> ToolError {
-    ToolError(e.to_string())
+fn err(e: TerminalError) -> CmdError {
+    if let TerminalError::Config(m) = &e {
+        return CmdError::Input(ToolError(m.clone()));
+    }
+    let mut error = smartpos_terminal::safety::diagnosis_json(&e.diagnosis());
+    if let (Some(obj), TerminalError::RefundDenied { denials }) = (error.as_object_mut(), &e) {
+        obj.insert(
+            "denials".into(),
+            denials
+                .iter()
+                .map(smartpos_terminal::safety::denial_json)
+                .collect(),
+        );
+    }
+    if let Some(obj) = error.as_object_mut() {
+        obj.insert("message".into(), e.to_string().into());
+    }
+    CmdError::Failed {
+        message: e.to_string(),
+        error,
+    }
 }
 
 /// Runs one terminal command.
-pub fn run(args: TerminalArgs) -> ToolResult {
+pub fn run(args: TerminalArgs) -> CmdResult {
     let dir = DataDir::new(&args.data);
     if let TerminalCmd::Init {
         host,
@@ -319,6 +442,7 @@ pub fn run(args: TerminalArgs) -> ToolResult {
         connect_timeout,
         currency,
         merchant_name,
+        no_login,
     } = &args.command
     {
         let cfg = StoredConfig {
@@ -338,12 +462,16 @@ pub fn run(args: TerminalArgs) -> ToolResult {
         let tmk = crate::host_cmd::tmk_arg(tmk.as_deref())?;
         dir.init(&cfg, tmk.expose()).map_err(err)?;
         // Open once so the journal exists and the settings are proven usable.
-        let t = dir.open().map_err(err)?;
+        let mut t = dir.open().map_err(err)?;
+        let mut settings = t.safety_settings().clone();
+        settings.require_login = !no_login;
+        t.set_safety_settings(settings).map_err(err)?;
         return Ok(serde_json::json!({
             "initialised": args.data.display().to_string(),
             "tid": cfg.tid,
             "dialect": cfg.dialect,
             "batch": t.batch(),
+            "require_login": !no_login,
         }));
     }
     let mut t = dir.open().map_err(err)?;
@@ -355,7 +483,7 @@ pub fn run(args: TerminalArgs) -> ToolResult {
     rt.block_on(async move { run_open(&mut t, args.command).await })
 }
 
-fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> ToolResult {
+fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> CmdResult {
     use smartpos_terminal::printing::ReceiptSettings;
     use smartpos_txn::receipt::{Lang, MerchantInfo, ReceiptCopy, Width};
     let cfg = t.config().clone();
@@ -393,10 +521,10 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
     Ok(serde_json::Value::Null)
 }
 
-async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
+async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
     let out = match cmd {
         TerminalCmd::Init { .. } | TerminalCmd::Receipt(_) => {
-            return Err(ToolError("already handled".into()));
+            return Err(ToolError("already handled".into()).into());
         }
         TerminalCmd::Signin { operator } => {
             let batch = t.sign_in(&operator).await.map_err(err)?;
@@ -464,16 +592,35 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
             .await
             .map_err(err)?,
         ),
-        TerminalCmd::Refund(a) => outcome_json(
-            &t.refund(
-                &a.reference,
-                a.amount,
-                a.idempotency_key.as_deref(),
-                Some(&a.operator),
+        TerminalCmd::Refund {
+            args: a,
+            supervisor,
+            supervisor_password,
+        } => {
+            if supervisor.as_deref().is_some_and(|s| s != "00") {
+                return Err(ToolError("--supervisor must be 00".into()).into());
+            }
+            let approval = supervisor_password.map(|p| smartpos_terminal::safety::Approval {
+                password: smartpos_txn::operators::Password::new(p),
+            });
+            outcome_json(
+                &t.refund_checked(
+                    &a.reference,
+                    a.amount,
+                    a.idempotency_key.as_deref(),
+                    approval,
+                )
+                .await
+                .map_err(err)?,
             )
-            .await
-            .map_err(err)?,
-        ),
+        }
+        TerminalCmd::Login { .. }
+        | TerminalCmd::Logout
+        | TerminalCmd::Operator(_)
+        | TerminalCmd::RefundQuote { .. }
+        | TerminalCmd::Explain { .. }
+        | TerminalCmd::SupportBundle { .. }
+        | TerminalCmd::Settings { .. } => return local(t, cmd),
         TerminalCmd::Complete(a) => outcome_json(
             &t.complete(
                 &a.reference,
@@ -534,6 +681,104 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> ToolResult {
     };
     t.disconnect().await;
     Ok(out)
+}
+
+/// Commands that need no host: operators, quotes, explanations, support bundle, settings.
+fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
+    use smartpos_txn::operators::LoginResult;
+    Ok(match cmd {
+        TerminalCmd::Login {
+            operator,
+            password,
+            new_password,
+        } => match t.login(&operator, &password).map_err(err)? {
+            LoginResult::LoggedIn(s) => {
+                serde_json::json!({"logged_in": s.operator, "role": s.role})
+            }
+            LoginResult::MustChangePassword { operator } => match new_password {
+                Some(new) => {
+                    let s = t.change_password(&operator, &password, &new).map_err(err)?;
+                    serde_json::json!({"logged_in": s.operator, "role": s.role, "password_changed": true})
+                }
+                None => {
+                    return Err(ToolError(format!(
+                        "operator {operator} must change the default password: add --new-password"
+                    ))
+                    .into());
+                }
+            },
+        },
+        TerminalCmd::Logout => {
+            t.logout().map_err(err)?;
+            serde_json::json!({"logged_out": true})
+        }
+        TerminalCmd::Operator(op) => match op {
+            OperatorCmd::Add { id } => {
+                t.add_cashier(&id).map_err(err)?;
+                serde_json::json!({"added": id})
+            }
+            OperatorCmd::Unlock { id } => {
+                t.unlock_cashier(&id).map_err(err)?;
+                serde_json::json!({"unlocked": id})
+            }
+            OperatorCmd::Reset { id } => {
+                t.reset_cashier_password(&id).map_err(err)?;
+                serde_json::json!({"reset": id})
+            }
+            OperatorCmd::Delete { id } => {
+                t.delete_cashier(&id).map_err(err)?;
+                serde_json::json!({"deleted": id})
+            }
+            OperatorCmd::Passwd { id, old, new } => {
+                t.change_password(&id, &old, &new).map_err(err)?;
+                serde_json::json!({"password_changed": id})
+            }
+            OperatorCmd::List => serde_json::Value::Array(
+                t.operators()
+                    .map(|r| {
+                        serde_json::json!({"id": r.id, "role": r.role, "locked": r.locked,
+                            "must_change": r.must_change, "failed_attempts": r.failed_attempts})
+                    })
+                    .collect(),
+            ),
+        },
+        TerminalCmd::RefundQuote { reference } => {
+            let q = t.refund_quote(&reference).map_err(err)?;
+            serde_json::json!({
+                "reference": reference,
+                "refundable_remainder": q.refundable_remainder,
+                "fee": q.fee,
+                "max_amount_now": q.max_amount_now,
+                "needs_supervisor": q.needs_supervisor,
+                "denials": q.denials.iter().map(smartpos_terminal::safety::denial_json).collect::<Vec<_>>(),
+            })
+        }
+        TerminalCmd::Explain { code, kind } => {
+            let kind = smartpos_txn::TxnKind::parse(&kind)
+                .ok_or_else(|| ToolError(format!("unknown kind {kind:?}")))?;
+            smartpos_terminal::safety::diagnosis_json(&smartpos_txn::diagnosis::for_response_code(
+                &code, kind,
+            ))
+        }
+        TerminalCmd::SupportBundle { out } => {
+            let bundle = t.support_bundle().map_err(err)?;
+            let text = serde_json::to_vec_pretty(&bundle).map_err(|e| ToolError(e.to_string()))?;
+            std::fs::write(&out, text)
+                .map_err(|e| ToolError(format!("cannot write {}: {}", out.display(), e.kind())))?;
+            serde_json::json!({"written": out.display().to_string()})
+        }
+        TerminalCmd::Settings { file } => {
+            if let Some(f) = file {
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| ToolError(format!("cannot read {}: {}", f.display(), e.kind())))?;
+                let settings = serde_json::from_str(&text)
+                    .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
+                t.set_safety_settings(settings).map_err(err)?;
+            }
+            serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
+        }
+        _ => return Err(ToolError("not a local command".into()).into()),
+    })
 }
 
 fn pending_for(t: &Terminal, r: &TxnRecord) -> bool {

@@ -16,6 +16,40 @@ impl<E: std::fmt::Display> From<E> for ToolError {
 /// What a tool command returns: a JSON document for stdout.
 pub type ToolResult = Result<serde_json::Value, ToolError>;
 
+/// How a terminal command fails: bad input (one line on stderr, exit 2), or a failure with a
+/// diagnosis (`{"error": {...}}` on stdout, the message on stderr, exit 1).
+#[derive(Debug)]
+pub enum CmdError {
+    /// Bad input.
+    Input(ToolError),
+    /// The command ran and failed.
+    Failed {
+        /// One line for stderr.
+        message: String,
+        /// The `{"error": ...}` document for stdout.
+        error: serde_json::Value,
+    },
+}
+
+impl From<ToolError> for CmdError {
+    fn from(e: ToolError) -> Self {
+        CmdError::Input(e)
+    }
+}
+
+/// Prints a terminal command's result; see [`CmdError`].
+pub fn report_cmd(result: Result<serde_json::Value, CmdError>) -> ExitCode {
+    match result {
+        Ok(v) => report(Ok(v)),
+        Err(CmdError::Input(e)) => report(Err(e)),
+        Err(CmdError::Failed { message, error }) => {
+            println!("{}", serde_json::json!({ "error": error }));
+            eprintln!("error: {}", message.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// All `smartpos tool` subcommands.
 #[derive(Subcommand)]
 pub enum ToolCmd {

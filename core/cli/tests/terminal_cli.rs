@@ -87,9 +87,31 @@ fn terminal_session_against_host_process_reconciles() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["tid"], "12345678");
-    let (code, _, err) = term(data, &["sale", "--amount", "100"]);
-    assert_ne!(code, 0, "a sale before sign-in is refused");
+    let (code, v, err) = term(data, &["sale", "--amount", "100"]);
+    assert_eq!(code, 1, "a sale without an operator is refused");
+    assert_eq!(v["error"]["category"], "operator", "{v}");
+    assert!(err.contains("operator"), "{err}");
+    let (code, _, err) = term(data, &["login", "--operator", "00", "--password", "123456"]);
+    assert_eq!(code, 2, "the default password must be changed first: {err}");
+    let (code, v, _) = term(
+        data,
+        &[
+            "login",
+            "--operator",
+            "00",
+            "--password",
+            "123456",
+            "--new-password",
+            "135790",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["role"], "supervisor");
+    let (code, v, err) = term(data, &["sale", "--amount", "100"]);
+    assert_eq!(code, 1, "a sale before sign-in is refused");
     assert!(err.contains("not signed in"), "{err}");
+    assert_eq!(v["error"]["code"], "op.not_signed_in");
+    assert_eq!(v["error"]["money_state"], "not_charged");
     assert_eq!(term(data, &["signin"]).0, 0);
     let (_, sale, _) = term(
         data,
@@ -209,4 +231,118 @@ fn bad_input_is_one_line_and_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn operators_lockout_refund_policy_and_support_bundle() {
+    let dir = tmp("ops");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let ok = |args: &[&str]| {
+        let (code, v, err) = term(data, args);
+        assert_eq!(code, 0, "{args:?}: {v} {err}");
+        v
+    };
+    ok(&[
+        "init",
+        "--host",
+        &addr,
+        "--tid",
+        "12345678",
+        "--mid",
+        "123456789012345",
+    ]);
+    ok(&[
+        "login",
+        "--operator",
+        "00",
+        "--password",
+        "123456",
+        "--new-password",
+        "135790",
+    ]);
+    ok(&["operator", "add", "--id", "01"]);
+    ok(&["signin"]);
+    // A cashier: forced change, then five wrong passwords lock it.
+    ok(&[
+        "login",
+        "--operator",
+        "01",
+        "--password",
+        "0000",
+        "--new-password",
+        "2580",
+    ]);
+    for _ in 0..5 {
+        let (code, v, _) = term(data, &["login", "--operator", "01", "--password", "9999"]);
+        assert_eq!(code, 1);
+        assert_eq!(v["error"]["category"], "operator");
+    }
+    let (code, v, _) = term(data, &["login", "--operator", "01", "--password", "2580"]);
+    assert_eq!(code, 1, "locked even with the right password: {v}");
+    // Only the supervisor unlocks.
+    ok(&["login", "--operator", "00", "--password", "135790"]);
+    ok(&["operator", "unlock", "--id", "01"]);
+    ok(&["login", "--operator", "01", "--password", "2580"]);
+    let (code, _, _) = term(data, &["operator", "unlock", "--id", "01"]);
+    assert_eq!(code, 1, "a cashier cannot unlock");
+    // Refund quote and policy: cumulative refunds never above the original.
+    let sale = ok(&["sale", "--amount", "10000"]);
+    let r = sale["reference"].as_str().unwrap().to_owned();
+    let q = ok(&["refund-quote", "--ref", &r]);
+    assert_eq!(q["refundable_remainder"], 10000);
+    assert_eq!(q["denials"], Value::Array(vec![]));
+    ok(&["refund", "--ref", &r, "--amount", "6000"]);
+    let (code, v, _) = term(data, &["refund", "--ref", &r, "--amount", "4001"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(
+        v["error"]["denials"][0]["rule"]["rule"], "exceeds_remainder",
+        "{v}"
+    );
+    assert_eq!(v["error"]["money_state"], "not_charged");
+    let before = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(
+        before.matches("\"refund\"").count(),
+        1,
+        "the denied refund never reached the host"
+    );
+    // Unknown reference: clear error, nothing changes.
+    let (code, v, _) = term(data, &["refund", "--ref", "999999999999", "--amount", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["error"]["code"], "reject.original_not_found");
+    // Explain and the support bundle.
+    let e = ok(&["explain", "--code", "51"]);
+    assert_eq!(e["category"], "account");
+    assert!(
+        e["message_zh"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| c > '\u{4e00}')
+    );
+    let bundle = dir.join("bundle.json");
+    ok(&["support-bundle", "--out", bundle.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let b: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        b["trace"].as_array().unwrap().len() >= 4,
+        "host exchanges are traced"
+    );
+    assert!(
+        b["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "unlock")
+    );
+    assert!(
+        !text.contains("6222021234567890128"),
+        "no PAN in the bundle"
+    );
+    assert!(
+        !text.contains("0123456789ABCDEFFEDCBA9876543210"),
+        "no key in the bundle"
+    );
 }

@@ -574,6 +574,16 @@ impl SimCard {
     }
 }
 
+impl smartpos_emv::kernel::ApduTransport for SimCard {
+    fn transceive(
+        &mut self,
+        capdu: &[u8],
+    ) -> Result<Vec<u8>, smartpos_emv::kernel::TransportError> {
+        SimCard::transceive(self, capdu)
+            .map_err(|CardRemoved| smartpos_emv::kernel::TransportError::CardRemoved)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,15 +667,5 @@ mod tests {
         let d = format!("{card:?}");
         assert!(d.contains("622848*********0018"), "{d}");
         assert!(!d.contains("6228480402564890018"));
-    }
-}
-
-impl smartpos_emv::kernel::ApduTransport for SimCard {
-    fn transceive(
-        &mut self,
-        capdu: &[u8],
-    ) -> Result<Vec<u8>, smartpos_emv::kernel::TransportError> {
-        SimCard::transceive(self, capdu)
-            .map_err(|CardRemoved| smartpos_emv::kernel::TransportError::CardRemoved)
     }
 }

@@ -97,6 +97,16 @@ CREATE TABLE IF NOT EXISTS card_info (
     cvm_result  TEXT NOT NULL,
     in_field_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operator (
+    id     TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trace (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms     INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    text      TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms    INTEGER NOT NULL,
@@ -256,6 +266,16 @@ impl Journal {
 
     /// Applies an engine commit atomically.
     pub fn apply(&mut self, commit: &Commit) -> Result<(), JournalError> {
+        self.apply_traced(commit, &mut Vec::new())
+    }
+
+    /// Applies an engine commit atomically, together with support-trace lines (which then
+    /// cost no extra disk sync). `trace` is drained; the newest [`TRACE_KEEP`] lines are kept.
+    pub fn apply_traced(
+        &mut self,
+        commit: &Commit,
+        trace: &mut Vec<TraceLine>,
+    ) -> Result<(), JournalError> {
         // Seal outside the SQLite transaction: it needs `&self` while the transaction borrows mutably.
         let mut sealed = Vec::new();
         for op in &commit.ops {
@@ -323,7 +343,9 @@ impl Journal {
                 }
             }
         }
+        insert_trace(&tx, trace)?;
         tx.commit()?;
+        trace.clear();
         Ok(())
     }
 
@@ -572,6 +594,99 @@ impl Journal {
         Ok(())
     }
 
+    /// Applies operator record changes and their audit rows in one transaction.
+    pub fn apply_operators(
+        &mut self,
+        changes: &[smartpos_txn::operators::RecordChange],
+        audit: &[smartpos_txn::operators::AuditEntry],
+    ) -> Result<(), JournalError> {
+        use smartpos_txn::operators::RecordChange;
+        let tx = self.conn.transaction()?;
+        for c in changes {
+            match c {
+                RecordChange::Upsert(r) => {
+                    let json = serde_json::to_string(r).map_err(|_| corrupt("operator"))?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO operator (id, record) VALUES (?1, ?2)",
+                        params![r.id, json],
+                    )?;
+                }
+                RecordChange::Delete(id) => {
+                    tx.execute("DELETE FROM operator WHERE id = ?1", params![id])?;
+                }
+            }
+        }
+        for a in audit {
+            tx.execute(
+                "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![a.at_ms, a.operator, a.action, a.detail],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored operators.
+    pub fn operators(&self) -> Result<Vec<smartpos_txn::operators::OperatorRecord>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT record FROM operator ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?).map_err(|_| corrupt("operator"))?);
+        }
+        Ok(out)
+    }
+
+    /// The most recent audit rows, newest first: (at_ms, operator, action, detail).
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditRow>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at_ms, operator, action, detail FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Refunds (queued or approved) created in `[from_ms, to_ms)`, optionally by one operator.
+    pub fn refunded_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        operator: Option<&str>,
+    ) -> Result<u64, JournalError> {
+        let total: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE kind = 'refund' AND state IN ('approved', 'queued')
+               AND created_at_ms >= ?1 AND created_at_ms < ?2 AND (?3 IS NULL OR operator = ?3)",
+            params![from_ms, to_ms, operator],
+            |r| r.get(0),
+        )?;
+        u64::try_from(total).map_err(|_| corrupt("refund total"))
+    }
+
+    /// Writes buffered support-trace lines on their own (when no commit is coming to carry them).
+    pub fn flush_trace(&mut self, trace: &mut Vec<TraceLine>) -> Result<(), JournalError> {
+        if trace.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        insert_trace(&tx, trace)?;
+        tx.commit()?;
+        trace.clear();
+        Ok(())
+    }
+
+    /// The support trace, oldest first: (at_ms, direction, text).
+    pub fn trace_lines(&self) -> Result<Vec<(i64, String, String)>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at_ms, direction, text FROM trace ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Appends an audit entry (operator actions).
     pub fn audit(
         &mut self,
@@ -586,6 +701,32 @@ impl Journal {
         )?;
         Ok(())
     }
+}
+
+/// One audit row: when, which operator, the action, details.
+pub type AuditRow = (i64, Option<String>, String, String);
+
+/// How many support-trace lines the journal keeps.
+pub const TRACE_KEEP: u32 = 500;
+
+/// One support-trace line: when, which way (`send`, `recv`, `event`), the masked text.
+pub type TraceLine = (i64, &'static str, String);
+
+fn insert_trace(tx: &rusqlite::Transaction<'_>, trace: &[TraceLine]) -> Result<(), JournalError> {
+    if trace.is_empty() {
+        return Ok(());
+    }
+    for (at, dir, text) in trace {
+        tx.execute(
+            "INSERT INTO trace (at_ms, direction, text) VALUES (?1, ?2, ?3)",
+            params![at, dir, text],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM trace WHERE id <= (SELECT MAX(id) FROM trace) - ?1",
+        params![TRACE_KEEP],
+    )?;
+    Ok(())
 }
 
 const TXN_COLUMNS: &str = "reference, kind, state, amount, currency, stan, batch, local_time, local_date, rrn, auth_code, response_code, original_ref, idempotency_key, operator, pan_masked, entry_mode, created_at_ms, updated_at_ms";

@@ -7,6 +7,8 @@
 //!   contactless kernel loop, and card data for the engine (entry mode 07, field 55, PIN block).
 //! - `journal.rs`: the SQLite journal (WAL, synchronous=FULL); pending messages sealed with
 //!   AES-256-GCM.
+//! - `safety.rs`: operators and sessions, refund policy and quotes, supervisor approval,
+//!   diagnoses for every error, the support bundle.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
 //! - `printing.rs`: [`printing::ReceiptPrinter`] (implemented by the app), print jobs rendered
@@ -20,6 +22,7 @@ pub mod journal;
 pub mod link;
 pub mod printing;
 pub mod runtime;
+pub mod safety;
 pub mod store;
 
 pub use runtime::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};

@@ -7,12 +7,13 @@
 //! and wait for a frame or the engine's deadline.
 
 use crate::card::{ApduTransport, CardError, CardRead, PinEntry, card_data, read_contactless};
-use crate::journal::CardInfo;
+use crate::journal::{CardInfo, TraceLine};
 use crate::journal::{Journal, JournalError, JournalKey};
 use crate::link::{HostLink, LinkConfig, LinkError};
 use crate::printing::{
     PrintJob, PrinterStatus, ReceiptPrinter, ReceiptSettings, copy_name, job_for,
 };
+use crate::safety::Safety;
 use smartpos_crypto::keys::TdesKey;
 use smartpos_emv::kernel::{Cvm, KernelConfig, issuer_response};
 use smartpos_txn::engine::{Command, Event, OpError, Outcome, Output, TxnRequest};
@@ -63,6 +64,15 @@ pub enum TerminalError {
     /// The idempotency key was used for a different kind of transaction or amount.
     #[error("idempotency key already used for a different request")]
     IdempotencyConflict,
+    /// An operator rule refused the command (not logged in, locked, wrong password, ...).
+    #[error("operator: {0}")]
+    Operator(smartpos_txn::operators::OperatorError),
+    /// The refund policy denied the refund; every rule that denies is listed. Nothing was sent.
+    #[error("refund denied by policy: {}", denials.iter().map(|d| d.rule.code()).collect::<Vec<_>>().join(", "))]
+    RefundDenied {
+        /// Every denying rule, each with its diagnosis.
+        denials: Vec<smartpos_txn::policy::Denial>,
+    },
     /// The card could not be read, or PIN entry failed. Nothing was sent to the host.
     #[error("{0}")]
     Card(#[from] CardError),
@@ -127,9 +137,9 @@ type ListenerFn = Box<dyn FnMut(&TerminalEvent) + Send>;
 
 /// The terminal runtime.
 pub struct Terminal {
-    cfg: TerminalConfig,
-    engine: Engine,
-    journal: Journal,
+    pub(crate) cfg: TerminalConfig,
+    pub(crate) engine: Engine,
+    pub(crate) journal: Journal,
     link: Option<HostLink>,
     started: Instant,
     poisoned: bool,
@@ -139,6 +149,8 @@ pub struct Terminal {
     receipts: ReceiptSettings,
     kernel: KernelConfig,
     last_frame: Option<Vec<u8>>,
+    pub(crate) safety: Safety,
+    trace: Vec<TraceLine>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -184,6 +196,8 @@ impl Terminal {
         ecfg.response_timeout_ms =
             u64::try_from(cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX);
         let engine = Engine::restore(ecfg, tmk, restored);
+        let mut journal = journal;
+        let safety = Safety::load(&mut journal, unix_now_ms())?;
         let receipts = ReceiptSettings {
             merchant: MerchantInfo {
                 name: cfg.mid.clone(),
@@ -210,6 +224,8 @@ impl Terminal {
             receipts,
             kernel: default_kernel_config(),
             last_frame: None,
+            safety,
+            trace: Vec::new(),
         };
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {
@@ -273,11 +289,12 @@ impl Terminal {
         self.engine.pending()
     }
 
+    pub(crate) fn unix_ms(&self) -> i64 {
+        unix_now_ms()
+    }
+
     fn now(&self) -> Now {
-        let unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let unix_ms = unix_now_ms();
         let local_ms = unix_ms + i64::from(self.cfg.utc_offset_minutes) * 60_000;
         Now {
             mono_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -297,7 +314,7 @@ impl Terminal {
                 match o {
                     Output::Commit(c) => {
                         self.probe(Probe::BeforeCommit { id: c.id });
-                        if let Err(e) = self.journal.apply(&c) {
+                        if let Err(e) = self.journal.apply_traced(&c, &mut self.trace) {
                             self.poisoned = true;
                             return Err(e.into());
                         }
@@ -315,6 +332,14 @@ impl Terminal {
                 }
             }
             if let Some(f) = finished.take() {
+                let summary = match &f.1 {
+                    Ok(o) => outcome_summary(o),
+                    Err(e) => format!("error: {e}"),
+                };
+                self.trace_line("event", format!("{:?}: {summary}", f.0));
+                if let Err(e) = self.journal.flush_trace(&mut self.trace) {
+                    log::warn!("support trace not written: {e}");
+                }
                 return Ok(f);
             }
             let Some(deadline) = self.engine.poll_timeout() else {
@@ -330,6 +355,7 @@ impl Terminal {
                 Some(link) => match link.recv(wait).await {
                     Ok(frame) => {
                         self.probe(Probe::Received(&frame));
+                        self.trace_frame("recv", &frame);
                         self.last_frame = Some(frame.clone());
                         let now = self.now();
                         self.engine.handle_host_frame(now, &frame);
@@ -363,6 +389,7 @@ impl Terminal {
             }
         }
         self.probe(Probe::BeforeSend(bytes));
+        self.trace_frame("send", bytes);
         let Some(link) = self.link.as_mut() else {
             return;
         };
@@ -376,6 +403,20 @@ impl Terminal {
                 self.engine.handle_link_error(now, reached);
             }
         }
+    }
+
+    fn trace_line(&mut self, direction: &'static str, text: String) {
+        self.trace.push((self.unix_ms(), direction, text));
+    }
+
+    /// Adds a masked dump of a frame to the support trace (never the raw bytes).
+    fn trace_frame(&mut self, direction: &'static str, frame: &[u8]) {
+        let dialect = self.engine.config().profile.dialect.clone();
+        let text = match dialect.unpack(frame) {
+            Ok(m) => dialect.dump(&m),
+            Err(e) => format!("{} bytes, not decodable: {e}", frame.len()),
+        };
+        self.trace_line(direction, text);
     }
 
     async fn drop_link(&mut self) {
@@ -448,10 +489,21 @@ impl Terminal {
 
     /// Settles the open batch (drains store-and-forward first; uploads the batch on mismatch).
     pub async fn settle(&mut self) -> Result<Outcome, TerminalError> {
+        self.acting_operator(None)?;
         let records = self.journal.batch(self.engine.counters().batch)?;
         let now = self.now();
         self.engine.start_settle(now, records);
-        self.run_admin().await
+        let out = self.run_admin().await;
+        if let Ok(Outcome::Settled {
+            batch, balanced, ..
+        }) = &out
+        {
+            self.audit(
+                "settlement",
+                format!("batch {batch:06} balanced {balanced}"),
+            );
+        }
+        out
     }
 
     fn replay(
@@ -490,12 +542,31 @@ impl Terminal {
             log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
+        let mut req = req;
+        req.operator = self.acting_operator(req.operator.as_deref())?;
+        let kind = req.kind;
         let now = self.now();
         self.engine.start_txn(now, req);
+        let result = self.run_txn_started().await;
+        if let Ok(o) = &result {
+            if matches!(kind, TxnKind::Void | TxnKind::PreAuthCancel) {
+                self.audit(
+                    kind.as_str(),
+                    format!(
+                        "{} {} {}",
+                        o.record.reference, o.record.amount, o.record.state
+                    ),
+                );
+            }
+        }
+        result
+    }
+
+    async fn run_txn_started(&mut self) -> Result<TxnOutcome, TerminalError> {
         txn_outcome(self.run_admin().await?)
     }
 
-    fn original(&self, reference: &str) -> Result<TxnRecord, TerminalError> {
+    pub(crate) fn original(&self, reference: &str) -> Result<TxnRecord, TerminalError> {
         self.journal
             .txn(reference)?
             .ok_or_else(|| TerminalError::NotFound {
@@ -601,6 +672,7 @@ impl Terminal {
         if !self.engine.signed_in() {
             return Err(TerminalError::Op(OpError::NotSignedIn));
         }
+        self.acting_operator(operator)?;
         let read = self.read_card(amount, transport)?;
         let card = card_data(&read, amount, pin, self.engine.pin_key())?;
         self.last_frame = None;
@@ -941,6 +1013,36 @@ fn emv_fields(c: &CardInfo) -> (EmvFields, smartpos_txn::receipt::Cvm) {
         },
         cvm,
     )
+}
+
+fn outcome_summary(o: &Outcome) -> String {
+    match o {
+        Outcome::Txn {
+            record,
+            reversal_pending,
+            ..
+        } => format!(
+            "{} {} {} state {} rc {}{}",
+            record.reference,
+            record.kind,
+            record.amount,
+            record.state,
+            record.response_code.as_deref().unwrap_or("-"),
+            if *reversal_pending {
+                " (reversal pending)"
+            } else {
+                ""
+            }
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {

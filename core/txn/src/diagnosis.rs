@@ -73,8 +73,6 @@ pub enum Category {
     Dispute,
     /// A platform, acquirer or store limit: refund window, amount caps, daily limits, not enabled.
     PlatformLimit,
-    /// Any other refusal by the bank or the acquirer.
-    Host,
     /// The card itself: expired, lost, blocked, wrong PIN.
     Card,
     /// Security checks: message authentication, keys, server identity.
@@ -92,7 +90,6 @@ impl Category {
             Category::Account => "account",
             Category::Dispute => "dispute",
             Category::PlatformLimit => "platform_limit",
-            Category::Host => "host",
             Category::Card => "card",
             Category::Security => "security",
         }
@@ -104,46 +101,44 @@ impl Category {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum MoneyState {
-    /// No money moved.
-    NotMoved,
-    /// Money moved (approved).
-    Moved,
-    /// Being reversed; money may be held until the host confirms.
-    InDoubtReversing,
-    /// A refund is recorded and will be sent.
-    Queued,
-    /// Not known: check before doing anything that could move money twice.
-    Unknown,
+    /// The customer was not charged: no money moved.
+    NotCharged,
+    /// The customer was charged (approved payment).
+    Charged,
+    /// The customer was refunded (approved refund).
+    Refunded,
+    /// A reversal is pending: the customer will not be charged once the host acknowledges it.
+    ReversalPending,
+    /// Not known yet; the terminal is resolving it (a queued refund, a transaction the bank is
+    /// still processing). Check before doing anything that could move money twice.
+    UnknownResolving,
 }
 
 impl MoneyState {
     /// Stable lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
-            MoneyState::NotMoved => "not_moved",
-            MoneyState::Moved => "moved",
-            MoneyState::InDoubtReversing => "in_doubt_reversing",
-            MoneyState::Queued => "queued",
-            MoneyState::Unknown => "unknown",
+            MoneyState::NotCharged => "not_charged",
+            MoneyState::Charged => "charged",
+            MoneyState::Refunded => "refunded",
+            MoneyState::ReversalPending => "reversal_pending",
+            MoneyState::UnknownResolving => "unknown_resolving",
         }
     }
 
     /// One line for the cashier.
     pub fn text(self) -> Text {
         match self {
-            MoneyState::NotMoved => Text::new("未扣款，资金没有变动", "No money moved"),
-            MoneyState::Moved => Text::new("款项已转移", "Money moved"),
-            MoneyState::InDoubtReversing => Text::new(
+            MoneyState::NotCharged => Text::new("未扣款，资金没有变动", "Not charged: no money moved"),
+            MoneyState::Charged => Text::new("已扣款", "Charged"),
+            MoneyState::Refunded => Text::new("已退款", "Refunded"),
+            MoneyState::ReversalPending => Text::new(
                 "正在冲正；银行确认前款项可能被暂时冻结",
                 "Being reversed; the money may be held until the bank confirms",
             ),
-            MoneyState::Queued => Text::new(
-                "退款已登记，将自动发送给银行",
-                "Refund recorded; it will be sent to the bank",
-            ),
-            MoneyState::Unknown => Text::new(
-                "资金状态未知，请先查询再操作",
-                "Money status unknown: check before trying again",
+            MoneyState::UnknownResolving => Text::new(
+                "结果未定，终端正在处理（如退款已登记待发送）；请先查询再操作",
+                "Not settled yet; the terminal is resolving it (e.g. a recorded refund waiting to be sent). Check before trying again",
             ),
         }
     }
@@ -154,34 +149,37 @@ impl MoneyState {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Retry {
-    /// Trying again now may work.
-    Yes,
+    /// Safe to try again (after the fix the next steps name, if any): nothing can be charged twice.
+    SafeToRetry,
+    /// Run recovery first (pending reversals and advices delivered, network back), then retry.
+    RetryAfterRecovery,
     /// Trying again will not help (same card, same request).
-    No,
-    /// Fix the named cause first (sign in, load paper, change the amount...).
-    AfterFix,
-    /// Wait, then try again (bank or network busy).
-    Later,
+    DoNotRetry,
+    /// Only the acquirer can fix it (merchant setup, keys, limits on its side).
+    ContactAcquirer,
 }
 
 impl Retry {
     /// Stable lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
-            Retry::Yes => "yes",
-            Retry::No => "no",
-            Retry::AfterFix => "after_fix",
-            Retry::Later => "later",
+            Retry::SafeToRetry => "safe_to_retry",
+            Retry::RetryAfterRecovery => "retry_after_recovery",
+            Retry::DoNotRetry => "do_not_retry",
+            Retry::ContactAcquirer => "contact_acquirer",
         }
     }
 
     /// One line for the cashier.
     pub fn text(self) -> Text {
         match self {
-            Retry::Yes => Text::new("可以重试", "You can try again"),
-            Retry::No => Text::new("重试无效", "Trying again will not help"),
-            Retry::AfterFix => Text::new("处理后再试", "Fix the cause, then try again"),
-            Retry::Later => Text::new("稍后再试", "Try again later"),
+            Retry::SafeToRetry => Text::new("可以安全重试", "Safe to try again"),
+            Retry::RetryAfterRecovery => Text::new(
+                "先完成待处理项（冲正、退款上送），再重试",
+                "Finish pending items first (reversals, refunds), then try again",
+            ),
+            Retry::DoNotRetry => Text::new("不要重试", "Do not try again"),
+            Retry::ContactAcquirer => Text::new("请联系收单机构", "Contact the acquirer"),
         }
     }
 }
@@ -404,98 +402,98 @@ const fn d(
 
 #[rustfmt::skip]
 static RESPONSE_CODES: &[(&str, Diagnosis)] = &[
-    ("00", d("host.approved", C::Host, M::Moved, R::No, t("交易成功", "Approved"), t("银行已批准。", "The bank approved it."), &[S_GIVE_SLIP])),
-    ("10", d("host.partial_approval", C::Host, M::Moved, R::AfterFix, t("部分批准", "Partly approved"), t("银行只批准了部分金额。", "The bank approved only part of the amount."), &[t("按小票上的金额收款，余款用其他方式支付", "Collect the amount on the slip; take the rest another way")])),
-    ("11", d("host.approved_vip", C::Host, M::Moved, R::No, t("交易成功", "Approved"), t("银行已批准（重要客户）。", "The bank approved it (VIP customer)."), &[S_GIVE_SLIP])),
-    ("01", d("host.refer_to_issuer", C::Card, M::NotMoved, R::No, t("请联系发卡银行", "Call the card's bank"), t("发卡银行拒绝了交易，要求持卡人与银行联系。", "The card's bank refused and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("02", d("host.refer_to_issuer_special", C::Card, M::NotMoved, R::No, t("请联系发卡银行", "Call the card's bank"), t("发卡银行因特殊情况拒绝了交易，要求持卡人与银行联系。", "The card's bank refused for a special reason and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("03", d("host.invalid_merchant", C::Host, M::NotMoved, R::AfterFix, t("商户无效", "Merchant not accepted"), t("银行不接受本商户的交易（商户未登记、类别受限或已停用）。", "The bank does not accept this merchant (not registered, category restricted or suspended)."), &[S_ACQUIRER])),
-    ("04", d("host.pick_up_card", C::Card, M::NotMoved, R::No, t("请留下此卡", "Keep the card"), t("发卡银行要求收回此卡，交易没有成功。", "The card's bank asks to keep this card; the payment did not go through."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("05", d("host.do_not_honour", C::Card, M::NotMoved, R::No, t("发卡银行拒绝", "Declined by the card's bank"), t("发卡银行拒绝了交易，没有说明原因。", "The card's bank declined without giving a reason."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("06", d("host.error", C::Host, M::NotMoved, R::Later, t("银行处理出错", "Bank processing error"), t("银行系统处理出错，交易没有成功。", "The bank's system hit an error; the transaction did not go through."), &[S_RETRY_LATER, S_ACQUIRER])),
-    ("07", d("host.pick_up_card_special", C::Card, M::NotMoved, R::No, t("请留下此卡", "Keep the card"), t("发卡银行因特殊情况要求收回此卡，交易没有成功。", "The card's bank asks to keep this card for a special reason; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("09", d("host.in_progress", C::Host, M::Unknown, R::Later, t("交易处理中", "Still being processed"), t("银行仍在处理同一笔交易，结果还不确定。", "The bank is still processing this transaction; the result is not known yet."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
-    ("12", d("host.invalid_transaction", C::Host, M::NotMoved, R::No, t("无效交易", "Transaction not valid"), t("银行不接受这类交易，或它与原交易对不上。", "The bank does not accept this kind of transaction, or it does not match the original."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("13", d("host.invalid_amount", C::Operator, M::NotMoved, R::AfterFix, t("金额无效", "Amount not valid"), t("银行不接受这个金额。", "The bank does not accept this amount."), &[S_CHECK_AMOUNT])),
-    ("14", d("host.invalid_card", C::Card, M::NotMoved, R::No, t("卡号无效", "Card number not valid"), t("银行不认识这个卡号。", "The bank does not recognise this card number."), &[S_OTHER_PAYMENT])),
-    ("15", d("host.no_such_issuer", C::Card, M::NotMoved, R::No, t("无此发卡银行", "Card's bank unknown"), t("找不到这张卡的发卡银行，本终端无法受理。", "The card's bank cannot be found; this terminal cannot accept the card."), &[S_OTHER_PAYMENT])),
-    ("19", d("host.reenter", C::Host, M::NotMoved, R::Yes, t("请重做交易", "Please try again"), t("银行要求重新发起这笔交易。", "The bank asks to run the transaction again."), &[S_RETRY])),
-    ("20", d("host.invalid_response", C::Host, M::NotMoved, R::Later, t("银行应答无效", "Invalid bank answer"), t("银行网络返回了无效的应答。", "The bank network returned an invalid answer."), &[S_RETRY_LATER, S_ACQUIRER])),
-    ("21", d("host.no_action", C::Host, M::NotMoved, R::No, t("银行未处理", "Not processed by the bank"), t("银行没有处理这笔交易（例如卡片尚未启用）。", "The bank took no action (for example the card is not activated)."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("22", d("host.suspected_malfunction", C::Host, M::NotMoved, R::Later, t("银行疑似故障", "Bank reports a fault"), t("银行怀疑处理故障或关联交易有误，交易没有成功。", "The bank suspects a fault or a wrong linked transaction; it did not go through."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("25", d("host.original_not_found", C::Host, M::NotMoved, R::No, t("找不到原交易", "Original not found"), t("银行找不到对应的原交易记录。", "The bank cannot find the original transaction."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("30", d("host.format_error", C::Software, M::NotMoved, R::AfterFix, t("数据格式错误", "Message format error"), t("银行读不懂终端发出的数据，多为终端参数或软件问题。", "The bank could not read the terminal's message; usually a terminal setting or software problem."), &[S_SERVICE])),
-    ("31", d("host.bank_not_supported", C::Card, M::NotMoved, R::No, t("不支持该银行", "Card's bank not supported"), t("银行网络不受理这张卡的发卡银行。", "The network does not route to this card's bank."), &[S_OTHER_PAYMENT])),
-    ("33", d("host.expired_pick_up", C::Card, M::NotMoved, R::No, t("卡已过期，请留下此卡", "Expired card, keep it"), t("卡已过期，银行要求收回此卡。", "The card has expired and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("34", d("host.fraud_pick_up", C::Card, M::NotMoved, R::No, t("疑似欺诈，请留下此卡", "Suspected fraud, keep the card"), t("银行怀疑此卡有欺诈风险，要求收回。", "The bank suspects fraud on this card and asks to keep it."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("35", d("host.contact_acquirer_pick_up", C::Card, M::NotMoved, R::No, t("请留下此卡并联系收单机构", "Keep the card, call the acquirer"), t("银行要求收回此卡并联系收单机构。", "The bank asks to keep the card and to call the acquirer."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("36", d("host.restricted_pick_up", C::Card, M::NotMoved, R::No, t("受限卡，请留下此卡", "Restricted card, keep it"), t("此卡受限制，银行要求收回。", "This card is restricted and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("38", d("host.pin_tries_pick_up", C::Card, M::NotMoved, R::No, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，银行要求收回此卡。", "Too many wrong PIN entries; the bank asks to keep the card."), &[S_KEEP_CARD, S_CARD_BANK])),
-    ("39", d("host.no_credit_account", C::Account, M::NotMoved, R::No, t("无信用账户", "No credit account"), t("这张卡没有可用于此交易的信用账户。", "The card has no credit account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("40", d("host.function_not_supported", C::PlatformLimit, M::NotMoved, R::No, t("不支持此交易类型", "Transaction type not supported"), t("发卡银行不支持这类交易。", "The card's bank does not support this kind of transaction."), &[S_OTHER_PAYMENT, S_ACQUIRER])),
-    ("41", d("host.lost_card", C::Card, M::NotMoved, R::No, t("挂失卡", "Card reported lost"), t("此卡已挂失，交易没有成功。", "This card was reported lost; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("43", d("host.stolen_card", C::Card, M::NotMoved, R::No, t("被盗卡", "Card reported stolen"), t("此卡已报失窃，交易没有成功。", "This card was reported stolen; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("44", d("host.no_investment_account", C::Account, M::NotMoved, R::No, t("无投资账户", "No investment account"), t("这张卡没有对应的投资账户。", "The card has no investment account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("51", d("host.insufficient_funds", C::Account, M::NotMoved, R::No, t("余额不足", "Insufficient balance"), t("卡内可用余额不足。", "The card does not have enough available balance."), &[S_OTHER_PAYMENT])),
-    ("52", d("host.no_cheque_account", C::Account, M::NotMoved, R::No, t("无支票账户", "No cheque account"), t("这张卡没有对应的支票账户。", "The card has no cheque account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("53", d("host.no_savings_account", C::Account, M::NotMoved, R::No, t("无储蓄账户", "No savings account"), t("这张卡没有对应的储蓄账户。", "The card has no savings account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("54", d("host.expired_card", C::Card, M::NotMoved, R::No, t("卡已过期", "Card expired"), t("这张卡已过有效期。", "This card has expired."), &[S_OTHER_PAYMENT])),
-    ("55", d("host.incorrect_pin", C::Card, M::NotMoved, R::Yes, t("密码错误", "Wrong PIN"), t("持卡人输入的密码不正确。", "The cardholder entered a wrong PIN."), &[S_PIN_AGAIN])),
-    ("56", d("host.no_card_record", C::Card, M::NotMoved, R::No, t("无此卡记录", "Card not on file"), t("银行没有这张卡的记录。", "The bank has no record of this card."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
-    ("57", d("host.not_permitted_cardholder", C::PlatformLimit, M::NotMoved, R::No, t("此卡不允许该交易", "Not allowed for this card"), t("发卡银行不允许这张卡做这类交易。", "The card's bank does not allow this card to do this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
-    ("58", d("host.not_permitted_terminal", C::PlatformLimit, M::NotMoved, R::No, t("本终端不允许该交易", "Not allowed on this terminal"), t("本商户或终端没有开通这类交易。", "This merchant or terminal is not enabled for this transaction."), &[S_ACQUIRER])),
-    ("59", d("host.suspected_fraud", C::Card, M::NotMoved, R::No, t("风控拒绝", "Refused by risk control"), t("银行风控拒绝了这笔交易。", "The bank's risk control refused this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
-    ("60", d("host.contact_acquirer", C::Host, M::NotMoved, R::AfterFix, t("请联系收单机构", "Call the acquirer"), t("银行要求商户联系收单机构。", "The bank asks the merchant to call the acquirer."), &[S_ACQUIRER])),
-    ("61", d("host.amount_limit", C::PlatformLimit, M::NotMoved, R::AfterFix, t("超出金额限制", "Over the amount limit"), t("金额超过了这张卡或本商户的限额。", "The amount is over the card's or the merchant's limit."), &[S_LOWER_AMOUNT, S_OTHER_PAYMENT])),
-    ("62", d("host.restricted_card", C::Account, M::NotMoved, R::No, t("卡片受限", "Restricted card"), t("这张卡的账户受限或已冻结。", "This card's account is restricted or frozen."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("63", d("host.security_violation", C::Security, M::NotMoved, R::AfterFix, t("安全检查未通过", "Security check failed"), t("银行的安全检查没有通过。", "The bank's security check did not pass."), &[S_SIGN_IN, S_SERVICE])),
-    ("64", d("host.original_amount_mismatch", C::Operator, M::NotMoved, R::AfterFix, t("与原交易金额不符", "Does not match the original amount"), t("金额与原交易不一致。", "The amount does not match the original transaction."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL])),
-    ("65", d("host.frequency_limit", C::PlatformLimit, M::NotMoved, R::Later, t("超出次数限制", "Too many transactions"), t("这张卡或本商户的交易次数已达上限。", "The card or the merchant has reached its allowed number of transactions."), &[S_OTHER_PAYMENT, S_RETRY_TOMORROW])),
-    ("66", d("host.call_acquirer_security", C::Security, M::NotMoved, R::AfterFix, t("请联系收单机构安全部门", "Call the acquirer's security desk"), t("银行要求商户联系收单机构的安全部门。", "The bank asks the merchant to call the acquirer's security desk."), &[S_ACQUIRER])),
-    ("67", d("host.hard_capture", C::Card, M::NotMoved, R::No, t("请留下此卡", "Keep the card"), t("银行要求收回此卡。", "The bank asks to keep this card."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("68", d("host.response_too_late", C::Network, M::NotMoved, R::Later, t("银行应答太晚", "Bank answered too late"), t("银行的应答到得太晚，这笔交易已作废。", "The bank's answer came too late; the transaction was cancelled."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("75", d("host.pin_tries_exceeded", C::Card, M::NotMoved, R::No, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，这张卡暂时不能用密码交易。", "Too many wrong PIN entries; the card cannot be used with a PIN for now."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("76", d("host.acquirer_specific_76", C::Host, M::NotMoved, R::AfterFix, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER])),
-    ("77", d("host.batch_mismatch", C::Software, M::NotMoved, R::AfterFix, t("请重新签到", "Sign in again"), t("终端的批次号与银行不一致。", "The terminal's batch number does not match the bank's."), &[S_SIGN_IN])),
-    ("78", d("host.acquirer_specific_78", C::Host, M::NotMoved, R::AfterFix, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER])),
-    ("79", d("host.offline_mismatch", C::Software, M::NotMoved, R::AfterFix, t("脱机交易对账不平", "Offline transactions do not match"), t("终端上送的脱机交易与银行记录不一致。", "The terminal's offline transactions do not match the bank's records."), &[S_SETTLE_AGAIN, S_SERVICE])),
-    ("90", d("host.cutoff", C::Host, M::NotMoved, R::Later, t("银行日切中", "Bank day-end in progress"), t("银行正在切换营业日，暂时不能交易。", "The bank is switching to the next business day."), &[S_RETRY_LATER])),
-    ("91", d("host.issuer_unavailable", C::Host, M::NotMoved, R::Later, t("发卡银行暂不可用", "Card's bank unavailable"), t("发卡银行或银行网络暂时无法处理。", "The card's bank or the bank network cannot process right now."), &[S_RETRY_LATER, S_OTHER_PAYMENT])),
-    ("92", d("host.routing_failed", C::Host, M::NotMoved, R::Later, t("连不上发卡银行", "Cannot reach the card's bank"), t("银行网络找不到通往发卡银行的线路。", "The bank network cannot reach the card's bank."), &[S_RETRY_LATER, S_OTHER_PAYMENT])),
-    ("93", d("host.violation_of_law", C::Host, M::NotMoved, R::No, t("依法不能完成", "Not allowed by law"), t("这笔交易违反规定，不能完成。", "This transaction cannot be completed under the rules of law."), &[S_ACQUIRER])),
-    ("94", d("host.duplicate", C::Host, M::Unknown, R::No, t("重复交易", "Duplicate transaction"), t("银行认为这是重复提交；第一次可能已经成功。", "The bank sees this as a repeat; the first attempt may have gone through."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
-    ("95", d("host.reconcile_error", C::Software, M::NotMoved, R::AfterFix, t("对账不平", "Totals do not match"), t("终端与银行的结算总额不一致，需要上送明细。", "The terminal's totals differ from the bank's; the details must be uploaded."), &[S_SETTLE_AGAIN, S_SERVICE])),
-    ("96", d("host.system_malfunction", C::Host, M::NotMoved, R::Later, t("银行系统故障", "Bank system fault"), t("银行或银行网络的系统出现异常。", "The bank or the bank network has a system fault."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("97", d("host.terminal_not_registered", C::Software, M::NotMoved, R::AfterFix, t("终端未登记", "Terminal not registered"), t("银行不认识本终端的编号。", "The bank does not know this terminal's ID."), &[S_SERVICE, S_ACQUIRER])),
-    ("98", d("host.issuer_timeout", C::Network, M::NotMoved, R::Later, t("发卡银行超时", "Card's bank timed out"), t("银行网络没有收到发卡银行的应答，交易没有完成。", "The bank network got no answer from the card's bank; the transaction did not complete."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("99", d("host.pin_format_error", C::Security, M::NotMoved, R::AfterFix, t("密码数据错误", "PIN data error"), t("银行读不出密码数据，多为终端密钥问题。", "The bank could not read the PIN data; usually a terminal key problem."), &[S_SIGN_IN, S_SERVICE])),
-    ("A0", d("host.mac_error", C::Security, M::NotMoved, R::AfterFix, t("校验失败，请重新签到", "Check failed, sign in again"), t("银行校验终端数据没有通过，需要更新密钥。", "The bank could not verify the terminal's message; the keys need refreshing."), &[S_SIGN_IN, S_SERVICE])),
+    ("00", d("host.approved", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准。", "The bank approved it."), &[S_GIVE_SLIP])),
+    ("10", d("host.partial_approval", C::Account, M::Charged, R::SafeToRetry, t("部分批准", "Partly approved"), t("银行只批准了部分金额。", "The bank approved only part of the amount."), &[t("按小票上的金额收款，余款用其他方式支付", "Collect the amount on the slip; take the rest another way")])),
+    ("11", d("host.approved_vip", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（重要客户）。", "The bank approved it (VIP customer)."), &[S_GIVE_SLIP])),
+    ("01", d("host.refer_to_issuer", C::Card, M::NotCharged, R::DoNotRetry, t("请联系发卡银行", "Call the card's bank"), t("发卡银行拒绝了交易，要求持卡人与银行联系。", "The card's bank refused and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    ("02", d("host.refer_to_issuer_special", C::Card, M::NotCharged, R::DoNotRetry, t("请联系发卡银行", "Call the card's bank"), t("发卡银行因特殊情况拒绝了交易，要求持卡人与银行联系。", "The card's bank refused for a special reason and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    ("03", d("host.invalid_merchant", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("商户无效", "Merchant not accepted"), t("银行不接受本商户的交易（商户未登记、类别受限或已停用）。", "The bank does not accept this merchant (not registered, category restricted or suspended)."), &[S_ACQUIRER])),
+    ("04", d("host.pick_up_card", C::Card, M::NotCharged, R::DoNotRetry, t("请留下此卡", "Keep the card"), t("发卡银行要求收回此卡，交易没有成功。", "The card's bank asks to keep this card; the payment did not go through."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
+    ("05", d("host.do_not_honour", C::Card, M::NotCharged, R::DoNotRetry, t("发卡银行拒绝", "Declined by the card's bank"), t("发卡银行拒绝了交易，没有说明原因。", "The card's bank declined without giving a reason."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    ("06", d("host.error", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行处理出错", "Bank processing error"), t("银行系统处理出错，交易没有成功。", "The bank's system hit an error; the transaction did not go through."), &[S_RETRY_LATER, S_ACQUIRER])),
+    ("07", d("host.pick_up_card_special", C::Card, M::NotCharged, R::ContactAcquirer, t("请留下此卡", "Keep the card"), t("发卡银行因特殊情况要求收回此卡，交易没有成功。", "The card's bank asks to keep this card for a special reason; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
+    ("09", d("host.in_progress", C::Network, M::UnknownResolving, R::RetryAfterRecovery, t("交易处理中", "Still being processed"), t("银行仍在处理同一笔交易，结果还不确定。", "The bank is still processing this transaction; the result is not known yet."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
+    ("12", d("host.invalid_transaction", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("无效交易", "Transaction not valid"), t("银行不接受这类交易，或它与原交易对不上。", "The bank does not accept this kind of transaction, or it does not match the original."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
+    ("13", d("host.invalid_amount", C::Operator, M::NotCharged, R::SafeToRetry, t("金额无效", "Amount not valid"), t("银行不接受这个金额。", "The bank does not accept this amount."), &[S_CHECK_AMOUNT])),
+    ("14", d("host.invalid_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡号无效", "Card number not valid"), t("银行不认识这个卡号。", "The bank does not recognise this card number."), &[S_OTHER_PAYMENT])),
+    ("15", d("host.no_such_issuer", C::Card, M::NotCharged, R::DoNotRetry, t("无此发卡银行", "Card's bank unknown"), t("找不到这张卡的发卡银行，本终端无法受理。", "The card's bank cannot be found; this terminal cannot accept the card."), &[S_OTHER_PAYMENT])),
+    ("19", d("host.reenter", C::Account, M::NotCharged, R::SafeToRetry, t("请重做交易", "Please try again"), t("银行要求重新发起这笔交易。", "The bank asks to run the transaction again."), &[S_RETRY])),
+    ("20", d("host.invalid_response", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行应答无效", "Invalid bank answer"), t("银行网络返回了无效的应答。", "The bank network returned an invalid answer."), &[S_RETRY_LATER, S_ACQUIRER])),
+    ("21", d("host.no_action", C::Account, M::NotCharged, R::DoNotRetry, t("银行未处理", "Not processed by the bank"), t("银行没有处理这笔交易（例如卡片尚未启用）。", "The bank took no action (for example the card is not activated)."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    ("22", d("host.suspected_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行疑似故障", "Bank reports a fault"), t("银行怀疑处理故障或关联交易有误，交易没有成功。", "The bank suspects a fault or a wrong linked transaction; it did not go through."), &[S_QUERY_LAST, S_RETRY_LATER])),
+    ("25", d("host.original_not_found", C::Account, M::NotCharged, R::ContactAcquirer, t("找不到原交易", "Original not found"), t("银行找不到对应的原交易记录。", "The bank cannot find the original transaction."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
+    ("30", d("host.format_error", C::Software, M::NotCharged, R::SafeToRetry, t("数据格式错误", "Message format error"), t("银行读不懂终端发出的数据，多为终端参数或软件问题。", "The bank could not read the terminal's message; usually a terminal setting or software problem."), &[S_SERVICE])),
+    ("31", d("host.bank_not_supported", C::Card, M::NotCharged, R::DoNotRetry, t("不支持该银行", "Card's bank not supported"), t("银行网络不受理这张卡的发卡银行。", "The network does not route to this card's bank."), &[S_OTHER_PAYMENT])),
+    ("33", d("host.expired_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("卡已过期，请留下此卡", "Expired card, keep it"), t("卡已过期，银行要求收回此卡。", "The card has expired and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
+    ("34", d("host.fraud_pick_up", C::Card, M::NotCharged, R::ContactAcquirer, t("疑似欺诈，请留下此卡", "Suspected fraud, keep the card"), t("银行怀疑此卡有欺诈风险，要求收回。", "The bank suspects fraud on this card and asks to keep it."), &[S_KEEP_CARD, S_ACQUIRER])),
+    ("35", d("host.contact_acquirer_pick_up", C::Card, M::NotCharged, R::ContactAcquirer, t("请留下此卡并联系收单机构", "Keep the card, call the acquirer"), t("银行要求收回此卡并联系收单机构。", "The bank asks to keep the card and to call the acquirer."), &[S_KEEP_CARD, S_ACQUIRER])),
+    ("36", d("host.restricted_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("受限卡，请留下此卡", "Restricted card, keep it"), t("此卡受限制，银行要求收回。", "This card is restricted and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
+    ("38", d("host.pin_tries_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，银行要求收回此卡。", "Too many wrong PIN entries; the bank asks to keep the card."), &[S_KEEP_CARD, S_CARD_BANK])),
+    ("39", d("host.no_credit_account", C::Account, M::NotCharged, R::DoNotRetry, t("无信用账户", "No credit account"), t("这张卡没有可用于此交易的信用账户。", "The card has no credit account for this transaction."), &[S_OTHER_PAYMENT])),
+    ("40", d("host.function_not_supported", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("不支持此交易类型", "Transaction type not supported"), t("发卡银行不支持这类交易。", "The card's bank does not support this kind of transaction."), &[S_OTHER_PAYMENT, S_ACQUIRER])),
+    ("41", d("host.lost_card", C::Card, M::NotCharged, R::ContactAcquirer, t("挂失卡", "Card reported lost"), t("此卡已挂失，交易没有成功。", "This card was reported lost; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
+    ("43", d("host.stolen_card", C::Card, M::NotCharged, R::ContactAcquirer, t("被盗卡", "Card reported stolen"), t("此卡已报失窃，交易没有成功。", "This card was reported stolen; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
+    ("44", d("host.no_investment_account", C::Account, M::NotCharged, R::DoNotRetry, t("无投资账户", "No investment account"), t("这张卡没有对应的投资账户。", "The card has no investment account for this transaction."), &[S_OTHER_PAYMENT])),
+    ("51", d("host.insufficient_funds", C::Account, M::NotCharged, R::DoNotRetry, t("余额不足", "Insufficient balance"), t("卡内可用余额不足。", "The card does not have enough available balance."), &[S_OTHER_PAYMENT])),
+    ("52", d("host.no_cheque_account", C::Account, M::NotCharged, R::DoNotRetry, t("无支票账户", "No cheque account"), t("这张卡没有对应的支票账户。", "The card has no cheque account for this transaction."), &[S_OTHER_PAYMENT])),
+    ("53", d("host.no_savings_account", C::Account, M::NotCharged, R::DoNotRetry, t("无储蓄账户", "No savings account"), t("这张卡没有对应的储蓄账户。", "The card has no savings account for this transaction."), &[S_OTHER_PAYMENT])),
+    ("54", d("host.expired_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡已过期", "Card expired"), t("这张卡已过有效期。", "This card has expired."), &[S_OTHER_PAYMENT])),
+    ("55", d("host.incorrect_pin", C::Card, M::NotCharged, R::SafeToRetry, t("密码错误", "Wrong PIN"), t("持卡人输入的密码不正确。", "The cardholder entered a wrong PIN."), &[S_PIN_AGAIN])),
+    ("56", d("host.no_card_record", C::Card, M::NotCharged, R::DoNotRetry, t("无此卡记录", "Card not on file"), t("银行没有这张卡的记录。", "The bank has no record of this card."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
+    ("57", d("host.not_permitted_cardholder", C::PlatformLimit, M::NotCharged, R::DoNotRetry, t("此卡不允许该交易", "Not allowed for this card"), t("发卡银行不允许这张卡做这类交易。", "The card's bank does not allow this card to do this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
+    ("58", d("host.not_permitted_terminal", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("本终端不允许该交易", "Not allowed on this terminal"), t("本商户或终端没有开通这类交易。", "This merchant or terminal is not enabled for this transaction."), &[S_ACQUIRER])),
+    ("59", d("host.suspected_fraud", C::Card, M::NotCharged, R::DoNotRetry, t("风控拒绝", "Refused by risk control"), t("银行风控拒绝了这笔交易。", "The bank's risk control refused this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
+    ("60", d("host.contact_acquirer", C::Account, M::NotCharged, R::ContactAcquirer, t("请联系收单机构", "Call the acquirer"), t("银行要求商户联系收单机构。", "The bank asks the merchant to call the acquirer."), &[S_ACQUIRER])),
+    ("61", d("host.amount_limit", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出金额限制", "Over the amount limit"), t("金额超过了这张卡或本商户的限额。", "The amount is over the card's or the merchant's limit."), &[S_LOWER_AMOUNT, S_OTHER_PAYMENT])),
+    ("62", d("host.restricted_card", C::Account, M::NotCharged, R::DoNotRetry, t("卡片受限", "Restricted card"), t("这张卡的账户受限或已冻结。", "This card's account is restricted or frozen."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    ("63", d("host.security_violation", C::Security, M::NotCharged, R::SafeToRetry, t("安全检查未通过", "Security check failed"), t("银行的安全检查没有通过。", "The bank's security check did not pass."), &[S_SIGN_IN, S_SERVICE])),
+    ("64", d("host.original_amount_mismatch", C::Operator, M::NotCharged, R::SafeToRetry, t("与原交易金额不符", "Does not match the original amount"), t("金额与原交易不一致。", "The amount does not match the original transaction."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL])),
+    ("65", d("host.frequency_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("超出次数限制", "Too many transactions"), t("这张卡或本商户的交易次数已达上限。", "The card or the merchant has reached its allowed number of transactions."), &[S_OTHER_PAYMENT, S_RETRY_TOMORROW])),
+    ("66", d("host.call_acquirer_security", C::Security, M::NotCharged, R::ContactAcquirer, t("请联系收单机构安全部门", "Call the acquirer's security desk"), t("银行要求商户联系收单机构的安全部门。", "The bank asks the merchant to call the acquirer's security desk."), &[S_ACQUIRER])),
+    ("67", d("host.hard_capture", C::Card, M::NotCharged, R::DoNotRetry, t("请留下此卡", "Keep the card"), t("银行要求收回此卡。", "The bank asks to keep this card."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
+    ("68", d("host.response_too_late", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行应答太晚", "Bank answered too late"), t("银行的应答到得太晚，这笔交易已作废。", "The bank's answer came too late; the transaction was cancelled."), &[S_QUERY_LAST, S_RETRY_LATER])),
+    ("75", d("host.pin_tries_exceeded", C::Card, M::NotCharged, R::DoNotRetry, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，这张卡暂时不能用密码交易。", "Too many wrong PIN entries; the card cannot be used with a PIN for now."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    ("76", d("host.acquirer_specific_76", C::Account, M::NotCharged, R::ContactAcquirer, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER])),
+    ("77", d("host.batch_mismatch", C::Software, M::NotCharged, R::SafeToRetry, t("请重新签到", "Sign in again"), t("终端的批次号与银行不一致。", "The terminal's batch number does not match the bank's."), &[S_SIGN_IN])),
+    ("78", d("host.acquirer_specific_78", C::Account, M::NotCharged, R::ContactAcquirer, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER])),
+    ("79", d("host.offline_mismatch", C::Software, M::NotCharged, R::SafeToRetry, t("脱机交易对账不平", "Offline transactions do not match"), t("终端上送的脱机交易与银行记录不一致。", "The terminal's offline transactions do not match the bank's records."), &[S_SETTLE_AGAIN, S_SERVICE])),
+    ("90", d("host.cutoff", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行日切中", "Bank day-end in progress"), t("银行正在切换营业日，暂时不能交易。", "The bank is switching to the next business day."), &[S_RETRY_LATER])),
+    ("91", d("host.issuer_unavailable", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行暂不可用", "Card's bank unavailable"), t("发卡银行或银行网络暂时无法处理。", "The card's bank or the bank network cannot process right now."), &[S_RETRY_LATER, S_OTHER_PAYMENT])),
+    ("92", d("host.routing_failed", C::Network, M::NotCharged, R::RetryAfterRecovery, t("连不上发卡银行", "Cannot reach the card's bank"), t("银行网络找不到通往发卡银行的线路。", "The bank network cannot reach the card's bank."), &[S_RETRY_LATER, S_OTHER_PAYMENT])),
+    ("93", d("host.violation_of_law", C::Account, M::NotCharged, R::ContactAcquirer, t("依法不能完成", "Not allowed by law"), t("这笔交易违反规定，不能完成。", "This transaction cannot be completed under the rules of law."), &[S_ACQUIRER])),
+    ("94", d("host.duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复交易", "Duplicate transaction"), t("银行认为这是重复提交；第一次可能已经成功。", "The bank sees this as a repeat; the first attempt may have gone through."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
+    ("95", d("host.reconcile_error", C::Software, M::NotCharged, R::SafeToRetry, t("对账不平", "Totals do not match"), t("终端与银行的结算总额不一致，需要上送明细。", "The terminal's totals differ from the bank's; the details must be uploaded."), &[S_SETTLE_AGAIN, S_SERVICE])),
+    ("96", d("host.system_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行系统故障", "Bank system fault"), t("银行或银行网络的系统出现异常。", "The bank or the bank network has a system fault."), &[S_QUERY_LAST, S_RETRY_LATER])),
+    ("97", d("host.terminal_not_registered", C::Software, M::NotCharged, R::ContactAcquirer, t("终端未登记", "Terminal not registered"), t("银行不认识本终端的编号。", "The bank does not know this terminal's ID."), &[S_SERVICE, S_ACQUIRER])),
+    ("98", d("host.issuer_timeout", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行超时", "Card's bank timed out"), t("银行网络没有收到发卡银行的应答，交易没有完成。", "The bank network got no answer from the card's bank; the transaction did not complete."), &[S_QUERY_LAST, S_RETRY_LATER])),
+    ("99", d("host.pin_format_error", C::Security, M::NotCharged, R::SafeToRetry, t("密码数据错误", "PIN data error"), t("银行读不出密码数据，多为终端密钥问题。", "The bank could not read the PIN data; usually a terminal key problem."), &[S_SIGN_IN, S_SERVICE])),
+    ("A0", d("host.mac_error", C::Security, M::NotCharged, R::SafeToRetry, t("校验失败，请重新签到", "Check failed, sign in again"), t("银行校验终端数据没有通过，需要更新密钥。", "The bank could not verify the terminal's message; the keys need refreshing."), &[S_SIGN_IN, S_SERVICE])),
 ];
 
 // Refund-specific wording for the codes where a refund means something else than a sale. A refund
 // credits the card and is paid from the merchant's settlement account.
 #[rustfmt::skip]
 static REFUND_CODES: &[(&str, Diagnosis)] = &[
-    ("05", d("host.refund_declined", C::Host, M::NotMoved, R::No, t("退款被拒绝", "Refund declined"), t("银行拒绝了这笔退款，没有说明原因。", "The bank refused this refund without giving a reason."), &[S_ACQUIRER, S_REFUND_OTHER_WAY])),
-    ("12", d("host.refund_invalid", C::PlatformLimit, M::NotMoved, R::No, t("这笔不能退款", "This refund is not accepted"), t("银行不接受对这笔原交易退款（原交易状态不允许，或未开通退款）。", "The bank does not accept a refund of this payment (its state does not allow it, or refunds are not enabled)."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("13", d("host.refund_over_remainder", C::PlatformLimit, M::NotMoved, R::AfterFix, t("超出可退金额", "Over the refundable remainder"), t("退款金额超过了原交易剩余可退的金额。", "The refund is more than what is left to refund on the original payment."), &[S_REFUND_LESS, S_CHECK_ORIGINAL])),
-    ("25", d("host.refund_original_not_found", C::Host, M::NotMoved, R::No, t("找不到原交易", "Original payment not found"), t("银行找不到要退款的原交易：参考号或日期可能有误，或已超过银行的保存期限。", "The bank cannot find the payment to refund: the reference or date may be wrong, or it is older than the bank keeps."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("51", d("host.refund_merchant_funds", C::Account, M::NotMoved, R::AfterFix, t("商户结算账户余额不足", "Merchant account short of money"), t("退款要从商户结算账户扣回，该账户余额不足。顾客的卡没有问题。", "A refund is paid from the merchant's settlement account, which does not have enough money. The customer's card is fine."), &[S_MERCHANT_FUNDS, S_REFUND_OTHER_WAY])),
-    ("57", d("host.refund_not_permitted_card", C::PlatformLimit, M::NotMoved, R::No, t("此卡不能退款", "Refunds not allowed to this card"), t("卡组织或发卡银行的规定不允许退款到这张卡。", "Card scheme or bank rules do not allow a refund to this card."), &[S_REFUND_OTHER_WAY, S_ACQUIRER])),
-    ("58", d("host.refund_not_permitted_terminal", C::PlatformLimit, M::NotMoved, R::No, t("本终端未开通退款", "Refunds not enabled here"), t("收单机构没有给本商户或终端开通退款。", "The acquirer has not enabled refunds for this merchant or terminal."), &[S_ACQUIRER, S_REFUND_OTHER_WAY])),
-    ("59", d("host.refund_under_review", C::Dispute, M::NotMoved, R::Later, t("原交易审核或争议中", "Original payment under review"), t("原交易正在风控审核或争议处理中，暂时不能退款。", "The original payment is under risk review or dispute; it cannot be refunded for now."), &[S_SUPERVISOR, S_ACQUIRER])),
-    ("61", d("host.refund_amount_limit", C::PlatformLimit, M::NotMoved, R::AfterFix, t("超出退款限额", "Over the refund limit"), t("退款金额超过了商户或卡的退款限额。", "The refund is over the merchant's or the card's refund limit."), &[S_REFUND_LESS, S_ACQUIRER])),
-    ("62", d("host.refund_card_restricted", C::Account, M::NotMoved, R::No, t("卡已冻结或受限", "Card frozen or restricted"), t("顾客的卡账户被冻结或受限，退款无法入账。", "The customer's card account is frozen or restricted, so the refund cannot be credited."), &[S_CARD_BANK, S_REFUND_OTHER_WAY])),
-    ("64", d("host.refund_amount_mismatch", C::Operator, M::NotMoved, R::AfterFix, t("与原交易不符", "Does not match the original"), t("退款的金额或信息与原交易不一致。", "The refund's amount or details do not match the original payment."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL])),
-    ("65", d("host.refund_frequency_limit", C::PlatformLimit, M::NotMoved, R::Later, t("退款次数已达上限", "Too many refunds"), t("退款次数已达到允许的上限。", "The allowed number of refunds has been reached."), &[S_RETRY_TOMORROW, S_ACQUIRER])),
-    ("94", d("host.refund_duplicate", C::Host, M::Unknown, R::No, t("重复退款", "Duplicate refund"), t("银行已经收到过同一笔退款。", "The bank already has this refund."), &[S_NO_REFUND_AGAIN, S_QUERY_LAST])),
+    ("05", d("host.refund_declined", C::Account, M::NotCharged, R::ContactAcquirer, t("退款被拒绝", "Refund declined"), t("银行拒绝了这笔退款，没有说明原因。", "The bank refused this refund without giving a reason."), &[S_ACQUIRER, S_REFUND_OTHER_WAY])),
+    ("12", d("host.refund_invalid", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("这笔不能退款", "This refund is not accepted"), t("银行不接受对这笔原交易退款（原交易状态不允许，或未开通退款）。", "The bank does not accept a refund of this payment (its state does not allow it, or refunds are not enabled)."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
+    ("13", d("host.refund_over_remainder", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出可退金额", "Over the refundable remainder"), t("退款金额超过了原交易剩余可退的金额。", "The refund is more than what is left to refund on the original payment."), &[S_REFUND_LESS, S_CHECK_ORIGINAL])),
+    ("25", d("host.refund_original_not_found", C::Account, M::NotCharged, R::ContactAcquirer, t("找不到原交易", "Original payment not found"), t("银行找不到要退款的原交易：参考号或日期可能有误，或已超过银行的保存期限。", "The bank cannot find the payment to refund: the reference or date may be wrong, or it is older than the bank keeps."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
+    ("51", d("host.refund_merchant_funds", C::Account, M::NotCharged, R::SafeToRetry, t("商户结算账户余额不足", "Merchant account short of money"), t("退款要从商户结算账户扣回，该账户余额不足。顾客的卡没有问题。", "A refund is paid from the merchant's settlement account, which does not have enough money. The customer's card is fine."), &[S_MERCHANT_FUNDS, S_REFUND_OTHER_WAY])),
+    ("57", d("host.refund_not_permitted_card", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("此卡不能退款", "Refunds not allowed to this card"), t("卡组织或发卡银行的规定不允许退款到这张卡。", "Card scheme or bank rules do not allow a refund to this card."), &[S_REFUND_OTHER_WAY, S_ACQUIRER])),
+    ("58", d("host.refund_not_permitted_terminal", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("本终端未开通退款", "Refunds not enabled here"), t("收单机构没有给本商户或终端开通退款。", "The acquirer has not enabled refunds for this merchant or terminal."), &[S_ACQUIRER, S_REFUND_OTHER_WAY])),
+    ("59", d("host.refund_under_review", C::Dispute, M::NotCharged, R::RetryAfterRecovery, t("原交易审核或争议中", "Original payment under review"), t("原交易正在风控审核或争议处理中，暂时不能退款。", "The original payment is under risk review or dispute; it cannot be refunded for now."), &[S_SUPERVISOR, S_ACQUIRER])),
+    ("61", d("host.refund_amount_limit", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("超出退款限额", "Over the refund limit"), t("退款金额超过了商户或卡的退款限额。", "The refund is over the merchant's or the card's refund limit."), &[S_REFUND_LESS, S_ACQUIRER])),
+    ("62", d("host.refund_card_restricted", C::Account, M::NotCharged, R::DoNotRetry, t("卡已冻结或受限", "Card frozen or restricted"), t("顾客的卡账户被冻结或受限，退款无法入账。", "The customer's card account is frozen or restricted, so the refund cannot be credited."), &[S_CARD_BANK, S_REFUND_OTHER_WAY])),
+    ("64", d("host.refund_amount_mismatch", C::Operator, M::NotCharged, R::SafeToRetry, t("与原交易不符", "Does not match the original"), t("退款的金额或信息与原交易不一致。", "The refund's amount or details do not match the original payment."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL])),
+    ("65", d("host.refund_frequency_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("退款次数已达上限", "Too many refunds"), t("退款次数已达到允许的上限。", "The allowed number of refunds has been reached."), &[S_RETRY_TOMORROW, S_ACQUIRER])),
+    ("94", d("host.refund_duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复退款", "Duplicate refund"), t("银行已经收到过同一笔退款。", "The bank already has this refund."), &[S_NO_REFUND_AGAIN, S_QUERY_LAST])),
 ];
 
 static UNKNOWN_CODE: Diagnosis = d(
     "host.unknown_code",
-    C::Host,
-    M::NotMoved,
-    R::AfterFix,
+    C::Account,
+    M::NotCharged,
+    R::SafeToRetry,
     t("银行拒绝", "Declined by the bank"),
     t(
         "银行用本终端不认识的应答码拒绝了交易。",
@@ -533,11 +531,17 @@ pub fn for_response_code(code: &str, kind: TxnKind) -> Diagnosis {
     } else {
         None
     };
-    refund
+    let d = refund
         .or_else(|| lookup(RESPONSE_CODES, &upper))
         .unwrap_or(&UNKNOWN_CODE)
         .clone()
-        .with_host_code(&upper)
+        .with_host_code(&upper);
+    // An approved refund moves money back to the customer.
+    if kind == TxnKind::Refund && d.money == MoneyState::Charged {
+        d.with_money(MoneyState::Refunded)
+    } else {
+        d
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -578,6 +582,10 @@ pub enum RejectReason {
     NotReversible,
     /// No stored request to reverse.
     NothingToReverse,
+    /// No transaction with that reference in the journal.
+    OriginalNotFound,
+    /// The idempotency key was already used for a different request.
+    IdempotencyConflict,
 }
 
 impl RejectReason {
@@ -622,6 +630,10 @@ impl RejectReason {
             RejectReason::CompletionExceedsPreAuth => {
                 "completion exceeds the pre-authorised amount"
             }
+            RejectReason::OriginalNotFound => "no transaction with that reference",
+            RejectReason::IdempotencyConflict => {
+                "idempotency key already used for a different request"
+            }
             RejectReason::NotReversible => {
                 "only an approved, reversible transaction can be reversed"
             }
@@ -638,27 +650,29 @@ impl fmt::Display for RejectReason {
 
 #[rustfmt::skip]
 static REJECTS: &[(RejectReason, Diagnosis)] = &[
-    (RejectReason::NeedsOriginal, d("reject.needs_original", C::Operator, M::NotMoved, R::AfterFix, t("请选择原交易", "Choose the original transaction"), t("撤销、退款和预授权完成都需要先选择原交易。", "Void, refund and completion need the original transaction first."), &[S_CHECK_ORIGINAL])),
-    (RejectReason::TakesNoOriginal, d("reject.takes_no_original", C::Software, M::NotMoved, R::AfterFix, t("请求有误", "Request not valid"), t("这类交易不需要原交易，收银软件传错了参数。", "This kind of transaction takes no original; the cash register app sent a wrong request."), &[S_SERVICE])),
-    (RejectReason::CardRequired, d("reject.card_required", C::Operator, M::NotMoved, R::AfterFix, t("请读卡", "Present the card"), t("这笔交易需要读取卡片。", "This transaction needs the card."), &[t("请顾客插卡、挥卡或刷卡", "Ask the customer to insert, tap or swipe the card")])),
-    (RejectReason::ZeroAmount, d("reject.zero_amount", C::Operator, M::NotMoved, R::AfterFix, t("金额不能为零", "Amount cannot be zero"), t("输入的金额是零。", "The amount entered is zero."), &[S_CHECK_AMOUNT])),
-    (RejectReason::AmountTooLarge, d("reject.amount_too_large", C::Operator, M::NotMoved, R::AfterFix, t("金额过大", "Amount too large"), t("金额超出了终端能处理的位数。", "The amount has more digits than the terminal can send."), &[S_CHECK_AMOUNT])),
-    (RejectReason::NotVoidable, d("reject.not_voidable", C::Operator, M::NotMoved, R::No, t("这笔不能撤销", "This cannot be voided"), t("只有消费和预授权完成可以撤销。", "Only a sale or a completion can be voided."), &[S_CHECK_ORIGINAL])),
-    (RejectReason::NotRefundable, d("reject.not_refundable", C::Operator, M::NotMoved, R::No, t("这笔不能退款", "This cannot be refunded"), t("只有消费和预授权完成可以退款。", "Only a sale or a completion can be refunded."), &[S_CHECK_ORIGINAL])),
-    (RejectReason::OriginalNotApproved, d("reject.original_not_approved", C::Operator, M::NotMoved, R::No, t("原交易未成功", "Original did not go through"), t("原交易没有成功，或已撤销、已冲正：顾客没有被扣这笔钱。", "The original did not go through, or was voided or reversed: the customer was not charged for it."), &[S_CHECK_ORIGINAL])),
-    (RejectReason::OriginalNotInOpenBatch, d("reject.original_settled", C::Operator, M::NotMoved, R::AfterFix, t("原交易已结算，请做退货", "Already settled: refund instead"), t("原交易已经结算，不能撤销，只能退货。", "The original is already settled; it cannot be voided, only refunded."), &[t("改用退货（退款）功能", "Use Refund instead")])),
-    (RejectReason::RefundExceedsOriginal, d("reject.refund_exceeds_original", C::PlatformLimit, M::NotMoved, R::AfterFix, t("超出可退金额", "Over the refundable remainder"), t("累计退款会超过原交易金额。", "Refunds would add up to more than the original payment."), &[S_REFUND_LESS])),
-    (RejectReason::OriginalNotPreAuth, d("reject.original_not_preauth", C::Operator, M::NotMoved, R::No, t("原交易不是有效的预授权", "Original is not a valid pre-authorisation"), t("预授权完成或撤销需要一笔已批准的预授权。", "Completion and cancellation need an approved pre-authorisation."), &[S_CHECK_ORIGINAL])),
-    (RejectReason::CompletionExceedsPreAuth, d("reject.completion_exceeds_preauth", C::Operator, M::NotMoved, R::AfterFix, t("超出预授权金额", "Over the pre-authorised amount"), t("完成金额超过了预授权金额。", "The completion is more than the pre-authorised amount."), &[S_CHECK_AMOUNT])),
-    (RejectReason::NotReversible, d("reject.not_reversible", C::Software, M::NotMoved, R::No, t("这笔不能冲正", "This cannot be reversed"), t("只有已批准且可冲正的交易才能冲正。", "Only an approved, reversible transaction can be reversed."), &[S_SERVICE])),
-    (RejectReason::NothingToReverse, d("reject.nothing_to_reverse", C::Software, M::NotMoved, R::No, t("没有可冲正的交易", "Nothing to reverse"), t("终端没有保存可用于冲正的请求。", "The terminal has no stored request to reverse."), &[S_SERVICE])),
+    (RejectReason::NeedsOriginal, d("reject.needs_original", C::Operator, M::NotCharged, R::SafeToRetry, t("请选择原交易", "Choose the original transaction"), t("撤销、退款和预授权完成都需要先选择原交易。", "Void, refund and completion need the original transaction first."), &[S_CHECK_ORIGINAL])),
+    (RejectReason::TakesNoOriginal, d("reject.takes_no_original", C::Software, M::NotCharged, R::SafeToRetry, t("请求有误", "Request not valid"), t("这类交易不需要原交易，收银软件传错了参数。", "This kind of transaction takes no original; the cash register app sent a wrong request."), &[S_SERVICE])),
+    (RejectReason::CardRequired, d("reject.card_required", C::Operator, M::NotCharged, R::SafeToRetry, t("请读卡", "Present the card"), t("这笔交易需要读取卡片。", "This transaction needs the card."), &[t("请顾客插卡、挥卡或刷卡", "Ask the customer to insert, tap or swipe the card")])),
+    (RejectReason::ZeroAmount, d("reject.zero_amount", C::Operator, M::NotCharged, R::SafeToRetry, t("金额不能为零", "Amount cannot be zero"), t("输入的金额是零。", "The amount entered is zero."), &[S_CHECK_AMOUNT])),
+    (RejectReason::AmountTooLarge, d("reject.amount_too_large", C::Operator, M::NotCharged, R::SafeToRetry, t("金额过大", "Amount too large"), t("金额超出了终端能处理的位数。", "The amount has more digits than the terminal can send."), &[S_CHECK_AMOUNT])),
+    (RejectReason::NotVoidable, d("reject.not_voidable", C::Operator, M::NotCharged, R::DoNotRetry, t("这笔不能撤销", "This cannot be voided"), t("只有消费和预授权完成可以撤销。", "Only a sale or a completion can be voided."), &[S_CHECK_ORIGINAL])),
+    (RejectReason::NotRefundable, d("reject.not_refundable", C::Operator, M::NotCharged, R::DoNotRetry, t("这笔不能退款", "This cannot be refunded"), t("只有消费和预授权完成可以退款。", "Only a sale or a completion can be refunded."), &[S_CHECK_ORIGINAL])),
+    (RejectReason::OriginalNotApproved, d("reject.original_not_approved", C::Operator, M::NotCharged, R::DoNotRetry, t("原交易未成功", "Original did not go through"), t("原交易没有成功，或已撤销、已冲正：顾客没有被扣这笔钱。", "The original did not go through, or was voided or reversed: the customer was not charged for it."), &[S_CHECK_ORIGINAL])),
+    (RejectReason::OriginalNotInOpenBatch, d("reject.original_settled", C::Operator, M::NotCharged, R::SafeToRetry, t("原交易已结算，请做退货", "Already settled: refund instead"), t("原交易已经结算，不能撤销，只能退货。", "The original is already settled; it cannot be voided, only refunded."), &[t("改用退货（退款）功能", "Use Refund instead")])),
+    (RejectReason::RefundExceedsOriginal, d("reject.refund_exceeds_original", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出可退金额", "Over the refundable remainder"), t("累计退款会超过原交易金额。", "Refunds would add up to more than the original payment."), &[S_REFUND_LESS])),
+    (RejectReason::OriginalNotPreAuth, d("reject.original_not_preauth", C::Operator, M::NotCharged, R::DoNotRetry, t("原交易不是有效的预授权", "Original is not a valid pre-authorisation"), t("预授权完成或撤销需要一笔已批准的预授权。", "Completion and cancellation need an approved pre-authorisation."), &[S_CHECK_ORIGINAL])),
+    (RejectReason::CompletionExceedsPreAuth, d("reject.completion_exceeds_preauth", C::Operator, M::NotCharged, R::SafeToRetry, t("超出预授权金额", "Over the pre-authorised amount"), t("完成金额超过了预授权金额。", "The completion is more than the pre-authorised amount."), &[S_CHECK_AMOUNT])),
+    (RejectReason::NotReversible, d("reject.not_reversible", C::Software, M::NotCharged, R::DoNotRetry, t("这笔不能冲正", "This cannot be reversed"), t("只有已批准且可冲正的交易才能冲正。", "Only an approved, reversible transaction can be reversed."), &[S_SERVICE])),
+    (RejectReason::OriginalNotFound, d("reject.original_not_found", C::Operator, M::NotCharged, R::SafeToRetry, t("找不到原交易", "Original not found"), t("终端记录里没有这个参考号的交易，什么都没有发出。", "No transaction with that reference is in the terminal's records; nothing was sent."), &[S_CHECK_ORIGINAL])),
+    (RejectReason::IdempotencyConflict, d("reject.idempotency_conflict", C::Software, M::NotCharged, R::DoNotRetry, t("订单号已用于另一笔交易", "Order key already used"), t("收银软件用同一个订单号发起了不同的交易；为避免重复收款，终端没有处理。", "The cash register app sent a different transaction under an order key already used; to avoid charging twice, the terminal did nothing."), &[S_QUERY_LAST, S_SERVICE])),
+    (RejectReason::NothingToReverse, d("reject.nothing_to_reverse", C::Software, M::NotCharged, R::DoNotRetry, t("没有可冲正的交易", "Nothing to reverse"), t("终端没有保存可用于冲正的请求。", "The terminal has no stored request to reverse."), &[S_SERVICE])),
 ];
 
 static GENERIC_REJECT: Diagnosis = d(
     "reject.other",
     C::Operator,
-    M::NotMoved,
-    R::AfterFix,
+    M::NotCharged,
+    R::SafeToRetry,
     t("请求不被允许", "Request not allowed"),
     t(
         "终端没有发出这笔交易，顾客没有被扣款。",
@@ -679,14 +693,14 @@ pub fn for_reject(reason: RejectReason) -> Diagnosis {
 
 #[rustfmt::skip]
 static OP_ERRORS: &[Diagnosis] = &[
-    d("op.busy", C::Operator, M::NotMoved, R::Later, t("正在处理其他操作", "Busy with another operation"), t("终端还在处理另一个操作。", "The terminal is still working on another operation."), &[S_WAIT]),
-    d("op.not_signed_in", C::Operator, M::NotMoved, R::AfterFix, t("未签到", "Not signed in"), t("终端还没有向银行签到，不能交易。", "The terminal has not signed in to the bank yet."), &[S_SIGN_IN]),
-    d("op.pending_undelivered", C::Network, M::InDoubtReversing, R::Later, t("有未送达的冲正或退款", "Earlier items not delivered"), t("之前的冲正或退款还没送达银行，送达前不能做新交易；相关款项可能暂被冻结。", "Earlier reversals or refunds have not reached the bank; no new transaction until they do. The money involved may be held until then."), &[S_CHECK_NETWORK, S_CHECK_PENDING, S_NO_CHARGE_AGAIN]),
-    d("op.no_response", C::Network, M::NotMoved, R::Later, t("银行没有应答", "No answer from the bank"), t("银行没有应答（这个操作不涉及资金）。", "The bank did not answer (this operation does not move money)."), &[S_CHECK_NETWORK, S_RETRY_LATER]),
-    d("op.key_check", C::Security, M::NotMoved, R::AfterFix, t("密钥校验失败", "Key check failed"), t("银行下发的密钥没有通过校验。", "The keys sent by the bank failed their check."), &[S_SIGN_IN, S_SERVICE]),
-    d("op.key_block", C::Security, M::NotMoved, R::AfterFix, t("密钥数据有误", "Key data damaged"), t("银行下发的密钥数据不完整或格式不对。", "The key data sent by the bank is incomplete or malformed."), &[S_SIGN_IN, S_SERVICE]),
-    d("op.proto", C::Software, M::NotMoved, R::AfterFix, t("终端无法生成交易数据", "Terminal could not build the message"), t("终端软件或参数有误，交易没有发出。", "A terminal software or setting problem; nothing was sent."), &[S_SERVICE]),
-    d("op.not_sent", C::Network, M::NotMoved, R::Yes, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
+    d("op.busy", C::Operator, M::NotCharged, R::RetryAfterRecovery, t("正在处理其他操作", "Busy with another operation"), t("终端还在处理另一个操作。", "The terminal is still working on another operation."), &[S_WAIT]),
+    d("op.not_signed_in", C::Operator, M::NotCharged, R::SafeToRetry, t("未签到", "Not signed in"), t("终端还没有向银行签到，不能交易。", "The terminal has not signed in to the bank yet."), &[S_SIGN_IN]),
+    d("op.pending_undelivered", C::Network, M::ReversalPending, R::RetryAfterRecovery, t("有未送达的冲正或退款", "Earlier items not delivered"), t("之前的冲正或退款还没送达银行，送达前不能做新交易；相关款项可能暂被冻结。", "Earlier reversals or refunds have not reached the bank; no new transaction until they do. The money involved may be held until then."), &[S_CHECK_NETWORK, S_CHECK_PENDING, S_NO_CHARGE_AGAIN]),
+    d("op.no_response", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行没有应答", "No answer from the bank"), t("银行没有应答（这个操作不涉及资金）。", "The bank did not answer (this operation does not move money)."), &[S_CHECK_NETWORK, S_RETRY_LATER]),
+    d("op.key_check", C::Security, M::NotCharged, R::SafeToRetry, t("密钥校验失败", "Key check failed"), t("银行下发的密钥没有通过校验。", "The keys sent by the bank failed their check."), &[S_SIGN_IN, S_SERVICE]),
+    d("op.key_block", C::Security, M::NotCharged, R::SafeToRetry, t("密钥数据有误", "Key data damaged"), t("银行下发的密钥数据不完整或格式不对。", "The key data sent by the bank is incomplete or malformed."), &[S_SIGN_IN, S_SERVICE]),
+    d("op.proto", C::Software, M::NotCharged, R::SafeToRetry, t("终端无法生成交易数据", "Terminal could not build the message"), t("终端软件或参数有误，交易没有发出。", "A terminal software or setting problem; nothing was sent."), &[S_SERVICE]),
+    d("op.not_sent", C::Network, M::NotCharged, R::SafeToRetry, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
 ];
 
 fn op(code: &str) -> Diagnosis {
@@ -708,7 +722,7 @@ pub fn for_op_error(err: &OpError) -> Diagnosis {
         OpError::NoResponse => op("op.no_response"),
         OpError::HostRefused { code } => {
             // A non-financial command (sign-in, echo, settlement) was refused: no money moved.
-            for_response_code(code, TxnKind::Balance).with_money(MoneyState::NotMoved)
+            for_response_code(code, TxnKind::Balance).with_money(MoneyState::NotCharged)
         }
         OpError::KeyCheck => op("op.key_check"),
         OpError::KeyBlock { .. } => op("op.key_block"),
@@ -755,12 +769,12 @@ impl LinkFailure {
 
 #[rustfmt::skip]
 static LINK_FAILURES: &[(LinkFailure, Diagnosis)] = &[
-    (LinkFailure::ConnectFailed, d("link.connect_failed", C::Network, M::NotMoved, R::Later, t("连不上银行", "Cannot connect to the bank"), t("终端连不上银行服务器，交易没有发出。", "The terminal cannot connect to the bank's server; nothing was sent."), &[S_CHECK_NETWORK, S_RETRY_LATER])),
-    (LinkFailure::TlsFailed, d("link.tls_failed", C::Security, M::NotMoved, R::AfterFix, t("安全连接失败", "Secure connection failed"), t("与银行服务器的安全连接没有建立，交易没有发出。", "The secure connection to the bank's server could not be set up; nothing was sent."), &[S_DATE_TIME, S_SERVICE])),
-    (LinkFailure::PinMismatch, d("link.pin_mismatch", C::Security, M::NotMoved, R::AfterFix, t("服务器身份不符", "Bank server not recognised"), t("连上的服务器不是预期的银行服务器，终端已中止，交易没有发出。", "The server is not the expected bank server; the terminal stopped and sent nothing."), &[S_STOP, S_SERVICE])),
-    (LinkFailure::Timeout, d("link.timeout", C::Network, M::InDoubtReversing, R::Later, t("银行应答超时", "Bank did not answer in time"), t("银行没有及时应答。如果正在收款，终端会自动撤回这笔交易，银行确认前款项可能被暂时冻结。", "The bank did not answer in time. If a payment was being made, the terminal undoes it by itself; the money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING])),
-    (LinkFailure::Closed, d("link.closed", C::Network, M::InDoubtReversing, R::Later, t("银行断开了连接", "Bank closed the connection"), t("银行在应答前断开了连接。如果正在收款，终端会自动撤回这笔交易，银行确认前款项可能被暂时冻结。", "The bank hung up before answering. If a payment was being made, the terminal undoes it by itself; the money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING])),
-    (LinkFailure::Io, d("link.io", C::Network, M::InDoubtReversing, R::Later, t("网络中断", "Connection broke"), t("与银行的连接中途中断。如果正在收款，终端会自动撤回这笔交易，银行确认前款项可能被暂时冻结。", "The connection to the bank broke mid-way. If a payment was being made, the terminal undoes it by itself; the money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_CHECK_NETWORK, S_CHECK_PENDING])),
+    (LinkFailure::ConnectFailed, d("link.connect_failed", C::Network, M::NotCharged, R::RetryAfterRecovery, t("连不上银行", "Cannot connect to the bank"), t("终端连不上银行服务器，交易没有发出。", "The terminal cannot connect to the bank's server; nothing was sent."), &[S_CHECK_NETWORK, S_RETRY_LATER])),
+    (LinkFailure::TlsFailed, d("link.tls_failed", C::Security, M::NotCharged, R::SafeToRetry, t("安全连接失败", "Secure connection failed"), t("与银行服务器的安全连接没有建立，交易没有发出。", "The secure connection to the bank's server could not be set up; nothing was sent."), &[S_DATE_TIME, S_SERVICE])),
+    (LinkFailure::PinMismatch, d("link.pin_mismatch", C::Security, M::NotCharged, R::SafeToRetry, t("服务器身份不符", "Bank server not recognised"), t("连上的服务器不是预期的银行服务器，终端已中止，交易没有发出。", "The server is not the expected bank server; the terminal stopped and sent nothing."), &[S_STOP, S_SERVICE])),
+    (LinkFailure::Timeout, d("link.timeout", C::Network, M::ReversalPending, R::RetryAfterRecovery, t("银行应答超时", "Bank did not answer in time"), t("银行没有及时应答。如果正在收款，终端会自动撤回这笔交易，银行确认前款项可能被暂时冻结。", "The bank did not answer in time. If a payment was being made, the terminal undoes it by itself; the money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING])),
+    (LinkFailure::Closed, d("link.closed", C::Network, M::ReversalPending, R::RetryAfterRecovery, t("银行断开了连接", "Bank closed the connection"), t("银行在应答前断开了连接。如果正在收款，终端会自动撤回这笔交易，银行确认前款项可能被暂时冻结。", "The bank hung up before answering. If a payment was being made, the terminal undoes it by itself; the money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING])),
+    (LinkFailure::Io, d("link.io", C::Network, M::ReversalPending, R::RetryAfterRecovery, t("网络中断", "Connection broke"), t("与银行的连接中途中断。如果正在收款，终端会自动撤回这笔交易，银行确认前款项可能被暂时冻结。", "The connection to the bank broke mid-way. If a payment was being made, the terminal undoes it by itself; the money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_CHECK_NETWORK, S_CHECK_PENDING])),
 ];
 
 /// Diagnoses a host link failure.
@@ -778,12 +792,12 @@ pub fn for_link_error(failure: LinkFailure) -> Diagnosis {
 
 #[rustfmt::skip]
 static OUTCOMES: &[Diagnosis] = &[
-    d("txn.reversed", C::Network, M::NotMoved, R::Yes, t("交易未成功，未扣款", "Did not go through; no money moved"), t("这笔交易已被撤回（冲正），顾客没有被扣款。", "This transaction was undone (reversed); the customer was not charged."), &[S_NEW_SALE]),
-    d("txn.reversing", C::Network, M::InDoubtReversing, R::Later, t("正在撤回交易", "Being reversed"), t("结果不明确，终端正在撤回这笔交易；银行确认前顾客的款项可能被暂时冻结。", "The result was unclear, so the terminal is undoing the transaction; the customer's money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING]),
-    d("txn.in_flight", C::Network, M::Unknown, R::Later, t("结果未知", "Result not known yet"), t("请求可能已到银行，但还没有收到结果。", "The request may have reached the bank, but no result has come back yet."), &[S_NO_CHARGE_AGAIN, S_CHECK_PENDING]),
-    d("txn.refund_queued", C::Network, M::Queued, R::No, t("退款已登记，待发送", "Refund recorded, will be sent"), t("退款已保存在终端，联网后会自动发给银行；到账时间以发卡银行为准。", "The refund is saved on the terminal and sent to the bank automatically when online; when it reaches the card depends on the card's bank."), &[S_NO_REFUND_AGAIN, S_CHECK_PENDING]),
-    d("txn.not_sent", C::Network, M::NotMoved, R::Yes, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
-    d("txn.voided", C::Operator, M::NotMoved, R::No, t("已撤销", "Voided"), t("这笔交易已撤销，不会向顾客收款。", "This transaction was voided; the customer will not be charged for it."), &[S_NEW_SALE]),
+    d("txn.reversed", C::Network, M::NotCharged, R::SafeToRetry, t("交易未成功，未扣款", "Did not go through; no money moved"), t("这笔交易已被撤回（冲正），顾客没有被扣款。", "This transaction was undone (reversed); the customer was not charged."), &[S_NEW_SALE]),
+    d("txn.reversing", C::Network, M::ReversalPending, R::RetryAfterRecovery, t("正在撤回交易", "Being reversed"), t("结果不明确，终端正在撤回这笔交易；银行确认前顾客的款项可能被暂时冻结。", "The result was unclear, so the terminal is undoing the transaction; the customer's money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING]),
+    d("txn.in_flight", C::Network, M::UnknownResolving, R::RetryAfterRecovery, t("结果未知", "Result not known yet"), t("请求可能已到银行，但还没有收到结果。", "The request may have reached the bank, but no result has come back yet."), &[S_NO_CHARGE_AGAIN, S_CHECK_PENDING]),
+    d("txn.refund_queued", C::Network, M::UnknownResolving, R::DoNotRetry, t("退款已登记，待发送", "Refund recorded, will be sent"), t("退款已保存在终端，联网后会自动发给银行；到账时间以发卡银行为准。", "The refund is saved on the terminal and sent to the bank automatically when online; when it reaches the card depends on the card's bank."), &[S_NO_REFUND_AGAIN, S_CHECK_PENDING]),
+    d("txn.not_sent", C::Network, M::NotCharged, R::SafeToRetry, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
+    d("txn.voided", C::Operator, M::NotCharged, R::DoNotRetry, t("已撤销", "Voided"), t("这笔交易已撤销，不会向顾客收款。", "This transaction was voided; the customer will not be charged for it."), &[S_NEW_SALE]),
 ];
 
 fn outcome(code: &str) -> Diagnosis {
@@ -841,11 +855,11 @@ pub enum PrinterStatus {
 
 #[rustfmt::skip]
 static PRINTER: &[(PrinterStatus, Diagnosis)] = &[
-    (PrinterStatus::OutOfPaper, d("printer.out_of_paper", C::Hardware, M::Moved, R::AfterFix, t("打印机缺纸", "Printer out of paper"), t("小票没有打印出来；交易本身已经成功。", "The slip did not print; the payment itself succeeded."), &[t("装入新纸卷", "Load a new paper roll"), S_REPRINT])),
-    (PrinterStatus::Overheated, d("printer.overheated", C::Hardware, M::Moved, R::Later, t("打印机过热", "Printer too hot"), t("打印机过热暂停；交易本身已经成功。", "The printer paused because it is too hot; the payment itself succeeded."), &[t("等几分钟让打印机冷却", "Wait a few minutes for the printer to cool"), S_REPRINT])),
-    (PrinterStatus::CoverOpen, d("printer.cover_open", C::Hardware, M::Moved, R::AfterFix, t("打印机盖未合上", "Printer cover open"), t("打印机盖开着，小票没有打印；交易本身已经成功。", "The printer cover is open so the slip did not print; the payment itself succeeded."), &[t("合上打印机盖", "Close the printer cover"), S_REPRINT])),
-    (PrinterStatus::NoPrinter, d("printer.none", C::Hardware, M::Moved, R::No, t("没有打印机", "No printer"), t("本机没有可用的打印机；交易本身已经成功。", "This device has no printer available; the payment itself succeeded."), &[t("向顾客出示交易记录或提供电子小票", "Show the customer the transaction list or offer an e-receipt")])),
-    (PrinterStatus::Busy, d("printer.busy", C::Hardware, M::Moved, R::Later, t("打印机忙", "Printer busy"), t("打印机正在打印其他内容；交易本身已经成功。", "The printer is busy with another job; the payment itself succeeded."), &[t("稍等片刻", "Wait a moment"), S_REPRINT])),
+    (PrinterStatus::OutOfPaper, d("printer.out_of_paper", C::Hardware, M::Charged, R::SafeToRetry, t("打印机缺纸", "Printer out of paper"), t("小票没有打印出来；交易本身已经成功。", "The slip did not print; the payment itself succeeded."), &[t("装入新纸卷", "Load a new paper roll"), S_REPRINT])),
+    (PrinterStatus::Overheated, d("printer.overheated", C::Hardware, M::Charged, R::RetryAfterRecovery, t("打印机过热", "Printer too hot"), t("打印机过热暂停；交易本身已经成功。", "The printer paused because it is too hot; the payment itself succeeded."), &[t("等几分钟让打印机冷却", "Wait a few minutes for the printer to cool"), S_REPRINT])),
+    (PrinterStatus::CoverOpen, d("printer.cover_open", C::Hardware, M::Charged, R::SafeToRetry, t("打印机盖未合上", "Printer cover open"), t("打印机盖开着，小票没有打印；交易本身已经成功。", "The printer cover is open so the slip did not print; the payment itself succeeded."), &[t("合上打印机盖", "Close the printer cover"), S_REPRINT])),
+    (PrinterStatus::NoPrinter, d("printer.none", C::Hardware, M::Charged, R::DoNotRetry, t("没有打印机", "No printer"), t("本机没有可用的打印机；交易本身已经成功。", "This device has no printer available; the payment itself succeeded."), &[t("向顾客出示交易记录或提供电子小票", "Show the customer the transaction list or offer an e-receipt")])),
+    (PrinterStatus::Busy, d("printer.busy", C::Hardware, M::Charged, R::RetryAfterRecovery, t("打印机忙", "Printer busy"), t("打印机正在打印其他内容；交易本身已经成功。", "The printer is busy with another job; the payment itself succeeded."), &[t("稍等片刻", "Wait a moment"), S_REPRINT])),
 ];
 
 /// Diagnoses a printer failure after a payment (the payment itself is not affected).
@@ -873,16 +887,28 @@ pub enum CardError {
     TryAnotherInterface,
     /// The reader could not read the card.
     ReadFailed,
+    /// The cardholder cancelled PIN entry (or no PIN pad was available).
+    PinCancelled,
 }
 
 #[rustfmt::skip]
 static CARD: &[(CardError, Diagnosis)] = &[
-    (CardError::CardRemoved, d("card.removed", C::Card, M::NotMoved, R::Yes, t("卡片被移开", "Card removed too early"), t("读卡还没完成卡片就被移开了，交易没有完成。", "The card was taken away before reading finished; the payment did not complete."), &[t("请顾客重新插卡或挥卡，并保持到提示完成", "Present the card again and hold it until told to remove it")])),
-    (CardError::NotSupported, d("card.not_supported", C::Card, M::NotMoved, R::No, t("不支持此卡", "Card not supported"), t("本终端不受理这种卡。", "This terminal does not accept this kind of card."), &[S_OTHER_PAYMENT])),
-    (CardError::CardBlocked, d("card.blocked", C::Card, M::NotMoved, R::No, t("卡片已锁定", "Card blocked"), t("卡片芯片已被锁定，不能使用。", "The card's chip is blocked and cannot be used."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    (CardError::TryAnotherInterface, d("card.try_another_interface", C::Card, M::NotMoved, R::Yes, t("请换一种方式读卡", "Read the card another way"), t("这张卡需要换一种方式读取。", "This card must be read another way."), &[t("请改为插卡（芯片朝上插入）", "Insert the card into the chip slot instead")])),
-    (CardError::ReadFailed, d("card.read_failed", C::Hardware, M::NotMoved, R::Yes, t("读卡失败", "Card could not be read"), t("读卡器没能读出卡片。", "The reader could not read the card."), &[t("擦干净卡片后再试", "Wipe the card and try again"), S_OTHER_PAYMENT])),
+    (CardError::CardRemoved, d("card.removed", C::Card, M::NotCharged, R::SafeToRetry, t("卡片被移开", "Card removed too early"), t("读卡还没完成卡片就被移开了，交易没有完成。", "The card was taken away before reading finished; the payment did not complete."), &[t("请顾客重新插卡或挥卡，并保持到提示完成", "Present the card again and hold it until told to remove it")])),
+    (CardError::NotSupported, d("card.not_supported", C::Card, M::NotCharged, R::DoNotRetry, t("不支持此卡", "Card not supported"), t("本终端不受理这种卡。", "This terminal does not accept this kind of card."), &[S_OTHER_PAYMENT])),
+    (CardError::CardBlocked, d("card.blocked", C::Card, M::NotCharged, R::DoNotRetry, t("卡片已锁定", "Card blocked"), t("卡片芯片已被锁定，不能使用。", "The card's chip is blocked and cannot be used."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    (CardError::TryAnotherInterface, d("card.try_another_interface", C::Card, M::NotCharged, R::SafeToRetry, t("请换一种方式读卡", "Read the card another way"), t("这张卡需要换一种方式读取。", "This card must be read another way."), &[t("请改为插卡（芯片朝上插入）", "Insert the card into the chip slot instead")])),
+    (CardError::PinCancelled, d("card.pin_cancelled", C::Card, M::NotCharged, R::SafeToRetry, t("未输入密码", "PIN not entered"), t("这张卡要求输入密码，但没有输入，交易没有发出。", "The card asks for a PIN and none was entered; nothing was sent."), &[S_PIN_AGAIN])),
+    (CardError::ReadFailed, d("card.read_failed", C::Hardware, M::NotCharged, R::SafeToRetry, t("读卡失败", "Card could not be read"), t("读卡器没能读出卡片。", "The reader could not read the card."), &[t("擦干净卡片后再试", "Wipe the card and try again"), S_OTHER_PAYMENT])),
 ];
+
+/// A fault inside the terminal (journal, configuration): nothing more is known about money
+/// than what the journal shows, so the cashier checks the last transaction before retrying.
+pub fn software_fault() -> Diagnosis {
+    SOFTWARE_FAULT.clone()
+}
+
+#[rustfmt::skip]
+static SOFTWARE_FAULT: Diagnosis = d("terminal.software_fault", C::Software, M::UnknownResolving, R::RetryAfterRecovery, t("终端故障", "Terminal fault"), t("终端保存或配置出错；重启终端后会自动恢复未完成的交易。", "The terminal could not store or read its data; after a restart it recovers unfinished transactions by itself."), &[S_QUERY_LAST, S_SERVICE]);
 
 /// Diagnoses a card error (nothing was sent to the host).
 pub fn for_card(err: CardError) -> Diagnosis {
@@ -1017,7 +1043,7 @@ mod tests {
         assert!(refund.explanation.en.contains("settlement account"));
         assert!(refund.explanation.zh.contains("结算账户"));
         let cases = [
-            ("25", "host.refund_original_not_found", Category::Host),
+            ("25", "host.refund_original_not_found", Category::Account),
             ("13", "host.refund_over_remainder", Category::PlatformLimit),
             ("61", "host.refund_amount_limit", Category::PlatformLimit),
             ("65", "host.refund_frequency_limit", Category::PlatformLimit),
@@ -1038,7 +1064,7 @@ mod tests {
         for (rc, id, cat) in cases {
             let d = for_response_code(rc, TxnKind::Refund);
             assert_eq!((d.code, d.category), (id, cat), "{rc}");
-            assert_eq!(d.money, MoneyState::NotMoved);
+            assert_eq!(d.money, MoneyState::NotCharged);
         }
         // A void uses the general wording.
         assert_eq!(
@@ -1051,7 +1077,7 @@ mod tests {
     fn unknown_code_is_generic_and_shows_the_code() {
         let d = for_response_code("X7", TxnKind::Sale);
         assert_eq!(d.code, "host.unknown_code");
-        assert_eq!(d.category, Category::Host);
+        assert_eq!(d.category, Category::Account);
         assert_eq!(d.host_code.as_deref(), Some("X7"));
         assert!(d.render(Lang::En).contains("Response code: X7"));
         assert!(d.render(Lang::Zh).contains("应答码：X7"));
@@ -1077,7 +1103,7 @@ mod tests {
         let en = d.render(Lang::En);
         let lines: Vec<&str> = en.lines().collect();
         assert_eq!(lines[0], "Declined by the card's bank");
-        assert_eq!(lines[2], "No money moved");
+        assert_eq!(lines[2], "Not charged: no money moved");
         assert_eq!(lines[3], "Response code: 05");
         assert!(lines[4].starts_with("1. "));
         assert!(lines[5].starts_with("2. "));
@@ -1129,49 +1155,49 @@ mod tests {
                 TxnState::Reversed,
                 false,
                 "txn.reversed",
-                MoneyState::NotMoved,
+                MoneyState::NotCharged,
             ),
             (
                 TxnKind::Sale,
                 TxnState::Reversing,
                 true,
                 "txn.reversing",
-                MoneyState::InDoubtReversing,
+                MoneyState::ReversalPending,
             ),
             (
                 TxnKind::Sale,
                 TxnState::Sending,
                 true,
                 "txn.reversing",
-                MoneyState::InDoubtReversing,
+                MoneyState::ReversalPending,
             ),
             (
                 TxnKind::Refund,
                 TxnState::Sending,
                 false,
                 "txn.in_flight",
-                MoneyState::Unknown,
+                MoneyState::UnknownResolving,
             ),
             (
                 TxnKind::Refund,
                 TxnState::Queued,
                 false,
                 "txn.refund_queued",
-                MoneyState::Queued,
+                MoneyState::UnknownResolving,
             ),
             (
                 TxnKind::Sale,
                 TxnState::NotSent,
                 false,
                 "txn.not_sent",
-                MoneyState::NotMoved,
+                MoneyState::NotCharged,
             ),
             (
                 TxnKind::Sale,
                 TxnState::Voided,
                 false,
                 "txn.voided",
-                MoneyState::NotMoved,
+                MoneyState::NotCharged,
             ),
         ];
         for (kind, state, pending, id, money) in cases {
@@ -1198,11 +1224,11 @@ mod tests {
         let p = for_op_error(&OpError::PendingUndelivered { count: 2 });
         assert_eq!(
             (p.category, p.money),
-            (Category::Network, MoneyState::InDoubtReversing)
+            (Category::Network, MoneyState::ReversalPending)
         );
         let refused = for_op_error(&OpError::HostRefused { code: "A0".into() });
         assert_eq!(refused.code, "host.mac_error");
-        assert_eq!(refused.money, MoneyState::NotMoved);
+        assert_eq!(refused.money, MoneyState::NotCharged);
         let cases = [
             (OpError::Busy, "op.busy"),
             (OpError::NoResponse, "op.no_response"),
@@ -1247,7 +1273,7 @@ mod tests {
             assert!(d.code.starts_with("link."));
             // In doubt exactly when the request may have reached the host.
             assert_eq!(
-                d.money == MoneyState::InDoubtReversing,
+                d.money == MoneyState::ReversalPending,
                 f.request_may_have_reached_host(),
                 "{f:?}"
             );
@@ -1270,7 +1296,7 @@ mod tests {
             let d = for_printer(s);
             assert_eq!(
                 (d.category, d.money),
-                (Category::Hardware, MoneyState::Moved)
+                (Category::Hardware, MoneyState::Charged)
             );
             assert!(d.explanation.en.contains("payment itself succeeded"));
         }
@@ -1283,7 +1309,7 @@ mod tests {
         ] {
             let d = for_card(e);
             assert!(matches!(d.category, Category::Card | Category::Hardware));
-            assert_eq!(d.money, MoneyState::NotMoved);
+            assert_eq!(d.money, MoneyState::NotCharged);
             assert_ne!(d.code, GENERIC_REJECT.code);
         }
     }

@@ -985,20 +985,20 @@ use Retry as R;
 
 #[rustfmt::skip]
 static DIAGNOSES: &[Diagnosis] = &[
-    Diagnosis::new("operators.config", C::Software, M::NotMoved, R::AfterFix, t("操作员设置有误", "Operator settings invalid"), t("终端的操作员设置不完整。", "The terminal's operator settings are incomplete."), &[S_SERVICE]),
-    Diagnosis::new("operators.invalid_id", C::Operator, M::NotMoved, R::AfterFix, t("操作员号无效", "Operator number not valid"), t("主管是 00，收银员是 01 到 99。", "The supervisor is 00; cashiers are 01 to 99."), &[S_LOGIN]),
-    Diagnosis::new("operators.unknown", C::Operator, M::NotMoved, R::AfterFix, t("操作员不存在", "No such operator"), t("这个操作员号还没有建立。", "This operator number has not been set up."), &[S_SUPERVISOR]),
-    Diagnosis::new("operators.wrong_password", C::Operator, M::NotMoved, R::Yes, t("密码错误", "Wrong password"), t("密码不正确；连续输错多次会被锁定。", "The password is not right; too many wrong tries lock the operator."), &[t("重新输入密码", "Enter the password again")]),
-    Diagnosis::new("operators.locked", C::Operator, M::NotMoved, R::AfterFix, t("操作员已锁定", "Operator locked"), t("密码连续输错次数过多，已被锁定。", "Too many wrong passwords in a row; the operator is locked."), &[S_SUPERVISOR_UNLOCK]),
-    Diagnosis::new("operators.must_change", C::Operator, M::NotMoved, R::AfterFix, t("请先修改密码", "Change the password first"), t("首次使用或密码被重置后，必须先修改密码。", "After first use or a reset, the password must be changed first."), &[t("按提示设置新密码", "Set a new password as prompted")]),
-    Diagnosis::new("operators.not_logged_in", C::Operator, M::NotMoved, R::AfterFix, t("请先登录", "Log in first"), t("没有操作员登录。", "No operator is logged in."), &[S_LOGIN]),
-    Diagnosis::new("operators.supervisor_required", C::Operator, M::NotMoved, R::AfterFix, t("需要主管", "Supervisor needed"), t("只有主管可以做这个操作。", "Only the supervisor can do this."), &[S_SUPERVISOR]),
-    Diagnosis::new("operators.session_invalid", C::Operator, M::NotMoved, R::AfterFix, t("请重新登录", "Log in again"), t("登录状态已失效（操作员被删除、锁定或修改）。", "The login is no longer valid (the operator was deleted, locked or changed)."), &[S_LOGIN]),
-    Diagnosis::new("operators.weak_password", C::Operator, M::NotMoved, R::AfterFix, t("新密码不符合要求", "New password not accepted"), t("收银员密码为4到8位数字，主管为6到12位数字；不能与旧密码或初始密码相同，不能是同一数字或连续数字。", "Cashier passwords are 4 to 8 digits, the supervisor's 6 to 12; not the old or the initial password, not one repeated digit or a straight run."), &[t("换一个新密码", "Choose another new password")]),
-    Diagnosis::new("operators.exists", C::Operator, M::NotMoved, R::No, t("操作员已存在", "Operator already exists"), t("这个操作员号已经在用。", "This operator number is already in use."), &[t("换一个操作员号", "Use another operator number")]),
-    Diagnosis::new("operators.cannot_delete_supervisor", C::Operator, M::NotMoved, R::No, t("不能删除主管", "Supervisor cannot be deleted"), t("主管 00 不能删除。", "The supervisor 00 cannot be deleted."), &[t("如忘记主管密码，请联系收单机构客服", "If the supervisor password is lost, call the acquirer's service desk")]),
-    Diagnosis::new("operators.challenge_expired", C::Operator, M::NotMoved, R::AfterFix, t("解锁码已过期", "Unlock code expired"), t("解锁挑战码已过期。", "The unlock challenge has expired."), &[t("重新生成挑战码并联系客服", "Get a new challenge and call the service desk again")]),
-    Diagnosis::new("operators.wrong_unlock_code", C::Operator, M::NotMoved, R::Yes, t("解锁码错误", "Wrong unlock code"), t("输入的解锁码不正确。", "The unlock code entered is not right."), &[t("核对客服提供的解锁码后重新输入", "Check the code from the service desk and enter it again")]),
+    Diagnosis::new("operators.config", C::Software, M::NotCharged, R::SafeToRetry, t("操作员设置有误", "Operator settings invalid"), t("终端的操作员设置不完整。", "The terminal's operator settings are incomplete."), &[S_SERVICE]),
+    Diagnosis::new("operators.invalid_id", C::Operator, M::NotCharged, R::SafeToRetry, t("操作员号无效", "Operator number not valid"), t("主管是 00，收银员是 01 到 99。", "The supervisor is 00; cashiers are 01 to 99."), &[S_LOGIN]),
+    Diagnosis::new("operators.unknown", C::Operator, M::NotCharged, R::SafeToRetry, t("操作员不存在", "No such operator"), t("这个操作员号还没有建立。", "This operator number has not been set up."), &[S_SUPERVISOR]),
+    Diagnosis::new("operators.wrong_password", C::Operator, M::NotCharged, R::SafeToRetry, t("密码错误", "Wrong password"), t("密码不正确；连续输错多次会被锁定。", "The password is not right; too many wrong tries lock the operator."), &[t("重新输入密码", "Enter the password again")]),
+    Diagnosis::new("operators.locked", C::Operator, M::NotCharged, R::SafeToRetry, t("操作员已锁定", "Operator locked"), t("密码连续输错次数过多，已被锁定。", "Too many wrong passwords in a row; the operator is locked."), &[S_SUPERVISOR_UNLOCK]),
+    Diagnosis::new("operators.must_change", C::Operator, M::NotCharged, R::SafeToRetry, t("请先修改密码", "Change the password first"), t("首次使用或密码被重置后，必须先修改密码。", "After first use or a reset, the password must be changed first."), &[t("按提示设置新密码", "Set a new password as prompted")]),
+    Diagnosis::new("operators.not_logged_in", C::Operator, M::NotCharged, R::SafeToRetry, t("请先登录", "Log in first"), t("没有操作员登录。", "No operator is logged in."), &[S_LOGIN]),
+    Diagnosis::new("operators.supervisor_required", C::Operator, M::NotCharged, R::SafeToRetry, t("需要主管", "Supervisor needed"), t("只有主管可以做这个操作。", "Only the supervisor can do this."), &[S_SUPERVISOR]),
+    Diagnosis::new("operators.session_invalid", C::Operator, M::NotCharged, R::SafeToRetry, t("请重新登录", "Log in again"), t("登录状态已失效（操作员被删除、锁定或修改）。", "The login is no longer valid (the operator was deleted, locked or changed)."), &[S_LOGIN]),
+    Diagnosis::new("operators.weak_password", C::Operator, M::NotCharged, R::SafeToRetry, t("新密码不符合要求", "New password not accepted"), t("收银员密码为4到8位数字，主管为6到12位数字；不能与旧密码或初始密码相同，不能是同一数字或连续数字。", "Cashier passwords are 4 to 8 digits, the supervisor's 6 to 12; not the old or the initial password, not one repeated digit or a straight run."), &[t("换一个新密码", "Choose another new password")]),
+    Diagnosis::new("operators.exists", C::Operator, M::NotCharged, R::DoNotRetry, t("操作员已存在", "Operator already exists"), t("这个操作员号已经在用。", "This operator number is already in use."), &[t("换一个操作员号", "Use another operator number")]),
+    Diagnosis::new("operators.cannot_delete_supervisor", C::Operator, M::NotCharged, R::DoNotRetry, t("不能删除主管", "Supervisor cannot be deleted"), t("主管 00 不能删除。", "The supervisor 00 cannot be deleted."), &[t("如忘记主管密码，请联系收单机构客服", "If the supervisor password is lost, call the acquirer's service desk")]),
+    Diagnosis::new("operators.challenge_expired", C::Operator, M::NotCharged, R::SafeToRetry, t("解锁码已过期", "Unlock code expired"), t("解锁挑战码已过期。", "The unlock challenge has expired."), &[t("重新生成挑战码并联系客服", "Get a new challenge and call the service desk again")]),
+    Diagnosis::new("operators.wrong_unlock_code", C::Operator, M::NotCharged, R::SafeToRetry, t("解锁码错误", "Wrong unlock code"), t("输入的解锁码不正确。", "The unlock code entered is not right."), &[t("核对客服提供的解锁码后重新输入", "Check the code from the service desk and enter it again")]),
 ];
 
 impl OperatorError {

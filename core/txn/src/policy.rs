@@ -435,26 +435,26 @@ use Retry as R;
 
 #[rustfmt::skip]
 static DENIALS: &[Diagnosis] = &[
-    Diagnosis::new("policy.original_not_approved", C::Operator, M::NotMoved, R::No, t("原交易未成功", "Original did not go through"), t("原交易没有成功，顾客没有被扣款，无需退款。", "The original payment did not go through; the customer was not charged, so there is nothing to refund."), &[S_NO_REFUND, S_CHECK_ORIGINAL]),
-    Diagnosis::new("policy.original_voided", C::Operator, M::NotMoved, R::No, t("原交易已撤销", "Original already voided"), t("原交易已撤销，款项不会被收取，不能再退款。", "The original was voided, so the customer is not charged; it cannot be refunded as well."), &[S_NO_REFUND, S_CHECK_ORIGINAL]),
-    Diagnosis::new("policy.original_reversed", C::Operator, M::NotMoved, R::No, t("原交易已冲正", "Original reversed"), t("原交易已被撤回或正在撤回，银行会把款项还给顾客，不能再退款。", "The original was undone or is being undone; the bank gives the money back, so it must not be refunded too."), &[S_NO_REFUND, S_CHECK_ORIGINAL]),
-    Diagnosis::new("policy.too_old", C::PlatformLimit, M::NotMoved, R::No, t("超过退款期限", "Past the refund window"), t("原交易距今已超过允许退款的天数。", "The original payment is older than the refund window allows."), &[S_SUPERVISOR, S_OTHER_WAY]),
-    Diagnosis::new("policy.exceeds_remainder", C::PlatformLimit, M::NotMoved, R::AfterFix, t("超出可退金额", "Over the refundable remainder"), t("金额超过原交易剩余可退的部分（已扣除之前的退款和手续费）。", "The amount is more than what is left to refund (after earlier refunds and the fee)."), &[S_REFUND_LESS]),
-    Diagnosis::new("policy.exceeds_single_limit", C::PlatformLimit, M::NotMoved, R::AfterFix, t("超出单笔退款限额", "Over the single-refund limit"), t("金额超过了单笔退款的上限。", "The amount is over the limit for one refund."), &[S_SUPERVISOR, S_OTHER_WAY]),
-    Diagnosis::new("policy.terminal_daily_limit", C::PlatformLimit, M::NotMoved, R::Later, t("本机今日退款已达上限", "Terminal's daily refund limit reached"), t("这台终端今天的退款总额会超过上限。", "This refund would take the terminal over today's refund limit."), &[t("明天再退", "Refund tomorrow"), S_SUPERVISOR]),
-    Diagnosis::new("policy.operator_daily_limit", C::PlatformLimit, M::NotMoved, R::AfterFix, t("您今日的退款已达上限", "Your daily refund limit reached"), t("您今天的退款总额会超过上限。", "This refund would take you over your refund limit for today."), &[S_SUPERVISOR]),
-    Diagnosis::new("policy.supervisor_required", C::Operator, M::NotMoved, R::AfterFix, t("需要主管授权", "Supervisor approval needed"), t("这笔退款需要主管授权。", "This refund needs a supervisor's approval."), &[t("请主管输入密码授权", "Ask the supervisor to approve with their password")]),
-    Diagnosis::new("policy.currency_mismatch", C::PlatformLimit, M::NotMoved, R::AfterFix, t("币种不符", "Currency does not match"), t("退款必须使用原交易的币种。", "A refund must be in the original payment's currency."), &[S_CHECK_ORIGINAL]),
-    Diagnosis::new("policy.different_card", C::Dispute, M::NotMoved, R::AfterFix, t("不是原付款卡", "Not the card that paid"), t("退款只能退回原来付款的那张卡。", "A refund can only go back to the card that paid."), &[t("请顾客出示原付款卡", "Ask for the card used for the original payment"), S_SUPERVISOR]),
-    Diagnosis::new("policy.not_refundable_kind", C::Operator, M::NotMoved, R::No, t("这类交易不能退款", "This kind cannot be refunded"), t("只有消费和预授权完成可以退款。", "Only a sale or a completion can be refunded."), &[S_CHECK_ORIGINAL]),
-    Diagnosis::new("policy.zero_amount", C::Operator, M::NotMoved, R::AfterFix, t("金额不能为零", "Amount cannot be zero"), t("退款金额是零。", "The refund amount is zero."), &[t("输入要退的金额", "Enter the amount to refund")]),
+    Diagnosis::new("policy.original_not_approved", C::Operator, M::NotCharged, R::DoNotRetry, t("原交易未成功", "Original did not go through"), t("原交易没有成功，顾客没有被扣款，无需退款。", "The original payment did not go through; the customer was not charged, so there is nothing to refund."), &[S_NO_REFUND, S_CHECK_ORIGINAL]),
+    Diagnosis::new("policy.original_voided", C::Operator, M::NotCharged, R::DoNotRetry, t("原交易已撤销", "Original already voided"), t("原交易已撤销，款项不会被收取，不能再退款。", "The original was voided, so the customer is not charged; it cannot be refunded as well."), &[S_NO_REFUND, S_CHECK_ORIGINAL]),
+    Diagnosis::new("policy.original_reversed", C::Operator, M::NotCharged, R::DoNotRetry, t("原交易已冲正", "Original reversed"), t("原交易已被撤回或正在撤回，银行会把款项还给顾客，不能再退款。", "The original was undone or is being undone; the bank gives the money back, so it must not be refunded too."), &[S_NO_REFUND, S_CHECK_ORIGINAL]),
+    Diagnosis::new("policy.too_old", C::PlatformLimit, M::NotCharged, R::DoNotRetry, t("超过退款期限", "Past the refund window"), t("原交易距今已超过允许退款的天数。", "The original payment is older than the refund window allows."), &[S_SUPERVISOR, S_OTHER_WAY]),
+    Diagnosis::new("policy.exceeds_remainder", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出可退金额", "Over the refundable remainder"), t("金额超过原交易剩余可退的部分（已扣除之前的退款和手续费）。", "The amount is more than what is left to refund (after earlier refunds and the fee)."), &[S_REFUND_LESS]),
+    Diagnosis::new("policy.exceeds_single_limit", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出单笔退款限额", "Over the single-refund limit"), t("金额超过了单笔退款的上限。", "The amount is over the limit for one refund."), &[S_SUPERVISOR, S_OTHER_WAY]),
+    Diagnosis::new("policy.terminal_daily_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("本机今日退款已达上限", "Terminal's daily refund limit reached"), t("这台终端今天的退款总额会超过上限。", "This refund would take the terminal over today's refund limit."), &[t("明天再退", "Refund tomorrow"), S_SUPERVISOR]),
+    Diagnosis::new("policy.operator_daily_limit", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("您今日的退款已达上限", "Your daily refund limit reached"), t("您今天的退款总额会超过上限。", "This refund would take you over your refund limit for today."), &[S_SUPERVISOR]),
+    Diagnosis::new("policy.supervisor_required", C::Operator, M::NotCharged, R::SafeToRetry, t("需要主管授权", "Supervisor approval needed"), t("这笔退款需要主管授权。", "This refund needs a supervisor's approval."), &[t("请主管输入密码授权", "Ask the supervisor to approve with their password")]),
+    Diagnosis::new("policy.currency_mismatch", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("币种不符", "Currency does not match"), t("退款必须使用原交易的币种。", "A refund must be in the original payment's currency."), &[S_CHECK_ORIGINAL]),
+    Diagnosis::new("policy.different_card", C::Dispute, M::NotCharged, R::SafeToRetry, t("不是原付款卡", "Not the card that paid"), t("退款只能退回原来付款的那张卡。", "A refund can only go back to the card that paid."), &[t("请顾客出示原付款卡", "Ask for the card used for the original payment"), S_SUPERVISOR]),
+    Diagnosis::new("policy.not_refundable_kind", C::Operator, M::NotCharged, R::DoNotRetry, t("这类交易不能退款", "This kind cannot be refunded"), t("只有消费和预授权完成可以退款。", "Only a sale or a completion can be refunded."), &[S_CHECK_ORIGINAL]),
+    Diagnosis::new("policy.zero_amount", C::Operator, M::NotCharged, R::SafeToRetry, t("金额不能为零", "Amount cannot be zero"), t("退款金额是零。", "The refund amount is zero."), &[t("输入要退的金额", "Enter the amount to refund")]),
 ];
 
 static FALLBACK: Diagnosis = Diagnosis::new(
     "policy.denied",
     C::PlatformLimit,
-    M::NotMoved,
-    R::No,
+    M::NotCharged,
+    R::DoNotRetry,
     t("退款不被允许", "Refund not allowed"),
     t(
         "店内退款规定不允许这笔退款。",
@@ -726,7 +726,7 @@ mod tests {
         );
         for d in &got {
             assert_eq!(d.diagnosis.code, d.rule.code());
-            assert_eq!(d.diagnosis.money, MoneyState::NotMoved);
+            assert_eq!(d.diagnosis.money, MoneyState::NotCharged);
         }
         let q = quote(&p, &c);
         assert_eq!(q.max_amount_now, 0);
