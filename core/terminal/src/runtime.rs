@@ -411,10 +411,12 @@ impl Terminal {
 
     /// Adds a masked dump of a frame to the support trace (never the raw bytes).
     fn trace_frame(&mut self, direction: &'static str, frame: &[u8]) {
-        let dialect = self.engine.config().profile.dialect.clone();
-        let text = match dialect.unpack(frame) {
-            Ok(m) => dialect.dump(&m),
-            Err(e) => format!("{} bytes, not decodable: {e}", frame.len()),
+        let text = {
+            let dialect = &self.engine.config().profile.dialect;
+            match dialect.unpack(frame) {
+                Ok(m) => dialect.dump(&m),
+                Err(e) => format!("{} bytes, not decodable: {e}", frame.len()),
+            }
         };
         self.trace_line(direction, text);
     }
