@@ -10,4 +10,4 @@ need_rust
 step "building smartpos (release)"
 cargo build --release --locked -p smartpos-cli
 step "smartpos demo $*"
-exec "$ROOT/target/release/smartpos" demo "$@"
+exec "${CARGO_TARGET_DIR:-$ROOT/target}/release/smartpos" demo "$@"

@@ -15,9 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-step "build the smartpos binary (release) for oracle checks"
-cargo build --release --locked -p smartpos-cli
-export SMARTPOS_BIN="$ROOT/target/release/smartpos"
+step "the smartpos binary for the oracle checks (the debug build the tests already made)"
+cargo build --locked -p smartpos-cli
+export SMARTPOS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/smartpos"
 
 step "oracle checks against independent implementations (tests/oracles)"
 need_venv
