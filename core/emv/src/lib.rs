@@ -11,6 +11,9 @@
 //! - `kernel/` ([`kernel`]): the contactless kernel flow (PPSE, selection, GPO, records,
 //!   GENERATE AC, CVM, field 55), a sans-IO state machine that emits C-APDUs and consumes
 //!   R-APDUs.
+//! - `reader/` ([`reader`]): the mPOS Bluetooth reader link, a T=1-style block protocol
+//!   (frames, I/R/S blocks, chaining, retransmission, RESYNCH, WTX) over BLE chunks, with
+//!   the sans-IO [`reader::LinkEngine`] and the reader command set.
 //!
 //! Bytes from a card or reader are hostile: every parser here bounds-checks, never panics, and
 //! reports "need more bytes" apart from "invalid". Tests: unit tests at the bottom of each file,
@@ -20,6 +23,7 @@
 pub mod dol;
 pub mod dump;
 pub mod kernel;
+pub mod reader;
 pub mod tags;
 pub mod tlv;
 

@@ -10,6 +10,10 @@
 //! - `card.rs`: simulated contactless cards (Visa qVSDC, Mastercard M/Chip, UnionPay qPBOC,
 //!   expired, PIN-demanding, pulled away) computing real ARQCs, and the issuer-side
 //!   [`card::verify_arqc`] / [`card::arpc`] for the host.
+//! - `reader.rs`: the mPOS reader simulator ([`reader::SimReader`]) speaking the
+//!   `smartpos_emv::reader` link protocol around a [`reader::CardSlot`], the seeded
+//!   [`reader::LossyChannel`] (drop, duplicate, corrupt, delay chunks) and
+//!   [`reader::SimLink`], which runs a terminal engine against the reader on virtual time.
 //! - `fault.rs`: the transport fault plan (`drop:0.1`, `delay:2s:0.5`, ...), parsed from CLI
 //!   strings, and the seeded per-request fault picker.
 
@@ -17,4 +21,5 @@ pub mod acquirer;
 pub mod card;
 pub mod fault;
 pub mod net;
+pub mod reader;
 pub mod reconcile;

@@ -2,7 +2,9 @@
 //! - `vectors`: hand-assembled card responses from `testdata/` (see its README);
 //! - `props`: property tests (round trip, never panic, depth limit, incomplete prefixes);
 //! - `dol_rules`: DOL building per EMV Book 3 §5.4 with real-shaped DOLs;
-//! - `kernel`: the contactless kernel against scripted cards built from the vectors.
+//! - `kernel`: the contactless kernel against scripted cards built from the vectors;
+//! - `reader`: reader-link properties (frame round trip, chunk-boundary independence,
+//!   garbage never panics, a hostile reader cannot lose or double a command's event).
 
 // Test helpers outside #[test] functions may unwrap: a bad vector should stop the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,6 +12,7 @@
 mod dol_rules;
 mod kernel;
 mod props;
+mod reader;
 mod vectors;
 
 /// Decodes a test vector file (one line of hex).
