@@ -129,7 +129,9 @@ impl MoneyState {
     /// One line for the cashier.
     pub fn text(self) -> Text {
         match self {
-            MoneyState::NotCharged => Text::new("未扣款，资金没有变动", "Not charged: no money moved"),
+            MoneyState::NotCharged => {
+                Text::new("未扣款，资金没有变动", "Not charged: no money moved")
+            }
             MoneyState::Charged => Text::new("已扣款", "Charged"),
             MoneyState::Refunded => Text::new("已退款", "Refunded"),
             MoneyState::ReversalPending => Text::new(
