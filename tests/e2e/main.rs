@@ -6,5 +6,6 @@
 
 mod contactless;
 mod crash;
+mod diagnosis;
 mod loopback;
 mod pair;

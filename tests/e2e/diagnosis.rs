@@ -1,0 +1,146 @@
+//! Every response code the simulator can return comes back to the app with its diagnosis, and
+//! timeouts during a sale and during a refund say what happened to the money.
+
+use smartpos_sim::fault::FaultKind;
+use smartpos_tests::{Pair, test_card, transport};
+use smartpos_txn::diagnosis::{self, Category, MoneyState};
+use smartpos_txn::engine::{OpError, Outcome, TxnRequest};
+use smartpos_txn::model::{TxnKind, TxnRecord, TxnState};
+
+fn signed_in() -> Pair {
+    let mut p = Pair::new("cup");
+    let now = p.now();
+    p.engine.start_sign_in(now, "01");
+    assert!(matches!(p.run().result, Ok(Outcome::SignedIn { .. })));
+    p
+}
+
+fn run(
+    p: &mut Pair,
+    kind: TxnKind,
+    amount: u64,
+    original: Option<TxnRecord>,
+) -> Result<(TxnRecord, bool), OpError> {
+    let now = p.now();
+    p.engine.start_txn(
+        now,
+        TxnRequest {
+            kind,
+            amount,
+            card: original.is_none().then(test_card),
+            original,
+            already_refunded: 0,
+            idempotency_key: None,
+            operator: None,
+        },
+    );
+    match p.run().result {
+        Ok(Outcome::Txn {
+            record,
+            reversal_pending,
+            ..
+        }) => Ok((record, reversal_pending)),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    }
+}
+
+#[test]
+fn every_numeric_response_code_round_trips_to_its_diagnosis() {
+    let mut p = signed_in();
+    let mut seen = 0;
+    for code in 0..100u64 {
+        let (rec, _) = run(&mut p, TxnKind::Sale, 990_000 + code, None).unwrap();
+        let rc = format!("{code:02}");
+        assert_eq!(
+            rec.response_code.as_deref(),
+            Some(rc.as_str()),
+            "the host produced {rc}"
+        );
+        let table = diagnosis::for_response_code(&rc, TxnKind::Sale);
+        match diagnosis::for_outcome(&rec, false) {
+            None => {
+                assert_eq!(rec.state, TxnState::Approved, "{rc}");
+                assert_eq!(
+                    table.money,
+                    MoneyState::Charged,
+                    "{rc}: approvals are charged"
+                );
+            }
+            Some(d) => {
+                assert_eq!(rec.state, TxnState::Declined, "{rc}");
+                assert_eq!(d.code, table.code, "{rc}");
+                assert_eq!(d.category, table.category, "{rc}");
+                assert_eq!(d.money, table.money, "{rc}");
+                assert_eq!(d.host_code.as_deref(), Some(rc.as_str()));
+                assert!(!d.title.zh.is_empty() && !d.title.en.is_empty());
+            }
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 100);
+    // The money state follows the code: insufficient funds is an account problem, no charge.
+    let d = diagnosis::for_response_code("51", TxnKind::Sale);
+    assert_eq!(
+        (d.category, d.money),
+        (Category::Account, MoneyState::NotCharged)
+    );
+    assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
+}
+
+#[test]
+fn timeout_during_a_sale_and_during_a_refund_say_where_the_money_is() {
+    let mut p = signed_in();
+    // Sale: no answer, and the reversals go unanswered too: reversal pending.
+    for _ in 0..4 {
+        p.script.push_back(transport(FaultKind::Drop));
+    }
+    let (rec, pending) = run(&mut p, TxnKind::Sale, 1_500, None).unwrap();
+    let d = diagnosis::for_outcome(&rec, pending).unwrap();
+    assert_eq!(d.money, MoneyState::ReversalPending, "{d:?}");
+    assert_eq!(d.category, Category::Network);
+    // Once the reversal is acknowledged: not charged.
+    let now = p.now();
+    p.engine.start_recover(now);
+    assert!(matches!(
+        p.run().result,
+        Ok(Outcome::Recovered { remaining: 0, .. })
+    ));
+    let rec = p.journal.txn(&rec.reference).unwrap().unwrap();
+    assert_eq!(
+        diagnosis::for_outcome(&rec, false).unwrap().money,
+        MoneyState::NotCharged
+    );
+    // Refund: the advice goes unanswered: recorded, queued, resolving.
+    let (sale, _) = run(&mut p, TxnKind::Sale, 9_000, None).unwrap();
+    for _ in 0..3 {
+        p.script.push_back(transport(FaultKind::Drop));
+    }
+    let (refund, _) = run(&mut p, TxnKind::Refund, 2_000, Some(sale)).unwrap();
+    assert_eq!(refund.state, TxnState::Queued);
+    let d = diagnosis::for_outcome(&refund, false).unwrap();
+    assert_eq!(d.money, MoneyState::UnknownResolving, "{d:?}");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let mut p = signed_in();
+    let (sale, _) = run(&mut p, TxnKind::Sale, 1_000, None).unwrap();
+    let before = p.records();
+    let pending_before = p.engine.pending().len();
+    for (kind, amount, original) in [
+        (TxnKind::Sale, 0, None),
+        (TxnKind::Sale, 1_000_000_000_000, None),
+        (TxnKind::Refund, 0, Some(sale.clone())),
+        (TxnKind::Refund, 1_001, Some(sale.clone())),
+        (TxnKind::Completion, 10, Some(sale.clone())),
+    ] {
+        let r = run(&mut p, kind, amount, original);
+        assert!(
+            matches!(r, Err(OpError::Rejected { .. })),
+            "{kind} {amount}: {r:?}"
+        );
+    }
+    assert_eq!(p.records(), before, "nothing journaled");
+    assert_eq!(p.engine.pending().len(), pending_before);
+}
