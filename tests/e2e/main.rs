@@ -9,3 +9,4 @@ mod crash;
 mod diagnosis;
 mod loopback;
 mod pair;
+mod profiles;

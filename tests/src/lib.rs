@@ -11,6 +11,7 @@
 // Test support: a setup failure is a test failure, so panicking with a message is the point.
 #![allow(clippy::panic, clippy::expect_used)]
 
+
 use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
 use smartpos_sim::fault::{FaultKind, FaultSet};
@@ -89,7 +90,7 @@ pub struct Pair {
     pub events: Vec<Event>,
     /// Every frame body the terminal sent.
     pub sent: Vec<Vec<u8>>,
-    dialect: String,
+    profile: Profile,
 }
 
 /// A fault set with one transport fault.
@@ -100,8 +101,7 @@ pub fn transport(kind: FaultKind) -> FaultSet {
     }
 }
 
-fn engine_config(dialect: &str) -> EngineConfig {
-    let profile = Profile::by_name(dialect).expect("built-in dialect");
+fn engine_config(profile: Profile) -> EngineConfig {
     let mut cfg = EngineConfig::new(
         Identity {
             tid: TID.into(),
@@ -128,12 +128,34 @@ impl Pair {
         Pair::with_host(dialect, host, &temp_dir("pair").join("journal.db"))
     }
 
+    /// A pair for an acquirer profile: the engine and a fresh host both run `profile`.
+    pub fn with_profile(profile: Profile) -> Pair {
+        let host = Arc::new(
+            Acquirer::with_profile(
+                AcquirerConfig {
+                    dialect: profile.name().into(),
+                    tmk: test_tmk(),
+                    ledger_file: None,
+                },
+                profile.clone(),
+            )
+            .unwrap_or_else(|e| panic!("host: {e}")),
+        );
+        Pair::with_host_profile(profile, host, &temp_dir("pair").join("journal.db"))
+    }
+
     /// A pair over an existing host and journal file.
     pub fn with_host(dialect: &str, host: Arc<Acquirer>, journal_path: &Path) -> Pair {
+        let profile = Profile::by_name(dialect).expect("built-in dialect");
+        Pair::with_host_profile(profile, host, journal_path)
+    }
+
+    /// A pair over an existing host and journal file, for a profile.
+    pub fn with_host_profile(profile: Profile, host: Arc<Acquirer>, journal_path: &Path) -> Pair {
         let journal = Journal::open(journal_path, &JournalKey::new([9; 32]))
             .unwrap_or_else(|e| panic!("journal: {e}"));
         let restored = journal.restore().unwrap_or_else(|e| panic!("restore: {e}"));
-        let engine = Engine::restore(engine_config(dialect), test_tmk(), restored);
+        let engine = Engine::restore(engine_config(profile.clone()), test_tmk(), restored);
         let mut p = Pair {
             engine,
             journal,
@@ -146,7 +168,7 @@ impl Pair {
             link_down: false,
             events: Vec::new(),
             sent: Vec::new(),
-            dialect: dialect.into(),
+            profile,
         };
         p.flush();
         p
@@ -158,11 +180,11 @@ impl Pair {
         let Pair {
             host,
             journal_path,
-            dialect,
+            profile,
             now_ms,
             ..
         } = self;
-        let mut p = Pair::with_host(&dialect, host, &journal_path);
+        let mut p = Pair::with_host_profile(profile, host, &journal_path);
         p.now_ms = now_ms;
         p
     }

@@ -6,7 +6,8 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, Ledger, TEST_TMK_HEX};
 use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{Server, ServerConfig, TlsServerConfig, test_tls_config};
-use std::path::PathBuf;
+use smartpos_txn::proto::Profile;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// `smartpos host` arguments.
@@ -15,9 +16,12 @@ pub struct HostArgs {
     /// Address to listen on, e.g. 127.0.0.1:5000 (port 0 picks a free port).
     #[arg(long)]
     listen: String,
-    /// Message dialect: cup or iso87b.
+    /// Message dialect: cup, iso87b or iso87a.
     #[arg(long, default_value = "cup")]
     dialect: String,
+    /// Acquirer profile (TOML, docs/profiles.md); replaces --dialect.
+    #[arg(long, value_name = "FILE", conflicts_with = "dialect")]
+    profile: Option<PathBuf>,
     /// Terminal master key shared with the terminals (hex). Defaults to the documented TEST key
     /// 0123456789ABCDEFFEDCBA9876543210.
     #[arg(long)]
@@ -65,6 +69,17 @@ pub fn tmk_arg(tmk: Option<&str>) -> Result<TdesKey, ToolError> {
     TdesKey::new(&bytes).map_err(|e| ToolError(format!("--tmk: {e}")))
 }
 
+/// Reads and validates an acquirer profile file; the error lists every problem with its line.
+pub fn load_profile(path: &Path) -> Result<Profile, ToolError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ToolError(format!("cannot read {}: {}", path.display(), e.kind())))?;
+    Profile::from_toml(&text).map_err(|e| {
+        // One line on stderr: the problems joined, each with its line.
+        let all = e.0.iter().map(ToString::to_string).collect::<Vec<_>>();
+        ToolError(format!("profile {}: {}", path.display(), all.join("; ")))
+    })
+}
+
 /// Runs the host until the process is stopped.
 pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
     let plan = if args.faults.is_empty() {
@@ -72,11 +87,15 @@ pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
     } else {
         FaultPlan::parse(&args.faults.join(",")).map_err(|e| ToolError(format!("--fault: {e}")))?
     };
-    let acquirer = Acquirer::new(AcquirerConfig {
+    let cfg = AcquirerConfig {
         dialect: args.dialect.clone(),
         tmk: tmk_arg(args.tmk.as_deref())?,
         ledger_file: args.ledger.clone(),
-    })
+    };
+    let acquirer = match &args.profile {
+        Some(path) => Acquirer::with_profile(cfg, load_profile(path)?),
+        None => Acquirer::new(cfg),
+    }
     .map_err(ToolError)?;
     let tls = args.tls.as_deref().map(tls_config).transpose()?;
     let rt = crate::runtime()?;

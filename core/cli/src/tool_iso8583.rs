@@ -1,4 +1,5 @@
-//! `smartpos tool iso8583`: decode and encode ISO 8583 messages of the built-in dialects.
+//! `smartpos tool iso8583`: decode and encode ISO 8583 messages of the built-in dialects or of
+//! an acquirer profile (`--profile FILE`).
 //!
 //! JSON shape (both directions): `{"mti": "0200", "header": "HEX" (cup only),
 //! "fields": {"2": "...", "52": "HEX"}}`; text fields as text, binary (`b`) fields as upper-case
@@ -10,6 +11,8 @@ use clap::Subcommand;
 use serde_json::{Map, Value, json};
 use smartpos_iso8583::{Dialect, Message, Mti};
 use smartpos_types::hex;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// iso8583 tool commands.
 #[derive(Subcommand)]
@@ -25,8 +28,11 @@ pub enum Iso8583Sub {
     /// Decodes a packed message (hex, no length prefix) to JSON.
     Decode {
         /// Dialect: cup, iso87b or iso87a.
-        #[arg(long)]
-        dialect: String,
+        #[arg(long, required_unless_present = "profile", conflicts_with = "profile")]
+        dialect: Option<String>,
+        /// Acquirer profile (TOML, docs/profiles.md) instead of a built-in dialect.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
         /// The packed message in hex.
         hex: String,
         /// Show card data in clear (PAN, track data, PIN block, ICC data...).
@@ -36,8 +42,11 @@ pub enum Iso8583Sub {
     /// Encodes a JSON message (same shape as decode prints) to hex.
     Encode {
         /// Dialect: cup, iso87b or iso87a.
-        #[arg(long)]
-        dialect: String,
+        #[arg(long, required_unless_present = "profile", conflicts_with = "profile")]
+        dialect: Option<String>,
+        /// Acquirer profile (TOML, docs/profiles.md) instead of a built-in dialect.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
         /// `{"mti": "0200", "header": "HEX"?, "fields": {"3": "000000", ...}}`.
         json: String,
     },
@@ -49,15 +58,26 @@ pub fn run(cmd: Iso8583Cmd) -> ToolResult {
     match sub {
         Iso8583Sub::Decode {
             dialect,
+            profile,
             hex,
             unmasked,
-        } => decode(dialect_by_name(&dialect)?, &hex, unmasked),
-        Iso8583Sub::Encode { dialect, json } => encode(dialect_by_name(&dialect)?, &json),
+        } => decode(&*resolve(dialect, profile)?, &hex, unmasked),
+        Iso8583Sub::Encode {
+            dialect,
+            profile,
+            json,
+        } => encode(&*resolve(dialect, profile)?, &json),
     }
 }
 
-fn dialect_by_name(name: &str) -> Result<&'static Dialect, ToolError> {
-    Dialect::by_name(name)
+/// The dialect of `--profile FILE`, or the built-in `--dialect NAME`.
+fn resolve(dialect: Option<String>, profile: Option<PathBuf>) -> Result<Arc<Dialect>, ToolError> {
+    if let Some(path) = profile {
+        return Ok(crate::host_cmd::load_profile(&path)?.dialect);
+    }
+    let name = dialect.unwrap_or_default();
+    Dialect::by_name(&name)
+        .map(|d| Arc::new(d.clone()))
         .ok_or_else(|| ToolError(format!("unknown dialect {name:?} (cup, iso87b, iso87a)")))
 }
 

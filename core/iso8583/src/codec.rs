@@ -3,8 +3,9 @@
 //! Every read is bounds-checked; hostile input yields [`DecodeError`], never a panic.
 
 use crate::error::{DecodeError, EncodeError, InvalidReason};
-use crate::spec::{FieldKind, FieldSpec, LengthType, Pad, PrefixEncoding, ValueEncoding};
+use crate::spec::{Charset, FieldKind, FieldSpec, LengthType, Pad, PrefixEncoding, ValueEncoding};
 use smartpos_types::hex;
+use std::borrow::Cow;
 
 /// Whether `b` belongs to the character class `kind` at `position` of a value.
 pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
@@ -20,11 +21,45 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
     }
 }
 
-fn first_bad_char(kind: FieldKind, value: &[u8]) -> Option<usize> {
+/// First byte of `value` outside the class. With a GBK/GB18030 charset the value is UTF-8 text
+/// and non-ASCII characters are allowed: the class applies to the ASCII characters only.
+fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usize> {
     value
         .iter()
         .enumerate()
-        .position(|(i, &b)| !char_ok(kind, i, b))
+        .position(|(i, &b)| !(char_ok(kind, i, b) || (charset != Charset::Ascii && b >= 0x80)))
+}
+
+fn encoding_of(charset: Charset) -> Option<&'static encoding_rs::Encoding> {
+    match charset {
+        Charset::Ascii => None,
+        Charset::Gbk => Some(encoding_rs::GBK),
+        Charset::Gb18030 => Some(encoding_rs::GB18030),
+    }
+}
+
+/// The wire bytes of a charset field's UTF-8 logical value; `Err(position)` (a byte index in
+/// the UTF-8 value) for invalid UTF-8 or a character the charset cannot represent.
+fn to_charset(enc: &'static encoding_rs::Encoding, value: &[u8]) -> Result<Vec<u8>, usize> {
+    let text = std::str::from_utf8(value).map_err(|e| e.valid_up_to())?;
+    let (bytes, _, had_errors) = enc.encode(text);
+    if !had_errors {
+        return Ok(bytes.into_owned());
+    }
+    let mut buf = [0u8; 4];
+    let bad = text
+        .char_indices()
+        .find(|(_, c)| enc.encode(c.encode_utf8(&mut buf)).2)
+        .map_or(0, |(i, _)| i);
+    Err(bad)
+}
+
+/// The UTF-8 text of a charset field's wire bytes; `None` if they are not valid in the charset
+/// or would not re-encode to the same bytes (so decode → encode is always byte-exact).
+fn from_charset(enc: &'static encoding_rs::Encoding, wire: &[u8]) -> Option<Vec<u8>> {
+    let text = enc.decode_without_bom_handling_and_without_replacement(wire)?;
+    let (again, _, had_errors) = enc.encode(&text);
+    (!had_errors && again.as_ref() == wire).then(|| text.into_owned().into_bytes())
 }
 
 /// Appends the wire form of one field (prefix + value).
@@ -34,9 +69,17 @@ pub(crate) fn encode_field(
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let field = spec.number;
-    if let Some(position) = first_bad_char(spec.kind, value) {
+    if let Some(position) = first_bad_char(spec.kind, spec.charset, value) {
         return Err(EncodeError::BadCharacter { field, position });
     }
+    let value: Cow<'_, [u8]> = match encoding_of(spec.charset) {
+        Some(enc) if spec.is_text() => Cow::Owned(
+            to_charset(enc, value)
+                .map_err(|position| EncodeError::BadCharacter { field, position })?,
+        ),
+        _ => Cow::Borrowed(value),
+    };
+    let value = value.as_ref();
     let got = value.len();
     match spec.length {
         LengthType::Fixed(expected) if got != expected => {
@@ -190,6 +233,11 @@ pub(crate) fn decode_field(
     let wire = take(value_at, spec.encoding.wire_len(len))?;
     let end = value_at + wire.len();
     let value = match spec.encoding {
+        ValueEncoding::Ascii if spec.is_text() && spec.charset != Charset::Ascii => {
+            encoding_of(spec.charset)
+                .and_then(|enc| from_charset(enc, wire))
+                .ok_or(invalid(value_at, InvalidReason::BadCharacter))?
+        }
         ValueEncoding::Ascii | ValueEncoding::Binary => wire.to_vec(),
         ValueEncoding::HexAscii => std::str::from_utf8(wire)
             .ok()
@@ -217,8 +265,9 @@ pub(crate) fn decode_field(
             value
         }
     };
-    if let Some(i) = first_bad_char(spec.kind, &value) {
+    if let Some(i) = first_bad_char(spec.kind, spec.charset, &value) {
         let offset = match spec.encoding {
+            _ if spec.charset != Charset::Ascii => value_at,
             ValueEncoding::Bcd { .. } => value_at + i / 2,
             ValueEncoding::HexAscii => value_at + i * 2,
             _ => value_at + i,
@@ -404,6 +453,65 @@ mod tests {
                 reason: InvalidReason::BadCharacter
             })
         );
+    }
+
+    #[test]
+    fn gbk_text_counts_wire_bytes_and_round_trips() {
+        let s = spec(
+            FieldKind::Ans,
+            LlVar(40),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Ascii,
+        )
+        .with_charset(Charset::Gbk);
+        // 银联 in GBK: D2F8 C1AA (GB 2312 code table).
+        let wire = enc(&s, "银联 POS".as_bytes()).unwrap();
+        assert_eq!(wire, [0x08, 0xD2, 0xF8, 0xC1, 0xAA, b' ', b'P', b'O', b'S']);
+        let (value, end) = decode_field(&s, &wire, 0).unwrap();
+        assert_eq!(value, "银联 POS".as_bytes());
+        assert_eq!(end, wire.len());
+        // Control characters stay refused; a character GBK lacks is refused at its position.
+        assert_eq!(
+            enc(&s, b"a\x01"),
+            Err(EncodeError::BadCharacter {
+                field: 9,
+                position: 1
+            })
+        );
+        assert_eq!(
+            enc(&s, "ab😀".as_bytes()),
+            Err(EncodeError::BadCharacter {
+                field: 9,
+                position: 2
+            })
+        );
+        // Too long counts wire bytes: 21 Chinese characters are 42 bytes.
+        assert_eq!(
+            enc(&s, "银".repeat(21).as_bytes()),
+            Err(EncodeError::FieldTooLong {
+                field: 9,
+                max: 40,
+                got: 42
+            })
+        );
+        // A lone lead byte is not GBK.
+        assert_eq!(
+            decode_field(&s, &[0x01, 0xD2], 0),
+            Err(DecodeError::Invalid {
+                field: Some(9),
+                offset: 1,
+                reason: InvalidReason::BadCharacter
+            })
+        );
+        // GB18030 four-byte sequences decode under GB18030 and are refused under GBK.
+        let g = FieldSpec {
+            charset: Charset::Gb18030,
+            ..s.clone()
+        };
+        let wire = enc(&g, "😀".as_bytes()).unwrap();
+        assert_eq!(wire.len(), 5);
+        assert_eq!(decode_field(&g, &wire, 0).unwrap().0, "😀".as_bytes());
+        assert!(decode_field(&s, &wire, 0).is_err());
     }
 
     #[test]

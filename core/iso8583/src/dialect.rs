@@ -6,8 +6,8 @@ use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
 use crate::mask;
 use crate::message::Message;
 use crate::spec::{
-    BitmapEncoding, FieldKind, FieldSpec, LengthType, MtiEncoding, PrefixEncoding, SubfieldSpec,
-    ValueEncoding,
+    BitmapEncoding, Charset, FieldKind, FieldSpec, LengthType, MtiEncoding, PrefixEncoding,
+    SubfieldSpec, ValueEncoding,
 };
 use crate::tables;
 use crate::wire::Mti;
@@ -96,6 +96,11 @@ impl Dialect {
             };
             if !fits {
                 return Err(DialectError::EncodingMismatch { field });
+            }
+            let text_ascii = matches!(f.kind, FieldKind::An | FieldKind::Ans | FieldKind::Ns)
+                && f.encoding == ValueEncoding::Ascii;
+            if f.charset != Charset::Ascii && !text_ascii {
+                return Err(DialectError::CharsetMismatch { field });
             }
             let digits = f.length.prefix_digits();
             if digits > 0 {
@@ -192,6 +197,22 @@ impl Dialect {
     /// How bitmaps are written.
     pub fn bitmap_encoding(&self) -> BitmapEncoding {
         self.bitmap
+    }
+
+    /// Every subfield layout, by field number.
+    pub fn subfield_layouts(&self) -> &[(u8, Vec<SubfieldSpec>)] {
+        &self.subfields
+    }
+
+    /// The wire bytes of one field (length prefix and value), as [`Dialect::pack`] writes them.
+    /// Used for MAC inputs made of selected fields and to size the MAC field.
+    pub fn encode_field_value(&self, field: u8, value: &[u8]) -> Result<Vec<u8>, EncodeError> {
+        let spec = self
+            .field(field)
+            .ok_or(EncodeError::UnknownField { field })?;
+        let mut out = Vec::new();
+        encode_field(spec, value, &mut out)?;
+        Ok(out)
     }
 
     /// Subfield layout of a structured field, if the dialect defines one.

@@ -182,6 +182,12 @@ pub enum DialectError {
         /// Field number.
         field: u8,
     },
+    /// A GBK/GB18030 charset on a field that is not `an`/`ans`/`ns` text with ASCII encoding.
+    #[error("field {field}: a charset needs an an/ans/ns field with ascii encoding")]
+    CharsetMismatch {
+        /// Field number.
+        field: u8,
+    },
     /// The BCD filler is not a nibble.
     #[error("field {field}: filler is not a nibble")]
     BadFiller {

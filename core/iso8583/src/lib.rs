@@ -2,7 +2,8 @@
 //!
 //! - `wire.rs`: open wire enums [`Mti`], [`ProcessingCode`], [`ResponseCode`], [`PosEntryMode`].
 //! - `message.rs`: [`Message`], an MTI, a header and field values as logical bytes (masked `Debug`).
-//! - `spec.rs`: how a field is described ([`FieldSpec`]: kind × length × prefix × encoding × mask).
+//! - `spec.rs`: how a field is described ([`FieldSpec`]: kind × length × prefix × encoding ×
+//!   charset × mask).
 //! - `tables.rs`: the built-in tables `cup`, `iso87b`, `iso87a`, one line per field, with sources.
 //! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `mac_input`, `dump`.
 //! - `codec.rs`: field-level encode/decode (BCD, ASCII, hex, length prefixes), bounds-checked.
@@ -27,7 +28,7 @@ pub use dialect::{Dialect, length_bounds};
 pub use error::{DecodeError, DialectError, EncodeError, FrameError, InvalidReason};
 pub use message::Message;
 pub use spec::{
-    BitmapEncoding, FieldKind, FieldSpec, LengthType, Mask, MtiEncoding, Pad, PrefixEncoding,
-    SubfieldSpec, ValueEncoding,
+    BitmapEncoding, Charset, FieldKind, FieldSpec, LengthType, Mask, MtiEncoding, Pad,
+    PrefixEncoding, SubfieldSpec, ValueEncoding,
 };
 pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode};

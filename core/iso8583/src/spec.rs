@@ -112,6 +112,33 @@ impl ValueEncoding {
     }
 }
 
+/// Character set of a text field's wire bytes. The logical value in a [`crate::Message`] is
+/// always UTF-8 text; the codec converts it. Lengths and length prefixes count *wire bytes*
+/// (a GBK Chinese character is 2 bytes), as acquirer specifications state them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Charset {
+    /// ASCII: one byte per character, the character class decides what is allowed.
+    #[default]
+    Ascii,
+    /// GBK (CP936): ASCII plus 2-byte Chinese characters (merchant names, host messages).
+    Gbk,
+    /// GB18030: GBK plus 4-byte sequences for the rest of Unicode.
+    Gb18030,
+}
+
+impl Charset {
+    /// The charset for a profile name: `ascii`, `gbk` or `gb18030` (case-insensitive).
+    pub fn by_name(name: &str) -> Option<Charset> {
+        match name.to_ascii_lowercase().as_str() {
+            "ascii" => Some(Charset::Ascii),
+            "gbk" | "cp936" => Some(Charset::Gbk),
+            "gb18030" => Some(Charset::Gb18030),
+            _ => None,
+        }
+    }
+}
+
 /// How a field is shown in logs, dumps and masked tool output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mask {
@@ -144,6 +171,8 @@ pub struct FieldSpec {
     pub encoding: ValueEncoding,
     /// How the field is shown in dumps.
     pub mask: Mask,
+    /// Character set of a text field on the wire ([`Charset::Ascii`] for built-in tables).
+    pub charset: Charset,
 }
 
 impl FieldSpec {
@@ -164,7 +193,14 @@ impl FieldSpec {
             prefix,
             encoding,
             mask: Mask::Clear,
+            charset: Charset::Ascii,
         }
+    }
+
+    /// The same line with a character set (text fields with ASCII value encoding only).
+    pub const fn with_charset(mut self, charset: Charset) -> FieldSpec {
+        self.charset = charset;
+        self
     }
 
     /// The same line with a mask rule.

@@ -32,9 +32,9 @@
 use crate::fault::FaultSet;
 use crate::net::{ConnInfo, FrameHandler};
 use serde::{Deserialize, Serialize};
-use smartpos_crypto::keys::{TdesKey, wrap_working_key};
+use smartpos_crypto::keys::TdesKey;
 use smartpos_iso8583::{Message, Mti};
-use smartpos_txn::proto::{self, Profile};
+use smartpos_txn::proto::{self, KeyRole, Profile};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -133,6 +133,12 @@ impl Acquirer {
     pub fn new(cfg: AcquirerConfig) -> Result<Acquirer, String> {
         let profile = Profile::by_name(&cfg.dialect)
             .ok_or_else(|| format!("unknown dialect {:?}", cfg.dialect))?;
+        Acquirer::with_profile(cfg, profile)
+    }
+
+    /// A host for an acquirer profile (built-in or loaded from TOML); `cfg.dialect` is ignored.
+    /// Loads the ledger file if it exists.
+    pub fn with_profile(cfg: AcquirerConfig, profile: Profile) -> Result<Acquirer, String> {
         let mut state = State {
             rrn_seq: 100_000,
             batch_seq: 1,
@@ -363,31 +369,29 @@ impl Acquirer {
     }
 
     fn sign_in(&self, st: &mut State, tid: &str, msg: &Message, mut resp: Message) -> Message {
-        let mut block = Vec::with_capacity(60);
-        let mut mak = None;
-        for i in 0..3 {
-            let key = match TdesKey::generate(16) {
-                Ok(k) => k,
+        // Keys in the profile's block order and length (built-ins: PIK MAK TDK, 16 bytes).
+        let layout = &self.profile.keys;
+        let mut keys = Vec::with_capacity(layout.order.len());
+        for _ in &layout.order {
+            match TdesKey::generate(layout.key_len) {
+                Ok(k) => keys.push(k),
                 Err(e) => {
                     log::error!("host: key generation failed: {e}");
                     resp.set(39, b"96".to_vec());
                     return resp;
                 }
-            };
-            let (enc, cv) = wrap_working_key(&self.tmk, &key);
-            block.extend_from_slice(&enc);
-            block.extend_from_slice(&cv);
-            if i == 1 {
-                mak = Some(key);
             }
         }
-        if let Some(mak) = mak {
+        let block = layout.wrap(&self.tmk, &keys);
+        let mak_at = layout.order.iter().position(|r| *r == KeyRole::Mak);
+        if let Some(mak) = mak_at.and_then(|i| keys.get(i)) {
+            let mak = mak.clone();
             st.keys.insert(tid.to_owned(), TerminalKeys { mak });
         }
         let f60 = msg.text(60).unwrap_or("00000000003");
         let nmic = f60.get(8..11).unwrap_or("003");
         resp.set(60, format!("00{:06}{nmic}", st.batch_seq).into_bytes());
-        resp.set(62, self.profile.encode_key_block(&block));
+        resp.set(layout.field, self.profile.encode_key_block(&block));
         resp.set(39, b"00".to_vec());
         resp
     }

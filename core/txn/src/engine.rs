@@ -409,16 +409,17 @@ impl Engine {
     /// recorded answer: their reversals are armed (reason 98) in a first commit that the driver
     /// must apply before anything else.
     pub fn restore(cfg: EngineConfig, tmk: TdesKey, restored: Restored) -> Self {
-        let keys = restored
-            .wrapped_keys
-            .as_deref()
-            .and_then(|b| match unwrap_key_block(&tmk, b) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    log::warn!("stored working keys unusable ({e}); sign in again");
-                    None
-                }
-            });
+        let keys =
+            restored
+                .wrapped_keys
+                .as_deref()
+                .and_then(|b| match cfg.profile.keys.unwrap(&tmk, b) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        log::warn!("stored working keys unusable ({e}); sign in again");
+                        None
+                    }
+                });
         let mut pending = restored.pending;
         pending.sort_by_key(|p| p.seq);
         let mut e = Engine {
@@ -955,7 +956,7 @@ impl Engine {
     fn admin(&mut self, now: Now, msg: MsgType, ctx: &Ctx<'_>) {
         let counters = self.counters;
         self.commit(vec![JournalOp::PutCounters(counters)]);
-        match proto::build(&self.cfg.identity, msg, ctx) {
+        match proto::build(&self.cfg.profile, &self.cfg.identity, msg, ctx) {
             Ok(m) => {
                 self.transmit(now, Purpose::Main, &m, false, msg, None);
             }
@@ -984,27 +985,29 @@ impl Engine {
             field48: None,
         };
         // Build and pack once now so that bad input fails before anything is journaled.
-        let built = proto::build(&self.cfg.identity, MsgType::Txn(req.kind), &ctx).and_then(|m| {
-            let plain = self
-                .cfg
-                .profile
-                .dialect
-                .pack(&m)
-                .map_err(|e| proto::ProtoError::Encode(e.to_string()))?;
-            let reversal = if req.kind.needs_reversal() {
-                let r = proto::reversal_of(&m, ReversalReason::NoResponse);
-                Some(
-                    self.cfg
-                        .profile
-                        .dialect
-                        .pack(&r)
-                        .map_err(|e| proto::ProtoError::Encode(e.to_string()))?,
-                )
-            } else {
-                None
-            };
-            Ok((m, plain, reversal))
-        });
+        let profile = &self.cfg.profile;
+        let built = proto::build(profile, &self.cfg.identity, MsgType::Txn(req.kind), &ctx)
+            .and_then(|m| {
+                let plain = self
+                    .cfg
+                    .profile
+                    .dialect
+                    .pack(&m)
+                    .map_err(|e| proto::ProtoError::Encode(e.to_string()))?;
+                let reversal = if req.kind.needs_reversal() {
+                    let r = proto::reversal_of(profile, &m, ReversalReason::NoResponse);
+                    Some(
+                        self.cfg
+                            .profile
+                            .dialect
+                            .pack(&r)
+                            .map_err(|e| proto::ProtoError::Encode(e.to_string()))?,
+                    )
+                } else {
+                    None
+                };
+                Ok((m, plain, reversal))
+            });
         let (msg, packed_plain, reversal_bytes) = match built {
             Ok(b) => b,
             Err(e) => {
@@ -1141,7 +1144,8 @@ impl Engine {
     /// Rebuilds a reversal for a transaction whose request is no longer stored: the host finds
     /// the original by terminal, STAN, date and amount; no card data is needed.
     fn reversal_from_record(&mut self, record: &TxnRecord) -> Option<PendingItem> {
-        let msg = proto::reversal_from_record(&self.cfg.identity, record).ok()?;
+        let msg =
+            proto::reversal_from_record(&self.cfg.profile, &self.cfg.identity, record).ok()?;
         let bytes = self.cfg.profile.dialect.pack(&msg).ok()?;
         let seq = self.counters.next_seq();
         Some(PendingItem {
@@ -1236,6 +1240,7 @@ impl Engine {
         }
         self.commit(ops);
         let id = &self.cfg.identity;
+        let profile = &self.cfg.profile;
         let built = match step {
             SettlementStep::Totals => {
                 let ctx = Ctx {
@@ -1244,7 +1249,8 @@ impl Engine {
                     field48: Some(proto::settlement_field48(&totals)),
                     ..Ctx::default()
                 };
-                proto::build(id, MsgType::Settlement, &ctx).map(|m| (m, MsgType::Settlement))
+                proto::build(profile, id, MsgType::Settlement, &ctx)
+                    .map(|m| (m, MsgType::Settlement))
             }
             SettlementStep::Upload { next } => {
                 let Some(rec) = uploads.get(next as usize) else {
@@ -1258,10 +1264,11 @@ impl Engine {
                     original: Some(rec),
                     ..Ctx::default()
                 };
-                proto::build(id, MsgType::BatchUpload, &ctx).map(|mut m| {
+                proto::build(profile, id, MsgType::BatchUpload, &ctx).map(|mut m| {
                     // Upload records carry the original's processing code and date/time.
-                    if let Some(pc) =
-                        proto::template(MsgType::Txn(rec.kind)).and_then(|t| t.processing_code)
+                    if let Some(pc) = profile
+                        .template(MsgType::Txn(rec.kind))
+                        .and_then(|t| t.processing_code.clone())
                     {
                         m.set(3, pc.as_bytes().to_vec());
                     }
@@ -1277,7 +1284,8 @@ impl Engine {
                     field48: Some(format!("{:04}", uploads.len())),
                     ..Ctx::default()
                 };
-                proto::build(id, MsgType::EndOfBatch, &ctx).map(|m| (m, MsgType::EndOfBatch))
+                proto::build(profile, id, MsgType::EndOfBatch, &ctx)
+                    .map(|m| (m, MsgType::EndOfBatch))
             }
         };
         match built {
@@ -1630,7 +1638,7 @@ impl Engine {
                     }));
                     return;
                 };
-                match unwrap_key_block(&self.tmk, &block) {
+                match self.cfg.profile.keys.unwrap(&self.tmk, &block) {
                     Ok(keys) => {
                         let host_batch = reply
                             .field60

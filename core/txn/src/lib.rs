@@ -5,6 +5,8 @@
 //!   [`journal::Commit`]) and what the runtime hands back on open ([`journal::Restored`]).
 //! - `proto.rs`: the message catalogue (one template line per message type) and response checks
 //!   (match on MTI, STAN, TID, MID, amount; MAC).
+//! - `profile.rs`: [`profile::Profile`]: dialect + MAC + key layout + templates; the built-in
+//!   profiles and acquirer profiles loaded from TOML, validated with every error's line.
 //! - `engine.rs`: the [`Engine`]: sign-in, sale, void, refund (advice), pre-auth, completion,
 //!   cancel, balance, reversal, store-and-forward, settlement with batch upload.
 //! - `receipt/`: slips and the settlement report as data, laid out for 32/48-column printers
@@ -26,6 +28,7 @@ pub mod journal;
 pub mod model;
 pub mod operators;
 pub mod policy;
+pub mod profile;
 pub mod proto;
 pub mod receipt;
 

@@ -1,11 +1,13 @@
 //! Host messages: which fields each transaction carries, and how responses are checked.
 //!
-//! The field layout of every message is a table ([`TEMPLATES`]), one line per message type, and
+//! The field layout of every message is a table (the built-in catalogue, [`builtin_templates`], or an acquirer profile's), one line per message type, and
 //! one function ([`fill`]) knows how to compute each field from the request context. The same
 //! templates serve the `cup` and `iso87b` profiles: both carry the batch and transaction type in
 //! private field 60 (`60.1` type code, `60.2` batch, `60.3` network management code, as in the
 //! UnionPay POS specification) and the original transaction in 61. What differs between
-//! profiles is data in [`Profile`]: the dialect (codec table) and the MAC algorithm.
+//! profiles is data in [`Profile`]: the dialect (codec table), the MAC algorithm, field and
+//! range, the key block layout and the templates themselves (an acquirer profile loaded from
+//! TOML by [`crate::profile`] may change any line and add constant fields).
 //!
 //! The message catalogue is documented in `docs/messages.md`; the host simulator implements the
 //! host side of the same catalogue.
@@ -13,76 +15,12 @@
 use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::mac;
-use smartpos_iso8583::{Dialect, Message, Mti};
+use smartpos_iso8583::{Message, Mti};
 use smartpos_types::{Pan, SecretBytes, Track2};
 use std::fmt;
 use thiserror::Error;
 
-/// MAC algorithms a profile can use for field 64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MacAlgorithm {
-    /// UnionPay POS "ECB" MAC (CUP POS terminal specification).
-    CupEcb,
-    /// ANSI X9.19 retail MAC, ISO 9797-1 padding method 1.
-    X919,
-}
-
-/// A built-in host profile: the codec dialect plus the conventions layered on it.
-#[derive(Debug, Clone, Copy)]
-pub struct Profile {
-    /// Codec table.
-    pub dialect: &'static Dialect,
-    /// MAC algorithm for field 64.
-    pub mac: MacAlgorithm,
-    /// How the sign-in key block travels in field 62: raw bytes (`cup`, where 62 is binary) or
-    /// upper-case hex text (`iso87b`, where 62 is `ans`).
-    pub key_block_hex: bool,
-}
-
-impl Profile {
-    /// The profile for a built-in dialect name (`cup`, `iso87b`).
-    pub fn by_name(name: &str) -> Option<Profile> {
-        match name {
-            "cup" => Some(Profile {
-                dialect: Dialect::cup(),
-                mac: MacAlgorithm::CupEcb,
-                key_block_hex: false,
-            }),
-            "iso87b" => Some(Profile {
-                dialect: Dialect::iso87b(),
-                mac: MacAlgorithm::X919,
-                key_block_hex: true,
-            }),
-            _ => None,
-        }
-    }
-
-    /// The dialect's name.
-    pub fn name(&self) -> &str {
-        self.dialect.name()
-    }
-
-    /// Field 62 content for a key block.
-    pub fn encode_key_block(&self, block: &[u8]) -> Vec<u8> {
-        if self.key_block_hex {
-            smartpos_types::hex::encode(block).into_bytes()
-        } else {
-            block.to_vec()
-        }
-    }
-
-    /// The key block from field 62 content (`None` if the hex form is malformed).
-    pub fn decode_key_block(&self, field: &[u8]) -> Option<Vec<u8>> {
-        if self.key_block_hex {
-            std::str::from_utf8(field)
-                .ok()
-                .and_then(|t| smartpos_types::hex::decode(t).ok())
-        } else {
-            Some(field.to_vec())
-        }
-    }
-}
+pub use crate::profile::{KeyLayout, KeyRole, MacAlgorithm, MacRange, Profile};
 
 /// Message types the terminal sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,35 +44,132 @@ pub enum MsgType {
     EndOfBatch,
 }
 
+/// A constant field value of a template (from an acquirer profile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constant {
+    /// Raw bytes (binary fields: hex or TLV in the profile).
+    Bytes(Vec<u8>),
+    /// Text with `{placeholder}`s filled from the request context (see [`Constant::render`]).
+    Text(String),
+}
+
+/// Placeholders a text constant may use: `{stan}` (6 digits), `{batch}` (6 digits),
+/// `{amount}` (12 digits), `{date}` (MMDD), `{time}` (hhmmss), `{tid}`, `{mid}`, `{currency}`,
+/// `{operator}`. `{{` and `}}` are literal braces.
+pub const PLACEHOLDERS: &[&str] = &[
+    "stan", "batch", "amount", "date", "time", "tid", "mid", "currency", "operator",
+];
+
+impl Constant {
+    /// The field value for a request; `None` when a placeholder has no value in this context
+    /// (e.g. `{amount}` in a sign-in), so the field is left out.
+    pub fn render(&self, id: &Identity, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+        match self {
+            Constant::Bytes(b) => Some(b.clone()),
+            Constant::Text(t) => expand(t, |name| match name {
+                "stan" => Some(digits(u64::from(ctx.stan), 6)),
+                "batch" => Some(digits(u64::from(ctx.batch), 6)),
+                "amount" => ctx.amount.map(|a| digits(a, 12)),
+                "date" => ctx.local.map(|l| l.mmdd()),
+                "time" => ctx.local.map(|l| l.hhmmss()),
+                "tid" => Some(id.tid.clone()),
+                "mid" => Some(id.mid.clone()),
+                "currency" => Some(id.currency.clone()),
+                "operator" => ctx.operator.map(str::to_owned),
+                _ => None,
+            })
+            .map(String::into_bytes),
+        }
+    }
+}
+
+/// Expands `{name}` placeholders with `value`; `None` if a name has no value or the braces
+/// are unbalanced. `{{` / `}}` stand for literal braces.
+pub(crate) fn expand(t: &str, value: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(rest.get(..i)?);
+        let tail = rest.get(i..)?;
+        if let Some(r) = tail.strip_prefix("{{") {
+            out.push('{');
+            rest = r;
+        } else if let Some(r) = tail.strip_prefix("}}") {
+            out.push('}');
+            rest = r;
+        } else if let Some(r) = tail.strip_prefix('{') {
+            let close = r.find('}')?;
+            out.push_str(&value(r.get(..close)?)?);
+            rest = r.get(close + 1..)?;
+        } else {
+            return None;
+        }
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 /// One line of the message catalogue.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     /// Message type.
     pub msg: MsgType,
     /// MTI of the first attempt.
     pub mti: Mti,
     /// Processing code (field 3), if carried.
-    pub processing_code: Option<&'static str>,
+    pub processing_code: Option<String>,
     /// Transaction type code (60.1).
-    pub type_code: &'static str,
+    pub type_code: String,
     /// Network management information code (60.3), if carried.
-    pub nmic: Option<&'static str>,
+    pub nmic: Option<String>,
     /// POS condition code (field 25), if carried.
-    pub condition: Option<&'static str>,
-    /// Fields carried (besides MTI), in ascending order; each is computed by [`fill`] and
-    /// skipped when the context has no value for it (e.g. 35 for a keyed card).
-    pub fields: &'static [u8],
-    /// Whether field 64 (MAC) is carried.
+    pub condition: Option<String>,
+    /// Fields carried (besides MTI), in ascending order; each is computed by [`fill`] (or taken
+    /// from [`Template::constants`]) and skipped when the context has no value for it (e.g. 35
+    /// for a keyed card).
+    pub fields: Vec<u8>,
+    /// Whether the MAC field is carried.
     pub mac: bool,
+    /// Constant values by field number; they take precedence over computed values.
+    pub constants: Vec<(u8, Constant)>,
 }
 
-/// The message catalogue. Type codes (60.1) and network management codes (60.3) follow the
+impl Template {
+    /// The constant for a field, if the template has one.
+    pub fn constant(&self, field: u8) -> Option<&Constant> {
+        self.constants
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, c)| c)
+    }
+}
+
+/// Fields [`fill`] computes from the request context; any other field of a template needs a
+/// constant.
+pub const COMPUTED_FIELDS: &[u8] = &[
+    2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 37, 38, 41, 42, 48, 49, 52, 53, 55, 60, 61, 63,
+];
+
+/// A built-in catalogue line (static data; [`builtin_templates`] makes owned [`Template`]s).
+struct Line {
+    msg: MsgType,
+    mti: Mti,
+    processing_code: Option<&'static str>,
+    type_code: &'static str,
+    nmic: Option<&'static str>,
+    condition: Option<&'static str>,
+    fields: &'static [u8],
+    mac: bool,
+}
+
+/// The built-in message catalogue (the `cup`, `iso87b` and `iso87a` profiles; acquirer profiles
+/// start from it). Type codes (60.1) and network management codes (60.3) follow the
 /// UnionPay POS terminal specification (中国银联 POS 终端规范, 交易类型码 / 网络管理信息码 tables):
 /// 22 purchase, 23 void, 25 refund, 10 pre-auth, 11 pre-auth cancel, 20 completion,
 /// 01 balance inquiry, 00 management; 001/003 sign-in, 002 sign-off, 301 echo,
 /// 201 settlement / batch upload, 202 end of batch.
-pub const TEMPLATES: &[Template] = &[
-    Template {
+const LINES: &[Line] = &[
+    Line {
         msg: MsgType::SignIn,
         mti: Mti(800),
         processing_code: None,
@@ -144,7 +179,7 @@ pub const TEMPLATES: &[Template] = &[
         fields: &[11, 41, 42, 60, 63],
         mac: false,
     },
-    Template {
+    Line {
         msg: MsgType::SignOff,
         mti: Mti(820),
         processing_code: None,
@@ -154,7 +189,7 @@ pub const TEMPLATES: &[Template] = &[
         fields: &[11, 41, 42, 60],
         mac: false,
     },
-    Template {
+    Line {
         msg: MsgType::Echo,
         mti: Mti(820),
         processing_code: None,
@@ -164,7 +199,7 @@ pub const TEMPLATES: &[Template] = &[
         fields: &[11, 41, 42, 60],
         mac: false,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::Sale),
         mti: Mti(200),
         processing_code: Some("000000"),
@@ -176,7 +211,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::Void),
         mti: Mti(200),
         processing_code: Some("200000"),
@@ -188,7 +223,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::Refund),
         mti: Mti(220),
         processing_code: Some("200000"),
@@ -200,7 +235,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::PreAuth),
         mti: Mti(100),
         processing_code: Some("030000"),
@@ -212,7 +247,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::Completion),
         mti: Mti(200),
         processing_code: Some("000000"),
@@ -224,7 +259,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::PreAuthCancel),
         mti: Mti(100),
         processing_code: Some("200000"),
@@ -236,7 +271,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Txn(TxnKind::Balance),
         mti: Mti(200),
         processing_code: Some("310000"),
@@ -248,7 +283,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::Settlement,
         mti: Mti(500),
         processing_code: None,
@@ -258,7 +293,7 @@ pub const TEMPLATES: &[Template] = &[
         fields: &[11, 41, 42, 48, 49, 60, 63, 64],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::BatchUpload,
         mti: Mti(320),
         processing_code: None,
@@ -268,7 +303,7 @@ pub const TEMPLATES: &[Template] = &[
         fields: &[2, 3, 4, 11, 12, 13, 37, 38, 41, 42, 49, 60, 61, 64],
         mac: true,
     },
-    Template {
+    Line {
         msg: MsgType::EndOfBatch,
         mti: Mti(320),
         processing_code: None,
@@ -280,9 +315,22 @@ pub const TEMPLATES: &[Template] = &[
     },
 ];
 
-/// The template of a message type.
-pub fn template(msg: MsgType) -> Option<&'static Template> {
-    TEMPLATES.iter().find(|t| t.msg == msg)
+/// The built-in message catalogue as owned templates.
+pub fn builtin_templates() -> Vec<Template> {
+    LINES
+        .iter()
+        .map(|l| Template {
+            msg: l.msg,
+            mti: l.mti,
+            processing_code: l.processing_code.map(str::to_owned),
+            type_code: l.type_code.to_owned(),
+            nmic: l.nmic.map(str::to_owned),
+            condition: l.condition.map(str::to_owned),
+            fields: l.fields.to_vec(),
+            mac: l.mac,
+            constants: Vec::new(),
+        })
+        .collect()
 }
 
 /// Card data for a request. Masked in `Debug`.
@@ -380,15 +428,25 @@ fn digits(n: u64, width: usize) -> String {
     format!("{n:0width$}")
 }
 
-/// Builds a request of type `msg` from the context. Field 64 is left out: see [`seal`].
-pub fn build(id: &Identity, msg: MsgType, ctx: &Ctx<'_>) -> Result<Message, ProtoError> {
-    let t = template(msg).ok_or(ProtoError::NoTemplate(msg))?;
+/// Builds a request of type `msg` from the profile's template and the context. The MAC field
+/// is left out: see [`seal`].
+pub fn build(
+    profile: &Profile,
+    id: &Identity,
+    msg: MsgType,
+    ctx: &Ctx<'_>,
+) -> Result<Message, ProtoError> {
+    let t = profile.template(msg).ok_or(ProtoError::NoTemplate(msg))?;
     let mut m = Message::new(t.mti);
-    for &f in t.fields {
-        if f == 64 {
+    for &f in &t.fields {
+        if f == profile.mac_field {
             continue;
         }
-        if let Some(v) = fill(id, t, f, ctx) {
+        let value = match t.constant(f) {
+            Some(c) => c.render(id, ctx),
+            None => fill(id, t, f, ctx),
+        };
+        if let Some(v) = value {
             m.set(f, v);
         }
     }
@@ -410,7 +468,7 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
             }
             c.pan.as_ref().map(|p| p.expose().as_bytes().to_vec())
         }
-        3 => t.processing_code.map(|p| p.as_bytes().to_vec()),
+        3 => t.processing_code.clone().map(String::into_bytes),
         4 => ctx.amount.and_then(|a| text(digits(a, 12))),
         11 => text(digits(u64::from(ctx.stan), 6)),
         12 => ctx.local.and_then(|l| text(l.hhmmss())),
@@ -424,7 +482,7 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
         }),
         22 => card.map(|c| c.entry_mode.clone().into_bytes()),
         23 => card.and_then(|c| c.card_seq.clone().map(String::into_bytes)),
-        25 => t.condition.map(|c| c.as_bytes().to_vec()),
+        25 => t.condition.clone().map(String::into_bytes),
         26 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"12".to_vec())),
         35 => card.and_then(|c| c.track2.as_ref().map(|t2| t2.expose().as_bytes().to_vec())),
         37 => orig.and_then(|o| o.rrn.clone().map(String::into_bytes)),
@@ -440,7 +498,7 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
         55 => card.and_then(|c| c.icc.as_ref().map(|b| b.expose().to_vec())),
         60 => {
             let mut s = format!("{}{:06}", t.type_code, ctx.batch);
-            if let Some(n) = t.nmic {
+            if let Some(n) = &t.nmic {
                 s.push_str(n);
             }
             text(s)
@@ -453,16 +511,21 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
 
 /// Turns a financial request into its reversal: same STAN and fields, MTI 0400, field 39 the
 /// reason; PIN data and track data are dropped (a reversal needs neither, and they must not be
-/// kept), the PAN is kept in field 2 so the host can find the original.
-pub fn reversal_of(request: &Message, reason: ReversalReason) -> Message {
+/// kept), the PAN is kept in field 2 so the host can find the original. The profile's
+/// reversal rule may drop more fields and add constants; the MAC field is always dropped.
+pub fn reversal_of(profile: &Profile, request: &Message, reason: ReversalReason) -> Message {
     let mut r = Message::new(Mti(400));
     r.header = request.header.clone();
     for (f, v) in request.fields() {
-        match f {
-            26 | 35 | 36 | 52 | 53 | 64 => {}
-            _ => {
-                r.set(f, v.to_vec());
-            }
+        if !profile.reversal_drops(f) {
+            r.set(f, v.to_vec());
+        }
+    }
+    for (f, c) in &profile.reversal_constants {
+        // Reversal constants are plain bytes: the reversal is rebuilt from the stored request,
+        // which has no context to fill placeholders from.
+        if let Constant::Bytes(b) = c {
+            r.set(*f, b.clone());
         }
     }
     if !request.has(2) {
@@ -477,11 +540,15 @@ pub fn reversal_of(request: &Message, reason: ReversalReason) -> Message {
 /// Builds a reversal from a journal record alone (no stored request): the host finds the
 /// original by terminal, STAN, date and amount. Used for reason 96 after the stored request
 /// was discarded with the approval.
-pub fn reversal_from_record(id: &Identity, record: &TxnRecord) -> Result<Message, ProtoError> {
+pub fn reversal_from_record(
+    profile: &Profile,
+    id: &Identity,
+    record: &TxnRecord,
+) -> Result<Message, ProtoError> {
     let msg = MsgType::Txn(record.kind);
-    let t = template(msg).ok_or(ProtoError::NoTemplate(msg))?;
+    let t = profile.template(msg).ok_or(ProtoError::NoTemplate(msg))?;
     let mut r = Message::new(Mti::REVERSAL);
-    if let Some(pc) = t.processing_code {
+    if let Some(pc) = &t.processing_code {
         r.set(3, pc.as_bytes().to_vec());
     }
     r.set(4, digits(record.amount, 12).into_bytes());
@@ -491,7 +558,7 @@ pub fn reversal_from_record(id: &Identity, record: &TxnRecord) -> Result<Message
     if let Some(em) = &record.entry_mode {
         r.set(22, em.clone().into_bytes());
     }
-    if let Some(c) = t.condition {
+    if let Some(c) = &t.condition {
         r.set(25, c.as_bytes().to_vec());
     }
     if let Some(a) = &record.auth_code {
@@ -521,53 +588,90 @@ pub fn compute_mac(profile: &Profile, mak: &TdesKey, data: &[u8]) -> Option<[u8;
     match profile.mac {
         MacAlgorithm::CupEcb => Some(mac::cup_ecb(mak, data)),
         MacAlgorithm::X919 => mac::x9_19(mak, data, mac::Padding::Method1).ok(),
+        MacAlgorithm::X99 => mac::x9_9(mak, data).ok(),
     }
 }
 
-/// Packs `msg` for sending. When the template carries a MAC (or `with_mac` is set), field 64
-/// is computed with `mak` over the dialect's MAC input.
+/// The bytes a packed message's MAC covers under the profile's MAC range: from the MTI to just
+/// before the MAC field (which must be the message's last field), or the wire bytes of the
+/// listed fields that are present, in the listed order.
+pub fn mac_input(profile: &Profile, packed: &[u8], msg: &Message) -> Result<Vec<u8>, ProtoError> {
+    let d = &profile.dialect;
+    match &profile.mac_range {
+        MacRange::Message => {
+            let mac_field = profile.mac_field;
+            let value = msg.get(mac_field).ok_or(ProtoError::Decode(format!(
+                "no MAC field {mac_field} in the message"
+            )))?;
+            if msg.fields().last().map(|(n, _)| n) != Some(mac_field) {
+                return Err(ProtoError::Decode(format!(
+                    "MAC field {mac_field} is not the last field"
+                )));
+            }
+            let wire = d
+                .encode_field_value(mac_field, value)
+                .map_err(|e| ProtoError::Encode(e.to_string()))?
+                .len();
+            let end = packed.len().saturating_sub(wire);
+            packed
+                .get(d.header_len()..end)
+                .map(<[u8]>::to_vec)
+                .ok_or(ProtoError::Decode("message shorter than its header".into()))
+        }
+        MacRange::Fields(list) => {
+            let mut out = Vec::new();
+            for &f in list {
+                if let Some(v) = msg.get(f) {
+                    let wire = d
+                        .encode_field_value(f, v)
+                        .map_err(|e| ProtoError::Encode(e.to_string()))?;
+                    out.extend_from_slice(&wire);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Packs `msg` for sending. With `with_mac`, the profile's MAC field is computed with `mak`
+/// over the profile's MAC input (packed once with a zero placeholder, then again with the MAC:
+/// the bitmap and every other byte stay the same).
 pub fn seal(
     profile: &Profile,
     mak: Option<&TdesKey>,
     msg: &Message,
     with_mac: bool,
 ) -> Result<Vec<u8>, ProtoError> {
-    if !with_mac {
-        let mut m = msg.clone();
-        m.remove(64);
-        return profile
+    let pack = |m: &Message| {
+        profile
             .dialect
-            .pack(&m)
-            .map_err(|e| ProtoError::Encode(e.to_string()));
+            .pack(m)
+            .map_err(|e| ProtoError::Encode(e.to_string()))
+    };
+    let mut m = msg.clone();
+    if !with_mac {
+        m.remove(profile.mac_field);
+        return pack(&m);
     }
     let mak = mak.ok_or(ProtoError::NoMacKey)?;
-    let mut m = msg.clone();
-    m.set(64, vec![0u8; 8]);
-    let mut packed = profile
-        .dialect
-        .pack(&m)
-        .map_err(|e| ProtoError::Encode(e.to_string()))?;
-    let input = profile
-        .dialect
-        .mac_input(&packed)
-        .map_err(|e| ProtoError::Decode(e.to_string()))?;
-    let mac = compute_mac(profile, mak, input).ok_or(ProtoError::NoMacKey)?;
-    let n = packed.len();
-    if let Some(tail) = packed.get_mut(n.saturating_sub(8)..) {
-        tail.copy_from_slice(&mac);
-    }
-    Ok(packed)
+    m.set(profile.mac_field, vec![0u8; 8]);
+    let packed = pack(&m)?;
+    let input = mac_input(profile, &packed, &m)?;
+    let mac = compute_mac(profile, mak, &input).ok_or(ProtoError::NoMacKey)?;
+    m.set(profile.mac_field, mac.to_vec());
+    pack(&m)
 }
 
-/// Whether a packed message's field 64 is the right MAC under `mak` (constant-time compare).
+/// Whether a packed message carries the right MAC under `mak` in the profile's MAC field
+/// (constant-time compare).
 pub fn verify_mac(profile: &Profile, mak: &TdesKey, packed: &[u8], msg: &Message) -> bool {
-    let Some(got) = msg.get(64) else {
+    let Some(got) = msg.get(profile.mac_field) else {
         return false;
     };
-    let Ok(input) = profile.dialect.mac_input(packed) else {
+    let Ok(input) = mac_input(profile, packed, msg) else {
         return false;
     };
-    match compute_mac(profile, mak, input) {
+    match compute_mac(profile, mak, &input) {
         Some(want) => mac::verify(&want, got),
         None => false,
     }
@@ -628,7 +732,7 @@ pub struct Reply {
     pub balance: Option<String>,
     /// Field 60 (batch number at sign-in in 60.2).
     pub field60: Option<String>,
-    /// Field 62 (key block at sign-in).
+    /// The sign-in key block field: 62, or the field the profile's `[keys]` names.
     pub field62: Option<Vec<u8>>,
     /// Field 44 (additional response data, e.g. a host message).
     pub additional: Option<String>,
@@ -675,7 +779,7 @@ pub fn check_response(
         field48: m.text(48).map(str::to_owned),
         balance: m.text(54).map(str::to_owned),
         field60: m.text(60).map(str::to_owned),
-        field62: m.get(62).map(<[u8]>::to_vec),
+        field62: m.get(profile.keys.field).map(<[u8]>::to_vec),
         additional: m.text(44).map(str::to_owned),
     })
 }

@@ -1,0 +1,2207 @@
+//! Acquirer profiles: a codec dialect plus the conventions an acquirer layers on it (MAC
+//! algorithm, field and range, sign-in key block layout, message templates and constants).
+//!
+//! The built-in dialects are built-in profiles ([`Profile::by_name`]: `cup`, `iso87b`,
+//! `iso87a`). An acquirer profile is a TOML file that starts from one of them and overrides any
+//! part ([`Profile::from_toml`]); the format is documented in `docs/profiles.md`. Loading
+//! validates everything and reports every error with its line ([`ProfileErrors`]); a profile is
+//! only returned when it is entirely valid. No I/O here: the caller reads the file.
+
+use crate::engine::{OpError, WorkingKeys};
+use crate::model::{LocalDateTime, TxnKind};
+use crate::proto::{self, Constant, Ctx, Identity, MsgType, Template};
+use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
+use smartpos_iso8583::{
+    Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti, MtiEncoding, Pad,
+    PrefixEncoding, SubfieldSpec, ValueEncoding,
+};
+use smartpos_types::hex;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use thiserror::Error;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// MAC algorithms a profile can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MacAlgorithm {
+    /// UnionPay POS "ECB" MAC (CUP POS terminal specification). Profile name `cup-ecb`.
+    CupEcb,
+    /// ANSI X9.19 retail MAC, ISO 9797-1 padding method 1; double-length MAK. `x9.19`.
+    X919,
+    /// ANSI X9.9 single-DES CBC-MAC, padding method 1; single-length MAK. `x9.9`.
+    X99,
+}
+
+/// What the MAC covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MacRange {
+    /// The packed message from the MTI to just before the MAC field (the MAC field last).
+    Message,
+    /// The wire bytes (length prefix and value) of these fields, in this order, when present.
+    Fields(Vec<u8>),
+}
+
+/// A working key delivered at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// PIN encryption key.
+    Pik,
+    /// MAC key.
+    Mak,
+    /// Track/data encryption key (optional at the end of the block).
+    Tdk,
+}
+
+/// How the sign-in response carries the working keys: each key encrypted under the TMK
+/// (TDES-ECB) followed by its check value (the first bytes of the key's encryption of zeros).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLayout {
+    /// Field of the sign-in response that holds the block (62).
+    pub field: u8,
+    /// Key length in bytes: 8 (single DES) or 16 (double-length TDES).
+    pub key_len: usize,
+    /// Check value length in bytes: 3, 4 or 8.
+    pub kcv_len: usize,
+    /// Keys in block order; a trailing TDK may be absent from a block.
+    pub order: Vec<KeyRole>,
+    /// Whether the block travels as upper-case hex text (a text field) or raw bytes.
+    pub hex: bool,
+}
+
+impl KeyLayout {
+    /// The built-in layout: field 62, PIK MAK TDK, 16-byte keys, 4-byte check values.
+    pub fn standard(hex: bool) -> KeyLayout {
+        KeyLayout {
+            field: 62,
+            key_len: 16,
+            kcv_len: 4,
+            order: vec![KeyRole::Pik, KeyRole::Mak, KeyRole::Tdk],
+            hex,
+        }
+    }
+
+    fn entry_len(&self) -> usize {
+        self.key_len + self.kcv_len
+    }
+
+    /// Unwraps a key block (as bytes, see [`KeyLayout::decode`]) under the TMK, checking every
+    /// check value in constant time.
+    pub fn unwrap(&self, tmk: &TdesKey, block: &[u8]) -> Result<WorkingKeys, OpError> {
+        let n = self.order.len();
+        let full = n * self.entry_len();
+        let short = if self.order.last() == Some(&KeyRole::Tdk) {
+            full - self.entry_len()
+        } else {
+            full
+        };
+        if block.len() != full && block.len() != short {
+            return Err(OpError::KeyBlock {
+                reason: "key block length does not match the profile's key layout",
+            });
+        }
+        let (mut pik, mut mak, mut tdk) = (None, None, None);
+        for (i, role) in self.order.iter().enumerate() {
+            let start = i * self.entry_len();
+            let Some(entry) = block.get(start..start + self.entry_len()) else {
+                continue; // the optional trailing TDK
+            };
+            let (enc, cv) = entry.split_at(self.key_len);
+            let key = unwrap_working_key(tmk, enc, cv.get(..cv.len().min(4)).unwrap_or(cv))
+                .map_err(|_| OpError::KeyCheck)?;
+            if !smartpos_crypto::mac::verify(key.check_block().get(..cv.len()).unwrap_or(&[]), cv) {
+                return Err(OpError::KeyCheck);
+            }
+            match role {
+                KeyRole::Pik => pik = Some(key),
+                KeyRole::Mak => mak = Some(key),
+                KeyRole::Tdk => tdk = Some(key),
+            }
+        }
+        match (pik, mak) {
+            (Some(pik), Some(mak)) => Ok(WorkingKeys { pik, mak, tdk }),
+            _ => Err(OpError::KeyBlock {
+                reason: "key block lacks a PIN or MAC key",
+            }),
+        }
+    }
+
+    /// Host side: the block for these keys, given in [`KeyLayout::order`] (each of
+    /// [`KeyLayout::key_len`] bytes), encrypted under the TMK with check values.
+    pub fn wrap(&self, tmk: &TdesKey, keys: &[TdesKey]) -> Vec<u8> {
+        let mut block = Vec::with_capacity(keys.len() * self.entry_len());
+        for key in keys {
+            let (enc, _) = smartpos_crypto::keys::wrap_working_key(tmk, key);
+            block.extend_from_slice(&enc);
+            let cv = key.check_block();
+            block.extend_from_slice(cv.get(..self.kcv_len).unwrap_or(&cv));
+        }
+        block
+    }
+
+    /// Field content for a block.
+    pub fn encode(&self, block: &[u8]) -> Vec<u8> {
+        if self.hex {
+            hex::encode(block).into_bytes()
+        } else {
+            block.to_vec()
+        }
+    }
+
+    /// The block from field content (`None` if the hex form is malformed).
+    pub fn decode(&self, field: &[u8]) -> Option<Vec<u8>> {
+        if self.hex {
+            std::str::from_utf8(field)
+                .ok()
+                .and_then(|t| hex::decode(t).ok())
+        } else {
+            Some(field.to_vec())
+        }
+    }
+}
+
+/// A host profile: the codec dialect plus the conventions layered on it. Cheap to clone (the
+/// dialect and templates are shared).
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Codec table.
+    pub dialect: Arc<Dialect>,
+    /// MAC algorithm.
+    pub mac: MacAlgorithm,
+    /// The MAC field (64, or 128 with a secondary bitmap).
+    pub mac_field: u8,
+    /// What the MAC covers.
+    pub mac_range: MacRange,
+    /// Sign-in key block layout.
+    pub keys: KeyLayout,
+    /// Fields a reversal drops from its original (besides the MAC field).
+    pub reversal_drop: Vec<u8>,
+    /// Constant fields a reversal adds.
+    pub reversal_constants: Vec<(u8, Constant)>,
+    name: Arc<str>,
+    templates: Arc<[Template]>,
+}
+
+/// Fields a reversal never carries: PIN data and track data (see [`proto::reversal_of`]).
+const REVERSAL_DROP: &[u8] = &[26, 35, 36, 52, 53];
+
+impl Profile {
+    /// The built-in profile of a dialect: `cup` (UnionPay ECB MAC, binary key block), `iso87b`
+    /// and `iso87a` (X9.19 MAC, key block as hex text in the `ans` field 62).
+    pub fn by_name(name: &str) -> Option<Profile> {
+        let (mac, hex) = match name {
+            "cup" => (MacAlgorithm::CupEcb, false),
+            "iso87b" | "iso87a" => (MacAlgorithm::X919, true),
+            _ => return None,
+        };
+        let dialect = Dialect::by_name(name)?;
+        Some(Profile {
+            dialect: Arc::new(dialect.clone()),
+            mac,
+            mac_field: 64,
+            mac_range: MacRange::Message,
+            keys: KeyLayout::standard(hex),
+            reversal_drop: REVERSAL_DROP.to_vec(),
+            reversal_constants: Vec::new(),
+            name: Arc::from(name),
+            templates: proto::builtin_templates().into(),
+        })
+    }
+
+    /// Loads an acquirer profile from TOML text (format: `docs/profiles.md`). Every problem is
+    /// reported, each with its line; nothing is returned unless all is valid.
+    pub fn from_toml(text: &str) -> Result<Profile, ProfileErrors> {
+        Loader::new(text).load()
+    }
+
+    /// The profile's name (the dialect name for built-ins).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The template of a message type.
+    pub fn template(&self, msg: MsgType) -> Option<&Template> {
+        self.templates.iter().find(|t| t.msg == msg)
+    }
+
+    /// All templates.
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    /// Whether a reversal leaves out this field of its original.
+    pub fn reversal_drops(&self, field: u8) -> bool {
+        field == self.mac_field || self.reversal_drop.contains(&field)
+    }
+
+    /// Key block field content for a block.
+    pub fn encode_key_block(&self, block: &[u8]) -> Vec<u8> {
+        self.keys.encode(block)
+    }
+
+    /// The key block from field content (`None` if the hex form is malformed).
+    pub fn decode_key_block(&self, field: &[u8]) -> Option<Vec<u8>> {
+        self.keys.decode(field)
+    }
+}
+
+/// One problem in a profile file, with its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// The text is not valid TOML.
+    #[error("line {line}: TOML syntax: {message}")]
+    Syntax {
+        /// Line.
+        line: usize,
+        /// Parser message.
+        message: String,
+    },
+    /// `base` is not a built-in profile.
+    #[error("line {line}: unknown base {base:?} (expected cup, iso87b or iso87a)")]
+    UnknownBase {
+        /// Line.
+        line: usize,
+        /// The name given.
+        base: String,
+    },
+    /// Two `[[field]]` entries for the same number.
+    #[error("line {line}: field {field} is defined twice (first at line {first})")]
+    DuplicateField {
+        /// Line of the second definition.
+        line: usize,
+        /// Field number.
+        field: u8,
+        /// Line of the first definition.
+        first: usize,
+    },
+    /// A length that cannot work (max < 1, fixed > max, a prefix too small for the maximum).
+    #[error("line {line}: field {field}: impossible length: {reason}")]
+    ImpossibleLength {
+        /// Line.
+        line: usize,
+        /// Field number.
+        field: u8,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A charset name that is not `ascii`, `gbk` or `gb18030`.
+    #[error("line {line}: field {field}: unknown charset {charset:?} (ascii, gbk, gb18030)")]
+    BadCharset {
+        /// Line.
+        line: usize,
+        /// Field number.
+        field: u8,
+        /// The name given.
+        charset: String,
+    },
+    /// A `[messages.X]` name that is not a message type.
+    #[error("line {line}: unknown message type {name:?}")]
+    UnknownMessage {
+        /// Line.
+        line: usize,
+        /// The name given.
+        name: String,
+    },
+    /// A field used (template, constant, subfields, MAC list, keys) but not defined.
+    #[error("line {line}: {context}: field {field} is not defined by the profile")]
+    UndefinedField {
+        /// Line.
+        line: usize,
+        /// Where it is used.
+        context: String,
+        /// Field number.
+        field: u8,
+    },
+    /// The MAC field is not defined as an 8-byte binary field.
+    #[error("line {line}: MAC field {field} is not defined as an 8-byte binary field (b8)")]
+    MacFieldMissing {
+        /// Line.
+        line: usize,
+        /// Field number.
+        field: u8,
+    },
+    /// A field definition the codec cannot use (kind and encoding do not fit, bad filler...).
+    #[error("line {line}: field {field}: {reason}")]
+    BadField {
+        /// Line.
+        line: usize,
+        /// Field number.
+        field: u8,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value of the wrong type or out of range.
+    #[error("line {line}: {key}: {reason}")]
+    BadValue {
+        /// Line.
+        line: usize,
+        /// Key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key the format does not know (a typo).
+    #[error("line {line}: unknown key {key:?}")]
+    UnknownKey {
+        /// Line.
+        line: usize,
+        /// Key.
+        key: String,
+    },
+    /// A required key is missing.
+    #[error("line {line}: {key} is required")]
+    Missing {
+        /// Line of the table that lacks it.
+        line: usize,
+        /// Key.
+        key: String,
+    },
+}
+
+impl ProfileError {
+    /// The 1-based line the problem is on.
+    pub fn line(&self) -> usize {
+        match self {
+            ProfileError::Syntax { line, .. }
+            | ProfileError::UnknownBase { line, .. }
+            | ProfileError::DuplicateField { line, .. }
+            | ProfileError::ImpossibleLength { line, .. }
+            | ProfileError::BadCharset { line, .. }
+            | ProfileError::UnknownMessage { line, .. }
+            | ProfileError::UndefinedField { line, .. }
+            | ProfileError::MacFieldMissing { line, .. }
+            | ProfileError::BadField { line, .. }
+            | ProfileError::BadValue { line, .. }
+            | ProfileError::UnknownKey { line, .. }
+            | ProfileError::Missing { line, .. } => *line,
+        }
+    }
+}
+
+/// Every problem found in a profile, sorted by line. Displays one problem per line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", render_errors(.0))]
+pub struct ProfileErrors(pub Vec<ProfileError>);
+
+fn render_errors(errors: &[ProfileError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+/// Message names of `[messages.X]` (dashes or underscores).
+fn message_type(name: &str) -> Option<MsgType> {
+    Some(match name.replace('_', "-").as_str() {
+        "sign-in" => MsgType::SignIn,
+        "sign-off" => MsgType::SignOff,
+        "echo" => MsgType::Echo,
+        "sale" => MsgType::Txn(TxnKind::Sale),
+        "void" => MsgType::Txn(TxnKind::Void),
+        "refund" => MsgType::Txn(TxnKind::Refund),
+        "preauth" => MsgType::Txn(TxnKind::PreAuth),
+        "completion" => MsgType::Txn(TxnKind::Completion),
+        "preauth-cancel" => MsgType::Txn(TxnKind::PreAuthCancel),
+        "balance" => MsgType::Txn(TxnKind::Balance),
+        "reversal" => MsgType::Reversal,
+        "settlement" => MsgType::Settlement,
+        "batch-upload" => MsgType::BatchUpload,
+        "end-of-batch" => MsgType::EndOfBatch,
+        _ => return None,
+    })
+}
+
+/// A constant as written in the profile, kept with its line for the final checks.
+struct ConstDef {
+    line: usize,
+    field: u8,
+    value: Constant,
+}
+
+struct Loader<'t> {
+    text: &'t str,
+    errors: Vec<ProfileError>,
+}
+
+impl<'t> Loader<'t> {
+    fn new(text: &'t str) -> Self {
+        Loader {
+            text,
+            errors: Vec::new(),
+        }
+    }
+
+    fn line(&self, span: Range<usize>) -> usize {
+        let upto = self.text.as_bytes().get(..span.start).unwrap_or_default();
+        upto.iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    fn bad(&mut self, v: &Val<'_>, key: &str, reason: impl Into<String>) {
+        let line = self.line(v.span());
+        self.errors.push(ProfileError::BadValue {
+            line,
+            key: key.to_owned(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Reports keys not in `allowed`.
+    fn known_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], prefix: &str) {
+        for (k, _) in table.iter() {
+            if !allowed.contains(&k.get_ref().as_ref()) {
+                let line = self.line(k.span());
+                self.errors.push(ProfileError::UnknownKey {
+                    line,
+                    key: format!("{prefix}{}", k.get_ref()),
+                });
+            }
+        }
+    }
+
+    fn str<'a>(&mut self, v: &'a Val<'_>, key: &str) -> Option<&'a str> {
+        let s = v.get_ref().as_str();
+        if s.is_none() {
+            self.bad(v, key, "expected a string");
+        }
+        s
+    }
+
+    fn int(&mut self, v: &Val<'_>, key: &str, range: Range<i64>) -> Option<i64> {
+        let n = v
+            .get_ref()
+            .as_integer()
+            .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok());
+        match n {
+            Some(n) if range.contains(&n) => Some(n),
+            Some(n) => {
+                self.bad(
+                    v,
+                    key,
+                    format!("{n} is out of range {}..={}", range.start, range.end - 1),
+                );
+                None
+            }
+            None => {
+                self.bad(v, key, "expected an integer");
+                None
+            }
+        }
+    }
+
+    fn field_no(&mut self, v: &Val<'_>, key: &str) -> Option<u8> {
+        self.int(v, key, 2..129).and_then(|n| u8::try_from(n).ok())
+    }
+
+    /// A field number written as a table key (`[constants] 43 = ...`).
+    fn key_field_no(&mut self, k: &Spanned<std::borrow::Cow<'_, str>>, ctx: &str) -> Option<u8> {
+        match k.get_ref().parse::<u8>() {
+            Ok(n) if (2..=128).contains(&n) => Some(n),
+            _ => {
+                let line = self.line(k.span());
+                self.errors.push(ProfileError::BadValue {
+                    line,
+                    key: format!("{ctx}.{}", k.get_ref()),
+                    reason: "expected a field number 2..=128".into(),
+                });
+                None
+            }
+        }
+    }
+
+    fn fields_list(&mut self, v: &Val<'_>, key: &str) -> Option<Vec<(u8, usize)>> {
+        let Some(arr) = v.get_ref().as_array() else {
+            self.bad(v, key, "expected an array of field numbers");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            if let Some(n) = self.field_no(item, key) {
+                out.push((n, self.line(item.span())));
+            }
+        }
+        Some(out)
+    }
+
+    fn load(mut self) -> Result<Profile, ProfileErrors> {
+        let (doc, syntax) = DeTable::parse_recoverable(self.text);
+        for e in syntax {
+            let line = e.span().map_or(1, |s| self.line(s));
+            self.errors.push(ProfileError::Syntax {
+                line,
+                message: e.message().to_owned(),
+            });
+        }
+        if !self.errors.is_empty() {
+            return Err(self.finish());
+        }
+        let root = doc.get_ref();
+        self.known_keys(
+            root,
+            &[
+                "name",
+                "base",
+                "header",
+                "field",
+                "subfields",
+                "mac",
+                "keys",
+                "constants",
+                "messages",
+            ],
+            "",
+        );
+        let get = |key: &str| {
+            root.iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(_, v)| v)
+        };
+
+        // Base.
+        let base_name = match get("base") {
+            Some(v) => self
+                .str(v, "base")
+                .map(|s| (s.to_owned(), self.line(v.span()))),
+            None => {
+                self.errors.push(ProfileError::Missing {
+                    line: 1,
+                    key: "base".into(),
+                });
+                None
+            }
+        };
+        let base = match base_name {
+            Some((name, line)) => match Profile::by_name(&name) {
+                Some(p) => Some(p),
+                None => {
+                    self.errors
+                        .push(ProfileError::UnknownBase { line, base: name });
+                    None
+                }
+            },
+            None => None,
+        };
+        let name = match get("name") {
+            Some(v) => self.str(v, "name").map(str::to_owned),
+            None => None,
+        };
+        // Without a base nothing else can be checked meaningfully.
+        let Some(base) = base else {
+            return Err(self.finish());
+        };
+        let bd = base.dialect.clone();
+        let name = name.unwrap_or_else(|| format!("{}-profile", base.name()));
+
+        // Header.
+        let mut header = bd.default_header().to_vec();
+        if let Some(v) = get("header") {
+            header = self.header(v, &header, base.name() == "cup");
+        }
+
+        // Fields.
+        let mut fields: Vec<Option<FieldSpec>> = vec![None; 129];
+        for f in bd.field_specs() {
+            if let Some(slot) = fields.get_mut(usize::from(f.number)) {
+                *slot = Some(f.clone());
+            }
+        }
+        let mut field_lines: HashMap<u8, usize> = HashMap::new();
+        if let Some(v) = get("field") {
+            match v.get_ref().as_array() {
+                Some(arr) => {
+                    for item in arr.iter() {
+                        self.field(item, &bd, &mut fields, &mut field_lines);
+                    }
+                }
+                None => self.bad(v, "field", "expected [[field]] tables"),
+            }
+        }
+        let defined = |n: u8, fields: &[Option<FieldSpec>]| {
+            fields.get(usize::from(n)).is_some_and(Option::is_some)
+        };
+
+        // Subfields.
+        let mut subfields: Vec<(u8, Vec<SubfieldSpec>)> = bd.subfield_layouts().to_vec();
+        if let Some(v) = get("subfields") {
+            self.subfields(v, &fields, &mut subfields);
+        }
+
+        // MAC.
+        let mut mac = base.mac;
+        let mut mac_field = base.mac_field;
+        let mut mac_range = base.mac_range.clone();
+        let mut mac_line = 1;
+        let mut mac_alg_line = None;
+        if let Some(v) = get("mac") {
+            mac_line = self.line(v.span());
+            if let Some(t) = v.get_ref().as_table() {
+                self.known_keys(t, &["algorithm", "field", "range", "fields"], "mac.");
+                for (k, val) in t.iter() {
+                    match k.get_ref().as_ref() {
+                        "algorithm" => {
+                            mac_alg_line = Some(self.line(val.span()));
+                            match self.str(val, "mac.algorithm") {
+                                Some("cup-ecb") => mac = MacAlgorithm::CupEcb,
+                                Some("x9.19") => mac = MacAlgorithm::X919,
+                                Some("x9.9") => mac = MacAlgorithm::X99,
+                                Some("cmac") => self.bad(
+                                    val,
+                                    "mac.algorithm",
+                                    "cmac needs AES working keys; sign-in delivers TDES keys",
+                                ),
+                                Some(other) => self.bad(
+                                    val,
+                                    "mac.algorithm",
+                                    format!("unknown {other:?} (cup-ecb, x9.19, x9.9)"),
+                                ),
+                                None => {}
+                            }
+                        }
+                        "field" => {
+                            if let Some(n) = self.field_no(val, "mac.field") {
+                                mac_field = n;
+                                mac_line = self.line(val.span());
+                            }
+                        }
+                        "range" => match self.str(val, "mac.range") {
+                            Some("message") => mac_range = MacRange::Message,
+                            Some("fields") => mac_range = MacRange::Fields(Vec::new()),
+                            Some(other) => self.bad(
+                                val,
+                                "mac.range",
+                                format!("unknown {other:?} (message, fields)"),
+                            ),
+                            None => {}
+                        },
+                        _ => {}
+                    }
+                }
+                if let MacRange::Fields(list) = &mut mac_range {
+                    match t.iter().find(|(k, _)| k.get_ref() == "fields") {
+                        Some((_, val)) => {
+                            for (n, line) in self.fields_list(val, "mac.fields").unwrap_or_default()
+                            {
+                                if !defined(n, &fields) {
+                                    self.errors.push(ProfileError::UndefinedField {
+                                        line,
+                                        context: "mac.fields".into(),
+                                        field: n,
+                                    });
+                                }
+                                list.push(n);
+                            }
+                            if list.is_empty() {
+                                self.bad(val, "mac.fields", "empty: the MAC would cover nothing");
+                            }
+                        }
+                        None => self.errors.push(ProfileError::Missing {
+                            line: mac_line,
+                            key: "mac.fields (with range = \"fields\")".into(),
+                        }),
+                    }
+                }
+            } else {
+                self.bad(v, "mac", "expected a table");
+            }
+        }
+        let mac_ok = fields
+            .get(usize::from(mac_field))
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.kind == FieldKind::B && s.length == LengthType::Fixed(8));
+        if !mac_ok {
+            self.errors.push(ProfileError::MacFieldMissing {
+                line: mac_line,
+                field: mac_field,
+            });
+        }
+
+        // Keys.
+        let mut keys = base.keys.clone();
+        let mut keys_line = 1;
+        if let Some(v) = get("keys") {
+            keys_line = self.line(v.span());
+            self.keys(v, &mut keys);
+        }
+        match fields.get(usize::from(keys.field)).and_then(Option::as_ref) {
+            None => self.errors.push(ProfileError::UndefinedField {
+                line: keys_line,
+                context: "keys.field".into(),
+                field: keys.field,
+            }),
+            Some(spec) => {
+                let block = keys.order.len() * keys.entry_len() * if keys.hex { 2 } else { 1 };
+                if spec.is_text() != keys.hex {
+                    self.errors.push(ProfileError::BadValue {
+                        line: keys_line,
+                        key: "keys.encoding".into(),
+                        reason: format!(
+                            "field {} is a {} field: use encoding = \"{}\"",
+                            keys.field,
+                            if spec.is_text() { "text" } else { "binary" },
+                            if spec.is_text() { "hex" } else { "binary" }
+                        ),
+                    });
+                } else if block > spec.length.max() {
+                    self.errors.push(ProfileError::BadValue {
+                        line: keys_line,
+                        key: "keys".into(),
+                        reason: format!(
+                            "a {block}-unit key block does not fit field {} (max {})",
+                            keys.field,
+                            spec.length.max()
+                        ),
+                    });
+                }
+            }
+        }
+        let alg_line = mac_alg_line.unwrap_or(mac_line);
+        match (mac, keys.key_len) {
+            (MacAlgorithm::X919, 8) => self.errors.push(ProfileError::BadValue {
+                line: alg_line,
+                key: "mac.algorithm".into(),
+                reason: "x9.19 needs 16-byte keys (keys.key_length = 16)".into(),
+            }),
+            (MacAlgorithm::X99, 16) => self.errors.push(ProfileError::BadValue {
+                line: alg_line,
+                key: "mac.algorithm".into(),
+                reason: "x9.9 needs 8-byte keys (keys.key_length = 8)".into(),
+            }),
+            _ => {}
+        }
+
+        // Constants and templates.
+        let mut global: Vec<ConstDef> = Vec::new();
+        if let Some(v) = get("constants") {
+            global = self.constants(v, "constants", &fields);
+        }
+        let mut templates = proto::builtin_templates();
+        if mac_field != 64 {
+            for t in &mut templates {
+                for f in &mut t.fields {
+                    if *f == 64 {
+                        *f = mac_field;
+                    }
+                }
+            }
+        }
+        let mut reversal_drop = base.reversal_drop.clone();
+        let mut reversal_constants: Vec<ConstDef> = Vec::new();
+        let mut template_lines: HashMap<usize, usize> = HashMap::new();
+        let mut local_consts: HashMap<usize, Vec<ConstDef>> = HashMap::new();
+        if let Some(v) = get("messages") {
+            match v.get_ref().as_table() {
+                Some(t) => {
+                    for (k, mv) in t.iter() {
+                        let line = self.line(k.span());
+                        let Some(msg) = message_type(k.get_ref()) else {
+                            self.errors.push(ProfileError::UnknownMessage {
+                                line,
+                                name: k.get_ref().to_string(),
+                            });
+                            continue;
+                        };
+                        let ctx = format!("messages.{}", k.get_ref());
+                        let Some(mt) = mv.get_ref().as_table() else {
+                            self.bad(mv, &ctx, "expected a table");
+                            continue;
+                        };
+                        if msg == MsgType::Reversal {
+                            self.known_keys(mt, &["drop", "constants", "tlv"], &format!("{ctx}."));
+                            if let Some((_, d)) = mt.iter().find(|(k, _)| k.get_ref() == "drop") {
+                                reversal_drop = self
+                                    .fields_list(d, &format!("{ctx}.drop"))
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|(n, _)| n)
+                                    .collect();
+                            }
+                            reversal_constants = self.template_constants(mt, &ctx, &fields);
+                            if let Some(c) = reversal_constants.iter().find(
+                                |c| matches!(c.value, Constant::Text(ref s) if s.contains('{')),
+                            ) {
+                                self.errors.push(ProfileError::BadValue {
+                                    line: c.line,
+                                    key: format!("{ctx}.constants.{}", c.field),
+                                    reason: "reversal constants cannot use placeholders".into(),
+                                });
+                            }
+                            continue;
+                        }
+                        let Some(idx) = templates.iter().position(|t| t.msg == msg) else {
+                            continue;
+                        };
+                        template_lines.insert(idx, line);
+                        if let Some(t) = templates.get_mut(idx) {
+                            let consts = self.template(mt, &ctx, t, &fields);
+                            local_consts.insert(idx, consts);
+                        }
+                    }
+                }
+                None => self.bad(v, "messages", "expected [messages.NAME] tables"),
+            }
+        }
+
+        // Every template field must be defined, have a value, and sit before a message-range
+        // MAC field; constants must fit their fields.
+        let tmpl_count = templates.len();
+        let mut all_local: Vec<ConstDef> = Vec::new();
+        for idx in 0..tmpl_count {
+            let Some(t) = templates.get_mut(idx) else {
+                continue;
+            };
+            let line = template_lines.get(&idx).copied().unwrap_or(1);
+            let locals = local_consts.remove(&idx).unwrap_or_default();
+            let mut consts: Vec<(u8, Constant)> = Vec::new();
+            for c in global.iter().filter(|c| t.fields.contains(&c.field)) {
+                consts.push((c.field, c.value.clone()));
+            }
+            for c in locals {
+                consts.retain(|(n, _)| *n != c.field);
+                if !t.fields.contains(&c.field) {
+                    t.fields.push(c.field);
+                }
+                consts.push((c.field, c.value.clone()));
+                all_local.push(c);
+            }
+            t.fields.sort_unstable();
+            t.fields.dedup();
+            t.constants = consts;
+            let name = msg_name(t.msg);
+            let mut errs = Vec::new();
+            for &f in &t.fields {
+                // An undefined MAC field is reported once, as MacFieldMissing.
+                if f == mac_field && !mac_ok {
+                    continue;
+                }
+                if !defined(f, &fields) {
+                    errs.push(ProfileError::UndefinedField {
+                        line,
+                        context: format!("messages.{name}"),
+                        field: f,
+                    });
+                } else if f != mac_field
+                    && !proto::COMPUTED_FIELDS.contains(&f)
+                    && t.constant(f).is_none()
+                {
+                    errs.push(ProfileError::BadValue {
+                        line,
+                        key: format!("messages.{name}"),
+                        reason: format!("field {f} has no value: give it a constant"),
+                    });
+                }
+                if t.mac && mac_range == MacRange::Message && f > mac_field {
+                    errs.push(ProfileError::BadValue {
+                        line,
+                        key: format!("messages.{name}"),
+                        reason: format!("field {f} would follow the MAC field {mac_field}"),
+                    });
+                }
+            }
+            self.errors.extend(errs);
+        }
+
+        // Build the dialect; per-field problems were reported with their lines already.
+        let specs: Vec<FieldSpec> = fields.into_iter().flatten().collect();
+        let dialect = match Dialect::new(
+            name.clone(),
+            header,
+            bd.mti_encoding(),
+            bd.bitmap_encoding(),
+            specs,
+        ) {
+            Ok(d) => Some(d.with_subfields(subfields)),
+            Err(e) => {
+                if self.errors.is_empty() {
+                    self.errors.push(ProfileError::BadField {
+                        line: 1,
+                        field: 0,
+                        reason: e.to_string(),
+                    });
+                }
+                None
+            }
+        };
+        if let Some(d) = &dialect {
+            self.check_constants(d, &global);
+            self.check_constants(d, &all_local);
+            self.check_constants(d, &reversal_constants);
+        }
+        match dialect {
+            Some(d) if self.errors.is_empty() => Ok(Profile {
+                dialect: Arc::new(d),
+                mac,
+                mac_field,
+                mac_range,
+                keys,
+                reversal_drop,
+                reversal_constants: reversal_constants
+                    .into_iter()
+                    .map(|c| (c.field, c.value))
+                    .collect(),
+                name: Arc::from(name.as_str()),
+                templates: templates.into(),
+            }),
+            _ => Err(self.finish()),
+        }
+    }
+
+    fn finish(mut self) -> ProfileErrors {
+        self.errors.sort_by_key(ProfileError::line);
+        self.errors.dedup();
+        ProfileErrors(self.errors)
+    }
+
+    fn hex_bytes(&mut self, v: &Val<'_>, key: &str) -> Option<Vec<u8>> {
+        let s = self.str(v, key)?;
+        let clean: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        match hex::decode(&clean) {
+            Ok(b) => Some(b),
+            Err(_) => {
+                self.bad(v, key, "expected hex digits");
+                None
+            }
+        }
+    }
+
+    fn header(&mut self, v: &Val<'_>, base: &[u8], split_cup: bool) -> Vec<u8> {
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "header", "expected a table");
+            return base.to_vec();
+        };
+        self.known_keys(t, &["hex", "tpdu", "header"], "header.");
+        // CUP: 5-byte TPDU then the 6-byte header; ISO 8583:1987 dialects have neither.
+        let cut = if split_cup { 5.min(base.len()) } else { 0 };
+        let (mut tpdu, mut rest) = (
+            base.get(..cut).unwrap_or_default().to_vec(),
+            base.get(cut..).unwrap_or_default().to_vec(),
+        );
+        let mut full = None;
+        for (k, val) in t.iter() {
+            let key = format!("header.{}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "hex" => full = self.hex_bytes(val, &key),
+                "tpdu" => {
+                    if let Some(b) = self.hex_bytes(val, &key) {
+                        tpdu = b;
+                    }
+                }
+                "header" => {
+                    if let Some(b) = self.hex_bytes(val, &key) {
+                        rest = b;
+                    }
+                }
+                _ => {}
+            }
+        }
+        full.unwrap_or_else(|| [tpdu, rest].concat())
+    }
+
+    fn field(
+        &mut self,
+        item: &Val<'_>,
+        bd: &Dialect,
+        fields: &mut [Option<FieldSpec>],
+        lines: &mut HashMap<u8, usize>,
+    ) {
+        let line = self.line(item.span());
+        let Some(t) = item.get_ref().as_table() else {
+            self.bad(item, "field", "expected a table");
+            return;
+        };
+        self.known_keys(
+            t,
+            &[
+                "number", "name", "kind", "length", "max", "len", "prefix", "encoding", "align",
+                "pad", "charset", "mask", "remove",
+            ],
+            "field.",
+        );
+        let get = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v);
+        let Some(nv) = get("number") else {
+            self.errors.push(ProfileError::Missing {
+                line,
+                key: "field.number".into(),
+            });
+            return;
+        };
+        let Some(number) = self.field_no(nv, "field.number") else {
+            return;
+        };
+        if let Some(&first) = lines.get(&number) {
+            self.errors.push(ProfileError::DuplicateField {
+                line: self.line(nv.span()),
+                field: number,
+                first,
+            });
+            return;
+        }
+        lines.insert(number, self.line(nv.span()));
+        let Some(slot) = fields.get_mut(usize::from(number)) else {
+            return;
+        };
+        if let Some(r) = get("remove") {
+            match r.get_ref().as_bool() {
+                Some(true) => {
+                    *slot = None;
+                    return;
+                }
+                Some(false) => {}
+                None => self.bad(r, "field.remove", "expected true or false"),
+            }
+        }
+        let base = slot.clone();
+        let ascii_dialect = bd.mti_encoding() == MtiEncoding::Ascii;
+
+        let kind = match get("kind") {
+            Some(v) => match self.str(v, "field.kind") {
+                Some(s) => match s {
+                    "n" => Some(FieldKind::N),
+                    "an" => Some(FieldKind::An),
+                    "ans" => Some(FieldKind::Ans),
+                    "ns" => Some(FieldKind::Ns),
+                    "x+n" => Some(FieldKind::Xn),
+                    "z" => Some(FieldKind::Z),
+                    "b" => Some(FieldKind::B),
+                    other => {
+                        self.bad(
+                            v,
+                            "field.kind",
+                            format!("unknown {other:?} (n an ans ns x+n z b)"),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            },
+            None => base.as_ref().map(|b| b.kind),
+        };
+        let Some(kind) = kind else {
+            if get("kind").is_none() {
+                self.errors.push(ProfileError::Missing {
+                    line,
+                    key: format!("field.kind (field {number} is new)"),
+                });
+            }
+            return;
+        };
+
+        // Length: `length` = fixed | llvar | lllvar, `max` (and `len` for fixed).
+        let length_kind = match get("length") {
+            Some(v) => match self.str(v, "field.length") {
+                Some("fixed") => Some(0),
+                Some("llvar") => Some(2),
+                Some("lllvar") => Some(3),
+                Some(other) => {
+                    self.bad(
+                        v,
+                        "field.length",
+                        format!("unknown {other:?} (fixed, llvar, lllvar)"),
+                    );
+                    return;
+                }
+                None => return,
+            },
+            None => base.as_ref().map(|b| b.length.prefix_digits()),
+        };
+        let int_of = |this: &mut Self, key: &str| -> Option<(i64, usize)> {
+            let v = get(key)?;
+            let n = v
+                .get_ref()
+                .as_integer()
+                .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok());
+            match n {
+                Some(n) => Some((n, this.line(v.span()))),
+                None => {
+                    this.bad(v, &format!("field.{key}"), "expected an integer");
+                    None
+                }
+            }
+        };
+        let max = int_of(self, "max");
+        let len = int_of(self, "len");
+        let Some(length_kind) = length_kind else {
+            self.errors.push(ProfileError::Missing {
+                line,
+                key: format!("field.length (field {number} is new)"),
+            });
+            return;
+        };
+        let size = match (length_kind, len, max) {
+            (0, Some((l, ll)), Some((m, _))) if l > m => {
+                self.errors.push(ProfileError::ImpossibleLength {
+                    line: ll,
+                    field: number,
+                    reason: format!("fixed length {l} is over max {m}"),
+                });
+                return;
+            }
+            (0, Some(l), _) | (_, None, Some(l)) => Some(l),
+            (_, Some((_, ll)), _) => {
+                self.errors.push(ProfileError::BadValue {
+                    line: ll,
+                    key: "field.len".into(),
+                    reason: "len is for fixed fields; variable fields take max".into(),
+                });
+                return;
+            }
+            (_, None, None) => None,
+        };
+        let (size, size_line) = match size {
+            Some((n, l)) => (n, l),
+            None => match &base {
+                Some(b) if b.length.prefix_digits() == length_kind => {
+                    (i64::try_from(b.length.max()).unwrap_or(0), line)
+                }
+                _ => {
+                    self.errors.push(ProfileError::Missing {
+                        line,
+                        key: format!("field.max (field {number})"),
+                    });
+                    return;
+                }
+            },
+        };
+        if size < 1 {
+            self.errors.push(ProfileError::ImpossibleLength {
+                line: size_line,
+                field: number,
+                reason: format!("max {size} is under 1"),
+            });
+            return;
+        }
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let length = match length_kind {
+            0 => LengthType::Fixed(size),
+            2 => LengthType::LlVar(size),
+            _ => LengthType::LllVar(size),
+        };
+
+        let prefix = match get("prefix") {
+            Some(v) => match self.str(v, "field.prefix") {
+                Some("bcd") => PrefixEncoding::Bcd,
+                Some("ascii") => PrefixEncoding::Ascii,
+                Some("binary") => PrefixEncoding::Binary,
+                Some(other) => {
+                    self.bad(
+                        v,
+                        "field.prefix",
+                        format!("unknown {other:?} (bcd, ascii, binary)"),
+                    );
+                    return;
+                }
+                None => return,
+            },
+            None => base.as_ref().map_or(
+                if ascii_dialect {
+                    PrefixEncoding::Ascii
+                } else {
+                    PrefixEncoding::Bcd
+                },
+                |b| b.prefix,
+            ),
+        };
+        let base_bcd = base.as_ref().and_then(|b| match b.encoding {
+            ValueEncoding::Bcd { pad, filler } => Some((pad, filler)),
+            _ => None,
+        });
+        let mut encoding = match get("encoding") {
+            Some(v) => match self.str(v, "field.encoding") {
+                Some("bcd") => ValueEncoding::Bcd {
+                    pad: base_bcd.map_or(Pad::Left, |b| b.0),
+                    filler: base_bcd.map_or(0, |b| b.1),
+                },
+                Some("ascii") => ValueEncoding::Ascii,
+                Some("binary") => ValueEncoding::Binary,
+                Some("hex") => ValueEncoding::HexAscii,
+                Some(other) => {
+                    self.bad(
+                        v,
+                        "field.encoding",
+                        format!("unknown {other:?} (bcd, ascii, binary, hex)"),
+                    );
+                    return;
+                }
+                None => return,
+            },
+            None => match (&base, kind, ascii_dialect) {
+                (Some(b), _, _) if b.kind == kind => b.encoding,
+                (_, FieldKind::B, true) => ValueEncoding::HexAscii,
+                (_, FieldKind::B, false) => ValueEncoding::Binary,
+                (_, FieldKind::N | FieldKind::Z, false) => ValueEncoding::Bcd {
+                    pad: Pad::Left,
+                    filler: if kind == FieldKind::Z { 0xF } else { 0 },
+                },
+                _ => ValueEncoding::Ascii,
+            },
+        };
+        for key in ["align", "pad"] {
+            let Some(v) = get(key) else { continue };
+            let ValueEncoding::Bcd { pad, filler } = &mut encoding else {
+                self.bad(
+                    v,
+                    &format!("field.{key}"),
+                    "only BCD fields have alignment and padding",
+                );
+                continue;
+            };
+            match (key, self.str(v, &format!("field.{key}"))) {
+                // Left-aligned (CUP "左靠") puts the filler last; right-aligned puts it first.
+                ("align", Some("left")) => *pad = Pad::Right,
+                ("align", Some("right")) => *pad = Pad::Left,
+                ("pad", Some(p)) if p.len() == 1 && p.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    *filler = u8::from_str_radix(p, 16).unwrap_or(0);
+                }
+                (_, Some(other)) => self.bad(
+                    v,
+                    &format!("field.{key}"),
+                    format!("unknown {other:?} (align: left/right, pad: one hex digit)"),
+                ),
+                (_, None) => {}
+            }
+        }
+
+        // Prefix capacity: decimal LL up to 99, LLL up to 999; binary 255 / 65535; hex text
+        // counts two characters per byte.
+        let digits = length.prefix_digits();
+        let units = if encoding == ValueEncoding::HexAscii {
+            size.saturating_mul(2)
+        } else {
+            size
+        };
+        let (limit, what) = match (prefix, digits) {
+            (_, 0) => (999, "a fixed length"),
+            (PrefixEncoding::Binary, 2) => (255, "a binary LL prefix"),
+            (PrefixEncoding::Binary, _) => (65535, "a binary LLL prefix"),
+            (_, 2) => (99, "LLVAR"),
+            _ => (999, "LLLVAR"),
+        };
+        if units > limit {
+            self.errors.push(ProfileError::ImpossibleLength {
+                line: size_line,
+                field: number,
+                reason: format!("{what} holds at most {limit}, max is {units}"),
+            });
+            return;
+        }
+
+        let charset = match get("charset") {
+            Some(v) => match self.str(v, "field.charset") {
+                Some(c) => match Charset::by_name(c) {
+                    Some(cs) => cs,
+                    None => {
+                        self.errors.push(ProfileError::BadCharset {
+                            line: self.line(v.span()),
+                            field: number,
+                            charset: c.to_owned(),
+                        });
+                        return;
+                    }
+                },
+                None => return,
+            },
+            None => base.as_ref().map_or(Charset::Ascii, |b| b.charset),
+        };
+        let mask = match get("mask") {
+            Some(v) => match self.str(v, "field.mask") {
+                Some("clear") => Mask::Clear,
+                Some("pan") => Mask::Pan,
+                Some("track") => Mask::Track,
+                Some("hidden") => Mask::Hidden,
+                Some("length") => Mask::Length,
+                Some(other) => {
+                    self.bad(
+                        v,
+                        "field.mask",
+                        format!("unknown {other:?} (clear, pan, track, hidden, length)"),
+                    );
+                    return;
+                }
+                None => return,
+            },
+            None => base
+                .as_ref()
+                .map_or(smartpos_iso8583::mask::default_mask(number), |b| b.mask),
+        };
+        let name = match get("name") {
+            Some(v) => self.str(v, "field.name").map(str::to_owned),
+            None => None,
+        }
+        .or_else(|| base.as_ref().map(|b| b.name.to_string()))
+        .unwrap_or_else(|| format!("Private field {number}"));
+        let spec = FieldSpec {
+            number,
+            name: name.into(),
+            kind,
+            length,
+            prefix,
+            encoding,
+            mask,
+            charset,
+        };
+        // The codec's own table checks, on this one line, so the error carries its line.
+        if let Err(e) = Dialect::new(
+            "check",
+            Vec::new(),
+            bd.mti_encoding(),
+            bd.bitmap_encoding(),
+            vec![spec.clone()],
+        ) {
+            let reason = match e {
+                DialectError::CharsetMismatch { .. } => {
+                    "a gbk/gb18030 charset needs an an/ans/ns field with ascii encoding".to_owned()
+                }
+                other => other.to_string(),
+            };
+            self.errors.push(ProfileError::BadField {
+                line,
+                field: number,
+                reason,
+            });
+            return;
+        }
+        *slot = Some(spec);
+    }
+
+    fn subfields(
+        &mut self,
+        v: &Val<'_>,
+        fields: &[Option<FieldSpec>],
+        out: &mut Vec<(u8, Vec<SubfieldSpec>)>,
+    ) {
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(
+                v,
+                "subfields",
+                "expected a table of field number = [ { name, len } ]",
+            );
+            return;
+        };
+        for (k, val) in t.iter() {
+            let Some(n) = self.key_field_no(k, "subfields") else {
+                continue;
+            };
+            if !fields.get(usize::from(n)).is_some_and(Option::is_some) {
+                let line = self.line(k.span());
+                self.errors.push(ProfileError::UndefinedField {
+                    line,
+                    context: "subfields".into(),
+                    field: n,
+                });
+                continue;
+            }
+            let key = format!("subfields.{n}");
+            let Some(arr) = val.get_ref().as_array() else {
+                self.bad(val, &key, "expected an array of { name, len }");
+                continue;
+            };
+            let mut layout = Vec::new();
+            for item in arr.iter() {
+                let Some(it) = item.get_ref().as_table() else {
+                    self.bad(item, &key, "expected { name = \"..\", len = N }");
+                    continue;
+                };
+                self.known_keys(it, &["name", "len"], &format!("{key}."));
+                let name = it
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == "name")
+                    .map(|(_, v)| v);
+                let len = it
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == "len")
+                    .map(|(_, v)| v);
+                match (name, len) {
+                    (Some(nv), Some(lv)) => {
+                        let name = self.str(nv, &format!("{key}.name")).map(str::to_owned);
+                        let len = self.int(lv, &format!("{key}.len"), 1..1000);
+                        if let (Some(name), Some(len)) = (name, len) {
+                            layout.push(SubfieldSpec {
+                                name: name.into(),
+                                len: usize::try_from(len).unwrap_or(1),
+                            });
+                        }
+                    }
+                    _ => {
+                        let line = self.line(item.span());
+                        self.errors.push(ProfileError::Missing {
+                            line,
+                            key: format!("{key}: name and len"),
+                        });
+                    }
+                }
+            }
+            out.retain(|(f, _)| *f != n);
+            if !layout.is_empty() {
+                out.push((n, layout));
+            }
+        }
+    }
+
+    fn keys(&mut self, v: &Val<'_>, keys: &mut KeyLayout) {
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "keys", "expected a table");
+            return;
+        };
+        self.known_keys(
+            t,
+            &[
+                "field",
+                "encoding",
+                "key_length",
+                "check_value_length",
+                "order",
+            ],
+            "keys.",
+        );
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "field" => {
+                    if let Some(n) = self.field_no(val, "keys.field") {
+                        keys.field = n;
+                    }
+                }
+                "encoding" => match self.str(val, "keys.encoding") {
+                    Some("hex") => keys.hex = true,
+                    Some("binary") => keys.hex = false,
+                    Some(other) => {
+                        self.bad(
+                            val,
+                            "keys.encoding",
+                            format!("unknown {other:?} (hex, binary)"),
+                        );
+                    }
+                    None => {}
+                },
+                "key_length" => match self.int(val, "keys.key_length", 8..17) {
+                    Some(n @ (8 | 16)) => keys.key_len = usize::try_from(n).unwrap_or(16),
+                    Some(n) => self.bad(val, "keys.key_length", format!("{n}: use 8 or 16")),
+                    None => {}
+                },
+                "check_value_length" => match self.int(val, "keys.check_value_length", 3..9) {
+                    Some(n @ (3 | 4 | 8)) => keys.kcv_len = usize::try_from(n).unwrap_or(4),
+                    Some(n) => {
+                        self.bad(
+                            val,
+                            "keys.check_value_length",
+                            format!("{n}: use 3, 4 or 8"),
+                        );
+                    }
+                    None => {}
+                },
+                "order" => {
+                    let Some(arr) = val.get_ref().as_array() else {
+                        self.bad(
+                            val,
+                            "keys.order",
+                            "expected an array such as [\"pik\", \"mak\"]",
+                        );
+                        continue;
+                    };
+                    let mut order = Vec::new();
+                    for item in arr.iter() {
+                        let role = match self.str(item, "keys.order") {
+                            Some("pik") => KeyRole::Pik,
+                            Some("mak") => KeyRole::Mak,
+                            Some("tdk") => KeyRole::Tdk,
+                            Some(other) => {
+                                self.bad(item, "keys.order", format!("unknown key {other:?}"));
+                                continue;
+                            }
+                            None => continue,
+                        };
+                        if order.contains(&role) {
+                            self.bad(item, "keys.order", "a key is listed twice");
+                        }
+                        order.push(role);
+                    }
+                    if !(order.contains(&KeyRole::Pik) && order.contains(&KeyRole::Mak)) {
+                        self.bad(val, "keys.order", "must list pik and mak");
+                    }
+                    keys.order = order;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `[constants]`-style table: field number = "text" (binary fields: hex).
+    fn constants(&mut self, v: &Val<'_>, ctx: &str, fields: &[Option<FieldSpec>]) -> Vec<ConstDef> {
+        let mut out = Vec::new();
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, ctx, "expected a table of field number = value");
+            return out;
+        };
+        for (k, val) in t.iter() {
+            let Some(n) = self.key_field_no(k, ctx) else {
+                continue;
+            };
+            let line = self.line(k.span());
+            let Some(spec) = fields.get(usize::from(n)).and_then(Option::as_ref) else {
+                self.errors.push(ProfileError::UndefinedField {
+                    line,
+                    context: ctx.to_owned(),
+                    field: n,
+                });
+                continue;
+            };
+            let key = format!("{ctx}.{n}");
+            let value = if spec.is_text() {
+                let Some(s) = self.str(val, &key) else {
+                    continue;
+                };
+                if proto::expand(s, |p| proto::PLACEHOLDERS.contains(&p).then(String::new))
+                    .is_none()
+                {
+                    self.bad(
+                        val,
+                        &key,
+                        format!(
+                            "unknown placeholder or unbalanced braces (known: {})",
+                            proto::PLACEHOLDERS.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                Constant::Text(s.to_owned())
+            } else {
+                let Some(b) = self.hex_bytes(val, &key) else {
+                    continue;
+                };
+                Constant::Bytes(b)
+            };
+            out.push(ConstDef {
+                line,
+                field: n,
+                value,
+            });
+        }
+        out
+    }
+
+    /// `tlv.N` tables: tag (hex) = value (hex), encoded as BER-TLV in key order.
+    fn tlv(&mut self, v: &Val<'_>, ctx: &str, fields: &[Option<FieldSpec>]) -> Vec<ConstDef> {
+        let mut out = Vec::new();
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, ctx, "expected [..tlv.N] tables of tag = value (hex)");
+            return out;
+        };
+        for (k, val) in t.iter() {
+            let Some(n) = self.key_field_no(k, ctx) else {
+                continue;
+            };
+            let line = self.line(k.span());
+            match fields.get(usize::from(n)).and_then(Option::as_ref) {
+                Some(spec) if !spec.is_text() => {}
+                Some(_) => {
+                    self.bad(
+                        val,
+                        &format!("{ctx}.{n}"),
+                        "TLV constants need a binary (b) field",
+                    );
+                    continue;
+                }
+                None => {
+                    self.errors.push(ProfileError::UndefinedField {
+                        line,
+                        context: ctx.to_owned(),
+                        field: n,
+                    });
+                    continue;
+                }
+            }
+            let Some(tags) = val.get_ref().as_table() else {
+                self.bad(
+                    val,
+                    &format!("{ctx}.{n}"),
+                    "expected a table of tag = value",
+                );
+                continue;
+            };
+            let mut bytes = Vec::new();
+            for (tag, tv) in tags.iter() {
+                let key = format!("{ctx}.{n}.{}", tag.get_ref());
+                let tag_bytes = hex::decode(tag.get_ref()).ok().filter(|b| valid_tag(b));
+                let Some(tag_bytes) = tag_bytes else {
+                    let line = self.line(tag.span());
+                    self.errors.push(ProfileError::BadValue {
+                        line,
+                        key,
+                        reason: "not a BER-TLV tag in hex (e.g. DF01, 9F1E)".into(),
+                    });
+                    continue;
+                };
+                let Some(value) = self.hex_bytes(tv, &key) else {
+                    continue;
+                };
+                bytes.extend_from_slice(&tag_bytes);
+                let len = value.len();
+                if len < 0x80 {
+                    bytes.push(u8::try_from(len).unwrap_or(0));
+                } else if let Ok(l) = u8::try_from(len) {
+                    bytes.extend_from_slice(&[0x81, l]);
+                } else {
+                    let l = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+                    bytes.extend_from_slice(&[0x82, l[0], l[1]]);
+                }
+                bytes.extend_from_slice(&value);
+            }
+            out.push(ConstDef {
+                line,
+                field: n,
+                value: Constant::Bytes(bytes),
+            });
+        }
+        out
+    }
+
+    fn template_constants(
+        &mut self,
+        mt: &DeTable<'_>,
+        ctx: &str,
+        fields: &[Option<FieldSpec>],
+    ) -> Vec<ConstDef> {
+        let mut out = Vec::new();
+        for (k, v) in mt.iter() {
+            match k.get_ref().as_ref() {
+                "constants" => out.extend(self.constants(v, &format!("{ctx}.constants"), fields)),
+                "tlv" => out.extend(self.tlv(v, &format!("{ctx}.tlv"), fields)),
+                _ => {}
+            }
+        }
+        let mut seen: HashMap<u8, usize> = HashMap::new();
+        for c in &out {
+            if let Some(first) = seen.insert(c.field, c.line) {
+                self.errors.push(ProfileError::BadValue {
+                    line: c.line,
+                    key: format!("{ctx}: field {}", c.field),
+                    reason: format!("given twice (first at line {first})"),
+                });
+            }
+        }
+        out
+    }
+
+    fn template(
+        &mut self,
+        mt: &DeTable<'_>,
+        ctx: &str,
+        t: &mut Template,
+        fields: &[Option<FieldSpec>],
+    ) -> Vec<ConstDef> {
+        self.known_keys(
+            mt,
+            &[
+                "mti",
+                "processing_code",
+                "type_code",
+                "nmic",
+                "condition",
+                "fields",
+                "add",
+                "remove",
+                "constants",
+                "tlv",
+            ],
+            &format!("{ctx}."),
+        );
+        let digits_of = |this: &mut Self, v: &Val<'_>, key: &str, n: usize| -> Option<String> {
+            let s = this.str(v, key)?;
+            if s.len() == n && s.bytes().all(|b| b.is_ascii_digit()) {
+                Some(s.to_owned())
+            } else {
+                this.bad(v, key, format!("expected {n} digits"));
+                None
+            }
+        };
+        for (k, v) in mt.iter() {
+            let key = format!("{ctx}.{}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "mti" => {
+                    if let Some(m) = digits_of(self, v, &key, 4).and_then(|s| Mti::parse(&s)) {
+                        if m.response().is_none() {
+                            self.bad(v, &key, "not a request MTI the host answers");
+                        } else {
+                            t.mti = m;
+                        }
+                    }
+                }
+                "processing_code" => {
+                    if let Some(s) = digits_of(self, v, &key, 6) {
+                        t.processing_code = Some(s);
+                    }
+                }
+                "type_code" => {
+                    if let Some(s) = digits_of(self, v, &key, 2) {
+                        t.type_code = s;
+                    }
+                }
+                "nmic" => {
+                    if let Some(s) = digits_of(self, v, &key, 3) {
+                        t.nmic = Some(s);
+                    }
+                }
+                "condition" => {
+                    if let Some(s) = digits_of(self, v, &key, 2) {
+                        t.condition = Some(s);
+                    }
+                }
+                "fields" => {
+                    if let Some(list) = self.fields_list(v, &key) {
+                        t.fields = list.into_iter().map(|(n, _)| n).collect();
+                    }
+                }
+                _ => {}
+            }
+        }
+        // `add` / `remove` apply after a `fields` replacement, whatever the key order.
+        for (k, v) in mt.iter() {
+            let key = format!("{ctx}.{}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "add" => {
+                    for (n, _) in self.fields_list(v, &key).unwrap_or_default() {
+                        if !t.fields.contains(&n) {
+                            t.fields.push(n);
+                        }
+                    }
+                }
+                "remove" => {
+                    let drop: Vec<u8> = self
+                        .fields_list(v, &key)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect();
+                    t.fields.retain(|f| !drop.contains(f));
+                }
+                _ => {}
+            }
+        }
+        self.template_constants(mt, ctx, fields)
+    }
+
+    /// Packs each constant (placeholders filled with sample values) into its field, so a
+    /// constant that cannot be sent is reported now, with its line.
+    fn check_constants(&mut self, d: &Dialect, consts: &[ConstDef]) {
+        let id = Identity {
+            tid: "00000000".into(),
+            mid: "000000000000000".into(),
+            currency: "156".into(),
+        };
+        let local = LocalDateTime {
+            year: 2026,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        };
+        let sample = Ctx {
+            amount: Some(0),
+            local: Some(local),
+            operator: Some("01"),
+            ..Ctx::default()
+        };
+        for c in consts {
+            let Some(value) = c.value.render(&id, &sample) else {
+                continue;
+            };
+            if let Err(e) = d.encode_field_value(c.field, &value) {
+                self.errors.push(ProfileError::BadValue {
+                    line: c.line,
+                    key: format!("constant for field {}", c.field),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Whether bytes form one BER-TLV tag: a first byte, then (when its low 5 bits are all set)
+/// subsequent bytes with bit 8 set except the last (ISO/IEC 8825-1 8.1.2).
+fn valid_tag(b: &[u8]) -> bool {
+    match b.split_first() {
+        Some((first, rest)) if first & 0x1F == 0x1F => match rest.split_last() {
+            Some((last, middle)) => last & 0x80 == 0 && middle.iter().all(|x| x & 0x80 != 0),
+            None => false,
+        },
+        Some((_, rest)) => rest.is_empty(),
+        None => false,
+    }
+}
+
+fn msg_name(m: MsgType) -> &'static str {
+    match m {
+        MsgType::SignIn => "sign-in",
+        MsgType::SignOff => "sign-off",
+        MsgType::Echo => "echo",
+        MsgType::Txn(TxnKind::Sale) => "sale",
+        MsgType::Txn(TxnKind::Void) => "void",
+        MsgType::Txn(TxnKind::Refund) => "refund",
+        MsgType::Txn(TxnKind::PreAuth) => "preauth",
+        MsgType::Txn(TxnKind::Completion) => "completion",
+        MsgType::Txn(TxnKind::PreAuthCancel) => "preauth-cancel",
+        MsgType::Txn(TxnKind::Balance) => "balance",
+        MsgType::Reversal => "reversal",
+        MsgType::Settlement => "settlement",
+        MsgType::BatchUpload => "batch-upload",
+        MsgType::EndOfBatch => "end-of-batch",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{CardData, Ctx, Identity};
+    use smartpos_iso8583::{DecodeError, InvalidReason};
+    use smartpos_types::Pan;
+
+    const UNIONPAY: &str = include_str!("../../../profiles/unionpay-acquirer.toml");
+    const ISO87B_PRIVATE: &str = include_str!("../../../profiles/iso87b-private.toml");
+
+    fn id() -> Identity {
+        Identity {
+            tid: "12345678".into(),
+            mid: "123456789012345".into(),
+            currency: "156".into(),
+        }
+    }
+
+    fn mak() -> TdesKey {
+        TdesKey::new(&[0x11; 16]).unwrap()
+    }
+
+    fn sale(profile: &Profile) -> (Message, Vec<u8>) {
+        let card = CardData {
+            pan: Pan::new("6222021234567890128").ok(),
+            expiry: Some("3012".into()),
+            entry_mode: "012".into(),
+            ..CardData::default()
+        };
+        let ctx = Ctx {
+            stan: 42,
+            batch: 7,
+            amount: Some(1234),
+            local: Some(LocalDateTime {
+                year: 2026,
+                month: 3,
+                day: 4,
+                hour: 10,
+                minute: 11,
+                second: 12,
+            }),
+            card: Some(&card),
+            operator: Some("01"),
+            ..Ctx::default()
+        };
+        let m = proto::build(profile, &id(), MsgType::Txn(TxnKind::Sale), &ctx).unwrap();
+        let packed = proto::seal(profile, Some(&mak()), &m, true).unwrap();
+        (m, packed)
+    }
+
+    use smartpos_iso8583::Message;
+
+    fn errors(text: &str) -> Vec<ProfileError> {
+        match Profile::from_toml(text) {
+            Ok(_) => panic!("profile unexpectedly valid"),
+            Err(ProfileErrors(e)) => e,
+        }
+    }
+
+    #[test]
+    fn builtin_profiles() {
+        for name in ["cup", "iso87b", "iso87a"] {
+            let p = Profile::by_name(name).unwrap();
+            assert_eq!(p.name(), name);
+            assert_eq!(p.mac_field, 64);
+            assert!(p.template(MsgType::Txn(TxnKind::Sale)).is_some());
+        }
+        assert!(Profile::by_name("visa").is_none());
+        assert!(!Profile::by_name("cup").unwrap().keys.hex);
+    }
+
+    #[test]
+    fn unionpay_example_round_trips_byte_exactly_and_cup_refuses_it() {
+        let p = Profile::from_toml(UNIONPAY).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.name(), "unionpay-acquirer");
+        assert_eq!(
+            p.dialect.default_header(),
+            hex::decode("6000120000603100311000").unwrap()
+        );
+        let (m, packed) = sale(&p);
+        assert_eq!(m.text(43), Some("银联测试商户（上海）"));
+        assert_eq!(m.text(46), Some("ORDER-000007-000042"));
+        assert_eq!(m.text(56), Some("收银台01号"));
+        assert_eq!(
+            m.get(59).unwrap(),
+            hex::decode("DF0108534D415254504F53DF02083030303132333435DF03020100").unwrap()
+        );
+        let back = p.dialect.unpack(&packed).unwrap();
+        assert_eq!(back.text(43), m.text(43));
+        assert_eq!(p.dialect.pack(&back).unwrap(), packed, "byte-exact");
+        assert!(proto::verify_mac(&p, &mak(), &packed, &back));
+        // GBK on the wire: 43 is 20 bytes for 10 characters (its LL prefix says 20).
+        let name_at = packed.windows(2).position(|w| w == [0xD2, 0xF8]).unwrap();
+        assert_eq!(packed[name_at - 1], 0x20);
+        // The plain cup dialect does not know 43.
+        assert!(matches!(
+            Dialect::cup().unpack(&packed),
+            Err(DecodeError::Invalid {
+                field: Some(43),
+                reason: InvalidReason::UnknownField,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn iso87b_private_example_round_trips_and_iso87b_refuses_it() {
+        let p = Profile::from_toml(ISO87B_PRIVATE).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.mac_field, 128);
+        assert_eq!(p.keys.order, vec![KeyRole::Mak, KeyRole::Pik]);
+        let (m, packed) = sale(&p);
+        assert_eq!(m.text(121), Some("000007"));
+        assert_eq!(m.text(127), Some("POS/1.0;操作员=01"));
+        assert!(m.has(120) && !m.has(64));
+        let back = p.dialect.unpack(&packed).unwrap();
+        assert!(back.has(128), "MAC in 128");
+        assert_eq!(p.dialect.pack(&back).unwrap(), packed, "byte-exact");
+        assert!(proto::verify_mac(&p, &mak(), &packed, &back));
+        let mut tampered = back.clone();
+        tampered.set_text(4, "000000009999");
+        let forged = p.dialect.pack(&tampered).unwrap();
+        assert!(!proto::verify_mac(&p, &mak(), &forged, &tampered));
+        // iso87b reads 120's 2-byte binary prefix (0x00 0x16) as BCD: invalid, in field 120.
+        assert!(matches!(
+            Dialect::iso87b().unpack(&packed),
+            Err(DecodeError::Invalid {
+                field: Some(120),
+                ..
+            })
+        ));
+        // Reversals drop 127 as the profile says, and the MAC field.
+        let r = proto::reversal_of(&p, &back, crate::model::ReversalReason::NoResponse);
+        assert!(!r.has(127) && !r.has(128) && r.has(120));
+    }
+
+    #[test]
+    fn key_layout_round_trip_with_eight_byte_check_values() {
+        let p = Profile::from_toml(ISO87B_PRIVATE).unwrap();
+        let tmk = TdesKey::new(&hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap()).unwrap();
+        let keys = [
+            TdesKey::new(&[0x23; 16]).unwrap(),
+            TdesKey::new(&[0x45; 16]).unwrap(),
+        ];
+        let block = p.keys.wrap(&tmk, &keys);
+        assert_eq!(block.len(), 48);
+        let field = p.encode_key_block(&block);
+        assert_eq!(field.len(), 96, "hex text");
+        let got = p
+            .keys
+            .unwrap(&tmk, &p.decode_key_block(&field).unwrap())
+            .unwrap();
+        assert_eq!(got.mak.expose(), keys[0].expose());
+        assert_eq!(got.pik.expose(), keys[1].expose());
+        assert!(got.tdk.is_none());
+        let mut bad = block.clone();
+        bad[23] ^= 1; // last byte of the MAK's 8-byte check value
+        assert_eq!(p.keys.unwrap(&tmk, &bad).err(), Some(OpError::KeyCheck));
+        assert!(matches!(
+            p.keys.unwrap(&tmk, &block[..40]),
+            Err(OpError::KeyBlock { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_base_is_reported_with_its_line() {
+        let e = errors("name = \"x\"\n\nbase = \"visa\"\n");
+        assert_eq!(
+            e,
+            vec![ProfileError::UnknownBase {
+                line: 3,
+                base: "visa".into()
+            }]
+        );
+        let e = errors("name = \"x\"\n");
+        assert_eq!(e[0].line(), 1);
+        assert!(matches!(&e[0], ProfileError::Missing { key, .. } if key == "base"));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_line() {
+        let text = r#"base = "cup"
+
+[[field]]
+number = 43
+kind = "ans"
+length = "llvar"
+max = 40
+
+[[field]]
+number = 43
+kind = "ans"
+length = "llvar"
+max = 20
+
+[[field]]
+number = 44
+kind = "an"
+length = "llvar"
+max = 0
+
+[[field]]
+number = 45
+kind = "ans"
+length = "fixed"
+len = 12
+max = 8
+
+[[field]]
+number = 46
+kind = "ans"
+length = "llvar"
+max = 100
+
+[[field]]
+number = 47
+kind = "ans"
+length = "lllvar"
+max = 1000
+
+[[field]]
+number = 56
+kind = "ans"
+length = "lllvar"
+max = 100
+charset = "big5"
+
+[[field]]
+number = 64
+remove = true
+
+[messages.sale]
+add = [57]
+
+[messages.refnud]
+add = [43]
+"#;
+        let e = errors(text);
+        let got: Vec<(usize, &str)> = e
+            .iter()
+            .map(|e| {
+                let kind = match e {
+                    ProfileError::DuplicateField { .. } => "duplicate",
+                    ProfileError::ImpossibleLength { .. } => "length",
+                    ProfileError::BadCharset { .. } => "charset",
+                    ProfileError::UnknownMessage { .. } => "message",
+                    ProfileError::UndefinedField { .. } => "undefined",
+                    ProfileError::MacFieldMissing { .. } => "mac",
+                    _ => "other",
+                };
+                (e.line(), kind)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "mac"),
+                (10, "duplicate"),
+                (19, "length"),
+                (25, "length"),
+                (32, "length"),
+                (38, "length"),
+                (45, "charset"),
+                (51, "undefined"),
+                (54, "message"),
+            ],
+            "{e:#?}"
+        );
+        assert_eq!(
+            e[1],
+            ProfileError::DuplicateField {
+                line: 10,
+                field: 43,
+                first: 4
+            }
+        );
+        assert_eq!(
+            e[6],
+            ProfileError::BadCharset {
+                line: 45,
+                field: 56,
+                charset: "big5".into()
+            }
+        );
+        // One line per problem in the message.
+        assert_eq!(ProfileErrors(e).to_string().lines().count(), 9);
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_name_their_line() {
+        let e = errors("base = \"cup\"\n[mac]\nalgorithm = \n");
+        assert!(
+            matches!(e[0], ProfileError::Syntax { line: 3, .. }),
+            "{e:?}"
+        );
+        let e = errors("base = \"cup\"\n[mac]\nalgoritm = \"x9.19\"\n");
+        assert_eq!(
+            e,
+            vec![ProfileError::UnknownKey {
+                line: 3,
+                key: "mac.algoritm".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn semantic_checks() {
+        // A charset on a numeric field, a MAC algorithm that does not suit the key length, a
+        // template field without a value source and placed after the MAC field, a constant
+        // that does not fit its field.
+        let text = r#"base = "iso87b"
+[[field]]
+number = 121
+kind = "n"
+length = "fixed"
+len = 6
+charset = "gbk"
+[mac]
+algorithm = "x9.9"
+[messages.sale]
+add = [122]
+[messages.sale.constants]
+11 = "12AB56"
+"#;
+        let e = errors(text);
+        let lines: Vec<usize> = e.iter().map(ProfileError::line).collect();
+        assert_eq!(lines, vec![2, 9, 10, 10, 13], "{e:#?}");
+        assert!(matches!(&e[0], ProfileError::BadField { field: 121, .. }));
+        assert!(matches!(&e[2], ProfileError::BadValue { reason, .. } if reason.contains("122")));
+        assert!(
+            matches!(&e[3], ProfileError::BadValue { reason, .. } if reason.contains("follow"))
+        );
+        assert!(
+            matches!(&e[4], ProfileError::BadValue { reason, .. } if reason.contains("field 11")),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn placeholders() {
+        let ctx = Ctx {
+            stan: 5,
+            batch: 9,
+            ..Ctx::default()
+        };
+        let c = Constant::Text("{{B{batch}}}-{stan}".into());
+        assert_eq!(c.render(&id(), &ctx), Some(b"{B000009}-000005".to_vec()));
+        assert_eq!(Constant::Text("{amount}".into()).render(&id(), &ctx), None);
+        assert_eq!(proto::expand("{nope", |_| Some(String::new())), None);
+        assert_eq!(proto::expand("a}b", |_| Some(String::new())), None);
+        assert!(valid_tag(&[0x9F, 0x1E]) && valid_tag(&[0x5A]));
+        assert!(!valid_tag(&[0x9F]) && !valid_tag(&[0x5A, 0x01]) && !valid_tag(&[]));
+    }
+}
