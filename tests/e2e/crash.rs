@@ -88,9 +88,41 @@ enum Flow {
     Recovery,
 }
 
+/// Amounts of a scenario: the setup transaction (sale or pre-auth that the flow refers to)
+/// and the flow's own amount (below the setup's, so refunds and completions are allowed).
+/// Both end in `00`, which the simulator always approves.
+#[derive(Clone, Copy, Debug)]
+struct Amounts {
+    setup: u64,
+    main: u64,
+}
+
+/// The fixed amounts of the matrix.
+fn fixed_amounts(flow: Flow) -> Amounts {
+    let main = match flow {
+        Flow::Sale => 4200,
+        Flow::PreAuth => 4300,
+        Flow::Refund => 2500,
+        Flow::Completion => 5000,
+        _ => 4200,
+    };
+    let setup = if matches!(flow, Flow::Completion) {
+        6000
+    } else {
+        8000
+    };
+    Amounts { setup, main }
+}
+
 /// Runs one flow with a crash at the n-th hit of `point`. Returns whether the point was reached
 /// (false: the flow completed before the n-th hit, so higher n need not be tried).
 async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
+    scenario_with(flow, point, n, fixed_amounts(flow)).await
+}
+
+async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts) -> bool {
+    let setup_amount = amounts.setup.to_string();
+    let main_amount = amounts.main.to_string();
     let acquirer = Arc::new(
         Acquirer::new(AcquirerConfig {
             dialect: "cup".into(),
@@ -125,12 +157,12 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
         let mut setup_ref = String::new();
         match flow {
             Flow::Void | Flow::Refund | Flow::Settle => {
-                if let Run::Done(r) = run(None, &["sale", "8000", "setup-sale"]) {
+                if let Run::Done(r) = run(None, &["sale", &setup_amount, "setup-sale"]) {
                     setup_ref = reference(&r);
                 }
             }
             Flow::Completion => {
-                if let Run::Done(r) = run(None, &["preauth", "6000", "setup-pa"]) {
+                if let Run::Done(r) = run(None, &["preauth", &setup_amount, "setup-pa"]) {
                     setup_ref = reference(&r);
                 }
             }
@@ -142,19 +174,19 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
             _ => {}
         }
         let cmd: Vec<String> = match flow {
-            Flow::Sale => vec!["sale".into(), "4200".into(), "k-sale".into()],
-            Flow::PreAuth => vec!["preauth".into(), "4300".into(), "k-pa".into()],
+            Flow::Sale => vec!["sale".into(), main_amount.clone(), "k-sale".into()],
+            Flow::PreAuth => vec!["preauth".into(), main_amount.clone(), "k-pa".into()],
             Flow::Void => vec!["void".into(), setup_ref.clone(), "k-void".into()],
             Flow::Refund => vec![
                 "refund".into(),
                 setup_ref.clone(),
-                "2500".into(),
+                main_amount.clone(),
                 "k-refund".into(),
             ],
             Flow::Completion => vec![
                 "complete".into(),
                 setup_ref.clone(),
-                "5000".into(),
+                main_amount.clone(),
                 "k-comp".into(),
             ],
             Flow::Settle => vec!["settle".into()],
@@ -190,10 +222,7 @@ async fn scenario(flow: Flow, point: &'static str, n: u32) -> bool {
     );
     // Nothing doubled: at most one approval at the host per idempotent command.
     let amount: Option<u64> = match flow {
-        Flow::Sale => Some(4200),
-        Flow::PreAuth => Some(4300),
-        Flow::Refund => Some(2500),
-        Flow::Completion => Some(5000),
+        Flow::Sale | Flow::PreAuth | Flow::Refund | Flow::Completion => Some(amounts.main),
         _ => None,
     };
     if let Some(a) = amount {
@@ -258,4 +287,63 @@ async fn kill_at_every_durability_point_reconciles() {
             assert!(*k > 0, "{flow:?} never reached {}", POINTS[i]);
         }
     }
+}
+
+/// SplitMix64 step (Steele, Lea, Flood, OOPSLA 2014), for the randomised repetitions.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Randomised repetitions: random flows in random order, random durability points and hit
+/// numbers, random amounts. `SMARTPOS_CRASH_SEED` picks the seed (printed), and
+/// `SMARTPOS_CRASH_REPS` the number of repetitions (default 12, about 8 s; the full matrix
+/// above already covers every point, so CI keeps this short and longer runs go through the
+/// variable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_at_random_points_with_random_amounts_reconciles() {
+    let seed: u64 = std::env::var("SMARTPOS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_C0DE);
+    let reps: u32 = std::env::var("SMARTPOS_CRASH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    println!("crash repetitions: seed {seed} (SMARTPOS_CRASH_SEED), {reps} repetitions");
+    let flows = [
+        Flow::Sale,
+        Flow::Void,
+        Flow::Refund,
+        Flow::PreAuth,
+        Flow::Completion,
+        Flow::Settle,
+        Flow::Recovery,
+    ];
+    let mut rng = seed;
+    let mut pick = |n: u64| usize::try_from(next(&mut rng) % n).unwrap_or(0);
+    let (mut killed, mut completed) = (0u32, 0u32);
+    for _ in 0..reps {
+        let flow = flows[pick(flows.len() as u64)];
+        let point = POINTS[pick(POINTS.len() as u64)];
+        let n = 1 + pick(2) as u32;
+        let setup = 100 * (60 + pick(40) as u64);
+        let main = 100 * (10 + pick(setup / 100 - 11) as u64);
+        let amounts = Amounts { setup, main };
+        println!("  {flow:?} at {point}:{n} with {amounts:?}");
+        // scenario_with asserts reconciliation whether or not the kill point was reached.
+        if scenario_with(flow, point, n, amounts).await {
+            killed += 1;
+        } else {
+            completed += 1;
+        }
+    }
+    println!("crash repetitions: {killed} killed and reconciled, {completed} ran to completion");
+    assert!(
+        reps == 0 || killed > 0,
+        "no repetition reached its kill point"
+    );
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests of the SmartPOS SDK core: engine ↔ host pair tests on virtual time,
-//! loopback TCP/TLS integration through the terminal runtime, and the crash harness.
+//! loopback TCP/TLS integration through the terminal runtime, the crash harness, the fault
+//! soak and the secrets audit.
 
 // A test binary: helpers fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,3 +11,5 @@ mod diagnosis;
 mod loopback;
 mod pair;
 mod profiles;
+mod secrets;
+mod soak;

@@ -11,6 +11,7 @@
 // Test support: a setup failure is a test failure, so panicking with a message is the point.
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod soak;
 
 use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};

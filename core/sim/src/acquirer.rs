@@ -322,7 +322,8 @@ impl Acquirer {
                 };
                 st.rrn_seq += 1;
                 let rrn = format!("{:012}", st.rrn_seq);
-                let auth = if code == "00" {
+                let approved = proto::is_approval(code);
+                let auth = if approved {
                     format!("{:06}", st.rrn_seq % 1_000_000)
                 } else {
                     String::new()
@@ -348,7 +349,7 @@ impl Acquirer {
                         date: date.clone(),
                         kind: kind.to_owned(),
                         amount,
-                        status: if code == "00" {
+                        status: if approved {
                             HostStatus::Approved
                         } else {
                             HostStatus::Declined

@@ -28,7 +28,9 @@ pub fn reconcile(
             (TxnState::Approved, Some(HostStatus::Approved))
             | (TxnState::Voided, Some(HostStatus::Voided))
             | (TxnState::Declined, Some(HostStatus::Declined) | None)
-            | (TxnState::Reversed, Some(HostStatus::Reversed) | None)
+            // A decline whose answer was lost is reversed by the terminal; the host keeps it
+            // declined. No money moved on either side.
+            | (TxnState::Reversed, Some(HostStatus::Reversed | HostStatus::Declined) | None)
             | (TxnState::NotSent | TxnState::Queued, None) => true,
             (TxnState::Reversing | TxnState::Sending, _) => allow_in_doubt,
             _ => false,

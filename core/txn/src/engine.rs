@@ -1560,7 +1560,7 @@ impl Engine {
             }
             PendingKind::Advice => {
                 self.pending.retain(|p| p.seq != seq);
-                let state = if reply.response_code == "00" {
+                let state = if proto::is_approval(&reply.response_code) {
                     TxnState::Approved
                 } else {
                     TxnState::Declined
@@ -1681,7 +1681,7 @@ impl Engine {
                 req,
                 ..
             } => {
-                let approved = reply.response_code == "00";
+                let approved = proto::is_approval(&reply.response_code);
                 rec.state = if approved {
                     TxnState::Approved
                 } else {

@@ -677,6 +677,14 @@ pub fn verify_mac(profile: &Profile, mak: &TdesKey, packed: &[u8], msg: &Message
     }
 }
 
+/// Whether a response code approves a financial request: `00`, and the other ISO 8583:1987
+/// approvals `10` (partial: its amount differs, so the amount check reverses it), `11`
+/// (approved, VIP) and `16` (approved, update track 3). Treating `11` as a decline would leave the
+/// customer charged while the terminal says declined.
+pub fn is_approval(code: &str) -> bool {
+    smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.is_approved())
+}
+
 /// What a request expects of its response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
@@ -768,7 +776,7 @@ pub fn check_response(
         // An approval must echo the amount; a decline may omit it.
         match m.text(4).map(str::parse::<u64>) {
             Some(Ok(a)) if a == want => {}
-            None if rc != "00" => {}
+            None if !is_approval(rc) => {}
             _ => return Match::Inconsistent("amount differs from the request"),
         }
     }

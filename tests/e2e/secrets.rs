@@ -1,0 +1,477 @@
+//! Secrets audit: a representative run of the terminal over loopback TCP, with every log line
+//! captured (global logger, level trace) and every error, outcome, record and event formatted
+//! with `Display` and `Debug`; none of it may hold a full PAN, track 2, clear PIN, PIN block
+//! (clear or enciphered), the TMK, a working key (clear or under the TMK) or the journal key.
+//! The journal files on disk must not hold the PAN or track 2 in clear either.
+//!
+//! The secrets are learnt from the run itself: the key block is taken from the sign-in
+//! answer seen by a probe, unwrapped with the test TMK, and the PIN block is enciphered under
+//! the delivered PIK.
+
+use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::pinblock::{self, Pin, PinBlockFormat};
+use smartpos_iso8583::Dialect;
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
+use smartpos_sim::fault::FaultPlan;
+use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig};
+use smartpos_terminal::journal::{Journal, JournalKey};
+use smartpos_terminal::link::LinkConfig;
+use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};
+use smartpos_tests::{MID, TID, swiped_card, temp_dir, test_tmk};
+use smartpos_txn::engine::unwrap_key_block;
+use smartpos_txn::model::TxnState;
+use smartpos_txn::proto::{CardData, Profile};
+use smartpos_types::hex;
+use smartpos_types::{Pan, SecretBytes};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+const PAN: &str = "6222021234567890128";
+const TRACK2: &str = "6222021234567890128D30122011234567890";
+/// A 12-digit PIN: long enough that finding its digits by chance in a log line is negligible.
+const PIN: &str = "739146285017";
+const JOURNAL_KEY: [u8; 32] = [
+    0xC3, 0x1F, 0x7A, 0x92, 0x4E, 0xD5, 0x08, 0xB6, 0x3C, 0xE1, 0x57, 0x9A, 0x20, 0xFD, 0x64, 0x8B,
+    0x11, 0xAE, 0x73, 0xC9, 0x05, 0x5D, 0xB2, 0x4F, 0xE8, 0x36, 0x9C, 0x71, 0x2A, 0xD0, 0x6F, 0x84,
+];
+
+/// Every log record, formatted as `LEVEL target: message`.
+struct Capture {
+    lines: Mutex<Vec<String>>,
+}
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+    fn flush(&self) {}
+}
+
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture {
+            lines: Mutex::new(Vec::new()),
+        }));
+        // The only logger of this test binary; other tests running at the same time are
+        // captured too, which only widens the audit.
+        log::set_logger(c).expect("no other logger in the e2e binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        c
+    })
+}
+
+/// A frame seen by the probe: (sent by the terminal, body).
+type Frame = (bool, Vec<u8>);
+
+/// A host that can be told to swallow its answers (for the timeout + reversal path).
+struct Host {
+    acquirer: Arc<Acquirer>,
+    mute: AtomicBool,
+}
+
+impl FrameHandler for Host {
+    fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
+        let a = self.acquirer.handle_request(conn.faults, request);
+        if self.mute.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            a.into_iter().collect()
+        }
+    }
+}
+
+/// The secrets to look for: (what, text). Each is looked for as written, upper- and
+/// lower-case.
+#[derive(Default)]
+struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    fn add(&mut self, what: impl Into<String>, text: impl Into<String>) {
+        let text = text.into();
+        assert!(
+            text.len() >= 12,
+            "a secret this short would match by chance"
+        );
+        self.0.push((what.into(), text));
+    }
+
+    fn add_bytes(&mut self, what: &str, bytes: &[u8]) {
+        self.add(what, hex::encode(bytes));
+    }
+
+    /// The secrets found in `text`.
+    fn found_in(&self, text: &str) -> Vec<&str> {
+        let upper = text.to_ascii_uppercase();
+        self.0
+            .iter()
+            .filter(|(_, s)| upper.contains(&s.to_ascii_uppercase()))
+            .map(|(w, _)| w.as_str())
+            .collect()
+    }
+}
+
+/// Formatted values (Display and Debug of everything the run produced).
+#[derive(Default)]
+struct Texts(Vec<String>);
+
+impl Texts {
+    fn both<T: std::fmt::Display + std::fmt::Debug>(&mut self, v: &T) {
+        self.0.push(format!("{v}"));
+        self.0.push(format!("{v:?}"));
+        self.0.push(format!("{v:#?}"));
+    }
+    fn debug<T: std::fmt::Debug>(&mut self, v: &T) {
+        self.0.push(format!("{v:?}"));
+        self.0.push(format!("{v:#?}"));
+    }
+    fn result(&mut self, r: &Result<TxnOutcome, TerminalError>) {
+        match r {
+            Ok(o) => self.debug(o),
+            Err(e) => self.both(e),
+        }
+    }
+}
+
+fn config(port: u16, timeout_ms: u64) -> TerminalConfig {
+    let mut link = LinkConfig::plain(format!("127.0.0.1:{port}"));
+    link.response_timeout = Duration::from_millis(timeout_ms);
+    link.connect_timeout = Duration::from_secs(2);
+    TerminalConfig {
+        tid: TID.into(),
+        mid: MID.into(),
+        currency: "156".into(),
+        dialect: "cup".into(),
+        link,
+        utc_offset_minutes: 480,
+    }
+}
+
+fn keyed_card() -> CardData {
+    CardData {
+        pan: Pan::new(PAN).ok(),
+        expiry: Some("3012".into()),
+        entry_mode: "012".into(),
+        ..CardData::default()
+    }
+}
+
+/// Every file of the journal (database, WAL, shared memory), concatenated.
+fn journal_bytes(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if let Ok(b) = std::fs::read(e.path()) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The PAN and track 2 in the forms a file could hold them: ASCII, and packed BCD (left and
+/// right aligned).
+fn card_data_forms() -> Vec<(&'static str, Vec<u8>)> {
+    let bcd = |digits: &str| hex::decode(digits).unwrap();
+    vec![
+        ("pan ascii", PAN.as_bytes().to_vec()),
+        ("pan bcd", bcd(&format!("{PAN}F"))),
+        ("pan bcd", bcd(&format!("0{PAN}"))),
+        ("track2 ascii", TRACK2.as_bytes().to_vec()),
+        ("track2 ascii =", TRACK2.replace('D', "=").into_bytes()),
+        ("track2 bcd", bcd(&format!("{TRACK2}F"))),
+        ("track2 bcd", bcd(&format!("0{TRACK2}"))),
+    ]
+}
+
+fn assert_journal_clean(dir: &Path, when: &str) {
+    let bytes = journal_bytes(dir);
+    assert!(!bytes.is_empty(), "{when}: no journal files");
+    for (what, form) in card_data_forms() {
+        assert!(!contains(&bytes, &form), "{when}: journal holds the {what}");
+    }
+    // The masked PAN is there (the check above looked at real journal contents).
+    let masked = Pan::new(PAN).unwrap().masked();
+    assert!(
+        contains(&bytes, masked.as_bytes()),
+        "{when}: masked PAN {masked} missing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_logs_errors_outcomes_or_journal() {
+    let cap = capture();
+    let acquirer = Arc::new(
+        Acquirer::new(AcquirerConfig {
+            dialect: "cup".into(),
+            tmk: test_tmk(),
+            ledger_file: None,
+        })
+        .unwrap(),
+    );
+    let host = Arc::new(Host {
+        acquirer: acquirer.clone(),
+        mute: AtomicBool::new(false),
+    });
+    let server = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
+        host.clone(),
+    )
+    .await
+    .unwrap()
+    .spawn();
+    let port = server.local_addr().port();
+    let dir = temp_dir("secrets");
+    let path = dir.join("journal.db");
+    let jkey = || JournalKey::new(JOURNAL_KEY);
+    let mut texts = Texts::default();
+
+    let mut t = Terminal::open(config(port, 300), &path, test_tmk(), &jkey()).unwrap();
+    let frames: Arc<Mutex<Vec<Frame>>> = Arc::default();
+    let f2 = frames.clone();
+    t.set_probe(move |p| match p {
+        Probe::BeforeSend(b) => f2.lock().unwrap().push((true, b.to_vec())),
+        Probe::Received(b) => f2.lock().unwrap().push((false, b.to_vec())),
+        _ => {}
+    });
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let e2 = events.clone();
+    t.set_listener(move |e| e2.lock().unwrap().push(format!("{e:?}")));
+
+    // Error path: not signed in.
+    let r = t.sale(1_000, keyed_card(), Some("s-0"), None).await;
+    assert!(r.is_err(), "{r:?}");
+    texts.result(&r);
+
+    // Sign-in; learn the key block from the answer.
+    t.sign_in("01").await.unwrap();
+    let cup = Dialect::cup();
+    let block = frames
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(sent, _)| !sent)
+        .filter_map(|(_, f)| cup.unpack(f).ok())
+        .find_map(|m| m.get(62).map(<[u8]>::to_vec))
+        .expect("sign-in answer with a key block");
+    let profile = Profile::by_name("cup").unwrap();
+    let block = profile.decode_key_block(&block).expect("key block");
+    let keys = unwrap_key_block(&test_tmk(), &block).expect("key block unwraps");
+
+    let mut secrets = Secrets::default();
+    secrets.add("pan", PAN);
+    secrets.add("track2", TRACK2);
+    secrets.add("track2 =", TRACK2.replace('D', "="));
+    secrets.add("pin", PIN);
+    secrets.add("tmk", TEST_TMK_HEX);
+    secrets.add_bytes("journal key", &JOURNAL_KEY);
+    secrets.add_bytes("key block", &block);
+    for (i, part) in block.chunks(20).enumerate() {
+        secrets.add_bytes(&format!("working key {i} under tmk"), &part[..16]);
+    }
+    secrets.add_bytes("pik", keys.pik.expose());
+    secrets.add_bytes("mak", keys.mak.expose());
+    if let Some(tdk) = &keys.tdk {
+        secrets.add_bytes("tdk", tdk.expose());
+    }
+    let pan = Pan::new(PAN).unwrap();
+    let pin = Pin::new(PIN).unwrap();
+    let clear_block = pinblock::encode_with_fill(PinBlockFormat::Iso0, &pin, Some(&pan), &[])
+        .expect("ISO 0 PIN block");
+    let enc_block = pinblock::encipher_tdes(&keys.pik, &clear_block).unwrap();
+    secrets.add_bytes("clear pin block", clear_block.expose());
+    secrets.add_bytes("pin block", enc_block.expose());
+    // The checker itself works.
+    assert_eq!(
+        secrets.found_in(&format!("x {} y", PAN.to_lowercase())),
+        vec!["pan"]
+    );
+    assert!(
+        secrets
+            .found_in(&hex::encode(enc_block.expose()).to_lowercase())
+            .contains(&"pin block")
+    );
+
+    // Keyed sale, swiped sale with PIN, void, partial refund, a declined sale.
+    let keyed = t
+        .sale(10_000, keyed_card(), Some("s-1"), Some("01"))
+        .await
+        .unwrap();
+    assert_eq!(keyed.record.state, TxnState::Approved);
+    texts.debug(&keyed);
+    let mut swiped_pin = swiped_card();
+    swiped_pin.entry_mode = "021".into();
+    swiped_pin.pin_block = Some(SecretBytes::new(enc_block.expose().to_vec()));
+    texts.debug(&swiped_pin);
+    let swiped = t
+        .sale(2_000, swiped_pin, Some("s-2"), Some("01"))
+        .await
+        .unwrap();
+    assert_eq!(swiped.record.state, TxnState::Approved);
+    texts.debug(&swiped);
+    let r = t
+        .void(&swiped.record.reference, Some("v-1"), Some("01"))
+        .await;
+    texts.result(&r);
+    let r = t
+        .refund(&keyed.record.reference, 2_500, Some("r-1"), Some("01"))
+        .await;
+    texts.result(&r);
+    let r = t.sale(1_051, keyed_card(), None, None).await;
+    texts.result(&r);
+
+    // Error paths: idempotency conflict, unknown reference, refund over the original.
+    let r = t.sale(1, keyed_card(), Some("s-1"), None).await;
+    assert!(
+        matches!(r, Err(TerminalError::IdempotencyConflict)),
+        "{r:?}"
+    );
+    texts.result(&r);
+    let r = t.void("999999999999", None, None).await;
+    assert!(matches!(r, Err(TerminalError::NotFound { .. })), "{r:?}");
+    texts.result(&r);
+    let r = t.refund(&keyed.record.reference, 9_999, None, None).await;
+    assert!(r.is_err(), "{r:?}");
+    texts.result(&r);
+
+    // A timeout: the host processes but never answers; the reversal is pending (sealed in the
+    // journal) until the next command delivers it.
+    host.mute.store(true, Ordering::SeqCst);
+    let r = t.sale(3_300, keyed_card(), Some("s-3"), None).await;
+    texts.result(&r);
+    let timed_out = r.unwrap();
+    assert!(timed_out.reversal_pending, "{timed_out:?}");
+    texts.debug(&t.pending());
+    // A refund while the host is mute stays queued (store-and-forward, sealed).
+    let r = t
+        .refund(&keyed.record.reference, 500, Some("r-2"), None)
+        .await;
+    texts.result(&r);
+    assert_journal_clean(&dir, "with a pending reversal");
+    host.mute.store(false, Ordering::SeqCst);
+    let rec = t.recover().await;
+    texts.debug(&rec);
+    assert!(t.pending().is_empty(), "{:?}", t.pending());
+
+    // Pre-auth and completion, echo, settlement.
+    let pa = t.preauth(5_000, keyed_card(), None, None).await.unwrap();
+    texts.debug(&pa);
+    let r = t.complete(&pa.record.reference, 4_000, None, None).await;
+    texts.result(&r);
+    let b = t.balance(keyed_card(), None).await;
+    texts.result(&b);
+    t.echo().await.unwrap();
+    let s = t.settle().await;
+    texts.debug(&s);
+    texts.debug(&t);
+    for r in t.journal().all().unwrap() {
+        texts.debug(&r);
+    }
+
+    // The codec's errors on every truncation of a request that carries the PAN and the PIN
+    // block, and the dialect's dump (which masks).
+    let sent: Vec<Vec<u8>> = frames
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| *s)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let with_pan = sent
+        .iter()
+        .filter(|f| {
+            let h = hex::encode(f);
+            h.contains(PAN) || h.contains(&hex::encode(enc_block.expose()))
+        })
+        .count();
+    assert!(with_pan >= 2, "the wire carried the card data ({with_pan})");
+    for f in &sent {
+        if let Ok(m) = cup.unpack(f) {
+            texts.0.push(cup.dump(&m));
+            texts.debug(&m);
+        }
+        for n in 0..f.len() {
+            if let Err(e) = cup.unpack(&f[..n]) {
+                texts.both(&e);
+            }
+        }
+    }
+    t.disconnect().await;
+    drop(t);
+
+    // Host down: the request never leaves.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = l.local_addr().unwrap().port();
+    drop(l);
+    let mut t = Terminal::open(config(dead, 300), &path, test_tmk(), &jkey()).unwrap();
+    let r = t.sale(700, keyed_card(), Some("down-1"), None).await;
+    assert!(r.is_err(), "{r:?}");
+    texts.result(&r);
+    drop(t);
+
+    // The journal with the wrong key, and a corrupted journal file.
+    match Journal::open(&path, &JournalKey::new([1; 32])).and_then(|j| j.restore().map(|_| ())) {
+        Ok(()) => {}
+        Err(e) => texts.both(&e),
+    }
+    let junk = dir.join("junk.db");
+    std::fs::write(&junk, [0x42u8; 4096]).unwrap();
+    if let Err(e) = Journal::open(&junk, &jkey()) {
+        texts.both(&e);
+    }
+    let _ = std::fs::remove_file(&junk);
+    if let Err(e) = TdesKey::new(&[1, 2, 3]) {
+        texts.both(&e);
+    }
+    texts.0.extend(events.lock().unwrap().iter().cloned());
+    assert_journal_clean(&dir, "at the end");
+    server.shutdown().await;
+
+    // The audit.
+    let lines = cap
+        .lines
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut leaks = Vec::new();
+    for (source, items) in [("log", &lines), ("formatted", &texts.0)] {
+        for s in items {
+            let found = secrets.found_in(s);
+            if !found.is_empty() {
+                leaks.push(format!("{source}: {found:?} in {s:.200}"));
+            }
+        }
+    }
+    println!(
+        "secrets audit: {} log lines, {} formatted values, {} secrets, {} leaks",
+        lines.len(),
+        texts.0.len(),
+        secrets.0.len(),
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+    // Not vacuous: the run logged and formatted card-related values (masked).
+    assert!(lines.len() >= 10, "only {} log lines", lines.len());
+    let masked = Pan::new(PAN).unwrap().masked();
+    assert!(
+        texts.0.iter().any(|s| s.contains(&masked)),
+        "no masked PAN {masked} in any formatted value"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
