@@ -1,0 +1,39 @@
+package com.smartpos.sample.ui
+
+import java.util.Locale
+
+/**
+ * The screens' strings in Chinese and English. Kept in code rather than `res/values*` so the
+ * same sources compile in the Maven JVM verification, which has no resource compiler (aapt).
+ */
+class Texts(locale: Locale) {
+    /** `zh` or `en`. */
+    val language: String = if (locale.language == "zh") "zh" else "en"
+
+    private fun t(zh: String, en: String) = if (language == "zh") zh else en
+
+    /** Screen titles and buttons. */
+    val login get() = t("操作员登录", "Operator login")
+    val operator get() = t("操作员号", "Operator")
+    val password get() = t("密码", "Password")
+    val amount get() = t("金额（分）", "Amount (cents)")
+    val pay get() = t("收款", "Charge")
+    val presentCard get() = t("请挥卡", "Present card")
+    val processing get() = t("处理中…", "Processing…")
+    val approved get() = t("交易成功", "Approved")
+    val notApproved get() = t("交易未成功", "Not approved")
+    val transactions get() = t("交易记录", "Transactions")
+    val refund get() = t("退货", "Refund")
+    val void get() = t("撤销", "Void")
+    val settle get() = t("结算", "Settle")
+    val pending get() = t("待处理冲正/通知", "Pending recovery")
+    val recover get() = t("立即发送", "Send now")
+    val supervisor get() = t("主管号", "Supervisor")
+    val refundable get() = t("可退金额", "Refundable")
+    val lookUp get() = t("查询原交易", "Look up original")
+    val nextSteps get() = t("下一步：", "Next steps:")
+    val back get() = t("返回", "Back")
+    val nfcOff get() = t("NFC 已关闭，请在设置中打开", "NFC is off: turn it on in Settings")
+    val nfcMissing get() = t("本机不支持 NFC，请使用外接读卡器", "This device has no NFC: use the card reader")
+    val cardRemoved get() = t("卡片已移开，请重新挥卡", "Card removed: tap again")
+}

@@ -1,0 +1,103 @@
+package com.smartpos.sample.ble
+
+import android.Manifest
+import android.bluetooth.BluetoothGatt
+import android.bluetooth.BluetoothGattCharacteristic
+import android.bluetooth.BluetoothGattDescriptor
+import android.bluetooth.BluetoothGattService
+import android.bluetooth.BluetoothManager
+import android.bluetooth.BluetoothProfile
+import android.os.Build
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.async
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.yield
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import org.junit.runner.RunWith
+import org.robolectric.RobolectricTestRunner
+import org.robolectric.RuntimeEnvironment
+import org.robolectric.Shadows.shadowOf
+import java.util.UUID
+
+@RunWith(RobolectricTestRunner::class)
+class BleReaderTransportTest {
+    private val app = RuntimeEnvironment.getApplication()
+    private val profile = ReaderProfile(
+        service = UUID.fromString("0000fff0-0000-1000-8000-00805f9b34fb"),
+        write = UUID.fromString("0000fff2-0000-1000-8000-00805f9b34fb"),
+        notify = UUID.fromString("0000fff1-0000-1000-8000-00805f9b34fb"),
+    )
+
+    @Test
+    fun connects_requests_mtu_enables_notifications_and_writes_in_chunks() = runBlocking {
+        val adapter = app.getSystemService(BluetoothManager::class.java).adapter
+        shadowOf(adapter).setEnabled(true)
+        val device = adapter.getRemoteDevice("AA:BB:CC:DD:EE:01")
+        val service = BluetoothGattService(profile.service, BluetoothGattService.SERVICE_TYPE_PRIMARY)
+        val writeChar = BluetoothGattCharacteristic(
+            profile.write, BluetoothGattCharacteristic.PROPERTY_WRITE, BluetoothGattCharacteristic.PERMISSION_WRITE,
+        )
+        val notifyChar = BluetoothGattCharacteristic(
+            profile.notify, BluetoothGattCharacteristic.PROPERTY_NOTIFY, BluetoothGattCharacteristic.PERMISSION_READ,
+        )
+        val cccd = BluetoothGattDescriptor(
+            UUID.fromString("00002902-0000-1000-8000-00805f9b34fb"), BluetoothGattDescriptor.PERMISSION_WRITE,
+        )
+        notifyChar.addDescriptor(cccd)
+        service.addCharacteristic(writeChar)
+        service.addCharacteristic(notifyChar)
+
+        val transport = BleReaderTransport(app, adapter, profile, desiredMtu = 185, opTimeoutMs = 5_000)
+        val connecting = async(start = CoroutineStart.UNDISPATCHED) { transport.connect(device) }
+        val gatt: BluetoothGatt = shadowOf(device).bluetoothGatts.single()
+        val fake = shadowOf(gatt)
+        fake.addDiscoverableService(service)
+        fake.allowCharacteristicNotification(notifyChar)
+        // The reader answers each step as a real one would.
+        fake.gattCallback.onConnectionStateChange(gatt, BluetoothGatt.GATT_SUCCESS, BluetoothProfile.STATE_CONNECTED)
+        yield()
+        fake.gattCallback.onMtuChanged(gatt, 185, BluetoothGatt.GATT_SUCCESS)
+        val channel = connecting.await()
+        @Suppress("DEPRECATION") // the shadow stores the written CCCD value there
+        assertArrayEquals(BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE, cccd.value)
+        assertEquals(182, channel.maxChunk)
+
+        val frame = ByteArray(400) { it.toByte() }
+        channel.writeFrame(frame)
+        assertArrayEquals(frame.copyOfRange(364, 400), fake.latestWrittenBytes)
+
+        val incoming = async(start = CoroutineStart.UNDISPATCHED) { channel.notifications.first() }
+        fake.gattCallback.onCharacteristicChanged(gatt, notifyChar, byteArrayOf(0x02, 0x00, 0x01, 0x03))
+        assertArrayEquals(byteArrayOf(0x02, 0x00, 0x01, 0x03), incoming.await())
+        channel.close()
+        assertTrue(fake.isClosed)
+    }
+
+    @Test
+    fun a_refused_connection_fails_the_connect() = runBlocking {
+        val adapter = app.getSystemService(BluetoothManager::class.java).adapter
+        val device = adapter.getRemoteDevice("AA:BB:CC:DD:EE:02")
+        val transport = BleReaderTransport(app, adapter, profile, opTimeoutMs = 5_000)
+        val connecting = async(start = CoroutineStart.UNDISPATCHED) { runCatching { transport.connect(device) } }
+        val gatt = shadowOf(device).bluetoothGatts.single()
+        shadowOf(gatt).gattCallback.onConnectionStateChange(gatt, 133, BluetoothProfile.STATE_DISCONNECTED)
+        val e = connecting.await().exceptionOrNull()
+        assertTrue("$e", e is ReaderLinkException)
+    }
+
+    @Test
+    fun runtime_permissions_follow_the_android_version() {
+        assertEquals(
+            listOf(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT),
+            BlePermissions.required(Build.VERSION_CODES.S),
+        )
+        assertEquals(listOf(Manifest.permission.ACCESS_FINE_LOCATION), BlePermissions.required(Build.VERSION_CODES.R))
+        assertEquals(2, BlePermissions.missing(app).size)
+        shadowOf(app).grantPermissions(Manifest.permission.BLUETOOTH_SCAN)
+        assertEquals(listOf(Manifest.permission.BLUETOOTH_CONNECT), BlePermissions.missing(app))
+    }
+}

@@ -1,0 +1,97 @@
+package com.smartpos.sample.ui
+
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.runBlocking
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertNotNull
+import org.junit.Test
+import org.junit.runner.RunWith
+import org.robolectric.RobolectricTestRunner
+import org.robolectric.shadows.ShadowLooper
+
+/**
+ * The ViewModel against a scripted gateway (the run through the real SDK core needs the Kotlin
+ * bindings; see the README). Runs on Robolectric's main looper, as `viewModelScope` does on a device.
+ */
+@RunWith(RobolectricTestRunner::class)
+class PosViewModelTest {
+    private val diagnosis = DiagnosisView(
+        "network.timeout", "in_doubt_reversing", "网络超时", "Network timeout",
+        "主机未应答，已自动冲正", "The host did not answer; a reversal is on its way",
+        listOf("检查网络", "重新收款"), listOf("Check the network", "Charge again"),
+    )
+
+    private inner class Scripted : PaymentGateway {
+        override val events = MutableSharedFlow<PosEvent>(extraBufferCapacity = 16)
+        val orderIds = mutableListOf<String>()
+        var failNextSale = false
+        private fun txn(ref: String, kind: String, amount: Long) =
+            TxnView(ref, kind, "approved", amount, true, "123456789012", "A1B2C3", "00", false, null, null)
+
+        override suspend fun login(operator: String, password: String) {
+            if (password != "0000") throw GatewayException("wrong password", null)
+        }
+        override suspend fun sale(amount: Long, orderId: String): TxnView {
+            orderIds += orderId
+            events.emit(PosEvent.PresentCard(amount))
+            if (failNextSale) {
+                failNextSale = false
+                throw GatewayException("timeout", diagnosis)
+            }
+            return txn("000001000001", "sale", amount)
+        }
+        override suspend fun refundQuote(reference: String) = RefundQuote(txn(reference, "sale", 1234), 1234, null)
+        override suspend fun refund(reference: String, amount: Long, approval: SupervisorApproval) = txn("000001000002", "refund", amount)
+        override suspend fun void(reference: String) = txn("000001000003", "void", 1234)
+        override suspend fun settle() = SettlementView(1, true, 1, 1234, 1, 500)
+        override suspend fun transactions(limit: Int) = listOf(txn("000001000001", "sale", 1234))
+        override suspend fun pending() = listOf(PendingView("reversal", "000001000004", "98", 1))
+        override suspend fun recover() = RecoveryView(1, 0)
+    }
+
+    private fun settle(vm: PosViewModel, job: kotlinx.coroutines.Job) = runBlocking {
+        while (job.isActive) {
+            ShadowLooper.idleMainLooper()
+            Thread.sleep(5)
+        }
+        ShadowLooper.idleMainLooper()
+        vm.state.value
+    }
+
+    @Test
+    fun login_sale_refund_void_settle_pending() {
+        val gw = Scripted()
+        var n = 0
+        val vm = PosViewModel(gw, Dispatchers.Unconfined) { "order-${++n}" }
+        assertEquals(Screen.ERROR, settle(vm, vm.login("01", "1234")).screen)
+        assertEquals(Screen.AMOUNT, settle(vm, vm.login("01", "0000")).screen)
+        val sale = settle(vm, vm.sale(1234))
+        assertEquals(Screen.RESULT, sale.screen)
+        assertEquals(1234L, sale.lastResult?.amount)
+        assertEquals(Screen.REFUND, settle(vm, vm.quoteRefund("000001000001")).screen)
+        val refund = settle(vm, vm.refund(500, SupervisorApproval("00", "9999")))
+        assertEquals("refund", refund.lastResult?.kind)
+        assertEquals("void", settle(vm, vm.void("000001000001")).lastResult?.kind)
+        assertEquals(500L, settle(vm, vm.settle()).settlement?.creditAmount)
+        assertEquals(1, settle(vm, vm.loadPending()).pending.size)
+        assertEquals(1L, settle(vm, vm.recover()).recovery?.delivered)
+    }
+
+    @Test
+    fun failed_sale_shows_diagnosis_and_retry_reuses_the_order_id() {
+        val gw = Scripted()
+        var n = 0
+        val vm = PosViewModel(gw, Dispatchers.Unconfined) { "order-${++n}" }
+        gw.failNextSale = true
+        val failed = settle(vm, vm.sale(1234))
+        assertEquals(Screen.ERROR, failed.screen)
+        assertNotNull(failed.diagnosis)
+        assertEquals("网络超时", failed.diagnosis!!.localized("zh").first)
+        assertEquals("Charge again", failed.diagnosis!!.localized("en").third.last())
+        settle(vm, vm.sale(1234))
+        vm.newSale()
+        settle(vm, vm.sale(99))
+        assertEquals(listOf("order-1", "order-1", "order-2"), gw.orderIds)
+    }
+}
