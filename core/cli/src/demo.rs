@@ -149,6 +149,7 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
             response_timeout_ms: args.response_timeout.saturating_mul(1000),
             utc_offset_minutes: 480,
             merchant_name: Some("SmartPOS 演示商户".into()),
+            profile: None,
         },
         crate::host_cmd::tmk_arg(None)?.expose(),
     )

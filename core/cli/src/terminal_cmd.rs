@@ -64,6 +64,9 @@ pub enum TerminalCmd {
         /// Do not require a logged-in operator for financial commands (scripts, tests).
         #[arg(long)]
         no_login: bool,
+        /// Acquirer profile file (TOML, docs/profiles.md) instead of the built-in --dialect.
+        #[arg(long)]
+        profile: Option<PathBuf>,
     },
     /// Signs in and downloads working keys.
     Signin {
@@ -443,6 +446,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         currency,
         merchant_name,
         no_login,
+        profile,
     } = &args.command
     {
         let cfg = StoredConfig {
@@ -458,6 +462,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             response_timeout_ms: response_timeout.saturating_mul(1000),
             utc_offset_minutes: 0,
             merchant_name: merchant_name.clone(),
+            profile: profile.clone(),
         };
         let tmk = crate::host_cmd::tmk_arg(tmk.as_deref())?;
         dir.init(&cfg, tmk.expose()).map_err(err)?;

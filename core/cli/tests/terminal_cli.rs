@@ -346,3 +346,49 @@ fn operators_lockout_refund_policy_and_support_bundle() {
         "no key in the bundle"
     );
 }
+
+#[test]
+fn terminal_and_host_speak_an_acquirer_profile() {
+    let dir = tmp("profile");
+    let ledger = dir.join("ledger.json");
+    let profile = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../profiles/unionpay-acquirer.toml"
+    );
+    let (_host, addr) = start_host(&ledger, &["--profile", profile]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let init = [
+        "init",
+        "--host",
+        &addr,
+        "--tid",
+        "12345678",
+        "--mid",
+        "898100012340001",
+        "--no-login",
+        "--profile",
+        profile,
+    ];
+    assert_eq!(term(data, &init).0, 0);
+    assert_eq!(term(data, &["signin"]).0, 0);
+    let (code, sale, err) = term(data, &["sale", "--amount", "1234"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sale["state"], "approved");
+    let (code, _, err) = term(
+        &dir.join("t2"),
+        &[
+            "init",
+            "--host",
+            &addr,
+            "--tid",
+            "12345678",
+            "--mid",
+            "898100012340001",
+            "--profile",
+            "/nonexistent.toml",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("profile"), "{err}");
+}

@@ -177,12 +177,25 @@ impl Terminal {
         tmk: TdesKey,
         journal_key: &JournalKey,
     ) -> Result<Terminal, TerminalError> {
+        let profile = profile_of(&cfg)?;
+        Terminal::open_with_profile(cfg, profile, journal_path, tmk, journal_key)
+    }
+
+    /// Opens the terminal with an acquirer profile (e.g. loaded with
+    /// `smartpos_txn::profile::Profile::from_toml`) instead of the built-in one named by
+    /// `cfg.dialect`.
+    pub fn open_with_profile(
+        cfg: TerminalConfig,
+        profile: Profile,
+        journal_path: &Path,
+        tmk: TdesKey,
+        journal_key: &JournalKey,
+    ) -> Result<Terminal, TerminalError> {
         if cfg.tid.len() != 8 || cfg.mid.len() != 15 {
             return Err(TerminalError::Config(
                 "terminal id must be 8 characters and merchant id 15".into(),
             ));
         }
-        let profile = profile_of(&cfg)?;
         let journal = Journal::open(journal_path, journal_key)?;
         let restored = journal.restore()?;
         let mut ecfg = EngineConfig::new(

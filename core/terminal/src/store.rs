@@ -99,6 +99,10 @@ pub struct StoredConfig {
     /// Merchant name printed on receipts (defaults to the merchant id).
     #[serde(default)]
     pub merchant_name: Option<String>,
+    /// An acquirer profile file (TOML, see docs/profiles.md) used instead of the built-in
+    /// profile named by `dialect`.
+    #[serde(default)]
+    pub profile: Option<PathBuf>,
 }
 
 fn default_currency() -> String {
@@ -187,6 +191,19 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
     Ok((tmk, JournalKey::new(arr)))
 }
 
+/// Loads and validates an acquirer profile file; every error is reported with its line.
+pub fn load_profile(path: &Path) -> Result<smartpos_txn::proto::Profile, TerminalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        TerminalError::Config(format!(
+            "cannot read profile {}: {}",
+            path.display(),
+            e.kind()
+        ))
+    })?;
+    smartpos_txn::proto::Profile::from_toml(&text)
+        .map_err(|e| TerminalError::Config(format!("profile {}: {e}", path.display())))
+}
+
 /// The CLI's data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -213,6 +230,9 @@ impl DataDir {
     pub fn init(&self, cfg: &StoredConfig, tmk: &[u8]) -> Result<(), TerminalError> {
         TdesKey::new(tmk).map_err(|e| TerminalError::Config(format!("TMK: {e}")))?;
         cfg.to_config()?;
+        if let Some(p) = &cfg.profile {
+            load_profile(p)?;
+        }
         std::fs::create_dir_all(&self.path)
             .map_err(|e| TerminalError::Config(format!("cannot create data dir: {}", e.kind())))?;
         let json =
@@ -241,8 +261,13 @@ impl DataDir {
 
     /// Opens the terminal (recovery runs on open).
     pub fn open(&self) -> Result<Terminal, TerminalError> {
-        let cfg = self.config()?.to_config()?;
+        let stored = self.config()?;
+        let cfg = stored.to_config()?;
         let (tmk, jk) = load_keys(&self.store())?;
-        Terminal::open(cfg, &self.path.join("journal.db"), tmk, &jk)
+        let journal = self.path.join("journal.db");
+        match &stored.profile {
+            None => Terminal::open(cfg, &journal, tmk, &jk),
+            Some(path) => Terminal::open_with_profile(cfg, load_profile(path)?, &journal, tmk, &jk),
+        }
     }
 }
