@@ -11,5 +11,6 @@ mod diagnosis;
 mod loopback;
 mod pair;
 mod profiles;
+mod reader;
 mod secrets;
 mod soak;

@@ -254,6 +254,10 @@ pub struct SaleArgs {
     /// expired, pin (asks for a PIN), pulled (leaves the field mid-read).
     #[arg(long, value_parser = ["visa", "mastercard", "unionpay", "expired", "pin", "pulled"])]
     tap: Option<String>,
+    /// How the tapped card is read: `nfc` (the terminal's own contactless antenna) or
+    /// `reader` (an mPOS Bluetooth reader: a simulated reader over an in-memory link).
+    #[arg(long, default_value = "nfc", value_parser = ["nfc", "reader"])]
+    via: String,
     /// PIN digits typed on the (simulated) PIN pad when the card asks for one.
     #[arg(long)]
     pin: Option<String>,
@@ -290,13 +294,61 @@ pub fn sim_card(name: &str) -> Result<smartpos_sim::card::SimCard, ToolError> {
     SimCard::new(profile).map_err(|e| ToolError(format!("simulated card: {e}")))
 }
 
+/// The simulated mPOS reader for `--via reader`: a [`smartpos_sim::reader::SimReader`]
+/// holding `card` on its own thread, joined to a
+/// [`smartpos_terminal::reader::ReaderTransport`] by in-memory channels without faults. The
+/// reader shows "PRESENT CARD", activates the card and beeps before the kernel starts.
+fn sim_reader(
+    card: smartpos_sim::card::SimCard,
+) -> Result<smartpos_terminal::reader::ReaderTransport, ToolError> {
+    use smartpos_sim::reader::{LossyChannel, SimReader, SimReaderConfig, spawn_reader};
+    use smartpos_terminal::reader::{ChunkSender, LinkConfig, ReaderTransport};
+    use std::sync::{Arc, Mutex};
+    let slot: Arc<Mutex<Option<ChunkSender>>> = Arc::default();
+    let notify = slot.clone();
+    let (ble, _thread) = spawn_reader(
+        SimReader::new(SimReaderConfig::default(), card),
+        LossyChannel::perfect(1),
+        LossyChannel::perfect(1),
+        Box::new(move |chunk: &[u8]| {
+            if let Ok(guard) = notify.lock()
+                && let Some(sender) = guard.as_ref()
+            {
+                sender.push(chunk);
+            }
+        }),
+    );
+    let (mut transport, sender) = ReaderTransport::new(Box::new(ble), LinkConfig::default())
+        .map_err(|e| ToolError(format!("card reader: {e}")))?;
+    *slot
+        .lock()
+        .map_err(|_| ToolError("card reader: notification slot poisoned".into()))? = Some(sender);
+    let reader_err =
+        |e: smartpos_terminal::reader::ReaderError| ToolError(format!("card reader: {e}"));
+    transport.display_text("PRESENT CARD").map_err(reader_err)?;
+    if transport.poll_card().map_err(reader_err)?.is_none() {
+        return Err(ToolError("card reader: no card in the field".into()));
+    }
+    transport.beep(100).map_err(reader_err)?;
+    Ok(transport)
+}
+
 async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> CmdResult {
-    let mut card = sim_card(tap)?;
+    let card = sim_card(tap)?;
     let mut pad = FixedPin(a.pin.clone());
+    let mut nfc_card;
+    let mut reader;
+    let card: &mut dyn smartpos_terminal::card::ApduTransport = if a.via == "reader" {
+        reader = sim_reader(card)?;
+        &mut reader
+    } else {
+        nfc_card = card;
+        &mut nfc_card
+    };
     let o = if kind == "preauth" {
         t.preauth_contactless(
             a.amount,
-            &mut card,
+            card,
             Some(&mut pad),
             a.idempotency_key.as_deref(),
             Some(&a.operator),
@@ -305,7 +357,7 @@ async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> Cmd
     } else {
         t.sale_contactless(
             a.amount,
-            &mut card,
+            card,
             Some(&mut pad),
             a.idempotency_key.as_deref(),
             Some(&a.operator),
@@ -314,6 +366,9 @@ async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> Cmd
     }
     .map_err(err)?;
     let mut v = outcome_json(&o);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("via".into(), serde_json::json!(a.via));
+    }
     if let (Some(obj), Some(c)) = (v.as_object_mut(), o.card.as_ref()) {
         obj.insert(
             "card".into(),

@@ -1,8 +1,9 @@
 //! The mPOS reader simulator: the reader side of the `smartpos_emv::reader` link (the "card"
 //! side of ISO/IEC 7816-3 T=1), hosting a card behind [`CardSlot`], plus [`LossyChannel`], an
-//! in-memory chunk channel that drops, duplicates, damages and delays chunks, and
+//! in-memory chunk channel that drops, duplicates, damages and delays chunks,
 //! [`SimLink`], which wires a [`LinkEngine`] to a [`SimReader`] through two channels on
-//! virtual time.
+//! virtual time, and [`spawn_reader`], which runs a reader on a thread in real time behind a
+//! [`ReaderLink`] (what the terminal runtime and the CLI talk to).
 //!
 //! Reader rules (ISO/IEC 7816-3:2006 §11.6, the card's part):
 //! - an I-block with the expected N(S) is accepted (chained pieces acknowledged with
@@ -16,13 +17,23 @@
 //!   time, renewed half-way) before answering;
 //! - the last command's ID, request and response are remembered: a command repeated with the
 //!   same ID after a RESYNCH is answered from memory, not run again.
+//!
+//! Exchange tags (this profile's deviation, see `smartpos_emv::reader::block`): every block
+//! the reader sends carries the tag of the last terminal block it received, so the terminal
+//! can tell an answer to its latest transmission from a stale one. A valid frame identical to
+//! the previous one, tag included, is a duplicate (the terminal never sends two blocks in a
+//! row with one tag) and is not answered again: each terminal transmission gets at most one
+//! answer. A damaged frame has no readable tag; the R-block reporting it carries the tag the
+//! terminal's next transmission has (last tag + 1), so the terminal re-sends at once when the
+//! damaged frame was its latest block, and drops the R-block as stale otherwise.
 
 use std::collections::VecDeque;
+use std::sync::mpsc;
 
 use smartpos_emv::reader::{
-    ActivatedCard, Block, Chunker, CommandClass, DEFAULT_IFS, Edc, LinkEngine, NAD_TO_READER,
-    NAD_TO_TERMINAL, RError, ReaderEvent, ReaderStatus, Reassembled, Reassembler, SBlock, Seq,
-    encode_response, split_request,
+    ActivatedCard, Block, Chunker, CommandClass, DEFAULT_IFS, Edc, Frame, LinkEngine,
+    NAD_TO_READER, NAD_TO_TERMINAL, RError, ReaderEvent, ReaderLink, ReaderStatus, Reassembled,
+    Reassembler, SBlock, Seq, Tag, encode_response, split_request,
 };
 
 use crate::card::SimCard;
@@ -77,6 +88,9 @@ pub struct SimReaderConfig {
     pub cwt_ms: u64,
     /// Time the card takes per APDU; above half a BWT the reader asks for WTX.
     pub card_delay_ms: u64,
+    /// How long a damaged frame waits before the reader reports it with R(EDC): an intact
+    /// frame right behind it (a duplicated chunk looks like damage) makes the report moot.
+    pub edc_grace_ms: u64,
     /// Firmware version text.
     pub firmware: String,
     /// Battery level in percent.
@@ -92,6 +106,7 @@ impl Default for SimReaderConfig {
             bwt_ms: 1_000,
             cwt_ms: 500,
             card_delay_ms: 0,
+            edc_grace_ms: 50,
             firmware: "SIM-RDR 1.4.2".to_owned(),
             battery: 87,
         }
@@ -115,6 +130,8 @@ pub struct ReaderLog {
     pub aborts: u32,
     /// S(RESYNCH request)s received.
     pub resynchs: u32,
+    /// Terminal blocks dropped as duplicates (same exchange tag as the previous block).
+    pub duplicates_ignored: u64,
 }
 
 /// What the reader does between blocks.
@@ -157,6 +174,14 @@ pub struct SimReader<C: CardSlot> {
     last_block: Option<Block>,
     state: State,
     memory: Option<(Vec<u8>, Vec<u8>)>,
+    /// Tag of the last valid terminal block (none before the first).
+    rx_tag: Option<Tag>,
+    /// The last valid terminal frame, to recognise its duplicates.
+    last_rx_frame: Option<Frame>,
+    /// Tag stamped on the blocks we send.
+    reply_tag: Tag,
+    /// When a damaged frame gets its R(EDC), unless an intact frame arrives first.
+    edc_deadline: Option<u64>,
     transmit: VecDeque<Vec<u8>>,
     log: ReaderLog,
 }
@@ -197,6 +222,10 @@ impl<C: CardSlot> SimReader<C> {
             last_block: None,
             state: State::Ready,
             memory: None,
+            rx_tag: None,
+            last_rx_frame: None,
+            reply_tag: Tag::default(),
+            edc_deadline: None,
             transmit: VecDeque::new(),
             log: ReaderLog::default(),
             cfg,
@@ -223,20 +252,35 @@ impl<C: CardSlot> SimReader<C> {
         self.transmit.pop_front()
     }
 
-    /// When the card finishes the command in progress, or the next WTX request is due.
+    /// When the card finishes the command in progress, the next WTX request is due, or a
+    /// damaged frame is to be reported.
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.state {
+        let card = match self.state {
             State::Processing {
                 until,
                 wtx_pending: None,
                 next_wtx,
             } => Some(until.min(next_wtx)),
             _ => None,
-        }
+        };
+        [card, self.edc_deadline].into_iter().flatten().min()
     }
 
     /// Call when `now` reaches [`SimReader::poll_timeout`].
     pub fn handle_timeout(&mut self, now: u64) {
+        if self.edc_deadline.is_some_and(|d| now >= d) {
+            self.edc_deadline = None;
+            // Addressed to the transmission the terminal makes after the last one we read
+            // (see the module documentation); later blocks keep answering the last valid one.
+            let answered = self.reply_tag;
+            self.reply_tag = self.rx_tag.unwrap_or_default().next();
+            self.on_invalid(RError::Edc);
+            self.reply_tag = answered;
+        }
+        self.card_timeout(now);
+    }
+
+    fn card_timeout(&mut self, now: u64) {
         let State::Processing {
             until,
             wtx_pending: None,
@@ -274,13 +318,30 @@ impl<C: CardSlot> SimReader<C> {
         self.rx.push(chunk);
         while let Some(found) = self.rx.next_frame() {
             match found {
-                Reassembled::Frame(frame) => match Block::from_frame(&frame) {
-                    Ok(block) => self.on_block(now, block),
-                    Err(_) => self.on_invalid(RError::Other),
-                },
+                Reassembled::Frame(frame) => {
+                    let tag = Tag::of_pcb(frame.pcb);
+                    if self.last_rx_frame.as_ref() == Some(&frame) {
+                        // Already answered: a duplicated chunk.
+                        self.log.duplicates_ignored += 1;
+                        continue;
+                    }
+                    self.rx_tag = Some(tag);
+                    self.reply_tag = tag;
+                    self.edc_deadline = None;
+                    let block = Block::from_frame(&frame);
+                    self.last_rx_frame = Some(frame);
+                    match block {
+                        Ok(block) => self.on_block(now, block),
+                        Err(_) => self.on_invalid(RError::Other),
+                    }
+                }
                 Reassembled::Garbage {
                     edc_error: true, ..
-                } => self.on_invalid(RError::Edc),
+                } => {
+                    if self.edc_deadline.is_none() {
+                        self.edc_deadline = Some(now.saturating_add(self.cfg.edc_grace_ms));
+                    }
+                }
                 Reassembled::Garbage { .. } => {}
             }
         }
@@ -288,7 +349,7 @@ impl<C: CardSlot> SimReader<C> {
 
     fn send(&mut self, block: Block) {
         let bytes = block
-            .to_frame(NAD_TO_TERMINAL)
+            .to_tagged_frame(NAD_TO_TERMINAL, self.reply_tag)
             .ok()
             .and_then(|f| f.encode(self.cfg.edc).ok());
         if let Some(bytes) = bytes {
@@ -423,7 +484,7 @@ impl<C: CardSlot> SimReader<C> {
                         wtx_pending: None,
                         next_wtx: now.saturating_add(granted / 2),
                     };
-                    self.handle_timeout(now);
+                    self.card_timeout(now);
                 }
             }
             Block::S(SBlock::IfsResponse(v)) => {
@@ -776,6 +837,101 @@ impl<C: CardSlot> SimLink<C> {
         }
         self.run_until_event(budget_ms)
     }
+}
+
+/// The terminal's end of a [`spawn_reader`] thread: each written chunk goes into the
+/// terminal-to-reader [`LossyChannel`].
+#[derive(Debug, Clone)]
+pub struct ThreadLink {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl ReaderLink for ThreadLink {
+    fn write(&self, chunk: &[u8]) {
+        // A reader thread that has stopped is a lost link: the chunk is lost like any other.
+        let _ = self.tx.send(chunk.to_vec());
+    }
+}
+
+/// A [`SimReader`] running on its own thread in real time (milliseconds since the spawn),
+/// behind two [`LossyChannel`]s: what an app's BLE stack looks like to the SDK.
+#[derive(Debug)]
+pub struct ReaderThread<C: CardSlot> {
+    handle: Option<std::thread::JoinHandle<SimReader<C>>>,
+}
+
+impl<C: CardSlot> ReaderThread<C> {
+    /// Waits for the thread to end (it ends when every [`ThreadLink`] is dropped) and
+    /// returns the reader, to inspect its card and log. `None` if the thread panicked.
+    pub fn join(mut self) -> Option<SimReader<C>> {
+        self.handle.take().and_then(|h| h.join().ok())
+    }
+}
+
+/// Where a [`spawn_reader`] thread hands the chunks that reach the terminal.
+pub type Deliver = Box<dyn FnMut(&[u8]) + Send>;
+
+/// Runs `reader` on a thread. Chunks written to the returned [`ThreadLink`] cross
+/// `to_reader`; the reader's chunks cross `to_terminal` and are handed to `deliver` (which
+/// the app's notification callback would be: typically `ChunkSender::push` of the
+/// terminal's reader transport).
+pub fn spawn_reader<C: CardSlot + Send + 'static>(
+    mut reader: SimReader<C>,
+    mut to_reader: LossyChannel,
+    mut to_terminal: LossyChannel,
+    mut deliver: Deliver,
+) -> (ThreadLink, ReaderThread<C>) {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let handle = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut open = true;
+        while open || to_terminal.next_due().is_some() {
+            let now = now_ms();
+            let wake = [
+                reader.poll_timeout(),
+                to_reader.next_due(),
+                to_terminal.next_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            // Sleep at most 20 ms so a dropped link is noticed soon.
+            let wait = wake.map_or(20, |t| t.saturating_sub(now).min(20));
+            if open {
+                match rx.recv_timeout(std::time::Duration::from_millis(wait)) {
+                    Ok(chunk) => to_reader.send(now_ms(), chunk),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+                }
+                while let Ok(chunk) = rx.try_recv() {
+                    to_reader.send(now_ms(), chunk);
+                }
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(wait));
+            }
+            let now = now_ms();
+            while let Some(chunk) = to_reader.deliver(now) {
+                reader.handle_chunk(now, &chunk);
+            }
+            if reader.poll_timeout().is_some_and(|t| t <= now) {
+                reader.handle_timeout(now);
+            }
+            while let Some(chunk) = reader.poll_transmit() {
+                to_terminal.send(now, chunk);
+            }
+            while let Some(chunk) = to_terminal.deliver(now) {
+                deliver(&chunk);
+            }
+        }
+        reader
+    });
+    (
+        ThreadLink { tx },
+        ReaderThread {
+            handle: Some(handle),
+        },
+    )
 }
 
 #[cfg(test)]

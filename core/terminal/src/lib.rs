@@ -13,6 +13,9 @@
 //!   and the CLI's data directory layout.
 //! - `printing.rs`: [`printing::ReceiptPrinter`] (implemented by the app), print jobs rendered
 //!   from the journal; failed prints stay pending and can be reprinted.
+//! - `reader.rs`: [`reader::ReaderTransport`], the mPOS Bluetooth card reader as an
+//!   `ApduTransport` (the reader link engine of `smartpos-emv` driven with a real clock over
+//!   the app's `ReaderLink` writes and notification chunks), plus poll and reader commands.
 //! - `link.rs`: the host link, one TCP or TLS connection to the acquirer host carrying
 //!   2-byte length-prefixed frames, with connect/response timeouts, certificate pinning and
 //!   a classification of each failure by whether a sent request may have reached the host.
@@ -21,6 +24,7 @@ pub mod card;
 pub mod journal;
 pub mod link;
 pub mod printing;
+pub mod reader;
 pub mod runtime;
 pub mod safety;
 pub mod store;

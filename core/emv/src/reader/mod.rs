@@ -22,7 +22,7 @@ pub mod engine;
 pub mod frame;
 pub mod transport;
 
-pub use block::{Block, BlockError, RError, SBlock, Seq};
+pub use block::{Block, BlockError, RError, SBlock, Seq, Tag};
 pub use command::{
     ActivatedCard, CommandClass, MESSAGE_CRC_LEN, ReaderCommand, ReaderEvent, ReaderStatus,
     encode_response, response_event, split_request, split_response,
