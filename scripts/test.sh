@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "fuzz targets replayed on stable (seed corpora + seeded mutations; timed libFuzzer runs need nightly: scripts/fuzz.sh)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}" cargo test --locked --manifest-path fuzz/Cargo.toml
+
 step "the smartpos binary for the oracle checks (the debug build the tests already made)"
 cargo build --locked -p smartpos-cli
 export SMARTPOS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/smartpos"
