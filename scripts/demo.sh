@@ -10,4 +10,8 @@ need_rust
 step "building smartpos (release)"
 cargo build --release --locked -p smartpos-cli
 step "smartpos demo $*"
-exec "${CARGO_TARGET_DIR:-$ROOT/target}/release/smartpos" demo "$@"
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/smartpos" demo "$@"
+if [ "${SMARTPOS_DEMO_KOTLIN:-1}" = 1 ]; then
+    step "the same session through the Kotlin bindings on the JVM (SMARTPOS_DEMO_KOTLIN=0 skips it)"
+    bash "$ROOT/scripts/kotlin.sh" demo
+fi

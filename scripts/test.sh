@@ -30,4 +30,7 @@ for oracle in "$ROOT"/tests/oracles/*_oracle.py; do
     "$PYTHON" "$oracle"
 done
 
+step "Kotlin bindings (uniffi) on the JVM: JUnit 5 against the in-process simulator"
+bash "$ROOT/scripts/kotlin.sh" test
+
 step "all checks passed"

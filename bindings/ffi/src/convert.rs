@@ -1,0 +1,849 @@
+//! Every record and enum that crosses the FFI, and the one place where core types become them
+//! (and Kotlin input becomes core types).
+//!
+//! Records hold no clear card data: a PAN appears only masked (`pan_masked`), and pending
+//! messages cross as metadata without their bytes.
+
+use crate::card::CardInput;
+use crate::error::SmartPosError;
+use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
+use smartpos_terminal::{TerminalError, TxnOutcome};
+use smartpos_txn::diagnosis;
+use smartpos_txn::engine::{Event, OpError, Outcome};
+use smartpos_txn::model::{self, PendingKind};
+use smartpos_txn::proto::{MsgType, Reply};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Terminal settings (no secrets: the TMK comes from the [`crate::SecureStore`]).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TerminalConfig {
+    /// Terminal id (field 41), 8 characters.
+    pub tid: String,
+    /// Merchant id (field 42), 15 characters.
+    pub mid: String,
+    /// Host address `host:port`.
+    pub host: String,
+    /// Built-in host profile: `cup` or `iso87b`.
+    #[uniffi(default = "cup")]
+    pub dialect: String,
+    /// ISO 4217 numeric currency, e.g. `156` (CNY).
+    #[uniffi(default = "156")]
+    pub currency: String,
+    /// TLS settings; `None` is plain TCP.
+    #[uniffi(default = None)]
+    pub tls: Option<TlsConfig>,
+    /// Limit for TCP connect plus TLS handshake, milliseconds.
+    #[uniffi(default = 10000)]
+    pub connect_timeout_ms: u64,
+    /// How long to wait for an answer before reversing, milliseconds.
+    #[uniffi(default = 30000)]
+    pub response_timeout_ms: u64,
+    /// Offset of the terminal's local time from UTC, minutes (fields 12/13).
+    #[uniffi(default = 0)]
+    pub utc_offset_minutes: i32,
+}
+
+/// TLS settings of the host link.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TlsConfig {
+    /// PEM `CERTIFICATE` blocks of the roots to trust.
+    pub ca_pem: String,
+    /// Name the host certificate must carry (DNS name or IP literal).
+    pub server_name: String,
+    /// Optional pin: hex SHA-256 of the leaf certificate's DER (64 hex digits).
+    #[uniffi(default = None)]
+    pub pin_sha256_hex: Option<String>,
+}
+
+/// A sale, pre-authorisation or balance inquiry.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SaleRequest {
+    /// Amount in minor units (fen / cents); ignored for a balance inquiry.
+    pub amount: u64,
+    /// The app's key for this payment (e.g. the order id): the same key returns the recorded
+    /// outcome, never a second charge.
+    #[uniffi(default = None)]
+    pub idempotency_key: Option<String>,
+    /// Operator code.
+    #[uniffi(default = None)]
+    pub operator: Option<String>,
+    /// The card; `None` asks the terminal's `CardReader`.
+    #[uniffi(default = None)]
+    pub card: Option<Arc<CardInput>>,
+}
+
+/// A command on an earlier transaction (void, pre-auth cancel).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReferenceRequest {
+    /// The original's reference.
+    pub reference: String,
+    /// The app's key for this command.
+    #[uniffi(default = None)]
+    pub idempotency_key: Option<String>,
+    /// Operator code.
+    #[uniffi(default = None)]
+    pub operator: Option<String>,
+}
+
+/// A command with an amount on an earlier transaction (refund, pre-auth completion).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AmountRequest {
+    /// The original's reference.
+    pub reference: String,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// The app's key for this command.
+    #[uniffi(default = None)]
+    pub idempotency_key: Option<String>,
+    /// Operator code.
+    #[uniffi(default = None)]
+    pub operator: Option<String>,
+}
+
+/// What kind of transaction a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TxnKind {
+    /// Purchase.
+    Sale,
+    /// Void of a sale in the open batch.
+    Void,
+    /// Refund of an earlier sale (store-and-forward advice).
+    Refund,
+    /// Pre-authorisation.
+    PreAuth,
+    /// Pre-authorisation completion.
+    Completion,
+    /// Pre-authorisation cancellation.
+    PreAuthCancel,
+    /// Balance inquiry.
+    Balance,
+    /// A kind this version of the bindings does not know.
+    Unknown,
+}
+
+/// Where a transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TxnState {
+    /// Intent recorded; the request may be on the wire.
+    Sending,
+    /// Approved by the host.
+    Approved,
+    /// Declined by the host.
+    Declined,
+    /// Outcome ambiguous; a reversal is pending until the host acknowledges it.
+    Reversing,
+    /// The host acknowledged the reversal: no money moved.
+    Reversed,
+    /// Voided or cancelled later.
+    Voided,
+    /// A refund recorded and queued for store-and-forward.
+    Queued,
+    /// Never left the terminal: nothing happened at the host.
+    NotSent,
+    /// A state this version of the bindings does not know.
+    Unknown,
+}
+
+/// One journaled transaction.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TxnRecord {
+    /// `BBBBBBSSSSSS`: batch and STAN.
+    pub reference: String,
+    /// Kind.
+    pub kind: TxnKind,
+    /// State.
+    pub state: TxnState,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// ISO 4217 numeric currency.
+    pub currency: String,
+    /// STAN (field 11).
+    pub stan: u32,
+    /// Batch number.
+    pub batch: u32,
+    /// Local time sent (`hhmmss`).
+    pub local_time: String,
+    /// Local date sent (`MMDD`).
+    pub local_date: String,
+    /// RRN from the host.
+    pub rrn: Option<String>,
+    /// Authorisation code from the host.
+    pub auth_code: Option<String>,
+    /// Host response code.
+    pub response_code: Option<String>,
+    /// Reference of the original (void, refund, completion, cancel).
+    pub original_ref: Option<String>,
+    /// App-supplied idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Operator.
+    pub operator: Option<String>,
+    /// PAN masked to first 6 / last 4.
+    pub pan_masked: Option<String>,
+    /// POS entry mode (field 22).
+    pub entry_mode: Option<String>,
+    /// Unix ms when the intent was recorded.
+    pub created_at_ms: i64,
+    /// Unix ms of the last state change.
+    pub updated_at_ms: i64,
+}
+
+/// The useful part of the host's answer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HostReply {
+    /// Field 39.
+    pub response_code: String,
+    /// Field 37.
+    pub rrn: Option<String>,
+    /// Field 38.
+    pub auth_code: Option<String>,
+    /// Field 54 (balances), as sent.
+    pub balance: Option<String>,
+    /// Field 44 (host message).
+    pub additional: Option<String>,
+}
+
+/// The result of a financial command. A decline is a result, not an exception.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TxnResult {
+    /// The transaction as journaled.
+    pub record: TxnRecord,
+    /// The host's answer, when there was one in this call.
+    pub reply: Option<HostReply>,
+    /// A reversal for it still waits for the host: money may be held.
+    pub reversal_pending: bool,
+    /// Recorded earlier under the same idempotency key; nothing was sent.
+    pub replayed: bool,
+    /// What to tell the cashier when it was not approved (when the core can say).
+    pub diagnosis: Option<Diagnosis>,
+}
+
+/// A reversal or advice waiting for the host.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingItem {
+    /// Delivery order.
+    pub seq: u64,
+    /// `reversal` or `advice`.
+    pub kind: String,
+    /// The transaction it belongs to.
+    pub reference: String,
+    /// Reversal reason code (`98`, `A0`, `96`, `06`).
+    pub reason_code: Option<String>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Whether it will be sent before the next financial message.
+    pub armed: bool,
+}
+
+/// Result of `recover()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct RecoverResult {
+    /// Items the host acknowledged.
+    pub delivered: u32,
+    /// Items still waiting (host unreachable).
+    pub remaining: u32,
+}
+
+/// Result of `settle()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct SettleResult {
+    /// The settled batch.
+    pub batch: u32,
+    /// Whether the host's totals matched at once.
+    pub balanced: bool,
+    /// Records uploaded because the totals did not match.
+    pub uploaded: u32,
+    /// Sales and completions counted.
+    pub debit_count: u32,
+    /// Their amount.
+    pub debit_amount: u64,
+    /// Refunds counted.
+    pub credit_count: u32,
+    /// Their amount.
+    pub credit_amount: u64,
+}
+
+/// Something that happened during a command, for the app's screens. Delivered on the
+/// terminal's own threads (tokio workers named `smartpos-terminal`), not the caller's.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum TerminalEvent {
+    /// The terminal waits for the app's `CardReader` (show "present card").
+    WaitingForCard {
+        /// Amount in minor units.
+        amount: u64,
+    },
+    /// The card was read.
+    CardRead {
+        /// PAN masked to first 6 / last 4, when known.
+        pan_masked: Option<String>,
+        /// POS entry mode.
+        entry_mode: String,
+    },
+    /// A message is about to be sent (show "processing").
+    Sending {
+        /// What: `sign_in`, `sale`, `reversal`, `settlement`, ...
+        message: String,
+        /// Its MTI, e.g. `0200`.
+        mti: String,
+        /// The transaction it belongs to.
+        reference: Option<String>,
+    },
+    /// A reversal was sent.
+    ReversalSent {
+        /// The reversed transaction.
+        reference: String,
+        /// Reason code (`98`, `A0`, `96`, `06`).
+        reason_code: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// A pending reversal or advice was acknowledged.
+    PendingDelivered {
+        /// The transaction.
+        reference: String,
+        /// `reversal` or `advice`.
+        kind: String,
+    },
+    /// A frame that did not belong to the request in flight was ignored.
+    Ignored {
+        /// Why.
+        why: String,
+    },
+    /// An event this version of the bindings does not know (masked description).
+    Other {
+        /// Masked description.
+        description: String,
+    },
+}
+
+/// What went wrong, for the cashier, in Chinese and English, with what happened to the money.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Diagnosis {
+    /// Stable machine id, e.g. `host.insufficient_funds`.
+    pub code: String,
+    /// Whose fault: `network`, `card`, `host`, ...
+    pub category: String,
+    /// What happened to the money: `not_moved`, `moved`, `in_doubt_reversing`, ...
+    pub money: String,
+    /// Whether trying again helps: `yes`, `no`, `after_fix`, `later`.
+    pub retry: String,
+    /// A few words, Chinese.
+    pub title_zh: String,
+    /// A few words, English.
+    pub title_en: String,
+    /// One or two sentences, Chinese.
+    pub explanation_zh: String,
+    /// One or two sentences, English.
+    pub explanation_en: String,
+    /// What to do, in order, Chinese.
+    pub next_steps_zh: Vec<String>,
+    /// What to do, in order, English.
+    pub next_steps_en: Vec<String>,
+    /// Host response code it came from, if any.
+    pub host_code: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kotlin input → core.
+
+impl TerminalConfig {
+    /// The core configuration.
+    pub(crate) fn to_core(&self) -> Result<smartpos_terminal::TerminalConfig, SmartPosError> {
+        let tls = match &self.tls {
+            None => None,
+            Some(t) => {
+                let mut c = TlsClientConfig::new(t.ca_pem.as_bytes(), t.server_name.clone());
+                if let Some(pin) = &t.pin_sha256_hex {
+                    c.pin_sha256 = Some(
+                        smartpos_types::hex::decode_array(pin)
+                            .map_err(|_| SmartPosError::config("pin must be 64 hex digits"))?,
+                    );
+                }
+                Some(c)
+            }
+        };
+        Ok(smartpos_terminal::TerminalConfig {
+            tid: self.tid.clone(),
+            mid: self.mid.clone(),
+            currency: self.currency.clone(),
+            dialect: self.dialect.clone(),
+            link: LinkConfig {
+                host: self.host.clone(),
+                tls,
+                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+                response_timeout: Duration::from_millis(self.response_timeout_ms),
+            },
+            utc_offset_minutes: self.utc_offset_minutes,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core → Kotlin.
+
+impl From<model::TxnKind> for TxnKind {
+    fn from(k: model::TxnKind) -> Self {
+        #[allow(unreachable_patterns)] // the core enum is non_exhaustive
+        match k {
+            model::TxnKind::Sale => TxnKind::Sale,
+            model::TxnKind::Void => TxnKind::Void,
+            model::TxnKind::Refund => TxnKind::Refund,
+            model::TxnKind::PreAuth => TxnKind::PreAuth,
+            model::TxnKind::Completion => TxnKind::Completion,
+            model::TxnKind::PreAuthCancel => TxnKind::PreAuthCancel,
+            model::TxnKind::Balance => TxnKind::Balance,
+            _ => TxnKind::Unknown,
+        }
+    }
+}
+
+impl From<model::TxnState> for TxnState {
+    fn from(s: model::TxnState) -> Self {
+        #[allow(unreachable_patterns)] // the core enum is non_exhaustive
+        match s {
+            model::TxnState::Sending => TxnState::Sending,
+            model::TxnState::Approved => TxnState::Approved,
+            model::TxnState::Declined => TxnState::Declined,
+            model::TxnState::Reversing => TxnState::Reversing,
+            model::TxnState::Reversed => TxnState::Reversed,
+            model::TxnState::Voided => TxnState::Voided,
+            model::TxnState::Queued => TxnState::Queued,
+            model::TxnState::NotSent => TxnState::NotSent,
+            _ => TxnState::Unknown,
+        }
+    }
+}
+
+impl From<model::TxnRecord> for TxnRecord {
+    fn from(r: model::TxnRecord) -> Self {
+        TxnRecord {
+            reference: r.reference,
+            kind: r.kind.into(),
+            state: r.state.into(),
+            amount: r.amount,
+            currency: r.currency,
+            stan: r.stan,
+            batch: r.batch,
+            local_time: r.local_time,
+            local_date: r.local_date,
+            rrn: r.rrn,
+            auth_code: r.auth_code,
+            response_code: r.response_code,
+            original_ref: r.original_ref,
+            idempotency_key: r.idempotency_key,
+            operator: r.operator,
+            pan_masked: r.pan_masked,
+            entry_mode: r.entry_mode,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        }
+    }
+}
+
+impl From<Reply> for HostReply {
+    fn from(r: Reply) -> Self {
+        HostReply {
+            response_code: r.response_code,
+            rrn: r.rrn,
+            auth_code: r.auth_code,
+            balance: r.balance,
+            additional: r.additional,
+        }
+    }
+}
+
+impl From<TxnOutcome> for TxnResult {
+    fn from(o: TxnOutcome) -> Self {
+        let diagnosis = diagnose_outcome(&o.record, o.reversal_pending);
+        TxnResult {
+            record: o.record.into(),
+            reply: o.reply.map(HostReply::from),
+            reversal_pending: o.reversal_pending,
+            replayed: o.replayed,
+            diagnosis,
+        }
+    }
+}
+
+impl From<&model::PendingItem> for PendingItem {
+    fn from(p: &model::PendingItem) -> Self {
+        PendingItem {
+            seq: p.seq,
+            kind: pending_kind(p.kind).to_owned(),
+            reference: p.reference.clone(),
+            reason_code: p.reason.map(|r| r.code().to_owned()),
+            attempts: p.attempts,
+            armed: p.armed,
+        }
+    }
+}
+
+fn pending_kind(k: PendingKind) -> &'static str {
+    k.as_str()
+}
+
+/// The settlement result, or an error when the core answered something else.
+pub(crate) fn settle_result(o: Outcome) -> Result<SettleResult, SmartPosError> {
+    match o {
+        Outcome::Settled {
+            batch,
+            balanced,
+            totals,
+            uploaded,
+        } => Ok(SettleResult {
+            batch,
+            balanced,
+            uploaded,
+            debit_count: totals.debit_count,
+            debit_amount: totals.debit_amount,
+            credit_count: totals.credit_count,
+            credit_amount: totals.credit_amount,
+        }),
+        other => Err(SmartPosError::internal(format!(
+            "settlement ended with {}",
+            outcome_name(&other)
+        ))),
+    }
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    #[allow(unreachable_patterns)] // Outcome is non_exhaustive
+    match o {
+        Outcome::Txn { .. } => "a transaction outcome",
+        Outcome::SignedIn { .. } => "a sign-in",
+        Outcome::Acknowledged => "an acknowledgement",
+        Outcome::Recovered { .. } => "a recovery",
+        Outcome::Settled { .. } => "a settlement",
+        _ => "another outcome",
+    }
+}
+
+fn msg_name(m: MsgType) -> String {
+    #[allow(unreachable_patterns)] // MsgType is non_exhaustive
+    match m {
+        MsgType::SignIn => "sign_in".into(),
+        MsgType::SignOff => "sign_off".into(),
+        MsgType::Echo => "echo".into(),
+        MsgType::Txn(k) => k.as_str().into(),
+        MsgType::Reversal => "reversal".into(),
+        MsgType::Settlement => "settlement".into(),
+        MsgType::BatchUpload => "batch_upload".into(),
+        MsgType::EndOfBatch => "end_of_batch".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+impl From<&Event> for TerminalEvent {
+    fn from(e: &Event) -> Self {
+        #[allow(unreachable_patterns)] // Event is non_exhaustive
+        match e {
+            Event::Sending {
+                msg,
+                mti,
+                reference,
+            } => TerminalEvent::Sending {
+                message: msg_name(*msg),
+                mti: mti.to_string(),
+                reference: reference.clone(),
+            },
+            Event::ReversalSent {
+                reference,
+                reason,
+                attempt,
+            } => TerminalEvent::ReversalSent {
+                reference: reference.clone(),
+                reason_code: reason.code().to_owned(),
+                attempt: *attempt,
+            },
+            Event::PendingDelivered { reference, kind } => TerminalEvent::PendingDelivered {
+                reference: reference.clone(),
+                kind: pending_kind(*kind).to_owned(),
+            },
+            Event::Ignored { why } => TerminalEvent::Ignored {
+                why: (*why).to_owned(),
+            },
+            // Debug output of core events is masked (no card data).
+            other => TerminalEvent::Other {
+                description: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnosis (from `smartpos_txn::diagnosis`: static tables in the core, copied out here).
+
+impl From<diagnosis::Diagnosis> for Diagnosis {
+    fn from(d: diagnosis::Diagnosis) -> Self {
+        Diagnosis {
+            code: d.code.to_owned(),
+            category: d.category.as_str().to_owned(),
+            money: d.money.as_str().to_owned(),
+            retry: d.retry.as_str().to_owned(),
+            title_zh: d.title.zh.to_owned(),
+            title_en: d.title.en.to_owned(),
+            explanation_zh: d.explanation.zh.to_owned(),
+            explanation_en: d.explanation.en.to_owned(),
+            next_steps_zh: d.next_steps.iter().map(|t| t.zh.to_owned()).collect(),
+            next_steps_en: d.next_steps.iter().map(|t| t.en.to_owned()).collect(),
+            host_code: d.host_code,
+        }
+    }
+}
+
+/// What to tell the cashier about a journaled, not-approved transaction.
+pub(crate) fn diagnose_outcome(
+    record: &model::TxnRecord,
+    reversal_pending: bool,
+) -> Option<Diagnosis> {
+    diagnosis::for_outcome(record, reversal_pending).map(Diagnosis::from)
+}
+
+/// What to tell the cashier about an engine error.
+pub(crate) fn diagnose_op(err: &OpError) -> Option<Diagnosis> {
+    Some(diagnosis::for_op_error(err).into())
+}
+
+fn core_kind(k: TxnKind) -> model::TxnKind {
+    match k {
+        TxnKind::Sale | TxnKind::Unknown => model::TxnKind::Sale,
+        TxnKind::Void => model::TxnKind::Void,
+        TxnKind::Refund => model::TxnKind::Refund,
+        TxnKind::PreAuth => model::TxnKind::PreAuth,
+        TxnKind::Completion => model::TxnKind::Completion,
+        TxnKind::PreAuthCancel => model::TxnKind::PreAuthCancel,
+        TxnKind::Balance => model::TxnKind::Balance,
+    }
+}
+
+/// The diagnosis of a host response code (field 39) for a transaction kind, e.g. to explain a
+/// code shown on an old receipt. Unknown codes give `host.unknown_code`.
+#[uniffi::export]
+pub fn diagnose_response_code(code: String, kind: TxnKind) -> Diagnosis {
+    crate::stats::call();
+    diagnosis::for_response_code(&code, core_kind(kind)).into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+impl From<OpError> for SmartPosError {
+    fn from(e: OpError) -> Self {
+        let diagnosis = diagnose_op(&e);
+        let reason = e.to_string();
+        #[allow(unreachable_patterns)] // OpError is non_exhaustive
+        match e {
+            OpError::NotSignedIn => SmartPosError::NotSignedIn { reason, diagnosis },
+            OpError::PendingUndelivered { count } => SmartPosError::PendingUndelivered {
+                count,
+                reason,
+                diagnosis,
+            },
+            OpError::Rejected { .. } => SmartPosError::Rejected { reason, diagnosis },
+            OpError::HostRefused { code } => SmartPosError::HostRefused {
+                response_code: code,
+                reason,
+                diagnosis,
+            },
+            OpError::NoResponse | OpError::NotSent => {
+                SmartPosError::HostUnreachable { reason, diagnosis }
+            }
+            OpError::KeyCheck | OpError::KeyBlock { .. } => {
+                SmartPosError::Security { reason, diagnosis }
+            }
+            // Busy cannot happen (one command at a time per terminal); Proto is a bug.
+            _ => SmartPosError::Internal { reason },
+        }
+    }
+}
+
+impl From<TerminalError> for SmartPosError {
+    fn from(e: TerminalError) -> Self {
+        #[allow(unreachable_patterns)] // TerminalError is non_exhaustive
+        match e {
+            TerminalError::Op(op) => op.into(),
+            TerminalError::Journal(j) => SmartPosError::Journal {
+                reason: j.to_string(),
+            },
+            TerminalError::Poisoned => SmartPosError::Journal {
+                reason: e.to_string(),
+            },
+            TerminalError::Config(reason) => SmartPosError::Config { reason },
+            TerminalError::NotFound { reference } => SmartPosError::NotFound { reference },
+            TerminalError::IdempotencyConflict => SmartPosError::IdempotencyConflict {
+                reason: e.to_string(),
+            },
+            other => SmartPosError::internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smartpos_txn::model::{PendingKind, ReversalReason};
+
+    fn record() -> model::TxnRecord {
+        model::TxnRecord {
+            reference: "000001000007".into(),
+            kind: model::TxnKind::Sale,
+            state: model::TxnState::Reversing,
+            amount: 1234,
+            currency: "156".into(),
+            stan: 7,
+            batch: 1,
+            local_time: "101010".into(),
+            local_date: "0101".into(),
+            rrn: None,
+            auth_code: None,
+            response_code: None,
+            original_ref: None,
+            idempotency_key: Some("order-1".into()),
+            operator: Some("01".into()),
+            pan_masked: Some("622202******0128".into()),
+            entry_mode: Some("012".into()),
+            created_at_ms: 1,
+            updated_at_ms: 2,
+        }
+    }
+
+    #[test]
+    fn record_converts_field_by_field() {
+        let r = TxnRecord::from(record());
+        assert_eq!(r.kind, TxnKind::Sale);
+        assert_eq!(r.state, TxnState::Reversing);
+        assert_eq!(r.reference, "000001000007");
+        assert_eq!(r.pan_masked.as_deref(), Some("622202******0128"));
+        assert_eq!((r.stan, r.batch, r.amount), (7, 1, 1234));
+        assert_eq!(r.idempotency_key.as_deref(), Some("order-1"));
+    }
+
+    #[test]
+    fn all_kinds_and_states_are_known() {
+        for k in [
+            "sale",
+            "void",
+            "refund",
+            "preauth",
+            "completion",
+            "preauth_cancel",
+            "balance",
+        ] {
+            let core = model::TxnKind::parse(k).expect("kind");
+            assert_ne!(TxnKind::from(core), TxnKind::Unknown, "{k}");
+        }
+        for s in [
+            "sending",
+            "approved",
+            "declined",
+            "reversing",
+            "reversed",
+            "voided",
+            "queued",
+            "not_sent",
+        ] {
+            let core = model::TxnState::parse(s).expect("state");
+            assert_ne!(TxnState::from(core), TxnState::Unknown, "{s}");
+        }
+    }
+
+    #[test]
+    fn pending_item_carries_no_message_bytes() {
+        let p = model::PendingItem {
+            seq: 3,
+            kind: PendingKind::Reversal,
+            reference: "000001000007".into(),
+            reason: Some(ReversalReason::NoResponse),
+            message: vec![0x62; 40],
+            attempts: 2,
+            armed: true,
+            not_before_unix_ms: 0,
+        };
+        let d = PendingItem::from(&p);
+        assert_eq!(d.kind, "reversal");
+        assert_eq!(d.reason_code.as_deref(), Some("98"));
+        assert_eq!((d.seq, d.attempts, d.armed), (3, 2, true));
+    }
+
+    #[test]
+    fn errors_map_to_what_the_app_does() {
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Op(OpError::NotSignedIn)),
+            SmartPosError::NotSignedIn { .. }
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Op(OpError::PendingUndelivered { count: 2 })),
+            SmartPosError::PendingUndelivered { count: 2, .. }
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Op(OpError::NotSent)),
+            SmartPosError::HostUnreachable { .. }
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Op(OpError::HostRefused { code: "96".into() })),
+            SmartPosError::HostRefused { ref response_code, .. } if response_code == "96"
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::IdempotencyConflict),
+            SmartPosError::IdempotencyConflict { .. }
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Poisoned),
+            SmartPosError::Journal { .. }
+        ));
+        assert_eq!(
+            SmartPosError::from(TerminalError::NotFound {
+                reference: "x".into()
+            }),
+            SmartPosError::NotFound {
+                reference: "x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn diagnoses_cross_in_both_languages() {
+        let d = diagnose_response_code("51".into(), TxnKind::Sale);
+        assert_eq!(d.host_code.as_deref(), Some("51"));
+        assert!(!d.title_zh.is_empty() && !d.title_en.is_empty());
+        assert_eq!(d.next_steps_zh.len(), d.next_steps_en.len());
+        let mut declined = record();
+        declined.state = model::TxnState::Declined;
+        declined.response_code = Some("51".into());
+        assert_eq!(
+            diagnose_outcome(&declined, false).map(|d| d.code),
+            Some(d.code)
+        );
+        let mut approved = record();
+        approved.state = model::TxnState::Approved;
+        assert_eq!(diagnose_outcome(&approved, false), None);
+        match SmartPosError::from(OpError::NotSignedIn) {
+            SmartPosError::NotSignedIn { diagnosis, .. } => assert!(diagnosis.is_some()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_rejects_a_bad_pin() {
+        let cfg = TerminalConfig {
+            tid: "10000001".into(),
+            mid: "898100012340001".into(),
+            host: "127.0.0.1:1".into(),
+            dialect: "cup".into(),
+            currency: "156".into(),
+            tls: Some(TlsConfig {
+                ca_pem: String::new(),
+                server_name: "localhost".into(),
+                pin_sha256_hex: Some("zz".into()),
+            }),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 1000,
+            utc_offset_minutes: 0,
+        };
+        assert!(matches!(cfg.to_core(), Err(SmartPosError::Config { .. })));
+        let plain = TerminalConfig { tls: None, ..cfg };
+        let core = plain.to_core().expect("config");
+        assert_eq!(core.link.response_timeout, Duration::from_secs(1));
+        assert!(core.link.tls.is_none());
+    }
+}

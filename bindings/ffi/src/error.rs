@@ -1,0 +1,152 @@
+//! The public error of the bindings. Kotlin sees it as the sealed class `SmartPosException`.
+//!
+//! One variant per thing an app does differently (application-services' "small public error"
+//! rule); the detailed core errors are folded in by `convert.rs`. Every variant carries a
+//! message for logs that never holds card data, and, where the core can tell the cashier what
+//! happened, a [`Diagnosis`]. A decline is not an error: it is a `TxnResult`.
+
+use crate::convert::Diagnosis;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum SmartPosError {
+    /// No working keys: sign in first.
+    #[error("not signed in")]
+    NotSignedIn {
+        /// For logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// Earlier reversals or advices could not be delivered (host unreachable): money may be in
+    /// doubt, no new financial message goes out until `recover()` succeeds.
+    #[error("{count} pending item(s) undelivered")]
+    PendingUndelivered {
+        /// How many items wait for the host.
+        count: u32,
+        /// For logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The request was refused by the terminal before anything was sent (bad amount, wrong
+    /// original, refund over the original amount, ...).
+    #[error("rejected: {reason}")]
+    Rejected {
+        /// Why, for logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The host refused a non-financial command (sign-in, echo, settlement).
+    #[error("host refused with response code {response_code}")]
+    HostRefused {
+        /// Field 39.
+        response_code: String,
+        /// For logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The host could not be reached or did not answer a non-financial command. Nothing
+    /// happened at the host; trying again later is safe.
+    #[error("host unreachable: {reason}")]
+    HostUnreachable {
+        /// For logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// Keys from the host or the secure store failed their checks; re-inject the TMK.
+    #[error("key error: {reason}")]
+    Security {
+        /// For logs (no key material).
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// No transaction with that reference.
+    #[error("no transaction with reference {reference}")]
+    NotFound {
+        /// The reference asked for.
+        reference: String,
+    },
+    /// The idempotency key was used before for a different kind of transaction or amount.
+    #[error("idempotency key already used for a different request")]
+    IdempotencyConflict {
+        /// For logs.
+        reason: String,
+    },
+    /// The configuration or the secure store is unusable.
+    #[error("configuration: {reason}")]
+    Config {
+        /// For logs.
+        reason: String,
+    },
+    /// The journal failed; close and reopen the terminal (recovery runs on open).
+    #[error("journal: {reason}")]
+    Journal {
+        /// For logs.
+        reason: String,
+    },
+    /// The card could not be read (the app's `CardReader` failed); nothing was sent.
+    #[error("card read failed: {reason}")]
+    CardReadFailed {
+        /// For logs.
+        reason: String,
+    },
+    /// The operation was cancelled before anything was sent.
+    #[error("cancelled: {reason}")]
+    Cancelled {
+        /// For logs.
+        reason: String,
+    },
+    /// The terminal was closed.
+    #[error("terminal is closed")]
+    Closed,
+    /// A bug or an unexpected failure (a panic in a task, a malformed message).
+    #[error("internal error: {reason}")]
+    Internal {
+        /// For logs.
+        reason: String,
+    },
+}
+
+impl SmartPosError {
+    /// An [`SmartPosError::Internal`] with `reason`.
+    pub(crate) fn internal(reason: impl Into<String>) -> Self {
+        SmartPosError::Internal {
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`SmartPosError::Config`] with `reason`.
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        SmartPosError::Config {
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_problem() {
+        let e = SmartPosError::PendingUndelivered {
+            count: 2,
+            reason: "x".into(),
+            diagnosis: None,
+        };
+        assert_eq!(e.to_string(), "2 pending item(s) undelivered");
+        assert_eq!(SmartPosError::Closed.to_string(), "terminal is closed");
+        assert_eq!(
+            SmartPosError::internal("boom"),
+            SmartPosError::Internal {
+                reason: "boom".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! The Kotlin (and later Swift) face of the SmartPOS SDK: the only uniffi crate, built as a
+//! `cdylib` that the JVM loads through JNA and Android packages per ABI.
+//!
+//! The layer is thin on purpose: each exported method locks the core terminal, calls the
+//! `smartpos-terminal` API and converts the result; no payment logic lives here.
+//!
+//! Files:
+//! - `terminal.rs`: the [`Terminal`] object: owns a tokio runtime and an
+//!   `Arc<tokio::sync::Mutex<smartpos_terminal::Terminal>>`; every command is spawned onto that
+//!   runtime and awaited through its `JoinHandle`, so a cancelled Kotlin coroutine never stops a
+//!   request that is already on the wire (the task finishes and journals).
+//! - `card.rs`: [`CardInput`] (keyed or track-2 card data, masked, never shown to Kotlin again)
+//!   and the app's [`CardReader`] foreign trait; the wait for a card is cancellable.
+//! - `callbacks.rs`: the other foreign traits the app implements ([`SecureStore`],
+//!   [`TerminalListener`], [`LogSink`]) and their adapters; a Kotlin exception in a callback
+//!   becomes an error value, never a panic.
+//! - `convert.rs`: every record and enum that crosses the FFI, and the one place where core
+//!   types are converted to them.
+//! - `error.rs`: [`SmartPosError`] (Kotlin: `SmartPosException`), one variant per thing an app
+//!   does differently, each carrying a message without card data.
+//! - `stats.rs`: counters of FFI crossings for the benchmark.
+//! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`] for JVM tests.
+//! - `bin/uniffi-bindgen.rs`: the bindgen command used in library mode by `bindings/kotlin`.
+
+uniffi::setup_scaffolding!();
+
+pub mod callbacks;
+pub mod card;
+pub mod convert;
+pub mod error;
+pub mod stats;
+pub mod terminal;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use callbacks::{CallbackError, LogLevel, LogRecord, LogSink, SecureStore, TerminalListener};
+pub use card::{CardInput, CardReader, CardReaderError};
+pub use error::SmartPosError;
+pub use terminal::Terminal;
+#[cfg(feature = "testkit")]
+pub use testkit::HostSimulator;

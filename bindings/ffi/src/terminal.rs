@@ -1,0 +1,525 @@
+//! The [`Terminal`] object: a few lines per method around `smartpos_terminal::Terminal`.
+//!
+//! Threads: each terminal owns a small tokio runtime (one worker thread named
+//! `smartpos-terminal`). Every command is spawned onto it and awaited through its
+//! `JoinHandle`; the core terminal sits in an `Arc<tokio::sync::Mutex<..>>`, so one command
+//! runs at a time per terminal. If the Kotlin coroutine is cancelled while a command runs, only
+//! the wait for the `JoinHandle` is dropped: the task keeps the lock, finishes and journals
+//! the outcome, which the app then finds by idempotency key or in the journal. The wait for a
+//! card, in contrast, happens before anything is spawned, so cancelling it sends nothing.
+//!
+//! [`Terminal::shutdown`] (and dropping the object, which Kotlin's `close()` does) waits for a
+//! running command, closes the host connection and the journal, and stops the runtime's threads.
+
+use crate::callbacks::{Listeners, SecureStore, StoreAdapter, TerminalListener};
+use crate::card::{CardInput, CardReader};
+use crate::convert::{
+    self, AmountRequest, PendingItem, RecoverResult, ReferenceRequest, SaleRequest, SettleResult,
+    TerminalConfig, TerminalEvent, TxnRecord, TxnResult,
+};
+use crate::error::SmartPosError;
+use crate::stats;
+use smartpos_terminal::TerminalError;
+use smartpos_terminal::store::load_keys;
+use smartpos_txn::model;
+use smartpos_txn::proto::CardData;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::OwnedMutexGuard;
+
+type Core = smartpos_terminal::Terminal;
+type Guard = OwnedMutexGuard<Option<Core>>;
+
+/// How long closing waits for the runtime's threads after the last command finished.
+const THREAD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A payment terminal: journal, host link, keys. Open one per terminal id and data directory.
+#[derive(uniffi::Object)]
+pub struct Terminal {
+    core: Arc<tokio::sync::Mutex<Option<Core>>>,
+    runtime: Mutex<Option<Runtime>>,
+    listeners: Arc<Listeners>,
+    card_reader: Option<Arc<dyn CardReader>>,
+    tid: String,
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("tid", &self.tid)
+            .finish_non_exhaustive()
+    }
+}
+
+fn core_of(g: &mut Guard) -> Result<&mut Core, SmartPosError> {
+    g.as_mut().ok_or(SmartPosError::Closed)
+}
+
+fn opt(s: &Option<String>) -> Option<&str> {
+    s.as_deref()
+}
+
+#[uniffi::export]
+impl Terminal {
+    /// Opens the terminal: settings from `config`, the journal in `data_dir` (created if
+    /// needed), the TMK and the journal key from `store`. Anything left in flight by a crash is
+    /// recovered: armed reversals are journaled before this returns and go out with the next
+    /// command or [`Terminal::recover`]. `card_reader` is asked for a card when a request
+    /// carries none.
+    #[uniffi::constructor]
+    pub fn open(
+        config: TerminalConfig,
+        data_dir: String,
+        store: Arc<dyn SecureStore>,
+        card_reader: Option<Arc<dyn CardReader>>,
+    ) -> Result<Arc<Self>, SmartPosError> {
+        stats::call();
+        let cfg = config.to_core()?;
+        let dir = PathBuf::from(data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
+        })?;
+        let (tmk, journal_key) = load_keys(&StoreAdapter(store))?;
+        let mut core = Core::open(cfg, &dir.join("journal.db"), tmk, &journal_key)?;
+        let listeners = Arc::new(Listeners::default());
+        let l = Arc::clone(&listeners);
+        core.set_listener(move |e| l.emit(&TerminalEvent::from(e)));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("smartpos-terminal")
+            .enable_all()
+            .build()
+            .map_err(|e| SmartPosError::internal(format!("cannot start the runtime: {e}")))?;
+        Ok(Arc::new(Terminal {
+            core: Arc::new(tokio::sync::Mutex::new(Some(core))),
+            runtime: Mutex::new(Some(runtime)),
+            listeners,
+            card_reader,
+            tid: config.tid,
+        }))
+    }
+
+    /// Adds a listener for progress events; returns an id for [`Terminal::remove_listener`].
+    pub fn add_listener(&self, listener: Arc<dyn TerminalListener>) -> u64 {
+        stats::call();
+        self.listeners.add(listener)
+    }
+
+    /// Removes a listener; whether it was registered.
+    pub fn remove_listener(&self, id: u64) -> bool {
+        stats::call();
+        self.listeners.remove(id)
+    }
+
+    /// Signs in (0800), installs the working keys; returns the open batch number.
+    pub async fn sign_in(&self, operator: String) -> Result<u32, SmartPosError> {
+        stats::counted(
+            self.run(move |mut g| async move { Ok(core_of(&mut g)?.sign_in(&operator).await?) }),
+        )
+        .await
+    }
+
+    /// Signs off (0820); the working keys are forgotten.
+    pub async fn sign_off(&self) -> Result<(), SmartPosError> {
+        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.sign_off().await?) }))
+            .await
+    }
+
+    /// Echo test (0820).
+    pub async fn echo(&self) -> Result<(), SmartPosError> {
+        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.echo().await?) })).await
+    }
+
+    /// Delivers pending reversals and advices.
+    pub async fn recover(&self) -> Result<RecoverResult, SmartPosError> {
+        stats::counted(self.run(|mut g| async move {
+            let (delivered, remaining) = core_of(&mut g)?.recover().await?;
+            Ok(RecoverResult {
+                delivered,
+                remaining,
+            })
+        }))
+        .await
+    }
+
+    /// Settles the open batch (store-and-forward first, batch upload on mismatch).
+    pub async fn settle(&self) -> Result<SettleResult, SmartPosError> {
+        stats::counted(
+            self.run(
+                |mut g| async move { convert::settle_result(core_of(&mut g)?.settle().await?) },
+            ),
+        )
+        .await
+    }
+
+    /// A sale. Without `request.card` the terminal's `CardReader` is asked (cancellable).
+    pub async fn sale(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
+        stats::counted(async move {
+            let card = self.card_for(&request).await?;
+            self.run(move |mut g| async move {
+                let t = core_of(&mut g)?;
+                let o = t
+                    .sale(
+                        request.amount,
+                        card,
+                        opt(&request.idempotency_key),
+                        opt(&request.operator),
+                    )
+                    .await?;
+                Ok(TxnResult::from(o))
+            })
+            .await
+        })
+        .await
+    }
+
+    /// A pre-authorisation. Without `request.card` the `CardReader` is asked (cancellable).
+    pub async fn preauth(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
+        stats::counted(async move {
+            let card = self.card_for(&request).await?;
+            self.run(move |mut g| async move {
+                let t = core_of(&mut g)?;
+                let o = t
+                    .preauth(
+                        request.amount,
+                        card,
+                        opt(&request.idempotency_key),
+                        opt(&request.operator),
+                    )
+                    .await?;
+                Ok(TxnResult::from(o))
+            })
+            .await
+        })
+        .await
+    }
+
+    /// A balance inquiry (`request.amount` is ignored). Moves no money.
+    pub async fn balance(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
+        stats::counted(async move {
+            let request = SaleRequest {
+                amount: 0,
+                idempotency_key: None,
+                ..request
+            };
+            let card = self.card_for(&request).await?;
+            self.run(move |mut g| async move {
+                let o = core_of(&mut g)?
+                    .balance(card, opt(&request.operator))
+                    .await?;
+                Ok(TxnResult::from(o))
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Voids a sale of the open batch.
+    pub async fn void(&self, request: ReferenceRequest) -> Result<TxnResult, SmartPosError> {
+        stats::counted(self.run(move |mut g| async move {
+            let o = core_of(&mut g)?
+                .void(
+                    &request.reference,
+                    opt(&request.idempotency_key),
+                    opt(&request.operator),
+                )
+                .await?;
+            Ok(TxnResult::from(o))
+        }))
+        .await
+    }
+
+    /// Refunds (part of) an earlier sale; sent as a store-and-forward advice.
+    pub async fn refund(&self, request: AmountRequest) -> Result<TxnResult, SmartPosError> {
+        stats::counted(self.run(move |mut g| async move {
+            let o = core_of(&mut g)?
+                .refund(
+                    &request.reference,
+                    request.amount,
+                    opt(&request.idempotency_key),
+                    opt(&request.operator),
+                )
+                .await?;
+            Ok(TxnResult::from(o))
+        }))
+        .await
+    }
+
+    /// Completes a pre-authorisation.
+    pub async fn complete(&self, request: AmountRequest) -> Result<TxnResult, SmartPosError> {
+        stats::counted(self.run(move |mut g| async move {
+            let o = core_of(&mut g)?
+                .complete(
+                    &request.reference,
+                    request.amount,
+                    opt(&request.idempotency_key),
+                    opt(&request.operator),
+                )
+                .await?;
+            Ok(TxnResult::from(o))
+        }))
+        .await
+    }
+
+    /// Cancels a pre-authorisation.
+    pub async fn cancel_preauth(
+        &self,
+        request: ReferenceRequest,
+    ) -> Result<TxnResult, SmartPosError> {
+        stats::counted(self.run(move |mut g| async move {
+            let o = core_of(&mut g)?
+                .cancel_preauth(
+                    &request.reference,
+                    opt(&request.idempotency_key),
+                    opt(&request.operator),
+                )
+                .await?;
+            Ok(TxnResult::from(o))
+        }))
+        .await
+    }
+
+    /// Reverses an approved transaction the terminal could not complete (reason 96).
+    pub async fn reverse_after_failure(
+        &self,
+        reference: String,
+    ) -> Result<TxnResult, SmartPosError> {
+        stats::counted(self.run(move |mut g| async move {
+            let o = core_of(&mut g)?.reverse_after_failure(&reference).await?;
+            Ok(TxnResult::from(o))
+        }))
+        .await
+    }
+
+    /// Closes the host connection (the journal stays open).
+    pub async fn disconnect(&self) -> Result<(), SmartPosError> {
+        stats::counted(self.run(|mut g| async move {
+            core_of(&mut g)?.disconnect().await;
+            Ok(())
+        }))
+        .await
+    }
+
+    /// Whether working keys are installed. Waits for a running command.
+    pub fn is_signed_in(&self) -> Result<bool, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.signed_in()))
+    }
+
+    /// The open batch number. Waits for a running command.
+    pub fn batch(&self) -> Result<u32, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.batch()))
+    }
+
+    /// Every journaled transaction, oldest first.
+    pub fn journal_all(&self) -> Result<Vec<TxnRecord>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| records(t.journal().all()))
+    }
+
+    /// The last `limit` transactions.
+    pub fn journal_recent(&self, limit: u32) -> Result<Vec<TxnRecord>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| records(t.journal().recent(limit)))
+    }
+
+    /// The transactions of batch `batch`.
+    pub fn journal_batch(&self, batch: u32) -> Result<Vec<TxnRecord>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| records(t.journal().batch(batch)))
+    }
+
+    /// One transaction by reference.
+    pub fn transaction(&self, reference: String) -> Result<Option<TxnRecord>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| record(t.journal().txn(&reference)))
+    }
+
+    /// The transaction recorded under an idempotency key.
+    pub fn transaction_by_key(
+        &self,
+        idempotency_key: String,
+    ) -> Result<Option<TxnRecord>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| record(t.journal().by_idempotency_key(&idempotency_key)))
+    }
+
+    /// Reversals and advices waiting for the host, in delivery order.
+    pub fn pending(&self) -> Result<Vec<PendingItem>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.pending().iter().map(PendingItem::from).collect()))
+    }
+
+    /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).
+    pub fn in_doubt(&self, reference: String) -> Result<bool, SmartPosError> {
+        stats::call();
+        self.with_core(|t| {
+            let rec = t
+                .journal()
+                .txn(&reference)
+                .map_err(TerminalError::from)?
+                .ok_or(SmartPosError::NotFound { reference })?;
+            Ok(t.in_doubt(&rec))
+        })
+    }
+
+    /// Whether [`Terminal::shutdown`] ran.
+    pub fn is_closed(&self) -> bool {
+        stats::call();
+        self.lock_runtime().is_none()
+    }
+
+    /// Releases everything: waits for a running command to finish and journal, closes the host
+    /// connection and the journal, stops the runtime's threads. Later calls fail with
+    /// `Closed`. Kotlin's `close()` (and `use {}`) does the same when it drops the object.
+    pub fn shutdown(&self) {
+        stats::call();
+        self.release();
+    }
+}
+
+impl Terminal {
+    /// The terminal id (for the test kit's reconciliation).
+    #[cfg(feature = "testkit")]
+    pub(crate) fn tid(&self) -> &str {
+        &self.tid
+    }
+
+    /// The journal as core records (for the test kit's reconciliation).
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    pub(crate) fn core_records(&self) -> Result<Vec<model::TxnRecord>, SmartPosError> {
+        self.with_core(|t| Ok(t.journal().all().map_err(TerminalError::from)?))
+    }
+
+    fn lock_runtime(&self) -> std::sync::MutexGuard<'_, Option<Runtime>> {
+        // Only `take` happens under this lock: a poisoned lock holds a valid Option.
+        self.runtime.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with the core terminal on the terminal's runtime and waits for it. Dropping the
+    /// returned future does not stop the task.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, SmartPosError>
+    where
+        F: FnOnce(Guard) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, SmartPosError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = {
+            let rt = self.lock_runtime();
+            rt.as_ref().ok_or(SmartPosError::Closed)?.handle().clone()
+        };
+        let core = Arc::clone(&self.core);
+        let task = handle.spawn(async move {
+            let guard = core.lock_owned().await;
+            f(guard).await
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => Err(SmartPosError::internal("the command panicked")),
+            Err(_) => Err(SmartPosError::Closed),
+        }
+    }
+
+    /// Runs a quick synchronous query; waits for a running command.
+    fn with_core<T>(
+        &self,
+        f: impl FnOnce(&mut Core) -> Result<T, SmartPosError>,
+    ) -> Result<T, SmartPosError> {
+        if Handle::try_current().is_ok() {
+            // `blocking_lock` would panic on an async thread; Kotlin never calls from one.
+            return Err(SmartPosError::internal(
+                "synchronous terminal query called from an async Rust context",
+            ));
+        }
+        let mut g = self.core.blocking_lock();
+        f(g.as_mut().ok_or(SmartPosError::Closed)?)
+    }
+
+    /// The card for a sale-like request: the one given, none needed (idempotent replay), or
+    /// one from the app's card reader. Runs on the caller's executor, so cancelling the caller
+    /// cancels the wait; nothing has been sent at this point.
+    async fn card_for(&self, request: &SaleRequest) -> Result<CardData, SmartPosError> {
+        if let Some(card) = &request.card {
+            return Ok(card.card_data());
+        }
+        if let Some(key) = &request.idempotency_key {
+            let seen = {
+                let g = self.core.lock().await;
+                let t = g.as_ref().ok_or(SmartPosError::Closed)?;
+                t.journal()
+                    .by_idempotency_key(key)
+                    .map_err(TerminalError::from)?
+                    .is_some()
+            };
+            if seen {
+                // The core answers a known key from the journal before it looks at the card:
+                // do not make the customer tap again for a retry.
+                return Ok(CardData::default());
+            }
+        }
+        let reader = self.card_reader.clone().ok_or_else(|| {
+            SmartPosError::config("the request has no card and the terminal has no CardReader")
+        })?;
+        self.listeners.emit(&TerminalEvent::WaitingForCard {
+            amount: request.amount,
+        });
+        stats::callback();
+        let card: Arc<CardInput> = reader.read_card(request.amount).await?;
+        self.listeners.emit(&TerminalEvent::CardRead {
+            pan_masked: card.pan_masked(),
+            entry_mode: card.entry_mode(),
+        });
+        Ok(card.card_data())
+    }
+
+    fn release(&self) {
+        let Some(rt) = self.lock_runtime().take() else {
+            return;
+        };
+        self.listeners.clear();
+        let core = Arc::clone(&self.core);
+        let close = async move {
+            // Waits for a running command: its outcome is journaled before the journal closes.
+            let mut g = core.lock_owned().await;
+            if let Some(t) = g.as_mut() {
+                t.disconnect().await;
+            }
+            *g = None;
+        };
+        if Handle::try_current().is_ok() {
+            // Dropped on an async thread (never from Kotlin): blocking is not allowed here, so
+            // the runtime stops without waiting; a command cut short this way is recovered from
+            // the journal on the next open, like after a power cut.
+            drop(close);
+            rt.shutdown_background();
+        } else {
+            rt.block_on(close);
+            rt.shutdown_timeout(THREAD_STOP_TIMEOUT);
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn records(
+    r: Result<Vec<model::TxnRecord>, smartpos_terminal::journal::JournalError>,
+) -> Result<Vec<TxnRecord>, SmartPosError> {
+    Ok(r.map_err(TerminalError::from)?
+        .into_iter()
+        .map(TxnRecord::from)
+        .collect())
+}
+
+fn record(
+    r: Result<Option<model::TxnRecord>, smartpos_terminal::journal::JournalError>,
+) -> Result<Option<TxnRecord>, SmartPosError> {
+    Ok(r.map_err(TerminalError::from)?.map(TxnRecord::from))
+}

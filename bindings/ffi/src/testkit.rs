@@ -1,0 +1,339 @@
+//! The test kit (feature `testkit`, on in the JVM build): the acquirer host simulator of
+//! `smartpos-sim`, in process, so an app's JVM tests run against the real core over loopback.
+//!
+//! The simulator keeps its ledger across [`HostSimulator::set_fault_plan`] restarts (same
+//! port, same acquirer), so a test can make the host unreachable or mute and then heal it.
+
+use crate::callbacks::{MemoryStore, SecureStore};
+use crate::convert::TlsConfig;
+use crate::error::SmartPosError;
+use crate::stats;
+use crate::terminal::Terminal;
+use smartpos_crypto::keys::TdesKey;
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, TEST_TMK_HEX};
+use smartpos_sim::fault::FaultPlan;
+use smartpos_sim::net::{
+    ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle, TEST_CA_PEM, test_tls_config,
+};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::runtime::Runtime;
+
+/// The simulator's TEST TMK (a documented test key; it stays in Rust all the same).
+fn tmk_bytes() -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(smartpos_types::hex::decode(TEST_TMK_HEX).unwrap_or_default())
+}
+
+/// One line of the host's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LedgerEntry {
+    /// Terminal id.
+    pub tid: String,
+    /// STAN of the request.
+    pub stan: u32,
+    /// Local date of the request (`MMDD`).
+    pub date: String,
+    /// `sale`, `void`, `refund`, `preauth`, `completion`, `preauth_cancel`.
+    pub kind: String,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// `approved`, `declined`, `reversed` or `voided`.
+    pub status: String,
+    /// Response code given.
+    pub response_code: String,
+    /// RRN given.
+    pub rrn: String,
+    /// Batch number the terminal sent.
+    pub batch: u32,
+}
+
+/// The acquirer behind the server, with a switch that swallows the next answers (the host
+/// processes the request, the answer never arrives: what a timeout looks like).
+struct SimHost {
+    acquirer: Arc<Acquirer>,
+    drop_next: AtomicU32,
+}
+
+impl FrameHandler for SimHost {
+    fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
+        let answer = self.acquirer.handle_request(conn.faults, request);
+        let swallow = self
+            .drop_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if swallow {
+            return Vec::new();
+        }
+        answer.into_iter().collect()
+    }
+}
+
+struct Running {
+    server: ServerHandle,
+    host: Arc<SimHost>,
+    addr: SocketAddr,
+    tls: bool,
+}
+
+/// The in-process host simulator: an acquirer on a loopback port (TCP or TLS with the TEST
+/// certificate), with transport faults. Approves or declines by the last two digits of the
+/// amount (51 insufficient funds, 05 do not honour, 54 expired, 55 wrong PIN, 96 malfunction,
+/// ...; see `smartpos-sim`). Owns one runtime thread named `smartpos-sim`.
+#[derive(uniffi::Object)]
+pub struct HostSimulator {
+    runtime: Mutex<Option<Runtime>>,
+    running: Mutex<Option<Running>>,
+}
+
+impl std::fmt::Debug for HostSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostSimulator").finish_non_exhaustive()
+    }
+}
+
+fn plan(spec: Option<&str>) -> Result<FaultPlan, SmartPosError> {
+    FaultPlan::parse(spec.unwrap_or(""))
+        .map_err(|e| SmartPosError::config(format!("fault plan: {e}")))
+}
+
+fn status_name(s: HostStatus) -> &'static str {
+    match s {
+        HostStatus::Approved => "approved",
+        HostStatus::Declined => "declined",
+        HostStatus::Reversed => "reversed",
+        HostStatus::Voided => "voided",
+    }
+}
+
+#[uniffi::export]
+impl HostSimulator {
+    /// A stopped simulator.
+    #[uniffi::constructor]
+    pub fn new() -> Result<Arc<Self>, SmartPosError> {
+        stats::call();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("smartpos-sim")
+            .enable_all()
+            .build()
+            .map_err(|e| SmartPosError::internal(format!("cannot start the runtime: {e}")))?;
+        Ok(Arc::new(HostSimulator {
+            runtime: Mutex::new(Some(runtime)),
+            running: Mutex::new(None),
+        }))
+    }
+
+    /// Starts the host for `dialect` (`cup`, `iso87b`) on a free loopback port, over TLS with
+    /// the TEST certificate when `tls`, injecting `fault_plan` (e.g. `drop`, `delay:2s:0.5`,
+    /// `close:0.1`); returns the address `127.0.0.1:port`.
+    pub fn start(
+        &self,
+        dialect: String,
+        tls: bool,
+        fault_plan: Option<String>,
+    ) -> Result<String, SmartPosError> {
+        stats::call();
+        let faults = plan(fault_plan.as_deref())?;
+        let tmk = TdesKey::new(&tmk_bytes())
+            .map_err(|e| SmartPosError::internal(format!("TEST TMK: {e}")))?;
+        let acquirer = Acquirer::new(AcquirerConfig {
+            dialect,
+            tmk,
+            ledger_file: None,
+        })
+        .map_err(SmartPosError::config)?;
+        let host = Arc::new(SimHost {
+            acquirer: Arc::new(acquirer),
+            drop_next: AtomicU32::new(0),
+        });
+        self.stop();
+        let running = self.serve(host, "127.0.0.1:0".into(), tls, faults)?;
+        let addr = running.addr.to_string();
+        *self.lock_running() = Some(running);
+        Ok(addr)
+    }
+
+    /// Restarts the server on the same port with another fault plan (`None`: no faults),
+    /// keeping the ledger and the issued working keys.
+    pub fn set_fault_plan(&self, fault_plan: Option<String>) -> Result<(), SmartPosError> {
+        stats::call();
+        let faults = plan(fault_plan.as_deref())?;
+        let old = self
+            .lock_running()
+            .take()
+            .ok_or_else(|| SmartPosError::config("the simulator is not started"))?;
+        let (host, addr, tls) = (Arc::clone(&old.host), old.addr, old.tls);
+        self.block_on(old.server.shutdown())?;
+        let running = self.serve(host, addr.to_string(), tls, faults)?;
+        *self.lock_running() = Some(running);
+        Ok(())
+    }
+
+    /// Swallows the answers to the next `count` requests (the host still processes them).
+    pub fn drop_next_answers(&self, count: u32) -> Result<(), SmartPosError> {
+        stats::call();
+        let r = self.lock_running();
+        let r = r
+            .as_ref()
+            .ok_or_else(|| SmartPosError::config("the simulator is not started"))?;
+        r.host.drop_next.store(count, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The address, while started.
+    pub fn address(&self) -> Option<String> {
+        stats::call();
+        self.lock_running().as_ref().map(|r| r.addr.to_string())
+    }
+
+    /// TLS settings that trust the TEST certificate (server name `localhost`).
+    pub fn tls_config(&self) -> TlsConfig {
+        stats::call();
+        TlsConfig {
+            ca_pem: String::from_utf8_lossy(TEST_CA_PEM).into_owned(),
+            server_name: "localhost".into(),
+            pin_sha256_hex: None,
+        }
+    }
+
+    /// Every financial request the host processed, in arrival order.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        stats::call();
+        let Some(acq) = self
+            .lock_running()
+            .as_ref()
+            .map(|r| Arc::clone(&r.host.acquirer))
+        else {
+            return Vec::new();
+        };
+        acq.ledger()
+            .transactions
+            .into_iter()
+            .map(|h| LedgerEntry {
+                tid: h.tid,
+                stan: h.stan,
+                date: h.date,
+                kind: h.kind,
+                amount: h.amount,
+                status: status_name(h.status).to_owned(),
+                response_code: h.response_code,
+                rrn: h.rrn,
+                batch: h.batch,
+            })
+            .collect()
+    }
+
+    /// Compares `terminal`'s journal with the ledger: one line per difference (empty: nothing
+    /// lost, nothing doubled). With `allow_in_doubt`, transactions still being reversed pass.
+    pub fn reconcile(
+        &self,
+        terminal: Arc<Terminal>,
+        allow_in_doubt: bool,
+    ) -> Result<Vec<String>, SmartPosError> {
+        stats::call();
+        let acq = self
+            .lock_running()
+            .as_ref()
+            .map(|r| Arc::clone(&r.host.acquirer))
+            .ok_or_else(|| SmartPosError::config("the simulator is not started"))?;
+        let records = terminal.core_records()?;
+        Ok(smartpos_sim::reconcile::reconcile(
+            &records,
+            &acq.ledger(),
+            terminal.tid(),
+            allow_in_doubt,
+        ))
+    }
+
+    /// Stops the server and closes its connections (the simulator can be started again).
+    pub fn stop(&self) {
+        stats::call();
+        let Some(old) = self.lock_running().take() else {
+            return;
+        };
+        if let Err(e) = self.block_on(old.server.shutdown()) {
+            log::warn!("simulator stop: {e}");
+        }
+    }
+
+    /// Stops the server and the simulator's thread; the object is unusable afterwards.
+    pub fn shutdown(&self) {
+        stats::call();
+        self.stop();
+        let rt = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rt) = rt {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            } else {
+                rt.shutdown_timeout(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+impl HostSimulator {
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        // Only whole values are stored under this lock.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> Result<F::Output, SmartPosError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(SmartPosError::internal(
+                "simulator called from an async Rust context",
+            ));
+        }
+        let rt = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+        let rt = rt.as_ref().ok_or(SmartPosError::Closed)?;
+        Ok(rt.block_on(f))
+    }
+
+    fn serve(
+        &self,
+        host: Arc<SimHost>,
+        listen: String,
+        tls: bool,
+        faults: FaultPlan,
+    ) -> Result<Running, SmartPosError> {
+        let cfg = ServerConfig {
+            listen,
+            tls: tls.then(test_tls_config),
+            faults,
+            seed: 7,
+        };
+        let handler: Arc<dyn FrameHandler> = host.clone();
+        let server = self
+            .block_on(async move { Server::bind(cfg, handler).await.map(Server::spawn) })?
+            .map_err(|e| SmartPosError::config(e.to_string()))?;
+        let addr = server.local_addr();
+        Ok(Running {
+            server,
+            host,
+            addr,
+            tls,
+        })
+    }
+}
+
+impl Drop for HostSimulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A secure store in Rust memory holding the simulator's TEST TMK: the key never reaches
+/// Kotlin. For tests and the demo only.
+#[uniffi::export]
+pub fn test_secure_store() -> Arc<dyn SecureStore> {
+    stats::call();
+    let store = MemoryStore::default();
+    // A fresh in-memory store cannot fail to store.
+    let _ = store.put("tmk".into(), tmk_bytes().to_vec());
+    Arc::new(store)
+}
