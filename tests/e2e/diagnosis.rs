@@ -144,3 +144,61 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(p.records(), before, "nothing journaled");
     assert_eq!(p.engine.pending().len(), pending_before);
 }
+
+#[test]
+fn host_answers_a0_to_a_request_with_a_bad_mac_and_the_app_learns_why() {
+    use smartpos_sim::fault::FaultSet;
+    let mut p = signed_in();
+    let now = p.now();
+    p.engine.start_txn(
+        now,
+        TxnRequest {
+            kind: TxnKind::Sale,
+            amount: 2_000,
+            card: Some(test_card()),
+            original: None,
+            already_refunded: 0,
+            idempotency_key: None,
+            operator: None,
+        },
+    );
+    // The sale leaves the terminal and is damaged on the way: its MAC no longer matches.
+    let mut sent = loop {
+        match p.engine.poll() {
+            Some(smartpos_txn::engine::Output::Commit(c)) => {
+                p.journal.apply(&c).unwrap();
+                p.engine.commit_done(c.id);
+            }
+            Some(smartpos_txn::engine::Output::Transmit(bytes)) => break bytes,
+            Some(_) => {}
+            None => panic!("nothing sent"),
+        }
+    };
+    let n = sent.len();
+    sent[n - 1] ^= 0x01;
+    let answer = p
+        .host
+        .handle_request(FaultSet::default(), &sent)
+        .expect("the host answers");
+    let m = smartpos_iso8583::Dialect::cup().unpack(&answer).unwrap();
+    assert_eq!(
+        m.text(39),
+        Some("A0"),
+        "the host refuses a request whose MAC fails"
+    );
+    let now = p.now();
+    p.engine.handle_host_frame(now, &answer);
+    let f = p.run();
+    let Ok(Outcome::Txn { record, .. }) = f.result else {
+        panic!("{f:?}")
+    };
+    assert_eq!(record.state, TxnState::Declined);
+    assert_eq!(record.response_code.as_deref(), Some("A0"));
+    let d = diagnosis::for_outcome(&record, false).unwrap();
+    let table = diagnosis::for_response_code("A0", TxnKind::Sale);
+    assert_eq!(
+        (d.code, d.category, d.money),
+        (table.code, Category::Security, MoneyState::NotCharged)
+    );
+    assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
+}
