@@ -1,14 +1,49 @@
 #!/usr/bin/env bash
-# Benchmarks (criterion), not tests. Prints one table at the end: ISO 8583 pack/unpack of the
-# reference sale per dialect next to pyiso8583 on the same iso87a message (measured in this run),
-# TLV parsing, DUKPT derivation. Usage: scripts/bench.sh [--quick]
+# Benchmarks (criterion and small harnesses), not tests. Prints ONE table at the end, one row
+# per measurement of issue 10, each with its target where the issue sets one:
+#   1. ISO 8583 pack/unpack of the reference sale per dialect, next to pyiso8583 on the same
+#      iso87a message in the same run (criterion; plus TLV parsing and DUKPT for reference).
+#   2. SDK overhead per contactless sale against the physical floor of the same run (loopback
+#      round trip + two synchronous=FULL WAL commits), and the card-in-field time of the SDK.
+#   3. The same sale through the Kotlin bindings on the JVM (scripts/kotlin.sh bench).
+#   4. Journal scaling: open time and per-sale cost with 10^3, 10^5 and 10^6 rows.
+#   5. Host simulator throughput with 100 concurrent terminals on loopback.
+#   6. Size of the stripped release-android libsmartpos_ffi.so (scripts/size.sh).
+#
+# Usage: scripts/bench.sh [--quick] [--no-kotlin]
+#   --quick      shorter criterion runs, fewer sales, journal sizes up to 10^5 only
+#   --no-kotlin  leave out item 3 (needs a JDK and Maven, installed from Debian when missing)
+# Harness directories (journal files) go to BENCH_DIR (default: target/bench-tmp), which must be
+# on the disk whose fsync cost matters; it is not a tmpfs here.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 need_rust
 need_venv
+
+QUICK=0
+KOTLIN=1
+for a in "$@"; do
+    case "$a" in
+        --quick) QUICK=1 ;;
+        --no-kotlin) KOTLIN=0 ;;
+        *) echo "usage: $0 [--quick] [--no-kotlin]" >&2; exit 2 ;;
+    esac
+done
 MEASURE=5
-[ "${1:-}" = "--quick" ] && MEASURE=2
+SALES=300
+WARMUP=30
+SIZES=1000,100000,1000000
+J_SALES=50
+SECONDS_HOST=5
+if [ "$QUICK" = 1 ]; then
+    MEASURE=2; SALES=100; WARMUP=10; SIZES=1000,100000; J_SALES=20; SECONDS_HOST=2
+fi
 ARGS=(--warm-up-time 1 --measurement-time "$MEASURE" --noplot)
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="$TARGET_DIR/bench-results"
+BENCH_DIR="${BENCH_DIR:-$TARGET_DIR/bench-tmp}"
+rm -rf "$OUT"
+mkdir -p "$OUT" "$BENCH_DIR"
 
 step "criterion: ISO 8583 codec"
 cargo bench --locked -p smartpos-iso8583 --bench codec -- "${ARGS[@]}" >/dev/null
@@ -17,43 +52,162 @@ cargo bench --locked -p smartpos-emv --bench tlv -- "${ARGS[@]}" >/dev/null
 step "criterion: DUKPT"
 cargo bench --locked -p smartpos-crypto --bench dukpt -- "${ARGS[@]}" >/dev/null
 step "pyiso8583 on the same iso87a message"
-PY_OUT="$("$PYTHON" scripts/bench_iso8583_py.py 20000)"
-echo "$PY_OUT"
+"$PYTHON" scripts/bench_iso8583_py.py 20000 | tee "$OUT/pyiso8583.txt"
 
-"$PYTHON" - "$ROOT/target/criterion" "$PY_OUT" <<'PY'
+step "harnesses: building smartpos-bench (release)"
+cargo build --locked --release -p smartpos-bench
+BENCH_BIN="$TARGET_DIR/release/smartpos-bench"
+
+step "2. SDK overhead per contactless sale ($SALES sales after $WARMUP warm-up)"
+"$BENCH_BIN" sale --sales "$SALES" --warmup "$WARMUP" --dir "$BENCH_DIR" | tee "$OUT/sale.json"
+
+step "4. journal scaling ($SIZES rows)"
+"$BENCH_BIN" journal --sizes "$SIZES" --sales "$J_SALES" --dir "$BENCH_DIR" | tee "$OUT/journal.json"
+
+step "5. host simulator throughput (100 terminals, ${SECONDS_HOST} s)"
+"$BENCH_BIN" host --terminals 100 --seconds "$SECONDS_HOST" --warmup 1 | tee "$OUT/host.json"
+
+if [ "$KOTLIN" = 1 ] && [ -f bindings/kotlin/pom.xml ]; then
+    step "3. the same sale through the Kotlin bindings (scripts/kotlin.sh bench)"
+    if ! scripts/kotlin.sh bench "$SALES" 2>&1 | tee "$OUT/kotlin.txt"; then
+        echo "kotlin bench failed" >>"$OUT/kotlin.txt"
+    fi
+fi
+
+step "6. native library size (scripts/size.sh)"
+scripts/size.sh 2>"$OUT/size.log" | tee "$OUT/size.txt" || true
+
+"$PYTHON" - "$TARGET_DIR/criterion" "$OUT" <<'PY'
 import json, os, re, sys
-root, py_out = sys.argv[1], sys.argv[2]
+crit, out = sys.argv[1], sys.argv[2]
+
 def mean(*parts):
-    p = os.path.join(root, *parts, "new", "estimates.json")
+    p = os.path.join(crit, *parts, "new", "estimates.json")
     try:
         return json.load(open(p))["mean"]["point_estimate"]
     except OSError:
         return None
+
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name)))
+    except (OSError, ValueError):
+        return None
+
+def text(name):
+    try:
+        return open(os.path.join(out, name)).read()
+    except OSError:
+        return ""
+
+rows = []  # (item, what, result, target, verdict)
+def row(item, what, result, target="", ok=None):
+    rows.append((item, what, result, target, "" if ok is None else ("met" if ok else "MISSED")))
+
+# 1. codec, next to pyiso8583
 py = {}
-for line in py_out.splitlines():
+for line in text("pyiso8583.txt").splitlines():
     m = re.search(r"(pack|unpack)\D*([0-9.]+)\s*ns", line)
     if m:
         py[m.group(1)] = float(m.group(2))
-rows = []
 for d in ("cup", "iso87b", "iso87a"):
     for op in ("pack", "unpack"):
         v = mean(f"iso8583_{d}_{op}")
-        if v is not None:
-            ref = py.get(op) if d == "iso87a" else None
-            ratio = f"{ref / v:6.1f}x faster than pyiso8583 ({ref:,.0f} ns)" if ref else ""
-            rows.append((f"iso8583 {d} {op} (reference sale)", v, ratio))
-for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if v is None:
+            continue
+        ref = py.get(op) if d == "iso87a" else None
+        cmp = f"; pyiso8583 {ref:,.0f} ns = {ref / v:.1f}x slower" if ref else ""
+        row("1", f"iso8583 {d} {op} (reference sale)", f"{v:,.0f} ns{cmp}")
+for name in sorted(os.listdir(crit)) if os.path.isdir(crit) else []:
     if name.startswith("tlv") or "dukpt" in name:
-        for sub in sorted(os.listdir(os.path.join(root, name))):
+        subs = sorted(os.listdir(os.path.join(crit, name)))
+        for sub in subs:
             v = mean(name, sub)
             if v is not None:
-                rows.append((f"{name}/{sub}", v, ""))
+                row("1", f"{name}/{sub}", f"{v:,.0f} ns")
         v = mean(name)
         if v is not None:
-            rows.append((name, v, ""))
+            row("1", name, f"{v:,.0f} ns")
+
+# 2. sale overhead
+s = load("sale.json")
+if s:
+    med = lambda k: s[k]["median_ms"]
+    row("2", f"contactless sale, median of {s['sales']}", f"{med('sale'):.2f} ms (p90 {s['sale']['p90_ms']:.2f})")
+    row("2", "physical floor: loopback RTT + 2 FULL commits",
+        f"{med('floor'):.2f} ms (RTT {med('floor_round_trip'):.3f} + commits {med('floor_two_commits'):.2f})")
+    row("2", "SDK overhead ratio (sale / floor)", f"{s['ratio_median']:.2f}x", "<= 1.3x", s["ratio_median"] <= 1.3)
+    row("2", "card-in-field time spent in the SDK", f"{med('card_in_field_sdk'):.3f} ms of {med('card_in_field'):.3f} ms in field ({s['apdus_per_sale']} APDUs)",
+        "<= 5 ms", med("card_in_field_sdk") <= 5.0)
+    x = s.get("extra_journal_writes") or {}
+    extra = ""
+    if x:
+        extra = f"; outside them: card info {x['card_info_write']['median_ms']:.2f} + trace {x['trace_flush']['median_ms']:.2f}"
+    row("2", "  where the sale's time goes (medians)",
+        f"{s['engine_commits_per_sale']} engine commits {med('engine_commit_time'):.2f} ms; host wait {med('host_wait'):.2f}; "
+        f"card {med('card_in_field'):.2f}; rest {med('sdk_rest'):.2f}{extra}")
+
+# 3. Kotlin
+k = text("kotlin.txt")
+if k:
+    t = re.search(r"time per sale:\s*([0-9.]+)\s*ms", k)
+    c = re.search(r"total crossings per sale:\s*([0-9.]+)", k)
+    e = re.search(r"exported calls per sale:\s*([0-9.]+)", k)
+    if t:
+        row("3", "same sale through Kotlin/JVM bindings", f"{float(t.group(1)):.2f} ms per sale")
+    if e:
+        calls = float(e.group(1))
+        row("3", "FFI calls per sale (besides APDUs)", f"{calls:.2f} exported calls; {c.group(1) if c else '?'} crossings incl. uniffi plumbing",
+            "<= 10", calls <= 10)
+    if not t and not e:
+        row("3", "Kotlin bindings bench", "did not run (see target/bench-results/kotlin.txt)")
+
+# 4. journal scaling
+j = load("journal.json")
+if j:
+    for z in j["sizes"]:
+        n = z["rows"]
+        exp = f"10^{len(str(n)) - 1}" if str(n).strip("0") == "1" else f"{n:,}"
+        op = z["terminal_open"]["median_ms"]
+        row("4", f"journal {exp} rows: open / sale",
+            f"open {op:.2f} ms (p90 {z['terminal_open']['p90_ms']:.2f}); sale {z['sale']['median_ms']:.2f} ms, "
+            f"{z['sale_without_commits']['median_ms']:.3f} ms without its 2 commits",
+            "open < 50 ms" if n >= 1_000_000 else "", (op < 50.0) if n >= 1_000_000 else None)
+    cpu = [z["sale_without_commits"]["median_ms"] for z in j["sizes"]]
+    if len(cpu) > 1 and cpu[0] > 0:
+        growth = cpu[-1] / cpu[0]
+        row("4", "per-sale cost without disk syncs, largest / smallest journal",
+            f"{growth:.2f}x ({cpu[-1]:.3f} / {cpu[0]:.3f} ms)", "flat (<= 1.5x)", growth <= 1.5)
+
+# 5. host throughput
+h = load("host.json")
+if h:
+    row("5", f"host simulator, {h['terminals']} concurrent terminals", f"{h['sales_per_second']:,.0f} sales/s with MAC (latency p50 {h['sale_latency']['median_ms']:.1f} ms, p90 {h['sale_latency']['p90_ms']:.1f})")
+
+# 6. size
+sz = text("size.txt")
+m = re.search(r"libsmartpos_ffi.so: (\d+) bytes \(([0-9.]+) MiB\)", sz)
+if m:
+    b = int(m.group(1))
+    row("6", "libsmartpos_ffi.so, release-android, x86_64", f"{b:,} bytes ({m.group(2)} MiB)", "<= 3 MB", b <= 3145728)
+else:
+    row("6", "libsmartpos_ffi.so, release-android, x86_64", "not built (see target/bench-results/size.log)", "<= 3 MB", False)
+
+w = [max(len(r[i]) for r in rows) for i in range(5)]
 print()
-print(f"{'benchmark':<52} {'ns/op':>12}  comparison")
-for n, v, r in rows:
-    print(f"{n:<52} {v:>12,.0f}  {r}")
-print(f"\nmachine: {os.uname().sysname} {os.uname().machine}, {os.cpu_count()} cores")
+hdr = ("#", "measurement", "result", "target", "")
+print(f"| {hdr[0]} | {hdr[1]:<{w[1]}} | {hdr[2]:<{w[2]}} | {hdr[3]:<{w[3]}} | verdict |")
+print(f"|---|{'-' * (w[1] + 2)}|{'-' * (w[2] + 2)}|{'-' * (w[3] + 2)}|---------|")
+for r in rows:
+    print(f"| {r[0]} | {r[1]:<{w[1]}} | {r[2]:<{w[2]}} | {r[3]:<{w[3]}} | {r[4]:<7} |")
+cpu = "unknown CPU"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+print(f"\nmachine: {os.uname().sysname} {os.uname().machine}, {os.cpu_count()} cores (nproc), {cpu}; load average at the end {load1:.2f}")
 PY

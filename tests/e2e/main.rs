@@ -5,6 +5,7 @@
 // A test binary: helpers fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod badinput;
 mod contactless;
 mod crash;
 mod diagnosis;

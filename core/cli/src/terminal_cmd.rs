@@ -252,7 +252,7 @@ pub struct SaleArgs {
     card: CardArgs,
     /// Tap a simulated contactless card instead of keying one: visa, mastercard, unionpay,
     /// expired, pin (asks for a PIN), pulled (leaves the field mid-read).
-    #[arg(long, value_parser = ["visa", "mastercard", "unionpay", "expired", "pin", "pulled"])]
+    #[arg(long = "card", value_name = "NAME", value_parser = ["visa", "mastercard", "unionpay", "expired", "pin", "pulled"])]
     tap: Option<String>,
     /// How the tapped card is read: `nfc` (the terminal's own contactless antenna) or
     /// `reader` (an mPOS Bluetooth reader: a simulated reader over an in-memory link).
@@ -280,7 +280,7 @@ impl smartpos_terminal::card::PinEntry for FixedPin {
     }
 }
 
-/// Builds the simulated card for `--tap`.
+/// Builds the simulated card for `--card`.
 pub fn sim_card(name: &str) -> Result<smartpos_sim::card::SimCard, ToolError> {
     use smartpos_sim::card::{CardProfile, SimCard};
     let profile = match name {

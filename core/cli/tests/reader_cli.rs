@@ -1,4 +1,4 @@
-//! `smartpos terminal ... sale --tap visa --via reader` against a `smartpos host` process: the
+//! `smartpos terminal ... sale --card visa --via reader` against a `smartpos host` process: the
 //! simulated card is read through the simulated mPOS Bluetooth reader and the terminal's
 //! reader transport, and the host verifies its ARQC.
 
@@ -85,7 +85,7 @@ fn tapped_visa_sale_through_the_simulated_bluetooth_reader_is_approved() {
     let (code, v, err) = term(
         &data,
         &[
-            "sale", "--amount", "1200", "--tap", "visa", "--via", "reader",
+            "sale", "--amount", "1200", "--card", "visa", "--via", "reader",
         ],
     );
     assert_eq!(code, 0, "{err} {v}");
@@ -99,7 +99,7 @@ fn tapped_visa_sale_through_the_simulated_bluetooth_reader_is_approved() {
         "no clear PAN in the output"
     );
     // The same card through the terminal's own NFC path gives the same AID.
-    let (code, nfc, err) = term(&data, &["sale", "--amount", "1300", "--tap", "visa"]);
+    let (code, nfc, err) = term(&data, &["sale", "--amount", "1300", "--card", "visa"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(nfc["via"], "nfc");
     assert_eq!(nfc["card"]["aid"], v["card"]["aid"]);

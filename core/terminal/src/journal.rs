@@ -3,6 +3,10 @@
 //! WAL mode with `synchronous=FULL`: a commit returns only after the write-ahead log is on disk,
 //! which is what "durable before sending" and "durable before returning" rest on. Each engine
 //! [`Commit`] is applied in one SQLite transaction, so a crash leaves either all of it or none.
+//! Writes that move no money (chip data for receipts, the support trace) are committed with
+//! `synchronous=NORMAL`: still atomic, made durable by the next FULL commit, and without a disk
+//! sync of their own (a contactless sale would otherwise pay two extra syncs; see README,
+//! Performance).
 //!
 //! Pending messages (reversals, advices) are the only rows that hold card data (the PAN in
 //! field 2). They are sealed with AES-256-GCM under the journal key from the app's secure store;
@@ -283,6 +287,8 @@ impl Journal {
                 sealed.push(self.seal(p.seq, &p.message)?);
             }
         }
+        // Money commits are FULL whatever a relaxed write before left behind (see `relaxed`).
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
         let tx = self.conn.transaction()?;
         let mut sealed = sealed.into_iter();
         for op in &commit.ops {
@@ -531,24 +537,41 @@ impl Journal {
     }
 
     /// Stores the chip data a receipt shows (no card data: AID, label, TVR, TSI, cryptogram).
+    /// Committed without a disk sync of its own (`synchronous=NORMAL`, see the module
+    /// documentation): receipt data is not money.
     pub fn put_card_info(&mut self, reference: &str, info: &CardInfo) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                reference,
-                info.aid,
-                info.label,
-                info.tvr,
-                info.tsi,
-                info.cryptogram_type,
-                info.cryptogram,
-                info.cvm,
-                info.cvm_result,
-                i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
-            ],
-        )?;
-        Ok(())
+        self.relaxed(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    reference,
+                    info.aid,
+                    info.label,
+                    info.tvr,
+                    info.tsi,
+                    info.cryptogram_type,
+                    info.cryptogram,
+                    info.cvm,
+                    info.cvm_result,
+                    i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Runs a write that moves no money with `synchronous=NORMAL`: in WAL mode it is atomic and
+    /// becomes durable with the next FULL commit's sync, instead of paying a sync of its own.
+    /// FULL is restored afterwards, and [`Journal::apply_traced`] sets it again anyway.
+    fn relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = f(&mut self.conn);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        result
     }
 
     /// The chip data of a transaction, if it was read from a chip.
@@ -666,14 +689,18 @@ impl Journal {
         u64::try_from(total).map_err(|_| corrupt("refund total"))
     }
 
-    /// Writes buffered support-trace lines on their own (when no commit is coming to carry them).
+    /// Writes buffered support-trace lines on their own (when no commit is coming to carry them),
+    /// without a disk sync of their own (`synchronous=NORMAL`, see the module documentation).
     pub fn flush_trace(&mut self, trace: &mut Vec<TraceLine>) -> Result<(), JournalError> {
         if trace.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        insert_trace(&tx, trace)?;
-        tx.commit()?;
+        self.relaxed(|conn| {
+            let tx = conn.transaction()?;
+            insert_trace(&tx, trace)?;
+            tx.commit()?;
+            Ok(())
+        })?;
         trace.clear();
         Ok(())
     }
@@ -685,6 +712,39 @@ impl Journal {
             .prepare("SELECT at_ms, direction, text FROM trace ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Caps the journal file at `pages` database pages for this open journal only (SQLite
+    /// `PRAGMA max_page_count`; not stored in the file, so reopening lifts it). A write that
+    /// needs a page beyond the cap fails with SQLITE_FULL, exactly as on a full disk: the
+    /// bad-input tests (`tests/e2e/badinput.rs`) simulate a full disk with it. SQLite never
+    /// lowers the cap below the current size; the cap in force is returned.
+    pub fn set_max_page_count(&mut self, pages: u32) -> Result<u32, JournalError> {
+        let cap: i64 = self
+            .conn
+            .pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))?;
+        u32::try_from(cap).map_err(|_| corrupt("max_page_count"))
+    }
+
+    /// Runs SQLite's `PRAGMA quick_check` (b-tree structure, record formats, free lists; it
+    /// reads every page, so it costs a full read of the file). `Ok` when SQLite answers `ok`;
+    /// [`JournalError::Corrupt`] when it lists problems; [`JournalError::Sql`] when a page is
+    /// too damaged to walk. SQLite has no page checksums: a changed byte inside a stored value
+    /// that keeps the record well-formed is not found by this check (see docs/RELIABILITY.md).
+    pub fn quick_check(&self) -> Result<(), JournalError> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut problems = 0usize;
+        for row in rows {
+            if row? != "ok" {
+                problems += 1;
+            }
+        }
+        if problems == 0 {
+            Ok(())
+        } else {
+            Err(corrupt("database structure (quick_check)"))
+        }
     }
 
     /// Appends an audit entry (operator actions).
@@ -973,5 +1033,38 @@ mod tests {
         assert_eq!(r.state, TxnState::Reversed);
         assert_eq!(r.amount, 1234);
         assert_eq!(r.updated_at_ms, 99);
+    }
+
+    #[test]
+    fn receipt_and_trace_writes_leave_the_connection_fully_synced() {
+        let dir =
+            std::env::temp_dir().join(format!("smartpos-journal-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut j = Journal::open(&dir.join("j.db"), &key()).unwrap();
+        let sync = |j: &Journal| -> i64 {
+            j.conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&j), 2, "FULL after open");
+        let info = CardInfo {
+            aid: "A000000333010101".into(),
+            label: "UnionPay".into(),
+            tvr: "0000000000".into(),
+            tsi: "0000".into(),
+            cryptogram_type: "ARQC".into(),
+            cryptogram: "0102030405060708".into(),
+            cvm: "no_cvm".into(),
+            cvm_result: "3F0000".into(),
+            in_field_ms: 40,
+        };
+        j.put_card_info("000001000001", &info).unwrap();
+        assert_eq!(sync(&j), 2, "FULL again after the receipt data");
+        j.flush_trace(&mut vec![(1, "event", "Sale: approved".into())])
+            .unwrap();
+        assert_eq!(sync(&j), 2, "FULL again after the trace");
+        assert_eq!(j.card_info("000001000001").unwrap(), Some(info));
+        assert_eq!(j.trace_lines().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,0 +1,703 @@
+//! Bad input: malformed configuration, a damaged journal file, a journal from a newer schema
+//! and a full disk. Each must give a clear error, never a panic, and lose nothing that was
+//! committed (compared with the records read before the damage and with the host ledger).
+//!
+//! Journals are built by a real terminal against the host simulator on loopback, so the files
+//! are what the SDK writes. The SQLite file format facts used below (100-byte header, page size
+//! at offset 16, `user_version` at offset 60, b-tree page header layout) are from
+//! <https://www.sqlite.org/fileformat2.html>.
+
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, TEST_TMK_HEX};
+use smartpos_sim::fault::FaultPlan;
+use smartpos_sim::net::{Server, ServerConfig, ServerHandle, TEST_CA_PEM};
+use smartpos_sim::reconcile::reconcile;
+use smartpos_terminal::journal::{Journal, JournalError, JournalKey};
+use smartpos_terminal::link::LinkConfig;
+use smartpos_terminal::store::{DataDir, StoredConfig};
+use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError};
+use smartpos_tests::{MID, TID, temp_dir, test_card, test_tmk};
+use smartpos_txn::model::{TxnRecord, TxnState};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const KEY: [u8; 32] = [0x5A; 32];
+
+async fn host() -> (ServerHandle, Arc<Acquirer>) {
+    let acquirer = Arc::new(
+        Acquirer::new(AcquirerConfig {
+            dialect: "cup".into(),
+            tmk: test_tmk(),
+            ledger_file: None,
+        })
+        .unwrap(),
+    );
+    let server = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
+        acquirer.clone(),
+    )
+    .await
+    .unwrap()
+    .spawn();
+    (server, acquirer)
+}
+
+fn config(addr: SocketAddr) -> TerminalConfig {
+    let mut link = LinkConfig::plain(format!("127.0.0.1:{}", addr.port()));
+    link.response_timeout = Duration::from_secs(3);
+    link.connect_timeout = Duration::from_secs(2);
+    TerminalConfig {
+        tid: TID.into(),
+        mid: MID.into(),
+        currency: "156".into(),
+        dialect: "cup".into(),
+        link,
+        utc_offset_minutes: 480,
+    }
+}
+
+fn open(addr: SocketAddr, path: &Path) -> Result<Terminal, TerminalError> {
+    Terminal::open(config(addr), path, test_tmk(), &JournalKey::new(KEY))
+}
+
+/// Signs in and commits sales, a void and a refund; returns the journal's records.
+async fn commit_some(t: &mut Terminal, first_amount: u64) -> Vec<TxnRecord> {
+    t.sign_in("01").await.unwrap();
+    let mut refs = Vec::new();
+    for i in 0..5 {
+        let s = t
+            .sale(first_amount + i, test_card(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(s.record.state, TxnState::Approved);
+        refs.push(s.record.reference);
+    }
+    let v = t.void(&refs[0], None, None).await.unwrap();
+    assert_eq!(v.record.state, TxnState::Approved);
+    let r = t.refund(&refs[1], 1, None, None).await.unwrap();
+    assert_eq!(r.record.state, TxnState::Approved);
+    t.disconnect().await;
+    t.journal().all().unwrap()
+}
+
+/// A journal file with committed transactions, closed (so the WAL is checkpointed into it).
+async fn committed_journal(name: &str) -> (PathBuf, Vec<TxnRecord>, Arc<Acquirer>) {
+    let (server, acquirer) = host().await;
+    let path = temp_dir(name).join("journal.db");
+    let mut t = open(server.local_addr(), &path).unwrap();
+    let records = commit_some(&mut t, 1_000).await;
+    assert!(records.len() >= 7);
+    drop(t);
+    server.shutdown().await;
+    assert!(
+        !wal_path(&path).exists(),
+        "closing the last connection checkpoints and removes the WAL"
+    );
+    (path, records, acquirer)
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
+}
+
+/// Every file under `dir` with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A small deterministic generator (xorshift64*), so every damage is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = (self.next() >> 32) as u8;
+        }
+    }
+}
+
+fn expect_config_error(result: Result<Terminal, TerminalError>, needle: &str) -> String {
+    match result {
+        Err(TerminalError::Config(msg)) => {
+            assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+            let shown = TerminalError::Config(msg.clone()).to_string();
+            assert!(shown.starts_with("configuration: "), "{shown}");
+            msg
+        }
+        Err(other) => panic!("expected a configuration error about {needle:?}, got {other:?}"),
+        Ok(_) => panic!("a bad configuration ({needle}) opened a terminal"),
+    }
+}
+
+// ---------------------------------------------------------------- configuration
+
+#[tokio::test]
+async fn malformed_configuration_is_a_config_error_and_changes_nothing() {
+    let (server, acquirer) = host().await;
+    let dir = DataDir::new(temp_dir("badcfg"));
+    let stored = StoredConfig {
+        host: server.local_addr().to_string(),
+        dialect: "cup".into(),
+        tid: TID.into(),
+        mid: MID.into(),
+        currency: "156".into(),
+        tls_ca: None,
+        tls_server_name: None,
+        tls_pin_sha256: None,
+        connect_timeout_ms: 2_000,
+        response_timeout_ms: 3_000,
+        utc_offset_minutes: 480,
+        merchant_name: None,
+        profile: None,
+    };
+    let tmk = smartpos_types::hex::decode(TEST_TMK_HEX).unwrap();
+    dir.init(&stored, &tmk).unwrap();
+    let mut t = dir.open().unwrap();
+    let committed = commit_some(&mut t, 2_000).await;
+    drop(t);
+    let json_path = dir.path().join("terminal.json");
+    let good = std::fs::read_to_string(&json_path).unwrap();
+    assert!(good.contains(&format!("\"tid\": \"{TID}\"")), "{good}");
+    assert!(good.contains("\"tls_ca\": null"), "{good}");
+    let ca_file = temp_dir("badcfg-ca").join("ca.pem");
+    std::fs::write(&ca_file, TEST_CA_PEM).unwrap();
+    let before = files(dir.path());
+
+    let with_ca = |ca: &str| good.replace("\"tls_ca\": null", &format!("\"tls_ca\": {ca:?}"));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "{ this is not json".into(), "terminal.json: "),
+        ("empty file", String::new(), "terminal.json: EOF"),
+        (
+            "missing field",
+            good.replace(&format!("\"tid\": \"{TID}\","), ""),
+            "missing field `tid`",
+        ),
+        (
+            "wrong type",
+            good.replace(
+                "\"connect_timeout_ms\": 2000",
+                "\"connect_timeout_ms\": \"soon\"",
+            ),
+            "terminal.json: invalid type",
+        ),
+        (
+            "TID of 4 characters",
+            good.replace(&format!("\"tid\": \"{TID}\""), "\"tid\": \"1234\""),
+            "terminal id must be 8 characters",
+        ),
+        (
+            "MID of 16 characters",
+            good.replace(
+                &format!("\"mid\": \"{MID}\""),
+                "\"mid\": \"1234567890123456\"",
+            ),
+            "merchant id 15",
+        ),
+        (
+            "unknown dialect",
+            good.replace("\"dialect\": \"cup\"", "\"dialect\": \"martian\""),
+            "unknown dialect \"martian\"",
+        ),
+        (
+            "missing CA file",
+            with_ca("/nonexistent/smartpos/ca.pem"),
+            "cannot read CA file /nonexistent/smartpos/ca.pem: entity not found",
+        ),
+        (
+            "CA path is a directory",
+            with_ca(&temp_dir("badcfg-ca-dir").display().to_string()),
+            "cannot read CA file",
+        ),
+        (
+            "malformed pin",
+            with_ca(&ca_file.display().to_string())
+                .replace("\"tls_pin_sha256\": null", "\"tls_pin_sha256\": \"XYZ\""),
+            "pin must be 64 hex digits",
+        ),
+        (
+            "missing profile file",
+            good.replace(
+                "\"profile\": null",
+                "\"profile\": \"/nonexistent/acq.toml\"",
+            ),
+            "cannot read profile /nonexistent/acq.toml",
+        ),
+    ];
+    for (what, json, needle) in &cases {
+        assert_ne!(json, &good, "{what}: the case must change the file");
+        std::fs::write(&json_path, json).unwrap();
+        let msg = expect_config_error(dir.open(), needle);
+        assert!(!msg.contains(&tmk_hex_fragment()), "{what}: {msg}");
+        let mut after = files(dir.path());
+        after.insert(json_path.clone(), good.clone().into_bytes());
+        assert!(after == before, "{what}: the data directory changed");
+    }
+    std::fs::remove_file(&json_path).unwrap();
+    expect_config_error(dir.open(), "run `init` first");
+
+    // The good file back: every committed transaction is there and the terminal works.
+    std::fs::write(&json_path, &good).unwrap();
+    let mut t = dir.open().unwrap();
+    assert_eq!(t.journal().all().unwrap(), committed);
+    t.sign_in("01").await.unwrap();
+    let s = t.sale(2_100, test_card(), None, None).await.unwrap();
+    assert_eq!(s.record.state, TxnState::Approved);
+    let diffs = reconcile(&t.journal().all().unwrap(), &acquirer.ledger(), TID, false);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    t.disconnect().await;
+    server.shutdown().await;
+}
+
+fn tmk_hex_fragment() -> String {
+    TEST_TMK_HEX[..16].to_owned()
+}
+
+#[tokio::test]
+async fn bad_settings_on_a_fresh_terminal_create_no_journal() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let path = temp_dir("badcfg-fresh").join("journal.db");
+    let mut short_tid = config(addr);
+    short_tid.tid = "1234567".into();
+    let mut long_mid = config(addr);
+    long_mid.mid.push('0');
+    let mut dialect = config(addr);
+    dialect.dialect = String::new();
+    for (cfg, needle) in [
+        (short_tid, "terminal id must be 8 characters"),
+        (long_mid, "merchant id 15"),
+        (dialect, "unknown dialect \"\""),
+    ] {
+        expect_config_error(
+            Terminal::open(cfg, &path, test_tmk(), &JournalKey::new(KEY)),
+            needle,
+        );
+        assert!(!path.exists(), "{needle}: a journal was created");
+        assert!(!wal_path(&path).exists());
+    }
+}
+
+// ---------------------------------------------------------------- newer schema
+
+#[tokio::test]
+async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
+    let (path, committed, _) = committed_journal("newer").await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    // user_version: 4-byte big-endian integer at offset 60 of the database header.
+    assert_eq!(
+        bytes[60..64],
+        1i32.to_be_bytes(),
+        "this SDK writes schema 1"
+    );
+    bytes[60..64].copy_from_slice(&99i32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let dir = path.parent().unwrap().to_path_buf();
+    let before = files(&dir);
+
+    match Journal::open(&path, &JournalKey::new(KEY)) {
+        Err(e @ JournalError::NewerSchema { .. }) => {
+            assert!(matches!(
+                e,
+                JournalError::NewerSchema {
+                    found: 99,
+                    supported: 1
+                }
+            ));
+            assert_eq!(
+                e.to_string(),
+                "journal schema version 99 is newer than this SDK supports (1)"
+            );
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    match open(addr, &path) {
+        Err(TerminalError::Journal(JournalError::NewerSchema { found: 99, .. })) => {}
+        other => panic!("expected Journal(NewerSchema), got {other:?}"),
+    }
+    assert!(files(&dir) == before, "the newer journal was modified");
+
+    // Back to schema 1 (a downgrade would be the newer SDK's job): nothing was lost.
+    bytes[60..64].copy_from_slice(&1i32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let j = Journal::open(&path, &JournalKey::new(KEY)).unwrap();
+    assert_eq!(j.all().unwrap(), committed);
+}
+
+// ---------------------------------------------------------------- damaged journal
+
+/// The page size of a database file (header offset 16, big-endian; 1 means 65536).
+fn page_size(bytes: &[u8]) -> usize {
+    match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65_536,
+        n => usize::from(n),
+    }
+}
+
+/// The unallocated gap of each b-tree page: between the cell pointer array and the cell
+/// content area. SQLite never reads it, so it may hold anything.
+fn free_gaps(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let ps = page_size(bytes);
+    let mut gaps = Vec::new();
+    for (i, page) in bytes.chunks_exact(ps).enumerate() {
+        let h = if i == 0 { 100 } else { 0 };
+        let header_len = match page[h] {
+            0x0A | 0x0D => 8,
+            0x02 | 0x05 => 12,
+            _ => continue, // overflow, free-list or unused page
+        };
+        let cells = usize::from(u16::from_be_bytes([page[h + 3], page[h + 4]]));
+        let content = match u16::from_be_bytes([page[h + 5], page[h + 6]]) {
+            0 => 65_536,
+            n => usize::from(n),
+        };
+        let start = h + header_len + 2 * cells;
+        if content > start {
+            gaps.push(i * ps + start..i * ps + content);
+        }
+    }
+    gaps
+}
+
+/// Opens a damaged journal like the app would and reads everything a terminal relies on.
+fn open_and_read(path: &Path) -> Result<(Vec<TxnRecord>, usize), TerminalError> {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let t = open(addr, path)?;
+    let all = t.journal().all()?;
+    Ok((all, t.pending().len()))
+}
+
+#[tokio::test]
+async fn random_bytes_in_free_space_lose_nothing() {
+    let (path, committed, _) = committed_journal("freespace").await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    let gaps = free_gaps(&bytes);
+    let damaged: usize = gaps.iter().map(|g| g.len()).sum();
+    assert!(
+        damaged > 4_000,
+        "too little free space to test: {damaged} bytes"
+    );
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for g in gaps {
+        rng.fill(&mut bytes[g]);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let (all, pending) = open_and_read(&path).unwrap();
+    assert_eq!(all, committed);
+    assert_eq!(pending, 0);
+    let j = Journal::open(&path, &JournalKey::new(KEY)).unwrap();
+    j.quick_check().unwrap();
+}
+
+#[tokio::test]
+async fn damaged_database_header_is_refused_on_open_or_read() {
+    let (path, _, _) = committed_journal("header").await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    Rng(7).fill(&mut bytes[..16]); // "SQLite format 3\0"
+    std::fs::write(&path, &bytes).unwrap();
+    let err = open_and_read(&path).unwrap_err();
+    assert!(
+        matches!(err, TerminalError::Journal(JournalError::Sql(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "journal: journal database error: file is not a database"
+    );
+}
+
+/// Outcome of opening a journal with one page overwritten.
+#[derive(Debug, Default)]
+struct Tally {
+    refused_on_open_or_read: usize,
+    found_by_quick_check: usize,
+    /// Of those, how many still read every transaction record unchanged (the damage hit the
+    /// support trace, the audit log or an index).
+    found_by_quick_check_records_intact: usize,
+    opened_intact: usize,
+    opened_changed: usize,
+}
+
+#[tokio::test]
+async fn random_bytes_over_a_whole_page_are_an_error_or_lose_nothing() {
+    let (path, committed, _) = committed_journal("pages").await;
+    let good = std::fs::read(&path).unwrap();
+    let ps = page_size(&good);
+    let pages = good.len() / ps;
+    assert!(pages >= 4, "{pages} pages");
+    let mut tally = Tally::default();
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    // Every page but the first (the header page is covered above), overwritten entirely.
+    for page in 1..pages {
+        let mut bytes = good.clone();
+        rng.fill(&mut bytes[page * ps..(page + 1) * ps]);
+        std::fs::write(&path, &bytes).unwrap();
+        match open_and_read(&path) {
+            Err(TerminalError::Journal(JournalError::Sql(e))) => {
+                let text = e.to_string();
+                assert!(text.contains("malformed"), "page {page}: {text}");
+                tally.refused_on_open_or_read += 1;
+            }
+            Err(other) => panic!("page {page}: unexpected error {other:?}"),
+            Ok((all, _)) => {
+                let j = Journal::open(&path, &JournalKey::new(KEY)).unwrap();
+                if j.quick_check().is_err() {
+                    tally.found_by_quick_check += 1;
+                    if all == committed {
+                        tally.found_by_quick_check_records_intact += 1;
+                    }
+                } else if all == committed {
+                    tally.opened_intact += 1;
+                } else {
+                    tally.opened_changed += 1;
+                }
+            }
+        }
+    }
+    println!("whole-page damage over {} pages: {tally:?}", pages - 1);
+    // A page of random bytes never passes for a valid b-tree page: it is reported on open
+    // or by quick_check, never silently read as different data.
+    assert_eq!(tally.opened_changed, 0, "{tally:?}");
+    // Where the journal still opened and read its records, they were all there unchanged.
+    assert_eq!(
+        tally.found_by_quick_check_records_intact, tally.found_by_quick_check,
+        "{tally:?}"
+    );
+    assert!(tally.refused_on_open_or_read > 0, "{tally:?}");
+}
+
+#[tokio::test]
+async fn journal_truncated_past_its_first_page_is_detected() {
+    let (path, _, _) = committed_journal("truncated").await;
+    let good = std::fs::read(&path).unwrap();
+    let ps = page_size(&good);
+    let pages = good.len() / ps;
+    // Cut at every page boundary and in the middle of every page after the first.
+    let mut lengths: Vec<usize> = (1..pages).map(|p| p * ps).collect();
+    lengths.extend((1..pages).map(|p| p * ps + ps / 2));
+    let (mut on_open, mut by_check) = (0, 0);
+    for len in lengths {
+        std::fs::write(&path, &good[..len]).unwrap();
+        match open_and_read(&path) {
+            Err(TerminalError::Journal(JournalError::Sql(e))) => {
+                assert!(e.to_string().contains("malformed"), "{len} bytes: {e}");
+                on_open += 1;
+            }
+            Err(other) => panic!("{len} bytes: unexpected error {other:?}"),
+            Ok(_) => {
+                // The pages read on open survived; the structural check finds the rest missing.
+                let j = Journal::open(&path, &JournalKey::new(KEY)).unwrap();
+                assert!(
+                    j.quick_check().is_err(),
+                    "{len} bytes: truncation not detected"
+                );
+                by_check += 1;
+            }
+        }
+    }
+    println!("truncation past page 1: {on_open} refused on open, {by_check} found by quick_check");
+    assert!(on_open > 0);
+}
+
+#[tokio::test]
+async fn journal_cut_inside_its_first_page_is_refused_on_open_or_read() {
+    let (path, _, _) = committed_journal("cut").await;
+    let good = std::fs::read(&path).unwrap();
+    let ps = page_size(&good);
+    for len in [2, 15, 16, 17, 24, 28, 99, 100, 101, ps / 2, ps - 1] {
+        std::fs::write(&path, &good[..len]).unwrap();
+        let err = open_and_read(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, TerminalError::Journal(JournalError::Sql(_)))
+                && (text.ends_with("file is not a database")
+                    || text.ends_with("database disk image is malformed")),
+            "{len} bytes: {err:?}"
+        );
+    }
+}
+
+/// KNOWN GAP (see docs/RELIABILITY.md): SQLite takes a file of 0 or 1 bytes for an empty
+/// database (as it takes a missing file for a new one), so a journal emptied by the file
+/// system opens as a NEW, empty journal and every committed transaction is silently gone.
+/// This test pins the current behaviour; change it when `Journal::open` refuses such a file.
+#[tokio::test]
+async fn journal_emptied_to_zero_bytes_reopens_empty_known_gap() {
+    let (path, committed, _) = committed_journal("emptied").await;
+    assert!(!committed.is_empty());
+    let good = std::fs::read(&path).unwrap();
+    for len in [0, 1] {
+        std::fs::write(&path, &good[..len]).unwrap();
+        let (all, pending) = open_and_read(&path).unwrap();
+        assert!(all.is_empty() && pending == 0, "{len} bytes");
+    }
+}
+
+/// KNOWN GAP (see docs/RELIABILITY.md): SQLite keeps no page checksums, so a changed byte
+/// inside a stored value that leaves the record well-formed is read back as if it were true,
+/// and `quick_check` finds nothing. Here every copy of one approval's RRN gets one digit
+/// changed. (Sealed pending messages are the exception: AES-GCM refuses any change.)
+#[tokio::test]
+async fn a_changed_digit_inside_a_value_is_not_detected_known_gap() {
+    let (path, committed, _) = committed_journal("digit").await;
+    let victim = committed
+        .iter()
+        .find_map(|r| r.rrn.clone().filter(|rrn| rrn.len() == 12))
+        .unwrap();
+    let mut forged = victim.clone().into_bytes();
+    forged[11] = if forged[11] == b'9' {
+        b'0'
+    } else {
+        forged[11] + 1
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut copies = 0;
+    let mut at = 0;
+    while let Some(pos) = bytes[at..]
+        .windows(victim.len())
+        .position(|w| w == victim.as_bytes())
+    {
+        let start = at + pos;
+        bytes[start..start + forged.len()].copy_from_slice(&forged);
+        copies += 1;
+        at = start + forged.len();
+    }
+    assert!(copies >= 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let (all, _) = open_and_read(&path).unwrap();
+    let forged = String::from_utf8(forged).unwrap();
+    assert!(
+        all.iter()
+            .any(|r| r.rrn.as_deref() == Some(forged.as_str()))
+    );
+    assert_ne!(all, committed);
+    Journal::open(&path, &JournalKey::new(KEY))
+        .unwrap()
+        .quick_check()
+        .unwrap();
+}
+
+// ---------------------------------------------------------------- full disk
+
+#[tokio::test]
+async fn full_disk_fails_the_sale_before_sending_and_loses_nothing() {
+    let (server, acquirer) = host().await;
+    let path = temp_dir("fulldisk").join("journal.db");
+    let mut t = open(server.local_addr(), &path).unwrap();
+    let committed = commit_some(&mut t, 3_000).await;
+
+    // The "disk" is full: no page beyond the current size, and the free space inside the
+    // current pages used up by filler rows until SQLite itself says so.
+    // SQLite never lowers the cap below the current size, so asking for 1 page caps it there.
+    let cap = t.journal_mut().set_max_page_count(1).unwrap();
+    assert!(cap > 1, "cap {cap}");
+    let mut fillers = 0;
+    let full = loop {
+        match t
+            .journal_mut()
+            .set_meta(&format!("filler.{fillers}"), &"x".repeat(600))
+        {
+            Ok(()) => fillers += 1,
+            Err(e) => break e,
+        }
+        assert!(fillers < 10_000, "cap {cap} never reached");
+    };
+    assert!(full.to_string().contains("full"), "{full}");
+
+    let probes = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = probes.clone();
+    t.set_probe(move |p| {
+        let line = match p {
+            Probe::BeforeCommit { id } => format!("before_commit {id}"),
+            Probe::AfterCommit { id } => format!("after_commit {id}"),
+            Probe::BeforeSend(_) => "before_send".into(),
+            Probe::AfterSend(_) => "after_send".into(),
+            Probe::Received(_) => "received".into(),
+            _ => "other".into(),
+        };
+        seen.lock().unwrap().push(line);
+    });
+    // An order key longer than a page forces new (overflow) pages for the intent row, so the
+    // intent commit is certain to need space the disk does not have.
+    let long_key = "K".repeat(5_000);
+    let ledger_before = acquirer.ledger().transactions.len();
+    let err = t
+        .sale(3_777, test_card(), Some(&long_key), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TerminalError::Journal(JournalError::Sql(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "journal: journal database error: database or disk is full"
+    );
+    let probes = probes.lock().unwrap().clone();
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    assert!(probes[0].starts_with("before_commit"), "{probes:?}");
+    // Nothing left the terminal, the host saw nothing.
+    assert_eq!(acquirer.ledger().transactions.len(), ledger_before);
+    assert!(
+        !acquirer
+            .ledger()
+            .transactions
+            .iter()
+            .any(|e| e.amount == 3_777)
+    );
+    // The terminal refuses to continue out of step with its journal.
+    let again = t.sale(3_778, test_card(), None, None).await.unwrap_err();
+    assert!(matches!(again, TerminalError::Poisoned), "{again:?}");
+    drop(t);
+
+    // Space again (reopening lifts the cap): everything committed is there, the failed sale
+    // is not, nothing is pending, and the terminal works.
+    let mut t = open(server.local_addr(), &path).unwrap();
+    assert_eq!(t.journal().all().unwrap(), committed);
+    assert!(t.pending().is_empty());
+    assert!(t.journal().by_idempotency_key(&long_key).unwrap().is_none());
+    t.sign_in("01").await.unwrap();
+    let s = t
+        .sale(3_777, test_card(), Some(&long_key), None)
+        .await
+        .unwrap();
+    assert_eq!(s.record.state, TxnState::Approved);
+    let ledger = acquirer.ledger();
+    let hits: Vec<_> = ledger
+        .transactions
+        .iter()
+        .filter(|e| e.amount == 3_777)
+        .collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].status, HostStatus::Approved);
+    let diffs = reconcile(&t.journal().all().unwrap(), &ledger, TID, false);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    t.disconnect().await;
+    server.shutdown().await;
+}
