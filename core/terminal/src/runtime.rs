@@ -162,6 +162,23 @@ impl std::fmt::Debug for Terminal {
     }
 }
 
+impl TerminalConfig {
+    /// Checks what can be checked without opening anything: TID and MID lengths, currency.
+    pub fn validate(&self) -> Result<(), TerminalError> {
+        if self.tid.len() != 8 || self.mid.len() != 15 {
+            return Err(TerminalError::Config(
+                "terminal id must be 8 characters and merchant id 15".into(),
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TerminalError::Config(
+                "currency must be an ISO 4217 numeric code (3 digits)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn profile_of(cfg: &TerminalConfig) -> Result<Profile, TerminalError> {
     Profile::by_name(&cfg.dialect)
         .ok_or_else(|| TerminalError::Config(format!("unknown dialect {:?}", cfg.dialect)))
@@ -191,11 +208,7 @@ impl Terminal {
         tmk: TdesKey,
         journal_key: &JournalKey,
     ) -> Result<Terminal, TerminalError> {
-        if cfg.tid.len() != 8 || cfg.mid.len() != 15 {
-            return Err(TerminalError::Config(
-                "terminal id must be 8 characters and merchant id 15".into(),
-            ));
-        }
+        cfg.validate()?;
         let journal = Journal::open(journal_path, journal_key)?;
         let restored = journal.restore()?;
         let mut ecfg = EngineConfig::new(

@@ -263,11 +263,22 @@ impl DataDir {
     pub fn open(&self) -> Result<Terminal, TerminalError> {
         let stored = self.config()?;
         let cfg = stored.to_config()?;
+        // Settings first: a bad configuration must not create keys or a journal.
+        cfg.validate()?;
+        let profile = match &stored.profile {
+            Some(path) => Some(load_profile(path)?),
+            None => {
+                smartpos_txn::proto::Profile::by_name(&cfg.dialect).ok_or_else(|| {
+                    TerminalError::Config(format!("unknown dialect {:?}", cfg.dialect))
+                })?;
+                None
+            }
+        };
         let (tmk, jk) = load_keys(&self.store())?;
         let journal = self.path.join("journal.db");
-        match &stored.profile {
+        match profile {
             None => Terminal::open(cfg, &journal, tmk, &jk),
-            Some(path) => Terminal::open_with_profile(cfg, load_profile(path)?, &journal, tmk, &jk),
+            Some(p) => Terminal::open_with_profile(cfg, p, &journal, tmk, &jk),
         }
     }
 }
