@@ -33,4 +33,7 @@ done
 step "Kotlin bindings (uniffi) on the JVM: JUnit 5 against the in-process simulator"
 bash "$ROOT/scripts/kotlin.sh" test
 
+step "Android sample on the JVM: Robolectric tests of the adapters, ViewModel through the real core"
+bash "$ROOT/scripts/android-sample.sh"
+
 step "all checks passed"

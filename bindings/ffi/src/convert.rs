@@ -6,12 +6,18 @@
 
 use crate::card::CardInput;
 use crate::error::SmartPosError;
+use smartpos_terminal::card::CardError;
 use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
+use smartpos_terminal::printing::{self, ReceiptSettings};
+use smartpos_terminal::safety::denial_json;
 use smartpos_terminal::{TerminalError, TxnOutcome};
 use smartpos_txn::diagnosis;
 use smartpos_txn::engine::{Event, OpError, Outcome};
 use smartpos_txn::model::{self, PendingKind};
+use smartpos_txn::operators::{self, Role, Session};
+use smartpos_txn::policy::{self, Denial};
 use smartpos_txn::proto::{MsgType, Reply};
+use smartpos_txn::receipt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -625,6 +631,289 @@ pub fn diagnose_response_code(code: String, kind: TxnKind) -> Diagnosis {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Operators and refund safety.
+
+/// An operator's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum OperatorRole {
+    /// Supervisor (`00`): manages cashiers, approves refunds.
+    Supervisor,
+    /// Cashier (`01`-`99`).
+    Cashier,
+}
+
+/// The logged-in operator.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OperatorSession {
+    /// Operator id, `00`-`99`.
+    pub operator: String,
+    /// Role.
+    pub role: OperatorRole,
+    /// Unix ms of the login.
+    pub since_ms: i64,
+}
+
+/// What a correct password leads to.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum LoginResult {
+    /// Logged in.
+    LoggedIn {
+        /// The session.
+        session: OperatorSession,
+    },
+    /// The password is right but is the default one: call `changePassword`, which logs in.
+    MustChangePassword {
+        /// Operator id.
+        operator: String,
+    },
+}
+
+/// One refund-policy rule that denies a refund.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundDenial {
+    /// Stable rule code, e.g. `policy.exceeds_remainder`.
+    pub rule: String,
+    /// The rule with its numbers, as JSON (e.g. `{"exceeds_remainder":{"remainder":1000}}`).
+    pub detail_json: String,
+    /// What to tell the cashier.
+    pub diagnosis: Diagnosis,
+}
+
+/// What may be refunded on an original right now.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundQuote {
+    /// Original minus fee minus refunds so far.
+    pub refundable_remainder: u64,
+    /// Non-refundable fee withheld on this original.
+    pub fee: u64,
+    /// Every rule that denies refunding the whole remainder (empty: it may be refunded).
+    pub denials: Vec<RefundDenial>,
+    /// Whether a supervisor must approve refunding the whole remainder.
+    pub needs_supervisor: bool,
+    /// The largest amount that passes the amount limits now (0 when another rule denies).
+    pub max_amount_now: u64,
+    /// The card must be read and compared before the refund.
+    pub needs_same_card: bool,
+}
+
+impl From<Role> for OperatorRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Supervisor => OperatorRole::Supervisor,
+            Role::Cashier => OperatorRole::Cashier,
+        }
+    }
+}
+
+impl From<Session> for OperatorSession {
+    fn from(s: Session) -> Self {
+        OperatorSession {
+            operator: s.operator,
+            role: s.role.into(),
+            since_ms: s.since_ms,
+        }
+    }
+}
+
+impl From<operators::LoginResult> for LoginResult {
+    fn from(r: operators::LoginResult) -> Self {
+        match r {
+            operators::LoginResult::LoggedIn(s) => LoginResult::LoggedIn { session: s.into() },
+            operators::LoginResult::MustChangePassword { operator } => {
+                LoginResult::MustChangePassword { operator }
+            }
+        }
+    }
+}
+
+impl From<&Denial> for RefundDenial {
+    fn from(d: &Denial) -> Self {
+        RefundDenial {
+            rule: d.rule.code().to_owned(),
+            detail_json: denial_json(d)["rule"].to_string(),
+            diagnosis: d.diagnosis.clone().into(),
+        }
+    }
+}
+
+impl From<policy::RefundQuote> for RefundQuote {
+    fn from(q: policy::RefundQuote) -> Self {
+        RefundQuote {
+            refundable_remainder: q.refundable_remainder,
+            fee: q.fee,
+            denials: q.denials.iter().map(RefundDenial::from).collect(),
+            needs_supervisor: q.needs_supervisor,
+            max_amount_now: q.max_amount_now,
+            needs_same_card: q.needs_same_card,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receipts.
+
+/// Which copy of a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ReceiptCopy {
+    /// Kept by the merchant (signature area).
+    Merchant,
+    /// Handed to the cardholder.
+    Customer,
+}
+
+/// Paper width of a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ReceiptWidth {
+    /// 58 mm paper: 32 columns.
+    W32,
+    /// 80 mm paper: 48 columns.
+    W48,
+}
+
+/// What the printer reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PrinterStatus {
+    /// Printed.
+    Ok,
+    /// Out of paper.
+    OutOfPaper,
+    /// The print head is too hot.
+    Overheated,
+    /// The paper cover is open.
+    CoverOpen,
+    /// No printer is connected or available.
+    NoPrinter,
+    /// Busy with another job.
+    Busy,
+}
+
+/// One receipt to print: ESC/POS bytes for printers that speak it, plain lines for the others.
+/// Receipts carry the PAN masked only.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PrintJob {
+    /// The transaction's reference.
+    pub reference: String,
+    /// Merchant or customer copy.
+    pub copy: ReceiptCopy,
+    /// ESC/POS bytes (initialise, code page, styles, QR of the reference, cut).
+    pub escpos: Vec<u8>,
+    /// The same receipt as plain text lines.
+    pub lines: Vec<String>,
+    /// Whether it is a reprint.
+    pub reprint: bool,
+}
+
+/// A receipt whose printing failed and is still pending.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingPrint {
+    /// The transaction's reference.
+    pub reference: String,
+    /// `merchant` or `customer`.
+    pub copy: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Last printer status, e.g. `out_of_paper`.
+    pub last_status: String,
+}
+
+impl From<ReceiptCopy> for receipt::ReceiptCopy {
+    fn from(c: ReceiptCopy) -> Self {
+        match c {
+            ReceiptCopy::Merchant => receipt::ReceiptCopy::Merchant,
+            ReceiptCopy::Customer => receipt::ReceiptCopy::Customer,
+        }
+    }
+}
+
+impl From<receipt::ReceiptCopy> for ReceiptCopy {
+    fn from(c: receipt::ReceiptCopy) -> Self {
+        match c {
+            receipt::ReceiptCopy::Merchant => ReceiptCopy::Merchant,
+            receipt::ReceiptCopy::Customer => ReceiptCopy::Customer,
+        }
+    }
+}
+
+impl From<ReceiptWidth> for receipt::Width {
+    fn from(w: ReceiptWidth) -> Self {
+        match w {
+            ReceiptWidth::W32 => receipt::Width::W32,
+            ReceiptWidth::W48 => receipt::Width::W48,
+        }
+    }
+}
+
+impl From<printing::PrinterStatus> for PrinterStatus {
+    fn from(s: printing::PrinterStatus) -> Self {
+        #[allow(unreachable_patterns)] // the core enum is non_exhaustive
+        match s {
+            printing::PrinterStatus::Ok => PrinterStatus::Ok,
+            printing::PrinterStatus::OutOfPaper => PrinterStatus::OutOfPaper,
+            printing::PrinterStatus::Overheated => PrinterStatus::Overheated,
+            printing::PrinterStatus::CoverOpen => PrinterStatus::CoverOpen,
+            printing::PrinterStatus::Busy => PrinterStatus::Busy,
+            _ => PrinterStatus::NoPrinter,
+        }
+    }
+}
+
+impl From<PrinterStatus> for printing::PrinterStatus {
+    fn from(s: PrinterStatus) -> Self {
+        match s {
+            PrinterStatus::Ok => printing::PrinterStatus::Ok,
+            PrinterStatus::OutOfPaper => printing::PrinterStatus::OutOfPaper,
+            PrinterStatus::Overheated => printing::PrinterStatus::Overheated,
+            PrinterStatus::CoverOpen => printing::PrinterStatus::CoverOpen,
+            PrinterStatus::NoPrinter => printing::PrinterStatus::NoPrinter,
+            PrinterStatus::Busy => printing::PrinterStatus::Busy,
+        }
+    }
+}
+
+impl From<&printing::PrintJob> for PrintJob {
+    fn from(j: &printing::PrintJob) -> Self {
+        PrintJob {
+            reference: j.reference.clone(),
+            copy: j.copy.into(),
+            escpos: j.escpos.clone(),
+            lines: j.lines.clone(),
+            reprint: j.reprint,
+        }
+    }
+}
+
+impl From<(String, String, u32, String)> for PendingPrint {
+    fn from((reference, copy, attempts, last_status): (String, String, u32, String)) -> Self {
+        PendingPrint {
+            reference,
+            copy,
+            attempts,
+            last_status,
+        }
+    }
+}
+
+/// The receipt settings a core terminal starts with (the core has no getter), with `width`.
+pub(crate) fn receipt_settings(
+    cfg: &smartpos_terminal::TerminalConfig,
+    width: receipt::Width,
+) -> ReceiptSettings {
+    ReceiptSettings {
+        merchant: receipt::MerchantInfo {
+            name: cfg.mid.clone(),
+            merchant_id: cfg.mid.clone(),
+            terminal_id: cfg.tid.clone(),
+        },
+        width,
+        lang: if cfg.dialect == "cup" {
+            receipt::Lang::Zh
+        } else {
+            receipt::Lang::En
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors.
 
 impl From<OpError> for SmartPosError {
@@ -671,6 +960,20 @@ impl From<TerminalError> for SmartPosError {
             TerminalError::Config(reason) => SmartPosError::Config { reason },
             TerminalError::NotFound { reference } => SmartPosError::NotFound { reference },
             TerminalError::IdempotencyConflict => SmartPosError::IdempotencyConflict {
+                reason: e.to_string(),
+            },
+            TerminalError::Operator(_) => SmartPosError::OperatorRefused {
+                reason: e.to_string(),
+                diagnosis: Some(e.diagnosis().into()),
+            },
+            TerminalError::RefundDenied { ref denials } => SmartPosError::RefundDenied {
+                reason: e.to_string(),
+                denials: denials.iter().map(RefundDenial::from).collect(),
+            },
+            TerminalError::Card(CardError::PinCancelled) => SmartPosError::Cancelled {
+                reason: e.to_string(),
+            },
+            TerminalError::Card(_) => SmartPosError::CardReadFailed {
                 reason: e.to_string(),
             },
             other => SmartPosError::internal(other.to_string()),
@@ -845,5 +1148,82 @@ mod tests {
         let core = plain.to_core().expect("config");
         assert_eq!(core.link.response_timeout, Duration::from_secs(1));
         assert!(core.link.tls.is_none());
+    }
+
+    #[test]
+    fn safety_errors_carry_rules_and_diagnoses() {
+        let rule = policy::Rule::ExceedsRemainder { remainder: 1000 };
+        let denial = Denial {
+            diagnosis: rule.diagnosis(),
+            rule,
+        };
+        match SmartPosError::from(TerminalError::RefundDenied {
+            denials: vec![denial],
+        }) {
+            SmartPosError::RefundDenied { reason, denials } => {
+                assert!(reason.contains("policy.exceeds_remainder"), "{reason}");
+                assert_eq!(denials.len(), 1);
+                assert_eq!(denials[0].rule, "policy.exceeds_remainder");
+                assert!(
+                    denials[0].detail_json.contains("1000"),
+                    "{}",
+                    denials[0].detail_json
+                );
+                assert!(!denials[0].diagnosis.title_en.is_empty());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let wrong = TerminalError::Operator(operators::OperatorError::WrongPassword {
+            remaining_attempts: 2,
+        });
+        assert!(matches!(
+            SmartPosError::from(wrong),
+            SmartPosError::OperatorRefused {
+                diagnosis: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Card(CardError::PinCancelled)),
+            SmartPosError::Cancelled { .. }
+        ));
+        assert!(matches!(
+            SmartPosError::from(TerminalError::Card(CardError::PinPadMissing)),
+            SmartPosError::CardReadFailed { .. }
+        ));
+    }
+
+    #[test]
+    fn receipts_and_sessions_convert_both_ways() {
+        for s in [
+            PrinterStatus::Ok,
+            PrinterStatus::OutOfPaper,
+            PrinterStatus::Overheated,
+            PrinterStatus::CoverOpen,
+            PrinterStatus::NoPrinter,
+            PrinterStatus::Busy,
+        ] {
+            assert_eq!(PrinterStatus::from(printing::PrinterStatus::from(s)), s);
+        }
+        for c in [ReceiptCopy::Merchant, ReceiptCopy::Customer] {
+            assert_eq!(ReceiptCopy::from(receipt::ReceiptCopy::from(c)), c);
+        }
+        let s = Session {
+            operator: "02".into(),
+            role: Role::Cashier,
+            since_ms: 5,
+        };
+        assert_eq!(
+            LoginResult::from(operators::LoginResult::LoggedIn(s)),
+            LoginResult::LoggedIn {
+                session: OperatorSession {
+                    operator: "02".into(),
+                    role: OperatorRole::Cashier,
+                    since_ms: 5
+                }
+            }
+        );
+        let p = PendingPrint::from(("r".to_owned(), "customer".to_owned(), 2, "busy".to_owned()));
+        assert_eq!((p.attempts, p.last_status.as_str()), (2, "busy"));
     }
 }

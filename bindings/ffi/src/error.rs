@@ -5,7 +5,7 @@
 //! message for logs that never holds card data, and, where the core can tell the cashier what
 //! happened, a [`Diagnosis`]. A decline is not an error: it is a `TxnResult`.
 
-use crate::convert::Diagnosis;
+use crate::convert::{Diagnosis, RefundDenial};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
@@ -101,6 +101,24 @@ pub enum SmartPosError {
     Cancelled {
         /// For logs.
         reason: String,
+    },
+    /// An operator rule refused the command: nobody logged in, wrong password (the diagnosis
+    /// says how many attempts are left), operator locked, not a supervisor, ...
+    #[error("operator: {reason}")]
+    OperatorRefused {
+        /// For logs (never a password).
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The refund policy denied the refund; nothing was sent. Every denying rule is listed,
+    /// each with its diagnosis.
+    #[error("refund denied: {reason}")]
+    RefundDenied {
+        /// The rule codes, for logs.
+        reason: String,
+        /// Every rule that denies, in the policy's order.
+        denials: Vec<RefundDenial>,
     },
     /// The terminal was closed.
     #[error("terminal is closed")]

@@ -14,20 +14,32 @@
 //! - `callbacks.rs`: the other foreign traits the app implements ([`SecureStore`],
 //!   [`TerminalListener`], [`LogSink`]) and their adapters; a Kotlin exception in a callback
 //!   becomes an error value, never a panic.
+//! - `contactless.rs`: the app's [`ApduTransport`] (NFC / mPOS reader) and [`PinEntry`]
+//!   foreign traits, [`PinInput`], and the contactless sale and pre-authorisation.
+//! - `safety.rs`: operator login and management, refund quote, the policy-checked refund
+//!   (denials become `RefundDenied`) and the support bundle.
+//! - `reader.rs`: the mPOS reader: the app's [`ReaderLink`], the [`ChunkSender`] its
+//!   notifications feed, and [`MposReader`] (an `ApduTransport` for contactless sales).
+//! - `printer.rs`: the app's [`ReceiptPrinter`] and print, reprint and receipt text.
 //! - `convert.rs`: every record and enum that crosses the FFI, and the one place where core
 //!   types are converted to them.
 //! - `error.rs`: [`SmartPosError`] (Kotlin: `SmartPosException`), one variant per thing an app
 //!   does differently, each carrying a message without card data.
 //! - `stats.rs`: counters of FFI crossings for the benchmark.
-//! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`] for JVM tests.
+//! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`], [`SimulatedCard`] and
+//!   [`SimulatedReader`] for JVM tests.
 //! - `bin/uniffi-bindgen.rs`: the bindgen command used in library mode by `bindings/kotlin`.
 
 uniffi::setup_scaffolding!();
 
 pub mod callbacks;
 pub mod card;
+pub mod contactless;
 pub mod convert;
 pub mod error;
+pub mod printer;
+pub mod reader;
+pub mod safety;
 pub mod stats;
 pub mod terminal;
 #[cfg(feature = "testkit")]
@@ -35,7 +47,10 @@ pub mod testkit;
 
 pub use callbacks::{CallbackError, LogLevel, LogRecord, LogSink, SecureStore, TerminalListener};
 pub use card::{CardInput, CardReader, CardReaderError};
+pub use contactless::{ApduTransport, CardTransportError, PinEntry, PinInput};
 pub use error::SmartPosError;
+pub use printer::ReceiptPrinter;
+pub use reader::{ChunkSender, MposReader, ReaderLink};
 pub use terminal::Terminal;
 #[cfg(feature = "testkit")]
-pub use testkit::HostSimulator;
+pub use testkit::{HostSimulator, SimulatedCard, SimulatedReader};

@@ -232,22 +232,6 @@ impl Terminal {
         .await
     }
 
-    /// Refunds (part of) an earlier sale; sent as a store-and-forward advice.
-    pub async fn refund(&self, request: AmountRequest) -> Result<TxnResult, SmartPosError> {
-        stats::counted(self.run(move |mut g| async move {
-            let o = core_of(&mut g)?
-                .refund(
-                    &request.reference,
-                    request.amount,
-                    opt(&request.idempotency_key),
-                    opt(&request.operator),
-                )
-                .await?;
-            Ok(TxnResult::from(o))
-        }))
-        .await
-    }
-
     /// Completes a pre-authorisation.
     pub async fn complete(&self, request: AmountRequest) -> Result<TxnResult, SmartPosError> {
         stats::counted(self.run(move |mut g| async move {
@@ -402,7 +386,7 @@ impl Terminal {
 
     /// Runs `f` with the core terminal on the terminal's runtime and waits for it. Dropping the
     /// returned future does not stop the task.
-    async fn run<T, F, Fut>(&self, f: F) -> Result<T, SmartPosError>
+    pub(crate) async fn run<T, F, Fut>(&self, f: F) -> Result<T, SmartPosError>
     where
         F: FnOnce(Guard) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, SmartPosError>> + Send + 'static,
@@ -425,7 +409,7 @@ impl Terminal {
     }
 
     /// Runs a quick synchronous query; waits for a running command.
-    fn with_core<T>(
+    pub(crate) fn with_core<T>(
         &self,
         f: impl FnOnce(&mut Core) -> Result<T, SmartPosError>,
     ) -> Result<T, SmartPosError> {

@@ -337,3 +337,162 @@ pub fn test_secure_store() -> Arc<dyn SecureStore> {
     let _ = store.put("tmk".into(), tmk_bytes().to_vec());
     Arc::new(store)
 }
+
+/// Which simulated card to tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SimCardProfile {
+    /// A Visa-like qVSDC card.
+    Visa,
+    /// A Mastercard-like M/Chip card.
+    Mastercard,
+    /// A UnionPay-like qPBOC card.
+    UnionPay,
+    /// A Visa-like card that asks for an online PIN.
+    Pin,
+    /// A Visa-like card that leaves the field after `after_apdus` answers.
+    PulledAway {
+        /// Commands answered before it is gone.
+        after_apdus: u32,
+    },
+}
+
+/// A simulator card of `profile`.
+fn sim_card(profile: SimCardProfile) -> Result<smartpos_sim::card::SimCard, SmartPosError> {
+    use smartpos_sim::card::{CardProfile, SimCard};
+    let p = match profile {
+        SimCardProfile::Visa => CardProfile::Visa,
+        SimCardProfile::Mastercard => CardProfile::Mastercard,
+        SimCardProfile::UnionPay => CardProfile::UnionPay,
+        SimCardProfile::Pin => CardProfile::PinRequired,
+        SimCardProfile::PulledAway { after_apdus } => CardProfile::PulledAway {
+            after_apdus: usize::try_from(after_apdus).unwrap_or(usize::MAX),
+        },
+    };
+    SimCard::new(p).map_err(|e| SmartPosError::internal(format!("sim card: {e}")))
+}
+
+/// A virtual contactless card (the simulator's TEST cards, whose keys the in-process host
+/// knows): a Kotlin `ApduTransport` delegates `transceive` to it to "tap a card".
+#[derive(uniffi::Object)]
+pub struct SimulatedCard {
+    card: Mutex<smartpos_sim::card::SimCard>,
+}
+
+impl std::fmt::Debug for SimulatedCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedCard").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl SimulatedCard {
+    /// A fresh card of `profile`.
+    #[uniffi::constructor]
+    pub fn new(profile: SimCardProfile) -> Result<Arc<Self>, SmartPosError> {
+        stats::call();
+        Ok(Arc::new(SimulatedCard {
+            card: Mutex::new(sim_card(profile)?),
+        }))
+    }
+
+    /// Answers one command APDU; throws `CardTransportException.CardRemoved` once the card
+    /// has left the field.
+    pub fn transceive(
+        &self,
+        apdu: Vec<u8>,
+    ) -> Result<Vec<u8>, crate::contactless::CardTransportError> {
+        stats::call();
+        let mut card = self.card.lock().unwrap_or_else(|p| p.into_inner());
+        card.transceive(&apdu)
+            .map_err(|e| crate::contactless::CardTransportError::CardRemoved {
+                reason: e.to_string(),
+            })
+    }
+
+    /// The card's PAN masked to first 6 / last 4.
+    pub fn pan_masked(&self) -> String {
+        stats::call();
+        let card = self.card.lock().unwrap_or_else(|p| p.into_inner());
+        card.pan().masked()
+    }
+
+    /// The card's application transaction counter (one per generated cryptogram).
+    pub fn atc(&self) -> u16 {
+        stats::call();
+        let card = self.card.lock().unwrap_or_else(|p| p.into_inner());
+        card.atc()
+    }
+}
+
+/// A simulated mPOS reader with a virtual card, running on its own thread behind an in-memory
+/// Bluetooth link that can lose chunks. A Kotlin `ReaderLink` forwards its writes to
+/// [`SimulatedReader::write`]; the reader's notifications go to the `ChunkSender` given.
+#[derive(uniffi::Object)]
+pub struct SimulatedReader {
+    link: Mutex<Option<smartpos_sim::reader::ThreadLink>>,
+    thread: Mutex<Option<smartpos_sim::reader::ReaderThread<smartpos_sim::card::SimCard>>>,
+}
+
+impl std::fmt::Debug for SimulatedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedReader").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl SimulatedReader {
+    /// Starts a reader holding a card of `profile`, delivering to `notify`; each chunk in
+    /// either direction is lost with probability `loss_percent` / 100 (seeded).
+    #[uniffi::constructor]
+    pub fn new(
+        profile: SimCardProfile,
+        notify: Arc<crate::reader::ChunkSender>,
+        loss_percent: u8,
+    ) -> Result<Arc<Self>, SmartPosError> {
+        use smartpos_sim::reader::{ChannelFaults, LossyChannel, SimReader, spawn_reader};
+        stats::call();
+        let card = sim_card(profile)?;
+        let faults = ChannelFaults {
+            drop: f64::from(loss_percent.min(100)) / 100.0,
+            ..ChannelFaults::default()
+        };
+        let sender = notify.core();
+        let (link, thread) = spawn_reader(
+            SimReader::new(Default::default(), card),
+            LossyChannel::new(11, faults, 2),
+            LossyChannel::new(12, faults, 2),
+            Box::new(move |chunk: &[u8]| {
+                sender.push(chunk);
+            }),
+        );
+        Ok(Arc::new(SimulatedReader {
+            link: Mutex::new(Some(link)),
+            thread: Mutex::new(Some(thread)),
+        }))
+    }
+
+    /// A chunk the terminal wrote (what the reader's RX characteristic receives).
+    pub fn write(&self, chunk: Vec<u8>) {
+        stats::call();
+        let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = link.as_ref() {
+            smartpos_terminal::reader::ReaderLink::write(l, &chunk);
+        }
+    }
+
+    /// Stops the reader thread (the link goes silent).
+    pub fn stop(&self) {
+        stats::call();
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SimulatedReader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -14,6 +14,7 @@ import com.smartpos.sample.print.PrinterSelector
 import com.smartpos.sample.print.SunmiPrinter
 import com.smartpos.sample.print.UsbPrinter
 import com.smartpos.sample.sdk.SdkGateway
+import com.smartpos.sample.sdk.SdkWiring
 import com.smartpos.sample.ui.PosActivity
 import com.smartpos.sample.ui.PosViewModel
 
@@ -49,7 +50,13 @@ class PosApp : Application(), PosActivity.ViewModelSource {
         )
     }
 
-    private val gateway: SdkGateway by lazy { SdkGateway.open(this) }
+    /**
+     * The SDK terminal behind the screens. Cards: the SDK's reader takes keyed / track-2 data
+     * today; the NFC path ([nfc]) joins when the bindings expose the SDK's APDU transport.
+     */
+    private val gateway: SdkGateway by lazy {
+        SdkWiring.open(this, PREFS, secrets, SdkWiring.contactlessNotYetSupported)
+    }
 
     /** A ViewModel for the activity (the gateway and the terminal outlive it). */
     override fun newViewModel(): PosViewModel = PosViewModel(gateway)

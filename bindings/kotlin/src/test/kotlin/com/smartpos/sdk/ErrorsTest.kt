@@ -55,7 +55,8 @@ class ErrorsTest {
                     runBlocking { t.void(ReferenceRequest("000001999999")) }
                 }
                 val sale = t.sale(saleOf(1_000, "o-1"))
-                val over = assertThrows<SmartPosException.Rejected> {
+                // Over the original: the refund policy denies it before anything is sent.
+                val over = assertThrows<SmartPosException.RefundDenied> {
                     runBlocking { t.refund(AmountRequest(sale.record.reference, 5_000u)) }
                 }
                 // No card data in error texts.

@@ -1,0 +1,110 @@
+//! Operators and refund safety on the [`Terminal`]: login, password changes, cashier
+//! management, the refund quote, the policy-checked refund and the support bundle. Thin
+//! wrappers around `smartpos_terminal::safety`; the records are in `convert.rs`.
+//!
+//! Passwords cross the FFI as Kotlin strings (the JVM cannot zeroize them); on the Rust side
+//! they go straight into the core's zeroized `Password`, and they never appear in an error.
+
+use crate::convert::{AmountRequest, LoginResult, OperatorSession, RefundQuote, TxnResult};
+use crate::error::SmartPosError;
+use crate::stats;
+use crate::terminal::Terminal;
+use smartpos_terminal::safety::Approval;
+use smartpos_txn::operators::Password;
+use zeroize::Zeroizing;
+
+#[uniffi::export]
+impl Terminal {
+    /// Logs operator `id` (`00` supervisor, `01`-`99` cashiers) in. A first login with the
+    /// default password gives `MustChangePassword`; a wrong password throws `OperatorRefused`
+    /// (its diagnosis says how many attempts are left before the operator is locked).
+    pub fn login(&self, id: String, password: String) -> Result<LoginResult, SmartPosError> {
+        stats::call();
+        let password = Zeroizing::new(password);
+        self.with_core(|t| Ok(t.login(&id, &password)?.into()))
+    }
+
+    /// Changes an operator's password (the forced first change, or later) and logs it in.
+    pub fn change_password(
+        &self,
+        id: String,
+        old_password: String,
+        new_password: String,
+    ) -> Result<OperatorSession, SmartPosError> {
+        stats::call();
+        let (old, new) = (Zeroizing::new(old_password), Zeroizing::new(new_password));
+        self.with_core(|t| Ok(t.change_password(&id, &old, &new)?.into()))
+    }
+
+    /// Logs the current operator out (nothing happens when nobody is logged in).
+    pub fn logout(&self) -> Result<(), SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.logout()?))
+    }
+
+    /// The logged-in operator, if any.
+    pub fn session(&self) -> Result<Option<OperatorSession>, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.session().cloned().map(OperatorSession::from)))
+    }
+
+    /// Adds cashier `id` with the default password (supervisor only).
+    pub fn add_cashier(&self, id: String) -> Result<(), SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.add_cashier(&id)?))
+    }
+
+    /// Unlocks a locked cashier (supervisor only).
+    pub fn unlock_cashier(&self, id: String) -> Result<(), SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.unlock_cashier(&id)?))
+    }
+
+    /// Resets a cashier's password to the default, with a forced change (supervisor only).
+    pub fn reset_cashier_password(&self, id: String) -> Result<(), SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.reset_cashier_password(&id)?))
+    }
+
+    /// What may be refunded on `reference` now, and every rule that would deny it.
+    pub fn refund_quote(&self, reference: String) -> Result<RefundQuote, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.refund_quote(&reference)?.into()))
+    }
+
+    /// Refunds (part of) an earlier sale after the refund policy allowed it (sent as a
+    /// store-and-forward advice). A denial throws `RefundDenied` listing every denying rule, and
+    /// nothing is sent. `supervisor_password` approves a refund that needs a supervisor. The
+    /// operator is the logged-in one (the core ignores `request.operator` here).
+    #[uniffi::method(default(supervisor_password = None))]
+    pub async fn refund(
+        &self,
+        request: AmountRequest,
+        supervisor_password: Option<String>,
+    ) -> Result<TxnResult, SmartPosError> {
+        let approval = supervisor_password.map(|p| Approval {
+            password: Password::new(p),
+        });
+        stats::counted(self.run(move |mut g| async move {
+            let t = g.as_mut().ok_or(SmartPosError::Closed)?;
+            let o = t
+                .refund_checked(
+                    &request.reference,
+                    request.amount,
+                    request.idempotency_key.as_deref(),
+                    approval,
+                )
+                .await?;
+            Ok(TxnResult::from(o))
+        }))
+        .await
+    }
+
+    /// The support bundle for the acquirer's help desk, as one JSON document: configuration
+    /// (no secrets), pending items, recent transactions (masked), the masked host trace,
+    /// pending prints and the audit log.
+    pub fn support_bundle(&self) -> Result<String, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.support_bundle()?.to_string()))
+    }
+}
