@@ -2,19 +2,14 @@
 //! ARQC verified by the host simulator, ARPC returned, receipts with chip data.
 
 use smartpos_crypto::pinblock::Pin;
-use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus};
+use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::card::{CardProfile, SimCard};
-use smartpos_sim::fault::FaultPlan;
-use smartpos_sim::net::{Server, ServerConfig, ServerHandle};
 use smartpos_terminal::card::{CardError, PinEntry, PinInput};
-use smartpos_terminal::journal::JournalKey;
-use smartpos_terminal::link::LinkConfig;
-use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError};
-use smartpos_tests::{MID, TID, temp_dir, test_tmk};
+use smartpos_terminal::{Probe, TerminalError};
+use smartpos_tests::loopback_terminal;
 use smartpos_txn::model::TxnState;
 use smartpos_txn::receipt::ReceiptCopy;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A simulated card in the NFC field (the card itself implements `ApduTransport`).
 fn nfc(profile: CardProfile) -> SimCard {
@@ -33,51 +28,9 @@ impl PinEntry for Pad {
     }
 }
 
-async fn setup() -> (ServerHandle, Arc<Acquirer>, Terminal) {
-    let acquirer = Arc::new(
-        Acquirer::new(AcquirerConfig {
-            dialect: "cup".into(),
-            tmk: test_tmk(),
-            ledger_file: None,
-        })
-        .unwrap(),
-    );
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
-    let mut link = LinkConfig::plain(format!("127.0.0.1:{}", server.local_addr().port()));
-    link.response_timeout = Duration::from_secs(2);
-    let cfg = TerminalConfig {
-        tid: TID.into(),
-        mid: MID.into(),
-        currency: "156".into(),
-        dialect: "cup".into(),
-        link,
-        utc_offset_minutes: 480,
-    };
-    let mut t = Terminal::open(
-        cfg,
-        &temp_dir("nfc").join("j.db"),
-        test_tmk(),
-        &JournalKey::new([1; 32]),
-    )
-    .unwrap();
-    t.sign_in("01").await.unwrap();
-    (server, acquirer, t)
-}
-
 #[tokio::test]
 async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
-    let (server, acquirer, mut t) = setup().await;
+    let (server, acquirer, mut t) = loopback_terminal("nfc").await;
     for (profile, label) in [
         (CardProfile::Visa, "VISA"),
         (CardProfile::Mastercard, "MASTERCARD"),
@@ -126,7 +79,7 @@ async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
 
 #[tokio::test]
 async fn pin_card_sends_an_encrypted_pin_block() {
-    let (server, _, mut t) = setup().await;
+    let (server, _, mut t) = loopback_terminal("nfc").await;
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s2 = sent.clone();
     t.set_probe(move |p| {
@@ -160,7 +113,7 @@ async fn pin_card_sends_an_encrypted_pin_block() {
 
 #[tokio::test]
 async fn expired_card_is_declined_54_and_pulled_card_sends_nothing() {
-    let (server, acquirer, mut t) = setup().await;
+    let (server, acquirer, mut t) = loopback_terminal("nfc").await;
     let mut card = nfc(CardProfile::Expired);
     let o = t
         .sale_contactless(500, &mut card, None, None, None)
@@ -191,7 +144,7 @@ async fn expired_card_is_declined_54_and_pulled_card_sends_nothing() {
 
 #[tokio::test]
 async fn card_from_another_issuer_is_declined_by_the_host() {
-    let (server, _, mut t) = setup().await;
+    let (server, _, mut t) = loopback_terminal("nfc").await;
     let mut card = SimCard::with_imk(CardProfile::Visa, &[0x42; 16]).unwrap();
     let o = t
         .sale_contactless(800, &mut card, None, None, None)

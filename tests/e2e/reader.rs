@@ -3,20 +3,14 @@
 //! channels that lose and duplicate 10 % of the chunks each way, through the terminal's
 //! `ReaderTransport`; the host simulator verifies the ARQC and returns an ARPC.
 
-use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus};
+use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::card::{CardProfile, SimCard};
-use smartpos_sim::fault::FaultPlan;
-use smartpos_sim::net::{Server, ServerConfig};
 use smartpos_sim::reader::{ChannelFaults, LossyChannel, SimReader, SimReaderConfig, spawn_reader};
 use smartpos_terminal::card::{ApduTransport, TransportError};
-use smartpos_terminal::journal::JournalKey;
-use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::reader::{ChunkSender, LinkConfig as ReaderLinkConfig, ReaderTransport};
-use smartpos_terminal::{Terminal, TerminalConfig};
-use smartpos_tests::{MID, TID, temp_dir, test_tmk};
+use smartpos_tests::loopback_terminal;
 use smartpos_txn::model::TxnState;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Counts the C-APDUs the kernel sends, to compare with what the card ran.
 struct Counting<'a> {
@@ -33,44 +27,7 @@ impl ApduTransport for Counting<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contactless_sale_through_a_lossy_bluetooth_reader() {
-    let acquirer = Arc::new(
-        Acquirer::new(AcquirerConfig {
-            dialect: "cup".into(),
-            tmk: test_tmk(),
-            ledger_file: None,
-        })
-        .unwrap(),
-    );
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
-    let mut link = LinkConfig::plain(format!("127.0.0.1:{}", server.local_addr().port()));
-    link.response_timeout = Duration::from_secs(2);
-    let cfg = TerminalConfig {
-        tid: TID.into(),
-        mid: MID.into(),
-        currency: "156".into(),
-        dialect: "cup".into(),
-        link,
-        utc_offset_minutes: 480,
-    };
-    let mut t = Terminal::open(
-        cfg,
-        &temp_dir("reader").join("j.db"),
-        test_tmk(),
-        &JournalKey::new([1; 32]),
-    )
-    .unwrap();
-    t.sign_in("01").await.unwrap();
+    let (server, acquirer, mut t) = loopback_terminal("reader").await;
 
     // Each card behind a reader with 10 % loss and 10 % duplication each way.
     for (round, profile) in [

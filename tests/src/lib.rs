@@ -311,3 +311,59 @@ impl Pair {
         smartpos_sim::reconcile::reconcile(&self.records(), &self.host.ledger(), TID, true)
     }
 }
+
+/// A signed-in terminal (`cup`, journal in a fresh temporary directory, 2 s response timeout)
+/// talking over loopback TCP to a fresh host simulator. Returns the server (shut it down at the
+/// end), the host (for its ledger) and the terminal.
+pub async fn loopback_terminal(
+    name: &str,
+) -> (
+    smartpos_sim::net::ServerHandle,
+    Arc<Acquirer>,
+    smartpos_terminal::Terminal,
+) {
+    use smartpos_sim::fault::FaultPlan;
+    use smartpos_sim::net::{Server, ServerConfig};
+    let acquirer = Arc::new(
+        Acquirer::new(AcquirerConfig {
+            dialect: "cup".into(),
+            tmk: test_tmk(),
+            ledger_file: None,
+        })
+        .expect("host"),
+    );
+    let server = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
+        acquirer.clone(),
+    )
+    .await
+    .expect("bind")
+    .spawn();
+    let mut link = smartpos_terminal::link::LinkConfig::plain(format!(
+        "127.0.0.1:{}",
+        server.local_addr().port()
+    ));
+    link.response_timeout = std::time::Duration::from_secs(2);
+    let cfg = smartpos_terminal::TerminalConfig {
+        tid: TID.into(),
+        mid: MID.into(),
+        currency: "156".into(),
+        dialect: "cup".into(),
+        link,
+        utc_offset_minutes: 480,
+    };
+    let mut t = smartpos_terminal::Terminal::open(
+        cfg,
+        &temp_dir(name).join("j.db"),
+        test_tmk(),
+        &JournalKey::new([1; 32]),
+    )
+    .expect("open");
+    t.sign_in("01").await.expect("sign in");
+    (server, acquirer, t)
+}
