@@ -199,19 +199,39 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     let batch = t.sign_in("01").await.map_err(|x| e(&x))?;
     println!("    -> signed in, batch {batch:06}");
 
-    step(&mut n, "sale of 12.34 (keyed TEST card)");
+    step(
+        &mut n,
+        "contactless sale of 12.34: a simulated Visa card taps (qVSDC; the host verifies the ARQC)",
+    );
+    let mut visa = crate::terminal_cmd::sim_card("visa")?;
     let s1 = t
-        .sale(1234, card()?, Some("order-1001"), Some("01"))
+        .sale_contactless(1234, &mut visa, None, Some("order-1001"), Some("01"))
         .await
         .map_err(|x| e(&x))?;
     show(&s1);
+    if let Some(c) = &s1.card {
+        println!(
+            "    card: AID {} {} | {} {} | CVM {} | ARPC {} | card in field {} ms",
+            c.info.aid,
+            c.info.label,
+            c.info.cryptogram_type,
+            c.info.cryptogram,
+            c.info.cvm,
+            if c.arpc_received {
+                "received"
+            } else {
+                "missing"
+            },
+            c.info.in_field_ms
+        );
+    }
 
     step(
         &mut n,
         "the app retries order-1001 (same idempotency key): recorded outcome, nothing sent",
     );
     let again = t
-        .sale(1234, card()?, Some("order-1001"), Some("01"))
+        .sale_contactless(1234, &mut visa, None, Some("order-1001"), Some("01"))
         .await
         .map_err(|x| e(&x))?;
     show(&again);
@@ -228,10 +248,17 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
 
     step(
         &mut n,
-        "sale of 100.00, then a partial refund of 30.00 (advice 0220)",
+        "contactless sale of 100.00 (Mastercard M/Chip, GENERATE AC), then a partial refund of 30.00 (advice 0220)",
     );
+    let mut mastercard = crate::terminal_cmd::sim_card("mastercard")?;
     let s2 = t
-        .sale(10_000, card()?, Some("order-1002"), Some("01"))
+        .sale_contactless(
+            10_000,
+            &mut mastercard,
+            None,
+            Some("order-1002"),
+            Some("01"),
+        )
         .await
         .map_err(|x| e(&x))?;
     show(&s2);
@@ -248,18 +275,19 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
 
     step(
         &mut n,
-        "sale of 55.00; the host approves but the answer is lost: timeout, automatic reversal (98)",
+        "contactless sale of 55.00 (UnionPay QuickPass); the host approves but the answer is lost: timeout, automatic reversal (98)",
     );
     host.drop_next.store(true, Ordering::SeqCst);
+    let mut unionpay = crate::terminal_cmd::sim_card("unionpay")?;
     let s3 = t
-        .sale(5_500, card()?, Some("order-1003"), Some("01"))
+        .sale_contactless(5_500, &mut unionpay, None, Some("order-1003"), Some("01"))
         .await
         .map_err(|x| e(&x))?;
     show(&s3);
 
     step(
         &mut n,
-        "sale of 20.51: declined by the host (51 insufficient funds)",
+        "keyed sale of 20.51: declined by the host (51 insufficient funds)",
     );
     let s4 = t
         .sale(2_051, card()?, Some("order-1004"), Some("01"))
@@ -269,7 +297,7 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
 
     step(
         &mut n,
-        "customer copy of the Visa sale's receipt (32 columns, from the journal)",
+        "customer copy of the Visa sale's receipt (32 columns, from the journal; the sale was voided)",
     );
     let job = t
         .receipt(

@@ -891,6 +891,11 @@ impl Terminal {
         self.printer = Some(Box::new(printer));
     }
 
+    /// How receipts are laid out.
+    pub fn receipt_settings(&self) -> &ReceiptSettings {
+        &self.receipts
+    }
+
     /// Changes how receipts are laid out (merchant name, width, language).
     pub fn set_receipt_settings(&mut self, settings: ReceiptSettings) {
         self.receipts = settings;

@@ -276,9 +276,15 @@ impl DataDir {
         };
         let (tmk, jk) = load_keys(&self.store())?;
         let journal = self.path.join("journal.db");
-        match profile {
-            None => Terminal::open(cfg, &journal, tmk, &jk),
-            Some(p) => Terminal::open_with_profile(cfg, p, &journal, tmk, &jk),
+        let mut t = match profile {
+            None => Terminal::open(cfg, &journal, tmk, &jk)?,
+            Some(p) => Terminal::open_with_profile(cfg, p, &journal, tmk, &jk)?,
+        };
+        if let Some(name) = &stored.merchant_name {
+            let mut settings = t.receipt_settings().clone();
+            settings.merchant.name = name.clone();
+            t.set_receipt_settings(settings);
         }
+        Ok(t)
     }
 }
