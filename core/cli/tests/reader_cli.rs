@@ -5,64 +5,16 @@
 // A test binary: helpers fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_smartpos");
-
-struct Host(Child);
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_host(ledger: &Path) -> (Host, String) {
-    let mut child = Command::new(BIN)
-        .args(["host", "--listen", "127.0.0.1:0", "--ledger"])
-        .arg(ledger)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn host");
-    let out = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-    (Host(child), addr)
-}
-
-fn term(dir: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(BIN)
-        .arg("terminal")
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        v,
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
+use common::{start_host, term};
 
 #[test]
 fn tapped_visa_sale_through_the_simulated_bluetooth_reader_is_approved() {
     let dir = std::env::temp_dir().join(format!("smartpos-cli-reader-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (_host, addr) = start_host(&dir.join("ledger.json"));
+    let (_host, addr) = start_host(&dir.join("ledger.json"), &[]);
     let data = dir.join("t1");
     let (code, _, err) = term(
         &data,
