@@ -6,8 +6,9 @@
 #  2. android-sample/verify/pom.xml with -Psdk compiles every Kotlin source of the app
 #     (app/src/main/kotlin and the SDK bridge app/src/sdk/kotlin) against the Android framework
 #     (org.robolectric:android-all) and the bindings, then runs the Robolectric tests offline
-#     (app/src/test/kotlin, and app/src/sdkTest/kotlin: the ViewModel through the real core and
-#     the host simulator on loopback). Prints the Surefire counts.
+#     (app/src/test/kotlin: NFC, printers incl. USB, BLE, keys, ViewModel; app/src/sdkTest/kotlin:
+#     the bridges to the SDK's foreign traits and the ViewModel through the real core, the
+#     testkit's simulated card and the host simulator on loopback). Prints the Surefire counts.
 #
 # Needs JDK 17, Maven, Rust (installed when missing) and Maven Central for the first run.
 #   SMARTPOS_SDK_REBUILD=always|never|auto (default auto) controls step 1.

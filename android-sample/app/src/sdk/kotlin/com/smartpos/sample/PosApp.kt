@@ -1,6 +1,8 @@
 package com.smartpos.sample
 
+import android.app.Activity
 import android.app.Application
+import android.os.Bundle
 import android.content.Context
 import android.nfc.NfcAdapter
 import android.bluetooth.BluetoothManager
@@ -13,6 +15,13 @@ import com.smartpos.sample.print.BluetoothSppPrinter
 import com.smartpos.sample.print.PrinterSelector
 import com.smartpos.sample.print.SunmiPrinter
 import com.smartpos.sample.print.UsbPrinter
+import com.smartpos.sample.nfc.NfcState
+import com.smartpos.sample.sdk.BleMposBridge
+import com.smartpos.sample.sdk.CardSource
+import com.smartpos.sample.sdk.DialogPinEntry
+import com.smartpos.sample.sdk.EscPosReceiptPrinter
+import com.smartpos.sample.sdk.MposCardSource
+import com.smartpos.sample.sdk.NfcCardSource
 import com.smartpos.sample.sdk.SdkGateway
 import com.smartpos.sample.sdk.SdkWiring
 import com.smartpos.sample.ui.PosActivity
@@ -25,9 +34,12 @@ import com.smartpos.sample.ui.PosViewModel
  * - `ble/`: the mPOS reader's BLE GATT transport and the Bluetooth runtime permissions.
  * - `keys/`: the Android Keystore-backed secure store for the TMK and the journal key.
  * - `ui/`: the ViewModel, the gateway interface the screens use, the activity, zh/en texts.
- * - `sdk/`: the bridge from all of the above to the SmartPOS SDK's foreign traits.
+ * - `sdk/`: the bridges from all of the above to the SmartPOS SDK's foreign traits
+ *   (`Bridges.kt`: `IsoDepApduTransport`, `EscPosReceiptPrinter`, `BleMposBridge`, PIN entry)
+ *   and `SdkGateway`, the screens' gateway over the SDK's `Terminal`.
  *
- * This class wires them once per process: one terminal, one printer selector, one NFC reader.
+ * This class wires them once per process: one terminal, one printer selector, one NFC reader,
+ * and the mPOS reader once the app has connected one ([useMposReader]).
  */
 class PosApp : Application(), PosActivity.ViewModelSource {
     /** NFC card access (null adapter: the UI says NFC is missing). */
@@ -50,12 +62,51 @@ class PosApp : Application(), PosActivity.ViewModelSource {
         )
     }
 
-    /**
-     * The SDK terminal behind the screens. Cards: the SDK's reader takes keyed / track-2 data
-     * today; the NFC path ([nfc]) joins when the bindings expose the SDK's APDU transport.
-     */
+    /** The resumed activity: NFC reader mode and the PIN dialog belong to it. */
+    @Volatile
+    private var foreground: Activity? = null
+
+    /** The connected mPOS reader, if any (set by [useMposReader]). */
+    @Volatile
+    private var mpos: BleMposBridge? = null
+
+    /** Uses [bridge] (a connected BLE reader) for the next sales instead of NFC; null goes back to NFC. */
+    fun useMposReader(bridge: BleMposBridge?) {
+        mpos?.takeIf { it !== bridge }?.close()
+        mpos = bridge
+    }
+
+    /** NFC when the device has it and it is on, else the mPOS reader when one is connected. */
+    private val cards: CardSource by lazy {
+        val tap = NfcCardSource(nfc) { foreground }
+        val reader = MposCardSource({ mpos?.reader })
+        CardSource { amount ->
+            if (mpos != null && nfc.availability() != NfcState.IDLE) reader.present(amount) else tap.present(amount)
+        }
+    }
+
+    /** The SDK terminal behind the screens. */
     private val gateway: SdkGateway by lazy {
-        SdkWiring.open(this, PREFS, secrets, SdkWiring.contactlessNotYetSupported)
+        SdkWiring.open(this, PREFS, secrets, cards, DialogPinEntry({ foreground }), EscPosReceiptPrinter(printers))
+    }
+
+    override fun onCreate() {
+        super.onCreate()
+        registerActivityLifecycleCallbacks(object : ActivityLifecycleCallbacks {
+            override fun onActivityResumed(activity: Activity) {
+                foreground = activity
+            }
+
+            override fun onActivityPaused(activity: Activity) {
+                if (foreground === activity) foreground = null
+            }
+
+            override fun onActivityCreated(activity: Activity, savedInstanceState: Bundle?) = Unit
+            override fun onActivityStarted(activity: Activity) = Unit
+            override fun onActivityStopped(activity: Activity) = Unit
+            override fun onActivitySaveInstanceState(activity: Activity, outState: Bundle) = Unit
+            override fun onActivityDestroyed(activity: Activity) = Unit
+        })
     }
 
     /** A ViewModel for the activity (the gateway and the terminal outlive it). */

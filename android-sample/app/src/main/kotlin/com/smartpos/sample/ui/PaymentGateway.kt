@@ -11,20 +11,39 @@ interface PaymentGateway {
     /** Progress events of the running command ("present card", "processing", ...). */
     val events: Flow<PosEvent>
 
-    /** Checks the operator and signs the terminal in. */
-    suspend fun login(operator: String, password: String)
+    /**
+     * Logs operator [operator] in with [password] (checked by the SDK) and signs the terminal in
+     * when it has no working keys yet. A first login with the default password gives
+     * [LoginOutcome.MUST_CHANGE_PASSWORD]: call [changePassword].
+     */
+    suspend fun login(operator: String, password: String): LoginOutcome
 
-    /** A sale of [amount] minor units; [orderId] is the idempotency key. */
-    suspend fun sale(amount: Long, orderId: String): TxnView
+    /** Changes [operator]'s password (the forced first change, or later) and logs it in. */
+    suspend fun changePassword(operator: String, oldPassword: String, newPassword: String)
 
-    /** Looks up [reference] and says how much may still be refunded. */
+    /**
+     * A contactless sale of [amount] minor units. [idempotencyKey] identifies the cashier's
+     * intent: a retry with the same key returns the recorded outcome and charges nothing twice.
+     */
+    suspend fun sale(amount: Long, idempotencyKey: String): TxnView
+
+    /** Looks up [reference] and says how much may still be refunded, and which rules deny. */
     suspend fun refundQuote(reference: String): RefundQuote
 
-    /** Refunds [amount] of [reference], approved by a supervisor. */
-    suspend fun refund(reference: String, amount: Long, approval: SupervisorApproval): TxnView
+    /**
+     * Refunds [amount] of [reference]; [approval] is the supervisor's approval when the refund
+     * policy asks for one. [idempotencyKey] as for [sale].
+     */
+    suspend fun refund(reference: String, amount: Long, approval: SupervisorApproval?, idempotencyKey: String): TxnView
 
-    /** Voids [reference] (a sale of the open batch). */
-    suspend fun void(reference: String): TxnView
+    /** Voids [reference] (a sale of the open batch). [idempotencyKey] as for [sale]. */
+    suspend fun void(reference: String, idempotencyKey: String): TxnView
+
+    /** Prints [reference]'s receipt ([customerCopy] or the merchant's); the printer's status. */
+    suspend fun print(reference: String, customerCopy: Boolean): PrintOutcome
+
+    /** Prints the most recent transaction's receipt again, marked as a reprint. */
+    suspend fun reprintLast(customerCopy: Boolean): PrintOutcome
 
     /** Settles the open batch. */
     suspend fun settle(): SettlementView
@@ -39,7 +58,16 @@ interface PaymentGateway {
     suspend fun recover(): RecoveryView
 }
 
-/** A supervisor's approval of a refund. */
+/** Result of a login: in, or the default password must be changed first. */
+enum class LoginOutcome { LOGGED_IN, MUST_CHANGE_PASSWORD }
+
+/** What the printer said about a receipt (a failed print never changes the transaction). */
+enum class PrintOutcome { PRINTED, OUT_OF_PAPER, OVERHEATED, COVER_OPEN, NO_PRINTER, BUSY }
+
+/**
+ * A supervisor's approval of a refund. The SDK's supervisor is operator `00`; [supervisor] is
+ * shown and logged by the app, the SDK checks [password].
+ */
 data class SupervisorApproval(val supervisor: String, val password: String) {
     override fun toString(): String = "SupervisorApproval(supervisor=$supervisor, password=***)"
 }
@@ -59,8 +87,18 @@ data class TxnView(
     val diagnosis: DiagnosisView?,
 )
 
-/** How much of a sale may be refunded, and why not when nothing. */
-data class RefundQuote(val original: TxnView, val refundable: Long, val refusal: String?)
+/**
+ * How much of a sale may be refunded ([refundable]: the remainder after earlier refunds and the
+ * fee), the first denying rule ([refusal], e.g. `policy.exceeds_window`) with every rule in
+ * [denials], and whether a supervisor must approve ([needsSupervisor]). From the SDK's policy.
+ */
+data class RefundQuote(
+    val original: TxnView,
+    val refundable: Long,
+    val refusal: String?,
+    val needsSupervisor: Boolean = false,
+    val denials: List<DiagnosisView> = emptyList(),
+)
 
 /** A settled batch. */
 data class SettlementView(val batch: Long, val balanced: Boolean, val debitCount: Long, val debitAmount: Long, val creditCount: Long, val creditAmount: Long)
@@ -105,6 +143,14 @@ data class DiagnosisView(
         if (language == "zh") Triple(titleZh, explanationZh, nextStepsZh) else Triple(titleEn, explanationEn, nextStepsEn)
 }
 
-/** A command failed; [diagnosis] says what to tell the cashier when the SDK knows. */
-class GatewayException(message: String, val diagnosis: DiagnosisView?, cause: Throwable? = null) :
-    Exception(message, cause)
+/**
+ * A command failed; [diagnosis] says what to tell the cashier when the SDK knows.
+ * [outcomeUnknown] is true when the command may have reached the host (e.g. no answer in time
+ * on the app's side): the ViewModel then keeps the idempotency key so a retry cannot charge twice.
+ */
+class GatewayException(
+    message: String,
+    val diagnosis: DiagnosisView?,
+    cause: Throwable? = null,
+    val outcomeUnknown: Boolean = false,
+) : Exception(message, cause)

@@ -58,6 +58,7 @@ class PosActivity : Activity() {
         s.status?.let { label(it) }
         when (s.screen) {
             Screen.LOGIN -> loginScreen()
+            Screen.CHANGE_PASSWORD -> changePasswordScreen()
             Screen.AMOUNT -> amountScreen()
             Screen.PRESENT_CARD -> label(texts.presentCard)
             Screen.PROCESSING -> label(texts.processing)
@@ -68,7 +69,10 @@ class PosActivity : Activity() {
                 label("${texts.settle} #${it.batch}: ${it.debitCount} / ${it.debitAmount}, ${it.creditCount} / ${it.creditAmount}, balanced=${it.balanced}")
             }
             Screen.PENDING -> pendingScreen(s)
-            Screen.ERROR -> s.error?.let { label(it) }
+            Screen.ERROR -> {
+                s.error?.let { label(it) }
+                if (s.canRetry) button(texts.retry) { vm.retry() }
+            }
         }
         s.diagnosis?.let { diagnosis(it) }
         if (s.screen != Screen.LOGIN) navigation()
@@ -81,6 +85,13 @@ class PosActivity : Activity() {
         button(texts.login) { vm.login(op.text.toString(), pwd.text.toString()) }
     }
 
+    private fun changePasswordScreen() {
+        label(texts.mustChangePassword)
+        val old = input(texts.password, InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD)
+        val new = input(texts.newPassword, InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD)
+        button(texts.login) { vm.changePassword(old.text.toString(), new.text.toString()) }
+    }
+
     private fun amountScreen() {
         val amount = input(texts.amount, InputType.TYPE_CLASS_NUMBER)
         button(texts.pay) { amount.text.toString().toLongOrNull()?.let { vm.sale(it) } }
@@ -91,6 +102,9 @@ class PosActivity : Activity() {
         label(if (r.approved) texts.approved else texts.notApproved)
         label("${r.kind} ${r.reference} ${r.amount} ${r.responseCode ?: ""}")
         r.receiptPreview?.let { label(it).apply { typeface = android.graphics.Typeface.MONOSPACE } }
+        button(texts.print) { vm.printReceipt() }
+        button(texts.reprint) { vm.reprintLast() }
+        s.printStatus?.let { label("${texts.printer}: ${it.name.lowercase()}") }
     }
 
     private fun transactionsScreen(s: PosUiState) {
@@ -107,13 +121,18 @@ class PosActivity : Activity() {
     private fun refundScreen(s: PosUiState) {
         val q = s.refundQuote ?: return
         label("${texts.refund} ${q.original.reference}: ${texts.refundable} ${q.refundable}")
-        q.refusal?.let { label(it) }
+        q.denials.forEach { label(it.localized(texts.language).first) }
         val amount = input(texts.amount, InputType.TYPE_CLASS_NUMBER)
-        val sup = input(texts.supervisor, InputType.TYPE_CLASS_NUMBER)
-        val pwd = input(texts.password, InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD)
+        // The SDK's policy says whether a supervisor must approve; its password is checked there.
+        val pwd = if (q.needsSupervisor) {
+            label(texts.supervisor)
+            input(texts.password, InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD)
+        } else {
+            null
+        }
         button(texts.refund) {
             amount.text.toString().toLongOrNull()?.let {
-                vm.refund(it, SupervisorApproval(sup.text.toString(), pwd.text.toString()))
+                vm.refund(it, pwd?.let { p -> SupervisorApproval(SUPERVISOR, p.text.toString()) })
             }
         }
     }
@@ -159,5 +178,8 @@ class PosActivity : Activity() {
 
     private companion object {
         const val KEY = "pos"
+
+        /** The SDK's supervisor operator. */
+        const val SUPERVISOR = "00"
     }
 }

@@ -36,4 +36,13 @@ class Texts(locale: Locale) {
     val nfcOff get() = t("NFC 已关闭，请在设置中打开", "NFC is off: turn it on in Settings")
     val nfcMissing get() = t("本机不支持 NFC，请使用外接读卡器", "This device has no NFC: use the card reader")
     val cardRemoved get() = t("卡片已移开，请重新挥卡", "Card removed: tap again")
+    val newPassword get() = t("新密码", "New password")
+    val mustChangePassword get() = t("首次登录，请修改默认密码", "First login: change the default password")
+    val retry get() = t("重试（不会重复扣款）", "Retry (never charges twice)")
+    val print get() = t("打印小票", "Print receipt")
+    val reprint get() = t("重打上一笔", "Reprint last")
+    val printer get() = t("打印机", "Printer")
+    val enterPin get() = t("请输入密码", "Enter PIN")
+    val ok get() = t("确定", "OK")
+    val cancel get() = t("取消", "Cancel")
 }

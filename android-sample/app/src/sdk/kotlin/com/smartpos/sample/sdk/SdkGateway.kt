@@ -1,10 +1,14 @@
 package com.smartpos.sample.sdk
 
+import com.smartpos.sample.nfc.NfcState
+import com.smartpos.sample.nfc.NfcUnavailableException
 import com.smartpos.sample.ui.DiagnosisView
 import com.smartpos.sample.ui.GatewayException
+import com.smartpos.sample.ui.LoginOutcome
 import com.smartpos.sample.ui.PaymentGateway
 import com.smartpos.sample.ui.PendingView
 import com.smartpos.sample.ui.PosEvent
+import com.smartpos.sample.ui.PrintOutcome
 import com.smartpos.sample.ui.RecoveryView
 import com.smartpos.sample.ui.RefundQuote
 import com.smartpos.sample.ui.SettlementView
@@ -13,97 +17,141 @@ import com.smartpos.sample.ui.TxnView
 import com.smartpos.sdk.diagnosis
 import com.smartpos.sdk.events
 import com.smartpos.sdk.ffi.AmountRequest
+import com.smartpos.sdk.ffi.ApduTransport
+import com.smartpos.sdk.ffi.CardTransportException
 import com.smartpos.sdk.ffi.Diagnosis
+import com.smartpos.sdk.ffi.LoginResult
+import com.smartpos.sdk.ffi.PinEntry
+import com.smartpos.sdk.ffi.PrinterStatus
+import com.smartpos.sdk.ffi.ReceiptCopy
+import com.smartpos.sdk.ffi.ReceiptPrinter
+import com.smartpos.sdk.ffi.ReceiptWidth
 import com.smartpos.sdk.ffi.ReferenceRequest
-import com.smartpos.sdk.ffi.SaleRequest
 import com.smartpos.sdk.ffi.SmartPosException
 import com.smartpos.sdk.ffi.Terminal
 import com.smartpos.sdk.ffi.TerminalEvent
-import com.smartpos.sdk.ffi.TxnKind
 import com.smartpos.sdk.ffi.TxnRecord
 import com.smartpos.sdk.ffi.TxnResult
 import com.smartpos.sdk.ffi.TxnState
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.map
-import java.util.UUID
-
-/** Checks an operator's (or a supervisor's) password; the SDK itself knows only operator codes. */
-fun interface OperatorCheck {
-    /** True when [password] is right for [operator]; [supervisor] asks for refund-approval rights. */
-    fun check(operator: String, password: String, supervisor: Boolean): Boolean
-}
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import java.io.IOException
 
 /**
  * [PaymentGateway] over the SmartPOS SDK's [Terminal] (Kotlin bindings, `com.smartpos.sdk.ffi`).
  *
- * What the SDK does: sign-in, sale (the card comes from the terminal's `CardReader`), void,
- * refund, settlement, the journal, pending reversals/advices and their recovery, events and
- * diagnoses. What this bridge adds, because the SDK has no call for it yet:
- * - passwords ([OperatorCheck]): the SDK's `signIn` takes the operator code only;
- * - the refund quote: computed here from the local journal (original approved sale minus the
- *   refunds of it recorded on this terminal; refunds made elsewhere are not known);
- * - the receipt preview: plain text built here from the journaled record.
+ * Everything is the SDK's: operator login and password change (`login`, `changePassword`; the
+ * terminal is signed in with `signIn` after the first login), contactless sales through the
+ * app's [CardSource] (NFC `IsoDep` or the mPOS reader, as an [ApduTransport]) with the app's
+ * [PinEntry], the refund quote and the policy-checked refund with the supervisor's password,
+ * void, settlement, the journal, pending reversals/advices and their recovery, receipts
+ * (`receiptText` for the preview, `print` / `reprintLast` through the app's [ReceiptPrinter]),
+ * events and diagnoses.
  *
  * Every [SmartPosException] becomes a [GatewayException] carrying the SDK's diagnosis; a decline
- * is a normal [TxnView] with `approved = false` and its diagnosis.
+ * is a normal [TxnView] with `approved = false` and its diagnosis. A money command that gets no
+ * answer within [callTimeoutMs] on the app's side throws a [GatewayException] with
+ * `outcomeUnknown` (the SDK still finishes and journals it): retry it with the same key.
+ *
+ * @param cards where the card of a sale comes from.
+ * @param pinEntry the PIN pad asked when a card wants an online PIN (null: such cards fail).
+ * @param printer installed with `setPrinter` (null: `print` reports no printer).
+ * @param receiptWidth paper width of the on-screen receipt preview.
  */
 class SdkGateway(
     private val terminal: Terminal,
-    private val operators: OperatorCheck,
-    private val newKey: () -> String = { UUID.randomUUID().toString() },
+    private val cards: CardSource,
+    private val pinEntry: PinEntry? = null,
+    printer: ReceiptPrinter? = null,
+    private val callTimeoutMs: Long = 120_000,
+    private val receiptWidth: ReceiptWidth = ReceiptWidth.W32,
 ) : PaymentGateway, AutoCloseable {
     @Volatile
     private var operator: String? = null
 
-    override val events: Flow<PosEvent> = terminal.events().map { it.toPosEvent() }
-
-    override suspend fun login(operator: String, password: String) {
-        if (!operators.check(operator, password, supervisor = false)) {
-            throw GatewayException("wrong operator or password", localDiagnosis(LOGIN_REFUSED))
-        }
-        sdk { terminal.signIn(operator) }
-        this.operator = operator
+    init {
+        printer?.let { terminal.setPrinter(it) }
     }
 
-    override suspend fun sale(amount: Long, orderId: String): TxnView {
+    override val events: Flow<PosEvent> = terminal.events().map { it.toPosEvent() }
+
+    override suspend fun login(operator: String, password: String): LoginOutcome {
+        val r = sdk { io { terminal.login(operator, password) } }
+        return when (r) {
+            is LoginResult.LoggedIn -> {
+                signedIn(operator)
+                LoginOutcome.LOGGED_IN
+            }
+            is LoginResult.MustChangePassword -> LoginOutcome.MUST_CHANGE_PASSWORD
+        }
+    }
+
+    override suspend fun changePassword(operator: String, oldPassword: String, newPassword: String) {
+        sdk { io { terminal.changePassword(operator, oldPassword, newPassword) } }
+        signedIn(operator)
+    }
+
+    /** After a login: working keys from the host when the terminal has none yet. */
+    private suspend fun signedIn(operator: String) {
+        this.operator = operator
+        if (!sdk { io { terminal.isSignedIn() } }) sdk { terminal.signIn(operator) }
+    }
+
+    override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
         if (amount <= 0) throw GatewayException("amount must be positive", null)
-        val r = sdk { terminal.sale(SaleRequest(amount.toULong(), orderId, operator, null)) }
-        return r.toView()
+        // A retry of a recorded sale returns its outcome without asking for the card again.
+        if (sdk { io { terminal.transactionByKey(idempotencyKey) } } != null) {
+            return money { terminal.saleContactless(amount.toULong(), NoCard, pinEntry, idempotencyKey, operator) }.toView()
+        }
+        val session = try {
+            cards.present(amount)
+        } catch (e: NfcUnavailableException) {
+            val code = if (e.state == NfcState.DISABLED) NFC_OFF else NFC_MISSING
+            throw GatewayException("NFC not usable: ${e.state}", localDiagnosis(code), e)
+        } catch (e: IOException) {
+            throw GatewayException("no card: ${e.message}", localDiagnosis(NO_CARD), e)
+        }
+        return session.use {
+            money { terminal.saleContactless(amount.toULong(), it.transport, pinEntry, idempotencyKey, operator) }.toView()
+        }
     }
 
     override suspend fun refundQuote(reference: String): RefundQuote {
-        val original = sdk { terminal.transaction(reference) }
+        val original = sdk { io { terminal.transaction(reference) } }
             ?: throw GatewayException("no transaction $reference on this terminal", localDiagnosis(NOT_FOUND))
-        val view = original.toView(null, false)
-        val refusal = when {
-            original.kind != TxnKind.SALE && original.kind != TxnKind.COMPLETION -> "not_a_sale"
-            original.state == TxnState.VOIDED -> "voided"
-            original.state != TxnState.APPROVED -> "not_approved"
-            else -> null
-        }
-        if (refusal != null) return RefundQuote(view, 0, refusal)
-        val refunded = sdk { terminal.journalAll() }
-            .filter { it.kind == TxnKind.REFUND && it.originalRef == reference && it.state in MONEY_MOVED }
-            .sumOf { it.amount.toLong() }
-        val left = (original.amount.toLong() - refunded).coerceAtLeast(0)
-        return RefundQuote(view, left, if (left == 0L) "fully_refunded" else null)
+        val q = sdk { io { terminal.refundQuote(reference) } }
+        return RefundQuote(
+            original = original.toView(null, false, null),
+            refundable = q.refundableRemainder.toLong(),
+            refusal = q.denials.firstOrNull()?.rule,
+            needsSupervisor = q.needsSupervisor,
+            denials = q.denials.map { it.diagnosis.toView() },
+        )
     }
 
-    override suspend fun refund(reference: String, amount: Long, approval: SupervisorApproval): TxnView {
-        if (!operators.check(approval.supervisor, approval.password, supervisor = true)) {
-            throw GatewayException("supervisor approval refused", localDiagnosis(APPROVAL_REFUSED))
-        }
-        val quote = refundQuote(reference)
-        if (quote.refusal != null) throw GatewayException("refund refused: ${quote.refusal}", localDiagnosis(REFUND_REFUSED))
-        if (amount <= 0 || amount > quote.refundable) {
-            throw GatewayException("refund of $amount exceeds the refundable ${quote.refundable}", localDiagnosis(REFUND_REFUSED))
-        }
-        val r = sdk { terminal.refund(AmountRequest(reference, amount.toULong(), newKey(), operator)) }
-        return r.toView()
+    override suspend fun refund(
+        reference: String,
+        amount: Long,
+        approval: SupervisorApproval?,
+        idempotencyKey: String,
+    ): TxnView {
+        if (amount <= 0) throw GatewayException("amount must be positive", null)
+        val request = AmountRequest(reference, amount.toULong(), idempotencyKey, operator)
+        return money { terminal.refund(request, approval?.password) }.toView()
     }
 
-    override suspend fun void(reference: String): TxnView =
-        sdk { terminal.void(ReferenceRequest(reference, newKey(), operator)) }.toView()
+    override suspend fun void(reference: String, idempotencyKey: String): TxnView =
+        money { terminal.void(ReferenceRequest(reference, idempotencyKey, operator)) }.toView()
+
+    override suspend fun print(reference: String, customerCopy: Boolean): PrintOutcome =
+        sdk { io { terminal.print(reference, copyOf(customerCopy)) } }.toOutcome()
+
+    override suspend fun reprintLast(customerCopy: Boolean): PrintOutcome =
+        sdk { io { terminal.reprintLast(copyOf(customerCopy)) } }.toOutcome()
 
     override suspend fun settle(): SettlementView {
         val s = sdk { terminal.settle() }
@@ -115,18 +163,39 @@ class SdkGateway(
 
     override suspend fun transactions(limit: Int): List<TxnView> {
         val n = limit.coerceIn(0, MAX_LIST).toUInt()
-        return sdk { terminal.journalRecent(n) }
+        return sdk { io { terminal.journalRecent(n) } }
             .sortedWith(compareByDescending<TxnRecord> { it.createdAtMs }.thenByDescending { it.reference })
-            .map { it.toView(null, terminal.inDoubtOrFalse(it.reference)) }
+            .map { it.toView(null, terminal.inDoubtOrFalse(it.reference), null) }
     }
 
     override suspend fun pending(): List<PendingView> =
-        sdk { terminal.pending() }.map { PendingView(it.kind, it.reference, it.reasonCode, it.attempts.toLong()) }
+        sdk { io { terminal.pending() } }.map { PendingView(it.kind, it.reference, it.reasonCode, it.attempts.toLong()) }
 
     override suspend fun recover(): RecoveryView {
         val r = sdk { terminal.recover() }
         return RecoveryView(r.delivered.toLong(), r.remaining.toLong())
     }
+
+    /** A money command: the SDK's errors mapped, and no answer within [callTimeoutMs] is "unknown". */
+    private suspend fun money(call: suspend () -> TxnResult): TxnResult =
+        try {
+            withTimeout(callTimeoutMs) { sdk { call() } }
+        } catch (e: TimeoutCancellationException) {
+            throw GatewayException(
+                "no answer within $callTimeoutMs ms: the outcome is not known yet",
+                localDiagnosis(OUTCOME_UNKNOWN), e, outcomeUnknown = true,
+            )
+        }
+
+    /** The result as the screens show it, with the SDK's receipt text as the preview. */
+    private fun TxnResult.toView(): TxnView = record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference))
+
+    private fun receiptOf(reference: String): String? =
+        try {
+            terminal.receiptText(reference, ReceiptCopy.CUSTOMER, receiptWidth)
+        } catch (_: SmartPosException) {
+            null
+        }
 
     /** Closes the terminal (waits for a running command). */
     override fun close() = terminal.close()
@@ -140,19 +209,56 @@ class SdkGateway(
 
     companion object {
         private const val MAX_LIST = 500
-        private val MONEY_MOVED = setOf(TxnState.APPROVED, TxnState.QUEUED, TxnState.SENDING, TxnState.UNKNOWN)
 
-        private const val LOGIN_REFUSED = "sample.login_refused"
         private const val NOT_FOUND = "sample.not_found"
-        private const val APPROVAL_REFUSED = "sample.approval_refused"
-        private const val REFUND_REFUSED = "sample.refund_refused"
+        private const val NFC_OFF = "sample.nfc_off"
+        private const val NFC_MISSING = "sample.nfc_missing"
+        private const val NO_CARD = "sample.no_card"
+        private const val OUTCOME_UNKNOWN = "sample.outcome_unknown"
+
+        /** Stands in for the card when the SDK replays a recorded sale (it never reads it then). */
+        private val NoCard = object : ApduTransport {
+            override fun transceive(apdu: ByteArray): ByteArray =
+                throw CardTransportException.CardRemoved("replayed sale: no card presented")
+        }
+
+        private fun copyOf(customer: Boolean) = if (customer) ReceiptCopy.CUSTOMER else ReceiptCopy.MERCHANT
+
+        /** Blocking SDK calls (journal, printer) off the caller's thread. */
+        private suspend fun <T> io(call: () -> T): T = withContext(Dispatchers.IO) { call() }
+
+        /** The printer's status for the screens. */
+        fun PrinterStatus.toOutcome(): PrintOutcome = when (this) {
+            PrinterStatus.OK -> PrintOutcome.PRINTED
+            PrinterStatus.OUT_OF_PAPER -> PrintOutcome.OUT_OF_PAPER
+            PrinterStatus.OVERHEATED -> PrintOutcome.OVERHEATED
+            PrinterStatus.COVER_OPEN -> PrintOutcome.COVER_OPEN
+            PrinterStatus.NO_PRINTER -> PrintOutcome.NO_PRINTER
+            PrinterStatus.BUSY -> PrintOutcome.BUSY
+        }
+
+        /**
+         * The diagnosis of any SDK error: the SDK's own where it has one (the `diagnosis`
+         * extension of the SDK covers the host/link errors; operator refusals carry theirs; a
+         * refund denial carries one per rule, the first is shown).
+         */
+        fun SmartPosException.sdkDiagnosis(): Diagnosis? = when (this) {
+            is SmartPosException.OperatorRefused -> diagnosis
+            is SmartPosException.RefundDenied -> denials.firstOrNull()?.diagnosis
+            else -> diagnosis
+        }
 
         /** Runs an SDK call; its errors become [GatewayException]s with the SDK's diagnosis. */
         internal suspend fun <T> sdk(call: suspend () -> T): T =
             try {
                 call()
             } catch (e: SmartPosException) {
-                throw GatewayException(e.javaClass.simpleName + ": " + (e.message ?: ""), e.diagnosis?.toView(), e)
+                val d = e.sdkDiagnosis()?.toView() ?: when (e) {
+                    is SmartPosException.CardReadFailed, is SmartPosException.Cancelled -> localDiagnosis(NO_CARD)
+                    is SmartPosException.NotFound -> localDiagnosis(NOT_FOUND)
+                    else -> null
+                }
+                throw GatewayException(e.javaClass.simpleName + ": " + (e.message ?: ""), d, e)
             }
 
         /** The SDK's diagnosis for the screens. */
@@ -160,27 +266,33 @@ class SdkGateway(
             code, money, titleZh, titleEn, explanationZh, explanationEn, nextStepsZh, nextStepsEn,
         )
 
-        /** Diagnoses for the checks this bridge makes itself (nothing was sent; no money moved). */
+        /** Diagnoses for what happens in the app before the SDK is called (no money moved). */
         internal fun localDiagnosis(code: String): DiagnosisView = when (code) {
-            LOGIN_REFUSED -> DiagnosisView(
-                code, "not_moved", "登录失败", "Login refused", "操作员号或密码不正确。",
-                "The operator code or the password is wrong.", listOf("检查操作员号和密码后重试"),
-                listOf("Check the operator code and password, then try again"),
-            )
             NOT_FOUND -> DiagnosisView(
                 code, "not_moved", "找不到原交易", "Original not found", "本终端的流水中没有这笔交易。",
                 "This terminal's journal has no such transaction.", listOf("核对参考号", "在原终端上办理"),
                 listOf("Check the reference", "Use the terminal that took the payment"),
             )
-            APPROVAL_REFUSED -> DiagnosisView(
-                code, "not_moved", "主管授权失败", "Supervisor approval refused", "主管号或密码不正确，未发起退货。",
-                "The supervisor code or password is wrong; no refund was sent.", listOf("请主管重新授权"),
-                listOf("Ask the supervisor to approve again"),
+            NFC_OFF -> DiagnosisView(
+                code, "not_moved", "NFC 已关闭", "NFC is off", "NFC 已在系统设置中关闭，未读卡，未发起交易。",
+                "NFC is switched off in the system settings; no card was read, nothing was sent.",
+                listOf("在设置中打开 NFC", "或使用外接读卡器"), listOf("Turn NFC on in Settings", "Or use the card reader"),
+            )
+            NFC_MISSING -> DiagnosisView(
+                code, "not_moved", "本机不支持 NFC", "No NFC on this device", "本机没有 NFC，未读卡，未发起交易。",
+                "This device has no NFC controller; no card was read, nothing was sent.",
+                listOf("使用外接读卡器"), listOf("Use the Bluetooth card reader"),
+            )
+            OUTCOME_UNKNOWN -> DiagnosisView(
+                code, "unknown", "结果未知", "Outcome not known yet",
+                "交易已提交，尚未收到结果。终端会记录结果；重试不会重复扣款。",
+                "The command was submitted and its result has not arrived yet. The terminal records it; a retry never charges twice.",
+                listOf("点击重试查看结果", "不要换新交易重收"), listOf("Tap Retry to see the outcome", "Do not start a new charge"),
             )
             else -> DiagnosisView(
-                code, "not_moved", "不能退货", "Refund not possible", "原交易不可退或金额超过可退金额，未发起退货。",
-                "The original cannot be refunded or the amount exceeds what is left; nothing was sent.",
-                listOf("核对原交易和可退金额"), listOf("Check the original and the refundable amount"),
+                code, "not_moved", "读卡失败", "Card not read", "未读到卡片或已取消，未发起交易。",
+                "No card was read (or the cardholder cancelled); nothing was sent.",
+                listOf("请重新挥卡"), listOf("Tap the card again"),
             )
         }
 
@@ -196,9 +308,7 @@ class SdkGateway(
             else -> PosEvent.Other(javaClass.simpleName)
         }
 
-        private fun TxnResult.toView(): TxnView = record.toView(diagnosis?.toView(), reversalPending)
-
-        private fun TxnRecord.toView(diagnosis: DiagnosisView?, reversalPending: Boolean): TxnView = TxnView(
+        private fun TxnRecord.toView(diagnosis: DiagnosisView?, reversalPending: Boolean, receipt: String?): TxnView = TxnView(
             reference = reference,
             kind = kind.name.lowercase(),
             state = state.name.lowercase(),
@@ -208,20 +318,8 @@ class SdkGateway(
             authCode = authCode,
             responseCode = responseCode,
             reversalPending = reversalPending,
-            receiptPreview = receiptPreview(this),
+            receiptPreview = receipt,
             diagnosis = diagnosis,
         )
-
-        /** Plain-text receipt (the SDK has no receipt call yet): masked PAN only. */
-        internal fun receiptPreview(r: TxnRecord): String = buildString {
-            appendLine("交易类型/TYPE: ${r.kind.name}")
-            appendLine("参考号/REF: ${r.reference}  批次/BATCH: ${r.batch}")
-            r.panMasked?.let { appendLine("卡号/CARD: $it") }
-            appendLine("金额/AMOUNT: ${r.currency} ${r.amount / 100uL}.${(r.amount % 100uL).toString().padStart(2, '0')}")
-            appendLine("状态/STATUS: ${r.state.name}${r.responseCode?.let { " ($it)" } ?: ""}")
-            r.rrn?.let { appendLine("RRN: $it") }
-            r.authCode?.let { appendLine("授权码/AUTH: $it") }
-            append("日期时间/DATE: ${r.localDate} ${r.localTime}")
-        }
     }
 }

@@ -5,6 +5,8 @@ import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertTrue
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
@@ -29,21 +31,43 @@ class PosViewModelTest {
         private fun txn(ref: String, kind: String, amount: Long) =
             TxnView(ref, kind, "approved", amount, true, "123456789012", "A1B2C3", "00", false, null, null)
 
-        override suspend fun login(operator: String, password: String) {
-            if (password != "0000") throw GatewayException("wrong password", null)
+        val refundKeys = mutableListOf<String>()
+        val voidKeys = mutableListOf<String>()
+        var refundOutcomes = ArrayDeque<String>()
+
+        override suspend fun login(operator: String, password: String): LoginOutcome {
+            if (password == "0000") return LoginOutcome.MUST_CHANGE_PASSWORD
+            if (password != "1357") throw GatewayException("wrong password", null)
+            return LoginOutcome.LOGGED_IN
         }
-        override suspend fun sale(amount: Long, orderId: String): TxnView {
-            orderIds += orderId
+        override suspend fun changePassword(operator: String, oldPassword: String, newPassword: String) {
+            if (oldPassword != "0000") throw GatewayException("wrong password", null)
+        }
+        override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
+            orderIds += idempotencyKey
             events.emit(PosEvent.PresentCard(amount))
             if (failNextSale) {
                 failNextSale = false
-                throw GatewayException("timeout", diagnosis)
+                throw GatewayException("timeout", diagnosis, outcomeUnknown = true)
             }
             return txn("000001000001", "sale", amount)
         }
-        override suspend fun refundQuote(reference: String) = RefundQuote(txn(reference, "sale", 1234), 1234, null)
-        override suspend fun refund(reference: String, amount: Long, approval: SupervisorApproval) = txn("000001000002", "refund", amount)
-        override suspend fun void(reference: String) = txn("000001000003", "void", 1234)
+        override suspend fun refundQuote(reference: String) = RefundQuote(txn(reference, "sale", 1234), 1234, null, needsSupervisor = true)
+        override suspend fun refund(reference: String, amount: Long, approval: SupervisorApproval?, idempotencyKey: String): TxnView {
+            refundKeys += idempotencyKey
+            return when (refundOutcomes.removeFirstOrNull()) {
+                "unknown" -> throw GatewayException("no answer", null, outcomeUnknown = true)
+                "in_doubt" -> txn("000001000002", "refund", amount).copy(state = "unknown", approved = false)
+                "declined" -> txn("000001000002", "refund", amount).copy(state = "declined", approved = false)
+                else -> txn("000001000002", "refund", amount)
+            }
+        }
+        override suspend fun void(reference: String, idempotencyKey: String): TxnView {
+            voidKeys += idempotencyKey
+            return txn("000001000003", "void", 1234)
+        }
+        override suspend fun print(reference: String, customerCopy: Boolean) = PrintOutcome.OUT_OF_PAPER
+        override suspend fun reprintLast(customerCopy: Boolean) = PrintOutcome.PRINTED
         override suspend fun settle() = SettlementView(1, true, 1, 1234, 1, 500)
         override suspend fun transactions(limit: Int) = listOf(txn("000001000001", "sale", 1234))
         override suspend fun pending() = listOf(PendingView("reversal", "000001000004", "98", 1))
@@ -65,13 +89,16 @@ class PosViewModelTest {
         var n = 0
         val vm = PosViewModel(gw, Dispatchers.Unconfined) { "order-${++n}" }
         assertEquals(Screen.ERROR, settle(vm, vm.login("01", "1234")).screen)
-        assertEquals(Screen.AMOUNT, settle(vm, vm.login("01", "0000")).screen)
+        assertEquals(Screen.CHANGE_PASSWORD, settle(vm, vm.login("01", "0000")).screen)
+        assertEquals(Screen.AMOUNT, settle(vm, vm.changePassword("0000", "1357")).screen)
         val sale = settle(vm, vm.sale(1234))
         assertEquals(Screen.RESULT, sale.screen)
         assertEquals(1234L, sale.lastResult?.amount)
         assertEquals(Screen.REFUND, settle(vm, vm.quoteRefund("000001000001")).screen)
         val refund = settle(vm, vm.refund(500, SupervisorApproval("00", "9999")))
         assertEquals("refund", refund.lastResult?.kind)
+        assertEquals(PrintOutcome.OUT_OF_PAPER, settle(vm, vm.printReceipt()).printStatus)
+        assertEquals(PrintOutcome.PRINTED, settle(vm, vm.reprintLast()).printStatus)
         assertEquals("void", settle(vm, vm.void("000001000001")).lastResult?.kind)
         assertEquals(500L, settle(vm, vm.settle()).settlement?.creditAmount)
         assertEquals(1, settle(vm, vm.loadPending()).pending.size)
@@ -89,9 +116,39 @@ class PosViewModelTest {
         assertNotNull(failed.diagnosis)
         assertEquals("网络超时", failed.diagnosis!!.localized("zh").first)
         assertEquals("Charge again", failed.diagnosis!!.localized("en").third.last())
-        settle(vm, vm.sale(1234))
+        assertTrue(failed.canRetry)
+        settle(vm, vm.retry()!!)
         vm.newSale()
         settle(vm, vm.sale(99))
-        assertEquals(listOf("order-1", "order-1", "order-2"), gw.orderIds)
+        // Approved: the intent is closed, the same amount later is a new sale.
+        settle(vm, vm.sale(99))
+        assertEquals(listOf("order-1", "order-1", "order-2", "order-3"), gw.orderIds)
+        assertTrue(vm.openIntents().isEmpty())
+    }
+
+    @Test
+    fun a_refund_keeps_its_key_until_a_definite_outcome() {
+        val gw = Scripted()
+        var n = 0
+        val vm = PosViewModel(gw, Dispatchers.Unconfined) { "key-${++n}" }
+        settle(vm, vm.quoteRefund("000001000001"))
+        gw.refundOutcomes = ArrayDeque(listOf("unknown", "in_doubt", "approved", "declined"))
+        val unknown = settle(vm, vm.refund(500, SupervisorApproval("00", "9999")))
+        assertEquals(Screen.ERROR, unknown.screen)
+        assertTrue(unknown.canRetry)
+        // Retried twice (the second answer is still in doubt), then approved: one key throughout.
+        settle(vm, vm.retry()!!)
+        assertEquals(mapOf("refund:000001000001:500" to "key-1"), vm.openIntents())
+        assertEquals("approved", settle(vm, vm.retry()!!).lastResult?.state)
+        assertEquals(listOf("key-1", "key-1", "key-1"), gw.refundKeys)
+        assertNull("nothing left to retry after a definite outcome", vm.retry())
+        // A new refund intent (another lookup) gets a new key; a decline is definite too.
+        settle(vm, vm.quoteRefund("000001000001"))
+        assertEquals("declined", settle(vm, vm.refund(500, null)).lastResult?.state)
+        assertEquals("key-2", gw.refundKeys.last())
+        assertTrue(vm.openIntents().isEmpty())
+        // Voids: one key per void intent, reused on retry.
+        settle(vm, vm.void("000001000001"))
+        assertEquals(listOf("key-3"), gw.voidKeys)
     }
 }

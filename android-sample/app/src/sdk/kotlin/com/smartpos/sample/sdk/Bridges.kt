@@ -1,0 +1,232 @@
+package com.smartpos.sample.sdk
+
+import android.app.Activity
+import android.app.AlertDialog
+import android.nfc.TagLostException
+import android.text.InputType
+import android.widget.EditText
+import com.smartpos.sample.ble.ReaderChannel
+import com.smartpos.sample.nfc.ApduChannel
+import com.smartpos.sample.nfc.CardRemovedException
+import com.smartpos.sample.nfc.NfcCardReader
+import com.smartpos.sample.nfc.NfcState
+import com.smartpos.sample.nfc.NfcUnavailableException
+import com.smartpos.sample.print.PrintStatus
+import com.smartpos.sample.print.ReceiptSink
+import com.smartpos.sample.ui.Texts
+import com.smartpos.sdk.ffi.ApduTransport
+import com.smartpos.sdk.ffi.CallbackException
+import com.smartpos.sdk.ffi.CardTransportException
+import com.smartpos.sdk.ffi.MposReader
+import com.smartpos.sdk.ffi.PinEntry
+import com.smartpos.sdk.ffi.PinInput
+import com.smartpos.sdk.ffi.PrintJob
+import com.smartpos.sdk.ffi.PrinterStatus
+import com.smartpos.sdk.ffi.ReaderLink
+import com.smartpos.sdk.ffi.SmartPosException
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import java.io.IOException
+import java.util.Locale
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
+
+/**
+ * The app's contactless channel ([ApduChannel]: `IsoDep` through
+ * [com.smartpos.sample.nfc.IsoDepChannel]) as the SDK's [ApduTransport]. APDUs are relayed
+ * unchanged; a lost tag becomes [CardTransportException.CardRemoved] (the SDK stops the card
+ * read and sends nothing), any other I/O failure [CardTransportException.Io]. Called on the
+ * terminal's worker thread; blocks while the card answers. Errors carry no APDU data.
+ */
+class IsoDepApduTransport(private val channel: ApduChannel) : ApduTransport {
+    override fun transceive(apdu: ByteArray): ByteArray =
+        try {
+            channel.transceive(apdu)
+        } catch (e: TagLostException) {
+            throw CardTransportException.CardRemoved("tag lost")
+        } catch (e: CardRemovedException) {
+            throw CardTransportException.CardRemoved("card left the field")
+        } catch (e: CardTransportException) {
+            throw e
+        } catch (e: IOException) {
+            throw CardTransportException.Io(e.javaClass.simpleName + ": " + (e.message ?: "card I/O"))
+        }
+}
+
+/**
+ * One card presentation: the [transport] the SDK reads the card through, and what to release
+ * when the sale is over ([close]).
+ */
+class CardSession(val transport: ApduTransport, private val release: () -> Unit = {}) : AutoCloseable {
+    override fun close() = release()
+}
+
+/** Where the card of a contactless sale comes from: the NFC controller or the mPOS reader. */
+fun interface CardSource {
+    /**
+     * Waits until the customer presents a card for [amount] minor units; cancellable.
+     *
+     * @throws NfcUnavailableException NFC is missing or off (the UI says so).
+     * @throws IOException no card (reader link lost, no card in time).
+     */
+    suspend fun present(amount: Long): CardSession
+}
+
+/**
+ * Cards tapped on the device's NFC controller: reader mode on the foreground [activity] until a
+ * card with ISO-DEP connects, then [IsoDepApduTransport] over its channel.
+ */
+class NfcCardSource(private val nfc: NfcCardReader, private val activity: () -> Activity?) : CardSource {
+    override suspend fun present(amount: Long): CardSession {
+        val a = activity() ?: throw NfcUnavailableException(nfc.availability().takeIf { it != NfcState.IDLE } ?: NfcState.UNAVAILABLE)
+        val channel = nfc.awaitCard(a)
+        return CardSession(IsoDepApduTransport(channel)) {
+            channel.close()
+            nfc.finished()
+        }
+    }
+}
+
+/**
+ * Cards presented on the Bluetooth mPOS reader: shows the amount on its display, polls for a
+ * card for up to [waitMs], then the reader's own [ApduTransport] (from the SDK's [MposReader]).
+ */
+class MposCardSource(private val reader: () -> MposReader?, private val waitMs: Long = 30_000) : CardSource {
+    override suspend fun present(amount: Long): CardSession = withContext(Dispatchers.IO) {
+        val r = reader() ?: throw IOException("no mPOS reader connected")
+        try {
+            r.displayText(String.format(Locale.ROOT, "%d.%02d", amount / 100, amount % 100))
+            if (!r.waitForCard(waitMs.toULong())) throw IOException("no card on the reader in time")
+        } catch (e: SmartPosException) {
+            throw IOException("mPOS reader: ${e.javaClass.simpleName}", e)
+        }
+        CardSession(r.transport()) { runCatching { r.deactivate() } }
+    }
+}
+
+/**
+ * The BLE GATT link of the mPOS reader ([ReaderChannel] from
+ * [com.smartpos.sample.ble.BleReaderTransport]) bridged to the SDK: the SDK's [ReaderLink]
+ * writes each chunk with response, GATT notifications are pushed into the reader's
+ * `ChunkSender`, and the negotiated MTU sets the chunk size. [reader] then gives the
+ * [ApduTransport] of a reader sale (`reader.transport()`).
+ *
+ * @param scope runs the notification pump (until [close]).
+ * @param writeTimeoutMs limit for one acknowledged write; a lost write is retransmitted by the
+ *   SDK's link protocol.
+ */
+class BleMposBridge(
+    private val channel: ReaderChannel,
+    scope: CoroutineScope,
+    private val writeTimeoutMs: Long = 2_000,
+) : AutoCloseable {
+    private val link = object : ReaderLink {
+        override fun write(chunk: ByteArray) {
+            try {
+                runBlocking { withTimeout(writeTimeoutMs) { channel.write(chunk) } }
+            } catch (e: Exception) {
+                throw CallbackException.Failed("BLE write failed: ${e.javaClass.simpleName}")
+            }
+        }
+    }
+
+    /** The SDK's reader over this link (ATT MTU = the channel's chunk size + 3). */
+    val reader: MposReader = MposReader(link, (channel.maxChunk + ATT_HEADER).coerceIn(MIN_MTU, MAX_MTU).toUShort())
+
+    private val notificationPump: Job = pump(scope, channel.notifications) { reader.chunkSender().push(it) }
+
+    /** The reader as the card transport of `saleContactless`. */
+    fun transport(): ApduTransport = reader.transport()
+
+    /** Stops the pump, frees the reader and disconnects. */
+    override fun close() {
+        notificationPump.cancel()
+        reader.close()
+        channel.close()
+    }
+
+    companion object {
+        private const val ATT_HEADER = 3
+        private const val MIN_MTU = 23
+        private const val MAX_MTU = 517
+
+        /** Hands every notification to [push] in arrival order, on [scope], until cancelled. */
+        fun pump(scope: CoroutineScope, notifications: Flow<ByteArray>, push: (ByteArray) -> Boolean): Job =
+            scope.launch { notifications.collect { push(it) } }
+    }
+}
+
+/**
+ * The app's printer ([ReceiptSink]: Bluetooth SPP, USB, the Sunmi built-in printer, or the
+ * [com.smartpos.sample.print.PrinterSelector] that picks the available one at print time) as the
+ * SDK's [ReceiptPrinter]: sends the SDK's ESC/POS bytes and maps the printer's status.
+ * Called on the caller's thread of `print` / `reprint` (the gateway uses `Dispatchers.IO`).
+ */
+class EscPosReceiptPrinter(private val sink: ReceiptSink) : com.smartpos.sdk.ffi.ReceiptPrinter {
+    override fun print(job: PrintJob): PrinterStatus = statusOf(sink.print(job.escpos))
+
+    companion object {
+        /**
+         * The SDK's status for a printer's: a missing permission (USB, asked just now) is
+         * [PrinterStatus.BUSY] (try again shortly); a transfer that failed half-way counts as
+         * [PrinterStatus.NO_PRINTER] (offline). Either way the receipt stays pending for a reprint.
+         */
+        fun statusOf(status: PrintStatus): PrinterStatus = when (status) {
+            PrintStatus.PRINTED -> PrinterStatus.OK
+            PrintStatus.OUT_OF_PAPER -> PrinterStatus.OUT_OF_PAPER
+            PrintStatus.OVERHEATED -> PrinterStatus.OVERHEATED
+            PrintStatus.COVER_OPEN -> PrinterStatus.COVER_OPEN
+            PrintStatus.NO_PRINTER, PrintStatus.FAILED -> PrinterStatus.NO_PRINTER
+            PrintStatus.NO_PERMISSION -> PrinterStatus.BUSY
+        }
+    }
+}
+
+/** A PIN pad that always types [digits] (or cancels when null): for tests and demos. */
+class FixedPinEntry(private val digits: String?) : PinEntry {
+    override fun requestPin(maskedPan: String, amount: ULong): PinInput =
+        if (digits == null) PinInput.cancelled() else PinInput.digits(digits)
+}
+
+/**
+ * The cardholder types the PIN in a dialog on the foreground [activity]. The SDK calls this on
+ * its worker thread; the dialog runs on the main thread and this call waits for it (at most
+ * [timeoutMs]). The digits go into the SDK's `PinInput` at once; no activity, a cancel or a
+ * timeout is a cancellation (nothing is sent).
+ */
+class DialogPinEntry(
+    private val activity: () -> Activity?,
+    private val timeoutMs: Long = 60_000,
+) : PinEntry {
+    override fun requestPin(maskedPan: String, amount: ULong): PinInput {
+        val a = activity() ?: return PinInput.cancelled()
+        val texts = Texts(a.resources.configuration.locales[0])
+        val answer = CompletableFuture<String?>()
+        a.runOnUiThread {
+            val field = EditText(a).apply {
+                inputType = InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD
+            }
+            AlertDialog.Builder(a)
+                .setTitle("${texts.enterPin}  $maskedPan  ${amount / 100u}.${(amount % 100u).toString().padStart(2, '0')}")
+                .setView(field)
+                .setPositiveButton(texts.ok) { _, _ -> answer.complete(field.text.toString()) }
+                .setNegativeButton(texts.cancel) { _, _ -> answer.complete(null) }
+                .setOnCancelListener { answer.complete(null) }
+                .show()
+        }
+        val digits = runCatching { answer.get(timeoutMs, TimeUnit.MILLISECONDS) }.getOrNull()
+            ?: return PinInput.cancelled()
+        return try {
+            PinInput.digits(digits)
+        } catch (_: SmartPosException) {
+            // Not 4 to 12 digits: the SDK refuses it; treated as a cancellation.
+            PinInput.cancelled()
+        }
+    }
+}
