@@ -189,9 +189,9 @@ sz = text("size.txt")
 m = re.search(r"libsmartpos_ffi.so: (\d+) bytes \(([0-9.]+) MiB\)", sz)
 if m:
     b = int(m.group(1))
-    row("6", "libsmartpos_ffi.so, release-android, x86_64", f"{b:,} bytes ({m.group(2)} MiB)", "<= 3 MB", b <= 3145728)
+    row("6", "libsmartpos_ffi.so, release-android, x86_64", f"{b:,} bytes ({m.group(2)} MiB)", "<= 3 MiB", b <= 3145728)
 else:
-    row("6", "libsmartpos_ffi.so, release-android, x86_64", "not built (see target/bench-results/size.log)", "<= 3 MB", False)
+    row("6", "libsmartpos_ffi.so, release-android, x86_64", "not built (see target/bench-results/size.log)", "<= 3 MiB", False)
 
 w = [max(len(r[i]) for r in rows) for i in range(5)]
 print()

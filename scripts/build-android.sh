@@ -17,7 +17,12 @@ API="${ANDROID_API:-24}"
 
 step "native libraries (cargo-ndk, profile release-android, 16 KB page alignment)"
 # 16 KB pages: Android 15+ devices may use them; Google Play requires aligned libraries.
-RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384" \
+# Packed relative relocations (`--pack-dyn-relocs=android`, API 23+) and C code without unwind
+# tables (no Rust panic unwinds through SQLite or ring): the same size settings scripts/size.sh
+# measures on x86_64 Linux (there with `-z pack-relative-relocs`). cargo-ndk passes --target,
+# so RUSTFLAGS reach the library and not the build scripts.
+CFLAGS="${CFLAGS:-} -fno-asynchronous-unwind-tables -fno-unwind-tables" \
+RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384 -C link-arg=-Wl,--pack-dyn-relocs=android" \
     cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform "$API" -o "$OUT" \
     build --locked -p smartpos-ffi --profile release-android
 

@@ -7,13 +7,22 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh 0 tlv_dol   # stop after N executions instead of a time
+#   FUZZ_SANITIZER=none scripts/fuzz.sh ...        # no AddressSanitizer (default: address)
+#
+# The targets are safe Rust (the workspace forbids `unsafe`), so a run without AddressSanitizer
+# still finds every panic, overflow (debug assertions are on) and hang, at 2-4 times the
+# executions per second; the long runs in docs/RELIABILITY.md say which sanitizer they used.
+#
 # Without nightly, `cargo test --manifest-path fuzz/Cargo.toml` runs the same target bodies
 # over the seed corpus and seeded mutations on stable (see fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 SECONDS_PER_TARGET="${1:-30}"
+RUNS="${FUZZ_RUNS:-0}"
+SANITIZER="${FUZZ_SANITIZER:-address}"
 shift || true
-TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuzz}"
+TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuzz-$SANITIZER}"
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
@@ -21,7 +30,7 @@ else
 fi
 # Build once, then run the binaries directly (`cargo fuzz run` would rebuild before each).
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
-  cargo +nightly fuzz build --target-dir "$TARGET_DIR"
+  cargo +nightly fuzz build --sanitizer "$SANITIZER" --debug-assertions --target-dir "$TARGET_DIR"
 fi
 triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 bin_dir="$TARGET_DIR/$triple/release"
@@ -31,14 +40,18 @@ for t in "${targets[@]}"; do
   scratch="$TARGET_DIR/corpus/$t"
   mkdir -p "$scratch" "artifacts/$t"
   log="$TARGET_DIR/$t.log"
-  echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
+  # -runs=-1 means no limit; -max_total_time=0 means no limit.
+  RUNS_ARG=-1
+  if [ "$RUNS" -gt 0 ]; then RUNS_ARG="$RUNS"; fi
+  echo "fuzz: $t for ${SECONDS_PER_TARGET}s / $RUNS runs (0 = no limit), sanitizer $SANITIZER"
+  started=$(date +%s)
   if [ ! -x "$bin_dir/$t" ]; then
     summary+=("$(printf '%-20s %-6s' "$t" "NOT BUILT")")
     status=1
     continue
   fi
   if ASAN_OPTIONS="detect_odr_violation=0" "$bin_dir/$t" -artifact_prefix="artifacts/$t/" \
-      -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+      -max_total_time="$SECONDS_PER_TARGET" -runs="$RUNS_ARG" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 "$scratch" "corpus/$t" >"$log" 2>&1; then
     result=ok
   else
@@ -50,8 +63,8 @@ for t in "${targets[@]}"; do
   if [ -z "$execs" ]; then
     execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   fi
-  summary+=("$(printf '%-20s %-6s %12s execs' "$t" "$result" "${execs:-?}")")
+  summary+=("$(printf '%-20s %-6s %12s execs %6ss' "$t" "$result" "${execs:-?}" "$(( $(date +%s) - started ))")")
 done
-echo "fuzz summary (${SECONDS_PER_TARGET}s per target):"
+echo "fuzz summary (${SECONDS_PER_TARGET}s / $RUNS runs per target, sanitizer $SANITIZER):"
 printf '  %s\n' "${summary[@]}"
 exit "$status"

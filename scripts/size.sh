@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
 # Size check of the native library apps embed: builds libsmartpos_ffi.so for this machine
-# (x86_64 Linux here; the same profile as the Android builds: opt-level z, fat LTO, one codegen
-# unit, symbols stripped, unwinding kept for uniffi) and fails when it is over the budget.
+# (x86_64 Linux here) with the settings of the Android builds (scripts/build-android.sh):
+#   - profile release-android: opt-level z, fat LTO, one codegen unit, symbols stripped,
+#     panic = unwind kept (uniffi turns a Rust panic into a Kotlin exception instead of
+#     killing the app);
+#   - relative relocations packed (`-z pack-relative-relocs` here; Android uses
+#     `--pack-dyn-relocs=android`, which needs API 23, below our minSdk 24);
+#   - the C code (bundled SQLite, ring) without unwind tables: no Rust panic unwinds through it;
+#   - SQLite without the features the journal does not use (.cargo/config.toml).
 #
-#   scripts/size.sh            # build, print the size, exit 1 above 3 MB (3,145,728 bytes)
+#   scripts/size.sh            # build, print the size, exit 1 above the CI limit
 #   scripts/size.sh --no-build # only measure what the last build left
 #
-# Prints one line: "libsmartpos_ffi.so: N bytes (X.XX MiB), budget 3145728 bytes: OK|OVER".
-# scripts/bench.sh reads that line for its table.
+# Two numbers (issue 10): the TARGET is 3 MiB (3,145,728 bytes) and is not met yet (README,
+# Performance, item 6, says why and what would close the gap). The LIMIT is a ratchet that
+# scripts/test.sh enforces so the library cannot grow unnoticed: lower it whenever the library
+# shrinks. Prints one line that scripts/bench.sh reads:
+#   "libsmartpos_ffi.so: N bytes (X.XX MiB); target 3145728: MET|NOT MET; limit L: OK|OVER"
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-BUDGET=3145728
+TARGET=3145728
+LIMIT=3879731 # 3.70 MiB
 PROFILE=release-android
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-LIB="$TARGET_DIR/$PROFILE/libsmartpos_ffi.so"
+need_rust
+TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
+LIB="$TARGET_DIR/$TRIPLE/$PROFILE/libsmartpos_ffi.so"
 
 if [ "${1:-}" != "--no-build" ]; then
-    need_rust
-    step "cargo build -p smartpos-ffi --lib --profile $PROFILE"
+    step "cargo build -p smartpos-ffi --lib --profile $PROFILE --target $TRIPLE"
+    # An explicit --target keeps these flags off the build scripts (they run on this machine).
     # The default features only: the testkit (host simulator for JVM tests) is not shipped.
-    cargo build --locked -p smartpos-ffi --lib --profile "$PROFILE" >&2
+    cflags_var="CFLAGS_${TRIPLE//-/_}"
+    env "$cflags_var=-fno-asynchronous-unwind-tables -fno-unwind-tables" \
+        RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,pack-relative-relocs" \
+        cargo build --locked -p smartpos-ffi --lib --profile "$PROFILE" --target "$TRIPLE" >&2
 fi
 
 if [ ! -f "$LIB" ]; then
@@ -28,7 +43,7 @@ if [ ! -f "$LIB" ]; then
     exit 2
 fi
 
-# The profile strips already; strip again only if a tool is there, and say if it changed anything.
+# The profile strips already; say so if a strip tool would still remove something.
 BYTES=$(stat -c %s "$LIB")
 if command -v strip >/dev/null 2>&1; then
     TMP="$(mktemp)"
@@ -39,11 +54,16 @@ if command -v strip >/dev/null 2>&1; then
         echo "size.sh: note: strip --strip-all would remove $((BYTES - STRIPPED)) more bytes" >&2
     fi
 fi
+if command -v size >/dev/null 2>&1; then
+    size -A "$LIB" | awk '$1 ~ /^\./ && $2 > 16384 { printf "size.sh:   %-20s %9d\n", $1, $2 }' >&2
+fi
 
 MIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.2f", b / 1048576 }')
-if [ "$BYTES" -le "$BUDGET" ]; then
-    echo "libsmartpos_ffi.so: $BYTES bytes ($MIB MiB), budget $BUDGET bytes: OK"
+met="NOT MET"
+[ "$BYTES" -le "$TARGET" ] && met="MET"
+if [ "$BYTES" -le "$LIMIT" ]; then
+    echo "libsmartpos_ffi.so: $BYTES bytes ($MIB MiB); target $TARGET: $met; limit $LIMIT: OK"
 else
-    echo "libsmartpos_ffi.so: $BYTES bytes ($MIB MiB), budget $BUDGET bytes: OVER"
+    echo "libsmartpos_ffi.so: $BYTES bytes ($MIB MiB); target $TARGET: $met; limit $LIMIT: OVER"
     exit 1
 fi

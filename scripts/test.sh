@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one entry point for checks: formatting, lints, all Rust tests, oracle checks.
+# The one entry point for checks: formatting, lints, all Rust tests, fuzz replay, oracle checks,
+# the Kotlin bindings, the Android sample on the JVM and the native library size check.
 # CI (.ci/run) calls this on a fresh clone. Installs what it needs by itself.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -35,5 +36,8 @@ bash "$ROOT/scripts/kotlin.sh" test
 
 step "Android sample on the JVM: Robolectric tests of the adapters, ViewModel through the real core"
 bash "$ROOT/scripts/android-sample.sh"
+
+step "native library size (release-android profile, x86_64): fails above the limit in scripts/size.sh"
+bash "$ROOT/scripts/size.sh"
 
 step "all checks passed"

@@ -42,7 +42,7 @@ enum DesCipher {
     Triple(des::TdesEde3),
 }
 
-impl DesCipher {
+impl BlockCipher<8> for DesCipher {
     fn encrypt(&self, block: &mut [u8; 8]) {
         let b = GenericArray::from_mut_slice(block);
         match self {
@@ -79,14 +79,6 @@ pub(crate) fn xor_in_place(acc: &mut [u8], other: &[u8]) {
     for (a, b) in acc.iter_mut().zip(other) {
         *a ^= b;
     }
-}
-
-pub(crate) fn block8(bytes: &[u8]) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    for (o, b) in out.iter_mut().zip(bytes) {
-        *o = *b;
-    }
-    out
 }
 
 impl TdesKey {
@@ -224,7 +216,7 @@ impl TdesKey {
     fn cipher(&self) -> DesCipher {
         match self.len {
             8 => {
-                let k: [u8; 8] = block8(&self.bytes[..8]);
+                let k: [u8; 8] = to_block::<8>(&self.bytes[..8]);
                 DesCipher::Single(des::Des::new(&k.into()))
             }
             16 => {
@@ -264,49 +256,17 @@ impl TdesKey {
     }
 
     fn ecb(&self, data: &[u8], encrypt: bool) -> Result<Vec<u8>, CryptoError> {
-        check_blocks(data.len(), DES_BLOCK)?;
-        let c = self.cipher();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in data.chunks_exact(DES_BLOCK) {
-            let mut b = block8(chunk);
-            if encrypt {
-                c.encrypt(&mut b);
-            } else {
-                c.decrypt(&mut b);
-            }
-            out.extend_from_slice(&b);
-        }
-        Ok(out)
+        ecb(&self.cipher(), data, encrypt)
     }
 
     /// CBC encryption with an 8-byte IV; `data` must be whole blocks (pad first).
     pub fn encrypt_cbc(&self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        check_blocks(data.len(), DES_BLOCK)?;
-        let mut chain = iv8(iv)?;
-        let c = self.cipher();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in data.chunks_exact(DES_BLOCK) {
-            xor_in_place(&mut chain, chunk);
-            c.encrypt(&mut chain);
-            out.extend_from_slice(&chain);
-        }
-        Ok(out)
+        cbc_encrypt(&self.cipher(), iv, data)
     }
 
     /// CBC decryption with an 8-byte IV; `data` must be whole blocks.
     pub fn decrypt_cbc(&self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        check_blocks(data.len(), DES_BLOCK)?;
-        let mut chain = iv8(iv)?;
-        let c = self.cipher();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in data.chunks_exact(DES_BLOCK) {
-            let mut b = block8(chunk);
-            c.decrypt(&mut b);
-            xor_in_place(&mut b, &chain);
-            out.extend_from_slice(&b);
-            chain = block8(chunk);
-        }
-        Ok(out)
+        cbc_decrypt(&self.cipher(), iv, data)
     }
 
     /// The full 8-byte check block: TDES-encrypt(8 zero bytes) under this key.
@@ -335,6 +295,22 @@ impl fmt::Debug for TdesKey {
     }
 }
 
+/// One block cipher with an `N`-byte block (DES/TDEA: 8, AES: 16), so ECB and CBC are written
+/// once for both.
+trait BlockCipher<const N: usize> {
+    fn encrypt(&self, block: &mut [u8; N]);
+    fn decrypt(&self, block: &mut [u8; N]);
+}
+
+/// The first `N` bytes of `bytes` as a block (zero-filled if shorter; callers pass whole blocks).
+pub(crate) fn to_block<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, b) in out.iter_mut().zip(bytes) {
+        *o = *b;
+    }
+    out
+}
+
 fn check_blocks(len: usize, block: usize) -> Result<(), CryptoError> {
     if len % block != 0 {
         return Err(CryptoError::DataLength { len, block });
@@ -342,27 +318,67 @@ fn check_blocks(len: usize, block: usize) -> Result<(), CryptoError> {
     Ok(())
 }
 
-fn iv8(iv: &[u8]) -> Result<[u8; 8], CryptoError> {
-    if iv.len() != DES_BLOCK {
+fn iv_block<const N: usize>(iv: &[u8]) -> Result<[u8; N], CryptoError> {
+    if iv.len() != N {
         return Err(CryptoError::InputLength {
             what: "IV",
-            expected: "8",
+            expected: if N == DES_BLOCK { "8" } else { "16" },
             got: iv.len(),
         });
     }
-    Ok(block8(iv))
+    Ok(to_block(iv))
 }
 
-fn iv16(iv: &[u8]) -> Result<[u8; 16], CryptoError> {
-    let mut out = [0u8; 16];
-    if iv.len() != AES_BLOCK {
-        return Err(CryptoError::InputLength {
-            what: "IV",
-            expected: "16",
-            got: iv.len(),
-        });
+fn ecb<const N: usize>(
+    c: &impl BlockCipher<N>,
+    data: &[u8],
+    encrypt: bool,
+) -> Result<Vec<u8>, CryptoError> {
+    check_blocks(data.len(), N)?;
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks_exact(N) {
+        let mut b = to_block::<N>(chunk);
+        if encrypt {
+            c.encrypt(&mut b);
+        } else {
+            c.decrypt(&mut b);
+        }
+        out.extend_from_slice(&b);
     }
-    out.copy_from_slice(iv);
+    Ok(out)
+}
+
+fn cbc_encrypt<const N: usize>(
+    c: &impl BlockCipher<N>,
+    iv: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    check_blocks(data.len(), N)?;
+    let mut chain = iv_block::<N>(iv)?;
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks_exact(N) {
+        xor_in_place(&mut chain, chunk);
+        c.encrypt(&mut chain);
+        out.extend_from_slice(&chain);
+    }
+    Ok(out)
+}
+
+fn cbc_decrypt<const N: usize>(
+    c: &impl BlockCipher<N>,
+    iv: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    check_blocks(data.len(), N)?;
+    let mut chain = iv_block::<N>(iv)?;
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks_exact(N) {
+        let mut b = to_block::<N>(chunk);
+        c.decrypt(&mut b);
+        xor_in_place(&mut b, &chain);
+        out.extend_from_slice(&b);
+        chain = to_block::<N>(chunk);
+    }
     Ok(out)
 }
 
@@ -379,7 +395,7 @@ enum AesCipher {
     A256(aes::Aes256),
 }
 
-impl AesCipher {
+impl BlockCipher<16> for AesCipher {
     fn encrypt(&self, block: &mut [u8; 16]) {
         let b = GenericArray::from_mut_slice(block);
         match self {
@@ -397,14 +413,6 @@ impl AesCipher {
             AesCipher::A256(c) => c.decrypt_block(b),
         }
     }
-}
-
-pub(crate) fn block16(bytes: &[u8]) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    for (o, b) in out.iter_mut().zip(bytes) {
-        *o = *b;
-    }
-    out
 }
 
 impl AesKey {
@@ -467,7 +475,7 @@ impl AesKey {
     fn cipher(&self) -> AesCipher {
         match self.len {
             16 => {
-                let mut k = block16(&self.bytes[..16]);
+                let mut k = to_block::<16>(&self.bytes[..16]);
                 let c = AesCipher::A128(aes::Aes128::new(&k.into()));
                 k.zeroize();
                 c
@@ -509,49 +517,17 @@ impl AesKey {
     }
 
     fn ecb(&self, data: &[u8], encrypt: bool) -> Result<Vec<u8>, CryptoError> {
-        check_blocks(data.len(), AES_BLOCK)?;
-        let c = self.cipher();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in data.chunks_exact(AES_BLOCK) {
-            let mut b = block16(chunk);
-            if encrypt {
-                c.encrypt(&mut b);
-            } else {
-                c.decrypt(&mut b);
-            }
-            out.extend_from_slice(&b);
-        }
-        Ok(out)
+        ecb(&self.cipher(), data, encrypt)
     }
 
     /// CBC encryption with a 16-byte IV; `data` must be whole blocks.
     pub fn encrypt_cbc(&self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        check_blocks(data.len(), AES_BLOCK)?;
-        let mut chain = iv16(iv)?;
-        let c = self.cipher();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in data.chunks_exact(AES_BLOCK) {
-            xor_in_place(&mut chain, chunk);
-            c.encrypt(&mut chain);
-            out.extend_from_slice(&chain);
-        }
-        Ok(out)
+        cbc_encrypt(&self.cipher(), iv, data)
     }
 
     /// CBC decryption with a 16-byte IV; `data` must be whole blocks.
     pub fn decrypt_cbc(&self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        check_blocks(data.len(), AES_BLOCK)?;
-        let mut chain = iv16(iv)?;
-        let c = self.cipher();
-        let mut out = Vec::with_capacity(data.len());
-        for chunk in data.chunks_exact(AES_BLOCK) {
-            let mut b = block16(chunk);
-            c.decrypt(&mut b);
-            xor_in_place(&mut b, &chain);
-            out.extend_from_slice(&b);
-            chain = block16(chunk);
-        }
-        Ok(out)
+        cbc_decrypt(&self.cipher(), iv, data)
     }
 
     /// Legacy-style KCV: the first 3 bytes of AES-encrypt(16 zero bytes). Many HSMs and hosts
@@ -621,7 +597,7 @@ pub fn unwrap_working_key(
 pub fn wrap_working_key(tmk: &TdesKey, key: &TdesKey) -> (Vec<u8>, [u8; 4]) {
     let mut encrypted = Vec::with_capacity(key.len());
     for chunk in key.expose().chunks(DES_BLOCK) {
-        let mut b = block8(chunk);
+        let mut b = to_block::<8>(chunk);
         tmk.encrypt_block(&mut b);
         encrypted.extend_from_slice(&b);
     }
@@ -648,7 +624,7 @@ mod tests {
     fn des_known_answer() {
         // FIPS 81 / classic DES example: key 133457799BBCDFF1, plain 0123456789ABCDEF.
         let k = tk("133457799BBCDFF1");
-        let mut b = block8(&decode("0123456789ABCDEF").unwrap());
+        let mut b = to_block::<8>(&decode("0123456789ABCDEF").unwrap());
         k.encrypt_block(&mut b);
         assert_eq!(b.to_vec(), decode("85E813540F0AB405").unwrap());
         k.decrypt_block(&mut b);
@@ -687,7 +663,7 @@ mod tests {
     fn aes_fips197_and_cbc() {
         // FIPS-197 Appendix C.1.
         let k = AesKey::new(&decode("000102030405060708090A0B0C0D0E0F").unwrap()).unwrap();
-        let mut b = block16(&decode("00112233445566778899AABBCCDDEEFF").unwrap());
+        let mut b = to_block::<16>(&decode("00112233445566778899AABBCCDDEEFF").unwrap());
         k.encrypt_block(&mut b);
         assert_eq!(
             b.to_vec(),

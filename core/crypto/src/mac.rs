@@ -5,7 +5,7 @@
 //! byte-by-byte `==` leaks how many leading bytes matched through timing.
 
 use crate::CryptoError;
-use crate::keys::{AesKey, TdesKey, block8, xor_in_place};
+use crate::keys::{AesKey, TdesKey, to_block, xor_in_place};
 use cmac::{Cmac, Mac};
 use subtle::ConstantTimeEq;
 
@@ -130,14 +130,14 @@ pub fn aes_cmac(key: &AesKey, data: &[u8]) -> [u8; 16] {
 pub fn cup_ecb(key: &TdesKey, data: &[u8]) -> [u8; 8] {
     let mut r = [0u8; 8];
     for chunk in data.chunks(8) {
-        xor_in_place(&mut r, &block8(chunk));
+        xor_in_place(&mut r, &to_block::<8>(chunk));
     }
     let h = smartpos_types::hex::encode(&r).into_bytes();
-    let mut e = block8(&h);
+    let mut e = to_block::<8>(&h);
     key.encrypt_block(&mut e);
     xor_in_place(&mut e, h.get(8..).unwrap_or_default());
     key.encrypt_block(&mut e);
-    block8(smartpos_types::hex::encode(&e).as_bytes())
+    to_block::<8>(smartpos_types::hex::encode(&e).as_bytes())
 }
 
 /// Constant-time comparison of a computed and a received MAC (or check value, cryptogram).
@@ -217,7 +217,7 @@ mod tests {
             xor_in_place(&mut r, c);
         }
         let h = smartpos_types::hex::encode(&r);
-        let mut e = block8(&h.as_bytes()[..8]);
+        let mut e = to_block::<8>(&h.as_bytes()[..8]);
         k.encrypt_block(&mut e);
         xor_in_place(&mut e, &h.as_bytes()[8..]);
         k.encrypt_block(&mut e);

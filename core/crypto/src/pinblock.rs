@@ -14,7 +14,7 @@
 //! also give the literal fill with [`encode_with_fill`].
 
 use crate::CryptoError;
-use crate::keys::{AesKey, TdesKey, block8, block16, xor_in_place};
+use crate::keys::{AesKey, TdesKey, to_block, xor_in_place};
 use ring::rand::{SecureRandom, SystemRandom};
 use smartpos_types::{Pan, SecretBytes};
 use std::fmt;
@@ -381,7 +381,7 @@ pub fn encipher_tdes(key: &TdesKey, clear: &SecretBytes) -> Result<SecretBytes, 
             got: clear.len(),
         });
     }
-    let mut b = block8(clear.expose());
+    let mut b = to_block::<8>(clear.expose());
     key.encrypt_block(&mut b);
     Ok(SecretBytes::new(b.to_vec()))
 }
@@ -401,7 +401,7 @@ pub fn decrypt_tdes(
             got: block.len(),
         });
     }
-    let mut b = Zeroizing::new(block8(block));
+    let mut b = Zeroizing::new(to_block::<8>(block));
     key.decrypt_block(&mut b);
     decode(format, &b[..], pan)
 }
@@ -419,7 +419,7 @@ pub fn encipher_iso4(
             got: pin_field.len(),
         });
     }
-    let mut b = Zeroizing::new(block16(pin_field.expose()));
+    let mut b = Zeroizing::new(to_block::<16>(pin_field.expose()));
     key.encrypt_block(&mut b);
     xor_in_place(&mut b[..], &pan_field_iso4(pan));
     key.encrypt_block(&mut b);
@@ -435,7 +435,7 @@ pub fn decipher_iso4(key: &AesKey, block: &[u8], pan: &Pan) -> Result<SecretByte
             got: block.len(),
         });
     }
-    let mut b = Zeroizing::new(block16(block));
+    let mut b = Zeroizing::new(to_block::<16>(block));
     key.decrypt_block(&mut b);
     xor_in_place(&mut b[..], &pan_field_iso4(pan));
     key.decrypt_block(&mut b);

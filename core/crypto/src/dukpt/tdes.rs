@@ -12,7 +12,7 @@
 //! left identify the BDK and the device.
 
 use crate::CryptoError;
-use crate::keys::{TdesKey, block8};
+use crate::keys::{TdesKey, to_block};
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -89,7 +89,7 @@ impl Ksn {
 
     /// Rightmost 8 bytes (the "KSN register" input to key generation).
     fn right8(&self) -> [u8; 8] {
-        block8(&self.0[2..])
+        to_block::<8>(&self.0[2..])
     }
 }
 
@@ -125,7 +125,7 @@ pub fn ipek(bdk: &TdesKey, ksn: &Ksn) -> Result<TdesKey, CryptoError> {
             got: bdk.len(),
         });
     }
-    let reg = block8(&ksn.base().0[..8]);
+    let reg = to_block::<8>(&ksn.base().0[..8]);
     let mut left = reg;
     bdk.encrypt_block(&mut left);
     let mut right = reg;
@@ -255,7 +255,7 @@ impl TransactionKeys {
 fn one_way(variant: &TdesKey) -> TdesKey {
     let mut out = [0u8; 16];
     for (i, chunk) in variant.expose().chunks(8).take(2).enumerate() {
-        let mut b = block8(chunk);
+        let mut b = to_block::<8>(chunk);
         variant.encrypt_block(&mut b);
         out[i * 8..i * 8 + 8].copy_from_slice(&b);
         b.zeroize();
