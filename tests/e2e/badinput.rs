@@ -11,9 +11,10 @@ use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, TEST_TMK_HEX}
 use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{Server, ServerConfig, ServerHandle, TEST_CA_PEM};
 use smartpos_sim::reconcile::reconcile;
+use smartpos_terminal::guard::{GUARD_NAME, JournalGuard, STAN_BLOCK, reset_journal};
 use smartpos_terminal::journal::{Journal, JournalError, JournalKey};
 use smartpos_terminal::link::LinkConfig;
-use smartpos_terminal::store::{DataDir, StoredConfig};
+use smartpos_terminal::store::{DataDir, FileSecureStore, SecureStore, StoredConfig, Zeroizing};
 use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError};
 use smartpos_tests::{MID, TID, temp_dir, test_card, test_tmk};
 use smartpos_txn::model::{TxnRecord, TxnState};
@@ -543,20 +544,44 @@ async fn journal_cut_inside_its_first_page_is_refused_on_open_or_read() {
     }
 }
 
-/// KNOWN GAP (see docs/RELIABILITY.md): SQLite takes a file of 0 or 1 bytes for an empty
-/// database (as it takes a missing file for a new one), so a journal emptied by the file
-/// system opens as a NEW, empty journal and every committed transaction is silently gone.
-/// This test pins the current behaviour; change it when `Journal::open` refuses such a file.
+/// SQLite takes a file of 0 or 1 bytes for an empty database (and a missing file for a new
+/// one). Under the journal guard (a terminal opened through its secure store) such a journal is
+/// refused with `JournalMissing`, and the file is left exactly as it was: nothing is created.
 #[tokio::test]
-async fn journal_emptied_to_zero_bytes_reopens_empty_known_gap() {
-    let (path, committed, _) = committed_journal("emptied").await;
-    assert!(!committed.is_empty());
+async fn journal_emptied_to_zero_bytes_is_refused_under_the_guard() {
+    let (server, _) = host().await;
+    let store = GuardTestStore::new("emptied");
+    let path = temp_dir("emptied").join("journal.db");
+    let mut t = open_guarded(server.local_addr(), &path, &store, STAN_BLOCK).unwrap();
+    let committed = commit_some(&mut t, 1_000).await;
+    let id = t.journal().id().unwrap().unwrap();
+    drop(t);
+    server.shutdown().await;
+    assert!(!wal_path(&path).exists());
     let good = std::fs::read(&path).unwrap();
     for len in [0, 1] {
         std::fs::write(&path, &good[..len]).unwrap();
-        let (all, pending) = open_and_read(&path).unwrap();
-        assert!(all.is_empty() && pending == 0, "{len} bytes");
+        let e = open_guarded(addr9(), &path, &store, STAN_BLOCK).unwrap_err();
+        match &e {
+            TerminalError::JournalMissing { expected, .. } => assert_eq!(expected, &id),
+            other => panic!("{len} bytes: expected JournalMissing, got {other:?}"),
+        }
+        assert!(
+            e.to_string().contains("do not reset without support"),
+            "{e}"
+        );
+        assert_eq!(e.diagnosis().code, "terminal.journal_missing");
+        assert_eq!(
+            std::fs::read(&path).unwrap().len(),
+            len,
+            "the file was touched"
+        );
+        assert!(!wal_path(&path).exists());
     }
+    // The good file back: everything is there.
+    std::fs::write(&path, &good).unwrap();
+    let t = open_guarded(addr9(), &path, &store, STAN_BLOCK).unwrap();
+    assert_eq!(t.journal().all().unwrap(), committed);
 }
 
 /// KNOWN GAP (see docs/RELIABILITY.md): SQLite keeps no page checksums, so a changed byte
@@ -699,5 +724,422 @@ async fn full_disk_fails_the_sale_before_sending_and_loses_nothing() {
     let diffs = reconcile(&t.journal().all().unwrap(), &ledger, TID, false);
     assert!(diffs.is_empty(), "{diffs:?}");
     t.disconnect().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- journal guard
+
+/// A secure store in memory that can refuse writes and logs each guard it writes (base,
+/// ceiling) into a shared event list, next to the STANs the probe sees going out.
+struct GuardTestStore {
+    inner: FileSecureStore,
+    fail_puts: Mutex<bool>,
+    events: Arc<Mutex<Vec<GuardEvent>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GuardEvent {
+    Guard { base: u32, ceiling: u32 },
+    Send { stan: u32 },
+}
+
+impl GuardTestStore {
+    fn new(name: &str) -> Arc<GuardTestStore> {
+        Arc::new(GuardTestStore {
+            inner: FileSecureStore::new(temp_dir(&format!("{name}-store"))),
+            fail_puts: Mutex::new(false),
+            events: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+    fn guard(&self) -> JournalGuard {
+        JournalGuard::load(self).unwrap().unwrap()
+    }
+    fn guard_writes(&self) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, GuardEvent::Guard { .. }))
+            .count()
+    }
+}
+
+impl SecureStore for GuardTestStore {
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+        self.inner.get(name)
+    }
+    fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        if *self.fail_puts.lock().unwrap() {
+            return Err("keystore unavailable".into());
+        }
+        self.inner.put(name, value)?;
+        if name == GUARD_NAME {
+            let g = JournalGuard::load(&self.inner).unwrap().unwrap();
+            self.events.lock().unwrap().push(GuardEvent::Guard {
+                base: g.stan_base,
+                ceiling: g.stan_ceiling,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn addr9() -> SocketAddr {
+    "127.0.0.1:9".parse().unwrap()
+}
+
+fn open_guarded(
+    addr: SocketAddr,
+    path: &Path,
+    store: &Arc<GuardTestStore>,
+    block: u32,
+) -> Result<Terminal, TerminalError> {
+    Terminal::open_guarded(
+        config(addr),
+        None,
+        path,
+        test_tmk(),
+        &JournalKey::new(KEY),
+        store.clone(),
+        block,
+    )
+}
+
+/// Records every STAN that goes out (field 11 of each frame, before it is written).
+fn record_sends(t: &mut Terminal, events: Arc<Mutex<Vec<GuardEvent>>>) {
+    let profile = smartpos_txn::proto::Profile::by_name("cup").unwrap();
+    t.set_probe(move |p| {
+        if let Probe::BeforeSend(frame) = p {
+            let m = profile.dialect.unpack(frame).unwrap();
+            let stan = m.text(11).unwrap().parse().unwrap();
+            events.lock().unwrap().push(GuardEvent::Send { stan });
+        }
+    });
+}
+
+fn max_stan(records: &[TxnRecord]) -> u32 {
+    records.iter().map(|r| r.stan).max().unwrap()
+}
+
+#[tokio::test]
+async fn deleted_journal_is_refused_and_not_recreated() {
+    let store = GuardTestStore::new("guard-deleted");
+    let path = temp_dir("guard-deleted").join("journal.db");
+    let t = open_guarded(addr9(), &path, &store, STAN_BLOCK).unwrap();
+    let id = t.journal().id().unwrap().unwrap();
+    assert_eq!(store.guard().journal_id, id);
+    assert_eq!(id.len(), 32, "hex of 16 random bytes");
+    drop(t);
+    std::fs::remove_file(&path).unwrap();
+    let e = open_guarded(addr9(), &path, &store, STAN_BLOCK).unwrap_err();
+    assert!(
+        matches!(&e, TerminalError::JournalMissing { expected, .. } if *expected == id),
+        "{e:?}"
+    );
+    assert!(!path.exists(), "no new journal was created");
+    assert!(!wal_path(&path).exists());
+}
+
+#[tokio::test]
+async fn another_terminals_journal_is_refused() {
+    let (store_a, store_b) = (
+        GuardTestStore::new("guard-foreign-a"),
+        GuardTestStore::new("guard-foreign-b"),
+    );
+    let path_a = temp_dir("guard-foreign-a").join("journal.db");
+    let path_b = temp_dir("guard-foreign-b").join("journal.db");
+    let id_a = open_guarded(addr9(), &path_a, &store_a, STAN_BLOCK)
+        .unwrap()
+        .journal()
+        .id()
+        .unwrap()
+        .unwrap();
+    let id_b = open_guarded(addr9(), &path_b, &store_b, STAN_BLOCK)
+        .unwrap()
+        .journal()
+        .id()
+        .unwrap()
+        .unwrap();
+    assert_ne!(id_a, id_b);
+    let foreign = std::fs::read(&path_b).unwrap();
+    std::fs::write(&path_a, &foreign).unwrap();
+    let e = open_guarded(addr9(), &path_a, &store_a, STAN_BLOCK).unwrap_err();
+    match &e {
+        TerminalError::JournalMismatch { expected, found } => {
+            assert_eq!((expected, found), (&id_a, &id_b));
+        }
+        other => panic!("expected JournalMismatch, got {other:?}"),
+    }
+    assert_eq!(e.diagnosis().code, "terminal.journal_mismatch");
+    assert!(std::fs::read(&path_a).unwrap() == foreign, "left untouched");
+}
+
+#[tokio::test]
+async fn a_rolled_back_copy_of_the_journal_is_refused() {
+    let (server, _) = host().await;
+    let store = GuardTestStore::new("guard-rollback");
+    let path = temp_dir("guard-rollback").join("journal.db");
+    let mut t = open_guarded(server.local_addr(), &path, &store, 3).unwrap();
+    t.sign_in("01").await.unwrap();
+    t.sale(100, test_card(), None, None).await.unwrap();
+    t.disconnect().await;
+    drop(t);
+    let old = std::fs::read(&path).unwrap();
+    let mut t = open_guarded(server.local_addr(), &path, &store, 3).unwrap();
+    for i in 0..6 {
+        t.sale(200 + i, test_card(), None, None).await.unwrap();
+    }
+    t.disconnect().await;
+    let records = t.journal().all().unwrap();
+    drop(t);
+    let current = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &old).unwrap();
+    let e = open_guarded(server.local_addr(), &path, &store, 3).unwrap_err();
+    match &e {
+        TerminalError::JournalRolledBack {
+            stan, guard_stan, ..
+        } => assert!(stan < guard_stan, "{e}"),
+        other => panic!("expected JournalRolledBack, got {other:?}"),
+    }
+    assert!(e.to_string().contains("old copy"), "{e}");
+    assert_eq!(e.diagnosis().code, "terminal.journal_rolled_back");
+    assert!(std::fs::read(&path).unwrap() == old, "left untouched");
+    std::fs::write(&path, &current).unwrap();
+    let t = open_guarded(server.local_addr(), &path, &store, 3).unwrap();
+    assert_eq!(t.journal().all().unwrap(), records);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_old_journal_without_an_id_is_adopted() {
+    let (path, committed, acquirer) = committed_journal("guard-adopt").await;
+    assert_eq!(
+        Journal::open(&path, &JournalKey::new(KEY))
+            .unwrap()
+            .id()
+            .unwrap(),
+        None,
+        "journals opened without a store have no identity"
+    );
+    let (server, _) = host_with(acquirer.clone()).await;
+    let store = GuardTestStore::new("guard-adopt");
+    let mut t = open_guarded(server.local_addr(), &path, &store, STAN_BLOCK).unwrap();
+    assert_eq!(t.journal().all().unwrap(), committed);
+    let id = t.journal().id().unwrap().unwrap();
+    let g = store.guard();
+    assert_eq!(g.journal_id, id);
+    assert_eq!(g.stan_base, max_stan(&committed));
+    assert_eq!(g.generation, 0);
+    t.sign_in("01").await.unwrap();
+    let s = t.sale(3_000, test_card(), None, None).await.unwrap();
+    assert_eq!(s.record.state, TxnState::Approved);
+    assert!(s.record.stan > max_stan(&committed));
+    t.disconnect().await;
+    server.shutdown().await;
+}
+
+/// The simulator's server in front of an existing acquirer (its ledger kept).
+async fn host_with(acquirer: Arc<Acquirer>) -> (ServerHandle, Arc<Acquirer>) {
+    let server = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            tls: None,
+            faults: FaultPlan::none(),
+            seed: 1,
+        },
+        acquirer.clone(),
+    )
+    .await
+    .unwrap()
+    .spawn();
+    (server, acquirer)
+}
+
+#[tokio::test]
+async fn journal_reset_continues_the_stan_and_opens_the_next_batch() {
+    let (server, _) = host().await;
+    let store = GuardTestStore::new("guard-reset");
+    let path = temp_dir("guard-reset").join("journal.db");
+    let mut t = open_guarded(server.local_addr(), &path, &store, 5).unwrap();
+    let committed = commit_some(&mut t, 4_000).await;
+    let old_batch = t.batch();
+    let old_id = t.journal().id().unwrap().unwrap();
+    drop(t);
+    let old = std::fs::read(&path).unwrap();
+    let before = store.guard();
+    assert!(before.stan_ceiling > max_stan(&committed));
+    // Emptied: refused; support resets.
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        open_guarded(server.local_addr(), &path, &store, 5),
+        Err(TerminalError::JournalMissing { .. })
+    ));
+    std::fs::write(&path, &old).unwrap();
+    let r = reset_journal(
+        &path,
+        &JournalKey::new(KEY),
+        store.clone(),
+        5,
+        1_900_000_000_123,
+    )
+    .unwrap();
+    let lost = path.with_file_name("journal.db.lost-1900000000");
+    assert_eq!(r.moved.first(), Some(&lost));
+    assert!(
+        std::fs::read(&lost).unwrap() == old,
+        "the old journal is kept"
+    );
+    assert_eq!(r.stan, before.stan_ceiling);
+    assert_eq!(r.batch, old_batch + 1);
+    assert_eq!(r.generation, 1);
+    assert_ne!(r.journal_id, old_id);
+    let g = store.guard();
+    assert_eq!(
+        (g.journal_id.as_str(), g.generation),
+        (r.journal_id.as_str(), 1)
+    );
+
+    let mut t = open_guarded(server.local_addr(), &path, &store, 5).unwrap();
+    assert!(t.journal().all().unwrap().is_empty());
+    assert_eq!(t.batch(), old_batch + 1);
+    let audit = t.journal().audit_log(10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, detail)| action == "journal_reset" && detail.contains(&old_id)),
+        "{audit:?}"
+    );
+    t.sign_in("01").await.unwrap();
+    let s = t.sale(4_100, test_card(), None, None).await.unwrap();
+    assert_eq!(s.record.state, TxnState::Approved);
+    assert!(
+        s.record.stan > before.stan_ceiling,
+        "STAN {} continues above the old reservation {}",
+        s.record.stan,
+        before.stan_ceiling
+    );
+    assert!(s.record.batch > old_batch);
+    t.disconnect().await;
+    drop(t);
+    // A second reset in the same second does not overwrite the kept copy.
+    assert!(matches!(
+        reset_journal(
+            &path,
+            &JournalKey::new(KEY),
+            store.clone(),
+            5,
+            1_900_000_000_999
+        ),
+        Err(TerminalError::Config(_))
+    ));
+    assert!(std::fs::read(&lost).unwrap() == old);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn guard_write_failure_leaves_the_sale_unsent() {
+    let (server, acquirer) = host().await;
+    let store = GuardTestStore::new("guard-fail");
+    let path = temp_dir("guard-fail").join("journal.db");
+    let mut t = open_guarded(server.local_addr(), &path, &store, 2).unwrap();
+    record_sends(&mut t, store.events.clone());
+    t.sign_in("01").await.unwrap();
+    *store.fail_puts.lock().unwrap() = true;
+    let mut failed = None;
+    for i in 0..4 {
+        let sends_before = store.events.lock().unwrap().len();
+        match t.sale(500 + i, test_card(), None, None).await {
+            Ok(s) => assert_eq!(s.record.state, TxnState::Approved),
+            Err(e) => {
+                assert!(matches!(e, TerminalError::GuardStore { .. }), "{e:?}");
+                assert_eq!(e.diagnosis().code, "terminal.guard_store_failed");
+                assert_eq!(
+                    store.events.lock().unwrap().len(),
+                    sends_before,
+                    "nothing was sent after the failed guard write"
+                );
+                failed = Some(500 + i);
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("a sale crossed the 2-STAN reservation");
+    assert!(matches!(
+        t.sale(900, test_card(), None, None).await,
+        Err(TerminalError::Poisoned)
+    ));
+    assert!(
+        !acquirer
+            .ledger()
+            .transactions
+            .iter()
+            .any(|e| e.amount == failed),
+        "the host never saw it"
+    );
+    t.disconnect().await;
+    drop(t);
+    // The store back: the terminal reopens, reserves past the journal, and reconciles.
+    *store.fail_puts.lock().unwrap() = false;
+    let mut t = open_guarded(server.local_addr(), &path, &store, 2).unwrap();
+    let stan = t.journal().restore().unwrap().counters.stan;
+    assert!(
+        store
+            .guard()
+            .covers(t.journal().restore().unwrap().counters),
+        "stan {stan}"
+    );
+    t.recover().await.unwrap();
+    let diffs = reconcile(&t.journal().all().unwrap(), &acquirer.ledger(), TID, false);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    t.disconnect().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn reservation_is_written_before_a_stan_past_the_ceiling_goes_out() {
+    let (server, _) = host().await;
+    for block in [2, STAN_BLOCK] {
+        let store = GuardTestStore::new(&format!("guard-order-{block}"));
+        let path = temp_dir(&format!("guard-order-{block}")).join("journal.db");
+        let mut t = open_guarded(server.local_addr(), &path, &store, block).unwrap();
+        record_sends(&mut t, store.events.clone());
+        t.sign_in("01").await.unwrap();
+        let started = std::time::Instant::now();
+        for i in 0..20 {
+            t.sale(700 + i, test_card(), None, None).await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        t.disconnect().await;
+        let events = store.events.lock().unwrap().clone();
+        let mut reserved = None;
+        let mut sends = 0;
+        for e in &events {
+            match *e {
+                GuardEvent::Guard { base, ceiling } => reserved = Some((base, ceiling)),
+                GuardEvent::Send { stan } => {
+                    sends += 1;
+                    let (base, ceiling) = reserved.expect("a guard before the first send");
+                    assert!(
+                        base <= stan && stan <= ceiling,
+                        "STAN {stan} sent outside the reservation {base}..={ceiling}: {events:?}"
+                    );
+                }
+            }
+        }
+        assert!(sends >= 21);
+        let writes = store.guard_writes();
+        if block == 2 {
+            // One reservation per 3 STANs (base, base + 1, base + 2), plus the one at open.
+            assert!(
+                writes * 3 >= sends,
+                "{writes} guard writes for {sends} messages"
+            );
+        } else {
+            assert!(writes <= 2, "{writes} guard writes for {sends} messages");
+        }
+        println!(
+            "journal guard: block {block}: {writes} guard writes for {sends} messages, 20 sales in {elapsed:?}"
+        );
+    }
     server.shutdown().await;
 }

@@ -303,6 +303,12 @@ fn next(state: &mut u64) -> u64 {
 /// `SMARTPOS_CRASH_REPS` the number of repetitions (default 12, about 8 s; the full matrix
 /// above already covers every point, so CI keeps this short and longer runs go through the
 /// variable).
+///
+/// `SMARTPOS_CRASH_PER_POINT=N` replaces the random choice of cell with every flow × point
+/// cell N times (random hit 1 or 2, random amounts; a repetition whose hit the flow never
+/// reaches is run again at hit 1, so every repetition is a kill), prints the table and asserts
+/// N kills per cell. `SMARTPOS_CRASH_PER_POINT=20` is the run quoted in docs/RELIABILITY.md
+/// (35 cells, 700 kills, about 20 minutes on 2 cores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_at_random_points_with_random_amounts_reconciles() {
     let seed: u64 = std::env::var("SMARTPOS_CRASH_SEED")
@@ -323,8 +329,57 @@ async fn kill_at_random_points_with_random_amounts_reconciles() {
         Flow::Settle,
         Flow::Recovery,
     ];
+    let per_point: u32 = std::env::var("SMARTPOS_CRASH_PER_POINT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut rng = seed;
     let mut pick = |n: u64| usize::try_from(next(&mut rng) % n).unwrap_or(0);
+    if per_point > 0 {
+        println!("crash repetitions: {per_point} per flow and point");
+        let mut table = Vec::new();
+        for flow in flows {
+            let mut row = Vec::new();
+            for point in POINTS {
+                let mut kills = 0u32;
+                for _ in 0..per_point {
+                    let setup = 100 * (60 + pick(40) as u64);
+                    let main = 100 * (10 + pick(setup / 100 - 11) as u64);
+                    let n = 1 + pick(2) as u32;
+                    let amounts = Amounts { setup, main };
+                    let reached = scenario_with(flow, point, n, amounts).await
+                        || (n > 1 && scenario_with(flow, point, 1, amounts).await);
+                    kills += u32::from(reached);
+                }
+                row.push(kills);
+            }
+            println!(
+                "{:<12} {}",
+                format!("{flow:?}"),
+                row.iter().map(|k| format!("{k:>14}")).collect::<String>()
+            );
+            table.push((flow, row));
+        }
+        println!("crash repetitions per point (kills that reconciled, seed {seed}):");
+        println!(
+            "{:<12} {}",
+            "flow",
+            POINTS.map(|p| format!("{p:>14}")).join("")
+        );
+        for (flow, row) in &table {
+            println!(
+                "{:<12} {}",
+                format!("{flow:?}"),
+                row.iter().map(|k| format!("{k:>14}")).collect::<String>()
+            );
+        }
+        for (flow, row) in &table {
+            for (i, k) in row.iter().enumerate() {
+                assert_eq!(*k, per_point, "{flow:?} at {}: {k} kills", POINTS[i]);
+            }
+        }
+        return;
+    }
     let (mut killed, mut completed) = (0u32, 0u32);
     for _ in 0..reps {
         let flow = flows[pick(flows.len() as u64)];

@@ -958,6 +958,15 @@ impl From<TerminalError> for SmartPosError {
                 reason: e.to_string(),
             },
             TerminalError::Config(reason) => SmartPosError::Config { reason },
+            TerminalError::JournalMissing { .. }
+            | TerminalError::JournalMismatch { .. }
+            | TerminalError::JournalRolledBack { .. } => SmartPosError::JournalRefused {
+                reason: e.to_string(),
+                diagnosis: Some(e.diagnosis().into()),
+            },
+            TerminalError::GuardStore { .. } => SmartPosError::Journal {
+                reason: e.to_string(),
+            },
             TerminalError::NotFound { reference } => SmartPosError::NotFound { reference },
             TerminalError::IdempotencyConflict => SmartPosError::IdempotencyConflict {
                 reason: e.to_string(),
@@ -1092,6 +1101,23 @@ mod tests {
         ));
         assert!(matches!(
             SmartPosError::from(TerminalError::Poisoned),
+            SmartPosError::Journal { .. }
+        ));
+        match SmartPosError::from(TerminalError::JournalMissing {
+            path: "/d/journal.db".into(),
+            expected: "AB".into(),
+        }) {
+            SmartPosError::JournalRefused {
+                reason,
+                diagnosis: Some(d),
+            } => {
+                assert!(reason.contains("do not reset without support"), "{reason}");
+                assert_eq!(d.code, "terminal.journal_missing");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            SmartPosError::from(TerminalError::GuardStore { reason: "x".into() }),
             SmartPosError::Journal { .. }
         ));
         assert_eq!(

@@ -90,6 +90,17 @@ pub enum SmartPosError {
         /// For logs.
         reason: String,
     },
+    /// The journal guard refused the journal: it is missing or emptied, another terminal's, or
+    /// an old copy. Nothing was created or changed. Do not clear the app's data or reset
+    /// without support: the journal holds pending money movements (`reset_journal` is for
+    /// support).
+    #[error("journal refused: {reason}")]
+    JournalRefused {
+        /// For logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
     /// The card could not be read (the app's `CardReader` failed); nothing was sent.
     #[error("card read failed: {reason}")]
     CardReadFailed {

@@ -31,6 +31,53 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::OwnedMutexGuard;
 
 type Core = smartpos_terminal::Terminal;
+
+/// What [`reset_journal`] did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct JournalResetReport {
+    /// Where the old journal file(s) were moved (`journal.db.lost-<unix-seconds>`, ...).
+    pub moved: Vec<String>,
+    /// The new journal's identity (hex).
+    pub journal_id: String,
+    /// The last STAN recorded in the new journal; the next message uses the one after it.
+    pub stan: u32,
+    /// The new journal's open batch.
+    pub batch: u32,
+    /// The new guard's generation (resets so far).
+    pub generation: u32,
+}
+
+/// For support only: replaces the journal in `data_dir` that the journal guard refused
+/// (missing, emptied, another terminal's or an old copy). The old file(s) are kept beside it
+/// as `journal.db.lost-<unix-seconds>`; the new journal continues the STAN after the guard's
+/// reservation and opens the next batch. Sign in again afterwards. Never call it from a
+/// cashier's screen: the old journal may hold pending reversals and advices.
+#[uniffi::export]
+pub fn reset_journal(
+    data_dir: String,
+    store: Arc<dyn SecureStore>,
+) -> Result<JournalResetReport, SmartPosError> {
+    stats::call();
+    let (_, journal_key) = load_keys(&StoreAdapter(Arc::clone(&store)))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let r = smartpos_terminal::guard::reset_journal(
+        &PathBuf::from(data_dir).join("journal.db"),
+        &journal_key,
+        Arc::new(StoreAdapter(store)),
+        smartpos_terminal::guard::STAN_BLOCK,
+        now,
+    )?;
+    Ok(JournalResetReport {
+        moved: r.moved.iter().map(|p| p.display().to_string()).collect(),
+        journal_id: r.journal_id,
+        stan: r.stan,
+        batch: r.batch,
+        generation: r.generation,
+    })
+}
 type Guard = OwnedMutexGuard<Option<Core>>;
 
 /// How long closing waits for the runtime's threads after the last command finished.
@@ -65,7 +112,9 @@ fn opt(s: &Option<String>) -> Option<&str> {
 #[uniffi::export]
 impl Terminal {
     /// Opens the terminal: settings from `config`, the journal in `data_dir` (created if
-    /// needed), the TMK and the journal key from `store`. Anything left in flight by a crash is
+    /// needed), the TMK and the journal key from `store`. The journal guard in `store` refuses
+    /// a journal that was deleted, emptied, replaced or rolled back
+    /// ([`SmartPosError::JournalRefused`]); only support resets it ([`reset_journal`]). Anything left in flight by a crash is
     /// recovered: armed reversals are journaled before this returns and go out with the next
     /// command or [`Terminal::recover`]. `card_reader` is asked for a card when a request
     /// carries none.
@@ -82,8 +131,18 @@ impl Terminal {
         std::fs::create_dir_all(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
-        let (tmk, journal_key) = load_keys(&StoreAdapter(store))?;
-        let mut core = Core::open(cfg, &dir.join("journal.db"), tmk, &journal_key)?;
+        let (tmk, journal_key) = load_keys(&StoreAdapter(Arc::clone(&store)))?;
+        // Under the journal guard (see `smartpos_terminal::guard`): a missing, emptied,
+        // foreign or rolled-back journal is refused with `SmartPosError::JournalRefused`.
+        let mut core = Core::open_guarded(
+            cfg,
+            None,
+            &dir.join("journal.db"),
+            tmk,
+            &journal_key,
+            Arc::new(StoreAdapter(store)),
+            smartpos_terminal::guard::STAN_BLOCK,
+        )?;
         let listeners = Arc::new(Listeners::default());
         let l = Arc::clone(&listeners);
         core.set_listener(move |e| l.emit(&TerminalEvent::from(e)));

@@ -157,6 +157,16 @@ pub enum TerminalCmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// For support only: replaces a journal the guard refused (missing, emptied, foreign or an
+    /// old copy). The old file(s) are kept as `journal.db.lost-<unix-seconds>`; the new journal
+    /// continues the STAN after the guard's reservation and opens the next batch. Sign in
+    /// again afterwards. Do not run it without support: the old journal may hold pending
+    /// reversals and advices.
+    JournalReset {
+        /// Required: confirms that support asked for the reset.
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 /// Operator management.
@@ -534,6 +544,23 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             "require_login": !no_login,
         }));
     }
+    if let TerminalCmd::JournalReset { confirm } = &args.command {
+        if !confirm {
+            return Err(ToolError(
+                "journal-reset replaces the journal (the old one may hold pending reversals and advices): run it only when support asks, with --confirm".into(),
+            )
+            .into());
+        }
+        let r = dir.reset_journal().map_err(err)?;
+        return Ok(serde_json::json!({
+            "journal_reset": true,
+            "journal_id": r.journal_id,
+            "moved": r.moved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "stan": r.stan,
+            "batch": r.batch,
+            "generation": r.generation,
+        }));
+    }
     let mut t = dir.open().map_err(err)?;
     let merchant_name = dir.config().map_err(err)?.merchant_name;
     if let TerminalCmd::Receipt(r) = &args.command {
@@ -583,7 +610,7 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
 
 async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
     let out = match cmd {
-        TerminalCmd::Init { .. } | TerminalCmd::Receipt(_) => {
+        TerminalCmd::Init { .. } | TerminalCmd::Receipt(_) | TerminalCmd::JournalReset { .. } => {
             return Err(ToolError("already handled".into()).into());
         }
         TerminalCmd::Signin { operator } => {

@@ -338,3 +338,59 @@ fn terminal_and_host_speak_an_acquirer_profile() {
     assert_eq!(code, 2);
     assert!(err.contains("profile"), "{err}");
 }
+
+#[test]
+fn emptied_journal_is_refused_until_support_resets_it() {
+    let dir = tmp("guard");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let init = [
+        "init",
+        "--host",
+        &addr,
+        "--tid",
+        "12345678",
+        "--mid",
+        "123456789012345",
+        "--no-login",
+    ];
+    let (code, _, err) = term(data, &init);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(term(data, &["signin"]).0, 0);
+    let (code, sale, err) = term(data, &["sale", "--amount", "100"]);
+    assert_eq!(code, 0, "{err}");
+    let batch = sale["batch"].as_u64().unwrap();
+    let journal = data.join("journal.db");
+    std::fs::write(&journal, b"").unwrap();
+
+    let (code, v, err) = term(data, &["journal"]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["error"]["code"], "terminal.journal_missing", "{v}");
+    assert!(err.contains("do not reset without support"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        0,
+        "left as it was"
+    );
+    let (code, _, err) = term(data, &["journal-reset"]);
+    assert_eq!(code, 2, "refused without --confirm");
+    assert!(err.contains("--confirm"), "{err}");
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+
+    let (code, v, err) = term(data, &["journal-reset", "--confirm"]);
+    assert_eq!(code, 0, "{err}");
+    let moved = v["moved"][0].as_str().unwrap();
+    assert!(moved.contains("journal.db.lost-"), "{v}");
+    assert!(std::path::Path::new(moved).exists());
+    assert_eq!(v["batch"].as_u64(), Some(batch + 1), "{v}");
+    assert_eq!(v["generation"], 1);
+    assert_eq!(term(data, &["signin"]).0, 0);
+    let (code, after, err) = term(data, &["sale", "--amount", "200"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        after["stan"].as_u64().unwrap() > 1000,
+        "the STAN continues after the old reservation: {after}"
+    );
+}

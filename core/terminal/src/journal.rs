@@ -149,6 +149,36 @@ pub enum JournalError {
     DuplicateKey,
 }
 
+/// The `meta` key of the journal's identity (hex of 16 random bytes, see `guard.rs`).
+pub const JOURNAL_ID_KEY: &str = "journal_id";
+
+/// What a journal file holds, as seen without creating or changing anything (see
+/// [`Journal::inspect`]). Used by the journal guard before SQLite would create a new database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalFile {
+    /// No file at the path.
+    Missing,
+    /// A file too short to hold a SQLite header (0 to 99 bytes), or a database without the
+    /// journal's tables: SQLite would open it as a new, empty journal.
+    Empty,
+    /// A journal database.
+    Present {
+        /// Its identity, when it has one (journals created before the guard have none).
+        id: Option<String>,
+        /// Its counters row (absent until the first STAN is used).
+        counters: Option<Counters>,
+        /// Whether it holds any transaction.
+        has_txns: bool,
+    },
+}
+
+impl JournalFile {
+    /// Whether the file holds anything a terminal wrote (an identity, counters or a transaction).
+    pub fn has_data(&self) -> bool {
+        matches!(self, JournalFile::Present { id, counters, has_txns } if id.is_some() || counters.is_some() || *has_txns)
+    }
+}
+
 /// Chip data shown on receipts. Nothing here identifies the card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardInfo {
@@ -210,6 +240,69 @@ impl Journal {
     pub fn open(path: &Path, key: &JournalKey) -> Result<Journal, JournalError> {
         let conn = Connection::open(path)?;
         Self::init(conn, key)
+    }
+
+    /// Looks at the journal file at `path` without creating, migrating or writing anything:
+    /// a missing or short file is reported as such instead of being opened (SQLite would take
+    /// it for a new, empty database). The file is opened read-write without `CREATE`, so a
+    /// WAL left behind is read (and checkpointed when this connection closes, as on any
+    /// close).
+    pub fn inspect(path: &Path) -> Result<JournalFile, JournalError> {
+        let len = match std::fs::metadata(path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalFile::Missing),
+            Err(_) => return Err(corrupt("journal file metadata")),
+        };
+        // The SQLite header is 100 bytes (https://www.sqlite.org/fileformat2.html).
+        if len < 100 {
+            return Ok(JournalFile::Empty);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let table = |name: &str| -> Result<bool, JournalError> {
+            let n: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                params![name],
+                |r| r.get(0),
+            )?;
+            Ok(n > 0)
+        };
+        if !table("meta")? || !table("counters")? || !table("txn")? {
+            return Ok(JournalFile::Empty);
+        }
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![JOURNAL_ID_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let counters = conn
+            .query_row("SELECT stan, batch FROM counters WHERE id = 1", [], |r| {
+                Ok(Counters {
+                    stan: r.get(0)?,
+                    batch: r.get(1)?,
+                    ..Counters::default()
+                })
+            })
+            .optional()?;
+        let has_txns = conn
+            .query_row("SELECT 1 FROM txn LIMIT 1", [], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some();
+        Ok(JournalFile::Present {
+            id,
+            counters,
+            has_txns,
+        })
+    }
+
+    /// The journal's identity (`meta.journal_id`), if it has one.
+    pub fn id(&self) -> Result<Option<String>, JournalError> {
+        self.meta(JOURNAL_ID_KEY)
     }
 
     /// Opens an in-memory journal (tests).

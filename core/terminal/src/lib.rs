@@ -9,6 +9,9 @@
 //!   AES-256-GCM.
 //! - `safety.rs`: operators and sessions, refund policy and quotes, supervisor approval,
 //!   diagnoses for every error, the support bundle.
+//! - `guard.rs`: the journal guard: a journal identity and a STAN/batch reservation in the
+//!   app's secure store, so a journal that was emptied, deleted, replaced or rolled back is
+//!   refused on open instead of silently restarted; and support's explicit journal reset.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
 //! - `printing.rs`: [`printing::ReceiptPrinter`] (implemented by the app), print jobs rendered
@@ -21,6 +24,7 @@
 //!   a classification of each failure by whether a sent request may have reached the host.
 
 pub mod card;
+pub mod guard;
 pub mod journal;
 pub mod link;
 pub mod printing;

@@ -7,6 +7,7 @@
 //! and wait for a frame or the engine's deadline.
 
 use crate::card::{ApduTransport, CardError, CardRead, PinEntry, card_data, read_contactless};
+use crate::guard::{GuardWriter, JournalGuard};
 use crate::journal::{CardInfo, TraceLine};
 use crate::journal::{Journal, JournalError, JournalKey};
 use crate::link::{HostLink, LinkConfig, LinkError};
@@ -22,6 +23,7 @@ use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
 use smartpos_txn::receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
 use smartpos_txn::{Engine, EngineConfig};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
@@ -79,6 +81,52 @@ pub enum TerminalError {
     /// A previous journal failure left the engine and the journal out of step.
     #[error("terminal must be reopened after a journal failure")]
     Poisoned,
+    /// The journal guard in the secure store names a journal, but the journal file is missing,
+    /// empty or has no identity (deleted, emptied, or replaced by a new file). Nothing was
+    /// created or changed. Only support may reset the journal (`guard::reset_journal`).
+    #[error(
+        "journal {path} is missing or empty, but this terminal had journal {expected}: refusing to start a new one (the lost journal may hold pending reversals and advices; do not reset without support)"
+    )]
+    JournalMissing {
+        /// The journal file.
+        path: String,
+        /// The identity the guard expects.
+        expected: String,
+    },
+    /// The journal file is another journal than the one the guard names (another terminal's,
+    /// or a restored foreign copy).
+    #[error(
+        "journal {found} is not this terminal's journal {expected}: refusing to use it (do not reset without support)"
+    )]
+    JournalMismatch {
+        /// The identity the guard expects.
+        expected: String,
+        /// The identity found in the file (`none` for a journal without one).
+        found: String,
+    },
+    /// The journal is older than the guard: its STAN is behind the guard's reservation base or
+    /// its batch behind the guard's batch (an old copy was restored). Detected per reservation
+    /// block, not per transaction (see `guard.rs`).
+    #[error(
+        "journal is an old copy: STAN {stan:06} batch {batch:06}, but this terminal already reached STAN {guard_stan:06} batch {guard_batch:06} (do not reset without support)"
+    )]
+    JournalRolledBack {
+        /// STAN in the journal.
+        stan: u32,
+        /// Batch in the journal.
+        batch: u32,
+        /// The guard's reservation base.
+        guard_stan: u32,
+        /// The guard's batch.
+        guard_batch: u32,
+    },
+    /// The journal guard could not be read or written in the secure store. When it happens
+    /// during a command, nothing with the new STAN was sent; reopen the terminal.
+    #[error("secure store: {reason}")]
+    GuardStore {
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// The result of a financial command.
@@ -151,6 +199,7 @@ pub struct Terminal {
     last_frame: Option<Vec<u8>>,
     pub(crate) safety: Safety,
     trace: Vec<TraceLine>,
+    guard: Option<GuardWriter>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -187,7 +236,9 @@ fn profile_of(cfg: &TerminalConfig) -> Result<Profile, TerminalError> {
 impl Terminal {
     /// Opens the terminal: the journal at `journal_path`, recovery of anything left in flight
     /// (armed reversals are journaled before this returns; they are sent by the next command or
-    /// [`Terminal::recover`]).
+    /// [`Terminal::recover`]). Without a secure store there is no journal guard: a missing or
+    /// emptied journal opens as a new one, as before. Apps use [`Terminal::open_guarded`]
+    /// (`DataDir::open` and the FFI do).
     pub fn open(
         cfg: TerminalConfig,
         journal_path: &Path,
@@ -210,6 +261,43 @@ impl Terminal {
     ) -> Result<Terminal, TerminalError> {
         cfg.validate()?;
         let journal = Journal::open(journal_path, journal_key)?;
+        Terminal::start(cfg, profile, journal, tmk, None)
+    }
+
+    /// Opens the terminal under the journal guard kept in `store` (see `guard.rs`): a journal
+    /// that is missing, emptied, another terminal's or an old copy is refused
+    /// ([`TerminalError::JournalMissing`], [`TerminalError::JournalMismatch`],
+    /// [`TerminalError::JournalRolledBack`]) before anything is created, and the STAN
+    /// reservation is rewritten in `store` whenever a commit passes it, before the message
+    /// goes out. `profile` overrides the built-in profile named by `cfg.dialect`;
+    /// `stan_block` is the reservation size ([`crate::guard::STAN_BLOCK`] outside tests).
+    /// [`Terminal::open`] (keys given directly, no store) has no guard.
+    pub fn open_guarded(
+        cfg: TerminalConfig,
+        profile: Option<Profile>,
+        journal_path: &Path,
+        tmk: TdesKey,
+        journal_key: &JournalKey,
+        store: Arc<dyn crate::store::SecureStore>,
+        stan_block: u32,
+    ) -> Result<Terminal, TerminalError> {
+        cfg.validate()?;
+        let profile = match profile {
+            Some(p) => p,
+            None => profile_of(&cfg)?,
+        };
+        let (journal, guard) =
+            crate::guard::open_journal(journal_path, journal_key, store, stan_block)?;
+        Terminal::start(cfg, profile, journal, tmk, Some(guard))
+    }
+
+    fn start(
+        cfg: TerminalConfig,
+        profile: Profile,
+        journal: Journal,
+        tmk: TdesKey,
+        guard: Option<GuardWriter>,
+    ) -> Result<Terminal, TerminalError> {
         let restored = journal.restore()?;
         let mut ecfg = EngineConfig::new(
             Identity {
@@ -252,12 +340,16 @@ impl Terminal {
             last_frame: None,
             safety,
             trace: Vec::new(),
+            guard,
         };
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {
             match o {
                 Output::Commit(c) => {
                     t.journal.apply(&c)?;
+                    if let Some(g) = t.guard.as_mut() {
+                        g.after_commit(&c)?;
+                    }
                     t.engine.commit_done(c.id);
                 }
                 Output::Event(e) => log::info!("recovery: {e:?}"),
@@ -298,6 +390,11 @@ impl Terminal {
     /// The open batch number.
     pub fn batch(&self) -> u32 {
         self.engine.counters().batch
+    }
+
+    /// The journal guard as last written, when the terminal was opened through a store.
+    pub fn journal_guard(&self) -> Option<&JournalGuard> {
+        self.guard.as_ref().map(GuardWriter::guard)
     }
 
     /// The journal, for queries.
@@ -343,6 +440,12 @@ impl Terminal {
                         if let Err(e) = self.journal.apply_traced(&c, &mut self.trace) {
                             self.poisoned = true;
                             return Err(e.into());
+                        }
+                        // The STAN reservation covers this commit before the engine may send
+                        // anything it allows (commits gate transmits, ADR 1).
+                        if let Some(Err(e)) = self.guard.as_mut().map(|g| g.after_commit(&c)) {
+                            self.poisoned = true;
+                            return Err(e);
                         }
                         self.probe(Probe::AfterCommit { id: c.id });
                         self.engine.commit_done(c.id);
@@ -570,6 +673,11 @@ impl Terminal {
             log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
+        self.run_new_txn(req).await
+    }
+
+    /// Runs a transaction whose idempotency key (if any) the caller has just looked up.
+    async fn run_new_txn(&mut self, req: TxnRequest) -> Result<TxnOutcome, TerminalError> {
         let mut req = req;
         req.operator = self.acting_operator(req.operator.as_deref())?;
         let kind = req.kind;
@@ -695,6 +803,7 @@ impl Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         if let Some(done) = self.replay(idempotency_key, kind, Some(amount))? {
+            log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
         if !self.engine.signed_in() {
@@ -705,7 +814,7 @@ impl Terminal {
         let card = card_data(&read, amount, pin, self.engine.pin_key())?;
         self.last_frame = None;
         let mut out = self
-            .run_txn(request(
+            .run_new_txn(request(
                 kind,
                 amount,
                 Some(card),

@@ -129,6 +129,12 @@ impl TerminalError {
             TerminalError::IdempotencyConflict => {
                 diagnosis::for_reject(diagnosis::RejectReason::IdempotencyConflict)
             }
+            TerminalError::JournalMissing { .. }
+            | TerminalError::JournalMismatch { .. }
+            | TerminalError::JournalRolledBack { .. }
+            | TerminalError::GuardStore { .. } => {
+                crate::guard::diagnosis(self).unwrap_or_else(diagnosis::software_fault)
+            }
             TerminalError::Journal(_) | TerminalError::Poisoned | TerminalError::Config(_) => {
                 diagnosis::software_fault()
             }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use smartpos_crypto::keys::TdesKey;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zeroize::Zeroizing;
+/// The wrapper [`SecureStore::get`] returns (re-exported so implementors need no `zeroize`
+/// dependency of their own).
+pub use zeroize::Zeroizing;
 
 /// Storage for secrets, implemented by the app.
 pub trait SecureStore: Send + Sync {
@@ -51,15 +53,24 @@ impl SecureStore for FileSecureStore {
     fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("cannot create store: {}", e.kind()))?;
+        // Written to a temporary file, synced, then renamed over the old value: a crash or a
+        // power cut leaves the old value or the new one, never a torn file (the journal guard
+        // is rewritten while the terminal runs, see `guard.rs`).
         let path = self.dir.join(name);
-        std::fs::write(&path, value)
-            .map_err(|e| format!("cannot write secret {name}: {}", e.kind()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("cannot protect secret {name}: {}", e.kind()))?;
-        }
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            f.write_all(value)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| format!("cannot write secret {name}: {}", e.kind()))?;
         Ok(())
     }
 }
@@ -259,8 +270,37 @@ impl DataDir {
             .map_err(|e| TerminalError::Config(format!("terminal.json: {e}")))
     }
 
-    /// Opens the terminal (recovery runs on open).
+    /// Opens the terminal (recovery runs on open) under the journal guard in the development
+    /// store (see `guard.rs`): a missing, emptied, foreign or rolled-back journal is refused.
     pub fn open(&self) -> Result<Terminal, TerminalError> {
+        self.open_with_stan_block(crate::guard::STAN_BLOCK)
+    }
+
+    /// The journal file.
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join("journal.db")
+    }
+
+    /// Support's journal reset (see [`crate::guard::reset_journal`]): the old journal is moved
+    /// aside, a new one continues the STAN after the guard's reservation with the next batch.
+    pub fn reset_journal(&self) -> Result<crate::guard::JournalReset, TerminalError> {
+        let store = self.store();
+        let (_, jk) = load_keys(&store)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        crate::guard::reset_journal(
+            &self.journal_path(),
+            &jk,
+            std::sync::Arc::new(store),
+            crate::guard::STAN_BLOCK,
+            now,
+        )
+    }
+
+    /// [`DataDir::open`] with another STAN reservation size (tests use small blocks).
+    pub fn open_with_stan_block(&self, stan_block: u32) -> Result<Terminal, TerminalError> {
         let stored = self.config()?;
         let cfg = stored.to_config()?;
         // Settings first: a bad configuration must not create keys or a journal.
@@ -274,12 +314,17 @@ impl DataDir {
                 None
             }
         };
-        let (tmk, jk) = load_keys(&self.store())?;
-        let journal = self.path.join("journal.db");
-        let mut t = match profile {
-            None => Terminal::open(cfg, &journal, tmk, &jk)?,
-            Some(p) => Terminal::open_with_profile(cfg, p, &journal, tmk, &jk)?,
-        };
+        let store = self.store();
+        let (tmk, jk) = load_keys(&store)?;
+        let mut t = Terminal::open_guarded(
+            cfg,
+            profile,
+            &self.journal_path(),
+            tmk,
+            &jk,
+            std::sync::Arc::new(store),
+            stan_block,
+        )?;
         if let Some(name) = &stored.merchant_name {
             let mut settings = t.receipt_settings().clone();
             settings.merchant.name = name.clone();

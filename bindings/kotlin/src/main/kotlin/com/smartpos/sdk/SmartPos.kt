@@ -58,6 +58,10 @@ val SmartPosException.diagnosis: Diagnosis?
         is SmartPosException.HostRefused -> diagnosis
         is SmartPosException.HostUnreachable -> diagnosis
         is SmartPosException.Security -> diagnosis
+        is SmartPosException.OperatorRefused -> diagnosis
+        is SmartPosException.JournalRefused -> diagnosis
+        // The first denying rule; `denials` lists every one with its own diagnosis.
+        is SmartPosException.RefundDenied -> denials.firstOrNull()?.diagnosis
         else -> null
     }
 
