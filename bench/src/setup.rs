@@ -4,7 +4,6 @@
 use crate::BenchError;
 use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
-use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{Server, ServerConfig, ServerHandle};
 use smartpos_terminal::card::{ApduTransport, TransportError};
 use smartpos_terminal::journal::JournalKey;
@@ -60,18 +59,10 @@ pub async fn start_host() -> Result<Host, BenchError> {
         })
         .map_err(|e| BenchError::setup("host", e))?,
     );
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .map_err(|e| BenchError::setup("host", e))?
-    .spawn();
+    let server = Server::bind(ServerConfig::default(), acquirer.clone())
+        .await
+        .map_err(|e| BenchError::setup("host", e))?
+        .spawn();
     Ok(Host { server, acquirer })
 }
 

@@ -8,7 +8,6 @@
 //! <https://www.sqlite.org/fileformat2.html>.
 
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, TEST_TMK_HEX};
-use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{Server, ServerConfig, ServerHandle, TEST_CA_PEM};
 use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::guard::{GUARD_NAME, JournalGuard, STAN_BLOCK, reset_journal};
@@ -35,19 +34,7 @@ async fn host() -> (ServerHandle, Arc<Acquirer>) {
         })
         .unwrap(),
     );
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
-    (server, acquirer)
+    host_with(acquirer).await
 }
 
 fn config(addr: SocketAddr) -> TerminalConfig {
@@ -940,18 +927,10 @@ async fn an_old_journal_without_an_id_is_adopted() {
 
 /// The simulator's server in front of an existing acquirer (its ledger kept).
 async fn host_with(acquirer: Arc<Acquirer>) -> (ServerHandle, Arc<Acquirer>) {
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
+    let server = Server::bind(ServerConfig::default(), acquirer.clone())
+        .await
+        .unwrap()
+        .spawn();
     (server, acquirer)
 }
 

@@ -3,7 +3,6 @@
 //! idempotency key, the journal and the host ledger must reconcile: 0 lost, 0 doubled.
 
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus};
-use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle};
 use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::journal::{Journal, JournalKey};
@@ -135,18 +134,10 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
         acquirer: acquirer.clone(),
         mute: AtomicBool::new(false),
     });
-    let server: ServerHandle = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        host.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
+    let server: ServerHandle = Server::bind(ServerConfig::default(), host.clone())
+        .await
+        .unwrap()
+        .spawn();
     let port = server.local_addr().port();
     let dir = temp_dir("crash");
     let j = dir.join("journal.db");
@@ -268,24 +259,32 @@ async fn kill_at_every_durability_point_reconciles() {
         }
         table.push((flow, row));
     }
-    println!("crash matrix (kills that reconciled, by flow and point):");
-    println!(
-        "{:<12} {}",
-        "flow",
-        POINTS.map(|p| format!("{p:>14}")).join("")
+    print_table(
+        "crash matrix (kills that reconciled, by flow and point):",
+        &table,
     );
-    for (flow, row) in &table {
-        println!(
-            "{:<12} {}",
-            format!("{flow:?}"),
-            row.iter().map(|k| format!("{k:>14}")).collect::<String>()
-        );
-    }
     // Every flow writes, sends and receives at least once: every point must have been hit.
     for (flow, row) in &table {
         for (i, k) in row.iter().enumerate() {
             assert!(*k > 0, "{flow:?} never reached {}", POINTS[i]);
         }
+    }
+}
+
+/// Prints kills by flow (rows) and durability point (columns).
+fn print_table(title: &str, table: &[(Flow, Vec<u32>)]) {
+    println!("{title}");
+    println!(
+        "{:<12} {}",
+        "flow",
+        POINTS.map(|p| format!("{p:>14}")).join("")
+    );
+    for (flow, row) in table {
+        println!(
+            "{:<12} {}",
+            format!("{flow:?}"),
+            row.iter().map(|k| format!("{k:>14}")).collect::<String>()
+        );
     }
 }
 
@@ -353,26 +352,13 @@ async fn kill_at_random_points_with_random_amounts_reconciles() {
                 }
                 row.push(kills);
             }
-            println!(
-                "{:<12} {}",
-                format!("{flow:?}"),
-                row.iter().map(|k| format!("{k:>14}")).collect::<String>()
-            );
+            println!("  {flow:?}: {row:?}");
             table.push((flow, row));
         }
-        println!("crash repetitions per point (kills that reconciled, seed {seed}):");
-        println!(
-            "{:<12} {}",
-            "flow",
-            POINTS.map(|p| format!("{p:>14}")).join("")
+        print_table(
+            &format!("crash repetitions per point (kills that reconciled, seed {seed}):"),
+            &table,
         );
-        for (flow, row) in &table {
-            println!(
-                "{:<12} {}",
-                format!("{flow:?}"),
-                row.iter().map(|k| format!("{k:>14}")).collect::<String>()
-            );
-        }
         for (flow, row) in &table {
             for (i, k) in row.iter().enumerate() {
                 assert_eq!(*k, per_point, "{flow:?} at {}: {k} kills", POINTS[i]);

@@ -261,18 +261,10 @@ async fn mixed_with_fault(kind: FaultKind) {
     t.disconnect().await;
     // Recovery against a clean host with the same ledger.
     server.shutdown().await;
-    let clean = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
+    let clean = Server::bind(ServerConfig::default(), acquirer.clone())
+        .await
+        .unwrap()
+        .spawn();
     drop(t);
     let mut t = open(config("cup", clean.local_addr(), false, 1_000), &path);
     let (_, remaining) = t.recover().await.unwrap();

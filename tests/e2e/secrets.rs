@@ -12,7 +12,6 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::pinblock::{self, Pin, PinBlockFormat};
 use smartpos_iso8583::Dialect;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
-use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig};
 use smartpos_terminal::journal::{Journal, JournalKey};
 use smartpos_terminal::link::LinkConfig;
@@ -224,18 +223,10 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
         acquirer: acquirer.clone(),
         mute: AtomicBool::new(false),
     });
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        host.clone(),
-    )
-    .await
-    .unwrap()
-    .spawn();
+    let server = Server::bind(ServerConfig::default(), host.clone())
+        .await
+        .unwrap()
+        .spawn();
     let port = server.local_addr().port();
     let dir = temp_dir("secrets");
     let path = dir.join("journal.db");

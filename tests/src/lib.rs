@@ -322,7 +322,6 @@ pub async fn loopback_terminal(
     Arc<Acquirer>,
     smartpos_terminal::Terminal,
 ) {
-    use smartpos_sim::fault::FaultPlan;
     use smartpos_sim::net::{Server, ServerConfig};
     let acquirer = Arc::new(
         Acquirer::new(AcquirerConfig {
@@ -332,18 +331,10 @@ pub async fn loopback_terminal(
         })
         .expect("host"),
     );
-    let server = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        acquirer.clone(),
-    )
-    .await
-    .expect("bind")
-    .spawn();
+    let server = Server::bind(ServerConfig::default(), acquirer.clone())
+        .await
+        .expect("bind")
+        .spawn();
     let mut link = smartpos_terminal::link::LinkConfig::plain(format!(
         "127.0.0.1:{}",
         server.local_addr().port()

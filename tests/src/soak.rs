@@ -663,18 +663,10 @@ pub async fn run(cfg: SoakConfig) -> Result<SoakReport, String> {
     faulty.shutdown().await;
 
     // Recovery against a clean server with the same host state.
-    let clean = Server::bind(
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            tls: None,
-            faults: FaultPlan::none(),
-            seed: 1,
-        },
-        host.clone(),
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .spawn();
+    let clean = Server::bind(ServerConfig::default(), host.clone())
+        .await
+        .map_err(|e| e.to_string())?
+        .spawn();
     let mut journals = Vec::new();
     for (tid, path, run) in &runs {
         let tcfg = terminal_config(

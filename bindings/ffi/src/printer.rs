@@ -7,12 +7,11 @@
 //! `print`, `reprint` and `reprintLast` (call them from `Dispatchers.IO`).
 
 use crate::callbacks::CallbackError;
-use crate::convert::{self, PendingPrint, PrintJob, PrinterStatus, ReceiptCopy, ReceiptWidth};
+use crate::convert::{PendingPrint, PrintJob, PrinterStatus, ReceiptCopy, ReceiptWidth};
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
 use smartpos_terminal::printing;
-use smartpos_txn::receipt::Width;
 use std::sync::Arc;
 
 /// The app's printer (Bluetooth SPP, USB, a vendor's built-in print service).
@@ -98,11 +97,13 @@ impl Terminal {
         stats::call();
         self.with_core(|t| {
             // The core renders with its receipt settings: switch the width for this one
-            // rendering and put the settings the terminal opened with back.
-            let cfg = t.config().clone();
-            t.set_receipt_settings(convert::receipt_settings(&cfg, width.into()));
+            // rendering and put the app's settings (merchant, language, width) back.
+            let saved = t.receipt_settings().clone();
+            let mut this_one = saved.clone();
+            this_one.width = width.into();
+            t.set_receipt_settings(this_one);
             let job = t.receipt(&reference, copy.into(), false);
-            t.set_receipt_settings(convert::receipt_settings(&cfg, Width::W32));
+            t.set_receipt_settings(saved);
             Ok(job?.lines.join("\n"))
         })
     }

@@ -1,11 +1,15 @@
 //! Operators and refund safety on the [`Terminal`]: login, password changes, cashier
-//! management, the refund quote, the policy-checked refund and the support bundle. Thin
-//! wrappers around `smartpos_terminal::safety`; the records are in `convert.rs`.
+//! management, the locked-supervisor unlock, the safety and receipt settings, the refund
+//! quote, the policy-checked refund and the support bundle. Thin wrappers around
+//! `smartpos_terminal::safety`; the records are in `convert.rs`.
 //!
 //! Passwords cross the FFI as Kotlin strings (the JVM cannot zeroize them); on the Rust side
 //! they go straight into the core's zeroized `Password`, and they never appear in an error.
 
-use crate::convert::{AmountRequest, LoginResult, OperatorSession, RefundQuote, TxnResult};
+use crate::convert::{
+    self, AmountRequest, LoginResult, OperatorSession, ReceiptSettings, RefundQuote,
+    SafetySettings, TxnResult,
+};
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
@@ -66,6 +70,69 @@ impl Terminal {
         self.with_core(|t| Ok(t.reset_cashier_password(&id)?))
     }
 
+    /// Removes cashier `id` (supervisor only); the cashier can no longer log in.
+    pub fn delete_cashier(&self, id: String) -> Result<(), SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.delete_cashier(&id)?))
+    }
+
+    /// Starts the locked-supervisor flow: an 8-digit challenge the merchant reads to the
+    /// acquirer's service desk, which answers with an 8-digit code for `unlock_supervisor`.
+    /// A new challenge replaces the previous one.
+    pub fn supervisor_unlock_challenge(&self) -> Result<String, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(t.supervisor_unlock_challenge()?))
+    }
+
+    /// Completes the locked-supervisor flow with the service desk's `code`; `secret` is the
+    /// unlock secret shared with the service desk (from the app's secure storage). On success
+    /// the supervisor is unlocked with the default password and must change it at the next
+    /// login. A wrong code throws `OperatorRefused` and uses the challenge up (ask for a new
+    /// one); no challenge is a `Config` error. Both outcomes are audited.
+    pub fn unlock_supervisor(&self, code: String, secret: Vec<u8>) -> Result<(), SmartPosError> {
+        stats::call();
+        let secret = Zeroizing::new(secret);
+        self.with_core(|t| Ok(t.unlock_supervisor(&code, &secret)?))
+    }
+
+    /// The operator and refund settings (refund policy, whether login is required, and the
+    /// read-only hashing/lockout values).
+    pub fn safety_settings(&self) -> Result<SafetySettings, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(SafetySettings::from(t.safety_settings())))
+    }
+
+    /// Changes and stores the operator and refund settings. While the current settings
+    /// require login, only the logged-in supervisor may (`OperatorRefused` otherwise); every
+    /// change is audited (`settings`). A fee above 100 % or a changed read-only `operators`
+    /// value is a `Config` error naming the field.
+    pub fn set_safety_settings(&self, settings: SafetySettings) -> Result<(), SmartPosError> {
+        stats::call();
+        self.with_core(|t| {
+            let core = convert::safety_settings_in(settings, t.safety_settings())?;
+            Ok(t.set_safety_settings(core)?)
+        })
+    }
+
+    /// How receipts are laid out: merchant name and ids, paper width, label language.
+    pub fn receipt_settings(&self) -> Result<ReceiptSettings, SmartPosError> {
+        stats::call();
+        self.with_core(|t| Ok(ReceiptSettings::from(t.receipt_settings())))
+    }
+
+    /// Changes how receipts are laid out (for `print`, `reprint`, `reprintLast`). Kept for
+    /// this open terminal only: set it again after `open`. A blank or over-long merchant name,
+    /// ids of the wrong length or a language other than `zh` / `en` is a `Config` error naming
+    /// the field.
+    pub fn set_receipt_settings(&self, settings: ReceiptSettings) -> Result<(), SmartPosError> {
+        stats::call();
+        let core = smartpos_terminal::printing::ReceiptSettings::try_from(settings)?;
+        self.with_core(|t| {
+            t.set_receipt_settings(core);
+            Ok(())
+        })
+    }
+
     /// What may be refunded on `reference` now, and every rule that would deny it.
     pub fn refund_quote(&self, reference: String) -> Result<RefundQuote, SmartPosError> {
         stats::call();
@@ -107,4 +174,15 @@ impl Terminal {
         stats::call();
         self.with_core(|t| Ok(t.support_bundle()?.to_string()))
     }
+}
+
+/// Test kit: the service desk's answer to a supervisor unlock `challenge` on terminal
+/// `terminal_id` with the shared `secret` (what the acquirer's desk computes; see
+/// `smartpos_txn::operators::unlock_code`). For tests and demos only.
+#[cfg(feature = "testkit")]
+#[uniffi::export]
+pub fn service_desk_unlock_code(secret: Vec<u8>, terminal_id: String, challenge: String) -> String {
+    stats::call();
+    let secret = Zeroizing::new(secret);
+    smartpos_txn::operators::unlock_code(&secret, &terminal_id, &challenge)
 }

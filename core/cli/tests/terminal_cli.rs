@@ -394,3 +394,98 @@ fn emptied_journal_is_refused_until_support_resets_it() {
         "the STAN continues after the old reservation: {after}"
     );
 }
+
+#[test]
+fn settings_change_is_a_supervisor_act_and_audited() {
+    let dir = tmp("settings");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let ok = |args: &[&str]| {
+        let (code, v, err) = term(data, args);
+        assert_eq!(code, 0, "{args:?}: {v} {err}");
+        v
+    };
+    ok(&[
+        "init",
+        "--host",
+        &addr,
+        "--tid",
+        "12345678",
+        "--mid",
+        "123456789012345",
+    ]);
+    let file = dir.join("policy.json");
+    std::fs::write(
+        &file,
+        r#"{"require_login": true,
+            "refund_policy": {"max_days_since_original": 7, "supervisor_approval_above": 1000}}"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    // Login is required: nobody logged in, then a cashier, may not change the settings.
+    let (code, v, _) = term(data, &["settings", "--file", file]);
+    assert_eq!(code, 1, "{v}");
+    ok(&[
+        "login",
+        "--operator",
+        "00",
+        "--password",
+        "123456",
+        "--new-password",
+        "135790",
+    ]);
+    ok(&["operator", "add", "--id", "01"]);
+    ok(&[
+        "login",
+        "--operator",
+        "01",
+        "--password",
+        "0000",
+        "--new-password",
+        "2580",
+    ]);
+    let (code, v, _) = term(data, &["settings", "--file", file]);
+    assert_eq!(code, 1, "a cashier cannot change the settings: {v}");
+    assert_eq!(v["error"]["category"], "operator", "{v}");
+    let shown = ok(&["settings"]);
+    assert_eq!(
+        shown["refund_policy"]["max_days_since_original"], 30,
+        "unchanged: {shown}"
+    );
+    // The supervisor may.
+    ok(&["login", "--operator", "00", "--password", "135790"]);
+    let v = ok(&["settings", "--file", file]);
+    assert_eq!(v["refund_policy"]["max_days_since_original"], 7, "{v}");
+    assert_eq!(v["refund_policy"]["supervisor_approval_above"], 1000, "{v}");
+    assert_eq!(
+        ok(&["settings"])["refund_policy"]["max_days_since_original"],
+        7
+    );
+
+    let bundle = dir.join("bundle.json");
+    ok(&["support-bundle", "--out", bundle.to_str().unwrap()]);
+    let b: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    let audit = b["audit"].as_array().unwrap();
+    let changed: Vec<&Value> = audit.iter().filter(|a| a["action"] == "settings").collect();
+    // `init` stored the first settings (login not yet required), then the supervisor's change.
+    let last = changed
+        .iter()
+        .find(|a| a["operator"] == "00")
+        .expect("{audit:?}");
+    let detail = last["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("window=7d") && detail.contains("supervisor_above=1000"),
+        "{detail}"
+    );
+    assert!(!detail.contains("135790"), "no password in the audit row");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a["action"] == "settings_denied")
+            .count(),
+        2,
+        "both refusals are audited: {audit:?}"
+    );
+}

@@ -196,8 +196,52 @@ impl Terminal {
     }
 
     /// Changes and stores operator and refund settings.
+    ///
+    /// A supervisor act: when the *current* settings require login, only the supervisor's
+    /// session may change them (`Operator(SupervisorRequired)` otherwise, itself audited as
+    /// `settings_denied`). When login is not required (apps that manage cashiers themselves)
+    /// the change is allowed. Every change writes a `settings` audit row summarising the new
+    /// values (no secrets). The PBKDF2 iteration count cannot change once operators exist (it
+    /// would invalidate every stored password hash); lockout and challenge settings take
+    /// effect when the terminal is next opened.
     pub fn set_safety_settings(&mut self, settings: SafetySettings) -> Result<(), TerminalError> {
+        if self.safety.settings.require_login {
+            if let Err(e) = self.supervisor_session() {
+                self.audit("settings_denied", format!("{e}"));
+                return Err(e);
+            }
+        }
+        let current = &self.safety.settings.operators;
+        if settings.operators.iterations != current.iterations {
+            return Err(config_err(format!(
+                "operators.iterations cannot change from {} (stored password hashes depend on it)",
+                current.iterations
+            )));
+        }
+        if settings.operators.max_failed_attempts == 0 {
+            return Err(config_err(
+                "operators.max_failed_attempts must be at least 1",
+            ));
+        }
+        if settings.operators.unlock_challenge_ttl_ms <= 0 {
+            return Err(config_err(
+                "operators.unlock_challenge_ttl_ms must be positive",
+            ));
+        }
         let json = serde_json::to_string(&settings).map_err(config_err)?;
+        let entry = smartpos_txn::operators::AuditEntry {
+            at_ms: self.unix_ms(),
+            operator: self
+                .safety
+                .session
+                .as_ref()
+                .map(|s| s.operator.clone())
+                .unwrap_or_default(),
+            action: "settings",
+            detail: settings_summary(&settings),
+        };
+        // The audit row first: a change is never stored without its row.
+        self.journal.apply_operators(&[], &[entry])?;
         self.journal.set_meta("safety", &json)?;
         self.safety.settings = settings;
         Ok(())
@@ -543,6 +587,30 @@ impl Terminal {
             "audit": audit,
         }))
     }
+}
+
+/// The audit summary of a settings change: login, the refund window and limits, the
+/// supervisor threshold, the fee and the lockout (numbers only, no secrets).
+fn settings_summary(s: &SafetySettings) -> String {
+    let p = &s.refund_policy;
+    let opt = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    let fee = match p.fee {
+        None => "none".to_owned(),
+        Some(policy::Fee::Fixed(f)) => f.to_string(),
+        Some(policy::Fee::Percent { basis_points }) => format!("{basis_points}bp"),
+    };
+    format!(
+        "require_login={} window={}d supervisor_above={} max_single={} daily_terminal={} \
+         daily_operator={} same_card={} fee={fee} max_failed_attempts={}",
+        s.require_login,
+        p.max_days_since_original,
+        opt(p.supervisor_approval_above),
+        opt(p.max_single_refund),
+        opt(p.daily_total_per_terminal),
+        opt(p.daily_total_per_operator),
+        p.same_card_required,
+        s.operators.max_failed_attempts,
+    )
 }
 
 /// A denial of a refund: the rule and its diagnosis.

@@ -7,6 +7,7 @@ import com.smartpos.sdk.ffi.PinInput
 import com.smartpos.sdk.ffi.SimCardProfile
 import com.smartpos.sdk.ffi.SimulatedCard
 import com.smartpos.sdk.ffi.SmartPosException
+import com.smartpos.sdk.ffi.TerminalEvent
 import com.smartpos.sdk.ffi.TxnKind
 import com.smartpos.sdk.ffi.TxnState
 import kotlinx.coroutines.runBlocking
@@ -47,10 +48,15 @@ class ContactlessTest {
         Env().use { env ->
             env.open().use { t ->
                 t.signIn("01")
+                val recorder = Recorder()
+                t.addListener(recorder)
                 for (profile in listOf(SimCardProfile.Visa, SimCardProfile.Mastercard, SimCardProfile.UnionPay)) {
                     val card = SimulatedCard(profile)
                     val tap = TapTransport(card)
+                    val waitingBefore = recorder.snapshot().count { it is TerminalEvent.WaitingForCard }
                     val r = t.saleContactless(1_500u, tap, null, "tap-$profile", "01")
+                    // "Present card" once per tap, and not for the retry below.
+                    assertEquals(waitingBefore + 1, recorder.snapshot().count { it is TerminalEvent.WaitingForCard })
                     assertEquals(TxnKind.SALE, r.record.kind)
                     assertEquals(TxnState.APPROVED, r.record.state, "$profile")
                     assertEquals("071", r.record.entryMode)
@@ -61,6 +67,7 @@ class ContactlessTest {
                     val before = tap.apdus.get()
                     assertTrue(t.saleContactless(1_500u, tap, null, "tap-$profile", "01").replayed)
                     assertEquals(before, tap.apdus.get())
+                    assertEquals(waitingBefore + 1, recorder.snapshot().count { it is TerminalEvent.WaitingForCard })
                 }
                 val pre = t.preauthContactless(5_000u, TapTransport(SimulatedCard(SimCardProfile.Visa)))
                 assertEquals(TxnKind.PRE_AUTH, pre.record.kind)

@@ -237,23 +237,12 @@ class SdkGateway(
             PrinterStatus.BUSY -> PrintOutcome.BUSY
         }
 
-        /**
-         * The diagnosis of any SDK error: the SDK's own where it has one (the `diagnosis`
-         * extension of the SDK covers the host/link errors; operator refusals carry theirs; a
-         * refund denial carries one per rule, the first is shown).
-         */
-        fun SmartPosException.sdkDiagnosis(): Diagnosis? = when (this) {
-            is SmartPosException.OperatorRefused -> diagnosis
-            is SmartPosException.RefundDenied -> denials.firstOrNull()?.diagnosis
-            else -> diagnosis
-        }
-
         /** Runs an SDK call; its errors become [GatewayException]s with the SDK's diagnosis. */
         internal suspend fun <T> sdk(call: suspend () -> T): T =
             try {
                 call()
             } catch (e: SmartPosException) {
-                val d = e.sdkDiagnosis()?.toView() ?: when (e) {
+                val d = e.diagnosis?.toView() ?: when (e) {
                     is SmartPosException.CardReadFailed, is SmartPosException.Cancelled -> localDiagnosis(NO_CARD)
                     is SmartPosException.NotFound -> localDiagnosis(NOT_FOUND)
                     else -> null

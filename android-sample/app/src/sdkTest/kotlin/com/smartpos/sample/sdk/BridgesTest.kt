@@ -11,9 +11,7 @@ import android.content.Context
 import android.hardware.usb.UsbManager
 import android.nfc.Tag
 import android.nfc.TagLostException
-import android.os.Binder
 import android.os.Bundle
-import android.os.Parcel
 import com.smartpos.sample.ble.BleReaderTransport
 import com.smartpos.sample.ble.ReaderChannel
 import com.smartpos.sample.ble.ReaderProfile
@@ -23,7 +21,7 @@ import com.smartpos.sample.nfc.LosableIsoDep
 import com.smartpos.sample.nfc.NfcCardReader
 import com.smartpos.sample.print.BluetoothSppPrinter
 import com.smartpos.sample.print.FakeUsbPrinterConnection
-import com.smartpos.sample.print.IWoyouService
+import com.smartpos.sample.print.FakeWoyou
 import com.smartpos.sample.print.PermissionRecordingUsbManager
 import com.smartpos.sample.print.PrintStatus
 import com.smartpos.sample.print.PrinterSelector
@@ -157,27 +155,6 @@ class BridgesTest {
         )
         assertEquals(PrintStatus.values().toSet(), expected.keys)
         for ((app, sdk) in expected) assertEquals("$app", sdk, EscPosReceiptPrinter.statusOf(app))
-    }
-
-    /** Sunmi's print service behind a real Binder: records raw data, answers a fixed state. */
-    private class FakeWoyou(private val state: Int) : Binder() {
-        val received = ByteArrayOutputStream()
-        override fun onTransact(code: Int, data: Parcel, reply: Parcel?, flags: Int): Boolean {
-            data.enforceInterface(IWoyouService.DESCRIPTOR)
-            when (code) {
-                FIRST_CALL_TRANSACTION + 10 -> {
-                    received.write(data.createByteArray() ?: ByteArray(0))
-                    data.readStrongBinder()
-                    reply?.writeNoException()
-                }
-                FIRST_CALL_TRANSACTION + 32 -> {
-                    reply?.writeNoException()
-                    reply?.writeInt(state)
-                }
-                else -> return false
-            }
-            return true
-        }
     }
 
     @Test

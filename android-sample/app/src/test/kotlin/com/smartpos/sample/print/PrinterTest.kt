@@ -3,8 +3,6 @@ package com.smartpos.sample.print
 import android.bluetooth.BluetoothManager
 import android.bluetooth.BluetoothSocket
 import android.content.Context
-import android.os.Binder
-import android.os.Parcel
 import org.robolectric.RuntimeEnvironment
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
@@ -122,27 +120,6 @@ class PrinterTest {
         assertFalse(EscPosStatus.isStatusByte(0x00))
         assertFalse(EscPosStatus.isStatusByte(0xFF))
         assertFalse(EscPosStatus.isStatusByte('A'.code))
-    }
-
-    /** A fake Sunmi print service behind a real Binder: decodes the AIDL parcels. */
-    private class FakeWoyou(var state: Int) : Binder() {
-        val received = ByteArrayOutputStream()
-        override fun onTransact(code: Int, data: Parcel, reply: Parcel?, flags: Int): Boolean {
-            data.enforceInterface(IWoyouService.DESCRIPTOR)
-            when (code) {
-                FIRST_CALL_TRANSACTION + 10 -> {
-                    received.write(data.createByteArray() ?: ByteArray(0))
-                    data.readStrongBinder()
-                    reply?.writeNoException()
-                }
-                FIRST_CALL_TRANSACTION + 32 -> {
-                    reply?.writeNoException()
-                    reply?.writeInt(state)
-                }
-                else -> return false
-            }
-            return true
-        }
     }
 
     @Test
