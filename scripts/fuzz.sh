@@ -1,38 +1,51 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target for SECONDS each (default 30) from its seed corpus, and prints
-# the executions per target. Needs the nightly toolchain (`rustup toolchain install nightly`)
-# and cargo-fuzz (`cargo install cargo-fuzz`). New inputs found are kept in a scratch corpus
-# under the target directory, not in fuzz/corpus (the committed seeds stay small); crashes are
-# written to fuzz/artifacts/<target>/ and make the script exit non-zero.
+# Runs every cargo-fuzz target (libFuzzer) for SECONDS each (default 30) from its seed corpus,
+# and prints the executions per target. Installs cargo-fuzz when it is missing. New inputs found
+# are kept in a scratch corpus under the target directory, not in fuzz/corpus (the committed
+# seeds stay small); crashes are written to fuzz/artifacts/<target>/ and make the script exit
+# non-zero.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh 0 tlv_dol   # stop after N executions instead of a time
 #   FUZZ_SANITIZER=none scripts/fuzz.sh ...        # no AddressSanitizer (default: address)
 #
-# The targets are safe Rust (the workspace forbids `unsafe`), so a run without AddressSanitizer
-# still finds every panic, overflow (debug assertions are on) and hang, at 2-4 times the
-# executions per second; the long runs in docs/RELIABILITY.md say which sanitizer they used.
+# Toolchains: AddressSanitizer needs nightly (`-Zsanitizer`), so the default run uses
+# `cargo +nightly`. Without a sanitizer cargo-fuzz passes only stable codegen flags (sancov
+# passes and LLVM arguments), so FUZZ_SANITIZER=none builds with the stable toolchain: that is
+# how scripts/test.sh fuzzes on a fresh machine, which can reach crates.io (cargo-fuzz) but not
+# the Rust toolchain server (no nightly). Our code is safe Rust (the workspace forbids `unsafe`),
+# so a run without AddressSanitizer still finds every panic, overflow (debug assertions are on)
+# and hang, at several times the executions per second; docs/RELIABILITY.md says which
+# sanitizer each quoted run used.
 #
-# Without nightly, `cargo test --manifest-path fuzz/Cargo.toml` runs the same target bodies
-# over the seed corpus and seeded mutations on stable (see fuzz/README.md).
+# `cargo test --manifest-path fuzz/Cargo.toml` runs the same target bodies over the seed corpus
+# and seeded mutations without libFuzzer (see fuzz/README.md).
+source "$(dirname "$0")/lib.sh"
+need_rust
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+cd "$ROOT/fuzz"
 SECONDS_PER_TARGET="${1:-30}"
 RUNS="${FUZZ_RUNS:-0}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
 shift || true
 TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuzz-$SANITIZER}"
+TOOLCHAIN=()
+[ "$SANITIZER" != none ] && TOOLCHAIN=(+nightly)
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "installing cargo-fuzz (crates.io)"
+  cargo install cargo-fuzz --locked --version 0.13.2
+fi
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  mapfile -t targets < <(cargo +nightly fuzz list)
+  mapfile -t targets < <(cargo "${TOOLCHAIN[@]}" fuzz list)
 fi
 # Build once, then run the binaries directly (`cargo fuzz run` would rebuild before each).
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
-  cargo +nightly fuzz build --sanitizer "$SANITIZER" --debug-assertions --target-dir "$TARGET_DIR"
+  cargo "${TOOLCHAIN[@]}" fuzz build --sanitizer "$SANITIZER" --debug-assertions --target-dir "$TARGET_DIR"
 fi
-triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+triple="$(rustc "${TOOLCHAIN[@]}" -vV | sed -n 's/^host: //p')"
 bin_dir="$TARGET_DIR/$triple/release"
 status=0
 summary=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one entry point for checks: formatting, lints, all Rust tests, fuzz replay, oracle checks,
+# The one entry point for checks: formatting, lints, all Rust tests, fuzzing, oracle checks,
 # the Kotlin bindings, the Android sample on the JVM and the native library size check.
 # CI (.ci/run) calls this on a fresh clone. Installs what it needs by itself.
 source "$(dirname "$0")/lib.sh"
@@ -16,8 +16,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-step "fuzz targets replayed on stable (seed corpora + seeded mutations; timed libFuzzer runs need nightly: scripts/fuzz.sh)"
+step "fuzz targets replayed on stable (seed corpora + seeded mutations, no libFuzzer)"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}" cargo test --locked --manifest-path fuzz/Cargo.toml
+
+step "libFuzzer, 30 s per target (stable toolchain, no sanitizer: see scripts/fuzz.sh)"
+FUZZ_SANITIZER=none bash "$ROOT/scripts/fuzz.sh" 30
 
 step "the smartpos binary for the oracle checks (the debug build the tests already made)"
 cargo build --locked -p smartpos-cli
