@@ -32,6 +32,8 @@ shift || true
 TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuzz-$SANITIZER}"
 TOOLCHAIN=()
 [ "$SANITIZER" != none ] && TOOLCHAIN=(+nightly)
+# libfuzzer-sys compiles libFuzzer (C++) with the system compiler.
+command -v c++ >/dev/null 2>&1 || need_debs g++
 if ! cargo fuzz --version >/dev/null 2>&1; then
   step "installing cargo-fuzz (crates.io)"
   cargo install cargo-fuzz --locked --version 0.13.2
