@@ -3,16 +3,15 @@
 //! idempotency key, the journal and the host ledger must reconcile: 0 lost, 0 doubled.
 
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus};
-use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle};
+use smartpos_sim::net::{Server, ServerConfig, ServerHandle};
 use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::journal::{Journal, JournalKey};
-use smartpos_tests::{TID, temp_dir, test_tmk};
+use smartpos_tests::{MutableHost, TID, temp_dir, test_tmk};
 use smartpos_txn::model::TxnState;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const POINTS: [&str; 5] = [
     "before_commit",
@@ -21,22 +20,6 @@ const POINTS: [&str; 5] = [
     "after_send",
     "received",
 ];
-
-struct Host {
-    acquirer: Arc<Acquirer>,
-    mute: AtomicBool,
-}
-
-impl FrameHandler for Host {
-    fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
-        let a = self.acquirer.handle_request(conn.faults, request);
-        if self.mute.load(Ordering::SeqCst) {
-            Vec::new()
-        } else {
-            a.into_iter().collect()
-        }
-    }
-}
 
 enum Run {
     Killed,
@@ -130,10 +113,7 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
         })
         .unwrap(),
     );
-    let host = Arc::new(Host {
-        acquirer: acquirer.clone(),
-        mute: AtomicBool::new(false),
-    });
+    let host = Arc::new(MutableHost::new(acquirer.clone()));
     let server: ServerHandle = Server::bind(ServerConfig::default(), host.clone())
         .await
         .unwrap()
@@ -158,9 +138,9 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
                 }
             }
             Flow::Recovery => {
-                host.mute.store(true, Ordering::SeqCst);
+                host.set_mute(true);
                 let _ = run(None, &["sale", "3300", "muted"]);
-                host.mute.store(false, Ordering::SeqCst);
+                host.set_mute(false);
             }
             _ => {}
         }

@@ -12,18 +12,17 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::pinblock::{self, Pin, PinBlockFormat};
 use smartpos_iso8583::Dialect;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
-use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig};
+use smartpos_sim::net::{Server, ServerConfig};
 use smartpos_terminal::journal::{Journal, JournalKey};
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};
-use smartpos_tests::{MID, TID, swiped_card, temp_dir, test_tmk};
+use smartpos_tests::{MID, MutableHost, TID, swiped_card, temp_dir, test_tmk};
 use smartpos_txn::engine::unwrap_key_block;
 use smartpos_txn::model::TxnState;
 use smartpos_txn::proto::{CardData, Profile};
 use smartpos_types::hex;
 use smartpos_types::{Pan, SecretBytes};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -71,23 +70,6 @@ fn capture() -> &'static Capture {
 
 /// A frame seen by the probe: (sent by the terminal, body).
 type Frame = (bool, Vec<u8>);
-
-/// A host that can be told to swallow its answers (for the timeout + reversal path).
-struct Host {
-    acquirer: Arc<Acquirer>,
-    mute: AtomicBool,
-}
-
-impl FrameHandler for Host {
-    fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
-        let a = self.acquirer.handle_request(conn.faults, request);
-        if self.mute.load(Ordering::SeqCst) {
-            Vec::new()
-        } else {
-            a.into_iter().collect()
-        }
-    }
-}
 
 /// The secrets to look for: (what, text). Each is looked for as written, upper- and
 /// lower-case.
@@ -219,10 +201,7 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
         })
         .unwrap(),
     );
-    let host = Arc::new(Host {
-        acquirer: acquirer.clone(),
-        mute: AtomicBool::new(false),
-    });
+    let host = Arc::new(MutableHost::new(acquirer.clone()));
     let server = Server::bind(ServerConfig::default(), host.clone())
         .await
         .unwrap()
@@ -343,7 +322,7 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
 
     // A timeout: the host processes but never answers; the reversal is pending (sealed in the
     // journal) until the next command delivers it.
-    host.mute.store(true, Ordering::SeqCst);
+    host.set_mute(true);
     let r = t.sale(3_300, keyed_card(), Some("s-3"), None).await;
     texts.result(&r);
     let timed_out = r.unwrap();
@@ -355,7 +334,7 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
         .await;
     texts.result(&r);
     assert_journal_clean(&dir, "with a pending reversal");
-    host.mute.store(false, Ordering::SeqCst);
+    host.set_mute(false);
     let rec = t.recover().await;
     texts.debug(&rec);
     assert!(t.pending().is_empty(), "{:?}", t.pending());

@@ -5,6 +5,8 @@
 //!   file, so a "crash" is dropping the engine and restoring from the journal). Faults are
 //!   scripted per request with the same [`FaultSet`] the TCP server uses.
 //! - [`test_card`] and friends: test card data (test PANs only).
+//! - [`MutableHost`]: the simulator's acquirer behind a server, with a switch that swallows
+//!   its answers (the lost-answer / reversal paths of the crash and secrets tests).
 //!
 //! The tests themselves are in `e2e/` (one binary).
 
@@ -16,6 +18,7 @@ pub mod soak;
 use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
 use smartpos_sim::fault::{FaultKind, FaultSet};
+use smartpos_sim::net::{ConnInfo, FrameHandler};
 use smartpos_terminal::journal::{Journal, JournalKey};
 use smartpos_txn::engine::{Event, Finished, Output};
 use smartpos_txn::model::{LocalDateTime, Now, TxnRecord};
@@ -25,11 +28,47 @@ use smartpos_types::{Pan, Track2};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Terminal id used by tests.
 pub const TID: &str = "12345678";
 /// Merchant id used by tests.
 pub const MID: &str = "123456789012345";
+
+/// An acquirer that can be told to swallow its answers: the request is still booked (the
+/// host saw it), the terminal gets nothing back.
+pub struct MutableHost {
+    /// The simulated acquirer (its ledger is the truth the journal is reconciled with).
+    pub acquirer: Arc<Acquirer>,
+    /// While true, answers are dropped.
+    pub mute: AtomicBool,
+}
+
+impl MutableHost {
+    /// A host in front of `acquirer`, answering.
+    pub fn new(acquirer: Arc<Acquirer>) -> Self {
+        MutableHost {
+            acquirer,
+            mute: AtomicBool::new(false),
+        }
+    }
+
+    /// Starts or stops swallowing answers.
+    pub fn set_mute(&self, mute: bool) {
+        self.mute.store(mute, Ordering::SeqCst);
+    }
+}
+
+impl FrameHandler for MutableHost {
+    fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
+        let a = self.acquirer.handle_request(conn.faults, request);
+        if self.mute.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            a.into_iter().collect()
+        }
+    }
+}
 
 /// The test TMK shared by the simulator and test terminals.
 pub fn test_tmk() -> TdesKey {

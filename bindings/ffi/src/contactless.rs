@@ -187,9 +187,9 @@ impl core_card::PinEntry for PinAdapter {
     }
 }
 
-/// A contactless sale or pre-authorisation.
+/// A sale or pre-authorisation (contactless here, card data or `CardReader` in terminal.rs).
 #[derive(Clone, Copy)]
-enum CardKind {
+pub(crate) enum CardKind {
     Sale,
     PreAuth,
 }

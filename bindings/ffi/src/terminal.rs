@@ -13,6 +13,7 @@
 
 use crate::callbacks::{Listeners, SecureStore, StoreAdapter, TerminalListener};
 use crate::card::{CardInput, CardReader};
+use crate::contactless::CardKind;
 use crate::convert::{
     self, AmountRequest, PendingItem, RecoverResult, ReferenceRequest, SaleRequest, SettleResult,
     TerminalConfig, TerminalEvent, TxnRecord, TxnResult,
@@ -216,44 +217,12 @@ impl Terminal {
 
     /// A sale. Without `request.card` the terminal's `CardReader` is asked (cancellable).
     pub async fn sale(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
-        stats::counted(async move {
-            let card = self.card_for(&request).await?;
-            self.run(move |mut g| async move {
-                let t = core_of(&mut g)?;
-                let o = t
-                    .sale(
-                        request.amount,
-                        card,
-                        opt(&request.idempotency_key),
-                        opt(&request.operator),
-                    )
-                    .await?;
-                Ok(TxnResult::from(o))
-            })
-            .await
-        })
-        .await
+        stats::counted(self.card_present_txn(CardKind::Sale, request)).await
     }
 
     /// A pre-authorisation. Without `request.card` the `CardReader` is asked (cancellable).
     pub async fn preauth(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
-        stats::counted(async move {
-            let card = self.card_for(&request).await?;
-            self.run(move |mut g| async move {
-                let t = core_of(&mut g)?;
-                let o = t
-                    .preauth(
-                        request.amount,
-                        card,
-                        opt(&request.idempotency_key),
-                        opt(&request.operator),
-                    )
-                    .await?;
-                Ok(TxnResult::from(o))
-            })
-            .await
-        })
-        .await
+        stats::counted(self.card_present_txn(CardKind::PreAuth, request)).await
     }
 
     /// A balance inquiry (`request.amount` is ignored). Moves no money.
@@ -441,6 +410,25 @@ impl Terminal {
     fn lock_runtime(&self) -> std::sync::MutexGuard<'_, Option<Runtime>> {
         // Only `take` happens under this lock: a poisoned lock holds a valid Option.
         self.runtime.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A sale or pre-authorisation with the request's card (or one from the `CardReader`).
+    async fn card_present_txn(
+        &self,
+        kind: CardKind,
+        request: SaleRequest,
+    ) -> Result<TxnResult, SmartPosError> {
+        let card = self.card_for(&request).await?;
+        self.run(move |mut g| async move {
+            let t = core_of(&mut g)?;
+            let (key, op) = (opt(&request.idempotency_key), opt(&request.operator));
+            let o = match kind {
+                CardKind::Sale => t.sale(request.amount, card, key, op).await?,
+                CardKind::PreAuth => t.preauth(request.amount, card, key, op).await?,
+            };
+            Ok(TxnResult::from(o))
+        })
+        .await
     }
 
     /// The listeners, for commands that emit events from inside `run`.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{BIN, start_host, term, tmp};
+use common::{BIN, init_terminal, start_host, term, term_ok, tmp};
 use serde_json::Value;
 use std::process::Command;
 
@@ -186,20 +186,8 @@ fn operators_lockout_refund_policy_and_support_bundle() {
     let (_host, addr) = start_host(&ledger, &[]);
     let data = dir.join("t1");
     let data = data.as_path();
-    let ok = |args: &[&str]| {
-        let (code, v, err) = term(data, args);
-        assert_eq!(code, 0, "{args:?}: {v} {err}");
-        v
-    };
-    ok(&[
-        "init",
-        "--host",
-        &addr,
-        "--tid",
-        "12345678",
-        "--mid",
-        "123456789012345",
-    ]);
+    let ok = |args: &[&str]| term_ok(data, args);
+    init_terminal(data, &addr, &[]);
     ok(&[
         "login",
         "--operator",
@@ -346,18 +334,7 @@ fn emptied_journal_is_refused_until_support_resets_it() {
     let (_host, addr) = start_host(&ledger, &[]);
     let data = dir.join("t1");
     let data = data.as_path();
-    let init = [
-        "init",
-        "--host",
-        &addr,
-        "--tid",
-        "12345678",
-        "--mid",
-        "123456789012345",
-        "--no-login",
-    ];
-    let (code, _, err) = term(data, &init);
-    assert_eq!(code, 0, "{err}");
+    init_terminal(data, &addr, &["--no-login"]);
     assert_eq!(term(data, &["signin"]).0, 0);
     let (code, sale, err) = term(data, &["sale", "--amount", "100"]);
     assert_eq!(code, 0, "{err}");
@@ -402,20 +379,8 @@ fn settings_change_is_a_supervisor_act_and_audited() {
     let (_host, addr) = start_host(&ledger, &[]);
     let data = dir.join("t1");
     let data = data.as_path();
-    let ok = |args: &[&str]| {
-        let (code, v, err) = term(data, args);
-        assert_eq!(code, 0, "{args:?}: {v} {err}");
-        v
-    };
-    ok(&[
-        "init",
-        "--host",
-        &addr,
-        "--tid",
-        "12345678",
-        "--mid",
-        "123456789012345",
-    ]);
+    let ok = |args: &[&str]| term_ok(data, args);
+    init_terminal(data, &addr, &[]);
     let file = dir.join("policy.json");
     std::fs::write(
         &file,

@@ -59,6 +59,29 @@ pub fn term(dir: &Path, args: &[&str]) -> (i32, Value, String) {
     )
 }
 
+/// [`term`] that must succeed: its stdout JSON.
+pub fn term_ok(dir: &Path, args: &[&str]) -> Value {
+    let (code, v, err) = term(dir, args);
+    assert_eq!(code, 0, "{args:?}: {v} {err}");
+    v
+}
+
+/// `init` for the test terminal (TID 12345678, MID 123456789012345) against `addr`, plus
+/// `extra` flags; must succeed.
+pub fn init_terminal(dir: &Path, addr: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "init",
+        "--host",
+        addr,
+        "--tid",
+        "12345678",
+        "--mid",
+        "123456789012345",
+    ];
+    args.extend_from_slice(extra);
+    term_ok(dir, &args)
+}
+
 /// A fresh directory under the system temp dir.
 pub fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("smartpos-cli-{name}-{}", std::process::id()));
