@@ -4,6 +4,7 @@
 
 use crate::error::{DecodeError, EncodeError, InvalidReason};
 use crate::spec::{Charset, FieldKind, FieldSpec, LengthType, Pad, PrefixEncoding, ValueEncoding};
+use smartpos_types::gb18030::{self, GbCharset};
 use smartpos_types::hex;
 use std::borrow::Cow;
 
@@ -30,36 +31,27 @@ fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usi
         .position(|(i, &b)| !(char_ok(kind, i, b) || (charset != Charset::Ascii && b >= 0x80)))
 }
 
-fn encoding_of(charset: Charset) -> Option<&'static encoding_rs::Encoding> {
+fn encoding_of(charset: Charset) -> Option<GbCharset> {
     match charset {
         Charset::Ascii => None,
-        Charset::Gbk => Some(encoding_rs::GBK),
-        Charset::Gb18030 => Some(encoding_rs::GB18030),
+        Charset::Gbk => Some(GbCharset::Gbk),
+        Charset::Gb18030 => Some(GbCharset::Gb18030),
     }
 }
 
 /// The wire bytes of a charset field's UTF-8 logical value; `Err(position)` (a byte index in
 /// the UTF-8 value) for invalid UTF-8 or a character the charset cannot represent.
-fn to_charset(enc: &'static encoding_rs::Encoding, value: &[u8]) -> Result<Vec<u8>, usize> {
+fn to_charset(enc: GbCharset, value: &[u8]) -> Result<Vec<u8>, usize> {
     let text = std::str::from_utf8(value).map_err(|e| e.valid_up_to())?;
-    let (bytes, _, had_errors) = enc.encode(text);
-    if !had_errors {
-        return Ok(bytes.into_owned());
-    }
-    let mut buf = [0u8; 4];
-    let bad = text
-        .char_indices()
-        .find(|(_, c)| enc.encode(c.encode_utf8(&mut buf)).2)
-        .map_or(0, |(i, _)| i);
-    Err(bad)
+    gb18030::encode(enc, text)
 }
 
 /// The UTF-8 text of a charset field's wire bytes; `None` if they are not valid in the charset
 /// or would not re-encode to the same bytes (so decode → encode is always byte-exact).
-fn from_charset(enc: &'static encoding_rs::Encoding, wire: &[u8]) -> Option<Vec<u8>> {
-    let text = enc.decode_without_bom_handling_and_without_replacement(wire)?;
-    let (again, _, had_errors) = enc.encode(&text);
-    (!had_errors && again.as_ref() == wire).then(|| text.into_owned().into_bytes())
+fn from_charset(enc: GbCharset, wire: &[u8]) -> Option<Vec<u8>> {
+    let text = gb18030::decode(enc, wire)?;
+    let again = gb18030::encode(enc, &text).ok()?;
+    (again == wire).then(|| text.into_bytes())
 }
 
 /// Appends the wire form of one field (prefix + value).

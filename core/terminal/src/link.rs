@@ -6,7 +6,12 @@
 //! [`HostLink::recv`] keeps partial frames buffered, so a timeout never loses or splits bytes
 //! and the next call continues where the last one stopped.
 //!
-//! TLS uses rustls with the `ring` provider passed explicitly (no process-wide default).
+//! TLS uses rustls with the terminal's own `ring`-backed provider passed explicitly (no
+//! process-wide default), restricted to what acquirer hosts use (see [`TERMINAL_CIPHER_SUITES`]):
+//! AES-GCM suites on TLS 1.3 and 1.2, ECDHE on P-256 or P-384, server certificates signed with
+//! ECDSA (P-256/P-384) or RSA (PKCS#1 v1.5 or PSS, 2048 to 8192 bits). ChaCha20-Poly1305,
+//! X25519 and Ed25519 are not offered, so their code is not linked into the Android library
+//! (issue 10). A client certificate is never sent.
 //! Certificate verification is always on (webpki against the configured roots, server name
 //! checked); an optional pin additionally requires the SHA-256 of the leaf certificate DER to
 //! match, compared in constant time.
@@ -19,10 +24,18 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::SupportedCipherSuite;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::ring::{cipher_suite, kx_group};
+use rustls::crypto::{
+    CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, SupportedKxGroup,
+    WebPkiSupportedAlgorithms,
+};
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::SigningKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use smartpos_iso8583::FrameError;
 use smartpos_iso8583::frame;
@@ -252,6 +265,123 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+/// The cipher suites the terminal offers, most preferred first: AES-GCM only (TLS 1.3, then
+/// TLS 1.2 with ECDHE and an ECDSA or RSA certificate). Payment hosts negotiate AES-GCM
+/// (PCI DSS strong cryptography); ChaCha20-Poly1305 is left out to keep its code out of the
+/// library.
+pub const TERMINAL_CIPHER_SUITES: [SupportedCipherSuite; 6] = [
+    cipher_suite::TLS13_AES_256_GCM_SHA384,
+    cipher_suite::TLS13_AES_128_GCM_SHA256,
+    cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+];
+
+/// Key exchange groups offered: the NIST curves every TLS 1.2 server supports. A TLS 1.3 server
+/// that prefers X25519 still picks P-256 from the key share the terminal sends.
+const TERMINAL_KX_GROUPS: [&dyn SupportedKxGroup; 2] = [kx_group::SECP256R1, kx_group::SECP384R1];
+
+/// Signature algorithms accepted in server certificates and handshake signatures.
+/// `mapping` ties each TLS SignatureScheme (RFC 8446 section 4.2.3) to the webpki algorithms
+/// that verify it; for TLS 1.2 an ECDSA scheme does not fix the curve, so both curves are
+/// listed.
+static TERMINAL_SIG_ALGS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[
+        webpki::ring::ECDSA_P256_SHA256,
+        webpki::ring::ECDSA_P256_SHA384,
+        webpki::ring::ECDSA_P384_SHA256,
+        webpki::ring::ECDSA_P384_SHA384,
+        webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    ],
+    mapping: &[
+        (
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+            &[
+                webpki::ring::ECDSA_P384_SHA384,
+                webpki::ring::ECDSA_P256_SHA384,
+            ],
+        ),
+        (
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            &[
+                webpki::ring::ECDSA_P256_SHA256,
+                webpki::ring::ECDSA_P384_SHA256,
+            ],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA512,
+            &[webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA384,
+            &[webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA256,
+            &[webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA512,
+            &[webpki::ring::RSA_PKCS1_2048_8192_SHA512],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA384,
+            &[webpki::ring::RSA_PKCS1_2048_8192_SHA384],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA256,
+            &[webpki::ring::RSA_PKCS1_2048_8192_SHA256],
+        ),
+    ],
+};
+
+/// TLS randomness from the OS, through ring.
+#[derive(Debug)]
+struct OsRandom;
+
+impl SecureRandom for OsRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buf)
+            .map_err(|_| GetRandomFailed)
+    }
+}
+
+/// The terminal never authenticates with a client certificate (the host authenticates the
+/// terminal by its MAC keys), so no private key format is accepted.
+#[derive(Debug)]
+struct NoClientKeys;
+
+impl KeyProvider for NoClientKeys {
+    fn load_private_key(
+        &self,
+        _key_der: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        Err(rustls::Error::General(
+            "the terminal does not use client certificates".to_owned(),
+        ))
+    }
+}
+
+/// The crypto provider of the host link (see the module docs for what it offers).
+pub fn terminal_crypto_provider() -> CryptoProvider {
+    CryptoProvider {
+        cipher_suites: TERMINAL_CIPHER_SUITES.to_vec(),
+        kx_groups: TERMINAL_KX_GROUPS.to_vec(),
+        signature_verification_algorithms: TERMINAL_SIG_ALGS,
+        secure_random: &OsRandom,
+        key_provider: &NoClientKeys,
+    }
+}
+
 /// Builds the rustls client side from our config (roots, server name, optional pin).
 fn tls_connector(tls: &TlsClientConfig) -> Result<(TlsConnector, ServerName<'static>), LinkError> {
     let mut roots = RootCertStore::empty();
@@ -266,7 +396,7 @@ fn tls_connector(tls: &TlsClientConfig) -> Result<(TlsConnector, ServerName<'sta
     }
     let server_name = ServerName::try_from(tls.server_name.clone())
         .map_err(|_| LinkError::Tls(format!("invalid server name `{}`", tls.server_name)))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(terminal_crypto_provider());
     let webpki =
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
             .build()

@@ -143,3 +143,108 @@ async fn tls_client_against_plain_server_fails_cleanly() {
     );
     server.shutdown().await;
 }
+
+/// A one-shot TLS server with the sim's test identity and the given suites and groups; it
+/// records what the client offered in its ClientHello, then tries to finish the handshake.
+async fn record_client_hello(
+    suites: Vec<rustls::SupportedCipherSuite>,
+    groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<(Vec<rustls::CipherSuite>, Vec<rustls::NamedGroup>)>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: suites,
+        kx_groups: groups,
+        ..rustls::crypto::ring::default_provider()
+    };
+    let certs = CertificateDer::pem_slice_iter(TEST_SERVER_CERT_PEM)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(smartpos_sim::net::TEST_SERVER_KEY_PEM).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let acceptor =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+        let start = acceptor.await.unwrap();
+        let hello = start.client_hello();
+        let offered = (
+            hello.cipher_suites().to_vec(),
+            hello.named_groups().map(<[_]>::to_vec).unwrap_or_default(),
+        );
+        // The handshake result is the client's to judge.
+        let _ = start.into_stream(config).await;
+        offered
+    });
+    (addr, task)
+}
+
+fn tls_to(addr: std::net::SocketAddr) -> LinkConfig {
+    LinkConfig {
+        connect_timeout: LONG,
+        response_timeout: LONG,
+        ..LinkConfig::tls(
+            addr.to_string(),
+            TlsClientConfig::new(TEST_CA_PEM.to_vec(), "localhost"),
+        )
+    }
+}
+
+#[tokio::test]
+async fn terminal_offers_aes_gcm_on_nist_curves_only() {
+    use rustls::crypto::ring::{ALL_CIPHER_SUITES, ALL_KX_GROUPS};
+    let (addr, offered) =
+        record_client_hello(ALL_CIPHER_SUITES.to_vec(), ALL_KX_GROUPS.to_vec()).await;
+    let link = HostLink::connect(&tls_to(addr)).await.unwrap();
+    link.close().await;
+    let (suites, groups) = offered.await.unwrap();
+    let suites: Vec<_> = suites
+        .into_iter()
+        .filter(|s| *s != rustls::CipherSuite::TLS_EMPTY_RENEGOTIATION_INFO_SCSV)
+        .collect();
+    let expected: Vec<_> = smartpos_terminal::link::TERMINAL_CIPHER_SUITES
+        .iter()
+        .map(|s| s.suite())
+        .collect();
+    assert_eq!(suites, expected);
+    assert!(
+        suites.iter().all(|s| format!("{s:?}").contains("_GCM_")),
+        "{suites:?}"
+    );
+    assert_eq!(
+        groups,
+        vec![rustls::NamedGroup::secp256r1, rustls::NamedGroup::secp384r1]
+    );
+}
+
+#[tokio::test]
+async fn server_with_chacha20_or_x25519_only_is_refused() {
+    use rustls::crypto::ring::{ALL_CIPHER_SUITES, ALL_KX_GROUPS, cipher_suite, kx_group};
+    let chacha_only = vec![
+        cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    let cases = [
+        (chacha_only, ALL_KX_GROUPS.to_vec()),
+        (ALL_CIPHER_SUITES.to_vec(), vec![kx_group::X25519]),
+    ];
+    for (suites, groups) in cases {
+        let (addr, offered) = record_client_hello(suites, groups).await;
+        let err = HostLink::connect(&tls_to(addr)).await.unwrap_err();
+        assert!(matches!(err, LinkError::Tls(_)), "{err:?}");
+        assert!(!err.request_may_have_reached_host());
+        offered.await.unwrap();
+    }
+}

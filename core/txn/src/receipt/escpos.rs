@@ -13,7 +13,7 @@
 use super::ReceiptError;
 use super::model::Lang;
 use super::text::{Align, Line, Width, sanitize};
-use encoding_rs::GB18030;
+use smartpos_types::gb18030::{self, GbCharset};
 
 /// Character encoding of the text bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,12 +203,8 @@ fn encode_text(out: &mut Vec<u8>, text: &str, codepage: Codepage) {
         }
         match codepage {
             Codepage::Gb18030 => {
-                let mut buf = [0u8; 4];
-                let (bytes, _, had_errors) = GB18030.encode(c.encode_utf8(&mut buf));
-                if had_errors {
+                if !gb18030::encode_char(GbCharset::Gb18030, c, out) {
                     out.push(b'?');
-                } else {
-                    out.extend_from_slice(&bytes);
                 }
             }
             Codepage::Cp437 => out.push(cp437_byte(c).unwrap_or(b'?')),
