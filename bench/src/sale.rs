@@ -171,7 +171,8 @@ impl Drop for Echo {
 
 /// The durable part of the floor: two SQLite transactions shaped like the journal's intent
 /// commit (transaction row + sealed pending message + counters) and outcome commit (state
-/// update + pending removed), WAL with `synchronous=FULL`.
+/// update + pending removed), WAL with `synchronous=FULL`, with prepared statements reused
+/// as the journal does (SQL parsing is not part of the floor).
 pub struct FsyncFloor {
     conn: Connection,
     seq: i64,
@@ -215,22 +216,18 @@ impl FsyncFloor {
             .conn
             .transaction()
             .map_err(|e| BenchError::run("floor commit", e))?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO t VALUES (?1, 'sale', 'sending', 1200, '156', ?2, 1, '120000', '0101',
                 NULL, NULL, NULL, '622202******0128', '071', ?2, ?2)",
-            params![reference, seq],
         )
+        .and_then(|mut s| s.execute(params![reference, seq]))
         .and_then(|_| {
-            tx.execute(
-                "INSERT INTO p VALUES (?1, ?2, ?3)",
-                params![seq, reference, self.blob],
-            )
+            tx.prepare_cached("INSERT INTO p VALUES (?1, ?2, ?3)")?
+                .execute(params![seq, reference, self.blob])
         })
         .and_then(|_| {
-            tx.execute(
-                "INSERT OR REPLACE INTO c VALUES (1, ?1, 1, ?1)",
-                params![seq],
-            )
+            tx.prepare_cached("INSERT OR REPLACE INTO c VALUES (1, ?1, 1, ?1)")?
+                .execute(params![seq])
         })
         .map_err(|e| BenchError::run("floor commit", e))?;
         tx.commit()
@@ -239,12 +236,15 @@ impl FsyncFloor {
             .conn
             .transaction()
             .map_err(|e| BenchError::run("floor commit", e))?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE t SET state = 'approved', rrn = '000000100001', auth_code = '123456',
                 response_code = '00', updated_at_ms = ?2 WHERE reference = ?1",
-            params![reference, seq],
         )
-        .and_then(|_| tx.execute("DELETE FROM p WHERE seq = ?1", params![seq]))
+        .and_then(|mut s| s.execute(params![reference, seq]))
+        .and_then(|_| {
+            tx.prepare_cached("DELETE FROM p WHERE seq = ?1")?
+                .execute(params![seq])
+        })
         .map_err(|e| BenchError::run("floor commit", e))?;
         tx.commit()
             .map_err(|e| BenchError::run("floor commit", e))?;

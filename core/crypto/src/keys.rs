@@ -235,6 +235,18 @@ impl TdesKey {
         }
     }
 
+    /// CBC-MAC chain with a zero IV over whole 8-byte blocks (`padded` is already padded; a
+    /// trailing partial block is ignored). One key schedule serves every block.
+    pub(crate) fn cbc_mac_chain(&self, padded: &[u8]) -> [u8; 8] {
+        let cipher = self.cipher();
+        let mut chain = [0u8; 8];
+        for chunk in padded.chunks_exact(8) {
+            xor_in_place(&mut chain, chunk);
+            cipher.encrypt(&mut chain);
+        }
+        chain
+    }
+
     /// Encrypts one 8-byte block in place (TDEA EDE; plain DES for a single-length key).
     pub fn encrypt_block(&self, block: &mut [u8; 8]) {
         self.cipher().encrypt(block);

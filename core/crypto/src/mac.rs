@@ -48,14 +48,9 @@ pub fn pad(data: &[u8], block: usize, padding: Padding) -> Vec<u8> {
     out
 }
 
-/// CBC-MAC chain (zero IV) of single-block cipher `enc` over already padded data.
+/// CBC-MAC chain (zero IV) under `key` over already padded data.
 fn cbc_chain(key: &TdesKey, padded: &[u8]) -> [u8; 8] {
-    let mut chain = [0u8; 8];
-    for chunk in padded.chunks_exact(8) {
-        xor_in_place(&mut chain, chunk);
-        key.encrypt_block(&mut chain);
-    }
-    chain
+    key.cbc_mac_chain(padded)
 }
 
 /// ANSI X9.9 (ISO 9797-1 MAC algorithm 1 with single DES): DES CBC-MAC with a zero IV over the

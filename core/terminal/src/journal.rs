@@ -223,6 +223,10 @@ pub struct Journal {
     conn: Connection,
     key: LessSafeKey,
     rng: SystemRandom,
+    /// Whether the connection is known to be at `synchronous=FULL` (set only after the pragma
+    /// succeeded), so a money commit pays for the pragma only after a relaxed write failed
+    /// to restore it.
+    sync_full: bool,
 }
 
 impl std::fmt::Debug for Journal {
@@ -314,6 +318,8 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // The write statements of a sale are prepared once and reused (`prepare_cached`).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(JournalError::NewerSchema {
@@ -327,6 +333,7 @@ impl Journal {
             UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| JournalError::Seal)?;
         Ok(Journal {
             conn,
+            sync_full: true,
             key: LessSafeKey::new(unbound),
             rng: SystemRandom::new(),
         })
@@ -381,7 +388,10 @@ impl Journal {
             }
         }
         // Money commits are FULL whatever a relaxed write before left behind (see `relaxed`).
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        if !self.sync_full {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            self.sync_full = true;
+        }
         let tx = self.conn.transaction()?;
         let mut sealed = sealed.into_iter();
         for op in &commit.ops {
@@ -390,10 +400,11 @@ impl Journal {
                 JournalOp::UpdateState(u) => update_state(&tx, u)?,
                 JournalOp::PutPending(p) => {
                     let blob = sealed.next().ok_or(JournalError::Seal)?;
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO pending (seq, kind, reference, reason, message, attempts, armed, not_before_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![
+                    )?
+                    .execute(params![
                             i64::try_from(p.seq).map_err(|_| corrupt("pending.seq"))?,
                             p.kind.as_str(),
                             p.reference,
@@ -402,36 +413,35 @@ impl Journal {
                             p.attempts,
                             p.armed,
                             p.not_before_unix_ms
-                        ],
-                    )?;
+                        ])?;
                 }
                 JournalOp::RemovePending { seq } => {
-                    tx.execute(
-                        "DELETE FROM pending WHERE seq = ?1",
-                        params![i64::try_from(*seq).map_err(|_| corrupt("pending.seq"))?],
-                    )?;
+                    tx.prepare_cached("DELETE FROM pending WHERE seq = ?1")?
+                        .execute(params![
+                            i64::try_from(*seq).map_err(|_| corrupt("pending.seq"))?
+                        ])?;
                 }
                 JournalOp::PutCounters(c) => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO counters (id, stan, batch, pending_seq) VALUES (1, ?1, ?2, ?3)",
-                        params![
+                    )?
+                    .execute(params![
                             c.stan,
                             c.batch,
                             i64::try_from(c.pending_seq).map_err(|_| corrupt("pending_seq"))?
-                        ],
-                    )?;
+                        ])?;
                 }
                 JournalOp::PutWrappedKeys { block } => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('wrapped_keys', ?1)",
-                        params![smartpos_types::hex::encode(block)],
-                    )?;
+                    )?
+                    .execute(params![smartpos_types::hex::encode(block)])?;
                 }
                 JournalOp::PutSettlement(p) => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO settlement (id, batch, step) VALUES (1, ?1, ?2)",
-                        params![p.batch, p.step.encode()],
-                    )?;
+                    )?
+                    .execute(params![p.batch, p.step.encode()])?;
                 }
                 JournalOp::ClearSettlement => {
                     tx.execute("DELETE FROM settlement", [])?;
@@ -540,7 +550,7 @@ impl Journal {
         params: P,
     ) -> Result<Vec<TxnRecord>, JournalError> {
         let sql = format!("SELECT {TXN_COLUMNS} FROM txn {tail}");
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params, read_txn)?;
         let mut out = Vec::new();
         for r in rows {
@@ -634,10 +644,11 @@ impl Journal {
     /// documentation): receipt data is not money.
     pub fn put_card_info(&mut self, reference: &str, info: &CardInfo) -> Result<(), JournalError> {
         self.relaxed(|conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+            )?
+            .execute(params![
                     reference,
                     info.aid,
                     info.label,
@@ -648,8 +659,7 @@ impl Journal {
                     info.cvm,
                     info.cvm_result,
                     i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
-                ],
-            )?;
+                ])?;
             Ok(())
         })
     }
@@ -661,9 +671,11 @@ impl Journal {
         &mut self,
         f: impl FnOnce(&mut Connection) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
+        self.sync_full = false;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let result = f(&mut self.conn);
         self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.sync_full = true;
         result
     }
 
@@ -859,6 +871,9 @@ impl Journal {
 /// One audit row: when, which operator, the action, details.
 pub type AuditRow = (i64, Option<String>, String, String);
 
+/// Prepared statements kept per connection: the writes of a sale and the lookups around it.
+const STATEMENT_CACHE: usize = 32;
+
 /// How many support-trace lines the journal keeps.
 pub const TRACE_KEEP: u32 = 500;
 
@@ -869,16 +884,13 @@ fn insert_trace(tx: &rusqlite::Transaction<'_>, trace: &[TraceLine]) -> Result<(
     if trace.is_empty() {
         return Ok(());
     }
+    let mut insert =
+        tx.prepare_cached("INSERT INTO trace (at_ms, direction, text) VALUES (?1, ?2, ?3)")?;
     for (at, dir, text) in trace {
-        tx.execute(
-            "INSERT INTO trace (at_ms, direction, text) VALUES (?1, ?2, ?3)",
-            params![at, dir, text],
-        )?;
+        insert.execute(params![at, dir, text])?;
     }
-    tx.execute(
-        "DELETE FROM trace WHERE id <= (SELECT MAX(id) FROM trace) - ?1",
-        params![TRACE_KEEP],
-    )?;
+    tx.prepare_cached("DELETE FROM trace WHERE id <= (SELECT MAX(id) FROM trace) - ?1")?
+        .execute(params![TRACE_KEEP])?;
     Ok(())
 }
 
@@ -918,42 +930,43 @@ fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
     }))
 }
 
+/// The transaction upsert: on the primary key only. `INSERT OR REPLACE` would also resolve a
+/// clash on the unique idempotency key by deleting the other transaction.
+static PUT_TXN_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO txn ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+         ON CONFLICT(reference) DO UPDATE SET kind = excluded.kind, state = excluded.state, amount = excluded.amount,
+           currency = excluded.currency, stan = excluded.stan, batch = excluded.batch, local_time = excluded.local_time,
+           local_date = excluded.local_date, rrn = excluded.rrn, auth_code = excluded.auth_code,
+           response_code = excluded.response_code, original_ref = excluded.original_ref,
+           idempotency_key = excluded.idempotency_key, operator = excluded.operator, pan_masked = excluded.pan_masked,
+           entry_mode = excluded.entry_mode, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms"
+    )
+});
+
 fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalError> {
     let amount = i64::try_from(r.amount).map_err(|_| corrupt("txn.amount"))?;
-    let res = tx.execute(
-        // An upsert on the primary key only: `INSERT OR REPLACE` would also resolve a clash on
-        // the unique idempotency key by deleting the other transaction.
-        &format!(
-            "INSERT INTO txn ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-             ON CONFLICT(reference) DO UPDATE SET kind = excluded.kind, state = excluded.state, amount = excluded.amount,
-               currency = excluded.currency, stan = excluded.stan, batch = excluded.batch, local_time = excluded.local_time,
-               local_date = excluded.local_date, rrn = excluded.rrn, auth_code = excluded.auth_code,
-               response_code = excluded.response_code, original_ref = excluded.original_ref,
-               idempotency_key = excluded.idempotency_key, operator = excluded.operator, pan_masked = excluded.pan_masked,
-               entry_mode = excluded.entry_mode, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms"
-        ),
-        params![
-            r.reference,
-            r.kind.as_str(),
-            r.state.as_str(),
-            amount,
-            r.currency,
-            r.stan,
-            r.batch,
-            r.local_time,
-            r.local_date,
-            r.rrn,
-            r.auth_code,
-            r.response_code,
-            r.original_ref,
-            r.idempotency_key,
-            r.operator,
-            r.pan_masked,
-            r.entry_mode,
-            r.created_at_ms,
-            r.updated_at_ms
-        ],
-    );
+    let res = tx.prepare_cached(&PUT_TXN_SQL)?.execute(params![
+        r.reference,
+        r.kind.as_str(),
+        r.state.as_str(),
+        amount,
+        r.currency,
+        r.stan,
+        r.batch,
+        r.local_time,
+        r.local_date,
+        r.rrn,
+        r.auth_code,
+        r.response_code,
+        r.original_ref,
+        r.idempotency_key,
+        r.operator,
+        r.pan_masked,
+        r.entry_mode,
+        r.created_at_ms,
+        r.updated_at_ms
+    ]);
     match res {
         Ok(_) => Ok(()),
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -966,11 +979,11 @@ fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalE
 }
 
 fn update_state(tx: &rusqlite::Transaction<'_>, u: &StateUpdate) -> Result<(), JournalError> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE txn SET state = ?2, response_code = COALESCE(?3, response_code), rrn = COALESCE(?4, rrn),
                         auth_code = COALESCE(?5, auth_code), updated_at_ms = ?6 WHERE reference = ?1",
-        params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms],
-    )?;
+    )?
+    .execute(params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms])?;
     Ok(())
 }
 
