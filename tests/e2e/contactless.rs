@@ -7,6 +7,7 @@ use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_terminal::card::{CardError, PinEntry, PinInput};
 use smartpos_terminal::{Probe, TerminalError};
 use smartpos_tests::loopback_terminal;
+use smartpos_txn::engine::Event;
 use smartpos_txn::model::TxnState;
 use smartpos_txn::receipt::ReceiptCopy;
 use std::sync::{Arc, Mutex};
@@ -153,5 +154,75 @@ async fn card_from_another_issuer_is_declined_by_the_host() {
     assert_eq!(o.record.state, TxnState::Declined);
     assert_eq!(o.record.response_code.as_deref(), Some("05"), "wrong ARQC");
     assert!(!o.card.unwrap().arpc_received);
+    server.shutdown().await;
+}
+
+/// A PIN pad that notes how many events the terminal had emitted when it was asked.
+struct NotingPad(Arc<Mutex<Vec<Event>>>, Arc<Mutex<Option<usize>>>);
+
+impl PinEntry for NotingPad {
+    fn pin(&mut self, _masked_pan: &str, _amount: u64) -> PinInput {
+        *self.1.lock().unwrap() = Some(self.0.lock().unwrap().len());
+        PinInput::Digits(Pin::new("2468").unwrap())
+    }
+}
+
+#[tokio::test]
+async fn card_events_frame_the_read_and_a_retry_asks_for_no_card() {
+    let (server, _, mut t) = loopback_terminal("nfc-events").await;
+    let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let sink = events.clone();
+    t.set_listener(move |e| sink.lock().unwrap().push(e.clone()));
+    let prompted_at = Arc::new(Mutex::new(None));
+    let mut pad = NotingPad(events.clone(), prompted_at.clone());
+    let mut card = nfc(CardProfile::PinRequired);
+    let o = t
+        .sale_contactless(30_000, &mut card, Some(&mut pad), Some("tap-1"), None)
+        .await
+        .unwrap();
+    assert_eq!(o.record.state, TxnState::Approved);
+    let seen = events.lock().unwrap().clone();
+    let pos = |f: &dyn Fn(&Event) -> bool| seen.iter().position(f).expect("event");
+    let waiting = pos(&|e| matches!(e, Event::WaitingForCard { amount: 30_000 }));
+    let read = pos(&|e| matches!(e, Event::CardRead { .. }));
+    let sending = pos(&|e| matches!(e, Event::Sending { .. }));
+    assert!(waiting < read && read < sending, "{seen:?}");
+    // The card may leave the field before the cardholder types the PIN.
+    assert_eq!(*prompted_at.lock().unwrap(), Some(read + 1));
+    match &seen[read] {
+        Event::CardRead {
+            pan_masked,
+            entry_mode,
+        } => {
+            assert_eq!(Some(pan_masked.as_str()), o.record.pan_masked.as_deref());
+            assert!(pan_masked.contains('*'));
+            assert_eq!(entry_mode, "071");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, Event::WaitingForCard { .. } | Event::CardRead { .. }))
+            .count(),
+        2
+    );
+
+    // A retry of the same key is answered from the journal: no "present card", no card read.
+    events.lock().unwrap().clear();
+    let mut untouched = nfc(CardProfile::PinRequired);
+    let again = t
+        .sale_contactless(30_000, &mut untouched, None, Some("tap-1"), None)
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert!(
+        !events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, Event::WaitingForCard { .. } | Event::CardRead { .. })),
+        "{:?}",
+        events.lock().unwrap()
+    );
     server.shutdown().await;
 }

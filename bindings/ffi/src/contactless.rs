@@ -8,7 +8,7 @@
 //! cancelled PIN entry, never a panic. PIN digits go into the core's zeroized `Pin` at once.
 
 use crate::callbacks::CallbackError;
-use crate::convert::{TerminalEvent, TxnResult};
+use crate::convert::TxnResult;
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
@@ -241,22 +241,10 @@ impl Terminal {
         idempotency_key: Option<String>,
         operator: Option<String>,
     ) -> Result<TxnResult, SmartPosError> {
-        let listeners = self.listeners();
+        // The core emits WaitingForCard and CardRead around the card read, after its own
+        // idempotency check: a retry of a known key never asks for the card again.
         self.run(move |mut g| async move {
             let t = g.as_mut().ok_or(SmartPosError::Closed)?;
-            // "Present card", unless the key is known: the core then answers from the journal
-            // without touching the card, and the customer must not be asked to tap again.
-            let known = match idempotency_key.as_deref() {
-                Some(k) => t
-                    .journal()
-                    .by_idempotency_key(k)
-                    .map_err(smartpos_terminal::runtime::TerminalError::from)?
-                    .is_some(),
-                None => false,
-            };
-            if !known {
-                listeners.emit(&TerminalEvent::WaitingForCard { amount });
-            }
             let mut transport = TransportAdapter(transport);
             let mut pin = pin_entry.map(PinAdapter);
             let pin = pin.as_mut().map(|p| p as &mut dyn core_card::PinEntry);

@@ -568,6 +568,14 @@ impl From<&Event> for TerminalEvent {
             Event::Ignored { why } => TerminalEvent::Ignored {
                 why: (*why).to_owned(),
             },
+            Event::WaitingForCard { amount } => TerminalEvent::WaitingForCard { amount: *amount },
+            Event::CardRead {
+                pan_masked,
+                entry_mode,
+            } => TerminalEvent::CardRead {
+                pan_masked: Some(pan_masked.clone()),
+                entry_mode: entry_mode.clone(),
+            },
             // Debug output of core events is masked (no card data).
             other => TerminalEvent::Other {
                 description: format!("{other:?}"),

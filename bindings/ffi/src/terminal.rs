@@ -431,11 +431,6 @@ impl Terminal {
         .await
     }
 
-    /// The listeners, for commands that emit events from inside `run`.
-    pub(crate) fn listeners(&self) -> Arc<Listeners> {
-        Arc::clone(&self.listeners)
-    }
-
     /// Runs `f` with the core terminal on the terminal's runtime and waits for it. Dropping the
     /// returned future does not stop the task.
     pub(crate) async fn run<T, F, Fut>(&self, f: F) -> Result<T, SmartPosError>

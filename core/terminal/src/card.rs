@@ -68,6 +68,10 @@ pub struct CardRead {
     pub card_in_field_ms: u64,
 }
 
+/// POS entry mode of a contactless chip read (ISO 8583 field 22): 07 contactless chip, 1 the
+/// terminal can accept a PIN.
+pub const CONTACTLESS_ENTRY_MODE: &str = "071";
+
 /// Drives the contactless kernel over `transport` for `amount` (currency and country ISO
 /// numeric codes), with the unpredictable number drawn from the system RNG.
 pub fn read_contactless(
@@ -150,8 +154,7 @@ pub fn card_data(
         pan: Some(o.pan.clone()),
         track2: o.track2.clone(),
         expiry: Some(o.expiry.clone()),
-        // 07 contactless chip; 1 = the terminal can accept a PIN (ISO 8583 field 22).
-        entry_mode: "071".into(),
+        entry_mode: CONTACTLESS_ENTRY_MODE.into(),
         card_seq: o.pan_seq.map(|s| format!("{s:03}")),
         icc: Some(SecretBytes::new(o.icc_data.as_bytes().to_vec())),
         pin_block,

@@ -361,6 +361,14 @@ impl Terminal {
         Ok(t)
     }
 
+    /// Logs an event and hands it to the listener.
+    fn emit(&mut self, e: &TerminalEvent) {
+        log::info!("{e:?}");
+        if let Some(l) = self.listener.as_mut() {
+            l(e);
+        }
+    }
+
     /// Registers a listener for progress events (present card, processing, reversal sent, ...).
     pub fn set_listener(&mut self, f: impl FnMut(&TerminalEvent) + Send + 'static) {
         self.listener = Some(Box::new(f));
@@ -452,12 +460,7 @@ impl Terminal {
                     }
                     Output::Transmit(bytes) => self.send(&bytes).await,
                     Output::Event(Event::Finished(f)) => finished = Some((f.command, f.result)),
-                    Output::Event(e) => {
-                        log::info!("{e:?}");
-                        if let Some(l) = self.listener.as_mut() {
-                            l(&e);
-                        }
-                    }
+                    Output::Event(e) => self.emit(&e),
                 }
             }
             if let Some(f) = finished.take() {
@@ -810,7 +813,12 @@ impl Terminal {
             return Err(TerminalError::Op(OpError::NotSignedIn));
         }
         self.acting_operator(operator)?;
+        self.emit(&Event::WaitingForCard { amount });
         let read = self.read_card(amount, transport)?;
+        self.emit(&Event::CardRead {
+            pan_masked: read.outcome.pan.masked(),
+            entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
+        });
         let card = card_data(&read, amount, pin, self.engine.pin_key())?;
         self.last_frame = None;
         let mut out = self

@@ -161,6 +161,22 @@ pub enum Event {
     },
     /// The command finished. Its result is durable in the journal.
     Finished(Finished),
+    /// A card is about to be read (show "present card"). Emitted by the terminal runtime that
+    /// drives the card reader, not by the engine; never for a retry of a known idempotency
+    /// key, which is answered from the journal without a card.
+    WaitingForCard {
+        /// Amount in minor units.
+        amount: u64,
+    },
+    /// The card was read and the reader is done with it: a contactless card may be taken
+    /// away (EMV contactless: signal the end of the card read at once). A PIN prompt, if the
+    /// card asks for one, comes after this. Emitted by the terminal runtime.
+    CardRead {
+        /// PAN masked to first 6 / last 4.
+        pan_masked: String,
+        /// POS entry mode (ISO 8583 field 22), e.g. `071` contactless chip.
+        entry_mode: String,
+    },
 }
 
 /// The result of a command.

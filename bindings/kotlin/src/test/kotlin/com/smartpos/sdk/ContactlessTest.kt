@@ -50,13 +50,23 @@ class ContactlessTest {
                 t.signIn("01")
                 val recorder = Recorder()
                 t.addListener(recorder)
-                for (profile in listOf(SimCardProfile.Visa, SimCardProfile.Mastercard, SimCardProfile.UnionPay)) {
+                val profiles = listOf(SimCardProfile.Visa, SimCardProfile.Mastercard, SimCardProfile.UnionPay)
+                for (profile in profiles) {
                     val card = SimulatedCard(profile)
                     val tap = TapTransport(card)
                     val waitingBefore = recorder.snapshot().count { it is TerminalEvent.WaitingForCard }
+                    val eventsBefore = recorder.snapshot().size
                     val r = t.saleContactless(1_500u, tap, null, "tap-$profile", "01")
                     // "Present card" once per tap, and not for the retry below.
                     assertEquals(waitingBefore + 1, recorder.snapshot().count { it is TerminalEvent.WaitingForCard })
+                    // Then "card read" (the card may go) with the masked PAN, then processing.
+                    val tapEvents = recorder.snapshot().drop(eventsBefore)
+                    val waiting = tapEvents.indexOfFirst { it is TerminalEvent.WaitingForCard }
+                    val read = tapEvents.indexOfFirst { it is TerminalEvent.CardRead }
+                    val sending = tapEvents.indexOfFirst { it is TerminalEvent.Sending }
+                    assertTrue(waiting in 0 until read && read < sending, "$tapEvents")
+                    assertEquals(card.panMasked(), (tapEvents[read] as TerminalEvent.CardRead).panMasked)
+                    assertEquals("071", (tapEvents[read] as TerminalEvent.CardRead).entryMode)
                     assertEquals(TxnKind.SALE, r.record.kind)
                     assertEquals(TxnState.APPROVED, r.record.state, "$profile")
                     assertEquals("071", r.record.entryMode)
@@ -68,6 +78,7 @@ class ContactlessTest {
                     assertTrue(t.saleContactless(1_500u, tap, null, "tap-$profile", "01").replayed)
                     assertEquals(before, tap.apdus.get())
                     assertEquals(waitingBefore + 1, recorder.snapshot().count { it is TerminalEvent.WaitingForCard })
+                    assertEquals(profiles.indexOf(profile) + 1, recorder.snapshot().count { it is TerminalEvent.CardRead })
                 }
                 val pre = t.preauthContactless(5_000u, TapTransport(SimulatedCard(SimCardProfile.Visa)))
                 assertEquals(TxnKind.PRE_AUTH, pre.record.kind)

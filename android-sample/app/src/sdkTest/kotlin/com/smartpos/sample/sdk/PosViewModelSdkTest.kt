@@ -355,8 +355,13 @@ class PosViewModelSdkTest {
         while (PosEvent.Processing("sale") !in seen && System.currentTimeMillis() < end) delay(20)
         collector.cancelAndJoin()
         val events = synchronized(seen) { seen.toList() }
-        // A contactless sale reports its progress (the SDK sends no CardRead event for it).
-        assertTrue(events.toString(), PosEvent.Processing("sale") in events)
+        // A contactless sale reports present card, card read (masked PAN: the card may go),
+        // then processing, in that order.
+        val present = events.indexOfFirst { it is PosEvent.PresentCard }
+        val read = events.indexOfFirst { it is PosEvent.CardRead }
+        val processing = events.indexOf(PosEvent.Processing("sale"))
+        assertTrue(events.toString(), present in 0 until read && read < processing)
+        assertTrue(events.toString(), (events[read] as PosEvent.CardRead).panMasked!!.contains('*'))
         assertFalse("no clear PAN in any event", Regex("[0-9]{13,}").containsMatchIn(events.toString()))
     }
 
