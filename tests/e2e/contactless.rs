@@ -226,3 +226,66 @@ async fn card_events_frame_the_read_and_a_retry_asks_for_no_card() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn saved_receipt_settings_survive_a_reopen_and_are_audited() {
+    use smartpos_terminal::printing::ReceiptSettings;
+    use smartpos_txn::receipt::{Lang, MerchantInfo, Width};
+    let dir = smartpos_tests::temp_dir("receipts-saved");
+    let (server, _, mut t) = smartpos_tests::loopback_terminal_in(&dir).await;
+    let mut card = nfc(CardProfile::Visa);
+    let o = t
+        .sale_contactless(1_200, &mut card, None, None, None)
+        .await
+        .unwrap();
+    let wanted = ReceiptSettings {
+        merchant: MerchantInfo {
+            name: "Saved Shop".into(),
+            merchant_id: t.config().mid.clone(),
+            terminal_id: t.config().tid.clone(),
+        },
+        width: Width::W48,
+        lang: Lang::En,
+    };
+    // For this open only: gone after a reopen.
+    let mut session_only = wanted.clone();
+    session_only.merchant.name = "Session Shop".into();
+    t.set_receipt_settings(session_only);
+    let cfg = t.config().clone();
+    drop(t);
+    let mut t = smartpos_tests::reopen_terminal(cfg.clone(), &dir);
+    assert_ne!(t.receipt_settings().merchant.name, "Session Shop");
+    // Saved: kept in the journal, with an audit row.
+    t.save_receipt_settings(wanted.clone()).unwrap();
+    drop(t);
+    let t = smartpos_tests::reopen_terminal(cfg, &dir);
+    assert_eq!(t.receipt_settings(), &wanted);
+    let job = t
+        .receipt(&o.record.reference, ReceiptCopy::Customer, false)
+        .unwrap();
+    assert!(
+        job.lines.iter().any(|l| l.contains("Saved Shop")),
+        "{:?}",
+        job.lines
+    );
+    assert!(job.lines.iter().all(|l| l.chars().count() <= 48));
+    // Another width for one rendering changes nothing.
+    let narrow = ReceiptSettings {
+        width: Width::W32,
+        ..wanted.clone()
+    };
+    let on_screen = t
+        .receipt_with(&narrow, &o.record.reference, ReceiptCopy::Customer, false)
+        .unwrap();
+    assert!(on_screen.lines.iter().all(|l| l.chars().count() <= 32));
+    assert_eq!(t.receipt_settings(), &wanted);
+    let audit = t.journal().audit_log(10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, detail)| action == "receipt_settings"
+                && detail.contains("Saved Shop")),
+        "{audit:?}"
+    );
+    server.shutdown().await;
+}

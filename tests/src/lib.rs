@@ -361,6 +361,17 @@ pub async fn loopback_terminal(
     Arc<Acquirer>,
     smartpos_terminal::Terminal,
 ) {
+    loopback_terminal_in(&temp_dir(name)).await
+}
+
+/// [`loopback_terminal`] with its journal at `dir/j.db` (reopen it with [`reopen_terminal`]).
+pub async fn loopback_terminal_in(
+    dir: &std::path::Path,
+) -> (
+    smartpos_sim::net::ServerHandle,
+    Arc<Acquirer>,
+    smartpos_terminal::Terminal,
+) {
     use smartpos_sim::net::{Server, ServerConfig};
     let acquirer = Arc::new(
         Acquirer::new(AcquirerConfig {
@@ -387,13 +398,21 @@ pub async fn loopback_terminal(
         link,
         utc_offset_minutes: 480,
     };
-    let mut t = smartpos_terminal::Terminal::open(
+    let mut t = reopen_terminal(cfg, dir);
+    t.sign_in("01").await.expect("sign in");
+    (server, acquirer, t)
+}
+
+/// Opens the journal of [`loopback_terminal_in`] at `dir` again, with the same keys.
+pub fn reopen_terminal(
+    cfg: smartpos_terminal::TerminalConfig,
+    dir: &std::path::Path,
+) -> smartpos_terminal::Terminal {
+    smartpos_terminal::Terminal::open(
         cfg,
-        &temp_dir(name).join("j.db"),
+        &dir.join("j.db"),
         test_tmk(),
         &JournalKey::new([1; 32]),
     )
-    .expect("open");
-    t.sign_in("01").await.expect("sign in");
-    (server, acquirer, t)
+    .expect("open")
 }

@@ -96,15 +96,12 @@ impl Terminal {
     ) -> Result<String, SmartPosError> {
         stats::call();
         self.with_core(|t| {
-            // The core renders with its receipt settings: switch the width for this one
-            // rendering and put the app's settings (merchant, language, width) back.
-            let saved = t.receipt_settings().clone();
-            let mut this_one = saved.clone();
-            this_one.width = width.into();
-            t.set_receipt_settings(this_one);
-            let job = t.receipt(&reference, copy.into(), false);
-            t.set_receipt_settings(saved);
-            Ok(job?.lines.join("\n"))
+            // The app's settings (merchant, language) at the width asked for.
+            let mut settings = t.receipt_settings().clone();
+            settings.width = width.into();
+            Ok(t.receipt_with(&settings, &reference, copy.into(), false)?
+                .lines
+                .join("\n"))
         })
     }
 }

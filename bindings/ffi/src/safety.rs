@@ -120,17 +120,15 @@ impl Terminal {
         self.with_core(|t| Ok(ReceiptSettings::from(t.receipt_settings())))
     }
 
-    /// Changes how receipts are laid out (for `print`, `reprint`, `reprintLast`). Kept for
-    /// this open terminal only: set it again after `open`. A blank or over-long merchant name,
-    /// ids of the wrong length or a language other than `zh` / `en` is a `Config` error naming
-    /// the field.
+    /// Changes how receipts are laid out (for `print`, `reprint`, `reprintLast`,
+    /// `receiptText`). Kept in the journal with an audit row naming the logged-in operator, so
+    /// the next `open` prints with them. A blank or over-long merchant name, ids of the wrong
+    /// length or a language other than `zh` / `en` is a `Config` error naming the field, and
+    /// nothing changes.
     pub fn set_receipt_settings(&self, settings: ReceiptSettings) -> Result<(), SmartPosError> {
         stats::call();
         let core = smartpos_terminal::printing::ReceiptSettings::try_from(settings)?;
-        self.with_core(|t| {
-            t.set_receipt_settings(core);
-            Ok(())
-        })
+        self.with_core(|t| Ok(t.save_receipt_settings(core)?))
     }
 
     /// What may be refunded on `reference` now, and every rule that would deny it.

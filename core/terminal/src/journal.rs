@@ -745,11 +745,26 @@ impl Journal {
             }
         }
         for a in audit {
-            tx.execute(
-                "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![a.at_ms, a.operator, a.action, a.detail],
-            )?;
+            insert_audit(&tx, a)?;
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets a meta value and writes its audit row in one transaction: the change is never
+    /// stored without its row, nor the row without the change.
+    pub fn set_meta_audited(
+        &mut self,
+        key: &str,
+        value: &str,
+        audit: &smartpos_txn::operators::AuditEntry,
+    ) -> Result<(), JournalError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        insert_audit(&tx, audit)?;
         tx.commit()?;
         Ok(())
     }
@@ -879,6 +894,17 @@ pub const TRACE_KEEP: u32 = 500;
 
 /// One support-trace line: when, which way (`send`, `recv`, `event`), the masked text.
 pub type TraceLine = (i64, &'static str, String);
+
+fn insert_audit(
+    tx: &rusqlite::Transaction<'_>,
+    a: &smartpos_txn::operators::AuditEntry,
+) -> Result<(), JournalError> {
+    tx.execute(
+        "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![a.at_ms, a.operator, a.action, a.detail],
+    )?;
+    Ok(())
+}
 
 fn insert_trace(tx: &rusqlite::Transaction<'_>, trace: &[TraceLine]) -> Result<(), JournalError> {
     if trace.is_empty() {
@@ -1172,5 +1198,29 @@ mod tests {
         assert_eq!(j.card_info("000001000001").unwrap(), Some(info));
         assert_eq!(j.trace_lines().unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_setting_and_its_audit_row_are_written_together_or_not_at_all() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let entry = |detail: &str| smartpos_txn::operators::AuditEntry {
+            at_ms: 7,
+            operator: "99".into(),
+            action: "settings",
+            detail: detail.into(),
+        };
+        j.set_meta_audited("safety", "{\"a\":1}", &entry("a=1"))
+            .unwrap();
+        assert_eq!(j.meta("safety").unwrap().as_deref(), Some("{\"a\":1}"));
+        let rows = j.audit_log(10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].3, "a=1");
+        // The audit row cannot be written: the setting stays as it was.
+        j.conn.execute_batch("DROP TABLE audit").unwrap();
+        assert!(
+            j.set_meta_audited("safety", "{\"a\":2}", &entry("a=2"))
+                .is_err()
+        );
+        assert_eq!(j.meta("safety").unwrap().as_deref(), Some("{\"a\":1}"));
     }
 }

@@ -125,3 +125,82 @@ pub fn copy_name(copy: ReceiptCopy) -> &'static str {
         ReceiptCopy::Customer => "customer",
     }
 }
+
+/// Journal meta key of the receipt settings saved by [`crate::Terminal::save_receipt_settings`].
+pub(crate) const RECEIPTS_META_KEY: &str = "receipts";
+
+/// Receipt settings as kept in the journal (JSON in `meta`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredReceipts {
+    merchant_name: String,
+    merchant_id: String,
+    terminal_id: String,
+    columns: usize,
+    lang: String,
+}
+
+fn lang_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "zh",
+        _ => "en",
+    }
+}
+
+/// The audit trail's words for a settings change.
+pub(crate) fn settings_summary(s: &ReceiptSettings) -> String {
+    format!(
+        "merchant {} / {} / {}, {} columns, {}",
+        s.merchant.name,
+        s.merchant.merchant_id,
+        s.merchant.terminal_id,
+        s.width.columns(),
+        lang_code(s.lang)
+    )
+}
+
+/// The journal form of `s`.
+pub(crate) fn stored_json(s: &ReceiptSettings) -> Result<String, crate::TerminalError> {
+    serde_json::to_string(&StoredReceipts {
+        merchant_name: s.merchant.name.clone(),
+        merchant_id: s.merchant.merchant_id.clone(),
+        terminal_id: s.merchant.terminal_id.clone(),
+        columns: s.width.columns(),
+        lang: lang_code(s.lang).to_owned(),
+    })
+    .map_err(|e| crate::TerminalError::Config(format!("receipt settings: {e}")))
+}
+
+/// The receipt settings saved in `journal`, if any. A value that does not parse is a corrupt
+/// journal, not a reason to print with other settings without a word.
+pub(crate) fn stored_settings(
+    journal: &crate::journal::Journal,
+) -> Result<Option<ReceiptSettings>, crate::TerminalError> {
+    let Some(json) = journal.meta(RECEIPTS_META_KEY)? else {
+        return Ok(None);
+    };
+    let corrupt = || {
+        crate::TerminalError::Journal(crate::journal::JournalError::Corrupt {
+            what: "receipt settings",
+        })
+    };
+    let s: StoredReceipts = serde_json::from_str(&json).map_err(|_| corrupt())?;
+    let width = match s.columns {
+        32 => Width::W32,
+        48 => Width::W48,
+        _ => return Err(corrupt()),
+    };
+    let lang = match s.lang.as_str() {
+        "zh" => Lang::Zh,
+        "en" => Lang::En,
+        _ => return Err(corrupt()),
+    };
+    Ok(Some(ReceiptSettings {
+        merchant: MerchantInfo {
+            name: s.merchant_name,
+            merchant_id: s.merchant_id,
+            terminal_id: s.terminal_id,
+        },
+        width,
+        lang,
+    }))
+}

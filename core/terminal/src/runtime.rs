@@ -312,7 +312,7 @@ impl Terminal {
         let engine = Engine::restore(ecfg, tmk, restored);
         let mut journal = journal;
         let safety = Safety::load(&mut journal, unix_now_ms())?;
-        let receipts = ReceiptSettings {
+        let defaults = ReceiptSettings {
             merchant: MerchantInfo {
                 name: cfg.mid.clone(),
                 merchant_id: cfg.mid.clone(),
@@ -325,6 +325,7 @@ impl Terminal {
                 Lang::En
             },
         };
+        let receipts = crate::printing::stored_settings(&journal)?.unwrap_or(defaults);
         let mut t = Terminal {
             cfg,
             engine,
@@ -1013,14 +1014,50 @@ impl Terminal {
         &self.receipts
     }
 
-    /// Changes how receipts are laid out (merchant name, width, language).
+    /// Changes how receipts are laid out (merchant name, width, language) for this open
+    /// terminal only; [`Terminal::save_receipt_settings`] also keeps them in the journal.
     pub fn set_receipt_settings(&mut self, settings: ReceiptSettings) {
         self.receipts = settings;
+    }
+
+    /// Changes how receipts are laid out and keeps the settings in the journal, with an audit
+    /// row naming the logged-in operator, in one transaction: the next open of this journal
+    /// prints with them.
+    pub fn save_receipt_settings(
+        &mut self,
+        settings: ReceiptSettings,
+    ) -> Result<(), TerminalError> {
+        let entry = smartpos_txn::operators::AuditEntry {
+            at_ms: self.unix_ms(),
+            operator: self
+                .session()
+                .map(|s| s.operator.clone())
+                .unwrap_or_default(),
+            action: "receipt_settings",
+            detail: crate::printing::settings_summary(&settings),
+        };
+        let json = crate::printing::stored_json(&settings)?;
+        self.journal
+            .set_meta_audited(crate::printing::RECEIPTS_META_KEY, &json, &entry)?;
+        self.receipts = settings;
+        Ok(())
     }
 
     /// Renders the receipt of a journaled transaction (a reprint if it was printed before).
     pub fn receipt(
         &self,
+        reference: &str,
+        copy: ReceiptCopy,
+        reprint: bool,
+    ) -> Result<PrintJob, TerminalError> {
+        self.receipt_with(&self.receipts, reference, copy, reprint)
+    }
+
+    /// [`Terminal::receipt`] laid out with `settings` instead of the terminal's (an on-screen
+    /// copy at another width, ...); changes nothing.
+    pub fn receipt_with(
+        &self,
+        settings: &ReceiptSettings,
         reference: &str,
         copy: ReceiptCopy,
         reprint: bool,
@@ -1035,7 +1072,7 @@ impl Terminal {
         job_for(
             &record,
             original.as_ref(),
-            &self.receipts,
+            settings,
             copy,
             reprint,
             chip.as_ref().map(emv_fields),

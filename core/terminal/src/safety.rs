@@ -240,9 +240,8 @@ impl Terminal {
             action: "settings",
             detail: settings_summary(&settings),
         };
-        // The audit row first: a change is never stored without its row.
-        self.journal.apply_operators(&[], &[entry])?;
-        self.journal.set_meta("safety", &json)?;
+        // One transaction: a change is never stored without its audit row.
+        self.journal.set_meta_audited("safety", &json, &entry)?;
         self.safety.settings = settings;
         Ok(())
     }

@@ -11,6 +11,7 @@ import com.smartpos.sdk.ffi.RefundFee
 import com.smartpos.sdk.ffi.SmartPosException
 import com.smartpos.sdk.ffi.TxnState
 import com.smartpos.sdk.ffi.serviceDeskUnlockCode
+import com.smartpos.sdk.ffi.testSecureStore
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -125,7 +126,15 @@ class AdminTest {
     @Test
     fun `receipt settings change the merchant name, width and language`() = runBlocking {
         Env().use { env ->
-            env.open().use { t ->
+            val store = testSecureStore()
+            val wanted = ReceiptSettings(
+                merchantName = "Admin Test Shop",
+                merchantId = "898100012340001",
+                terminalId = "10000001",
+                width = ReceiptWidth.W48,
+                language = "en",
+            )
+            env.open(store = store).use { t ->
                 t.signIn("01")
                 val sale = t.sale(saleOf(1_800, "order-admin-r"))
                 val ref = sale.record.reference
@@ -133,13 +142,6 @@ class AdminTest {
                 assertEquals("zh", initial.language, "cup terminals print Chinese labels")
                 assertEquals(ReceiptWidth.W32, initial.width)
 
-                val wanted = ReceiptSettings(
-                    merchantName = "Admin Test Shop",
-                    merchantId = "898100012340001",
-                    terminalId = "10000001",
-                    width = ReceiptWidth.W48,
-                    language = "en",
-                )
                 t.setReceiptSettings(wanted)
                 assertEquals(wanted, t.receiptSettings())
 
@@ -171,6 +173,8 @@ class AdminTest {
                 }
                 assertEquals(wanted, t.receiptSettings())
             }
+            // Kept in the journal: the next open prints with them.
+            env.open(store = store).use { t -> assertEquals(wanted, t.receiptSettings()) }
         }
     }
 
