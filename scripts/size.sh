@@ -21,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 TARGET=3145728
-LIMIT=3984589 # 3.80 MiB
+LIMIT=3617587 # 3.45 MiB
 PROFILE=release-android
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 need_rust
