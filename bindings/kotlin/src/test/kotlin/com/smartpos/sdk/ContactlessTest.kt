@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import java.io.File
 import java.util.Collections
+import java.util.IdentityHashMap
 import java.util.concurrent.atomic.AtomicInteger
 
 /** An app's NFC transport that relays to a virtual card: "tap a card" on a plain JVM. */
@@ -24,9 +25,12 @@ class TapTransport(val card: SimulatedCard) : ApduTransport {
     /** OS names of the threads it was called on (JNA may name attached threads "Thread-N"). */
     val threads: MutableSet<String> = Collections.synchronizedSet(mutableSetOf())
     val apdus = AtomicInteger()
+    /** The Java `Thread` objects the calls ran on (JNA makes a new one whenever it attaches). */
+    val javaThreads: MutableSet<Thread> = Collections.synchronizedSet(Collections.newSetFromMap(IdentityHashMap()))
 
     override fun transceive(apdu: ByteArray): ByteArray {
         threads.add(File("/proc/thread-self/comm").readText().trim())
+        javaThreads.add(Thread.currentThread())
         apdus.incrementAndGet()
         return card.transceive(apdu)
     }
@@ -73,6 +77,9 @@ class ContactlessTest {
                     assertEquals(card.panMasked(), r.record.panMasked)
                     assertTrue(tap.apdus.get() >= 3)
                     assertTrue(tap.threads.all { it.startsWith("smartpos-termin") }, "${tap.threads}")
+                    // The terminal's thread stays attached to the VM between callbacks (one Java
+                    // Thread for every APDU of the tap) instead of JNA attaching it for each.
+                    assertEquals(1, tap.javaThreads.size, "${tap.javaThreads}")
                     // A retry with the same key returns the record without touching the card.
                     val before = tap.apdus.get()
                     assertTrue(t.saleContactless(1_500u, tap, null, "tap-$profile", "01").replayed)

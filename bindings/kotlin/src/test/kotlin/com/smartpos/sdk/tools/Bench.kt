@@ -11,8 +11,6 @@ import com.smartpos.sdk.ffi.TerminalListener
 import com.smartpos.sdk.ffi.ffiStats
 import com.smartpos.sdk.ffi.resetFfiStats
 import com.smartpos.sdk.ffi.testSecureStore
-import com.sun.jna.CallbackThreadInitializer
-import com.sun.jna.Native
 import kotlinx.coroutines.runBlocking
 import java.nio.file.Files
 
@@ -31,16 +29,6 @@ import java.nio.file.Files
  * one call into the virtual card, which on a device is the NFC controller.
  */
 fun main() {
-    // Experiment (MAVEN_OPTS=-Dbench.attach=keep): the card transport and the listener keep the
-    // terminal's thread attached to the VM between callbacks instead of JNA attaching and
-    // detaching it on every call. Must run before the library is loaded (the initializer is
-    // read when the callback's native trampoline is made). Not what the SDK ships.
-    if (System.getProperty("bench.attach") == "keep") {
-        val keep = CallbackThreadInitializer(true, false, "smartpos-callback")
-        Native.setCallbackThreadInitializer(com.smartpos.sdk.ffi.uniffiCallbackInterfaceApduTransport.`transceive`, keep)
-        Native.setCallbackThreadInitializer(com.smartpos.sdk.ffi.uniffiCallbackInterfaceTerminalListener.`onEvent`, keep)
-        println("JNA callback threads stay attached")
-    }
     // System properties, not program arguments: `exec.args` would also reach the cargo step.
     val sales = System.getProperty("bench.sales")?.toInt() ?: 300
     val syncCalls = System.getProperty("bench.calls")?.toInt() ?: 100_000
