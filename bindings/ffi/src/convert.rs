@@ -1116,11 +1116,7 @@ impl From<&printing::ReceiptSettings> for ReceiptSettings {
             merchant_id: s.merchant.merchant_id.clone(),
             terminal_id: s.merchant.terminal_id.clone(),
             width: s.width.into(),
-            language: match s.lang {
-                receipt::Lang::Zh => "zh",
-                receipt::Lang::En => "en",
-            }
-            .to_owned(),
+            language: s.lang.code().to_owned(),
         }
     }
 }
@@ -1151,15 +1147,8 @@ impl TryFrom<ReceiptSettings> for printing::ReceiptSettings {
                 "receipt.merchant_name: control characters are not allowed",
             ));
         }
-        let lang = match s.language.as_str() {
-            "zh" => receipt::Lang::Zh,
-            "en" => receipt::Lang::En,
-            _ => {
-                return Err(SmartPosError::config(
-                    "receipt.language: must be \"zh\" or \"en\"",
-                ));
-            }
-        };
+        let lang = receipt::Lang::from_code(&s.language)
+            .ok_or_else(|| SmartPosError::config("receipt.language: must be \"zh\" or \"en\""))?;
         Ok(printing::ReceiptSettings {
             merchant: receipt::MerchantInfo {
                 name: s.merchant_name,

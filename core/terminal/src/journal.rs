@@ -715,11 +715,7 @@ impl Journal {
 
     /// Stores a configuration value.
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-        Ok(())
+        put_meta(&self.conn, key, value)
     }
 
     /// Applies operator record changes and their audit rows in one transaction.
@@ -760,10 +756,7 @@ impl Journal {
         audit: &smartpos_txn::operators::AuditEntry,
     ) -> Result<(), JournalError> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
+        put_meta(&tx, key, value)?;
         insert_audit(&tx, audit)?;
         tx.commit()?;
         Ok(())
@@ -894,6 +887,14 @@ pub const TRACE_KEEP: u32 = 500;
 
 /// One support-trace line: when, which way (`send`, `recv`, `event`), the masked text.
 pub type TraceLine = (i64, &'static str, String);
+
+fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), JournalError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )?;
+    Ok(())
+}
 
 fn insert_audit(
     tx: &rusqlite::Transaction<'_>,

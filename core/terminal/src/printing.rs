@@ -139,13 +139,6 @@ struct StoredReceipts {
     lang: String,
 }
 
-fn lang_code(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => "zh",
-        _ => "en",
-    }
-}
-
 /// The audit trail's words for a settings change.
 pub(crate) fn settings_summary(s: &ReceiptSettings) -> String {
     format!(
@@ -154,7 +147,7 @@ pub(crate) fn settings_summary(s: &ReceiptSettings) -> String {
         s.merchant.merchant_id,
         s.merchant.terminal_id,
         s.width.columns(),
-        lang_code(s.lang)
+        s.lang.code()
     )
 }
 
@@ -165,7 +158,7 @@ pub(crate) fn stored_json(s: &ReceiptSettings) -> Result<String, crate::Terminal
         merchant_id: s.merchant.merchant_id.clone(),
         terminal_id: s.merchant.terminal_id.clone(),
         columns: s.width.columns(),
-        lang: lang_code(s.lang).to_owned(),
+        lang: s.lang.code().to_owned(),
     })
     .map_err(|e| crate::TerminalError::Config(format!("receipt settings: {e}")))
 }
@@ -184,16 +177,8 @@ pub(crate) fn stored_settings(
         })
     };
     let s: StoredReceipts = serde_json::from_str(&json).map_err(|_| corrupt())?;
-    let width = match s.columns {
-        32 => Width::W32,
-        48 => Width::W48,
-        _ => return Err(corrupt()),
-    };
-    let lang = match s.lang.as_str() {
-        "zh" => Lang::Zh,
-        "en" => Lang::En,
-        _ => return Err(corrupt()),
-    };
+    let width = Width::from_columns(s.columns).ok_or_else(corrupt)?;
+    let lang = Lang::from_code(&s.lang).ok_or_else(corrupt)?;
     Ok(Some(ReceiptSettings {
         merchant: MerchantInfo {
             name: s.merchant_name,

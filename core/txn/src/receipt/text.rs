@@ -31,6 +31,15 @@ impl Width {
             Width::W48 => 48,
         }
     }
+
+    /// The width with `columns` columns (32 or 48); `None` for any other number.
+    pub fn from_columns(columns: usize) -> Option<Width> {
+        match columns {
+            32 => Some(Width::W32),
+            48 => Some(Width::W48),
+            _ => None,
+        }
+    }
 }
 
 /// Horizontal placement of a line.
