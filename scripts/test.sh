@@ -7,6 +7,18 @@ cd "$ROOT"
 
 need_rust
 
+# One full run builds the workspace, the fuzz targets, the Kotlin library and the size build.
+# With full debug info and incremental caches that took 6 GB of disk on a fresh clone; CI has
+# no use for either. Line tables keep file:line in panic backtraces. A plain `cargo test` keeps
+# the dev profile's defaults.
+export CARGO_INCREMENTAL=0
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+free_kb=$(df -Pk "${CARGO_TARGET_DIR:-$ROOT}" | awk 'NR == 2 { print $4 }')
+echo "disk free where the build goes: $((free_kb / 1048576)) GiB (a fresh run needs about 3 GiB)"
+if [ "$free_kb" -lt $((3 * 1048576)) ]; then
+    echo "warning: less than 3 GiB free; the build may fail with 'No space left on device'" >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
