@@ -136,13 +136,18 @@ if s:
     row("2", f"contactless sale, median of {s['sales']}", f"{med('sale'):.2f} ms (p90 {s['sale']['p90_ms']:.2f})")
     row("2", "physical floor: loopback RTT + 2 FULL commits",
         f"{med('floor'):.2f} ms (RTT {med('floor_round_trip'):.3f} + commits {med('floor_two_commits'):.2f})")
-    row("2", "SDK overhead ratio (sale / floor)", f"{s['ratio_median']:.2f}x", "<= 1.3x", s["ratio_median"] <= 1.3)
+    row("2", "raw ratio (sale / floor), simulators' own work included", f"{s['ratio_median']:.2f}x")
+    row("2", "card's and host's own work per sale (simulators)",
+        f"card {med('card_in_field_card'):.3f} ms + host {med('host_work'):.3f} ms")
+    row("2", "SDK overhead ratio, peers answering at once",
+        f"{s['ratio_instant_peers_median']:.2f}x ({med('sale_instant_peers'):.2f} / {med('floor'):.2f} ms)",
+        "<= 1.3x", s["ratio_instant_peers_median"] <= 1.3)
     row("2", "card-in-field time spent in the SDK", f"{med('card_in_field_sdk'):.3f} ms of {med('card_in_field'):.3f} ms in field ({s['apdus_per_sale']} APDUs)",
         "<= 5 ms", med("card_in_field_sdk") <= 5.0)
     x = s.get("extra_journal_writes") or {}
     extra = ""
     if x:
-        extra = f"; outside them: card info {x['card_info_write']['median_ms']:.2f} + trace {x['trace_flush']['median_ms']:.2f}"
+        extra = f"; outside them: trace {x['trace_flush']['median_ms']:.2f}"
     row("2", "  where the sale's time goes (medians)",
         f"{s['engine_commits_per_sale']} engine commits {med('engine_commit_time'):.2f} ms; host wait {med('host_wait'):.2f}; "
         f"card {med('card_in_field'):.2f}; rest {med('sdk_rest'):.2f}{extra}")

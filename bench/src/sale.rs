@@ -12,6 +12,14 @@
 //! The breakdown comes from the terminal's [`Probe`] (journal commits, send/receive) and a
 //! [`TimedCard`] (card-in-field window, time inside the card); what is left is the SDK's own
 //! CPU work plus any journal write outside the engine's commits.
+//!
+//! Two ratios are reported. The raw one divides the sale's wall time by the floor. The
+//! simulators are not the "card that answers at once" and "host that answers at once" of the
+//! issue, though: the card computes its cryptogram, and the host checks the MAC and the ARQC
+//! and computes the ARPC and the answer's MAC (software DES). Both are timed from inside (time
+//! in the card's `transceive`; time in the host's frame handler, [`crate::setup::HostWork`]),
+//! and the second ratio takes that work out of each sale: what the sale would take with peers
+//! that answer at once. Item 2's target is judged on the second ratio.
 
 use crate::BenchError;
 use crate::setup::{APPROVED_AMOUNT, Host, TimedCard, run_dir, signed_in_terminal, start_host};
@@ -328,16 +336,22 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
     let mut commit_time = Samples::new();
     let mut host_wait = Samples::new();
     let mut rest = Samples::new();
+    let mut host_work = Samples::new();
+    let mut instant_peers = Samples::new();
     let mut rtt = Samples::new();
     let mut two_fsync = Samples::new();
     let mut floor = Samples::new();
     let mut commits = 0u32;
     let mut apdus = 0u32;
     for i in 0..cfg.sales {
+        let work_before = host.work.total();
         let (took, card, b) = one_sale(&mut t, &log, i).await?;
+        let work = host.work.total().saturating_sub(work_before);
         let r = echo.round_trip(first.request_len).await?;
         let f = fsync.two_commits()?;
         sale.push(took);
+        host_work.push(work);
+        instant_peers.push(took.saturating_sub(card.in_card).saturating_sub(work));
         in_field.push(card.in_field);
         sdk_in_field.push(card.sdk());
         in_card.push(card.in_card);
@@ -359,11 +373,15 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
     let extra = extra_writes(&mut t, 20)?;
     host.server.shutdown().await;
 
-    let ratio = if floor.median() > 0.0 {
-        sale.median() / floor.median()
-    } else {
-        0.0
+    let over_floor = |x: &Samples| {
+        if floor.median() > 0.0 {
+            x.median() / floor.median()
+        } else {
+            0.0
+        }
     };
+    let ratio = over_floor(&sale);
+    let ratio_instant_peers = over_floor(&instant_peers);
     Ok(serde_json::json!({
         "bench": "sale_overhead",
         "sales": cfg.sales,
@@ -375,6 +393,9 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         "floor_round_trip": rtt.summary(),
         "floor_two_commits": two_fsync.summary(),
         "ratio_median": round3(ratio),
+        "host_work": host_work.summary(),
+        "sale_instant_peers": instant_peers.summary(),
+        "ratio_instant_peers_median": round3(ratio_instant_peers),
         "card_in_field": in_field.summary(),
         "card_in_field_sdk": sdk_in_field.summary(),
         "card_in_field_card": in_card.summary(),
@@ -387,32 +408,12 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
     }))
 }
 
-/// Times the two journal writes a contactless sale makes besides the engine's commits (chip
-/// data for the receipt, the support trace flush), each in its own SQLite transaction.
+/// Times the journal write a contactless sale makes besides the engine's commits: the support
+/// trace's last line, flushed in its own SQLite transaction without a sync. (The card's chip
+/// data for the receipt goes with the engine's first commit.)
 fn extra_writes(t: &mut Terminal, n: usize) -> Result<serde_json::Value, BenchError> {
-    let recent = t
-        .journal()
-        .recent(1)
-        .map_err(|e| BenchError::run("journal query", e))?;
-    let Some(rec) = recent.first() else {
-        return Ok(serde_json::Value::Null);
-    };
-    let Some(info) = t
-        .journal()
-        .card_info(&rec.reference)
-        .map_err(|e| BenchError::run("journal query", e))?
-    else {
-        return Ok(serde_json::Value::Null);
-    };
-    let reference = rec.reference.clone();
-    let mut card_info = Samples::new();
     let mut trace = Samples::new();
     for _ in 0..n {
-        let start = Instant::now();
-        t.journal_mut()
-            .put_card_info(&reference, &info)
-            .map_err(|e| BenchError::run("card info write", e))?;
-        card_info.push(start.elapsed());
         let mut lines = vec![(0i64, "event", "Sale: approved".to_owned())];
         let start = Instant::now();
         t.journal_mut()
@@ -421,7 +422,6 @@ fn extra_writes(t: &mut Terminal, n: usize) -> Result<serde_json::Value, BenchEr
         trace.push(start.elapsed());
     }
     Ok(serde_json::json!({
-        "card_info_write": card_info.summary(),
         "trace_flush": trace.summary(),
     }))
 }

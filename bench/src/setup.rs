@@ -4,13 +4,14 @@
 use crate::BenchError;
 use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
-use smartpos_sim::net::{Server, ServerConfig, ServerHandle};
+use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle};
 use smartpos_terminal::card::{ApduTransport, TransportError};
 use smartpos_terminal::journal::JournalKey;
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Terminal, TerminalConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Terminal id of the single-terminal harnesses (8 characters).
@@ -40,12 +41,46 @@ pub struct Host {
     pub server: ServerHandle,
     /// The acquirer behind it (ledger, keys).
     pub acquirer: Arc<Acquirer>,
+    /// Time the acquirer spent handling requests (the host's own work, not the SDK's).
+    pub work: Arc<HostWork>,
 }
 
 impl Host {
     /// The loopback address terminals connect to.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.server.local_addr().port())
+    }
+}
+
+/// Total time spent inside the simulated acquirer's request handling, from a request's
+/// bytes in to its answer's bytes out (parse, MAC check, ARQC check, ARPC, MAC, pack). The
+/// issue's sale runs against "a loopback host that answers at once"; this is the part of the
+/// sale's time that such a host would not take.
+#[derive(Debug, Default)]
+pub struct HostWork {
+    nanos: AtomicU64,
+}
+
+impl HostWork {
+    /// Time spent so far.
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
+    }
+}
+
+/// The acquirer as the server's handler, timing each request.
+struct TimedAcquirer {
+    acquirer: Arc<Acquirer>,
+    work: Arc<HostWork>,
+}
+
+impl FrameHandler for TimedAcquirer {
+    fn handle(&self, conn: ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
+        let start = Instant::now();
+        let answers = self.acquirer.handle(conn, request);
+        let took = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.work.nanos.fetch_add(took, Ordering::Relaxed);
+        answers
     }
 }
 
@@ -59,11 +94,20 @@ pub async fn start_host() -> Result<Host, BenchError> {
         })
         .map_err(|e| BenchError::setup("host", e))?,
     );
-    let server = Server::bind(ServerConfig::default(), acquirer.clone())
+    let work = Arc::new(HostWork::default());
+    let handler = Arc::new(TimedAcquirer {
+        acquirer: acquirer.clone(),
+        work: work.clone(),
+    });
+    let server = Server::bind(ServerConfig::default(), handler)
         .await
         .map_err(|e| BenchError::setup("host", e))?
         .spawn();
-    Ok(Host { server, acquirer })
+    Ok(Host {
+        server,
+        acquirer,
+        work,
+    })
 }
 
 /// The configuration of a bench terminal talking to `address` in the `cup` dialect.

@@ -300,8 +300,8 @@ async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
     // user_version: 4-byte big-endian integer at offset 60 of the database header.
     assert_eq!(
         bytes[60..64],
-        1i32.to_be_bytes(),
-        "this SDK writes schema 1"
+        2i32.to_be_bytes(),
+        "this SDK writes schema 2"
     );
     bytes[60..64].copy_from_slice(&99i32.to_be_bytes());
     std::fs::write(&path, &bytes).unwrap();
@@ -314,12 +314,12 @@ async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
                 e,
                 JournalError::NewerSchema {
                     found: 99,
-                    supported: 1
+                    supported: 2
                 }
             ));
             assert_eq!(
                 e.to_string(),
-                "journal schema version 99 is newer than this SDK supports (1)"
+                "journal schema version 99 is newer than this SDK supports (2)"
             );
         }
         other => panic!("expected NewerSchema, got {other:?}"),
@@ -331,8 +331,8 @@ async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
     }
     assert!(files(&dir) == before, "the newer journal was modified");
 
-    // Back to schema 1 (a downgrade would be the newer SDK's job): nothing was lost.
-    bytes[60..64].copy_from_slice(&1i32.to_be_bytes());
+    // Back to schema 2 (a downgrade would be the newer SDK's job): nothing was lost.
+    bytes[60..64].copy_from_slice(&2i32.to_be_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let j = Journal::open(&path, &JournalKey::new(KEY)).unwrap();
     assert_eq!(j.all().unwrap(), committed);

@@ -6,7 +6,7 @@ use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_terminal::card::{CardError, PinEntry, PinInput};
 use smartpos_terminal::{Probe, TerminalError};
-use smartpos_tests::loopback_terminal;
+use smartpos_tests::{loopback_terminal, loopback_terminal_in};
 use smartpos_txn::engine::Event;
 use smartpos_txn::model::TxnState;
 use smartpos_txn::receipt::ReceiptCopy;
@@ -288,4 +288,58 @@ async fn saved_receipt_settings_survive_a_reopen_and_are_audited() {
         "{audit:?}"
     );
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chip_data_is_committed_with_the_record_it_belongs_to() {
+    let dir = smartpos_tests::temp_dir("nfc-chip-commit");
+    let (server, _, mut t) = loopback_terminal_in(&dir).await;
+    // Look at the journal file from a second connection right after each commit.
+    let db = dir.join("j.db");
+    let seen: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
+    let sink = seen.clone();
+    t.set_probe(move |p| {
+        if let Probe::AfterCommit { .. } = p {
+            let c = rusqlite::Connection::open_with_flags(
+                &db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let count = |table: &str| -> i64 {
+                c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .unwrap()
+            };
+            sink.lock()
+                .unwrap()
+                .push((count("txn"), count("card_info")));
+        }
+    });
+    // The host is gone: the sale ends after its intent commit, with a reversal pending.
+    server.shutdown().await;
+    let mut card = nfc(CardProfile::UnionPay);
+    let r = t
+        .sale_contactless(1_200, &mut card, None, Some("gone"), None)
+        .await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.first(),
+        Some(&(1, 1)),
+        "the intent commit holds the record and its chip data: {seen:?}"
+    );
+    let rec = t
+        .journal()
+        .by_idempotency_key("gone")
+        .unwrap()
+        .expect("the sale's record");
+    assert_ne!(rec.state, TxnState::Approved, "{r:?}");
+    let info = t
+        .journal()
+        .card_info(&rec.reference)
+        .unwrap()
+        .expect("chip data stored with the record");
+    assert_eq!(info.cryptogram_type, "ARQC");
+    assert_eq!(info.aid, "A000000333010101");
+    if let Ok(o) = &r {
+        assert_eq!(o.card.as_ref().map(|c| &c.info), Some(&info));
+    }
 }

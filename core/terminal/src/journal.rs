@@ -26,8 +26,26 @@ use std::path::Path;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`. Version 2: `trace` without AUTOINCREMENT
+/// (see [`MIGRATE_1_TO_2`]).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 gave `trace.id` AUTOINCREMENT, which costs every money commit that carries
+/// trace lines a write to `sqlite_sequence` (one more page to sync). The ids stay increasing
+/// without it: SQLite takes the largest id plus one, and pruning removes only the oldest lines,
+/// never the newest. The table holds at most [`TRACE_KEEP`] lines, so copying it is quick.
+const MIGRATE_1_TO_2: &str = "
+CREATE TABLE trace_v2 (
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    text      TEXT NOT NULL
+);
+INSERT INTO trace_v2 (id, at_ms, direction, text) SELECT id, at_ms, direction, text FROM trace;
+DROP TABLE trace;
+ALTER TABLE trace_v2 RENAME TO trace;
+DELETE FROM sqlite_sequence WHERE name = 'trace';
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -106,7 +124,7 @@ CREATE TABLE IF NOT EXISTS operator (
     record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS trace (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id        INTEGER PRIMARY KEY,
     at_ms     INTEGER NOT NULL,
     direction TEXT NOT NULL,
     text      TEXT NOT NULL
@@ -314,7 +332,7 @@ impl Journal {
         Self::init(Connection::open_in_memory()?, key)
     }
 
-    fn init(conn: Connection, key: &JournalKey) -> Result<Journal, JournalError> {
+    fn init(mut conn: Connection, key: &JournalKey) -> Result<Journal, JournalError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -326,6 +344,14 @@ impl Journal {
                 found: version,
                 supported: SCHEMA_VERSION,
             });
+        }
+        if version == 1 {
+            // One SQLite transaction: a crash leaves version 1, and the next open migrates.
+            let tx = conn.transaction()?;
+            tx.execute_batch(MIGRATE_1_TO_2)?;
+            tx.pragma_update(None, "user_version", 2)?;
+            tx.commit()?;
+            log::info!("journal: schema migrated from version 1 to 2");
         }
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -370,15 +396,19 @@ impl Journal {
 
     /// Applies an engine commit atomically.
     pub fn apply(&mut self, commit: &Commit) -> Result<(), JournalError> {
-        self.apply_traced(commit, &mut Vec::new())
+        self.apply_traced(commit, &mut Vec::new(), None)
     }
 
     /// Applies an engine commit atomically, together with support-trace lines (which then
     /// cost no extra disk sync). `trace` is drained; the newest [`TRACE_KEEP`] lines are kept.
+    /// `card` is the chip data of the transaction the commit creates, stored in the same
+    /// SQLite transaction, so a card transaction's receipt data costs no write of its own and
+    /// exists whenever the transaction does.
     pub fn apply_traced(
         &mut self,
         commit: &Commit,
         trace: &mut Vec<TraceLine>,
+        card: Option<(&str, &CardInfo)>,
     ) -> Result<(), JournalError> {
         // Seal outside the SQLite transaction: it needs `&self` while the transaction borrows mutably.
         let mut sealed = Vec::new();
@@ -389,7 +419,7 @@ impl Journal {
         }
         // Money commits are FULL whatever a relaxed write before left behind (see `relaxed`).
         if !self.sync_full {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            set_synchronous(&self.conn, true)?;
             self.sync_full = true;
         }
         let tx = self.conn.transaction()?;
@@ -451,6 +481,9 @@ impl Journal {
                     return Err(corrupt("unknown journal op"));
                 }
             }
+        }
+        if let Some((reference, info)) = card {
+            insert_card_info(&tx, reference, info)?;
         }
         insert_trace(&tx, trace)?;
         tx.commit()?;
@@ -641,27 +674,10 @@ impl Journal {
 
     /// Stores the chip data a receipt shows (no card data: AID, label, TVR, TSI, cryptogram).
     /// Committed without a disk sync of its own (`synchronous=NORMAL`, see the module
-    /// documentation): receipt data is not money.
+    /// documentation): receipt data is not money. A card transaction run by the terminal stores
+    /// it with its first commit instead ([`Journal::apply_traced`]).
     pub fn put_card_info(&mut self, reference: &str, info: &CardInfo) -> Result<(), JournalError> {
-        self.relaxed(|conn| {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                    reference,
-                    info.aid,
-                    info.label,
-                    info.tvr,
-                    info.tsi,
-                    info.cryptogram_type,
-                    info.cryptogram,
-                    info.cvm,
-                    info.cvm_result,
-                    i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
-                ])?;
-            Ok(())
-        })
+        self.relaxed(|conn| insert_card_info(conn, reference, info))
     }
 
     /// Runs a write that moves no money with `synchronous=NORMAL`: in WAL mode it is atomic and
@@ -672,9 +688,9 @@ impl Journal {
         f: impl FnOnce(&mut Connection) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
         self.sync_full = false;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        set_synchronous(&self.conn, false)?;
         let result = f(&mut self.conn);
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        set_synchronous(&self.conn, true)?;
         self.sync_full = true;
         result
     }
@@ -904,6 +920,42 @@ fn insert_audit(
         "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
         params![a.at_ms, a.operator, a.action, a.detail],
     )?;
+    Ok(())
+}
+
+/// `PRAGMA synchronous`, FULL or NORMAL, through the statement cache (a relaxed write switches
+/// twice; parsing the pragma each time was a measurable part of it).
+fn set_synchronous(conn: &Connection, full: bool) -> Result<(), JournalError> {
+    let sql = if full {
+        "PRAGMA synchronous = FULL"
+    } else {
+        "PRAGMA synchronous = NORMAL"
+    };
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+fn insert_card_info(
+    conn: &Connection,
+    reference: &str,
+    info: &CardInfo,
+) -> Result<(), JournalError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        reference,
+        info.aid,
+        info.label,
+        info.tvr,
+        info.tsi,
+        info.cryptogram_type,
+        info.cryptogram,
+        info.cvm,
+        info.cvm_result,
+        i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
+    ])?;
     Ok(())
 }
 
@@ -1166,6 +1218,78 @@ mod tests {
         assert_eq!(r.state, TxnState::Reversed);
         assert_eq!(r.amount, 1234);
         assert_eq!(r.updated_at_ms, 99);
+    }
+
+    #[test]
+    fn a_version_1_journal_is_migrated_and_keeps_its_trace_in_order() {
+        let dir = std::env::temp_dir().join(format!("smartpos-journal-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.db");
+        {
+            // A version 1 journal: today's schema with version 1's trace table.
+            let mut j = Journal::open(&path, &key()).unwrap();
+            j.conn
+                .execute_batch(
+                    "DROP TABLE trace;
+                     CREATE TABLE trace (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,
+                         direction TEXT NOT NULL, text TEXT NOT NULL);
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+            let mut lines: Vec<TraceLine> = (0..(TRACE_KEEP + 20))
+                .map(|i| (i64::from(i), "event", format!("line {i}")))
+                .collect();
+            j.flush_trace(&mut lines).unwrap();
+            let seq: i64 = j
+                .conn
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'trace'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(seq, i64::from(TRACE_KEEP) + 20);
+        }
+        let mut j = Journal::open(&path, &key()).unwrap();
+        let version: i64 = j
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        let sql: String = j
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trace'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+        let left: i64 = j
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'trace'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+        let lines = j.trace_lines().unwrap();
+        assert_eq!(lines.len(), TRACE_KEEP as usize);
+        assert_eq!(lines.first().unwrap().2, "line 20");
+        // New lines follow the migrated ones, and pruning still keeps the newest.
+        j.flush_trace(&mut vec![(9_999, "event", "after".into())])
+            .unwrap();
+        let lines = j.trace_lines().unwrap();
+        assert_eq!(lines.len(), TRACE_KEEP as usize);
+        assert_eq!(lines.first().unwrap().2, "line 21");
+        assert_eq!(lines.last().unwrap().2, "after");
+        drop(j);
+        // Opening again migrates nothing more.
+        let j = Journal::open(&path, &key()).unwrap();
+        assert_eq!(j.trace_lines().unwrap().len(), TRACE_KEEP as usize);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

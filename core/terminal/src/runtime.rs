@@ -18,6 +18,7 @@ use crate::safety::Safety;
 use smartpos_crypto::keys::TdesKey;
 use smartpos_emv::kernel::{Cvm, KernelConfig, issuer_response};
 use smartpos_txn::engine::{Command, Event, OpError, Outcome, Output, TxnRequest};
+use smartpos_txn::journal::JournalOp;
 use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, TxnState};
 use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
 use smartpos_txn::receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
@@ -197,6 +198,9 @@ pub struct Terminal {
     receipts: ReceiptSettings,
     kernel: KernelConfig,
     last_frame: Option<Vec<u8>>,
+    /// Chip data of the card transaction being run, until the commit that creates its record
+    /// stores it.
+    card_info: Option<CardInfo>,
     pub(crate) safety: Safety,
     trace: Vec<TraceLine>,
     guard: Option<GuardWriter>,
@@ -339,6 +343,7 @@ impl Terminal {
             receipts,
             kernel: default_kernel_config(),
             last_frame: None,
+            card_info: None,
             safety,
             trace: Vec::new(),
             guard,
@@ -446,9 +451,22 @@ impl Terminal {
                 match o {
                     Output::Commit(c) => {
                         self.probe(Probe::BeforeCommit { id: c.id });
-                        if let Err(e) = self.journal.apply_traced(&c, &mut self.trace) {
+                        // A card transaction's chip data goes with the commit that creates
+                        // its record.
+                        let card = self.card_info.as_ref().and_then(|info| {
+                            let reference = self.engine.txn_reference()?;
+                            c.ops
+                                .iter()
+                                .any(|op| matches!(op, JournalOp::PutTxn(r) if r.reference == reference))
+                                .then_some((reference, info))
+                        });
+                        let card_stored = card.is_some();
+                        if let Err(e) = self.journal.apply_traced(&c, &mut self.trace, card) {
                             self.poisoned = true;
                             return Err(e.into());
+                        }
+                        if card_stored {
+                            self.card_info = None;
                         }
                         // The STAN reservation covers this commit before the engine may send
                         // anything it allows (commits gate transmits, ADR 1).
@@ -821,17 +839,6 @@ impl Terminal {
             entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
         });
         let card = card_data(&read, amount, pin, self.engine.pin_key())?;
-        self.last_frame = None;
-        let mut out = self
-            .run_new_txn(request(
-                kind,
-                amount,
-                Some(card),
-                None,
-                idempotency_key,
-                operator,
-            ))
-            .await?;
         let o = &read.outcome;
         let info = CardInfo {
             aid: smartpos_types::hex::encode(&o.aid),
@@ -850,10 +857,30 @@ impl Terminal {
             cvm_result: smartpos_types::hex::encode(&o.cvm.results()),
             in_field_ms: read.card_in_field_ms,
         };
-        // Receipt data is not money: a failure to store it is logged, never fatal.
-        if let Err(e) = self.journal.put_card_info(&out.record.reference, &info) {
-            log::warn!("card info for the receipt not stored: {e}");
+        self.last_frame = None;
+        // Stored with the transaction's first commit (the run loop), in the same SQLite
+        // transaction as its record.
+        self.card_info = Some(info.clone());
+        let out = self
+            .run_new_txn(request(
+                kind,
+                amount,
+                Some(card),
+                None,
+                idempotency_key,
+                operator,
+            ))
+            .await;
+        if self.card_info.take().is_some() {
+            if let Ok(o) = &out {
+                // The record came from somewhere else than this run's commits (not expected);
+                // receipt data is not money: store it on its own, log a failure.
+                if let Err(e) = self.journal.put_card_info(&o.record.reference, &info) {
+                    log::warn!("card info for the receipt not stored: {e}");
+                }
+            }
         }
+        let mut out = out?;
         let arpc_received = self
             .last_frame
             .take()

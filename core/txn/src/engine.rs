@@ -480,6 +480,20 @@ impl Engine {
         e
     }
 
+    /// The reference of the transaction being run, from its first commit (the intent, which
+    /// creates its record) until it finishes.
+    pub fn txn_reference(&self) -> Option<&str> {
+        match &self.op {
+            Some((
+                Op::Txn {
+                    record: Some(r), ..
+                },
+                _,
+            )) => Some(&r.reference),
+            _ => None,
+        }
+    }
+
     /// Whether working keys are installed.
     pub fn signed_in(&self) -> bool {
         self.keys.is_some()
