@@ -14,9 +14,9 @@ need_rust
 export CARGO_INCREMENTAL=0
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 free_kb=$(df -Pk "${CARGO_TARGET_DIR:-$ROOT}" | awk 'NR == 2 { print $4 }')
-echo "disk free where the build goes: $((free_kb / 1048576)) GiB (a fresh run needs about 3 GiB)"
-if [ "$free_kb" -lt $((3 * 1048576)) ]; then
-    echo "warning: less than 3 GiB free; the build may fail with 'No space left on device'" >&2
+echo "disk free where the build goes: $((free_kb / 1048576)) GiB (a fresh run needs about 3.5 GiB)"
+if [ "$free_kb" -lt $((4 * 1048576)) ]; then
+    echo "warning: less than 4 GiB free; the build may fail with 'No space left on device'" >&2
 fi
 
 step "cargo fmt --check"
