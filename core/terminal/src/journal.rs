@@ -1220,6 +1220,11 @@ mod tests {
         assert_eq!(r.updated_at_ms, 99);
     }
 
+    /// The one value `sql` returns.
+    fn scalar<T: rusqlite::types::FromSql>(j: &Journal, sql: &str) -> T {
+        j.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     #[test]
     fn a_version_1_journal_is_migrated_and_keeps_its_trace_in_order() {
         let dir = std::env::temp_dir().join(format!("smartpos-journal-v1-{}", std::process::id()));
@@ -1241,39 +1246,20 @@ mod tests {
                 .map(|i| (i64::from(i), "event", format!("line {i}")))
                 .collect();
             j.flush_trace(&mut lines).unwrap();
-            let seq: i64 = j
-                .conn
-                .query_row(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'trace'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let seq: i64 = scalar(&j, "SELECT seq FROM sqlite_sequence WHERE name = 'trace'");
             assert_eq!(seq, i64::from(TRACE_KEEP) + 20);
         }
         let mut j = Journal::open(&path, &key()).unwrap();
-        let version: i64 = j
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, 2);
-        let sql: String = j
-            .conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trace'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        assert_eq!(scalar::<i64>(&j, "PRAGMA user_version"), 2);
+        let sql: String = scalar(
+            &j,
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trace'",
+        );
         assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
-        let left: i64 = j
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'trace'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let left: i64 = scalar(
+            &j,
+            "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'trace'",
+        );
         assert_eq!(left, 0);
         let lines = j.trace_lines().unwrap();
         assert_eq!(lines.len(), TRACE_KEEP as usize);
