@@ -148,6 +148,9 @@ if s:
     extra = ""
     if x:
         extra = f"; outside them: trace {x['trace_flush']['median_ms']:.2f}"
+    w = s.get("wal_frames") or {}
+    if w:
+        row("2", "  pages written to the WAL, one sale / one floor sample", f"{w['sale']} / {w['floor']}")
     row("2", "  where the sale's time goes (medians)",
         f"{s['engine_commits_per_sale']} engine commits {med('engine_commit_time'):.2f} ms; host wait {med('host_wait'):.2f}; "
         f"card {med('card_in_field'):.2f}; rest {med('sdk_rest'):.2f}{extra}")

@@ -369,6 +369,11 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         apdus = card.apdus;
     }
 
+    // Pages each side writes to its write-ahead log: one sale, one floor sample.
+    let wal_frames = serde_json::json!({
+        "sale": wal_frames(&dir.join("journal.db"), || one_sale(&mut t, &log, cfg.sales)).await?,
+        "floor": wal_frames(&dir.join("floor.db"), || async { fsync.two_commits() }).await?,
+    });
     // Journal writes a sale makes outside the engine's commits, timed on their own.
     let extra = extra_writes(&mut t, 20)?;
     host.server.shutdown().await;
@@ -405,7 +410,26 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         "host_wait": host_wait.summary(),
         "sdk_rest": rest.summary(),
         "extra_journal_writes": extra,
+        "wal_frames": wal_frames,
     }))
+}
+
+/// Runs `f` once between two checkpoints of the WAL database at `path` (through a second
+/// connection) and returns the number of pages (WAL frames) it wrote: the first checkpoint
+/// (TRUNCATE) empties the log, the second (PASSIVE) reports its length.
+async fn wal_frames<T, F, Fut>(path: &Path, f: F) -> Result<i64, BenchError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BenchError>>,
+{
+    let conn = Connection::open(path).map_err(|e| BenchError::setup("WAL count", e))?;
+    let checkpoint = |mode: &str| -> Result<i64, BenchError> {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+            .map_err(|e| BenchError::run("WAL checkpoint", e))
+    };
+    checkpoint("TRUNCATE")?;
+    f().await?;
+    checkpoint("PASSIVE")
 }
 
 /// Times the journal write a contactless sale makes besides the engine's commits: the support
