@@ -144,16 +144,12 @@ if s:
         "<= 1.3x", s["ratio_instant_peers_median"] <= 1.3)
     row("2", "card-in-field time spent in the SDK", f"{med('card_in_field_sdk'):.3f} ms of {med('card_in_field'):.3f} ms in field ({s['apdus_per_sale']} APDUs)",
         "<= 5 ms", med("card_in_field_sdk") <= 5.0)
-    x = s.get("extra_journal_writes") or {}
-    extra = ""
-    if x:
-        extra = f"; outside them: trace {x['trace_flush']['median_ms']:.2f}"
     w = s.get("wal_frames") or {}
     if w:
         row("2", "  pages written to the WAL, one sale / one floor sample", f"{w['sale']} / {w['floor']}")
     row("2", "  where the sale's time goes (medians)",
         f"{s['engine_commits_per_sale']} engine commits {med('engine_commit_time'):.2f} ms; host wait {med('host_wait'):.2f}; "
-        f"card {med('card_in_field'):.2f}; rest {med('sdk_rest'):.2f}{extra}")
+        f"card {med('card_in_field'):.2f}; rest {med('sdk_rest'):.2f}")
 
 # 3. Kotlin
 k = text("kotlin.txt")

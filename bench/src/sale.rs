@@ -11,7 +11,8 @@
 //!
 //! The breakdown comes from the terminal's [`Probe`] (journal commits, send/receive) and a
 //! [`TimedCard`] (card-in-field window, time inside the card); what is left is the SDK's own
-//! CPU work plus any journal write outside the engine's commits.
+//! CPU work (a sale writes the journal only in the engine's two commits: the card's chip data
+//! and the support trace's lines, its result line included, go with them).
 //!
 //! Two ratios are reported. The raw one divides the sale's wall time by the floor. The
 //! simulators are not the "card that answers at once" and "host that answers at once" of the
@@ -374,8 +375,6 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         "sale": wal_frames(&dir.join("journal.db"), || one_sale(&mut t, &log, cfg.sales)).await?,
         "floor": wal_frames(&dir.join("floor.db"), || async { fsync.two_commits() }).await?,
     });
-    // Journal writes a sale makes outside the engine's commits, timed on their own.
-    let extra = extra_writes(&mut t, 20)?;
     host.server.shutdown().await;
 
     let over_floor = |x: &Samples| {
@@ -409,7 +408,6 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         "engine_commit_time": commit_time.summary(),
         "host_wait": host_wait.summary(),
         "sdk_rest": rest.summary(),
-        "extra_journal_writes": extra,
         "wal_frames": wal_frames,
     }))
 }
@@ -430,22 +428,4 @@ where
     checkpoint("TRUNCATE")?;
     f().await?;
     checkpoint("PASSIVE")
-}
-
-/// Times the journal write a contactless sale makes besides the engine's commits: the support
-/// trace's last line, flushed in its own SQLite transaction without a sync. (The card's chip
-/// data for the receipt goes with the engine's first commit.)
-fn extra_writes(t: &mut Terminal, n: usize) -> Result<serde_json::Value, BenchError> {
-    let mut trace = Samples::new();
-    for _ in 0..n {
-        let mut lines = vec![(0i64, "event", "Sale: approved".to_owned())];
-        let start = Instant::now();
-        t.journal_mut()
-            .flush_trace(&mut lines)
-            .map_err(|e| BenchError::run("trace write", e))?;
-        trace.push(start.elapsed());
-    }
-    Ok(serde_json::json!({
-        "trace_flush": trace.summary(),
-    }))
 }

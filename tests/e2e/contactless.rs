@@ -343,3 +343,45 @@ async fn chip_data_is_committed_with_the_record_it_belongs_to() {
         assert_eq!(o.card.as_ref().map(|c| &c.info), Some(&info));
     }
 }
+
+#[tokio::test]
+async fn the_result_line_of_the_support_trace_is_committed_with_the_outcome() {
+    let dir = smartpos_tests::temp_dir("nfc-result-line");
+    let (server, _, mut t) = loopback_terminal_in(&dir).await;
+    let db = dir.join("j.db");
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let sink = seen.clone();
+    t.set_probe(move |p| {
+        if let Probe::AfterCommit { .. } = p {
+            let c = rusqlite::Connection::open_with_flags(
+                &db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let last = c
+                .query_row("SELECT text FROM trace ORDER BY id DESC LIMIT 1", [], |r| {
+                    r.get(0)
+                })
+                .ok();
+            sink.lock().unwrap().push(last);
+        }
+    });
+    let mut card = nfc(CardProfile::Visa);
+    let o = t
+        .sale_contactless(1_200, &mut card, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(o.record.state, TxnState::Approved);
+    let lines = t.journal().trace_lines().unwrap();
+    let last = lines.last().map(|l| l.2.clone()).unwrap();
+    assert!(last.starts_with("Txn(Sale): "), "{last}");
+    assert!(last.contains(&o.record.reference), "{last}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "intent and outcome: {seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&Some(last)),
+        "the outcome commit already held the result line"
+    );
+    server.shutdown().await;
+}

@@ -446,11 +446,21 @@ impl Terminal {
             return Err(TerminalError::Poisoned);
         }
         let mut finished = None;
+        // The support-trace line of the result goes with the commit of the outcome when the
+        // result is already queued behind it, instead of a write of its own afterwards.
+        let mut result_traced = false;
         loop {
             while let Some(o) = self.engine.poll() {
                 match o {
                     Output::Commit(c) => {
                         self.probe(Probe::BeforeCommit { id: c.id });
+                        if !result_traced {
+                            if let Some(f) = self.engine.queued_finish() {
+                                let line = result_line(f.command, &f.result);
+                                self.trace_line("event", line);
+                                result_traced = true;
+                            }
+                        }
                         // A card transaction's chip data goes with the commit that creates
                         // its record.
                         let card = self.card_info.as_ref().and_then(|info| {
@@ -483,11 +493,10 @@ impl Terminal {
                 }
             }
             if let Some(f) = finished.take() {
-                let summary = match &f.1 {
-                    Ok(o) => outcome_summary(o),
-                    Err(e) => format!("error: {e}"),
-                };
-                self.trace_line("event", format!("{:?}: {summary}", f.0));
+                if !result_traced {
+                    self.trace_line("event", result_line(f.0, &f.1));
+                }
+                // Lines not written with a commit (none after a sale or a refund).
                 if let Err(e) = self.journal.flush_trace(&mut self.trace) {
                     log::warn!("support trace not written: {e}");
                 }
@@ -1227,6 +1236,15 @@ fn emv_fields(c: &CardInfo) -> (EmvFields, smartpos_txn::receipt::Cvm) {
         },
         cvm,
     )
+}
+
+/// The support-trace line of a command's result.
+fn result_line(command: Command, result: &Result<Outcome, OpError>) -> String {
+    let summary = match result {
+        Ok(o) => outcome_summary(o),
+        Err(e) => format!("error: {e}"),
+    };
+    format!("{command:?}: {summary}")
 }
 
 fn outcome_summary(o: &Outcome) -> String {

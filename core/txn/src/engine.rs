@@ -480,6 +480,15 @@ impl Engine {
         e
     }
 
+    /// The result of the command that finished, while it still waits in the output queue
+    /// behind other outputs (the commit of its outcome comes first).
+    pub fn queued_finish(&self) -> Option<&Finished> {
+        self.out.iter().find_map(|o| match o {
+            Output::Event(Event::Finished(f)) => Some(f),
+            _ => None,
+        })
+    }
+
     /// The reference of the transaction being run, from its first commit (the intent, which
     /// creates its record) until it finishes.
     pub fn txn_reference(&self) -> Option<&str> {
