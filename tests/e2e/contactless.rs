@@ -290,13 +290,14 @@ async fn saved_receipt_settings_survive_a_reopen_and_are_audited() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn chip_data_is_committed_with_the_record_it_belongs_to() {
-    let dir = smartpos_tests::temp_dir("nfc-chip-commit");
-    let (server, _, mut t) = loopback_terminal_in(&dir).await;
-    // Look at the journal file from a second connection right after each commit.
-    let db = dir.join("j.db");
-    let seen: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
+/// Looks at the journal file `db` from a second, read-only connection right after each of the
+/// terminal's commits; returns what `look` saw each time.
+fn after_each_commit<T: Send + 'static>(
+    t: &mut smartpos_terminal::Terminal,
+    db: std::path::PathBuf,
+    look: impl Fn(&rusqlite::Connection) -> T + Send + 'static,
+) -> Arc<Mutex<Vec<T>>> {
+    let seen: Arc<Mutex<Vec<T>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     t.set_probe(move |p| {
         if let Probe::AfterCommit { .. } = p {
@@ -305,14 +306,22 @@ async fn chip_data_is_committed_with_the_record_it_belongs_to() {
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
             )
             .unwrap();
-            let count = |table: &str| -> i64 {
-                c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-                    .unwrap()
-            };
-            sink.lock()
-                .unwrap()
-                .push((count("txn"), count("card_info")));
+            sink.lock().unwrap().push(look(&c));
         }
+    });
+    seen
+}
+
+#[tokio::test]
+async fn chip_data_is_committed_with_the_record_it_belongs_to() {
+    let dir = smartpos_tests::temp_dir("nfc-chip-commit");
+    let (server, _, mut t) = loopback_terminal_in(&dir).await;
+    let seen = after_each_commit(&mut t, dir.join("j.db"), |c| {
+        let count = |table: &str| -> i64 {
+            c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        (count("txn"), count("card_info"))
     });
     // The host is gone: the sale ends after its intent commit, with a reversal pending.
     server.shutdown().await;
@@ -348,23 +357,11 @@ async fn chip_data_is_committed_with_the_record_it_belongs_to() {
 async fn the_result_line_of_the_support_trace_is_committed_with_the_outcome() {
     let dir = smartpos_tests::temp_dir("nfc-result-line");
     let (server, _, mut t) = loopback_terminal_in(&dir).await;
-    let db = dir.join("j.db");
-    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
-    let sink = seen.clone();
-    t.set_probe(move |p| {
-        if let Probe::AfterCommit { .. } = p {
-            let c = rusqlite::Connection::open_with_flags(
-                &db,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .unwrap();
-            let last = c
-                .query_row("SELECT text FROM trace ORDER BY id DESC LIMIT 1", [], |r| {
-                    r.get(0)
-                })
-                .ok();
-            sink.lock().unwrap().push(last);
-        }
+    let seen = after_each_commit(&mut t, dir.join("j.db"), |c| {
+        c.query_row("SELECT text FROM trace ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .ok()
     });
     let mut card = nfc(CardProfile::Visa);
     let o = t
