@@ -3,10 +3,11 @@
 //! WAL mode with `synchronous=FULL`: a commit returns only after the write-ahead log is on disk,
 //! which is what "durable before sending" and "durable before returning" rest on. Each engine
 //! [`Commit`] is applied in one SQLite transaction, so a crash leaves either all of it or none.
-//! Writes that move no money (chip data for receipts, the support trace) are committed with
+//! A card transaction's chip data (for receipts) and the support-trace lines ride in the engine's
+//! commits ([`Journal::apply_traced`]), so a contactless sale writes the journal in its two
+//! commits only. Such writes that come outside a commit are committed with
 //! `synchronous=NORMAL`: still atomic, made durable by the next FULL commit, and without a disk
-//! sync of their own (a contactless sale would otherwise pay two extra syncs; see README,
-//! Performance).
+//! sync of their own (see README, Performance).
 //!
 //! Pending messages (reversals, advices) are the only rows that hold card data (the PAN in
 //! field 2). They are sealed with AES-256-GCM under the journal key from the app's secure store;
