@@ -896,10 +896,8 @@ impl Journal {
         action: &str,
         detail: &str,
     ) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![at_ms, operator, action, detail],
-        )?;
+        self.conn
+            .execute(INSERT_AUDIT_SQL, params![at_ms, operator, action, detail])?;
         Ok(())
     }
 }
@@ -929,12 +927,15 @@ fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), JournalErro
     Ok(())
 }
 
+const INSERT_AUDIT_SQL: &str =
+    "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)";
+
 fn insert_audit(
     tx: &rusqlite::Transaction<'_>,
     a: &smartpos_txn::operators::AuditEntry,
 ) -> Result<(), JournalError> {
     tx.execute(
-        "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)",
+        INSERT_AUDIT_SQL,
         params![a.at_ms, a.operator, a.action, a.detail],
     )?;
     Ok(())

@@ -1063,15 +1063,10 @@ impl Terminal {
         &mut self,
         settings: ReceiptSettings,
     ) -> Result<(), TerminalError> {
-        let entry = smartpos_txn::operators::AuditEntry {
-            at_ms: self.unix_ms(),
-            operator: self
-                .session()
-                .map(|s| s.operator.clone())
-                .unwrap_or_default(),
-            action: "receipt_settings",
-            detail: crate::printing::settings_summary(&settings),
-        };
+        let entry = self.audit_entry(
+            "receipt_settings",
+            crate::printing::settings_summary(&settings),
+        );
         let json = crate::printing::stored_json(&settings)?;
         self.journal
             .set_meta_audited(crate::printing::RECEIPTS_META_KEY, &json, &entry)?;

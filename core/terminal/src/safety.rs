@@ -229,17 +229,7 @@ impl Terminal {
             ));
         }
         let json = serde_json::to_string(&settings).map_err(config_err)?;
-        let entry = smartpos_txn::operators::AuditEntry {
-            at_ms: self.unix_ms(),
-            operator: self
-                .safety
-                .session
-                .as_ref()
-                .map(|s| s.operator.clone())
-                .unwrap_or_default(),
-            action: "settings",
-            detail: settings_summary(&settings),
-        };
+        let entry = self.audit_entry("settings", settings_summary(&settings));
         // One transaction: a change is never stored without its audit row.
         self.journal.set_meta_audited("safety", &json, &entry)?;
         self.safety.settings = settings;
@@ -513,20 +503,28 @@ impl Terminal {
         Ok(out)
     }
 
-    /// Records an operator action in the audit table (void, settlement, ...).
-    pub(crate) fn audit(&mut self, action: &'static str, detail: String) {
-        let operator = self
-            .safety
-            .session
-            .as_ref()
-            .map(|s| s.operator.clone())
-            .unwrap_or_default();
-        let entry = smartpos_txn::operators::AuditEntry {
+    /// An audit row for an action of the logged-in operator (empty when nobody is), now.
+    pub(crate) fn audit_entry(
+        &self,
+        action: &'static str,
+        detail: String,
+    ) -> smartpos_txn::operators::AuditEntry {
+        smartpos_txn::operators::AuditEntry {
             at_ms: self.unix_ms(),
-            operator,
+            operator: self
+                .safety
+                .session
+                .as_ref()
+                .map(|s| s.operator.clone())
+                .unwrap_or_default(),
             action,
             detail,
-        };
+        }
+    }
+
+    /// Records an operator action in the audit table (void, settlement, ...).
+    pub(crate) fn audit(&mut self, action: &'static str, detail: String) {
+        let entry = self.audit_entry(action, detail);
         if let Err(e) = self.journal.apply_operators(&[], &[entry]) {
             log::warn!("audit row not written: {e}");
         }
