@@ -15,7 +15,7 @@ use smartpos_terminal::journal::{Journal, JournalError, JournalKey};
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::store::{DataDir, FileSecureStore, SecureStore, StoredConfig, Zeroizing};
 use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError};
-use smartpos_tests::{MID, TID, temp_dir, test_card, test_tmk};
+use smartpos_tests::{MID, TID, TempDir, TempFile, temp_dir, temp_journal, test_card, test_tmk};
 use smartpos_txn::model::{TxnRecord, TxnState};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -76,9 +76,9 @@ async fn commit_some(t: &mut Terminal, first_amount: u64) -> Vec<TxnRecord> {
 }
 
 /// A journal file with committed transactions, closed (so the WAL is checkpointed into it).
-async fn committed_journal(name: &str) -> (PathBuf, Vec<TxnRecord>, Arc<Acquirer>) {
+async fn committed_journal(name: &str) -> (TempFile, Vec<TxnRecord>, Arc<Acquirer>) {
     let (server, acquirer) = host().await;
-    let path = temp_dir(name).join("journal.db");
+    let path = temp_journal(name);
     let mut t = open(server.local_addr(), &path).unwrap();
     let records = commit_some(&mut t, 1_000).await;
     assert!(records.len() >= 7);
@@ -149,7 +149,8 @@ fn expect_config_error(result: Result<Terminal, TerminalError>, needle: &str) ->
 #[tokio::test]
 async fn malformed_configuration_is_a_config_error_and_changes_nothing() {
     let (server, acquirer) = host().await;
-    let dir = DataDir::new(temp_dir("badcfg"));
+    let tmp = temp_dir("badcfg");
+    let dir = DataDir::new(tmp.to_path_buf());
     let stored = StoredConfig {
         host: server.local_addr().to_string(),
         dialect: "cup".into(),
@@ -174,9 +175,11 @@ async fn malformed_configuration_is_a_config_error_and_changes_nothing() {
     let good = std::fs::read_to_string(&json_path).unwrap();
     assert!(good.contains(&format!("\"tid\": \"{TID}\"")), "{good}");
     assert!(good.contains("\"tls_ca\": null"), "{good}");
-    let ca_file = temp_dir("badcfg-ca").join("ca.pem");
+    let ca_dir = temp_dir("badcfg-ca");
+    let ca_file = ca_dir.join("ca.pem");
     std::fs::write(&ca_file, TEST_CA_PEM).unwrap();
     let before = files(dir.path());
+    let a_directory = temp_dir("badcfg-ca-dir");
 
     let with_ca = |ca: &str| good.replace("\"tls_ca\": null", &format!("\"tls_ca\": {ca:?}"));
     let cases: Vec<(&str, String, &str)> = vec![
@@ -220,7 +223,7 @@ async fn malformed_configuration_is_a_config_error_and_changes_nothing() {
         ),
         (
             "CA path is a directory",
-            with_ca(&temp_dir("badcfg-ca-dir").display().to_string()),
+            with_ca(&a_directory.display().to_string()),
             "cannot read CA file",
         ),
         (
@@ -270,7 +273,7 @@ fn tmk_hex_fragment() -> String {
 #[tokio::test]
 async fn bad_settings_on_a_fresh_terminal_create_no_journal() {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let path = temp_dir("badcfg-fresh").join("journal.db");
+    let path = temp_journal("badcfg-fresh");
     let mut short_tid = config(addr);
     short_tid.tid = "1234567".into();
     let mut long_mid = config(addr);
@@ -538,7 +541,7 @@ async fn journal_cut_inside_its_first_page_is_refused_on_open_or_read() {
 async fn journal_emptied_to_zero_bytes_is_refused_under_the_guard() {
     let (server, _) = host().await;
     let store = GuardTestStore::new("emptied");
-    let path = temp_dir("emptied").join("journal.db");
+    let path = temp_journal("emptied");
     let mut t = open_guarded(server.local_addr(), &path, &store, STAN_BLOCK).unwrap();
     let committed = commit_some(&mut t, 1_000).await;
     let id = t.journal().id().unwrap().unwrap();
@@ -620,7 +623,7 @@ async fn a_changed_digit_inside_a_value_is_not_detected_known_gap() {
 #[tokio::test]
 async fn full_disk_fails_the_sale_before_sending_and_loses_nothing() {
     let (server, acquirer) = host().await;
-    let path = temp_dir("fulldisk").join("journal.db");
+    let path = temp_journal("fulldisk");
     let mut t = open(server.local_addr(), &path).unwrap();
     let committed = commit_some(&mut t, 3_000).await;
 
@@ -720,6 +723,7 @@ async fn full_disk_fails_the_sale_before_sending_and_loses_nothing() {
 /// ceiling) into a shared event list, next to the STANs the probe sees going out.
 struct GuardTestStore {
     inner: FileSecureStore,
+    _dir: TempDir,
     fail_puts: Mutex<bool>,
     events: Arc<Mutex<Vec<GuardEvent>>>,
 }
@@ -732,8 +736,10 @@ enum GuardEvent {
 
 impl GuardTestStore {
     fn new(name: &str) -> Arc<GuardTestStore> {
+        let dir = temp_dir(&format!("{name}-store"));
         Arc::new(GuardTestStore {
-            inner: FileSecureStore::new(temp_dir(&format!("{name}-store"))),
+            inner: FileSecureStore::new(dir.to_path_buf()),
+            _dir: dir,
             fail_puts: Mutex::new(false),
             events: Arc::new(Mutex::new(Vec::new())),
         })
@@ -811,7 +817,7 @@ fn max_stan(records: &[TxnRecord]) -> u32 {
 #[tokio::test]
 async fn deleted_journal_is_refused_and_not_recreated() {
     let store = GuardTestStore::new("guard-deleted");
-    let path = temp_dir("guard-deleted").join("journal.db");
+    let path = temp_journal("guard-deleted");
     let t = open_guarded(addr9(), &path, &store, STAN_BLOCK).unwrap();
     let id = t.journal().id().unwrap().unwrap();
     assert_eq!(store.guard().journal_id, id);
@@ -833,8 +839,8 @@ async fn another_terminals_journal_is_refused() {
         GuardTestStore::new("guard-foreign-a"),
         GuardTestStore::new("guard-foreign-b"),
     );
-    let path_a = temp_dir("guard-foreign-a").join("journal.db");
-    let path_b = temp_dir("guard-foreign-b").join("journal.db");
+    let path_a = temp_journal("guard-foreign-a");
+    let path_b = temp_journal("guard-foreign-b");
     let id_a = open_guarded(addr9(), &path_a, &store_a, STAN_BLOCK)
         .unwrap()
         .journal()
@@ -865,7 +871,7 @@ async fn another_terminals_journal_is_refused() {
 async fn a_rolled_back_copy_of_the_journal_is_refused() {
     let (server, _) = host().await;
     let store = GuardTestStore::new("guard-rollback");
-    let path = temp_dir("guard-rollback").join("journal.db");
+    let path = temp_journal("guard-rollback");
     let mut t = open_guarded(server.local_addr(), &path, &store, 3).unwrap();
     t.sign_in("01").await.unwrap();
     t.sale(100, test_card(), None, None).await.unwrap();
@@ -938,7 +944,7 @@ async fn host_with(acquirer: Arc<Acquirer>) -> (ServerHandle, Arc<Acquirer>) {
 async fn journal_reset_continues_the_stan_and_opens_the_next_batch() {
     let (server, _) = host().await;
     let store = GuardTestStore::new("guard-reset");
-    let path = temp_dir("guard-reset").join("journal.db");
+    let path = temp_journal("guard-reset");
     let mut t = open_guarded(server.local_addr(), &path, &store, 5).unwrap();
     let committed = commit_some(&mut t, 4_000).await;
     let old_batch = t.batch();
@@ -1019,7 +1025,7 @@ async fn journal_reset_continues_the_stan_and_opens_the_next_batch() {
 async fn guard_write_failure_leaves_the_sale_unsent() {
     let (server, acquirer) = host().await;
     let store = GuardTestStore::new("guard-fail");
-    let path = temp_dir("guard-fail").join("journal.db");
+    let path = temp_journal("guard-fail");
     let mut t = open_guarded(server.local_addr(), &path, &store, 2).unwrap();
     record_sends(&mut t, store.events.clone());
     t.sign_in("01").await.unwrap();
@@ -1079,7 +1085,7 @@ async fn reservation_is_written_before_a_stan_past_the_ceiling_goes_out() {
     let (server, _) = host().await;
     for block in [2, STAN_BLOCK] {
         let store = GuardTestStore::new(&format!("guard-order-{block}"));
-        let path = temp_dir(&format!("guard-order-{block}")).join("journal.db");
+        let path = temp_journal(&format!("guard-order-{block}"));
         let mut t = open_guarded(server.local_addr(), &path, &store, block).unwrap();
         record_sends(&mut t, store.events.clone());
         t.sign_in("01").await.unwrap();

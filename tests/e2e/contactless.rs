@@ -31,7 +31,7 @@ impl PinEntry for Pad {
 
 #[tokio::test]
 async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
-    let (server, acquirer, mut t) = loopback_terminal("nfc").await;
+    let (server, acquirer, mut t, _dir) = loopback_terminal("nfc").await;
     for (profile, label) in [
         (CardProfile::Visa, "VISA"),
         (CardProfile::Mastercard, "MASTERCARD"),
@@ -80,7 +80,7 @@ async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
 
 #[tokio::test]
 async fn pin_card_sends_an_encrypted_pin_block() {
-    let (server, _, mut t) = loopback_terminal("nfc").await;
+    let (server, _, mut t, _dir) = loopback_terminal("nfc").await;
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s2 = sent.clone();
     t.set_probe(move |p| {
@@ -114,7 +114,7 @@ async fn pin_card_sends_an_encrypted_pin_block() {
 
 #[tokio::test]
 async fn expired_card_is_declined_54_and_pulled_card_sends_nothing() {
-    let (server, acquirer, mut t) = loopback_terminal("nfc").await;
+    let (server, acquirer, mut t, _dir) = loopback_terminal("nfc").await;
     let mut card = nfc(CardProfile::Expired);
     let o = t
         .sale_contactless(500, &mut card, None, None, None)
@@ -145,7 +145,7 @@ async fn expired_card_is_declined_54_and_pulled_card_sends_nothing() {
 
 #[tokio::test]
 async fn card_from_another_issuer_is_declined_by_the_host() {
-    let (server, _, mut t) = loopback_terminal("nfc").await;
+    let (server, _, mut t, _dir) = loopback_terminal("nfc").await;
     let mut card = SimCard::with_imk(CardProfile::Visa, &[0x42; 16]).unwrap();
     let o = t
         .sale_contactless(800, &mut card, None, None, None)
@@ -169,7 +169,7 @@ impl PinEntry for NotingPad {
 
 #[tokio::test]
 async fn card_events_frame_the_read_and_a_retry_asks_for_no_card() {
-    let (server, _, mut t) = loopback_terminal("nfc-events").await;
+    let (server, _, mut t, _dir) = loopback_terminal("nfc-events").await;
     let events = Arc::new(Mutex::new(Vec::<Event>::new()));
     let sink = events.clone();
     t.set_listener(move |e| sink.lock().unwrap().push(e.clone()));

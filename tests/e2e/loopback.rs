@@ -7,10 +7,10 @@ use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::journal::JournalKey;
 use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
-use smartpos_tests::{MID, TID, swiped_card, temp_dir, test_card, test_tmk};
+use smartpos_tests::{MID, TID, TempFile, swiped_card, temp_journal, test_card, test_tmk};
 use smartpos_txn::engine::{OpError, Outcome};
 use smartpos_txn::model::{TxnKind, TxnState};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,8 +64,8 @@ fn open(cfg: TerminalConfig, path: &Path) -> Terminal {
     Terminal::open(cfg, path, test_tmk(), &JournalKey::new([3; 32])).unwrap()
 }
 
-fn journal_path(name: &str) -> PathBuf {
-    temp_dir(name).join("journal.db")
+fn journal_path(name: &str) -> TempFile {
+    temp_journal(name)
 }
 
 async fn every_flow(dialect: &str, tls: bool) {

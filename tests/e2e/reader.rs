@@ -27,7 +27,7 @@ impl ApduTransport for Counting<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contactless_sale_through_a_lossy_bluetooth_reader() {
-    let (server, acquirer, mut t) = loopback_terminal("reader").await;
+    let (server, acquirer, mut t, _dir) = loopback_terminal("reader").await;
 
     // Each card behind a reader with 10 % loss and 10 % duplication each way.
     for (round, profile) in [

@@ -95,19 +95,93 @@ pub fn swiped_card() -> CardData {
     }
 }
 
-/// A fresh temporary directory (removed by the OS's tmp cleaning; tests use unique names).
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "smartpos-test-{}-{}-{}",
-        name,
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    let _ = std::fs::create_dir_all(&dir);
-    dir
+/// A fresh temporary directory, removed with everything in it when the value is dropped.
+///
+/// A test that fails keeps its directory for a look: when the drop happens during a panic the
+/// directory stays and its path goes to stderr. Names are unique per process and call, so
+/// tests running in parallel never share one.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `smartpos-test-<name>-<pid>-<n>` under the system temp dir.
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("smartpos-test-{name}-{}-{n}", std::process::id()));
+        // A directory left by an earlier process with the same pid is stale.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("temporary directory {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A file named `file` in the directory, which lives as long as the returned value.
+    pub fn into_file(self, file: &str) -> TempFile {
+        let path = self.path.join(file);
+        TempFile { _dir: self, path }
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.path.display());
+        } else if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            eprintln!("could not remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// A path to a file in its own [`TempDir`]; the directory goes when this is dropped.
+#[derive(Debug)]
+pub struct TempFile {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempFile {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A fresh temporary directory: [`TempDir::new`]. Keep the value while the directory is used.
+pub fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(name)
+}
+
+/// `journal.db` in a fresh temporary directory. Keep the value while the journal is used.
+pub fn temp_journal(name: &str) -> TempFile {
+    TempDir::new(name).into_file("journal.db")
 }
 
 /// Engine + host + journal on virtual time.
@@ -117,6 +191,8 @@ pub struct Pair {
     /// The terminal journal.
     pub journal: Journal,
     journal_path: PathBuf,
+    /// The temporary directory of a journal the pair made itself (removed with the pair).
+    dir: Option<TempDir>,
     /// The host.
     pub host: Arc<Acquirer>,
     /// Virtual monotonic time (ms).
@@ -165,7 +241,10 @@ impl Pair {
             })
             .unwrap_or_else(|e| panic!("host: {e}")),
         );
-        Pair::with_host(dialect, host, &temp_dir("pair").join("journal.db"))
+        let dir = TempDir::new("pair");
+        let mut p = Pair::with_host(dialect, host, &dir.join("journal.db"));
+        p.dir = Some(dir);
+        p
     }
 
     /// A pair for an acquirer profile: the engine and a fresh host both run `profile`.
@@ -181,7 +260,10 @@ impl Pair {
             )
             .unwrap_or_else(|e| panic!("host: {e}")),
         );
-        Pair::with_host_profile(profile, host, &temp_dir("pair").join("journal.db"))
+        let dir = TempDir::new("pair");
+        let mut p = Pair::with_host_profile(profile, host, &dir.join("journal.db"));
+        p.dir = Some(dir);
+        p
     }
 
     /// A pair over an existing host and journal file.
@@ -200,6 +282,7 @@ impl Pair {
             engine,
             journal,
             journal_path: journal_path.to_owned(),
+            dir: None,
             host,
             now_ms: 1_000,
             script: VecDeque::new(),
@@ -220,12 +303,14 @@ impl Pair {
         let Pair {
             host,
             journal_path,
+            dir,
             profile,
             now_ms,
             ..
         } = self;
         let mut p = Pair::with_host_profile(profile, host, &journal_path);
         p.now_ms = now_ms;
+        p.dir = dir;
         p
     }
 
@@ -353,15 +438,19 @@ impl Pair {
 
 /// A signed-in terminal (`cup`, journal in a fresh temporary directory, 2 s response timeout)
 /// talking over loopback TCP to a fresh host simulator. Returns the server (shut it down at the
-/// end), the host (for its ledger) and the terminal.
+/// end), the host (for its ledger), the terminal and its directory (removed when dropped: keep
+/// it as long as the terminal).
 pub async fn loopback_terminal(
     name: &str,
 ) -> (
     smartpos_sim::net::ServerHandle,
     Arc<Acquirer>,
     smartpos_terminal::Terminal,
+    TempDir,
 ) {
-    loopback_terminal_in(&temp_dir(name)).await
+    let dir = TempDir::new(name);
+    let (server, host, t) = loopback_terminal_in(&dir).await;
+    (server, host, t, dir)
 }
 
 /// [`loopback_terminal`] with its journal at `dir/j.db` (reopen it with [`reopen_terminal`]).
@@ -415,4 +504,38 @@ pub fn reopen_terminal(
         &JournalKey::new([1; 32]),
     )
     .expect("open")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TempDir;
+
+    #[test]
+    fn a_temporary_directory_goes_when_dropped_and_stays_when_its_test_fails() {
+        let dir = TempDir::new("tempdir-drop");
+        std::fs::write(dir.join("f"), b"x").expect("write");
+        let path = dir.to_path_buf();
+        let file = TempDir::new("tempdir-file").into_file("journal.db");
+        let file_dir = file.parent().expect("parent").to_path_buf();
+        assert!(path.is_dir() && file_dir.is_dir());
+        drop(dir);
+        drop(file);
+        assert!(!path.exists(), "{}", path.display());
+        assert!(!file_dir.exists(), "{}", file_dir.display());
+
+        let kept = std::thread::spawn(|| {
+            let dir = TempDir::new("tempdir-panic");
+            let path = dir.to_path_buf();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let _dir = dir;
+                panic!("a failing test");
+            }));
+            assert!(r.is_err());
+            path
+        })
+        .join()
+        .expect("thread");
+        assert!(kept.is_dir(), "a failed test keeps its files");
+        std::fs::remove_dir_all(&kept).expect("clean up");
+    }
 }

@@ -625,8 +625,17 @@ pub async fn run(cfg: SoakConfig) -> Result<SoakReport, String> {
     .await
     .map_err(|e| e.to_string())?
     .spawn();
-    let dir = cfg.dir.clone().unwrap_or_else(|| temp_dir("soak"));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Without a directory of the caller's, the journals go with this run (and stay if it
+    // panics: see `TempDir`).
+    let scratch;
+    let dir: &std::path::Path = match &cfg.dir {
+        Some(d) => d,
+        None => {
+            scratch = temp_dir("soak");
+            &scratch
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let terminals = cfg.terminals.max(1);
     let mut tasks = Vec::new();
     let mut seeds = SplitMix64::new(cfg.seed ^ 0x50AC_50AC);
@@ -741,8 +750,5 @@ pub async fn run(cfg: SoakConfig) -> Result<SoakReport, String> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     report.elapsed = started.elapsed();
-    if cfg.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     Ok(report)
 }

@@ -11,9 +11,7 @@ use common::{start_host, term};
 
 #[test]
 fn tapped_visa_sale_through_the_simulated_bluetooth_reader_is_approved() {
-    let dir = std::env::temp_dir().join(format!("smartpos-cli-reader-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tmp("reader");
     let (_host, addr) = start_host(&dir.join("ledger.json"), &[]);
     let data = dir.join("t1");
     let (code, _, err) = term(

@@ -82,10 +82,8 @@ pub fn init_terminal(dir: &Path, addr: &str, extra: &[&str]) -> Value {
     term_ok(dir, &args)
 }
 
-/// A fresh directory under the system temp dir.
-pub fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("smartpos-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory under the system temp dir, removed when the value is dropped (kept when
+/// the test fails).
+pub fn tmp(name: &str) -> smartpos_tests::TempDir {
+    smartpos_tests::TempDir::new(&format!("cli-{name}"))
 }
