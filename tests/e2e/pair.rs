@@ -1,7 +1,8 @@
 //! Engine ↔ host on virtual time: every flow, every reversal reason, every fault kind.
 
+use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::fault::{FaultKind, FaultSet};
-use smartpos_tests::{Pair, swiped_card, test_card, transport};
+use smartpos_tests::{HostAnswer, Pair, swiped_card, test_card, transport};
 use smartpos_txn::engine::{Command, Event, OpError, Outcome, TxnRequest};
 use smartpos_txn::model::{PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState};
 use std::time::Duration;
@@ -189,6 +190,154 @@ fn timeout_reverses_with_98_and_host_ledger_shows_reversed() {
         smartpos_sim::acquirer::HostStatus::Reversed
     );
     assert!(p.reconcile().is_empty());
+}
+
+fn host_status(p: &Pair, stan_of: &TxnRecord) -> Option<HostStatus> {
+    p.host
+        .ledger()
+        .transactions
+        .iter()
+        .find(|e| e.stan == stan_of.stan)
+        .map(|e| e.status)
+}
+
+#[test]
+fn a_reversal_answered_with_a_failure_code_stays_pending_until_the_host_reverses() {
+    // Q/CUP 006.6-2014 A.2: 96, 91, A0 and 94 say "not processed, try again"; the sale is
+    // still charged. Only 00, 12, 22 and 25 end a reversal.
+    for code in ["96", "91", "A0", "94", "05"] {
+        let mut p = signed_in("cup");
+        // The sale's answer is lost; each reversal attempt is answered `code`, unprocessed.
+        p.script.push_back(transport(FaultKind::Drop));
+        p.answers.push_back(HostAnswer::AsUsual);
+        for _ in 0..3 {
+            p.script.push_back(FaultSet::none());
+            p.answers.push_back(HostAnswer::NotProcessed(code));
+        }
+        let (rec, pending) = sale(&mut p, 1_000);
+        assert!(pending, "{code}: the reversal is still pending");
+        assert_eq!(rec.state, TxnState::Reversing, "{code}");
+        assert_eq!(reversal_reasons(&p).len(), 3, "{code}: sent three times");
+        assert_eq!(p.engine.pending().len(), 1, "{code}");
+        let stored = p.journal.txn(&rec.reference).unwrap().unwrap();
+        assert_eq!(stored.state, TxnState::Reversing, "{code}");
+        assert_eq!(host_status(&p, &rec), Some(HostStatus::Approved), "{code}");
+
+        // The next delivery is processed: reversed on both sides.
+        let now = p.now();
+        p.engine.start_recover(now);
+        assert!(matches!(
+            p.run().result,
+            Ok(Outcome::Recovered {
+                delivered: 1,
+                remaining: 0
+            })
+        ));
+        let stored = p.journal.txn(&rec.reference).unwrap().unwrap();
+        assert_eq!(stored.state, TxnState::Reversed, "{code}");
+        assert_eq!(host_status(&p, &rec), Some(HostStatus::Reversed), "{code}");
+        assert!(p.engine.pending().is_empty());
+        assert!(p.reconcile().is_empty(), "{code}: {:?}", p.reconcile());
+    }
+}
+
+#[test]
+fn a_queued_reversal_answered_with_a_failure_code_is_kept_with_back_off() {
+    let mut p = signed_in("cup");
+    p.script.push_back(transport(FaultKind::Drop));
+    p.answers.push_back(HostAnswer::AsUsual);
+    for _ in 0..3 {
+        p.script.push_back(FaultSet::none());
+        p.answers.push_back(HostAnswer::NotProcessed("96"));
+    }
+    let (rec, pending) = sale(&mut p, 1_000);
+    assert!(pending);
+    let attempts = p.engine.pending()[0].attempts;
+    // Recovery: the host answers 96 without reversing.
+    for _ in 0..3 {
+        p.answers.push_back(HostAnswer::NotProcessed("96"));
+    }
+    let now = p.now();
+    p.engine.start_recover(now);
+    let f = p.run();
+    assert!(
+        matches!(
+            f.result,
+            Err(OpError::PendingUndelivered { count: 1 })
+                | Ok(Outcome::Recovered {
+                    delivered: 0,
+                    remaining: 1
+                })
+        ),
+        "{f:?}"
+    );
+    let item = &p.engine.pending()[0];
+    assert_eq!(item.kind, PendingKind::Reversal);
+    assert!(
+        item.attempts > attempts,
+        "each 96 counts as a failed attempt"
+    );
+    let stored = p.journal.txn(&rec.reference).unwrap().unwrap();
+    assert_eq!(stored.state, TxnState::Reversing);
+    assert_eq!(host_status(&p, &rec), Some(HostStatus::Approved));
+}
+
+#[test]
+fn a_refund_answered_with_a_temporary_code_stays_queued_and_a_decline_ends_it() {
+    let mut p = signed_in("cup");
+    let (orig, _) = sale(&mut p, 5_000);
+    for _ in 0..3 {
+        p.answers.push_back(HostAnswer::NotProcessed("96"));
+    }
+    let (refund, _) = txn(&mut p, req(TxnKind::Refund, 2_000, Some(orig)));
+    assert_eq!(refund.state, TxnState::Queued, "96 is not a decline");
+    assert_eq!(p.engine.pending().len(), 1);
+    assert_eq!(p.engine.pending()[0].kind, PendingKind::Advice);
+    // Forwarded again and refused for good (05): declined, nothing left queued.
+    p.answers.push_back(HostAnswer::NotProcessed("05"));
+    let now = p.now();
+    p.engine.start_recover(now);
+    let _ = p.run();
+    let stored = p.journal.txn(&refund.reference).unwrap().unwrap();
+    assert_eq!(stored.state, TxnState::Declined);
+    assert_eq!(stored.response_code.as_deref(), Some("05"));
+    assert!(p.engine.pending().is_empty());
+    assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
+}
+
+#[test]
+fn approvals_with_defects_and_with_identification_are_approvals() {
+    for code in ["08", "A2", "A4", "A5", "A6"] {
+        let mut p = signed_in("cup");
+        p.answers.push_back(HostAnswer::Processed(code));
+        let (rec, pending) = sale(&mut p, 1_000);
+        assert_eq!(rec.state, TxnState::Approved, "{code}");
+        assert!(!pending && reversal_reasons(&p).is_empty(), "{code}");
+        assert_eq!(rec.response_code.as_deref(), Some(code));
+        assert!(p.reconcile().is_empty(), "{code}: {:?}", p.reconcile());
+    }
+    // Their neighbours in the CUP table are failures.
+    for code in ["A1", "A3", "A7"] {
+        let mut p = signed_in("cup");
+        p.answers.push_back(HostAnswer::NotProcessed(code));
+        let (rec, _) = sale(&mut p, 1_000);
+        assert_eq!(rec.state, TxnState::Declined, "{code}");
+        assert!(reversal_reasons(&p).is_empty(), "{code}");
+    }
+}
+
+#[test]
+fn an_unknown_response_code_is_reversed_as_a_possible_approval() {
+    let mut p = signed_in("cup");
+    // The host approves but answers with a code in no table.
+    p.answers.push_back(HostAnswer::Processed("Z9"));
+    let (rec, pending) = sale(&mut p, 1_000);
+    assert!(!pending);
+    assert_eq!(rec.state, TxnState::Reversed);
+    assert_eq!(rec.response_code.as_deref(), Some("Z9"));
+    assert_eq!(reversal_reasons(&p), vec![ReversalReason::Other]);
+    assert_eq!(host_status(&p, &rec), Some(HostStatus::Reversed));
+    assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
 }
 
 #[test]

@@ -184,6 +184,17 @@ pub fn temp_journal(name: &str) -> TempFile {
     TempDir::new(name).into_file("journal.db")
 }
 
+/// How the host of a [`Pair`] answers one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAnswer {
+    /// Processes it and answers as it decides.
+    AsUsual,
+    /// Processes it, then answers with this response code instead of its own.
+    Processed(&'static str),
+    /// Leaves its ledger alone and answers with this response code.
+    NotProcessed(&'static str),
+}
+
 /// Engine + host + journal on virtual time.
 pub struct Pair {
     /// The terminal engine.
@@ -199,6 +210,9 @@ pub struct Pair {
     pub now_ms: u64,
     /// Faults to apply to the next requests, one per request (then none).
     pub script: VecDeque<FaultSet>,
+    /// How the host answers the next requests, one per request (then as usual). Popped
+    /// together with `script`, whose faults apply only to an `AsUsual` answer.
+    pub answers: VecDeque<HostAnswer>,
     inbox: VecDeque<Vec<u8>>,
     held: Vec<Vec<u8>>,
     link_down: bool,
@@ -286,6 +300,7 @@ impl Pair {
             host,
             now_ms: 1_000,
             script: VecDeque::new(),
+            answers: VecDeque::new(),
             inbox: VecDeque::new(),
             held: Vec::new(),
             link_down: false,
@@ -351,7 +366,11 @@ impl Pair {
         let faults = self.script.pop_front().unwrap_or_default();
         // Late answers held from the previous request arrive first.
         self.inbox.extend(self.held.drain(..));
-        let answer = self.host.handle_request(faults, &bytes);
+        let answer = match self.answers.pop_front().unwrap_or(HostAnswer::AsUsual) {
+            HostAnswer::AsUsual => self.host.handle_request(faults, &bytes),
+            HostAnswer::Processed(code) => self.host.handle_and_answer(&bytes, code),
+            HostAnswer::NotProcessed(code) => self.host.refuse(&bytes, code),
+        };
         let timeout = self.engine.config().response_timeout_ms;
         match (faults.transport, answer) {
             (_, None) => {}

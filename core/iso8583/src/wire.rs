@@ -137,6 +137,9 @@ pub struct ResponseCode(pub [u8; 2]);
 // Meanings: ISO 8583:1987 response code table (field 39 values 00-96 as commonly published,
 // e.g. the ISO 8583 annex reproduced by card schemes' host specifications) and the China
 // UnionPay POS terminal specification (中国银联 POS 终端规范, 应答码表) for 77, 97-99 and A0.
+// 45 and A1-A7: the UnionPay response code table, Q/CUP 006.6-2014 appendix A.2 (应答码), whose
+// "terminal action" column (终端操作) also classifies the codes used by `is_approved`,
+// `closes_reversal` and `is_temporary` below.
 const MEANINGS: &[(&[u8; 2], &str)] = &[
     (b"00", "Approved or completed successfully"),
     (b"01", "Refer to card issuer"),
@@ -183,6 +186,10 @@ const MEANINGS: &[(&[u8; 2], &str)] = &[
     (b"42", "No universal account"),
     (b"43", "Stolen card, pick up"),
     (b"44", "No investment account"),
+    (
+        b"45",
+        "Fallback to magnetic stripe not allowed, use the chip (CUP)",
+    ),
     (b"51", "Not sufficient funds"),
     (b"52", "No cheque account"),
     (b"53", "No savings account"),
@@ -214,6 +221,25 @@ const MEANINGS: &[(&[u8; 2], &str)] = &[
     (b"98", "No response from issuer, timeout (CUP)"),
     (b"99", "PIN format error (CUP)"),
     (b"A0", "MAC verification failed, sign in again (CUP)"),
+    (b"A1", "Transfer currencies differ (CUP)"),
+    (
+        b"A2",
+        "Approved with defects: confirm with the receiving bank (CUP)",
+    ),
+    (b"A3", "No such account at the receiving bank (CUP)"),
+    (
+        b"A4",
+        "Approved with defects: confirm with the receiving bank (CUP)",
+    ),
+    (
+        b"A5",
+        "Approved with defects: confirm with the receiving bank (CUP)",
+    ),
+    (
+        b"A6",
+        "Approved with defects: confirm with the receiving bank (CUP)",
+    ),
+    (b"A7", "Security processing failed (CUP)"),
 ];
 
 impl ResponseCode {
@@ -264,9 +290,42 @@ impl ResponseCode {
             .map(|(_, m)| *m)
     }
 
-    /// Whether the code means approved (00, 10 partial, 11 VIP, 16 approved with track 3 update).
+    /// Whether the code is in the ISO 8583:1987 or CUP table ([`ResponseCode::meaning`]).
+    pub fn is_known(&self) -> bool {
+        self.meaning().is_some()
+    }
+
+    /// Whether the code means approved: ISO 8583:1987 `00`, `08` (honour with identification),
+    /// `10` (partial amount), `11` (VIP), `16` (update track 3), and CUP's "approved with
+    /// defects" `A2`, `A4`, `A5`, `A6` (有缺陷的成功, terminal action "success" in Q/CUP
+    /// 006.6-2014 A.2: the switch stood in for an issuer that did not answer).
     pub fn is_approved(&self) -> bool {
-        matches!(&self.0, b"00" | b"10" | b"11" | b"16")
+        matches!(
+            &self.0,
+            b"00" | b"08" | b"10" | b"11" | b"16" | b"A2" | b"A4" | b"A5" | b"A6"
+        )
+    }
+
+    /// Whether an answer to a reversal (0410) with this code ends it: `00` reversed; `12` the
+    /// original was never approved; `22` the original was already reversed or cancelled; `25`
+    /// no original matches the reversal (Q/CUP 006.6-2014 A.2). In each case nothing is left
+    /// charged. Any other code (`96`, `91`, `A0`, ...) means the host did not process the
+    /// reversal: it stays pending and is sent again.
+    pub fn closes_reversal(&self) -> bool {
+        matches!(&self.0, b"00" | b"12" | b"22" | b"25")
+    }
+
+    /// Whether the code says the host could not process the request now rather than refusing
+    /// it ("try again later" in Q/CUP 006.6-2014 A.2): `09` request in progress, `68` answer
+    /// too late, `90` cut-off in progress, `91` issuer or switch inoperative, `92` no route,
+    /// `94` duplicate (retry later), `96` system malfunction, `98` issuer timeout, `A0` MAC
+    /// error (sign in again), `A7` security processing failed. A store-and-forward advice
+    /// answered with one of these is kept and sent again.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            &self.0,
+            b"09" | b"68" | b"90" | b"91" | b"92" | b"94" | b"96" | b"98" | b"A0" | b"A7"
+        )
     }
 
     /// Parses 2 letters or digits.
@@ -343,6 +402,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn response_code_classes_follow_the_tables_and_do_not_overlap() {
+        let code = |s: &str| ResponseCode::parse(s).expect("two characters");
+        for (c, _) in MEANINGS {
+            let rc = ResponseCode(**c);
+            assert!(
+                !(rc.is_approved() && rc.is_temporary()),
+                "{rc}: approved and temporary"
+            );
+            assert!(
+                !(rc.closes_reversal() && rc.is_temporary()),
+                "{rc}: closes a reversal and temporary"
+            );
+        }
+        for c in [
+            "00", "08", "10", "11", "16", "A2", "A4", "A5", "A6", "12", "22", "25", "09", "68",
+            "90", "91", "92", "94", "96", "98", "A0", "A7",
+        ] {
+            assert!(
+                code(c).is_known(),
+                "{c} is classified, so it is in the table"
+            );
+        }
+        // Declines, including CUP's failures next to its approvals-with-defects.
+        for c in ["01", "05", "12", "14", "51", "55", "A1", "A3"] {
+            assert!(!code(c).is_approved(), "{c}");
+        }
+        // A reversal ends only when nothing is left charged.
+        for c in ["96", "91", "A0", "94", "05", "30", "Z9"] {
+            assert!(!code(c).closes_reversal(), "{c}");
+        }
+        assert!(!code("Z9").is_known());
+        assert!(!code("47").is_known(), "ISO reserved, not in the table");
+    }
+
+    #[test]
     fn mti_response_and_repeat() {
         assert_eq!(
             Mti::FINANCIAL_REQUEST.response(),
@@ -411,6 +505,6 @@ mod tests {
             ResponseCode::MAC_ERROR.meaning(),
             Some("MAC verification failed, sign in again (CUP)")
         );
-        assert_eq!(ResponseCode(*b"45").meaning(), None);
+        assert_eq!(ResponseCode(*b"47").meaning(), None);
     }
 }

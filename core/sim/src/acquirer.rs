@@ -213,6 +213,26 @@ impl Acquirer {
         Some(bytes)
     }
 
+    /// An answer with response code `code` to a request that the host does not process: the
+    /// ledger is left as it is (a host that is down behind its front end, or refuses). The
+    /// answer has the shape of a real one (echoed fields, MAC), so the terminal takes it as the
+    /// host's word. `None` when the request does not decode or has no response type.
+    pub fn refuse(&self, request: &[u8], code: &str) -> Option<Vec<u8>> {
+        let msg = self.profile.dialect.unpack(request).ok()?;
+        let mut resp = response_skeleton(&msg, msg.mti.response()?);
+        resp.set(39, code.as_bytes().to_vec());
+        self.seal_for_terminal(&resp, msg.text(41)?)
+    }
+
+    /// Handles `request` as usual, then replaces the response code of its answer with `code`
+    /// (MAC recomputed): the host did the work but says something else.
+    pub fn handle_and_answer(&self, request: &[u8], code: &str) -> Option<Vec<u8>> {
+        let answer = self.handle_request(FaultSet::none(), request)?;
+        let mut msg = self.profile.dialect.unpack(&answer).ok()?;
+        msg.set(39, code.as_bytes().to_vec());
+        self.seal_for_terminal(&msg, msg.text(41)?)
+    }
+
     /// Packs a host message for terminal `tid`, with a MAC under its MAK when the message type
     /// carries one. Public so tests can forge well-MACed but inconsistent answers.
     pub fn seal_for_terminal(&self, msg: &Message, tid: &str) -> Option<Vec<u8>> {

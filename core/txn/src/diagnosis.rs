@@ -347,6 +347,14 @@ const S_MERCHANT_FUNDS: Text = Text::new(
 );
 const S_SUPERVISOR: Text = Text::new("请主管处理", "Ask the supervisor");
 const S_GIVE_SLIP: Text = Text::new("把小票交给顾客", "Give the customer the slip");
+const S_CHECK_ID: Text = Text::new(
+    "核对持卡人身份证件后再交付商品",
+    "Check the cardholder's ID before handing over the goods",
+);
+const S_USE_CHIP: Text = Text::new(
+    "请插卡或挥卡，不要刷磁条",
+    "Insert or tap the card instead of swiping it",
+);
 const S_REPRINT: Text = Text::new(
     "处理好后从交易记录中重打小票",
     "Then reprint the slip from the transaction list",
@@ -397,7 +405,9 @@ const fn d(
 //
 // Meanings: ISO 8583:1987 field 39 response code table (values 00-68, 75, 90-96; 76-89 are
 // reserved for private use), and the China UnionPay POS terminal specification (中国银联 POS 终端
-// 规范, 应答码表) for the CUP-specific meanings of 03, 05, 12, 21, 22, 77, 79, 97, 98, 99 and A0.
+// 规范, 应答码表) for the CUP-specific meanings of 03, 05, 12, 21, 22, 77, 79, 97, 98, 99 and A0,
+// and the UnionPay response code table Q/CUP 006.6-2014 appendix A.2 for 45 and A1-A7 (A2, A4,
+// A5 and A6 are approvals "with defects", 有缺陷的成功).
 // 76 and 78 fall in the private-use range and their meaning differs between acquirers, so they
 // get a generic "acquirer-specific" wording. The same meanings are listed in English in
 // `smartpos_iso8583::wire::ResponseCode::meaning`.
@@ -405,6 +415,7 @@ const fn d(
 #[rustfmt::skip]
 static RESPONSE_CODES: &[(&str, Diagnosis)] = &[
     ("00", d("host.approved", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准。", "The bank approved it."), &[S_GIVE_SLIP])),
+    ("08", d("host.approved_with_id", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请核对身份", "Approved: check ID"), t("银行已批准，并要求核对持卡人身份。", "The bank approved it and asks you to check the cardholder's identity."), &[S_CHECK_ID, S_GIVE_SLIP])),
     ("10", d("host.partial_approval", C::Account, M::Charged, R::SafeToRetry, t("部分批准", "Partly approved"), t("银行只批准了部分金额。", "The bank approved only part of the amount."), &[t("按小票上的金额收款，余款用其他方式支付", "Collect the amount on the slip; take the rest another way")])),
     ("11", d("host.approved_vip", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（重要客户）。", "The bank approved it (VIP customer)."), &[S_GIVE_SLIP])),
     ("16", d("host.approved_update_track3", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（并要求更新磁条第三磁道）。", "The bank approved it (and asks to update track 3)."), &[S_GIVE_SLIP])),
@@ -437,6 +448,7 @@ static RESPONSE_CODES: &[(&str, Diagnosis)] = &[
     ("41", d("host.lost_card", C::Card, M::NotCharged, R::ContactAcquirer, t("挂失卡", "Card reported lost"), t("此卡已挂失，交易没有成功。", "This card was reported lost; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
     ("43", d("host.stolen_card", C::Card, M::NotCharged, R::ContactAcquirer, t("被盗卡", "Card reported stolen"), t("此卡已报失窃，交易没有成功。", "This card was reported stolen; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
     ("44", d("host.no_investment_account", C::Account, M::NotCharged, R::DoNotRetry, t("无投资账户", "No investment account"), t("这张卡没有对应的投资账户。", "The card has no investment account for this transaction."), &[S_OTHER_PAYMENT])),
+    ("45", d("host.fallback_not_allowed", C::Card, M::NotCharged, R::SafeToRetry, t("请使用芯片", "Use the chip"), t("发卡银行不允许这张卡刷磁条交易。", "The card's bank does not allow this card to be swiped."), &[S_USE_CHIP])),
     ("51", d("host.insufficient_funds", C::Account, M::NotCharged, R::DoNotRetry, t("余额不足", "Insufficient balance"), t("卡内可用余额不足。", "The card does not have enough available balance."), &[S_OTHER_PAYMENT])),
     ("52", d("host.no_cheque_account", C::Account, M::NotCharged, R::DoNotRetry, t("无支票账户", "No cheque account"), t("这张卡没有对应的支票账户。", "The card has no cheque account for this transaction."), &[S_OTHER_PAYMENT])),
     ("53", d("host.no_savings_account", C::Account, M::NotCharged, R::DoNotRetry, t("无储蓄账户", "No savings account"), t("这张卡没有对应的储蓄账户。", "The card has no savings account for this transaction."), &[S_OTHER_PAYMENT])),
@@ -471,6 +483,13 @@ static RESPONSE_CODES: &[(&str, Diagnosis)] = &[
     ("98", d("host.issuer_timeout", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行超时", "Card's bank timed out"), t("银行网络没有收到发卡银行的应答，交易没有完成。", "The bank network got no answer from the card's bank; the transaction did not complete."), &[S_QUERY_LAST, S_RETRY_LATER])),
     ("99", d("host.pin_format_error", C::Security, M::NotCharged, R::SafeToRetry, t("密码数据错误", "PIN data error"), t("银行读不出密码数据，多为终端密钥问题。", "The bank could not read the PIN data; usually a terminal key problem."), &[S_SIGN_IN, S_SERVICE])),
     ("A0", d("host.mac_error", C::Security, M::NotCharged, R::SafeToRetry, t("校验失败，请重新签到", "Check failed, sign in again"), t("银行校验终端数据没有通过，需要更新密钥。", "The bank could not verify the terminal's message; the keys need refreshing."), &[S_SIGN_IN, S_SERVICE])),
+    ("A1", d("host.currency_mismatch", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("币种不一致", "Currencies differ"), t("交易的币种与账户的币种不一致。", "The transaction's currency does not match the account's."), &[S_ACQUIRER])),
+    ("A2", d("host.approved_with_defects_a2", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("发卡银行没有及时应答，银联代为批准了交易；以银行入账为准。", "The card's bank did not answer in time and UnionPay approved on its behalf; the bank's posting confirms it."), &[S_GIVE_SLIP])),
+    ("A3", d("host.no_receiving_account", C::Account, M::NotCharged, R::DoNotRetry, t("收款账户不存在", "No such receiving account"), t("收款银行没有这个账户。", "The receiving bank has no such account."), &[S_CHECK_AMOUNT, S_ACQUIRER])),
+    ("A4", d("host.approved_with_defects_a4", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("银联批准了交易，但原交易的信息不完整；以银行入账为准。", "UnionPay approved it without the full original on file; the bank's posting confirms it."), &[S_GIVE_SLIP])),
+    ("A5", d("host.approved_with_defects_a5", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("银联批准了交易，但原交易曾被拒绝；以银行入账为准。", "UnionPay approved it although the original had been declined; the bank's posting confirms it."), &[S_GIVE_SLIP])),
+    ("A6", d("host.approved_with_defects_a6", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("发卡银行没有及时应答，银联代为批准了交易；以银行入账为准。", "The card's bank did not answer in time and UnionPay approved on its behalf; the bank's posting confirms it."), &[S_GIVE_SLIP])),
+    ("A7", d("host.security_failure", C::Security, M::NotCharged, R::RetryAfterRecovery, t("安全处理失败", "Security check failed"), t("银行处理密码或校验数据时出错，交易没有成功。", "The bank failed while processing the PIN or check data; the transaction did not go through."), &[S_SIGN_IN, S_SERVICE])),
 ];
 
 // Refund-specific wording for the codes where a refund means something else than a sale. A refund
@@ -504,6 +523,13 @@ static UNKNOWN_CODE: Diagnosis = d(
     ),
     &[S_ACQUIRER],
 );
+
+/// Whether `code` is in the response code table: a code outside it may be an approval of the
+/// host's own, so the engine reverses a transaction answered with one rather than calling it
+/// declined.
+pub fn is_known_response_code(code: &str) -> bool {
+    lookup(RESPONSE_CODES, code).is_some()
+}
 
 fn lookup(table: &'static [(&str, Diagnosis)], code: &str) -> Option<&'static Diagnosis> {
     table.iter().find(|(c, _)| *c == code).map(|(_, d)| d)

@@ -1520,6 +1520,15 @@ impl Engine {
                     )) => *s,
                     _ => return,
                 };
+                if !proto::closes_reversal(&reply.response_code) {
+                    // Answered but not done (96, 91, A0, ...): still charged. Sent again.
+                    log::warn!(
+                        "reversal answered {}: not processed, kept",
+                        reply.response_code
+                    );
+                    self.on_failure(now, Purpose::ReverseMain, ReversalReason::NoResponse);
+                    return;
+                }
                 let rec = self.reversal_acked(now, seq);
                 let reply_for_app = None;
                 match rec {
@@ -1581,6 +1590,21 @@ impl Engine {
         let Some(item) = self.pending.iter().find(|p| p.seq == seq).cloned() else {
             return;
         };
+        let kept = match item.kind {
+            PendingKind::Reversal => !proto::closes_reversal(&reply.response_code),
+            PendingKind::Advice => proto::is_temporary(&reply.response_code),
+        };
+        if kept {
+            // The host did not process it (96, 91, A0, ...): a failed attempt, with back-off.
+            log::warn!(
+                "{} for {} answered {}: not processed, kept",
+                item.kind.as_str(),
+                item.reference,
+                reply.response_code
+            );
+            self.pending_failed(now, seq);
+            return;
+        }
         match item.kind {
             PendingKind::Reversal => {
                 let rec = self.reversal_acked(now, seq);
@@ -1721,6 +1745,17 @@ impl Engine {
                 ..
             } => {
                 let approved = proto::is_approval(&reply.response_code);
+                if !approved
+                    && reversal_seq.is_some()
+                    && !crate::diagnosis::is_known_response_code(&reply.response_code)
+                {
+                    // A code outside the table might be an approval of the host's own: the
+                    // customer may be charged, so it is reversed like a malformed answer.
+                    log::warn!("unknown response code {}: reversed", reply.response_code);
+                    rec.response_code = Some(reply.response_code.clone());
+                    self.on_failure(now, Purpose::Main, ReversalReason::Other);
+                    return;
+                }
                 rec.state = if approved {
                     TxnState::Approved
                 } else {

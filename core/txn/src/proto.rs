@@ -678,11 +678,24 @@ pub fn verify_mac(profile: &Profile, mak: &TdesKey, packed: &[u8], msg: &Message
 }
 
 /// Whether a response code approves a financial request: `00`, and the other ISO 8583:1987
-/// approvals `10` (partial: its amount differs, so the amount check reverses it), `11`
-/// (approved, VIP) and `16` (approved, update track 3). Treating `11` as a decline would leave the
-/// customer charged while the terminal says declined.
+/// approvals `08` (honour with identification), `10` (partial: its amount differs, so the
+/// amount check reverses it), `11` (approved, VIP) and `16` (approved, update track 3), and
+/// CUP's approvals with defects `A2`/`A4`/`A5`/`A6`. Treating any of them as a decline would
+/// leave the customer charged while the terminal says declined.
 pub fn is_approval(code: &str) -> bool {
     smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.is_approved())
+}
+
+/// Whether the host's answer to a reversal ends it (`00`, `12`, `22`, `25`): see
+/// [`smartpos_iso8583::ResponseCode::closes_reversal`]. Anything else leaves it pending.
+pub fn closes_reversal(code: &str) -> bool {
+    smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.closes_reversal())
+}
+
+/// Whether the code means "not processed now, try again" (`96`, `91`, `A0`, ...): see
+/// [`smartpos_iso8583::ResponseCode::is_temporary`].
+pub fn is_temporary(code: &str) -> bool {
+    smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.is_temporary())
 }
 
 /// What a request expects of its response.
