@@ -150,7 +150,7 @@ impl LightTerminal {
                     ..CardData::default()
                 }),
                 original: None,
-                already_refunded: 0,
+                original_used: 0,
                 idempotency_key: None,
                 operator: None,
             },

@@ -257,7 +257,7 @@ pub fn engine_waiting_for_sale() -> (Engine, Vec<u8>) {
                 ..CardData::default()
             }),
             original: None,
-            already_refunded: 0,
+            original_used: 0,
             idempotency_key: None,
             operator: None,
         },

@@ -6,7 +6,7 @@ use smartpos_sim::net::{Server, ServerConfig, ServerHandle, TEST_CA_PEM, test_tl
 use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::journal::JournalKey;
 use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
-use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
+use smartpos_terminal::{Terminal, TerminalConfig, TerminalError, TxnOutcome};
 use smartpos_tests::{MID, TID, TempFile, swiped_card, temp_journal, test_card, test_tmk};
 use smartpos_txn::engine::{OpError, Outcome};
 use smartpos_txn::model::{TxnKind, TxnState};
@@ -181,6 +181,66 @@ async fn idempotent_sale_survives_restart_and_never_reaches_the_host_twice() {
     );
     let conflict = t.sale(1, test_card(), Some("order-77"), None).await;
     assert!(matches!(conflict, Err(TerminalError::IdempotencyConflict)));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_journal_limits_what_can_follow_a_refund_or_a_completion() {
+    let (server, acquirer) = host("cup", false, FaultPlan::none(), 1).await;
+    let path = journal_path("used");
+    let mut t = open(config("cup", server.local_addr(), false, 2_000), &path);
+    t.sign_in("01").await.unwrap();
+    let rejected = |r: Result<TxnOutcome, TerminalError>| {
+        assert!(
+            matches!(r, Err(TerminalError::Op(OpError::Rejected { .. }))),
+            "{r:?}"
+        );
+    };
+    let a = t
+        .sale(10_000, test_card(), None, None)
+        .await
+        .unwrap()
+        .record;
+    let b = t.sale(4_000, test_card(), None, None).await.unwrap().record;
+    let refund = t
+        .refund(&a.reference, 4_000, Some("ret-1"), None)
+        .await
+        .unwrap();
+    assert_eq!(refund.record.state, TxnState::Approved);
+    // Voiding or reversing the refunded sale would pay the customer back twice.
+    rejected(t.void(&a.reference, None, None).await);
+    rejected(t.reverse_after_failure(&a.reference).await);
+    // The refund's key on another sale is the app's mistake, not a replay.
+    assert!(matches!(
+        t.refund(&b.reference, 4_000, Some("ret-1"), None).await,
+        Err(TerminalError::IdempotencyConflict)
+    ));
+    // The same refund again is a replay.
+    let again = t
+        .refund(&a.reference, 4_000, Some("ret-1"), None)
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    // A pre-authorisation completes once; then it cannot be cancelled.
+    let pa = t
+        .preauth(5_000, test_card(), None, None)
+        .await
+        .unwrap()
+        .record;
+    let done = t.complete(&pa.reference, 4_500, None, None).await.unwrap();
+    assert_eq!(done.record.state, TxnState::Approved);
+    rejected(t.complete(&pa.reference, 500, None, None).await);
+    rejected(t.cancel_preauth(&pa.reference, None, None).await);
+    // Once the completion is voided, the pre-authorisation is free again.
+    t.void(&done.record.reference, None, None).await.unwrap();
+    let again = t.complete(&pa.reference, 5_000, None, None).await.unwrap();
+    assert_eq!(again.record.state, TxnState::Approved);
+    let records = t.journal().all().unwrap();
+    assert!(
+        reconcile(&records, &acquirer.ledger(), TID, true).is_empty(),
+        "{:?}",
+        reconcile(&records, &acquirer.ledger(), TID, true)
+    );
     server.shutdown().await;
 }
 

@@ -27,7 +27,7 @@ fn req(kind: TxnKind, amount: u64, original: Option<TxnRecord>) -> TxnRequest {
         amount,
         card: original.is_none().then(test_card),
         original,
-        already_refunded: 0,
+        original_used: 0,
         idempotency_key: None,
         operator: Some("01".into()),
     }
@@ -85,7 +85,7 @@ fn every_flow_works_in_both_dialects() {
         let mut r = req(TxnKind::Refund, 3_000, Some(s1.clone()));
         let (refund, _) = txn(&mut p, r.clone());
         assert_eq!(refund.state, TxnState::Approved, "{dialect} refund");
-        r.already_refunded = 3_000;
+        r.original_used = 3_000;
         r.amount = 7_001;
         let now = p.now();
         p.engine.start_txn(now, r);
@@ -373,7 +373,7 @@ fn terminal_failure_after_approval_reverses_with_96() {
     let (rec, _) = sale(&mut p, 1_000);
     assert_eq!(rec.state, TxnState::Approved);
     let now = p.now();
-    p.engine.start_reverse_after_failure(now, rec.clone());
+    p.engine.start_reverse_after_failure(now, rec.clone(), 0);
     let f = p.run();
     let Ok(Outcome::Txn { record, .. }) = f.result else {
         panic!("{f:?}")
@@ -654,6 +654,154 @@ fn settlement_mismatch_uploads_batch_and_advances() {
         .map(|b| dialect.unpack(b).unwrap().mti.0)
         .collect();
     assert_eq!(&mtis[mtis.len() - 5..], &[500, 320, 320, 320, 320]);
+}
+
+fn settle(p: &mut Pair, records: Vec<TxnRecord>) -> Result<Outcome, OpError> {
+    let now = p.now();
+    p.engine.start_settle(now, records);
+    p.run().result
+}
+
+/// A batch whose totals the host does not agree with: the host approved a sale that the
+/// terminal recorded as declined.
+fn unbalanced_batch() -> Pair {
+    let mut p = signed_in("cup");
+    sale(&mut p, 1_000);
+    p.answers.push_back(HostAnswer::Processed("05"));
+    let (b, _) = sale(&mut p, 2_000);
+    assert_eq!(b.state, TxnState::Declined);
+    p
+}
+
+#[test]
+fn a_batch_upload_the_host_refuses_stops_the_settlement_and_it_resumes_unbalanced() {
+    let mut p = unbalanced_batch();
+    let batch = p.engine.counters().batch;
+    // Totals answered "not balanced" by the host; the first upload is refused.
+    p.answers.push_back(HostAnswer::AsUsual);
+    p.answers.push_back(HostAnswer::NotProcessed("96"));
+    let records = p.records();
+    assert_eq!(
+        settle(&mut p, records),
+        Err(OpError::HostRefused { code: "96".into() })
+    );
+    assert_eq!(p.engine.counters().batch, batch, "the batch stays open");
+    // After a restart, settling again resumes with the same upload and says "not balanced".
+    let mut p = p.restart();
+    let records = p.records();
+    match settle(&mut p, records) {
+        Ok(Outcome::Settled {
+            balanced, uploaded, ..
+        }) => {
+            assert!(!balanced, "the host did not agree with the totals");
+            assert_eq!(uploaded, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.engine.counters().batch, batch + 1);
+}
+
+#[test]
+fn an_end_of_batch_the_host_refuses_keeps_the_batch_open() {
+    let mut p = unbalanced_batch();
+    let batch = p.engine.counters().batch;
+    // Totals (not balanced), one upload, then end-of-batch refused.
+    p.answers.push_back(HostAnswer::AsUsual);
+    p.answers.push_back(HostAnswer::AsUsual);
+    p.answers.push_back(HostAnswer::NotProcessed("96"));
+    let records = p.records();
+    assert_eq!(
+        settle(&mut p, records),
+        Err(OpError::HostRefused { code: "96".into() })
+    );
+    assert_eq!(p.engine.counters().batch, batch);
+    let records = p.records();
+    assert!(matches!(
+        settle(&mut p, records),
+        Ok(Outcome::Settled {
+            balanced: false,
+            ..
+        })
+    ));
+    assert_eq!(p.engine.counters().batch, batch + 1);
+}
+
+#[test]
+fn a_queued_refund_declined_while_settling_is_not_counted() {
+    let mut p = signed_in("cup");
+    let (s, _) = sale(&mut p, 5_000);
+    for _ in 0..3 {
+        p.answers.push_back(HostAnswer::NotProcessed("96"));
+    }
+    let (refund, _) = txn(&mut p, req(TxnKind::Refund, 2_000, Some(s)));
+    assert_eq!(refund.state, TxnState::Queued);
+    // The settlement first forwards the refund, which the host now declines.
+    p.answers.push_back(HostAnswer::NotProcessed("05"));
+    let records = p.records();
+    match settle(&mut p, records) {
+        Ok(Outcome::Settled {
+            balanced, totals, ..
+        }) => {
+            assert!(balanced, "the host has one sale and no refund: {totals:?}");
+            assert_eq!((totals.credit_count, totals.credit_amount), (0, 0));
+            assert_eq!((totals.debit_count, totals.debit_amount), (1, 5_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    let stored = p.journal.txn(&refund.reference).unwrap().unwrap();
+    assert_eq!(stored.state, TxnState::Declined);
+}
+
+#[test]
+fn what_was_taken_from_an_original_limits_voids_completions_cancels_and_reversals() {
+    let mut p = signed_in("cup");
+    let (s, _) = sale(&mut p, 10_000);
+    let rejected = |p: &mut Pair, r: TxnRequest| {
+        let sent = p.sent.len();
+        let now = p.now();
+        p.engine.start_txn(now, r);
+        let f = p.run();
+        assert_eq!(p.sent.len(), sent, "nothing sent");
+        match f.result {
+            Err(OpError::Rejected { reason }) => reason,
+            other => panic!("{other:?}"),
+        }
+    };
+    // A sale with 4,000 refunded: no void (it would return 10,000 more).
+    let mut void = req(TxnKind::Void, 0, Some(s.clone()));
+    void.original_used = 4_000;
+    assert!(rejected(&mut p, void).contains("has refunds"));
+    // Nor a terminal-failure reversal.
+    let now = p.now();
+    p.engine.start_reverse_after_failure(now, s.clone(), 4_000);
+    assert!(matches!(p.run().result, Err(OpError::Rejected { .. })));
+    // A completed pre-authorisation: no second completion, no cancel.
+    let now = p.now();
+    p.engine.start_txn(
+        now,
+        TxnRequest {
+            card: Some(test_card()),
+            ..req(TxnKind::PreAuth, 5_000, None)
+        },
+    );
+    let Ok(Outcome::Txn { record: pa, .. }) = p.run().result else {
+        panic!("pre-auth")
+    };
+    for kind in [TxnKind::Completion, TxnKind::PreAuthCancel] {
+        let mut r = req(kind, 4_500, Some(pa.clone()));
+        r.original_used = 4_500;
+        assert!(
+            rejected(&mut p, r).contains("already completed"),
+            "{kind:?}"
+        );
+    }
+    // A void or cancel cannot be reversed for a terminal failure.
+    let (v, _) = txn(&mut p, req(TxnKind::Void, 0, Some(s)));
+    assert_eq!(v.state, TxnState::Approved);
+    let now = p.now();
+    p.engine.start_reverse_after_failure(now, v, 0);
+    assert!(matches!(p.run().result, Err(OpError::Rejected { .. })));
+    assert!(p.reconcile().is_empty(), "{:?}", p.reconcile());
 }
 
 #[test]

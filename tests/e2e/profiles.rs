@@ -22,7 +22,7 @@ fn req(kind: TxnKind, amount: u64, original: Option<TxnRecord>) -> TxnRequest {
         amount,
         card: original.is_none().then(test_card),
         original,
-        already_refunded: 0,
+        original_used: 0,
         idempotency_key: None,
         operator: Some("01".into()),
     }

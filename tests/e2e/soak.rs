@@ -72,7 +72,7 @@ fn reconcile_accepts_the_reversal_of_a_declined_request() {
             amount: 1_051,
             card: Some(test_card()),
             original: None,
-            already_refunded: 0,
+            original_used: 0,
             idempotency_key: None,
             operator: None,
         },

@@ -642,6 +642,20 @@ impl Journal {
         u64::try_from(total).map_err(|_| corrupt("refund total"))
     }
 
+    /// How much of `original_ref` later transactions took: approved or queued refunds, and
+    /// completions that are approved or still being reversed (their outcome is not settled).
+    /// The engine refuses a void, a second completion or a cancel when this is not zero.
+    pub fn original_used(&self, original_ref: &str) -> Result<u64, JournalError> {
+        let total: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1
+               AND ((kind = 'refund' AND state IN ('approved', 'queued'))
+                 OR (kind = 'completion' AND state IN ('approved', 'reversing')))",
+            params![original_ref],
+            |r| r.get(0),
+        )?;
+        u64::try_from(total).map_err(|_| corrupt("original total"))
+    }
+
     /// Records a print attempt: the job stays `pending` until a print succeeds.
     pub fn record_print(
         &mut self,

@@ -673,12 +673,19 @@ impl Terminal {
         key: Option<&str>,
         kind: TxnKind,
         amount: Option<u64>,
+        original_ref: Option<&str>,
     ) -> Result<Option<TxnOutcome>, TerminalError> {
         let Some(key) = key else { return Ok(None) };
         let Some(rec) = self.journal.by_idempotency_key(key)? else {
             return Ok(None);
         };
-        if rec.kind != kind || amount.is_some_and(|a| a != rec.amount) {
+        // The same key for another command (another kind, amount or original transaction)
+        // is a mistake of the app: returning the first outcome would say "done" for a refund
+        // of sale B that was a refund of sale A.
+        if rec.kind != kind
+            || amount.is_some_and(|a| a != rec.amount)
+            || rec.original_ref.as_deref() != original_ref
+        {
             return Err(TerminalError::IdempotencyConflict);
         }
         let reversal_pending = self
@@ -700,7 +707,13 @@ impl Terminal {
             TxnKind::Void | TxnKind::PreAuthCancel | TxnKind::Balance => None,
             _ => Some(req.amount),
         };
-        if let Some(done) = self.replay(req.idempotency_key.as_deref(), req.kind, amount)? {
+        let original_ref = req.original.as_ref().map(|o| o.reference.as_str());
+        if let Some(done) = self.replay(
+            req.idempotency_key.as_deref(),
+            req.kind,
+            amount,
+            original_ref,
+        )? {
             log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
@@ -833,7 +846,7 @@ impl Terminal {
         idempotency_key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        if let Some(done) = self.replay(idempotency_key, kind, Some(amount))? {
+        if let Some(done) = self.replay(idempotency_key, kind, Some(amount), None)? {
             log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
@@ -959,9 +972,7 @@ impl Terminal {
             idempotency_key,
             operator,
         );
-        if kind == TxnKind::Refund {
-            req.already_refunded = self.journal.refunded_total(reference)?;
-        }
+        req.original_used = self.journal.original_used(reference)?;
         self.run_txn(req).await
     }
 
@@ -1035,8 +1046,9 @@ impl Terminal {
         reference: &str,
     ) -> Result<TxnOutcome, TerminalError> {
         let original = self.original(reference)?;
+        let used = self.journal.original_used(reference)?;
         let now = self.now();
-        self.engine.start_reverse_after_failure(now, original);
+        self.engine.start_reverse_after_failure(now, original, used);
         txn_outcome(self.run_admin().await?)
     }
 
@@ -1191,7 +1203,7 @@ fn request(
         amount,
         card,
         original,
-        already_refunded: 0,
+        original_used: 0,
         idempotency_key: idempotency_key.map(str::to_owned),
         operator: operator.map(str::to_owned),
     }

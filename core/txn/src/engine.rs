@@ -308,8 +308,11 @@ pub struct TxnRequest {
     pub card: Option<CardData>,
     /// The original, for void/refund/completion/cancel.
     pub original: Option<TxnRecord>,
-    /// Already refunded amount of the original (refunds only).
-    pub already_refunded: u64,
+    /// How much of the original later transactions already took (the runtime's journal
+    /// query): approved or queued refunds of a sale or completion; approved (or still
+    /// reversing) completions of a pre-authorisation. A void, a second completion and a
+    /// cancel are refused when it is not zero; a refund may not take more than the rest.
+    pub original_used: u64,
     /// App-supplied idempotency key (the runtime checks it before calling the engine).
     pub idempotency_key: Option<String>,
     /// Operator code.
@@ -702,6 +705,9 @@ impl Engine {
             Some(p) if p.batch == batch => p.step,
             _ => SettlementStep::Totals,
         };
+        // Uploads and end-of-batch follow only a "not balanced" totals answer, so a settlement
+        // resumed past the totals was not balanced.
+        let balanced = step == SettlementStep::Totals;
         self.begin(
             now,
             Op::Settle {
@@ -709,7 +715,7 @@ impl Engine {
                 records,
                 totals,
                 step,
-                balanced: true,
+                balanced,
                 uploaded: 0,
             },
         );
@@ -717,16 +723,34 @@ impl Engine {
 
     /// Reverses an approved transaction because the terminal could not complete it (reason 96),
     /// e.g. the card refused the host's approval. The reversal is durable before it is sent.
-    pub fn start_reverse_after_failure(&mut self, now: Now, record: TxnRecord) {
+    ///
+    /// Only a sale, pre-authorisation or completion of the open batch that nothing was taken
+    /// from (`original_used`, as for [`TxnRequest::original_used`]) can be reversed: reversing
+    /// a sale with refunds would pay the refunds twice, and reversing a void or a cancel would
+    /// bring back at the host what the journal keeps as voided.
+    pub fn start_reverse_after_failure(&mut self, now: Now, record: TxnRecord, original_used: u64) {
         if self.op.is_some() {
             self.begin(now, Op::Reverse { record, seq: 0 });
             return;
         }
-        if record.state != TxnState::Approved || !record.kind.needs_reversal() {
+        let refused = if record.state != TxnState::Approved
+            || !matches!(
+                record.kind,
+                TxnKind::Sale | TxnKind::PreAuth | TxnKind::Completion
+            ) {
+            Some("only an approved sale, pre-authorisation or completion can be reversed")
+        } else if record.batch != self.counters.batch {
+            Some("the transaction is not in the open batch: refund it instead")
+        } else if original_used > 0 {
+            Some("the transaction has refunds or a completion: it cannot be reversed")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
             self.emit(Event::Finished(Finished {
                 command: Command::Reverse,
                 result: Err(OpError::Rejected {
-                    reason: "only an approved, reversible transaction can be reversed".into(),
+                    reason: reason.into(),
                 }),
             }));
             return;
@@ -778,6 +802,11 @@ impl Engine {
                     if o.batch != self.counters.batch {
                         return reject("the original is not in the open batch: refund it instead");
                     }
+                    if req.original_used > 0 {
+                        // Voiding returns the whole amount: on top of a refund, the customer
+                        // would get more back than was paid.
+                        return reject("the original has refunds: refund the rest instead");
+                    }
                 }
                 TxnKind::Refund => {
                     if !matches!(o.kind, TxnKind::Sale | TxnKind::Completion) {
@@ -786,13 +815,19 @@ impl Engine {
                     if o.state != TxnState::Approved {
                         return reject("the original is not approved (or was voided/reversed)");
                     }
-                    if req.already_refunded.saturating_add(req.amount) > o.amount {
+                    if req.original_used.saturating_add(req.amount) > o.amount {
                         return reject("refunds would exceed the original amount");
                     }
                 }
                 TxnKind::Completion | TxnKind::PreAuthCancel => {
                     if o.kind != TxnKind::PreAuth || o.state != TxnState::Approved {
                         return reject("the original must be an approved pre-authorisation");
+                    }
+                    if req.original_used > 0 {
+                        // One completion per pre-authorisation (a second one is refused by
+                        // the host too: Q/CUP 006.6-2014 A.2, code 22), and a completed one
+                        // can no longer be cancelled: void the completion instead.
+                        return reject("the pre-authorisation is already completed");
                     }
                     if req.kind == TxnKind::Completion && req.amount > o.amount {
                         return reject("completion exceeds the pre-authorised amount");
@@ -1375,13 +1410,47 @@ impl Engine {
                 }
             }
             SettlementStep::Upload { next } => {
+                if reply.response_code != "00" {
+                    // The host did not take this record: stop here; the next settlement
+                    // resumes with the same record (the step is journaled).
+                    let code = reply.response_code;
+                    self.finish(Err(OpError::HostRefused { code }));
+                    return;
+                }
                 *uploaded += 1;
                 *step = SettlementStep::Upload { next: next + 1 };
                 self.settle_step(now);
             }
             SettlementStep::EndOfBatch => {
+                if reply.response_code != "00" {
+                    // The batch stays open: closing it would leave records the host never took.
+                    let code = reply.response_code;
+                    self.finish(Err(OpError::HostRefused { code }));
+                    return;
+                }
                 let (b, bal, t, u) = (*batch, *balanced, *totals, *uploaded);
                 self.close_batch(b, bal, t, u);
+            }
+        }
+    }
+
+    /// A pending item of a settlement's batch was delivered before the totals went out: the
+    /// settlement counts and uploads the record in its final state (a refund the host declined
+    /// is neither a credit nor uploaded).
+    fn settlement_sees(&mut self, reference: &str, state: TxnState) {
+        if let Some((
+            Op::Settle {
+                batch,
+                records,
+                totals,
+                ..
+            },
+            _,
+        )) = &mut self.op
+        {
+            if let Some(r) = records.iter_mut().find(|r| r.reference == reference) {
+                r.state = state;
+                *totals = BatchTotals::of(*batch, records.iter());
             }
         }
     }
@@ -1569,14 +1638,17 @@ impl Engine {
         };
         match &rec {
             Some(r) => ops.push(JournalOp::PutTxn(r.clone())),
-            None => ops.push(JournalOp::UpdateState(StateUpdate {
-                reference: item.reference.clone(),
-                state: TxnState::Reversed,
-                response_code: None,
-                rrn: None,
-                auth_code: None,
-                at_ms: now.unix_ms,
-            })),
+            None => {
+                ops.push(JournalOp::UpdateState(StateUpdate {
+                    reference: item.reference.clone(),
+                    state: TxnState::Reversed,
+                    response_code: None,
+                    rrn: None,
+                    auth_code: None,
+                    at_ms: now.unix_ms,
+                }));
+                self.settlement_sees(&item.reference, TxnState::Reversed);
+            }
         }
         self.commit(ops);
         self.emit(Event::PendingDelivered {
@@ -1648,6 +1720,7 @@ impl Engine {
                         finished = Some(r.clone());
                     }
                 } else {
+                    self.settlement_sees(&item.reference, state);
                     ops.push(JournalOp::UpdateState(StateUpdate {
                         reference: item.reference.clone(),
                         state,
