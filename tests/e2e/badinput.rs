@@ -949,6 +949,22 @@ async fn journal_reset_continues_the_stan_and_opens_the_next_batch() {
     let committed = commit_some(&mut t, 4_000).await;
     let old_batch = t.batch();
     let old_id = t.journal().id().unwrap().unwrap();
+    // While it is open, a second terminal on the same journal is refused, and so is a reset.
+    assert!(matches!(
+        open_guarded(server.local_addr(), &path, &store, 5),
+        Err(TerminalError::Journal(JournalError::InUse))
+    ));
+    assert!(matches!(
+        reset_journal(
+            &path,
+            &JournalKey::new(KEY),
+            store.clone(),
+            5,
+            1_900_000_000_000
+        ),
+        Err(TerminalError::Journal(JournalError::InUse))
+    ));
+    assert!(path.exists(), "nothing moved");
     drop(t);
     let old = std::fs::read(&path).unwrap();
     let before = store.guard();

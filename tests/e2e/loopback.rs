@@ -301,22 +301,22 @@ async fn mixed_with_fault(kind: FaultKind) {
             Ok(o) if o.record.state == TxnState::Approved => approved.push(o.record),
             _ => {}
         }
-        if i % 4 == 3 {
-            if let Some(orig) = approved.pop() {
-                let _ = t.refund(&orig.reference, 300, None, None).await;
-            }
+        if i % 4 == 3
+            && let Some(orig) = approved.pop()
+        {
+            let _ = t.refund(&orig.reference, 300, None, None).await;
         }
-        if i % 5 == 4 {
-            if let Some(orig) = approved.pop() {
-                let _ = t.void(&orig.reference, None, None).await;
-            }
+        if i % 5 == 4
+            && let Some(orig) = approved.pop()
+        {
+            let _ = t.void(&orig.reference, None, None).await;
         }
     }
     let pa = t.preauth(2_000, test_card(), None, None).await;
-    if let Ok(pa) = pa {
-        if pa.record.state == TxnState::Approved {
-            let _ = t.complete(&pa.record.reference, 1_500, None, None).await;
-        }
+    if let Ok(pa) = pa
+        && pa.record.state == TxnState::Approved
+    {
+        let _ = t.complete(&pa.record.reference, 1_500, None, None).await;
     }
     t.disconnect().await;
     // Recovery against a clean host with the same ledger.

@@ -316,6 +316,8 @@ impl Pair {
     /// and a new one is restored from the journal file. The host keeps its ledger.
     pub fn restart(self) -> Pair {
         let Pair {
+            engine,
+            journal,
             host,
             journal_path,
             dir,
@@ -323,6 +325,9 @@ impl Pair {
             now_ms,
             ..
         } = self;
+        // The old journal closes (and gives up its lock) before the new one opens.
+        drop(engine);
+        drop(journal);
         let mut p = Pair::with_host_profile(profile, host, &journal_path);
         p.now_ms = now_ms;
         p.dir = dir;

@@ -365,14 +365,14 @@ async fn run_terminal(
         let roll = rng.next_u64() % 100;
         let (kind, result): (&str, Option<Result<TxnOutcome, TerminalError>>) = match roll {
             0..=39 => {
-                let card = if rng.next_u64() % 3 == 0 {
+                let card = if rng.next_u64().is_multiple_of(3) {
                     swiped_card()
                 } else {
                     test_card()
                 };
                 let a = amount(&mut rng, 100, 99_999);
                 let first = t.sale(a, card.clone(), Some(&key), Some("01")).await;
-                if rng.next_u64() % 10 == 0 {
+                if rng.next_u64().is_multiple_of(10) {
                     // The app retries with the same key (it lost our answer): the recorded
                     // outcome must come back and nothing may reach the host again.
                     run.replays += 1;
@@ -468,12 +468,11 @@ async fn run_terminal(
                 if matches!(e, TerminalError::Op(OpError::NotSignedIn)) {
                     let _ = t.sign_in("01").await;
                 }
-                if kind == "refund" {
-                    if let Ok(Some(rec)) = t.journal().by_idempotency_key(&key) {
-                        if rec.state == TxnState::Queued {
-                            run.queued_refunds.push(key.clone());
-                        }
-                    }
+                if kind == "refund"
+                    && let Ok(Some(rec)) = t.journal().by_idempotency_key(&key)
+                    && rec.state == TxnState::Queued
+                {
+                    run.queued_refunds.push(key.clone());
                 }
             }
         }

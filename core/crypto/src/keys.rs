@@ -324,7 +324,7 @@ pub(crate) fn to_block<const N: usize>(bytes: &[u8]) -> [u8; N] {
 }
 
 fn check_blocks(len: usize, block: usize) -> Result<(), CryptoError> {
-    if len % block != 0 {
+    if !len.is_multiple_of(block) {
         return Err(CryptoError::DataLength { len, block });
     }
     Ok(())

@@ -42,7 +42,7 @@ pub fn pad(data: &[u8], block: usize, padding: Padding) -> Vec<u8> {
     if out.is_empty() {
         out.resize(block, 0);
     }
-    while out.len() % block != 0 {
+    while !out.len().is_multiple_of(block) {
         out.push(0);
     }
     out

@@ -128,7 +128,7 @@ fn put_nibbles(out: &mut [u8], start: usize, nibbles: &[u8]) {
     for (i, n) in nibbles.iter().enumerate() {
         let pos = start + i;
         if let Some(b) = out.get_mut(pos / 2) {
-            if pos % 2 == 0 {
+            if pos.is_multiple_of(2) {
                 *b = (*b & 0x0F) | (n << 4);
             } else {
                 *b = (*b & 0xF0) | (n & 0x0F);
@@ -139,7 +139,7 @@ fn put_nibbles(out: &mut [u8], start: usize, nibbles: &[u8]) {
 
 fn nibble_at(bytes: &[u8], pos: usize) -> u8 {
     match bytes.get(pos / 2) {
-        Some(b) if pos % 2 == 0 => b >> 4,
+        Some(b) if pos.is_multiple_of(2) => b >> 4,
         Some(b) => b & 0x0F,
         None => 0,
     }

@@ -144,12 +144,12 @@ impl Acquirer {
             batch_seq: 1,
             ..State::default()
         };
-        if let Some(path) = &cfg.ledger_file {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                state.ledger = serde_json::from_str(&text)
-                    .map_err(|e| format!("ledger file {} unreadable: {e}", path.display()))?;
-                state.rrn_seq += u64::try_from(state.ledger.transactions.len()).unwrap_or(0);
-            }
+        if let Some(path) = &cfg.ledger_file
+            && let Ok(text) = std::fs::read_to_string(path)
+        {
+            state.ledger = serde_json::from_str(&text)
+                .map_err(|e| format!("ledger file {} unreadable: {e}", path.display()))?;
+            state.rrn_seq += u64::try_from(state.ledger.transactions.len()).unwrap_or(0);
         }
         Ok(Acquirer {
             profile,
@@ -205,10 +205,11 @@ impl Acquirer {
         let tid = msg.text(41).unwrap_or_default().to_owned();
         let mac = needs_mac(msg.mti);
         let mut bytes = self.seal_locked(&st, &resp, &tid)?;
-        if faults.bad_mac && mac {
-            if let Some(last) = bytes.last_mut() {
-                *last ^= 0x55;
-            }
+        if faults.bad_mac
+            && mac
+            && let Some(last) = bytes.last_mut()
+        {
+            *last ^= 0x55;
         }
         Some(bytes)
     }
@@ -532,14 +533,14 @@ impl Acquirer {
                 if status == HostStatus::Approved {
                     e.status = HostStatus::Reversed;
                     // Reversing a void or cancel reinstates what it cancelled.
-                    if matches!(kind.as_str(), "void" | "preauth_cancel") {
-                        if let Some(o) = original {
-                            if let Some(e) = st.ledger.transactions.iter_mut().find(|e| {
+                    if matches!(kind.as_str(), "void" | "preauth_cancel")
+                        && let Some(o) = original
+                        && let Some(e) =
+                            st.ledger.transactions.iter_mut().find(|e| {
                                 e.tid == tid && e.rrn == o && e.status == HostStatus::Voided
-                            }) {
-                                e.status = HostStatus::Approved;
-                            }
-                        }
+                            })
+                    {
+                        e.status = HostStatus::Approved;
                     }
                 }
                 resp.set(39, b"00".to_vec());

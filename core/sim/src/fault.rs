@@ -267,7 +267,7 @@ fn parse_probability(text: &str) -> Result<f64, FaultParseError> {
 /// Formats a duration the way the grammar reads it: whole seconds as `Ns`, else `Nms`.
 fn format_duration(d: Duration) -> String {
     let millis = d.as_millis();
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")

@@ -279,11 +279,10 @@ impl Server {
                     }
                 },
                 Some(done) = conns.join_next(), if !conns.is_empty() => {
-                    if let Err(e) = done {
-                        if e.is_panic() {
+                    if let Err(e) = done
+                        && e.is_panic() {
                             log::error!("sim: a connection task panicked (handler bug)");
                         }
-                    }
                 }
             }
         }

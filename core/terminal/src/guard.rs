@@ -73,21 +73,28 @@ pub struct JournalGuard {
 /// Steps of [`smartpos_txn::model::Counters::next_stan`] from `from` to `to` (STANs run
 /// 1..=999999 and wrap; 0 means "none used yet" and comes before 1). `None` when `to` is 0 and
 /// `from` is not (a journal without a STAN cannot be ahead of a used one).
+/// The arithmetic runs in `u64` on values reduced modulo 999999, so that a value out of range
+/// (from a damaged store) cannot overflow; the journal refuses such counters on open.
 fn stan_steps(from: u32, to: u32) -> Option<u32> {
+    let m = u64::from(STAN_MAX);
     match (from, to) {
         (0, t) => Some(t),
         (_, 0) => None,
-        (f, t) => Some((t + STAN_MAX - f) % STAN_MAX),
+        (f, t) => {
+            let steps = (u64::from(t) % m + m - u64::from(f) % m) % m;
+            u32::try_from(steps).ok()
+        }
     }
 }
 
 /// `stan` advanced by `n` steps.
 fn stan_add(stan: u32, n: u32) -> u32 {
-    let n = n % STAN_MAX;
+    let m = u64::from(STAN_MAX);
+    let n = u64::from(n) % m;
     if stan == 0 {
-        if n == 0 { 0 } else { n }
+        u32::try_from(n).unwrap_or(0)
     } else {
-        (stan - 1 + n) % STAN_MAX + 1
+        u32::try_from((u64::from(stan) - 1 + n) % m + 1).unwrap_or(1)
     }
 }
 
@@ -354,6 +361,8 @@ pub fn reset_journal(
                 .into(),
         )
     })?;
+    // A journal that is open elsewhere is not moved from under its terminal.
+    let lock = crate::journal::JournalLock::acquire(path)?;
     let secs = now_unix_ms.div_euclid(1000);
     let lost = sidecar(path, &format!(".lost-{secs}"));
     let mut moved = Vec::new();
@@ -378,7 +387,7 @@ pub fn reset_journal(
         })?;
         moved.push(to);
     }
-    let mut journal = Journal::open(path, key)?;
+    let mut journal = Journal::open_locked(path, key, lock)?;
     let id = new_id()?;
     journal.set_meta(JOURNAL_ID_KEY, &id)?;
     let counters = Counters {
@@ -484,6 +493,13 @@ mod tests {
         assert_eq!(stan_steps(5, 5), Some(0));
         assert_eq!(stan_steps(0, 7), Some(7));
         assert_eq!(stan_steps(3, 0), None);
+        // Values out of range (a damaged store) give some answer, never an overflow.
+        for (a, b) in [(u32::MAX, 1), (1, u32::MAX), (u32::MAX, u32::MAX)] {
+            assert!(stan_steps(a, b).is_some_and(|n| n < STAN_MAX));
+            assert!(stan_add(a, b) <= STAN_MAX);
+        }
+        let g = JournalGuard::reserve("id", c(u32::MAX, u32::MAX), u32::MAX, 0);
+        let _ = (g.covers(c(u32::MAX, 1)), g.is_ahead_of(c(0, u32::MAX)));
     }
 
     #[test]

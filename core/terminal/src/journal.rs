@@ -173,6 +173,46 @@ pub enum JournalError {
     /// The idempotency key is already used by another transaction.
     #[error("idempotency key already used")]
     DuplicateKey,
+    /// Another open journal (a second terminal object, in this process or another) holds
+    /// the file: two engines on one journal would hand out the same STANs and overwrite each
+    /// other's records.
+    #[error("the journal is already open in another terminal instance: close that one first")]
+    InUse,
+    /// A new transaction's reference (batch + STAN) belongs to another stored transaction.
+    #[error("transaction reference {0} already belongs to another transaction")]
+    ReferenceTaken(String),
+    /// The lock file beside the journal (`<journal>.lock`) cannot be opened or locked.
+    #[error("cannot lock the journal ({0:?})")]
+    Lock(std::io::ErrorKind),
+}
+
+/// The exclusive lock that makes a journal file single-user: an advisory lock (`flock`) on
+/// `<journal>.lock`, held for as long as the [`Journal`] lives and released by the OS when the
+/// process ends, however it ends. SQLite's own locks only serialise transactions; they do not
+/// stop a second engine from working on the same file.
+pub(crate) struct JournalLock {
+    _file: std::fs::File,
+}
+
+impl JournalLock {
+    /// Takes the lock of the journal at `path`, or fails at once with
+    /// [`JournalError::InUse`] when another holder has it.
+    pub(crate) fn acquire(path: &Path) -> Result<JournalLock, JournalError> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(std::path::PathBuf::from(name))
+            .map_err(|e| JournalError::Lock(e.kind()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(JournalLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse),
+            Err(std::fs::TryLockError::Error(e)) => Err(JournalError::Lock(e.kind())),
+        }
+    }
 }
 
 /// The `meta` key of the journal's identity (hex of 16 random bytes, see `guard.rs`).
@@ -253,6 +293,9 @@ pub struct Journal {
     /// succeeded), so a money commit pays for the pragma only after a relaxed write failed
     /// to restore it.
     sync_full: bool,
+    /// The file's lock (none for an in-memory journal); released on drop, after the
+    /// connection above is closed.
+    _lock: Option<JournalLock>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -265,11 +308,45 @@ fn corrupt(what: &'static str) -> JournalError {
     JournalError::Corrupt { what }
 }
 
+/// The stored STAN (0 before the first message, else 1 to 999999) and batch (1 to 999999),
+/// checked: the guard's arithmetic and the reference format assume these ranges, and a file
+/// is not trusted to keep them.
+fn checked_counters(stan: i64, batch: i64) -> Result<Counters, JournalError> {
+    let stan = u32::try_from(stan)
+        .ok()
+        .filter(|s| *s <= 999_999)
+        .ok_or(corrupt("counters.stan"))?;
+    let batch = u32::try_from(batch)
+        .ok()
+        .filter(|b| (1..=999_999).contains(b))
+        .ok_or(corrupt("counters.batch"))?;
+    Ok(Counters {
+        stan,
+        batch,
+        ..Counters::default()
+    })
+}
+
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`.
+    /// Opens (creating if needed) the journal at `path`, which stays locked for this value's
+    /// lifetime: a second open of the same file fails with [`JournalError::InUse`] until this
+    /// one is dropped.
     pub fn open(path: &Path, key: &JournalKey) -> Result<Journal, JournalError> {
+        let lock = JournalLock::acquire(path)?;
+        Self::open_locked(path, key, lock)
+    }
+
+    /// [`Journal::open`] with the lock already taken (a reset holds it while it moves the old
+    /// files aside).
+    pub(crate) fn open_locked(
+        path: &Path,
+        key: &JournalKey,
+        lock: JournalLock,
+    ) -> Result<Journal, JournalError> {
         let conn = Connection::open(path)?;
-        Self::init(conn, key)
+        let mut j = Self::init(conn, key)?;
+        j._lock = Some(lock);
+        Ok(j)
     }
 
     /// Looks at the journal file at `path` without creating, migrating or writing anything:
@@ -312,13 +389,11 @@ impl Journal {
             .optional()?;
         let counters = conn
             .query_row("SELECT stan, batch FROM counters WHERE id = 1", [], |r| {
-                Ok(Counters {
-                    stan: r.get(0)?,
-                    batch: r.get(1)?,
-                    ..Counters::default()
-                })
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
             })
-            .optional()?;
+            .optional()?
+            .map(|(stan, batch)| checked_counters(stan, batch))
+            .transpose()?;
         let has_txns = conn
             .query_row("SELECT 1 FROM txn LIMIT 1", [], |r| r.get::<_, i64>(0))
             .optional()?
@@ -370,6 +445,7 @@ impl Journal {
             sync_full: true,
             key: LessSafeKey::new(unbound),
             rng: SystemRandom::new(),
+            _lock: None,
         })
     }
 
@@ -501,21 +577,35 @@ impl Journal {
 
     /// Loads what the engine needs to resume.
     pub fn restore(&self) -> Result<Restored, JournalError> {
-        let counters = self
+        let mut counters = self
             .conn
             .query_row(
                 "SELECT stan, batch, pending_seq FROM counters WHERE id = 1",
                 [],
                 |r| {
-                    Ok(Counters {
-                        stan: r.get(0)?,
-                        batch: r.get(1)?,
-                        pending_seq: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(1),
-                    })
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 },
             )
             .optional()?
+            .map(|(stan, batch, seq)| {
+                let mut c = checked_counters(stan, batch)?;
+                c.pending_seq = u64::try_from(seq)
+                    .ok()
+                    .filter(|s| *s >= 1)
+                    .ok_or(corrupt("counters.pending_seq"))?;
+                Ok::<_, JournalError>(c)
+            })
+            .transpose()?
             .unwrap_or_default();
+        let pending = self.pending()?;
+        // A new item never takes the number of a stored one (which it would replace).
+        if let Some(last) = pending.iter().map(|p| p.seq).max() {
+            counters.pending_seq = counters.pending_seq.max(last.saturating_add(1));
+        }
         let in_flight = self.query_txns("WHERE state = 'sending' ORDER BY created_at_ms", [])?;
         let wrapped_keys = self
             .meta("wrapped_keys")?
@@ -534,7 +624,7 @@ impl Journal {
             .transpose()?;
         Ok(Restored {
             counters,
-            pending: self.pending()?,
+            pending,
             in_flight,
             wrapped_keys,
             settlement,
@@ -1045,17 +1135,13 @@ fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
     }))
 }
 
-/// The transaction upsert: on the primary key only. `INSERT OR REPLACE` would also resolve a
-/// clash on the unique idempotency key by deleting the other transaction.
-static PUT_TXN_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// A new transaction: a plain insert, which fails on a reference or idempotency key that is
+/// taken. Neither an upsert nor `INSERT OR REPLACE`: both would let a second transaction with
+/// the same reference (two engines on one file, a STAN that wrapped within a batch) replace
+/// the first one, its reversal included.
+static INSERT_TXN_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO txn ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-         ON CONFLICT(reference) DO UPDATE SET kind = excluded.kind, state = excluded.state, amount = excluded.amount,
-           currency = excluded.currency, stan = excluded.stan, batch = excluded.batch, local_time = excluded.local_time,
-           local_date = excluded.local_date, rrn = excluded.rrn, auth_code = excluded.auth_code,
-           response_code = excluded.response_code, original_ref = excluded.original_ref,
-           idempotency_key = excluded.idempotency_key, operator = excluded.operator, pan_masked = excluded.pan_masked,
-           entry_mode = excluded.entry_mode, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms"
+        "INSERT INTO txn ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     )
 });
 
@@ -1070,9 +1156,10 @@ const UPDATE_TXN_SAME_KEYS_SQL: &str = "UPDATE txn SET kind = ?2, state = ?3, am
   WHERE reference = ?1 AND batch = ?7 AND original_ref IS ?13 AND idempotency_key IS ?14
     AND created_at_ms = ?18";
 
-/// Stores `r`: [`UPDATE_TXN_SAME_KEYS_SQL`] when the record exists with the same indexed
-/// columns, the upsert otherwise (a new record, or one whose batch, original, idempotency key
-/// or creation time changes).
+/// Stores `r`: [`UPDATE_TXN_SAME_KEYS_SQL`] when the record exists with the same batch,
+/// original, idempotency key and creation time (the engine never changes them), a new row
+/// otherwise. A row with the same reference and other keys is another transaction:
+/// [`JournalError::ReferenceTaken`], and the commit rolls back.
 fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalError> {
     let amount = i64::try_from(r.amount).map_err(|_| corrupt("txn.amount"))?;
     let values = params![
@@ -1103,12 +1190,20 @@ fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalE
     {
         return Ok(());
     }
-    match tx.prepare_cached(&PUT_TXN_SQL)?.execute(values) {
+    match tx.prepare_cached(&INSERT_TXN_SQL)?.execute(values) {
         Ok(_) => Ok(()),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            Err(JournalError::DuplicateKey)
+            // SQLite names one violated constraint; the reference is the one that matters.
+            let taken = tx
+                .prepare_cached("SELECT 1 FROM txn WHERE reference = ?1")?
+                .exists(params![r.reference])?;
+            Err(if taken {
+                JournalError::ReferenceTaken(r.reference.clone())
+            } else {
+                JournalError::DuplicateKey
+            })
         }
         Err(e) => Err(e.into()),
     }
@@ -1119,7 +1214,16 @@ fn update_state(tx: &rusqlite::Transaction<'_>, u: &StateUpdate) -> Result<(), J
         "UPDATE txn SET state = ?2, response_code = COALESCE(?3, response_code), rrn = COALESCE(?4, rrn),
                         auth_code = COALESCE(?5, auth_code), updated_at_ms = ?6 WHERE reference = ?1",
     )?
-    .execute(params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms])?;
+    .execute(params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms])
+    .map(|n| {
+        if n == 0 {
+            log::error!(
+                "state update to {} for {}: no such transaction in the journal",
+                u.state.as_str(),
+                u.reference
+            );
+        }
+    })?;
     Ok(())
 }
 
@@ -1199,7 +1303,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_record_is_replaced_whole_whichever_columns_change() {
+    fn an_outcome_updates_its_record_and_another_transaction_cannot_take_its_reference() {
         let mut j = Journal::open_in_memory(&key()).unwrap();
         let put = |j: &mut Journal, r: &TxnRecord| {
             j.apply(&Commit {
@@ -1217,35 +1321,95 @@ mod tests {
         r.updated_at_ms = 2;
         put(&mut j, &r).unwrap();
         assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
-        // Each indexed column changing on its own still reaches the row and its index.
-        r.batch = 2;
-        put(&mut j, &r).unwrap();
-        assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
-        assert_eq!(j.batch(2).unwrap(), vec![r.clone()]);
-        assert!(j.batch(1).unwrap().is_empty());
-        r.original_ref = Some("000001000000".into());
-        put(&mut j, &r).unwrap();
-        assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
-        r.idempotency_key = Some("another".into());
-        put(&mut j, &r).unwrap();
-        assert_eq!(
-            j.by_idempotency_key("another")
-                .unwrap()
-                .map(|t| t.reference),
-            Some(r.reference.clone())
-        );
-        assert!(j.by_idempotency_key("key-000001000001").unwrap().is_none());
-        r.created_at_ms = 5;
-        put(&mut j, &r).unwrap();
-        assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
+        // A record with the same reference but another batch, original, idempotency key or
+        // creation time is another transaction (two engines on one file, a STAN that wrapped
+        // within a batch): refused, and the first one stays whole.
+        let changes: [fn(&mut TxnRecord); 4] = [
+            |o| o.batch = 2,
+            |o| o.original_ref = Some("000001000000".into()),
+            |o| o.idempotency_key = Some("another".into()),
+            |o| o.created_at_ms = 5,
+        ];
+        for change in changes {
+            let mut other = record("000001000001", TxnState::Sending);
+            change(&mut other);
+            let e = put(&mut j, &other);
+            assert!(
+                matches!(e, Err(JournalError::ReferenceTaken(ref x)) if *x == r.reference),
+                "{other:?}: {e:?}"
+            );
+            assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
+            assert_eq!(j.batch(1).unwrap(), vec![r.clone()]);
+        }
         // A second record may not take the first one's idempotency key.
         let mut other = record("000001000002", TxnState::Sending);
-        other.idempotency_key = Some("another".into());
+        other.idempotency_key = r.idempotency_key.clone();
         assert!(matches!(
             put(&mut j, &other),
             Err(JournalError::DuplicateKey)
         ));
         assert_eq!(j.txn(&r.reference).unwrap(), Some(r));
+        assert_eq!(j.txn("000001000002").unwrap(), None);
+    }
+
+    #[test]
+    fn a_journal_file_is_open_in_one_place_at_a_time() {
+        let dir =
+            std::env::temp_dir().join(format!("smartpos-journal-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.db");
+        let first = Journal::open(&path, &key()).unwrap();
+        assert!(matches!(
+            Journal::open(&path, &key()),
+            Err(JournalError::InUse)
+        ));
+        drop(first);
+        let again = Journal::open(&path, &key()).unwrap();
+        drop(again);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn counters_out_of_range_are_refused_and_pending_numbers_never_repeat() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let set = |j: &Journal, sql: &str| j.conn.execute_batch(sql).unwrap();
+        set(
+            &j,
+            "INSERT INTO counters (id, stan, batch, pending_seq) VALUES (1, 5, 1, 1)",
+        );
+        // A stored item numbered past the counter: the next new item comes after it.
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutPending(PendingItem {
+                seq: 7,
+                kind: PendingKind::Reversal,
+                reference: "000001000005".into(),
+                reason: None,
+                message: vec![1, 2, 3],
+                attempts: 0,
+                armed: true,
+                not_before_unix_ms: 0,
+            })],
+        })
+        .unwrap();
+        assert_eq!(j.restore().unwrap().counters.pending_seq, 8);
+        for (sql, what) in [
+            ("UPDATE counters SET stan = 4294967295", "counters.stan"),
+            ("UPDATE counters SET stan = 1000000", "counters.stan"),
+            ("UPDATE counters SET stan = 5, batch = 0", "counters.batch"),
+            ("UPDATE counters SET batch = -1", "counters.batch"),
+            (
+                "UPDATE counters SET batch = 1, pending_seq = 0",
+                "counters.pending_seq",
+            ),
+        ] {
+            set(&j, sql);
+            assert!(
+                matches!(j.restore(), Err(JournalError::Corrupt { what: w }) if w == what),
+                "{sql}"
+            );
+        }
     }
 
     #[test]

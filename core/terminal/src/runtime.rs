@@ -454,12 +454,10 @@ impl Terminal {
                 match o {
                     Output::Commit(c) => {
                         self.probe(Probe::BeforeCommit { id: c.id });
-                        if !result_traced {
-                            if let Some(f) = self.engine.queued_finish() {
-                                let line = result_line(f.command, &f.result);
-                                self.trace_line("event", line);
-                                result_traced = true;
-                            }
+                        if !result_traced && let Some(f) = self.engine.queued_finish() {
+                            let line = result_line(f.command, &f.result);
+                            self.trace_line("event", line);
+                            result_traced = true;
                         }
                         // A card transaction's chip data goes with the commit that creates
                         // its record.
@@ -728,16 +726,16 @@ impl Terminal {
         let now = self.now();
         self.engine.start_txn(now, req);
         let result = self.run_txn_started().await;
-        if let Ok(o) = &result {
-            if matches!(kind, TxnKind::Void | TxnKind::PreAuthCancel) {
-                self.audit(
-                    kind.as_str(),
-                    format!(
-                        "{} {} {}",
-                        o.record.reference, o.record.amount, o.record.state
-                    ),
-                );
-            }
+        if let Ok(o) = &result
+            && matches!(kind, TxnKind::Void | TxnKind::PreAuthCancel)
+        {
+            self.audit(
+                kind.as_str(),
+                format!(
+                    "{} {} {}",
+                    o.record.reference, o.record.amount, o.record.state
+                ),
+            );
         }
         result
     }
@@ -893,13 +891,13 @@ impl Terminal {
                 operator,
             ))
             .await;
-        if self.card_info.take().is_some() {
-            if let Ok(o) = &out {
-                // The record came from somewhere else than this run's commits (not expected);
-                // receipt data is not money: store it on its own, log a failure.
-                if let Err(e) = self.journal.put_card_info(&o.record.reference, &info) {
-                    log::warn!("card info for the receipt not stored: {e}");
-                }
+        if self.card_info.take().is_some()
+            && let Ok(o) = &out
+        {
+            // The record came from somewhere else than this run's commits (not expected);
+            // receipt data is not money: store it on its own, log a failure.
+            if let Err(e) = self.journal.put_card_info(&o.record.reference, &info) {
+                log::warn!("card info for the receipt not stored: {e}");
             }
         }
         let mut out = out?;

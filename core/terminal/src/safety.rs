@@ -205,11 +205,11 @@ impl Terminal {
     /// would invalidate every stored password hash); lockout and challenge settings take
     /// effect when the terminal is next opened.
     pub fn set_safety_settings(&mut self, settings: SafetySettings) -> Result<(), TerminalError> {
-        if self.safety.settings.require_login {
-            if let Err(e) = self.supervisor_session() {
-                self.audit("settings_denied", format!("{e}"));
-                return Err(e);
-            }
+        if self.safety.settings.require_login
+            && let Err(e) = self.supervisor_session()
+        {
+            self.audit("settings_denied", format!("{e}"));
+            return Err(e);
         }
         let current = &self.safety.settings.operators;
         if settings.operators.iterations != current.iterations {
@@ -373,10 +373,10 @@ impl Terminal {
         &self,
         given: Option<&str>,
     ) -> Result<Option<String>, TerminalError> {
-        if let Some(s) = &self.safety.session {
-            if self.safety.operators.require(Some(s), false).is_ok() {
-                return Ok(Some(s.operator.clone()));
-            }
+        if let Some(s) = &self.safety.session
+            && self.safety.operators.require(Some(s), false).is_ok()
+        {
+            return Ok(Some(s.operator.clone()));
         }
         if self.safety.settings.require_login {
             self.safety
@@ -438,14 +438,14 @@ impl Terminal {
         approval: Option<Approval>,
     ) -> Result<TxnOutcome, TerminalError> {
         let operator = self.acting_operator(None)?.unwrap_or_default();
-        if let Some(key) = idempotency_key {
-            if let Some(done) = self.journal.by_idempotency_key(key)? {
-                if done.kind == TxnKind::Refund && done.amount == amount {
-                    return self
-                        .refund(reference, amount, idempotency_key, Some(&operator))
-                        .await;
-                }
-            }
+        if let Some(key) = idempotency_key
+            && let Some(done) = self.journal.by_idempotency_key(key)?
+            && done.kind == TxnKind::Refund
+            && done.amount == amount
+        {
+            return self
+                .refund(reference, amount, idempotency_key, Some(&operator))
+                .await;
         }
         let original = self.original(reference)?;
         let mut approved = false;

@@ -669,14 +669,14 @@ impl Engine {
 
     /// Starts a financial transaction (sale, void, refund, pre-auth, completion, cancel, balance).
     pub fn start_txn(&mut self, now: Now, req: TxnRequest) {
-        if self.op.is_none() {
-            if let Err(e) = self.validate(&req) {
-                self.emit(Event::Finished(Finished {
-                    command: Command::Txn(req.kind),
-                    result: Err(e),
-                }));
-                return;
-            }
+        if self.op.is_none()
+            && let Err(e) = self.validate(&req)
+        {
+            self.emit(Event::Finished(Finished {
+                command: Command::Txn(req.kind),
+                result: Err(e),
+            }));
+            return;
         }
         self.begin(
             now,
@@ -1299,10 +1299,10 @@ impl Engine {
         let (batch, totals) = (*batch, *totals);
         let uploads: Vec<TxnRecord> = records.iter().filter(|r| uploadable(r)).cloned().collect();
         // Past the last record, the upload step becomes end-of-batch.
-        if let SettlementStep::Upload { next } = *step {
-            if next as usize >= uploads.len() {
-                *step = SettlementStep::EndOfBatch;
-            }
+        if let SettlementStep::Upload { next } = *step
+            && next as usize >= uploads.len()
+        {
+            *step = SettlementStep::EndOfBatch;
         }
         let step = *step;
         let stan = self.counters.next_stan();
@@ -1447,11 +1447,10 @@ impl Engine {
             },
             _,
         )) = &mut self.op
+            && let Some(r) = records.iter_mut().find(|r| r.reference == reference)
         {
-            if let Some(r) = records.iter_mut().find(|r| r.reference == reference) {
-                r.state = state;
-                *totals = BatchTotals::of(*batch, records.iter());
-            }
+            r.state = state;
+            *totals = BatchTotals::of(*batch, records.iter());
         }
     }
 
@@ -1680,17 +1679,16 @@ impl Engine {
         match item.kind {
             PendingKind::Reversal => {
                 let rec = self.reversal_acked(now, seq);
-                if let Some((Op::Reverse { seq: s, .. }, _)) = &self.op {
-                    if *s == seq {
-                        if let Some(record) = rec {
-                            self.finish(Ok(Outcome::Txn {
-                                record,
-                                reply: Some(reply),
-                                reversal_pending: false,
-                            }));
-                            return;
-                        }
-                    }
+                if let Some((Op::Reverse { seq: s, .. }, _)) = &self.op
+                    && *s == seq
+                    && let Some(record) = rec
+                {
+                    self.finish(Ok(Outcome::Txn {
+                        record,
+                        reply: Some(reply),
+                        reversal_pending: false,
+                    }));
+                    return;
                 }
             }
             PendingKind::Advice => {
@@ -1843,12 +1841,13 @@ impl Engine {
                     self.pending.retain(|p| p.seq != seq);
                     ops.push(JournalOp::RemovePending { seq });
                 }
-                if approved && matches!(req.kind, TxnKind::Void | TxnKind::PreAuthCancel) {
-                    if let Some(mut orig) = req.original.clone() {
-                        orig.state = TxnState::Voided;
-                        orig.updated_at_ms = now.unix_ms;
-                        ops.push(JournalOp::PutTxn(orig));
-                    }
+                if approved
+                    && matches!(req.kind, TxnKind::Void | TxnKind::PreAuthCancel)
+                    && let Some(mut orig) = req.original.clone()
+                {
+                    orig.state = TxnState::Voided;
+                    orig.updated_at_ms = now.unix_ms;
+                    ops.push(JournalOp::PutTxn(orig));
                 }
                 let record = rec.clone();
                 self.commit(ops);

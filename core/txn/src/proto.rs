@@ -528,10 +528,10 @@ pub fn reversal_of(profile: &Profile, request: &Message, reason: ReversalReason)
             r.set(*f, b.clone());
         }
     }
-    if !request.has(2) {
-        if let Some(pan) = request.text(35).and_then(Track2::new).and_then(|t| t.pan()) {
-            r.set(2, pan.expose().as_bytes().to_vec());
-        }
+    if !request.has(2)
+        && let Some(pan) = request.text(35).and_then(Track2::new).and_then(|t| t.pan())
+    {
+        r.set(2, pan.expose().as_bytes().to_vec());
     }
     r.set(39, reason.code().as_bytes().to_vec());
     r

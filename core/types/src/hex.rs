@@ -47,7 +47,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decodes a hex string (either case) into bytes.
 pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
     let raw = s.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(HexError::OddLength { len: raw.len() });
     }
     let mut out = Vec::with_capacity(raw.len() / 2);

@@ -63,7 +63,7 @@ impl Pan {
             }
             sum += d;
         }
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 }
 

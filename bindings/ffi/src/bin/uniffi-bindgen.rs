@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     uniffi::uniffi_bindgen_main();
-    if let Some(dir) = kotlin_out_dir(&args) {
-        if let Err(e) = patch_dir(&dir) {
-            eprintln!("uniffi-bindgen: {e}");
-            std::process::exit(1);
-        }
+    if let Some(dir) = kotlin_out_dir(&args)
+        && let Err(e) = patch_dir(&dir)
+    {
+        eprintln!("uniffi-bindgen: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -113,7 +113,7 @@ pub fn parse_afl(afl: &[u8], step: Step) -> Result<Vec<(u8, u8)>, KernelError> {
         step,
         reason: MalformedReason::BadAfl,
     };
-    if afl.len() % 4 != 0 {
+    if !afl.len().is_multiple_of(4) {
         return Err(bad);
     }
     let mut out = Vec::new();

@@ -179,13 +179,15 @@ fn wrap(s: &str, max: usize) -> Vec<String> {
         let w = char_width(c);
         if cur_w + w > max && !cur.is_empty() {
             let mut carry = String::new();
-            if w == 1 && c != ' ' && !cur.ends_with(' ') {
-                if let Some(pos) = cur.rfind(' ') {
-                    let tail = cur.get(pos + 1..).unwrap_or("");
-                    if pos > 0 && tail.chars().all(|t| char_width(t) == 1) {
-                        carry = tail.to_owned();
-                        cur.truncate(pos);
-                    }
+            if w == 1
+                && c != ' '
+                && !cur.ends_with(' ')
+                && let Some(pos) = cur.rfind(' ')
+            {
+                let tail = cur.get(pos + 1..).unwrap_or("");
+                if pos > 0 && tail.chars().all(|t| char_width(t) == 1) {
+                    carry = tail.to_owned();
+                    cur.truncate(pos);
                 }
             }
             out.push(cur.trim_end().to_owned());
