@@ -201,20 +201,37 @@ fn host_status(p: &Pair, stan_of: &TxnRecord) -> Option<HostStatus> {
         .map(|e| e.status)
 }
 
+/// A sale whose answer is lost and whose three reversal attempts the host answers with
+/// `code` without reversing anything.
+fn sale_with_refused_reversals(p: &mut Pair, code: &'static str) -> (TxnRecord, bool) {
+    p.script.push_back(transport(FaultKind::Drop));
+    p.answers.push_back(HostAnswer::AsUsual);
+    for _ in 0..3 {
+        p.script.push_back(FaultSet::none());
+        p.answers.push_back(HostAnswer::NotProcessed(code));
+    }
+    sale(p, 1_000)
+}
+
+/// A refund of 2,000 on a sale of 5,000 whose three deliveries the host answers 96
+/// ("try again later") without processing: left queued.
+fn refund_left_queued(p: &mut Pair) -> TxnRecord {
+    let (s, _) = sale(p, 5_000);
+    for _ in 0..3 {
+        p.answers.push_back(HostAnswer::NotProcessed("96"));
+    }
+    let (refund, _) = txn(p, req(TxnKind::Refund, 2_000, Some(s)));
+    assert_eq!(refund.state, TxnState::Queued, "96 is not a decline");
+    refund
+}
+
 #[test]
 fn a_reversal_answered_with_a_failure_code_stays_pending_until_the_host_reverses() {
     // Q/CUP 006.6-2014 A.2: 96, 91, A0 and 94 say "not processed, try again"; the sale is
     // still charged. Only 00, 12, 22 and 25 end a reversal.
     for code in ["96", "91", "A0", "94", "05"] {
         let mut p = signed_in("cup");
-        // The sale's answer is lost; each reversal attempt is answered `code`, unprocessed.
-        p.script.push_back(transport(FaultKind::Drop));
-        p.answers.push_back(HostAnswer::AsUsual);
-        for _ in 0..3 {
-            p.script.push_back(FaultSet::none());
-            p.answers.push_back(HostAnswer::NotProcessed(code));
-        }
-        let (rec, pending) = sale(&mut p, 1_000);
+        let (rec, pending) = sale_with_refused_reversals(&mut p, code);
         assert!(pending, "{code}: the reversal is still pending");
         assert_eq!(rec.state, TxnState::Reversing, "{code}");
         assert_eq!(reversal_reasons(&p).len(), 3, "{code}: sent three times");
@@ -224,10 +241,8 @@ fn a_reversal_answered_with_a_failure_code_stays_pending_until_the_host_reverses
         assert_eq!(host_status(&p, &rec), Some(HostStatus::Approved), "{code}");
 
         // The next delivery is processed: reversed on both sides.
-        let now = p.now();
-        p.engine.start_recover(now);
         assert!(matches!(
-            p.run().result,
+            recover(&mut p),
             Ok(Outcome::Recovered {
                 delivered: 1,
                 remaining: 0
@@ -244,25 +259,17 @@ fn a_reversal_answered_with_a_failure_code_stays_pending_until_the_host_reverses
 #[test]
 fn a_queued_reversal_answered_with_a_failure_code_is_kept_with_back_off() {
     let mut p = signed_in("cup");
-    p.script.push_back(transport(FaultKind::Drop));
-    p.answers.push_back(HostAnswer::AsUsual);
-    for _ in 0..3 {
-        p.script.push_back(FaultSet::none());
-        p.answers.push_back(HostAnswer::NotProcessed("96"));
-    }
-    let (rec, pending) = sale(&mut p, 1_000);
+    let (rec, pending) = sale_with_refused_reversals(&mut p, "96");
     assert!(pending);
     let attempts = p.engine.pending()[0].attempts;
     // Recovery: the host answers 96 without reversing.
     for _ in 0..3 {
         p.answers.push_back(HostAnswer::NotProcessed("96"));
     }
-    let now = p.now();
-    p.engine.start_recover(now);
-    let f = p.run();
+    let f = recover(&mut p);
     assert!(
         matches!(
-            f.result,
+            f,
             Err(OpError::PendingUndelivered { count: 1 })
                 | Ok(Outcome::Recovered {
                     delivered: 0,
@@ -285,19 +292,12 @@ fn a_queued_reversal_answered_with_a_failure_code_is_kept_with_back_off() {
 #[test]
 fn a_refund_answered_with_a_temporary_code_stays_queued_and_a_decline_ends_it() {
     let mut p = signed_in("cup");
-    let (orig, _) = sale(&mut p, 5_000);
-    for _ in 0..3 {
-        p.answers.push_back(HostAnswer::NotProcessed("96"));
-    }
-    let (refund, _) = txn(&mut p, req(TxnKind::Refund, 2_000, Some(orig)));
-    assert_eq!(refund.state, TxnState::Queued, "96 is not a decline");
+    let refund = refund_left_queued(&mut p);
     assert_eq!(p.engine.pending().len(), 1);
     assert_eq!(p.engine.pending()[0].kind, PendingKind::Advice);
     // Forwarded again and refused for good (05): declined, nothing left queued.
     p.answers.push_back(HostAnswer::NotProcessed("05"));
-    let now = p.now();
-    p.engine.start_recover(now);
-    let _ = p.run();
+    let _ = recover(&mut p);
     let stored = p.journal.txn(&refund.reference).unwrap().unwrap();
     assert_eq!(stored.state, TxnState::Declined);
     assert_eq!(stored.response_code.as_deref(), Some("05"));
@@ -519,11 +519,9 @@ fn every_fault_kind_reconciles() {
             p.script.push_back(fault);
             let _ = txn(&mut p, req(TxnKind::Void, 0, Some(s2)));
             // Deliver everything still pending, then reconcile.
-            let now = p.now();
-            p.engine.start_recover(now);
-            let f = p.run();
+            let f = recover(&mut p);
             assert!(
-                matches!(f.result, Ok(Outcome::Recovered { remaining: 0, .. })),
+                matches!(f, Ok(Outcome::Recovered { remaining: 0, .. })),
                 "{dialect} {fault:?}: {f:?}"
             );
             let open: Vec<_> = p
@@ -578,10 +576,8 @@ fn refund_is_forwarded_as_advice_and_repeated_as_0221() {
         .filter(|t| t.kind == "refund")
         .count();
     assert_eq!(refunds, 1, "repeats are deduplicated by the host");
-    let now = p.now();
-    p.engine.start_recover(now);
     assert!(matches!(
-        p.run().result,
+        recover(&mut p),
         Ok(Outcome::Recovered {
             delivered: 1,
             remaining: 0
@@ -607,10 +603,8 @@ fn crash_after_send_is_reversed_on_restart() {
         TxnState::Reversing,
         "recovery armed the reversal"
     );
-    let now = p.now();
-    p.engine.start_recover(now);
     assert!(matches!(
-        p.run().result,
+        recover(&mut p),
         Ok(Outcome::Recovered {
             delivered: 1,
             remaining: 0
@@ -654,6 +648,12 @@ fn settlement_mismatch_uploads_batch_and_advances() {
         .map(|b| dialect.unpack(b).unwrap().mti.0)
         .collect();
     assert_eq!(&mtis[mtis.len() - 5..], &[500, 320, 320, 320, 320]);
+}
+
+fn recover(p: &mut Pair) -> Result<Outcome, OpError> {
+    let now = p.now();
+    p.engine.start_recover(now);
+    p.run().result
 }
 
 fn settle(p: &mut Pair, records: Vec<TxnRecord>) -> Result<Outcome, OpError> {
@@ -729,12 +729,7 @@ fn an_end_of_batch_the_host_refuses_keeps_the_batch_open() {
 #[test]
 fn a_queued_refund_declined_while_settling_is_not_counted() {
     let mut p = signed_in("cup");
-    let (s, _) = sale(&mut p, 5_000);
-    for _ in 0..3 {
-        p.answers.push_back(HostAnswer::NotProcessed("96"));
-    }
-    let (refund, _) = txn(&mut p, req(TxnKind::Refund, 2_000, Some(s)));
-    assert_eq!(refund.state, TxnState::Queued);
+    let refund = refund_left_queued(&mut p);
     // The settlement first forwards the refund, which the host now declines.
     p.answers.push_back(HostAnswer::NotProcessed("05"));
     let records = p.records();
