@@ -4,7 +4,12 @@
 //! inside a callback into [`CallbackError::Unexpected`] (through
 //! `From<UnexpectedUniFFICallbackError>`), so a failing callback is an error value here —
 //! logged or reported — and never a panic across the FFI.
+//!
+//! Every call into the app's code goes through `reentry::call_app`: a terminal method that the
+//! callback calls synchronously fails at once with `SmartPosException.Busy` instead of waiting
+//! for a lock the callback's thread may hold (`reentry.rs`).
 
+use crate::reentry::{self, Callback};
 use crate::stats;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, RwLock};
@@ -41,7 +46,9 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for CallbackError {
 /// `journal_key`), implemented by the app, e.g. with values wrapped by an Android Keystore key.
 ///
 /// The SDK reads both once when a terminal opens and keeps them inside Rust (zeroized on drop);
-/// it writes `journal_key` once, when it creates it. Nothing else crosses.
+/// it writes `journal_key` once, when it creates it. Nothing else crosses. The journal guard
+/// may also read and write its own entries while a command runs, on the terminal's worker
+/// thread: do not call the terminal from here (it throws `SmartPosException.Busy`).
 #[uniffi::export(with_foreign)]
 pub trait SecureStore: Send + Sync {
     /// The secret called `name`, or `None` when absent.
@@ -56,17 +63,17 @@ pub(crate) struct StoreAdapter(pub(crate) Arc<dyn SecureStore>);
 impl smartpos_terminal::store::SecureStore for StoreAdapter {
     fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
         stats::callback();
-        self.0
-            .get(name.to_owned())
+        reentry::call_app(Callback::SecureStore, || self.0.get(name.to_owned()))
             .map(|v| v.map(Zeroizing::new))
             .map_err(|e| e.to_string())
     }
 
     fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
         stats::callback();
-        self.0
-            .put(name.to_owned(), value.to_vec())
-            .map_err(|e| e.to_string())
+        reentry::call_app(Callback::SecureStore, || {
+            self.0.put(name.to_owned(), value.to_vec())
+        })
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -107,8 +114,12 @@ impl SecureStore for MemoryStore {
 // Listener.
 
 /// Receives [`crate::convert::TerminalEvent`]s. Called on the terminal's tokio threads while a
-/// command runs: return quickly, and do not call the terminal from here (it is busy with the
-/// command that produced the event).
+/// command runs (and on the caller's thread around the `CardReader`): return quickly, and do
+/// not call the terminal from here (it is busy with the command that produced the event). A
+/// synchronous terminal method called from `onEvent`, or a `suspend` one run with
+/// `runBlocking`, throws `SmartPosException.Busy` at once and does nothing; `close()` from here
+/// does not wait (the command finishes and journals, then the terminal closes in the
+/// background). To react to an event, hand it to a coroutine, as `Terminal.events()` does.
 #[uniffi::export(with_foreign)]
 pub trait TerminalListener: Send + Sync {
     /// One event.
@@ -154,7 +165,7 @@ impl Listeners {
         let list: Vec<_> = self.lock().iter().map(|(_, l)| Arc::clone(l)).collect();
         for l in list {
             stats::callback();
-            if let Err(e) = l.on_event(event.clone()) {
+            if let Err(e) = reentry::call_app(Callback::Listener, || l.on_event(event.clone())) {
                 log::warn!("terminal listener failed: {e}");
             }
         }
@@ -191,7 +202,8 @@ pub struct LogRecord {
 }
 
 /// Receives the SDK's log lines (e.g. forwards them to Timber or SLF4J). Called on whatever
-/// thread logged; return quickly.
+/// thread logged, possibly while that thread holds the terminal's lock; return quickly and do
+/// not call the terminal from here (it throws `SmartPosException.Busy`).
 #[uniffi::export(with_foreign)]
 pub trait LogSink: Send + Sync {
     /// One line.
@@ -233,11 +245,12 @@ impl log::Log for Forwarder {
         }
         stats::callback();
         // A failing sink cannot be reported through the log it failed to write: drop the line.
-        let _ = sink.log(LogRecord {
+        let line = LogRecord {
             level: level_of(record.level()),
             target: record.target().to_owned(),
             message: record.args().to_string(),
-        });
+        };
+        let _ = reentry::call_app(Callback::LogSink, || sink.log(line));
         IN_SINK.with(|f| f.set(false));
     }
 

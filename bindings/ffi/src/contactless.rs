@@ -4,12 +4,15 @@
 //!
 //! Both traits are synchronous, like `IsoDep.transceive`: the core's card loop calls them on
 //! the terminal's runtime worker thread (a thread of its own, allowed to block), never on the
-//! caller's thread. A Kotlin exception thrown in a callback becomes a transport error or a
-//! cancelled PIN entry, never a panic. PIN digits go into the core's zeroized `Pin` at once.
+//! caller's thread, while the command holds the terminal's lock. A Kotlin exception thrown in a
+//! callback becomes a transport error or a cancelled PIN entry, never a panic. PIN digits go
+//! into the core's zeroized `Pin` at once. A terminal method called from either callback
+//! throws `Busy` at once (`reentry.rs`).
 
 use crate::callbacks::CallbackError;
 use crate::convert::TxnResult;
 use crate::error::SmartPosError;
+use crate::reentry::{self, Callback};
 use crate::stats;
 use crate::terminal::Terminal;
 use smartpos_crypto::pinblock::Pin;
@@ -66,7 +69,9 @@ impl From<&CardTransportError> for TransportError {
 }
 
 /// The app's channel to a contactless card: on Android `IsoDep.transceive`, or the mPOS
-/// reader. Called on the terminal's worker thread; may block until the card answers.
+/// reader. Called on the terminal's worker thread while the sale holds the terminal's lock;
+/// may block until the card answers. Do not call the terminal from here: a synchronous method
+/// throws `SmartPosException.Busy` at once.
 #[uniffi::export(with_foreign)]
 pub trait ApduTransport: Send + Sync {
     /// Sends a command APDU; returns the response APDU (data followed by SW1 SW2).
@@ -79,7 +84,10 @@ pub(crate) struct TransportAdapter(pub(crate) Arc<dyn ApduTransport>);
 impl core_card::ApduTransport for TransportAdapter {
     fn transceive(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         stats::callback();
-        self.0.transceive(capdu.to_vec()).map_err(|e| {
+        let answer = reentry::call_app(Callback::CardTransport, || {
+            self.0.transceive(capdu.to_vec())
+        });
+        answer.map_err(|e| {
             log::info!("card transport: {e}");
             TransportError::from(&e)
         })
@@ -165,6 +173,14 @@ impl PinInput {
 
 /// The app's PIN pad, asked when a card wants an online PIN. Called on the terminal's worker
 /// thread; may block while the cardholder types.
+///
+/// Threads: the sale that asks holds the terminal's lock until it is journaled, so do not call
+/// the terminal from `requestPin`. A synchronous method (`session()`, `isSignedIn()`,
+/// `receiptText()`, ...) called from it throws `SmartPosException.Busy` at once and does
+/// nothing, and so does a `suspend` one run with `runBlocking`. Showing the PIN pad on the UI
+/// thread and waiting for it is fine, but while it waits the UI thread must not call a
+/// synchronous terminal method either: that one waits for the sale, which waits for the PIN.
+/// Building the answer (`PinInput.digits`, ...) is always allowed.
 #[uniffi::export(with_foreign)]
 pub trait PinEntry: Send + Sync {
     /// Asks for the PIN of the card `masked_pan` for `amount` minor units.
@@ -177,7 +193,10 @@ pub(crate) struct PinAdapter(pub(crate) Arc<dyn PinEntry>);
 impl core_card::PinEntry for PinAdapter {
     fn pin(&mut self, masked_pan: &str, amount: u64) -> core_card::PinInput {
         stats::callback();
-        match self.0.request_pin(masked_pan.to_owned(), amount) {
+        let answer = reentry::call_app(Callback::PinEntry, || {
+            self.0.request_pin(masked_pan.to_owned(), amount)
+        });
+        match answer {
             Ok(input) => input.take(),
             Err(e) => {
                 log::warn!("PIN entry failed, treated as cancelled: {e}");

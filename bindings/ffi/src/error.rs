@@ -131,6 +131,17 @@ pub enum SmartPosError {
         /// Every rule that denies, in the policy's order.
         denials: Vec<RefundDenial>,
     },
+    /// The terminal was called synchronously from inside one of the app's own callbacks
+    /// (receipt printer, PIN pad, card transport, listener, log sink, secure store) while it
+    /// waits for that callback. Nothing was done; waiting would have frozen the terminal. Call
+    /// it after the callback returns, e.g. from a coroutine the callback launches.
+    #[error("busy: {reason}")]
+    Busy {
+        /// For logs: which callback, and what to do instead.
+        reason: String,
+        /// For the cashier ("Busy with another operation").
+        diagnosis: Option<Diagnosis>,
+    },
     /// The terminal was closed.
     #[error("terminal is closed")]
     Closed,

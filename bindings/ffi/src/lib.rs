@@ -25,6 +25,9 @@
 //!   types are converted to them.
 //! - `error.rs`: [`SmartPosError`] (Kotlin: `SmartPosException`), one variant per thing an app
 //!   does differently, each carrying a message without card data.
+//! - `reentry.rs`: every call into the app's code marks its thread; a terminal method called
+//!   from inside such a callback fails at once with `Busy` instead of waiting for a lock its
+//!   own thread holds.
 //! - `stats.rs`: counters of FFI crossings for the benchmark.
 //! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`], [`SimulatedCard`] and
 //!   [`SimulatedReader`] for JVM tests.
@@ -39,10 +42,12 @@ pub mod convert;
 pub mod error;
 pub mod printer;
 pub mod reader;
+mod reentry;
 pub mod safety;
 pub mod stats;
 pub mod terminal;
-#[cfg(feature = "testkit")]
+// Also in this crate's own tests, which run terminals against the simulator.
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use callbacks::{CallbackError, LogLevel, LogRecord, LogSink, SecureStore, TerminalListener};

@@ -5,16 +5,33 @@
 //! the job pending in the journal and never touches the transaction; `reprint` renders it
 //! again later, marked as a reprint. The printer is called on the caller's thread during
 //! `print`, `reprint` and `reprintLast` (call them from `Dispatchers.IO`).
+//!
+//! A print takes three steps, so that the app's printer never runs under the core lock: the
+//! job is rendered under the lock; the lock is released and the app's printer prints it; the
+//! lock is taken again and the core records the status exactly as its own `print` does (it
+//! renders the job again and is handed the status the app's printer gave, through
+//! [`Answered`]). Other calls may run between the steps; prints themselves stay one at a time
+//! (`Terminal::printing`).
 
 use crate::callbacks::CallbackError;
 use crate::convert::{PendingPrint, PrintJob, PrinterStatus, ReceiptCopy, ReceiptWidth};
 use crate::error::SmartPosError;
+use crate::reentry::{self, Callback};
 use crate::stats;
 use crate::terminal::Terminal;
+use smartpos_terminal::TerminalError;
 use smartpos_terminal::printing;
+use smartpos_txn::receipt;
 use std::sync::Arc;
 
 /// The app's printer (Bluetooth SPP, USB, a vendor's built-in print service).
+///
+/// Threads: called on the thread that called `print`, `reprint` or `reprintLast`, one job at a
+/// time per terminal, without the terminal's lock held. Do not call the terminal
+/// synchronously from `print` (`session()`, `receiptText()`, `isSignedIn()`, ...): such a
+/// call throws `SmartPosException.Busy` at once and does nothing. Read what the receipt needs
+/// before printing, or launch a coroutine that calls the terminal after `print` returns. Do
+/// not wait in `print` for another thread that calls the terminal either.
 #[uniffi::export(with_foreign)]
 pub trait ReceiptPrinter: Send + Sync {
     /// Prints one receipt and reports the printer's status. Must not block for long: a
@@ -22,41 +39,67 @@ pub trait ReceiptPrinter: Send + Sync {
     fn print(&self, job: PrintJob) -> Result<PrinterStatus, CallbackError>;
 }
 
-/// Adapts the app's printer to the core's; an exception counts as `NoPrinter`.
-struct PrinterAdapter(Arc<dyn ReceiptPrinter>);
-
-impl printing::ReceiptPrinter for PrinterAdapter {
-    fn print(&mut self, job: &printing::PrintJob) -> printing::PrinterStatus {
-        stats::callback();
-        match self.0.print(PrintJob::from(job)) {
-            Ok(s) => s.into(),
-            Err(e) => {
-                log::warn!("printer failed: {e}");
-                printing::PrinterStatus::NoPrinter
-            }
+/// Asks the app's printer, marked as an app callback; an exception counts as `NoPrinter`.
+fn print_on(printer: &dyn ReceiptPrinter, job: PrintJob) -> printing::PrinterStatus {
+    stats::callback();
+    match reentry::call_app(Callback::Printer, || printer.print(job)) {
+        Ok(s) => s.into(),
+        Err(e) => {
+            log::warn!("printer failed: {e}");
+            printing::PrinterStatus::NoPrinter
         }
     }
 }
 
+/// The core's printer while the core records a print: answers, once, the status the app's
+/// printer already gave; any later job gets `NoPrinter`, what the core answers without a
+/// printer.
+struct Answered(Option<printing::PrinterStatus>);
+
+impl printing::ReceiptPrinter for Answered {
+    fn print(&mut self, _job: &printing::PrintJob) -> printing::PrinterStatus {
+        self.0.take().unwrap_or(printing::PrinterStatus::NoPrinter)
+    }
+}
+
+/// Which receipt a print is for.
+enum Target {
+    /// A transaction's receipt (`print`, or `reprint` when `reprint`).
+    One {
+        /// The transaction.
+        reference: String,
+        /// Marked as a reprint.
+        reprint: bool,
+    },
+    /// The most recent transaction's, as a reprint.
+    Last,
+}
+
 #[uniffi::export]
 impl Terminal {
-    /// Installs the app's printer (replacing an earlier one).
+    /// Installs the app's printer (replacing an earlier one; a print already started finishes
+    /// on the old one).
     pub fn set_printer(&self, printer: Arc<dyn ReceiptPrinter>) -> Result<(), SmartPosError> {
         stats::call();
-        self.with_core(|t| {
-            t.set_printer(PrinterAdapter(printer));
+        self.with_core(|_| {
+            *self.printer.lock().unwrap_or_else(|p| p.into_inner()) = Some(printer);
             Ok(())
         })
     }
 
     /// Prints a transaction's receipt; the status is recorded, a failure leaves it pending.
+    /// The printer runs on this thread without the terminal's lock (see [`ReceiptPrinter`]).
     pub fn print(
         &self,
         reference: String,
         copy: ReceiptCopy,
     ) -> Result<PrinterStatus, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.print(&reference, copy.into())?.into()))
+        let target = Target::One {
+            reference,
+            reprint: false,
+        };
+        self.print_job(target, copy.into())
     }
 
     /// Prints a transaction's receipt again, marked as a reprint.
@@ -66,13 +109,17 @@ impl Terminal {
         copy: ReceiptCopy,
     ) -> Result<PrinterStatus, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.reprint(&reference, copy.into())?.into()))
+        let target = Target::One {
+            reference,
+            reprint: true,
+        };
+        self.print_job(target, copy.into())
     }
 
     /// Reprints the most recent transaction's receipt.
     pub fn reprint_last(&self, copy: ReceiptCopy) -> Result<PrinterStatus, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.reprint_last(copy.into())?.into()))
+        self.print_job(Target::Last, copy.into())
     }
 
     /// Receipts whose printing failed and that wait for a reprint.
@@ -102,6 +149,60 @@ impl Terminal {
             Ok(t.receipt_with(&settings, &reference, copy.into(), false)?
                 .lines
                 .join("\n"))
+        })
+    }
+}
+
+impl Terminal {
+    /// Renders under the core lock, prints without it, records under it again (module docs).
+    fn print_job(
+        &self,
+        target: Target,
+        copy: receipt::ReceiptCopy,
+    ) -> Result<PrinterStatus, SmartPosError> {
+        // Refused before anything else, so that a printer printing again fails at once
+        // instead of waiting for the print it runs in.
+        reentry::refuse_reentry()?;
+        let _one_at_a_time = self.printing.lock().unwrap_or_else(|p| p.into_inner());
+        // 1. Render (under the lock), as the core's print does.
+        let (reference, reprint, job) = self.with_core(|t| {
+            let (reference, reprint) = match target {
+                Target::One { reference, reprint } => (reference, reprint),
+                Target::Last => {
+                    let last = t
+                        .journal()
+                        .recent(1)
+                        .map_err(TerminalError::from)?
+                        .pop()
+                        .ok_or_else(|| SmartPosError::NotFound {
+                            reference: "last".into(),
+                        })?;
+                    (last.reference, true)
+                }
+            };
+            let job = t.receipt(&reference, copy, reprint)?;
+            Ok((reference, reprint, job))
+        })?;
+        // 2. Print (without the lock).
+        let printer = self
+            .printer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let status = match printer {
+            Some(p) => print_on(p.as_ref(), PrintJob::from(&job)),
+            None => printing::PrinterStatus::NoPrinter,
+        };
+        // 3. Record (under the lock): the core's own print, answered with that status.
+        self.with_core(|t| {
+            t.set_printer(Answered(Some(status)));
+            let recorded = if reprint {
+                t.reprint(&reference, copy)
+            } else {
+                t.print(&reference, copy)
+            };
+            t.set_printer(Answered(None));
+            Ok(recorded?.into())
         })
     }
 }

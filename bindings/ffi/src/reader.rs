@@ -9,6 +9,7 @@
 use crate::callbacks::CallbackError;
 use crate::contactless::{ApduTransport, CardTransportError};
 use crate::error::SmartPosError;
+use crate::reentry::{self, Callback};
 use crate::stats;
 use smartpos_terminal::card::{ApduTransport as _, TransportError};
 use smartpos_terminal::reader::{self as core_reader, LinkConfig, ReaderError, ReaderTransport};
@@ -17,7 +18,8 @@ use std::time::Duration;
 
 /// The app's write direction of the Bluetooth link: a GATT write without response to the
 /// reader's RX characteristic, or an SPP socket write. A failed write is simply lost (the
-/// link protocol retransmits).
+/// link protocol retransmits). Called with the reader busy (and during a sale on the terminal's
+/// worker thread): do not call the reader or the terminal from here.
 #[uniffi::export(with_foreign)]
 pub trait ReaderLink: Send + Sync {
     /// Writes one chunk (at most ATT MTU - 3 bytes on BLE).
@@ -29,7 +31,7 @@ struct LinkAdapter(Arc<dyn ReaderLink>);
 impl core_reader::ReaderLink for LinkAdapter {
     fn write(&self, chunk: &[u8]) {
         stats::callback();
-        if let Err(e) = self.0.write(chunk.to_vec()) {
+        if let Err(e) = reentry::call_app(Callback::ReaderLink, || self.0.write(chunk.to_vec())) {
             log::info!("reader write lost: {e}");
         }
     }

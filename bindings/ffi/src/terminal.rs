@@ -10,6 +10,11 @@
 //!
 //! [`Terminal::shutdown`] (and dropping the object, which Kotlin's `close()` does) waits for a
 //! running command, closes the host connection and the journal, and stops the runtime's threads.
+//!
+//! Reentrancy: a method that needs the core lock (every synchronous query, every command)
+//! fails at once with `SmartPosError::Busy` when called from inside one of the app's callbacks
+//! (see `reentry.rs`), instead of waiting for a lock the callback's own thread may hold.
+//! Closing from inside a callback does not wait either: see [`Terminal::shutdown`].
 
 use crate::callbacks::{Listeners, SecureStore, StoreAdapter, TerminalListener};
 use crate::card::{CardInput, CardReader};
@@ -19,6 +24,8 @@ use crate::convert::{
     TerminalConfig, TerminalEvent, TxnRecord, TxnResult,
 };
 use crate::error::SmartPosError;
+use crate::printer::ReceiptPrinter;
+use crate::reentry;
 use crate::stats;
 use smartpos_terminal::TerminalError;
 use smartpos_terminal::store::load_keys;
@@ -91,6 +98,12 @@ pub struct Terminal {
     runtime: Mutex<Option<Runtime>>,
     listeners: Arc<Listeners>,
     card_reader: Option<Arc<dyn CardReader>>,
+    /// The app's printer. Kept here rather than in the core, so that `print` can call it
+    /// without holding the core lock (`printer.rs`).
+    pub(crate) printer: Mutex<Option<Arc<dyn ReceiptPrinter>>>,
+    /// Held for the whole of a print, reprint or reprint-last: one job at a time reaches the
+    /// app's printer, as when the core lock was held around it.
+    pub(crate) printing: Mutex<()>,
     tid: String,
 }
 
@@ -158,6 +171,8 @@ impl Terminal {
             runtime: Mutex::new(Some(runtime)),
             listeners,
             card_reader,
+            printer: Mutex::new(None),
+            printing: Mutex::new(()),
             tid: config.tid,
         }))
     }
@@ -388,6 +403,11 @@ impl Terminal {
     /// Releases everything: waits for a running command to finish and journal, closes the host
     /// connection and the journal, stops the runtime's threads. Later calls fail with
     /// `Closed`. Kotlin's `close()` (and `use {}`) does the same when it drops the object.
+    ///
+    /// Called from inside one of the app's callbacks (a listener, the PIN pad, the printer,
+    /// ...), it cannot wait: the terminal refuses new calls with `Closed` at once, and a thread
+    /// of its own (`smartpos-close`) lets the running command finish and journal, then closes
+    /// the connection and the journal and stops the threads.
     pub fn shutdown(&self) {
         stats::call();
         self.release();
@@ -396,7 +416,7 @@ impl Terminal {
 
 impl Terminal {
     /// The terminal id (for the test kit's reconciliation).
-    #[cfg(feature = "testkit")]
+    #[cfg(any(test, feature = "testkit"))]
     pub(crate) fn tid(&self) -> &str {
         &self.tid
     }
@@ -432,13 +452,15 @@ impl Terminal {
     }
 
     /// Runs `f` with the core terminal on the terminal's runtime and waits for it. Dropping the
-    /// returned future does not stop the task.
+    /// returned future does not stop the task. `Busy` from inside an app callback: the task
+    /// would wait for the lock or the worker thread that the callback holds.
     pub(crate) async fn run<T, F, Fut>(&self, f: F) -> Result<T, SmartPosError>
     where
         F: FnOnce(Guard) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, SmartPosError>> + Send + 'static,
         T: Send + 'static,
     {
+        reentry::refuse_reentry()?;
         let handle = {
             let rt = self.lock_runtime();
             rt.as_ref().ok_or(SmartPosError::Closed)?.handle().clone()
@@ -455,11 +477,17 @@ impl Terminal {
         }
     }
 
-    /// Runs a quick synchronous query; waits for a running command.
+    /// Runs a quick synchronous query; waits for a running command. `Busy` from inside an app
+    /// callback, whose thread may hold the lock this would wait for (`reentry.rs`).
     pub(crate) fn with_core<T>(
         &self,
         f: impl FnOnce(&mut Core) -> Result<T, SmartPosError>,
     ) -> Result<T, SmartPosError> {
+        reentry::refuse_reentry()?;
+        if self.lock_runtime().is_none() {
+            // Shut down: the journal may still be closing on the `smartpos-close` thread.
+            return Err(SmartPosError::Closed);
+        }
         if Handle::try_current().is_ok() {
             // `blocking_lock` would panic on an async thread; Kotlin never calls from one.
             return Err(SmartPosError::internal(
@@ -474,6 +502,8 @@ impl Terminal {
     /// one from the app's card reader. Runs on the caller's executor, so cancelling the caller
     /// cancels the wait; nothing has been sent at this point.
     async fn card_for(&self, request: &SaleRequest) -> Result<CardData, SmartPosError> {
+        // Before the card reader is asked: the command would be refused anyway.
+        reentry::refuse_reentry()?;
         if let Some(card) = &request.card {
             return Ok(card.card_data());
         }
@@ -521,15 +551,45 @@ impl Terminal {
             }
             *g = None;
         };
-        if Handle::try_current().is_ok() {
-            // Dropped on an async thread (never from Kotlin): blocking is not allowed here, so
-            // the runtime stops without waiting; a command cut short this way is recovered from
-            // the journal on the next open, like after a power cut.
-            drop(close);
-            rt.shutdown_background();
-        } else {
+        if reentry::inside().is_none() && Handle::try_current().is_err() {
             rt.block_on(close);
             rt.shutdown_timeout(THREAD_STOP_TIMEOUT);
+        } else {
+            // Inside an app callback (its thread may hold the core lock, or be the worker
+            // thread the running command needs) or on an async thread, where blocking is not
+            // allowed: waiting here could never end. New calls already fail with `Closed` (the
+            // runtime is gone); the close itself waits on a thread of its own.
+            close_in_background(rt, close);
+        }
+    }
+}
+
+/// Runs `close` and stops `rt` on a thread of its own: the running command finishes and
+/// journals first (`close` waits for the core lock). If no thread can be started, the runtime
+/// stops without waiting, and a command cut short is recovered from the journal on the next
+/// open, like after a power cut.
+fn close_in_background<F>(rt: Runtime, close: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Shared with the thread, so that a failed spawn does not drop the runtime here (dropping
+    // a runtime on an async thread panics).
+    let job = Arc::new(Mutex::new(Some((rt, close))));
+    let theirs = Arc::clone(&job);
+    let take = |j: &Mutex<Option<(Runtime, F)>>| j.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let spawned = std::thread::Builder::new()
+        .name("smartpos-close".into())
+        .spawn(move || {
+            if let Some((rt, close)) = take(&theirs) {
+                rt.block_on(close);
+                rt.shutdown_timeout(THREAD_STOP_TIMEOUT);
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the closing thread: {e}");
+        if let Some((rt, close)) = take(&job) {
+            drop(close);
+            rt.shutdown_background();
         }
     }
 }

@@ -19,11 +19,13 @@ import com.smartpos.sdk.ffi.Terminal
 import com.smartpos.sdk.ffi.TerminalEvent
 import com.smartpos.sdk.ffi.TerminalListener
 import com.smartpos.sdk.ffi.setLogSink
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flowOn
 
 /**
  * The terminal's progress events (waiting for card, card read, sending, reversal sent,
@@ -32,7 +34,9 @@ import kotlinx.coroutines.flow.callbackFlow
  *
  * Events are produced on the terminal's own threads and buffered without limit, so a slow
  * collector never slows a payment down. Only events that happen while the flow is being
- * collected are delivered: start collecting before starting the command.
+ * collected are delivered. The listener is registered synchronously when collection starts
+ * (the producer runs on [Dispatchers.Unconfined]), so a collector launched with
+ * `CoroutineStart.UNDISPATCHED` sees every event of a command started after the launch.
  */
 fun Terminal.events(): Flow<TerminalEvent> = callbackFlow {
     val id = addListener(object : TerminalListener {
@@ -44,7 +48,7 @@ fun Terminal.events(): Flow<TerminalEvent> = callbackFlow {
         // The terminal may have been closed (and its handle freed) before the collector.
         runCatching { removeListener(id) }
     }
-}.buffer(Channel.UNLIMITED)
+}.buffer(Channel.UNLIMITED).flowOn(Dispatchers.Unconfined)
 
 /**
  * What to tell the cashier about this failure, in Chinese and English, and what happened to
@@ -60,6 +64,7 @@ val SmartPosException.diagnosis: Diagnosis?
         is SmartPosException.Security -> diagnosis
         is SmartPosException.OperatorRefused -> diagnosis
         is SmartPosException.JournalRefused -> diagnosis
+        is SmartPosException.Busy -> diagnosis
         // The first denying rule; `denials` lists every one with its own diagnosis.
         is SmartPosException.RefundDenied -> denials.firstOrNull()?.diagnosis
         else -> null
