@@ -7,6 +7,7 @@ import android.content.Context
 import android.nfc.NfcAdapter
 import android.bluetooth.BluetoothManager
 import android.hardware.usb.UsbManager
+import com.smartpos.sample.ble.BlePermissions
 import com.smartpos.sample.keys.AesGcmKeyWrapper
 import com.smartpos.sample.keys.AndroidKeystoreKeys
 import com.smartpos.sample.keys.KeystoreSecureStore
@@ -17,13 +18,15 @@ import com.smartpos.sample.print.SunmiPrinter
 import com.smartpos.sample.print.UsbPrinter
 import com.smartpos.sample.nfc.NfcState
 import com.smartpos.sample.sdk.BleMposBridge
+import com.smartpos.sample.sdk.CardSession
 import com.smartpos.sample.sdk.CardSource
 import com.smartpos.sample.sdk.DialogPinEntry
 import com.smartpos.sample.sdk.EscPosReceiptPrinter
 import com.smartpos.sample.sdk.MposCardSource
 import com.smartpos.sample.sdk.NfcCardSource
-import com.smartpos.sample.sdk.SdkGateway
 import com.smartpos.sample.sdk.SdkWiring
+import com.smartpos.sample.ui.DeferredGateway
+import com.smartpos.sample.ui.PaymentGateway
 import com.smartpos.sample.ui.PosActivity
 import com.smartpos.sample.ui.PosViewModel
 
@@ -50,9 +53,15 @@ class PosApp : Application(), PosActivity.ViewModelSource {
         val sunmi = SunmiPrinter().also { it.bind(this) }
         val usb = UsbPrinter(this, getSystemService(UsbManager::class.java))
         val bt = getSystemService(BluetoothManager::class.java)?.adapter
-        val address = getSharedPreferences(PREFS, Context.MODE_PRIVATE).getString("printer.bt", "") ?: ""
-        PrinterSelector(listOf(sunmi, usb, BluetoothSppPrinter(bt, address)))
+        val spp = BluetoothSppPrinter(bt, btPrinterAddress(), missingPermissions = { BlePermissions.missing(this, BlePermissions.connect()) })
+        PrinterSelector(listOf(sunmi, usb, spp))
     }
+
+    private fun btPrinterAddress(): String = getSharedPreferences(PREFS, Context.MODE_PRIVATE).getString("printer.bt", "") ?: ""
+
+    /** `BLUETOOTH_CONNECT` (Android 12+) when a Bluetooth printer is set up and it is not granted yet. */
+    override fun runtimePermissions(): List<String> =
+        if (btPrinterAddress().isEmpty()) emptyList() else BlePermissions.missing(this, BlePermissions.connect())
 
     /** TMK and journal key, wrapped by the Keystore key. */
     val secrets: KeystoreSecureStore by lazy {
@@ -80,18 +89,27 @@ class PosApp : Application(), PosActivity.ViewModelSource {
     private val cards: CardSource by lazy {
         val tap = NfcCardSource(nfc) { foreground }
         val reader = MposCardSource({ mpos?.reader })
-        CardSource { amount ->
-            if (mpos != null && nfc.availability() != NfcState.IDLE) reader.present(amount) else tap.present(amount)
+        object : CardSource {
+            override suspend fun present(amount: Long): CardSession =
+                if (mpos != null && nfc.availability() != NfcState.IDLE) reader.present(amount) else tap.present(amount)
+
+            override fun cancel(): Boolean = tap.cancel() || reader.cancel()
         }
     }
 
-    /** The SDK terminal behind the screens. */
-    private val gateway: SdkGateway by lazy {
-        SdkWiring.open(this, PREFS, secrets, cards, DialogPinEntry({ foreground }), EscPosReceiptPrinter(printers))
+    /**
+     * The SDK terminal behind the screens, opened by the first command (the ViewModel asks at
+     * once) on a background thread; a terminal that cannot open is an error screen with the
+     * SDK's diagnosis (e.g. journal refused: call support, do not clear data), never a crash.
+     */
+    private val gateway: PaymentGateway = DeferredGateway {
+        SdkWiring.openInBackground(this, PREFS, secrets, cards, DialogPinEntry({ foreground }), { EscPosReceiptPrinter(printers) })
     }
 
     override fun onCreate() {
         super.onCreate()
+        // Reader mode follows the resumed activity (and never touches a destroyed one).
+        registerActivityLifecycleCallbacks(nfc)
         registerActivityLifecycleCallbacks(object : ActivityLifecycleCallbacks {
             override fun onActivityResumed(activity: Activity) {
                 foreground = activity

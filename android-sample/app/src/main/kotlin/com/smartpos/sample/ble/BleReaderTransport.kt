@@ -13,6 +13,7 @@ import android.bluetooth.le.ScanFilter
 import android.bluetooth.le.ScanResult
 import android.bluetooth.le.ScanSettings
 import android.content.Context
+import android.os.Build
 import android.os.ParcelUuid
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
@@ -42,6 +43,10 @@ data class ReaderProfile(
  * here wait for the event that answers their operation, so the sequence reads top to bottom and
  * a callback delivered synchronously (as some stacks and Robolectric do) is handled the same way.
  *
+ * minSdk is 26: the GATT calls that take the value (`writeCharacteristic(c, value, type)`,
+ * `writeDescriptor(d, value)`, the three-argument `onCharacteristicChanged`) exist from API 33;
+ * below it the deprecated ones (value set on the characteristic/descriptor) are used.
+ *
  * Needs the permissions of [BlePermissions].
  */
 @SuppressLint("MissingPermission")
@@ -52,8 +57,13 @@ class BleReaderTransport(
     private val desiredMtu: Int = 247,
     private val opTimeoutMs: Long = 10_000,
 ) {
-    /** Scans for a reader advertising the profile's service; the first found wins. */
+    /**
+     * Scans for a reader advertising the profile's service; the first found wins.
+     *
+     * @throws BluetoothPermissionException [BlePermissions.required] not granted (ask first).
+     */
     suspend fun scan(timeoutMs: Long = 15_000): BluetoothDevice {
+        checkGranted(BlePermissions.required())
         val scanner = adapter.bluetoothLeScanner ?: throw ReaderLinkException("Bluetooth is off")
         val filters = listOf(ScanFilter.Builder().setServiceUuid(ParcelUuid(profile.service)).build())
         val settings = ScanSettings.Builder().setScanMode(ScanSettings.SCAN_MODE_LOW_LATENCY).build()
@@ -73,25 +83,44 @@ class BleReaderTransport(
                         }
                     }
                 }
-                scanner.startScan(filters, settings, callback)
-                cont.invokeOnCancellation { scanner.stopScan(callback) }
+                permissionChecked { scanner.startScan(filters, settings, callback) }
+                cont.invokeOnCancellation { runCatching { scanner.stopScan(callback) } }
             }
         }
     }
 
-    /** Connects to [device] and prepares the link; returns the open channel. */
+    /**
+     * Connects to [device] and prepares the link; returns the open channel.
+     *
+     * @throws BluetoothPermissionException [BlePermissions.connect] not granted (ask first).
+     */
     suspend fun connect(device: BluetoothDevice): ReaderChannel {
+        checkGranted(BlePermissions.connect())
         val link = GattLink(profile, opTimeoutMs)
-        val gatt = device.connectGatt(context, false, link.callback, BluetoothDevice.TRANSPORT_LE)
+        val gatt = permissionChecked { device.connectGatt(context, false, link.callback, BluetoothDevice.TRANSPORT_LE) }
             ?: throw ReaderLinkException("connectGatt refused")
         try {
-            link.open(gatt, desiredMtu)
+            permissionChecked { link.open(gatt, desiredMtu) }
         } catch (e: Throwable) {
             gatt.close()
             throw e
         }
         return link
     }
+
+    /** Fails with [BluetoothPermissionException] when [permissions] are not all granted. */
+    private fun checkGranted(permissions: List<String>) {
+        val missing = BlePermissions.missing(context, permissions)
+        if (missing.isNotEmpty()) throw BluetoothPermissionException(missing)
+    }
+
+    /** Runs [call]; a permission revoked meanwhile (SecurityException) is [BluetoothPermissionException]. */
+    private inline fun <T> permissionChecked(call: () -> T): T =
+        try {
+            call()
+        } catch (e: SecurityException) {
+            throw BluetoothPermissionException(BlePermissions.missing(context, BlePermissions.required()))
+        }
 }
 
 /** Events the GATT callback posts; the link's suspend functions wait for them. */
@@ -132,9 +161,24 @@ private class GattLink(private val profile: ReaderProfile, private val opTimeout
             events.trySend(GattEvent.Written(status))
         }
 
+        // Android 13 (API 33) and later: the value comes with the call (and the deprecated
+        // overload below is not called, as this one does not call super).
         override fun onCharacteristicChanged(g: BluetoothGatt, c: BluetoothGattCharacteristic, value: ByteArray) {
-            if (c.uuid == profile.notify) incoming.tryEmit(value.copyOf())
+            received(c, value)
         }
+
+        // Android 8 to 12L only call this one; the value is in the characteristic.
+        @Deprecated("Used by the stack below API 33 only")
+        override fun onCharacteristicChanged(g: BluetoothGatt, c: BluetoothGattCharacteristic) {
+            if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) return
+            @Suppress("DEPRECATION")
+            val value = c.value ?: return
+            received(c, value)
+        }
+    }
+
+    private fun received(c: BluetoothGattCharacteristic, value: ByteArray) {
+        if (c.uuid == profile.notify) incoming.tryEmit(value.copyOf())
     }
 
     override val maxChunk: Int get() = mtu - 3
@@ -161,16 +205,32 @@ private class GattLink(private val profile: ReaderProfile, private val opTimeout
             ?: throw ReaderLinkException("notify characteristic missing")
         if (!g.setCharacteristicNotification(notifyChar, true)) throw ReaderLinkException("notifications refused")
         val cccd = notifyChar.getDescriptor(CCCD) ?: throw ReaderLinkException("CCCD missing")
-        val rc = g.writeDescriptor(cccd, BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE)
-        if (rc != BluetoothGatt.GATT_SUCCESS) throw ReaderLinkException("CCCD write refused: $rc")
+        val value = BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
+            val rc = g.writeDescriptor(cccd, value)
+            if (rc != BluetoothGatt.GATT_SUCCESS) throw ReaderLinkException("CCCD write refused: $rc")
+        } else {
+            @Suppress("DEPRECATION")
+            cccd.value = value
+            @Suppress("DEPRECATION")
+            if (!g.writeDescriptor(cccd)) throw ReaderLinkException("CCCD write refused")
+        }
         val d = await<GattEvent.DescriptorWritten>()
         if (d.status != BluetoothGatt.GATT_SUCCESS) throw ReaderLinkException("CCCD write failed: ${d.status}")
     }
 
     override suspend fun write(chunk: ByteArray) {
         require(chunk.size <= maxChunk) { "chunk of ${chunk.size} bytes over ${maxChunk}" }
-        val rc = gatt.writeCharacteristic(writeChar, chunk, BluetoothGattCharacteristic.WRITE_TYPE_DEFAULT)
-        if (rc != BluetoothGatt.GATT_SUCCESS) throw ReaderLinkException("write refused: $rc")
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
+            val rc = gatt.writeCharacteristic(writeChar, chunk, BluetoothGattCharacteristic.WRITE_TYPE_DEFAULT)
+            if (rc != BluetoothGatt.GATT_SUCCESS) throw ReaderLinkException("write refused: $rc")
+        } else {
+            writeChar.writeType = BluetoothGattCharacteristic.WRITE_TYPE_DEFAULT
+            @Suppress("DEPRECATION")
+            writeChar.value = chunk
+            @Suppress("DEPRECATION")
+            if (!gatt.writeCharacteristic(writeChar)) throw ReaderLinkException("write refused")
+        }
         val w = await<GattEvent.Written>()
         if (w.status != BluetoothGatt.GATT_SUCCESS) throw ReaderLinkException("write failed: ${w.status}")
     }

@@ -32,4 +32,4 @@ interface ReaderChannel {
 }
 
 /** The BLE link failed; [reason] is for logs. */
-class ReaderLinkException(val reason: String) : java.io.IOException(reason)
+open class ReaderLinkException(val reason: String) : java.io.IOException(reason)

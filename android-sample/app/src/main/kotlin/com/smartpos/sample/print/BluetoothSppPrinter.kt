@@ -4,6 +4,7 @@ import android.annotation.SuppressLint
 import android.bluetooth.BluetoothAdapter
 import android.bluetooth.BluetoothDevice
 import android.bluetooth.BluetoothSocket
+import com.smartpos.sample.ble.BlePermissions
 import java.io.IOException
 import java.util.UUID
 
@@ -11,9 +12,14 @@ import java.util.UUID
  * ESC/POS over Bluetooth Classic (RFCOMM, Serial Port Profile), for the common 58/80 mm
  * portable printers. The printer must be paired in the system settings first.
  *
- * Needs `BLUETOOTH_CONNECT` on Android 12+ (see [com.smartpos.sample.ble.BlePermissions]).
+ * Needs `BLUETOOTH_CONNECT` on Android 12+ ([BlePermissions.connect], asked by the activity).
+ * Without it the printer is reported [PrintStatus.NO_PERMISSION] (not "no printer"): checked up
+ * front through [missingPermissions], and a `SecurityException` from the stack (permission
+ * revoked meanwhile) maps to the same status instead of crashing the print job.
  *
  * @param openSocket creates the RFCOMM socket; the default is the standard SPP service record.
+ * @param missingPermissions the runtime permissions not granted now, e.g.
+ *   `{ BlePermissions.missing(context, BlePermissions.connect()) }`.
  */
 @SuppressLint("MissingPermission")
 class BluetoothSppPrinter(
@@ -23,24 +29,36 @@ class BluetoothSppPrinter(
         it.createRfcommSocketToServiceRecord(SPP_UUID)
     },
     private val statusTimeoutMs: Long = 500,
+    private val missingPermissions: () -> List<String> = { emptyList() },
 ) : ReceiptSink {
     override val name: String get() = "Bluetooth SPP $address"
 
+    /**
+     * A configured printer is "there" when it is bonded, or when the permission to check is
+     * missing: [print] then says [PrintStatus.NO_PERMISSION], so the cashier learns what to fix.
+     */
     override fun isAvailable(): Boolean {
         val bt = adapter ?: return false
         if (!bt.isEnabled || !BluetoothAdapter.checkBluetoothAddress(address)) return false
-        return bt.getRemoteDevice(address).bondState == BluetoothDevice.BOND_BONDED
+        if (missingPermissions().isNotEmpty()) return true
+        return try {
+            bt.getRemoteDevice(address).bondState == BluetoothDevice.BOND_BONDED
+        } catch (_: SecurityException) {
+            true
+        }
     }
 
     override fun print(escpos: ByteArray): PrintStatus {
         val bt = adapter ?: return PrintStatus.NO_PRINTER
         if (!bt.isEnabled || !BluetoothAdapter.checkBluetoothAddress(address)) return PrintStatus.NO_PRINTER
+        if (missingPermissions().isNotEmpty()) return PrintStatus.NO_PERMISSION
         val socket = try {
-            // Discovery slows RFCOMM connections down a lot: stop it first.
-            bt.cancelDiscovery()
+            stopDiscovery(bt)
             openSocket(bt.getRemoteDevice(address)).also { it.connect() }
         } catch (e: IOException) {
             return PrintStatus.NO_PRINTER
+        } catch (e: SecurityException) {
+            return PrintStatus.NO_PERMISSION
         }
         return try {
             val out = socket.outputStream
@@ -57,12 +75,27 @@ class BluetoothSppPrinter(
             after ?: PrintStatus.PRINTED
         } catch (e: IOException) {
             PrintStatus.FAILED
+        } catch (e: SecurityException) {
+            PrintStatus.NO_PERMISSION
         } finally {
             try {
                 socket.close()
             } catch (_: IOException) {
                 // The printer dropped the link first; nothing left to close.
             }
+        }
+    }
+
+    /**
+     * Discovery slows RFCOMM connections down a lot: stop it first. Android 12+ wants
+     * `BLUETOOTH_SCAN` for that; without it this app cannot have started a discovery, so the
+     * print goes on.
+     */
+    private fun stopDiscovery(bt: BluetoothAdapter) {
+        try {
+            bt.cancelDiscovery()
+        } catch (_: SecurityException) {
+            // No BLUETOOTH_SCAN: nothing of ours to stop.
         }
     }
 

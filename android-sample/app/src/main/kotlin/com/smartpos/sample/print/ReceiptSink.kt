@@ -17,7 +17,10 @@ enum class PrintStatus {
     /** No printer is connected or found. */
     NO_PRINTER,
 
-    /** The user has not granted access to the printer yet (USB); asked, retry after. */
+    /**
+     * The app may not use the printer yet: USB access asked just now, or the Bluetooth runtime
+     * permission (`BLUETOOTH_CONNECT`, Android 12+) not granted. Grant it, then reprint.
+     */
     NO_PERMISSION,
 
     /** Transfer failed half-way: the receipt may be incomplete. */

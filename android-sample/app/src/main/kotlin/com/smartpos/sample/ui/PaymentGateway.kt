@@ -12,6 +12,12 @@ interface PaymentGateway {
     val events: Flow<PosEvent>
 
     /**
+     * Waits until the gateway can take commands (e.g. the SDK's terminal is open); throws as the
+     * commands do (a [GatewayException] with a diagnosis) when it cannot.
+     */
+    suspend fun ready() {}
+
+    /**
      * Logs operator [operator] in with [password] (checked by the SDK) and signs the terminal in
      * when it has no working keys yet. A first login with the default password gives
      * [LoginOutcome.MUST_CHANGE_PASSWORD]: call [changePassword].
@@ -22,10 +28,17 @@ interface PaymentGateway {
     suspend fun changePassword(operator: String, oldPassword: String, newPassword: String)
 
     /**
-     * A contactless sale of [amount] minor units. [idempotencyKey] identifies the cashier's
-     * intent: a retry with the same key returns the recorded outcome and charges nothing twice.
+     * A contactless sale of [amount] minor units. [idempotencyKey] identifies one checkout: a
+     * retry with the same key returns the recorded outcome ([TxnView.replayed]) and charges
+     * nothing twice; a new checkout always has a new key.
      */
     suspend fun sale(amount: Long, idempotencyKey: String): TxnView
+
+    /**
+     * Stops waiting for the customer's card (the cashier cancelled the "present card" screen):
+     * the running [sale] then fails with "no card", nothing sent. False when nothing was waiting.
+     */
+    fun cancelCardWait(): Boolean = false
 
     /** Looks up [reference] and says how much may still be refunded, and which rules deny. */
     suspend fun refundQuote(reference: String): RefundQuote
@@ -61,8 +74,12 @@ interface PaymentGateway {
 /** Result of a login: in, or the default password must be changed first. */
 enum class LoginOutcome { LOGGED_IN, MUST_CHANGE_PASSWORD }
 
-/** What the printer said about a receipt (a failed print never changes the transaction). */
-enum class PrintOutcome { PRINTED, OUT_OF_PAPER, OVERHEATED, COVER_OPEN, NO_PRINTER, BUSY }
+/**
+ * What the printer said about a receipt (a failed print never changes the transaction).
+ * [NO_PERMISSION]: the app may not use the printer (Bluetooth "Nearby devices" permission not
+ * granted, or USB access not allowed yet); grant it, then reprint.
+ */
+enum class PrintOutcome { PRINTED, OUT_OF_PAPER, OVERHEATED, COVER_OPEN, NO_PRINTER, BUSY, NO_PERMISSION }
 
 /**
  * A supervisor's approval of a refund. The SDK's supervisor is operator `00`; [supervisor] is
@@ -72,7 +89,11 @@ data class SupervisorApproval(val supervisor: String, val password: String) {
     override fun toString(): String = "SupervisorApproval(supervisor=$supervisor, password=***)"
 }
 
-/** One transaction for the screens. */
+/**
+ * One transaction for the screens. [replayed]: the SDK returned the outcome recorded earlier
+ * under the same idempotency key (a retry of the same checkout); no card was read and nothing was
+ * sent now, and the screen says it is the result of the earlier attempt.
+ */
 data class TxnView(
     val reference: String,
     val kind: String,
@@ -85,6 +106,7 @@ data class TxnView(
     val reversalPending: Boolean,
     val receiptPreview: String?,
     val diagnosis: DiagnosisView?,
+    val replayed: Boolean = false,
 )
 
 /**

@@ -42,6 +42,10 @@ class PosActivity : Activity() {
         root = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL; setPadding(32, 32, 32, 32) }
         setContentView(ScrollView(this).apply { addView(root) })
         uiScope.launch { vm.state.collect { render(it) } }
+        // Bluetooth runtime permissions (Android 12+) before the printer or reader needs them;
+        // once per launch, not again on a configuration change.
+        val missing = (application as ViewModelSource).runtimePermissions()
+        if (savedInstanceState == null && missing.isNotEmpty()) requestPermissions(missing.toTypedArray(), REQUEST_PERMISSIONS)
     }
 
     @Deprecated("Plain Activity API, kept for the ViewModelStore")
@@ -60,7 +64,10 @@ class PosActivity : Activity() {
             Screen.LOGIN -> loginScreen()
             Screen.CHANGE_PASSWORD -> changePasswordScreen()
             Screen.AMOUNT -> amountScreen()
-            Screen.PRESENT_CARD -> label(texts.presentCard)
+            Screen.PRESENT_CARD -> {
+                label(texts.presentCard)
+                button(texts.cancel) { vm.cancelCardWait() }
+            }
             Screen.PROCESSING -> label(texts.processing)
             Screen.RESULT -> resultScreen(s)
             Screen.TRANSACTIONS -> transactionsScreen(s)
@@ -72,6 +79,7 @@ class PosActivity : Activity() {
             Screen.ERROR -> {
                 s.error?.let { label(it) }
                 if (s.canRetry) button(texts.retry) { vm.retry() }
+                if (s.operator == null) button(texts.login) { vm.backToLogin() }
             }
         }
         s.diagnosis?.let { diagnosis(it) }
@@ -100,11 +108,14 @@ class PosActivity : Activity() {
     private fun resultScreen(s: PosUiState) {
         val r = s.lastResult ?: return
         label(if (r.approved) texts.approved else texts.notApproved)
+        if (r.replayed) label(texts.replayed)
         label("${r.kind} ${r.reference} ${r.amount} ${r.responseCode ?: ""}")
         r.receiptPreview?.let { label(it).apply { typeface = android.graphics.Typeface.MONOSPACE } }
         button(texts.print) { vm.printReceipt() }
         button(texts.reprint) { vm.reprintLast() }
-        s.printStatus?.let { label("${texts.printer}: ${it.name.lowercase()}") }
+        s.printStatus?.let {
+            label(if (it == PrintOutcome.NO_PERMISSION) texts.printerNoPermission else "${texts.printer}: ${it.name.lowercase()}")
+        }
     }
 
     private fun transactionsScreen(s: PosUiState) {
@@ -174,10 +185,14 @@ class PosActivity : Activity() {
     fun interface ViewModelSource {
         /** A new ViewModel. */
         fun newViewModel(): PosViewModel
+
+        /** Runtime permissions the app's hardware needs and does not have (asked at start). */
+        fun runtimePermissions(): List<String> = emptyList()
     }
 
     private companion object {
         const val KEY = "pos"
+        const val REQUEST_PERMISSIONS = 1
 
         /** The SDK's supervisor operator. */
         const val SUPERVISOR = "00"

@@ -2,6 +2,7 @@ package com.smartpos.sample.ui
 
 import androidx.lifecycle.ViewModel
 import androidx.lifecycle.viewModelScope
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
@@ -40,12 +41,13 @@ data class PosUiState(
  * The cashier flow. Long calls run in [viewModelScope] on [io] (the SDK's suspend functions do
  * not block, but the bridge's callbacks may); the SDK's events update [state] as they come.
  *
- * Idempotency: every money command (sale, refund, void) belongs to a cashier intent ("charge
- * 12.34", "refund 5.00 of 000001000001", "void 000001000001"). Its key is made once, when the
- * cashier confirms the screen, and reused by every retry of that intent ([retry], or confirming
- * the same amount again), so the SDK returns the recorded outcome instead of moving money twice.
- * The key is dropped only on a definite outcome (approved, declined, reversed: a result that is
- * not in doubt), never on a timeout or an unknown outcome.
+ * Idempotency: every money command (sale, refund, void) the cashier confirms is one checkout
+ * with its own key, made when it starts ([sale], [refund], [void]). Only an explicit [retry] of
+ * that checkout reuses the key, so the SDK returns the recorded outcome instead of moving money
+ * twice; confirming an amount again is a new checkout with a new key (two customers paying the
+ * same amount are two sales). The key is dropped on a definite outcome (approved, declined,
+ * reversed), on [newSale] and when another money command starts; a timeout or an unknown outcome
+ * keeps it for [retry]. A result the SDK replayed from the journal is marked [TxnView.replayed].
  *
  * @param newOrderId makes a new idempotency key.
  */
@@ -59,17 +61,22 @@ class PosViewModel(
     /** The UI state. */
     val state: StateFlow<PosUiState> = mutableState.asStateFlow()
 
-    /** Open intents and their keys (intent description -> idempotency key). */
-    private val intentKeys = mutableMapOf<String, String>()
+    /** One confirmed money command: [intent] for logs and tests, [key] its idempotency key. */
+    private class Checkout(val intent: String, val key: String, private val start: (Checkout) -> Job) {
+        fun run(): Job = start(this)
+    }
 
-    /** The last money command, re-run by [retry]. */
+    /** The checkout [retry] repeats; null after a definite outcome or [newSale]. */
     @Volatile
-    private var lastMoneyCall: (() -> Job)? = null
+    private var checkout: Checkout? = null
 
     init {
         viewModelScope.launch {
             gateway.events.collect { e -> mutableState.update { onEvent(it, e) } }
         }
+        // Opens the SDK in the background now (not on the main thread): a terminal that cannot
+        // open shows the error screen with its diagnosis instead of crashing the app.
+        launchCall { gateway.ready(); { it } }
     }
 
     // Progress events only matter while a command runs; a late one must not hide the result.
@@ -81,20 +88,20 @@ class PosViewModel(
         is PosEvent.Other -> s
     }
 
-    /** The idempotency key of [intent]: made on its first confirmation, then reused. */
-    private fun keyFor(intent: String): String = synchronized(intentKeys) {
-        intentKeys.getOrPut(intent) { newOrderId() }
+    /** Starts a new checkout for [intent] with a fresh key; it replaces any earlier one. */
+    private fun newCheckout(intent: String, start: (Checkout) -> Job): Job {
+        val c = Checkout(intent, newOrderId(), start)
+        checkout = c
+        return c.run()
     }
 
-    /** Drops [intent]'s key when [result] is definite; keeps it while the money is in doubt. */
-    private fun settled(intent: String, result: TxnView) {
-        if (!result.isDefinite()) return
-        synchronized(intentKeys) { intentKeys.remove(intent) }
-        lastMoneyCall = null
+    /** Closes [c] when [result] is definite; keeps it for [retry] while the money is in doubt. */
+    private fun settled(c: Checkout, result: TxnView) {
+        if (result.isDefinite() && checkout === c) checkout = null
     }
 
-    /** The idempotency keys of the intents still open (for the pending screen and tests). */
-    fun openIntents(): Map<String, String> = synchronized(intentKeys) { intentKeys.toMap() }
+    /** The open checkout [retry] would repeat, as intent -> idempotency key (empty when none). */
+    fun openIntents(): Map<String, String> = checkout?.let { mapOf(it.intent to it.key) } ?: emptyMap()
 
     /** Operator login (the SDK checks the password and signs the terminal in). */
     fun login(operator: String, password: String): Job = launchCall {
@@ -111,20 +118,22 @@ class PosViewModel(
         ({ it.copy(screen = Screen.AMOUNT) })
     }
 
-    /** Starts a contactless sale of [amount] minor units (the cashier confirmed the amount). */
-    fun sale(amount: Long): Job {
-        val intent = "sale:$amount"
-        val key = keyFor(intent)
-        val call = {
-            mutableState.update { it.copy(screen = Screen.PRESENT_CARD, printStatus = null) }
-            launchCall(retryable = true) {
-                val r = gateway.sale(amount, key)
-                settled(intent, r)
-                ({ it.copy(screen = Screen.RESULT, lastResult = r, diagnosis = r.diagnosis) })
-            }
+    /**
+     * Cancels the "present card" wait of the running sale: it ends with "no card" (nothing sent)
+     * and can be retried. Does nothing once the card was read.
+     */
+    fun cancelCardWait() {
+        if (state.value.screen == Screen.PRESENT_CARD) gateway.cancelCardWait()
+    }
+
+    /** Starts a contactless sale of [amount] minor units (the cashier confirmed the amount): a new checkout. */
+    fun sale(amount: Long): Job = newCheckout("sale:$amount") { c ->
+        mutableState.update { it.copy(screen = Screen.PRESENT_CARD, printStatus = null) }
+        launchCall(retryable = true) {
+            val r = gateway.sale(amount, c.key)
+            settled(c, r)
+            ({ it.copy(screen = Screen.RESULT, lastResult = r, diagnosis = r.diagnosis) })
         }
-        lastMoneyCall = call
-        return call()
     }
 
     /** Loads the transaction list. */
@@ -144,42 +153,32 @@ class PosViewModel(
      * approve (the SDK's policy decides and checks the password).
      */
     fun refund(amount: Long, approval: SupervisorApproval?): Job {
-        val q = state.value.refundQuote
-        val reference = q?.original?.reference
-        val intent = "refund:$reference:$amount"
-        val key = keyFor(intent)
-        val call = {
+        val reference = state.value.refundQuote?.original?.reference
+        return newCheckout("refund:$reference:$amount") { c ->
             launchCall(retryable = true) {
                 if (reference == null) throw GatewayException("look up the original first", null)
-                val r = gateway.refund(reference, amount, approval, key)
-                settled(intent, r)
+                val r = gateway.refund(reference, amount, approval, c.key)
+                settled(c, r)
                 ({ it.copy(screen = Screen.RESULT, lastResult = r, refundQuote = null, diagnosis = r.diagnosis, printStatus = null) })
             }
         }
-        lastMoneyCall = call
-        return call()
     }
 
     /** Voids [reference]. */
-    fun void(reference: String): Job {
-        val intent = "void:$reference"
-        val key = keyFor(intent)
-        val call = {
-            launchCall(retryable = true) {
-                val r = gateway.void(reference, key)
-                settled(intent, r)
-                ({ it.copy(screen = Screen.RESULT, lastResult = r, diagnosis = r.diagnosis, printStatus = null) })
-            }
+    fun void(reference: String): Job = newCheckout("void:$reference") { c ->
+        launchCall(retryable = true) {
+            val r = gateway.void(reference, c.key)
+            settled(c, r)
+            ({ it.copy(screen = Screen.RESULT, lastResult = r, diagnosis = r.diagnosis, printStatus = null) })
         }
-        lastMoneyCall = call
-        return call()
     }
 
     /**
-     * Runs the last money command again with the same idempotency key (after an error, e.g. no
-     * answer in time); null when there is nothing to retry.
+     * Runs the open checkout again with its idempotency key (after an error, e.g. no answer in
+     * time): the SDK returns the recorded outcome if the first attempt got one. Null when there
+     * is nothing to retry.
      */
-    fun retry(): Job? = lastMoneyCall?.invoke()
+    fun retry(): Job? = checkout?.run()
 
     /** Prints the receipt of the transaction on screen. */
     fun printReceipt(customerCopy: Boolean = true): Job = launchCall {
@@ -214,29 +213,64 @@ class PosViewModel(
     }
 
     /**
-     * Back to amount entry. Open intents keep their keys: confirming the same amount again after
-     * an unknown outcome is a retry, not a second charge.
+     * Back to amount entry for the next customer: the open checkout and its key are dropped, so
+     * nothing recorded for an earlier customer can be replayed as this one's payment. (After an
+     * unknown outcome the cashier should use Retry first; the diagnosis says so.)
      */
     fun newSale() {
-        lastMoneyCall = null
+        checkout = null
         mutableState.update { it.copy(screen = Screen.AMOUNT, lastResult = null, error = null, diagnosis = null, status = null) }
     }
 
+    /** Back to the login screen (after a refused login, or to try opening the terminal again). */
+    fun backToLogin() {
+        mutableState.update { it.copy(screen = Screen.LOGIN, error = null, diagnosis = null, status = null, canRetry = false) }
+    }
+
     /**
-     * Runs [block] on [io] ([retryable]: a money command [retry] can repeat); the state change it returns is applied back on the main thread, after
-     * the progress events the call queued there, so the final screen always wins.
+     * Runs [block] on [io] ([retryable]: a money command [retry] can repeat); the state change it
+     * returns is applied back on the main thread, after the progress events the call queued there,
+     * so the final screen always wins. This is the screens' boundary: any exception (a
+     * [GatewayException] with the SDK's diagnosis, or an unexpected one such as the bindings'
+     * `InternalException` or an `IllegalStateException`) becomes the error screen, and `busy` is
+     * always reset. Errors (`OutOfMemoryError`, ...) are not caught.
      */
     private fun launchCall(
         retryable: Boolean = false,
         block: suspend () -> (PosUiState) -> PosUiState,
     ): Job = viewModelScope.launch {
         mutableState.update { it.copy(busy = true, error = null, canRetry = false) }
-        val change: (PosUiState) -> PosUiState = try {
-            withContext(io) { block() }
+        var change: (PosUiState) -> PosUiState = { it }
+        try {
+            change = withContext(io) { block() }
+        } catch (e: CancellationException) {
+            throw e
         } catch (e: GatewayException) {
-            { it.copy(screen = Screen.ERROR, error = e.message, diagnosis = e.diagnosis, canRetry = retryable) }
+            change = { it.copy(screen = Screen.ERROR, error = e.message, diagnosis = e.diagnosis, canRetry = retryable) }
+        } catch (e: Exception) {
+            val message = e.javaClass.simpleName + (e.message?.let { ": $it" } ?: "")
+            change = { it.copy(screen = Screen.ERROR, error = message, diagnosis = unexpected(retryable), canRetry = retryable) }
+        } finally {
+            mutableState.update { change(it).copy(busy = false) }
         }
-        mutableState.update { change(it).copy(busy = false) }
+    }
+
+    private companion object {
+        /** What to tell the cashier about a failure the app did not expect (no SDK diagnosis). */
+        fun unexpected(money: Boolean) = DiagnosisView(
+            code = "sample.unexpected",
+            money = if (money) "unknown" else "not_moved",
+            titleZh = "意外错误",
+            titleEn = "Unexpected error",
+            explanationZh = if (money) "交易结果未知。终端会记录结果；重试不会重复扣款。" else "操作未完成，未发起交易。",
+            explanationEn = if (money) {
+                "The outcome is not known. The terminal records it; a retry never charges twice."
+            } else {
+                "The action did not complete; nothing was sent."
+            },
+            nextStepsZh = if (money) listOf("点击重试查看结果", "仍失败请联系技术支持") else listOf("再试一次", "仍失败请联系技术支持"),
+            nextStepsEn = if (money) listOf("Tap Retry to see the outcome", "Call support if it fails again") else listOf("Try again", "Call support if it fails again"),
+        )
     }
 }
 

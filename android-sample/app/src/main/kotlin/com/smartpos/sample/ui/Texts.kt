@@ -42,7 +42,9 @@ class Texts(locale: Locale) {
     val print get() = t("打印小票", "Print receipt")
     val reprint get() = t("重打上一笔", "Reprint last")
     val printer get() = t("打印机", "Printer")
+    val printerNoPermission get() = t("未授权使用打印机：请允许“附近的设备”（蓝牙）或 USB 访问，然后重打", "Printer not allowed: grant Nearby devices (Bluetooth) or USB access, then reprint")
     val enterPin get() = t("请输入密码", "Enter PIN")
     val ok get() = t("确定", "OK")
     val cancel get() = t("取消", "Cancel")
+    val replayed get() = t("这是先前那次尝试的结果（本次未读卡、未发送）", "Result of the earlier attempt (no card read, nothing sent now)")
 }

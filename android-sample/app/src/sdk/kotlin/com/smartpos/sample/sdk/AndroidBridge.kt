@@ -5,8 +5,11 @@ import com.smartpos.sample.keys.KeystoreSecureStore
 import com.smartpos.sdk.ffi.PinEntry
 import com.smartpos.sdk.ffi.ReceiptPrinter
 import com.smartpos.sdk.ffi.SecureStore
+import com.smartpos.sdk.ffi.SmartPosException
 import com.smartpos.sdk.ffi.Terminal
 import com.smartpos.sdk.ffi.TerminalConfig
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 import java.io.File
 
 /**
@@ -48,5 +51,25 @@ object SdkWiring {
         val dir = File(context.filesDir, "smartpos").also { it.mkdirs() }
         val terminal = Terminal.open(config, dir.path, KeystoreSdkStore(secrets), null)
         return SdkGateway(terminal, cards, pinEntry, printer)
+    }
+
+    /**
+     * [open] on `Dispatchers.IO` (it reads the journal and the keys: never on the main thread);
+     * the SDK's refusal (not configured, journal refused, ...) becomes a [GatewayException] with
+     * its diagnosis for the error screen. [printer] is built there too (it may bind a service).
+     */
+    suspend fun openInBackground(
+        context: Context,
+        prefs: String,
+        secrets: KeystoreSecureStore,
+        cards: CardSource,
+        pinEntry: PinEntry,
+        printer: () -> ReceiptPrinter,
+    ): SdkGateway = withContext(Dispatchers.IO) {
+        try {
+            open(context, prefs, secrets, cards, pinEntry, printer())
+        } catch (e: SmartPosException) {
+            throw SdkGateway.failure(e)
+        }
     }
 }

@@ -2,14 +2,16 @@ package com.smartpos.sample.sdk
 
 import android.app.Activity
 import android.app.AlertDialog
+import android.app.Application
 import android.nfc.TagLostException
+import android.os.Bundle
 import android.text.InputType
+import android.view.WindowManager
 import android.widget.EditText
 import com.smartpos.sample.ble.ReaderChannel
 import com.smartpos.sample.nfc.ApduChannel
 import com.smartpos.sample.nfc.CardRemovedException
 import com.smartpos.sample.nfc.NfcCardReader
-import com.smartpos.sample.nfc.NfcState
 import com.smartpos.sample.nfc.NfcUnavailableException
 import com.smartpos.sample.print.PrintStatus
 import com.smartpos.sample.print.ReceiptSink
@@ -36,6 +38,7 @@ import java.io.IOException
 import java.util.Locale
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
 
 /**
  * The app's contactless channel ([ApduChannel]: `IsoDep` through
@@ -76,21 +79,28 @@ fun interface CardSource {
      * @throws IOException no card (reader link lost, no card in time).
      */
     suspend fun present(amount: Long): CardSession
+
+    /** Stops a running [present] (the cashier cancelled): it throws an [IOException]. False when none ran. */
+    fun cancel(): Boolean = false
 }
 
 /**
- * Cards tapped on the device's NFC controller: reader mode on the foreground [activity] until a
- * card with ISO-DEP connects, then [IsoDepApduTransport] over its channel.
+ * Cards tapped on the device's NFC controller: reader mode on the foreground [activity] (or the
+ * next one to resume: [NfcCardReader] follows the activity lifecycle) until a card with ISO-DEP
+ * connects, then [IsoDepApduTransport] over its channel. Reader mode stays on for the whole card
+ * session and goes off when the session is closed. No tap in time, or [cancel], is an
+ * [IOException] (no card, nothing sent).
  */
 class NfcCardSource(private val nfc: NfcCardReader, private val activity: () -> Activity?) : CardSource {
     override suspend fun present(amount: Long): CardSession {
-        val a = activity() ?: throw NfcUnavailableException(nfc.availability().takeIf { it != NfcState.IDLE } ?: NfcState.UNAVAILABLE)
-        val channel = nfc.awaitCard(a)
+        val channel = nfc.awaitCard(activity())
         return CardSession(IsoDepApduTransport(channel)) {
             channel.close()
             nfc.finished()
         }
     }
+
+    override fun cancel(): Boolean = nfc.cancelWait()
 }
 
 /**
@@ -169,12 +179,20 @@ class BleMposBridge(
  * Called on the caller's thread of `print` / `reprint` (the gateway uses `Dispatchers.IO`).
  */
 class EscPosReceiptPrinter(private val sink: ReceiptSink) : com.smartpos.sdk.ffi.ReceiptPrinter {
-    override fun print(job: PrintJob): PrinterStatus = statusOf(sink.print(job.escpos))
+    /**
+     * The app's status of the last job: the SDK's [PrinterStatus] has no "permission missing",
+     * so [SdkGateway] reads it here to tell the cashier ([PrintStatus.NO_PERMISSION] is `BUSY`).
+     */
+    @Volatile
+    var lastStatus: PrintStatus? = null
+        private set
+
+    override fun print(job: PrintJob): PrinterStatus = statusOf(sink.print(job.escpos).also { lastStatus = it })
 
     companion object {
         /**
-         * The SDK's status for a printer's: a missing permission (USB, asked just now) is
-         * [PrinterStatus.BUSY] (try again shortly); a transfer that failed half-way counts as
+         * The SDK's status for a printer's: a missing permission (USB asked just now, Bluetooth
+         * runtime permission not granted) is [PrinterStatus.BUSY] (try again once granted); a transfer that failed half-way counts as
          * [PrinterStatus.NO_PRINTER] (offline). Either way the receipt stays pending for a reprint.
          */
         fun statusOf(status: PrintStatus): PrinterStatus = when (status) {
@@ -197,36 +215,85 @@ class FixedPinEntry(private val digits: String?) : PinEntry {
 /**
  * The cardholder types the PIN in a dialog on the foreground [activity]. The SDK calls this on
  * its worker thread; the dialog runs on the main thread and this call waits for it (at most
- * [timeoutMs]). The digits go into the SDK's `PinInput` at once; no activity, a cancel or a
- * timeout is a cancellation (nothing is sent).
+ * [timeoutMs]). The digits go into the SDK's `PinInput` at once; no activity, a cancel, a
+ * dismissal (back, touch outside, the activity going away) or a timeout is a cancellation
+ * (nothing is sent), so the sale never waits for a dialog that is gone.
  */
 class DialogPinEntry(
     private val activity: () -> Activity?,
     private val timeoutMs: Long = 60_000,
 ) : PinEntry {
     override fun requestPin(maskedPan: String, amount: ULong): PinInput {
-        val a = activity() ?: return PinInput.cancelled()
-        val texts = Texts(a.resources.configuration.locales[0])
-        val answer = CompletableFuture<String?>()
-        a.runOnUiThread {
-            val field = EditText(a).apply {
-                inputType = InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD
-            }
-            AlertDialog.Builder(a)
-                .setTitle("${texts.enterPin}  $maskedPan  ${amount / 100u}.${(amount % 100u).toString().padStart(2, '0')}")
-                .setView(field)
-                .setPositiveButton(texts.ok) { _, _ -> answer.complete(field.text.toString()) }
-                .setNegativeButton(texts.cancel) { _, _ -> answer.complete(null) }
-                .setOnCancelListener { answer.complete(null) }
-                .show()
-        }
-        val digits = runCatching { answer.get(timeoutMs, TimeUnit.MILLISECONDS) }.getOrNull()
-            ?: return PinInput.cancelled()
+        val digits = askDigits(maskedPan, amount) ?: return PinInput.cancelled()
         return try {
             PinInput.digits(digits)
         } catch (_: SmartPosException) {
             // Not 4 to 12 digits: the SDK refuses it; treated as a cancellation.
             PinInput.cancelled()
         }
+    }
+
+    /** Shows the dialog and waits for it: the typed digits, or null when cancelled in any way. */
+    internal fun askDigits(maskedPan: String, amount: ULong): String? {
+        val a = activity()?.takeUnless { it.isFinishing || it.isDestroyed } ?: return null
+        val texts = Texts(a.resources.configuration.locales[0])
+        val answer = CompletableFuture<String?>()
+        // The activity going away dismisses nothing by itself: end the wait and close the dialog.
+        var dialog: AlertDialog? = null
+        val lifecycle = object : Application.ActivityLifecycleCallbacks {
+            override fun onActivityDestroyed(activity: Activity) {
+                if (activity === a) {
+                    answer.complete(null)
+                    dialog?.dismiss()
+                }
+            }
+
+            override fun onActivityCreated(activity: Activity, savedInstanceState: Bundle?) = Unit
+            override fun onActivityStarted(activity: Activity) = Unit
+            override fun onActivityResumed(activity: Activity) = Unit
+            override fun onActivityPaused(activity: Activity) = Unit
+            override fun onActivityStopped(activity: Activity) = Unit
+            override fun onActivitySaveInstanceState(activity: Activity, outState: Bundle) = Unit
+        }
+        a.runOnUiThread {
+            if (a.isFinishing || a.isDestroyed) {
+                answer.complete(null)
+                return@runOnUiThread
+            }
+            a.application.registerActivityLifecycleCallbacks(lifecycle)
+            val field = EditText(a).apply {
+                inputType = InputType.TYPE_CLASS_NUMBER or InputType.TYPE_NUMBER_VARIATION_PASSWORD
+            }
+            val d = AlertDialog.Builder(a)
+                .setTitle("${texts.enterPin}  $maskedPan  ${amount / 100u}.${(amount % 100u).toString().padStart(2, '0')}")
+                .setView(field)
+                .setPositiveButton(texts.ok) { _, _ -> answer.complete(field.text.toString()) }
+                .setNegativeButton(texts.cancel) { _, _ -> answer.complete(null) }
+                .setOnCancelListener { answer.complete(null) }
+                // After a button the answer is already there; any other dismissal cancels.
+                .setOnDismissListener { answer.complete(null) }
+                .create()
+            dialog = d
+            try {
+                d.show()
+            } catch (_: WindowManager.BadTokenException) {
+                // The activity's window went away between the check and show().
+                answer.complete(null)
+            }
+        }
+        val digits = try {
+            answer.get(timeoutMs, TimeUnit.MILLISECONDS)
+        } catch (_: TimeoutException) {
+            null
+        } catch (_: InterruptedException) {
+            Thread.currentThread().interrupt()
+            null
+        }
+        a.runOnUiThread {
+            a.application.unregisterActivityLifecycleCallbacks(lifecycle)
+            // A timeout leaves the dialog up: take it down (the answer is already settled).
+            dialog?.takeIf { it.isShowing }?.dismiss()
+        }
+        return digits
     }
 }

@@ -2,6 +2,7 @@ package com.smartpos.sample.sdk
 
 import com.smartpos.sample.nfc.NfcState
 import com.smartpos.sample.nfc.NfcUnavailableException
+import com.smartpos.sample.print.PrintStatus
 import com.smartpos.sample.ui.DiagnosisView
 import com.smartpos.sample.ui.GatewayException
 import com.smartpos.sample.ui.LoginOutcome
@@ -59,14 +60,15 @@ import java.io.IOException
  *
  * @param cards where the card of a sale comes from.
  * @param pinEntry the PIN pad asked when a card wants an online PIN (null: such cards fail).
- * @param printer installed with `setPrinter` (null: `print` reports no printer).
+ * @param printer installed with `setPrinter` (null: `print` reports no printer); an
+ *   [EscPosReceiptPrinter] also tells a missing printer permission apart from "busy".
  * @param receiptWidth paper width of the on-screen receipt preview.
  */
 class SdkGateway(
     private val terminal: Terminal,
     private val cards: CardSource,
     private val pinEntry: PinEntry? = null,
-    printer: ReceiptPrinter? = null,
+    private val printer: ReceiptPrinter? = null,
     private val callTimeoutMs: Long = 120_000,
     private val receiptWidth: ReceiptWidth = ReceiptWidth.W32,
 ) : PaymentGateway, AutoCloseable {
@@ -103,7 +105,8 @@ class SdkGateway(
 
     override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
         if (amount <= 0) throw GatewayException("amount must be positive", null)
-        // A retry of a recorded sale returns its outcome without asking for the card again.
+        // A retry of a recorded sale (same checkout, same key) returns its outcome, marked
+        // replayed, without asking for a card.
         if (sdk { io { terminal.transactionByKey(idempotencyKey) } } != null) {
             return money { terminal.saleContactless(amount.toULong(), NoCard, pinEntry, idempotencyKey, operator) }.toView()
         }
@@ -119,6 +122,8 @@ class SdkGateway(
             money { terminal.saleContactless(amount.toULong(), it.transport, pinEntry, idempotencyKey, operator) }.toView()
         }
     }
+
+    override fun cancelCardWait(): Boolean = cards.cancel()
 
     override suspend fun refundQuote(reference: String): RefundQuote {
         val original = sdk { io { terminal.transaction(reference) } }
@@ -148,10 +153,16 @@ class SdkGateway(
         money { terminal.void(ReferenceRequest(reference, idempotencyKey, operator)) }.toView()
 
     override suspend fun print(reference: String, customerCopy: Boolean): PrintOutcome =
-        sdk { io { terminal.print(reference, copyOf(customerCopy)) } }.toOutcome()
+        outcomeOf(sdk { io { terminal.print(reference, copyOf(customerCopy)) } })
 
     override suspend fun reprintLast(customerCopy: Boolean): PrintOutcome =
-        sdk { io { terminal.reprintLast(copyOf(customerCopy)) } }.toOutcome()
+        outcomeOf(sdk { io { terminal.reprintLast(copyOf(customerCopy)) } })
+
+    /** The printer's status for the screens; `BUSY` because a permission is missing says so. */
+    private fun outcomeOf(status: PrinterStatus): PrintOutcome {
+        val missingPermission = (printer as? EscPosReceiptPrinter)?.lastStatus == PrintStatus.NO_PERMISSION
+        return if (status == PrinterStatus.BUSY && missingPermission) PrintOutcome.NO_PERMISSION else status.toOutcome()
+    }
 
     override suspend fun settle(): SettlementView {
         val s = sdk { terminal.settle() }
@@ -187,8 +198,12 @@ class SdkGateway(
             )
         }
 
-    /** The result as the screens show it, with the SDK's receipt text as the preview. */
-    private fun TxnResult.toView(): TxnView = record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference))
+    /**
+     * The result as the screens show it, with the SDK's receipt text as the preview; `replayed`
+     * (an outcome recorded earlier under the same key) is kept for the result screen.
+     */
+    private fun TxnResult.toView(): TxnView =
+        record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference), replayed)
 
     private fun receiptOf(reference: String): String? =
         try {
@@ -215,6 +230,7 @@ class SdkGateway(
         private const val NFC_MISSING = "sample.nfc_missing"
         private const val NO_CARD = "sample.no_card"
         private const val OUTCOME_UNKNOWN = "sample.outcome_unknown"
+        private const val NOT_CONFIGURED = "sample.not_configured"
 
         /** Stands in for the card when the SDK replays a recorded sale (it never reads it then). */
         private val NoCard = object : ApduTransport {
@@ -242,13 +258,19 @@ class SdkGateway(
             try {
                 call()
             } catch (e: SmartPosException) {
-                val d = e.diagnosis?.toView() ?: when (e) {
-                    is SmartPosException.CardReadFailed, is SmartPosException.Cancelled -> localDiagnosis(NO_CARD)
-                    is SmartPosException.NotFound -> localDiagnosis(NOT_FOUND)
-                    else -> null
-                }
-                throw GatewayException(e.javaClass.simpleName + ": " + (e.message ?: ""), d, e)
+                throw failure(e)
             }
+
+        /** [e] for the screens: the SDK's diagnosis, or the sample's own where the SDK has none. */
+        internal fun failure(e: SmartPosException): GatewayException {
+            val d = e.diagnosis?.toView() ?: when (e) {
+                is SmartPosException.CardReadFailed, is SmartPosException.Cancelled -> localDiagnosis(NO_CARD)
+                is SmartPosException.NotFound -> localDiagnosis(NOT_FOUND)
+                is SmartPosException.Config -> localDiagnosis(NOT_CONFIGURED)
+                else -> null
+            }
+            return GatewayException(e.javaClass.simpleName + ": " + (e.message ?: ""), d, e)
+        }
 
         /** The SDK's diagnosis for the screens. */
         fun Diagnosis.toView() = DiagnosisView(
@@ -271,6 +293,12 @@ class SdkGateway(
                 code, "not_moved", "本机不支持 NFC", "No NFC on this device", "本机没有 NFC，未读卡，未发起交易。",
                 "This device has no NFC controller; no card was read, nothing was sent.",
                 listOf("使用外接读卡器"), listOf("Use the Bluetooth card reader"),
+            )
+            NOT_CONFIGURED -> DiagnosisView(
+                code, "not_moved", "终端未配置", "Terminal not set up",
+                "终端号、商户号或主机地址未配置或有误，终端无法打开，未发起交易。",
+                "The terminal id, merchant id or host address is missing or wrong; the terminal cannot open and nothing was sent.",
+                listOf("联系技术支持配置终端", "配置后重新登录"), listOf("Ask support to set up the terminal", "Then log in again"),
             )
             OUTCOME_UNKNOWN -> DiagnosisView(
                 code, "unknown", "结果未知", "Outcome not known yet",
@@ -297,7 +325,12 @@ class SdkGateway(
             else -> PosEvent.Other(javaClass.simpleName)
         }
 
-        private fun TxnRecord.toView(diagnosis: DiagnosisView?, reversalPending: Boolean, receipt: String?): TxnView = TxnView(
+        private fun TxnRecord.toView(
+            diagnosis: DiagnosisView?,
+            reversalPending: Boolean,
+            receipt: String?,
+            replayed: Boolean = false,
+        ): TxnView = TxnView(
             reference = reference,
             kind = kind.name.lowercase(),
             state = state.name.lowercase(),
@@ -309,6 +342,7 @@ class SdkGateway(
             reversalPending = reversalPending,
             receiptPreview = receipt,
             diagnosis = diagnosis,
+            replayed = replayed,
         )
     }
 }

@@ -1,5 +1,6 @@
 package com.smartpos.sample.sdk
 
+import android.app.Activity
 import android.bluetooth.BluetoothGatt
 import android.bluetooth.BluetoothGattCharacteristic
 import android.bluetooth.BluetoothGattDescriptor
@@ -8,10 +9,13 @@ import android.bluetooth.BluetoothManager
 import android.bluetooth.BluetoothProfile
 import android.bluetooth.BluetoothSocket
 import android.content.Context
+import android.content.DialogInterface
 import android.hardware.usb.UsbManager
 import android.nfc.Tag
 import android.nfc.TagLostException
 import android.os.Bundle
+import android.widget.EditText
+import com.smartpos.sample.ble.BlePermissions
 import com.smartpos.sample.ble.BleReaderTransport
 import com.smartpos.sample.ble.ReaderChannel
 import com.smartpos.sample.ble.ReaderProfile
@@ -46,16 +50,21 @@ import kotlinx.coroutines.yield
 import org.junit.After
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Before
 import org.junit.Test
 import org.junit.runner.RunWith
+import org.robolectric.Robolectric
 import org.robolectric.RobolectricTestRunner
 import org.robolectric.RuntimeEnvironment
 import org.robolectric.Shadows.shadowOf
 import org.robolectric.annotation.Config
 import org.robolectric.shadow.api.Shadow
+import org.robolectric.shadows.ShadowAlertDialog
+import org.robolectric.shadows.ShadowLooper
 import org.robolectric.util.ReflectionHelpers
 import org.robolectric.util.ReflectionHelpers.ClassParameter
 import java.io.ByteArrayOutputStream
@@ -64,6 +73,8 @@ import java.io.InputStream
 import java.io.OutputStream
 import java.util.Collections
 import java.util.UUID
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
 
 /** The bridges from the app's hardware adapters to the SDK's foreign traits. */
 @RunWith(RobolectricTestRunner::class)
@@ -312,6 +323,7 @@ class BridgesTest {
 
     @Test
     fun gatt_notifications_are_pumped_in_order_and_the_mtu_sets_the_chunk_size() = runBlocking {
+        shadowOf(RuntimeEnvironment.getApplication()).grantPermissions(*BlePermissions.required().toTypedArray())
         val adapter = context.getSystemService(BluetoothManager::class.java).adapter
         shadowOf(adapter).setEnabled(true)
         val device = adapter.getRemoteDevice("AA:BB:CC:DD:EE:03")
@@ -358,5 +370,61 @@ class BridgesTest {
         pump.cancel()
         bridge.close()
         assertTrue(fake.isClosed)
+    }
+
+    // ---- PIN dialog ---------------------------------------------------------------------
+
+    /** Asks for a PIN on a worker thread (as the SDK does) while the main looper runs the dialog. */
+    private fun asking(pins: DialogPinEntry): CompletableFuture<String?> {
+        val answer = CompletableFuture<String?>()
+        Thread { answer.complete(pins.askDigits("476173******0010", 1234u)) }.start()
+        val end = System.currentTimeMillis() + 5_000
+        while (ShadowAlertDialog.getLatestAlertDialog()?.isShowing != true && System.currentTimeMillis() < end) {
+            ShadowLooper.idleMainLooper()
+            Thread.sleep(5)
+        }
+        return answer
+    }
+
+    private fun settled(answer: CompletableFuture<String?>): String? {
+        val end = System.currentTimeMillis() + 5_000
+        while (!answer.isDone && System.currentTimeMillis() < end) {
+            ShadowLooper.idleMainLooper()
+            Thread.sleep(5)
+        }
+        return answer.get(1, TimeUnit.SECONDS)
+    }
+
+    @Test(timeout = 30_000)
+    fun pin_dialog_typed_digits_reach_the_sdk_side() {
+        val controller = Robolectric.buildActivity(Activity::class.java).setup()
+        val answer = asking(DialogPinEntry({ controller.get() }))
+        val dialog = ShadowAlertDialog.getLatestAlertDialog()
+        (shadowOf(dialog).view as EditText).setText("2468")
+        dialog.getButton(DialogInterface.BUTTON_POSITIVE).performClick()
+        assertEquals("2468", settled(answer))
+    }
+
+    @Test(timeout = 30_000)
+    fun pin_dialog_gone_with_its_activity_cancels_at_once() {
+        val controller = Robolectric.buildActivity(Activity::class.java).setup()
+        // A 60 s timeout: the answer must come from the activity going away, not from the timeout.
+        val answer = asking(DialogPinEntry({ controller.get() }, timeoutMs = 60_000))
+        assertTrue(ShadowAlertDialog.getLatestAlertDialog().isShowing)
+        controller.pause().stop().destroy()
+        assertNull(settled(answer))
+        assertFalse(ShadowAlertDialog.getLatestAlertDialog().isShowing)
+    }
+
+    @Test(timeout = 30_000)
+    fun pin_dialog_dismissed_without_a_button_cancels_and_no_dialog_on_a_destroyed_activity() {
+        val controller = Robolectric.buildActivity(Activity::class.java).setup()
+        val answer = asking(DialogPinEntry({ controller.get() }, timeoutMs = 60_000))
+        ShadowAlertDialog.getLatestAlertDialog().dismiss()
+        assertNull(settled(answer))
+        controller.pause().stop().destroy()
+        val started = System.currentTimeMillis()
+        assertNull(DialogPinEntry({ controller.get() }, timeoutMs = 60_000).askDigits("476173******0010", 100u))
+        assertTrue(System.currentTimeMillis() - started < 5_000)
     }
 }

@@ -206,6 +206,9 @@ class PosViewModelSdkTest {
         printer.status = PrintStatus.OUT_OF_PAPER
         assertEquals(PrintOutcome.OUT_OF_PAPER, run(vm, vm.printReceipt()).printStatus)
         assertEquals(listOf(txn.reference), terminal.pendingPrints().map { it.reference })
+        // A printer the app may not use (Bluetooth permission missing): said so, not "busy".
+        printer.status = PrintStatus.NO_PERMISSION
+        assertEquals(PrintOutcome.NO_PERMISSION, run(vm, vm.reprintLast()).printStatus)
         printer.status = PrintStatus.PRINTED
         assertEquals(PrintOutcome.PRINTED, run(vm, vm.reprintLast()).printStatus)
         assertTrue(printer.bytes.size() > 100)
@@ -254,7 +257,7 @@ class PosViewModelSdkTest {
         val sale = run(vm0, vm0.sale(3_000)).lastResult!!
         // A gateway that gives up after 300 ms on the app's side; the host's answer is lost, so
         // the SDK waits for its own 2 s response timeout while the app already shows "unknown".
-        val impatient = open(tapping(SimCardProfile.Visa), callTimeoutMs = 300)
+        val impatient = open(tapping(SimCardProfile.Visa), callTimeoutMs = 150)
         val vm = newVm(impatient, "refund")
         run(vm, vm.quoteRefund(sale.reference))
         sim.dropNextAnswers(1u)
@@ -264,16 +267,15 @@ class PosViewModelSdkTest {
         assertEquals("sample.outcome_unknown", first.diagnosis?.code)
         assertEquals("unknown", first.diagnosis?.money)
 
-        // The cashier tries again until the outcome is known: the retry button, then confirming
-        // the same refund screen again (the SDK finishes the first attempt in the background;
-        // while it runs, a retry is still "unknown"). Same key every time.
+        // The cashier taps Retry until the outcome is known (the SDK finishes the first attempt
+        // in the background; while it runs, a retry is still "unknown"). Same key every time.
         var retried = run(vm, vm.retry())
         var attempts = 1
         while (retried.screen == Screen.ERROR && attempts < 30) {
             assertEquals(retried.error, "sample.outcome_unknown", retried.diagnosis?.code)
             assertEquals(mapOf("refund:${sale.reference}:1000" to "refund-1"), vm.openIntents())
             Thread.sleep(200)
-            retried = run(vm, vm.refund(1_000, null))
+            retried = run(vm, vm.retry())
             attempts++
         }
         assertTrue("the second answer came while the first attempt was still running", attempts > 1)
@@ -287,6 +289,33 @@ class PosViewModelSdkTest {
         assertEquals("$refunds", 1, refunds.size)
         assertEquals(1, terminal.journalAll().count { it.originalRef == sale.reference })
         assertEquals("refund-1", terminal.transaction(refund.reference)?.idempotencyKey)
+        assertEquals(emptyList<String>(), sim.reconcile(terminal, false))
+    }
+
+    @Test
+    fun a_retried_key_is_replayed_and_the_next_customer_s_sale_reads_a_card() {
+        val vm = newVm()
+        loggedIn(vm)
+        val a = run(vm, vm.sale(2_500)).lastResult!!
+        assertTrue(a.approved)
+        assertFalse(a.replayed)
+        // The same key again (what Retry of that checkout sends): the SDK's recorded outcome,
+        // marked replayed through SdkGateway; no card is asked for, nothing reaches the host.
+        val again = runBlocking { gateway.sale(2_500, "key-1") }
+        assertTrue("the SDK's replayed flag reaches the screens", again.replayed)
+        assertEquals(a.reference, again.reference)
+        assertEquals(listOf(2_500L), taps)
+        assertEquals(1, sim.ledger().size)
+
+        // The next customer pays the same amount: a new checkout, a new key, a card is read.
+        vm.newSale()
+        val b = run(vm, vm.sale(2_500)).lastResult!!
+        assertTrue(b.approved)
+        assertFalse(b.replayed)
+        assertEquals(listOf(2_500L, 2_500L), taps)
+        assertTrue(b.reference != a.reference)
+        assertEquals("key-2", terminal.transaction(b.reference)?.idempotencyKey)
+        assertEquals(2, sim.ledger().size)
         assertEquals(emptyList<String>(), sim.reconcile(terminal, false))
     }
 

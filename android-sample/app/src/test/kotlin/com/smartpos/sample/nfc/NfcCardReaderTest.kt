@@ -15,6 +15,8 @@ import org.junit.After
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertSame
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Before
@@ -47,8 +49,34 @@ class LosableIsoDep : ShadowIsoDep() {
     }
 }
 
+/**
+ * ShadowNfcAdapter as strict as AOSP's: reader mode calls for a destroyed activity throw
+ * `IllegalStateException("activity is already destroyed")`; remembers the reader-mode activity.
+ */
+@Implements(NfcAdapter::class)
+class StrictNfcAdapter : ShadowNfcAdapter() {
+    @Implementation
+    override fun enableReaderMode(activity: Activity, callback: NfcAdapter.ReaderCallback, flags: Int, extras: Bundle?) {
+        check(!activity.isDestroyed) { "activity is already destroyed" }
+        readerModeActivity = activity
+        super.enableReaderMode(activity, callback, flags, extras)
+    }
+
+    @Implementation
+    override fun disableReaderMode(activity: Activity) {
+        check(!activity.isDestroyed) { "activity is already destroyed" }
+        readerModeActivity = null
+        super.disableReaderMode(activity)
+    }
+
+    companion object {
+        @JvmStatic
+        var readerModeActivity: Activity? = null
+    }
+}
+
 @RunWith(RobolectricTestRunner::class)
-@Config(shadows = [LosableIsoDep::class])
+@Config(shadows = [LosableIsoDep::class, StrictNfcAdapter::class])
 class NfcCardReaderTest {
     private lateinit var activity: Activity
 
@@ -63,6 +91,7 @@ class NfcCardReaderTest {
     @After
     fun tearDown() {
         ShadowNfcAdapter.reset()
+        StrictNfcAdapter.readerModeActivity = null
     }
 
     private fun isoDepTag(): Tag = ReflectionHelpers.callStaticMethod(
@@ -97,7 +126,8 @@ class NfcCardReaderTest {
         val reader = NfcCardReader(adapter, transceiveTimeoutMs = 4_000)
         val channel = tap(reader, adapter)
         assertEquals(NfcState.CARD_PRESENT, reader.state.value)
-        assertFalse("reader mode off once the card is connected", shadowOf(adapter).isInReaderMode)
+        // Turning reader mode off now would restart discovery and drop the card.
+        assertTrue("reader mode stays on while the card is in use", shadowOf(adapter).isInReaderMode)
         assertTrue(channel.isoDep.isConnected)
         assertEquals(4_000, channel.isoDep.timeout)
 
@@ -110,6 +140,9 @@ class NfcCardReaderTest {
         assertArrayEquals(byteArrayOf(0x6A, 0x82.toByte()), channel.transceive(byteArrayOf(0x00, 0xB2.toByte(), 0x01, 0x0C, 0x00)))
         channel.close()
         assertFalse(channel.isoDep.isConnected)
+        reader.finished()
+        assertFalse("reader mode off once the session is over", shadowOf(adapter).isInReaderMode)
+        assertEquals(NfcState.IDLE, reader.state.value)
     }
 
     @Test
@@ -182,5 +215,62 @@ class NfcCardReaderTest {
         yield()
         assertFalse(shadowOf(adapter).isInReaderMode)
         assertEquals(NfcState.IDLE, reader.state.value)
+    }
+
+    @Test
+    fun a_wait_outliving_its_activity_neither_crashes_nor_touches_the_destroyed_activity() = runBlocking {
+        val adapter = adapter(enabled = true)
+        val reader = NfcCardReader(adapter)
+        val controller = Robolectric.buildActivity(Activity::class.java).setup()
+        val wait = async(start = CoroutineStart.UNDISPATCHED) { reader.awaitCard(controller.get()) }
+        assertTrue(shadowOf(adapter).isInReaderMode)
+        controller.pause().stop().destroy()
+        // Cancelling now must not ask the NfcAdapter about the destroyed activity (it throws).
+        wait.cancel()
+        yield()
+        assertTrue(wait.isCancelled)
+        assertEquals(NfcState.IDLE, reader.state.value)
+    }
+
+    @Test
+    fun a_recreated_activity_takes_over_the_wait_and_the_tap_still_works() = runBlocking {
+        val adapter = adapter(enabled = true)
+        val reader = NfcCardReader(adapter)
+        val app = activity.application
+        app.registerActivityLifecycleCallbacks(reader)
+        try {
+            val first = Robolectric.buildActivity(Activity::class.java).setup()
+            val card = async(start = CoroutineStart.UNDISPATCHED) { reader.awaitCard() }
+            assertSame("the resumed activity", first.get(), StrictNfcAdapter.readerModeActivity)
+            first.pause().stop().destroy()
+            val second = Robolectric.buildActivity(Activity::class.java).setup()
+            assertSame("reader mode moved to the new activity", second.get(), StrictNfcAdapter.readerModeActivity)
+            shadowOf(adapter).dispatchTagDiscovered(isoDepTag())
+            val channel = card.await()
+            assertTrue(channel.isoDep.isConnected)
+            channel.close()
+            reader.finished()
+            assertNull(StrictNfcAdapter.readerModeActivity)
+        } finally {
+            app.unregisterActivityLifecycleCallbacks(reader)
+        }
+    }
+
+    @Test
+    fun the_card_wait_times_out_or_is_cancelled_as_no_card() = runBlocking {
+        val adapter = adapter(enabled = true)
+        val slow = NfcCardReader(adapter, cardWaitMs = 200)
+        val timedOut = runCatching { slow.awaitCard(activity) }.exceptionOrNull()
+        assertTrue("$timedOut", timedOut is NoCardException)
+        assertFalse(shadowOf(adapter).isInReaderMode)
+        assertEquals(NfcState.IDLE, slow.state.value)
+
+        val reader = NfcCardReader(adapter)
+        val wait = async(start = CoroutineStart.UNDISPATCHED) { runCatching { reader.awaitCard(activity) } }
+        assertTrue(reader.cancelWait())
+        val cancelled = wait.await().exceptionOrNull()
+        assertTrue("$cancelled", cancelled is NoCardException)
+        assertFalse(shadowOf(adapter).isInReaderMode)
+        assertFalse("nothing left to cancel", reader.cancelWait())
     }
 }

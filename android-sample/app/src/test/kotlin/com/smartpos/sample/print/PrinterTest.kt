@@ -1,8 +1,12 @@
 package com.smartpos.sample.print
 
+import android.Manifest
+import android.app.Application
 import android.bluetooth.BluetoothManager
 import android.bluetooth.BluetoothSocket
 import android.content.Context
+import android.os.Build
+import com.smartpos.sample.ble.BlePermissions
 import org.robolectric.RuntimeEnvironment
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
@@ -170,5 +174,31 @@ class PrinterTest {
         assertEquals(0, builtIn.jobs)
         assertEquals(1, bt.jobs)
         assertEquals(PrintStatus.NO_PRINTER, PrinterSelector(listOf(builtIn)).print(receipt))
+    }
+
+    @Test(timeout = 20_000)
+    fun spp_without_bluetooth_connect_is_permission_missing_not_no_printer_nor_a_crash() {
+        val address = "00:11:22:33:44:66"
+        shadowOf(context as Application).denyPermissions(Manifest.permission.BLUETOOTH_CONNECT, Manifest.permission.BLUETOOTH_SCAN)
+        val adapter = adapter()
+        // As on Android 12+: bond state, RFCOMM sockets, ... throw without BLUETOOTH_CONNECT.
+        val device = shadowOf(adapter.getRemoteDevice(address))
+        device.setShouldThrowSecurityExceptions(true)
+        try {
+            // Even without the up-front check, the stack's SecurityException is mapped.
+            val unchecked = BluetoothSppPrinter(adapter, address)
+            assertTrue("configured: reported, so the cashier hears why", unchecked.isAvailable())
+            assertEquals(PrintStatus.NO_PERMISSION, unchecked.print(receipt))
+            // With the check (as the app wires it): nothing is tried, and the selector says so.
+            val checked = BluetoothSppPrinter(adapter, address, missingPermissions = {
+                BlePermissions.missing(context, BlePermissions.connect())
+            })
+            assertEquals(PrintStatus.NO_PERMISSION, checked.print(receipt))
+            assertEquals(PrintStatus.NO_PERMISSION, PrinterSelector(listOf(checked)).print(receipt))
+            assertEquals(listOf(Manifest.permission.BLUETOOTH_CONNECT), BlePermissions.missing(context, BlePermissions.connect()))
+            assertEquals(emptyList<String>(), BlePermissions.connect(Build.VERSION_CODES.R))
+        } finally {
+            device.setShouldThrowSecurityExceptions(false)
+        }
     }
 }
