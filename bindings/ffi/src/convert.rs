@@ -1189,7 +1189,7 @@ impl From<OpError> for SmartPosError {
                 SmartPosError::Security { reason, diagnosis }
             }
             // Busy cannot happen (one command at a time per terminal); Proto is a bug.
-            _ => SmartPosError::Internal { reason },
+            _ => SmartPosError::internal(reason),
         }
     }
 }
@@ -1199,12 +1199,8 @@ impl From<TerminalError> for SmartPosError {
         #[allow(unreachable_patterns)] // TerminalError is non_exhaustive
         match e {
             TerminalError::Op(op) => op.into(),
-            TerminalError::Journal(j) => SmartPosError::Journal {
-                reason: j.to_string(),
-            },
-            TerminalError::Poisoned => SmartPosError::Journal {
-                reason: e.to_string(),
-            },
+            TerminalError::Journal(j) => SmartPosError::journal(j.to_string()),
+            TerminalError::Poisoned => SmartPosError::journal(e.to_string()),
             TerminalError::Config(reason) => SmartPosError::Config { reason },
             TerminalError::JournalMissing { .. }
             | TerminalError::JournalMismatch { .. }
@@ -1214,6 +1210,7 @@ impl From<TerminalError> for SmartPosError {
             },
             TerminalError::GuardStore { .. } => SmartPosError::Journal {
                 reason: e.to_string(),
+                diagnosis: Some(e.diagnosis().into()),
             },
             TerminalError::NotFound { reference } => SmartPosError::NotFound { reference },
             TerminalError::IdempotencyConflict => SmartPosError::IdempotencyConflict {

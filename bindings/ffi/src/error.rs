@@ -84,11 +84,15 @@ pub enum SmartPosError {
         /// For logs.
         reason: String,
     },
-    /// The journal failed; close and reopen the terminal (recovery runs on open).
+    /// The journal failed; close and reopen the terminal (recovery runs on open). A money
+    /// command that fails this way may have reached the host: its outcome is settled by the
+    /// recovery on the next open, which the diagnosis tells the cashier.
     #[error("journal: {reason}")]
     Journal {
         /// For logs.
         reason: String,
+        /// For the cashier ("terminal fault: do not charge again before checking").
+        diagnosis: Option<Diagnosis>,
     },
     /// The journal guard refused the journal: it is missing or emptied, another terminal's, or
     /// an old copy. Nothing was created or changed. Do not clear the app's data or reset
@@ -145,11 +149,14 @@ pub enum SmartPosError {
     /// The terminal was closed.
     #[error("terminal is closed")]
     Closed,
-    /// A bug or an unexpected failure (a panic in a task, a malformed message).
+    /// A bug or an unexpected failure (a panic in a task, a malformed message). Like
+    /// [`SmartPosError::Journal`], a money command may have reached the host before it.
     #[error("internal error: {reason}")]
     Internal {
         /// For logs.
         reason: String,
+        /// For the cashier ("terminal fault: do not charge again before checking").
+        diagnosis: Option<Diagnosis>,
     },
 }
 
@@ -158,6 +165,15 @@ impl SmartPosError {
     pub(crate) fn internal(reason: impl Into<String>) -> Self {
         SmartPosError::Internal {
             reason: reason.into(),
+            diagnosis: Some(smartpos_txn::diagnosis::software_fault().into()),
+        }
+    }
+
+    /// A [`SmartPosError::Journal`] with `reason` and the terminal-fault diagnosis.
+    pub(crate) fn journal(reason: impl Into<String>) -> Self {
+        SmartPosError::Journal {
+            reason: reason.into(),
+            diagnosis: Some(smartpos_txn::diagnosis::software_fault().into()),
         }
     }
 
@@ -182,11 +198,15 @@ mod tests {
         };
         assert_eq!(e.to_string(), "2 pending item(s) undelivered");
         assert_eq!(SmartPosError::Closed.to_string(), "terminal is closed");
-        assert_eq!(
-            SmartPosError::internal("boom"),
+        match SmartPosError::internal("boom") {
             SmartPosError::Internal {
-                reason: "boom".into()
+                reason,
+                diagnosis: Some(d),
+            } => {
+                assert_eq!(reason, "boom");
+                assert_eq!(d.code, "terminal.software_fault");
             }
-        );
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -448,7 +448,7 @@ static MISMATCH: Diagnosis = Diagnosis::new("terminal.journal_mismatch", Categor
 #[rustfmt::skip]
 static ROLLED_BACK: Diagnosis = Diagnosis::new("terminal.journal_rolled_back", Category::Software, MoneyState::UnknownResolving, Retry::DoNotRetry, Text::new("交易流水是旧副本", "Journal is an old copy"), Text::new("交易流水比终端已发出的交易还旧（恢复了旧备份），继续使用可能造成流水号重复。", "The journal is older than what the terminal already sent (an old backup was restored); using it could repeat trace numbers."), &[S_NO_RESET, S_RESTORE, S_CALL_SUPPORT]);
 #[rustfmt::skip]
-static STORE_FAILED: Diagnosis = Diagnosis::new("terminal.guard_store_failed", Category::Software, MoneyState::NotCharged, Retry::RetryAfterRecovery, Text::new("安全存储写入失败", "Secure storage failed"), Text::new("终端无法写入安全存储，交易没有发出。", "The terminal could not write to its secure storage; nothing was sent."), &[Text::new("重启终端后重试", "Restart the terminal and try again"), S_CALL_SUPPORT]);
+static STORE_FAILED: Diagnosis = Diagnosis::new("terminal.guard_store_failed", Category::Software, MoneyState::NotCharged, Retry::RetryAfterRecovery, Text::new("安全存储写入失败", "Secure storage failed"), Text::new("终端无法写入安全存储，没有发出新的交易；重启后终端会完成进行中的操作。", "The terminal could not write to its secure storage; no new payment was sent. After a restart it finishes what was in progress."), &[Text::new("重启终端后重试", "Restart the terminal and try again"), S_CALL_SUPPORT]);
 
 /// The cashier-facing diagnosis of a guard error; `None` for other errors.
 pub fn diagnosis(e: &TerminalError) -> Option<Diagnosis> {

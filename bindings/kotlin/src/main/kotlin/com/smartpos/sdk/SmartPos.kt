@@ -65,6 +65,8 @@ val SmartPosException.diagnosis: Diagnosis?
         is SmartPosException.OperatorRefused -> diagnosis
         is SmartPosException.JournalRefused -> diagnosis
         is SmartPosException.Busy -> diagnosis
+        is SmartPosException.Journal -> diagnosis
+        is SmartPosException.Internal -> diagnosis
         // The first denying rule; `denials` lists every one with its own diagnosis.
         is SmartPosException.RefundDenied -> denials.firstOrNull()?.diagnosis
         else -> null

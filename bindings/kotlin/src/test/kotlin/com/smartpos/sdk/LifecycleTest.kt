@@ -36,6 +36,19 @@ class LifecycleTest {
     }
 
     @Test
+    fun `a second terminal on the same data directory is refused until the first is closed`() {
+        Env().use { env ->
+            env.open(tid = "10000001").use {
+                val e = assertThrows<SmartPosException.Journal> { env.open(tid = "10000001") }
+                assertTrue(e.reason.contains("already open"), e.reason)
+                assertEquals("terminal.software_fault", e.diagnosis?.code)
+            }
+            // Closed: the journal is free again.
+            env.open(tid = "10000001").close()
+        }
+    }
+
+    @Test
     fun `close releases threads and files`() = runBlocking {
         val baseTerminal = osThreads("smartpos-termin")
         val baseSim = osThreads("smartpos-sim")
