@@ -656,10 +656,23 @@ fn recover(p: &mut Pair) -> Result<Outcome, OpError> {
     p.run().result
 }
 
-fn settle(p: &mut Pair, records: Vec<TxnRecord>) -> Result<Outcome, OpError> {
+fn settle(p: &mut Pair) -> Result<Outcome, OpError> {
+    let records = p.records();
     let now = p.now();
     p.engine.start_settle(now, records);
     p.run().result
+}
+
+/// Settles with the host answering the first `accepted` settlement messages as usual and the
+/// next one 96 without processing it: the settlement stops there and the batch stays open.
+fn settlement_refused_after(p: &mut Pair, accepted: usize) {
+    let batch = p.engine.counters().batch;
+    for _ in 0..accepted {
+        p.answers.push_back(HostAnswer::AsUsual);
+    }
+    p.answers.push_back(HostAnswer::NotProcessed("96"));
+    assert_eq!(settle(p), Err(OpError::HostRefused { code: "96".into() }));
+    assert_eq!(p.engine.counters().batch, batch, "the batch stays open");
 }
 
 /// A batch whose totals the host does not agree with: the host approved a sale that the
@@ -678,18 +691,10 @@ fn a_batch_upload_the_host_refuses_stops_the_settlement_and_it_resumes_unbalance
     let mut p = unbalanced_batch();
     let batch = p.engine.counters().batch;
     // Totals answered "not balanced" by the host; the first upload is refused.
-    p.answers.push_back(HostAnswer::AsUsual);
-    p.answers.push_back(HostAnswer::NotProcessed("96"));
-    let records = p.records();
-    assert_eq!(
-        settle(&mut p, records),
-        Err(OpError::HostRefused { code: "96".into() })
-    );
-    assert_eq!(p.engine.counters().batch, batch, "the batch stays open");
+    settlement_refused_after(&mut p, 1);
     // After a restart, settling again resumes with the same upload and says "not balanced".
     let mut p = p.restart();
-    let records = p.records();
-    match settle(&mut p, records) {
+    match settle(&mut p) {
         Ok(Outcome::Settled {
             balanced, uploaded, ..
         }) => {
@@ -706,18 +711,9 @@ fn an_end_of_batch_the_host_refuses_keeps_the_batch_open() {
     let mut p = unbalanced_batch();
     let batch = p.engine.counters().batch;
     // Totals (not balanced), one upload, then end-of-batch refused.
-    p.answers.push_back(HostAnswer::AsUsual);
-    p.answers.push_back(HostAnswer::AsUsual);
-    p.answers.push_back(HostAnswer::NotProcessed("96"));
-    let records = p.records();
-    assert_eq!(
-        settle(&mut p, records),
-        Err(OpError::HostRefused { code: "96".into() })
-    );
-    assert_eq!(p.engine.counters().batch, batch);
-    let records = p.records();
+    settlement_refused_after(&mut p, 2);
     assert!(matches!(
-        settle(&mut p, records),
+        settle(&mut p),
         Ok(Outcome::Settled {
             balanced: false,
             ..
@@ -732,8 +728,7 @@ fn a_queued_refund_declined_while_settling_is_not_counted() {
     let refund = refund_left_queued(&mut p);
     // The settlement first forwards the refund, which the host now declines.
     p.answers.push_back(HostAnswer::NotProcessed("05"));
-    let records = p.records();
-    match settle(&mut p, records) {
+    match settle(&mut p) {
         Ok(Outcome::Settled {
             balanced, totals, ..
         }) => {

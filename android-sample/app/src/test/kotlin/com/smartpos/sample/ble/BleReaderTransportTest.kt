@@ -10,6 +10,7 @@ import android.bluetooth.BluetoothProfile
 import android.os.Build
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
+import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -66,34 +67,9 @@ class BleReaderTransportTest {
 
     @Test
     fun connects_requests_mtu_enables_notifications_and_writes_in_chunks() = runBlocking {
-        val adapter = app.getSystemService(BluetoothManager::class.java).adapter
-        shadowOf(adapter).setEnabled(true)
-        val device = adapter.getRemoteDevice("AA:BB:CC:DD:EE:01")
-        val service = BluetoothGattService(profile.service, BluetoothGattService.SERVICE_TYPE_PRIMARY)
-        val writeChar = BluetoothGattCharacteristic(
-            profile.write, BluetoothGattCharacteristic.PROPERTY_WRITE, BluetoothGattCharacteristic.PERMISSION_WRITE,
-        )
-        val notifyChar = BluetoothGattCharacteristic(
-            profile.notify, BluetoothGattCharacteristic.PROPERTY_NOTIFY, BluetoothGattCharacteristic.PERMISSION_READ,
-        )
-        val cccd = BluetoothGattDescriptor(
-            UUID.fromString("00002902-0000-1000-8000-00805f9b34fb"), BluetoothGattDescriptor.PERMISSION_WRITE,
-        )
-        notifyChar.addDescriptor(cccd)
-        service.addCharacteristic(writeChar)
-        service.addCharacteristic(notifyChar)
-
-        val transport = BleReaderTransport(app, adapter, profile, desiredMtu = 185, opTimeoutMs = 5_000)
-        val connecting = async(start = CoroutineStart.UNDISPATCHED) { transport.connect(device) }
-        val gatt: BluetoothGatt = shadowOf(device).bluetoothGatts.single()
+        val (service, notifyChar, cccd) = readerService()
+        val (channel, gatt) = connectThroughShadow("AA:BB:CC:DD:EE:01", service, notifyChar)
         val fake = shadowOf(gatt)
-        fake.addDiscoverableService(service)
-        fake.allowCharacteristicNotification(notifyChar)
-        // The reader answers each step as a real one would.
-        fake.gattCallback.onConnectionStateChange(gatt, BluetoothGatt.GATT_SUCCESS, BluetoothProfile.STATE_CONNECTED)
-        yield()
-        fake.gattCallback.onMtuChanged(gatt, 185, BluetoothGatt.GATT_SUCCESS)
-        val channel = connecting.await()
         @Suppress("DEPRECATION") // the shadow stores the written CCCD value there
         assertArrayEquals(BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE, cccd.value)
         assertEquals(182, channel.maxChunk)
@@ -134,6 +110,30 @@ class BleReaderTransportTest {
         assertEquals(listOf(Manifest.permission.BLUETOOTH_CONNECT), BlePermissions.missing(app))
     }
 
+    /**
+     * Connects a [BleReaderTransport] to the device at [address] through Robolectric's GATT
+     * shadow, answering each step as a reader would (connected, services, MTU 185).
+     */
+    private suspend fun connectThroughShadow(
+        address: String,
+        service: BluetoothGattService,
+        notifyChar: BluetoothGattCharacteristic,
+    ): Pair<ReaderChannel, BluetoothGatt> = coroutineScope {
+        val adapter = app.getSystemService(BluetoothManager::class.java).adapter
+        shadowOf(adapter).setEnabled(true)
+        val device = adapter.getRemoteDevice(address)
+        val transport = BleReaderTransport(app, adapter, profile, desiredMtu = 185, opTimeoutMs = 5_000)
+        val connecting = async(start = CoroutineStart.UNDISPATCHED) { transport.connect(device) }
+        val gatt: BluetoothGatt = shadowOf(device).bluetoothGatts.single()
+        val fake = shadowOf(gatt)
+        fake.addDiscoverableService(service)
+        fake.allowCharacteristicNotification(notifyChar)
+        fake.gattCallback.onConnectionStateChange(gatt, BluetoothGatt.GATT_SUCCESS, BluetoothProfile.STATE_CONNECTED)
+        yield()
+        fake.gattCallback.onMtuChanged(gatt, 185, BluetoothGatt.GATT_SUCCESS)
+        connecting.await() to gatt
+    }
+
     /** A reader's GATT service: write characteristic, notify characteristic with its CCCD. */
     private fun readerService(): Triple<BluetoothGattService, BluetoothGattCharacteristic, BluetoothGattDescriptor> {
         val service = BluetoothGattService(profile.service, BluetoothGattService.SERVICE_TYPE_PRIMARY)
@@ -160,20 +160,9 @@ class BleReaderTransportTest {
         try {
             assertEquals(Build.VERSION_CODES.S_V2, Build.VERSION.SDK_INT)
             runBlocking {
-                val adapter = app.getSystemService(BluetoothManager::class.java).adapter
-                shadowOf(adapter).setEnabled(true)
-                val device = adapter.getRemoteDevice("AA:BB:CC:DD:EE:04")
                 val (service, notifyChar, cccd) = readerService()
-                val transport = BleReaderTransport(app, adapter, profile, desiredMtu = 185, opTimeoutMs = 5_000)
-                val connecting = async(start = CoroutineStart.UNDISPATCHED) { transport.connect(device) }
-                val gatt: BluetoothGatt = shadowOf(device).bluetoothGatts.single()
+                val (channel, gatt) = connectThroughShadow("AA:BB:CC:DD:EE:04", service, notifyChar)
                 val fake = shadowOf(gatt)
-                fake.addDiscoverableService(service)
-                fake.allowCharacteristicNotification(notifyChar)
-                fake.gattCallback.onConnectionStateChange(gatt, BluetoothGatt.GATT_SUCCESS, BluetoothProfile.STATE_CONNECTED)
-                yield()
-                fake.gattCallback.onMtuChanged(gatt, 185, BluetoothGatt.GATT_SUCCESS)
-                val channel = connecting.await()
                 @Suppress("DEPRECATION")
                 assertArrayEquals(BluetoothGattDescriptor.ENABLE_NOTIFICATION_VALUE, cccd.value)
 
