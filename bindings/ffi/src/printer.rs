@@ -8,10 +8,9 @@
 //!
 //! A print takes three steps, so that the app's printer never runs under the core lock: the
 //! job is rendered under the lock; the lock is released and the app's printer prints it; the
-//! lock is taken again and the core records the status exactly as its own `print` does (it
-//! renders the job again and is handed the status the app's printer gave, through
-//! [`Answered`]). Other calls may run between the steps; prints themselves stay one at a time
-//! (`Terminal::printing`).
+//! lock is taken again and the core records the status (`record_print`, what its own `print`
+//! does after printing). Other calls may run between the steps; prints themselves stay one at
+//! a time (`Terminal::printing`).
 
 use crate::callbacks::CallbackError;
 use crate::convert::{PendingPrint, PrintJob, PrinterStatus, ReceiptCopy, ReceiptWidth};
@@ -19,7 +18,6 @@ use crate::error::SmartPosError;
 use crate::reentry::{self, Callback};
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_terminal::TerminalError;
 use smartpos_terminal::printing;
 use smartpos_txn::receipt;
 use std::sync::Arc;
@@ -48,17 +46,6 @@ fn print_on(printer: &dyn ReceiptPrinter, job: PrintJob) -> printing::PrinterSta
             log::warn!("printer failed: {e}");
             printing::PrinterStatus::NoPrinter
         }
-    }
-}
-
-/// The core's printer while the core records a print: answers, once, the status the app's
-/// printer already gave; any later job gets `NoPrinter`, what the core answers without a
-/// printer.
-struct Answered(Option<printing::PrinterStatus>);
-
-impl printing::ReceiptPrinter for Answered {
-    fn print(&mut self, _job: &printing::PrintJob) -> printing::PrinterStatus {
-        self.0.take().unwrap_or(printing::PrinterStatus::NoPrinter)
     }
 }
 
@@ -165,23 +152,13 @@ impl Terminal {
         reentry::refuse_reentry()?;
         let _one_at_a_time = self.printing.lock().unwrap_or_else(|p| p.into_inner());
         // 1. Render (under the lock), as the core's print does.
-        let (reference, reprint, job) = self.with_core(|t| {
+        let (reference, job) = self.with_core(|t| {
             let (reference, reprint) = match target {
                 Target::One { reference, reprint } => (reference, reprint),
-                Target::Last => {
-                    let last = t
-                        .journal()
-                        .recent(1)
-                        .map_err(TerminalError::from)?
-                        .pop()
-                        .ok_or_else(|| SmartPosError::NotFound {
-                            reference: "last".into(),
-                        })?;
-                    (last.reference, true)
-                }
+                Target::Last => (t.last_reference()?, true),
             };
             let job = t.receipt(&reference, copy, reprint)?;
-            Ok((reference, reprint, job))
+            Ok((reference, job))
         })?;
         // 2. Print (without the lock).
         let printer = self
@@ -193,16 +170,10 @@ impl Terminal {
             Some(p) => print_on(p.as_ref(), PrintJob::from(&job)),
             None => printing::PrinterStatus::NoPrinter,
         };
-        // 3. Record (under the lock): the core's own print, answered with that status.
+        // 3. Record (under the lock), as the core's print does.
         self.with_core(|t| {
-            t.set_printer(Answered(Some(status)));
-            let recorded = if reprint {
-                t.reprint(&reference, copy)
-            } else {
-                t.print(&reference, copy)
-            };
-            t.set_printer(Answered(None));
-            Ok(recorded?.into())
+            t.record_print(&reference, copy, status)?;
+            Ok(status.into())
         })
     }
 }

@@ -724,26 +724,33 @@ impl Journal {
 
     /// Total refunded (queued or approved) against an original.
     pub fn refunded_total(&self, original_ref: &str) -> Result<u64, JournalError> {
-        let total: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1 AND kind = 'refund' AND state IN ('approved', 'queued')",
-            params![original_ref],
-            |r| r.get(0),
-        )?;
-        u64::try_from(total).map_err(|_| corrupt("refund total"))
+        self.amount_against(
+            "kind = 'refund' AND state IN ('approved', 'queued')",
+            original_ref,
+        )
     }
 
     /// How much of `original_ref` later transactions took: approved or queued refunds, and
     /// completions that are approved or still being reversed (their outcome is not settled).
     /// The engine refuses a void, a second completion or a cancel when this is not zero.
     pub fn original_used(&self, original_ref: &str) -> Result<u64, JournalError> {
-        let total: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1
-               AND ((kind = 'refund' AND state IN ('approved', 'queued'))
-                 OR (kind = 'completion' AND state IN ('approved', 'reversing')))",
-            params![original_ref],
-            |r| r.get(0),
-        )?;
-        u64::try_from(total).map_err(|_| corrupt("original total"))
+        self.amount_against(
+            "((kind = 'refund' AND state IN ('approved', 'queued'))
+               OR (kind = 'completion' AND state IN ('approved', 'reversing')))",
+            original_ref,
+        )
+    }
+
+    /// The summed amount of the transactions on `original_ref` that match `filter` (a constant
+    /// SQL condition; the statement is cached per filter).
+    fn amount_against(&self, filter: &str, original_ref: &str) -> Result<u64, JournalError> {
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1 AND {filter}"
+            ))?
+            .query_row(params![original_ref], |r| r.get(0))?;
+        u64::try_from(total).map_err(|_| corrupt("amount total"))
     }
 
     /// Records a print attempt: the job stays `pending` until a print succeeds.

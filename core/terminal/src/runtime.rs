@@ -1142,14 +1142,19 @@ impl Terminal {
 
     /// Reprints the most recent transaction's receipt.
     pub fn reprint_last(&mut self, copy: ReceiptCopy) -> Result<PrinterStatus, TerminalError> {
-        let last = self
-            .journal
+        let last = self.last_reference()?;
+        self.print_job(&last, copy, true)
+    }
+
+    /// The reference of the most recent transaction (`NotFound` "last" when there is none).
+    pub fn last_reference(&self) -> Result<String, TerminalError> {
+        self.journal
             .recent(1)?
             .pop()
+            .map(|r| r.reference)
             .ok_or_else(|| TerminalError::NotFound {
                 reference: "last".into(),
-            })?;
-        self.print_job(&last.reference, copy, true)
+            })
     }
 
     /// Receipts whose printing failed: (reference, copy, attempts, last printer status).
@@ -1168,13 +1173,26 @@ impl Terminal {
             Some(p) => p.print(&job),
             None => PrinterStatus::NoPrinter,
         };
+        self.record_print(reference, copy, status)?;
+        Ok(status)
+    }
+
+    /// Records what a printer answered for a receipt of `reference` ([`Terminal::receipt`]):
+    /// anything but `Ok` leaves the job pending for a reprint. For a caller that runs the
+    /// printer itself (the Kotlin bindings print without holding the terminal).
+    pub fn record_print(
+        &mut self,
+        reference: &str,
+        copy: ReceiptCopy,
+        status: PrinterStatus,
+    ) -> Result<(), TerminalError> {
         let at = self.now().unix_ms;
         self.journal
             .record_print(reference, copy_name(copy), status.as_str(), at)?;
         if status != PrinterStatus::Ok {
             log::warn!("receipt of {reference} not printed: {}", status.as_str());
         }
-        Ok(status)
+        Ok(())
     }
 
     /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).
