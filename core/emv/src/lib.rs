@@ -3,6 +3,9 @@
 //! - `tlv.rs` ([`tlv`]): BER-TLV as EMV uses it (Book 3 Annex B): [`Tag`], [`Tlv`], parsing
 //!   with depth/length limits and padding rules, minimal encoding, depth-first search and a
 //!   flat iterator over primitives.
+//! - `certified.rs` ([`certified`]): the bridge to a device's certified EMV kernel ([`certified::CertifiedKernel`]:
+//!   read a card, complete it with the host's answer) and the SDK's acceptance rules (swipe of a
+//!   chip card, fallback, keyed entry).
 //! - `dol.rs` ([`dol`]): Data Object Lists (PDOL, CDOL1/2, DDOL, TDOL): parsing and building
 //!   the requested data with the Book 3 §5.4 padding/truncation rules, from any [`TagSource`].
 //! - `tags.rs` ([`tags`]): the tag dictionary (name, format, source, lengths, which tags hold
@@ -20,6 +23,7 @@
 //! the `integration` test binary (`tests/integration/`, vectors in `testdata/`), and the
 //! criterion benches `benches/tlv.rs` and `benches/kernel.rs`.
 
+pub mod certified;
 pub mod dol;
 pub mod dump;
 pub mod kernel;
