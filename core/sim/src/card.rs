@@ -22,6 +22,11 @@
 //!   the kernel reports `expired: true` and the engine goes online; the host simulator
 //!   declines an expired card with `54` when it checks the expiry (field 14 / 5F24).
 //! - `PinRequired`: the Visa card whose CTQ (9F6C) asks for online PIN.
+//! - `DeclinesOffline`: the Visa card that answers every GPO with an AAC (CID `00`, the IAD's
+//!   CVR saying AAC too), computed like the ARQC: the kernel reports it as an outcome whose
+//!   `declined_offline()` is true.
+//! - `MastercardCdcvm`: the Mastercard with AIP `1B 80`, byte 1 bit 2 "on device cardholder
+//!   verification supported" (a phone or watch wallet); its CVM list still offers online PIN.
 //! - `PulledAway { after_apdus }`: the Visa card that leaves the field after answering
 //!   `after_apdus` commands: every later command fails with [`CardRemoved`].
 
@@ -52,6 +57,11 @@ pub enum CardProfile {
     Expired,
     /// A Visa-like card that asks for online PIN.
     PinRequired,
+    /// A Visa-like card that always declines offline: its GPO answer carries an AAC.
+    DeclinesOffline,
+    /// A Mastercard-like M/Chip application on a phone or watch: its AIP says "on device
+    /// cardholder verification supported" (EMV Contactless Book C-2).
+    MastercardCdcvm,
     /// A Visa-like card that leaves the field after `after_apdus` answers.
     PulledAway {
         /// How many commands it answers before it is gone.
@@ -257,7 +267,7 @@ impl SimCard {
     /// A card of `profile` whose keys derive from `imk`.
     pub fn with_imk(profile: CardProfile, imk: &[u8; 16]) -> Result<SimCard, ArqcError> {
         let scheme = match profile {
-            CardProfile::Mastercard => Scheme::Mastercard,
+            CardProfile::Mastercard | CardProfile::MastercardCdcvm => Scheme::Mastercard,
             CardProfile::UnionPay => Scheme::UnionPay,
             _ => Scheme::Visa,
         };
@@ -388,8 +398,10 @@ impl SimCard {
     }
 
     fn aip(&self) -> [u8; 2] {
-        match self.scheme {
-            Scheme::Mastercard => [0x19, 0x80],
+        match (self.scheme, self.profile) {
+            // Byte 1 bit 2 (02): on device cardholder verification supported (Book C-2).
+            (Scheme::Mastercard, CardProfile::MastercardCdcvm) => [0x1B, 0x80],
+            (Scheme::Mastercard, _) => [0x19, 0x80],
             _ => [0x20, 0x00],
         }
     }
@@ -466,9 +478,13 @@ impl SimCard {
             CardProfile::PinRequired => [0x80, 0x00],
             _ => [0x00, 0x00],
         };
+        // The CVR (IAD byte 5) bits 6-5 repeat the cryptogram type: 10 ARQC, 00 AAC (bits
+        // 8-7 10: no second GENERATE AC).
+        let declines = self.profile == CardProfile::DeclinesOffline;
+        let (cid, cvr) = if declines { (0x00, 0x80) } else { (0x80, 0xA0) };
         let iad: &[u8] = match self.scheme {
-            Scheme::UnionPay => &[0x07, 0x01, 0x01, 0x03, 0xA0, 0x00, 0x00, 0x01, 0x0A, 0x01],
-            _ => &[0x06, 0x01, 0x0A, 0x03, 0xA0, 0x00, 0x00],
+            Scheme::UnionPay => &[0x07, 0x01, 0x01, 0x03, cvr, 0x00, 0x00, 0x01, 0x0A, 0x01],
+            _ => &[0x06, 0x01, 0x0A, 0x03, cvr, 0x00, 0x00],
         };
         ok(&c(
             0x77,
@@ -479,7 +495,7 @@ impl SimCard {
                 t(0x5F34, &[self.psn]),
                 t(0x9F10, iad),
                 t(0x9F26, &ac),
-                t(0x9F27, &[0x80]),
+                t(0x9F27, &[cid]),
                 t(0x9F36, &atc),
                 t(0x9F6C, &ctq),
                 t(0x9F6E, &[0x20, 0x70, 0x00, 0x00]),

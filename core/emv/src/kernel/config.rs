@@ -34,6 +34,17 @@ pub struct ContactlessLimits {
     pub floor_limit: u64,
 }
 
+/// Limits for the applications whose AID is, or begins with, [`AidParams::aid`] (EMV
+/// Contactless Book A §5.2: the reader limits are configured per AID and kernel combination).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AidParams {
+    /// An AID, or its first bytes (for example the RID `A000000333` for every UnionPay
+    /// application). An empty value matches nothing.
+    pub aid: Vec<u8>,
+    /// The limits of those applications, in place of [`KernelConfig::limits`].
+    pub limits: ContactlessLimits,
+}
+
 /// Terminal configuration for the contactless kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelConfig {
@@ -49,8 +60,14 @@ pub struct KernelConfig {
     pub terminal_capabilities: [u8; 3],
     /// Terminal Type (9F35), e.g. `0x22` attended, online only, merchant.
     pub terminal_type: u8,
-    /// Contactless limits.
+    /// Contactless limits of the applications [`KernelConfig::aid_params`] does not cover.
     pub limits: ContactlessLimits,
+    /// Limits per AID (see [`KernelConfig::limits_for`]); empty by default.
+    pub aid_params: Vec<AidParams>,
+    /// Terminal country code (9F1A), ISO 3166 numeric; `156` (China) by default. The kernel
+    /// sends [`KernelTxn::country`]: the terminal runtime fills that field from this one, so
+    /// the country is configured apart from the transaction currency.
+    pub country: u16,
     /// Any other terminal data a card may ask for in a DOL or that field 55 carries
     /// (9F1E IFD serial number, 9F09 application version, 9F41 sequence counter, 9F4E merchant
     /// name, ...). Values the kernel computes itself (amounts, TVR, UN, ...) take precedence.
@@ -72,8 +89,26 @@ impl Default for KernelConfig {
             terminal_capabilities: [0xE0, 0xF0, 0xC8],
             terminal_type: 0x22,
             limits: ContactlessLimits::default(),
+            aid_params: Vec::new(),
+            country: 156,
             extra_tags: BTreeMap::new(),
         }
+    }
+}
+
+impl KernelConfig {
+    /// The limits of the application `aid`: those of the [`AidParams`] entry whose AID is the
+    /// longest one that equals `aid` or begins it (the first of equal length wins), else
+    /// [`KernelConfig::limits`].
+    pub fn limits_for(&self, aid: &[u8]) -> ContactlessLimits {
+        let mut best: Option<&AidParams> = None;
+        for p in &self.aid_params {
+            let longer = best.is_none_or(|b| p.aid.len() > b.aid.len());
+            if !p.aid.is_empty() && aid.starts_with(&p.aid) && longer {
+                best = Some(p);
+            }
+        }
+        best.map_or(self.limits, |p| p.limits)
     }
 }
 
@@ -86,7 +121,9 @@ pub struct KernelTxn {
     pub other_amount: u64,
     /// Transaction currency code (5F2A), ISO 4217 numeric, e.g. `156`.
     pub currency: u16,
-    /// Terminal country code (9F1A), ISO 3166 numeric, e.g. `156`.
+    /// Terminal country code (9F1A), ISO 3166 numeric, e.g. `156`: the kernel sends this
+    /// value. The terminal runtime copies it from [`KernelConfig::country`] (not from the
+    /// currency: a terminal in China may sell in HKD).
     pub country: u16,
     /// Transaction type (9C): `0x00` goods and services, `0x01` cash, `0x09` cashback,
     /// `0x20` refund.
@@ -139,6 +176,55 @@ mod tests {
         assert_eq!(bcd(MAX_AMOUNT, 6), Some(vec![0x99; 6]));
         assert_eq!(bcd(MAX_AMOUNT + 1, 6), None);
         assert_eq!(bcd(1000, 1), None);
+    }
+
+    #[test]
+    fn limits_for_takes_the_longest_matching_aid_else_the_default() {
+        let l = |cvm| ContactlessLimits {
+            transaction_limit: None,
+            cvm_required_limit: cvm,
+            floor_limit: 0,
+        };
+        let cfg = KernelConfig {
+            limits: l(1),
+            aid_params: vec![
+                AidParams {
+                    aid: Vec::new(),
+                    limits: l(2),
+                },
+                AidParams {
+                    aid: AID_UNIONPAY_DEBIT[..5].to_vec(),
+                    limits: l(3),
+                },
+                AidParams {
+                    aid: AID_UNIONPAY_CREDIT.to_vec(),
+                    limits: l(4),
+                },
+                AidParams {
+                    aid: AID_UNIONPAY_CREDIT.to_vec(),
+                    limits: l(5),
+                },
+            ],
+            ..KernelConfig::default()
+        };
+        assert_eq!(cfg.limits_for(AID_UNIONPAY_DEBIT), l(3), "RID prefix");
+        assert_eq!(
+            cfg.limits_for(AID_UNIONPAY_CREDIT),
+            l(4),
+            "exact, first wins"
+        );
+        assert_eq!(
+            cfg.limits_for(AID_VISA),
+            l(1),
+            "default; empty AID matches nothing"
+        );
+        assert_eq!(
+            cfg.limits_for(&AID_UNIONPAY_DEBIT[..4]),
+            l(1),
+            "shorter than the entry"
+        );
+        assert_eq!(cfg.limits_for(&[]), l(1));
+        assert_eq!(KernelConfig::default().country, 156);
     }
 
     #[test]

@@ -13,6 +13,9 @@ const TTQ_SIGNATURE: u8 = 0x02;
 /// TTQ byte 3 bit 7: consumer-device CVM supported.
 const TTQ_CDCVM: u8 = 0x40;
 
+/// AIP byte 1 bit 2: on device cardholder verification supported (Book C-2, AIP for Kernel 2).
+const AIP_ON_DEVICE_CVM: u8 = 0x02;
+
 /// CTQ byte 1 bit 8: online PIN required (Book C-3 Annex A, CTQ).
 const CTQ_ONLINE_PIN: u8 = 0x80;
 /// CTQ byte 1 bit 7: signature required.
@@ -51,12 +54,45 @@ pub fn quick(ctq: Option<&[u8]>, ttq: &[u8; 4], cvm_required: bool) -> Cvm {
     fallback(cvm_required, online_pin, signature)
 }
 
-/// Mastercard M/Chip, simplified (this is not the Book C-2 CVM selection, which walks the CVM
-/// list with the reader's CVM capability): at or above the CVM-required limit, online PIN if
-/// the card's CVM list (8E, Book 3 §10.5 and Annex C3) has an "enciphered PIN verified online"
-/// rule (method `02`) and the reader supports online PIN, else signature; below the limit, no
-/// CVM (C-2 "No CVM" below the CVM-required limit).
-pub fn mchip(cvm_list: Option<&[u8]>, ttq: &[u8; 4], cvm_required: bool) -> Cvm {
+/// Mastercard M/Chip, simplified (not the whole Book C-2 CVM selection, which walks the CVM
+/// list with the reader's CVM capability).
+///
+/// 1. On-device CVM first. Book C-2 CVM selection (steps CVM.1 to CVM.4), as documented in
+///    public kernel 2 implementations (the open-source DC EMV kernel,
+///    github.com/vicente-da-silva/dcemv, `CVMSelection_7_5.cs`; payment-terminal SDK notes
+///    quoting "On device cardholder verification is supported (82 byte 1 b2) ... and On
+///    device cardholder verification supported (DF811B byte 1 b6) in Kernel Configuration"):
+///    when the card's AIP byte 1 bit 2 says "on device cardholder verification supported"
+///    and the reader's Kernel Configuration (DF811B) byte 1 bit 6 says the same, the CVM
+///    list is not used: above the CVM-required limit the CVM is "confirmation code verified"
+///    (the phone or watch verified the cardholder; CVM Results `01 00 02`), otherwise no CVM
+///    (`3F 00 02` in C-2; this kernel reports [`Cvm::NoCvm`] as everywhere, `1F 00 02`).
+///    This kernel has no Kernel Configuration object: the reader's on-device capability is
+///    the one CDCVM switch of [`super::KernelConfig::ttq`], byte 3 bit 7, which also serves
+///    Visa and UnionPay. C-2 compares "amount > CVM-required limit" where Book B's indicator
+///    (used here for every path) is "≥": at exactly the limit this kernel asks for the CVM.
+/// 2. Otherwise, at or above the CVM-required limit, online PIN if the card's CVM list (8E,
+///    Book 3 §10.5 and Annex C3) has an "enciphered PIN verified online" rule (method `02`)
+///    and the reader supports online PIN, else signature; below the limit, no CVM (C-2 "No
+///    CVM" below the CVM-required limit).
+///
+/// A missing or short AIP is read as "no on-device CVM".
+pub fn mchip(
+    aip: Option<&[u8]>,
+    cvm_list: Option<&[u8]>,
+    ttq: &[u8; 4],
+    cvm_required: bool,
+) -> Cvm {
+    let on_device = aip
+        .and_then(|a| a.first())
+        .is_some_and(|b1| b1 & AIP_ON_DEVICE_CVM != 0);
+    if on_device && ttq[2] & TTQ_CDCVM != 0 {
+        return if cvm_required {
+            Cvm::ConsumerDevice
+        } else {
+            Cvm::NoCvm
+        };
+    }
     if !cvm_required {
         return Cvm::NoCvm;
     }
@@ -115,17 +151,38 @@ mod tests {
         assert_eq!(quick(None, &[0x20, 0, 0, 0], true), Cvm::NoCvm);
     }
 
+    const AIP: Option<&[u8]> = Some(&[0x19, 0x80]);
+
     #[test]
     fn mchip_uses_the_cvm_list_above_the_limit() {
         let list = [0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x03, 0x1E, 0x03, 0x1F, 0x03];
-        assert_eq!(mchip(Some(&list), &TTQ, true), Cvm::OnlinePin);
-        assert_eq!(mchip(Some(&list), &TTQ, false), Cvm::NoCvm);
+        assert_eq!(mchip(AIP, Some(&list), &TTQ, true), Cvm::OnlinePin);
+        assert_eq!(mchip(AIP, Some(&list), &TTQ, false), Cvm::NoCvm);
         let sig_only = [0, 0, 0, 0, 0, 0, 0, 0, 0x1E, 0x03];
-        assert_eq!(mchip(Some(&sig_only), &TTQ, true), Cvm::Signature);
-        assert_eq!(mchip(None, &TTQ, true), Cvm::Signature);
+        assert_eq!(mchip(AIP, Some(&sig_only), &TTQ, true), Cvm::Signature);
+        assert_eq!(mchip(AIP, None, &TTQ, true), Cvm::Signature);
         // A malformed list (odd length) is ignored, not trusted.
-        assert_eq!(mchip(Some(&list[..13]), &TTQ, true), Cvm::Signature);
+        assert_eq!(mchip(AIP, Some(&list[..13]), &TTQ, true), Cvm::Signature);
         // The reader does not support online PIN.
-        assert_eq!(mchip(Some(&list), &[0x22, 0, 0, 0], true), Cvm::Signature);
+        assert_eq!(
+            mchip(AIP, Some(&list), &[0x22, 0, 0, 0], true),
+            Cvm::Signature
+        );
+    }
+
+    #[test]
+    fn mchip_on_device_cvm_needs_the_card_and_the_reader() {
+        let list = [0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x03, 0x1E, 0x03, 0x1F, 0x03];
+        let phone: Option<&[u8]> = Some(&[0x1B, 0x80]);
+        assert_eq!(mchip(phone, Some(&list), &TTQ, true), Cvm::ConsumerDevice);
+        assert_eq!(mchip(phone, None, &TTQ, true), Cvm::ConsumerDevice);
+        assert_eq!(mchip(phone, Some(&list), &TTQ, false), Cvm::NoCvm);
+        // The reader without the capability walks the CVM list.
+        let no_cdcvm = [0x36, 0x00, 0x00, 0x00];
+        assert_eq!(mchip(phone, Some(&list), &no_cdcvm, true), Cvm::OnlinePin);
+        // Hostile AIPs: empty, one byte, the bit alone.
+        assert_eq!(mchip(Some(&[]), Some(&list), &TTQ, true), Cvm::OnlinePin);
+        assert_eq!(mchip(Some(&[0x02]), None, &TTQ, true), Cvm::ConsumerDevice);
+        assert_eq!(mchip(None, Some(&list), &TTQ, true), Cvm::OnlinePin);
     }
 }

@@ -19,10 +19,23 @@
 //!
 //! # Flow (EMV Contactless Books A/B for pre-processing and selection, C-2 and C-3 for the
 //! kernels; "per my reading" marks decisions made from memory of those books)
-//! 1. Pre-processing (Book B §3.1): amount ≥ transaction limit → [`KernelError::OverLimit`]
-//!    before any command; amount ≥ CVM-required limit → TTQ byte 2 bit 7 "CVM required";
-//!    TTQ byte 2 bit 8 "online cryptogram required" is always set (this terminal is
-//!    online-only; the floor limit only sets TVR byte 4 bit 8).
+//! 1. Pre-processing (Book B §3.1), with the limits of each application
+//!    ([`KernelConfig::limits_for`]): Book B runs it per AID and kernel combination, so the
+//!    checks that need the application run once it is known.
+//!    - Before any command: an amount ≥ the default transaction limit and ≥ every per-AID
+//!      transaction limit ([`KernelConfig::aid_params`]) → [`KernelError::OverLimit`]: no
+//!      application could take it.
+//!    - After PPSE: a directory entry whose own transaction limit the amount reaches is left
+//!      out of the candidate list (Book B v2.5 §3.1.1.5 sets "Contactless Application Not
+//!      Allowed" for that combination, which combination selection then skips; as LibPAY's
+//!      entry point implements it, github.com/emerald79/libpay `src/libemv/emv_ep.c`); none
+//!      left for that reason → [`KernelError::OverLimit`] (§3.1.1.13's outcome is "Try
+//!      Another Interface", which is what `OverLimit` asks the caller to do).
+//!    - At the final SELECT, with the DF name (84) the card answered: the transaction limit
+//!      again (next candidate, or [`KernelError::OverLimit`]), so an amount over the
+//!      selected application's limit never reaches GPO; amount ≥ its CVM-required limit →
+//!      TTQ byte 2 bit 7 "CVM required"; its floor limit → TVR byte 4 bit 8. TTQ byte 2
+//!      bit 8 "online cryptogram required" is always set (this terminal is online-only).
 //! 2. SELECT PPSE, candidate list from the directory entries (`61` in `BF0C`), filtered by
 //!    the supported AIDs and ordered by Application Priority Indicator (`87`, Book B
 //!    §3.3.2); final SELECT of the first; a candidate that refuses selection is dropped and
@@ -33,7 +46,9 @@
 //!    qPBOC path ([`KernelPath::Quick`]): read the AFL records, done. Anything else is the
 //!    Mastercard M/Chip path ([`KernelPath::MChip`]): read the AFL records, set the TVR
 //!    processing-restriction bits, decide the CVM, GENERATE AC (ARQC, no CDA) with CDOL1.
-//! 5. Build the outcome: PAN/track 2/expiry, CVM, TVR/TSI, field 55, receipt fields.
+//! 5. Build the outcome: PAN/track 2/expiry, CVM, TVR/TSI, field 55, receipt fields. A card
+//!    that answers with an AAC (at GPO or GENERATE AC) gives an outcome whose
+//!    [`CardOutcome::declined_offline`] is true: a decline is an outcome, not an error.
 //!
 //! The kernel checks no cryptogram: the issuer verifies the ARQC, and on a contact card the
 //! card would verify the ARPC. Offline data authentication (fDDA, CDA) is not performed.
@@ -46,8 +61,8 @@ mod outcome;
 
 pub use apdu::{MAX_RECORDS, PPSE_NAME};
 pub use config::{
-    AID_MASTERCARD, AID_UNIONPAY_CREDIT, AID_UNIONPAY_DEBIT, AID_VISA, ContactlessLimits,
-    KernelConfig, KernelTxn, MAX_AMOUNT,
+    AID_MASTERCARD, AID_UNIONPAY_CREDIT, AID_UNIONPAY_DEBIT, AID_VISA, AidParams,
+    ContactlessLimits, KernelConfig, KernelTxn, MAX_AMOUNT,
 };
 pub use error::{ApduTransport, KernelError, MalformedReason, Step, TransportError};
 pub use outcome::{
@@ -132,6 +147,8 @@ pub struct Kernel {
     card: BTreeMap<Tag, Vec<u8>>,
     aid: Vec<u8>,
     label: String,
+    /// Amount, authorised (9F02), for the per-application limit checks.
+    amount: u64,
     ttq: [u8; 4],
     cvm_required: bool,
     cvm: Option<Cvm>,
@@ -153,8 +170,10 @@ impl fmt::Debug for Kernel {
 
 impl Kernel {
     /// Starts a card read: pre-processing, then SELECT PPSE is ready in
-    /// [`Kernel::poll_command`]. Invalid transaction data or an amount over the contactless
-    /// limit make [`Kernel::poll_outcome`] return the error at once, with no command sent.
+    /// [`Kernel::poll_command`]. Invalid transaction data, or an amount over the transaction
+    /// limit of every application (the default limit and each per-AID one), make
+    /// [`Kernel::poll_outcome`] return the error at once, with no command sent. An amount over
+    /// the limit of some applications only is refused once the card's are known, before GPO.
     pub fn new(config: KernelConfig, txn: KernelTxn) -> Kernel {
         let mut k = Kernel {
             state: State::ExpectPpse,
@@ -165,6 +184,7 @@ impl Kernel {
             card: BTreeMap::new(),
             aid: Vec::new(),
             label: String::new(),
+            amount: txn.amount,
             ttq: config.ttq,
             cvm_required: false,
             cvm: None,
@@ -196,36 +216,56 @@ impl Kernel {
         let currency = n3(txn.currency, "currency")?;
         let country = n3(txn.country, "country")?;
         self.date = config::date_bcd(&txn.date).ok_or(invalid("date"))?;
-        let limits = self.config.limits;
-        if let Some(limit) = limits.transaction_limit
-            && txn.amount >= limit
+        // Over the default limit and over every per-AID limit: no application can take it.
+        if let Some(limit) = over_limit(&self.config.limits, txn.amount)
+            && self
+                .config
+                .aid_params
+                .iter()
+                .all(|p| over_limit(&p.limits, txn.amount).is_some())
         {
             return Err(KernelError::OverLimit {
                 amount: txn.amount,
                 limit,
             });
         }
-        self.cvm_required = txn.amount >= limits.cvm_required_limit;
-        self.ttq[1] |= TTQ_ONLINE_CRYPTOGRAM;
-        if self.cvm_required {
-            self.ttq[1] |= TTQ_CVM_REQUIRED;
-        }
-        let mut tvr = [0u8; 5];
-        if txn.amount > limits.floor_limit {
-            tvr[3] |= TVR_OVER_FLOOR;
-        }
         let t = &mut self.term;
-        t.insert(Tag(0x9F66), self.ttq.to_vec());
         t.insert(Tag(0x9F02), amount);
         t.insert(Tag(0x9F03), other);
         t.insert(Tag(0x9F1A), country);
-        t.insert(Tag(0x95), tvr.to_vec());
         t.insert(Tag(0x5F2A), currency);
         t.insert(Tag(0x9A), self.date.to_vec());
         t.insert(Tag(0x9C), vec![txn.txn_type]);
         t.insert(Tag(0x9F37), txn.unpredictable_number.to_vec());
         t.insert(Tag(0x9F33), self.config.terminal_capabilities.to_vec());
         t.insert(Tag(0x9F35), vec![self.config.terminal_type]);
+        Ok(())
+    }
+
+    /// The per-application part of pre-processing (Book B §3.1.1), once the application is
+    /// selected: its transaction limit, then the TTQ (9F66) and TVR (95) from its CVM-required
+    /// and floor limits. Starts from the configured TTQ each time, as a candidate may follow
+    /// another one (GPO `6985`).
+    fn apply_limits(&mut self, aid: &[u8]) -> Result<(), KernelError> {
+        let limits = self.config.limits_for(aid);
+        if let Some(limit) = over_limit(&limits, self.amount) {
+            return Err(KernelError::OverLimit {
+                amount: self.amount,
+                limit,
+            });
+        }
+        self.cvm_required = self.amount >= limits.cvm_required_limit;
+        self.ttq = self.config.ttq;
+        self.ttq[1] |= TTQ_ONLINE_CRYPTOGRAM;
+        if self.cvm_required {
+            self.ttq[1] |= TTQ_CVM_REQUIRED;
+        }
+        let mut tvr = [0u8; 5];
+        if self.amount > limits.floor_limit {
+            tvr[3] |= TVR_OVER_FLOOR;
+        }
+        self.term.insert(Tag(0x9F66), self.ttq.to_vec());
+        self.term.insert(Tag(0x95), tvr.to_vec());
         Ok(())
     }
 
@@ -303,8 +343,15 @@ impl Kernel {
                     return Err(apdu::sw_error(step, sw));
                 }
                 let fci = parse_template(data, Tag(0x6F), step)?;
-                let candidates = self.candidates(&fci);
-                self.select_next(candidates, KernelError::NotSupported { step, sw })
+                let (candidates, over) = self.candidates(&fci);
+                let none_left = match over {
+                    Some(limit) => KernelError::OverLimit {
+                        amount: self.amount,
+                        limit,
+                    },
+                    None => KernelError::NotSupported { step, sw },
+                };
+                self.select_next(candidates, none_left)
             }
             State::ExpectFinalSelect { current, rest } => {
                 if sw != 0x9000 {
@@ -337,11 +384,14 @@ impl Kernel {
         }
     }
 
-    /// The directory entries of a PPSE FCI that the terminal supports, by priority.
-    fn candidates(&self, fci: &Tlv) -> VecDeque<Candidate> {
+    /// The directory entries of a PPSE FCI that the terminal supports and whose transaction
+    /// limit the amount is under, by priority; and the limit of a supported entry left out
+    /// for its limit, if any.
+    fn candidates(&self, fci: &Tlv) -> (VecDeque<Candidate>, Option<u64>) {
         let mut out: Vec<Candidate> = Vec::new();
+        let mut over = None;
         let Some(dir) = fci.find(Tag(0xBF0C)) else {
-            return VecDeque::new();
+            return (VecDeque::new(), None);
         };
         for entry in dir.children().iter().filter(|t| t.tag == Tag(0x61)) {
             let kids = entry.children();
@@ -359,6 +409,12 @@ impl Kernel {
             if !supported {
                 continue;
             }
+            // Book B v2.5 §3.1.1.5: at or over its transaction limit, the combination is
+            // "contactless application not allowed", so it is no candidate.
+            if let Some(limit) = over_limit(&self.config.limits_for(aid), self.amount) {
+                over = Some(limit);
+                continue;
+            }
             let prio = tlv::find_bytes(kids, Tag(0x87))
                 .and_then(|p| p.first())
                 .map_or(0, |p| p & 0x0F);
@@ -372,7 +428,7 @@ impl Kernel {
         }
         // Stable: equal priorities keep the directory order.
         out.sort_by_key(|c| c.rank);
-        out.into()
+        (out.into(), over)
     }
 
     /// Final SELECT of the next candidate, or `none_left` if there is none.
@@ -409,6 +465,11 @@ impl Kernel {
             .ok_or(malformed(step, MalformedReason::MissingTag(Tag(0x84))))?;
         if !(5..=16).contains(&df_name.len()) {
             return Err(malformed(step, MalformedReason::BadValue(Tag(0x84))));
+        }
+        // The DF name may be longer than the directory's ADF name (partial selection): the
+        // limits are those of the application the card selected.
+        if let Err(e) = self.apply_limits(df_name) {
+            return self.select_next(rest, e);
         }
         let a5 = fci.children().iter().find(|t| t.tag == Tag(0xA5));
         let a5_kids = a5.map(Tlv::children).unwrap_or_default();
@@ -507,6 +568,7 @@ impl Kernel {
             }
         }
         let cvm = cvm::mchip(
+            self.card.get(&Tag(0x82)).map(Vec::as_slice),
             self.card.get(&Tag(0x8E)).map(Vec::as_slice),
             &self.ttq,
             self.cvm_required,
@@ -597,13 +659,22 @@ impl Kernel {
             .as_slice()
             .try_into()
             .map_err(|_| bad(0x9F36))?;
-        // Per my reading of C-3, the CID is optional in a qVSDC GPO response (its meaning then
-        // comes from the IAD); this kernel reads a missing CID as "ARQC" and lets the issuer
-        // decide. The M/Chip path has required it already.
+        // The CID is optional in a qVSDC GPO response. EMV Contactless Book C-3 §5.4.3.1 (as
+        // the open-source DC EMV kernel 3 implements it, github.com/vicente-da-silva/dcemv,
+        // Kernel3/States/State_3_4_CommonProcessing.cs): without 9F27, bits 6-5 of byte 5
+        // of the IAD (9F10; the CVR's "cryptogram type returned in the first GENERATE AC",
+        // Visa formats 0/1/3 and UnionPay) are the CID's bits 8-7. Without either, the type
+        // is unknown: an error, never a guessed ARQC, so an AAC cannot go online unnoticed.
+        // The M/Chip path has required the CID already.
         let cid = match self.card.get(&Tag(0x9F27)).map(Vec::as_slice) {
             Some([cid]) => *cid,
             Some(_) => return Err(bad(0x9F27)),
-            None => 0x80,
+            None => self
+                .card
+                .get(&Tag(0x9F10))
+                .and_then(|iad| iad.get(4))
+                .map(|b| (b & 0x30) << 2)
+                .ok_or(missing(0x9F27))?,
         };
         let cryptogram_type = CryptogramType::from_cid(cid)
             .ok_or(malformed(step, MalformedReason::BadCryptogramType))?;
@@ -725,6 +796,12 @@ impl Kernel {
         self.finish(Ok(out));
         Ok(())
     }
+}
+
+/// The transaction limit of `limits` if `amount` reaches it (Book B §3.1.1: "greater than or
+/// equal to", per my reading).
+fn over_limit(limits: &ContactlessLimits, amount: u64) -> Option<u64> {
+    limits.transaction_limit.filter(|&limit| amount >= limit)
 }
 
 fn malformed(step: Step, reason: MalformedReason) -> KernelError {

@@ -176,6 +176,15 @@ pub struct CardOutcome {
     pub card_in_field_ms: u64,
 }
 
+impl CardOutcome {
+    /// Whether the card declined offline: it answered with an AAC (CID bits 8-7 `00`, Book 3
+    /// §6.5.5.4) although the kernel asked for an online cryptogram. The terminal declines
+    /// the transaction without going online; field 55 still carries the AAC for the journal.
+    pub fn declined_offline(&self) -> bool {
+        self.cryptogram_type == CryptogramType::Aac
+    }
+}
+
 /// What the issuer sent back for the card (field 55 of the response).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IssuerData {

@@ -6,8 +6,8 @@
 use crate::vector;
 use proptest::prelude::*;
 use smartpos_emv::kernel::{
-    CardOutcome, ContactlessLimits, CryptogramType, Cvm, Kernel, KernelConfig, KernelError,
-    KernelPath, KernelTxn, MalformedReason, Step, TransportError,
+    AID_VISA, AidParams, CardOutcome, ContactlessLimits, CryptogramType, Cvm, Kernel, KernelConfig,
+    KernelError, KernelPath, KernelTxn, MalformedReason, Step, TransportError,
 };
 use smartpos_emv::tlv::{Tag, Tlv};
 use smartpos_types::hex::{decode, encode};
@@ -509,6 +509,303 @@ fn debug_output_holds_no_card_data() {
     assert!(debug.contains("IccData(<"));
     let k = Kernel::new(config(), txn(100));
     assert!(format!("{k:?}").starts_with("Kernel { step: SelectPpse"));
+}
+
+/// The Visa card of the vectors whose GPO answer is `gpo` (template 77) instead.
+fn visa_with_gpo(gpo: Vec<Tlv>) -> impl Fn(&[u8]) -> Vec<u8> {
+    move |capdu: &[u8]| -> Vec<u8> {
+        if capdu.get(..2) == Some(&[0x80, 0xA8]) {
+            ok(c(0x77, gpo.clone()).encode())
+        } else {
+            visa(capdu)
+        }
+    }
+}
+
+/// A qVSDC GPO answer with the given CID (`None`: absent) and IAD (`None`: absent).
+fn quick_gpo(cid: Option<&str>, iad: Option<&str>) -> Vec<Tlv> {
+    let mut gpo = vec![
+        p(0x82, "2000"),
+        p(0x57, "4761739001010010D22122011143804400000F"),
+        p(0x5F34, "01"),
+        p(0x9F26, "0102030405060708"),
+        p(0x9F36, "0001"),
+        p(0x9F6C, "0000"),
+    ];
+    if let Some(cid) = cid {
+        gpo.push(p(0x9F27, cid));
+    }
+    if let Some(iad) = iad {
+        gpo.push(p(0x9F10, iad));
+    }
+    gpo
+}
+
+#[test]
+fn card_declining_offline_is_an_aac_outcome_not_an_error() {
+    // qVSDC: the card answers GPO with an AAC (CID 00).
+    let (out, sent) = run(
+        config(),
+        txn(100),
+        visa_with_gpo(quick_gpo(Some("00"), None)),
+    );
+    let out = out.unwrap();
+    assert_eq!(sent.len(), 3, "PPSE, SELECT, GPO: no AFL");
+    assert_eq!(out.cryptogram_type, CryptogramType::Aac);
+    assert!(out.declined_offline());
+    assert_eq!(out.receipt.cryptogram_type, "AAC");
+    // M/Chip: the card answers the ARQC request with an AAC (format 1, CID 00).
+    let mchip_aac = |capdu: &[u8]| -> Vec<u8> {
+        if capdu.get(..2) == Some(&[0x80, 0xAE]) {
+            ok(decode("80110000271122334455667788011020000000").unwrap())
+        } else {
+            mchip(capdu)
+        }
+    };
+    let (out, _) = run(config(), txn(100), mchip_aac);
+    let out = out.unwrap();
+    assert_eq!(out.path, KernelPath::MChip);
+    assert_eq!(out.cryptogram_type, CryptogramType::Aac);
+    assert!(out.declined_offline());
+    // An ARQC is not declined offline.
+    let (out, _) = run(config(), txn(100), visa);
+    assert!(!out.unwrap().declined_offline());
+}
+
+#[test]
+fn missing_cid_takes_the_cryptogram_type_from_the_iad_not_arqc() {
+    // C-3 §5.4.3.1: without 9F27, IAD byte 5 bits 6-5 hold the cryptogram type.
+    let cases = [
+        ("06011203800000", CryptogramType::Aac),
+        ("06011203900000", CryptogramType::Tc),
+        ("06011203A00000", CryptogramType::Arqc),
+    ];
+    for (iad, want) in cases {
+        let (out, _) = run(
+            config(),
+            txn(100),
+            visa_with_gpo(quick_gpo(None, Some(iad))),
+        );
+        assert_eq!(out.unwrap().cryptogram_type, want, "IAD {iad}");
+    }
+    // Neither CID nor an IAD long enough: the type is unknown, and not guessed.
+    for iad in [None, Some("06011203")] {
+        let (out, _) = run(config(), txn(100), visa_with_gpo(quick_gpo(None, iad)));
+        assert_eq!(
+            out,
+            Err(KernelError::Malformed {
+                step: Step::Completion,
+                reason: MalformedReason::MissingTag(Tag(0x9F27))
+            })
+        );
+    }
+    // IAD bits 6-5 = 11 (RFU).
+    let (out, _) = run(
+        config(),
+        txn(100),
+        visa_with_gpo(quick_gpo(None, Some("06011203B00000"))),
+    );
+    assert_eq!(
+        out,
+        Err(KernelError::Malformed {
+            step: Step::Completion,
+            reason: MalformedReason::BadCryptogramType
+        })
+    );
+}
+
+#[test]
+fn terminal_country_goes_to_9f1a_apart_from_the_currency() {
+    assert_eq!(KernelConfig::default().country, 156, "China by default");
+    // A Hong Kong dollar sale on a terminal in China: 9F1A 0156, 5F2A 0344. The kernel
+    // takes 9F1A from the transaction (the runtime copies it from `KernelConfig::country`).
+    let cfg = KernelConfig {
+        country: 156,
+        ..config()
+    };
+    let hkd = KernelTxn {
+        currency: 344,
+        country: 156,
+        ..txn(1_234)
+    };
+    let (out, sent) = run(cfg, hkd, visa);
+    assert_eq!(
+        sent[2],
+        "80A80000238321368040000000000012340000000000000156000000800003442611220038\
+         04823E00"
+    );
+    let f55 = smartpos_emv::tlv::parse(out.unwrap().icc_data.as_bytes()).unwrap();
+    assert_eq!(
+        smartpos_emv::tlv::find_bytes(&f55, Tag(0x9F1A)),
+        Some(&[0x01, 0x56][..])
+    );
+    assert_eq!(
+        smartpos_emv::tlv::find_bytes(&f55, Tag(0x5F2A)),
+        Some(&[0x03, 0x44][..])
+    );
+    let bad = KernelTxn {
+        country: 1000,
+        ..txn(1)
+    };
+    let mut k = Kernel::new(config(), bad);
+    assert_eq!(
+        k.poll_outcome(),
+        Some(Err(KernelError::InvalidTransaction { field: "country" }))
+    );
+}
+
+/// The M/Chip card of the vectors with AIP `1B80`: byte 1 bit 2 "on device cardholder
+/// verification supported" (a phone or watch).
+fn mchip_cdcvm(capdu: &[u8]) -> Vec<u8> {
+    if capdu.get(..2) == Some(&[0x80, 0xA8]) {
+        ok(decode("80061B8008010100").unwrap())
+    } else {
+        mchip(capdu)
+    }
+}
+
+#[test]
+fn mchip_on_device_cvm_is_reported_instead_of_online_pin() {
+    let (out, sent) = run(config(), txn(6_000), mchip_cdcvm);
+    let out = out.unwrap();
+    assert_eq!(out.cvm, Cvm::ConsumerDevice);
+    assert_eq!(out.receipt.cvm, "VERIFIED ON DEVICE");
+    assert!(sent[4].ends_with("01000200"), "9F34 = 01 00 02 then Le");
+    assert_eq!(out.tsi[0] & 0x40, 0x40, "cardholder verification performed");
+    // Below the CVM-required limit: no CVM, as for any card.
+    let (out, _) = run(config(), txn(1_000), mchip_cdcvm);
+    assert_eq!(out.unwrap().cvm, Cvm::NoCvm);
+    // A reader without the on-device CVM capability (TTQ byte 3 bit 7) ignores the AIP bit
+    // and walks the CVM list: online PIN.
+    let no_cdcvm = KernelConfig {
+        ttq: [0x36, 0x00, 0x00, 0x00],
+        ..config()
+    };
+    let (out, _) = run(no_cdcvm, txn(6_000), mchip_cdcvm);
+    assert_eq!(out.unwrap().cvm, Cvm::OnlinePin);
+}
+
+#[test]
+fn cvm_required_limit_is_the_selected_aids() {
+    // Default CVM limit 50.00; Visa's own 100.00.
+    let cfg = KernelConfig {
+        aid_params: vec![AidParams {
+            aid: AID_VISA.to_vec(),
+            limits: ContactlessLimits {
+                transaction_limit: None,
+                cvm_required_limit: 10_000,
+                floor_limit: 0,
+            },
+        }],
+        ..config()
+    };
+    // 80.00: below Visa's CVM limit, above the default one (which the Mastercard uses).
+    let (out, sent) = run(cfg.clone(), txn(8_000), visa);
+    assert!(
+        sent[2].starts_with("80A80000238321368040"),
+        "TTQ: no CVM required"
+    );
+    assert_eq!(out.unwrap().cvm, Cvm::NoCvm);
+    let (out, _) = run(cfg.clone(), txn(8_000), mchip);
+    assert_eq!(out.unwrap().cvm, Cvm::OnlinePin);
+    let (out, sent) = run(cfg, txn(10_000), visa);
+    assert!(
+        sent[2].starts_with("80A8000023832136C040"),
+        "TTQ: CVM required"
+    );
+    assert_eq!(out.unwrap().cvm, Cvm::Signature);
+}
+
+#[test]
+fn transaction_limit_of_one_aid_refuses_that_application_before_gpo() {
+    let visa_limited = |limit: u64| KernelConfig {
+        aid_params: vec![AidParams {
+            aid: AID_VISA.to_vec(),
+            limits: ContactlessLimits {
+                transaction_limit: Some(limit),
+                cvm_required_limit: 5_000,
+                floor_limit: 0,
+            },
+        }],
+        ..config()
+    };
+    // The Visa-only card: refused after PPSE, no SELECT of the AID, no GPO.
+    let (out, sent) = run(visa_limited(20_000), txn(20_000), visa);
+    assert_eq!(
+        out,
+        Err(KernelError::OverLimit {
+            amount: 20_000,
+            limit: 20_000
+        })
+    );
+    assert_eq!(sent.len(), 1, "PPSE only");
+    // The Mastercard is not limited by Visa's limit.
+    let (out, _) = run(visa_limited(20_000), txn(20_000), mchip);
+    assert_eq!(out.unwrap().path, KernelPath::MChip);
+    // A card with both: Visa (priority 1) is over its limit, so the Mastercard is selected.
+    let two = |capdu: &[u8]| -> Vec<u8> {
+        if capdu.get(5..19) == Some(b"2PAY.SYS.DDF01") {
+            ok(ppse(&[(VISA_AID, "VISA", 1), (MC_AID, "MC", 2)]))
+        } else {
+            mchip(capdu)
+        }
+    };
+    let (out, sent) = run(visa_limited(20_000), txn(20_000), two);
+    assert_eq!(sent[1], "00A4040007A000000004101000");
+    assert_eq!(out.unwrap().path, KernelPath::MChip);
+    // A per-AID limit above the default one lets that application take the amount.
+    let (out, sent) = run(visa_limited(80_000), txn(60_000), visa);
+    assert_eq!(out.unwrap().path, KernelPath::Quick);
+    assert_eq!(sent.len(), 4);
+    // Over the default limit and over every per-AID limit: refused before any command.
+    let mut k = Kernel::new(visa_limited(20_000), txn(50_000));
+    assert_eq!(k.poll_command(), None);
+    assert_eq!(
+        k.poll_outcome(),
+        Some(Err(KernelError::OverLimit {
+            amount: 50_000,
+            limit: 50_000
+        }))
+    );
+}
+
+/// The Visa card whose final SELECT answers with a longer DF name than the directory's
+/// ADF name (`A0000000031010` + `01`), to check that the limits follow the selected name.
+#[test]
+fn limits_follow_the_df_name_of_the_final_select() {
+    let long = |capdu: &[u8]| -> Vec<u8> {
+        if capdu.get(..4) == Some(&[0x00, 0xA4, 0x04, 0x00])
+            && capdu.get(5..19) != Some(b"2PAY.SYS.DDF01")
+        {
+            ok(fci(
+                "A000000003101001",
+                "VISA",
+                Some(include_str!("../../testdata/visa_pdol.hex").trim()),
+            ))
+        } else {
+            visa(capdu)
+        }
+    };
+    let cfg = KernelConfig {
+        aid_params: vec![AidParams {
+            aid: decode("A000000003101001").unwrap(),
+            limits: ContactlessLimits {
+                transaction_limit: Some(1_000),
+                cvm_required_limit: 0,
+                floor_limit: 0,
+            },
+        }],
+        ..config()
+    };
+    let (out, sent) = run(cfg, txn(2_000), long);
+    assert_eq!(
+        out,
+        Err(KernelError::OverLimit {
+            amount: 2_000,
+            limit: 1_000
+        })
+    );
+    assert_eq!(sent.len(), 2, "PPSE and SELECT, no GPO");
 }
 
 /// Feeds `script` to the kernel from command `from` on (the card answers before that).

@@ -2,8 +2,9 @@
 //! their cryptograms checked by the issuer-side helpers.
 
 use smartpos_emv::kernel::{
-    CardOutcome, ContactlessLimits, CryptogramType, Cvm, Kernel, KernelConfig, KernelError,
-    KernelPath, KernelTxn, Step, TransportError, issuer_response,
+    AID_UNIONPAY_DEBIT, AID_VISA, AidParams, CardOutcome, ContactlessLimits, CryptogramType, Cvm,
+    Kernel, KernelConfig, KernelError, KernelPath, KernelTxn, Step, TransportError,
+    issuer_response,
 };
 use smartpos_emv::tlv::{self, Tag, Tlv};
 use smartpos_sim::card::{ArqcError, CardProfile, SimCard, TEST_IMK_AC, arpc, verify_arqc};
@@ -189,6 +190,132 @@ fn amount_over_the_contactless_limit_is_refused_before_any_apdu() {
     );
     assert_eq!(apdus, 0);
     assert_eq!(card.atc(), 0x0010, "the card computed nothing");
+}
+
+#[test]
+fn declining_card_gives_an_aac_outcome_to_decline_offline() {
+    let mut card = SimCard::new(CardProfile::DeclinesOffline).unwrap();
+    let (out, apdus) = read(&mut card, 1_234, 5_000);
+    let out = out.expect("a decline is an outcome, not an error");
+    assert_eq!(apdus, 4, "PPSE, SELECT, GPO, one record");
+    assert_eq!(out.path, KernelPath::Quick);
+    assert_eq!(out.cryptogram_type, CryptogramType::Aac);
+    assert!(out.declined_offline());
+    assert_eq!(out.receipt.cryptogram_type, "AAC");
+    // The AAC is a real cryptogram over the same data: the issuer could check it too.
+    assert_host_accepts(&card, &out);
+    let f55 = tlv::parse(out.icc_data.as_bytes()).unwrap();
+    assert_eq!(tlv::find_bytes(&f55, Tag(0x9F27)), Some(&[0x00][..]));
+    // It declines every time, at any amount.
+    assert!(read_ok(&mut card, 10, 5_000).declined_offline());
+    // The ordinary Visa card does not.
+    let mut visa = SimCard::new(CardProfile::Visa).unwrap();
+    assert!(!read_ok(&mut visa, 1_234, 5_000).declined_offline());
+}
+
+#[test]
+fn mastercard_cdcvm_card_is_verified_on_the_device_above_the_cvm_limit() {
+    let mut card = SimCard::new(CardProfile::MastercardCdcvm).unwrap();
+    let out = read_ok(&mut card, 8_000, 5_000);
+    assert_eq!(out.path, KernelPath::MChip);
+    assert_eq!(
+        out.cvm,
+        Cvm::ConsumerDevice,
+        "not online PIN from its CVM list"
+    );
+    assert_host_accepts(&card, &out);
+    let f55 = tlv::parse(out.icc_data.as_bytes()).unwrap();
+    assert_eq!(tlv::find_bytes(&f55, Tag(0x82)), Some(&[0x1B, 0x80][..]));
+    assert_eq!(
+        tlv::find_bytes(&f55, Tag(0x9F34)),
+        Some(&[0x01, 0x00, 0x02][..])
+    );
+    assert_eq!(read_ok(&mut card, 4_999, 5_000).cvm, Cvm::NoCvm);
+    // The plastic Mastercard at the same amount: online PIN.
+    let mut plastic = SimCard::new(CardProfile::Mastercard).unwrap();
+    assert_eq!(read_ok(&mut plastic, 8_000, 5_000).cvm, Cvm::OnlinePin);
+}
+
+/// Default CVM-required limit 50.00; Visa 100.00, UnionPay 1,000.00.
+fn per_aid_config() -> KernelConfig {
+    let limits = |cvm: u64, max: Option<u64>| ContactlessLimits {
+        transaction_limit: max,
+        cvm_required_limit: cvm,
+        floor_limit: 0,
+    };
+    KernelConfig {
+        aid_params: vec![
+            AidParams {
+                aid: AID_VISA.to_vec(),
+                limits: limits(10_000, Some(30_000)),
+            },
+            AidParams {
+                aid: AID_UNIONPAY_DEBIT[..5].to_vec(),
+                limits: limits(100_000, Some(500_000)),
+            },
+        ],
+        ..config(5_000)
+    }
+}
+
+#[test]
+fn cvm_required_limit_per_aid_gives_visa_and_unionpay_different_cvms() {
+    let cfg = per_aid_config();
+    let read_with = |card: &mut SimCard, amount: u64| {
+        drive(Kernel::new(cfg.clone(), txn(amount)), |c| {
+            card.transceive(c)
+        })
+        .0
+        .unwrap()
+    };
+    // 200.00: over Visa's CVM limit, under UnionPay's.
+    let mut visa = SimCard::new(CardProfile::Visa).unwrap();
+    let out = read_with(&mut visa, 20_000);
+    assert_eq!(out.cvm, Cvm::Signature);
+    assert_host_accepts(&visa, &out);
+    let mut up = SimCard::new(CardProfile::UnionPay).unwrap();
+    let out = read_with(&mut up, 20_000);
+    assert_eq!(out.cvm, Cvm::NoCvm);
+    assert_host_accepts(&up, &out);
+    // The Mastercard has no entry: the default limit (50.00) applies.
+    let mut mc = SimCard::new(CardProfile::Mastercard).unwrap();
+    assert_eq!(read_with(&mut mc, 20_000).cvm, Cvm::OnlinePin);
+}
+
+#[test]
+fn transaction_limit_of_one_aid_refuses_only_that_card_before_gpo() {
+    // 400.00: over Visa's transaction limit (300.00), under the default one (1,000.00) and
+    // UnionPay's (5,000.00).
+    let cfg = per_aid_config();
+    let mut visa = SimCard::new(CardProfile::Visa).unwrap();
+    let (out, apdus) = drive(Kernel::new(cfg.clone(), txn(40_000)), |c| {
+        visa.transceive(c)
+    });
+    assert_eq!(
+        out,
+        Err(KernelError::OverLimit {
+            amount: 40_000,
+            limit: 30_000
+        })
+    );
+    assert_eq!(apdus, 1, "PPSE only: no SELECT, no GPO");
+    assert_eq!(visa.atc(), 0x0010, "the card computed nothing");
+    let mut up = SimCard::new(CardProfile::UnionPay).unwrap();
+    let (out, _) = drive(Kernel::new(cfg.clone(), txn(40_000)), |c| up.transceive(c));
+    assert_eq!(out.unwrap().cvm, Cvm::NoCvm);
+    // 2,000.00: over the default limit (1,000.00), under UnionPay's own (5,000.00).
+    let (out, _) = drive(Kernel::new(cfg.clone(), txn(200_000)), |c| up.transceive(c));
+    assert_eq!(out.unwrap().cvm, Cvm::Signature);
+    let mut mc = SimCard::new(CardProfile::Mastercard).unwrap();
+    let (out, apdus) = drive(Kernel::new(cfg, txn(200_000)), |c| mc.transceive(c));
+    assert_eq!(
+        out,
+        Err(KernelError::OverLimit {
+            amount: 200_000,
+            limit: 100_000
+        })
+    );
+    assert_eq!(apdus, 1);
 }
 
 #[test]
