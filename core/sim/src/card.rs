@@ -96,7 +96,7 @@ pub enum ArqcError {
 }
 
 /// The Table 26 data set, in order, with lengths.
-const CSK_TAGS: &[(u32, usize)] = &[
+pub(crate) const CSK_TAGS: &[(u32, usize)] = &[
     (0x9F02, 6),
     (0x9F03, 6),
     (0x9F1A, 2),
@@ -109,7 +109,12 @@ const CSK_TAGS: &[(u32, usize)] = &[
     (0x9F36, 2),
 ];
 
-fn session_key(imk: &[u8; 16], pan: &Pan, psn: u8, atc: [u8; 2]) -> Result<TdesKey, ArqcError> {
+pub(crate) fn session_key(
+    imk: &[u8; 16],
+    pan: &Pan,
+    psn: u8,
+    atc: [u8; 2],
+) -> Result<TdesKey, ArqcError> {
     let imk = TdesKey::from_double(imk);
     let mk = emv::icc_master_key_option_b(&imk, pan, psn)?;
     Ok(emv::common_session_key(&mk, atc)?)
@@ -193,9 +198,9 @@ pub struct SimCard {
     pan: Pan,
     psn: u8,
     /// YYMMDD, BCD.
-    expiry: [u8; 3],
+    pub(crate) expiry: [u8; 3],
     atc: u16,
-    icc_mk: TdesKey,
+    pub(crate) icc_mk: TdesKey,
     answered: usize,
     phase: Phase,
 }
@@ -316,7 +321,7 @@ impl SimCard {
         }
     }
 
-    fn label(&self) -> &'static [u8] {
+    pub(crate) fn label(&self) -> &'static [u8] {
         match self.scheme {
             Scheme::Visa => b"VISA CREDIT",
             Scheme::Mastercard => b"MASTERCARD",
@@ -387,20 +392,20 @@ impl SimCard {
         sw(0x6A82)
     }
 
-    fn aip(&self) -> [u8; 2] {
+    pub(crate) fn aip(&self) -> [u8; 2] {
         match self.scheme {
             Scheme::Mastercard => [0x19, 0x80],
             _ => [0x20, 0x00],
         }
     }
 
-    fn next_atc(&mut self) -> Option<[u8; 2]> {
+    pub(crate) fn next_atc(&mut self) -> Option<[u8; 2]> {
         self.atc = self.atc.checked_add(1)?;
         Some(self.atc.to_be_bytes())
     }
 
     /// The ARQC over the terminal data (9F02..9F37, 29 bytes), the AIP and the ATC.
-    fn cryptogram(&self, terminal: &[u8], atc: [u8; 2]) -> Option<[u8; 8]> {
+    pub(crate) fn cryptogram(&self, terminal: &[u8], atc: [u8; 2]) -> Option<[u8; 8]> {
         let mut data = terminal.to_vec();
         data.extend_from_slice(&self.aip());
         data.extend_from_slice(&atc);
