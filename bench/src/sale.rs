@@ -27,7 +27,9 @@ use crate::setup::{APPROVED_AMOUNT, Host, TimedCard, run_dir, signed_in_terminal
 use crate::stats::{Samples, round3};
 use rusqlite::{Connection, params};
 use smartpos_sim::card::{CardProfile, SimCard};
+use smartpos_terminal::card::CardSource;
 use smartpos_terminal::{Probe, Terminal};
+use smartpos_txn::TxnIntent;
 use smartpos_txn::model::TxnState;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -274,7 +276,13 @@ pub(crate) async fn one_sale(
     }
     let start = Instant::now();
     let out = t
-        .sale_contactless(APPROVED_AMOUNT, &mut card, None, None, None)
+        .transact(
+            TxnIntent::sale(APPROVED_AMOUNT),
+            CardSource::OwnKernel {
+                transport: &mut card,
+                pin: None,
+            },
+        )
         .await
         .map_err(|e| BenchError::run("sale", e))?;
     let took = start.elapsed();

@@ -12,7 +12,7 @@ use crate::BenchError;
 use crate::setup::{APPROVED_AMOUNT, MID, start_host, test_tmk};
 use crate::stats::{Samples, round3};
 use smartpos_terminal::link::{HostLink, LinkConfig};
-use smartpos_txn::engine::{Event, Finished, Outcome, Output, TxnRequest};
+use smartpos_txn::engine::{CardVerdict, Event, Finished, Outcome, Output, TxnRequest};
 use smartpos_txn::journal::Restored;
 use smartpos_txn::model::{LocalDateTime, Now, TxnKind, TxnState};
 use smartpos_txn::proto::{CardData, Identity, Profile};
@@ -105,6 +105,11 @@ impl LightTerminal {
                         .map_err(|e| BenchError::run("send", e))?,
                     Output::Event(Event::Finished(f)) => finished = Some(f),
                     Output::Event(_) => {}
+                    // The bench's cards are contactless: none decides after the host.
+                    Output::CompleteCard(_) => {
+                        let now = self.now();
+                        self.engine.handle_card_decision(now, CardVerdict::Failed);
+                    }
                 }
             }
             if let Some(f) = finished {

@@ -15,6 +15,7 @@ use smartpos_terminal::journal::{Journal, JournalError, JournalKey};
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::store::{DataDir, FileSecureStore, SecureStore, StoredConfig, Zeroizing};
 use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::{MID, TID, TempDir, TempFile, temp_dir, temp_journal, test_card, test_tmk};
 use smartpos_txn::model::{TxnRecord, TxnState};
 use std::collections::BTreeMap;

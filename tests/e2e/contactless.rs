@@ -6,6 +6,7 @@ use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_terminal::card::{CardError, PinEntry, PinInput};
 use smartpos_terminal::{Probe, TerminalError};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::{loopback_terminal, loopback_terminal_in};
 use smartpos_txn::engine::Event;
 use smartpos_txn::model::TxnState;

@@ -7,6 +7,7 @@ use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::journal::JournalKey;
 use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError, TxnOutcome};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::{MID, TID, TempFile, swiped_card, temp_journal, test_card, test_tmk};
 use smartpos_txn::engine::{OpError, Outcome};
 use smartpos_txn::model::{TxnKind, TxnState};

@@ -8,6 +8,7 @@ use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_sim::reader::{ChannelFaults, LossyChannel, SimReader, SimReaderConfig, spawn_reader};
 use smartpos_terminal::card::{ApduTransport, TransportError};
 use smartpos_terminal::reader::{ChunkSender, LinkConfig as ReaderLinkConfig, ReaderTransport};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::loopback_terminal;
 use smartpos_txn::model::TxnState;
 use std::sync::{Arc, Mutex};

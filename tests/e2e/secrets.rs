@@ -16,6 +16,7 @@ use smartpos_sim::net::{Server, ServerConfig};
 use smartpos_terminal::journal::{Journal, JournalKey};
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::{MID, MutableHost, TID, swiped_card, temp_dir, test_tmk};
 use smartpos_txn::engine::unwrap_key_block;
 use smartpos_txn::model::TxnState;

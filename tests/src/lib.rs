@@ -19,11 +19,13 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
 use smartpos_sim::fault::{FaultKind, FaultSet};
 use smartpos_sim::net::{ConnInfo, FrameHandler};
+use smartpos_terminal::card::{ApduTransport, CardSource, PinEntry};
 use smartpos_terminal::journal::{Journal, JournalKey};
-use smartpos_txn::engine::{Event, Finished, Output};
+use smartpos_terminal::{Terminal, TerminalError, TxnOutcome};
+use smartpos_txn::engine::{CardCompletion, CardVerdict, Event, Finished, Output};
 use smartpos_txn::model::{LocalDateTime, Now, TxnRecord};
 use smartpos_txn::proto::{CardData, Identity, Profile};
-use smartpos_txn::{Engine, EngineConfig};
+use smartpos_txn::{Engine, EngineConfig, TxnIntent};
 use smartpos_types::{Pan, Track2};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -220,6 +222,12 @@ pub struct Pair {
     pub events: Vec<Event>,
     /// Every frame body the terminal sent.
     pub sent: Vec<Vec<u8>>,
+    /// What a contact chip card decides when the engine asks ([`Output::CompleteCard`]), one
+    /// per request; `None` in the queue: the card does not answer (the pair stops there, as a
+    /// crash before the decision would); an empty queue: the card accepts.
+    pub card_verdicts: VecDeque<Option<CardVerdict>>,
+    /// Every completion the engine asked a card for.
+    pub completions: Vec<CardCompletion>,
     profile: Profile,
 }
 
@@ -306,6 +314,8 @@ impl Pair {
             link_down: false,
             events: Vec::new(),
             sent: Vec::new(),
+            card_verdicts: VecDeque::new(),
+            completions: Vec::new(),
             profile,
         };
         p.flush();
@@ -355,6 +365,23 @@ impl Pair {
                     self.engine.commit_done(c.id);
                 }
                 Output::Transmit(bytes) => self.deliver(bytes),
+                Output::CompleteCard(c) => {
+                    self.completions.push(c);
+                    let verdict =
+                        self.card_verdicts
+                            .pop_front()
+                            .unwrap_or(Some(CardVerdict::Accepted {
+                                icc: vec![0x9F, 0x27, 0x01, 0x40],
+                                script_results: Vec::new(),
+                            }));
+                    match verdict {
+                        Some(v) => {
+                            let now = self.now();
+                            self.engine.handle_card_decision(now, v);
+                        }
+                        None => return None,
+                    }
+                }
                 Output::Event(Event::Finished(f)) => done = Some(f),
                 Output::Event(e) => self.events.push(e),
             }
@@ -403,9 +430,30 @@ impl Pair {
 
     /// Runs until the current command finishes, advancing virtual time to each deadline.
     pub fn run(&mut self) -> Finished {
+        match self.run_to(false) {
+            Some(f) => f,
+            None => panic!("the engine waits for a card that does not answer"),
+        }
+    }
+
+    /// Runs until the engine waits for a card that does not answer (a `None` verdict queued
+    /// in [`Pair::card_verdicts`]): the state a crash during the card's decision leaves.
+    pub fn run_to_card(&mut self) {
+        if let Some(f) = self.run_to(true) {
+            panic!("finished before the card decided: {f:?}");
+        }
+    }
+
+    fn run_to(&mut self, stop_at_card: bool) -> Option<Finished> {
         for _ in 0..10_000 {
             if let Some(f) = self.flush() {
-                return f;
+                return Some(f);
+            }
+            if self.engine.awaits_card() {
+                if stop_at_card {
+                    return None;
+                }
+                panic!("the engine waits for a card that does not answer");
             }
             if self.link_down {
                 self.link_down = false;
@@ -444,6 +492,7 @@ impl Pair {
                 }
                 Some(Output::Transmit(bytes)) => self.deliver(bytes),
                 Some(Output::Event(e)) => self.events.push(e),
+                Some(Output::CompleteCard(c)) => self.completions.push(c),
                 None => panic!("engine stopped before sending"),
             }
         }
@@ -528,6 +577,151 @@ pub fn reopen_terminal(
         &JournalKey::new([1; 32]),
     )
     .expect("open")
+}
+
+/// Shorthands the tests use for the terminal's card-present calls, written over the one entry
+/// point [`Terminal::transact`], and the refund over the policy-checked
+/// [`Terminal::refund_checked`] (the operator comes from the session, as in the app).
+#[allow(async_fn_in_trait)]
+pub trait TerminalCalls {
+    /// A sale with the given card data.
+    async fn sale(
+        &mut self,
+        amount: u64,
+        card: CardData,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError>;
+    /// A pre-authorisation with the given card data.
+    async fn preauth(
+        &mut self,
+        amount: u64,
+        card: CardData,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError>;
+    /// A balance inquiry.
+    async fn balance(
+        &mut self,
+        card: CardData,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError>;
+    /// A sale through our own contactless kernel.
+    async fn sale_contactless(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError>;
+    /// A pre-authorisation through our own contactless kernel.
+    async fn preauth_contactless(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError>;
+    /// A refund through the refund policy.
+    async fn refund(
+        &mut self,
+        reference: &str,
+        amount: u64,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError>;
+}
+
+/// The intent of a test call.
+pub fn intent(
+    base: TxnIntent,
+    key: Option<&str>,
+    operator: Option<&str>,
+) -> Result<TxnIntent, TerminalError> {
+    base.key_text(key)
+        .and_then(|i| i.operator_text(operator))
+        .map_err(|e| TerminalError::Config(e.to_string()))
+}
+
+impl TerminalCalls for Terminal {
+    async fn sale(
+        &mut self,
+        amount: u64,
+        card: CardData,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let i = intent(TxnIntent::sale(amount), key, operator)?;
+        self.transact(i, CardSource::Given(card)).await
+    }
+
+    async fn preauth(
+        &mut self,
+        amount: u64,
+        card: CardData,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let i = intent(TxnIntent::preauth(amount), key, operator)?;
+        self.transact(i, CardSource::Given(card)).await
+    }
+
+    async fn balance(
+        &mut self,
+        card: CardData,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let i = intent(TxnIntent::balance(), None, operator)?;
+        self.transact(i, CardSource::Given(card)).await
+    }
+
+    async fn sale_contactless(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let i = intent(TxnIntent::sale(amount), key, operator)?;
+        // Shortens the PIN pad's object lifetime to the transport's (a coercion).
+        let pin: Option<&mut dyn PinEntry> = match pin {
+            Some(p) => Some(p),
+            None => None,
+        };
+        self.transact(i, CardSource::OwnKernel { transport, pin })
+            .await
+    }
+
+    async fn preauth_contactless(
+        &mut self,
+        amount: u64,
+        transport: &mut dyn ApduTransport,
+        pin: Option<&mut dyn PinEntry>,
+        key: Option<&str>,
+        operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        let i = intent(TxnIntent::preauth(amount), key, operator)?;
+        // Shortens the PIN pad's object lifetime to the transport's (a coercion).
+        let pin: Option<&mut dyn PinEntry> = match pin {
+            Some(p) => Some(p),
+            None => None,
+        };
+        self.transact(i, CardSource::OwnKernel { transport, pin })
+            .await
+    }
+
+    async fn refund(
+        &mut self,
+        reference: &str,
+        amount: u64,
+        key: Option<&str>,
+        _operator: Option<&str>,
+    ) -> Result<TxnOutcome, TerminalError> {
+        self.refund_checked(reference, amount, key, None).await
+    }
 }
 
 #[cfg(test)]

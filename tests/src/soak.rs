@@ -19,6 +19,7 @@
 //! four terminals run concurrently, so which request draws which fault also depends on the
 //! scheduling: a seed reproduces the workload exactly and the faults statistically.
 
+use crate::TerminalCalls;
 use crate::{MID, swiped_card, temp_dir, test_card, test_tmk};
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, Ledger};
 use smartpos_sim::fault::{FaultKind, FaultPlan, SplitMix64};

@@ -17,6 +17,7 @@ use crate::stats;
 use crate::terminal::Terminal;
 use smartpos_crypto::pinblock::Pin;
 use smartpos_terminal::card::{self as core_card, TransportError};
+use smartpos_txn::TxnIntent;
 use smartpos_types::SecretBytes;
 use std::sync::{Arc, Mutex};
 
@@ -267,17 +268,22 @@ impl Terminal {
             let mut transport = TransportAdapter(transport);
             let mut pin = pin_entry.map(PinAdapter);
             let pin = pin.as_mut().map(|p| p as &mut dyn core_card::PinEntry);
-            let (key, op) = (idempotency_key.as_deref(), operator.as_deref());
-            let o = match kind {
-                CardKind::Sale => {
-                    t.sale_contactless(amount, &mut transport, pin, key, op)
-                        .await?
-                }
-                CardKind::PreAuth => {
-                    t.preauth_contactless(amount, &mut transport, pin, key, op)
-                        .await?
-                }
+            let base = match kind {
+                CardKind::Sale => TxnIntent::sale(amount),
+                CardKind::PreAuth => TxnIntent::preauth(amount),
             };
+            let intent = base
+                .key_text(idempotency_key.as_deref())
+                .and_then(|i| i.operator_text(operator.as_deref()))
+                .map_err(|e| SmartPosError::Rejected {
+                    reason: e.to_string(),
+                    diagnosis: None,
+                })?;
+            let source = core_card::CardSource::OwnKernel {
+                transport: &mut transport,
+                pin,
+            };
+            let o = t.transact(intent, source).await?;
             Ok(TxnResult::from(o))
         })
         .await

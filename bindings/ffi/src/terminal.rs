@@ -17,8 +17,7 @@
 //! Closing from inside a callback does not wait either: see [`Terminal::shutdown`].
 
 use crate::callbacks::{Listeners, SecureStore, StoreAdapter, TerminalListener};
-use crate::card::{CardInput, CardReader};
-use crate::contactless::CardKind;
+use crate::card::CardReader;
 use crate::convert::{
     self, AmountRequest, PendingItem, RecoverResult, ReferenceRequest, SaleRequest, SettleResult,
     TerminalConfig, TerminalEvent, TxnRecord, TxnResult,
@@ -28,9 +27,10 @@ use crate::printer::ReceiptPrinter;
 use crate::reentry;
 use crate::stats;
 use smartpos_terminal::TerminalError;
+use smartpos_terminal::card::{self as core_card, CardSource};
 use smartpos_terminal::store::load_keys;
+use smartpos_txn::TxnIntent;
 use smartpos_txn::model;
-use smartpos_txn::proto::CardData;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -232,12 +232,12 @@ impl Terminal {
 
     /// A sale. Without `request.card` the terminal's `CardReader` is asked (cancellable).
     pub async fn sale(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
-        stats::counted(self.card_present_txn(CardKind::Sale, request)).await
+        stats::counted(self.card_present_txn(TxnIntent::sale(request.amount), request)).await
     }
 
     /// A pre-authorisation. Without `request.card` the `CardReader` is asked (cancellable).
     pub async fn preauth(&self, request: SaleRequest) -> Result<TxnResult, SmartPosError> {
-        stats::counted(self.card_present_txn(CardKind::PreAuth, request)).await
+        stats::counted(self.card_present_txn(TxnIntent::preauth(request.amount), request)).await
     }
 
     /// A balance inquiry (`request.amount` is ignored). Moves no money.
@@ -248,14 +248,7 @@ impl Terminal {
                 idempotency_key: None,
                 ..request
             };
-            let card = self.card_for(&request).await?;
-            self.run(move |mut g| async move {
-                let o = core_of(&mut g)?
-                    .balance(card, opt(&request.operator))
-                    .await?;
-                Ok(TxnResult::from(o))
-            })
-            .await
+            self.card_present_txn(TxnIntent::balance(), request).await
         })
         .await
     }
@@ -432,21 +425,37 @@ impl Terminal {
         self.runtime.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A sale or pre-authorisation with the request's card (or one from the `CardReader`).
+    /// A sale, pre-authorisation or balance with the request's card, or one from the
+    /// `CardReader`. The core answers a known idempotency key before it asks the reader, and
+    /// emits `WaitingForCard` / `CardRead` itself.
     async fn card_present_txn(
         &self,
-        kind: CardKind,
+        base: TxnIntent,
         request: SaleRequest,
     ) -> Result<TxnResult, SmartPosError> {
-        let card = self.card_for(&request).await?;
+        reentry::refuse_reentry()?;
+        let reader = self.card_reader.clone();
         self.run(move |mut g| async move {
             let t = core_of(&mut g)?;
-            let (key, op) = (opt(&request.idempotency_key), opt(&request.operator));
-            let o = match kind {
-                CardKind::Sale => t.sale(request.amount, card, key, op).await?,
-                CardKind::PreAuth => t.preauth(request.amount, card, key, op).await?,
+            let intent = base
+                .key_text(opt(&request.idempotency_key))
+                .and_then(|i| i.operator_text(opt(&request.operator)))
+                .map_err(|e| SmartPosError::Rejected {
+                    reason: e.to_string(),
+                    diagnosis: None,
+                })?;
+            let mut adapter = ReaderAdapter {
+                reader,
+                failure: None,
             };
-            Ok(TxnResult::from(o))
+            let source = match &request.card {
+                Some(c) => CardSource::Given(c.card_data()),
+                None => CardSource::Reader(&mut adapter),
+            };
+            match t.transact(intent, source).await {
+                Ok(o) => Ok(TxnResult::from(o)),
+                Err(e) => Err(adapter.failure.take().unwrap_or_else(|| e.into())),
+            }
         })
         .await
     }
@@ -496,45 +505,6 @@ impl Terminal {
         }
         let mut g = self.core.blocking_lock();
         f(g.as_mut().ok_or(SmartPosError::Closed)?)
-    }
-
-    /// The card for a sale-like request: the one given, none needed (idempotent replay), or
-    /// one from the app's card reader. Runs on the caller's executor, so cancelling the caller
-    /// cancels the wait; nothing has been sent at this point.
-    async fn card_for(&self, request: &SaleRequest) -> Result<CardData, SmartPosError> {
-        // Before the card reader is asked: the command would be refused anyway.
-        reentry::refuse_reentry()?;
-        if let Some(card) = &request.card {
-            return Ok(card.card_data());
-        }
-        if let Some(key) = &request.idempotency_key {
-            let seen = {
-                let g = self.core.lock().await;
-                let t = g.as_ref().ok_or(SmartPosError::Closed)?;
-                t.journal()
-                    .by_idempotency_key(key)
-                    .map_err(TerminalError::from)?
-                    .is_some()
-            };
-            if seen {
-                // The core answers a known key from the journal before it looks at the card:
-                // do not make the customer tap again for a retry.
-                return Ok(CardData::default());
-            }
-        }
-        let reader = self.card_reader.clone().ok_or_else(|| {
-            SmartPosError::config("the request has no card and the terminal has no CardReader")
-        })?;
-        self.listeners.emit(&TerminalEvent::WaitingForCard {
-            amount: request.amount,
-        });
-        stats::callback();
-        let card: Arc<CardInput> = reader.read_card(request.amount).await?;
-        self.listeners.emit(&TerminalEvent::CardRead {
-            pan_masked: card.pan_masked(),
-            entry_mode: card.entry_mode(),
-        });
-        Ok(card.card_data())
     }
 
     fn release(&self) {
@@ -613,4 +583,33 @@ fn record(
     r: Result<Option<model::TxnRecord>, smartpos_terminal::journal::JournalError>,
 ) -> Result<Option<TxnRecord>, SmartPosError> {
     Ok(r.map_err(TerminalError::from)?.map(TxnRecord::from))
+}
+
+/// The app's `CardReader` as the core's card source; keeps the app's own error, which the
+/// sale then throws as it is.
+struct ReaderAdapter {
+    reader: Option<Arc<dyn CardReader>>,
+    failure: Option<SmartPosError>,
+}
+
+impl core_card::CardReader for ReaderAdapter {
+    fn read_card(&mut self, amount: u64) -> core_card::CardFuture<'_> {
+        Box::pin(async move {
+            let Some(reader) = self.reader.clone() else {
+                self.failure = Some(SmartPosError::config(
+                    "the request has no card and the terminal has no CardReader",
+                ));
+                return Err(core_card::CardError::Reader("no card reader".into()));
+            };
+            stats::callback();
+            match reader.read_card(amount).await {
+                Ok(card) => Ok(card.card_data()),
+                Err(e) => {
+                    let text = e.to_string();
+                    self.failure = Some(e.into());
+                    Err(core_card::CardError::Reader(text))
+                }
+            }
+        })
+    }
 }

@@ -13,11 +13,13 @@ use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
 use smartpos_sim::net::{
     ConnInfo, FrameHandler, Server, ServerConfig, TEST_CA_PEM, test_tls_config,
 };
+use smartpos_terminal::card::{ApduTransport, CardSource};
 use smartpos_terminal::store::{DataDir, StoredConfig};
 use smartpos_terminal::{Probe, Terminal, TxnOutcome};
 use smartpos_txn::engine::{Event, Outcome};
 use smartpos_txn::model::TxnKind;
 use smartpos_txn::proto::CardData;
+use smartpos_txn::{IdempotencyKey, OperatorId, TxnIntent};
 use smartpos_types::Pan;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -205,7 +207,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     );
     let mut visa = crate::terminal_cmd::sim_card("visa")?;
     let s1 = t
-        .sale_contactless(1234, &mut visa, None, Some("order-1001"), Some("01"))
+        .transact(
+            intent(TxnIntent::sale(1234), "order-1001")?,
+            own_kernel(&mut visa),
+        )
         .await
         .map_err(|x| e(&x))?;
     show(&s1);
@@ -231,7 +236,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         "the app retries order-1001 (same idempotency key): recorded outcome, nothing sent",
     );
     let again = t
-        .sale_contactless(1234, &mut visa, None, Some("order-1001"), Some("01"))
+        .transact(
+            intent(TxnIntent::sale(1234), "order-1001")?,
+            own_kernel(&mut visa),
+        )
         .await
         .map_err(|x| e(&x))?;
     show(&again);
@@ -252,23 +260,15 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     );
     let mut mastercard = crate::terminal_cmd::sim_card("mastercard")?;
     let s2 = t
-        .sale_contactless(
-            10_000,
-            &mut mastercard,
-            None,
-            Some("order-1002"),
-            Some("01"),
+        .transact(
+            intent(TxnIntent::sale(10_000), "order-1002")?,
+            own_kernel(&mut mastercard),
         )
         .await
         .map_err(|x| e(&x))?;
     show(&s2);
     let r = t
-        .refund(
-            &s2.record.reference,
-            3_000,
-            Some("refund-1002-1"),
-            Some("01"),
-        )
+        .refund_checked(&s2.record.reference, 3_000, Some("refund-1002-1"), None)
         .await
         .map_err(|x| e(&x))?;
     show(&r);
@@ -280,7 +280,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     host.drop_next.store(true, Ordering::SeqCst);
     let mut unionpay = crate::terminal_cmd::sim_card("unionpay")?;
     let s3 = t
-        .sale_contactless(5_500, &mut unionpay, None, Some("order-1003"), Some("01"))
+        .transact(
+            intent(TxnIntent::sale(5_500), "order-1003")?,
+            own_kernel(&mut unionpay),
+        )
         .await
         .map_err(|x| e(&x))?;
     show(&s3);
@@ -290,7 +293,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         "keyed sale of 20.51: declined by the host (51 insufficient funds)",
     );
     let s4 = t
-        .sale(2_051, card()?, Some("order-1004"), Some("01"))
+        .transact(
+            intent(TxnIntent::sale(2_051), "order-1004")?,
+            CardSource::Given(card()?),
+        )
         .await
         .map_err(|x| e(&x))?;
     show(&s4);
@@ -378,5 +384,20 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
             "{} differences between journal and ledger",
             diffs.len()
         )))
+    }
+}
+
+/// The demo's intent: an idempotency key and cashier `01`.
+fn intent(base: TxnIntent, key: &str) -> Result<TxnIntent, ToolError> {
+    Ok(base
+        .key(IdempotencyKey::new(key).map_err(|x| ToolError(x.to_string()))?)
+        .operator(OperatorId::new("01").map_err(|x| ToolError(x.to_string()))?))
+}
+
+/// A simulated contactless card tapped on our own kernel.
+fn own_kernel(card: &mut dyn ApduTransport) -> CardSource<'_> {
+    CardSource::OwnKernel {
+        transport: card,
+        pin: None,
     }
 }

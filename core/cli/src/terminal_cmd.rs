@@ -5,8 +5,11 @@ use crate::tool::{CmdError, ToolError};
 /// What a terminal command returns.
 pub type CmdResult = Result<serde_json::Value, CmdError>;
 use clap::{Args, Subcommand};
+use smartpos_emv::certified::EntryMode;
+use smartpos_terminal::card::CardSource;
 use smartpos_terminal::store::{DataDir, StoredConfig};
 use smartpos_terminal::{Terminal, TerminalError, TxnOutcome};
+use smartpos_txn::TxnIntent;
 use smartpos_txn::engine::Outcome;
 use smartpos_txn::model::TxnRecord;
 use smartpos_txn::proto::CardData;
@@ -264,10 +267,20 @@ pub struct SaleArgs {
     /// expired, pin (asks for a PIN), pulled (leaves the field mid-read).
     #[arg(long = "card", value_name = "NAME", value_parser = ["visa", "mastercard", "unionpay", "expired", "pin", "pulled"])]
     tap: Option<String>,
-    /// How the tapped card is read: `nfc` (the terminal's own contactless antenna) or
-    /// `reader` (an mPOS Bluetooth reader: a simulated reader over an in-memory link).
-    #[arg(long, default_value = "nfc", value_parser = ["nfc", "reader"])]
+    /// How the simulated card is presented: `nfc` (tapped on the terminal's own contactless
+    /// kernel), `reader` (tapped on an mPOS Bluetooth reader: a simulated reader over an
+    /// in-memory link), `chip` (inserted) or `swipe` (swiped) through the simulated certified
+    /// kernel of a smart POS (`--card visa|mastercard|unionpay`).
+    #[arg(long, default_value = "nfc", value_parser = ["nfc", "reader", "chip", "swipe"])]
     via: String,
+    /// `decline`: the inserted card declines at its second GENERATE AC although the host
+    /// approves (the approval is reversed).
+    #[arg(long, value_name = "DECISION", value_parser = ["decline"])]
+    card_decides: Option<String>,
+    /// The card's chip cannot be read: `--via swipe` becomes a fallback (field 22 `80x`),
+    /// `--via chip` fails.
+    #[arg(long)]
+    chip_fails: bool,
     /// PIN digits typed on the (simulated) PIN pad when the card asks for one.
     #[arg(long)]
     pin: Option<String>,
@@ -344,6 +357,15 @@ fn sim_reader(
 }
 
 async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> CmdResult {
+    if a.via == "chip" || a.via == "swipe" {
+        return certified_sale(t, kind, a, tap).await;
+    }
+    if a.card_decides.is_some() || a.chip_fails {
+        return Err(ToolError(
+            "--card-decides and --chip-fails need --via chip or --via swipe".into(),
+        )
+        .into());
+    }
     let card = sim_card(tap)?;
     let mut pad = FixedPin(a.pin.clone());
     let mut nfc_card;
@@ -355,31 +377,71 @@ async fn card_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, tap: &str) -> Cmd
         nfc_card = card;
         &mut nfc_card
     };
-    let o = if kind == "preauth" {
-        t.preauth_contactless(
-            a.amount,
-            card,
-            Some(&mut pad),
-            a.idempotency_key.as_deref(),
-            Some(&a.operator),
-        )
+    let source = CardSource::OwnKernel {
+        transport: card,
+        pin: Some(&mut pad),
+    };
+    let o = t
+        .transact(sale_intent(kind, a)?, source)
         .await
+        .map_err(err)?;
+    card_outcome_json(&o, a)
+}
+
+/// The intent of `sale` / `preauth`.
+fn sale_intent(kind: &str, a: &SaleArgs) -> Result<TxnIntent, ToolError> {
+    let base = if kind == "preauth" {
+        TxnIntent::preauth(a.amount)
     } else {
-        t.sale_contactless(
-            a.amount,
-            card,
-            Some(&mut pad),
-            a.idempotency_key.as_deref(),
-            Some(&a.operator),
-        )
+        TxnIntent::sale(a.amount)
+    };
+    base.key_text(a.idempotency_key.as_deref())
+        .and_then(|i| i.operator_text(Some(&a.operator)))
+        .map_err(|e| ToolError(e.to_string()))
+}
+
+/// A sale or pre-authorisation through the simulated certified kernel of a smart POS.
+async fn certified_sale(t: &mut Terminal, kind: &str, a: &SaleArgs, name: &str) -> CmdResult {
+    use smartpos_sim::certified::{Presentation, SimBehaviour, SimCertifiedKernel, SimScheme};
+    let scheme: SimScheme = name.parse().map_err(|_| {
+        ToolError(format!(
+            "--via {} takes --card visa, mastercard or unionpay",
+            a.via
+        ))
+    })?;
+    let via = if a.via == "chip" {
+        Presentation::Chip
+    } else {
+        Presentation::Swipe
+    };
+    let behaviour = SimBehaviour {
+        decline_at_second_ac: a.card_decides.is_some(),
+        chip_unreadable: a.chip_fails,
+        pin_on_pin_pad: a.pin.is_some(),
+        ..SimBehaviour::default()
+    };
+    let mut kernel = SimCertifiedKernel::new(scheme, via, behaviour)
+        .map_err(|e| ToolError(format!("simulated card: {e}")))?;
+    let mut pad = FixedPin(a.pin.clone());
+    let source = CardSource::Certified {
+        kernel: &mut kernel,
+        pin: Some(&mut pad),
+    };
+    let o = t
+        .transact(sale_intent(kind, a)?, source)
         .await
-    }
-    .map_err(err)?;
-    let mut v = outcome_json(&o);
+        .map_err(err)?;
+    card_outcome_json(&o, a)
+}
+
+/// The outcome of a card sale, with how the card was read and what it did.
+fn card_outcome_json(o: &TxnOutcome, a: &SaleArgs) -> CmdResult {
+    let mut v = outcome_json(o);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("via".into(), serde_json::json!(a.via));
     }
     if let (Some(obj), Some(c)) = (v.as_object_mut(), o.card.as_ref()) {
+        obj.insert("declined_by_card".into(), c.declined_by_card.into());
         obj.insert(
             "card".into(),
             serde_json::json!({
@@ -464,6 +526,18 @@ pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
     let mut v = record_json(&o.record, o.reversal_pending);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("replayed".into(), o.replayed.into());
+        let entry = o
+            .record
+            .entry_mode
+            .as_deref()
+            .and_then(EntryMode::from_pos_entry_mode);
+        obj.insert("entry_mode".into(), entry.map(EntryMode::as_str).into());
+        if let Some(c) = &o.card {
+            obj.insert("aid".into(), c.info.aid.clone().into());
+            if c.info.cryptogram_type == "TC" {
+                obj.insert("tc".into(), c.info.cryptogram.clone().into());
+            }
+        }
         if let Some(code) = &o.record.response_code {
             let meaning = smartpos_iso8583::ResponseCode::parse(code).and_then(|c| c.meaning());
             obj.insert("response_meaning".into(), meaning.into());
@@ -633,25 +707,31 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             let tap = a.tap.clone().unwrap_or_default();
             card_sale(t, "preauth", &a, &tap).await?
         }
+        TerminalCmd::Sale(a) | TerminalCmd::Preauth(a)
+            if a.via == "chip" || a.via == "swipe" || a.card_decides.is_some() || a.chip_fails =>
+        {
+            return Err(ToolError(
+                "--via chip/swipe, --card-decides and --chip-fails take --card visa, mastercard or unionpay"
+                    .into(),
+            )
+            .into());
+        }
         TerminalCmd::Sale(a) => {
             let c = card(&a.card)?;
-            outcome_json(
-                &t.sale(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator))
-                    .await
-                    .map_err(err)?,
-            )
+            let i = sale_intent("sale", &a)?;
+            outcome_json(&t.transact(i, CardSource::Given(c)).await.map_err(err)?)
         }
         TerminalCmd::Preauth(a) => {
             let c = card(&a.card)?;
-            outcome_json(
-                &t.preauth(a.amount, c, a.idempotency_key.as_deref(), Some(&a.operator))
-                    .await
-                    .map_err(err)?,
-            )
+            let i = sale_intent("preauth", &a)?;
+            outcome_json(&t.transact(i, CardSource::Given(c)).await.map_err(err)?)
         }
         TerminalCmd::Balance(c) => {
             let c = card(&c)?;
-            let o = t.balance(c, None).await.map_err(err)?;
+            let o = t
+                .transact(TxnIntent::balance(), CardSource::Given(c))
+                .await
+                .map_err(err)?;
             let mut v = outcome_json(&o);
             if let (Some(obj), Some(b)) = (
                 v.as_object_mut(),

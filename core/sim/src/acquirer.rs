@@ -17,6 +17,7 @@
 //! | 61 | `61` | exceeds withdrawal amount limit |
 //! | 62 | `62` | restricted card |
 //! | 96 | `96` | system malfunction |
+//! | 72 | `00` | approved; a chip sale or pre-authorisation also gets an issuer script |
 //! | anything else | `00` | approved |
 //!
 //! Amounts 990000..=990099 (9900.00 to 9900.99) answer the code in their last two digits
@@ -26,6 +27,25 @@
 //! master key [`crate::card::TEST_IMK_AC`] is declined `05`, and an expired card (field 14 or
 //! the track 2 expiry before this month) is declined `54`. Approved chip requests get field 55
 //! with tag `91`: the ARPC (method 1) and the response code as ARC.
+//!
+//! # Issuer scripts
+//! An approved chip sale or pre-authorisation whose amount ends in `72` (e.g. 1072, 10.72)
+//! gets, after `91`, the issuer script [`ISSUER_SCRIPT_72`] in field 55: a `72` template (run
+//! by the card after its final GENERATE AC) with script identifier `00000001` and one harmless
+//! PUT DATA command.
+//!
+//! # Advices after a chip transaction (contact chip cards, after the card's final decision)
+//! - TC upload: MTI 0320 with 60.3 = `203` and field 55 carrying the final chip data. The host
+//!   records the final cryptogram (9F26, hex) as [`LedgerEntry::tc`] on the transaction with
+//!   the same terminal and the RRN in field 37 (without 37: the original STAN in 61.2) and
+//!   answers 0330 `00`.
+//! - Script result advice: MTI 0620 with 60.3 = `951` and field 55 carrying the issuer script
+//!   results (9F5B or DF31). The host records them (hex) as [`LedgerEntry::script_results`]
+//!   on the transaction found the same way and answers 0630 `00`.
+//!
+//! Both are MACed like every message but network management, and answered with a MAC. The
+//! answer is `25` when no transaction matches, `30` when field 55 lacks the tag, `12` for a
+//! 0620 with another 60.3.
 //!
 //! Response-code meanings follow ISO 8583:1987 field 39 and the UnionPay POS specification.
 
@@ -81,6 +101,14 @@ pub struct LedgerEntry {
     pub batch: u32,
     /// RRN of the original (void, refund, completion, cancel).
     pub original_rrn: Option<String>,
+    /// The final application cryptogram (9F26, hex) of the terminal's TC upload (0320,
+    /// 60.3 = `203`) for this transaction: a TC, or an AAC when the card declined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tc: Option<String>,
+    /// The issuer script results (9F5B / DF31 value, hex) of the terminal's script result
+    /// advice (0620, 60.3 = `951`) for this transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_results: Option<String>,
 }
 
 /// The host's ledger.
@@ -301,10 +329,32 @@ impl Acquirer {
             400 | 401 => self.reverse(st, &tid, stan, &date, resp),
             500 => self.settle(st, &tid, batch, msg, resp),
             320 => {
-                if nmic == "202" {
-                    st.batch_seq += 1;
+                let code = match nmic.as_str() {
+                    "202" => {
+                        st.batch_seq += 1;
+                        "00"
+                    }
+                    "203" => {
+                        if let Some(rrn) = msg.get(37) {
+                            resp.set(37, rrn.to_vec());
+                        }
+                        Self::record_advice(st, &tid, msg, Advice::Tc)
+                    }
+                    _ => "00",
+                };
+                resp.set(39, code.as_bytes().to_vec());
+                resp
+            }
+            620 => {
+                let code = if nmic == "951" {
+                    Self::record_advice(st, &tid, msg, Advice::ScriptResults)
+                } else {
+                    "12"
+                };
+                if let Some(rrn) = msg.get(37) {
+                    resp.set(37, rrn.to_vec());
                 }
-                resp.set(39, b"00".to_vec());
+                resp.set(39, code.as_bytes().to_vec());
                 resp
             }
             _ => {
@@ -359,7 +409,10 @@ impl Acquirer {
                 }) = &chip
                 {
                     let arc = [code.as_bytes()[0], code.as_bytes()[1]];
-                    if let Some(f55) = f(arc) {
+                    if let Some(mut f55) = f(arc) {
+                        if approved && matches!(kind, "sale" | "preauth") && amount % 100 == 72 {
+                            f55.extend_from_slice(ISSUER_SCRIPT_72);
+                        }
                         resp.set(55, f55);
                     }
                 }
@@ -380,6 +433,8 @@ impl Acquirer {
                         auth_code: auth,
                         batch,
                         original_rrn: msg.text(37).map(str::to_owned),
+                        tc: None,
+                        script_results: None,
                     });
                 }
                 resp
@@ -416,6 +471,45 @@ impl Acquirer {
         resp.set(layout.field, self.profile.encode_key_block(&block));
         resp.set(39, b"00".to_vec());
         resp
+    }
+
+    /// Records a TC upload or a script result advice on its transaction; the response code.
+    fn record_advice(st: &mut State, tid: &str, msg: &Message, advice: Advice) -> &'static str {
+        let tags: &[u32] = match advice {
+            Advice::Tc => &[0x9F26],
+            Advice::ScriptResults => &[0x9F5B, 0xDF31],
+        };
+        let value = msg.get(55).and_then(|f55| {
+            let tlvs = smartpos_emv::tlv::parse(f55).ok()?;
+            tags.iter()
+                .find_map(|t| smartpos_emv::tlv::find_bytes(&tlvs, smartpos_emv::tlv::Tag(*t)))
+                .filter(|v| !v.is_empty())
+                .map(smartpos_types::hex::encode)
+        });
+        let Some(value) = value else {
+            return "30";
+        };
+        let rrn = msg.text(37).map(str::trim).filter(|r| !r.is_empty());
+        let original_stan: Option<u32> = msg
+            .text(61)
+            .and_then(|f| f.get(6..12))
+            .and_then(|s| s.parse().ok());
+        let entry = st.ledger.transactions.iter_mut().rev().find(|e| {
+            e.tid == tid
+                && match (rrn, original_stan) {
+                    (Some(rrn), _) => e.rrn == rrn,
+                    (None, Some(stan)) => e.stan == stan,
+                    (None, None) => false,
+                }
+        });
+        let Some(entry) = entry else {
+            return "25";
+        };
+        match advice {
+            Advice::Tc => entry.tc = Some(value),
+            Advice::ScriptResults => entry.script_results = Some(value),
+        }
+        "00"
     }
 
     fn find_original<'a>(
@@ -592,6 +686,25 @@ impl Acquirer {
     }
 }
 
+/// An advice that reports on a chip transaction after the card's final decision.
+#[derive(Debug, Clone, Copy)]
+enum Advice {
+    /// TC upload (0320, 60.3 = `203`): 9F26.
+    Tc,
+    /// Script result advice (0620, 60.3 = `951`): 9F5B or DF31.
+    ScriptResults,
+}
+
+/// The issuer script the host adds to field 55 of an approved chip sale or pre-authorisation
+/// whose amount ends in `72`: a `72` template with script identifier (9F18) `00000001` and
+/// one command (86), PUT DATA (`04 DA`) of the lower consecutive offline limit (9F58) = 3,
+/// followed by 4 filler bytes where the secure-messaging MAC goes (the simulated cards do not
+/// check it).
+pub const ISSUER_SCRIPT_72: &[u8] = &[
+    0x72, 0x13, 0x9F, 0x18, 0x04, 0x00, 0x00, 0x00, 0x01, 0x86, 0x0A, 0x04, 0xDA, 0x9F, 0x58, 0x05,
+    0x03, 0x11, 0x22, 0x33, 0x44,
+];
+
 /// The result of checking a chip request's ARQC.
 struct ChipCheck {
     /// A decline code when the ARQC does not verify (`05`), `None` when it does.
@@ -682,7 +795,8 @@ const TWO_DIGITS: &str = "000102030405060708091011121314151617181920212223242526
 
 /// The response code for an amount, per the table in the module documentation. Amounts from
 /// 9900.00 to 9900.99 (990000 to 990099 minor units) answer the code in their last two digits,
-/// so that a test can make the host produce any numeric response code.
+/// so that a test can make the host produce any numeric response code. Amounts ending in `72`
+/// approve (`00`); the caller adds the issuer script [`ISSUER_SCRIPT_72`] to a chip answer.
 pub fn decide(amount: u64) -> &'static str {
     if (990_000..=990_099).contains(&amount) {
         let i = usize::try_from(amount - 990_000).unwrap_or(0) * 2;

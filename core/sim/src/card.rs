@@ -106,7 +106,7 @@ pub enum ArqcError {
 }
 
 /// The Table 26 data set, in order, with lengths.
-const CSK_TAGS: &[(u32, usize)] = &[
+pub(crate) const CSK_TAGS: &[(u32, usize)] = &[
     (0x9F02, 6),
     (0x9F03, 6),
     (0x9F1A, 2),
@@ -119,7 +119,12 @@ const CSK_TAGS: &[(u32, usize)] = &[
     (0x9F36, 2),
 ];
 
-fn session_key(imk: &[u8; 16], pan: &Pan, psn: u8, atc: [u8; 2]) -> Result<TdesKey, ArqcError> {
+pub(crate) fn session_key(
+    imk: &[u8; 16],
+    pan: &Pan,
+    psn: u8,
+    atc: [u8; 2],
+) -> Result<TdesKey, ArqcError> {
     let imk = TdesKey::from_double(imk);
     let mk = emv::icc_master_key_option_b(&imk, pan, psn)?;
     Ok(emv::common_session_key(&mk, atc)?)
@@ -203,9 +208,9 @@ pub struct SimCard {
     pan: Pan,
     psn: u8,
     /// YYMMDD, BCD.
-    expiry: [u8; 3],
+    pub(crate) expiry: [u8; 3],
     atc: u16,
-    icc_mk: TdesKey,
+    pub(crate) icc_mk: TdesKey,
     answered: usize,
     phase: Phase,
 }
@@ -326,7 +331,7 @@ impl SimCard {
         }
     }
 
-    fn label(&self) -> &'static [u8] {
+    pub(crate) fn label(&self) -> &'static [u8] {
         match self.scheme {
             Scheme::Visa => b"VISA CREDIT",
             Scheme::Mastercard => b"MASTERCARD",
@@ -397,7 +402,7 @@ impl SimCard {
         sw(0x6A82)
     }
 
-    fn aip(&self) -> [u8; 2] {
+    pub(crate) fn aip(&self) -> [u8; 2] {
         match (self.scheme, self.profile) {
             // Byte 1 bit 2 (02): on device cardholder verification supported (Book C-2).
             (Scheme::Mastercard, CardProfile::MastercardCdcvm) => [0x1B, 0x80],
@@ -406,13 +411,13 @@ impl SimCard {
         }
     }
 
-    fn next_atc(&mut self) -> Option<[u8; 2]> {
+    pub(crate) fn next_atc(&mut self) -> Option<[u8; 2]> {
         self.atc = self.atc.checked_add(1)?;
         Some(self.atc.to_be_bytes())
     }
 
     /// The ARQC over the terminal data (9F02..9F37, 29 bytes), the AIP and the ATC.
-    fn cryptogram(&self, terminal: &[u8], atc: [u8; 2]) -> Option<[u8; 8]> {
+    pub(crate) fn cryptogram(&self, terminal: &[u8], atc: [u8; 2]) -> Option<[u8; 8]> {
         let mut data = terminal.to_vec();
         data.extend_from_slice(&self.aip());
         data.extend_from_slice(&atc);

@@ -10,6 +10,11 @@
 //! - `card.rs`: simulated contactless cards (Visa qVSDC, Mastercard M/Chip, UnionPay qPBOC,
 //!   expired, PIN-demanding, pulled away) computing real ARQCs, and the issuer-side
 //!   [`card::verify_arqc`] / [`card::arpc`] for the host.
+//! - `certified.rs`: [`certified::SimCertifiedKernel`], a simulated device kernel (the
+//!   `smartpos_emv::certified::CertifiedKernel` a smart POS app wraps) with the Visa,
+//!   Mastercard and UnionPay test cards inserted, tapped or swiped: chip reads with the cards'
+//!   ARQCs, the second GENERATE AC (TC/AAC) after the host's answer, issuer scripts, chip
+//!   failure and fallback, PIN; and [`certified::verify_final_cryptogram`] for the host.
 //! - `reader.rs`: the mPOS reader simulator ([`reader::SimReader`]) speaking the
 //!   `smartpos_emv::reader` link protocol around a [`reader::CardSlot`], the seeded
 //!   [`reader::LossyChannel`] (drop, duplicate, corrupt, delay chunks) and
@@ -19,6 +24,7 @@
 
 pub mod acquirer;
 pub mod card;
+pub mod certified;
 pub mod fault;
 pub mod net;
 pub mod reader;

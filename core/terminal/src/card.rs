@@ -5,12 +5,19 @@
 //! `smartpos-emv` with a real clock and the transport, and [`card_data`] turns the kernel's
 //! outcome into what the engine sends (entry mode 07, field 55, PIN block under the PIK).
 
+use crate::journal::CardInfo;
 use ring::rand::{SecureRandom, SystemRandom};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::pinblock::{self, Pin, PinBlockFormat};
+use smartpos_emv::certified::{
+    CardDecision, CardRefusal, CertifiedKernel, EntryMode, HostAnswer, KernelBridgeError,
+    KernelCard, KernelRequest, Verification, accept,
+};
 pub use smartpos_emv::kernel::{ApduTransport, TransportError};
 use smartpos_emv::kernel::{CardOutcome, Cvm, Kernel, KernelConfig, KernelError, KernelTxn};
-use smartpos_txn::model::LocalDateTime;
+use smartpos_emv::kernel::{CryptogramType, IccData};
+use smartpos_txn::engine::CardVerdict;
+use smartpos_txn::model::{LocalDateTime, TxnKind};
 use smartpos_txn::proto::CardData;
 use smartpos_types::SecretBytes;
 use std::time::Instant;
@@ -57,6 +64,19 @@ pub enum CardError {
     /// The PIN block could not be built (not signed in, bad digits).
     #[error("PIN block could not be built: {0}")]
     PinBlock(String),
+    /// The device's certified kernel gave no card.
+    #[error("card kernel: {0}")]
+    Bridge(KernelBridgeError),
+    /// The card was read but the SDK's acceptance rules refuse it (a swiped chip card, a
+    /// keyed number with a wrong check digit, ...).
+    #[error("card refused: {0}")]
+    Refused(CardRefusal),
+    /// The app's card reader gave no card (cancelled, failed); the text is for logs.
+    #[error("card reader: {0}")]
+    Reader(String),
+    /// The card declined at its first GENERATE AC (AAC): declined offline, nothing sent.
+    #[error("the card declined the transaction offline")]
+    DeclinedOffline,
 }
 
 /// A card read, with what the receipt needs.
@@ -93,7 +113,7 @@ pub fn read_contactless(
             amount,
             other_amount: 0,
             currency,
-            country: currency,
+            country: config.country,
             txn_type: 0x00,
             date: format!("{:02}{:02}{:02}", local.year % 100, local.month, local.day),
             unpredictable_number: un,
@@ -128,25 +148,12 @@ pub fn card_data(
     pik: Option<&TdesKey>,
 ) -> Result<CardData, CardError> {
     let o = &read.outcome;
+    if o.cryptogram_type == CryptogramType::Aac {
+        // The card declined at its first GENERATE AC: nothing goes online.
+        return Err(CardError::DeclinedOffline);
+    }
     let pin_block = if o.cvm == Cvm::OnlinePin {
-        let entry = pin_entry.ok_or(CardError::PinPadMissing)?;
-        match entry.pin(&o.pan.masked(), amount) {
-            PinInput::Cancelled => return Err(CardError::PinCancelled),
-            PinInput::EncryptedBlock(b) => Some(b),
-            PinInput::Digits(pin) => {
-                let pik = pik.ok_or_else(|| CardError::PinBlock("not signed in".into()))?;
-                // Format 0 has no random fill; the generator is never asked for bytes.
-                let block = pinblock::encrypt_tdes(
-                    pik,
-                    PinBlockFormat::Iso0,
-                    &pin,
-                    Some(&o.pan),
-                    &mut pinblock::system_random(),
-                )
-                .map_err(|e| CardError::PinBlock(e.to_string()))?;
-                Some(block)
-            }
-        }
+        Some(pin_block(&o.pan, amount, pin_entry, pik)?)
     } else {
         None
     };
@@ -158,5 +165,293 @@ pub fn card_data(
         card_seq: o.pan_seq.map(|s| format!("{s:03}")),
         icc: Some(SecretBytes::new(o.icc_data.as_bytes().to_vec())),
         pin_block,
+        card_decides: false,
     })
+}
+
+/// Where the card of a card-present transaction comes from (one entry point:
+/// [`crate::Terminal::transact`]).
+#[non_exhaustive]
+pub enum CardSource<'a> {
+    /// Card data the app read itself: keyed (`012`) or a swiped track 2 (`02x`, or `80x` for a
+    /// fallback). Checked like a certified kernel's card: Luhn and expiry month for keyed
+    /// entry; a swiped chip card is refused unless its entry mode says fallback.
+    Given(CardData),
+    /// Our own contactless kernel over the app's transport: phone NFC (`IsoDep`), or the mPOS
+    /// Bluetooth reader ([`crate::reader::ReaderTransport`]); `pin` asks for an online PIN.
+    OwnKernel {
+        /// The channel to the card.
+        transport: &'a mut dyn ApduTransport,
+        /// The PIN pad, for cards that want an online PIN.
+        pin: Option<&'a mut dyn PinEntry>,
+    },
+    /// The app's own card reader, asked (asynchronously) for card data once the core knows
+    /// the request needs a card; the data is checked like [`CardSource::Given`].
+    Reader(&'a mut dyn CardReader),
+    /// The device's certified EMV kernel (insert, tap, swipe; its own PIN pad); `pin` is
+    /// asked only when the kernel reports online PIN without a PIN block of its own.
+    Certified {
+        /// The app's bridge to the kernel.
+        kernel: &'a mut dyn CertifiedKernel,
+        /// The app's PIN entry, for a kernel without a PIN pad.
+        pin: Option<&'a mut dyn PinEntry>,
+    },
+}
+
+impl std::fmt::Debug for CardSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardSource::Given(c) => f.debug_tuple("Given").field(c).finish(),
+            CardSource::OwnKernel { .. } => f.write_str("OwnKernel"),
+            CardSource::Reader(_) => f.write_str("Reader"),
+            CardSource::Certified { .. } => f.write_str("Certified"),
+        }
+    }
+}
+
+/// The future of [`CardReader::read_card`].
+pub type CardFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<CardData, CardError>> + Send + 'a>>;
+
+/// An app's asynchronous card reader (keyed entry screen, magnetic stripe reader): the Kotlin
+/// bindings' `CardReader`.
+pub trait CardReader: Send {
+    /// Waits for a card for a transaction of `amount` minor units (0 for a balance inquiry).
+    fn read_card(&mut self, amount: u64) -> CardFuture<'_>;
+}
+
+/// Checks card data the app gave itself with the rules a kernel's card goes through
+/// ([`smartpos_emv::certified::accept`]).
+pub fn check_given(card: &CardData) -> Result<(), CardError> {
+    let Some(mode) = EntryMode::from_pos_entry_mode(&card.entry_mode) else {
+        // Another entry mode of the app's own (e.g. an acquirer's private code): its business.
+        return Ok(());
+    };
+    let pan = card
+        .effective_pan()
+        .ok_or(CardError::Refused(CardRefusal::Incomplete))?;
+    let kc = KernelCard {
+        entry_mode: mode,
+        pan,
+        pan_seq: None,
+        expiry: card.expiry.clone().or_else(|| {
+            card.track2
+                .as_ref()
+                .and_then(|t| t.expiry().map(str::to_owned))
+        }),
+        track2: card.track2.clone(),
+        service_code: None,
+        aid: Vec::new(),
+        app_label: String::new(),
+        icc_data: IccData(
+            card.icc
+                .as_ref()
+                .map(|b| b.expose().to_vec())
+                .unwrap_or_default(),
+        ),
+        verification: Verification::NoCvm,
+        // An app that says fallback (80x) tried the chip.
+        chip_failed: mode == EntryMode::FallbackMagstripe,
+    };
+    accept(&kc, &[]).map(|_| ()).map_err(CardError::Refused)
+}
+
+/// What a certified kernel's card becomes for the engine, with the receipt's chip data.
+pub struct CertifiedRead {
+    /// The request's card data.
+    pub card: CardData,
+    /// How the card was presented (after the acceptance rules: a swipe may become a fallback).
+    pub entry_mode: EntryMode,
+    /// Chip data for the receipt and the journal (chip cards).
+    pub info: Option<CardInfo>,
+    /// The first GENERATE AC's cryptogram type (chip cards).
+    pub cryptogram: Option<CryptogramType>,
+}
+
+/// The kernel request for a transaction kind, amount, currency, country and local time.
+pub fn kernel_request(
+    kind: TxnKind,
+    amount: u64,
+    currency: u16,
+    country: u16,
+    local: LocalDateTime,
+    aids: Vec<Vec<u8>>,
+    allowed: Vec<EntryMode>,
+) -> Result<KernelRequest, CardError> {
+    let mut un = [0u8; 4];
+    SystemRandom::new()
+        .fill(&mut un)
+        .map_err(|_| CardError::NoRandomness)?;
+    Ok(KernelRequest {
+        txn_type: match kind {
+            TxnKind::PreAuth => 0x03,
+            TxnKind::Balance => 0x31,
+            _ => 0x00,
+        },
+        amount,
+        other_amount: 0,
+        currency,
+        country,
+        date: format!("{:02}{:02}{:02}", local.year % 100, local.month, local.day),
+        time: local.hhmmss(),
+        unpredictable_number: un,
+        allowed,
+        aids,
+    })
+}
+
+/// Reads a card through the device's certified kernel and applies the acceptance rules; a
+/// refused card makes the kernel stop ([`CertifiedKernel::abort`]). `decides`: whether a
+/// contact chip card makes the final decision after the host (sales and pre-authorisations).
+pub fn read_certified(
+    kernel: &mut dyn CertifiedKernel,
+    request: &KernelRequest,
+    pin: Option<&mut dyn PinEntry>,
+    pik: Option<&TdesKey>,
+    decides: bool,
+) -> Result<CertifiedRead, CardError> {
+    let card = kernel.read(request).map_err(CardError::Bridge)?;
+    let checked = accept(&card, &request.allowed).and_then(|mode| {
+        let cryptogram = if mode.is_chip() {
+            Some(card.cryptogram_type().ok_or(CardRefusal::Incomplete)?)
+        } else {
+            None
+        };
+        Ok((mode, cryptogram))
+    });
+    let (mode, cryptogram) = match checked {
+        Ok(c) => c,
+        Err(r) => {
+            kernel.abort();
+            return Err(CardError::Refused(r));
+        }
+    };
+    if cryptogram == Some(CryptogramType::Aac) {
+        kernel.abort();
+        return Err(CardError::DeclinedOffline);
+    }
+    let pin_block = match &card.verification {
+        Verification::OnlinePin { block: Some(b) } => Some(b.clone()),
+        Verification::OnlinePin { block: None } => {
+            match pin_block(&card.pan, request.amount, pin, pik) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    kernel.abort();
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
+    let info = mode.is_chip().then(|| {
+        let tag = |t: u32| {
+            smartpos_emv::certified::icc_tag(&card.icc_data, t)
+                .map(|v| smartpos_types::hex::encode(&v))
+                .unwrap_or_default()
+        };
+        CardInfo {
+            aid: smartpos_types::hex::encode(&card.aid),
+            label: card.app_label.clone(),
+            tvr: tag(0x95),
+            tsi: tag(0x9B),
+            cryptogram_type: cryptogram.map_or("ARQC", CryptogramType::as_str).to_owned(),
+            cryptogram: tag(0x9F26),
+            cvm: card.verification.as_str().to_owned(),
+            cvm_result: tag(0x9F34),
+            in_field_ms: 0,
+        }
+    });
+    let data = CardData {
+        pan: Some(card.pan.clone()),
+        track2: card.track2.clone(),
+        expiry: card.expiry.clone(),
+        entry_mode: mode.pos_entry_mode(pin_block.is_some()),
+        card_seq: card.pan_seq.map(|s| format!("{s:03}")),
+        icc: mode
+            .is_chip()
+            .then(|| SecretBytes::new(card.icc_data.as_bytes().to_vec())),
+        pin_block,
+        card_decides: decides && mode == EntryMode::ContactChip,
+    };
+    Ok(CertifiedRead {
+        card: data,
+        entry_mode: mode,
+        info,
+        cryptogram,
+    })
+}
+
+/// A PIN block for `pan` from the app's PIN entry: the pad's own encrypted block, or digits
+/// made into an ISO format 0 block under the PIK.
+fn pin_block(
+    pan: &smartpos_types::Pan,
+    amount: u64,
+    pin_entry: Option<&mut dyn PinEntry>,
+    pik: Option<&TdesKey>,
+) -> Result<SecretBytes, CardError> {
+    let entry = pin_entry.ok_or(CardError::PinPadMissing)?;
+    match entry.pin(&pan.masked(), amount) {
+        PinInput::Cancelled => Err(CardError::PinCancelled),
+        PinInput::EncryptedBlock(b) => Ok(b),
+        PinInput::Digits(pin) => {
+            let pik = pik.ok_or_else(|| CardError::PinBlock("not signed in".into()))?;
+            // Format 0 has no random fill; the generator is never asked for bytes.
+            pinblock::encrypt_tdes(
+                pik,
+                PinBlockFormat::Iso0,
+                &pin,
+                Some(pan),
+                &mut pinblock::system_random(),
+            )
+            .map_err(|e| CardError::PinBlock(e.to_string()))
+        }
+    }
+}
+
+/// The card's answer to [`CertifiedKernel::complete`], for the engine and the receipt.
+pub fn complete_certified(
+    kernel: &mut dyn CertifiedKernel,
+    reply: &smartpos_txn::proto::Reply,
+) -> (CardVerdict, Option<CardDecision>) {
+    let issuer = reply
+        .icc
+        .as_deref()
+        .and_then(|f| smartpos_emv::kernel::issuer_response(f).ok())
+        .unwrap_or_default();
+    let answer = HostAnswer {
+        online: true,
+        response_code: reply.response_code.clone(),
+        approved: smartpos_txn::proto::is_approval(&reply.response_code),
+        auth_code: reply.auth_code.clone(),
+        issuer_auth_data: issuer.arpc.clone(),
+        scripts: issuer
+            .scripts_71
+            .iter()
+            .chain(issuer.scripts_72.iter())
+            .cloned()
+            .collect(),
+    };
+    match kernel.complete(&answer) {
+        Ok(d) => {
+            let verdict = match d.cryptogram_type {
+                CryptogramType::Tc => CardVerdict::Accepted {
+                    icc: d.icc_data.as_bytes().to_vec(),
+                    script_results: d.script_results.clone(),
+                },
+                CryptogramType::Aac => CardVerdict::Declined {
+                    script_results: d.script_results.clone(),
+                },
+                // An ARQC is no final decision: a kernel fault.
+                _ => {
+                    log::warn!("card kernel completed with {:?}", d.cryptogram_type);
+                    CardVerdict::Failed
+                }
+            };
+            (verdict, Some(d))
+        }
+        Err(e) => {
+            log::warn!("card kernel completion failed: {e}");
+            (CardVerdict::Failed, None)
+        }
+    }
 }

@@ -6,7 +6,10 @@
 //! commits to the journal (durable before anything else happens), send frames, collect events,
 //! and wait for a frame or the engine's deadline.
 
-use crate::card::{ApduTransport, CardError, CardRead, PinEntry, card_data, read_contactless};
+use crate::card::{
+    ApduTransport, CardError, CardRead, CardSource, card_data, complete_certified, kernel_request,
+    read_certified, read_contactless,
+};
 use crate::guard::{GuardWriter, JournalGuard};
 use crate::journal::{CardInfo, TraceLine};
 use crate::journal::{Journal, JournalError, JournalKey};
@@ -16,13 +19,15 @@ use crate::printing::{
 };
 use crate::safety::Safety;
 use smartpos_crypto::keys::TdesKey;
-use smartpos_emv::kernel::{Cvm, KernelConfig, issuer_response};
-use smartpos_txn::engine::{Command, Event, OpError, Outcome, Output, TxnRequest};
+use smartpos_emv::certified::{CardDecision, CertifiedKernel, EntryMode};
+use smartpos_emv::kernel::{CryptogramType, Cvm, KernelConfig, issuer_response};
+use smartpos_txn::engine::{CardVerdict, Command, Event, OpError, Outcome, Output, TxnRequest};
 use smartpos_txn::journal::JournalOp;
 use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, TxnState};
 use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
 use smartpos_txn::receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
 use smartpos_txn::{Engine, EngineConfig};
+use smartpos_txn::{IdempotencyKey, OperatorId, TxnIntent};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -152,6 +157,17 @@ pub struct CardSummary {
     pub info: CardInfo,
     /// Whether the host's answer carried an ARPC (tag 91 in field 55).
     pub arpc_received: bool,
+    /// Whether a contact chip card declined (AAC at the second GENERATE AC) after the host
+    /// approved: the approval was reversed.
+    pub declined_by_card: bool,
+}
+
+/// A contact chip card's final decision in the transaction being run.
+#[derive(Debug, Clone)]
+struct CardFinal {
+    cryptogram: CryptogramType,
+    /// The receipt's chip data with the final cryptogram (`None`: no decision was made).
+    info: Option<CardInfo>,
 }
 
 /// Something that happened during a command, for the app's screens and logs.
@@ -201,6 +217,13 @@ pub struct Terminal {
     /// Chip data of the card transaction being run, until the commit that creates its record
     /// stores it.
     card_info: Option<CardInfo>,
+    /// The record `card_info` belongs to, when the engine no longer names it (the commit of a
+    /// card's final decision comes after the command finished).
+    card_info_ref: Option<String>,
+    /// The final decision of the contact chip card of the transaction being run.
+    card_final: Option<CardFinal>,
+    /// How the certified kernel may take cards.
+    entry_modes: Vec<EntryMode>,
     pub(crate) safety: Safety,
     trace: Vec<TraceLine>,
     guard: Option<GuardWriter>,
@@ -344,6 +367,9 @@ impl Terminal {
             kernel: default_kernel_config(),
             last_frame: None,
             card_info: None,
+            card_info_ref: None,
+            card_final: None,
+            entry_modes: EntryMode::ALL.to_vec(),
             safety,
             trace: Vec::new(),
             guard,
@@ -359,7 +385,7 @@ impl Terminal {
                     t.engine.commit_done(c.id);
                 }
                 Output::Event(e) => log::info!("recovery: {e:?}"),
-                Output::Transmit(_) => {
+                Output::Transmit(_) | Output::CompleteCard(_) => {
                     log::error!("engine asked to transmit during open; deferred");
                 }
             }
@@ -442,6 +468,15 @@ impl Terminal {
 
     /// Runs the engine until the current command finishes.
     async fn drive(&mut self) -> Result<(Command, Result<Outcome, OpError>), TerminalError> {
+        self.drive_card(None).await
+    }
+
+    /// [`Terminal::drive`] with the certified kernel of a contact chip card, which decides
+    /// after the host's answer ([`Output::CompleteCard`]).
+    async fn drive_card(
+        &mut self,
+        mut card: Option<&mut (dyn CertifiedKernel + '_)>,
+    ) -> Result<(Command, Result<Outcome, OpError>), TerminalError> {
         if self.poisoned {
             return Err(TerminalError::Poisoned);
         }
@@ -462,7 +497,10 @@ impl Terminal {
                         // A card transaction's chip data goes with the commit that creates
                         // its record.
                         let card = self.card_info.as_ref().and_then(|info| {
-                            let reference = self.engine.txn_reference()?;
+                            let reference = self
+                                .card_info_ref
+                                .as_deref()
+                                .or(self.engine.txn_reference())?;
                             c.ops
                                 .iter()
                                 .any(|op| matches!(op, JournalOp::PutTxn(r) if r.reference == reference))
@@ -475,6 +513,7 @@ impl Terminal {
                         }
                         if card_stored {
                             self.card_info = None;
+                            self.card_info_ref = None;
                         }
                         // The STAN reservation covers this commit before the engine may send
                         // anything it allows (commits gate transmits, ADR 1).
@@ -486,6 +525,18 @@ impl Terminal {
                         self.engine.commit_done(c.id);
                     }
                     Output::Transmit(bytes) => self.send(&bytes).await,
+                    Output::CompleteCard(c) => {
+                        let (verdict, decision) = match card.as_deref_mut() {
+                            Some(k) => complete_certified(k, &c.reply),
+                            None => {
+                                log::error!("a card must decide but no kernel is attached");
+                                (CardVerdict::Failed, None)
+                            }
+                        };
+                        self.card_decided(decision);
+                        let now = self.now();
+                        self.engine.handle_card_decision(now, verdict);
+                    }
                     Output::Event(Event::Finished(f)) => finished = Some((f.command, f.result)),
                     Output::Event(e) => self.emit(&e),
                 }
@@ -752,70 +803,14 @@ impl Terminal {
             })
     }
 
-    /// A sale.
-    pub async fn sale(
-        &mut self,
-        amount: u64,
-        card: CardData,
-        idempotency_key: Option<&str>,
-        operator: Option<&str>,
-    ) -> Result<TxnOutcome, TerminalError> {
-        self.run_txn(request(
-            TxnKind::Sale,
-            amount,
-            Some(card),
-            None,
-            idempotency_key,
-            operator,
-        ))
-        .await
-    }
-
-    /// Sets the contactless kernel configuration (AIDs, TTQ, limits).
+    /// Sets the contactless kernel configuration (AIDs, TTQ, limits, country).
     pub fn set_kernel_config(&mut self, config: KernelConfig) {
         self.kernel = config;
     }
 
-    /// A contactless sale: reads the card through `transport` (NFC or the mPOS reader), asks
-    /// `pin` for a PIN when the card wants one, then runs the sale. A retry with the same
-    /// idempotency key returns the recorded outcome without touching the card.
-    pub async fn sale_contactless(
-        &mut self,
-        amount: u64,
-        transport: &mut dyn ApduTransport,
-        pin: Option<&mut dyn PinEntry>,
-        idempotency_key: Option<&str>,
-        operator: Option<&str>,
-    ) -> Result<TxnOutcome, TerminalError> {
-        self.card_txn(
-            TxnKind::Sale,
-            amount,
-            transport,
-            pin,
-            idempotency_key,
-            operator,
-        )
-        .await
-    }
-
-    /// A contactless pre-authorisation.
-    pub async fn preauth_contactless(
-        &mut self,
-        amount: u64,
-        transport: &mut dyn ApduTransport,
-        pin: Option<&mut dyn PinEntry>,
-        idempotency_key: Option<&str>,
-        operator: Option<&str>,
-    ) -> Result<TxnOutcome, TerminalError> {
-        self.card_txn(
-            TxnKind::PreAuth,
-            amount,
-            transport,
-            pin,
-            idempotency_key,
-            operator,
-        )
-        .await
+    /// The contactless kernel configuration.
+    pub fn kernel_config(&self) -> &KernelConfig {
+        &self.kernel
     }
 
     /// Reads a contactless card without running a transaction (e.g. to show the card).
@@ -824,7 +819,7 @@ impl Terminal {
         amount: u64,
         transport: &mut dyn ApduTransport,
     ) -> Result<CardRead, TerminalError> {
-        let currency = self.cfg.currency.parse().unwrap_or(156);
+        let currency = self.currency_code()?;
         let local = self.now().local;
         Ok(read_contactless(
             &self.kernel,
@@ -835,72 +830,157 @@ impl Terminal {
         )?)
     }
 
-    async fn card_txn(
+    fn currency_code(&self) -> Result<u16, TerminalError> {
+        self.cfg
+            .currency
+            .parse()
+            .map_err(|_| TerminalError::Config("currency must be 3 digits".into()))
+    }
+
+    /// The one entry point of a card-present transaction (sale, pre-authorisation, balance):
+    /// a retry with a known idempotency key returns the recorded outcome before any card is
+    /// asked for; otherwise the card comes from `source` (card data the app read itself, our
+    /// own contactless kernel over NFC or the mPOS reader, or the device's certified kernel),
+    /// the request goes to the host, and a contact chip card makes the final decision. Emits
+    /// [`Event::WaitingForCard`] and [`Event::CardRead`].
+    pub async fn transact(
         &mut self,
-        kind: TxnKind,
-        amount: u64,
-        transport: &mut dyn ApduTransport,
-        pin: Option<&mut dyn PinEntry>,
-        idempotency_key: Option<&str>,
-        operator: Option<&str>,
+        intent: TxnIntent,
+        source: CardSource<'_>,
     ) -> Result<TxnOutcome, TerminalError> {
-        if let Some(done) = self.replay(idempotency_key, kind, Some(amount), None)? {
+        if !intent.takes_card() {
+            return Err(TerminalError::Op(OpError::Rejected {
+                reason: "only a sale, pre-authorisation or balance inquiry takes a card".into(),
+            }));
+        }
+        let kind = intent.kind;
+        let key = intent.idempotency_key.as_ref().map(IdempotencyKey::as_str);
+        let amount = (kind != TxnKind::Balance).then_some(intent.amount);
+        if let Some(done) = self.replay(key, kind, amount, None)? {
             log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
         if !self.engine.signed_in() {
             return Err(TerminalError::Op(OpError::NotSignedIn));
         }
+        let operator = intent.operator.as_ref().map(OperatorId::as_str);
         self.acting_operator(operator)?;
-        self.emit(&Event::WaitingForCard { amount });
-        let read = self.read_card(amount, transport)?;
-        self.emit(&Event::CardRead {
-            pan_masked: read.outcome.pan.masked(),
-            entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
-        });
-        let card = card_data(&read, amount, pin, self.engine.pin_key())?;
-        let o = &read.outcome;
-        let info = CardInfo {
-            aid: smartpos_types::hex::encode(&o.aid),
-            label: o.app_label.clone(),
-            tvr: smartpos_types::hex::encode(&o.tvr),
-            tsi: smartpos_types::hex::encode(&o.tsi),
-            cryptogram_type: o.cryptogram_type.as_str().to_owned(),
-            cryptogram: smartpos_types::hex::encode(&o.cryptogram),
-            cvm: match o.cvm {
-                Cvm::OnlinePin => "online_pin",
-                Cvm::Signature => "signature",
-                Cvm::NoCvm => "no_cvm",
-                _ => "consumer_device",
+        let req = |card: CardData| {
+            let mut r = request(kind, intent.amount, Some(card), None, key, operator);
+            if kind == TxnKind::Balance {
+                r.amount = 0;
             }
-            .to_owned(),
-            cvm_result: smartpos_types::hex::encode(&o.cvm.results()),
-            in_field_ms: read.card_in_field_ms,
+            r
         };
+        match source {
+            CardSource::Given(_) | CardSource::Reader(_) => {
+                let card = match source {
+                    CardSource::Reader(r) => {
+                        self.emit(&Event::WaitingForCard {
+                            amount: intent.amount,
+                        });
+                        r.read_card(intent.amount).await?
+                    }
+                    CardSource::Given(c) => c,
+                    _ => return Err(CardError::KernelStalled.into()),
+                };
+                crate::card::check_given(&card)?;
+                self.emit(&Event::CardRead {
+                    pan_masked: card.effective_pan().map(|p| p.masked()).unwrap_or_default(),
+                    entry_mode: card.entry_mode.clone(),
+                });
+                self.run_new_txn(req(card)).await
+            }
+            CardSource::OwnKernel { transport, pin } => {
+                self.emit(&Event::WaitingForCard {
+                    amount: intent.amount,
+                });
+                let read = self.read_card(intent.amount, transport)?;
+                self.emit(&Event::CardRead {
+                    pan_masked: read.outcome.pan.masked(),
+                    entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
+                });
+                let card = card_data(&read, intent.amount, pin, self.engine.pin_key())?;
+                let info = contactless_info(&read);
+                self.run_card_txn(req(card), info, None).await
+            }
+            CardSource::Certified { kernel, pin } => {
+                self.emit(&Event::WaitingForCard {
+                    amount: intent.amount,
+                });
+                let local = self.now().local;
+                let request = kernel_request(
+                    kind,
+                    intent.amount,
+                    self.currency_code()?,
+                    self.kernel.country,
+                    local,
+                    self.kernel.supported_aids.clone(),
+                    self.entry_modes.clone(),
+                )?;
+                let decides = kind != TxnKind::Balance;
+                let read = read_certified(kernel, &request, pin, self.engine.pin_key(), decides)?;
+                self.emit(&Event::CardRead {
+                    pan_masked: read
+                        .card
+                        .effective_pan()
+                        .map(|p| p.masked())
+                        .unwrap_or_default(),
+                    entry_mode: read.card.entry_mode.clone(),
+                });
+                let card_decides = read.card.card_decides;
+                let chip = read.entry_mode == EntryMode::ContactChip;
+                let out = self
+                    .run_card_txn(req(read.card), read.info, Some(&mut *kernel))
+                    .await;
+                if chip && !card_decides || chip && self.card_final.is_none() {
+                    // The card made no final decision in this run (a balance inquiry, a
+                    // decline, no answer): the kernel ends its transaction.
+                    kernel.abort();
+                }
+                self.card_final = None;
+                out
+            }
+        }
+    }
+
+    /// How the certified kernel may take cards (default: every way).
+    pub fn set_entry_modes(&mut self, modes: Vec<EntryMode>) {
+        self.entry_modes = modes;
+    }
+
+    /// Runs a card transaction whose chip data (`info`) is stored with its record.
+    async fn run_card_txn(
+        &mut self,
+        req: TxnRequest,
+        info: Option<CardInfo>,
+        kernel: Option<&mut (dyn CertifiedKernel + '_)>,
+    ) -> Result<TxnOutcome, TerminalError> {
         self.last_frame = None;
+        self.card_final = None;
         // Stored with the transaction's first commit (the run loop), in the same SQLite
         // transaction as its record.
-        self.card_info = Some(info.clone());
-        let out = self
-            .run_new_txn(request(
-                kind,
-                amount,
-                Some(card),
-                None,
-                idempotency_key,
-                operator,
-            ))
-            .await;
-        if self.card_info.take().is_some()
+        self.card_info = info.clone();
+        let mut req = req;
+        req.operator = self.acting_operator(req.operator.as_deref())?;
+        let now = self.now();
+        self.engine.start_txn(now, req);
+        let out = match self.drive_card(kernel).await {
+            Ok((_, r)) => r.map_err(TerminalError::from).and_then(txn_outcome),
+            Err(e) => Err(e),
+        };
+        self.card_info_ref = None;
+        if let Some(unstored) = self.card_info.take()
             && let Ok(o) = &out
         {
             // The record came from somewhere else than this run's commits (not expected);
             // receipt data is not money: store it on its own, log a failure.
-            if let Err(e) = self.journal.put_card_info(&o.record.reference, &info) {
+            if let Err(e) = self.journal.put_card_info(&o.record.reference, &unstored) {
                 log::warn!("card info for the receipt not stored: {e}");
             }
         }
         let mut out = out?;
+        let Some(info) = info else { return Ok(out) };
         let arpc_received = self
             .last_frame
             .take()
@@ -908,47 +988,54 @@ impl Terminal {
             .and_then(|m| m.get(55).map(<[u8]>::to_vec))
             .and_then(|f55| issuer_response(&f55).ok())
             .is_some_and(|d| d.arpc.is_some());
+        let info = match &self.card_final {
+            Some(f) => f.info.clone().unwrap_or(info),
+            None => info,
+        };
         out.card = Some(CardSummary {
             info,
             arpc_received,
+            declined_by_card: self
+                .card_final
+                .as_ref()
+                .is_some_and(|f| f.cryptogram == CryptogramType::Aac),
         });
         Ok(out)
     }
 
-    /// A pre-authorisation.
-    pub async fn preauth(
-        &mut self,
-        amount: u64,
-        card: CardData,
-        idempotency_key: Option<&str>,
-        operator: Option<&str>,
-    ) -> Result<TxnOutcome, TerminalError> {
-        self.run_txn(request(
-            TxnKind::PreAuth,
-            amount,
-            Some(card),
-            None,
-            idempotency_key,
-            operator,
-        ))
-        .await
-    }
-
-    /// A balance inquiry (moves no money).
-    pub async fn balance(
-        &mut self,
-        card: CardData,
-        operator: Option<&str>,
-    ) -> Result<TxnOutcome, TerminalError> {
-        self.run_txn(request(
-            TxnKind::Balance,
-            0,
-            Some(card),
-            None,
-            None,
-            operator,
-        ))
-        .await
+    /// Records a contact chip card's final decision: the receipt's chip data takes the final
+    /// cryptogram, stored with the decision's commit.
+    fn card_decided(&mut self, decision: Option<CardDecision>) {
+        let Some(d) = decision else {
+            self.card_final = Some(CardFinal {
+                cryptogram: CryptogramType::Aac,
+                info: None,
+            });
+            return;
+        };
+        let reference = self.engine.txn_reference().map(str::to_owned);
+        let stored = match reference {
+            Some(r) => self.journal.card_info(&r).ok().flatten(),
+            None => None,
+        };
+        let info = stored.map(|mut i| {
+            i.cryptogram_type = d.cryptogram_type.as_str().to_owned();
+            i.cryptogram = smartpos_types::hex::encode(&d.cryptogram);
+            if let Some(tvr) = smartpos_emv::certified::icc_tag(&d.icc_data, 0x95) {
+                i.tvr = smartpos_types::hex::encode(&tvr);
+            }
+            if let Some(tsi) = smartpos_emv::certified::icc_tag(&d.icc_data, 0x9B) {
+                i.tsi = smartpos_types::hex::encode(&tsi);
+            }
+            i
+        });
+        // Stored with the commit of the decision (it writes the record again).
+        self.card_info_ref = self.engine.txn_reference().map(str::to_owned);
+        self.card_info = info.clone();
+        self.card_final = Some(CardFinal {
+            cryptogram: d.cryptogram_type,
+            info,
+        });
     }
 
     /// Runs a command on an earlier transaction; `amount` defaults to the original's.
@@ -985,8 +1072,9 @@ impl Terminal {
             .await
     }
 
-    /// Refunds (part of) an earlier sale. Sent as a store-and-forward advice.
-    pub async fn refund(
+    /// Refunds (part of) an earlier sale, without the refund policy: the public refund is
+    /// [`Terminal::refund_checked`]. Sent as a store-and-forward advice.
+    pub(crate) async fn refund_unchecked(
         &mut self,
         reference: &str,
         amount: u64,
@@ -1233,6 +1321,28 @@ pub fn default_kernel_config() -> KernelConfig {
     let mut k = KernelConfig::default();
     k.limits.cvm_required_limit = 100_000;
     k
+}
+
+/// The receipt's chip data of a contactless read of our own kernel.
+fn contactless_info(read: &CardRead) -> Option<CardInfo> {
+    let o = &read.outcome;
+    Some(CardInfo {
+        aid: smartpos_types::hex::encode(&o.aid),
+        label: o.app_label.clone(),
+        tvr: smartpos_types::hex::encode(&o.tvr),
+        tsi: smartpos_types::hex::encode(&o.tsi),
+        cryptogram_type: o.cryptogram_type.as_str().to_owned(),
+        cryptogram: smartpos_types::hex::encode(&o.cryptogram),
+        cvm: match o.cvm {
+            Cvm::OnlinePin => "online_pin",
+            Cvm::Signature => "signature",
+            Cvm::NoCvm => "no_cvm",
+            _ => "consumer_device",
+        }
+        .to_owned(),
+        cvm_result: smartpos_types::hex::encode(&o.cvm.results()),
+        in_field_ms: read.card_in_field_ms,
+    })
 }
 
 fn emv_fields(c: &CardInfo) -> (EmvFields, smartpos_txn::receipt::Cvm) {

@@ -444,7 +444,7 @@ impl Terminal {
             && done.amount == amount
         {
             return self
-                .refund(reference, amount, idempotency_key, Some(&operator))
+                .refund_unchecked(reference, amount, idempotency_key, Some(&operator))
                 .await;
         }
         let original = self.original(reference)?;
@@ -488,7 +488,7 @@ impl Terminal {
             return Err(TerminalError::RefundDenied { denials });
         }
         let out = self
-            .refund(reference, amount, idempotency_key, Some(&operator))
+            .refund_unchecked(reference, amount, idempotency_key, Some(&operator))
             .await?;
         let entry = smartpos_txn::operators::AuditEntry {
             at_ms: self.unix_ms(),

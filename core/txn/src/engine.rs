@@ -123,6 +123,41 @@ pub enum Output {
     Transmit(Vec<u8>),
     /// Something for the app.
     Event(Event),
+    /// A contact chip card waits for the host's answer to make its final decision (second
+    /// GENERATE AC). The approval and the armed-on-failure reversal are already durable; the
+    /// driver hands the answer to the card and reports with [`Engine::handle_card_decision`].
+    /// Nothing else happens until then.
+    CompleteCard(CardCompletion),
+}
+
+/// What the card needs for its final decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardCompletion {
+    /// The transaction.
+    pub reference: String,
+    /// The host's answer (response code, authorisation code, field 55 with 91/71/72).
+    pub reply: Reply,
+}
+
+/// What the card decided after the host approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CardVerdict {
+    /// TC: the card accepts the approval.
+    Accepted {
+        /// The final chip data (field 55 of the TC upload).
+        icc: Vec<u8>,
+        /// Issuer script results (DF31), empty when no script ran.
+        script_results: Vec<u8>,
+    },
+    /// AAC: the card declines although the host approved; the approval is reversed.
+    Declined {
+        /// Issuer script results (DF31), empty when no script ran.
+        script_results: Vec<u8>,
+    },
+    /// No decision: the card was removed, the kernel failed, or the driver has no card to
+    /// ask. The card may have been charged at the host: the approval is reversed.
+    Failed,
 }
 
 /// Progress and results for the app.
@@ -404,6 +439,8 @@ pub struct Engine {
     next_commit: u64,
     op: Option<(Op, Phase)>,
     wait: Option<Wait>,
+    /// The host's answer while a contact chip card decides ([`Output::CompleteCard`]).
+    card_wait: Option<Reply>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -453,6 +490,7 @@ impl Engine {
             next_commit: 1,
             op: None,
             wait: None,
+            card_wait: None,
         };
         let mut ops = Vec::new();
         for mut rec in restored.in_flight {
@@ -462,7 +500,15 @@ impl Engine {
                 .find(|p| p.reference == rec.reference && p.kind == PendingKind::Reversal)
             {
                 item.armed = true;
-                item.reason = Some(ReversalReason::NoResponse);
+                // A host approval is recorded but the card had not decided (a contact chip
+                // card, second GENERATE AC): the terminal failed after an approval.
+                item.reason = Some(
+                    if rec.response_code.as_deref().is_some_and(proto::is_approval) {
+                        ReversalReason::TerminalFailure
+                    } else {
+                        ReversalReason::NoResponse
+                    },
+                );
                 ops.push(JournalOp::PutPending(item.clone()));
                 rec.state = TxnState::Reversing;
             } else {
@@ -939,6 +985,13 @@ impl Engine {
                     msg.mti = Mti::ADVICE_REPEAT;
                 }
                 MsgType::Txn(TxnKind::Refund)
+            }
+            PendingKind::Notice => {
+                if msg.mti == Mti(620) {
+                    MsgType::ScriptAdvice
+                } else {
+                    MsgType::TcUpload
+                }
             }
         };
         self.transmit(
@@ -1524,6 +1577,133 @@ impl Engine {
         }
     }
 
+    /// Whether the engine waits for a contact chip card's final decision
+    /// ([`Output::CompleteCard`]).
+    pub fn awaits_card(&self) -> bool {
+        self.card_wait.is_some()
+    }
+
+    /// The card's final decision after [`Output::CompleteCard`]. `Accepted` makes the approval
+    /// final and queues the TC upload (and the script results) as notices; `Declined` and
+    /// `Failed` arm the reversal (reason 96, the terminal could not complete an approved
+    /// transaction) and send it.
+    pub fn handle_card_decision(&mut self, now: Now, verdict: CardVerdict) {
+        let Some(reply) = self.card_wait.take() else {
+            log::warn!("card decision while no card decides: ignored");
+            return;
+        };
+        let scripts = match &verdict {
+            CardVerdict::Accepted { script_results, .. }
+            | CardVerdict::Declined { script_results } => script_results.clone(),
+            CardVerdict::Failed => Vec::new(),
+        };
+        let Some((
+            Op::Txn {
+                record: Some(rec),
+                req,
+                reversal_seq,
+            },
+            _,
+        )) = &mut self.op
+        else {
+            return;
+        };
+        let card = req.card.clone().unwrap_or_default();
+        let mut notices = Vec::new();
+        if !scripts.is_empty() {
+            notices.push((MsgType::ScriptAdvice, scripts));
+        }
+        match verdict {
+            CardVerdict::Accepted { icc, .. } => {
+                rec.state = TxnState::Approved;
+                rec.updated_at_ms = now.unix_ms;
+                let record = rec.clone();
+                let mut ops = vec![JournalOp::PutTxn(record.clone())];
+                if let Some(seq) = reversal_seq.take() {
+                    self.pending.retain(|p| p.seq != seq);
+                    ops.push(JournalOp::RemovePending { seq });
+                }
+                notices.insert(0, (MsgType::TcUpload, icc));
+                for (msg, icc) in notices {
+                    if let Some(item) = self.notice(msg, &record, &card, icc) {
+                        ops.push(JournalOp::PutPending(item.clone()));
+                        self.pending.push(item);
+                    }
+                }
+                ops.push(JournalOp::PutCounters(self.counters));
+                self.commit(ops);
+                self.finish(Ok(Outcome::Txn {
+                    record,
+                    reply: Some(reply),
+                    reversal_pending: false,
+                }));
+            }
+            CardVerdict::Declined { .. } | CardVerdict::Failed => {
+                let record = rec.clone();
+                let mut ops = Vec::new();
+                for (msg, icc) in notices {
+                    if let Some(item) = self.notice(msg, &record, &card, icc) {
+                        ops.push(JournalOp::PutPending(item.clone()));
+                        self.pending.push(item);
+                    }
+                }
+                if !ops.is_empty() {
+                    ops.push(JournalOp::PutCounters(self.counters));
+                    self.commit(ops);
+                }
+                self.on_failure(now, Purpose::Main, ReversalReason::TerminalFailure);
+            }
+        }
+    }
+
+    /// A TC upload or script-result notice about `record`, carrying `icc` in field 55; `None`
+    /// (logged) when the profile cannot build it.
+    fn notice(
+        &mut self,
+        msg: MsgType,
+        record: &TxnRecord,
+        card: &CardData,
+        icc: Vec<u8>,
+    ) -> Option<PendingItem> {
+        let saved = self.counters;
+        let stan = self.counters.next_stan();
+        let card = CardData {
+            icc: Some(smartpos_types::SecretBytes::new(icc)),
+            pin_block: None,
+            ..card.clone()
+        };
+        let ctx = Ctx {
+            stan,
+            batch: record.batch,
+            amount: Some(record.amount),
+            local: None,
+            card: Some(&card),
+            original: Some(record),
+            operator: None,
+            field48: None,
+        };
+        let built = proto::build(&self.cfg.profile, &self.cfg.identity, msg, &ctx)
+            .map_err(|e| e.to_string())
+            .and_then(|m| self.cfg.profile.dialect.pack(&m).map_err(|e| e.to_string()));
+        match built {
+            Ok(message) => Some(PendingItem {
+                seq: self.counters.next_seq(),
+                kind: PendingKind::Notice,
+                reference: record.reference.clone(),
+                reason: None,
+                message,
+                attempts: 0,
+                armed: true,
+                not_before_unix_ms: 0,
+            }),
+            Err(e) => {
+                self.counters = saved;
+                log::warn!("{msg:?} for {} not built: {e}", record.reference);
+                None
+            }
+        }
+    }
+
     /// Handles the response timer.
     pub fn handle_timeout(&mut self, now: Now) {
         let Some(wait) = &self.wait else { return };
@@ -1663,7 +1843,7 @@ impl Engine {
         };
         let kept = match item.kind {
             PendingKind::Reversal => !proto::closes_reversal(&reply.response_code),
-            PendingKind::Advice => proto::is_temporary(&reply.response_code),
+            PendingKind::Advice | PendingKind::Notice => proto::is_temporary(&reply.response_code),
         };
         if kept {
             // The host did not process it (96, 91, A0, ...): a failed attempt, with back-off.
@@ -1677,6 +1857,22 @@ impl Engine {
             return;
         }
         match item.kind {
+            PendingKind::Notice => {
+                // A TC upload or script result changes no money and no record.
+                if reply.response_code != "00" {
+                    log::warn!(
+                        "notice for {} answered {}: dropped",
+                        item.reference,
+                        reply.response_code
+                    );
+                }
+                self.pending.retain(|p| p.seq != seq);
+                self.commit(vec![JournalOp::RemovePending { seq }]);
+                self.emit(Event::PendingDelivered {
+                    reference: item.reference.clone(),
+                    kind: PendingKind::Notice,
+                });
+            }
             PendingKind::Reversal => {
                 let rec = self.reversal_acked(now, seq);
                 if let Some((Op::Reverse { seq: s, .. }, _)) = &self.op
@@ -1836,6 +2032,22 @@ impl Engine {
                 rec.auth_code = reply.auth_code.clone();
                 rec.response_code = Some(reply.response_code.clone());
                 rec.updated_at_ms = now.unix_ms;
+                if approved
+                    && reversal_seq.is_some()
+                    && req.card.as_ref().is_some_and(|c| c.card_decides)
+                {
+                    // A contact chip card decides last: the approval is recorded with the
+                    // request still "sending" and its reversal in place, so that a crash or a
+                    // card that declines leaves the reversal to be armed.
+                    rec.state = TxnState::Sending;
+                    let reference = rec.reference.clone();
+                    let ops = vec![JournalOp::PutTxn(rec.clone())];
+                    self.commit(ops);
+                    self.card_wait = Some(reply.clone());
+                    self.out
+                        .push_back(Output::CompleteCard(CardCompletion { reference, reply }));
+                    return;
+                }
                 let mut ops = vec![JournalOp::PutTxn(rec.clone())];
                 if let Some(seq) = reversal_seq.take() {
                     self.pending.retain(|p| p.seq != seq);

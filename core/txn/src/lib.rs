@@ -7,8 +7,11 @@
 //!   (match on MTI, STAN, TID, MID, amount; MAC).
 //! - `profile.rs`: [`profile::Profile`]: dialect + MAC + key layout + templates; the built-in
 //!   profiles and acquirer profiles loaded from TOML, validated with every error's line.
+//! - `intent.rs`: [`TxnIntent`], what the app asks for before a card is read, with the
+//!   [`IdempotencyKey`] and [`OperatorId`] newtypes.
 //! - `engine.rs`: the [`Engine`]: sign-in, sale, void, refund (advice), pre-auth, completion,
-//!   cancel, balance, reversal, store-and-forward, settlement with batch upload.
+//!   cancel, balance, reversal, store-and-forward, settlement with batch upload; a contact
+//!   chip card's final decision after the host's answer ([`engine::CardVerdict`]).
 //! - `receipt/`: slips and the settlement report as data, laid out for 32/48-column printers
 //!   (CJK counted double width) and encoded as ESC/POS bytes (GB18030 or code page 437).
 //! - `diagnosis.rs`: what went wrong in plain words (zh/en) and what happened to the money, from
@@ -24,6 +27,7 @@
 
 pub mod diagnosis;
 pub mod engine;
+pub mod intent;
 pub mod journal;
 pub mod model;
 pub mod operators;
@@ -36,4 +40,5 @@ pub use engine::{
     Command, Engine, EngineConfig, Event, Finished, OpError, Outcome, Output, TxnRequest,
     WorkingKeys,
 };
+pub use intent::{IdempotencyKey, OperatorId, TxnIntent};
 pub use model::{Now, TxnKind, TxnRecord, TxnState};

@@ -260,6 +260,9 @@ pub enum PendingKind {
     Reversal,
     /// A store-and-forward advice (0220/0221), e.g. a refund.
     Advice,
+    /// A store-and-forward notice about a chip transaction that changes no money: the TC
+    /// upload (0320) or the issuer script results (0620). Its answer changes no record.
+    Notice,
 }
 
 impl PendingKind {
@@ -268,6 +271,7 @@ impl PendingKind {
         match self {
             PendingKind::Reversal => "reversal",
             PendingKind::Advice => "advice",
+            PendingKind::Notice => "notice",
         }
     }
 }

@@ -413,6 +413,8 @@ fn message_type(name: &str) -> Option<MsgType> {
         "settlement" => MsgType::Settlement,
         "batch-upload" => MsgType::BatchUpload,
         "end-of-batch" => MsgType::EndOfBatch,
+        "tc-upload" => MsgType::TcUpload,
+        "script-advice" => MsgType::ScriptAdvice,
         _ => return None,
     })
 }
@@ -1849,6 +1851,8 @@ fn msg_name(m: MsgType) -> &'static str {
         MsgType::Settlement => "settlement",
         MsgType::BatchUpload => "batch-upload",
         MsgType::EndOfBatch => "end-of-batch",
+        MsgType::TcUpload => "tc-upload",
+        MsgType::ScriptAdvice => "script-advice",
     }
 }
 

@@ -42,6 +42,12 @@ pub enum MsgType {
     BatchUpload,
     /// End of batch upload (0320, 60.3 = 202).
     EndOfBatch,
+    /// TC upload of an approved chip transaction (0320, 60.3 = 203): the card's final chip
+    /// data in field 55. A store-and-forward notice.
+    TcUpload,
+    /// Issuer script results of a chip transaction (0620, 60.3 = 951): field 55 carries the
+    /// script results (DF31). A store-and-forward notice.
+    ScriptAdvice,
 }
 
 /// A constant field value of a template (from an acquirer profile).
@@ -167,7 +173,9 @@ struct Line {
 /// UnionPay POS terminal specification (中国银联 POS 终端规范, 交易类型码 / 网络管理信息码 tables):
 /// 22 purchase, 23 void, 25 refund, 10 pre-auth, 11 pre-auth cancel, 20 completion,
 /// 01 balance inquiry, 00 management; 001/003 sign-in, 002 sign-off, 301 echo,
-/// 201 settlement / batch upload, 202 end of batch.
+/// 201 settlement / batch upload, 202 end of batch; for chip cards 203 TC upload (0320) and
+/// 951 issuer script result advice (0620), as public UnionPay POS implementations use them
+/// (the codes are not in a freely published specification; docs/messages.md says so).
 const LINES: &[Line] = &[
     Line {
         msg: MsgType::SignIn,
@@ -313,6 +321,26 @@ const LINES: &[Line] = &[
         fields: &[11, 41, 42, 48, 60, 64],
         mac: true,
     },
+    Line {
+        msg: MsgType::TcUpload,
+        mti: Mti(320),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("203"),
+        condition: None,
+        fields: &[2, 4, 11, 22, 23, 37, 38, 41, 42, 49, 55, 60, 61, 64],
+        mac: true,
+    },
+    Line {
+        msg: MsgType::ScriptAdvice,
+        mti: Mti(620),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("951"),
+        condition: None,
+        fields: &[2, 4, 11, 22, 23, 37, 38, 41, 42, 49, 55, 60, 61, 64],
+        mac: true,
+    },
 ];
 
 /// The built-in message catalogue as owned templates.
@@ -351,6 +379,10 @@ pub struct CardData {
     pub icc: Option<SecretBytes>,
     /// Encrypted PIN block (field 52).
     pub pin_block: Option<SecretBytes>,
+    /// The card makes the final decision after the host answers (a contact chip card still
+    /// in the reader: second GENERATE AC). The engine then waits for
+    /// [`crate::engine::Engine::handle_card_decision`] before an approval is final.
+    pub card_decides: bool,
 }
 
 impl fmt::Debug for CardData {
@@ -361,6 +393,7 @@ impl fmt::Debug for CardData {
             .field("entry_mode", &self.entry_mode)
             .field("icc", &self.icc)
             .field("pin_block", &self.pin_block)
+            .field("card_decides", &self.card_decides)
             .finish()
     }
 }
@@ -757,6 +790,8 @@ pub struct Reply {
     pub field62: Option<Vec<u8>>,
     /// Field 44 (additional response data, e.g. a host message).
     pub additional: Option<String>,
+    /// Field 55 of the response (issuer authentication data 91, scripts 71/72).
+    pub icc: Option<Vec<u8>>,
 }
 
 /// Decodes a frame and checks it against what we wait for.
@@ -802,6 +837,7 @@ pub fn check_response(
         field60: m.text(60).map(str::to_owned),
         field62: m.get(profile.keys.field).map(<[u8]>::to_vec),
         additional: m.text(44).map(str::to_owned),
+        icc: m.get(55).map(<[u8]>::to_vec),
     })
 }
 

@@ -13,6 +13,7 @@
 use smartpos_terminal::journal::JournalKey;
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Probe, Terminal, TerminalConfig};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::{MID, TID, test_card, test_tmk};
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
