@@ -11,6 +11,7 @@ mod crash;
 mod diagnosis;
 mod loopback;
 mod pair;
+mod params;
 mod profiles;
 mod reader;
 mod secrets;

@@ -1,7 +1,8 @@
 //! The `smartpos` command.
 //!
 //! - `host_cmd.rs`: `smartpos host` (acquirer simulator over TCP/TLS) and `host-ledger`.
-//! - `terminal_cmd.rs`: `smartpos terminal --data DIR ...`, one process per command.
+//! - `terminal_cmd.rs`: `smartpos terminal --data DIR ...`, one process per command;
+//!   `params_cmd.rs`: its `params download|show|set` (EMV parameters in the journal).
 //! - `demo.rs`: `smartpos demo`, a full session against the in-process simulator.
 //! - `tool.rs`: the `smartpos tool` calculator shared error type and dispatch;
 //!   `tool_crypto.rs` (kcv, DUKPT, PIN blocks, MACs, EMV ARQC), `tool_iso8583.rs`
@@ -12,6 +13,7 @@
 
 mod demo;
 mod host_cmd;
+mod params_cmd;
 mod terminal_cmd;
 mod tool;
 mod tool_crypto;

@@ -160,6 +160,9 @@ pub enum TerminalCmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// EMV parameters (AIDs, limits, CA public keys): download from the host, show, set.
+    #[command(subcommand)]
+    Params(crate::params_cmd::ParamsCmd),
     /// For support only: replaces a journal the guard refused (missing, emptied, foreign or an
     /// old copy). The old file(s) are kept as `journal.db.lost-<unix-seconds>`; the new journal
     /// continues the STAN after the guard's reservation and opens the next batch. Sign in
@@ -546,7 +549,7 @@ pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
     v
 }
 
-fn err(e: TerminalError) -> CmdError {
+pub(crate) fn err(e: TerminalError) -> CmdError {
     if let TerminalError::Config(m) = &e {
         return CmdError::Input(ToolError(m.clone()));
     }
@@ -687,6 +690,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         TerminalCmd::Init { .. } | TerminalCmd::Receipt(_) | TerminalCmd::JournalReset { .. } => {
             return Err(ToolError("already handled".into()).into());
         }
+        TerminalCmd::Params(p) => return crate::params_cmd::run(t, p).await,
         TerminalCmd::Signin { operator } => {
             let batch = t.sign_in(&operator).await.map_err(err)?;
             serde_json::json!({ "signed_in": true, "batch": batch })

@@ -454,3 +454,58 @@ fn settings_change_is_a_supervisor_act_and_audited() {
         "both refusals are audited: {audit:?}"
     );
 }
+
+#[test]
+fn params_download_show_and_set_from_a_file() {
+    let dir = tmp("params");
+    let (_host, addr) = start_host(&dir.join("ledger.json"), &[]);
+    let data = dir.join("t");
+    let data = data.as_path();
+    init_terminal(data, &addr, &["--no-login"]);
+    let shown = term_ok(data, &["params", "show"]);
+    assert_eq!(shown, serde_json::json!({"aids": [], "ca_keys": []}));
+
+    let v = term_ok(data, &["params", "download"]);
+    let aids: Vec<&str> = v["aids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["aid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        aids,
+        [
+            "A0000000031010",
+            "A0000000041010",
+            "A000000333010101",
+            "A000000333010102"
+        ]
+    );
+    assert_eq!(v["aids"][2]["contactless_cvm_limit"], 100_000);
+    assert_eq!(v["ca_keys"][0]["rid"], "A000000003");
+    assert_eq!(v["ca_keys"][0]["index"], "92");
+    assert_eq!(v["ca_keys"][1]["modulus_bits"], 1984);
+
+    // Kept in the journal: a new process shows the full set.
+    let shown = term_ok(data, &["params", "show"]);
+    assert_eq!(shown["aids"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        shown["ca_keys"][0]["checksum"],
+        "429C954A3859CEF91295F663C963E582ED6EB253"
+    );
+
+    // `set` takes what `show` prints; a wrong checksum is refused and changes nothing.
+    let mut edited = shown.clone();
+    edited["aids"].as_array_mut().unwrap().truncate(1);
+    let file = dir.join("params.json");
+    std::fs::write(&file, edited.to_string()).unwrap();
+    term_ok(data, &["params", "set", "--file", file.to_str().unwrap()]);
+    assert_eq!(term_ok(data, &["params", "show"]), edited);
+    let mut bad = edited.clone();
+    bad["ca_keys"][0]["checksum"] = "0000000000000000000000000000000000000000".into();
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let (code, v, err) = term(data, &["params", "set", "--file", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{v}");
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert_eq!(term_ok(data, &["params", "show"]), edited);
+}

@@ -151,6 +151,8 @@ pub struct Acquirer {
     tmk: TdesKey,
     ledger_file: Option<PathBuf>,
     state: Mutex<State>,
+    /// The EMV parameters served by the download (`emv_params.rs`).
+    emv_params: smartpos_txn::params::TerminalParams,
 }
 
 /// Why a request was refused before any ledger change.
@@ -184,7 +186,14 @@ impl Acquirer {
             tmk: cfg.tmk,
             ledger_file: cfg.ledger_file,
             state: Mutex::new(state),
+            emv_params: crate::emv_params::test_params(),
         })
+    }
+
+    /// The host serving `params` to the EMV parameter download instead of the built-in TEST set.
+    pub fn with_emv_params(mut self, params: smartpos_txn::params::TerminalParams) -> Acquirer {
+        self.emv_params = params;
+        self
     }
 
     /// A copy of the ledger.
@@ -294,6 +303,10 @@ impl Acquirer {
         if msg.mti == Mti::NETWORK || msg.mti == Mti::NETWORK_ADVICE {
             if msg.mti == Mti::NETWORK && nmic.starts_with("00") {
                 return Some(self.sign_in(st, &tid, msg, resp));
+            }
+            // EMV parameter queries and downloads (372/370, 382/380) answer in field 62.
+            if let Some(f62) = crate::emv_params::answer(&self.emv_params, &nmic, msg.get(62)) {
+                resp.set(62, f62);
             }
             resp.set(39, b"00".to_vec());
             return Some(resp);

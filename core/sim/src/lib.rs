@@ -6,6 +6,8 @@
 //!   answers back, applying transport faults; also the built-in TEST-ONLY TLS identity.
 //! - `acquirer.rs`: the acquirer host logic: working keys at sign-in, MAC checks, the ledger,
 //!   void/refund/completion rules, settlement, repeat detection, the approval amount table.
+//! - `emv_params.rs`: the host side of the EMV parameter download (60.3 372/370 CA keys,
+//!   382/380 AIDs) and the built-in TEST parameter set (Visa test CA keys 92 and 94).
 //! - `reconcile.rs`: terminal journal vs host ledger, the "0 lost, 0 doubled" check.
 //! - `card.rs`: simulated contactless cards (Visa qVSDC, Mastercard M/Chip, UnionPay qPBOC,
 //!   expired, PIN-demanding, pulled away) computing real ARQCs, and the issuer-side
@@ -25,6 +27,7 @@
 pub mod acquirer;
 pub mod card;
 pub mod certified;
+pub mod emv_params;
 pub mod fault;
 pub mod net;
 pub mod reader;

@@ -14,6 +14,9 @@
 //!   refused on open instead of silently restarted; and support's explicit journal reset.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
+//! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys): the download from the
+//!   host and the set kept in the journal ([`Terminal::download_params`],
+//!   [`Terminal::terminal_params`], [`Terminal::set_terminal_params`]).
 //! - `printing.rs`: [`printing::ReceiptPrinter`] (implemented by the app), print jobs rendered
 //!   from the journal; failed prints stay pending and can be reprinted.
 //! - `reader.rs`: [`reader::ReaderTransport`], the mPOS Bluetooth card reader as an
@@ -27,6 +30,7 @@ pub mod card;
 pub mod guard;
 pub mod journal;
 pub mod link;
+pub mod params;
 pub mod printing;
 pub mod reader;
 pub mod runtime;

@@ -456,7 +456,7 @@ impl Terminal {
         unix_now_ms()
     }
 
-    fn now(&self) -> Now {
+    pub(crate) fn now(&self) -> Now {
         let unix_ms = unix_now_ms();
         let local_ms = unix_ms + i64::from(self.cfg.utc_offset_minutes) * 60_000;
         Now {
@@ -641,7 +641,7 @@ impl Terminal {
         self.drop_link().await;
     }
 
-    async fn run_admin(&mut self) -> Result<Outcome, TerminalError> {
+    pub(crate) async fn run_admin(&mut self) -> Result<Outcome, TerminalError> {
         let (_, result) = self.drive().await?;
         Ok(result?)
     }

@@ -758,6 +758,7 @@ pub fn for_op_error(err: &OpError) -> Diagnosis {
         OpError::Rejected { .. } => GENERIC_REJECT.clone(),
         OpError::Proto(_) => op("op.proto"),
         OpError::NotSent => op("op.not_sent"),
+        OpError::Params(_) => op("op.proto"),
         _ => GENERIC_REJECT.clone(),
     }
 }

@@ -43,6 +43,8 @@ use smartpos_iso8583::{Message, Mti};
 use std::collections::VecDeque;
 use thiserror::Error;
 
+mod params_op;
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -241,6 +243,8 @@ pub enum Command {
     Settle,
     /// Reverse an approved transaction after a terminal-side failure (reason 96).
     Reverse,
+    /// Download the EMV parameters (CA keys, AIDs) from the host.
+    ParamDownload,
 }
 
 /// A successful command result (a decline is a successful result: the host answered).
@@ -281,6 +285,8 @@ pub enum Outcome {
         /// Records uploaded (when not balanced).
         uploaded: u32,
     },
+    /// The EMV parameters were downloaded (not yet stored: the runtime keeps them).
+    ParamsDownloaded(crate::params::TerminalParams),
 }
 
 /// Why a command failed. None of these moved money; where money might be held, the outcome is
@@ -330,6 +336,9 @@ pub enum OpError {
     /// The request never reached the host (the link failed before it left): nothing happened.
     #[error("the request could not be sent to the host")]
     NotSent,
+    /// The EMV parameter download failed (bad host data, unsupported dialect). Nothing was kept.
+    #[error("parameter download: {0}")]
+    Params(crate::params::ParamError),
 }
 
 /// A financial request from the app.
@@ -391,6 +400,7 @@ enum Op {
         record: TxnRecord,
         seq: u64,
     },
+    Params(Box<crate::params::ParamDownload>),
 }
 
 impl Op {
@@ -403,11 +413,15 @@ impl Op {
             Op::Recover { .. } => Command::Recover,
             Op::Settle { .. } => Command::Settle,
             Op::Reverse { .. } => Command::Reverse,
+            Op::Params(_) => Command::ParamDownload,
         }
     }
 
     fn needs_drain(&self) -> bool {
-        !matches!(self, Op::SignIn { .. } | Op::SignOff | Op::Echo)
+        !matches!(
+            self,
+            Op::SignIn { .. } | Op::SignOff | Op::Echo | Op::Params(_)
+        )
     }
 }
 
@@ -1077,6 +1091,7 @@ impl Engine {
                 self.settle_step(now);
             }
             Op::Reverse { record, .. } => self.start_reverse(now, record),
+            Op::Params(d) => self.params_send(now, d),
         }
     }
 
@@ -2005,6 +2020,7 @@ impl Engine {
                 }
             }
             Op::Settle { .. } => self.settle_reply(now, reply),
+            Op::Params(_) => self.params_reply(now, reply),
             Op::Txn {
                 record: Some(rec),
                 reversal_seq,

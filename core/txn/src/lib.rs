@@ -14,6 +14,9 @@
 //!   chip card's final decision after the host's answer ([`engine::CardVerdict`]).
 //! - `receipt/`: slips and the settlement report as data, laid out for 32/48-column printers
 //!   (CJK counted double width) and encoded as ESC/POS bytes (GB18030 or code page 437).
+//! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys) as UnionPay POS hosts
+//!   deliver them in field 62 of 0800/0820 messages: model, TLV codec, and the sans-IO download
+//!   sequence the engine runs (`engine/params_op.rs`).
 //! - `diagnosis.rs`: what went wrong in plain words (zh/en) and what happened to the money, from
 //!   response codes, engine errors, link failures, outcomes, printers and cards (static tables).
 //! - `policy.rs`: refund policy checked before the card is asked for (window, remainder, fee,
@@ -31,6 +34,7 @@ pub mod intent;
 pub mod journal;
 pub mod model;
 pub mod operators;
+pub mod params;
 pub mod policy;
 pub mod profile;
 pub mod proto;

@@ -197,6 +197,10 @@ impl Profile {
             _ => return None,
         };
         let dialect = Dialect::by_name(name)?;
+        let mut templates = proto::builtin_templates();
+        if name == "cup" {
+            templates.extend(proto::param_templates());
+        }
         Some(Profile {
             dialect: Arc::new(dialect.clone()),
             mac,
@@ -206,7 +210,7 @@ impl Profile {
             reversal_drop: REVERSAL_DROP.to_vec(),
             reversal_constants: Vec::new(),
             name: Arc::from(name),
-            templates: proto::builtin_templates().into(),
+            templates: templates.into(),
         })
     }
 
@@ -415,6 +419,12 @@ fn message_type(name: &str) -> Option<MsgType> {
         "end-of-batch" => MsgType::EndOfBatch,
         "tc-upload" => MsgType::TcUpload,
         "script-advice" => MsgType::ScriptAdvice,
+        "capk-query" => MsgType::CaKeyQuery,
+        "capk-download" => MsgType::CaKeyDownload,
+        "capk-download-end" => MsgType::CaKeyDownloadEnd,
+        "aid-query" => MsgType::AidQuery,
+        "aid-download" => MsgType::AidDownload,
+        "aid-download-end" => MsgType::AidDownloadEnd,
         _ => return None,
     })
 }
@@ -781,7 +791,7 @@ impl<'t> Loader<'t> {
         if let Some(v) = get("constants") {
             global = self.constants(v, "constants", &fields);
         }
-        let mut templates = proto::builtin_templates();
+        let mut templates = base.templates().to_vec();
         if mac_field != 64 {
             for t in &mut templates {
                 for f in &mut t.fields {
@@ -834,8 +844,18 @@ impl<'t> Loader<'t> {
                             }
                             continue;
                         }
-                        let Some(idx) = templates.iter().position(|t| t.msg == msg) else {
-                            continue;
+                        let idx = match templates.iter().position(|t| t.msg == msg) {
+                            Some(i) => i,
+                            // A parameter download message the base lacks: named, so added.
+                            None => {
+                                match proto::param_templates().into_iter().find(|t| t.msg == msg) {
+                                    Some(t) => {
+                                        templates.push(t);
+                                        templates.len() - 1
+                                    }
+                                    None => continue,
+                                }
+                            }
                         };
                         template_lines.insert(idx, line);
                         if let Some(t) = templates.get_mut(idx) {
@@ -1853,6 +1873,12 @@ fn msg_name(m: MsgType) -> &'static str {
         MsgType::EndOfBatch => "end-of-batch",
         MsgType::TcUpload => "tc-upload",
         MsgType::ScriptAdvice => "script-advice",
+        MsgType::CaKeyQuery => "capk-query",
+        MsgType::CaKeyDownload => "capk-download",
+        MsgType::CaKeyDownloadEnd => "capk-download-end",
+        MsgType::AidQuery => "aid-query",
+        MsgType::AidDownload => "aid-download",
+        MsgType::AidDownloadEnd => "aid-download-end",
     }
 }
 

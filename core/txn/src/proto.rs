@@ -48,6 +48,18 @@ pub enum MsgType {
     /// Issuer script results of a chip transaction (0620, 60.3 = 951): field 55 carries the
     /// script results (DF31). A store-and-forward notice.
     ScriptAdvice,
+    /// IC card CA public key query (0820, 60.3 = 372; see [`crate::params`]).
+    CaKeyQuery,
+    /// IC card CA public key download (0800, 60.3 = 370).
+    CaKeyDownload,
+    /// IC card CA public key download end (0800, 60.3 = 371).
+    CaKeyDownloadEnd,
+    /// IC card parameter (AID) query (0820, 60.3 = 382).
+    AidQuery,
+    /// IC card parameter (AID) download (0800, 60.3 = 380).
+    AidDownload,
+    /// IC card parameter (AID) download end (0800, 60.3 = 381).
+    AidDownloadEnd,
 }
 
 /// A constant field value of a template (from an acquirer profile).
@@ -150,10 +162,10 @@ impl Template {
     }
 }
 
-/// Fields [`fill`] computes from the request context; any other field of a template needs a
-/// constant.
+/// Fields [`fill`] computes from the request context, plus 62, which the EMV parameter
+/// download sets itself (`engine/params_op.rs`); any other field of a template needs a constant.
 pub const COMPUTED_FIELDS: &[u8] = &[
-    2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 37, 38, 41, 42, 48, 49, 52, 53, 55, 60, 61, 63,
+    2, 3, 4, 11, 12, 13, 14, 22, 23, 25, 26, 35, 37, 38, 41, 42, 48, 49, 52, 53, 55, 60, 61, 62, 63,
 ];
 
 /// A built-in catalogue line (static data; [`builtin_templates`] makes owned [`Template`]s).
@@ -343,9 +355,87 @@ const LINES: &[Line] = &[
     },
 ];
 
-/// The built-in message catalogue as owned templates.
+/// The EMV parameter download messages (see [`crate::params`]): only the `cup` built-in
+/// profile carries them (the 60.3 codes are UnionPay's); an acquirer profile on another base
+/// may add them by naming them under `[messages]`. 60.3 codes after UnionPay POS terminal
+/// practice: 372/370/371 CA public key query/download/end, 382/380/381 IC card parameter
+/// query/download/end (sources in `docs/messages.md`).
+const PARAM_LINES: &[Line] = &[
+    Line {
+        msg: MsgType::CaKeyQuery,
+        mti: Mti(820),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("372"),
+        condition: None,
+        fields: &[11, 41, 42, 60, 62],
+        mac: false,
+    },
+    Line {
+        msg: MsgType::CaKeyDownload,
+        mti: Mti(800),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("370"),
+        condition: None,
+        fields: &[11, 41, 42, 60, 62],
+        mac: false,
+    },
+    Line {
+        msg: MsgType::CaKeyDownloadEnd,
+        mti: Mti(800),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("371"),
+        condition: None,
+        fields: &[11, 41, 42, 60],
+        mac: false,
+    },
+    Line {
+        msg: MsgType::AidQuery,
+        mti: Mti(820),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("382"),
+        condition: None,
+        fields: &[11, 41, 42, 60, 62],
+        mac: false,
+    },
+    Line {
+        msg: MsgType::AidDownload,
+        mti: Mti(800),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("380"),
+        condition: None,
+        fields: &[11, 41, 42, 60, 62],
+        mac: false,
+    },
+    Line {
+        msg: MsgType::AidDownloadEnd,
+        mti: Mti(800),
+        processing_code: None,
+        type_code: "00",
+        nmic: Some("381"),
+        condition: None,
+        fields: &[11, 41, 42, 60],
+        mac: false,
+    },
+];
+
+/// The built-in message catalogue as owned templates (without the parameter download lines,
+/// see [`param_templates`]).
 pub fn builtin_templates() -> Vec<Template> {
-    LINES
+    owned(LINES)
+}
+
+/// The EMV parameter download templates (part of the built-in `cup` profile).
+pub fn param_templates() -> Vec<Template> {
+    owned(PARAM_LINES)
+}
+
+fn owned(lines: &[Line]) -> Vec<Template> {
+    lines
         .iter()
         .map(|l| Template {
             msg: l.msg,
@@ -792,6 +882,9 @@ pub struct Reply {
     pub additional: Option<String>,
     /// Field 55 of the response (issuer authentication data 91, scripts 71/72).
     pub icc: Option<Vec<u8>>,
+    /// Field 62 as received, whichever field the key layout names (EMV parameter downloads
+    /// answer in it).
+    pub private62: Option<Vec<u8>>,
 }
 
 /// Decodes a frame and checks it against what we wait for.
@@ -838,6 +931,7 @@ pub fn check_response(
         field62: m.get(profile.keys.field).map(<[u8]>::to_vec),
         additional: m.text(44).map(str::to_owned),
         icc: m.get(55).map(<[u8]>::to_vec),
+        private62: m.get(62).map(<[u8]>::to_vec),
     })
 }
 

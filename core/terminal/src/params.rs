@@ -1,0 +1,91 @@
+//! EMV terminal parameters on the terminal: the download from the host (an engine command, so
+//! its STANs are journaled like any other), and the set kept in the journal's `meta` table as
+//! JSON under [`PARAMS_META_KEY`], beside the receipt settings.
+//!
+//! Every way in validates the set ([`TerminalParams::validate`]: lengths, algorithms, CA key
+//! checksums, no duplicates) and writes an audit row with the change, in one transaction.
+
+use crate::runtime::{Terminal, TerminalError};
+use smartpos_txn::engine::{OpError, Outcome};
+use smartpos_txn::params::TerminalParams;
+
+/// Journal meta key of the EMV parameters.
+pub const PARAMS_META_KEY: &str = "emv_params";
+
+/// The audit trail's words for a parameter set (identifiers only, no key material).
+fn summary(p: &TerminalParams) -> String {
+    let aids: Vec<String> = p
+        .aids
+        .iter()
+        .map(|a| smartpos_types::hex::encode(&a.aid))
+        .collect();
+    let keys: Vec<String> = p.ca_keys.iter().map(|k| k.id()).collect();
+    format!(
+        "{} AID(s) [{}], {} CA key(s) [{}]",
+        aids.len(),
+        aids.join(" "),
+        keys.len(),
+        keys.join(" ")
+    )
+}
+
+impl Terminal {
+    /// Downloads the EMV parameters from the host (CA public keys: 60.3 372/370/371; AIDs:
+    /// 382/380/381), validates them and keeps them in the journal, replacing the stored set,
+    /// with an audit row (`emv_params_download`). Nothing is stored when any step fails; a
+    /// profile without the messages (`iso87b`, `iso87a`) fails with
+    /// [`smartpos_txn::params::ParamError::NotSupported`] before anything is sent.
+    pub async fn download_params(&mut self) -> Result<TerminalParams, TerminalError> {
+        let now = self.now();
+        self.engine.start_param_download(now);
+        let params = match self.run_admin().await? {
+            Outcome::ParamsDownloaded(p) => p,
+            other => {
+                return Err(TerminalError::Op(OpError::Proto(format!(
+                    "unexpected outcome {other:?}"
+                ))));
+            }
+        };
+        self.store_params(&params, "emv_params_download")?;
+        Ok(params)
+    }
+
+    /// The EMV parameters kept in the journal; `None` before the first download or set. A
+    /// stored value that no longer parses or validates is a corrupt journal.
+    pub fn terminal_params(&self) -> Result<Option<TerminalParams>, TerminalError> {
+        let Some(json) = self.journal.meta(PARAMS_META_KEY)? else {
+            return Ok(None);
+        };
+        let corrupt = || {
+            TerminalError::Journal(crate::journal::JournalError::Corrupt {
+                what: "EMV parameters",
+            })
+        };
+        let p: TerminalParams = serde_json::from_str(&json).map_err(|_| corrupt())?;
+        p.validate().map_err(|_| corrupt())?;
+        Ok(Some(p))
+    }
+
+    /// Sets the EMV parameters without the host (the app's own, or an acquirer profile's):
+    /// validated as a download is, kept in the journal with an audit row (`emv_params_set`)
+    /// naming the logged-in operator.
+    pub fn set_terminal_params(&mut self, params: TerminalParams) -> Result<(), TerminalError> {
+        self.store_params(&params, "emv_params_set")
+    }
+
+    fn store_params(
+        &mut self,
+        params: &TerminalParams,
+        action: &'static str,
+    ) -> Result<(), TerminalError> {
+        params
+            .validate()
+            .map_err(|e| TerminalError::Op(OpError::Params(e)))?;
+        let json = serde_json::to_string(params)
+            .map_err(|e| TerminalError::Config(format!("EMV parameters: {e}")))?;
+        let entry = self.audit_entry(action, summary(params));
+        self.journal
+            .set_meta_audited(PARAMS_META_KEY, &json, &entry)?;
+        Ok(())
+    }
+}
