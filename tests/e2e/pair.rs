@@ -3,7 +3,7 @@
 use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::fault::{FaultKind, FaultSet};
 use smartpos_tests::{HostAnswer, Pair, swiped_card, test_card, transport};
-use smartpos_txn::engine::{Command, Event, OpError, Outcome, TxnRequest};
+use smartpos_txn::engine::{CardVerdict, Command, Event, OpError, Outcome, TxnRequest};
 use smartpos_txn::model::{PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState};
 use std::time::Duration;
 
@@ -849,4 +849,140 @@ fn not_signed_in_and_bad_requests_are_refused_without_sending() {
         sent + 2,
         "only the sale and the void went out"
     );
+}
+
+// ---------------------------------------------------------------- contact chip: the card decides
+
+/// A sale whose card decides after the host (a contact chip card through a certified kernel).
+fn chip_req(amount: u64) -> TxnRequest {
+    let mut r = req(TxnKind::Sale, amount, None);
+    if let Some(c) = r.card.as_mut() {
+        c.card_decides = true;
+    }
+    r
+}
+
+/// Final chip data with a TC (9F26) for the TC upload.
+fn tc_icc() -> Vec<u8> {
+    vec![
+        0x9F, 0x26, 0x08, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x9F, 0x27, 0x01, 0x40,
+    ]
+}
+
+#[test]
+fn chip_card_accepting_makes_the_approval_final_and_uploads_its_tc() {
+    let mut p = signed_in("cup");
+    p.card_verdicts.push_back(Some(CardVerdict::Accepted {
+        icc: tc_icc(),
+        script_results: Vec::new(),
+    }));
+    let (rec, pending) = txn(&mut p, chip_req(1_234));
+    assert_eq!(rec.state, TxnState::Approved);
+    assert!(!pending);
+    assert_eq!(p.completions.len(), 1, "the card was asked once");
+    assert_eq!(p.completions[0].reply.response_code, "00");
+    // No reversal is left; the TC upload waits as a notice and goes out before the next
+    // command.
+    let kinds: Vec<PendingKind> = p.engine.pending().iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, vec![PendingKind::Notice]);
+    assert!(matches!(
+        recover(&mut p),
+        Ok(Outcome::Recovered {
+            delivered: 1,
+            remaining: 0
+        })
+    ));
+    let entry = p
+        .host
+        .ledger()
+        .transactions
+        .into_iter()
+        .find(|e| e.stan == rec.stan)
+        .expect("ledger entry");
+    assert_eq!(entry.status, HostStatus::Approved);
+    assert_eq!(entry.tc.as_deref(), Some("1122334455667788"));
+    assert_eq!(
+        p.journal.txn(&rec.reference).unwrap().unwrap().state,
+        TxnState::Approved
+    );
+}
+
+#[test]
+fn chip_card_declining_after_approval_is_reversed_with_96() {
+    let mut p = signed_in("cup");
+    p.card_verdicts.push_back(Some(CardVerdict::Declined {
+        script_results: Vec::new(),
+    }));
+    let (rec, pending) = txn(&mut p, chip_req(1_234));
+    assert_eq!(rec.state, TxnState::Reversed, "{rec:?}");
+    assert!(!pending);
+    assert_eq!(host_status(&p, &rec), Some(HostStatus::Reversed));
+    let reversal = p.sent.last().expect("a reversal was sent");
+    let m = p.engine.config().profile.dialect.unpack(reversal).unwrap();
+    assert_eq!(m.mti.0, 400);
+    assert_eq!(m.text(39), Some("96"));
+    assert!(p.engine.pending().is_empty());
+}
+
+#[test]
+fn chip_card_script_results_are_sent_as_an_advice() {
+    let mut p = signed_in("cup");
+    p.card_verdicts.push_back(Some(CardVerdict::Accepted {
+        icc: tc_icc(),
+        script_results: vec![0x20, 0x00, 0x00, 0x00, 0x01],
+    }));
+    let (rec, _) = txn(&mut p, chip_req(1_234));
+    assert_eq!(rec.state, TxnState::Approved);
+    assert_eq!(p.engine.pending().len(), 2, "TC upload and script results");
+    let _ = recover(&mut p);
+    let mtis: Vec<u16> = p
+        .sent
+        .iter()
+        .filter_map(|f| p.engine.config().profile.dialect.unpack(f).ok())
+        .map(|m| m.mti.0)
+        .collect();
+    assert!(mtis.ends_with(&[320, 620]), "{mtis:?}");
+    assert!(p.engine.pending().is_empty());
+}
+
+#[test]
+fn crash_before_the_card_decides_leaves_the_reversal_armed_with_96() {
+    let mut p = signed_in("cup");
+    p.card_verdicts.push_back(None);
+    let now = p.now();
+    p.engine.start_txn(now, chip_req(1_234));
+    p.run_to_card();
+    assert_eq!(host_status_by_stan(&p), Some(HostStatus::Approved));
+    let mut p = p.restart();
+    let item = p.engine.pending()[0].clone();
+    assert_eq!(item.kind, PendingKind::Reversal);
+    assert!(item.armed);
+    assert_eq!(item.reason, Some(ReversalReason::TerminalFailure));
+    assert!(matches!(
+        recover(&mut p),
+        Ok(Outcome::Recovered {
+            delivered: 1,
+            remaining: 0
+        })
+    ));
+    assert_eq!(host_status_by_stan(&p), Some(HostStatus::Reversed));
+}
+
+#[test]
+fn a_card_that_fails_to_decide_is_reversed_like_a_decline() {
+    let mut p = signed_in("cup");
+    p.card_verdicts.push_back(Some(CardVerdict::Failed));
+    let (rec, _) = txn(&mut p, chip_req(1_234));
+    assert_eq!(rec.state, TxnState::Reversed);
+    assert_eq!(host_status(&p, &rec), Some(HostStatus::Reversed));
+}
+
+/// The host status of the only sale in the ledger.
+fn host_status_by_stan(p: &Pair) -> Option<HostStatus> {
+    p.host
+        .ledger()
+        .transactions
+        .iter()
+        .find(|e| e.kind == "sale")
+        .map(|e| e.status)
 }

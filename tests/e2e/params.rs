@@ -1,12 +1,12 @@
 //! EMV parameter download over loopback TCP: the terminal runtime against the host simulator's
 //! TEST parameter set, stored in the journal and read back after a reopen.
 
-use smartpos_tests::TerminalCalls;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
 use smartpos_sim::emv_params::test_params;
 use smartpos_sim::net::{Server, ServerConfig, ServerHandle};
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{TerminalConfig, TerminalError};
+use smartpos_tests::TerminalCalls;
 use smartpos_tests::{MID, TID, TempDir, reopen_terminal, test_card, test_tmk};
 use smartpos_txn::engine::OpError;
 use smartpos_txn::params::ParamError;

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 const PAN: &str = "6222021234567890128";
-const TRACK2: &str = "6222021234567890128D30122011234567890";
+const TRACK2: &str = "6222021234567890128D30121011234567890";
 /// A 12-digit PIN: long enough that finding its digits by chance in a log line is negligible.
 const PIN: &str = "739146285017";
 const JOURNAL_KEY: [u8; 32] = [

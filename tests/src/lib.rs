@@ -91,7 +91,9 @@ pub fn test_card() -> CardData {
 /// A magnetic-stripe test card.
 pub fn swiped_card() -> CardData {
     CardData {
-        track2: Track2::new("6222021234567890128D30122011234567890"),
+        // Service code 101: a magnetic-stripe-only card (a chip card's 2xx would be refused
+        // when swiped, `smartpos_emv::certified::accept`).
+        track2: Track2::new("6222021234567890128D30121011234567890"),
         entry_mode: "022".into(),
         ..CardData::default()
     }
@@ -687,10 +689,7 @@ impl TerminalCalls for Terminal {
     ) -> Result<TxnOutcome, TerminalError> {
         let i = intent(TxnIntent::sale(amount), key, operator)?;
         // Shortens the PIN pad's object lifetime to the transport's (a coercion).
-        let pin: Option<&mut dyn PinEntry> = match pin {
-            Some(p) => Some(p),
-            None => None,
-        };
+        let pin = pin.map(|p| -> &mut dyn PinEntry { p });
         self.transact(i, CardSource::OwnKernel { transport, pin })
             .await
     }
@@ -705,10 +704,7 @@ impl TerminalCalls for Terminal {
     ) -> Result<TxnOutcome, TerminalError> {
         let i = intent(TxnIntent::preauth(amount), key, operator)?;
         // Shortens the PIN pad's object lifetime to the transport's (a coercion).
-        let pin: Option<&mut dyn PinEntry> = match pin {
-            Some(p) => Some(p),
-            None => None,
-        };
+        let pin = pin.map(|p| -> &mut dyn PinEntry { p });
         self.transact(i, CardSource::OwnKernel { transport, pin })
             .await
     }

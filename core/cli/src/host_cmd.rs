@@ -145,7 +145,7 @@ pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
         .transactions
         .iter()
         .map(|t| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "tid": t.tid,
                 "stan": t.stan,
                 "kind": t.kind,
@@ -153,7 +153,17 @@ pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
                 "status": t.status,
                 "rrn": t.rrn,
                 "response_code": t.response_code,
-            })
+            });
+            // Chip transactions: the uploaded TC and the issuer script results.
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(tc) = &t.tc {
+                    obj.insert("tc".into(), tc.clone().into());
+                }
+                if let Some(s) = &t.script_results {
+                    obj.insert("script_results".into(), s.clone().into());
+                }
+            }
+            v
         })
         .collect();
     serde_json::json!({ "transactions": txns })

@@ -509,3 +509,87 @@ fn params_download_show_and_set_from_a_file() {
     assert!(err.contains("checksum mismatch"), "{err}");
     assert_eq!(term_ok(data, &["params", "show"]), edited);
 }
+
+#[test]
+fn chip_swipe_and_fallback_through_the_simulated_certified_kernel_reconcile() {
+    let dir = tmp("chip");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let init = [
+        "init",
+        "--host",
+        &addr,
+        "--tid",
+        "12345678",
+        "--mid",
+        "123456789012345",
+        "--no-login",
+    ];
+    assert_eq!(term(data, &init).0, 0);
+    assert_eq!(term(data, &["signin"]).0, 0);
+    let sale = |args: &[&str]| {
+        let mut a = vec!["sale", "--amount", "1234"];
+        a.extend_from_slice(args);
+        term(data, &a)
+    };
+    // Inserted UnionPay card: the host verifies the ARQC, the card answers TC.
+    let (code, chip, err) = sale(&["--card", "unionpay", "--via", "chip"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(chip["state"], "approved", "{chip}");
+    assert_eq!(chip["entry_mode"], "chip");
+    assert_eq!(chip["aid"], "A000000333010101");
+    assert_eq!(chip["tc"].as_str().map(str::len), Some(16), "{chip}");
+    assert_eq!(chip["declined_by_card"], false);
+    // The printed receipt carries the AID and the TC.
+    let out = Command::new(BIN)
+        .arg("terminal")
+        .arg("--data")
+        .arg(data)
+        .args(["receipt", "--ref", chip["reference"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("A000000333010101"), "{text}");
+    assert!(text.contains(chip["tc"].as_str().unwrap()), "{text}");
+    // The card declines after the host approved: reversed.
+    let (code, declined, err) = sale(&[
+        "--card",
+        "visa",
+        "--via",
+        "chip",
+        "--card-decides",
+        "decline",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(declined["state"], "reversed", "{declined}");
+    assert_eq!(declined["declined_by_card"], true);
+    assert!(declined.get("tc").is_none_or(Value::is_null), "{declined}");
+    // A swiped chip card is refused: insert it.
+    let (code, refused, _) = sale(&["--card", "visa", "--via", "swipe"]);
+    assert_eq!(code, 1, "{refused}");
+    // Its chip cannot be read: the swipe is a fallback.
+    let (code, fallback, err) = sale(&["--card", "mastercard", "--via", "swipe", "--chip-fails"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(fallback["state"], "approved", "{fallback}");
+    assert_eq!(fallback["entry_mode"], "fallback");
+    // The TC upload goes out before the next command; then nothing is pending.
+    let (code, _, err) = term(data, &["recover"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, pending, _) = term(data, &["pending"]);
+    assert_eq!(pending, Value::Array(vec![]));
+    // The host's ledger agrees: the chip sale with its TC, the declined one reversed, the
+    // fallback approved, nothing for the refused swipe.
+    let out = Command::new(BIN)
+        .args(["host-ledger", "--ledger"])
+        .arg(&ledger)
+        .output()
+        .unwrap();
+    let l: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let txns = l["transactions"].as_array().unwrap();
+    let status: Vec<&str> = txns.iter().filter_map(|t| t["status"].as_str()).collect();
+    assert_eq!(status, ["approved", "reversed", "approved"], "{l}");
+    assert_eq!(txns[0]["tc"], chip["tc"], "{l}");
+}

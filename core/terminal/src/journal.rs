@@ -655,6 +655,7 @@ impl Journal {
             let kind = match kind.as_str() {
                 "reversal" => PendingKind::Reversal,
                 "advice" => PendingKind::Advice,
+                "notice" => PendingKind::Notice,
                 _ => return Err(corrupt("pending.kind")),
             };
             let reason = match reason {

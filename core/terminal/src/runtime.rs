@@ -860,11 +860,11 @@ impl Terminal {
             log::info!("idempotency key seen before: returning the recorded outcome");
             return Ok(done);
         }
+        let operator = intent.operator.as_ref().map(OperatorId::as_str);
+        self.acting_operator(operator)?;
         if !self.engine.signed_in() {
             return Err(TerminalError::Op(OpError::NotSignedIn));
         }
-        let operator = intent.operator.as_ref().map(OperatorId::as_str);
-        self.acting_operator(operator)?;
         let req = |card: CardData| {
             let mut r = request(kind, intent.amount, Some(card), None, key, operator);
             if kind == TxnKind::Balance {
@@ -933,7 +933,7 @@ impl Terminal {
                 let out = self
                     .run_card_txn(req(read.card), read.info, Some(&mut *kernel))
                     .await;
-                if chip && !card_decides || chip && self.card_final.is_none() {
+                if chip && (!card_decides || self.card_final.is_none()) {
                     // The card made no final decision in this run (a balance inquiry, a
                     // decline, no answer): the kernel ends its transaction.
                     kernel.abort();

@@ -5,15 +5,18 @@ use crate::model::TxnKind;
 use std::fmt;
 
 /// An app-supplied idempotency key (an order number, a checkout id): the same key returns the
-/// recorded outcome instead of charging again. 1 to 128 bytes of text without control
+/// recorded outcome instead of charging again. 1 byte to 8 KiB of text without control
 /// characters.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
+/// The longest idempotency key, in bytes.
+pub const MAX_KEY_LEN: usize = 8 * 1024;
+
 impl IdempotencyKey {
     /// Checks and wraps a key.
     pub fn new(key: &str) -> Result<Self, IntentError> {
-        if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
+        if key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(char::is_control) {
             return Err(IntentError::BadKey);
         }
         Ok(IdempotencyKey(key.to_owned()))
@@ -61,8 +64,8 @@ impl fmt::Debug for OperatorId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IntentError {
-    /// The idempotency key is empty, longer than 128 bytes or has control characters.
-    #[error("idempotency key must be 1 to 128 bytes without control characters")]
+    /// The idempotency key is empty, longer than 8 KiB or has control characters.
+    #[error("idempotency key must be 1 byte to 8 KiB without control characters")]
     BadKey,
     /// The operator code is empty, longer than 8 characters or not letters and digits.
     #[error("operator code must be 1 to 8 letters or digits")]
@@ -154,7 +157,7 @@ mod tests {
         assert_eq!(IdempotencyKey::new(""), Err(IntentError::BadKey));
         assert_eq!(IdempotencyKey::new("a\nb"), Err(IntentError::BadKey));
         assert_eq!(
-            IdempotencyKey::new(&"k".repeat(129)),
+            IdempotencyKey::new(&"k".repeat(MAX_KEY_LEN + 1)),
             Err(IntentError::BadKey)
         );
         assert!(OperatorId::new("01").is_ok());
