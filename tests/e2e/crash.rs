@@ -68,7 +68,24 @@ enum Flow {
     Completion,
     Settle,
     Recovery,
+    /// A contact chip sale through the certified kernel: the card decides after the host.
+    ChipSale,
+    /// The same, with a card that declines after the host approved (reversed, 96).
+    ChipDecline,
 }
+
+/// Every flow of the matrix and of the randomised repetitions.
+const FLOWS: [Flow; 9] = [
+    Flow::Sale,
+    Flow::Void,
+    Flow::Refund,
+    Flow::PreAuth,
+    Flow::Completion,
+    Flow::Settle,
+    Flow::Recovery,
+    Flow::ChipSale,
+    Flow::ChipDecline,
+];
 
 /// Amounts of a scenario: the setup transaction (sale or pre-auth that the flow refers to)
 /// and the flow's own amount (below the setup's, so refunds and completions are allowed).
@@ -162,6 +179,13 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
             ],
             Flow::Settle => vec!["settle".into()],
             Flow::Recovery => vec!["recover".into()],
+            Flow::ChipSale => vec!["chip-sale".into(), main_amount.clone(), "k-chip".into()],
+            Flow::ChipDecline => vec![
+                "chip-sale".into(),
+                main_amount.clone(),
+                "k-chip-aac".into(),
+                "decline".into(),
+            ],
         };
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         let reached = matches!(run(Some((point, n)), &args), Run::Killed);
@@ -193,7 +217,12 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
     );
     // Nothing doubled: at most one approval at the host per idempotent command.
     let amount: Option<u64> = match flow {
-        Flow::Sale | Flow::PreAuth | Flow::Refund | Flow::Completion => Some(amounts.main),
+        Flow::Sale
+        | Flow::PreAuth
+        | Flow::Refund
+        | Flow::Completion
+        | Flow::ChipSale
+        | Flow::ChipDecline => Some(amounts.main),
         _ => None,
     };
     if let Some(a) = amount {
@@ -214,15 +243,7 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_at_every_durability_point_reconciles() {
-    let flows = [
-        Flow::Sale,
-        Flow::Void,
-        Flow::Refund,
-        Flow::PreAuth,
-        Flow::Completion,
-        Flow::Settle,
-        Flow::Recovery,
-    ];
+    let flows = FLOWS;
     let mut table = Vec::new();
     for flow in flows {
         let mut row = Vec::new();
@@ -299,15 +320,7 @@ async fn kill_at_random_points_with_random_amounts_reconciles() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(12);
     println!("crash repetitions: seed {seed} (SMARTPOS_CRASH_SEED), {reps} repetitions");
-    let flows = [
-        Flow::Sale,
-        Flow::Void,
-        Flow::Refund,
-        Flow::PreAuth,
-        Flow::Completion,
-        Flow::Settle,
-        Flow::Recovery,
-    ];
+    let flows = FLOWS;
     let per_point: u32 = std::env::var("SMARTPOS_CRASH_PER_POINT")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -106,3 +106,59 @@ async fn emv_params_set_by_the_app_are_validated_before_they_are_kept() {
     assert_eq!(t.terminal_params().unwrap(), Some(mine));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn downloaded_params_configure_both_kernels() {
+    use smartpos_sim::certified::{Presentation, SimBehaviour, SimCertifiedKernel, SimScheme};
+    use smartpos_terminal::card::CardSource;
+    use smartpos_txn::TxnIntent;
+    let (server, _acquirer, cfg) = host("cup").await;
+    let dir = TempDir::new("params-kernels");
+    let unionpay = smartpos_types::hex::decode("A000000333010101").unwrap();
+    {
+        let mut t = reopen_terminal(cfg.clone(), &dir);
+        let before = t.kernel_config().limits_for(&unionpay);
+        assert_ne!(before.transaction_limit, Some(1_000_000));
+        t.download_params().await.unwrap();
+        // Our own kernel takes the host's per-AID contactless limits at once...
+        let after = t.kernel_config().limits_for(&unionpay);
+        assert_eq!(
+            (
+                after.floor_limit,
+                after.transaction_limit,
+                after.cvm_required_limit
+            ),
+            (0, Some(1_000_000), 100_000)
+        );
+        t.disconnect().await;
+    }
+    // ... and again when the terminal is opened.
+    let mut t = reopen_terminal(cfg, &dir);
+    let k = t.kernel_config().limits_for(&unionpay);
+    assert_eq!(k.transaction_limit, Some(1_000_000));
+    // The device's kernel gets the records as the host delivered them.
+    let mut kernel = SimCertifiedKernel::new(
+        SimScheme::UnionPay,
+        Presentation::Chip,
+        SimBehaviour::APPROVE,
+    )
+    .unwrap();
+    t.load_params_into(&mut kernel).unwrap();
+    let (aids, keys) = kernel.loaded_parameters();
+    assert_eq!((aids.len(), keys), (4, 2));
+    assert!(aids.contains(&unionpay));
+    t.sign_in("01").await.unwrap();
+    let sale = t
+        .transact(
+            TxnIntent::sale(1_234),
+            CardSource::Certified {
+                kernel: &mut kernel,
+                pin: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sale.record.state, smartpos_txn::model::TxnState::Approved);
+    assert_eq!(kernel.completions(), 1);
+    server.shutdown().await;
+}

@@ -291,6 +291,21 @@ pub trait CertifiedKernel: Send {
 
     /// Stops whatever the kernel is doing (the transaction ended without completion).
     fn abort(&mut self);
+
+    /// Loads the acquirer's EMV parameters into the kernel: each AID and each CA public key as
+    /// the BER-TLV record the host's parameter download delivered (UnionPay POS: 9F06, DF01,
+    /// 9F08, DF11-DF21, ... for an AID; 9F06, 9F22, DF05, DF06, DF07, DF02, DF04, DF03 for a
+    /// key; docs/messages.md). Sunmi `EMVOptV2.addAid` / `addCapk` and PAX's equivalents take
+    /// these records. The default keeps the kernel's own parameters (a kernel provisioned by
+    /// the vendor's terminal management system).
+    fn load_parameters(
+        &mut self,
+        aids: &[Vec<u8>],
+        ca_keys: &[Vec<u8>],
+    ) -> Result<(), KernelBridgeError> {
+        let _ = (aids, ca_keys);
+        Ok(())
+    }
 }
 
 /// Why the SDK refuses a card the kernel read (nothing was sent).

@@ -331,6 +331,9 @@ pub struct SimCertifiedKernel {
     aborts: usize,
     script_commands: usize,
     last_decision: Option<CryptogramType>,
+    /// AIDs of the parameters loaded ([`CertifiedKernel::load_parameters`]); empty: none.
+    loaded_aids: Vec<Vec<u8>>,
+    loaded_keys: usize,
 }
 
 impl fmt::Debug for SimCertifiedKernel {
@@ -410,6 +413,8 @@ impl SimCertifiedKernel {
             aborts: 0,
             script_commands: 0,
             last_decision: None,
+            loaded_aids: Vec::new(),
+            loaded_keys: 0,
         })
     }
 
@@ -463,6 +468,12 @@ impl SimCertifiedKernel {
     /// How many times `abort` was called.
     pub fn aborts(&self) -> usize {
         self.aborts
+    }
+
+    /// The AIDs and the number of CA keys last loaded with
+    /// [`CertifiedKernel::load_parameters`].
+    pub fn loaded_parameters(&self) -> (&[Vec<u8>], usize) {
+        (&self.loaded_aids, self.loaded_keys)
     }
 
     /// Whether `abort` was ever called.
@@ -588,6 +599,15 @@ impl SimCertifiedKernel {
                 .any(|a| a.len() >= 5 && aid.starts_with(a))
         {
             return Err(not_accepted("no application the terminal accepts"));
+        }
+        // With the acquirer's parameters loaded, only their applications are accepted.
+        if !self.loaded_aids.is_empty()
+            && !self
+                .loaded_aids
+                .iter()
+                .any(|a| a.len() >= 5 && aid.starts_with(a))
+        {
+            return Err(not_accepted("no parameters for this application"));
         }
         let pin = self.behaviour.pin_on_pin_pad;
         let mut tvr = [0u8; 5];
@@ -894,6 +914,32 @@ impl CertifiedKernel for SimCertifiedKernel {
     fn abort(&mut self) {
         self.aborts = self.aborts.saturating_add(1);
         self.pending = None;
+    }
+
+    /// Keeps the AIDs (9F06 of each record) and counts the CA keys; a record without 9F06 is
+    /// refused, as a device kernel refuses a malformed parameter.
+    fn load_parameters(
+        &mut self,
+        aids: &[Vec<u8>],
+        ca_keys: &[Vec<u8>],
+    ) -> Result<(), KernelBridgeError> {
+        let mut loaded = Vec::with_capacity(aids.len());
+        for record in aids {
+            let aid = smartpos_emv::tlv::parse(record)
+                .ok()
+                .and_then(|t| {
+                    smartpos_emv::tlv::find_bytes(&t, smartpos_emv::tlv::Tag(0x9F06))
+                        .map(<[u8]>::to_vec)
+                })
+                .ok_or(KernelBridgeError::Kernel {
+                    code: ERR_BAD_REQUEST,
+                    reason: "AID record without 9F06".into(),
+                })?;
+            loaded.push(aid);
+        }
+        self.loaded_aids = loaded;
+        self.loaded_keys = ca_keys.len();
+        Ok(())
     }
 }
 

@@ -2,12 +2,18 @@
 //! its STANs are journaled like any other), and the set kept in the journal's `meta` table as
 //! JSON under [`PARAMS_META_KEY`], beside the receipt settings.
 //!
+//! The set configures our own contactless kernel on open and whenever it changes (accepted
+//! AIDs and per-AID contactless limits, [`kernel_config`]); the device's certified kernel gets
+//! it through [`Terminal::load_params_into`].
+//!
 //! Every way in validates the set ([`TerminalParams::validate`]: lengths, algorithms, CA key
 //! checksums, no duplicates) and writes an audit row with the change, in one transaction.
 
 use crate::runtime::{Terminal, TerminalError};
+use smartpos_emv::certified::CertifiedKernel;
+use smartpos_emv::kernel::{AidParams as KernelAidParams, ContactlessLimits, KernelConfig};
 use smartpos_txn::engine::{OpError, Outcome};
-use smartpos_txn::params::TerminalParams;
+use smartpos_txn::params::{AidParams, CaPublicKey, TerminalParams};
 
 /// Journal meta key of the EMV parameters.
 pub const PARAMS_META_KEY: &str = "emv_params";
@@ -86,6 +92,53 @@ impl Terminal {
         let entry = self.audit_entry(action, summary(params));
         self.journal
             .set_meta_audited(PARAMS_META_KEY, &json, &entry)?;
+        self.kernel = kernel_config(&self.kernel, params);
         Ok(())
     }
+
+    /// Hands the kept EMV parameters to the device's certified kernel
+    /// ([`CertifiedKernel::load_parameters`]: each AID and CA key as the TLV record the host
+    /// delivered). Apps call it when the kernel starts and after [`Terminal::download_params`];
+    /// nothing happens when no parameters are kept.
+    pub fn load_params_into(&self, kernel: &mut dyn CertifiedKernel) -> Result<(), TerminalError> {
+        let Some(params) = self.terminal_params()? else {
+            return Ok(());
+        };
+        let aids: Vec<Vec<u8>> = params.aids.iter().map(AidParams::to_tlv).collect();
+        let keys: Vec<Vec<u8>> = params.ca_keys.iter().map(CaPublicKey::to_tlv).collect();
+        kernel
+            .load_parameters(&aids, &keys)
+            .map_err(|e| TerminalError::Card(crate::card::CardError::Bridge(e)))
+    }
+}
+
+/// Our own kernel's configuration with the host's parameters: the accepted AIDs are the
+/// host's, and an AID with contactless limits (DF19 floor, DF20 transaction, DF21 CVM) gets
+/// them in place of the default limits.
+pub fn kernel_config(base: &KernelConfig, params: &TerminalParams) -> KernelConfig {
+    let mut k = base.clone();
+    if params.aids.is_empty() {
+        return k;
+    }
+    k.supported_aids = params.aids.iter().map(|a| a.aid.clone()).collect();
+    k.aid_params = params
+        .aids
+        .iter()
+        .filter(|a| {
+            a.contactless_floor_limit.is_some()
+                || a.contactless_txn_limit.is_some()
+                || a.contactless_cvm_limit.is_some()
+        })
+        .map(|a| KernelAidParams {
+            aid: a.aid.clone(),
+            limits: ContactlessLimits {
+                transaction_limit: a.contactless_txn_limit.or(base.limits.transaction_limit),
+                cvm_required_limit: a
+                    .contactless_cvm_limit
+                    .unwrap_or(base.limits.cvm_required_limit),
+                floor_limit: a.contactless_floor_limit.unwrap_or(base.limits.floor_limit),
+            },
+        })
+        .collect();
+    k
 }

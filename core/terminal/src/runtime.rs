@@ -212,7 +212,7 @@ pub struct Terminal {
     probe: Option<ProbeFn>,
     printer: Option<Box<dyn ReceiptPrinter>>,
     receipts: ReceiptSettings,
-    kernel: KernelConfig,
+    pub(crate) kernel: KernelConfig,
     last_frame: Option<Vec<u8>>,
     /// Chip data of the card transaction being run, until the commit that creates its record
     /// stores it.
@@ -374,6 +374,10 @@ impl Terminal {
             trace: Vec::new(),
             guard,
         };
+        // The host's EMV parameters, if kept, configure our own kernel.
+        if let Some(params) = t.terminal_params()? {
+            t.kernel = crate::params::kernel_config(&t.kernel, &params);
+        }
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {
             match o {
@@ -909,6 +913,7 @@ impl Terminal {
                     amount: intent.amount,
                 });
                 let local = self.now().local;
+                // The AIDs of the host's parameters (our kernel's list follows them).
                 let request = kernel_request(
                     kind,
                     intent.amount,

@@ -109,6 +109,9 @@ fn commit<T>(journal: &mut Journal, a: Audited<T>) -> Result<T, TerminalError> {
 
 /// Where the money stands for a transaction outcome, and what to tell the cashier.
 pub fn outcome_diagnosis(o: &TxnOutcome) -> Option<Diagnosis> {
+    if o.card.as_ref().is_some_and(|c| c.declined_by_card) {
+        return Some(diagnosis::declined_by_card(o.reversal_pending));
+    }
     diagnosis::for_outcome(&o.record, o.reversal_pending)
 }
 
@@ -144,6 +147,7 @@ impl TerminalError {
 
 fn card_diagnosis(c: &crate::card::CardError) -> Diagnosis {
     use crate::card::CardError;
+    use smartpos_emv::certified::{CardRefusal, KernelBridgeError};
     use smartpos_emv::kernel::KernelError;
     use smartpos_txn::diagnosis::CardError as P;
     let p = match c {
@@ -154,6 +158,21 @@ fn card_diagnosis(c: &crate::card::CardError) -> Diagnosis {
         }
         CardError::Kernel(KernelError::TryAnotherInterface { .. }) => P::TryAnotherInterface,
         CardError::PinCancelled | CardError::PinPadMissing => P::PinCancelled,
+        CardError::DeclinedOffline => P::DeclinedOffline,
+        CardError::Refused(r) => match r {
+            CardRefusal::ChipCardSwiped => P::ChipCardSwiped,
+            CardRefusal::BadCheckDigit => P::BadCardNumber,
+            CardRefusal::BadExpiry => P::BadExpiry,
+            CardRefusal::EntryNotAllowed => P::EntryNotAllowed,
+            _ => P::ReadFailed,
+        },
+        CardError::Bridge(b) => match b {
+            KernelBridgeError::Aborted | KernelBridgeError::Timeout => P::Cancelled,
+            KernelBridgeError::CardRemoved => P::CardRemoved,
+            KernelBridgeError::NotAccepted { .. } => P::NotSupported,
+            _ => P::ReadFailed,
+        },
+        CardError::Reader(_) => P::Cancelled,
         _ => P::ReadFailed,
     };
     diagnosis::for_card(p)

@@ -827,6 +827,8 @@ static OUTCOMES: &[Diagnosis] = &[
     d("txn.in_flight", C::Network, M::UnknownResolving, R::RetryAfterRecovery, t("结果未知", "Result not known yet"), t("请求可能已到银行，但还没有收到结果。", "The request may have reached the bank, but no result has come back yet."), &[S_NO_CHARGE_AGAIN, S_CHECK_PENDING]),
     d("txn.refund_queued", C::Network, M::UnknownResolving, R::DoNotRetry, t("退款已登记，待发送", "Refund recorded, will be sent"), t("退款已保存在终端，联网后会自动发给银行；到账时间以发卡银行为准。", "The refund is saved on the terminal and sent to the bank automatically when online; when it reaches the card depends on the card's bank."), &[S_NO_REFUND_AGAIN, S_CHECK_PENDING]),
     d("txn.not_sent", C::Network, M::NotCharged, R::SafeToRetry, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
+    d("txn.declined_by_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡片拒绝，交易已撤回", "Declined by the card; reversed"), t("银行批准后，卡片芯片拒绝了这笔交易；终端已撤回（冲正），顾客没有被扣款。", "The bank approved, but the card's chip declined; the terminal reversed the payment and the customer was not charged."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("txn.declined_by_card_reversing", C::Card, M::ReversalPending, R::RetryAfterRecovery, t("卡片拒绝，正在撤回", "Declined by the card; being reversed"), t("银行批准后，卡片芯片拒绝了这笔交易；终端正在撤回（冲正），银行确认前顾客的款项可能被暂时冻结。", "The bank approved, but the card's chip declined; the terminal is reversing the payment and the customer's money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING]),
     d("txn.voided", C::Operator, M::NotCharged, R::DoNotRetry, t("已撤销", "Voided"), t("这笔交易已撤销，不会向顾客收款。", "This transaction was voided; the customer will not be charged for it."), &[S_NEW_SALE]),
 ];
 
@@ -836,6 +838,16 @@ fn outcome(code: &str) -> Diagnosis {
         .find(|d| d.code == code)
         .unwrap_or(&GENERIC_REJECT)
         .clone()
+}
+
+/// The diagnosis of a contact chip card that declined after the host approved (the approval
+/// is reversed, or still being reversed).
+pub fn declined_by_card(reversal_pending: bool) -> Diagnosis {
+    outcome(if reversal_pending {
+        "txn.declined_by_card_reversing"
+    } else {
+        "txn.declined_by_card"
+    })
 }
 
 /// Diagnoses a journaled transaction for the cashier: `None` when approved (nothing to explain),
@@ -919,6 +931,18 @@ pub enum CardError {
     ReadFailed,
     /// The cardholder cancelled PIN entry (or no PIN pad was available).
     PinCancelled,
+    /// A chip card was swiped while its chip was not tried: insert it.
+    ChipCardSwiped,
+    /// A keyed card number fails its check digit.
+    BadCardNumber,
+    /// A keyed expiry date is not a valid month.
+    BadExpiry,
+    /// The card was presented in a way this transaction does not allow.
+    EntryNotAllowed,
+    /// The card declined the transaction itself (AAC at its first GENERATE AC).
+    DeclinedOffline,
+    /// Card reading was cancelled, or no card was presented in time.
+    Cancelled,
 }
 
 #[rustfmt::skip]
@@ -928,6 +952,12 @@ static CARD: &[(CardError, Diagnosis)] = &[
     (CardError::CardBlocked, d("card.blocked", C::Card, M::NotCharged, R::DoNotRetry, t("卡片已锁定", "Card blocked"), t("卡片芯片已被锁定，不能使用。", "The card's chip is blocked and cannot be used."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
     (CardError::TryAnotherInterface, d("card.try_another_interface", C::Card, M::NotCharged, R::SafeToRetry, t("请换一种方式读卡", "Read the card another way"), t("这张卡需要换一种方式读取。", "This card must be read another way."), &[t("请改为插卡（芯片朝上插入）", "Insert the card into the chip slot instead")])),
     (CardError::PinCancelled, d("card.pin_cancelled", C::Card, M::NotCharged, R::SafeToRetry, t("未输入密码", "PIN not entered"), t("这张卡要求输入密码，但没有输入，交易没有发出。", "The card asks for a PIN and none was entered; nothing was sent."), &[S_PIN_AGAIN])),
+    (CardError::ChipCardSwiped, d("card.chip_card_swiped", C::Operator, M::NotCharged, R::SafeToRetry, t("芯片卡请插卡", "Chip card: insert it"), t("这是芯片卡，不能刷磁条；交易没有发出。", "This is a chip card and must not be swiped; nothing was sent."), &[t("请顾客插卡（芯片朝上插入）或挥卡", "Ask the customer to insert the card (chip first) or tap it")])),
+    (CardError::BadCardNumber, d("card.bad_number", C::Operator, M::NotCharged, R::SafeToRetry, t("卡号有误", "Card number is wrong"), t("输入的卡号校验位不对，可能输错了；交易没有发出。", "The card number's check digit is wrong, probably a typing error; nothing was sent."), &[t("核对卡号后重新输入", "Check the number on the card and type it again")])),
+    (CardError::BadExpiry, d("card.bad_expiry", C::Operator, M::NotCharged, R::SafeToRetry, t("有效期有误", "Expiry date is wrong"), t("输入的有效期不是有效的年月（YYMM）；交易没有发出。", "The expiry typed is not a valid year and month (YYMM); nothing was sent."), &[t("按卡面上的有效期重新输入（年年月月）", "Type the expiry from the card again (YYMM)")])),
+    (CardError::EntryNotAllowed, d("card.entry_not_allowed", C::Operator, M::NotCharged, R::SafeToRetry, t("不支持此读卡方式", "Card read the wrong way"), t("这笔交易不允许用这种方式读卡；交易没有发出。", "This transaction does not accept the card read this way; nothing was sent."), &[t("请顾客插卡或挥卡", "Ask the customer to insert or tap the card")])),
+    (CardError::DeclinedOffline, d("card.declined_offline", C::Card, M::NotCharged, R::DoNotRetry, t("卡片拒绝交易", "Declined by the card"), t("卡片芯片自己拒绝了这笔交易，交易没有发给银行，顾客没有被扣款。", "The card's chip declined the payment itself; nothing was sent to the bank and the customer was not charged."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
+    (CardError::Cancelled, d("card.cancelled", C::Operator, M::NotCharged, R::SafeToRetry, t("已取消读卡", "Card reading cancelled"), t("读卡被取消或超时，交易没有发出，顾客没有被扣款。", "Card reading was cancelled or timed out; nothing was sent and the customer was not charged."), &[t("需要时重新发起收款", "Start the payment again when ready")])),
     (CardError::ReadFailed, d("card.read_failed", C::Hardware, M::NotCharged, R::SafeToRetry, t("读卡失败", "Card could not be read"), t("读卡器没能读出卡片。", "The reader could not read the card."), &[t("擦干净卡片后再试", "Wipe the card and try again"), S_OTHER_PAYMENT])),
 ];
 
@@ -1336,6 +1366,13 @@ mod tests {
             CardError::CardBlocked,
             CardError::TryAnotherInterface,
             CardError::ReadFailed,
+            CardError::PinCancelled,
+            CardError::ChipCardSwiped,
+            CardError::BadCardNumber,
+            CardError::BadExpiry,
+            CardError::EntryNotAllowed,
+            CardError::DeclinedOffline,
+            CardError::Cancelled,
         ] {
             let d = for_card(e);
             assert!(matches!(d.category, Category::Card | Category::Hardware));

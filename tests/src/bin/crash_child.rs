@@ -5,7 +5,9 @@
 //! hits of that point from 1. At the N-th hit the child prints `AT POINT N`, flushes, and
 //! blocks forever, so the parent can SIGKILL it exactly there. Commands: `signin`,
 //! `sale AMOUNT KEY`, `preauth AMOUNT KEY`, `void REF KEY`, `refund REF AMOUNT KEY`,
-//! `complete REF AMOUNT KEY`, `settle`, `recover`. On completion it prints one line
+//! `complete REF AMOUNT KEY`, `settle`, `recover`, `chip-sale AMOUNT KEY [decline]` (a
+//! UnionPay card inserted in the simulated certified kernel, which decides after the host; with
+//! `decline` it answers AAC). On completion it prints one line
 //! `RESULT <reference-or-word> <state-or-detail>`.
 
 #![allow(clippy::panic, clippy::expect_used)]
@@ -100,6 +102,29 @@ fn main() {
             "void" => txn(t.void(&a(1), key(2).as_deref(), None).await),
             "refund" => txn(t.refund(&a(1), num(2), key(3).as_deref(), None).await),
             "complete" => txn(t.complete(&a(1), num(2), key(3).as_deref(), None).await),
+            "chip-sale" => {
+                use smartpos_sim::certified::{
+                    Presentation, SimBehaviour, SimCertifiedKernel, SimScheme,
+                };
+                let behaviour = SimBehaviour {
+                    decline_at_second_ac: a(3) == "decline",
+                    ..SimBehaviour::default()
+                };
+                let mut kernel =
+                    SimCertifiedKernel::new(SimScheme::UnionPay, Presentation::Chip, behaviour)
+                        .expect("simulated kernel");
+                let intent = smartpos_tests::intent(
+                    smartpos_txn::TxnIntent::sale(num(1)),
+                    key(2).as_deref(),
+                    None,
+                )
+                .expect("intent");
+                let source = smartpos_terminal::card::CardSource::Certified {
+                    kernel: &mut kernel,
+                    pin: None,
+                };
+                txn(t.transact(intent, source).await)
+            }
             "settle" => match t.settle().await {
                 Ok(o) => format!("settled {o:?}"),
                 Err(e) => format!("error {e}"),
