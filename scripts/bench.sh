@@ -4,7 +4,8 @@
 #   1. ISO 8583 pack/unpack of the reference sale per dialect, next to pyiso8583 on the same
 #      iso87a message in the same run (criterion; plus TLV parsing and DUKPT for reference).
 #   2. SDK overhead per contactless sale against the physical floor of the same run (loopback
-#      round trip + two synchronous=FULL WAL commits), and the card-in-field time of the SDK.
+#      round trip + two synchronous=FULL WAL commits), and the card-in-field time of the SDK;
+#      a contact chip sale through the certified-kernel bridge and what the bridge adds.
 #   3. The same sale through the Kotlin bindings on the JVM (scripts/kotlin.sh bench).
 #   4. Journal scaling: open time and per-sale cost with 10^3, 10^5 and 10^6 rows.
 #   5. Host simulator throughput with 100 concurrent terminals on loopback.
@@ -150,6 +151,12 @@ if s:
     row("2", "  where the sale's time goes (medians)",
         f"{s['engine_commits_per_sale']} engine commits {med('engine_commit_time'):.2f} ms; host wait {med('host_wait'):.2f}; "
         f"card {med('card_in_field'):.2f}; rest {med('sdk_rest'):.2f}")
+    if 'chip_sale' in s:
+        row("2", "contact chip sale through the certified-kernel bridge (simulated kernel)",
+            f"{med('chip_sale'):.2f} ms; {med('chip_sale_instant_peers'):.2f} ms without the kernel's and host's work "
+            f"({s['chip_engine_commits_per_sale']} commits, {s['chip_frames_sent_per_sale']} frames: the sale and the previous chip sale's TC upload)")
+        row("2", "  what the bridge adds per sale (chip minus contactless, peers' work out)",
+            f"{s['bridge_adds_ms_median']:.3f} ms")
 
 # 3. Kotlin
 k = text("kotlin.txt")

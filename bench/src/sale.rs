@@ -1,6 +1,7 @@
-//! Item 2: SDK overhead per contactless sale against the physical floor, measured in one run.
+//! Item 2: SDK overhead per contactless sale against the physical floor, measured in one run,
+//! and a contact chip sale through the certified-kernel bridge (what the bridge adds per sale).
 //!
-//! The sale is the real thing: [`Terminal::sale_contactless`] with a simulated card that
+//! The sale is the real thing: [`Terminal::transact`] through our own kernel with a simulated card that
 //! answers at once, the host simulator on loopback TCP, and the SQLite journal on disk (WAL,
 //! `synchronous=FULL`). The floor is what no implementation can avoid on the same machine:
 //! one loopback TCP round trip with frames of the same sizes (a bare socket answering at once)
@@ -26,7 +27,11 @@ use crate::BenchError;
 use crate::setup::{APPROVED_AMOUNT, Host, TimedCard, run_dir, signed_in_terminal, start_host};
 use crate::stats::{Samples, round3};
 use rusqlite::{Connection, params};
+use smartpos_emv::certified::{
+    CardDecision, CertifiedKernel, HostAnswer, KernelBridgeError, KernelCard, KernelRequest,
+};
 use smartpos_sim::card::{CardProfile, SimCard};
+use smartpos_sim::certified::{Presentation, SimBehaviour, SimCertifiedKernel, SimScheme};
 use smartpos_terminal::card::CardSource;
 use smartpos_terminal::{Probe, Terminal};
 use smartpos_txn::TxnIntent;
@@ -73,6 +78,8 @@ pub(crate) type ProbeLog = Arc<Mutex<Vec<(Instant, Mark)>>>;
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Breakdown {
     pub(crate) commits: u32,
+    /// Frames sent.
+    pub(crate) frames: u32,
     pub(crate) commit_time: Duration,
     pub(crate) host_wait: Duration,
     pub(crate) request_len: usize,
@@ -93,6 +100,7 @@ fn breakdown(log: &[(Instant, Mark)]) -> Breakdown {
                 }
             }
             Mark::BeforeSend(len) => {
+                b.frames += 1;
                 send_at = Some(*at);
                 b.request_len = len;
             }
@@ -296,6 +304,75 @@ pub(crate) async fn one_sale(
     Ok((took, card.timing(), b))
 }
 
+/// The simulated certified kernel with the time spent inside `read` and `complete`.
+struct TimedKernel {
+    inner: SimCertifiedKernel,
+    inside: Duration,
+}
+
+impl CertifiedKernel for TimedKernel {
+    fn read(&mut self, request: &KernelRequest) -> Result<KernelCard, KernelBridgeError> {
+        let start = Instant::now();
+        let r = self.inner.read(request);
+        self.inside += start.elapsed();
+        r
+    }
+
+    fn complete(&mut self, answer: &HostAnswer) -> Result<CardDecision, KernelBridgeError> {
+        let start = Instant::now();
+        let r = self.inner.complete(answer);
+        self.inside += start.elapsed();
+        r
+    }
+
+    fn abort(&mut self) {
+        self.inner.abort();
+    }
+}
+
+/// One contact chip sale through the certified-kernel bridge (a UnionPay card inserted in the
+/// simulated device kernel): wall time, time inside the kernel, breakdown. The previous chip
+/// sale's TC upload goes out first, inside this sale, as it would at a counter.
+pub(crate) async fn one_chip_sale(
+    t: &mut Terminal,
+    log: &ProbeLog,
+    index: usize,
+) -> Result<(Duration, Duration, Breakdown), BenchError> {
+    let inner = SimCertifiedKernel::new(
+        SimScheme::UnionPay,
+        Presentation::Chip,
+        SimBehaviour::APPROVE,
+    )
+    .map_err(|e| BenchError::setup("kernel", e))?;
+    let mut kernel = TimedKernel {
+        inner,
+        inside: Duration::ZERO,
+    };
+    if let Ok(mut l) = log.lock() {
+        l.clear();
+    }
+    let start = Instant::now();
+    let out = t
+        .transact(
+            TxnIntent::sale(APPROVED_AMOUNT),
+            CardSource::Certified {
+                kernel: &mut kernel,
+                pin: None,
+            },
+        )
+        .await
+        .map_err(|e| BenchError::run("chip sale", e))?;
+    let took = start.elapsed();
+    if out.record.state != TxnState::Approved {
+        return Err(BenchError::NotApproved {
+            index,
+            state: out.record.state.to_string(),
+        });
+    }
+    let b = log.lock().map(|l| breakdown(&l)).unwrap_or_default();
+    Ok((took, kernel.inside, b))
+}
+
 /// Registers a probe on `t` that records the time of every commit and frame.
 pub(crate) fn attach_probe(t: &mut Terminal) -> ProbeLog {
     let log: ProbeLog = Arc::new(Mutex::new(Vec::new()));
@@ -378,6 +455,31 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         apdus = card.apdus;
     }
 
+    // Chip sales through the certified-kernel bridge, after the contactless ones (so that
+    // their TC uploads do not fall into the contactless samples). What the bridge adds per
+    // sale: the chip sale minus the kernel's and the host's own work, against the contactless
+    // sale minus the card's and the host's.
+    let mut chip = Samples::new();
+    let mut chip_kernel = Samples::new();
+    let mut chip_instant_peers = Samples::new();
+    let mut chip_commits = 0u32;
+    let mut chip_frames = 0u32;
+    for i in 0..cfg.sales + 1 {
+        let work_before = host.work.total();
+        let (took, inside, b) = one_chip_sale(&mut t, &log, i).await?;
+        let work = host.work.total().saturating_sub(work_before);
+        if i == 0 {
+            // The first one has no TC upload of a previous chip sale to deliver.
+            continue;
+        }
+        chip.push(took);
+        chip_kernel.push(inside);
+        chip_instant_peers.push(took.saturating_sub(inside).saturating_sub(work));
+        chip_commits = b.commits;
+        chip_frames = b.frames;
+    }
+    let bridge_adds_ms = (chip_instant_peers.median() - instant_peers.median()).max(0.0);
+
     // Pages each side writes to its write-ahead log: one sale, one floor sample.
     let wal_frames = serde_json::json!({
         "sale": wal_frames(&dir.join("journal.db"), || one_sale(&mut t, &log, cfg.sales)).await?,
@@ -417,6 +519,12 @@ async fn run_in(cfg: &SaleBench, dir: &Path) -> Result<serde_json::Value, BenchE
         "host_wait": host_wait.summary(),
         "sdk_rest": rest.summary(),
         "wal_frames": wal_frames,
+        "chip_sale": chip.summary(),
+        "chip_sale_kernel": chip_kernel.summary(),
+        "chip_sale_instant_peers": chip_instant_peers.summary(),
+        "chip_engine_commits_per_sale": chip_commits,
+        "chip_frames_sent_per_sale": chip_frames,
+        "bridge_adds_ms_median": round3(bridge_adds_ms),
     }))
 }
 

@@ -194,6 +194,9 @@ pub(crate) struct JournalLock {
     _file: std::fs::File,
 }
 
+/// Further attempts, 10 ms apart, at a lock found busy (see [`JournalLock::acquire`]).
+const LOCK_RETRIES: u32 = 20;
+
 impl JournalLock {
     /// Takes the lock of the journal at `path`, or fails at once with
     /// [`JournalError::InUse`] when another holder has it.
@@ -207,11 +210,23 @@ impl JournalLock {
             .write(true)
             .open(std::path::PathBuf::from(name))
             .map_err(|e| JournalError::Lock(e.kind()))?;
-        match file.try_lock() {
-            Ok(()) => Ok(JournalLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse),
-            Err(std::fs::TryLockError::Error(e)) => Err(JournalError::Lock(e.kind())),
+        // A lock that was just released can still be held for a moment by a copy of its
+        // descriptor: a child process that another thread forked keeps the copy until it
+        // executes its program (the descriptor is close-on-exec). So a busy lock is tried a
+        // few more times over 200 ms before it counts as held by another user.
+        for attempt in 0..=LOCK_RETRIES {
+            match file.try_lock() {
+                Ok(()) => return Ok(JournalLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if attempt < LOCK_RETRIES => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::InUse),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(JournalError::Lock(e.kind()));
+                }
+            }
         }
+        Err(JournalError::InUse)
     }
 }
 
