@@ -162,3 +162,60 @@ async fn downloaded_params_configure_both_kernels() {
     assert_eq!(kernel.completions(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_profiles_emv_params_are_kept_when_the_journal_has_none() {
+    let (server, _acquirer, cfg) = host("cup").await;
+    let dir = TempDir::new("params-profile");
+    let text = r#"base = "cup"
+name = "cup-with-emv"
+
+[[emv.aid]]
+aid = "A000000333010101"
+asi = 0
+contactless_floor_limit = 0
+contactless_txn_limit = 500000
+contactless_cvm_limit = 30000
+"#;
+    let profile = smartpos_txn::proto::Profile::from_toml(text).unwrap();
+    let journal = dir.path().join("journal.db");
+    let key = smartpos_terminal::journal::JournalKey::new([7; 32]);
+    let unionpay = smartpos_types::hex::decode("A000000333010101").unwrap();
+    {
+        let t = smartpos_terminal::Terminal::open_with_profile(
+            cfg.clone(),
+            profile.clone(),
+            &journal,
+            test_tmk(),
+            &key,
+        )
+        .unwrap();
+        let kept = t.terminal_params().unwrap().expect("set from the profile");
+        assert_eq!(kept.aids.len(), 1);
+        assert_eq!(
+            t.kernel_config().limits_for(&unionpay).cvm_required_limit,
+            30_000
+        );
+    }
+    // A host download replaces them, and the profile does not come back over it on open.
+    {
+        let mut t = smartpos_terminal::Terminal::open_with_profile(
+            cfg.clone(),
+            profile.clone(),
+            &journal,
+            test_tmk(),
+            &key,
+        )
+        .unwrap();
+        t.download_params().await.unwrap();
+    }
+    let t =
+        smartpos_terminal::Terminal::open_with_profile(cfg, profile, &journal, test_tmk(), &key)
+            .unwrap();
+    assert_eq!(t.terminal_params().unwrap(), Some(test_params()));
+    assert_eq!(
+        t.kernel_config().limits_for(&unionpay).cvm_required_limit,
+        100_000
+    );
+    server.shutdown().await;
+}

@@ -79,7 +79,7 @@ impl Terminal {
         self.store_params(&params, "emv_params_set")
     }
 
-    fn store_params(
+    pub(crate) fn store_params(
         &mut self,
         params: &TerminalParams,
         action: &'static str,

@@ -374,9 +374,16 @@ impl Terminal {
             trace: Vec::new(),
             guard,
         };
-        // The host's EMV parameters, if kept, configure our own kernel.
-        if let Some(params) = t.terminal_params()? {
-            t.kernel = crate::params::kernel_config(&t.kernel, &params);
+        // The host's EMV parameters, if kept, configure our own kernel; a profile's parameters
+        // are kept when the journal has none yet.
+        match t.terminal_params()? {
+            Some(params) => t.kernel = crate::params::kernel_config(&t.kernel, &params),
+            None => {
+                let from_profile = t.engine.config().profile.emv_params().cloned();
+                if let Some(params) = from_profile {
+                    t.store_params(&params, "emv_params_profile")?;
+                }
+            }
         }
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         while let Some(o) = t.engine.poll() {

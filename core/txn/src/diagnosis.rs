@@ -1375,7 +1375,12 @@ mod tests {
             CardError::Cancelled,
         ] {
             let d = for_card(e);
-            assert!(matches!(d.category, Category::Card | Category::Hardware));
+            // A chip card swiped, a number or expiry typed wrong, a read cancelled: the
+            // cashier's to put right.
+            assert!(matches!(
+                d.category,
+                Category::Card | Category::Hardware | Category::Operator
+            ));
             assert_eq!(d.money, MoneyState::NotCharged);
             assert_ne!(d.code, GENERIC_REJECT.code);
         }

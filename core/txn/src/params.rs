@@ -94,6 +94,7 @@ pub const MAX_ENTRIES: usize = 64;
 
 /// Everything the terminal keeps of the host's EMV parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TerminalParams {
     /// Application parameters, one per AID, in the host's order.
     pub aids: Vec<AidParams>,
@@ -103,6 +104,7 @@ pub struct TerminalParams {
 
 /// Parameters of one application (AID). Amounts are in minor units of the terminal currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AidParams {
     /// AID (9F06), 5 to 16 bytes; hex in JSON.
     #[serde(with = "hex_bytes")]
@@ -182,6 +184,7 @@ pub struct AidParams {
 
 /// One certification authority public key (EMV Book 2 §5.2, Annex B2 / A2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CaPublicKey {
     /// Registered application provider identifier (9F06), 5 bytes; hex in JSON.
     #[serde(with = "hex_bytes")]

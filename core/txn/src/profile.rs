@@ -9,6 +9,7 @@
 
 use crate::engine::{OpError, WorkingKeys};
 use crate::model::{LocalDateTime, TxnKind};
+use crate::params::TerminalParams;
 use crate::proto::{self, Constant, Ctx, Identity, MsgType, Template};
 use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
 use smartpos_iso8583::{
@@ -182,6 +183,9 @@ pub struct Profile {
     pub reversal_constants: Vec<(u8, Constant)>,
     name: Arc<str>,
     templates: Arc<[Template]>,
+    /// EMV terminal parameters the profile sets (`[[emv.aid]]`, `[[emv.ca_key]]`), for a
+    /// terminal whose journal has none yet (a host download replaces them).
+    emv: Option<Arc<TerminalParams>>,
 }
 
 /// Fields a reversal never carries: PIN data and track data (see [`proto::reversal_of`]).
@@ -211,7 +215,13 @@ impl Profile {
             reversal_constants: Vec::new(),
             name: Arc::from(name),
             templates: templates.into(),
+            emv: None,
         })
+    }
+
+    /// The EMV terminal parameters the profile sets, if any.
+    pub fn emv_params(&self) -> Option<&TerminalParams> {
+        self.emv.as_deref()
     }
 
     /// Loads an acquirer profile from TOML text (format: `docs/profiles.md`). Every problem is
@@ -301,6 +311,14 @@ pub enum ProfileError {
         /// The name given.
         charset: String,
     },
+    /// The `[emv]` section does not give valid EMV parameters.
+    #[error("line {line}: emv: {reason}")]
+    Emv {
+        /// Line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A `[messages.X]` name that is not a message type.
     #[error("line {line}: unknown message type {name:?}")]
     UnknownMessage {
@@ -375,6 +393,7 @@ impl ProfileError {
             | ProfileError::ImpossibleLength { line, .. }
             | ProfileError::BadCharset { line, .. }
             | ProfileError::UnknownMessage { line, .. }
+            | ProfileError::Emv { line, .. }
             | ProfileError::UndefinedField { line, .. }
             | ProfileError::MacFieldMissing { line, .. }
             | ProfileError::BadField { line, .. }
@@ -540,6 +559,46 @@ impl<'t> Loader<'t> {
         Some(out)
     }
 
+    /// `[[emv.aid]]` and `[[emv.ca_key]]`: the fields of [`crate::params::AidParams`] and
+    /// [`crate::params::CaPublicKey`] (bytes as hex text), validated like a host download.
+    fn emv(&mut self, v: &Val<'_>) -> Option<TerminalParams> {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            emv: Section,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Section {
+            #[serde(default)]
+            aid: Vec<crate::params::AidParams>,
+            #[serde(default)]
+            ca_key: Vec<crate::params::CaPublicKey>,
+        }
+        let line = self.line(v.span());
+        let doc: Doc = match toml::from_str(self.text) {
+            Ok(d) => d,
+            Err(e) => {
+                self.errors.push(ProfileError::Emv {
+                    line: e.span().map_or(line, |s| self.line(s)),
+                    reason: e.message().to_owned(),
+                });
+                return None;
+            }
+        };
+        let params = TerminalParams {
+            aids: doc.emv.aid,
+            ca_keys: doc.emv.ca_key,
+        };
+        if let Err(e) = params.validate() {
+            self.errors.push(ProfileError::Emv {
+                line,
+                reason: e.to_string(),
+            });
+            return None;
+        }
+        Some(params)
+    }
+
     fn load(mut self) -> Result<Profile, ProfileErrors> {
         let (doc, syntax) = DeTable::parse_recoverable(self.text);
         for e in syntax {
@@ -565,6 +624,7 @@ impl<'t> Loader<'t> {
                 "keys",
                 "constants",
                 "messages",
+                "emv",
             ],
             "",
         );
@@ -953,6 +1013,7 @@ impl<'t> Loader<'t> {
             self.check_constants(d, &all_local);
             self.check_constants(d, &reversal_constants);
         }
+        let emv = get("emv").and_then(|v| self.emv(v));
         match dialect {
             Some(d) if self.errors.is_empty() => Ok(Profile {
                 dialect: Arc::new(d),
@@ -967,6 +1028,7 @@ impl<'t> Loader<'t> {
                     .collect(),
                 name: Arc::from(name.as_str()),
                 templates: templates.into(),
+                emv: emv.map(Arc::new),
             }),
             _ => Err(self.finish()),
         }
@@ -2058,6 +2120,42 @@ mod tests {
         let e = errors("name = \"x\"\n");
         assert_eq!(e[0].line(), 1);
         assert!(matches!(&e[0], ProfileError::Missing { key, .. } if key == "base"));
+    }
+
+    #[test]
+    fn a_profile_sets_emv_parameters_checked_like_a_download() {
+        let text = r#"base = "cup"
+name = "with-emv"
+
+[[emv.aid]]
+aid = "A000000333010101"
+asi = 0
+contactless_floor_limit = 0
+contactless_txn_limit = 1000000
+contactless_cvm_limit = 100000
+"#;
+        let p = Profile::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+        let emv = p.emv_params().expect("emv parameters");
+        assert_eq!(emv.aids.len(), 1);
+        assert_eq!(
+            emv.contactless_limits_for(&hex::decode("A000000333010101").unwrap()),
+            Some((0, 1_000_000, 100_000))
+        );
+        assert!(Profile::by_name("cup").unwrap().emv_params().is_none());
+        // Bad hex, an unknown key and a duplicate AID are errors naming the section.
+        for bad in [
+            "[[emv.aid]]\naid = \"A0000003330101ZZ\"\nasi = 0\n",
+            "[[emv.aid]]\naid = \"A000000333010101\"\nasi = 0\nfloor = 1\n",
+            "[emv]\ncolour = 1\n",
+            "[[emv.aid]]\naid = \"A000000333010101\"\nasi = 0\n[[emv.aid]]\naid = \"A000000333010101\"\nasi = 0\n",
+        ] {
+            let e = errors(&format!("base = \"cup\"\n{bad}"));
+            assert!(
+                e.iter()
+                    .any(|e| matches!(e, ProfileError::Emv { line, .. } if *line > 1)),
+                "{bad}: {e:?}"
+            );
+        }
     }
 
     #[test]
