@@ -24,7 +24,7 @@ use smartpos_crypto::keys::{TdesKey, set_odd_parity, wrap_working_key};
 use smartpos_emv::kernel::{Kernel, KernelConfig, KernelTxn, TransportError};
 use smartpos_emv::reader::{Edc, Frame, LinkConfig, LinkEngine, Reassembler};
 use smartpos_iso8583::{Dialect, Message};
-use smartpos_txn::engine::{Event, Outcome, Output, TxnRequest};
+use smartpos_txn::engine::{CardVerdict, Event, Outcome, Output, TxnRequest};
 use smartpos_txn::journal::Restored;
 use smartpos_txn::model::{LocalDateTime, Now, TxnKind};
 use smartpos_txn::proto::{self, CardData, Identity, Profile};
@@ -233,6 +233,12 @@ fn now(mono_ms: u64) -> Now {
 /// An engine signed in with the fixed keys that has just sent a sale; returns it with the sale
 /// request bytes.
 pub fn engine_waiting_for_sale() -> (Engine, Vec<u8>) {
+    engine_waiting_for_sale_with(false)
+}
+
+/// [`engine_waiting_for_sale`] with a card that decides after the host (`card_decides`: a
+/// contact chip card, second GENERATE AC).
+pub fn engine_waiting_for_sale_with(card_decides: bool) -> (Engine, Vec<u8>) {
     let tmk = key(&TMK);
     let mut block = Vec::with_capacity(60);
     for k in [&PIK, &MAK, &TDK] {
@@ -254,6 +260,7 @@ pub fn engine_waiting_for_sale() -> (Engine, Vec<u8>) {
                 pan: Pan::new("6222021234567890128").ok(),
                 expiry: Some("3012".into()),
                 entry_mode: "012".into(),
+                card_decides,
                 ..CardData::default()
             }),
             original: None,
@@ -266,7 +273,7 @@ pub fn engine_waiting_for_sale() -> (Engine, Vec<u8>) {
         match e.poll() {
             Some(Output::Commit(c)) => e.commit_done(c.id),
             Some(Output::Transmit(req)) => return (e, req),
-            Some(Output::Event(_)) => {}
+            Some(Output::Event(_) | Output::CompleteCard(_)) => {}
             None => break,
         }
     }
@@ -305,7 +312,8 @@ pub fn engine_host_frame(data: &[u8]) {
     let Some((&flags, body)) = data.split_first() else {
         return;
     };
-    let (mut e, _request) = engine_waiting_for_sale();
+    // Bit 16: the card decides after the host; bit 8: it declines (else it accepts).
+    let (mut e, _request) = engine_waiting_for_sale_with(flags & 16 != 0);
     let frame = if flags & 1 != 0 {
         Dialect::cup()
             .unpack(body)
@@ -342,6 +350,19 @@ pub fn engine_host_frame(data: &[u8]) {
                     let _ = format!("{f:?}");
                 }
                 Output::Event(_) => {}
+                Output::CompleteCard(_) => {
+                    let verdict = if flags & 8 != 0 {
+                        CardVerdict::Declined {
+                            script_results: Vec::new(),
+                        }
+                    } else {
+                        CardVerdict::Accepted {
+                            icc: vec![0x9F, 0x27, 0x01, 0x40],
+                            script_results: Vec::new(),
+                        }
+                    };
+                    e.handle_card_decision(now(t), verdict);
+                }
             }
         }
         if finished && inbox.is_empty() {
