@@ -279,20 +279,31 @@ pub(crate) async fn one_sale(
 ) -> Result<(Duration, crate::setup::CardTiming, Breakdown), BenchError> {
     let card = SimCard::new(CardProfile::UnionPay).map_err(|e| BenchError::setup("card", e))?;
     let mut card = TimedCard::new(card);
+    let source = CardSource::OwnKernel {
+        transport: &mut card,
+        pin: None,
+    };
+    let (took, b) = timed_sale(t, log, index, source, "sale").await?;
+    Ok((took, card.timing(), b))
+}
+
+/// One approved sale of [`APPROVED_AMOUNT`] with the card from `source`: its wall time and
+/// the breakdown of the probe log.
+async fn timed_sale(
+    t: &mut Terminal,
+    log: &ProbeLog,
+    index: usize,
+    source: CardSource<'_>,
+    what: &'static str,
+) -> Result<(Duration, Breakdown), BenchError> {
     if let Ok(mut l) = log.lock() {
         l.clear();
     }
     let start = Instant::now();
     let out = t
-        .transact(
-            TxnIntent::sale(APPROVED_AMOUNT),
-            CardSource::OwnKernel {
-                transport: &mut card,
-                pin: None,
-            },
-        )
+        .transact(TxnIntent::sale(APPROVED_AMOUNT), source)
         .await
-        .map_err(|e| BenchError::run("sale", e))?;
+        .map_err(|e| BenchError::run(what, e))?;
     let took = start.elapsed();
     if out.record.state != TxnState::Approved {
         return Err(BenchError::NotApproved {
@@ -301,7 +312,7 @@ pub(crate) async fn one_sale(
         });
     }
     let b = log.lock().map(|l| breakdown(&l)).unwrap_or_default();
-    Ok((took, card.timing(), b))
+    Ok((took, b))
 }
 
 /// The simulated certified kernel with the time spent inside `read` and `complete`.
@@ -348,28 +359,11 @@ pub(crate) async fn one_chip_sale(
         inner,
         inside: Duration::ZERO,
     };
-    if let Ok(mut l) = log.lock() {
-        l.clear();
-    }
-    let start = Instant::now();
-    let out = t
-        .transact(
-            TxnIntent::sale(APPROVED_AMOUNT),
-            CardSource::Certified {
-                kernel: &mut kernel,
-                pin: None,
-            },
-        )
-        .await
-        .map_err(|e| BenchError::run("chip sale", e))?;
-    let took = start.elapsed();
-    if out.record.state != TxnState::Approved {
-        return Err(BenchError::NotApproved {
-            index,
-            state: out.record.state.to_string(),
-        });
-    }
-    let b = log.lock().map(|l| breakdown(&l)).unwrap_or_default();
+    let source = CardSource::Certified {
+        kernel: &mut kernel,
+        pin: None,
+    };
+    let (took, b) = timed_sale(t, log, index, source, "chip sale").await?;
     Ok((took, kernel.inside, b))
 }
 

@@ -647,6 +647,29 @@ pub fn intent(
         .map_err(|e| TerminalError::Config(e.to_string()))
 }
 
+async fn given(
+    t: &mut Terminal,
+    base: TxnIntent,
+    card: CardData,
+    key: Option<&str>,
+    operator: Option<&str>,
+) -> Result<TxnOutcome, TerminalError> {
+    let i = intent(base, key, operator)?;
+    t.transact(i, CardSource::Given(card)).await
+}
+
+async fn tapped(
+    t: &mut Terminal,
+    i: TxnIntent,
+    transport: &mut dyn ApduTransport,
+    pin: Option<&mut dyn PinEntry>,
+) -> Result<TxnOutcome, TerminalError> {
+    // Shortens the PIN pad's object lifetime to the transport's (a coercion).
+    let pin = pin.map(|p| -> &mut dyn PinEntry { p });
+    t.transact(i, CardSource::OwnKernel { transport, pin })
+        .await
+}
+
 impl TerminalCalls for Terminal {
     async fn sale(
         &mut self,
@@ -655,8 +678,7 @@ impl TerminalCalls for Terminal {
         key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let i = intent(TxnIntent::sale(amount), key, operator)?;
-        self.transact(i, CardSource::Given(card)).await
+        given(self, TxnIntent::sale(amount), card, key, operator).await
     }
 
     async fn preauth(
@@ -666,8 +688,7 @@ impl TerminalCalls for Terminal {
         key: Option<&str>,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let i = intent(TxnIntent::preauth(amount), key, operator)?;
-        self.transact(i, CardSource::Given(card)).await
+        given(self, TxnIntent::preauth(amount), card, key, operator).await
     }
 
     async fn balance(
@@ -675,8 +696,7 @@ impl TerminalCalls for Terminal {
         card: CardData,
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let i = intent(TxnIntent::balance(), None, operator)?;
-        self.transact(i, CardSource::Given(card)).await
+        given(self, TxnIntent::balance(), card, None, operator).await
     }
 
     async fn sale_contactless(
@@ -688,10 +708,7 @@ impl TerminalCalls for Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         let i = intent(TxnIntent::sale(amount), key, operator)?;
-        // Shortens the PIN pad's object lifetime to the transport's (a coercion).
-        let pin = pin.map(|p| -> &mut dyn PinEntry { p });
-        self.transact(i, CardSource::OwnKernel { transport, pin })
-            .await
+        tapped(self, i, transport, pin).await
     }
 
     async fn preauth_contactless(
@@ -703,10 +720,7 @@ impl TerminalCalls for Terminal {
         operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
         let i = intent(TxnIntent::preauth(amount), key, operator)?;
-        // Shortens the PIN pad's object lifetime to the transport's (a coercion).
-        let pin = pin.map(|p| -> &mut dyn PinEntry { p });
-        self.transact(i, CardSource::OwnKernel { transport, pin })
-            .await
+        tapped(self, i, transport, pin).await
     }
 
     async fn refund(
