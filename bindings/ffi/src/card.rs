@@ -123,7 +123,7 @@ impl From<CardReaderError> for SmartPosError {
         match e {
             CardReaderError::Cancelled { reason } => SmartPosError::Cancelled { reason },
             CardReaderError::Failed { reason } | CardReaderError::Unexpected { reason } => {
-                SmartPosError::CardReadFailed { reason }
+                crate::convert::card_read_failed(reason)
             }
         }
     }

@@ -207,7 +207,8 @@ impl core_card::PinEntry for PinAdapter {
     }
 }
 
-/// A sale or pre-authorisation (contactless here, card data or `CardReader` in terminal.rs).
+/// A sale or pre-authorisation (contactless here, certified kernel in certified.rs, card data
+/// or `CardReader` in terminal.rs).
 #[derive(Clone, Copy)]
 pub(crate) enum CardKind {
     Sale,
@@ -251,6 +252,26 @@ impl Terminal {
     }
 }
 
+/// The core's intent for a card sale or pre-authorisation; a malformed key or operator is
+/// `Rejected`.
+pub(crate) fn card_intent(
+    kind: CardKind,
+    amount: u64,
+    idempotency_key: Option<String>,
+    operator: Option<String>,
+) -> Result<TxnIntent, SmartPosError> {
+    let base = match kind {
+        CardKind::Sale => TxnIntent::sale(amount),
+        CardKind::PreAuth => TxnIntent::preauth(amount),
+    };
+    base.key_text(idempotency_key.as_deref())
+        .and_then(|i| i.operator_text(operator.as_deref()))
+        .map_err(|e| SmartPosError::Rejected {
+            reason: e.to_string(),
+            diagnosis: None,
+        })
+}
+
 impl Terminal {
     async fn card_txn(
         &self,
@@ -268,17 +289,7 @@ impl Terminal {
             let mut transport = TransportAdapter(transport);
             let mut pin = pin_entry.map(PinAdapter);
             let pin = pin.as_mut().map(|p| p as &mut dyn core_card::PinEntry);
-            let base = match kind {
-                CardKind::Sale => TxnIntent::sale(amount),
-                CardKind::PreAuth => TxnIntent::preauth(amount),
-            };
-            let intent = base
-                .key_text(idempotency_key.as_deref())
-                .and_then(|i| i.operator_text(operator.as_deref()))
-                .map_err(|e| SmartPosError::Rejected {
-                    reason: e.to_string(),
-                    diagnosis: None,
-                })?;
+            let intent = card_intent(kind, amount, idempotency_key, operator)?;
             let source = core_card::CardSource::OwnKernel {
                 transport: &mut transport,
                 pin,

@@ -1,11 +1,17 @@
 //! Every record and enum that crosses the FFI, and the one place where core types become them
 //! (and Kotlin input becomes core types).
 //!
+//! The certified-kernel bridge's records (`KernelRequest`, `KernelCard`, ...) live with their
+//! conversions in `certified.rs`.
+//!
 //! Records hold no clear card data: a PAN appears only masked (`pan_masked`), and pending
 //! messages cross as metadata without their bytes.
 
 use crate::card::CardInput;
+use crate::certified::EntryMode;
 use crate::error::SmartPosError;
+use smartpos_emv::certified::{self as core_certified, KernelBridgeError};
+use smartpos_emv::kernel::CryptogramType as CoreCryptogram;
 use smartpos_terminal::card::CardError;
 use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
 use smartpos_terminal::printing;
@@ -222,6 +228,50 @@ pub struct TxnResult {
     pub replayed: bool,
     /// What to tell the cashier when it was not approved (when the core can say).
     pub diagnosis: Option<Diagnosis>,
+    /// How the card was presented (from the record's field 22 entry mode); `None` for a
+    /// transaction without a card entry mode the SDK knows.
+    pub entry_mode: Option<EntryMode>,
+    /// The chip application's AID (hex) for a chip or contactless card; `None` otherwise and
+    /// for a replayed outcome.
+    pub aid: Option<String>,
+    /// The TC (hex, 9F26) when an inserted card accepted at its final decision; `None`
+    /// otherwise and for a replayed outcome.
+    pub tc: Option<String>,
+    /// An inserted card declined (AAC) after the host approved: the approval was reversed
+    /// (`record.state` is `Reversed`, or `Reversing` while the reversal waits for the host).
+    pub declined_by_card: bool,
+}
+
+/// Which acceptance rule refused a card (the core's `CardRefusal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CardRefusal {
+    /// A chip card was swiped while its chip was not tried: insert it.
+    ChipCardSwiped,
+    /// The keyed card number fails its check digit: key it again.
+    BadCheckDigit,
+    /// The keyed expiry is not a valid `YYMM`.
+    BadExpiry,
+    /// The card was presented in a way this transaction does not allow.
+    EntryNotAllowed,
+    /// The kernel returned incomplete card data (a chip read without chip data, a swipe
+    /// without track 2).
+    Incomplete,
+    /// A rule this version of the bindings does not name (see the reason).
+    Other,
+}
+
+/// What the certified kernel reported when it gave no card (an abort is `Cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KernelFailure {
+    /// The card was removed before the kernel finished.
+    CardRemoved,
+    /// No card was presented in time.
+    Timeout,
+    /// The card was not accepted (no matching application, blocked, chip unreadable).
+    NotAccepted,
+    /// The kernel failed (vendor error code in `kernel_code`), or threw an exception the app
+    /// did not declare (`kernel_code` = `Int.MIN_VALUE`).
+    Kernel,
 }
 
 /// A reversal or advice waiting for the host.
@@ -461,12 +511,22 @@ impl From<Reply> for HostReply {
 impl From<TxnOutcome> for TxnResult {
     fn from(o: TxnOutcome) -> Self {
         let diagnosis = diagnose_outcome(&o.record, o.reversal_pending);
+        let entry_mode = EntryMode::of_field22(o.record.entry_mode.as_deref());
+        let card = o.card.as_ref();
+        let aid = card.map(|c| c.info.aid.clone()).filter(|a| !a.is_empty());
+        let tc = card
+            .filter(|c| c.info.cryptogram_type == CoreCryptogram::Tc.as_str())
+            .map(|c| c.info.cryptogram.clone());
         TxnResult {
             record: o.record.into(),
             reply: o.reply.map(HostReply::from),
             reversal_pending: o.reversal_pending,
             replayed: o.replayed,
             diagnosis,
+            entry_mode,
+            aid,
+            tc,
+            declined_by_card: card.is_some_and(|c| c.declined_by_card),
         }
     }
 }
@@ -1224,13 +1284,67 @@ impl From<TerminalError> for SmartPosError {
                 reason: e.to_string(),
                 denials: denials.iter().map(RefundDenial::from).collect(),
             },
-            TerminalError::Card(CardError::PinCancelled) => SmartPosError::Cancelled {
-                reason: e.to_string(),
-            },
-            TerminalError::Card(_) => SmartPosError::CardReadFailed {
-                reason: e.to_string(),
-            },
+            TerminalError::Card(ref c) => card_error(&e, c),
             other => SmartPosError::internal(other.to_string()),
+        }
+    }
+}
+
+/// A card failure (nothing was sent), with the core's diagnosis of it.
+fn card_error(e: &TerminalError, c: &CardError) -> SmartPosError {
+    let reason = e.to_string();
+    let diagnosis = Some(Diagnosis::from(e.diagnosis()));
+    #[allow(unreachable_patterns)] // the core enums are non_exhaustive
+    match c {
+        CardError::PinCancelled | CardError::Bridge(KernelBridgeError::Aborted) => {
+            SmartPosError::Cancelled { reason }
+        }
+        CardError::Refused(r) => SmartPosError::CardRefused {
+            refusal: CardRefusal::from(*r),
+            reason,
+            diagnosis,
+        },
+        CardError::DeclinedOffline => SmartPosError::CardDeclinedOffline { reason, diagnosis },
+        CardError::Bridge(b) => {
+            let (failure, kernel_code) = match b {
+                KernelBridgeError::CardRemoved => (KernelFailure::CardRemoved, None),
+                KernelBridgeError::Timeout => (KernelFailure::Timeout, None),
+                KernelBridgeError::NotAccepted { .. } => (KernelFailure::NotAccepted, None),
+                KernelBridgeError::Kernel { code, .. } => (KernelFailure::Kernel, Some(*code)),
+                _ => (KernelFailure::Kernel, None),
+            };
+            SmartPosError::CardKernelFailed {
+                failure,
+                kernel_code,
+                reason,
+                diagnosis,
+            }
+        }
+        _ => SmartPosError::CardReadFailed { reason, diagnosis },
+    }
+}
+
+/// `CardReadFailed` for a card reader or transport failure outside the core (the app's
+/// `CardReader`, the mPOS reader), with the core's diagnosis of a reader failure.
+pub(crate) fn card_read_failed(reason: String) -> SmartPosError {
+    let e = TerminalError::Card(CardError::Reader(reason.clone()));
+    SmartPosError::CardReadFailed {
+        reason,
+        diagnosis: Some(e.diagnosis().into()),
+    }
+}
+
+impl From<core_certified::CardRefusal> for CardRefusal {
+    fn from(r: core_certified::CardRefusal) -> Self {
+        use core_certified::CardRefusal as R;
+        #[allow(unreachable_patterns)] // the core enum is non_exhaustive
+        match r {
+            R::ChipCardSwiped => CardRefusal::ChipCardSwiped,
+            R::BadCheckDigit => CardRefusal::BadCheckDigit,
+            R::BadExpiry => CardRefusal::BadExpiry,
+            R::EntryNotAllowed => CardRefusal::EntryNotAllowed,
+            R::Incomplete => CardRefusal::Incomplete,
+            _ => CardRefusal::Other,
         }
     }
 }
@@ -1460,7 +1574,68 @@ mod tests {
         ));
         assert!(matches!(
             SmartPosError::from(TerminalError::Card(CardError::PinPadMissing)),
-            SmartPosError::CardReadFailed { .. }
+            SmartPosError::CardReadFailed {
+                diagnosis: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn card_errors_are_typed_and_carry_the_core_s_diagnosis() {
+        use smartpos_emv::certified::CardRefusal as R;
+        let card = |c: CardError| SmartPosError::from(TerminalError::Card(c));
+        let core_code = |c: CardError| TerminalError::Card(c).diagnosis().code.to_owned();
+        match card(CardError::Refused(R::ChipCardSwiped)) {
+            SmartPosError::CardRefused {
+                refusal,
+                diagnosis: Some(d),
+                ..
+            } => {
+                assert_eq!(refusal, CardRefusal::ChipCardSwiped);
+                assert_eq!(d.code, core_code(CardError::Refused(R::ChipCardSwiped)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            card(CardError::DeclinedOffline),
+            SmartPosError::CardDeclinedOffline {
+                diagnosis: Some(_),
+                ..
+            }
+        ));
+        match card(CardError::Bridge(KernelBridgeError::Kernel {
+            code: -4001,
+            reason: "x".into(),
+        })) {
+            SmartPosError::CardKernelFailed {
+                failure,
+                kernel_code,
+                diagnosis: Some(_),
+                ..
+            } => assert_eq!((failure, kernel_code), (KernelFailure::Kernel, Some(-4001))),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            card(CardError::Bridge(KernelBridgeError::NotAccepted {
+                reason: "chip unreadable".into()
+            })),
+            SmartPosError::CardKernelFailed {
+                failure: KernelFailure::NotAccepted,
+                kernel_code: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            card(CardError::Bridge(KernelBridgeError::Aborted)),
+            SmartPosError::Cancelled { .. }
+        ));
+        assert!(matches!(
+            card(CardError::Reader("gone".into())),
+            SmartPosError::CardReadFailed {
+                diagnosis: Some(_),
+                ..
+            }
         ));
     }
 

@@ -5,7 +5,7 @@
 //! message for logs that never holds card data, and, where the core can tell the cashier what
 //! happened, a [`Diagnosis`]. A decline is not an error: it is a `TxnResult`.
 
-use crate::convert::{Diagnosis, RefundDenial};
+use crate::convert::{CardRefusal, Diagnosis, KernelFailure, RefundDenial};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
@@ -105,11 +105,47 @@ pub enum SmartPosError {
         /// For the cashier.
         diagnosis: Option<Diagnosis>,
     },
-    /// The card could not be read (the app's `CardReader` failed); nothing was sent.
+    /// The card could not be read (the app's `CardReader` or transport failed, our own
+    /// contactless kernel stopped, no PIN pad for a PIN card); nothing was sent.
     #[error("card read failed: {reason}")]
     CardReadFailed {
         /// For logs.
         reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The card was read but the SDK's acceptance rules refuse it; nothing was sent. A swiped
+    /// chip card ([`CardRefusal::ChipCardSwiped`]): ask the customer to insert it.
+    #[error("card refused: {reason}")]
+    CardRefused {
+        /// Which rule.
+        refusal: CardRefusal,
+        /// For logs (no card data).
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The card declined at its first GENERATE AC (AAC): declined offline, nothing was sent.
+    /// Trying the same card again gives the same answer; ask for another payment.
+    #[error("card declined offline: {reason}")]
+    CardDeclinedOffline {
+        /// For logs.
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
+    },
+    /// The device's certified kernel gave no card (card removed, timeout, card not accepted,
+    /// kernel error); nothing was sent. A kernel that aborted throws [`SmartPosError::Cancelled`].
+    #[error("card kernel: {reason}")]
+    CardKernelFailed {
+        /// What the kernel reported.
+        failure: KernelFailure,
+        /// The vendor's error code, for [`KernelFailure::Kernel`].
+        kernel_code: Option<i32>,
+        /// For logs (the kernel's text).
+        reason: String,
+        /// For the cashier.
+        diagnosis: Option<Diagnosis>,
     },
     /// The operation was cancelled before anything was sent.
     #[error("cancelled: {reason}")]

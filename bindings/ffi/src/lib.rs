@@ -18,6 +18,11 @@
 //!   foreign traits, [`PinInput`], and the contactless sale and pre-authorisation.
 //! - `safety.rs`: operator login and management, refund quote, the policy-checked refund
 //!   (denials become `RefundDenied`) and the support bundle.
+//! - `certified.rs`: the app's [`CertifiedKernel`] (the device's certified EMV kernel: Sunmi
+//!   `EMVOptV2`, PAX, Newland), its records ([`KernelRequest`], [`KernelCard`] with the
+//!   masked [`CardNumber`] and [`PinBlock`], [`HostAnswer`], [`CardDecision`]), the one place
+//!   where they are converted to and from the core's, and the sale and pre-authorisation
+//!   through it.
 //! - `reader.rs`: the mPOS reader: the app's [`ReaderLink`], the [`ChunkSender`] its
 //!   notifications feed, and [`MposReader`] (an `ApduTransport` for contactless sales).
 //! - `printer.rs`: the app's [`ReceiptPrinter`] and print, reprint and receipt text.
@@ -29,14 +34,15 @@
 //!   from inside such a callback fails at once with `Busy` instead of waiting for a lock its
 //!   own thread holds.
 //! - `stats.rs`: counters of FFI crossings for the benchmark.
-//! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`], [`SimulatedCard`] and
-//!   [`SimulatedReader`] for JVM tests.
+//! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`], [`SimulatedCard`],
+//!   [`SimulatedReader`] and [`SimulatedKernel`] for JVM tests.
 //! - `bin/uniffi-bindgen.rs`: the bindgen command used in library mode by `bindings/kotlin`.
 
 uniffi::setup_scaffolding!();
 
 pub mod callbacks;
 pub mod card;
+pub mod certified;
 pub mod contactless;
 pub mod convert;
 pub mod error;
@@ -52,10 +58,14 @@ pub mod testkit;
 
 pub use callbacks::{CallbackError, LogLevel, LogRecord, LogSink, SecureStore, TerminalListener};
 pub use card::{CardInput, CardReader, CardReaderError};
+pub use certified::{
+    CardDecision, CardKernelError, CardNumber, CertifiedKernel, HostAnswer, KernelCard,
+    KernelRequest, PinBlock,
+};
 pub use contactless::{ApduTransport, CardTransportError, PinEntry, PinInput};
 pub use error::SmartPosError;
 pub use printer::ReceiptPrinter;
 pub use reader::{ChunkSender, MposReader, ReaderLink};
 pub use terminal::Terminal;
 #[cfg(feature = "testkit")]
-pub use testkit::{HostSimulator, SimulatedCard, SimulatedReader};
+pub use testkit::{HostSimulator, SimulatedCard, SimulatedKernel, SimulatedReader};

@@ -60,9 +60,7 @@ impl ChunkSender {
 }
 
 fn reader_err(e: ReaderError) -> SmartPosError {
-    SmartPosError::CardReadFailed {
-        reason: e.to_string(),
-    }
+    crate::convert::card_read_failed(e.to_string())
 }
 
 /// An mPOS card reader on the app's Bluetooth link.

@@ -2,7 +2,7 @@
 //! that code calls the terminal back.
 //!
 //! Some of the app's callbacks run while the thread that calls them holds the terminal's core
-//! lock: the PIN pad, the card transport, the listeners and the secure store during a command
+//! lock: the PIN pad, the card transport, the certified kernel, the listeners and the secure store during a command
 //! (on the terminal's worker thread), the log sink wherever the SDK logs. If such a callback
 //! called a synchronous terminal method, that method would wait for the lock its own thread
 //! holds, forever, and every later call (sales included) would wait behind it. An `async`
@@ -39,6 +39,8 @@ pub(crate) enum Callback {
     PinEntry,
     /// `ApduTransport.transceive`.
     CardTransport,
+    /// `CertifiedKernel.read` / `complete` / `abort`.
+    CertifiedKernel,
     /// `ReaderLink.write`.
     ReaderLink,
     /// `SecureStore.get` / `put`.
@@ -56,6 +58,7 @@ impl Callback {
             Callback::Printer => "ReceiptPrinter.print",
             Callback::PinEntry => "PinEntry.requestPin",
             Callback::CardTransport => "ApduTransport.transceive",
+            Callback::CertifiedKernel => "CertifiedKernel",
             Callback::ReaderLink => "ReaderLink.write",
             Callback::SecureStore => "SecureStore",
             Callback::Listener => "TerminalListener.onEvent",

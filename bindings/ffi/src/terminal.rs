@@ -5,8 +5,9 @@
 //! `JoinHandle`; the core terminal sits in an `Arc<tokio::sync::Mutex<..>>`, so one command
 //! runs at a time per terminal. If the Kotlin coroutine is cancelled while a command runs, only
 //! the wait for the `JoinHandle` is dropped: the task keeps the lock, finishes and journals
-//! the outcome, which the app then finds by idempotency key or in the journal. The wait for a
-//! card, in contrast, happens before anything is spawned, so cancelling it sends nothing.
+//! the outcome, which the app then finds by idempotency key or in the journal. The wait for the
+//! `CardReader`'s card, in contrast, stops when the caller's future is dropped, so cancelling
+//! it sends nothing.
 //!
 //! [`Terminal::shutdown`] (and dropping the object, which Kotlin's `close()` does) waits for a
 //! running command, closes the host connection and the journal, and stops the runtime's threads.
@@ -435,6 +436,12 @@ impl Terminal {
     ) -> Result<TxnResult, SmartPosError> {
         reentry::refuse_reentry()?;
         let reader = self.card_reader.clone();
+        // The wait for a card happens inside the spawned task (the core asks the reader after
+        // its idempotency check), which outlives this future. Dropping this future (the Kotlin
+        // coroutine was cancelled) drops `_caller`, which stops the wait: the reader's future
+        // is dropped (uniffi cancels its coroutine) and nothing is sent. Once the card is read,
+        // the task finishes and journals as any other.
+        let (_caller, gone) = tokio::sync::oneshot::channel::<()>();
         self.run(move |mut g| async move {
             let t = core_of(&mut g)?;
             let intent = base
@@ -447,6 +454,7 @@ impl Terminal {
             let mut adapter = ReaderAdapter {
                 reader,
                 failure: None,
+                caller_gone: gone,
             };
             let source = match &request.card {
                 Some(c) => CardSource::Given(c.card_data()),
@@ -586,10 +594,12 @@ fn record(
 }
 
 /// The app's `CardReader` as the core's card source; keeps the app's own error, which the
-/// sale then throws as it is.
+/// sale then throws as it is. Stops waiting for the card when the caller's future is dropped
+/// (`caller_gone` resolves).
 struct ReaderAdapter {
     reader: Option<Arc<dyn CardReader>>,
     failure: Option<SmartPosError>,
+    caller_gone: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl core_card::CardReader for ReaderAdapter {
@@ -602,7 +612,17 @@ impl core_card::CardReader for ReaderAdapter {
                 return Err(core_card::CardError::Reader("no card reader".into()));
             };
             stats::callback();
-            match reader.read_card(amount).await {
+            let read = tokio::select! {
+                read = reader.read_card(amount) => read,
+                _ = &mut self.caller_gone => {
+                    log::info!("the caller stopped waiting for the card: nothing is sent");
+                    self.failure = Some(SmartPosError::Cancelled {
+                        reason: "the caller stopped waiting for the card".into(),
+                    });
+                    return Err(core_card::CardError::Reader("caller gone".into()));
+                }
+            };
+            match read {
                 Ok(card) => Ok(card.card_data()),
                 Err(e) => {
                     let text = e.to_string();

@@ -1,16 +1,25 @@
 //! The test kit (feature `testkit`, on in the JVM build): the acquirer host simulator of
 //! `smartpos-sim`, in process, so an app's JVM tests run against the real core over loopback.
 //!
+//! [`SimulatedKernel`] plays a smart POS's certified EMV kernel (the core's
+//! `SimCertifiedKernel`) with the TEST cards inserted, tapped or swiped.
+//!
 //! The simulator keeps its ledger across [`HostSimulator::set_fault_plan`] restarts (same
 //! port, same acquirer), so a test can make the host unreachable or mute and then heal it.
 
 use crate::callbacks::{MemoryStore, SecureStore};
+use crate::certified::{
+    CardDecision, CardKernelError, CertifiedKernel, CryptogramType, HostAnswer, KernelCard,
+    KernelRequest,
+};
 use crate::convert::TlsConfig;
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
 use smartpos_crypto::keys::TdesKey;
+use smartpos_emv::certified::CertifiedKernel as CoreKernel;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, TEST_TMK_HEX};
+use smartpos_sim::certified::{Presentation, SimBehaviour, SimCertifiedKernel, SimScheme};
 use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{
     ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle, TEST_CA_PEM, test_tls_config,
@@ -47,6 +56,11 @@ pub struct LedgerEntry {
     pub rrn: String,
     /// Batch number the terminal sent.
     pub batch: u32,
+    /// The TC (hex) of a chip sale, from the TC upload (0320) the terminal sent after the
+    /// card accepted.
+    pub tc: Option<String>,
+    /// Issuer script results (hex), from the terminal's script advice (0620).
+    pub script_results: Option<String>,
 }
 
 /// The acquirer behind the server, with a switch that swallows the next answers (the host
@@ -221,6 +235,8 @@ impl HostSimulator {
                 response_code: h.response_code,
                 rrn: h.rrn,
                 batch: h.batch,
+                tc: h.tc,
+                script_results: h.script_results,
             })
             .collect()
     }
@@ -494,5 +510,125 @@ impl SimulatedReader {
 impl Drop for SimulatedReader {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A simulated device kernel (the core's `SimCertifiedKernel`) holding one TEST card of the
+/// in-process host's issuer: plays a smart POS's certified EMV kernel on a plain JVM. Give
+/// [`SimulatedKernel::as_kernel`] to `saleWithKernel`, or wrap it in the app's own Kotlin
+/// `CertifiedKernel` that delegates to it.
+#[derive(uniffi::Object)]
+pub struct SimulatedKernel {
+    kernel: Mutex<SimCertifiedKernel>,
+}
+
+impl std::fmt::Debug for SimulatedKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedKernel").finish_non_exhaustive()
+    }
+}
+
+fn sim_name<T: std::str::FromStr<Err = smartpos_sim::certified::UnknownName>>(
+    name: &str,
+) -> Result<T, SmartPosError> {
+    name.trim()
+        .parse()
+        .map_err(|e: smartpos_sim::certified::UnknownName| SmartPosError::config(e.to_string()))
+}
+
+#[uniffi::export]
+impl SimulatedKernel {
+    /// A kernel with the `scheme`'s TEST card (`visa`, `mastercard`, `unionpay`) presented
+    /// `via` `chip`, `tap` or `swipe`, behaving as `behaviours`: comma-separated `approve`,
+    /// `decline` (AAC at the second GENERATE AC), `chip-error` (the chip does not answer; a
+    /// swipe is then a fallback), `script-fail`, `pin` (online PIN without a PIN block: the
+    /// SDK asks its `PinEntry`), `magstripe-only`. An unknown name is a `Config` error listing
+    /// the known ones.
+    #[uniffi::constructor(default(behaviours = "approve"))]
+    pub fn new(
+        scheme: String,
+        via: String,
+        behaviours: String,
+    ) -> Result<Arc<Self>, SmartPosError> {
+        stats::call();
+        let kernel = SimCertifiedKernel::new(
+            sim_name::<SimScheme>(&scheme)?,
+            sim_name::<Presentation>(&via)?,
+            sim_name::<SimBehaviour>(&behaviours)?,
+        )
+        .map_err(|e| SmartPosError::internal(format!("simulated card: {e}")))?;
+        Ok(Arc::new(SimulatedKernel {
+            kernel: Mutex::new(kernel),
+        }))
+    }
+
+    /// This kernel as the app's `CertifiedKernel`.
+    pub fn as_kernel(self: Arc<Self>) -> Arc<dyn CertifiedKernel> {
+        stats::call();
+        self
+    }
+
+    /// The customer presents the card another way (`chip`, `tap`, `swipe`), e.g. swipes it
+    /// after its chip could not be read; a read awaiting completion is dropped.
+    pub fn present(&self, via: String) -> Result<(), SmartPosError> {
+        stats::call();
+        let via = sim_name::<Presentation>(&via)?;
+        self.lock().present(via);
+        Ok(())
+    }
+
+    /// How many times the SDK called `read`.
+    pub fn reads(&self) -> u32 {
+        stats::call();
+        u32::try_from(self.lock().reads()).unwrap_or(u32::MAX)
+    }
+
+    /// How many times the SDK called `complete`.
+    pub fn completions(&self) -> u32 {
+        stats::call();
+        u32::try_from(self.lock().completions()).unwrap_or(u32::MAX)
+    }
+
+    /// How many times the SDK called `abort`.
+    pub fn aborts(&self) -> u32 {
+        stats::call();
+        u32::try_from(self.lock().aborts()).unwrap_or(u32::MAX)
+    }
+
+    /// The card's final decision at its last completion, if any.
+    pub fn last_decision(&self) -> Option<CryptogramType> {
+        stats::call();
+        self.lock().last_decision().map(CryptogramType::from)
+    }
+
+    /// The card's PAN masked to first 6 / last 4.
+    pub fn pan_masked(&self) -> String {
+        stats::call();
+        self.lock().pan().masked()
+    }
+}
+
+impl SimulatedKernel {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimCertifiedKernel> {
+        // The simulated kernel never panics while it is locked (its own guarantee).
+        self.kernel.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl CertifiedKernel for SimulatedKernel {
+    fn read(&self, request: KernelRequest) -> Result<KernelCard, CardKernelError> {
+        let request = smartpos_emv::certified::KernelRequest::try_from(&request)?;
+        let card = CoreKernel::read(&mut *self.lock(), &request)?;
+        KernelCard::try_from(card)
+    }
+
+    fn complete(&self, answer: HostAnswer) -> Result<CardDecision, CardKernelError> {
+        let answer = smartpos_emv::certified::HostAnswer::from(&answer);
+        Ok(CoreKernel::complete(&mut *self.lock(), &answer)?.into())
+    }
+
+    fn abort(&self) -> Result<(), CardKernelError> {
+        CoreKernel::abort(&mut *self.lock());
+        Ok(())
     }
 }

@@ -67,6 +67,10 @@ val SmartPosException.diagnosis: Diagnosis?
         is SmartPosException.Busy -> diagnosis
         is SmartPosException.Journal -> diagnosis
         is SmartPosException.Internal -> diagnosis
+        is SmartPosException.CardReadFailed -> diagnosis
+        is SmartPosException.CardRefused -> diagnosis
+        is SmartPosException.CardDeclinedOffline -> diagnosis
+        is SmartPosException.CardKernelFailed -> diagnosis
         // The first denying rule; `denials` lists every one with its own diagnosis.
         is SmartPosException.RefundDenied -> denials.firstOrNull()?.diagnosis
         else -> null
