@@ -913,9 +913,22 @@ fn chip_card_declining_after_approval_is_reversed_with_96() {
     p.card_verdicts.push_back(Some(CardVerdict::Declined {
         script_results: Vec::new(),
     }));
-    let (rec, pending) = txn(&mut p, chip_req(1_234));
+    let now = p.now();
+    p.engine.start_txn(now, chip_req(1_234));
+    let (rec, pending, reply) = match p.run().result {
+        Ok(Outcome::Txn {
+            record,
+            reversal_pending,
+            reply,
+        }) => (record, reversal_pending, reply),
+        other => panic!("unexpected {other:?}"),
+    };
     assert_eq!(rec.state, TxnState::Reversed, "{rec:?}");
     assert!(!pending);
+    // The outcome keeps the host's approval (code and authorisation), not the reversal's.
+    let reply = reply.expect("the host's answer");
+    assert_eq!(reply.response_code, "00");
+    assert!(reply.auth_code.is_some());
     assert_eq!(host_status(&p, &rec), Some(HostStatus::Reversed));
     let reversal = p.sent.last().expect("a reversal was sent");
     let m = p.engine.config().profile.dialect.unpack(reversal).unwrap();

@@ -535,13 +535,33 @@ fn chip_swipe_and_fallback_through_the_simulated_certified_kernel_reconcile() {
         term(data, &a)
     };
     // Inserted UnionPay card: the host verifies the ARQC, the card answers TC.
-    let (code, chip, err) = sale(&["--card", "unionpay", "--via", "chip"]);
+    let (code, chip, err) = sale(&[
+        "--card",
+        "unionpay",
+        "--via",
+        "chip",
+        "--idempotency-key",
+        "chip-1",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(chip["state"], "approved", "{chip}");
     assert_eq!(chip["entry_mode"], "chip");
     assert_eq!(chip["aid"], "A000000333010101");
     assert_eq!(chip["tc"].as_str().map(str::len), Some(16), "{chip}");
     assert_eq!(chip["declined_by_card"], false);
+    // A retry with the same key: the recorded outcome, with its AID and TC, and no card read.
+    let (code, again, err) = sale(&[
+        "--card",
+        "unionpay",
+        "--via",
+        "chip",
+        "--idempotency-key",
+        "chip-1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again["replayed"], true, "{again}");
+    assert_eq!(again["reference"], chip["reference"]);
+    assert_eq!((&again["aid"], &again["tc"]), (&chip["aid"], &chip["tc"]));
     // The printed receipt carries the AID and the TC.
     let out = Command::new(BIN)
         .arg("terminal")

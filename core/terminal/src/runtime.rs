@@ -753,12 +753,22 @@ impl Terminal {
             .pending()
             .iter()
             .any(|p| p.reference == rec.reference && p.armed);
+        // A chip transaction's card data as journaled (AID, final cryptogram), for the same
+        // outcome fields as the first answer; the ARPC is not kept.
+        let card = self
+            .journal
+            .card_info(&rec.reference)?
+            .map(|info| CardSummary {
+                declined_by_card: info.cryptogram_type == "AAC" && rec.state != TxnState::Approved,
+                info,
+                arpc_received: false,
+            });
         Ok(Some(TxnOutcome {
             record: rec,
             reply: None,
             reversal_pending,
             replayed: true,
-            card: None,
+            card,
         }))
     }
 

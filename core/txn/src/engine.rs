@@ -455,6 +455,8 @@ pub struct Engine {
     wait: Option<Wait>,
     /// The host's answer while a contact chip card decides ([`Output::CompleteCard`]).
     card_wait: Option<Reply>,
+    /// The host's approval of a transaction whose card declined, for its outcome.
+    card_declined_reply: Option<Reply>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -505,6 +507,7 @@ impl Engine {
             op: None,
             wait: None,
             card_wait: None,
+            card_declined_reply: None,
         };
         let mut ops = Vec::new();
         for mut rec in restored.in_flight {
@@ -699,6 +702,23 @@ impl Engine {
 
     fn finish(&mut self, result: Result<Outcome, OpError>) {
         self.wait = None;
+        // A card that declined after the host approved: the outcome keeps the host's answer
+        // (its code and authorisation), not only the reversal's.
+        let result = match (result, self.card_declined_reply.take()) {
+            (
+                Ok(Outcome::Txn {
+                    record,
+                    reply: None,
+                    reversal_pending,
+                }),
+                Some(reply),
+            ) => Ok(Outcome::Txn {
+                record,
+                reply: Some(reply),
+                reversal_pending,
+            }),
+            (r, _) => r,
+        };
         if let Some((op, _)) = self.op.take() {
             self.emit(Event::Finished(Finished {
                 command: op.command(),
@@ -1655,6 +1675,7 @@ impl Engine {
             }
             CardVerdict::Declined { .. } | CardVerdict::Failed => {
                 let record = rec.clone();
+                self.card_declined_reply = Some(reply);
                 let mut ops = Vec::new();
                 for (msg, icc) in notices {
                     if let Some(item) = self.notice(msg, &record, &card, icc) {
