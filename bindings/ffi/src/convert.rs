@@ -510,7 +510,7 @@ impl From<Reply> for HostReply {
 
 impl From<TxnOutcome> for TxnResult {
     fn from(o: TxnOutcome) -> Self {
-        let diagnosis = diagnose_outcome(&o.record, o.reversal_pending);
+        let diagnosis = diagnose_outcome(&o);
         let entry_mode = EntryMode::of_field22(o.record.entry_mode.as_deref());
         let card = o.card.as_ref();
         let aid = card.map(|c| c.info.aid.clone()).filter(|a| !a.is_empty());
@@ -665,12 +665,11 @@ impl From<diagnosis::Diagnosis> for Diagnosis {
     }
 }
 
-/// What to tell the cashier about a journaled, not-approved transaction.
-pub(crate) fn diagnose_outcome(
-    record: &model::TxnRecord,
-    reversal_pending: bool,
-) -> Option<Diagnosis> {
-    diagnosis::for_outcome(record, reversal_pending).map(Diagnosis::from)
+/// What to tell the cashier about a not-approved outcome: the core's diagnosis of the whole
+/// outcome (a card that declined after the host approved has its own, not the plain
+/// "reversed").
+pub(crate) fn diagnose_outcome(o: &TxnOutcome) -> Option<Diagnosis> {
+    smartpos_terminal::safety::outcome_diagnosis(o).map(Diagnosis::from)
 }
 
 /// What to tell the cashier about an engine error.
@@ -1498,13 +1497,20 @@ mod tests {
         let mut declined = record();
         declined.state = model::TxnState::Declined;
         declined.response_code = Some("51".into());
+        let outcome = |record| TxnOutcome {
+            record,
+            reply: None,
+            reversal_pending: false,
+            replayed: false,
+            card: None,
+        };
         assert_eq!(
-            diagnose_outcome(&declined, false).map(|d| d.code),
+            diagnose_outcome(&outcome(declined)).map(|d| d.code),
             Some(d.code)
         );
         let mut approved = record();
         approved.state = model::TxnState::Approved;
-        assert_eq!(diagnose_outcome(&approved, false), None);
+        assert_eq!(diagnose_outcome(&outcome(approved)), None);
         match SmartPosError::from(OpError::NotSignedIn) {
             SmartPosError::NotSignedIn { diagnosis, .. } => assert!(diagnosis.is_some()),
             other => panic!("unexpected {other:?}"),

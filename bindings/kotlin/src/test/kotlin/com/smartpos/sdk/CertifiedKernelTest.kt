@@ -136,6 +136,11 @@ class CertifiedKernelTest {
                 assertEquals(EntryMode.CHIP, r.entryMode)
                 assertEquals(CryptogramType.AAC, sim.lastDecision())
                 assertEquals(1u, sim.completions())
+                // The cashier reads the card's decline, not a plain reversal; the result keeps
+                // the host's approval.
+                assertEquals("txn.declined_by_card", r.diagnosis?.code)
+                assertEquals("not_charged", r.diagnosis?.money)
+                assertEquals("00", r.reply?.responseCode)
                 // The host approved it, then got the reversal.
                 val ledger = env.sim.ledger()
                 assertEquals(listOf("reversed"), ledger.map { it.status })
