@@ -328,12 +328,16 @@ class PosViewModelSdkTest {
         assertNotNull(notSignedIn.diagnosis)
         loggedIn(vm)
 
-        // The card leaves the field after two APDUs: card read failed, nothing sent.
+        // The card leaves the field after two APDUs: card read failed, nothing sent. The SDK's
+        // CardReadFailed carries its own diagnosis ("present the card again and hold it"),
+        // shown instead of the sample's generic "no card".
         val pulled = newVm(open(tapping(SimCardProfile.PulledAway(2u))), "pulled")
         val removed = run(pulled, pulled.sale(700))
         assertEquals(Screen.ERROR, removed.screen)
         assertTrue(removed.error!!, removed.error!!.startsWith("CardReadFailed"))
-        assertEquals("sample.no_card", removed.diagnosis?.code)
+        assertEquals("card.removed", removed.diagnosis?.code)
+        assertEquals("not_charged", removed.diagnosis?.money)
+        assertTrue(removed.canRetry)
         assertEquals(0, sim.ledger().size)
 
         // NFC switched off or missing: a clear state, nothing sent (NfcCardReaderTest covers
