@@ -19,7 +19,6 @@ import com.smartpos.sdk.diagnosis
 import com.smartpos.sdk.events
 import com.smartpos.sdk.ffi.AmountRequest
 import com.smartpos.sdk.ffi.ApduTransport
-import com.smartpos.sdk.ffi.CardTransportException
 import com.smartpos.sdk.ffi.Diagnosis
 import com.smartpos.sdk.ffi.LoginResult
 import com.smartpos.sdk.ffi.PinEntry
@@ -103,23 +102,22 @@ class SdkGateway(
         if (!sdk { io { terminal.isSignedIn() } }) sdk { terminal.signIn(operator) }
     }
 
+    /**
+     * A contactless sale. The SDK decides first: a retry of a recorded sale (same checkout, same
+     * key) returns its outcome, marked replayed, and a refusal (not signed in, a key used for
+     * another amount) comes before any card. Only then does it talk to the card, and the
+     * [LazyCardTransport] brings up NFC (or the mPOS reader) at that first APDU; NFC off or
+     * missing and no card are shown with the sample's diagnoses, nothing sent.
+     */
     override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
         if (amount <= 0) throw GatewayException("amount must be positive", null)
-        // A retry of a recorded sale (same checkout, same key) returns its outcome, marked
-        // replayed, without asking for a card.
-        if (sdk { io { terminal.transactionByKey(idempotencyKey) } } != null) {
-            return money { terminal.saleContactless(amount.toULong(), NoCard, pinEntry, idempotencyKey, operator) }.toView()
-        }
-        val session = try {
-            cards.present(amount)
-        } catch (e: NfcUnavailableException) {
-            val code = if (e.state == NfcState.DISABLED) NFC_OFF else NFC_MISSING
-            throw GatewayException("NFC not usable: ${e.state}", localDiagnosis(code), e)
-        } catch (e: IOException) {
-            throw GatewayException("no card: ${e.message}", localDiagnosis(NO_CARD), e)
-        }
-        return session.use {
-            money { terminal.saleContactless(amount.toULong(), it.transport, pinEntry, idempotencyKey, operator) }.toView()
+        val card = LazyCardTransport(cards, amount)
+        return try {
+            money { terminal.saleContactless(amount.toULong(), card, pinEntry, idempotencyKey, operator) }.toView()
+        } catch (e: GatewayException) {
+            throw card.failure?.let { cardFailure(it) } ?: e
+        } finally {
+            card.close()
         }
     }
 
@@ -232,10 +230,13 @@ class SdkGateway(
         private const val OUTCOME_UNKNOWN = "sample.outcome_unknown"
         private const val NOT_CONFIGURED = "sample.not_configured"
 
-        /** Stands in for the card when the SDK replays a recorded sale (it never reads it then). */
-        private val NoCard = object : ApduTransport {
-            override fun transceive(apdu: ByteArray): ByteArray =
-                throw CardTransportException.CardRemoved("replayed sale: no card presented")
+        /** Why no card came, for the screens: NFC off or missing, or no card (nothing sent). */
+        private fun cardFailure(e: IOException): GatewayException = when (e) {
+            is NfcUnavailableException -> {
+                val code = if (e.state == NfcState.DISABLED) NFC_OFF else NFC_MISSING
+                GatewayException("NFC not usable: ${e.state}", localDiagnosis(code), e)
+            }
+            else -> GatewayException("no card: ${e.message}", localDiagnosis(NO_CARD), e)
         }
 
         private fun copyOf(customer: Boolean) = if (customer) ReceiptCopy.CUSTOMER else ReceiptCopy.MERCHANT

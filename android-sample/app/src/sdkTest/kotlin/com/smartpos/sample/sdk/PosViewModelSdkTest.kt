@@ -4,10 +4,12 @@ import android.nfc.Tag
 import android.nfc.tech.IsoDep
 import android.os.Bundle
 import com.smartpos.sample.nfc.NfcCardReader
+import com.smartpos.sample.nfc.NoCardException
 import com.smartpos.sample.nfc.NfcUnavailableException
 import com.smartpos.sample.nfc.NfcState
 import com.smartpos.sample.print.PrintStatus
 import com.smartpos.sample.print.ReceiptSink
+import com.smartpos.sample.ui.GatewayException
 import com.smartpos.sample.ui.LoginOutcome
 import com.smartpos.sample.ui.PosEvent
 import com.smartpos.sample.ui.PosUiState
@@ -22,6 +24,7 @@ import com.smartpos.sdk.ffi.SimulatedCard
 import com.smartpos.sdk.ffi.Terminal
 import com.smartpos.sdk.ffi.TerminalConfig
 import com.smartpos.sdk.ffi.testSecureStore
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.cancelAndJoin
@@ -84,6 +87,7 @@ class PosViewModelSdkTest {
     private lateinit var dir: File
     private lateinit var terminal: Terminal
     private lateinit var gateway: SdkGateway
+    /** NFC card sessions the gateway opened (`CardSource.present`), by amount. */
     private val taps = Collections.synchronizedList(mutableListOf<Long>())
     private val printer = RecordingSink()
 
@@ -301,11 +305,22 @@ class PosViewModelSdkTest {
         assertFalse(a.replayed)
         // The same key again (what Retry of that checkout sends): the SDK's recorded outcome,
         // marked replayed through SdkGateway; no card is asked for, nothing reaches the host.
+        val seen = Collections.synchronizedList(mutableListOf<PosEvent>())
+        val collector = CoroutineScope(Dispatchers.IO).launch { gateway.events.collect { seen += it } }
+        Thread.sleep(200) // the listener is registered when collection starts
         val again = runBlocking { gateway.sale(2_500, "key-1") }
         assertTrue("the SDK's replayed flag reaches the screens", again.replayed)
         assertEquals(a.reference, again.reference)
-        assertEquals(listOf(2_500L), taps)
+        // The SDK answered the key from its journal before asking for a card: the NFC session
+        // (reader mode, the tap) was never opened, and nobody was asked to present a card.
+        assertEquals("NFC sessions opened", listOf(2_500L), taps)
         assertEquals(1, sim.ledger().size)
+        // The same key for another amount is the SDK's conflict, again without NFC.
+        val conflict = runCatching { runBlocking { gateway.sale(2_600, "key-1") } }.exceptionOrNull()
+        assertTrue("$conflict", conflict is GatewayException && conflict.message!!.startsWith("IdempotencyConflict"))
+        assertEquals("NFC sessions opened", listOf(2_500L), taps)
+        runBlocking { collector.cancelAndJoin() }
+        assertFalse("$seen", seen.any { it is PosEvent.PresentCard })
 
         // The next customer pays the same amount: a new checkout, a new key, a card is read.
         vm.newSale()
@@ -317,6 +332,76 @@ class PosViewModelSdkTest {
         assertEquals("key-2", terminal.transaction(b.reference)?.idempotencyKey)
         assertEquals(2, sim.ledger().size)
         assertEquals(emptyList<String>(), sim.reconcile(terminal, false))
+    }
+
+    @Test
+    fun a_sale_retried_after_an_unknown_outcome_is_replayed_without_opening_nfc_again() {
+        val vm0 = newVm()
+        loggedIn(vm0)
+        // The app gives up after 150 ms; the host's answer is lost, so the SDK waits for its own
+        // 2 s response timeout while the screen already says "unknown, tap Retry".
+        val impatient = open(tapping(SimCardProfile.Visa), callTimeoutMs = 150)
+        val vm = newVm(impatient, "sale")
+        sim.dropNextAnswers(1u)
+        val first = run(vm, vm.sale(4_000))
+        assertEquals(Screen.ERROR, first.screen)
+        assertTrue(first.canRetry)
+        assertEquals("sample.outcome_unknown", first.diagnosis?.code)
+        assertEquals("NFC sessions opened", listOf(4_000L), taps)
+
+        // Retry (same key) until the outcome is known: every retry is answered by the SDK from
+        // its journal (or waits for the first attempt); none of them opens NFC again.
+        var retried = run(vm, vm.retry())
+        var attempts = 1
+        while (retried.screen == Screen.ERROR && attempts < 40) {
+            assertEquals(retried.error, "sample.outcome_unknown", retried.diagnosis?.code)
+            Thread.sleep(200)
+            retried = run(vm, vm.retry())
+            attempts++
+        }
+        assertEquals(retried.error, Screen.RESULT, retried.screen)
+        val outcome = retried.lastResult!!
+        assertTrue("the recorded outcome, marked replayed", outcome.replayed)
+        assertEquals("sale-1", terminal.transaction(outcome.reference)?.idempotencyKey)
+        assertEquals("NFC sessions opened", listOf(4_000L), taps)
+        assertEquals(1, terminal.journalAll().count { it.idempotencyKey == "sale-1" })
+        run(vm, vm.recover())
+        assertEquals(emptyList<String>(), sim.reconcile(terminal, false))
+    }
+
+    @Test
+    fun a_sale_the_sdk_refuses_before_the_card_never_opens_nfc() {
+        // Not signed in: the SDK refuses with its diagnosis before it asks for a card, so the
+        // gateway never turned reader mode on and nobody was asked to tap.
+        val vm = newVm()
+        val refused = run(vm, vm.sale(100))
+        assertEquals(Screen.ERROR, refused.screen)
+        assertNotNull(refused.diagnosis)
+        assertEquals("NFC sessions opened", emptyList<Long>(), taps)
+        assertEquals(0, SimulatedCardIsoDep.apdus.get())
+    }
+
+    @Test
+    fun nfc_off_missing_or_no_card_keep_their_diagnoses_and_send_nothing() {
+        val vm = newVm()
+        loggedIn(vm)
+        val off = newVm(open(CardSource { throw NfcUnavailableException(NfcState.DISABLED) }), "off")
+        val offState = run(off, off.sale(700))
+        assertEquals(Screen.ERROR, offState.screen)
+        assertEquals("sample.nfc_off", offState.diagnosis?.code)
+        assertTrue(offState.canRetry)
+        val none = newVm(open(NfcCardSource(NfcCardReader(null)) { null }), "none")
+        val noneState = run(none, none.sale(700))
+        assertEquals("sample.nfc_missing", noneState.diagnosis?.code)
+        assertEquals("本机不支持 NFC", noneState.diagnosis?.titleZh)
+        // No tap in time, or the cashier cancelled "present card": no card, Retry possible.
+        val late = newVm(open(CardSource { throw NoCardException("no card within 60000 ms") }), "late")
+        val lateState = run(late, late.sale(700))
+        assertEquals("sample.no_card", lateState.diagnosis?.code)
+        assertTrue(lateState.error!!, lateState.error!!.startsWith("no card"))
+        assertTrue(lateState.canRetry)
+        assertEquals(0, sim.ledger().size)
+        assertTrue(terminal.journalAll().isEmpty())
     }
 
     @Test
@@ -340,15 +425,8 @@ class PosViewModelSdkTest {
         assertTrue(removed.canRetry)
         assertEquals(0, sim.ledger().size)
 
-        // NFC switched off or missing: a clear state, nothing sent (NfcCardReaderTest covers
-        // how NfcCardReader detects both).
-        val off = newVm(open(CardSource { throw NfcUnavailableException(NfcState.DISABLED) }), "off")
-        assertEquals("sample.nfc_off", run(off, off.sale(700)).diagnosis?.code)
-        val noNfc = NfcCardSource(NfcCardReader(null)) { null }
-        val none = newVm(open(noNfc), "none")
-        val noneState = run(none, none.sale(700))
-        assertEquals("sample.nfc_missing", noneState.diagnosis?.code)
-        assertEquals("本机不支持 NFC", noneState.diagnosis?.titleZh)
+        // NFC off or missing, and no card: nfc_off_missing_or_no_card_keep_their_diagnoses_and_send_nothing
+        // (NfcCardReaderTest covers how NfcCardReader detects them).
 
         // A PIN card asks the PIN pad (FixedPinEntry) and is approved.
         val pin = newVm(open(tapping(SimCardProfile.Pin)), "pin")
