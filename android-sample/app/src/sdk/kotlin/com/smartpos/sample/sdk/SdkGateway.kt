@@ -45,23 +45,27 @@ import java.io.IOException
  * [PaymentGateway] over the SmartPOS SDK's [Terminal] (Kotlin bindings, `com.smartpos.sdk.ffi`).
  *
  * Everything is the SDK's: operator login and password change (`login`, `changePassword`; the
- * terminal is signed in with `signIn` after the first login), contactless sales through the
- * app's [CardSource] (NFC `IsoDep` or the mPOS reader, as an [ApduTransport]) with the app's
- * [PinEntry], the refund quote and the policy-checked refund with the supervisor's password,
- * void, settlement, the journal, pending reversals/advices and their recovery, receipts
- * (`receiptText` for the preview, `print` / `reprintLast` through the app's [ReceiptPrinter]),
- * events and diagnoses.
+ * terminal is signed in with `signIn` after the first login), card sales through the device's
+ * certified EMV kernel ([VendorKernel], `saleWithKernel`) when it has a ready one, otherwise
+ * contactless through the app's [CardSource] (NFC `IsoDep` or the mPOS reader, as an
+ * [ApduTransport]), with the app's [PinEntry], the refund quote and the policy-checked refund
+ * with the supervisor's password, void, settlement, the journal, pending reversals/advices and
+ * their recovery, receipts (`receiptText` for the preview, `print` / `reprintLast` through the
+ * app's [ReceiptPrinter]), events and diagnoses.
  *
  * Every [SmartPosException] becomes a [GatewayException] carrying the SDK's diagnosis; a decline
  * is a normal [TxnView] with `approved = false` and its diagnosis. A money command that gets no
  * answer within [callTimeoutMs] on the app's side throws a [GatewayException] with
  * `outcomeUnknown` (the SDK still finishes and journals it): retry it with the same key.
  *
- * @param cards where the card of a sale comes from.
- * @param pinEntry the PIN pad asked when a card wants an online PIN (null: such cards fail).
+ * @param cards where the card of a contactless sale comes from.
+ * @param pinEntry the PIN pad asked when a card wants an online PIN and the device's kernel
+ *   has no PIN pad of its own (null: such cards fail).
  * @param printer installed with `setPrinter` (null: `print` reports no printer); an
  *   [EscPosReceiptPrinter] also tells a missing printer permission apart from "busy".
  * @param receiptWidth paper width of the on-screen receipt preview.
+ * @param kernel the smart POS's certified EMV kernel, if the app has one for this device: every
+ *   sale goes through it while [VendorKernel.isReady] (null: contactless only).
  */
 class SdkGateway(
     private val terminal: Terminal,
@@ -70,9 +74,14 @@ class SdkGateway(
     private val printer: ReceiptPrinter? = null,
     private val callTimeoutMs: Long = 120_000,
     private val receiptWidth: ReceiptWidth = ReceiptWidth.W32,
+    private val kernel: VendorKernel? = null,
 ) : PaymentGateway, AutoCloseable {
     @Volatile
     private var operator: String? = null
+
+    /** The kernel of the sale running now, for the cashier's cancel; null when none. */
+    @Volatile
+    private var kernelInUse: VendorKernel? = null
 
     init {
         printer?.let { terminal.setPrinter(it) }
@@ -103,7 +112,8 @@ class SdkGateway(
     }
 
     /**
-     * A contactless sale. The SDK decides first: a retry of a recorded sale (same checkout, same
+     * A sale: through the device's certified kernel while it is ready ([kernelSale]), otherwise
+     * contactless. The SDK decides first: a retry of a recorded sale (same checkout, same
      * key) returns its outcome, marked replayed, and a refusal (not signed in, a key used for
      * another amount) comes before any card. Only then does it talk to the card, and the
      * [LazyCardTransport] brings up NFC (or the mPOS reader) at that first APDU; NFC off or
@@ -111,6 +121,7 @@ class SdkGateway(
      */
     override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
         if (amount <= 0) throw GatewayException("amount must be positive", null)
+        kernel?.takeIf { it.isReady() }?.let { return kernelSale(it, amount, idempotencyKey) }
         val card = LazyCardTransport(cards, amount)
         return try {
             money { terminal.saleContactless(amount.toULong(), card, pinEntry, idempotencyKey, operator) }.toView()
@@ -121,7 +132,28 @@ class SdkGateway(
         }
     }
 
-    override fun cancelCardWait(): Boolean = cards.cancel()
+    /**
+     * A sale with the card read by the device's certified kernel (insert, tap or swipe; the PIN
+     * on its PIN pad, else [pinEntry]). The SDK replays a known key without calling the kernel,
+     * applies its acceptance rules (a swiped chip card: `CardRefused`, "insert the card"), gives
+     * the host's answer to an inserted card and reverses the approval when the card declines
+     * (`declinedByCard`, with its diagnosis). Card errors carry the SDK's diagnoses.
+     */
+    private suspend fun kernelSale(k: VendorKernel, amount: Long, idempotencyKey: String): TxnView {
+        kernelInUse = k
+        try {
+            val result = money { terminal.saleWithKernel(amount.toULong(), k, pinEntry, idempotencyKey, operator) }
+            return result.toView()
+        } finally {
+            kernelInUse = null
+            // The app gave up (no answer in time, cancelled) while the kernel still waits for
+            // the card: end that wait, nothing is sent. A card already read is left alone.
+            k.cancel()
+        }
+    }
+
+    /** Stops the wait for the card: the kernel's, or the NFC / reader wait of a contactless sale. */
+    override fun cancelCardWait(): Boolean = kernelInUse?.cancel() == true || cards.cancel()
 
     override suspend fun refundQuote(reference: String): RefundQuote {
         val original = sdk { io { terminal.transaction(reference) } }
@@ -201,7 +233,12 @@ class SdkGateway(
      * (an outcome recorded earlier under the same key) is kept for the result screen.
      */
     private fun TxnResult.toView(): TxnView =
-        record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference), replayed)
+        record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference), replayed).copy(
+            entryMode = entryMode?.name?.lowercase(),
+            aid = aid,
+            tc = tc,
+            declinedByCard = declinedByCard,
+        )
 
     private fun receiptOf(reference: String): String? =
         try {
