@@ -25,6 +25,7 @@ import com.smartpos.sample.sdk.EscPosReceiptPrinter
 import com.smartpos.sample.sdk.MposCardSource
 import com.smartpos.sample.sdk.NfcCardSource
 import com.smartpos.sample.sdk.SdkWiring
+import com.smartpos.sample.sdk.VendorKernel
 import com.smartpos.sample.ui.DeferredGateway
 import com.smartpos.sample.ui.PaymentGateway
 import com.smartpos.sample.ui.PosActivity
@@ -38,11 +39,13 @@ import com.smartpos.sample.ui.PosViewModel
  * - `keys/`: the Android Keystore-backed secure store for the TMK and the journal key.
  * - `ui/`: the ViewModel, the gateway interface the screens use, the activity, zh/en texts.
  * - `sdk/`: the bridges from all of the above to the SmartPOS SDK's foreign traits
- *   (`Bridges.kt`: `IsoDepApduTransport`, `EscPosReceiptPrinter`, `BleMposBridge`, PIN entry)
- *   and `SdkGateway`, the screens' gateway over the SDK's `Terminal`.
+ *   (`Bridges.kt`: `IsoDepApduTransport`, `LazyCardTransport`, `EscPosReceiptPrinter`,
+ *   `BleMposBridge`, PIN entry), `VendorKernel.kt` (the slot for a smart POS's certified EMV
+ *   kernel) and `SdkGateway`, the screens' gateway over the SDK's `Terminal`.
  *
  * This class wires them once per process: one terminal, one printer selector, one NFC reader,
- * and the mPOS reader once the app has connected one ([useMposReader]).
+ * the device's EMV kernel if there is one ([vendorKernel]), and the mPOS reader once the app
+ * has connected one ([useMposReader]).
  */
 class PosApp : Application(), PosActivity.ViewModelSource {
     /** NFC card access (null adapter: the UI says NFC is missing). */
@@ -98,12 +101,23 @@ class PosApp : Application(), PosActivity.ViewModelSource {
     }
 
     /**
+     * The smart POS's certified EMV kernel, or null on a phone or a device without one (sales
+     * are then contactless). The sample links no vendor SDK: on a Sunmi or PAX device return
+     * your [com.smartpos.sample.sdk.VendorKernel] subclass here (e.g. over Sunmi PayLib's
+     * `EMVOptV2` once `SunmiPayKernel` is connected); `isReady()` tells the gateway, sale by
+     * sale, whether to use it.
+     */
+    private fun vendorKernel(): VendorKernel? = null
+
+    /**
      * The SDK terminal behind the screens, opened by the first command (the ViewModel asks at
      * once) on a background thread; a terminal that cannot open is an error screen with the
      * SDK's diagnosis (e.g. journal refused: call support, do not clear data), never a crash.
      */
     private val gateway: PaymentGateway = DeferredGateway {
-        SdkWiring.openInBackground(this, PREFS, secrets, cards, DialogPinEntry({ foreground }), { EscPosReceiptPrinter(printers) })
+        SdkWiring.openInBackground(
+            this, PREFS, secrets, cards, DialogPinEntry({ foreground }), { EscPosReceiptPrinter(printers) }, vendorKernel(),
+        )
     }
 
     override fun onCreate() {

@@ -28,7 +28,8 @@ interface PaymentGateway {
     suspend fun changePassword(operator: String, oldPassword: String, newPassword: String)
 
     /**
-     * A contactless sale of [amount] minor units. [idempotencyKey] identifies one checkout: a
+     * A card sale of [amount] minor units (the device's EMV kernel when it has one, else a tap on
+     * NFC or the mPOS reader). [idempotencyKey] identifies one checkout: a
      * retry with the same key returns the recorded outcome ([TxnView.replayed]) and charges
      * nothing twice; a new checkout always has a new key.
      */
@@ -93,6 +94,12 @@ data class SupervisorApproval(val supervisor: String, val password: String) {
  * One transaction for the screens. [replayed]: the SDK returned the outcome recorded earlier
  * under the same idempotency key (a retry of the same checkout); no card was read and nothing was
  * sent now, and the screen says it is the result of the earlier attempt.
+ *
+ * Card details from the SDK: [entryMode] (`chip`, `contactless`, `swipe`, `fallback`, `keyed`),
+ * the chip application's [aid] and the card's [tc] (hex; an inserted card that accepted at its
+ * final decision), and [declinedByCard]: the card declined after the host approved, so the SDK
+ * reverses the payment (the screen says so; the diagnosis says where the money stands). [aid]
+ * and [tc] are null for a replayed outcome.
  */
 data class TxnView(
     val reference: String,
@@ -107,6 +114,10 @@ data class TxnView(
     val receiptPreview: String?,
     val diagnosis: DiagnosisView?,
     val replayed: Boolean = false,
+    val entryMode: String? = null,
+    val aid: String? = null,
+    val tc: String? = null,
+    val declinedByCard: Boolean = false,
 )
 
 /**

@@ -109,7 +109,12 @@ class PosActivity : Activity() {
         val r = s.lastResult ?: return
         label(if (r.approved) texts.approved else texts.notApproved)
         if (r.replayed) label(texts.replayed)
+        // Where the money stands is the SDK's diagnosis below (reversed, or still reversing).
+        if (r.declinedByCard) label(texts.declinedByCard)
         label("${r.kind} ${r.reference} ${r.amount} ${r.responseCode ?: ""}")
+        // How the card was read, and for a chip its application and the card's certificate.
+        listOfNotNull(r.entryMode, r.aid?.let { "AID $it" }, r.tc?.let { "TC $it" })
+            .takeIf { it.isNotEmpty() }?.let { label(it.joinToString("  ")) }
         r.receiptPreview?.let { label(it).apply { typeface = android.graphics.Typeface.MONOSPACE } }
         button(texts.print) { vm.printReceipt() }
         button(texts.reprint) { vm.reprintLast() }

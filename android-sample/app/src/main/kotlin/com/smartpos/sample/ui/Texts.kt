@@ -46,5 +46,6 @@ class Texts(locale: Locale) {
     val enterPin get() = t("请输入密码", "Enter PIN")
     val ok get() = t("确定", "OK")
     val cancel get() = t("取消", "Cancel")
+    val declinedByCard get() = t("银行批准后卡片芯片拒绝了这笔交易，终端已撤回（冲正）", "The card's chip declined after the bank approved: the terminal reverses the payment")
     val replayed get() = t("这是先前那次尝试的结果（本次未读卡、未发送）", "Result of the earlier attempt (no card read, nothing sent now)")
 }

@@ -31,7 +31,8 @@ object SdkWiring {
      * the settings `tid`, `mid`, `host` from shared preferences [prefs] (TLS with the system's
      * trust store is the SDK's default when `tls` is configured; plain TCP otherwise), and
      * wires the app's card source (NFC or the mPOS reader), PIN pad and printer into it.
-     * No `CardReader`: every sale is contactless through [cards].
+     * No `CardReader`: a sale goes through the device's certified [kernel] while it is ready,
+     * otherwise it is contactless through [cards].
      */
     fun open(
         context: Context,
@@ -40,6 +41,7 @@ object SdkWiring {
         cards: CardSource,
         pinEntry: PinEntry,
         printer: ReceiptPrinter,
+        kernel: VendorKernel? = null,
     ): SdkGateway {
         val p = context.getSharedPreferences(prefs, Context.MODE_PRIVATE)
         val config = TerminalConfig(
@@ -50,7 +52,7 @@ object SdkWiring {
         )
         val dir = File(context.filesDir, "smartpos").also { it.mkdirs() }
         val terminal = Terminal.open(config, dir.path, KeystoreSdkStore(secrets), null)
-        return SdkGateway(terminal, cards, pinEntry, printer)
+        return SdkGateway(terminal, cards, pinEntry, printer, kernel = kernel)
     }
 
     /**
@@ -65,9 +67,10 @@ object SdkWiring {
         cards: CardSource,
         pinEntry: PinEntry,
         printer: () -> ReceiptPrinter,
+        kernel: VendorKernel? = null,
     ): SdkGateway = withContext(Dispatchers.IO) {
         try {
-            open(context, prefs, secrets, cards, pinEntry, printer())
+            open(context, prefs, secrets, cards, pinEntry, printer(), kernel)
         } catch (e: SmartPosException) {
             throw SdkGateway.failure(e)
         }

@@ -70,6 +70,68 @@ class CardSession(val transport: ApduTransport, private val release: () -> Unit 
     override fun close() = release()
 }
 
+/**
+ * The card of one contactless sale, asked for only when the SDK first talks to it: the first
+ * [transceive] waits for the customer's card ([CardSource.present]: NFC reader mode and the tap,
+ * or the mPOS reader), the next ones go to that card. The SDK answers a known idempotency key
+ * from its journal (and refuses a terminal that is not signed in) before it sends any APDU, so
+ * a replayed sale never turns NFC on and the app asks nothing before the SDK does.
+ *
+ * Called on the terminal's worker thread, which may block while the customer taps. Why no card
+ * came (NFC off or missing, no tap in time, the cashier cancelled: an [IOException] from
+ * [CardSource.present]) is kept in [failure]: the SDK only sees a [CardTransportException]
+ * and fails the sale with its generic "card read failed"; the gateway shows the cause instead.
+ * [close] ends the card session, and a wait for a card that is still running.
+ */
+class LazyCardTransport(private val cards: CardSource, private val amount: Long) : ApduTransport, AutoCloseable {
+    private val lock = Any()
+    private var session: CardSession? = null
+    private var waiting = false
+    private var closed = false
+
+    /** Why the card could not be presented; null when it was (or was never asked for). */
+    @Volatile
+    var failure: IOException? = null
+        private set
+
+    override fun transceive(apdu: ByteArray): ByteArray = card().transceive(apdu)
+
+    private fun card(): ApduTransport {
+        synchronized(lock) {
+            session?.let { return it.transport }
+            if (closed || failure != null) throw CardTransportException.CardRemoved("card session over")
+            waiting = true
+        }
+        val presented = try {
+            runBlocking { cards.present(amount) }
+        } catch (e: IOException) {
+            failure = e
+            throw CardTransportException.Timeout("no card presented: ${e.javaClass.simpleName}")
+        } finally {
+            synchronized(lock) { waiting = false }
+        }
+        synchronized(lock) {
+            if (!closed) {
+                session = presented
+                return presented.transport
+            }
+        }
+        // The sale ended (the app gave up) while the customer tapped: release the card at once.
+        presented.close()
+        throw CardTransportException.CardRemoved("card session over")
+    }
+
+    /** Ends the card session; a wait for the card still running is cancelled (no card, nothing sent). */
+    override fun close() {
+        val (open, wasWaiting) = synchronized(lock) {
+            closed = true
+            (session.also { session = null }) to waiting
+        }
+        if (wasWaiting) cards.cancel()
+        open?.close()
+    }
+}
+
 /** Where the card of a contactless sale comes from: the NFC controller or the mPOS reader. */
 fun interface CardSource {
     /**

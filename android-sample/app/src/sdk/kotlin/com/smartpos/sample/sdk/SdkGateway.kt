@@ -19,7 +19,6 @@ import com.smartpos.sdk.diagnosis
 import com.smartpos.sdk.events
 import com.smartpos.sdk.ffi.AmountRequest
 import com.smartpos.sdk.ffi.ApduTransport
-import com.smartpos.sdk.ffi.CardTransportException
 import com.smartpos.sdk.ffi.Diagnosis
 import com.smartpos.sdk.ffi.LoginResult
 import com.smartpos.sdk.ffi.PinEntry
@@ -46,23 +45,27 @@ import java.io.IOException
  * [PaymentGateway] over the SmartPOS SDK's [Terminal] (Kotlin bindings, `com.smartpos.sdk.ffi`).
  *
  * Everything is the SDK's: operator login and password change (`login`, `changePassword`; the
- * terminal is signed in with `signIn` after the first login), contactless sales through the
- * app's [CardSource] (NFC `IsoDep` or the mPOS reader, as an [ApduTransport]) with the app's
- * [PinEntry], the refund quote and the policy-checked refund with the supervisor's password,
- * void, settlement, the journal, pending reversals/advices and their recovery, receipts
- * (`receiptText` for the preview, `print` / `reprintLast` through the app's [ReceiptPrinter]),
- * events and diagnoses.
+ * terminal is signed in with `signIn` after the first login), card sales through the device's
+ * certified EMV kernel ([VendorKernel], `saleWithKernel`) when it has a ready one, otherwise
+ * contactless through the app's [CardSource] (NFC `IsoDep` or the mPOS reader, as an
+ * [ApduTransport]), with the app's [PinEntry], the refund quote and the policy-checked refund
+ * with the supervisor's password, void, settlement, the journal, pending reversals/advices and
+ * their recovery, receipts (`receiptText` for the preview, `print` / `reprintLast` through the
+ * app's [ReceiptPrinter]), events and diagnoses.
  *
  * Every [SmartPosException] becomes a [GatewayException] carrying the SDK's diagnosis; a decline
  * is a normal [TxnView] with `approved = false` and its diagnosis. A money command that gets no
  * answer within [callTimeoutMs] on the app's side throws a [GatewayException] with
  * `outcomeUnknown` (the SDK still finishes and journals it): retry it with the same key.
  *
- * @param cards where the card of a sale comes from.
- * @param pinEntry the PIN pad asked when a card wants an online PIN (null: such cards fail).
+ * @param cards where the card of a contactless sale comes from.
+ * @param pinEntry the PIN pad asked when a card wants an online PIN and the device's kernel
+ *   has no PIN pad of its own (null: such cards fail).
  * @param printer installed with `setPrinter` (null: `print` reports no printer); an
  *   [EscPosReceiptPrinter] also tells a missing printer permission apart from "busy".
  * @param receiptWidth paper width of the on-screen receipt preview.
+ * @param kernel the smart POS's certified EMV kernel, if the app has one for this device: every
+ *   sale goes through it while [VendorKernel.isReady] (null: contactless only).
  */
 class SdkGateway(
     private val terminal: Terminal,
@@ -71,9 +74,14 @@ class SdkGateway(
     private val printer: ReceiptPrinter? = null,
     private val callTimeoutMs: Long = 120_000,
     private val receiptWidth: ReceiptWidth = ReceiptWidth.W32,
+    private val kernel: VendorKernel? = null,
 ) : PaymentGateway, AutoCloseable {
     @Volatile
     private var operator: String? = null
+
+    /** The kernel of the sale running now, for the cashier's cancel; null when none. */
+    @Volatile
+    private var kernelInUse: VendorKernel? = null
 
     init {
         printer?.let { terminal.setPrinter(it) }
@@ -103,27 +111,49 @@ class SdkGateway(
         if (!sdk { io { terminal.isSignedIn() } }) sdk { terminal.signIn(operator) }
     }
 
+    /**
+     * A sale: through the device's certified kernel while it is ready ([kernelSale]), otherwise
+     * contactless. The SDK decides first: a retry of a recorded sale (same checkout, same
+     * key) returns its outcome, marked replayed, and a refusal (not signed in, a key used for
+     * another amount) comes before any card. Only then does it talk to the card, and the
+     * [LazyCardTransport] brings up NFC (or the mPOS reader) at that first APDU; NFC off or
+     * missing and no card are shown with the sample's diagnoses, nothing sent.
+     */
     override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
         if (amount <= 0) throw GatewayException("amount must be positive", null)
-        // A retry of a recorded sale (same checkout, same key) returns its outcome, marked
-        // replayed, without asking for a card.
-        if (sdk { io { terminal.transactionByKey(idempotencyKey) } } != null) {
-            return money { terminal.saleContactless(amount.toULong(), NoCard, pinEntry, idempotencyKey, operator) }.toView()
-        }
-        val session = try {
-            cards.present(amount)
-        } catch (e: NfcUnavailableException) {
-            val code = if (e.state == NfcState.DISABLED) NFC_OFF else NFC_MISSING
-            throw GatewayException("NFC not usable: ${e.state}", localDiagnosis(code), e)
-        } catch (e: IOException) {
-            throw GatewayException("no card: ${e.message}", localDiagnosis(NO_CARD), e)
-        }
-        return session.use {
-            money { terminal.saleContactless(amount.toULong(), it.transport, pinEntry, idempotencyKey, operator) }.toView()
+        kernel?.takeIf { it.isReady() }?.let { return kernelSale(it, amount, idempotencyKey) }
+        val card = LazyCardTransport(cards, amount)
+        return try {
+            money { terminal.saleContactless(amount.toULong(), card, pinEntry, idempotencyKey, operator) }.toView()
+        } catch (e: GatewayException) {
+            throw card.failure?.let { cardFailure(it) } ?: e
+        } finally {
+            card.close()
         }
     }
 
-    override fun cancelCardWait(): Boolean = cards.cancel()
+    /**
+     * A sale with the card read by the device's certified kernel (insert, tap or swipe; the PIN
+     * on its PIN pad, else [pinEntry]). The SDK replays a known key without calling the kernel,
+     * applies its acceptance rules (a swiped chip card: `CardRefused`, "insert the card"), gives
+     * the host's answer to an inserted card and reverses the approval when the card declines
+     * (`declinedByCard`, with its diagnosis). Card errors carry the SDK's diagnoses.
+     */
+    private suspend fun kernelSale(k: VendorKernel, amount: Long, idempotencyKey: String): TxnView {
+        kernelInUse = k
+        try {
+            val result = money { terminal.saleWithKernel(amount.toULong(), k, pinEntry, idempotencyKey, operator) }
+            return result.toView()
+        } finally {
+            kernelInUse = null
+            // The app gave up (no answer in time, cancelled) while the kernel still waits for
+            // the card: end that wait, nothing is sent. A card already read is left alone.
+            k.cancel()
+        }
+    }
+
+    /** Stops the wait for the card: the kernel's, or the NFC / reader wait of a contactless sale. */
+    override fun cancelCardWait(): Boolean = kernelInUse?.cancel() == true || cards.cancel()
 
     override suspend fun refundQuote(reference: String): RefundQuote {
         val original = sdk { io { terminal.transaction(reference) } }
@@ -203,7 +233,12 @@ class SdkGateway(
      * (an outcome recorded earlier under the same key) is kept for the result screen.
      */
     private fun TxnResult.toView(): TxnView =
-        record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference), replayed)
+        record.toView(diagnosis?.toView(), reversalPending, receiptOf(record.reference), replayed).copy(
+            entryMode = entryMode?.name?.lowercase(),
+            aid = aid,
+            tc = tc,
+            declinedByCard = declinedByCard,
+        )
 
     private fun receiptOf(reference: String): String? =
         try {
@@ -232,10 +267,13 @@ class SdkGateway(
         private const val OUTCOME_UNKNOWN = "sample.outcome_unknown"
         private const val NOT_CONFIGURED = "sample.not_configured"
 
-        /** Stands in for the card when the SDK replays a recorded sale (it never reads it then). */
-        private val NoCard = object : ApduTransport {
-            override fun transceive(apdu: ByteArray): ByteArray =
-                throw CardTransportException.CardRemoved("replayed sale: no card presented")
+        /** Why no card came, for the screens: NFC off or missing, or no card (nothing sent). */
+        private fun cardFailure(e: IOException): GatewayException = when (e) {
+            is NfcUnavailableException -> {
+                val code = if (e.state == NfcState.DISABLED) NFC_OFF else NFC_MISSING
+                GatewayException("NFC not usable: ${e.state}", localDiagnosis(code), e)
+            }
+            else -> GatewayException("no card: ${e.message}", localDiagnosis(NO_CARD), e)
         }
 
         private fun copyOf(customer: Boolean) = if (customer) ReceiptCopy.CUSTOMER else ReceiptCopy.MERCHANT

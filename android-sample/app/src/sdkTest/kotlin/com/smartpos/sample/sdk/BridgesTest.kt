@@ -23,6 +23,9 @@ import com.smartpos.sample.nfc.ApduChannel
 import com.smartpos.sample.nfc.CardIoException
 import com.smartpos.sample.nfc.LosableIsoDep
 import com.smartpos.sample.nfc.NfcCardReader
+import com.smartpos.sample.nfc.NfcState
+import com.smartpos.sample.nfc.NfcUnavailableException
+import com.smartpos.sample.nfc.NoCardException
 import com.smartpos.sample.print.BluetoothSppPrinter
 import com.smartpos.sample.print.FakeUsbPrinterConnection
 import com.smartpos.sample.print.FakeWoyou
@@ -31,6 +34,7 @@ import com.smartpos.sample.print.PrintStatus
 import com.smartpos.sample.print.PrinterSelector
 import com.smartpos.sample.print.SunmiPrinter
 import com.smartpos.sample.print.UsbPrinter
+import com.smartpos.sdk.ffi.ApduTransport
 import com.smartpos.sdk.ffi.CardTransportException
 import com.smartpos.sdk.ffi.PrintJob
 import com.smartpos.sdk.ffi.PrinterStatus
@@ -46,6 +50,7 @@ import kotlinx.coroutines.cancel
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
 import kotlinx.coroutines.yield
 import org.junit.After
 import org.junit.Assert.assertArrayEquals
@@ -75,6 +80,7 @@ import java.util.Collections
 import java.util.UUID
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
 
 /** The bridges from the app's hardware adapters to the SDK's foreign traits. */
 @RunWith(RobolectricTestRunner::class)
@@ -123,6 +129,87 @@ class BridgesTest {
         } catch (e: CardTransportException.CardRemoved) {
             assertTrue(e.reason.isNotEmpty())
         }
+    }
+
+    /** A card source that counts its sessions and can be told to wait until cancelled. */
+    private class CountingCards(private val waitForCancel: Boolean = false) : CardSource {
+        val presented = AtomicInteger()
+        val released = AtomicInteger()
+        val cancelled = AtomicInteger()
+        val apdus = Collections.synchronizedList(mutableListOf<ByteArray>())
+        private val cancel = CompletableFuture<Unit>()
+
+        override suspend fun present(amount: Long): CardSession {
+            presented.incrementAndGet()
+            if (waitForCancel) {
+                withContext(Dispatchers.IO) { cancel.get(10, TimeUnit.SECONDS) }
+                throw NoCardException("card wait cancelled")
+            }
+            val card = object : ApduTransport {
+                override fun transceive(apdu: ByteArray): ByteArray {
+                    apdus += apdu
+                    return byteArrayOf(0x90.toByte(), 0x00)
+                }
+            }
+            return CardSession(card) { released.incrementAndGet() }
+        }
+
+        override fun cancel(): Boolean {
+            cancelled.incrementAndGet()
+            return cancel.complete(Unit)
+        }
+    }
+
+    @Test
+    fun lazy_card_transport_asks_for_the_card_at_the_first_apdu_only() {
+        // Never talked to (a replayed sale): no card session, nothing to cancel or release.
+        val idle = CountingCards()
+        LazyCardTransport(idle, 100).close()
+        assertEquals(listOf(0, 0, 0), listOf(idle.presented.get(), idle.cancelled.get(), idle.released.get()))
+
+        // One session for the whole card read, released once when the sale is over.
+        val cards = CountingCards()
+        val transport = LazyCardTransport(cards, 100)
+        repeat(3) { assertArrayEquals(byteArrayOf(0x90.toByte(), 0x00), transport.transceive(byteArrayOf(0, 0xA4.toByte(), 4, 0))) }
+        assertEquals(1, cards.presented.get())
+        assertEquals(3, cards.apdus.size)
+        assertNull(transport.failure)
+        transport.close()
+        transport.close()
+        assertEquals(1, cards.released.get())
+        assertEquals(0, cards.cancelled.get())
+        try {
+            transport.transceive(byteArrayOf(0))
+            fail("the session is over")
+        } catch (e: CardTransportException.CardRemoved) {
+            assertEquals(1, cards.presented.get())
+        }
+    }
+
+    @Test
+    fun lazy_card_transport_keeps_why_no_card_came_and_close_cancels_a_running_wait() {
+        val off = LazyCardTransport(CardSource { throw NfcUnavailableException(NfcState.DISABLED) }, 100)
+        try {
+            off.transceive(byteArrayOf(0))
+            fail("no card")
+        } catch (e: CardTransportException) {
+            assertFalse("no card data in the reason", e.message.orEmpty().contains("00A4"))
+        }
+        assertTrue("${off.failure}", off.failure is NfcUnavailableException)
+
+        // The sale is given up while the customer has not tapped yet: close() ends the wait.
+        val cards = CountingCards(waitForCancel = true)
+        val transport = LazyCardTransport(cards, 100)
+        val sdkThread = CompletableFuture.supplyAsync { runCatching { transport.transceive(byteArrayOf(0)) }.exceptionOrNull() }
+        val end = System.currentTimeMillis() + 5_000
+        while (cards.presented.get() == 0 && System.currentTimeMillis() < end) Thread.sleep(5)
+        Thread.sleep(50)
+        transport.close()
+        val thrown = sdkThread.get(5, TimeUnit.SECONDS)
+        assertTrue("$thrown", thrown is CardTransportException)
+        assertEquals(1, cards.cancelled.get())
+        assertTrue("${transport.failure}", transport.failure is NoCardException)
+        assertEquals(0, cards.released.get())
     }
 
     @Test

@@ -11,6 +11,7 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.MutableSharedFlow
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -30,6 +31,10 @@ class WaitingGateway : PaymentGateway {
     var card = CompletableDeferred<Unit>()
     val keys = mutableListOf<String>()
 
+    /** What the next sale returns once the card came (null: a plain approval). */
+    @Volatile
+    var result: TxnView? = null
+
     override suspend fun login(operator: String, password: String) = LoginOutcome.LOGGED_IN
     override suspend fun changePassword(operator: String, oldPassword: String, newPassword: String) = Unit
     override suspend fun sale(amount: Long, idempotencyKey: String): TxnView {
@@ -42,7 +47,7 @@ class WaitingGateway : PaymentGateway {
                 throw GatewayException("no card: ${e.message}", null, e)
             }
         }
-        return TxnView("000001000001", "sale", "approved", amount, true, null, null, "00", false, null, null, replayed = replay)
+        return result ?: TxnView("000001000001", "sale", "approved", amount, true, null, null, "00", false, null, null, replayed = replay)
     }
 
     override fun cancelCardWait(): Boolean = card.completeExceptionally(IOException("card wait cancelled"))
@@ -130,5 +135,38 @@ class PosActivityTest {
         vm.printReceipt()
         until(activity) { it.printStatus != null }
         assertTrue(Texts(java.util.Locale.ENGLISH).printerNoPermission in texts(activity.window.decorView))
+    }
+
+    @Test
+    fun a_chip_result_shows_how_the_card_was_read_and_a_card_decline_is_labelled() {
+        val activity = Robolectric.buildActivity(PosActivity::class.java).setup().get()
+        val vm = activity.viewModel
+        val app = activity.application as TestPosApp
+        val en = Texts(java.util.Locale.ENGLISH)
+        until(activity) { !it.busy }
+        vm.login("01", "1357")
+        until(activity) { it.screen == Screen.AMOUNT }
+        app.gateway.card.complete(Unit)
+        app.gateway.result = TxnView(
+            "000001000002", "sale", "approved", 1234, true, "123456789012", "654321", "00", false, null, null,
+            entryMode = "chip", aid = "A000000333010101", tc = "1122334455667788",
+        )
+        vm.sale(1234)
+        until(activity) { it.screen == Screen.RESULT }
+        val shown = texts(activity.window.decorView)
+        assertTrue(shown.toString(), "chip  AID A000000333010101  TC 1122334455667788" in shown)
+        assertFalse(shown.toString(), en.declinedByCard in shown)
+
+        // The card declined after the bank approved: the SDK reversed it; the screen says why.
+        app.gateway.result = TxnView(
+            "000001000003", "sale", "reversed", 1234, false, "123456789013", "654322", "00", false, null, null,
+            entryMode = "chip", aid = "A0000000031010", declinedByCard = true,
+        )
+        vm.newSale()
+        vm.sale(1234)
+        until(activity) { it.screen == Screen.RESULT && it.lastResult?.reference == "000001000003" }
+        val declined = texts(activity.window.decorView)
+        assertTrue(declined.toString(), en.notApproved in declined && en.declinedByCard in declined)
+        assertTrue(declined.toString(), "chip  AID A0000000031010" in declined)
     }
 }
