@@ -516,11 +516,8 @@ class PosViewModelSdkTest {
         // The cashier reads that the card declined (the result screen's label, from
         // declinedByCard: PosActivityTest) and where the money stands (the SDK's diagnosis).
         assertEquals("not_charged", s.diagnosis?.money)
-        // The core has its own diagnosis for this (txn.declined_by_card, "use another
-        // payment"), but the FFI's TxnResult gives the generic txn.reversed ("start a new
-        // sale"): bindings/ffi/src/convert.rs builds it with diagnosis::for_outcome, not the
-        // core's safety::outcome_diagnosis. Either is accepted here until the FFI is mended.
-        assertTrue("${s.diagnosis?.code}", s.diagnosis?.code in setOf("txn.declined_by_card", "txn.reversed"))
+        // The cashier reads the card's own decline ("use another payment"), not a plain reversal.
+        assertEquals("txn.declined_by_card", s.diagnosis?.code)
         assertTrue("a definite outcome closes the checkout", vm.openIntents().isEmpty())
         assertEquals(listOf("reversed"), sim.ledger().map { it.status })
         assertEquals(emptyList<String>(), sim.reconcile(terminal, false))
