@@ -25,6 +25,8 @@
 //!   through it.
 //! - `reader.rs`: the mPOS reader: the app's [`ReaderLink`], the [`ChunkSender`] its
 //!   notifications feed, and [`MposReader`] (an `ApduTransport` for contactless sales).
+//! - `params.rs`: the acquirer's EMV parameters: download, read, set, and the TLV records for
+//!   the device's certified kernel.
 //! - `printer.rs`: the app's [`ReceiptPrinter`] and print, reprint and receipt text.
 //! - `convert.rs`: every record and enum that crosses the FFI, and the one place where core
 //!   types are converted to them.
@@ -46,6 +48,7 @@ pub mod certified;
 pub mod contactless;
 pub mod convert;
 pub mod error;
+pub mod params;
 pub mod printer;
 pub mod reader;
 mod reentry;
