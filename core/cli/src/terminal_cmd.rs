@@ -154,12 +154,16 @@ pub enum TerminalCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sets the refund policy and operator settings from a JSON file (see `policy show`).
+    /// Sets the refund policy and operator settings from a JSON file; `policy show` prints the
+    /// current ones in the same shape.
     Settings {
         /// A JSON file with `require_login`, `refund_policy`, `operators`; omit to print.
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// The refund policy and operator settings in force (`policy show`).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// EMV parameters (AIDs, limits, CA public keys): download from the host, show, set.
     #[command(subcommand)]
     Params(crate::params_cmd::ParamsCmd),
@@ -173,6 +177,14 @@ pub enum TerminalCmd {
         #[arg(long)]
         confirm: bool,
     },
+}
+
+/// The refund policy.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Prints the refund policy and operator settings in force, as the JSON document that
+    /// `settings --file` takes (edit it and pass it back to change them).
+    Show,
 }
 
 /// Operator management.
@@ -791,6 +803,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         | TerminalCmd::RefundQuote { .. }
         | TerminalCmd::Explain { .. }
         | TerminalCmd::SupportBundle { .. }
+        | TerminalCmd::Policy(_)
         | TerminalCmd::Settings { .. } => return local(t, cmd),
         TerminalCmd::Complete(a) => outcome_json(
             &t.complete(
@@ -854,7 +867,8 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
     Ok(out)
 }
 
-/// Commands that need no host: operators, quotes, explanations, support bundle, settings.
+/// Commands that need no host: operators, quotes, explanations, support bundle, settings,
+/// policy.
 fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
     use smartpos_txn::operators::LoginResult;
     Ok(match cmd {
@@ -946,6 +960,9 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                     .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
                 t.set_safety_settings(settings).map_err(err)?;
             }
+            serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
+        }
+        TerminalCmd::Policy(PolicyCmd::Show) => {
             serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
         }
         _ => return Err(ToolError("not a local command".into()).into()),

@@ -1,0 +1,146 @@
+//! Every `--help` of the `smartpos` command names only commands that exist (issue 22: the
+//! `settings` help sent users to a `policy show` that did not exist).
+//!
+//! The test walks the whole command tree through the binary's own `--help` output (the
+//! `Commands:` lists), then checks every back-quoted span of every help text that reads like a
+//! command: a run of lower-case words (`policy show`, `show`) or anything starting with
+//! `smartpos `. Such a span must resolve to a command: from the root, from `terminal`, or from
+//! the command whose help names it or one of its parents. In the `Options:` part of a help,
+//! single words are option values (`nfc`, `chip`, `test`) and JSON keys (`operators`), so only
+//! spans of two or more words, or starting with `smartpos`, are checked there.
+
+// A test binary: helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::BIN;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+/// `smartpos PATH --help` (the `terminal` level needs no `--data` for help).
+fn help(path: &[String]) -> String {
+    let out = Command::new(BIN)
+        .args(path)
+        .arg("--help")
+        .output()
+        .expect("run smartpos --help");
+    assert!(out.status.success(), "{path:?} --help failed");
+    String::from_utf8(out.stdout).expect("UTF-8 help")
+}
+
+/// The subcommand names of a help text's `Commands:` list (without `help`).
+fn subcommands(text: &str) -> Vec<String> {
+    let Some((_, rest)) = text.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    rest.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            // Names are indented by two spaces; wrapped descriptions by more.
+            let name = l.strip_prefix("  ")?;
+            (!name.starts_with(' ')).then(|| name.split_whitespace().next().map(str::to_owned))?
+        })
+        .filter(|n| n != "help")
+        .collect()
+}
+
+/// Every command path with its help text, depth first.
+fn tree() -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![Vec::<String>::new()];
+    while let Some(path) = todo.pop() {
+        let text = help(&path);
+        for sub in subcommands(&text) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        out.push((path, text));
+    }
+    out
+}
+
+/// The back-quoted spans of `text`.
+fn spans(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn is_word(w: &str) -> bool {
+    w.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && w.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The command words a span names, or `None` when it does not read like a command.
+fn command_words(span: &str, in_options: bool) -> Option<Vec<String>> {
+    let words: Vec<&str> = span.split(' ').collect();
+    if words.first() == Some(&"smartpos") {
+        // `smartpos host --ledger FILE`: the command words end at the first option or value.
+        return Some(
+            words[1..]
+                .iter()
+                .take_while(|w| is_word(w))
+                .map(|w| (*w).to_owned())
+                .collect(),
+        );
+    }
+    if !words.iter().all(|w| is_word(w)) || (in_options && words.len() < 2) {
+        return None;
+    }
+    Some(words.iter().map(|w| (*w).to_owned()).collect())
+}
+
+#[test]
+fn every_help_names_only_commands_that_exist() {
+    let tree = tree();
+    let paths: BTreeSet<Vec<String>> = tree.iter().map(|(p, _)| p.clone()).collect();
+    assert!(
+        paths.contains(&vec!["terminal".to_owned(), "sale".to_owned()]),
+        "the walk found the terminal commands: {paths:?}"
+    );
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (path, text) in &tree {
+        let (head, options) = text.split_once("\nOptions:\n").unwrap_or((text, ""));
+        for (part, in_options) in [(head, false), (options, true)] {
+            for span in spans(part) {
+                let Some(words) = command_words(&span, in_options) else {
+                    continue;
+                };
+                checked += 1;
+                // Relative to the root, to `terminal`, or to this command and its parents.
+                let mut bases: Vec<Vec<String>> = vec![Vec::new(), vec!["terminal".to_owned()]];
+                bases.extend((0..=path.len()).map(|n| path[..n].to_vec()));
+                let found = bases.iter().any(|base| {
+                    let mut p = base.clone();
+                    p.extend(words.iter().cloned());
+                    paths.contains(&p)
+                });
+                if !found {
+                    missing.push(format!("`smartpos {}` names `{span}`", path.join(" ")));
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no command references were checked");
+    assert!(
+        missing.is_empty(),
+        "help texts name commands that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn policy_show_prints_the_refund_policy() {
+    let dir = common::tmp("policy-show");
+    let data = dir.join("t1");
+    common::init_terminal(&data, "127.0.0.1:9", &[]);
+    let v = common::term_ok(&data, &["policy", "show"]);
+    assert_eq!(v["refund_policy"]["max_days_since_original"], 30, "{v}");
+    assert_eq!(v["require_login"], true, "{v}");
+}
