@@ -631,7 +631,8 @@ fn core_kind(k: TxnKind) -> model::TxnKind {
 }
 
 /// The diagnosis of a host response code (field 39) for a transaction kind, e.g. to explain a
-/// code shown on an old receipt. Unknown codes give `host.unknown_code`.
+/// code shown on an old receipt. Unknown codes give `host.unknown_code_reversed` (the kinds the
+/// engine reverses on them) or `host.unknown_code`.
 #[uniffi::export]
 pub fn diagnose_response_code(code: String, kind: TxnKind) -> Diagnosis {
     crate::stats::call();

@@ -144,3 +144,35 @@ fn policy_show_prints_the_refund_policy() {
     assert_eq!(v["refund_policy"]["max_days_since_original"], 30, "{v}");
     assert_eq!(v["require_login"], true, "{v}");
 }
+
+#[test]
+fn explain_of_a_code_in_no_table_says_the_sale_is_reversed() {
+    let dir = common::tmp("explain-unknown");
+    let data = dir.join("t1");
+    common::init_terminal(&data, "127.0.0.1:9", &[]);
+    let v = common::term_ok(&data, &["explain", "--code", "ZZ"]);
+    assert_eq!(v["code"], "host.unknown_code_reversed", "{v}");
+    assert_eq!(v["money_state"], "reversal_pending", "{v}");
+    let text = v["message_en"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("approval") && text.contains("revers"),
+        "{text}"
+    );
+    // A refund is an advice: the engine records an unknown answer as a decline.
+    let v = common::term_ok(&data, &["explain", "--code", "ZZ", "--kind", "refund"]);
+    assert_eq!(v["code"], "host.unknown_code", "{v}");
+}
+
+#[test]
+fn explain_97_says_sign_in_again() {
+    let dir = common::tmp("explain-97");
+    let data = dir.join("t1");
+    common::init_terminal(&data, "127.0.0.1:9", &[]);
+    let v = common::term_ok(&data, &["explain", "--code", "97"]);
+    let first = &v["next_steps"][0]["en"];
+    assert!(
+        first.as_str().unwrap_or_default().contains("Sign in"),
+        "the first step is a sign-in: {v}"
+    );
+    assert_eq!(v["retry"], "safe_to_retry", "{v}");
+}
