@@ -85,7 +85,8 @@ pub enum TerminalCmd {
     Sale(SaleArgs),
     /// A pre-authorisation.
     Preauth(SaleArgs),
-    /// A balance inquiry.
+    /// A balance inquiry: prints field 54 decoded (`balances`: account type, amount type,
+    /// currency, signed amount in minor units) and as received (`field54`).
     Balance(CardArgs),
     /// Voids a sale of the open batch.
     Void(RefArgs),
@@ -518,6 +519,37 @@ fn card(args: &CardArgs) -> Result<CardData, ToolError> {
     })
 }
 
+/// A balance inquiry's field 54, decoded (`smartpos_txn::balance`, ISO 8583:1987 additional
+/// amounts): `balances` (one entry per 20-character set: account type, amount type and its name,
+/// currency, signed amount in minor units) and `field54` as received. A field that does not
+/// decode gives `balances: null` and `balances_error`.
+fn balances_json(f54: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    match smartpos_txn::balance::parse_additional_amounts(f54) {
+        Ok(sets) => {
+            let list = sets
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "account_type": a.account_type,
+                        "type": a.amount_type,
+                        "type_name": a.amount_type_name(),
+                        "currency": format!("{:03}", a.currency),
+                        "amount": a.amount,
+                    })
+                })
+                .collect();
+            out.insert("balances".into(), serde_json::Value::Array(list));
+        }
+        Err(e) => {
+            out.insert("balances".into(), serde_json::Value::Null);
+            out.insert("balances_error".into(), e.to_string().into());
+        }
+    }
+    out.insert("field54".into(), f54.into());
+    out
+}
+
 /// The JSON form of a journal record.
 pub fn record_json(r: &TxnRecord, pending: bool) -> serde_json::Value {
     serde_json::json!({
@@ -749,11 +781,11 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 .await
                 .map_err(err)?;
             let mut v = outcome_json(&o);
-            if let (Some(obj), Some(b)) = (
+            if let (Some(obj), Some(f54)) = (
                 v.as_object_mut(),
-                o.reply.as_ref().and_then(|r| r.balance.clone()),
+                o.reply.as_ref().and_then(|r| r.balance.as_deref()),
             ) {
-                obj.insert("balance".into(), b.into());
+                obj.extend(balances_json(f54));
             }
             v
         }

@@ -593,3 +593,27 @@ fn chip_swipe_and_fallback_through_the_simulated_certified_kernel_reconcile() {
     assert_eq!(status, ["approved", "reversed", "approved"], "{l}");
     assert_eq!(txns[0]["tc"], chip["tc"], "{l}");
 }
+
+#[test]
+fn balance_prints_field_54_decoded() {
+    let dir = tmp("balance");
+    let (_host, addr) = start_host(&dir.join("ledger.json"), &[]);
+    let data = dir.join("t1");
+    init_terminal(&data, &addr, &["--no-login"]);
+    term_ok(&data, &["signin"]);
+    let v = term_ok(&data, &["balance"]);
+    // The simulator answers 1001156C000000100000: savings account (10), ledger balance (01),
+    // CNY (156), credit (C), 1000.00.
+    assert_eq!(
+        v["balances"],
+        serde_json::json!([{
+            "account_type": "10",
+            "type": "01",
+            "type_name": "ledger balance",
+            "currency": "156",
+            "amount": 100000
+        }]),
+        "{v}"
+    );
+    assert_eq!(v["field54"], "1001156C000000100000", "{v}");
+}
