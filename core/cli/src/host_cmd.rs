@@ -30,7 +30,9 @@ pub struct HostArgs {
     /// the word `test` uses the built-in TEST-ONLY identity (CA in core/sim/testdata/tls/ca.pem).
     #[arg(long, value_name = "DIR")]
     tls: Option<String>,
-    /// Write the ledger (JSON) to FILE after every change; an existing file is loaded.
+    /// Write the ledger (JSON) to FILE after every change, with each terminal's working keys as
+    /// its last sign-in delivered them (encrypted under the TMK): a host restarted with the same
+    /// FILE still knows every terminal that signed in. An existing file is loaded.
     #[arg(long, value_name = "FILE")]
     ledger: Option<PathBuf>,
     /// Inject a fault per request: drop, delay:<dur>, close, garbage, truncate, bad-mac,

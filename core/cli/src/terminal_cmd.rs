@@ -107,7 +107,8 @@ pub enum TerminalCmd {
     Cancel(RefArgs),
     /// Settles the open batch.
     Settle,
-    /// Delivers pending reversals and advices.
+    /// Delivers pending reversals and advices (signing in again once if the host asks: 97/A0);
+    /// prints what is still pending and why (the host's last answer, or none).
     Recover,
     /// Lists the journal.
     Journal,
@@ -867,7 +868,13 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         },
         TerminalCmd::Recover => {
             let (delivered, remaining) = t.recover().await.map_err(err)?;
-            serde_json::json!({ "delivered": delivered, "remaining": remaining })
+            let still: Vec<serde_json::Value> = t
+                .pending()
+                .iter()
+                .filter(|p| p.armed)
+                .map(|p| pending_reason_json(t, p))
+                .collect();
+            serde_json::json!({ "delivered": delivered, "remaining": remaining, "pending": still })
         }
         TerminalCmd::Journal => {
             let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;
@@ -998,6 +1005,49 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
         }
         _ => return Err(ToolError("not a local command".into()).into()),
+    })
+}
+
+/// Why a pending item is still pending after `recover`: the host's last answer in this run
+/// (`last_response_code`, with its diagnosis), no answer, or not tried (items go in order).
+fn pending_reason_json(t: &Terminal, p: &smartpos_txn::model::PendingItem) -> serde_json::Value {
+    use smartpos_terminal::host_answers::LastAttempt;
+    let (code, why, diagnosis) = match t.last_attempt(p) {
+        LastAttempt::Answered(code) => {
+            let kind = t
+                .journal()
+                .txn(&p.reference)
+                .ok()
+                .flatten()
+                .map_or(smartpos_txn::TxnKind::Sale, |r| r.kind);
+            let d = smartpos_txn::diagnosis::for_response_code(&code, kind);
+            let why = format!(
+                "the host answered {code}: {}: {}",
+                d.title.en, d.explanation.en
+            );
+            (Some(code), why, Some(d.code))
+        }
+        LastAttempt::NoAnswer => (
+            None,
+            "no answer from the host (timeout or connection failure); it is sent again later"
+                .to_owned(),
+            None,
+        ),
+        _ => (
+            None,
+            "not sent in this run: items go out in order and an earlier one is still pending"
+                .to_owned(),
+            None,
+        ),
+    };
+    serde_json::json!({
+        "reference": p.reference,
+        "kind": p.kind.as_str(),
+        "reason": p.reason.map(|r| r.code()),
+        "attempts": p.attempts,
+        "last_response_code": code,
+        "diagnosis": diagnosis,
+        "why": why,
     })
 }
 

@@ -617,3 +617,79 @@ fn balance_prints_field_54_decoded() {
     );
     assert_eq!(v["field54"], "1001156C000000100000", "{v}");
 }
+
+/// `smartpos host` on a fixed address (to restart it where the terminal expects it).
+fn host_at(listen: &str, ledger: &std::path::Path, extra: &[&str]) -> common::Host {
+    common::start_host_at(listen, ledger, extra).0
+}
+
+#[test]
+fn host_restarted_with_its_ledger_still_knows_the_terminal() {
+    let dir = tmp("host-restart");
+    let ledger = dir.join("ledger.json");
+    let listen = common::free_addr();
+    let data = dir.join("t1");
+    let host = host_at(&listen, &ledger, &[]);
+    init_terminal(&data, &listen, &["--no-login", "--response-timeout", "1"]);
+    term_ok(&data, &["signin"]);
+    drop(host);
+    let host = host_at(&listen, &ledger, &["--fault", "drop"]);
+    let v = term_ok(&data, &["sale", "--amount", "1000"]);
+    assert_eq!(v["state"], "reversing", "{v}");
+    drop(host);
+    // Restarted with the same ledger file: the terminal's keys are still known.
+    let _host = host_at(&listen, &ledger, &[]);
+    let v = term_ok(&data, &["recover"]);
+    assert_eq!(v["delivered"], 1, "{v}");
+    assert_eq!(v["remaining"], 0, "{v}");
+    assert_eq!(v["pending"], serde_json::json!([]), "{v}");
+    // ... without signing in again: the only sign-in (0800) in the trace is the first one.
+    let bundle = dir.join("bundle.json");
+    term_ok(
+        &data,
+        &["support-bundle", "--out", bundle.to_str().unwrap()],
+    );
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let sign_ins = bundle["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["direction"] == "send" && l["text"].as_str().unwrap().contains(" 0800 "))
+        .count();
+    assert_eq!(sign_ins, 1, "{bundle}");
+}
+
+#[test]
+fn recover_says_why_an_item_stayed_pending() {
+    let dir = tmp("recover-why");
+    let ledger = dir.join("ledger.json");
+    let listen = common::free_addr();
+    let data = dir.join("t1");
+    let host = host_at(&listen, &ledger, &[]);
+    init_terminal(&data, &listen, &["--no-login", "--response-timeout", "1"]);
+    term_ok(&data, &["signin"]);
+    drop(host);
+    let host = host_at(&listen, &ledger, &["--fault", "drop"]);
+    term_ok(&data, &["sale", "--amount", "1000"]);
+    drop(host);
+    // A host with another master key: it answers 97 (it never saw this terminal sign in), and
+    // the terminal's own sign-in gets keys that do not check.
+    let _host = host_at(
+        &listen,
+        &dir.join("other-ledger.json"),
+        &["--tmk", "11111111111111111111111111111111"],
+    );
+    let v = term_ok(&data, &["recover"]);
+    assert_eq!(v["remaining"], 1, "{v}");
+    let item = &v["pending"][0];
+    assert_eq!(item["kind"], "reversal", "{v}");
+    assert_eq!(item["last_response_code"], "97", "{v}");
+    assert_eq!(item["diagnosis"], "host.terminal_not_registered", "{v}");
+    assert!(
+        item["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Sign in again"),
+        "{v}"
+    );
+}
