@@ -127,7 +127,8 @@ pub struct LedgerArgs {
     ledger: PathBuf,
 }
 
-/// Prints the ledger as `{"transactions":[{"tid","stan","kind","amount","status"}]}`.
+/// Prints the ledger as `{"transactions":[{"tid","stan","date","kind","amount","status",...}]}`
+/// (`date`: the terminal's local date, field 13, `MMDD`).
 pub fn run_ledger(args: LedgerArgs) -> crate::tool::ToolResult {
     let text = std::fs::read_to_string(&args.ledger).map_err(|e| {
         ToolError(format!(
@@ -150,6 +151,7 @@ pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
             let mut v = serde_json::json!({
                 "tid": t.tid,
                 "stan": t.stan,
+                "date": t.date,
                 "kind": t.kind,
                 "amount": t.amount,
                 "status": t.status,

@@ -61,9 +61,14 @@ pub enum TerminalCmd {
         /// ISO 4217 numeric currency.
         #[arg(long, default_value = "156")]
         currency: String,
-        /// Merchant name printed on receipts.
+        /// Merchant name printed on receipts (without it, receipts print no name).
         #[arg(long)]
         merchant_name: Option<String>,
+        /// The terminal's offset from UTC, e.g. +08:00 (fields 12/13, receipts, JSON times, the
+        /// support bundle). Default: the machine's, as `date +%z` reports it (+00:00 when that
+        /// fails). Kept as given: re-run init after a daylight-saving change.
+        #[arg(long, value_name = "+HH:MM", value_parser = parse_offset_arg)]
+        utc_offset: Option<i32>,
         /// Do not require a logged-in operator for financial commands (scripts, tests).
         #[arg(long)]
         no_login: bool,
@@ -301,6 +306,25 @@ pub struct SaleArgs {
     /// PIN digits typed on the (simulated) PIN pad when the card asks for one.
     #[arg(long)]
     pin: Option<String>,
+}
+
+/// `--utc-offset`: `+08:00` (also `+0800`, `Z`) as minutes.
+fn parse_offset_arg(text: &str) -> Result<i32, String> {
+    smartpos_txn::model::parse_utc_offset(text)
+}
+
+/// The machine's current offset from UTC, as `date +%z` prints it (`+0800`); `None` when
+/// that fails. The CLI only: an app passes the device's offset in its configuration.
+pub fn machine_utc_offset() -> Option<i32> {
+    let out = std::process::Command::new("date")
+        .arg("+%z")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    smartpos_txn::model::parse_utc_offset(text.trim()).ok()
 }
 
 /// A PIN pad that returns fixed digits (CLI and demo only).
@@ -566,6 +590,7 @@ pub fn record_json(r: &TxnRecord, pending: bool) -> serde_json::Value {
         "original": r.original_ref,
         "pan": r.pan_masked,
         "pending": pending,
+        "local_time": r.local_time_text(),
     })
 }
 
@@ -634,8 +659,16 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         merchant_name,
         no_login,
         profile,
+        utc_offset,
     } = &args.command
     {
+        let (utc_offset_minutes, utc_offset_from) = match utc_offset {
+            Some(m) => (*m, "--utc-offset"),
+            None => match machine_utc_offset() {
+                Some(m) => (m, "machine (date +%z)"),
+                None => (0, "default (the machine's offset is unknown)"),
+            },
+        };
         let cfg = StoredConfig {
             host: host.clone(),
             dialect: dialect.clone(),
@@ -647,7 +680,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             tls_pin_sha256: None,
             connect_timeout_ms: connect_timeout.saturating_mul(1000),
             response_timeout_ms: response_timeout.saturating_mul(1000),
-            utc_offset_minutes: 0,
+            utc_offset_minutes,
             merchant_name: merchant_name.clone(),
             profile: profile.clone(),
         };
@@ -664,6 +697,8 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             "dialect": cfg.dialect,
             "batch": t.batch(),
             "require_login": !no_login,
+            "utc_offset": smartpos_txn::model::utc_offset_text(utc_offset_minutes),
+            "utc_offset_from": utc_offset_from,
         }));
     }
     if let TerminalCmd::JournalReset { confirm } = &args.command {
@@ -698,7 +733,8 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
     let cfg = t.config().clone();
     t.set_receipt_settings(ReceiptSettings {
         merchant: MerchantInfo {
-            name: merchant_name.unwrap_or_else(|| cfg.mid.clone()),
+            // None configured: the slip prints no name (not the merchant id).
+            name: merchant_name.unwrap_or_default(),
             merchant_id: cfg.mid.clone(),
             terminal_id: cfg.tid.clone(),
         },

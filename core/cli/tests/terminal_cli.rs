@@ -693,3 +693,115 @@ fn recover_says_why_an_item_stayed_pending() {
         "{v}"
     );
 }
+
+/// Unix seconds of a `YYYY-MM-DDThh:mm:ss±hh:mm` text (days from civil, the offset applied).
+fn unix_of(text: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let sign = if &text[19..20] == "-" { -1 } else { 1 };
+    let offset = sign * (n(20..22) * 3600 + n(23..25) * 60);
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19) - offset
+}
+
+#[test]
+fn init_utc_offset_gives_local_time_on_the_wire_the_receipt_the_json_and_the_bundle() {
+    let dir = tmp("utc-offset");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let v = init_terminal(&data, &addr, &["--no-login", "--utc-offset", "+08:00"]);
+    assert_eq!(v["utc_offset"], "+08:00", "{v}");
+    term_ok(&data, &["signin"]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sale = term_ok(&data, &["sale", "--amount", "1234"]);
+    let local = sale["local_time"].as_str().unwrap_or_default().to_owned();
+    assert!(local.ends_with("+08:00"), "{sale}");
+    // The same instant as the machine's clock, written in UTC+8.
+    assert!((unix_of(&local) - before).abs() <= 5, "{local} vs {before}");
+    // Fields 12/13 are local: the host booked the local date (MMDD).
+    let host = common::term_ok_ledger(&ledger);
+    assert_eq!(
+        host["transactions"][0]["date"].as_str().unwrap(),
+        format!("{}{}", &local[5..7], &local[8..10]),
+        "{host}"
+    );
+    // The receipt prints the local time with its offset, and no merchant name (none was given,
+    // so the merchant id is not printed as one).
+    let out = Command::new(BIN)
+        .args(["terminal", "--data"])
+        .arg(&data)
+        .args([
+            "receipt",
+            "--ref",
+            sale["reference"].as_str().unwrap(),
+            "--lang",
+            "en",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = format!(
+        "{} {} +08:00",
+        local[..10].replace('-', "/"),
+        &local[11..19]
+    );
+    assert!(text.contains(&shown), "{shown} in\n{text}");
+    assert!(!text.contains("MERCHANT NAME"), "{text}");
+    assert!(
+        text.contains("123456789012345"),
+        "the merchant id still prints: {text}"
+    );
+    // The support bundle says the offset and gives local times.
+    let bundle = dir.join("bundle.json");
+    term_ok(
+        &data,
+        &["support-bundle", "--out", bundle.to_str().unwrap()],
+    );
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(b["terminal"]["utc_offset"], "+08:00", "{b}");
+    assert_eq!(b["transactions"][0]["local_time"], local.as_str(), "{b}");
+    assert!(
+        b["trace"][0]["at"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("+08:00"),
+        "{}",
+        b["trace"][0]
+    );
+}
+
+#[test]
+fn init_takes_the_machines_utc_offset_by_default() {
+    let dir = tmp("utc-default");
+    let data = dir.join("t1");
+    let v = init_terminal(&data, "127.0.0.1:9", &["--no-login"]);
+    // What `date +%z` says, as +hh:mm.
+    let z = Command::new("date").arg("+%z").output().unwrap();
+    let z = String::from_utf8_lossy(&z.stdout).trim().to_owned();
+    assert_eq!(v["utc_offset"], format!("{}:{}", &z[..3], &z[3..]), "{v}");
+    let (code, _, err) = term(
+        &data,
+        &[
+            "init",
+            "--host",
+            "h:1",
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+            "--utc-offset",
+            "+8",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--utc-offset"), "{err}");
+}

@@ -343,7 +343,8 @@ impl Terminal {
         let safety = Safety::load(&mut journal, unix_now_ms())?;
         let defaults = ReceiptSettings {
             merchant: MerchantInfo {
-                name: cfg.mid.clone(),
+                // No name until the app sets one: the slip prints none (not the merchant id).
+                name: String::new(),
                 merchant_id: cfg.mid.clone(),
                 terminal_id: cfg.tid.clone(),
             },

@@ -99,3 +99,18 @@ pub fn init_terminal(dir: &Path, addr: &str, extra: &[&str]) -> Value {
 pub fn tmp(name: &str) -> smartpos_tests::TempDir {
     smartpos_tests::TempDir::new(&format!("cli-{name}"))
 }
+
+/// `smartpos host-ledger --ledger FILE`, which must succeed: its JSON.
+pub fn term_ok_ledger(ledger: &Path) -> Value {
+    let out = Command::new(BIN)
+        .args(["host-ledger", "--ledger"])
+        .arg(ledger)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ledger JSON")
+}
