@@ -10,6 +10,7 @@
 //!   host prints `listening on` (a reader who types the lines one by one never notices);
 //! - a line whose comment names a reference (`# reference 000001000002`, `# replayed:
 //!   000001000002`) must print that reference: the references the README quotes line up;
+//! - a line whose comment says `exits 1` must fail (a command the README shows being refused);
 //! - the block that is only `scripts/demo.sh` / `scripts/test.sh` is left out: CI runs both,
 //!   and this test is itself part of `scripts/test.sh`.
 //!
@@ -126,6 +127,11 @@ expect_reference() {{
                     "\"{BIN}\"{args} > '{log}' 2>&1 &\nwait_for_host '{log}'\n",
                     log = log.display()
                 ));
+            } else if comment.is_some_and(|c| c.contains("exits 1")) {
+                // A command the README shows failing (e.g. a refused card): it must fail.
+                script.push_str(&format!(
+                    "if {command}; then echo 'README test: expected exit status 1'; exit 1; fi\n"
+                ));
             } else if let Some(reference) = comment.and_then(quoted_reference)
                 && command.trim_start().starts_with("smartpos ")
             {
@@ -205,6 +211,11 @@ fn comments_and_references_are_read_as_intended() {
         Some("000001000002")
     );
     assert_eq!(quoted_reference(" 15.00 of 20.00 left"), None);
+    let script = session(
+        &["smartpos terminal --data $W/t1 sale --via swipe   # refused, exits 1".to_owned()],
+        Path::new("/tmp"),
+    );
+    assert!(script.contains("if smartpos terminal --data $W/t1 sale --via swipe; then"));
     assert!(only_project_scripts(
         "scripts/demo.sh     # demo\nscripts/test.sh     # checks\n                    # more"
     ));
