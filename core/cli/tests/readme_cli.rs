@@ -7,7 +7,8 @@
 //!   wins over the PATH the README sets (a stale release binary is never run);
 //! - a line that starts the host simulator in the background (`smartpos host ... &`) is run
 //!   as written (the binary itself, so `kill %1` stops it), then the session waits until the
-//!   host prints `listening on` (a reader who types the lines one by one never notices);
+//!   host prints `listening on` (a reader who types the lines one by one never notices); the
+//!   session stops the hosts it started when it ends;
 //! - a line whose comment names a reference (`# reference 000001000002`, `# replayed:
 //!   000001000002`) must print that reference: the references the README quotes line up;
 //! - a line whose comment says `exits 1` must fail (a command the README shows being refused);
@@ -193,7 +194,7 @@ fn readme_command_blocks_run_as_written() {
         "a README command failed ({}):\n{text}",
         out.status
     );
-    // The last block stopped the host; the receipt shows the local time with its offset.
+    // The receipt shows the local time with its offset.
     assert!(text.contains("+08:00"), "{text}");
 }
 
