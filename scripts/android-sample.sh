@@ -2,7 +2,9 @@
 # JVM verification of the Android sample app (no Android SDK or Gradle on these machines).
 #  1. The SDK's Kotlin bindings (bindings/kotlin: cargo builds smartpos-ffi with the testkit,
 #     uniffi-bindgen generates the Kotlin) are installed into the local Maven repository as
-#     com.smartpos:smartpos-sdk-jvm, when missing or older than their sources.
+#     com.smartpos:smartpos-sdk-jvm, when missing or older than their sources. In
+#     scripts/test.sh, scripts/kotlin.sh has just installed them (from the workspace's own test
+#     build, SMARTPOS_SHARED_BUILD=1), so this step finds them up to date.
 #  2. android-sample/verify/pom.xml with -Psdk compiles every Kotlin source of the app
 #     (app/src/main/kotlin and the SDK bridge app/src/sdk/kotlin) against the Android framework
 #     (org.robolectric:android-all) and the bindings, then runs the Robolectric tests offline
@@ -21,7 +23,7 @@ command -v mvn >/dev/null 2>&1 || need_debs maven
 
 START=$SECONDS
 SDK_VERSION=0.1.0
-M2="$(mvn -B -q help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>/dev/null || true)"
+M2="$(mvn -B -q -Dstyle.color=never help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' || true)"
 [ -d "$M2" ] || M2="$HOME/.m2/repository"
 JAR="$M2/com/smartpos/smartpos-sdk-jvm/$SDK_VERSION/smartpos-sdk-jvm-$SDK_VERSION.jar"
 
@@ -41,7 +43,13 @@ if [ "$build" -eq 1 ]; then
     need_rust
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
     step "SDK Kotlin bindings: cargo build, uniffi-bindgen, mvn install (tests: scripts/kotlin.sh)"
-    mvn -B -q -f bindings/kotlin/pom.xml "-Dcargo.target.dir=$CARGO_TARGET_DIR" -DskipTests install
+    shared=()
+    if [ "${SMARTPOS_SHARED_BUILD:-0}" = 1 ]; then
+        # The workspace's own test build (a no-op after scripts/test.sh's cargo test).
+        cargo test --workspace --locked "${WORKSPACE_FEATURES[@]}" --no-run
+        shared=(-Dcargo.skip=true "-Dnative.dir=$CARGO_TARGET_DIR/debug/deps")
+    fi
+    mvn_plain -q -f bindings/kotlin/pom.xml "-Dcargo.target.dir=$CARGO_TARGET_DIR" "${shared[@]}" -DskipTests install
 else
     step "SDK Kotlin bindings: up to date ($JAR)"
 fi
@@ -51,7 +59,7 @@ LOG="$(mktemp -t android-sample-mvn.XXXXXX.log)"
 REPORTS="$ROOT/android-sample/verify/target/sdk/surefire-reports"
 rm -rf "$REPORTS"
 set +e
-mvn -B -f android-sample/verify/pom.xml -Psdk test >"$LOG" 2>&1
+mvn_plain -f android-sample/verify/pom.xml -Psdk test >"$LOG"
 status=$?
 set -e
 grep -E 'Tests run:|BUILD|\[ERROR\]' "$LOG" | tail -n 40 || true
@@ -66,6 +74,7 @@ for path in glob.glob(sys.argv[1] + "/TEST-*.xml"):
 print(f"Surefire: {t} tests, {f} failures, {e} errors, {s} skipped, {tm:.1f} s in tests")
 PY
 echo "android-sample: $((SECONDS - START)) s"
+steps_summary
 if [ "$status" -ne 0 ]; then
     echo "android-sample verification failed (full log: $LOG)"
     exit "$status"

@@ -7,7 +7,9 @@ cd "$ROOT"
 
 need_rust
 : "${ANDROID_NDK_HOME:?set ANDROID_NDK_HOME to an Android NDK (r26 or newer)}"
-command -v cargo-ndk >/dev/null 2>&1 || cargo install cargo-ndk --locked
+# cargo-ndk goes under the project (.tools/, gitignored), not into ~/.cargo.
+export PATH="$ROOT/.tools/bin:$PATH"
+command -v cargo-ndk >/dev/null 2>&1 || cargo install cargo-ndk --locked --root "$ROOT/.tools"
 rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (libFuzzer) for SECONDS each (default 30) from its seed corpus,
-# and prints the executions per target. Installs cargo-fuzz when it is missing. New inputs found
+# and prints the executions per target. New inputs found
 # are kept in a scratch corpus under the target directory, not in fuzz/corpus (the committed
 # seeds stay small); crashes are written to fuzz/artifacts/<target>/ and make the script exit
-# non-zero.
+# non-zero. cargo-fuzz is installed into .tools/ when missing.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
@@ -34,9 +34,12 @@ TOOLCHAIN=()
 [ "$SANITIZER" != none ] && TOOLCHAIN=(+nightly)
 # libfuzzer-sys compiles libFuzzer (C++) with the system compiler.
 command -v c++ >/dev/null 2>&1 || need_debs g++
+# cargo-fuzz goes under the project (.tools/, gitignored), not into ~/.cargo: a clone's tools
+# leave with the clone.
+export PATH="$ROOT/.tools/bin:$PATH"
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  step "installing cargo-fuzz (crates.io)"
-  cargo install cargo-fuzz --locked --version 0.13.2
+  step "installing cargo-fuzz 0.13.2 into .tools/ (crates.io)"
+  cargo install cargo-fuzz --locked --version 0.13.2 --root "$ROOT/.tools"
 fi
 if [ "$#" -gt 0 ]; then
   targets=("$@")
@@ -80,6 +83,7 @@ for t in "${targets[@]}"; do
   fi
   summary+=("$(printf '%-20s %-6s %12s execs %6ss' "$t" "$result" "${execs:-?}" "$(( $(date +%s) - started ))")")
 done
+end_step
 echo "fuzz summary (${SECONDS_PER_TARGET}s / $RUNS runs per target, sanitizer $SANITIZER):"
 printf '  %s\n' "${summary[@]}"
 exit "$status"

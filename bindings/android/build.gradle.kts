@@ -54,7 +54,10 @@ kotlin {
 }
 
 dependencies {
-    // JNA's AAR carries its own libjnidispatch.so for every Android ABI.
+    // JNA's AAR carries its own libjnidispatch.so for every Android ABI. `implementation`: the
+    // bindings use it at run time only; no JNA type is in the public API.
     implementation("net.java.dev.jna:jna:5.17.0@aar")
-    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
+    // `api`: the public API is coroutines (suspend commands, `Terminal.events(): Flow`), so apps
+    // compile against it. docs/android.md, "Dependencies and their scopes".
+    api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
 }

@@ -65,6 +65,11 @@ fn every_numeric_response_code_round_trips_to_its_diagnosis() {
             let d = diagnosis::for_outcome(&rec, false).expect("diagnosis");
             assert_eq!(d.code, "txn.reversed", "{rc}");
             assert_eq!(d.money, MoneyState::NotCharged, "{rc}");
+            // `explain` of the code says what the engine just did (issue 22: it said
+            // "declined, not charged, safe to retry").
+            assert_eq!(table.code, "host.unknown_code_reversed", "{rc}");
+            assert_eq!(table.money, MoneyState::ReversalPending, "{rc}");
+            assert_eq!(table.host_code.as_deref(), Some(rc.as_str()));
             reversed += 1;
             seen += 1;
             continue;

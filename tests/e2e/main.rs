@@ -15,4 +15,5 @@ mod params;
 mod profiles;
 mod reader;
 mod secrets;
+mod signin_again;
 mod soak;

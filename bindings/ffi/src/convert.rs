@@ -690,7 +690,8 @@ fn core_kind(k: TxnKind) -> model::TxnKind {
 }
 
 /// The diagnosis of a host response code (field 39) for a transaction kind, e.g. to explain a
-/// code shown on an old receipt. Unknown codes give `host.unknown_code`.
+/// code shown on an old receipt. Unknown codes give `host.unknown_code_reversed` (the kinds the
+/// engine reverses on them) or `host.unknown_code`.
 #[uniffi::export]
 pub fn diagnose_response_code(code: String, kind: TxnKind) -> Diagnosis {
     crate::stats::call();
@@ -1147,7 +1148,8 @@ pub const MERCHANT_NAME_MAX_CHARS: usize = 40;
 /// How receipts are laid out: who the merchant is, the paper and the label language.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ReceiptSettings {
-    /// Merchant name as printed (often Chinese), 1-40 characters, no control characters.
+    /// Merchant name as printed (often Chinese), up to 40 characters, no control characters;
+    /// empty (the default): the receipt prints no name line.
     pub merchant_name: String,
     /// Merchant id as printed (field 42): 15 printable ASCII characters.
     pub merchant_id: String,
@@ -1196,9 +1198,10 @@ impl TryFrom<ReceiptSettings> for printing::ReceiptSettings {
 
     fn try_from(s: ReceiptSettings) -> Result<Self, SmartPosError> {
         let chars = s.merchant_name.chars().count();
-        if chars == 0 || chars > MERCHANT_NAME_MAX_CHARS || s.merchant_name.trim().is_empty() {
+        // Empty: no name line (the default until the app sets one); blank text is a mistake.
+        if chars > MERCHANT_NAME_MAX_CHARS || (chars > 0 && s.merchant_name.trim().is_empty()) {
             return Err(SmartPosError::config(format!(
-                "receipt.merchant_name: must be 1-{MERCHANT_NAME_MAX_CHARS} characters, not blank"
+                "receipt.merchant_name: empty or 1-{MERCHANT_NAME_MAX_CHARS} characters, not blank"
             )));
         }
         if s.merchant_name.chars().any(char::is_control) {

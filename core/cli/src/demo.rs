@@ -36,6 +36,9 @@ pub struct DemoArgs {
     /// Response timeout in seconds for the timed-out sale.
     #[arg(long, default_value_t = 3)]
     response_timeout: u64,
+    /// The terminal's offset from UTC, e.g. +08:00 (default: the machine's, `date +%z`).
+    #[arg(long, value_name = "+HH:MM", value_parser = smartpos_txn::model::parse_utc_offset)]
+    utc_offset: Option<i32>,
 }
 
 /// The host with a switch to swallow the next answer (as the `drop` fault does: the host
@@ -149,7 +152,10 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
             tls_pin_sha256: None,
             connect_timeout_ms: 5_000,
             response_timeout_ms: args.response_timeout.saturating_mul(1000),
-            utc_offset_minutes: 480,
+            utc_offset_minutes: args
+                .utc_offset
+                .or_else(crate::terminal_cmd::machine_utc_offset)
+                .unwrap_or(0),
             merchant_name: Some("SmartPOS 演示商户".into()),
             profile: None,
         },
@@ -158,8 +164,9 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
     .map_err(|x| e(&x))?;
     let mut t: Terminal = data.open().map_err(|x| e(&x))?;
     println!(
-        "terminal 10000001 journal at {}",
-        data.path().join("journal.db").display()
+        "terminal 10000001 journal at {}, local time UTC{}",
+        data.path().join("journal.db").display(),
+        smartpos_txn::model::utc_offset_text(t.config().utc_offset_minutes)
     );
     if !args.quiet {
         t.set_probe(move |p| {

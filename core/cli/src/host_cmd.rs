@@ -30,7 +30,9 @@ pub struct HostArgs {
     /// the word `test` uses the built-in TEST-ONLY identity (CA in core/sim/testdata/tls/ca.pem).
     #[arg(long, value_name = "DIR")]
     tls: Option<String>,
-    /// Write the ledger (JSON) to FILE after every change; an existing file is loaded.
+    /// Write the ledger (JSON) to FILE after every change, with each terminal's working keys as
+    /// its last sign-in delivered them (encrypted under the TMK): a host restarted with the same
+    /// FILE still knows every terminal that signed in. An existing file is loaded.
     #[arg(long, value_name = "FILE")]
     ledger: Option<PathBuf>,
     /// Inject a fault per request: drop, delay:<dur>, close, garbage, truncate, bad-mac,
@@ -125,7 +127,8 @@ pub struct LedgerArgs {
     ledger: PathBuf,
 }
 
-/// Prints the ledger as `{"transactions":[{"tid","stan","kind","amount","status"}]}`.
+/// Prints the ledger as `{"transactions":[{"tid","stan","date","kind","amount","status",...}]}`
+/// (`date`: the terminal's local date, field 13, `MMDD`).
 pub fn run_ledger(args: LedgerArgs) -> crate::tool::ToolResult {
     let text = std::fs::read_to_string(&args.ledger).map_err(|e| {
         ToolError(format!(
@@ -148,6 +151,7 @@ pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
             let mut v = serde_json::json!({
                 "tid": t.tid,
                 "stan": t.stan,
+                "date": t.date,
                 "kind": t.kind,
                 "amount": t.amount,
                 "status": t.status,

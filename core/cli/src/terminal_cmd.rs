@@ -61,9 +61,14 @@ pub enum TerminalCmd {
         /// ISO 4217 numeric currency.
         #[arg(long, default_value = "156")]
         currency: String,
-        /// Merchant name printed on receipts.
+        /// Merchant name printed on receipts (without it, receipts print no name).
         #[arg(long)]
         merchant_name: Option<String>,
+        /// The terminal's offset from UTC, e.g. +08:00 (fields 12/13, receipts, JSON times, the
+        /// support bundle). Default: the machine's, as `date +%z` reports it (+00:00 when that
+        /// fails). Kept as given: re-run init after a daylight-saving change.
+        #[arg(long, value_name = "+HH:MM", value_parser = parse_offset_arg)]
+        utc_offset: Option<i32>,
         /// Do not require a logged-in operator for financial commands (scripts, tests).
         #[arg(long)]
         no_login: bool,
@@ -85,7 +90,8 @@ pub enum TerminalCmd {
     Sale(SaleArgs),
     /// A pre-authorisation.
     Preauth(SaleArgs),
-    /// A balance inquiry.
+    /// A balance inquiry: prints field 54 decoded (`balances`: account type, amount type,
+    /// currency, signed amount in minor units) and as received (`field54`).
     Balance(CardArgs),
     /// Voids a sale of the open batch.
     Void(RefArgs),
@@ -106,7 +112,8 @@ pub enum TerminalCmd {
     Cancel(RefArgs),
     /// Settles the open batch.
     Settle,
-    /// Delivers pending reversals and advices.
+    /// Delivers pending reversals and advices (signing in again once if the host asks: 97/A0);
+    /// prints what is still pending and why (the host's last answer, or none).
     Recover,
     /// Lists the journal.
     Journal,
@@ -154,12 +161,16 @@ pub enum TerminalCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sets the refund policy and operator settings from a JSON file (see `policy show`).
+    /// Sets the refund policy and operator settings from a JSON file; `policy show` prints the
+    /// current ones in the same shape.
     Settings {
         /// A JSON file with `require_login`, `refund_policy`, `operators`; omit to print.
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// The refund policy and operator settings in force (`policy show`).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// EMV parameters (AIDs, limits, CA public keys): download from the host, show, set.
     #[command(subcommand)]
     Params(crate::params_cmd::ParamsCmd),
@@ -173,6 +184,14 @@ pub enum TerminalCmd {
         #[arg(long)]
         confirm: bool,
     },
+}
+
+/// The refund policy.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Prints the refund policy and operator settings in force, as the JSON document that
+    /// `settings --file` takes (edit it and pass it back to change them).
+    Show,
 }
 
 /// Operator management.
@@ -287,6 +306,25 @@ pub struct SaleArgs {
     /// PIN digits typed on the (simulated) PIN pad when the card asks for one.
     #[arg(long)]
     pin: Option<String>,
+}
+
+/// `--utc-offset`: `+08:00` (also `+0800`, `Z`) as minutes.
+fn parse_offset_arg(text: &str) -> Result<i32, String> {
+    smartpos_txn::model::parse_utc_offset(text)
+}
+
+/// The machine's current offset from UTC, as `date +%z` prints it (`+0800`); `None` when
+/// that fails. The CLI only: an app passes the device's offset in its configuration.
+pub fn machine_utc_offset() -> Option<i32> {
+    let out = std::process::Command::new("date")
+        .arg("+%z")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    smartpos_txn::model::parse_utc_offset(text.trim()).ok()
 }
 
 /// A PIN pad that returns fixed digits (CLI and demo only).
@@ -506,6 +544,37 @@ fn card(args: &CardArgs) -> Result<CardData, ToolError> {
     })
 }
 
+/// A balance inquiry's field 54, decoded (`smartpos_txn::balance`, ISO 8583:1987 additional
+/// amounts): `balances` (one entry per 20-character set: account type, amount type and its name,
+/// currency, signed amount in minor units) and `field54` as received. A field that does not
+/// decode gives `balances: null` and `balances_error`.
+fn balances_json(f54: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    match smartpos_txn::balance::parse_additional_amounts(f54) {
+        Ok(sets) => {
+            let list = sets
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "account_type": a.account_type,
+                        "type": a.amount_type,
+                        "type_name": a.amount_type_name(),
+                        "currency": format!("{:03}", a.currency),
+                        "amount": a.amount,
+                    })
+                })
+                .collect();
+            out.insert("balances".into(), serde_json::Value::Array(list));
+        }
+        Err(e) => {
+            out.insert("balances".into(), serde_json::Value::Null);
+            out.insert("balances_error".into(), e.to_string().into());
+        }
+    }
+    out.insert("field54".into(), f54.into());
+    out
+}
+
 /// The JSON form of a journal record.
 pub fn record_json(r: &TxnRecord, pending: bool) -> serde_json::Value {
     serde_json::json!({
@@ -521,6 +590,7 @@ pub fn record_json(r: &TxnRecord, pending: bool) -> serde_json::Value {
         "original": r.original_ref,
         "pan": r.pan_masked,
         "pending": pending,
+        "local_time": r.local_time_text(),
     })
 }
 
@@ -589,8 +659,16 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         merchant_name,
         no_login,
         profile,
+        utc_offset,
     } = &args.command
     {
+        let (utc_offset_minutes, utc_offset_from) = match utc_offset {
+            Some(m) => (*m, "--utc-offset"),
+            None => match machine_utc_offset() {
+                Some(m) => (m, "machine (date +%z)"),
+                None => (0, "default (the machine's offset is unknown)"),
+            },
+        };
         let cfg = StoredConfig {
             host: host.clone(),
             dialect: dialect.clone(),
@@ -602,7 +680,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             tls_pin_sha256: None,
             connect_timeout_ms: connect_timeout.saturating_mul(1000),
             response_timeout_ms: response_timeout.saturating_mul(1000),
-            utc_offset_minutes: 0,
+            utc_offset_minutes,
             merchant_name: merchant_name.clone(),
             profile: profile.clone(),
         };
@@ -619,6 +697,8 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             "dialect": cfg.dialect,
             "batch": t.batch(),
             "require_login": !no_login,
+            "utc_offset": smartpos_txn::model::utc_offset_text(utc_offset_minutes),
+            "utc_offset_from": utc_offset_from,
         }));
     }
     if let TerminalCmd::JournalReset { confirm } = &args.command {
@@ -653,7 +733,8 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
     let cfg = t.config().clone();
     t.set_receipt_settings(ReceiptSettings {
         merchant: MerchantInfo {
-            name: merchant_name.unwrap_or_else(|| cfg.mid.clone()),
+            // None configured: the slip prints no name (not the merchant id).
+            name: merchant_name.unwrap_or_default(),
             merchant_id: cfg.mid.clone(),
             terminal_id: cfg.tid.clone(),
         },
@@ -737,11 +818,11 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 .await
                 .map_err(err)?;
             let mut v = outcome_json(&o);
-            if let (Some(obj), Some(b)) = (
+            if let (Some(obj), Some(f54)) = (
                 v.as_object_mut(),
-                o.reply.as_ref().and_then(|r| r.balance.clone()),
+                o.reply.as_ref().and_then(|r| r.balance.as_deref()),
             ) {
-                obj.insert("balance".into(), b.into());
+                obj.extend(balances_json(f54));
             }
             v
         }
@@ -791,6 +872,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         | TerminalCmd::RefundQuote { .. }
         | TerminalCmd::Explain { .. }
         | TerminalCmd::SupportBundle { .. }
+        | TerminalCmd::Policy(_)
         | TerminalCmd::Settings { .. } => return local(t, cmd),
         TerminalCmd::Complete(a) => outcome_json(
             &t.complete(
@@ -822,7 +904,13 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         },
         TerminalCmd::Recover => {
             let (delivered, remaining) = t.recover().await.map_err(err)?;
-            serde_json::json!({ "delivered": delivered, "remaining": remaining })
+            let still: Vec<serde_json::Value> = t
+                .pending()
+                .iter()
+                .filter(|p| p.armed)
+                .map(|p| pending_reason_json(t, p))
+                .collect();
+            serde_json::json!({ "delivered": delivered, "remaining": remaining, "pending": still })
         }
         TerminalCmd::Journal => {
             let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;
@@ -854,7 +942,8 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
     Ok(out)
 }
 
-/// Commands that need no host: operators, quotes, explanations, support bundle, settings.
+/// Commands that need no host: operators, quotes, explanations, support bundle, settings,
+/// policy.
 fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
     use smartpos_txn::operators::LoginResult;
     Ok(match cmd {
@@ -948,7 +1037,53 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             }
             serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
         }
+        TerminalCmd::Policy(PolicyCmd::Show) => {
+            serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
+        }
         _ => return Err(ToolError("not a local command".into()).into()),
+    })
+}
+
+/// Why a pending item is still pending after `recover`: the host's last answer in this run
+/// (`last_response_code`, with its diagnosis), no answer, or not tried (items go in order).
+fn pending_reason_json(t: &Terminal, p: &smartpos_txn::model::PendingItem) -> serde_json::Value {
+    use smartpos_terminal::host_answers::LastAttempt;
+    let (code, why, diagnosis) = match t.last_attempt(p) {
+        LastAttempt::Answered(code) => {
+            let kind = t
+                .journal()
+                .txn(&p.reference)
+                .ok()
+                .flatten()
+                .map_or(smartpos_txn::TxnKind::Sale, |r| r.kind);
+            let d = smartpos_txn::diagnosis::for_response_code(&code, kind);
+            let why = format!(
+                "the host answered {code}: {}: {}",
+                d.title.en, d.explanation.en
+            );
+            (Some(code), why, Some(d.code))
+        }
+        LastAttempt::NoAnswer => (
+            None,
+            "no answer from the host (timeout or connection failure); it is sent again later"
+                .to_owned(),
+            None,
+        ),
+        _ => (
+            None,
+            "not sent in this run: items go out in order and an earlier one is still pending"
+                .to_owned(),
+            None,
+        ),
+    };
+    serde_json::json!({
+        "reference": p.reference,
+        "kind": p.kind.as_str(),
+        "reason": p.reason.map(|r| r.code()),
+        "attempts": p.attempts,
+        "last_response_code": code,
+        "diagnosis": diagnosis,
+        "why": why,
     })
 }
 

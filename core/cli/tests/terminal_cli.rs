@@ -613,3 +613,215 @@ fn chip_swipe_and_fallback_through_the_simulated_certified_kernel_reconcile() {
     assert_eq!(status, ["approved", "reversed", "approved"], "{l}");
     assert_eq!(txns[0]["tc"], chip["tc"], "{l}");
 }
+
+#[test]
+fn balance_prints_field_54_decoded() {
+    let dir = tmp("balance");
+    let (_host, addr) = start_host(&dir.join("ledger.json"), &[]);
+    let data = dir.join("t1");
+    init_terminal(&data, &addr, &["--no-login"]);
+    term_ok(&data, &["signin"]);
+    let v = term_ok(&data, &["balance"]);
+    // The simulator answers 1001156C000000100000: savings account (10), ledger balance (01),
+    // CNY (156), credit (C), 1000.00.
+    assert_eq!(
+        v["balances"],
+        serde_json::json!([{
+            "account_type": "10",
+            "type": "01",
+            "type_name": "ledger balance",
+            "currency": "156",
+            "amount": 100000
+        }]),
+        "{v}"
+    );
+    assert_eq!(v["field54"], "1001156C000000100000", "{v}");
+}
+
+/// `smartpos host` on a fixed address (to restart it where the terminal expects it).
+fn host_at(listen: &str, ledger: &std::path::Path, extra: &[&str]) -> common::Host {
+    common::start_host_at(listen, ledger, extra).0
+}
+
+#[test]
+fn host_restarted_with_its_ledger_still_knows_the_terminal() {
+    let dir = tmp("host-restart");
+    let ledger = dir.join("ledger.json");
+    let listen = common::free_addr();
+    let data = dir.join("t1");
+    let host = host_at(&listen, &ledger, &[]);
+    init_terminal(&data, &listen, &["--no-login", "--response-timeout", "1"]);
+    term_ok(&data, &["signin"]);
+    drop(host);
+    let host = host_at(&listen, &ledger, &["--fault", "drop"]);
+    let v = term_ok(&data, &["sale", "--amount", "1000"]);
+    assert_eq!(v["state"], "reversing", "{v}");
+    drop(host);
+    // Restarted with the same ledger file: the terminal's keys are still known.
+    let _host = host_at(&listen, &ledger, &[]);
+    let v = term_ok(&data, &["recover"]);
+    assert_eq!(v["delivered"], 1, "{v}");
+    assert_eq!(v["remaining"], 0, "{v}");
+    assert_eq!(v["pending"], serde_json::json!([]), "{v}");
+    // ... without signing in again: the only sign-in (0800) in the trace is the first one.
+    let bundle = dir.join("bundle.json");
+    term_ok(
+        &data,
+        &["support-bundle", "--out", bundle.to_str().unwrap()],
+    );
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let sign_ins = bundle["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["direction"] == "send" && l["text"].as_str().unwrap().contains(" 0800 "))
+        .count();
+    assert_eq!(sign_ins, 1, "{bundle}");
+}
+
+#[test]
+fn recover_says_why_an_item_stayed_pending() {
+    let dir = tmp("recover-why");
+    let ledger = dir.join("ledger.json");
+    let listen = common::free_addr();
+    let data = dir.join("t1");
+    let host = host_at(&listen, &ledger, &[]);
+    init_terminal(&data, &listen, &["--no-login", "--response-timeout", "1"]);
+    term_ok(&data, &["signin"]);
+    drop(host);
+    let host = host_at(&listen, &ledger, &["--fault", "drop"]);
+    term_ok(&data, &["sale", "--amount", "1000"]);
+    drop(host);
+    // A host with another master key: it answers 97 (it never saw this terminal sign in), and
+    // the terminal's own sign-in gets keys that do not check.
+    let _host = host_at(
+        &listen,
+        &dir.join("other-ledger.json"),
+        &["--tmk", "11111111111111111111111111111111"],
+    );
+    let v = term_ok(&data, &["recover"]);
+    assert_eq!(v["remaining"], 1, "{v}");
+    let item = &v["pending"][0];
+    assert_eq!(item["kind"], "reversal", "{v}");
+    assert_eq!(item["last_response_code"], "97", "{v}");
+    assert_eq!(item["diagnosis"], "host.terminal_not_registered", "{v}");
+    assert!(
+        item["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Sign in again"),
+        "{v}"
+    );
+}
+
+/// Unix seconds of a `YYYY-MM-DDThh:mm:ss±hh:mm` text (days from civil, the offset applied).
+fn unix_of(text: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let sign = if &text[19..20] == "-" { -1 } else { 1 };
+    let offset = sign * (n(20..22) * 3600 + n(23..25) * 60);
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19) - offset
+}
+
+#[test]
+fn init_utc_offset_gives_local_time_on_the_wire_the_receipt_the_json_and_the_bundle() {
+    let dir = tmp("utc-offset");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let v = init_terminal(&data, &addr, &["--no-login", "--utc-offset", "+08:00"]);
+    assert_eq!(v["utc_offset"], "+08:00", "{v}");
+    term_ok(&data, &["signin"]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sale = term_ok(&data, &["sale", "--amount", "1234"]);
+    let local = sale["local_time"].as_str().unwrap_or_default().to_owned();
+    assert!(local.ends_with("+08:00"), "{sale}");
+    // The same instant as the machine's clock, written in UTC+8.
+    assert!((unix_of(&local) - before).abs() <= 5, "{local} vs {before}");
+    // Fields 12/13 are local: the host booked the local date (MMDD).
+    let host = common::term_ok_ledger(&ledger);
+    assert_eq!(
+        host["transactions"][0]["date"].as_str().unwrap(),
+        format!("{}{}", &local[5..7], &local[8..10]),
+        "{host}"
+    );
+    // The receipt prints the local time with its offset, and no merchant name (none was given,
+    // so the merchant id is not printed as one).
+    let out = Command::new(BIN)
+        .args(["terminal", "--data"])
+        .arg(&data)
+        .args([
+            "receipt",
+            "--ref",
+            sale["reference"].as_str().unwrap(),
+            "--lang",
+            "en",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = format!(
+        "{} {} +08:00",
+        local[..10].replace('-', "/"),
+        &local[11..19]
+    );
+    assert!(text.contains(&shown), "{shown} in\n{text}");
+    assert!(!text.contains("MERCHANT NAME"), "{text}");
+    assert!(
+        text.contains("123456789012345"),
+        "the merchant id still prints: {text}"
+    );
+    // The support bundle says the offset and gives local times.
+    let bundle = dir.join("bundle.json");
+    term_ok(
+        &data,
+        &["support-bundle", "--out", bundle.to_str().unwrap()],
+    );
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(b["terminal"]["utc_offset"], "+08:00", "{b}");
+    assert_eq!(b["transactions"][0]["local_time"], local.as_str(), "{b}");
+    assert!(
+        b["trace"][0]["at"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("+08:00"),
+        "{}",
+        b["trace"][0]
+    );
+}
+
+#[test]
+fn init_takes_the_machines_utc_offset_by_default() {
+    let dir = tmp("utc-default");
+    let data = dir.join("t1");
+    let v = init_terminal(&data, "127.0.0.1:9", &["--no-login"]);
+    // What `date +%z` says, as +hh:mm.
+    let z = Command::new("date").arg("+%z").output().unwrap();
+    let z = String::from_utf8_lossy(&z.stdout).trim().to_owned();
+    assert_eq!(v["utc_offset"], format!("{}:{}", &z[..3], &z[3..]), "{v}");
+    let (code, _, err) = term(
+        &data,
+        &[
+            "init",
+            "--host",
+            "h:1",
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+            "--utc-offset",
+            "+8",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--utc-offset"), "{err}");
+}

@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_iso8583::{Message, Mti};
 use smartpos_txn::proto::{self, KeyRole, Profile};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -118,6 +118,28 @@ pub struct Ledger {
     pub transactions: Vec<LedgerEntry>,
 }
 
+/// The ledger file (`smartpos host --ledger FILE`): the ledger, and each terminal's working keys
+/// as its last sign-in delivered them (the key block, hex, every key encrypted under the TMK,
+/// with its check value), so a host restarted with the file still knows every terminal that
+/// signed in. Without them the terminals' next MACed requests would be answered `97` until they
+/// sign in again. `smartpos host-ledger` and older files read the ledger part only.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LedgerFile {
+    #[serde(flatten)]
+    ledger: Ledger,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    terminal_keys: BTreeMap<String, String>,
+}
+
+/// [`LedgerFile`] for writing, without copying the ledger.
+#[derive(Serialize)]
+struct LedgerFileRef<'a> {
+    #[serde(flatten)]
+    ledger: &'a Ledger,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    terminal_keys: &'a BTreeMap<String, String>,
+}
+
 /// Host simulator settings.
 #[derive(Debug)]
 pub struct AcquirerConfig {
@@ -125,7 +147,8 @@ pub struct AcquirerConfig {
     pub dialect: String,
     /// The TMK shared with terminals.
     pub tmk: TdesKey,
-    /// Where to write the ledger (JSON) after every change, if anywhere.
+    /// Where to write the ledger (JSON) after every change, if anywhere; the terminals' working
+    /// keys (under the TMK) are kept in it too, and both are loaded from it at start.
     pub ledger_file: Option<PathBuf>,
 }
 
@@ -137,6 +160,8 @@ struct TerminalKeys {
 #[derive(Debug, Default)]
 struct State {
     keys: HashMap<String, TerminalKeys>,
+    /// Each terminal's last key block (hex, keys under the TMK), as kept in the ledger file.
+    key_blocks: BTreeMap<String, String>,
     ledger: Ledger,
     /// Responses already given, by (tid, stan, date, message class), for repeats.
     answered: HashMap<(String, u32, String, u8), Message>,
@@ -177,9 +202,27 @@ impl Acquirer {
         if let Some(path) = &cfg.ledger_file
             && let Ok(text) = std::fs::read_to_string(path)
         {
-            state.ledger = serde_json::from_str(&text)
+            let file: LedgerFile = serde_json::from_str(&text)
                 .map_err(|e| format!("ledger file {} unreadable: {e}", path.display()))?;
+            state.ledger = file.ledger;
             state.rrn_seq += u64::try_from(state.ledger.transactions.len()).unwrap_or(0);
+            for (tid, hex) in file.terminal_keys {
+                // The same unwrap and check values as the terminal's: a block that does not
+                // check under this TMK (the host was started with another) is dropped, and
+                // that terminal gets 97 until it signs in again.
+                let keys = smartpos_types::hex::decode(&hex)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| profile.keys.unwrap(&cfg.tmk, &b).map_err(|e| e.to_string()));
+                match keys {
+                    Ok(k) => {
+                        state.keys.insert(tid.clone(), TerminalKeys { mak: k.mak });
+                        state.key_blocks.insert(tid, hex);
+                    }
+                    Err(e) => log::warn!(
+                        "ledger file: the kept keys of terminal {tid} are not usable ({e}); it must sign in again"
+                    ),
+                }
+            }
         }
         Ok(Acquirer {
             profile,
@@ -212,7 +255,11 @@ impl Acquirer {
             return;
         };
         let tmp = path.with_extension("tmp");
-        let written = serde_json::to_vec_pretty(&st.ledger)
+        let file = LedgerFileRef {
+            ledger: &st.ledger,
+            terminal_keys: &st.key_blocks,
+        };
+        let written = serde_json::to_vec_pretty(&file)
             .map_err(|e| e.to_string())
             .and_then(|b| std::fs::write(&tmp, b).map_err(|e| e.to_string()))
             .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
@@ -477,6 +524,9 @@ impl Acquirer {
         if let Some(mak) = mak_at.and_then(|i| keys.get(i)) {
             let mak = mak.clone();
             st.keys.insert(tid.to_owned(), TerminalKeys { mak });
+            st.key_blocks
+                .insert(tid.to_owned(), smartpos_types::hex::encode(&block));
+            self.save(st);
         }
         let f60 = msg.text(60).unwrap_or("00000000003");
         let nmic = f60.get(8..11).unwrap_or("003");

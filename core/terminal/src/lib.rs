@@ -3,6 +3,9 @@
 //! Files:
 //! - `runtime.rs`: [`Terminal`], the public API: opens the journal, recovers, and drives the
 //!   sans-IO engine of `smartpos-txn` with a real clock and the host link.
+//! - `host_answers.rs`: the host's last answer to each request, and the one sign-in a command
+//!   makes by itself when the host answers `97`/`A0` (it forgot the terminal's keys); why a
+//!   pending item is still pending ([`Terminal::last_attempt`]).
 //! - `card.rs`: [`card::ApduTransport`] and [`card::PinEntry`] (implemented by the app), the
 //!   contactless kernel loop, and card data for the engine (entry mode 07, field 55, PIN block).
 //! - `journal.rs`: the SQLite journal (WAL, synchronous=FULL); pending messages sealed with
@@ -28,6 +31,7 @@
 
 pub mod card;
 pub mod guard;
+pub mod host_answers;
 pub mod journal;
 pub mod link;
 pub mod params;

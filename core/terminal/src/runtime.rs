@@ -227,6 +227,8 @@ pub struct Terminal {
     pub(crate) safety: Safety,
     trace: Vec<TraceLine>,
     guard: Option<GuardWriter>,
+    /// The host's answers in this session, and whether it asked for a sign-in.
+    pub(crate) answers: crate::host_answers::HostAnswers,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -341,7 +343,8 @@ impl Terminal {
         let safety = Safety::load(&mut journal, unix_now_ms())?;
         let defaults = ReceiptSettings {
             merchant: MerchantInfo {
-                name: cfg.mid.clone(),
+                // No name until the app sets one: the slip prints none (not the merchant id).
+                name: String::new(),
                 merchant_id: cfg.mid.clone(),
                 terminal_id: cfg.tid.clone(),
             },
@@ -373,6 +376,7 @@ impl Terminal {
             safety,
             trace: Vec::new(),
             guard,
+            answers: Default::default(),
         };
         // The host's EMV parameters, if kept, configure our own kernel; a profile's parameters
         // are kept when the journal has none yet.
@@ -484,7 +488,7 @@ impl Terminal {
 
     /// [`Terminal::drive`] with the certified kernel of a contact chip card, which decides
     /// after the host's answer ([`Output::CompleteCard`]).
-    async fn drive_card(
+    pub(crate) async fn drive_card(
         &mut self,
         mut card: Option<&mut (dyn CertifiedKernel + '_)>,
     ) -> Result<(Command, Result<Outcome, OpError>), TerminalError> {
@@ -634,7 +638,10 @@ impl Terminal {
         let text = {
             let dialect = &self.engine.config().profile.dialect;
             match dialect.unpack(frame) {
-                Ok(m) => dialect.dump(&m),
+                Ok(m) => {
+                    self.answers.observe(direction, &m, &self.cfg.tid);
+                    dialect.dump(&m)
+                }
                 Err(e) => format!("{} bytes, not decodable: {e}", frame.len()),
             }
         };
@@ -681,8 +688,9 @@ impl Terminal {
         self.run_admin().await.map(|_| ())
     }
 
-    /// Delivers pending reversals and advices; returns (delivered, remaining).
-    pub async fn recover(&mut self) -> Result<(u32, u32), TerminalError> {
+    /// Delivers pending reversals and advices; returns (delivered, remaining). The public
+    /// `recover` (host_answers.rs) signs in once more when the host asks for it.
+    pub(crate) async fn recover_once(&mut self) -> Result<(u32, u32), TerminalError> {
         let now = self.now();
         self.engine.start_recover(now);
         match self.run_admin().await? {
@@ -713,9 +721,7 @@ impl Terminal {
     pub async fn settle(&mut self) -> Result<Outcome, TerminalError> {
         self.acting_operator(None)?;
         let records = self.journal.batch(self.engine.counters().batch)?;
-        let now = self.now();
-        self.engine.start_settle(now, records);
-        let out = self.run_admin().await;
+        let out = self.drive_settle(records).await;
         if let Ok(Outcome::Settled {
             batch, balanced, ..
         }) = &out
@@ -795,9 +801,7 @@ impl Terminal {
         let mut req = req;
         req.operator = self.acting_operator(req.operator.as_deref())?;
         let kind = req.kind;
-        let now = self.now();
-        self.engine.start_txn(now, req);
-        let result = self.run_txn_started().await;
+        let result = self.drive_txn(req, None).await;
         if let Ok(o) = &result
             && matches!(kind, TxnKind::Void | TxnKind::PreAuthCancel)
         {
@@ -810,10 +814,6 @@ impl Terminal {
             );
         }
         result
-    }
-
-    async fn run_txn_started(&mut self) -> Result<TxnOutcome, TerminalError> {
-        txn_outcome(self.run_admin().await?)
     }
 
     pub(crate) fn original(&self, reference: &str) -> Result<TxnRecord, TerminalError> {
@@ -985,12 +985,7 @@ impl Terminal {
         self.card_info = info.clone();
         let mut req = req;
         req.operator = self.acting_operator(req.operator.as_deref())?;
-        let now = self.now();
-        self.engine.start_txn(now, req);
-        let out = match self.drive_card(kernel).await {
-            Ok((_, r)) => r.map_err(TerminalError::from).and_then(txn_outcome),
-            Err(e) => Err(e),
-        };
+        let out = self.drive_txn(req, kernel).await;
         self.card_info_ref = None;
         if let Some(unstored) = self.card_info.take()
             && let Ok(o) = &out
@@ -1432,7 +1427,7 @@ fn unix_now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
+pub(crate) fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
     match o {
         Outcome::Txn {
             record,

@@ -14,7 +14,7 @@ use crate::runtime::{Terminal, TerminalError, TxnOutcome};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use smartpos_txn::diagnosis::{self, Diagnosis, LinkFailure};
-use smartpos_txn::model::TxnKind;
+use smartpos_txn::model::{LocalDateTime, TxnKind};
 use smartpos_txn::operators::{
     Audited, Challenge, LoginResult, OperatorConfig, OperatorError, Operators, Password, Role,
     Session,
@@ -418,6 +418,12 @@ impl Terminal {
         ))
     }
 
+    /// Unix milliseconds `at_ms` as the terminal's local time, ISO 8601 with the offset.
+    fn local_text(&self, at_ms: i64) -> String {
+        let offset = self.cfg.utc_offset_minutes;
+        LocalDateTime::from_unix_ms_utc(at_ms + i64::from(offset) * 60_000).iso8601(offset)
+    }
+
     fn now_local_ms(&self) -> i64 {
         self.unix_ms() + i64::from(self.cfg.utc_offset_minutes) * 60_000
     }
@@ -571,6 +577,7 @@ impl Terminal {
                     "reference": r.reference, "kind": r.kind.as_str(), "state": r.state.as_str(),
                     "amount": r.amount, "stan": r.stan, "batch": r.batch, "rrn": r.rrn,
                     "response_code": r.response_code, "pan": r.pan_masked,
+                    "local_time": r.local_time_text(),
                     "diagnosis": diagnosis::for_outcome(r, self.in_doubt(r)).map(|d| d.code),
                 })
             })
@@ -579,13 +586,13 @@ impl Terminal {
             .journal
             .trace_lines()?
             .into_iter()
-            .map(|(at, dir, text)| serde_json::json!({"at_ms": at, "direction": dir, "text": text}))
+            .map(|(at, dir, text)| serde_json::json!({"at_ms": at, "at": self.local_text(at), "direction": dir, "text": text}))
             .collect();
         let audit: Vec<serde_json::Value> = self
             .journal
             .audit_log(200)?
             .into_iter()
-            .map(|(at, op, action, detail)| serde_json::json!({"at_ms": at, "operator": op, "action": action, "detail": detail}))
+            .map(|(at, op, action, detail)| serde_json::json!({"at_ms": at, "at": self.local_text(at), "operator": op, "action": action, "detail": detail}))
             .collect();
         Ok(serde_json::json!({
             "terminal": {
@@ -594,6 +601,7 @@ impl Terminal {
                 "tls": self.cfg.link.tls.is_some(),
                 "response_timeout_ms": u64::try_from(self.cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX),
                 "signed_in": self.signed_in(), "batch": self.batch(),
+                "utc_offset": smartpos_txn::model::utc_offset_text(self.cfg.utc_offset_minutes),
                 "sdk_version": env!("CARGO_PKG_VERSION"),
             },
             "pending": pending,

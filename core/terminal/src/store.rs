@@ -104,10 +104,11 @@ pub struct StoredConfig {
     /// Response timeout in milliseconds.
     #[serde(default = "default_response_ms")]
     pub response_timeout_ms: u64,
-    /// Local time offset from UTC in minutes.
+    /// Local time offset from UTC in minutes (`init --utc-offset`): fields 12/13, receipts,
+    /// the support bundle.
     #[serde(default)]
     pub utc_offset_minutes: i32,
-    /// Merchant name printed on receipts (defaults to the merchant id).
+    /// Merchant name printed on receipts (none: the receipt prints no name).
     #[serde(default)]
     pub merchant_name: Option<String>,
     /// An acquirer profile file (TOML, see docs/profiles.md) used instead of the built-in

@@ -303,6 +303,10 @@ const S_SIGN_IN: Text = Text::new(
     "在菜单中重新签到，然后再试",
     "Sign in to the bank again from the menu, then try again",
 );
+const S_ACQUIRER_IF_SIGN_IN_FAILS: Text = Text::new(
+    "签到仍失败时，联系收单机构核对终端编号",
+    "If signing in fails too, call the acquirer to check the terminal ID",
+);
 const S_NO_CHARGE_AGAIN: Text = Text::new("不要重复收款", "Do not charge the customer again");
 const S_NO_REFUND_AGAIN: Text = Text::new("不要重复退款", "Do not refund again");
 const S_CHECK_PENDING: Text =
@@ -479,7 +483,7 @@ static RESPONSE_CODES: &[(&str, Diagnosis)] = &[
     ("94", d("host.duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复交易", "Duplicate transaction"), t("银行认为这是重复提交；第一次可能已经成功。", "The bank sees this as a repeat; the first attempt may have gone through."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
     ("95", d("host.reconcile_error", C::Software, M::NotCharged, R::SafeToRetry, t("对账不平", "Totals do not match"), t("终端与银行的结算总额不一致，需要上送明细。", "The terminal's totals differ from the bank's; the details must be uploaded."), &[S_SETTLE_AGAIN, S_SERVICE])),
     ("96", d("host.system_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行系统故障", "Bank system fault"), t("银行或银行网络的系统出现异常。", "The bank or the bank network has a system fault."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("97", d("host.terminal_not_registered", C::Software, M::NotCharged, R::ContactAcquirer, t("终端未登记", "Terminal not registered"), t("银行不认识本终端的编号。", "The bank does not know this terminal's ID."), &[S_SERVICE, S_ACQUIRER])),
+    ("97", d("host.terminal_not_registered", C::Software, M::NotCharged, R::SafeToRetry, t("请重新签到", "Sign in again"), t("银行不认识本终端当前的签到（工作密钥）：多为银行系统重启或签到已失效。终端会自动重新签到一次；仍不行时，可能是终端编号未在银行登记。", "The bank does not know this terminal's sign-in (its working keys): usually the bank's system restarted or the sign-in expired. The terminal signs in again by itself once; if that fails too, the terminal ID may not be registered with the bank."), &[S_SIGN_IN, S_ACQUIRER_IF_SIGN_IN_FAILS])),
     ("98", d("host.issuer_timeout", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行超时", "Card's bank timed out"), t("银行网络没有收到发卡银行的应答，交易没有完成。", "The bank network got no answer from the card's bank; the transaction did not complete."), &[S_QUERY_LAST, S_RETRY_LATER])),
     ("99", d("host.pin_format_error", C::Security, M::NotCharged, R::SafeToRetry, t("密码数据错误", "PIN data error"), t("银行读不出密码数据，多为终端密钥问题。", "The bank could not read the PIN data; usually a terminal key problem."), &[S_SIGN_IN, S_SERVICE])),
     ("A0", d("host.mac_error", C::Security, M::NotCharged, R::SafeToRetry, t("校验失败，请重新签到", "Check failed, sign in again"), t("银行校验终端数据没有通过，需要更新密钥。", "The bank could not verify the terminal's message; the keys need refreshing."), &[S_SIGN_IN, S_SERVICE])),
@@ -524,6 +528,24 @@ static UNKNOWN_CODE: Diagnosis = d(
     &[S_ACQUIRER],
 );
 
+/// A code in no table, answering a request that may move money (see
+/// [`crate::proto::reversed_as_possible_approval`], the engine's rule): reversed.
+static UNKNOWN_CODE_REVERSED: Diagnosis = d(
+    "host.unknown_code_reversed",
+    C::Network,
+    M::ReversalPending,
+    R::RetryAfterRecovery,
+    t(
+        "未知应答，正在撤回交易",
+        "Unknown bank answer: being reversed",
+    ),
+    t(
+        "银行用本终端不认识的应答码回复。它可能是一种批准，所以终端按可能已扣款处理，自动撤回（冲正）这笔交易；银行确认冲正后顾客不会被扣款。",
+        "The bank answered with a code this terminal does not know. It may be an approval, so the terminal treats the customer as possibly charged and reverses the transaction; once the bank confirms the reversal, the customer is not charged.",
+    ),
+    &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING],
+);
+
 /// Whether `code` is in the response code table: a code outside it may be an approval of the
 /// host's own, so the engine reverses a transaction answered with one rather than calling it
 /// declined.
@@ -538,7 +560,10 @@ fn lookup(table: &'static [(&str, Diagnosis)], code: &str) -> Option<&'static Di
 /// Diagnoses a host response code (field 39) for a transaction of `kind`.
 ///
 /// Refunds get refund-specific wording where the meaning differs (e.g. 51: the merchant's
-/// settlement account is short, not the card). Unknown codes give `host.unknown_code`. The code
+/// settlement account is short, not the card). A code in no table gives
+/// `host.unknown_code_reversed` for the kinds the engine reverses on such a code (sale,
+/// pre-authorisation, completion, void, cancel: it may be an approval) and `host.unknown_code`
+/// (declined) for a refund or a balance inquiry. The code
 /// itself is always carried in [`Diagnosis::host_code`]. Codes are matched case-insensitively
 /// (`a0` = `A0`).
 pub fn for_response_code(code: &str, kind: TxnKind) -> Diagnosis {
@@ -560,9 +585,16 @@ pub fn for_response_code(code: &str, kind: TxnKind) -> Diagnosis {
     } else {
         None
     };
+    // A code in no table: what the engine does with it decides the words (one rule, the
+    // engine's: a request that may move money is reversed as a possible approval).
+    let unknown = if crate::proto::reversed_as_possible_approval(kind, &upper) {
+        &UNKNOWN_CODE_REVERSED
+    } else {
+        &UNKNOWN_CODE
+    };
     let d = refund
         .or_else(|| lookup(RESPONSE_CODES, &upper))
-        .unwrap_or(&UNKNOWN_CODE)
+        .unwrap_or(unknown)
         .clone()
         .with_host_code(&upper);
     // An approved refund moves money back to the customer.
@@ -985,6 +1017,7 @@ pub fn catalogue() -> Vec<Diagnosis> {
     let pairs = |t: &'static [(&'static str, Diagnosis)]| t.iter().map(|(_, d)| d.clone());
     let mut all: Vec<Diagnosis> = pairs(RESPONSE_CODES).chain(pairs(REFUND_CODES)).collect();
     all.push(UNKNOWN_CODE.clone());
+    all.push(UNKNOWN_CODE_REVERSED.clone());
     all.push(GENERIC_REJECT.clone());
     all.extend(REJECTS.iter().map(|(_, d)| d.clone()));
     all.extend(OP_ERRORS.iter().cloned());
@@ -1135,7 +1168,13 @@ mod tests {
 
     #[test]
     fn unknown_code_is_generic_and_shows_the_code() {
+        // A sale answered with a code in no table is reversed by the engine (possible approval).
         let d = for_response_code("X7", TxnKind::Sale);
+        assert_eq!(d.code, "host.unknown_code_reversed");
+        assert_eq!(d.money, MoneyState::ReversalPending);
+        assert_eq!(d.host_code.as_deref(), Some("X7"));
+        // A balance inquiry moves no money: the engine records a decline.
+        let d = for_response_code("X7", TxnKind::Balance);
         assert_eq!(d.code, "host.unknown_code");
         assert_eq!(d.category, Category::Account);
         assert_eq!(d.host_code.as_deref(), Some("X7"));

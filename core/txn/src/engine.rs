@@ -2049,9 +2049,8 @@ impl Engine {
                 ..
             } => {
                 let approved = proto::is_approval(&reply.response_code);
-                if !approved
-                    && reversal_seq.is_some()
-                    && !crate::diagnosis::is_known_response_code(&reply.response_code)
+                if reversal_seq.is_some()
+                    && proto::reversed_as_possible_approval(req.kind, &reply.response_code)
                 {
                     // A code outside the table might be an approval of the host's own: the
                     // customer may be charged, so it is reversed like a malformed answer.

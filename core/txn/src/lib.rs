@@ -17,6 +17,7 @@
 //! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys) as UnionPay POS hosts
 //!   deliver them in field 62 of 0800/0820 messages: model, TLV codec, and the sans-IO download
 //!   sequence the engine runs (`engine/params_op.rs`).
+//! - `balance.rs`: field 54 (additional amounts) of a balance inquiry's answer, decoded.
 //! - `diagnosis.rs`: what went wrong in plain words (zh/en) and what happened to the money, from
 //!   response codes, engine errors, link failures, outcomes, printers and cards (static tables).
 //! - `policy.rs`: refund policy checked before the card is asked for (window, remainder, fee,
@@ -28,6 +29,7 @@
 //! in as [`model::Now`], frames come in as bytes, and everything the engine wants done comes out
 //! through `poll`. `smartpos-terminal` drives it with tokio and SQLite.
 
+pub mod balance;
 pub mod diagnosis;
 pub mod engine;
 pub mod intent;

@@ -74,6 +74,76 @@ impl LocalDateTime {
     }
 }
 
+impl LocalDateTime {
+    /// The Unix milliseconds of this date and time read as UTC (days from civil, the inverse
+    /// of [`LocalDateTime::from_unix_ms_utc`]). With a local time, subtract the offset.
+    pub fn as_utc_unix_ms(&self) -> i64 {
+        // Howard Hinnant's days_from_civil algorithm (public domain description).
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs =
+            i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second);
+        (days * 86_400 + secs) * 1000
+    }
+
+    /// ISO 8601 with the offset: `2026-05-01T12:34:56+08:00`.
+    pub fn iso8601(&self, utc_offset_minutes: i32) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}",
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            utc_offset_text(utc_offset_minutes)
+        )
+    }
+}
+
+/// Largest offset from UTC a terminal may have, in minutes (UTC+14:00, Kiribati; the most
+/// negative is UTC-12:00).
+const MAX_UTC_OFFSET_MINUTES: i32 = 14 * 60;
+
+/// An offset from UTC in minutes as `+08:00` / `-03:30`.
+pub fn utc_offset_text(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.unsigned_abs();
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+/// Parses an offset from UTC written `+08:00`, `-03:30`, `+0800` or `Z`: minutes, between
+/// -12:00 and +14:00.
+pub fn parse_utc_offset(text: &str) -> Result<i32, String> {
+    let bad = || format!("{text:?} is not an offset like +08:00 (from -12:00 to +14:00)");
+    if text == "Z" {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    let colon_ok = rest.len() == 4 || rest.as_bytes().get(2) == Some(&b':');
+    if digits.len() != 4 || !colon_ok || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
+    let minutes: i32 = digits[2..].parse().map_err(|_| bad())?;
+    let total = sign * (hours * 60 + minutes);
+    if minutes >= 60 || !(-12 * 60..=MAX_UTC_OFFSET_MINUTES).contains(&total) {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 /// What kind of transaction a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -250,6 +320,63 @@ pub struct TxnRecord {
     pub created_at_ms: i64,
     /// Unix milliseconds of the last state change.
     pub updated_at_ms: i64,
+}
+
+impl TxnRecord {
+    /// The local date and time the transaction was sent with (fields 13 and 12), and its offset
+    /// from UTC in minutes. The year comes from `created_at_ms` (corrected when the local date
+    /// and UTC straddle a new year), and the offset is the difference between the two, to the
+    /// nearest quarter hour: both were taken from the same clock reading when the intent was
+    /// recorded, so this is the offset the terminal had then. `None` when 12/13 are not a date
+    /// and time; the offset is `None` when the difference is no real offset.
+    pub fn local_date_time(&self) -> Option<(LocalDateTime, Option<i32>)> {
+        let num = |s: &str, r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u8>().ok());
+        let (date, time) = (&self.local_date, &self.local_time);
+        if date.len() != 4 || time.len() != 6 {
+            return None;
+        }
+        let (month, day) = (num(date, 0..2)?, num(date, 2..4)?);
+        let (hour, minute, second) = (num(time, 0..2)?, num(time, 2..4)?, num(time, 4..6)?);
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return None;
+        }
+        let utc = LocalDateTime::from_unix_ms_utc(self.created_at_ms);
+        let year = match (utc.month, month) {
+            (12, 1) => utc.year.saturating_add(1),
+            (1, 12) => utc.year.saturating_sub(1),
+            _ => utc.year,
+        };
+        let local = LocalDateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        };
+        const QUARTER_MS: i64 = 15 * 60_000;
+        let diff = local.as_utc_unix_ms() - self.created_at_ms;
+        let minutes = (diff + QUARTER_MS / 2).div_euclid(QUARTER_MS) * 15;
+        let offset = i32::try_from(minutes)
+            .ok()
+            .filter(|m| (-12 * 60..=MAX_UTC_OFFSET_MINUTES).contains(m));
+        Some((local, offset))
+    }
+
+    /// [`TxnRecord::local_date_time`] as ISO 8601 (`2026-05-01T12:34:56+08:00`; without the
+    /// offset when it is not known).
+    pub fn local_time_text(&self) -> Option<String> {
+        let (t, offset) = self.local_date_time()?;
+        Some(match offset {
+            Some(o) => t.iso8601(o),
+            None => t.iso8601(0).trim_end_matches("+00:00").to_owned(),
+        })
+    }
 }
 
 /// What a pending item is waiting to deliver.
@@ -461,6 +588,76 @@ mod tests {
         assert_eq!((epoch.year, epoch.month, epoch.day), (1970, 1, 1));
         let leap = LocalDateTime::from_unix_ms_utc(951_782_400_000); // 2000-02-29
         assert_eq!((leap.year, leap.month, leap.day), (2000, 2, 29));
+    }
+
+    #[test]
+    fn local_time_round_trips_through_unix_ms() {
+        for ms in [0, 951_782_400_000, 1_795_315_266_000, 1_767_225_599_000] {
+            assert_eq!(LocalDateTime::from_unix_ms_utc(ms).as_utc_unix_ms(), ms);
+        }
+    }
+
+    #[test]
+    fn utc_offsets_parse_and_print() {
+        assert_eq!(parse_utc_offset("+08:00"), Ok(480));
+        assert_eq!(parse_utc_offset("+0800"), Ok(480));
+        assert_eq!(parse_utc_offset("-03:30"), Ok(-210));
+        assert_eq!(parse_utc_offset("Z"), Ok(0));
+        for bad in [
+            "8", "+8", "+08", "+08:60", "+15:00", "-12:30", "+08:0a", "", "+08-00",
+        ] {
+            assert!(parse_utc_offset(bad).is_err(), "{bad}");
+        }
+        assert_eq!(utc_offset_text(480), "+08:00");
+        assert_eq!(utc_offset_text(-210), "-03:30");
+        assert_eq!(utc_offset_text(0), "+00:00");
+    }
+
+    fn record_at(created_at_ms: i64, local_date: &str, local_time: &str) -> TxnRecord {
+        TxnRecord {
+            reference: "000001000001".into(),
+            kind: TxnKind::Sale,
+            state: TxnState::Approved,
+            amount: 1,
+            currency: "156".into(),
+            stan: 1,
+            batch: 1,
+            local_time: local_time.into(),
+            local_date: local_date.into(),
+            rrn: None,
+            auth_code: None,
+            response_code: None,
+            original_ref: None,
+            idempotency_key: None,
+            operator: None,
+            pan_masked: None,
+            entry_mode: None,
+            created_at_ms,
+            updated_at_ms: created_at_ms,
+        }
+    }
+
+    #[test]
+    fn a_records_local_time_carries_the_offset_it_was_sent_with() {
+        // 2026-11-22 23:54:10.600 UTC, sent as 11-23 07:54:10 in UTC+8.
+        let r = record_at(1_795_391_650_600, "1123", "075410");
+        assert_eq!(
+            r.local_time_text().as_deref(),
+            Some("2026-11-23T07:54:10+08:00")
+        );
+        // New Year: 2026-12-31 20:00 UTC is 2027-01-01 04:00 in UTC+8.
+        let r = record_at(1_798_747_200_000, "0101", "040000");
+        assert_eq!(
+            r.local_time_text().as_deref(),
+            Some("2027-01-01T04:00:00+08:00")
+        );
+        // West of UTC, across the date line the other way.
+        let r = record_at(1_795_315_266_000, "1121", "234106");
+        assert_eq!(
+            r.local_time_text().as_deref(),
+            Some("2026-11-21T23:41:06-03:00")
+        );
+        assert_eq!(record_at(0, "13x1", "99").local_time_text(), None);
     }
 
     #[test]

@@ -809,6 +809,15 @@ pub fn is_approval(code: &str) -> bool {
     smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.is_approved())
 }
 
+/// Whether the engine reverses a request of `kind` answered `code` as a possible approval: a
+/// code in no table ([`crate::diagnosis::is_known_response_code`]) on a request that may move
+/// money ([`TxnKind::needs_reversal`]) might be an approval of the host's own, so the customer
+/// may be charged. The engine applies this rule to every answer, and `explain`
+/// ([`crate::diagnosis::for_response_code`]) words an unknown code from it: one rule, one place.
+pub fn reversed_as_possible_approval(kind: TxnKind, code: &str) -> bool {
+    kind.needs_reversal() && !is_approval(code) && !crate::diagnosis::is_known_response_code(code)
+}
+
 /// Whether the host's answer to a reversal ends it (`00`, `12`, `22`, `25`): see
 /// [`smartpos_iso8583::ResponseCode::closes_reversal`]. Anything else leaves it pending.
 pub fn closes_reversal(code: &str) -> bool {

@@ -22,8 +22,20 @@ impl Drop for Host {
 
 /// Starts `smartpos host` with a ledger file; returns it and its address.
 pub fn start_host(ledger: &Path, extra: &[&str]) -> (Host, String) {
+    start_host_at("127.0.0.1:0", ledger, extra)
+}
+
+/// A loopback address whose port was free a moment ago (to restart a host where a terminal
+/// expects it).
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+/// [`start_host`] listening on `listen`.
+pub fn start_host_at(listen: &str, ledger: &Path, extra: &[&str]) -> (Host, String) {
     let mut child = Command::new(BIN)
-        .args(["host", "--listen", "127.0.0.1:0", "--ledger"])
+        .args(["host", "--listen", listen, "--ledger"])
         .arg(ledger)
         .args(extra)
         .stdout(Stdio::piped())
@@ -86,4 +98,19 @@ pub fn init_terminal(dir: &Path, addr: &str, extra: &[&str]) -> Value {
 /// the test fails).
 pub fn tmp(name: &str) -> smartpos_tests::TempDir {
     smartpos_tests::TempDir::new(&format!("cli-{name}"))
+}
+
+/// `smartpos host-ledger --ledger FILE`, which must succeed: its JSON.
+pub fn term_ok_ledger(ledger: &Path) -> Value {
+    let out = Command::new(BIN)
+        .args(["host-ledger", "--ledger"])
+        .arg(ledger)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ledger JSON")
 }

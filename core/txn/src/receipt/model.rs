@@ -314,7 +314,7 @@ impl OriginalRef {
 /// Who the merchant and terminal are (from the terminal configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerchantInfo {
-    /// Merchant name as printed (often Chinese).
+    /// Merchant name as printed (often Chinese); empty: the slip prints no name line.
     pub name: String,
     /// Merchant identifier (field 42, 15 characters).
     pub merchant_id: String,
@@ -322,11 +322,19 @@ pub struct MerchantInfo {
     pub terminal_id: String,
 }
 
-/// Date and time printed on the slip: a structured local time or text as given.
+/// Date and time printed on the slip: a structured local time (with its offset from UTC when
+/// known) or text as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptTime {
     /// Printed as `YYYY/MM/DD hh:mm:ss`.
     Local(LocalDateTime),
+    /// Printed as `YYYY/MM/DD hh:mm:ss +08:00`: the local time and its offset from UTC.
+    Zoned {
+        /// Local date and time.
+        time: LocalDateTime,
+        /// Offset from UTC in minutes.
+        utc_offset_minutes: i32,
+    },
     /// Printed as given.
     Text(String),
 }
@@ -334,51 +342,38 @@ pub enum ReceiptTime {
 impl ReceiptTime {
     /// The printed text.
     pub fn display(&self) -> String {
-        match self {
-            ReceiptTime::Local(t) => format!(
+        let local = |t: &LocalDateTime| {
+            format!(
                 "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
                 t.year, t.month, t.day, t.hour, t.minute, t.second
+            )
+        };
+        match self {
+            ReceiptTime::Local(t) => local(t),
+            ReceiptTime::Zoned {
+                time,
+                utc_offset_minutes,
+            } => format!(
+                "{} {}",
+                local(time),
+                crate::model::utc_offset_text(*utc_offset_minutes)
             ),
             ReceiptTime::Text(s) => s.clone(),
         }
     }
 
-    /// The local time of a journal record: month, day and time from fields 13/12 as sent, the
-    /// year from `created_at_ms` (UTC), corrected when the local date and UTC straddle a new
-    /// year. Falls back to text `MM/DD hh:mm:ss` when the fields are not digits.
+    /// The local time of a journal record ([`TxnRecord::local_date_time`]: fields 13/12 as
+    /// sent, the year and the offset from `created_at_ms`). Falls back to text
+    /// `MM/DD hh:mm:ss` when the fields are not a date and time.
     pub fn of_record(record: &TxnRecord) -> ReceiptTime {
-        let num = |s: &str, r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u8>().ok());
-        let date = &record.local_date;
-        let time = &record.local_time;
-        let parsed = (date.len() == 4 && time.len() == 6)
-            .then(|| {
-                Some((
-                    num(date, 0..2)?,
-                    num(date, 2..4)?,
-                    num(time, 0..2)?,
-                    num(time, 2..4)?,
-                    num(time, 4..6)?,
-                ))
-            })
-            .flatten();
-        match parsed {
-            Some((month, day, hour, minute, second)) if (1..=12).contains(&month) => {
-                let utc = LocalDateTime::from_unix_ms_utc(record.created_at_ms);
-                let year = match (utc.month, month) {
-                    (12, 1) => utc.year.saturating_add(1),
-                    (1, 12) => utc.year.saturating_sub(1),
-                    _ => utc.year,
-                };
-                ReceiptTime::Local(LocalDateTime {
-                    year,
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                })
-            }
-            _ => ReceiptTime::Text(format!(
+        let (date, time) = (&record.local_date, &record.local_time);
+        match record.local_date_time() {
+            Some((t, Some(utc_offset_minutes))) => ReceiptTime::Zoned {
+                time: t,
+                utc_offset_minutes,
+            },
+            Some((t, None)) => ReceiptTime::Local(t),
+            None => ReceiptTime::Text(format!(
                 "{}/{} {}:{}:{}",
                 date.get(..2).unwrap_or(""),
                 date.get(2..).unwrap_or(""),
@@ -992,7 +987,17 @@ mod tests {
         r.local_date = "1231".into();
         r.local_time = "235959".into();
         r.created_at_ms = 1_767_225_600_000; // 2026-01-01 00:00:00 UTC, local still 12-31
-        assert_eq!(ReceiptTime::of_record(&r).display(), "2025/12/31 23:59:59");
+        assert_eq!(
+            ReceiptTime::of_record(&r).display(),
+            "2025/12/31 23:59:59 +00:00"
+        );
+        // The offset the record was sent with: 2026-01-01 07:59:59 in UTC+8.
+        r.local_date = "0101".into();
+        r.local_time = "075959".into();
+        assert_eq!(
+            ReceiptTime::of_record(&r).display(),
+            "2026/01/01 07:59:59 +08:00"
+        );
     }
 
     #[test]

@@ -337,7 +337,10 @@ pub fn render_text(d: &ReceiptData, width: Width) -> Vec<Line> {
     }
     o.rule();
 
-    o.pair(t(Label::MerchantName), &d.merchant.name);
+    // No name configured: the slip prints none rather than repeating the merchant id.
+    if !d.merchant.name.trim().is_empty() {
+        o.pair(t(Label::MerchantName), &d.merchant.name);
+    }
     o.pair(t(Label::MerchantNo), &d.merchant.merchant_id);
     o.pair(t(Label::TerminalNo), &d.merchant.terminal_id);
     if let Some(op) = &d.operator {
@@ -440,7 +443,9 @@ pub fn render_settlement(r: &SettlementReport, width: Width) -> Vec<Line> {
     let mut o = Layout::new(width);
     o.text(t(Label::SettleTitle), TITLE);
     o.rule();
-    o.pair(t(Label::MerchantName), &r.merchant.name);
+    if !r.merchant.name.trim().is_empty() {
+        o.pair(t(Label::MerchantName), &r.merchant.name);
+    }
     o.pair(t(Label::MerchantNo), &r.merchant.merchant_id);
     o.pair(t(Label::TerminalNo), &r.merchant.terminal_id);
     if let Some(op) = &r.operator {
@@ -773,6 +778,15 @@ pub(crate) mod tests {
         assert!(text.contains("余额(BALANCE):"));
         assert!(!text.contains("持卡人签名"), "no signature for an inquiry");
         assert!(!text.contains("本人确认"));
+    }
+
+    #[test]
+    fn without_a_merchant_name_no_name_line_is_printed() {
+        let mut d = en_refund();
+        d.merchant.name = String::new();
+        let text = plain(&d, Width::W32);
+        assert!(!text.contains("MERCHANT NAME"), "{text}");
+        assert!(text.contains(&d.merchant.merchant_id), "{text}");
     }
 
     #[test]

@@ -48,7 +48,8 @@ object SdkWiring {
             tid = p.getString("tid", "") ?: "",
             mid = p.getString("mid", "") ?: "",
             host = p.getString("host", "") ?: "",
-            utcOffsetMinutes = java.util.TimeZone.getDefault().rawOffset / 60_000,
+            // The offset in force now (rawOffset would ignore daylight saving time).
+            utcOffsetMinutes = java.util.TimeZone.getDefault().getOffset(System.currentTimeMillis()) / 60_000,
         )
         val dir = File(context.filesDir, "smartpos").also { it.mkdirs() }
         val terminal = Terminal.open(config, dir.path, KeystoreSdkStore(secrets), null)
