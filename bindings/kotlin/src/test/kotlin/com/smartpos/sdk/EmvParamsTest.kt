@@ -13,12 +13,12 @@ import org.junit.jupiter.api.assertThrows
 class EmvParamsTest {
     private fun hex(b: ByteArray) = b.joinToString("") { "%02X".format(it) }
 
-    private fun hex(b: ByteArray?) = b?.let { hex(it) }
+    private fun hexOrNull(b: ByteArray?) = b?.let { hex(it) }
 
     /** What the test compares (a data class holding ByteArrays compares them by reference). */
     private fun fingerprint(p: EmvParams?) = p?.let {
-        it.aids.map { a -> listOf(hex(a.aid), a.asi, hex(a.tacDefault), a.contactlessTxnLimit, a.contactlessCvmLimit) } +
-            it.caKeys.map { k -> listOf(hex(k.rid), k.index, k.expiry, hex(k.modulus), hex(k.exponent), hex(k.checksum)) }
+        it.aids.map { a -> listOf(hex(a.aid), a.asi, hexOrNull(a.tacDefault), a.contactlessTxnLimit, a.contactlessCvmLimit) } +
+            it.caKeys.map { k -> listOf(hex(k.rid), k.index, k.expiry, hex(k.modulus), hex(k.exponent), hexOrNull(k.checksum)) }
     }
 
     @Test
