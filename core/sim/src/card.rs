@@ -130,6 +130,20 @@ pub(crate) fn session_key(
     Ok(emv::common_session_key(&mk, atc)?)
 }
 
+/// The value of `tag` in parsed field 55, which must be exactly `len` bytes long.
+pub(crate) fn fixed_tag(tlvs: &[Tlv], tag: u32, len: usize) -> Result<&[u8], ArqcError> {
+    let v = tlv::find_bytes(tlvs, Tag(tag)).ok_or(ArqcError::MissingTag { tag })?;
+    if v.len() == len {
+        Ok(v)
+    } else {
+        Err(ArqcError::BadLength {
+            tag,
+            expected: len,
+            got: v.len(),
+        })
+    }
+}
+
 /// Host side: checks the ARQC (9F26) in `icc_data` (field 55) against the data it covers,
 /// with the card's keys derived from `imk`, and returns it (for the ARPC). The comparison is
 /// constant-time.
@@ -140,18 +154,7 @@ pub fn verify_arqc(
     icc_data: &[u8],
 ) -> Result<[u8; 8], ArqcError> {
     let tlvs = tlv::parse(icc_data).map_err(|_| ArqcError::Malformed)?;
-    let get = |tag: u32, len: usize| -> Result<&[u8], ArqcError> {
-        let v = tlv::find_bytes(&tlvs, Tag(tag)).ok_or(ArqcError::MissingTag { tag })?;
-        if v.len() == len {
-            Ok(v)
-        } else {
-            Err(ArqcError::BadLength {
-                tag,
-                expected: len,
-                got: v.len(),
-            })
-        }
-    };
+    let get = |tag: u32, len: usize| fixed_tag(&tlvs, tag, len);
     let mut data = Vec::with_capacity(37);
     for &(tag, len) in CSK_TAGS {
         data.extend_from_slice(get(tag, len)?);

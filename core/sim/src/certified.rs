@@ -954,18 +954,7 @@ pub fn verify_final_cryptogram(
     icc_data: &[u8],
 ) -> Result<(CryptogramType, [u8; 8]), ArqcError> {
     let tlvs = tlv::parse(icc_data).map_err(|_| ArqcError::Malformed)?;
-    let get = |tag: u32, len: usize| -> Result<&[u8], ArqcError> {
-        let v = tlv::find_bytes(&tlvs, Tag(tag)).ok_or(ArqcError::MissingTag { tag })?;
-        if v.len() == len {
-            Ok(v)
-        } else {
-            Err(ArqcError::BadLength {
-                tag,
-                expected: len,
-                got: v.len(),
-            })
-        }
-    };
+    let get = |tag: u32, len: usize| card::fixed_tag(&tlvs, tag, len);
     let mut data = Vec::with_capacity(39);
     for &(tag, len) in card::CSK_TAGS {
         data.extend_from_slice(get(tag, len)?);
