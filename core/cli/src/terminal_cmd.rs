@@ -161,10 +161,15 @@ pub enum TerminalCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sets the refund policy and operator settings from a JSON file; `policy show` prints the
-    /// current ones in the same shape.
+    /// Changes the refund policy and operator settings from a JSON file that names only what
+    /// it changes (`{"refund_policy": {"max_single_refund": 5000}}` keeps everything else;
+    /// `policy show` prints the whole document in the same shape). The file is checked as a
+    /// whole first: an unknown or malformed field is an error naming it (exit 2) and nothing
+    /// changes. While login is required only the supervisor may change settings; turning login
+    /// off is audited (`login_disabled`) and the output says so (`warning`). Prints the
+    /// settings in force plus `changed`, the fields whose value changed.
     Settings {
-        /// A JSON file with `require_login`, `refund_policy`, `operators`; omit to print.
+        /// A JSON file with any of `require_login`, `refund_policy`, `operators`; omit to print.
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -1028,14 +1033,30 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             serde_json::json!({"written": out.display().to_string()})
         }
         TerminalCmd::Settings { file } => {
-            if let Some(f) = file {
-                let text = std::fs::read_to_string(&f)
-                    .map_err(|e| ToolError(format!("cannot read {}: {}", f.display(), e.kind())))?;
-                let settings = serde_json::from_str(&text)
-                    .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
-                t.set_safety_settings(settings).map_err(err)?;
+            let Some(f) = file else {
+                return serde_json::to_value(t.safety_settings())
+                    .map_err(|e| ToolError(e.to_string()).into());
+            };
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| ToolError(format!("cannot read {}: {}", f.display(), e.kind())))?;
+            let patch: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
+            let update = t.apply_settings(&patch).map_err(err)?;
+            let mut v =
+                serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("changed".into(), update.changed.into());
+                if update.login_disabled {
+                    obj.insert(
+                        "warning".into(),
+                        serde_json::json!({
+                            "zh": "已关闭登录要求：此后交易无需操作员登录即可进行（已记入审计日志）",
+                            "en": "Login turned off: financial commands no longer need a logged-in operator (recorded in the audit log)",
+                        }),
+                    );
+                }
             }
-            serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
+            v
         }
         TerminalCmd::Policy(PolicyCmd::Show) => {
             serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?

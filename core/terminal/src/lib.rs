@@ -12,6 +12,8 @@
 //!   AES-256-GCM.
 //! - `safety.rs`: operators and sessions, refund policy and quotes, supervisor approval,
 //!   diagnoses for every error, the support bundle.
+//! - `settings.rs`: settings documents that change only the fields they name, checked as a
+//!   whole before anything is stored ([`Terminal::apply_settings`]).
 //! - `guard.rs`: the journal guard: a journal identity and a STAN/batch reservation in the
 //!   app's secure store, so a journal that was emptied, deleted, replaced or rolled back is
 //!   refused on open instead of silently restarted; and support's explicit journal reset.
@@ -39,6 +41,7 @@ pub mod printing;
 pub mod reader;
 pub mod runtime;
 pub mod safety;
+pub mod settings;
 pub mod store;
 
 pub use runtime::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};

@@ -214,44 +214,48 @@ impl Terminal {
         &self.safety.settings
     }
 
-    /// Changes and stores operator and refund settings.
+    /// Changes and stores operator and refund settings (all of them; a document that names
+    /// only some is [`Terminal::apply_settings`]).
     ///
     /// A supervisor act: when the *current* settings require login, only the supervisor's
     /// session may change them (`Operator(SupervisorRequired)` otherwise, itself audited as
     /// `settings_denied`). When login is not required (apps that manage cashiers themselves)
-    /// the change is allowed. Every change writes a `settings` audit row summarising the new
-    /// values (no secrets). The PBKDF2 iteration count cannot change once operators exist (it
-    /// would invalidate every stored password hash); lockout and challenge settings take
-    /// effect when the terminal is next opened.
+    /// the change is allowed. Every change writes an audit row summarising the new values (no
+    /// secrets): `settings`, or `login_disabled` when it turns a required login off. The new
+    /// settings are checked against the current ones first ([`SafetySettings::validate`]:
+    /// the PBKDF2 iteration count cannot change once operators exist, it would invalidate
+    /// every stored password hash); lockout and challenge settings take effect when the
+    /// terminal is next opened.
     pub fn set_safety_settings(&mut self, settings: SafetySettings) -> Result<(), TerminalError> {
+        self.may_change_settings()?;
+        settings.validate(&self.safety.settings)?;
+        let json = serde_json::to_string(&settings).map_err(config_err)?;
+        let entry = if self.safety.settings.require_login && !settings.require_login {
+            self.audit_entry(
+                "login_disabled",
+                format!(
+                    "login turned off: financial commands no longer need a logged-in operator; {}",
+                    settings_summary(&settings)
+                ),
+            )
+        } else {
+            self.audit_entry("settings", settings_summary(&settings))
+        };
+        // One transaction: a change is never stored without its audit row.
+        self.journal.set_meta_audited("safety", &json, &entry)?;
+        self.safety.settings = settings;
+        Ok(())
+    }
+
+    /// Whether the settings may be changed now: while login is required, only by the
+    /// supervisor's session (a refusal is audited as `settings_denied`).
+    pub(crate) fn may_change_settings(&mut self) -> Result<(), TerminalError> {
         if self.safety.settings.require_login
             && let Err(e) = self.supervisor_session()
         {
             self.audit("settings_denied", format!("{e}"));
             return Err(e);
         }
-        let current = &self.safety.settings.operators;
-        if settings.operators.iterations != current.iterations {
-            return Err(config_err(format!(
-                "operators.iterations cannot change from {} (stored password hashes depend on it)",
-                current.iterations
-            )));
-        }
-        if settings.operators.max_failed_attempts == 0 {
-            return Err(config_err(
-                "operators.max_failed_attempts must be at least 1",
-            ));
-        }
-        if settings.operators.unlock_challenge_ttl_ms <= 0 {
-            return Err(config_err(
-                "operators.unlock_challenge_ttl_ms must be positive",
-            ));
-        }
-        let json = serde_json::to_string(&settings).map_err(config_err)?;
-        let entry = self.audit_entry("settings", settings_summary(&settings));
-        // One transaction: a change is never stored without its audit row.
-        self.journal.set_meta_audited("safety", &json, &entry)?;
-        self.safety.settings = settings;
         Ok(())
     }
 
