@@ -1,6 +1,6 @@
 //! `smartpos terminal --data DIR <command>`: each command opens the journal, works, exits.
 
-use crate::tool::{CmdError, ToolError};
+use crate::tool::{CmdError, CmdOutcome, ToolError};
 
 /// What a terminal command returns.
 pub type CmdResult = Result<serde_json::Value, CmdError>;
@@ -16,8 +16,23 @@ use smartpos_txn::proto::CardData;
 use smartpos_types::Pan;
 use std::path::PathBuf;
 
+/// What `smartpos terminal --help` says about exit codes and the outcome JSON.
+const EXIT_CODES: &str = "\
+Every command prints one JSON document on stdout. A money command's JSON (sale, preauth, balance,
+void, cancel, refund, complete) carries `result`, `money_state` (charged, refunded, not_charged,
+reversal_pending, unknown_resolving) and `diagnosis` (zh/en, null when approved).
+
+Exit codes:
+  0: done: the money moved as asked (or the command moves no money and did its work)
+  1: error: the command failed; {\"error\": {code, money_state, message_zh, ...}} on stdout
+  2: bad input (arguments, settings file): one line on stderr, nothing changed
+  3: declined: declined by the host or the card, reversed, or not sent; no money moved
+  4: resolving: outcome not settled yet, a reversal in progress or a refund queued; do not
+     charge again, `recover` delivers it (and exits 4 while something is still pending)";
+
 /// `smartpos terminal` arguments.
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct TerminalArgs {
     /// Data directory (settings, journal, development key store).
     #[arg(long)]
@@ -620,8 +635,30 @@ pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
             let meaning = smartpos_iso8583::ResponseCode::parse(code).and_then(|c| c.meaning());
             obj.insert("response_meaning".into(), meaning.into());
         }
+        let diagnosis = smartpos_terminal::safety::outcome_diagnosis(o);
+        let money = smartpos_terminal::safety::outcome_money_state(o);
+        obj.insert("money_state".into(), money.as_str().into());
+        obj.insert(
+            "diagnosis".into(),
+            diagnosis
+                .as_ref()
+                .map_or(serde_json::Value::Null, smartpos_terminal::safety::diagnosis_json),
+        );
+        obj.insert("result".into(), outcome_class(diagnosis.is_none(), money).as_str().into());
     }
     v
+}
+
+/// The [`CmdOutcome`] of a money command: done when nothing needs explaining and no money is
+/// in doubt; resolving while a reversal waits or the outcome is not settled; declined
+/// otherwise (declined, reversed, not sent: no money moved).
+fn outcome_class(approved: bool, money: smartpos_txn::diagnosis::MoneyState) -> CmdOutcome {
+    use smartpos_txn::diagnosis::MoneyState;
+    match money {
+        MoneyState::ReversalPending | MoneyState::UnknownResolving => CmdOutcome::Resolving,
+        _ if approved => CmdOutcome::Done,
+        _ => CmdOutcome::Declined,
+    }
 }
 
 pub(crate) fn err(e: TerminalError) -> CmdError {
@@ -915,7 +952,13 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 .filter(|p| p.armed)
                 .map(|p| pending_reason_json(t, p))
                 .collect();
-            serde_json::json!({ "delivered": delivered, "remaining": remaining, "pending": still })
+            let result = if remaining == 0 {
+                CmdOutcome::Done
+            } else {
+                CmdOutcome::Resolving
+            };
+            serde_json::json!({ "delivered": delivered, "remaining": remaining, "pending": still,
+                "result": result.as_str() })
         }
         TerminalCmd::Journal => {
             let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;

@@ -173,3 +173,107 @@ fn settings_file_changes_only_what_it_names_and_names_what_is_wrong() {
         "{off}"
     );
 }
+
+/// A host started with `extra` on `listen`, as a child process killed on drop.
+fn host_at(listen: &str, ledger: &Path, extra: &[&str]) -> common::Host {
+    common::start_host_at(listen, ledger, extra).0
+}
+
+#[test]
+fn outcome_json_carries_diagnosis_and_money_state_and_the_exit_code_follows_the_money() {
+    let dir = tmp("outcomes");
+    let ledger = dir.join("ledger.json");
+    let listen = common::free_addr();
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let host = host_at(&listen, &ledger, &[]);
+    init_terminal(data, &listen, &["--no-login", "--response-timeout", "1"]);
+    term_ok(data, &["signin"]);
+
+    // Approved: exit 0, the money moved as asked.
+    let (code, sale, err) = term(data, &["sale", "--amount", "1000"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sale["state"], "approved", "{sale}");
+    assert_eq!(sale["result"], "done", "{sale}");
+    assert_eq!(sale["money_state"], "charged", "{sale}");
+    assert_eq!(sale["diagnosis"], Value::Null, "{sale}");
+    let r = sale["reference"].as_str().unwrap().to_owned();
+    let (code, refund, err) = term(data, &["refund", "--ref", &r, "--amount", "300"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(refund["money_state"], "refunded", "{refund}");
+    let (code, void, err) = term(data, &["void", "--ref", &r]);
+    assert_eq!(code, 1, "a sale with refunds cannot be voided: {void} {err}");
+    assert_eq!(void["error"]["money_state"], "not_charged", "{void}");
+
+    // Declined: exit 3, the diagnosis says why, no money moved.
+    let (code, declined, err) = term(data, &["sale", "--amount", "351"]);
+    assert_eq!(code, 3, "{declined} {err}");
+    assert_eq!(declined["state"], "declined", "{declined}");
+    assert_eq!(declined["result"], "declined", "{declined}");
+    assert_eq!(declined["money_state"], "not_charged", "{declined}");
+    assert_eq!(declined["diagnosis"]["host_code"], "51", "{declined}");
+    assert_eq!(declined["diagnosis"]["money_state"], "not_charged");
+    assert!(
+        declined["diagnosis"]["message_zh"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| c > '\u{4e00}'),
+        "{declined}"
+    );
+    // The same outcome replayed by its key exits the same way.
+    let (code, _, _) = term(
+        data,
+        &["sale", "--amount", "451", "--idempotency-key", "k-451"],
+    );
+    assert_eq!(code, 3);
+    let (code, again, _) = term(
+        data,
+        &["sale", "--amount", "451", "--idempotency-key", "k-451"],
+    );
+    assert_eq!(code, 3, "{again}");
+    assert_eq!(again["replayed"], true);
+
+    // No answer: the sale is being reversed, exit 4; recover keeps saying so until the host
+    // acknowledges the reversal, then exits 0.
+    drop(host);
+    let host = host_at(&listen, &ledger, &["--fault", "drop"]);
+    let (code, lost, err) = term(data, &["sale", "--amount", "2000"]);
+    assert_eq!(code, 4, "{lost} {err}");
+    assert_eq!(lost["result"], "resolving", "{lost}");
+    assert_eq!(lost["money_state"], "reversal_pending", "{lost}");
+    assert_eq!(lost["diagnosis"]["code"], "txn.reversing", "{lost}");
+    assert_eq!(lost["pending"], true, "{lost}");
+    let (code, v, _) = term(data, &["recover"]);
+    assert_eq!(code, 4, "{v}");
+    assert_eq!(v["result"], "resolving", "{v}");
+    assert_eq!(v["remaining"], 1, "{v}");
+    drop(host);
+    let _host = host_at(&listen, &ledger, &[]);
+    let (code, v, err) = term(data, &["recover"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["result"], "done", "{v}");
+    assert_eq!(v["remaining"], 0, "{v}");
+
+    // An error is exit 1 with the diagnosis under "error" (unchanged).
+    let (code, v, _) = term(data, &["void", "--ref", "999999999999"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["error"]["code"], "reject.original_not_found", "{v}");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = std::process::Command::new(common::BIN)
+        .args(["terminal", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for code in ["0: done", "1: error", "2: bad input", "3: declined", "4: resolving"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(code)),
+            "exit code {code} in --help:\n{text}"
+        );
+    }
+    assert!(text.contains("declined"), "{text}");
+    assert!(text.contains("revers"), "{text}");
+}

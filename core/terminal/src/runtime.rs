@@ -754,11 +754,13 @@ impl Terminal {
         {
             return Err(TerminalError::IdempotencyConflict);
         }
-        let reversal_pending = self
-            .engine
-            .pending()
-            .iter()
-            .any(|p| p.reference == rec.reference && p.armed);
+        // Only a reversal: a chip sale's TC upload notice waiting for delivery leaves the
+        // approval as it is.
+        let reversal_pending = self.engine.pending().iter().any(|p| {
+            p.reference == rec.reference
+                && p.armed
+                && p.kind == smartpos_txn::model::PendingKind::Reversal
+        });
         // A chip transaction's card data as journaled (AID, final cryptogram), for the same
         // outcome fields as the first answer; the ARPC is not kept.
         let card = self

@@ -13,7 +13,7 @@ use crate::journal::{Journal, JournalError};
 use crate::runtime::{Terminal, TerminalError, TxnOutcome};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
-use smartpos_txn::diagnosis::{self, Diagnosis, LinkFailure};
+use smartpos_txn::diagnosis::{self, Diagnosis, LinkFailure, MoneyState};
 use smartpos_txn::model::{LocalDateTime, TxnKind};
 use smartpos_txn::operators::{
     Audited, Challenge, LoginResult, OperatorConfig, OperatorError, Operators, Password, Role,
@@ -113,6 +113,26 @@ pub fn outcome_diagnosis(o: &TxnOutcome) -> Option<Diagnosis> {
         return Some(diagnosis::declined_by_card(o.reversal_pending));
     }
     diagnosis::for_outcome(&o.record, o.reversal_pending)
+}
+
+/// Where the money stands after a transaction outcome: the diagnosis' money state when there is
+/// one (declined, reversed, being reversed, queued, ...), otherwise that of an approval of its
+/// kind: a sale, pre-authorisation or completion charged the customer, a refund refunded, a
+/// void, a cancellation or a balance inquiry left the customer not charged.
+pub fn outcome_money_state(o: &TxnOutcome) -> MoneyState {
+    if let Some(d) = outcome_diagnosis(o) {
+        return d.money;
+    }
+    if o.reversal_pending {
+        return MoneyState::ReversalPending;
+    }
+    match o.record.kind {
+        TxnKind::Refund => MoneyState::Refunded,
+        TxnKind::Void | TxnKind::PreAuthCancel | TxnKind::Balance => MoneyState::NotCharged,
+        // Sale, pre-authorisation, completion, and any kind added later: an approval of a
+        // payment is the one state in which charging again would charge twice.
+        _ => MoneyState::Charged,
+    }
 }
 
 impl TerminalError {
