@@ -17,6 +17,8 @@
 //! - `guard.rs`: the journal guard: a journal identity and a STAN/batch reservation in the
 //!   app's secure store, so a journal that was emptied, deleted, replaced or rolled back is
 //!   refused on open instead of silently restarted; and support's explicit journal reset.
+//! - `files.rs`: owner-only modes (0600 files, 0700 directories) for the journal, the CLI's
+//!   settings and the development store, narrowed on open when found wider.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
 //! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys): the download from the
@@ -32,6 +34,7 @@
 //!   a classification of each failure by whether a sent request may have reached the host.
 
 pub mod card;
+pub mod files;
 pub mod guard;
 pub mod host_answers;
 pub mod journal;

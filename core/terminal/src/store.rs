@@ -6,7 +6,9 @@
 //! development, and it is NOT a secure store.
 //!
 //! [`DataDir`] is the on-disk layout the CLI uses: `terminal.json` (settings, no secrets),
-//! `journal.db` (SQLite) and the development secure store under `secrets/`.
+//! `journal.db` (SQLite) and the development secure store under `secrets/`. All of it is
+//! readable by its owner only (0600 files, 0700 directories, see `files.rs`), narrowed on every
+//! open when found wider.
 
 use crate::journal::JournalKey;
 use crate::link::{LinkConfig, TlsClientConfig};
@@ -39,6 +41,27 @@ impl FileSecureStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileSecureStore { dir: dir.into() }
     }
+
+    /// Narrows the store's directory to 0700 and every file in it to 0600 (they are created
+    /// that way; an older SDK made the directory 0755). A mode that cannot be changed is
+    /// logged.
+    pub fn narrow_modes(&self) {
+        if !self.dir.exists() {
+            return;
+        }
+        let mut paths = vec![];
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            paths.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+        }
+        if let Err(e) = crate::files::owner_only_dir(&self.dir) {
+            log::warn!("cannot narrow the secure store directory ({})", e.kind());
+        }
+        for p in paths {
+            if let Err(e) = crate::files::owner_only_file(&p) {
+                log::warn!("cannot narrow a secure store file ({})", e.kind());
+            }
+        }
+    }
 }
 
 impl SecureStore for FileSecureStore {
@@ -51,7 +74,7 @@ impl SecureStore for FileSecureStore {
     }
 
     fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir)
+        crate::files::owner_only_dir(&self.dir)
             .map_err(|e| format!("cannot create store: {}", e.kind()))?;
         // Written to a temporary file, synced, then renamed over the old value: a crash or a
         // power cut leaves the old value or the new one, never a torn file (the journal guard
@@ -60,12 +83,13 @@ impl SecureStore for FileSecureStore {
         let tmp = self.dir.join(format!("{name}.tmp"));
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
+            let mut f = crate::files::owner_only_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            // A temporary file left wider by an older SDK keeps its mode when reopened.
+            crate::files::owner_only_file(&tmp)?;
             f.write_all(value)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)
@@ -245,11 +269,11 @@ impl DataDir {
         if let Some(p) = &cfg.profile {
             load_profile(p)?;
         }
-        std::fs::create_dir_all(&self.path)
+        crate::files::owner_only_dir(&self.path)
             .map_err(|e| TerminalError::Config(format!("cannot create data dir: {}", e.kind())))?;
         let json =
             serde_json::to_vec_pretty(cfg).map_err(|e| TerminalError::Config(e.to_string()))?;
-        std::fs::write(self.path.join("terminal.json"), json).map_err(|e| {
+        crate::files::write_owner_only(&self.path.join("terminal.json"), &json).map_err(|e| {
             TerminalError::Config(format!("cannot write terminal.json: {}", e.kind()))
         })?;
         self.store()
@@ -277,6 +301,22 @@ impl DataDir {
         self.open_with_stan_block(crate::guard::STAN_BLOCK)
     }
 
+    /// Narrows the directory (0700), `terminal.json` and the development store to their owner
+    /// (the journal's files are narrowed by `Journal::open`). Called on every open; a mode
+    /// that cannot be changed (a read-only file system) is logged, not fatal.
+    pub fn narrow_modes(&self) {
+        if !self.path.is_dir() {
+            return;
+        }
+        if let Err(e) = crate::files::owner_only_dir(&self.path) {
+            log::warn!("cannot narrow the data directory ({})", e.kind());
+        }
+        if let Err(e) = crate::files::owner_only_file(&self.path.join("terminal.json")) {
+            log::warn!("cannot narrow terminal.json ({})", e.kind());
+        }
+        self.store().narrow_modes();
+    }
+
     /// The journal file.
     pub fn journal_path(&self) -> PathBuf {
         self.path.join("journal.db")
@@ -285,6 +325,7 @@ impl DataDir {
     /// Support's journal reset (see [`crate::guard::reset_journal`]): the old journal is moved
     /// aside, a new one continues the STAN after the guard's reservation with the next batch.
     pub fn reset_journal(&self) -> Result<crate::guard::JournalReset, TerminalError> {
+        self.narrow_modes();
         let store = self.store();
         let (_, jk) = load_keys(&store)?;
         let now = std::time::SystemTime::now()
@@ -302,6 +343,7 @@ impl DataDir {
 
     /// [`DataDir::open`] with another STAN reservation size (tests use small blocks).
     pub fn open_with_stan_block(&self, stan_block: u32) -> Result<Terminal, TerminalError> {
+        self.narrow_modes();
         let stored = self.config()?;
         let cfg = stored.to_config()?;
         // Settings first: a bad configuration must not create keys or a journal.
