@@ -90,6 +90,11 @@ pub enum TerminalCmd {
         /// Acquirer profile file (TOML, docs/profiles.md) instead of the built-in --dialect.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// The unlock secret shared with the acquirer's service desk (hex), kept in the
+        /// development store (`secrets/unlock_secret`): `operator supervisor-unlock` needs it
+        /// to check the desk's code. Without it a locked supervisor cannot be unlocked here.
+        #[arg(long, value_name = "HEX")]
+        unlock_secret: Option<String>,
     },
     /// Signs in and downloads working keys.
     Signin {
@@ -255,6 +260,19 @@ pub enum OperatorCmd {
     },
     /// Lists operators (no password data).
     List,
+    /// Locked (or forgotten) supervisor, step 1: prints the terminal id and an 8-digit
+    /// challenge to read to the acquirer's service desk (valid 10 minutes, one use; a new one
+    /// replaces it). Needs nobody logged in.
+    SupervisorChallenge,
+    /// Locked (or forgotten) supervisor, step 2: checks the service desk's code against the
+    /// challenge with the unlock secret given at `init --unlock-secret`, unlocks 00 and resets
+    /// its password to 123456 with a forced change. A wrong code uses the challenge up. Both
+    /// are audited.
+    SupervisorUnlock {
+        /// The 8-digit code the service desk computed.
+        #[arg(long)]
+        code: String,
+    },
 }
 
 /// Receipt options.
@@ -702,6 +720,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         no_login,
         profile,
         utc_offset,
+        unlock_secret,
     } = &args.command
     {
         let (utc_offset_minutes, utc_offset_from) = match utc_offset {
@@ -727,7 +746,23 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             profile: profile.clone(),
         };
         let tmk = crate::host_cmd::tmk_arg(tmk.as_deref())?;
+        let unlock_secret = unlock_secret
+            .as_deref()
+            .map(|h| {
+                smartpos_types::hex::decode(h)
+                    .ok()
+                    .filter(|b| !b.is_empty())
+                    .map(smartpos_terminal::store::Zeroizing::new)
+                    .ok_or_else(|| ToolError("--unlock-secret: must be hex digits".into()))
+            })
+            .transpose()?;
         dir.init(&cfg, tmk.expose()).map_err(err)?;
+        if let Some(secret) = &unlock_secret {
+            use smartpos_terminal::store::SecureStore;
+            dir.store()
+                .put(UNLOCK_SECRET, secret)
+                .map_err(|e| ToolError(format!("--unlock-secret: {e}")))?;
+        }
         // Open once so the journal exists and the settings are proven usable.
         let mut t = dir.open().map_err(err)?;
         let mut settings = t.safety_settings().clone();
@@ -761,12 +796,43 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         }));
     }
     let mut t = dir.open().map_err(err)?;
+    if let TerminalCmd::Operator(OperatorCmd::SupervisorUnlock { code }) = &args.command {
+        return supervisor_unlock(&mut t, &dir, code);
+    }
     let merchant_name = dir.config().map_err(err)?.merchant_name;
     if let TerminalCmd::Receipt(r) = &args.command {
         return receipt(&mut t, merchant_name, r);
     }
     let rt = crate::runtime()?;
     rt.block_on(async move { run_open(&mut t, args.command).await })
+}
+
+/// The name of the service desk's unlock secret in the development store.
+const UNLOCK_SECRET: &str = "unlock_secret";
+
+/// `operator supervisor-unlock`: the desk's code checked with the secret from the store.
+fn supervisor_unlock(t: &mut Terminal, dir: &DataDir, code: &str) -> CmdResult {
+    use smartpos_terminal::store::SecureStore;
+    let secret = dir
+        .store()
+        .get(UNLOCK_SECRET)
+        .map_err(ToolError)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ToolError(format!(
+                "no unlock secret in {}: the service desk shares one when the terminal is set up (init --unlock-secret HEX)",
+                dir.store_path().display()
+            ))
+        })?;
+    t.unlock_supervisor(code, &secret).map_err(|e| match e {
+        TerminalError::Config(m) => ToolError(format!("{m}: operator supervisor-challenge")).into(),
+        e => err(e),
+    })?;
+    Ok(serde_json::json!({
+        "unlocked": smartpos_txn::operators::SUPERVISOR_ID,
+        "password": "default",
+        "must_change_password": true,
+    }))
 }
 
 fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> CmdResult {
@@ -1040,6 +1106,18 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             OperatorCmd::Passwd { id, old, new } => {
                 t.change_password(&id, &old, &new).map_err(err)?;
                 serde_json::json!({"password_changed": id})
+            }
+            OperatorCmd::SupervisorChallenge => {
+                let challenge = t.supervisor_unlock_challenge().map_err(err)?;
+                let ttl = t.safety_settings().operators.unlock_challenge_ttl_ms;
+                serde_json::json!({
+                    "terminal_id": t.config().tid,
+                    "challenge": challenge,
+                    "valid_for_s": ttl / 1000,
+                })
+            }
+            OperatorCmd::SupervisorUnlock { .. } => {
+                return Err(ToolError("already handled".into()).into());
             }
             OperatorCmd::List => serde_json::Value::Array(
                 t.operators()

@@ -333,3 +333,153 @@ fn journal_settings_and_secrets_are_readable_by_their_owner_only() {
     term_ok(data, &["journal"]);
     owner_only("after an open");
 }
+
+/// `smartpos tool unlock-code`: the service desk's answer to a challenge.
+fn desk_code(secret: &str, tid: &str, challenge: &str) -> String {
+    let out = std::process::Command::new(common::BIN)
+        .args([
+            "tool",
+            "unlock-code",
+            "--secret",
+            secret,
+            "--terminal-id",
+            tid,
+            "--challenge",
+            challenge,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["code"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_cashier_locking_the_supervisor_is_audited_and_the_service_desk_unlocks_it() {
+    const SECRET: &str = "5445535420756E6C6F636B2073656372";
+    let dir = tmp("supervisor-unlock");
+    let (_host, addr) = start_host(&dir.join("ledger.json"), &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    init_terminal(data, &addr, &["--unlock-secret", SECRET]);
+    supervisor_first_login(data);
+    term_ok(data, &["operator", "add", "--id", "01"]);
+    term_ok(data, &["signin"]);
+    term_ok(
+        data,
+        &[
+            "login",
+            "--operator",
+            "01",
+            "--password",
+            "0000",
+            "--new-password",
+            "2580",
+        ],
+    );
+    let sale = term_ok(data, &["sale", "--amount", "1000"]);
+    let r = sale["reference"].as_str().unwrap().to_owned();
+    // Cashier 01 types wrong supervisor passwords for a refund: each counts like a wrong login
+    // of 00, and the fifth locks 00.
+    for n in 1..=5 {
+        let (code, v, _) = term(
+            data,
+            &[
+                "refund",
+                "--ref",
+                &r,
+                "--amount",
+                "10",
+                "--supervisor",
+                "00",
+                "--supervisor-password",
+                "999999",
+            ],
+        );
+        assert_eq!(code, 1, "{v}");
+        let want = if n < 5 {
+            "operators.wrong_password"
+        } else {
+            "operators.locked"
+        };
+        assert_eq!(v["error"]["code"], want, "attempt {n}: {v}");
+    }
+    let ops = term_ok(data, &["operator", "list"]);
+    let sup = ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "00")
+        .unwrap()
+        .clone();
+    assert_eq!((&sup["locked"], &sup["failed_attempts"]), (&Value::Bool(true), &Value::from(5)));
+    let rows = audit(data, &dir);
+    let failed: Vec<&Value> = rows
+        .iter()
+        .filter(|a| a["action"] == "approve_failed")
+        .collect();
+    assert_eq!(failed.len(), 5, "{rows:?}");
+    for a in &failed {
+        assert_eq!(a["operator"], "00", "{a}");
+        assert!(
+            a["detail"].as_str().unwrap().contains("at the till of operator 01"),
+            "who typed it: {a}"
+        );
+    }
+    let lock = rows.iter().find(|a| a["action"] == "lock").unwrap();
+    assert!(
+        lock["detail"].as_str().unwrap().contains("operator 01"),
+        "{lock}"
+    );
+    let (code, _, _) = term(data, &["login", "--operator", "00", "--password", "135790"]);
+    assert_eq!(code, 1, "00 is locked");
+
+    // The service desk unlocks it: a challenge (kept across processes), the desk's code.
+    let c = term_ok(data, &["operator", "supervisor-challenge"]);
+    assert_eq!(c["terminal_id"], "12345678", "{c}");
+    let challenge = c["challenge"].as_str().unwrap().to_owned();
+    assert_eq!(challenge.len(), 8);
+    // A wrong code is refused, audited, and uses the challenge up.
+    let right = desk_code(SECRET, "12345678", &challenge);
+    let wrong = if right == "00000000" { "11111111" } else { "00000000" };
+    let (code, v, _) = term(data, &["operator", "supervisor-unlock", "--code", wrong]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["error"]["code"], "operators.wrong_unlock_code", "{v}");
+    let (code, _, err) = term(data, &["operator", "supervisor-unlock", "--code", &right]);
+    assert_eq!(code, 2, "the challenge was used up: {err}");
+    assert!(err.contains("supervisor-challenge"), "{err}");
+    let c = term_ok(data, &["operator", "supervisor-challenge"]);
+    let challenge = c["challenge"].as_str().unwrap().to_owned();
+    let code = desk_code(SECRET, "12345678", &challenge);
+    let v = term_ok(data, &["operator", "supervisor-unlock", "--code", &code]);
+    assert_eq!(v["unlocked"], "00", "{v}");
+    assert_eq!(v["must_change_password"], true, "{v}");
+    // 00 is back with the default password and a forced change.
+    term_ok(
+        data,
+        &[
+            "login",
+            "--operator",
+            "00",
+            "--password",
+            "123456",
+            "--new-password",
+            "864209",
+        ],
+    );
+    let rows = audit(data, &dir);
+    for action in ["unlock_challenge", "unlock_failed", "unlock"] {
+        assert!(rows.iter().any(|a| a["action"] == action), "{action}: {rows:?}");
+    }
+}
+
+#[test]
+fn supervisor_unlock_without_a_shared_secret_says_how_to_get_one() {
+    let dir = tmp("no-unlock-secret");
+    let data = dir.join("t1");
+    init_terminal(&data, "127.0.0.1:9", &[]);
+    term_ok(&data, &["operator", "supervisor-challenge"]);
+    let (code, _, err) = term(&data, &["operator", "supervisor-unlock", "--code", "12345678"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--unlock-secret"), "{err}");
+}

@@ -23,6 +23,9 @@ use smartpos_txn::policy::{self, Denial, RefundContext, RefundPolicy, RefundQuot
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The journal `meta` key of the supervisor unlock challenge in use (empty when none).
+const UNLOCK_CHALLENGE_KEY: &str = "unlock_challenge";
+
 /// Operator-related settings stored in the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -379,7 +382,9 @@ impl Terminal {
     }
 
     /// Starts the locked-supervisor flow: an 8-digit challenge the merchant reads to the
-    /// acquirer's service desk (see the README).
+    /// acquirer's service desk (see the README). The challenge is kept in the journal until it
+    /// is used or replaced, so the code may be typed in another process (the CLI) or after a
+    /// restart; issuing one is audited (`unlock_challenge`).
     pub fn supervisor_unlock_challenge(&mut self) -> Result<String, TerminalError> {
         let mut n = [0u8; 8];
         SystemRandom::new()
@@ -391,18 +396,33 @@ impl Terminal {
             self.unix_ms(),
         );
         let digits = c.digits.clone();
+        let json = serde_json::to_string(&c).map_err(config_err)?;
+        let entry = self.audit_entry(
+            "unlock_challenge",
+            format!("supervisor unlock challenge issued for terminal {}", c.terminal_id),
+        );
+        self.journal
+            .set_meta_audited(UNLOCK_CHALLENGE_KEY, &json, &entry)?;
         self.safety.challenge = Some(c);
         Ok(digits)
     }
 
     /// Completes the locked-supervisor flow with the service desk's code; `secret` is the
-    /// unlock secret shared with the service desk (from the secure store).
+    /// unlock secret shared with the service desk (from the secure store). The challenge is
+    /// used up either way (a wrong code needs a new challenge); no challenge is a `Config`
+    /// error.
     pub fn unlock_supervisor(&mut self, code: &str, secret: &[u8]) -> Result<(), TerminalError> {
-        let c = self
-            .safety
-            .challenge
-            .take()
-            .ok_or_else(|| config_err("ask for an unlock challenge first"))?;
+        let stored = match self.safety.challenge.take() {
+            Some(c) => Some(c),
+            None => self
+                .journal
+                .meta(UNLOCK_CHALLENGE_KEY)?
+                .and_then(|j| serde_json::from_str(&j).ok()),
+        };
+        let c = stored.ok_or_else(|| {
+            config_err("no unlock challenge in use (a wrong code uses it up): ask for a new one")
+        })?;
+        self.journal.set_meta(UNLOCK_CHALLENGE_KEY, "")?;
         let a = self
             .safety
             .operators
@@ -503,6 +523,7 @@ impl Terminal {
             let r = self.safety.operators.approve_as_supervisor(
                 &a.password,
                 &format!("refund of {amount} on {reference}"),
+                &operator,
                 now,
             );
             commit(&mut self.journal, r)?;

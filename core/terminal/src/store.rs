@@ -259,7 +259,12 @@ impl DataDir {
 
     /// The development secure store inside it.
     pub fn store(&self) -> FileSecureStore {
-        FileSecureStore::new(self.path.join("secrets"))
+        FileSecureStore::new(self.store_path())
+    }
+
+    /// Where the development secure store keeps its files (`secrets/`).
+    pub fn store_path(&self) -> PathBuf {
+        self.path.join("secrets")
     }
 
     /// Writes settings and the TMK (validated: a 16- or 24-byte TDES key).
