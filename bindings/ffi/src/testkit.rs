@@ -322,6 +322,7 @@ impl HostSimulator {
             tls: tls.then(test_tls_config),
             faults,
             seed: 7,
+            ..ServerConfig::default()
         };
         let handler: Arc<dyn FrameHandler> = host.clone();
         let server = self

@@ -24,6 +24,7 @@ pub async fn start_with(
         tls: tls.then(smartpos_sim::net::test_tls_config),
         faults: FaultPlan::parse(faults).expect("test fault plan"),
         seed,
+        ..ServerConfig::default()
     };
     Server::bind(cfg, handler).await.expect("bind sim").spawn()
 }
