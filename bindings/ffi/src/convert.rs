@@ -1287,6 +1287,10 @@ impl From<TerminalError> for SmartPosError {
                 denials: denials.iter().map(RefundDenial::from).collect(),
             },
             TerminalError::Card(ref c) => card_error(&e, c),
+            TerminalError::HostLink(_) => SmartPosError::HostUnreachable {
+                reason: e.to_string(),
+                diagnosis: Some(e.diagnosis().into()),
+            },
             other => SmartPosError::internal(other.to_string()),
         }
     }

@@ -159,6 +159,7 @@ impl TerminalError {
             | TerminalError::GuardStore { .. } => {
                 crate::guard::diagnosis(self).unwrap_or_else(diagnosis::software_fault)
             }
+            TerminalError::HostLink(e) => diagnosis::for_link_error(link_failure(e)),
             TerminalError::Journal(_) | TerminalError::Poisoned | TerminalError::Config(_) => {
                 diagnosis::software_fault()
             }
@@ -204,7 +205,7 @@ pub fn link_failure(e: &crate::link::LinkError) -> LinkFailure {
     use crate::link::LinkError;
     match e {
         LinkError::ConnectTimeout | LinkError::Connect { .. } => LinkFailure::ConnectFailed,
-        LinkError::Tls(_) => LinkFailure::TlsFailed,
+        LinkError::Tls(_) | LinkError::ClientCertificateRefused { .. } => LinkFailure::TlsFailed,
         LinkError::PinMismatch => LinkFailure::PinMismatch,
         LinkError::Timeout => LinkFailure::Timeout,
         LinkError::Closed => LinkFailure::Closed,

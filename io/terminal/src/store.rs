@@ -122,6 +122,10 @@ pub struct StoredConfig {
     /// Optional certificate pin (hex SHA-256 of the leaf certificate DER).
     #[serde(default)]
     pub tls_pin_sha256: Option<String>,
+    /// Mutual TLS: PEM file of the terminal's client certificate chain (leaf first). Its key
+    /// is in the secure store as [`TLS_CLIENT_KEY`], never in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_cert: Option<PathBuf>,
     /// Connect timeout in milliseconds.
     #[serde(default = "default_connect_ms")]
     pub connect_timeout_ms: u64,
@@ -139,6 +143,32 @@ pub struct StoredConfig {
     /// profile named by `dialect`.
     #[serde(default)]
     pub profile: Option<PathBuf>,
+}
+
+/// The secure store's name for the private key of the terminal's TLS client certificate
+/// (PEM or DER, PKCS#8, SEC1 or PKCS#1; ECDSA P-256/P-384 or RSA).
+pub const TLS_CLIENT_KEY: &str = "tls_client_key";
+
+/// The client identity for `cert` (a PEM or DER file) with the key from `store`.
+pub fn client_identity(
+    cert: &Path,
+    store: &dyn SecureStore,
+) -> Result<crate::link::ClientIdentity, TerminalError> {
+    let chain = std::fs::read(cert).map_err(|e| {
+        TerminalError::Config(format!(
+            "cannot read client certificate {}: {}",
+            cert.display(),
+            e.kind()
+        ))
+    })?;
+    let key = store.get(TLS_CLIENT_KEY).map_err(TerminalError::Config)?.ok_or_else(|| {
+        TerminalError::Config(format!(
+            "no {TLS_CLIENT_KEY} in the secure store for the client certificate {}",
+            cert.display()
+        ))
+    })?;
+    crate::link::ClientIdentity::new(&chain, &key)
+        .map_err(|e| TerminalError::Config(format!("{}: {e}", cert.display())))
 }
 
 fn default_currency() -> String {
@@ -350,9 +380,16 @@ impl DataDir {
     pub fn open_with_stan_block(&self, stan_block: u32) -> Result<Terminal, TerminalError> {
         self.narrow_modes();
         let stored = self.config()?;
-        let cfg = stored.to_config()?;
+        let mut cfg = stored.to_config()?;
         // Settings first: a bad configuration must not create keys or a journal.
         cfg.validate()?;
+        if let Some(cert) = &stored.tls_client_cert {
+            let identity = client_identity(cert, &self.store())?;
+            let tls = cfg.link.tls.as_mut().ok_or_else(|| {
+                TerminalError::Config("a client certificate needs TLS (tls_ca)".into())
+            })?;
+            tls.client_identity = Some(identity);
+        }
         let profile = match &stored.profile {
             Some(path) => Some(load_profile(path)?),
             None => {

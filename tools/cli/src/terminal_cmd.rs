@@ -67,6 +67,15 @@ pub enum TerminalCmd {
         /// Name the host certificate must carry (default: the host part of --host).
         #[arg(long)]
         tls_server_name: Option<String>,
+        /// Mutual TLS: the terminal's client certificate (PEM or DER file, chain leaf first),
+        /// presented when the host asks for one. Needs --tls-ca and --tls-client-key.
+        #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_client_key"])]
+        tls_client_cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM or DER; ECDSA P-256/P-384 or RSA). Copied
+        /// into the development store (`secrets/tls_client_key`, 0600); terminal.json keeps
+        /// only the certificate's path.
+        #[arg(long, value_name = "FILE", requires = "tls_client_cert")]
+        tls_client_key: Option<PathBuf>,
         /// Response timeout in seconds.
         #[arg(long, default_value_t = 30)]
         response_timeout: u64,
@@ -713,6 +722,8 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         tmk,
         tls_ca,
         tls_server_name,
+        tls_client_cert,
+        tls_client_key,
         response_timeout,
         connect_timeout,
         currency,
@@ -739,6 +750,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             tls_ca: tls_ca.clone(),
             tls_server_name: tls_server_name.clone(),
             tls_pin_sha256: None,
+            tls_client_cert: tls_client_cert.clone(),
             connect_timeout_ms: connect_timeout.saturating_mul(1000),
             response_timeout_ms: response_timeout.saturating_mul(1000),
             utc_offset_minutes,
@@ -756,7 +768,29 @@ pub fn run(args: TerminalArgs) -> CmdResult {
                     .ok_or_else(|| ToolError("--unlock-secret: must be hex digits".into()))
             })
             .transpose()?;
+        // The client key is read and checked against the certificate before anything is
+        // written; it goes into the store, terminal.json names only the certificate.
+        let client_key = match (tls_client_cert, tls_client_key) {
+            (Some(cert), Some(key)) => {
+                let key = std::fs::read(key).map(smartpos_terminal::store::Zeroizing::new).map_err(|e| {
+                    ToolError(format!("--tls-client-key: cannot read {}: {}", key.display(), e.kind()))
+                })?;
+                let chain = std::fs::read(cert).map_err(|e| {
+                    ToolError(format!("--tls-client-cert: cannot read {}: {}", cert.display(), e.kind()))
+                })?;
+                smartpos_terminal::link::ClientIdentity::new(&chain, &key)
+                    .map_err(|e| ToolError(format!("--tls-client-cert/--tls-client-key: {e}")))?;
+                Some(key)
+            }
+            _ => None,
+        };
         dir.init(&cfg, tmk.expose()).map_err(err)?;
+        if let Some(key) = &client_key {
+            use smartpos_terminal::store::SecureStore;
+            dir.store()
+                .put(smartpos_terminal::store::TLS_CLIENT_KEY, key)
+                .map_err(|e| ToolError(format!("--tls-client-key: {e}")))?;
+        }
         if let Some(secret) = &unlock_secret {
             use smartpos_terminal::store::SecureStore;
             dir.store()

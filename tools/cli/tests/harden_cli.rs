@@ -483,3 +483,72 @@ fn supervisor_unlock_without_a_shared_secret_says_how_to_get_one() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--unlock-secret"), "{err}");
 }
+
+/// A file of the TEST TLS material.
+fn tls_file(name: &str) -> String {
+    format!(
+        "{}/../sim/testdata/tls/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn mutual_tls_the_host_requires_a_client_certificate_and_the_terminal_presents_one() {
+    let dir = tmp("mtls");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &["--tls", "test", "--tls-client-ca", "test"]);
+    let ca = tls_file("ca.pem");
+    let tls = ["--tls-ca", ca.as_str(), "--tls-server-name", "localhost", "--no-login"];
+
+    // Without a client certificate the sign-in is refused at the handshake.
+    let bare = dir.join("bare");
+    init_terminal(&bare, &addr, &tls);
+    let (code, v, err) = term(&bare, &["signin"]);
+    assert_eq!(code, 1, "{v} {err}");
+    assert_eq!(v["error"]["money_state"], "not_charged", "{v}");
+    assert!(err.contains("client certificate"), "{err}");
+    assert!(
+        !ledger.exists()
+            || common::term_ok_ledger(&ledger)["transactions"] == serde_json::json!([]),
+        "nothing reached the host"
+    );
+
+    // With one: signed in, a sale approved. The key lives in the store, not in terminal.json.
+    let (cert, key) = (tls_file("client.pem"), tls_file("client.key"));
+    let data = dir.join("t1");
+    let mut args = tls.to_vec();
+    args.extend(["--tls-client-cert", cert.as_str(), "--tls-client-key", key.as_str()]);
+    init_terminal(&data, &addr, &args);
+    term_ok(&data, &["signin"]);
+    let (code, sale, err) = term(&data, &["sale", "--amount", "1000"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sale["state"], "approved", "{sale}");
+    let settings = std::fs::read_to_string(data.join("terminal.json")).unwrap();
+    assert!(!settings.contains("PRIVATE KEY"), "{settings}");
+    assert!(settings.contains("client.pem"), "{settings}");
+    let stored = std::fs::read_to_string(data.join("secrets/tls_client_key")).unwrap();
+    assert!(stored.contains("PRIVATE KEY"));
+    #[cfg(unix)]
+    assert_eq!(mode(&data.join("secrets/tls_client_key")), 0o600);
+
+    // Checked at init: the key must belong to the certificate, and mutual TLS needs TLS.
+    let rogue_key = tls_file("client-rogue.key");
+    let (code, _, err) = term(
+        &dir.join("t2"),
+        &[
+            "init", "--host", &addr, "--tid", "12345678", "--mid", "123456789012345",
+            "--tls-ca", &ca, "--tls-client-cert", &cert, "--tls-client-key", &rogue_key,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not match"), "{err}");
+    let (code, _, err) = term(
+        &dir.join("t3"),
+        &[
+            "init", "--host", &addr, "--tid", "12345678", "--mid", "123456789012345",
+            "--tls-client-cert", &cert, "--tls-client-key", &key,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--tls-ca"), "{err}");
+}

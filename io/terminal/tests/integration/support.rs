@@ -59,6 +59,7 @@ pub fn tls(
                 ca_pem: ca_pem.to_vec(),
                 server_name: server_name.to_owned(),
                 pin_sha256: pin,
+                client_identity: None,
             },
         )
     }
