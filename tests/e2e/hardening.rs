@@ -9,7 +9,7 @@ use smartpos_sim::net::{
     TEST_CLIENT_CERT_PEM, TEST_CLIENT_KEY_PEM, test_tls_config,
 };
 use smartpos_terminal::journal::JournalKey;
-use smartpos_terminal::link::{ClientIdentity, LinkConfig, TlsClientConfig};
+use smartpos_terminal::link::{ClientIdentity, LinkConfig, LinkError, TlsClientConfig};
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
 use smartpos_tests::TerminalCalls;
 use smartpos_tests::{MID, TID, temp_journal, test_card, test_tmk};
@@ -105,8 +105,15 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
     )
     .unwrap();
     let err = t.sign_in("01").await.unwrap_err();
-    assert!(matches!(err, TerminalError::Op(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            TerminalError::HostLink(LinkError::ClientCertificateRefused { .. })
+        ),
+        "{err:?}"
+    );
     let d = err.diagnosis();
+    assert_eq!(d.code, "link.tls_failed", "{d:?}");
     assert_eq!(d.money.as_str(), "not_charged", "{d:?}");
     assert!(acquirer.ledger().transactions.is_empty());
     drop(t);
@@ -125,5 +132,22 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
     t.sign_in("01").await.unwrap();
     let o = t.sale(1234, test_card(), None, None).await.unwrap();
     assert_eq!(o.record.state, TxnState::Approved);
+    drop(t);
+    // The same signed-in terminal without its certificate: the sale is refused at the
+    // handshake, recorded as not sent, and nothing is reversed.
+    let mut t = Terminal::open(
+        config(server.local_addr(), Some(TlsClientConfig::new(TEST_CA_PEM.to_vec(), "localhost"))),
+        &path,
+        test_tmk(),
+        &JournalKey::new([3; 32]),
+    )
+    .unwrap();
+    let err = t.sale(2000, test_card(), None, None).await.unwrap_err();
+    assert!(matches!(err, TerminalError::HostLink(_)), "{err:?}");
+    assert_eq!(err.diagnosis().money.as_str(), "not_charged");
+    let last = t.journal().all().unwrap().into_iter().max_by_key(|r| r.stan).unwrap();
+    assert_eq!((last.amount, last.state), (2000, TxnState::NotSent), "{last:?}");
+    assert!(t.pending().is_empty(), "nothing to reverse");
+    assert_eq!(acquirer.ledger().transactions.len(), 1);
     server.shutdown().await;
 }

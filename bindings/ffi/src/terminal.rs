@@ -141,7 +141,7 @@ impl Terminal {
         card_reader: Option<Arc<dyn CardReader>>,
     ) -> Result<Arc<Self>, SmartPosError> {
         stats::call();
-        let cfg = config.to_core()?;
+        let cfg = config.to_core_with(&StoreAdapter(Arc::clone(&store)))?;
         let dir = PathBuf::from(data_dir);
         // Readable by the app only (0700; narrowed when found wider); the journal's own files
         // are made 0600 by the core when it opens them.

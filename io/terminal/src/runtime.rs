@@ -683,14 +683,25 @@ impl Terminal {
     pub(crate) async fn run_admin(&mut self) -> Result<Outcome, TerminalError> {
         self.tls_refusal = None;
         let (_, result) = self.drive().await?;
+        self.tls_refused(result)
+    }
+
+    /// A command's engine result, where "not sent" or "no response" caused by the host's TLS
+    /// layer refusing the terminal (a host requiring a client certificate, a wrong CA or pin)
+    /// becomes [`TerminalError::HostLink`], which says so. Clears the remembered refusal; the
+    /// caller cleared it before the command started.
+    pub(crate) fn tls_refused<T>(&mut self, result: Result<T, OpError>) -> Result<T, TerminalError> {
         match (result, self.tls_refusal.take()) {
-            // Nothing reached the host because its TLS layer refused the terminal: say so,
-            // not "no response" (a host requiring a client certificate, a wrong CA or pin).
             (Err(OpError::NoResponse | OpError::NotSent), Some(refusal)) => {
                 Err(TerminalError::HostLink(refusal))
             }
             (result, _) => Ok(result?),
         }
+    }
+
+    /// Forgets a TLS refusal of an earlier command (see [`Terminal::tls_refused`]).
+    pub(crate) fn clear_tls_refusal(&mut self) {
+        self.tls_refusal = None;
     }
 
     /// Remembers a link failure in which the host's TLS layer refused the terminal.
