@@ -71,7 +71,11 @@ async fn a_connection_the_host_closed_while_idle_costs_the_next_sale_nothing() {
             // The terminal keeps its connection between commands; the host drops it.
             tokio::time::sleep(Duration::from_millis(500)).await;
             let o = t.sale(1000 + n, test_card(), None, None).await.unwrap();
-            assert_eq!(o.record.state, TxnState::Approved, "tls {tls}, sale {n}: {o:?}");
+            assert_eq!(
+                o.record.state,
+                TxnState::Approved,
+                "tls {tls}, sale {n}: {o:?}"
+            );
             assert!(!o.reversal_pending, "tls {tls}, sale {n}");
         }
         assert!(t.pending().is_empty(), "tls {tls}: nothing left to reverse");
@@ -136,7 +140,10 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
     // The same signed-in terminal without its certificate: the sale is refused at the
     // handshake, recorded as not sent, and nothing is reversed.
     let mut t = Terminal::open(
-        config(server.local_addr(), Some(TlsClientConfig::new(TEST_CA_PEM.to_vec(), "localhost"))),
+        config(
+            server.local_addr(),
+            Some(TlsClientConfig::new(TEST_CA_PEM.to_vec(), "localhost")),
+        ),
         &path,
         test_tmk(),
         &JournalKey::new([3; 32]),
@@ -145,8 +152,18 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
     let err = t.sale(2000, test_card(), None, None).await.unwrap_err();
     assert!(matches!(err, TerminalError::HostLink(_)), "{err:?}");
     assert_eq!(err.diagnosis().money.as_str(), "not_charged");
-    let last = t.journal().all().unwrap().into_iter().max_by_key(|r| r.stan).unwrap();
-    assert_eq!((last.amount, last.state), (2000, TxnState::NotSent), "{last:?}");
+    let last = t
+        .journal()
+        .all()
+        .unwrap()
+        .into_iter()
+        .max_by_key(|r| r.stan)
+        .unwrap();
+    assert_eq!(
+        (last.amount, last.state),
+        (2000, TxnState::NotSent),
+        "{last:?}"
+    );
     assert!(t.pending().is_empty(), "nothing to reverse");
     assert_eq!(acquirer.ledger().transactions.len(), 1);
     server.shutdown().await;

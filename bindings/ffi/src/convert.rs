@@ -87,7 +87,10 @@ impl std::fmt::Debug for TlsConfig {
                 "client_certificate_len",
                 &self.client_certificate.as_ref().map(Vec::len),
             )
-            .field("client_key", &self.client_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_key",
+                &self.client_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -1667,15 +1670,23 @@ mod tests {
         assert!(reason.contains("tls_client_key"), "{reason}");
         let wrong = TerminalConfig {
             tls: Some(TlsConfig {
-                client_key: Some(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec()),
+                client_key: Some(
+                    b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
+                ),
                 ..tls.clone()
             }),
             ..cfg.clone()
         };
-        assert!(matches!(identity(&wrong, &OneKey(None)), Err(SmartPosError::Config { .. })));
+        assert!(matches!(
+            identity(&wrong, &OneKey(None)),
+            Err(SmartPosError::Config { .. })
+        ));
         // Debug never shows the key.
         let shown = format!("{tls:?}");
-        assert!(shown.contains("<redacted>") && !shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -108,7 +108,10 @@ pub fn prepare_journal(journal: &Path) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => {
-            log::debug!("journal file not pre-created ({}); SQLite creates it", e.kind());
+            log::debug!(
+                "journal file not pre-created ({}); SQLite creates it",
+                e.kind()
+            );
             return;
         }
     }
@@ -123,7 +126,8 @@ pub fn prepare_journal(journal: &Path) {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
@@ -151,7 +155,10 @@ mod tests {
         std::fs::write(&f, b"old").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         write_owner_only(&f, b"new").unwrap();
-        assert_eq!((mode(&f), std::fs::read(&f).unwrap()), (0o600, b"new".to_vec()));
+        assert_eq!(
+            (mode(&f), std::fs::read(&f).unwrap()),
+            (0o600, b"new".to_vec())
+        );
         owner_only_file(&d.join("missing")).unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -165,7 +172,11 @@ mod tests {
         drop(crate::journal::Journal::open(&j, &key).unwrap());
         assert_eq!(mode(&j), 0o600);
         // Widened by hand, with an empty WAL left beside it: narrowed on the next open.
-        for p in [j.clone(), d.join("journal.db-wal"), d.join("journal.db.lock")] {
+        for p in [
+            j.clone(),
+            d.join("journal.db-wal"),
+            d.join("journal.db.lock"),
+        ] {
             if !p.exists() {
                 std::fs::write(&p, b"").unwrap();
             }

@@ -144,9 +144,12 @@ impl std::fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientIdentity")
             .field("certificates", &self.chain.len())
-            .field("leaf_sha256", &smartpos_types::hex::encode(&certificate_sha256(
-                self.chain.first().map_or(&[][..], Vec::as_slice),
-            )))
+            .field(
+                "leaf_sha256",
+                &smartpos_types::hex::encode(&certificate_sha256(
+                    self.chain.first().map_or(&[][..], Vec::as_slice),
+                )),
+            )
             .field("key", &"<redacted>")
             .finish()
     }
@@ -172,9 +175,7 @@ impl ClientIdentity {
             return Err(bad("no certificate".to_owned()));
         }
         let (key, format) = if is_pem(key) {
-            match PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| bad(format!("key PEM: {e}")))?
-            {
+            match PrivateKeyDer::from_pem_slice(key).map_err(|e| bad(format!("key PEM: {e}")))? {
                 PrivateKeyDer::Pkcs8(k) => (k.secret_pkcs8_der().to_vec(), KeyFormat::Pkcs8),
                 PrivateKeyDer::Sec1(k) => (k.secret_sec1_der().to_vec(), KeyFormat::Sec1),
                 PrivateKeyDer::Pkcs1(k) => (k.secret_pkcs1_der().to_vec(), KeyFormat::Pkcs1),

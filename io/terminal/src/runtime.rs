@@ -690,7 +690,10 @@ impl Terminal {
     /// layer refusing the terminal (a host requiring a client certificate, a wrong CA or pin)
     /// becomes [`TerminalError::HostLink`], which says so. Clears the remembered refusal; the
     /// caller cleared it before the command started.
-    pub(crate) fn tls_refused<T>(&mut self, result: Result<T, OpError>) -> Result<T, TerminalError> {
+    pub(crate) fn tls_refused<T>(
+        &mut self,
+        result: Result<T, OpError>,
+    ) -> Result<T, TerminalError> {
         match (result, self.tls_refusal.take()) {
             (Err(OpError::NoResponse | OpError::NotSent), Some(refusal)) => {
                 Err(TerminalError::HostLink(refusal))

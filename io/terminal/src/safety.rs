@@ -398,7 +398,10 @@ impl Terminal {
         let json = serde_json::to_string(&c).map_err(config_err)?;
         let entry = self.audit_entry(
             "unlock_challenge",
-            format!("supervisor unlock challenge issued for terminal {}", c.terminal_id),
+            format!(
+                "supervisor unlock challenge issued for terminal {}",
+                c.terminal_id
+            ),
         );
         self.journal
             .set_meta_audited(UNLOCK_CHALLENGE_KEY, &json, &entry)?;

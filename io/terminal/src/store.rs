@@ -161,12 +161,15 @@ pub fn client_identity(
             e.kind()
         ))
     })?;
-    let key = store.get(TLS_CLIENT_KEY).map_err(TerminalError::Config)?.ok_or_else(|| {
-        TerminalError::Config(format!(
-            "no {TLS_CLIENT_KEY} in the secure store for the client certificate {}",
-            cert.display()
-        ))
-    })?;
+    let key = store
+        .get(TLS_CLIENT_KEY)
+        .map_err(TerminalError::Config)?
+        .ok_or_else(|| {
+            TerminalError::Config(format!(
+                "no {TLS_CLIENT_KEY} in the secure store for the client certificate {}",
+                cert.display()
+            ))
+        })?;
     crate::link::ClientIdentity::new(&chain, &key)
         .map_err(|e| TerminalError::Config(format!("{}: {e}", cert.display())))
 }

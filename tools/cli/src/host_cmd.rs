@@ -68,7 +68,8 @@ fn client_ca(arg: &str) -> Result<Vec<u8>, ToolError> {
     if arg == "test" {
         return Ok(smartpos_sim::net::TEST_CLIENT_CA_PEM.to_vec());
     }
-    std::fs::read(arg).map_err(|e| ToolError(format!("--tls-client-ca: cannot read {arg}: {}", e.kind())))
+    std::fs::read(arg)
+        .map_err(|e| ToolError(format!("--tls-client-ca: cannot read {arg}: {}", e.kind())))
 }
 
 fn tls_config(arg: &str) -> Result<TlsServerConfig, ToolError> {

@@ -667,11 +667,15 @@ pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
         obj.insert("money_state".into(), money.as_str().into());
         obj.insert(
             "diagnosis".into(),
-            diagnosis
-                .as_ref()
-                .map_or(serde_json::Value::Null, smartpos_terminal::safety::diagnosis_json),
+            diagnosis.as_ref().map_or(
+                serde_json::Value::Null,
+                smartpos_terminal::safety::diagnosis_json,
+            ),
         );
-        obj.insert("result".into(), outcome_class(diagnosis.is_none(), money).as_str().into());
+        obj.insert(
+            "result".into(),
+            outcome_class(diagnosis.is_none(), money).as_str().into(),
+        );
     }
     v
 }
@@ -772,11 +776,21 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         // written; it goes into the store, terminal.json names only the certificate.
         let client_key = match (tls_client_cert, tls_client_key) {
             (Some(cert), Some(key)) => {
-                let key = std::fs::read(key).map(smartpos_terminal::store::Zeroizing::new).map_err(|e| {
-                    ToolError(format!("--tls-client-key: cannot read {}: {}", key.display(), e.kind()))
-                })?;
+                let key = std::fs::read(key)
+                    .map(smartpos_terminal::store::Zeroizing::new)
+                    .map_err(|e| {
+                        ToolError(format!(
+                            "--tls-client-key: cannot read {}: {}",
+                            key.display(),
+                            e.kind()
+                        ))
+                    })?;
                 let chain = std::fs::read(cert).map_err(|e| {
-                    ToolError(format!("--tls-client-cert: cannot read {}: {}", cert.display(), e.kind()))
+                    ToolError(format!(
+                        "--tls-client-cert: cannot read {}: {}",
+                        cert.display(),
+                        e.kind()
+                    ))
                 })?;
                 smartpos_terminal::link::ClientIdentity::new(&chain, &key)
                     .map_err(|e| ToolError(format!("--tls-client-cert/--tls-client-key: {e}")))?;

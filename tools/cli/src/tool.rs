@@ -52,7 +52,11 @@ pub enum CmdOutcome {
 
 impl CmdOutcome {
     /// Every outcome, for lookups.
-    pub const ALL: [CmdOutcome; 3] = [CmdOutcome::Done, CmdOutcome::Declined, CmdOutcome::Resolving];
+    pub const ALL: [CmdOutcome; 3] = [
+        CmdOutcome::Done,
+        CmdOutcome::Declined,
+        CmdOutcome::Resolving,
+    ];
 
     /// The value of `result` in the JSON.
     pub fn as_str(self) -> &'static str {

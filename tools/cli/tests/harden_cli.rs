@@ -80,10 +80,7 @@ fn settings_file_changes_only_what_it_names_and_names_what_is_wrong() {
     assert_eq!(v["refund_policy"]["max_single_refund"], 5000, "{v}");
     assert_eq!(v["require_login"], true, "{v}");
     term_ok(data, &["logout"]);
-    let (code, v, _) = term(
-        data,
-        &["sale", "--amount", "100", "--operator", "77"],
-    );
+    let (code, v, _) = term(data, &["sale", "--amount", "100", "--operator", "77"]);
     assert_eq!(code, 1, "nobody logged in: still refused: {v}");
     assert_eq!(v["error"]["code"], "operators.not_logged_in", "{v}");
     term_ok(data, &["login", "--operator", "00", "--password", "135790"]);
@@ -120,16 +117,16 @@ fn settings_file_changes_only_what_it_names_and_names_what_is_wrong() {
     ] {
         let (code, v, err) = set(json);
         assert_eq!(code, 2, "{json}: {v} {err}");
-        assert!(err.contains(field), "{json}: the error names {field}: {err}");
+        assert!(
+            err.contains(field),
+            "{json}: the error names {field}: {err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert_eq!(term_ok(data, &["policy", "show"]), shown, "{json}");
     }
 
     // Turning login off is the supervisor's act, says so, and is audited.
-    term_ok(
-        data,
-        &["operator", "add", "--id", "01"],
-    );
+    term_ok(data, &["operator", "add", "--id", "01"]);
     term_ok(
         data,
         &[
@@ -202,7 +199,10 @@ fn outcome_json_carries_diagnosis_and_money_state_and_the_exit_code_follows_the_
     assert_eq!(code, 0, "{err}");
     assert_eq!(refund["money_state"], "refunded", "{refund}");
     let (code, void, err) = term(data, &["void", "--ref", &r]);
-    assert_eq!(code, 1, "a sale with refunds cannot be voided: {void} {err}");
+    assert_eq!(
+        code, 1,
+        "a sale with refunds cannot be voided: {void} {err}"
+    );
     assert_eq!(void["error"]["money_state"], "not_charged", "{void}");
 
     // Declined: exit 3, the diagnosis says why, no money moved.
@@ -268,7 +268,13 @@ fn help_documents_the_exit_codes() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for code in ["0: done", "1: error", "2: bad input", "3: declined", "4: resolving"] {
+    for code in [
+        "0: done",
+        "1: error",
+        "2: bad input",
+        "3: declined",
+        "4: resolving",
+    ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(code)),
             "exit code {code} in --help:\n{text}"
@@ -314,11 +320,18 @@ fn journal_settings_and_secrets_are_readable_by_their_owner_only() {
     let owner_only = |what: &str| {
         let all = modes(data);
         for (name, m) in &all {
-            let want = if name == "." || name == "secrets" { 0o700 } else { 0o600 };
+            let want = if name == "." || name == "secrets" {
+                0o700
+            } else {
+                0o600
+            };
             assert_eq!(*m, want, "{what}: {name} is {m:o}: {all:?}");
         }
         for name in ["journal.db", "terminal.json", "secrets", "secrets/tmk"] {
-            assert!(all.iter().any(|(n, _)| n == name), "{what}: {name}: {all:?}");
+            assert!(
+                all.iter().any(|(n, _)| n == name),
+                "{what}: {name}: {all:?}"
+            );
         }
     };
     owner_only("created");
@@ -349,7 +362,11 @@ fn desk_code(secret: &str, tid: &str, challenge: &str) -> String {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["code"].as_str().unwrap().to_owned()
 }
@@ -412,7 +429,10 @@ fn a_cashier_locking_the_supervisor_is_audited_and_the_service_desk_unlocks_it()
         .find(|o| o["id"] == "00")
         .unwrap()
         .clone();
-    assert_eq!((&sup["locked"], &sup["failed_attempts"]), (&Value::Bool(true), &Value::from(5)));
+    assert_eq!(
+        (&sup["locked"], &sup["failed_attempts"]),
+        (&Value::Bool(true), &Value::from(5))
+    );
     let rows = audit(data, &dir);
     let failed: Vec<&Value> = rows
         .iter()
@@ -422,7 +442,10 @@ fn a_cashier_locking_the_supervisor_is_audited_and_the_service_desk_unlocks_it()
     for a in &failed {
         assert_eq!(a["operator"], "00", "{a}");
         assert!(
-            a["detail"].as_str().unwrap().contains("at the till of operator 01"),
+            a["detail"]
+                .as_str()
+                .unwrap()
+                .contains("at the till of operator 01"),
             "who typed it: {a}"
         );
     }
@@ -441,7 +464,11 @@ fn a_cashier_locking_the_supervisor_is_audited_and_the_service_desk_unlocks_it()
     assert_eq!(challenge.len(), 8);
     // A wrong code is refused, audited, and uses the challenge up.
     let right = desk_code(SECRET, "12345678", &challenge);
-    let wrong = if right == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if right == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     let (code, v, _) = term(data, &["operator", "supervisor-unlock", "--code", wrong]);
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["error"]["code"], "operators.wrong_unlock_code", "{v}");
@@ -469,7 +496,10 @@ fn a_cashier_locking_the_supervisor_is_audited_and_the_service_desk_unlocks_it()
     );
     let rows = audit(data, &dir);
     for action in ["unlock_challenge", "unlock_failed", "unlock"] {
-        assert!(rows.iter().any(|a| a["action"] == action), "{action}: {rows:?}");
+        assert!(
+            rows.iter().any(|a| a["action"] == action),
+            "{action}: {rows:?}"
+        );
     }
 }
 
@@ -479,17 +509,17 @@ fn supervisor_unlock_without_a_shared_secret_says_how_to_get_one() {
     let data = dir.join("t1");
     init_terminal(&data, "127.0.0.1:9", &[]);
     term_ok(&data, &["operator", "supervisor-challenge"]);
-    let (code, _, err) = term(&data, &["operator", "supervisor-unlock", "--code", "12345678"]);
+    let (code, _, err) = term(
+        &data,
+        &["operator", "supervisor-unlock", "--code", "12345678"],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--unlock-secret"), "{err}");
 }
 
 /// A file of the TEST TLS material.
 fn tls_file(name: &str) -> String {
-    format!(
-        "{}/../sim/testdata/tls/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../sim/testdata/tls/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
@@ -498,7 +528,13 @@ fn mutual_tls_the_host_requires_a_client_certificate_and_the_terminal_presents_o
     let ledger = dir.join("ledger.json");
     let (_host, addr) = start_host(&ledger, &["--tls", "test", "--tls-client-ca", "test"]);
     let ca = tls_file("ca.pem");
-    let tls = ["--tls-ca", ca.as_str(), "--tls-server-name", "localhost", "--no-login"];
+    let tls = [
+        "--tls-ca",
+        ca.as_str(),
+        "--tls-server-name",
+        "localhost",
+        "--no-login",
+    ];
 
     // Without a client certificate the sign-in is refused at the handshake.
     let bare = dir.join("bare");
@@ -517,7 +553,12 @@ fn mutual_tls_the_host_requires_a_client_certificate_and_the_terminal_presents_o
     let (cert, key) = (tls_file("client.pem"), tls_file("client.key"));
     let data = dir.join("t1");
     let mut args = tls.to_vec();
-    args.extend(["--tls-client-cert", cert.as_str(), "--tls-client-key", key.as_str()]);
+    args.extend([
+        "--tls-client-cert",
+        cert.as_str(),
+        "--tls-client-key",
+        key.as_str(),
+    ]);
     init_terminal(&data, &addr, &args);
     term_ok(&data, &["signin"]);
     let (code, sale, err) = term(&data, &["sale", "--amount", "1000"]);
@@ -536,8 +577,19 @@ fn mutual_tls_the_host_requires_a_client_certificate_and_the_terminal_presents_o
     let (code, _, err) = term(
         &dir.join("t2"),
         &[
-            "init", "--host", &addr, "--tid", "12345678", "--mid", "123456789012345",
-            "--tls-ca", &ca, "--tls-client-cert", &cert, "--tls-client-key", &rogue_key,
+            "init",
+            "--host",
+            &addr,
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+            "--tls-ca",
+            &ca,
+            "--tls-client-cert",
+            &cert,
+            "--tls-client-key",
+            &rogue_key,
         ],
     );
     assert_eq!(code, 2, "{err}");
@@ -545,8 +597,17 @@ fn mutual_tls_the_host_requires_a_client_certificate_and_the_terminal_presents_o
     let (code, _, err) = term(
         &dir.join("t3"),
         &[
-            "init", "--host", &addr, "--tid", "12345678", "--mid", "123456789012345",
-            "--tls-client-cert", &cert, "--tls-client-key", &key,
+            "init",
+            "--host",
+            &addr,
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+            "--tls-client-cert",
+            &cert,
+            "--tls-client-key",
+            &key,
         ],
     );
     assert_eq!(code, 2, "{err}");

@@ -696,7 +696,11 @@ fn recover_says_why_an_item_stayed_pending() {
     term_ok(&data, &["signin"]);
     drop(host);
     let host = host_at(&listen, &ledger, &["--fault", "drop"]);
-    assert_eq!(term(&data, &["sale", "--amount", "1000"]).0, 4, "being reversed");
+    assert_eq!(
+        term(&data, &["sale", "--amount", "1000"]).0,
+        4,
+        "being reversed"
+    );
     drop(host);
     // A host with another master key: it answers 97 (it never saw this terminal sign in), and
     // the terminal's own sign-in gets keys that do not check.

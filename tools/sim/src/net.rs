@@ -749,19 +749,32 @@ mod tests {
         write_frame(&mut a, &[]).await.unwrap(); // skipped: cannot be framed
         write_frame(&mut a, &[7u8; 300]).await.unwrap();
         drop(a);
-        assert!(matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Frame(f) if f == b"hello"));
-        assert!(matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Frame(f) if f == [7u8; 300]));
-        assert!(matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Gone));
+        assert!(
+            matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Frame(f) if f == b"hello")
+        );
+        assert!(
+            matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Frame(f) if f == [7u8; 300])
+        );
+        assert!(matches!(
+            read_frame(&mut b, &ConnLimits::default()).await,
+            ReadOutcome::Gone
+        ));
     }
 
     #[tokio::test]
     async fn zero_length_and_short_frames_are_rejected() {
         let (mut a, mut b) = tokio::io::duplex(64);
         a.write_all(&[0, 0]).await.unwrap();
-        assert!(matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Empty));
+        assert!(matches!(
+            read_frame(&mut b, &ConnLimits::default()).await,
+            ReadOutcome::Empty
+        ));
         a.write_all(&[0, 5, 1, 2]).await.unwrap();
         drop(a);
-        assert!(matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Gone));
+        assert!(matches!(
+            read_frame(&mut b, &ConnLimits::default()).await,
+            ReadOutcome::Gone
+        ));
     }
 
     #[test]

@@ -79,16 +79,22 @@ fn base64_decode(text: &str) -> Vec<u8> {
 async fn a_terminal_presenting_its_certificate_is_served() {
     let (server, seen) = start_mtls().await;
     let ecdsa = ClientIdentity::new(TEST_CLIENT_CERT_PEM, TEST_CLIENT_KEY_PEM).unwrap();
-    assert_eq!(round_trip(&server, Some(ecdsa)).await.unwrap(), b"0800 sign-in");
+    assert_eq!(
+        round_trip(&server, Some(ecdsa)).await.unwrap(),
+        b"0800 sign-in"
+    );
     let rsa = ClientIdentity::new(TEST_CLIENT_RSA_CERT_PEM, TEST_CLIENT_RSA_KEY_PEM).unwrap();
-    assert_eq!(round_trip(&server, Some(rsa)).await.unwrap(), b"0800 sign-in");
+    assert_eq!(
+        round_trip(&server, Some(rsa)).await.unwrap(),
+        b"0800 sign-in"
+    );
     // DER works as well as PEM (what an app holding the key in the Keystore has).
-    let der = ClientIdentity::new(
-        &der_of(TEST_CLIENT_CERT_PEM),
-        &der_of(TEST_CLIENT_KEY_PEM),
-    )
-    .unwrap();
-    assert_eq!(round_trip(&server, Some(der)).await.unwrap(), b"0800 sign-in");
+    let der =
+        ClientIdentity::new(&der_of(TEST_CLIENT_CERT_PEM), &der_of(TEST_CLIENT_KEY_PEM)).unwrap();
+    assert_eq!(
+        round_trip(&server, Some(der)).await.unwrap(),
+        b"0800 sign-in"
+    );
     assert_eq!(seen.load(Ordering::SeqCst), 3);
     server.shutdown().await;
 }
@@ -108,7 +114,11 @@ async fn without_an_accepted_certificate_the_host_refuses_and_nothing_reached_it
             "refused at the handshake: not reached, nothing to reverse"
         );
     }
-    assert_eq!(seen.load(Ordering::SeqCst), 0, "no request reached the host");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "no request reached the host"
+    );
     server.shutdown().await;
 }
 

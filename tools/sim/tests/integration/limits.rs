@@ -115,7 +115,11 @@ async fn a_client_sending_one_byte_at_a_time_is_closed_at_the_frame_deadline() {
         took < Duration::from_millis(1500),
         "cut off after {took:?}, the frame deadline is 500 ms"
     );
-    assert_eq!(seen.load(Ordering::SeqCst), 0, "no request reached the host");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "no request reached the host"
+    );
     server.shutdown().await;
 }
 
@@ -133,7 +137,9 @@ async fn a_thousand_idle_connections_hold_at_most_the_connection_limit() {
     let mut refused = 0;
     for c in &mut conns {
         let mut b = [0u8; 1];
-        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(20), c.read(&mut b)).await {
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(20), c.read(&mut b)).await
+        {
             refused += 1;
         }
     }
@@ -207,7 +213,10 @@ fn tls_client(identity: Option<(&[u8], &[u8])>) -> tokio_rustls::TlsConnector {
 /// Connects with `identity`, sends one frame and returns the answer, or the error that ended
 /// the exchange (handshake, or the first read after it: with TLS 1.3 the server refuses the
 /// client's certificate after the client finished its side of the handshake).
-async fn exchange(server: &ServerHandle, identity: Option<(&[u8], &[u8])>) -> Result<Vec<u8>, String> {
+async fn exchange(
+    server: &ServerHandle,
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<Vec<u8>, String> {
     let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = tls_client(identity)

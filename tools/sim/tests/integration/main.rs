@@ -18,6 +18,6 @@
 
 mod card;
 mod certified;
-mod reader;
 mod limits;
+mod reader;
 mod server;
