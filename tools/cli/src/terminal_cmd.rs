@@ -271,7 +271,7 @@ pub enum OperatorCmd {
     List,
     /// Locked (or forgotten) supervisor, step 1: prints the terminal id and an 8-digit
     /// challenge to read to the acquirer's service desk (valid 10 minutes, one use; a new one
-    /// replaces it). Needs nobody logged in.
+    /// replaces it). Anyone may ask: the supervisor is the one who cannot log in.
     SupervisorChallenge,
     /// Locked (or forgotten) supervisor, step 2: checks the service desk's code against the
     /// challenge with the unlock secret given at `init --unlock-secret`, unlocks 00 and resets
