@@ -101,24 +101,37 @@ pub(crate) fn encode_field(
     match spec.encoding {
         ValueEncoding::Ascii | ValueEncoding::Binary => out.extend_from_slice(value),
         ValueEncoding::HexAscii => out.extend_from_slice(hex::encode(value).as_bytes()),
-        ValueEncoding::Bcd { pad, filler } => {
-            let mut nibbles = value.iter().map(|&c| match c {
-                b'D' | b'=' => 0xD,
-                d => d.wrapping_sub(b'0') & 0x0F,
-            });
-            let odd = got % 2 == 1;
-            let filler = filler & 0x0F;
-            if odd && pad == Pad::Left {
-                let lo = nibbles.next().unwrap_or(0);
-                out.push((filler << 4) | lo);
-            }
-            while let Some(hi) = nibbles.next() {
-                let lo = nibbles.next().unwrap_or(filler);
-                out.push((hi << 4) | lo);
-            }
+        ValueEncoding::Bcd { pad, filler, .. } => {
+            // x+n: the sign stays one ASCII character, the digits after it are packed.
+            let digits = match (spec.kind, value.split_first()) {
+                (FieldKind::Xn, Some((&sign, rest))) => {
+                    out.push(sign);
+                    rest
+                }
+                _ => value,
+            };
+            pack_bcd(digits, pad, filler, out);
         }
     }
     Ok(())
+}
+
+/// Packs digits (and `D`/`=` as nibble D) two per byte, the filler nibble on the `pad` side of
+/// an odd count.
+fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
+    let mut nibbles = digits.iter().map(|&c| match c {
+        b'D' | b'=' => 0xD,
+        d => d.wrapping_sub(b'0') & 0x0F,
+    });
+    let filler = filler & 0x0F;
+    if digits.len() % 2 == 1 && pad == Pad::Left {
+        let lo = nibbles.next().unwrap_or(0);
+        out.push((filler << 4) | lo);
+    }
+    while let Some(hi) = nibbles.next() {
+        let lo = nibbles.next().unwrap_or(filler);
+        out.push((hi << 4) | lo);
+    }
 }
 
 /// Writes a length prefix; `None` if `count` does not fit.
@@ -181,19 +194,26 @@ fn read_prefix(enc: PrefixEncoding, raw: &[u8]) -> Option<usize> {
     }
 }
 
-/// Reads one field starting at `input[at..]`; returns the logical value and the new position.
-/// `at` is an absolute offset so that errors point into the whole message.
-pub(crate) fn decode_field(
+/// Where one field's value lies in a message, found by [`locate_field`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Located {
+    /// Offset of the value's first wire byte (after the length prefix).
+    pub value_at: usize,
+    /// Logical length: digits, characters or bytes as the prefix counts them.
+    pub len: usize,
+    /// Offset just past the value.
+    pub end: usize,
+}
+
+/// Reads a field's length prefix (if any) at `input[at..]` and checks that the value is all
+/// there. `at` is an absolute offset so that errors point into the whole message. No
+/// allocation.
+pub(crate) fn locate_field(
     spec: &FieldSpec,
     input: &[u8],
     at: usize,
-) -> Result<(Vec<u8>, usize), DecodeError> {
+) -> Result<Located, DecodeError> {
     let field = Some(spec.number);
-    let invalid = |offset: usize, reason: InvalidReason| DecodeError::Invalid {
-        field,
-        offset,
-        reason,
-    };
     let take = |from: usize, n: usize| -> Result<&[u8], DecodeError> {
         let end = from.saturating_add(n);
         input.get(from..end).ok_or(DecodeError::Incomplete {
@@ -201,72 +221,168 @@ pub(crate) fn decode_field(
             needed: end.saturating_sub(input.len().max(from)),
         })
     };
-    let width = prefix_width(spec.prefix, spec.length.prefix_digits());
     let (len, value_at) = match spec.length {
         LengthType::Fixed(n) => (n, at),
         LengthType::LlVar(max) | LengthType::LllVar(max) => {
-            let raw = take(at, width)?;
-            let count =
-                read_prefix(spec.prefix, raw).ok_or(invalid(at, InvalidReason::BadLengthPrefix))?;
+            let width = prefix_width(spec.prefix, spec.length.prefix_digits());
+            let invalid = |reason| DecodeError::Invalid {
+                field,
+                offset: at,
+                reason,
+            };
+            let count = read_prefix(spec.prefix, take(at, width)?)
+                .ok_or(invalid(InvalidReason::BadLengthPrefix))?;
             let len = if spec.encoding == ValueEncoding::HexAscii {
                 if count % 2 == 1 {
-                    return Err(invalid(at, InvalidReason::OddHexLength));
+                    return Err(invalid(InvalidReason::OddHexLength));
                 }
                 count / 2
             } else {
                 count
             };
             if len > max {
-                return Err(invalid(at, InvalidReason::TooLong { max, got: len }));
+                return Err(invalid(InvalidReason::TooLong { max, got: len }));
             }
             (len, at + width)
         }
     };
-    let wire = take(value_at, spec.encoding.wire_len(len))?;
-    let end = value_at + wire.len();
-    let value = match spec.encoding {
+    let wire = take(value_at, spec.wire_len(len))?;
+    Ok(Located {
+        value_at,
+        len,
+        end: value_at + wire.len(),
+    })
+}
+
+/// Checks a located value's wire bytes against the field's class, encoding and charset,
+/// without building the logical value (GBK/GB18030 fields excepted: they are decoded to be
+/// checked).
+pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Result<(), DecodeError> {
+    let invalid = |offset: usize, reason| DecodeError::Invalid {
+        field: Some(spec.number),
+        offset,
+        reason,
+    };
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    match spec.encoding {
         ValueEncoding::Ascii if spec.is_text() && spec.charset != Charset::Ascii => {
-            encoding_of(spec.charset)
-                .and_then(|enc| from_charset(enc, wire))
-                .ok_or(invalid(value_at, InvalidReason::BadCharacter))?
+            let text = encoding_of(spec.charset).and_then(|enc| from_charset(enc, wire));
+            match text {
+                Some(t) if first_bad_char(spec.kind, spec.charset, &t).is_none() => Ok(()),
+                _ => Err(invalid(loc.value_at, InvalidReason::BadCharacter)),
+            }
         }
-        ValueEncoding::Ascii | ValueEncoding::Binary => wire.to_vec(),
-        ValueEncoding::HexAscii => std::str::from_utf8(wire)
-            .ok()
-            .and_then(|s| hex::decode(s).ok())
-            .ok_or(invalid(value_at, InvalidReason::BadCharacter))?,
-        ValueEncoding::Bcd { pad, filler } => {
-            let skip_first = len % 2 == 1 && pad == Pad::Left;
-            let mut value = Vec::with_capacity(len);
-            for (i, nibble) in wire.iter().flat_map(|b| [b >> 4, b & 0x0F]).enumerate() {
-                let byte_at = value_at + i / 2;
-                let is_pad = (skip_first && i == 0) || (!skip_first && i == len);
+        ValueEncoding::Ascii | ValueEncoding::Binary => {
+            match first_bad_char(spec.kind, spec.charset, wire) {
+                Some(i) => Err(invalid(loc.value_at + i, InvalidReason::BadCharacter)),
+                None => Ok(()),
+            }
+        }
+        ValueEncoding::HexAscii => match wire.iter().all(u8::is_ascii_hexdigit) {
+            true => Ok(()),
+            false => Err(invalid(loc.value_at, InvalidReason::BadCharacter)),
+        },
+        ValueEncoding::Bcd {
+            pad,
+            filler,
+            checked,
+        } => {
+            let (digits_at, digits, count) = bcd_part(spec, wire, loc);
+            if count < loc.len && !wire.first().is_some_and(|&b| char_ok(FieldKind::Xn, 0, b)) {
+                return Err(invalid(loc.value_at, InvalidReason::BadCharacter));
+            }
+            let skip_first = count % 2 == 1 && pad == Pad::Left;
+            for (i, nibble) in digits.iter().flat_map(|b| [b >> 4, b & 0x0F]).enumerate() {
+                let byte_at = digits_at + i / 2;
+                let is_pad = (skip_first && i == 0) || (!skip_first && i == count);
                 if is_pad {
-                    if nibble != filler & 0x0F {
+                    if checked && nibble != filler & 0x0F {
                         return Err(invalid(byte_at, InvalidReason::BadPadding));
                     }
                     continue;
                 }
-                let c = match nibble {
-                    0..=9 => b'0' + nibble,
-                    0xD if spec.kind == FieldKind::Z => b'D',
-                    _ => return Err(invalid(byte_at, InvalidReason::BadCharacter)),
-                };
-                value.push(c);
+                let ok = nibble <= 9 || (nibble == 0xD && spec.kind == FieldKind::Z);
+                if !ok {
+                    return Err(invalid(byte_at, InvalidReason::BadCharacter));
+                }
             }
-            value
+            Ok(())
         }
-    };
-    if let Some(i) = first_bad_char(spec.kind, spec.charset, &value) {
-        let offset = match spec.encoding {
-            _ if spec.charset != Charset::Ascii => value_at,
-            ValueEncoding::Bcd { .. } => value_at + i / 2,
-            ValueEncoding::HexAscii => value_at + i * 2,
-            _ => value_at + i,
-        };
-        return Err(invalid(offset, InvalidReason::BadCharacter));
     }
-    Ok((value, end))
+}
+
+/// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
+/// value's sign character comes first and is not packed).
+fn bcd_part<'a>(spec: &FieldSpec, wire: &'a [u8], loc: Located) -> (usize, &'a [u8], usize) {
+    if spec.kind == FieldKind::Xn && loc.len > 0 {
+        (
+            loc.value_at + 1,
+            wire.get(1..).unwrap_or_default(),
+            loc.len - 1,
+        )
+    } else {
+        (loc.value_at, wire, loc.len)
+    }
+}
+
+/// Appends the logical value of a located and checked field to `out`: text as UTF-8, digits
+/// as ASCII, `b` as raw bytes.
+pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &mut Vec<u8>) {
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    match spec.encoding {
+        ValueEncoding::Ascii if spec.is_text() && spec.charset != Charset::Ascii => {
+            if let Some(t) = encoding_of(spec.charset).and_then(|enc| gb18030::decode(enc, wire)) {
+                out.extend_from_slice(t.as_bytes());
+            }
+        }
+        ValueEncoding::Ascii | ValueEncoding::Binary => out.extend_from_slice(wire),
+        ValueEncoding::HexAscii => {
+            out.extend(
+                wire.chunks_exact(2)
+                    .map(|p| (hex_val(p[0]) << 4) | hex_val(p[1])),
+            );
+        }
+        ValueEncoding::Bcd { pad, .. } => {
+            let (_, digits, count) = bcd_part(spec, wire, loc);
+            if count < loc.len {
+                out.extend_from_slice(wire.get(..1).unwrap_or_default());
+            }
+            unpack_bcd(digits, count, pad, out);
+        }
+    }
+}
+
+/// Appends `count` digits of packed BCD as ASCII (nibble D as `D`), skipping the filler.
+pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
+    let skip = usize::from(count % 2 == 1 && pad == Pad::Left);
+    let nibbles = packed.iter().flat_map(|b| [b >> 4, b & 0x0F]);
+    out.extend(nibbles.skip(skip).take(count).map(|n| match n {
+        0..=9 => b'0' + n,
+        _ => b'D',
+    }));
+}
+
+fn hex_val(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// Reads one field starting at `input[at..]`; returns the logical value and the new position.
+/// `at` is an absolute offset so that errors point into the whole message.
+pub(crate) fn decode_field(
+    spec: &FieldSpec,
+    input: &[u8],
+    at: usize,
+) -> Result<(Vec<u8>, usize), DecodeError> {
+    let loc = locate_field(spec, input, at)?;
+    check_field(spec, input, loc)?;
+    let mut value = Vec::with_capacity(loc.len);
+    write_logical(spec, input, loc, &mut value);
+    Ok((value, loc.end))
 }
 
 #[cfg(test)]
@@ -277,10 +393,12 @@ mod tests {
     const BCD_L: ValueEncoding = ValueEncoding::Bcd {
         pad: Pad::Left,
         filler: 0,
+        checked: true,
     };
     const BCD_F: ValueEncoding = ValueEncoding::Bcd {
         pad: Pad::Right,
         filler: 0xF,
+        checked: true,
     };
 
     fn spec(

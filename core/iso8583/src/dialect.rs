@@ -83,7 +83,10 @@ impl Dialect {
             }
             seen[n] = true;
             let fits = match (f.kind, f.encoding) {
-                (FieldKind::N | FieldKind::Z, ValueEncoding::Bcd { filler, .. }) => {
+                (
+                    FieldKind::N | FieldKind::Z | FieldKind::Xn,
+                    ValueEncoding::Bcd { filler, .. },
+                ) => {
                     if filler > 0x0F {
                         return Err(DialectError::BadFiller { field });
                     }
@@ -162,6 +165,32 @@ impl Dialect {
             "iso87a" => Some(Dialect::iso87a()),
             _ => None,
         }
+    }
+
+    /// The names of the encoding conventions a built-in dialect offers, its default first
+    /// (`iso87b`: `jpos`, `smartpos-0.1`); empty for the others.
+    pub fn conventions(dialect: &str) -> Vec<&'static str> {
+        tables::CONVENTIONS
+            .iter()
+            .filter(|c| c.dialect == dialect)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// This dialect with the lines of a named convention of `base` (a built-in dialect name)
+    /// in place of its own; `None` if `base` has no such convention. Other lines, the header,
+    /// the name and the subfields are kept.
+    pub fn with_convention(&self, base: &str, convention: &str) -> Option<Dialect> {
+        let table = tables::CONVENTIONS
+            .iter()
+            .find(|c| c.dialect == base && c.name == convention)?;
+        let mut d = self.clone();
+        for line in table.fields {
+            if let Some(slot) = d.fields.get_mut(usize::from(line.number)) {
+                *slot = Some(line.clone());
+            }
+        }
+        Some(d)
     }
 
     /// The dialect's name.
@@ -244,6 +273,13 @@ impl Dialect {
             out.push(("(rest)", rest));
         }
         out
+    }
+
+    /// The typed parts of a structured field's logical value, by the dialect's layout for the
+    /// field ([`SubfieldSpec`]); empty if the field has none. Never fails: a part that does not
+    /// fit its format reads as [`crate::SubValue::Malformed`].
+    pub fn subfield_values<'a>(&'a self, field: u8, value: &'a [u8]) -> Vec<crate::Subfield<'a>> {
+        crate::subfield::read(self.subfields(field).unwrap_or_default(), value)
     }
 
     /// Packs a message: header (the message's, or the default if empty), MTI, bitmap(s), fields.
@@ -485,9 +521,9 @@ impl Dialect {
             let clear = self
                 .field(n)
                 .is_some_and(|s| s.mask == crate::spec::Mask::Clear);
-            if let (true, Some(text)) = (clear, self.text_of(n, value)) {
-                for (sub, part) in self.split_subfields(n, text) {
-                    let _ = writeln!(out, "        {sub}: {part}");
+            if clear {
+                for sub in self.subfield_values(n, value) {
+                    let _ = writeln!(out, "        {}: {}", sub.name, sub.value.show());
                 }
             }
         }

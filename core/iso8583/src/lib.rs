@@ -7,6 +7,8 @@
 //! - `tables.rs`: the built-in tables `cup`, `iso87b`, `iso87a`, one line per field, with sources.
 //! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `mac_input`, `dump`.
 //! - `codec.rs`: field-level encode/decode (BCD, ASCII, hex, length prefixes), bounds-checked.
+//! - `subfield.rs`: [`Subfield`]: structured private fields read by their layout (text, GBK
+//!   text, bytes, tag-length-value lists), typed on access.
 //! - `mask.rs`: masking rules shared by dumps, tool output and `Debug`.
 //! - `frame.rs`: [`frame`]: the 2-byte big-endian length framing of TCP links.
 //! - `error.rs`: [`EncodeError`], [`DecodeError`] (`Incomplete` vs `Invalid`), [`FrameError`],
@@ -21,6 +23,7 @@ pub mod mask;
 mod message;
 pub mod reference;
 mod spec;
+mod subfield;
 mod tables;
 mod wire;
 
@@ -29,6 +32,7 @@ pub use error::{DecodeError, DialectError, EncodeError, FrameError, InvalidReaso
 pub use message::Message;
 pub use spec::{
     BitmapEncoding, Charset, FieldKind, FieldSpec, LengthType, Mask, MtiEncoding, Pad,
-    PrefixEncoding, SubfieldSpec, ValueEncoding,
+    PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
 };
+pub use subfield::{SubValue, Subfield};
 pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode};

@@ -3,6 +3,7 @@
 mod support;
 
 mod arbitrary_bytes;
+mod jpos_iso87b;
 mod limits;
 mod reference_cup;
 mod round_trip;
