@@ -25,10 +25,25 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
 /// First byte of `value` outside the class. With a GBK/GB18030 charset the value is UTF-8 text
 /// and non-ASCII characters are allowed: the class applies to the ASCII characters only.
 fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usize> {
-    value
-        .iter()
-        .enumerate()
-        .position(|(i, &b)| !(char_ok(kind, i, b) || (charset != Charset::Ascii && b >= 0x80)))
+    if charset != Charset::Ascii {
+        return value
+            .iter()
+            .enumerate()
+            .position(|(i, &b)| !(char_ok(kind, i, b) || b >= 0x80));
+    }
+    // One loop per class, so the class is not matched again for every byte.
+    match kind {
+        FieldKind::N => value.iter().position(|b| !b.is_ascii_digit()),
+        FieldKind::Ans => value.iter().position(|&b| !(0x20..=0x7e).contains(&b)),
+        FieldKind::An => value
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b' ')),
+        FieldKind::B => None,
+        _ => value
+            .iter()
+            .enumerate()
+            .position(|(i, &b)| !char_ok(kind, i, b)),
+    }
 }
 
 fn encoding_of(charset: Charset) -> Option<GbCharset> {
@@ -142,7 +157,11 @@ fn write_prefix(enc: PrefixEncoding, digits: usize, count: usize, out: &mut Vec<
             if count > limit {
                 return None;
             }
-            out.extend_from_slice(format!("{count:0digits$}").as_bytes());
+            if digits == 3 {
+                out.push(b'0' + u8::try_from(count / 100).ok()?);
+            }
+            out.push(b'0' + u8::try_from(count / 10 % 10).ok()?);
+            out.push(b'0' + u8::try_from(count % 10).ok()?);
         }
         PrefixEncoding::Bcd => {
             if count > limit {
@@ -291,18 +310,30 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             if count < loc.len && !wire.first().is_some_and(|&b| char_ok(FieldKind::Xn, 0, b)) {
                 return Err(invalid(loc.value_at, InvalidReason::BadCharacter));
             }
-            let skip_first = count % 2 == 1 && pad == Pad::Left;
-            for (i, nibble) in digits.iter().flat_map(|b| [b >> 4, b & 0x0F]).enumerate() {
-                let byte_at = digits_at + i / 2;
-                let is_pad = (skip_first && i == 0) || (!skip_first && i == count);
-                if is_pad {
-                    if checked && nibble != filler & 0x0F {
+            let separator = spec.kind == FieldKind::Z;
+            let digit = |n: u8| n <= 9 || (separator && n == 0xD);
+            let odd = count % 2 == 1;
+            let filler = filler & 0x0F;
+            let last = digits.len().saturating_sub(1);
+            for (i, &b) in digits.iter().enumerate() {
+                let (hi, lo) = (b >> 4, b & 0x0F);
+                let byte_at = digits_at + i;
+                // The filler nibble: the first of an odd right-aligned value, the last of an
+                // odd left-aligned one.
+                let hi_pad = odd && pad == Pad::Left && i == 0;
+                let lo_pad = odd && pad == Pad::Right && i == last;
+                if hi_pad {
+                    if checked && hi != filler {
                         return Err(invalid(byte_at, InvalidReason::BadPadding));
                     }
-                    continue;
+                } else if !digit(hi) {
+                    return Err(invalid(byte_at, InvalidReason::BadCharacter));
                 }
-                let ok = nibble <= 9 || (nibble == 0xD && spec.kind == FieldKind::Z);
-                if !ok {
+                if lo_pad {
+                    if checked && lo != filler {
+                        return Err(invalid(byte_at, InvalidReason::BadPadding));
+                    }
+                } else if !digit(lo) {
                     return Err(invalid(byte_at, InvalidReason::BadCharacter));
                 }
             }
@@ -372,7 +403,9 @@ fn hex_val(c: u8) -> u8 {
 }
 
 /// Reads one field starting at `input[at..]`; returns the logical value and the new position.
-/// `at` is an absolute offset so that errors point into the whole message.
+/// `at` is an absolute offset so that errors point into the whole message. (Messages are read
+/// through [`crate::MessageView`], which runs the same steps field by field.)
+#[cfg(test)]
 pub(crate) fn decode_field(
     spec: &FieldSpec,
     input: &[u8],

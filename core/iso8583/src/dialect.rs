@@ -1,7 +1,7 @@
 //! [`Dialect`]: a field table plus the message layout (header, MTI and bitmap encodings), and the
 //! table-driven `pack` / `unpack` / `mac_input` / `dump`.
 
-use crate::codec::{decode_field, encode_field};
+use crate::codec::encode_field;
 use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
 use crate::mask;
 use crate::message::Message;
@@ -10,7 +10,6 @@ use crate::spec::{
     SubfieldSpec, ValueEncoding,
 };
 use crate::tables;
-use crate::wire::Mti;
 use smartpos_types::hex;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -301,14 +300,12 @@ impl Dialect {
         if msg.mti.0 > 9999 {
             return Err(EncodeError::BadMti { mti: msg.mti.0 });
         }
-        let mti = format!("{:04}", msg.mti.0);
+        let m = msg.mti.0;
+        // Four decimal digits (m <= 9999 here), each below 10.
+        let d = [m / 1000, m / 100 % 10, m / 10 % 10, m % 10].map(|x| x as u8);
         match self.mti {
-            MtiEncoding::Ascii => out.extend_from_slice(mti.as_bytes()),
-            MtiEncoding::Bcd => {
-                let d = mti.as_bytes();
-                out.push(((d[0] - b'0') << 4) | (d[1] - b'0'));
-                out.push(((d[2] - b'0') << 4) | (d[3] - b'0'));
-            }
+            MtiEncoding::Ascii => out.extend(d.iter().map(|x| b'0' + x)),
+            MtiEncoding::Bcd => out.extend_from_slice(&[(d[0] << 4) | d[1], (d[2] << 4) | d[3]]),
         }
         let mut bitmap = [0u8; 16];
         for (n, _) in msg.fields() {
@@ -342,84 +339,14 @@ impl Dialect {
     /// Unpacks a message. Never panics; "not enough bytes" is [`DecodeError::Incomplete`],
     /// anything else wrong is [`DecodeError::Invalid`] with the byte offset.
     pub fn unpack(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        self.unpack_with_last(bytes).map(|(m, _)| m)
+        self.view(bytes).map(|v| v.to_message())
     }
 
-    /// Unpacks and also returns the wire length of the last field.
-    fn unpack_with_last(&self, bytes: &[u8]) -> Result<(Message, usize), DecodeError> {
-        let need = |from: usize, n: usize| -> Result<&[u8], DecodeError> {
-            bytes.get(from..from + n).ok_or(DecodeError::Incomplete {
-                field: None,
-                needed: (from + n).saturating_sub(bytes.len()),
-            })
-        };
-        let invalid = |offset, reason| DecodeError::Invalid {
-            field: None,
-            offset,
-            reason,
-        };
-        let hl = self.header_len();
-        let header = need(0, hl)?.to_vec();
-        let mut pos = hl;
-        let mti_digits: Vec<u8> = match self.mti {
-            MtiEncoding::Ascii => need(pos, 4)?.to_vec(),
-            MtiEncoding::Bcd => need(pos, 2)?
-                .iter()
-                .flat_map(|b| [b'0'.wrapping_add(b >> 4), b'0'.wrapping_add(b & 0x0F)])
-                .collect(),
-        };
-        let mti = std::str::from_utf8(&mti_digits)
-            .ok()
-            .and_then(Mti::parse)
-            .ok_or(invalid(pos, InvalidReason::BadMti))?;
-        pos += match self.mti {
-            MtiEncoding::Ascii => 4,
-            MtiEncoding::Bcd => 2,
-        };
-        let mut bitmap = [0u8; 16];
-        let read_bitmap = |at: usize, into: &mut [u8]| -> Result<usize, DecodeError> {
-            match self.bitmap {
-                BitmapEncoding::Binary => {
-                    into.copy_from_slice(need(at, 8)?);
-                    Ok(8)
-                }
-                BitmapEncoding::HexAscii => {
-                    let raw = need(at, 16)?;
-                    let parsed = std::str::from_utf8(raw)
-                        .ok()
-                        .and_then(|s| hex::decode(s).ok())
-                        .ok_or(invalid(at, InvalidReason::BadBitmap))?;
-                    into.copy_from_slice(&parsed);
-                    Ok(16)
-                }
-            }
-        };
-        pos += read_bitmap(pos, &mut bitmap[..8])?;
-        if bitmap[0] & 0x80 != 0 {
-            pos += read_bitmap(pos, &mut bitmap[8..])?;
-        }
-        let mut msg = Message::new(mti);
-        msg.header = header;
-        let mut last_len = 0;
-        for n in 2..=128u8 {
-            let bit = usize::from(n - 1);
-            if bitmap[bit / 8] & (0x80 >> (bit % 8)) == 0 {
-                continue;
-            }
-            let spec = self.field(n).ok_or(DecodeError::Invalid {
-                field: Some(n),
-                offset: pos,
-                reason: InvalidReason::UnknownField,
-            })?;
-            let (value, end) = decode_field(spec, bytes, pos)?;
-            last_len = end - pos;
-            pos = end;
-            msg.set(n, value);
-        }
-        if pos != bytes.len() {
-            return Err(invalid(pos, InvalidReason::TrailingBytes));
-        }
-        Ok((msg, last_len))
+    /// Reads a message in place: the same checks and errors as [`Dialect::unpack`], but the
+    /// field values stay in `bytes` and are typed on access ([`crate::FieldRef`]). No heap
+    /// allocation, except to check text fields in a GBK/GB18030 charset.
+    pub fn view<'a>(&'a self, bytes: &'a [u8]) -> Result<crate::MessageView<'a>, DecodeError> {
+        crate::MessageView::parse(self, bytes)
     }
 
     /// The bytes a message MAC covers: from the MTI up to, not including, the MAC value in field
@@ -428,33 +355,26 @@ impl Dialect {
     /// bytes), compute the MAC over this slice, then set the real MAC and pack again; the bitmap
     /// does not change. The MAC field must be the last field of the message.
     pub fn mac_input<'a>(&self, packed: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-        let (msg, last_len) = self.unpack_with_last(packed)?;
-        let mac_field = if msg.fields().any(|(n, _)| n > 64) {
+        let view = self.view(packed)?;
+        let mac_field = if view.fields().any(|n| n > 64) {
             128
         } else {
             64
         };
-        let last = msg.fields().last().map(|(n, _)| n);
-        if !msg.has(mac_field) {
+        if !view.has(mac_field) {
             return Err(DecodeError::Invalid {
                 field: Some(mac_field),
                 offset: packed.len(),
                 reason: InvalidReason::MissingMac,
             });
         }
-        if last != Some(mac_field) {
-            return Err(DecodeError::Invalid {
+        let range = view.mac_input_range(mac_field);
+        range
+            .and_then(|r| packed.get(r))
+            .ok_or(DecodeError::Invalid {
                 field: Some(mac_field),
                 offset: packed.len(),
                 reason: InvalidReason::MacNotLast,
-            });
-        }
-        packed
-            .get(self.header_len()..packed.len() - last_len)
-            .ok_or(DecodeError::Invalid {
-                field: Some(mac_field),
-                offset: 0,
-                reason: InvalidReason::MissingMac,
             })
     }
 
@@ -542,6 +462,7 @@ pub fn length_bounds(spec: &FieldSpec) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Mti;
 
     #[test]
     fn builtin_tables_are_valid() {

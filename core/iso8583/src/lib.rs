@@ -5,7 +5,9 @@
 //! - `spec.rs`: how a field is described ([`FieldSpec`]: kind × length × prefix × encoding ×
 //!   charset × mask).
 //! - `tables.rs`: the built-in tables `cup`, `iso87b`, `iso87a`, one line per field, with sources.
-//! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `mac_input`, `dump`.
+//! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `view`, `mac_input`, `dump`.
+//! - `view.rs`: [`MessageView`]: a message read in place, values borrowed from the input and
+//!   typed on access ([`FieldRef`]); `unpack` is a view turned into a [`Message`].
 //! - `codec.rs`: field-level encode/decode (BCD, ASCII, hex, length prefixes), bounds-checked.
 //! - `subfield.rs`: [`Subfield`]: structured private fields read by their layout (text, GBK
 //!   text, bytes, tag-length-value lists), typed on access.
@@ -25,6 +27,7 @@ pub mod reference;
 mod spec;
 mod subfield;
 mod tables;
+mod view;
 mod wire;
 
 pub use dialect::{Dialect, length_bounds};
@@ -35,4 +38,5 @@ pub use spec::{
     PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
 };
 pub use subfield::{SubValue, Subfield};
+pub use view::{FieldRef, MessageView};
 pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode};

@@ -7,3 +7,4 @@ mod jpos_iso87b;
 mod limits;
 mod reference_cup;
 mod round_trip;
+mod view;
