@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks (criterion and small harnesses), not tests. Prints ONE table at the end, one row
 # per measurement of issue 10, each with its target where the issue sets one:
-#   1. ISO 8583 pack/unpack of the reference sale per dialect, next to pyiso8583 on the same
-#      iso87a message in the same run (criterion; plus TLV parsing and DUKPT for reference).
+#   1. ISO 8583 pack/unpack of the reference sale per dialect (criterion: `unpack` builds an
+#      owned Message, `view` reads in place without allocating), next to jPOS 2.1.10 (iso87b,
+#      ISO87BPackager, JIT-warm) and pyiso8583 (iso87a and iso87b) on the same 19-field message
+#      in the same run, with the ratios and issue 20's targets (5x jPOS, 25x pyiso8583; plus
+#      TLV parsing and DUKPT for reference).
 #   2. SDK overhead per contactless sale against the physical floor of the same run (loopback
 #      round trip + two synchronous=FULL WAL commits), and the card-in-field time of the SDK;
 #      a contact chip sale through the certified-kernel bridge and what the bridge adds.
@@ -52,8 +55,16 @@ step "criterion: TLV"
 cargo bench --locked -p smartpos-emv --bench tlv -- "${ARGS[@]}" >/dev/null
 step "criterion: DUKPT"
 cargo bench --locked -p smartpos-crypto --bench dukpt -- "${ARGS[@]}" >/dev/null
-step "pyiso8583 on the same iso87a message"
+step "pyiso8583 on the same message (iso87a, iso87b)"
 "$PYTHON" scripts/bench_iso8583_py.py 20000 | tee "$OUT/pyiso8583.txt"
+step "jPOS 2.1.10 ISO87BPackager on the same iso87b message (Maven Central; tests/oracles/jpos)"
+command -v mvn >/dev/null 2>&1 || need_debs maven
+command -v javac >/dev/null 2>&1 || need_debs openjdk-17-jdk-headless
+JPOS_ITER=1000000
+[ "$QUICK" = 1 ] && JPOS_ITER=200000
+if ! tests/oracles/jpos/run.sh bench "$JPOS_ITER" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | tee "$OUT/jpos.txt"; then
+    echo "jpos bench failed" >>"$OUT/jpos.txt"
+fi
 
 step "harnesses: building smartpos-bench (release)"
 cargo build --locked --release -p smartpos-bench
@@ -105,20 +116,34 @@ rows = []  # (item, what, result, target, verdict)
 def row(item, what, result, target="", ok=None):
     rows.append((item, what, result, target, "" if ok is None else ("met" if ok else "MISSED")))
 
-# 1. codec, next to pyiso8583
-py = {}
-for line in text("pyiso8583.txt").splitlines():
-    m = re.search(r"(pack|unpack)\D*([0-9.]+)\s*ns", line)
-    if m:
-        py[m.group(1)] = float(m.group(2))
+# 1. codec, next to jPOS and pyiso8583 (same message, same run)
+def peers(name):
+    got = {}
+    for line in text(name).splitlines():
+        m = re.search(r"/(iso87[ab])/(pack|unpack)\s+([0-9.]+)\s*ns", line)
+        if m:
+            got[(m.group(1), m.group(2))] = float(m.group(3))
+    return got
+py, jp = peers("pyiso8583.txt"), peers("jpos.txt")
 for d in ("cup", "iso87b", "iso87a"):
-    for op in ("pack", "unpack"):
+    for op in ("pack", "unpack", "view"):
         v = mean(f"iso8583_{d}_{op}")
         if v is None:
             continue
-        ref = py.get(op) if d == "iso87a" else None
-        cmp = f"; pyiso8583 {ref:,.0f} ns = {ref / v:.1f}x slower" if ref else ""
-        row("1", f"iso8583 {d} {op} (reference sale)", f"{v:,.0f} ns{cmp}")
+        peer_op = "pack" if op == "pack" else "unpack"
+        parts, ok = [], None
+        for who, table, target in (("jPOS", jp, 5.0), ("pyiso8583", py, 25.0)):
+            ref = table.get((d, peer_op))
+            if ref and op != "unpack":
+                ratio = ref / v
+                parts.append(f"{who} {ref:,.0f} ns, ours {ratio:.1f}x faster")
+                ok = (ok is not False) and ratio >= target
+            elif ref:
+                parts.append(f"{who} {ref / v:.1f}x")
+        what = {"pack": "pack", "unpack": "unpack to an owned Message", "view": "unpack in place (view)"}[op]
+        target = "5x jPOS, 25x pyiso8583" if d == "iso87b" and op != "unpack" else ("25x pyiso8583" if d == "iso87a" and op != "unpack" else "")
+        row("1", f"iso8583 {d} {what}", f"{v:,.0f} ns" + ("; " + "; ".join(parts) if parts else ""),
+            target, ok if target else None)
 for name in sorted(os.listdir(crit)) if os.path.isdir(crit) else []:
     if name.startswith("tlv") or "dukpt" in name:
         subs = sorted(os.listdir(os.path.join(crit, name)))

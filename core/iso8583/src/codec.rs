@@ -31,13 +31,19 @@ fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usi
             .enumerate()
             .position(|(i, &b)| !(char_ok(kind, i, b) || b >= 0x80));
     }
-    // One loop per class, so the class is not matched again for every byte.
+    // One loop per class, so the class is not matched again for every byte; valid values (the
+    // usual case) are checked without a branch per byte, the position searched only if not.
+    fn find(value: &[u8], ok: impl Fn(u8) -> bool + Copy) -> Option<usize> {
+        if value.iter().fold(true, |all, &b| all & ok(b)) {
+            None
+        } else {
+            value.iter().position(|&b| !ok(b))
+        }
+    }
     match kind {
-        FieldKind::N => value.iter().position(|b| !b.is_ascii_digit()),
-        FieldKind::Ans => value.iter().position(|&b| !(0x20..=0x7e).contains(&b)),
-        FieldKind::An => value
-            .iter()
-            .position(|&b| !(b.is_ascii_alphanumeric() || b == b' ')),
+        FieldKind::N => find(value, |b| b.is_ascii_digit()),
+        FieldKind::Ans => find(value, |b| (0x20..=0x7e).contains(&b)),
+        FieldKind::An => find(value, |b| b.is_ascii_alphanumeric() || b == b' '),
         FieldKind::B => None,
         _ => value
             .iter()
@@ -134,18 +140,26 @@ pub(crate) fn encode_field(
 /// Packs digits (and `D`/`=` as nibble D) two per byte, the filler nibble on the `pad` side of
 /// an odd count.
 fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
-    let mut nibbles = digits.iter().map(|&c| match c {
+    let nibble = |c: u8| match c {
         b'D' | b'=' => 0xD,
         d => d.wrapping_sub(b'0') & 0x0F,
-    });
+    };
     let filler = filler & 0x0F;
-    if digits.len() % 2 == 1 && pad == Pad::Left {
-        let lo = nibbles.next().unwrap_or(0);
-        out.push((filler << 4) | lo);
+    let mut body = digits;
+    if digits.len() % 2 == 1
+        && pad == Pad::Left
+        && let Some((&first, rest)) = digits.split_first()
+    {
+        out.push((filler << 4) | nibble(first));
+        body = rest;
     }
-    while let Some(hi) = nibbles.next() {
-        let lo = nibbles.next().unwrap_or(filler);
-        out.push((hi << 4) | lo);
+    // Pairs through one exact-size extend (no capacity check per byte), then a lone last digit
+    // with the filler after it.
+    let pairs = body.chunks_exact(2);
+    let rest = pairs.remainder();
+    out.extend(pairs.map(|p| (nibble(p[0]) << 4) | nibble(p[1])));
+    if let [last] = rest {
+        out.push((nibble(*last) << 4) | filler);
     }
 }
 
@@ -315,6 +329,26 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             let odd = count % 2 == 1;
             let filler = filler & 0x0F;
             let last = digits.len().saturating_sub(1);
+            // The usual case first, without a branch per byte: every nibble a decimal digit
+            // but the filler (whose value matters only when checked); the loop below finds
+            // what is wrong otherwise.
+            if !separator {
+                let mut all = true;
+                for (i, &b) in digits.iter().enumerate() {
+                    let hi_free = odd && pad == Pad::Left && i == 0;
+                    let lo_free = odd && pad == Pad::Right && i == last;
+                    all &= (hi_free || b < 0xA0) & (lo_free || b & 0x0F < 0x0A);
+                }
+                let pad_ok = !checked
+                    || !odd
+                    || match pad {
+                        Pad::Left => digits.first().is_some_and(|b| b >> 4 == filler),
+                        Pad::Right => digits.last().is_some_and(|b| b & 0x0F == filler),
+                    };
+                if all && pad_ok {
+                    return Ok(());
+                }
+            }
             for (i, &b) in digits.iter().enumerate() {
                 let (hi, lo) = (b >> 4, b & 0x0F);
                 let byte_at = digits_at + i;

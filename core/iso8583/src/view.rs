@@ -111,38 +111,49 @@ impl<'a> MessageView<'a> {
         if bitmap[0] & 0x80 != 0 {
             pos += read_bitmap(pos, &mut bitmap[8..])?;
         }
-        let mut spans = [Span::default(); 129];
-        let mut last = 0;
-        for n in set_fields(&bitmap) {
-            let spec = dialect.field(n).ok_or(DecodeError::Invalid {
-                field: Some(n),
-                offset: pos,
-                reason: InvalidReason::UnknownField,
-            })?;
-            let loc = locate_field(spec, input, pos)?;
-            check_field(spec, input, loc)?;
-            // Offsets are within the input, whose length fits u16 (checked above).
-            let short = |x: usize| u16::try_from(x).map_err(|_| too_big(pos));
-            spans[usize::from(n)] = Span {
-                at: short(loc.value_at)?,
-                end: short(loc.end)?,
-                len: short(loc.len)?,
-                start: short(pos)?,
-            };
-            pos = loc.end;
-            last = n;
-        }
-        if pos != input.len() {
-            return Err(invalid(pos, InvalidReason::TrailingBytes));
-        }
-        Ok(MessageView {
+        // Built in place and filled field by field: the view is a kilobyte of spans, which
+        // is not copied again on the way out.
+        let mut view = MessageView {
             dialect,
             input,
             mti,
             bitmap,
-            spans,
-            last,
-        })
+            spans: [Span::default(); 129],
+            last: 0,
+        };
+        let primary = u64::from_be_bytes(bitmap_word(&bitmap, 0)) & !(1 << 63);
+        let secondary = u64::from_be_bytes(bitmap_word(&bitmap, 8));
+        for (base, mut word) in [(0u8, primary), (64u8, secondary)] {
+            while word != 0 {
+                let z = word.leading_zeros();
+                word &= !(1u64 << (63 - z));
+                // z < 64: the field number is at most 128.
+                let n = base + z as u8 + 1;
+                let spec = dialect.field(n).ok_or(DecodeError::Invalid {
+                    field: Some(n),
+                    offset: pos,
+                    reason: InvalidReason::UnknownField,
+                })?;
+                let loc = locate_field(spec, input, pos)?;
+                check_field(spec, input, loc)?;
+                // Offsets are within the input, whose length fits u16 (checked above).
+                let short = |x: usize| u16::try_from(x).map_err(|_| too_big(pos));
+                if let Some(slot) = view.spans.get_mut(usize::from(n)) {
+                    *slot = Span {
+                        at: short(loc.value_at)?,
+                        end: short(loc.end)?,
+                        len: short(loc.len)?,
+                        start: short(pos)?,
+                    };
+                }
+                pos = loc.end;
+                view.last = n;
+            }
+        }
+        if pos != input.len() {
+            return Err(invalid(pos, InvalidReason::TrailingBytes));
+        }
+        Ok(view)
     }
 
     /// Message type indicator.
@@ -231,6 +242,15 @@ impl<'a> MessageView<'a> {
         let f = self.field(mac_field)?;
         Some(self.dialect.header_len()..f.start)
     }
+}
+
+/// Eight bytes of the bitmap from `at`.
+fn bitmap_word(bitmap: &[u8; 16], at: usize) -> [u8; 8] {
+    let mut w = [0u8; 8];
+    if let Some(src) = bitmap.get(at..at + 8) {
+        w.copy_from_slice(src);
+    }
+    w
 }
 
 /// The field numbers whose bits are set, 2..=128 in ascending order (bit 1, the secondary
