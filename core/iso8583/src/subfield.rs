@@ -150,3 +150,113 @@ fn read_tlv<'a>(name: &str, tlv: &'a TlvSpec, mut rest: &'a [u8], out: &mut Vec<
         rest = rest.get(used..).unwrap_or_default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{TlvLength, TlvSpec};
+
+    fn part(name: &'static str, len: usize, format: SubfieldFormat) -> SubfieldSpec {
+        SubfieldSpec {
+            name: Cow::Borrowed(name),
+            len,
+            format,
+        }
+    }
+
+    fn tlv(length: TlvLength, value: SubfieldFormat) -> SubfieldFormat {
+        SubfieldFormat::Tlv(TlvSpec {
+            tag_len: 2,
+            tag_text: true,
+            length,
+            value: Box::new(value),
+        })
+    }
+
+    #[test]
+    fn text_gbk_binary_and_tlv_parts_are_typed() {
+        let layout = [
+            part("a", 3, SubfieldFormat::Text(Charset::Ascii)),
+            part("b", 4, SubfieldFormat::Text(Charset::Gbk)),
+            part("c", 2, SubfieldFormat::Binary),
+            part("d", 0, tlv(TlvLength::Binary(1), SubfieldFormat::Binary)),
+        ];
+        // "CUP", 银联 in GBK, two bytes, then SM 02 AABB and K1 01 00.
+        let mut value = b"CUP".to_vec();
+        value.extend_from_slice(&[0xD2, 0xF8, 0xC1, 0xAA, 0x00, 0xFF]);
+        value.extend_from_slice(b"SM\x02\xAA\xBBK1\x01\x00");
+        let got = read(&layout, &value);
+        let shown: Vec<(String, String)> = got
+            .iter()
+            .map(|s| (s.name.to_string(), s.value.show()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("a", "CUP"),
+                ("b", "银联"),
+                ("c", "00FF"),
+                ("d SM", "AABB"),
+                ("d K1", "00"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert!(matches!(got[0].value, SubValue::Text(Cow::Borrowed("CUP"))));
+        assert!(matches!(got[3].value, SubValue::Bytes(&[0xAA, 0xBB])));
+    }
+
+    #[test]
+    fn malformed_parts_read_as_malformed_and_never_fail() {
+        let layout = [
+            part("g", 2, SubfieldFormat::Text(Charset::Gbk)),
+            part(
+                "t",
+                0,
+                tlv(TlvLength::Ascii(2), SubfieldFormat::Text(Charset::Ascii)),
+            ),
+        ];
+        // A lone GBK lead byte pair that is not GBK, then an item whose length runs past the end.
+        let value = b"\xFF\xFFAB09xyz";
+        let got = read(&layout, value);
+        assert!(matches!(got[0].value, SubValue::Malformed(_)));
+        assert_eq!(got[1].name, "t (truncated item)");
+        assert_eq!(got[1].value, SubValue::Malformed(b"AB09xyz"));
+        // Text with a control character is not text.
+        let text_layout = [part("x", 3, SubfieldFormat::Text(Charset::Ascii))];
+        let got = read(&text_layout, b"a\x01b");
+        assert!(matches!(got[0].value, SubValue::Malformed(_)));
+        // Parts stop where the value ends; bytes past the layout are "(rest)".
+        let bin_layout = [part("x", 2, SubfieldFormat::Binary)];
+        let got = read(&bin_layout, b"\x01\x02zz");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].name, "(rest)");
+        assert!(read(&[], b"abc").is_empty());
+        // Debug shows lengths, not values.
+        assert_eq!(
+            format!("{:?}", SubValue::Bytes(&[1, 2, 3])),
+            "Bytes(<3 bytes>)"
+        );
+    }
+
+    #[test]
+    fn tlv_lengths_read_and_write() {
+        for (form, n, wire) in [
+            (TlvLength::Binary(1), 16, vec![0x10]),
+            (TlvLength::Binary(2), 300, vec![0x01, 0x2C]),
+            (TlvLength::Bcd(1), 16, vec![0x16]),
+            (TlvLength::Bcd(2), 123, vec![0x01, 0x23]),
+            (TlvLength::Ascii(3), 42, b"042".to_vec()),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(form.write(n, &mut out), Some(()));
+            assert_eq!(out, wire);
+            assert_eq!(form.read(&wire), Some(n));
+            assert_eq!(form.width(), wire.len());
+        }
+        assert_eq!(TlvLength::Binary(1).write(256, &mut Vec::new()), None);
+        assert_eq!(TlvLength::Bcd(1).write(100, &mut Vec::new()), None);
+        assert_eq!(TlvLength::Ascii(2).write(100, &mut Vec::new()), None);
+        assert_eq!(TlvLength::Bcd(1).read(&[0x1A]), None);
+        assert_eq!(TlvLength::Ascii(2).read(b"1x"), None);
+    }
+}

@@ -2301,6 +2301,10 @@ mod tests {
 
     const UNIONPAY: &str = include_str!("../../../profiles/unionpay-acquirer.toml");
     const ISO87B_PRIVATE: &str = include_str!("../../../profiles/iso87b-private.toml");
+    const NATIONAL: &str = include_str!("../../../profiles/unionpay-national.toml");
+    /// Built by pyiso8583 (profiles/testdata/unionpay_national_0210.md).
+    const NATIONAL_0210: &str =
+        include_str!("../../../profiles/testdata/unionpay_national_0210.hex");
 
     fn id() -> Identity {
         Identity {
@@ -2684,6 +2688,89 @@ add = [122]
         );
         let e = errors("base = \"cup\"\n[codec]\nconvention = \"jpos\"\nfoo = 1\n");
         assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn shipped_unionpay_profiles_read_national_algorithm_data_and_gbk_text() {
+        let bytes = hex::decode(NATIONAL_0210.trim()).unwrap();
+        for text in [NATIONAL, UNIONPAY] {
+            let p = Profile::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+            let m = p
+                .dialect
+                .unpack(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
+            assert_eq!(m.text(43), Some("银联测试商户（上海）"), "{}", p.name());
+            assert_eq!(m.text(56), Some("谢谢惠顾，欢迎再来"), "{}", p.name());
+            let parts: Vec<(String, String)> = p
+                .dialect
+                .subfield_values(63, m.get(63).unwrap())
+                .iter()
+                .map(|s| (s.name.to_string(), s.value.show()))
+                .collect();
+            assert_eq!(
+                parts,
+                [
+                    ("63.1 operator / card organisation", "CUP"),
+                    (
+                        "63.2 national-algorithm data SM",
+                        "101112131415161718191A1B1C1D1E1F"
+                    ),
+                    (
+                        "63.2 national-algorithm data S3",
+                        "66C7F0F462EEEDD9D1F2D46BDC10E4E2"
+                    ),
+                ]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            );
+            // Byte-exact both ways, and the dump shows the typed parts.
+            assert_eq!(p.dialect.pack(&m).unwrap(), bytes);
+            let dump = p.dialect.dump(&m);
+            assert!(
+                dump.contains("63.2 national-algorithm data SM: 1011"),
+                "{dump}"
+            );
+        }
+        // The built-in cup table knows neither 43 nor binary 63.
+        assert!(Dialect::cup().unpack(&bytes).is_err());
+        // Requests still carry the operator code in 63, as text bytes.
+        let p = Profile::from_toml(NATIONAL).unwrap();
+        let (m, packed) = sale(&p);
+        assert_eq!(m.get(63), Some(&b"01 "[..]));
+        assert_eq!(p.dialect.unpack(&packed).unwrap().text(63), Some("01 "));
+    }
+
+    #[test]
+    fn subfield_formats_are_checked_with_their_lines() {
+        let text = r#"base = "cup"
+[[field]]
+number = 59
+kind = "b"
+length = "lllvar"
+max = 100
+[subfields]
+63 = [ { name = "x", len = 3, format = "gbk" } ]
+59 = [
+  { name = "t", format = "tlv", tag = 2, length = "binary2" },
+  { name = "u", format = "tlv", tag = 9, length = "bcd1" },
+  { name = "v", len = 2, format = "hex" },
+]
+62 = [ { name = "w", format = "tlv", length = "bcd1" }, { name = "z", format = "tlv", tag = 1, length = "binary3" } ]
+"#;
+        let e = errors(text);
+        let got: Vec<(usize, String)> = e.iter().map(|e| (e.line(), e.to_string())).collect();
+        let has =
+            |line: usize, words: &str| got.iter().any(|(l, m)| *l == line && m.contains(words));
+        assert!(has(8, "need a b field"), "{got:#?}");
+        assert!(
+            has(11, "must be the last") && has(11, "out of range"),
+            "{got:#?}"
+        );
+        assert!(
+            has(12, "must be the last") && has(12, "unknown \"hex\""),
+            "{got:#?}"
+        );
+        assert!(has(14, "tag and length") && has(14, "binary3"), "{got:#?}");
+        assert_eq!(got.len(), 7, "{got:#?}");
     }
 
     #[test]
