@@ -3,7 +3,7 @@
 `cargo bench -p smartpos-iso8583` (iso8583/iso87a/* and iso8583/iso87b/*) and with jPOS
 (tests/oracles/jpos/run.sh bench), in the same scripts/bench.sh run.
 
-The message is core/iso8583/testdata/iso87a_sale.json (the same content as
+The message is pure/iso8583/testdata/iso87a_sale.json (the same content as
 smartpos_iso8583::reference::iso87a_sale(), checked by the crate's integration tests), encoded
 with pyiso8583's `specs.default_ascii` (iso87a) and with the iso87b spec of
 tests/oracles/iso8583_oracle.py (pyiso8583's own options declaring BCD numerics and prefixes as
@@ -42,7 +42,7 @@ def bench(name, spec, doc, iterations):
     unpack_ns = (time.perf_counter_ns() - start) / iterations
     same = ""
     if name == "iso87b":
-        with open(os.path.join(ROOT, "core", "iso8583", "testdata", "iso87b_sale_jpos.hex")) as f:
+        with open(os.path.join(ROOT, "pure", "iso8583", "testdata", "iso87b_sale_jpos.hex")) as f:
             jpos = bytes.fromhex("".join(f.read().split()))
         same = "; the same bytes as jPOS's" if jpos == packed else "; NOT the bytes jPOS packs"
     print(f"pyiso8583 {iso8583.__version__} {name} reference sale ({len(packed)} bytes, "
@@ -53,7 +53,7 @@ def bench(name, spec, doc, iterations):
 
 def main():
     iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
-    with open(os.path.join(ROOT, "core", "iso8583", "testdata", "iso87a_sale.json")) as f:
+    with open(os.path.join(ROOT, "pure", "iso8583", "testdata", "iso87a_sale.json")) as f:
         ref = json.load(f)
     doc = {"t": ref["mti"], **ref["fields"]}
     bench("iso87a", default_ascii, doc, iterations)

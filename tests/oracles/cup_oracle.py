@@ -34,7 +34,7 @@ COUNT = 300
 TESTDATA = os.path.join(ROOT, "profiles", "testdata", "unionpay_national_0210.hex")
 PROFILES = [os.path.join(ROOT, "profiles", p) for p in ("unionpay-national.toml", "unionpay-acquirer.toml")]
 
-# The built-in cup table (core/iso8583/src/tables.rs): field -> (kind, length type, max).
+# The built-in cup table (pure/iso8583/src/tables.rs): field -> (kind, length type, max).
 # Length type: 0 fixed, 2 LLVAR, 3 LLLVAR.
 CUP = {
     2: ("n", 2, 19), 3: ("n", 0, 6), 4: ("n", 0, 12), 11: ("n", 0, 6), 12: ("n", 0, 6),

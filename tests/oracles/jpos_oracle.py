@@ -5,7 +5,7 @@ jPOS (org.jpos:jpos from Maven Central, AGPL) runs as a black box through
 tests/oracles/jpos/run.sh (our Java, compiled against the jPOS jar on first use); nothing of it
 is shipped. Two checks:
 
-  golden: jPOS packs the 19-field reference sale (core/iso8583/testdata/iso87a_sale.json, the
+  golden: jPOS packs the 19-field reference sale (pure/iso8583/testdata/iso87a_sale.json, the
           same as smartpos_iso8583::reference::iso87a_sale()); `smartpos tool iso8583 encode
           --dialect iso87b` of the same message must give the same bytes.
   random: COUNT random messages over every field 2..128 but 65, 93 and 96 (whose lengths jPOS
@@ -74,7 +74,7 @@ def random_value(rng, f, spec):
 
 
 def golden():
-    with open(os.path.join(ROOT, "core", "iso8583", "testdata", "iso87a_sale.json")) as fh:
+    with open(os.path.join(ROOT, "pure", "iso8583", "testdata", "iso87a_sale.json")) as fh:
         ref = json.load(fh)
     msg = {"mti": ref["mti"], "fields": ref["fields"]}
     ours = smartpos("encode", "--dialect", "iso87b", json.dumps(msg))["hex"].upper()
