@@ -93,10 +93,10 @@ scripts/size.sh 2>"$OUT/size.log" | tee "$OUT/size.txt" || true
 import json, os, re, sys
 crit, out = sys.argv[1], sys.argv[2]
 
-def mean(*parts):
+def mean(*parts, stat="mean"):
     p = os.path.join(crit, *parts, "new", "estimates.json")
     try:
-        return json.load(open(p))["mean"]["point_estimate"]
+        return json.load(open(p))[stat]["point_estimate"]
     except OSError:
         return None
 
@@ -127,7 +127,9 @@ def peers(name):
 py, jp = peers("pyiso8583.txt"), peers("jpos.txt")
 for d in ("cup", "iso87b", "iso87a"):
     for op in ("pack", "unpack", "view"):
-        v = mean(f"iso8583_{d}_{op}")
+        # Medians on both sides (jPOS: of 10,000-iteration batches; pyiso8583: one long run),
+        # so a preempted sample on a busy machine moves neither much.
+        v = mean(f"iso8583_{d}_{op}", stat="median")
         if v is None:
             continue
         peer_op = "pack" if op == "pack" else "unpack"
