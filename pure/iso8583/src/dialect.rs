@@ -560,6 +560,64 @@ mod tests {
     }
 
     #[test]
+    fn dump_shows_typed_subfields_of_clear_fields() {
+        use crate::spec::{SubfieldFormat, TlvLength, TlvSpec};
+        let f63 = FieldSpec::new(
+            63,
+            "private",
+            FieldKind::B,
+            LengthType::LllVar(99),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Binary,
+        );
+        let tlv = SubfieldFormat::Tlv(TlvSpec {
+            tag_len: 2,
+            tag_text: true,
+            length: TlvLength::Binary(1),
+            value: Box::new(SubfieldFormat::Binary),
+        });
+        let d = Dialect::new(
+            "t",
+            vec![],
+            MtiEncoding::Bcd,
+            BitmapEncoding::Binary,
+            vec![f63.clone()],
+        )
+        .unwrap()
+        .with_subfields(vec![(
+            63,
+            vec![
+                SubfieldSpec::new("63.1 org", 3),
+                SubfieldSpec {
+                    name: "63.2 data".into(),
+                    len: 0,
+                    format: tlv,
+                },
+            ],
+        )]);
+        let mut m = Message::new(Mti(210));
+        m.set(63, b"CUPSM\x02\xAA\xBB".to_vec());
+        let dump = d.dump(&m);
+        assert!(dump.contains("63.1 org: CUP"), "{dump}");
+        assert!(dump.contains("63.2 data SM: AABB"), "{dump}");
+        // Masked fields show their length only, and no parts.
+        let masked = Dialect::new(
+            "t",
+            vec![],
+            MtiEncoding::Bcd,
+            BitmapEncoding::Binary,
+            vec![f63.masked(crate::spec::Mask::Length)],
+        )
+        .unwrap()
+        .with_subfields(d.subfield_layouts().to_vec());
+        let dump = masked.dump(&m);
+        assert!(
+            dump.contains("<8 bytes>") && !dump.contains("AABB"),
+            "{dump}"
+        );
+    }
+
+    #[test]
     fn pack_rejects_bad_header_field_one_and_mti() {
         let d = Dialect::cup();
         let mut m = Message::new(Mti(200));

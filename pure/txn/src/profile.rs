@@ -2722,11 +2722,13 @@ add = [122]
                 ]
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
             );
-            // Byte-exact both ways, and the dump shows the typed parts.
+            // Byte-exact both ways; logs show 63's length only (its items may be key
+            // material), without its subfields.
             assert_eq!(p.dialect.pack(&m).unwrap(), bytes);
             let dump = p.dialect.dump(&m);
+            assert!(dump.contains("<41 bytes>"), "{dump}");
             assert!(
-                dump.contains("63.2 national-algorithm data SM: 1011"),
+                !dump.contains("1011121314") && !dump.contains("63.2"),
                 "{dump}"
             );
         }
