@@ -14,9 +14,10 @@
 #   5. Host simulator throughput with 100 concurrent terminals on loopback.
 #   6. Size of the stripped release-android libsmartpos_ffi.so (scripts/size.sh).
 #
-# Usage: scripts/bench.sh [--quick] [--no-kotlin]
+# Usage: scripts/bench.sh [--quick] [--no-kotlin] [--codec]
 #   --quick      shorter criterion runs, fewer sales, journal sizes up to 10^5 only
 #   --no-kotlin  leave out item 3 (needs a JDK and Maven, installed from Debian when missing)
+#   --codec      item 1's codec rows only: our codec, jPOS and pyiso8583 (a few minutes)
 # Harness directories (journal files) go to BENCH_DIR (default: target/bench-tmp), which must be
 # on the disk whose fsync cost matters; it is not a tmpfs here.
 source "$(dirname "$0")/lib.sh"
@@ -26,11 +27,13 @@ need_venv
 
 QUICK=0
 KOTLIN=1
+CODEC_ONLY=0
 for a in "$@"; do
     case "$a" in
         --quick) QUICK=1 ;;
         --no-kotlin) KOTLIN=0 ;;
-        *) echo "usage: $0 [--quick] [--no-kotlin]" >&2; exit 2 ;;
+        --codec) CODEC_ONLY=1 ;;
+        *) echo "usage: $0 [--quick] [--no-kotlin] [--codec]" >&2; exit 2 ;;
     esac
 done
 MEASURE=5
@@ -51,10 +54,12 @@ mkdir -p "$OUT" "$BENCH_DIR"
 
 step "criterion: ISO 8583 codec"
 cargo bench --locked -p smartpos-iso8583 --bench codec -- "${ARGS[@]}" >/dev/null
+if [ "$CODEC_ONLY" = 0 ]; then
 step "criterion: TLV"
 cargo bench --locked -p smartpos-emv --bench tlv -- "${ARGS[@]}" >/dev/null
 step "criterion: DUKPT"
 cargo bench --locked -p smartpos-crypto --bench dukpt -- "${ARGS[@]}" >/dev/null
+fi
 step "pyiso8583 on the same message (iso87a, iso87b)"
 "$PYTHON" scripts/bench_iso8583_py.py 20000 | tee "$OUT/pyiso8583.txt"
 step "jPOS 2.1.10 ISO87BPackager on the same iso87b message (Maven Central; tests/oracles/jpos)"
@@ -66,6 +71,7 @@ if ! tests/oracles/jpos/run.sh bench "$JPOS_ITER" 2>&1 | sed 's/\x1b\[[0-9;]*m//
     echo "jpos bench failed" >>"$OUT/jpos.txt"
 fi
 
+if [ "$CODEC_ONLY" = 0 ]; then
 step "harnesses: building smartpos-bench (release)"
 cargo build --locked --release -p smartpos-bench
 BENCH_BIN="$TARGET_DIR/release/smartpos-bench"
@@ -88,8 +94,9 @@ fi
 
 step "6. native library size (scripts/size.sh)"
 scripts/size.sh 2>"$OUT/size.log" | tee "$OUT/size.txt" || true
+fi
 
-"$PYTHON" - "$TARGET_DIR/criterion" "$OUT" <<'PY'
+CODEC_ONLY="$CODEC_ONLY" "$PYTHON" - "$TARGET_DIR/criterion" "$OUT" <<'PY'
 import json, os, re, sys
 crit, out = sys.argv[1], sys.argv[2]
 
@@ -146,7 +153,8 @@ for d in ("cup", "iso87b", "iso87a"):
         target = "5x jPOS, 25x pyiso8583" if d == "iso87b" and op != "unpack" else ("25x pyiso8583" if d == "iso87a" and op != "unpack" else "")
         row("1", f"iso8583 {d} {what}", f"{v:,.0f} ns" + ("; " + "; ".join(parts) if parts else ""),
             target, ok if target else None)
-for name in sorted(os.listdir(crit)) if os.path.isdir(crit) else []:
+codec_only = os.environ.get("CODEC_ONLY") == "1"
+for name in sorted(os.listdir(crit)) if os.path.isdir(crit) and not codec_only else []:
     if name.startswith("tlv") or "dukpt" in name:
         subs = sorted(os.listdir(os.path.join(crit, name)))
         for sub in subs:
@@ -225,10 +233,12 @@ h = load("host.json")
 if h:
     row("5", f"host simulator, {h['terminals']} concurrent terminals", f"{h['sales_per_second']:,.0f} sales/s with MAC (latency p50 {h['sale_latency']['median_ms']:.1f} ms, p90 {h['sale_latency']['p90_ms']:.1f})")
 
-# 6. size
+# 6. size (not measured by --codec)
 sz = text("size.txt")
-m = re.search(r"libsmartpos_ffi.so: (\d+) bytes \(([0-9.]+) MiB\)", sz)
-if m:
+m = None if not sz and os.environ.get("CODEC_ONLY") == "1" else re.search(r"libsmartpos_ffi.so: (\d+) bytes \(([0-9.]+) MiB\)", sz)
+if m is None and os.environ.get("CODEC_ONLY") == "1":
+    pass
+elif m:
     b = int(m.group(1))
     row("6", "libsmartpos_ffi.so, release-android, x86_64", f"{b:,} bytes ({m.group(2)} MiB)", "<= 3 MiB", b <= 3145728)
 else:

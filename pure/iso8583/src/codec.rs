@@ -24,6 +24,7 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
 
 /// First byte of `value` outside the class. With a GBK/GB18030 charset the value is UTF-8 text
 /// and non-ASCII characters are allowed: the class applies to the ASCII characters only.
+#[inline]
 fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usize> {
     if charset != Charset::Ascii {
         return value
@@ -76,6 +77,7 @@ fn from_charset(enc: GbCharset, wire: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Appends the wire form of one field (prefix + value).
+#[inline]
 pub(crate) fn encode_field(
     spec: &FieldSpec,
     value: &[u8],
@@ -241,6 +243,7 @@ pub(crate) struct Located {
 /// Reads a field's length prefix (if any) at `input[at..]` and checks that the value is all
 /// there. `at` is an absolute offset so that errors point into the whole message. No
 /// allocation.
+#[inline]
 pub(crate) fn locate_field(
     spec: &FieldSpec,
     input: &[u8],
@@ -290,6 +293,7 @@ pub(crate) fn locate_field(
 /// Checks a located value's wire bytes against the field's class, encoding and charset,
 /// without building the logical value (GBK/GB18030 fields excepted: they are decoded to be
 /// checked).
+#[inline]
 pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Result<(), DecodeError> {
     let invalid = |offset: usize, reason| DecodeError::Invalid {
         field: Some(spec.number),
@@ -378,6 +382,7 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
 
 /// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
 /// value's sign character comes first and is not packed).
+#[inline]
 fn bcd_part<'a>(spec: &FieldSpec, wire: &'a [u8], loc: Located) -> (usize, &'a [u8], usize) {
     if spec.kind == FieldKind::Xn && loc.len > 0 {
         (

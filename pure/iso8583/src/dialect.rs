@@ -307,31 +307,53 @@ impl Dialect {
             MtiEncoding::Ascii => out.extend(d.iter().map(|x| b'0' + x)),
             MtiEncoding::Bcd => out.extend_from_slice(&[(d[0] << 4) | d[1], (d[2] << 4) | d[3]]),
         }
-        let mut bitmap = [0u8; 16];
-        for (n, _) in msg.fields() {
+        // Field numbers first (1 is the codec's, past 128 there is no bitmap bit), so a bad
+        // number is reported before any value.
+        for n in [msg.fields().next(), msg.fields().next_back()]
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n)
+        {
             if n <= 1 || n > 128 {
                 return Err(match n {
                     1 => EncodeError::ReservedField { field: n },
                     _ => EncodeError::UnknownField { field: n },
                 });
             }
-            let bit = usize::from(n - 1);
-            bitmap[bit / 8] |= 0x80 >> (bit % 8);
         }
-        let secondary = bitmap[8..].iter().any(|&b| b != 0);
+        // One pass over the fields: the bitmap's place is kept, and filled in at the end.
+        let secondary = msg.fields().next_back().is_some_and(|(n, _)| n > 64);
+        let bitmap_len = if secondary { 16 } else { 8 };
+        let bitmap_at = out.len();
+        let wire_len = match self.bitmap {
+            BitmapEncoding::Binary => bitmap_len,
+            BitmapEncoding::HexAscii => bitmap_len * 2,
+        };
+        out.resize(bitmap_at + wire_len, 0);
+        let mut bitmap = [0u8; 16];
         if secondary {
             bitmap[0] |= 0x80;
         }
-        let bitmap = if secondary { &bitmap[..] } else { &bitmap[..8] };
-        match self.bitmap {
-            BitmapEncoding::Binary => out.extend_from_slice(bitmap),
-            BitmapEncoding::HexAscii => out.extend_from_slice(hex::encode(bitmap).as_bytes()),
-        }
         for (n, value) in msg.fields() {
+            let bit = usize::from(n - 1);
+            bitmap[bit / 8] |= 0x80 >> (bit % 8);
             let spec = self
                 .field(n)
                 .ok_or(EncodeError::UnknownField { field: n })?;
             encode_field(spec, value, &mut out)?;
+        }
+        let bitmap = bitmap.get(..bitmap_len).unwrap_or_default();
+        if let Some(slot) = out.get_mut(bitmap_at..bitmap_at + wire_len) {
+            match self.bitmap {
+                BitmapEncoding::Binary => slot.copy_from_slice(bitmap),
+                BitmapEncoding::HexAscii => {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    for (pair, b) in slot.chunks_exact_mut(2).zip(bitmap) {
+                        pair[0] = HEX[usize::from(b >> 4)];
+                        pair[1] = HEX[usize::from(b & 0x0F)];
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -345,6 +367,7 @@ impl Dialect {
     /// Reads a message in place: the same checks and errors as [`Dialect::unpack`], but the
     /// field values stay in `bytes` and are typed on access ([`crate::FieldRef`]). No heap
     /// allocation, except to check text fields in a GBK/GB18030 charset.
+    #[inline]
     pub fn view<'a>(&'a self, bytes: &'a [u8]) -> Result<crate::MessageView<'a>, DecodeError> {
         crate::MessageView::parse(self, bytes)
     }

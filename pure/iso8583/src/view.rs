@@ -218,14 +218,10 @@ impl<'a> MessageView<'a> {
 
     /// The message with owned values, as [`Dialect::unpack`] returns it.
     pub fn to_message(&self) -> Message {
-        let mut m = Message::new(self.mti);
-        m.header = self.header().to_vec();
-        for n in self.fields() {
-            if let Some(f) = self.field(n) {
-                m.set(n, f.to_vec());
-            }
-        }
-        m
+        let fields = self
+            .fields()
+            .filter_map(|n| self.field(n).map(|f| (n, f.to_vec())));
+        Message::from_sorted(self.mti, self.header().to_vec(), fields)
     }
 
     /// The bytes a MAC in field `mac_field` covers when it is the last field: from the MTI to
