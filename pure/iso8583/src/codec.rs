@@ -155,11 +155,15 @@ fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
         out.push((filler << 4) | nibble(first));
         body = rest;
     }
-    // Pairs through one exact-size extend (no capacity check per byte), then a lone last digit
-    // with the filler after it.
+    // Room reserved once; then the pairs, and a lone last digit with the filler after it.
+    out.reserve(body.len().div_ceil(2));
     let pairs = body.chunks_exact(2);
     let rest = pairs.remainder();
-    out.extend(pairs.map(|p| (nibble(p[0]) << 4) | nibble(p[1])));
+    for p in pairs {
+        if let [hi, lo] = *p {
+            out.push((nibble(hi) << 4) | nibble(lo));
+        }
+    }
     if let [last] = rest {
         out.push((nibble(*last) << 4) | filler);
     }
