@@ -17,4 +17,5 @@ mod profiles;
 mod reader;
 mod secrets;
 mod signin_again;
+mod sim_arqc;
 mod soak;
