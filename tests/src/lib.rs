@@ -583,7 +583,7 @@ pub fn reopen_terminal(
 
 /// Shorthands the tests use for the terminal's card-present calls, written over the one entry
 /// point [`Terminal::transact`], and the refund over the policy-checked
-/// [`Terminal::refund_checked`] (the operator comes from the session, as in the app).
+/// [`Terminal::refund_checked`] (the operator comes from the session when one is logged in).
 #[allow(async_fn_in_trait)]
 pub trait TerminalCalls {
     /// A sale with the given card data.
@@ -728,9 +728,10 @@ impl TerminalCalls for Terminal {
         reference: &str,
         amount: u64,
         key: Option<&str>,
-        _operator: Option<&str>,
+        operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        self.refund_checked(reference, amount, key, None).await
+        self.refund_checked(reference, amount, key, operator, None)
+            .await
     }
 }
 

@@ -166,6 +166,10 @@ pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
                 if let Some(s) = &t.script_results {
                     obj.insert("script_results".into(), s.clone().into());
                 }
+                // The operator code the request carried in field 63 ("" for blanks).
+                if let Some(o) = &t.operator {
+                    obj.insert("operator".into(), o.clone().into());
+                }
             }
             v
         })

@@ -825,3 +825,33 @@ fn init_takes_the_machines_utc_offset_by_default() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--utc-offset"), "{err}");
 }
+
+/// Issue 20: a refund advice (0220) carried three spaces in field 63 while the sale, void and
+/// completion carried the operator the command named. The host's ledger shows the operator
+/// code each request carried.
+#[test]
+fn refund_advice_carries_the_named_operator_in_field_63() {
+    let dir = tmp("op63");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    init_terminal(data, &addr, &["--no-login"]);
+    term_ok(data, &["signin"]);
+    let sale = term_ok(data, &["sale", "--amount", "5000", "--operator", "07"]);
+    let r = sale["reference"].as_str().unwrap().to_owned();
+    term_ok(
+        data,
+        &["refund", "--ref", &r, "--amount", "1000", "--operator", "07"],
+    );
+    let l = common::term_ok_ledger(&ledger);
+    let txns = l["transactions"].as_array().unwrap();
+    let operator_of = |kind: &str| {
+        txns.iter()
+            .find(|t| t["kind"] == kind)
+            .map(|t| t["operator"].clone())
+            .unwrap()
+    };
+    assert_eq!(operator_of("sale"), "07", "{l}");
+    assert_eq!(operator_of("refund"), "07", "the refund advice's field 63: {l}");
+}

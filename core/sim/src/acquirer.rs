@@ -109,6 +109,10 @@ pub struct LedgerEntry {
     /// advice (0620, 60.3 = `951`) for this transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_results: Option<String>,
+    /// The operator code the request carried in field 63 (its first three characters, trailing
+    /// spaces removed: three spaces read as `""`); `None` when the request had no field 63.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 /// The host's ledger.
@@ -495,6 +499,9 @@ impl Acquirer {
                         original_rrn: msg.text(37).map(str::to_owned),
                         tc: None,
                         script_results: None,
+                        operator: msg
+                            .text(63)
+                            .map(|o| o.get(..3).unwrap_or(o).trim_end().to_owned()),
                     });
                 }
                 resp

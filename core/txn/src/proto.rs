@@ -627,7 +627,12 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
             text(s)
         }
         61 => orig.map(|o| format!("{:06}{:06}{}", o.batch, o.stan, o.local_date).into_bytes()),
-        63 => ctx.operator.map(|o| format!("{o:<3}").into_bytes()),
+        // 63.1: the operator code, left-aligned in three characters; no operator, no field
+        // (three blanks would name an operator nobody is).
+        63 => ctx
+            .operator
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| format!("{o:<3}").into_bytes()),
         _ => None,
     }
 }
