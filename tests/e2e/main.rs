@@ -9,6 +9,7 @@ mod badinput;
 mod contactless;
 mod crash;
 mod diagnosis;
+mod fields;
 mod loopback;
 mod pair;
 mod params;

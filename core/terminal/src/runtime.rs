@@ -919,7 +919,9 @@ impl Terminal {
                 let read = self.read_card(intent.amount, transport)?;
                 self.emit(&Event::CardRead {
                     pan_masked: read.outcome.pan.masked(),
-                    entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
+                    entry_mode: crate::card::contactless_entry_mode(
+                        read.outcome.cvm == Cvm::OnlinePin,
+                    ),
                 });
                 let card = card_data(&read, intent.amount, pin, self.engine.pin_key())?;
                 let info = contactless_info(&read);

@@ -127,6 +127,88 @@ pub(crate) fn expand(t: &str, value: impl Fn(&str) -> Option<String>) -> Option<
     Some(out)
 }
 
+/// How a profile's financial requests describe the card reading: field 22's PAN entry digits
+/// for a fallback, and whether field 60 goes on with 60.4 / 60.5 (issue 20; sources in
+/// `docs/messages.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PosConventions {
+    /// 60.4, the terminal's read capability, on financial requests (UnionPay: `0` unknown,
+    /// `2` magnetic stripe only, `5` contact IC, `6` contactless IC), followed by 60.5, the IC
+    /// card condition code (`0`, or `2` when the chip failed and the stripe was read). `None`:
+    /// field 60 ends after 60.2 (60.3 on network management messages), the layout before
+    /// issue 20.
+    pub read_capability: Option<char>,
+    /// The PAN entry digits of field 22 for a fallback (a chip card's stripe read after its chip
+    /// failed): `02` for UnionPay, which signals the fallback in 60.5; `80` in the card
+    /// schemes' ISO 8583 conventions.
+    pub fallback_entry: String,
+}
+
+/// The settlement totals in field 48 of the 0500 (and the host's 0510).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotalsLayout {
+    /// UnionPay's 62 digits: domestic-card debit amount n12, debit count n3, credit amount
+    /// n12, credit count n3, result n1, then the same five for foreign cards.
+    DomesticForeign,
+    /// One set of 31 digits: debit count n3, debit amount n12, credit count n3, credit amount
+    /// n12, `0` (the layout before issue 20).
+    Single,
+}
+
+/// How a settlement that does not balance uploads the batch (0320, 60.3 `201`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadLayout {
+    /// UnionPay's: up to [`RECORDS_PER_UPLOAD`] records in field 48 of one 0320, `n2` count then
+    /// per record card class n2, STAN n6, PAN n20 (right-aligned, zero-filled), amount n12.
+    Records,
+    /// One 0320 per transaction with its own fields 3, 4, 11-13, 37, 38, 61 (the layout before
+    /// issue 20).
+    PerTransaction,
+}
+
+/// A profile's settlement layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementConventions {
+    /// Field 48 of the 0500.
+    pub totals: TotalsLayout,
+    /// The batch upload.
+    pub upload: UploadLayout,
+}
+
+/// At most this many records go in one multi-record batch upload: `n2` + 8 × 40 digits = 322,
+/// the `cup` field 48's maximum length.
+pub const RECORDS_PER_UPLOAD: usize = 8;
+
+/// The conventions of a built-in profile: `cup` speaks UnionPay (13-digit 60 with read
+/// capability `6`, fallback `02` + 60.5 `2`, 62-digit totals, multi-record upload); `iso87b`
+/// and `iso87a` keep the layouts they had (8-digit 60, fallback `80`, 31-digit totals, one
+/// upload per transaction).
+pub fn builtin_conventions(name: &str) -> (PosConventions, SettlementConventions) {
+    if name == "cup" {
+        (
+            PosConventions {
+                read_capability: Some('6'),
+                fallback_entry: "02".into(),
+            },
+            SettlementConventions {
+                totals: TotalsLayout::DomesticForeign,
+                upload: UploadLayout::Records,
+            },
+        )
+    } else {
+        (
+            PosConventions {
+                read_capability: None,
+                fallback_entry: "80".into(),
+            },
+            SettlementConventions {
+                totals: TotalsLayout::Single,
+                upload: UploadLayout::PerTransaction,
+            },
+        )
+    }
+}
+
 /// One line of the message catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -495,6 +577,63 @@ impl CardData {
             .clone()
             .or_else(|| self.track2.as_ref().and_then(Track2::pan))
     }
+
+    /// The PAN entry digits the card front-end reported (the first two of
+    /// [`CardData::entry_mode`]): `01` keyed, `02` stripe, `05` contact chip, `07` contactless,
+    /// `80` a chip card's stripe after its chip failed. `None` when they are not two digits.
+    pub fn pan_entry(&self) -> Option<&str> {
+        self.entry_mode
+            .get(..2)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// Whether the chip of a chip card failed and its stripe was read instead.
+    pub fn is_fallback(&self) -> bool {
+        self.pan_entry() == Some("80")
+    }
+
+    /// The entry mode with the PIN digit this request earns: `1` when it carries a PIN block,
+    /// `2` when it does not (UnionPay POS field 22; the ISO 8583 PIN entry capability digit
+    /// read the same way). The card front-end's third digit is not trusted: our contactless
+    /// kernel said `071` whether or not a PIN followed. Kept in the journal record.
+    pub fn entry_mode_with_pin(&self) -> String {
+        match self.pan_entry() {
+            Some(d) => format!("{d}{}", if self.pin_block.is_some() { '1' } else { '2' }),
+            None => self.entry_mode.clone(),
+        }
+    }
+}
+
+/// Field 22 on the wire from an entry mode with its PIN digit
+/// ([`CardData::entry_mode_with_pin`]): the profile's fallback digits replace `80` (`cup`:
+/// `02`, and 60.5 says fallback).
+pub fn field22(profile: &Profile, entry_mode: &str) -> String {
+    match entry_mode.strip_prefix("80") {
+        Some(pin) => format!("{}{pin}", profile.pos.fallback_entry),
+        None => entry_mode.to_owned(),
+    }
+}
+
+/// Field 60 of a request: 60.1 type code, 60.2 batch, then for network management messages
+/// 60.3; for financial requests of a profile with a read capability, 60.3 (`000` unless the
+/// template names one), 60.4 the read capability and 60.5 the IC card condition code: `2` when
+/// the chip failed and the stripe was read (`fallback`), else `0` (UnionPay POS field 60;
+/// sources in docs/messages.md).
+pub fn field60(profile: &Profile, t: &Template, batch: u32, fallback: bool) -> String {
+    let mut s = format!("{}{batch:06}", t.type_code);
+    match (t.msg, profile.pos.read_capability) {
+        (MsgType::Txn(_), Some(capability)) => {
+            s.push_str(t.nmic.as_deref().unwrap_or("000"));
+            s.push(capability);
+            s.push(if fallback { '2' } else { '0' });
+        }
+        _ => {
+            if let Some(n) = &t.nmic {
+                s.push_str(n);
+            }
+        }
+    }
+    s
 }
 
 /// Terminal identity carried in every message.
@@ -567,7 +706,7 @@ pub fn build(
         }
         let value = match t.constant(f) {
             Some(c) => c.render(id, ctx),
-            None => fill(id, t, f, ctx),
+            None => fill(profile, id, t, f, ctx),
         };
         if let Some(v) = value {
             m.set(f, v);
@@ -577,7 +716,13 @@ pub fn build(
 }
 
 /// Computes one field of a request; `None` leaves it out.
-fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+fn fill(
+    profile: &Profile,
+    id: &Identity,
+    t: &Template,
+    field: u8,
+    ctx: &Ctx<'_>,
+) -> Option<Vec<u8>> {
     let card = ctx.card;
     let orig = ctx.original;
     let text = |s: String| Some(s.into_bytes());
@@ -603,7 +748,7 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
                 c.expiry.clone().map(String::into_bytes)
             }
         }),
-        22 => card.map(|c| c.entry_mode.clone().into_bytes()),
+        22 => card.map(|c| field22(profile, &c.entry_mode_with_pin()).into_bytes()),
         23 => card.and_then(|c| c.card_seq.clone().map(String::into_bytes)),
         25 => t.condition.clone().map(String::into_bytes),
         26 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"12".to_vec())),
@@ -619,13 +764,12 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
         // stripe encryption (UnionPay spec field 53 layout).
         53 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"2600000000000000".to_vec())),
         55 => card.and_then(|c| c.icc.as_ref().map(|b| b.expose().to_vec())),
-        60 => {
-            let mut s = format!("{}{:06}", t.type_code, ctx.batch);
-            if let Some(n) = &t.nmic {
-                s.push_str(n);
-            }
-            text(s)
-        }
+        60 => text(field60(
+            profile,
+            t,
+            ctx.batch,
+            card.is_some_and(CardData::is_fallback),
+        )),
         61 => orig.map(|o| format!("{:06}{:06}{}", o.batch, o.stan, o.local_date).into_bytes()),
         // 63.1: the operator code, left-aligned in three characters; no operator, no field
         // (three blanks would name an operator nobody is).
@@ -684,7 +828,7 @@ pub fn reversal_from_record(
     r.set(12, record.local_time.clone().into_bytes());
     r.set(13, record.local_date.clone().into_bytes());
     if let Some(em) = &record.entry_mode {
-        r.set(22, em.clone().into_bytes());
+        r.set(22, field22(profile, em).into_bytes());
     }
     if let Some(c) = &t.condition {
         r.set(25, c.as_bytes().to_vec());
@@ -699,10 +843,11 @@ pub fn reversal_from_record(
     r.set(41, id.tid.clone().into_bytes());
     r.set(42, id.mid.clone().into_bytes());
     r.set(49, id.currency.clone().into_bytes());
-    r.set(
-        60,
-        format!("{}{:06}", t.type_code, record.batch).into_bytes(),
-    );
+    let fallback = record
+        .entry_mode
+        .as_deref()
+        .is_some_and(|e| e.starts_with("80"));
+    r.set(60, field60(profile, t, record.batch, fallback).into_bytes());
     Ok(r)
 }
 
