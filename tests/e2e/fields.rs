@@ -13,7 +13,7 @@ use smartpos_iso8583::{Dialect, Message};
 use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_terminal::Probe;
 use smartpos_terminal::card::{PinEntry, PinInput};
-use smartpos_tests::{TerminalCalls, loopback_terminal, swiped_card, test_card};
+use smartpos_tests::{TerminalCalls, loopback_terminal, test_card};
 use smartpos_txn::model::TxnState;
 use smartpos_txn::proto::CardData;
 use smartpos_types::Track2;
