@@ -13,7 +13,7 @@ use smartpos_iso8583::{Dialect, Message};
 use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_terminal::Probe;
 use smartpos_terminal::card::{PinEntry, PinInput};
-use smartpos_tests::{TerminalCalls, loopback_terminal, test_card};
+use smartpos_tests::{TerminalCalls, loopback_terminal, swiped_card, test_card};
 use smartpos_txn::model::TxnState;
 use smartpos_txn::proto::CardData;
 use smartpos_types::Track2;
@@ -107,5 +107,41 @@ async fn financial_requests_carry_the_13_digit_field_60() {
         last(&sent).text(60).map(str::to_owned),
         Some(format!("00{batch:06}301"))
     );
+    server.shutdown().await;
+}
+#[tokio::test]
+async fn void_refund_and_completion_carry_field_22_and_the_card_number() {
+    let (server, _, mut t, _dir) = loopback_terminal("fvoid").await;
+    let sent = record_requests(&mut t);
+    let swiped = t.sale(2_000, swiped_card(), None, Some("01")).await.unwrap();
+    t.void(&swiped.record.reference, None, Some("01")).await.unwrap();
+    let v = last(&sent);
+    assert_eq!(v.text(3), Some("200000"));
+    assert_eq!(v.text(22), Some("012"), "card number from the terminal's records");
+    assert_eq!(v.text(2), Some("6222021234567890128"));
+    assert_eq!(v.text(14), Some("3012"));
+    assert!(!v.has(35) && !v.has(52), "no track or PIN data kept");
+    assert_eq!(v.text(63), Some("01 "));
+
+    let s = t.sale(5_000, test_card(), None, Some("01")).await.unwrap();
+    t.refund(&s.record.reference, 1_000, None, Some("01"))
+        .await
+        .unwrap();
+    let r = last(&sent);
+    assert_eq!(r.mti.0, 220);
+    assert_eq!(r.text(22), Some("012"));
+    assert_eq!(r.text(2), Some("6222021234567890128"));
+    assert_eq!(r.text(63), Some("01 "));
+
+    let pa = t.preauth(5_000, test_card(), None, Some("01")).await.unwrap();
+    let c = t
+        .complete(&pa.record.reference, 4_000, None, Some("01"))
+        .await
+        .unwrap();
+    assert_eq!(c.record.state, TxnState::Approved);
+    let m = last(&sent);
+    assert_eq!(m.text(22), Some("012"));
+    assert_eq!(m.text(2), Some("6222021234567890128"));
+    assert_eq!(m.text(63), Some("01 "));
     server.shutdown().await;
 }

@@ -1233,6 +1233,7 @@ mod tests {
             entry_mode: None,
             created_at_ms: 0,
             updated_at_ms: 0,
+            card: None,
         }
     }
 

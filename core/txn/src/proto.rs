@@ -604,6 +604,18 @@ impl CardData {
     }
 }
 
+/// The card an original transaction keeps ([`TxnRecord::card`]) as the card data of a request
+/// that refers to it without the card presented again: keyed (`012`), its PAN and expiry.
+pub fn card_from_file(original: &TxnRecord) -> Option<CardData> {
+    let c = original.card.as_ref()?;
+    Some(CardData {
+        pan: Some(c.pan.clone()),
+        expiry: c.expiry.clone(),
+        entry_mode: "012".into(),
+        ..CardData::default()
+    })
+}
+
 /// Field 22 on the wire from an entry mode with its PIN digit
 /// ([`CardData::entry_mode_with_pin`]): the profile's fallback digits replace `80` (`cup`:
 /// `02`, and 60.5 says fallback).
