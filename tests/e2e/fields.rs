@@ -113,11 +113,20 @@ async fn financial_requests_carry_the_13_digit_field_60() {
 async fn void_refund_and_completion_carry_field_22_and_the_card_number() {
     let (server, _, mut t, _dir) = loopback_terminal("fvoid").await;
     let sent = record_requests(&mut t);
-    let swiped = t.sale(2_000, swiped_card(), None, Some("01")).await.unwrap();
-    t.void(&swiped.record.reference, None, Some("01")).await.unwrap();
+    let swiped = t
+        .sale(2_000, swiped_card(), None, Some("01"))
+        .await
+        .unwrap();
+    t.void(&swiped.record.reference, None, Some("01"))
+        .await
+        .unwrap();
     let v = last(&sent);
     assert_eq!(v.text(3), Some("200000"));
-    assert_eq!(v.text(22), Some("012"), "card number from the terminal's records");
+    assert_eq!(
+        v.text(22),
+        Some("012"),
+        "card number from the terminal's records"
+    );
     assert_eq!(v.text(2), Some("6222021234567890128"));
     assert_eq!(v.text(14), Some("3012"));
     assert!(!v.has(35) && !v.has(52), "no track or PIN data kept");
@@ -133,7 +142,10 @@ async fn void_refund_and_completion_carry_field_22_and_the_card_number() {
     assert_eq!(r.text(2), Some("6222021234567890128"));
     assert_eq!(r.text(63), Some("01 "));
 
-    let pa = t.preauth(5_000, test_card(), None, Some("01")).await.unwrap();
+    let pa = t
+        .preauth(5_000, test_card(), None, Some("01"))
+        .await
+        .unwrap();
     let c = t
         .complete(&pa.record.reference, 4_000, None, Some("01"))
         .await

@@ -16,5 +16,6 @@ mod params;
 mod profiles;
 mod reader;
 mod secrets;
+mod settlement;
 mod signin_again;
 mod soak;

@@ -842,7 +842,15 @@ fn refund_advice_carries_the_named_operator_in_field_63() {
     let r = sale["reference"].as_str().unwrap().to_owned();
     term_ok(
         data,
-        &["refund", "--ref", &r, "--amount", "1000", "--operator", "07"],
+        &[
+            "refund",
+            "--ref",
+            &r,
+            "--amount",
+            "1000",
+            "--operator",
+            "07",
+        ],
     );
     let l = common::term_ok_ledger(&ledger);
     let txns = l["transactions"].as_array().unwrap();
@@ -853,5 +861,9 @@ fn refund_advice_carries_the_named_operator_in_field_63() {
             .unwrap()
     };
     assert_eq!(operator_of("sale"), "07", "{l}");
-    assert_eq!(operator_of("refund"), "07", "the refund advice's field 63: {l}");
+    assert_eq!(
+        operator_of("refund"),
+        "07",
+        "the refund advice's field 63: {l}"
+    );
 }

@@ -1576,9 +1576,15 @@ mod tests {
         assert!(j.txn("000001000002").is_err());
         // Neither the record's Debug nor its JSON shows the card.
         let debug = format!("{r:?}");
-        assert!(!debug.contains("6222021234567890128") && !debug.contains("3012"), "{debug}");
+        assert!(
+            !debug.contains("6222021234567890128") && !debug.contains("3012"),
+            "{debug}"
+        );
         let json = serde_json::to_string(&r).unwrap();
-        assert!(!json.contains("6222021234567890128") && !json.contains("card"), "{json}");
+        assert!(
+            !json.contains("6222021234567890128") && !json.contains("card"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -2524,6 +2524,51 @@ add = [43]
     }
 
     #[test]
+    fn pos_and_settlement_sections_set_the_issue_20_layouts() {
+        let cup = Profile::by_name("cup").unwrap();
+        assert_eq!(cup.pos.read_capability, Some('6'));
+        assert_eq!(cup.pos.fallback_entry, "02");
+        assert_eq!(cup.settlement.totals, TotalsLayout::DomesticForeign);
+        assert_eq!(cup.settlement.upload, UploadLayout::Records);
+        let iso = Profile::by_name("iso87b").unwrap();
+        assert_eq!(iso.pos.read_capability, None);
+        assert_eq!(iso.pos.fallback_entry, "80");
+        assert_eq!(iso.settlement.totals, TotalsLayout::Single);
+        // Today's layouts on cup by profile, and the reverse on iso87b.
+        let p = Profile::from_toml(
+            "base = \"cup\"\n[pos]\nread_capability = \"\"\nfallback_entry = \"80\"\n\
+             [settlement]\ntotals = \"single\"\nupload = \"per-transaction\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.pos.read_capability, None);
+        assert_eq!(p.pos.fallback_entry, "80");
+        assert_eq!(p.settlement.totals, TotalsLayout::Single);
+        assert_eq!(p.settlement.upload, UploadLayout::PerTransaction);
+        let (m, _) = sale(&p);
+        assert_eq!(m.text(60), Some("22000007"), "8-digit field 60");
+        let (m, _) = sale(&cup);
+        assert_eq!(m.text(60), Some("2200000700060"));
+        let p = Profile::from_toml(
+            "base = \"iso87b\"\n[pos]\nread_capability = \"5\"\n\
+             [settlement]\ntotals = \"domestic-foreign\"\nupload = \"records\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.pos.read_capability, Some('5'));
+        assert_eq!(p.settlement.upload, UploadLayout::Records);
+        let e = errors(
+            "base = \"cup\"\n[pos]\nread_capability = \"66\"\nfallback_entry = \"8\"\n\
+             reader = 1\n[settlement]\ntotals = \"double\"\nupload = 3\n",
+        );
+        let lines: Vec<usize> = e.iter().map(ProfileError::line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 7, 8], "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.to_string().contains("domestic-foreign, single")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn syntax_errors_and_unknown_keys_name_their_line() {
         let e = errors("base = \"cup\"\n[mac]\nalgorithm = \n");
         assert!(

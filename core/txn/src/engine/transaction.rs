@@ -248,9 +248,9 @@ impl Engine {
             entry_mode: card.as_ref().map(CardData::entry_mode_with_pin),
             created_at_ms: now.unix_ms,
             updated_at_ms: now.unix_ms,
-            card: card
-                .as_ref()
-                .and_then(|c| CardOnFile::of(c.pan.clone(), c.expiry.as_deref(), c.track2.as_ref())),
+            card: card.as_ref().and_then(|c| {
+                CardOnFile::of(c.pan.clone(), c.expiry.as_deref(), c.track2.as_ref())
+            }),
         };
         // An advice is delivered by the pending machinery; a reversible request gets an unarmed
         // reversal that only an ambiguous outcome arms.
