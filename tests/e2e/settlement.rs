@@ -299,3 +299,62 @@ fn a_profile_keeps_the_31_digit_totals_and_one_upload_per_transaction() {
         "one transaction per upload"
     );
 }
+
+/// Through the terminal runtime over TCP: a batch the host agrees with closes without upload
+/// (00, result `1` for both classes), and with the host answering 95 the next batch is
+/// uploaded, each record once with its class and the card number from the sealed card on
+/// file, and closed.
+#[tokio::test]
+async fn the_terminal_settles_with_a_host_answering_95_over_tcp() {
+    use smartpos_tests::{TerminalCalls, loopback_terminal};
+    let (server, acquirer, mut t, _dir) = loopback_terminal("settle95-tcp").await;
+    acquirer.set_settlement_answer(SettlementAnswer::Code95);
+    let a = t.sale(1_000, test_card(), None, Some("01")).await.unwrap();
+    let b = t.sale(2_000, visa(), None, Some("01")).await.unwrap();
+    assert_eq!(b.record.state, TxnState::Approved);
+    let batch = t.batch();
+    // Balanced: the host answers 00 with 1 for both classes.
+    match t.settle().await.unwrap() {
+        Outcome::Settled {
+            balanced, uploaded, ..
+        } => {
+            assert!(balanced);
+            assert_eq!(uploaded, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.batch(), batch + 1);
+    // Next batch: the host always answers 95 now.
+    acquirer.set_settlement_answer(SettlementAnswer::Always95);
+    let c = t.sale(3_000, test_card(), None, Some("01")).await.unwrap();
+    let d = t.sale(4_000, visa(), None, Some("01")).await.unwrap();
+    match t.settle().await.unwrap() {
+        Outcome::Settled {
+            batch: b2,
+            balanced,
+            uploaded,
+            totals,
+        } => {
+            assert_eq!(b2, batch + 1);
+            assert!(!balanced);
+            assert_eq!(uploaded, 2);
+            assert_eq!(totals.debit_amount, 7_000);
+        }
+        other => panic!("{other:?}"),
+    }
+    let uploads = acquirer.ledger().uploads;
+    let got: Vec<(u32, u64, Option<&str>, Option<&str>)> = uploads
+        .iter()
+        .map(|u| (u.stan, u.amount, u.class.as_deref(), u.pan_masked.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (c.record.stan, 3_000, Some("00"), Some("622202*********0128")),
+            (d.record.stan, 4_000, Some("01"), Some("476173******0010")),
+        ]
+    );
+    assert!(uploads.iter().all(|u| u.known));
+    assert!(a.record.stan < c.record.stan);
+    server.shutdown().await;
+}
