@@ -358,3 +358,20 @@ async fn the_terminal_settles_with_a_host_answering_95_over_tcp() {
     assert!(a.record.stan < c.record.stan);
     server.shutdown().await;
 }
+
+#[test]
+fn the_totals_name_the_operator_who_settles() {
+    let mut p = pair_answering(SettlementAnswer::InField48);
+    sale(&mut p, 1_000);
+    let from = p.sent.len();
+    let records = p.records();
+    let now = p.now();
+    p.engine.start_settle_by(now, records, Some("07".into()));
+    assert!(matches!(p.run().result, Ok(Outcome::Settled { .. })));
+    assert_eq!(sent_since(&p, from)[0].text(63), Some("07 "));
+    // Nobody named: no field 63.
+    sale(&mut p, 1_000);
+    let from = p.sent.len();
+    assert!(matches!(settle(&mut p), Ok(Outcome::Settled { .. })));
+    assert!(!sent_since(&p, from)[0].has(63));
+}

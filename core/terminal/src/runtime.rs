@@ -719,9 +719,10 @@ impl Terminal {
 
     /// Settles the open batch (drains store-and-forward first; uploads the batch on mismatch).
     pub async fn settle(&mut self) -> Result<Outcome, TerminalError> {
-        self.acting_operator(None)?;
+        // The logged-in operator settles: the 0500 names them in field 63.
+        let operator = self.acting_operator(None)?;
         let records = self.journal.batch(self.engine.counters().batch)?;
-        let out = self.drive_settle(records).await;
+        let out = self.drive_settle(records, operator).await;
         if let Ok(Outcome::Settled {
             batch, balanced, ..
         }) = &out

@@ -14,6 +14,12 @@ impl Engine {
     /// Settles the open batch. `records` are the batch's transactions (the runtime's query);
     /// an interrupted settlement resumes at the step it reached.
     pub fn start_settle(&mut self, now: Now, records: Vec<TxnRecord>) {
+        self.start_settle_by(now, records, None);
+    }
+
+    /// [`Engine::start_settle`] by an operator, whose code the 0500 carries in field 63 (as
+    /// UnionPay POS terminals send it; docs/messages.md).
+    pub fn start_settle_by(&mut self, now: Now, records: Vec<TxnRecord>, operator: Option<String>) {
         let batch = self.counters.batch;
         let mut records: Vec<TxnRecord> =
             records.into_iter().filter(|r| r.batch == batch).collect();
@@ -35,6 +41,7 @@ impl Engine {
                 step,
                 balanced,
                 uploaded: 0,
+                operator,
             },
         );
     }
@@ -46,12 +53,14 @@ impl Engine {
             batch,
             records,
             step,
+            operator,
             ..
         }) = self.op_mut()
         else {
             return;
         };
         let batch = *batch;
+        let operator = operator.clone();
         let totals48 = proto::settlement_request_field48(conventions.totals, batch, records);
         let uploads: Vec<TxnRecord> = records.iter().filter(|r| uploadable(r)).cloned().collect();
         // Past the last record, the upload step becomes end-of-batch.
@@ -77,6 +86,7 @@ impl Engine {
                     stan,
                     batch,
                     field48: Some(totals48),
+                    operator: operator.as_deref(),
                     ..Ctx::default()
                 };
                 proto::build(profile, id, MsgType::Settlement, &ctx)
@@ -155,6 +165,7 @@ impl Engine {
             step,
             balanced,
             uploaded,
+            ..
         }) = self.op_mut()
         else {
             return;
