@@ -120,7 +120,7 @@ CREATE TABLE IF NOT EXISTS print_job (
 CREATE TABLE IF NOT EXISTS card_on_file (
     reference TEXT PRIMARY KEY,
     sealed    BLOB NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS card_info (
     reference   TEXT PRIMARY KEY,
     aid         TEXT NOT NULL,

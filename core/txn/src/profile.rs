@@ -757,6 +757,21 @@ impl<'t> Loader<'t> {
         let emv = get("emv").and_then(|v| self.emv(v));
         let pos = self.pos_section(get("pos"), &base);
         let settlement = self.settlement_section(get("settlement"), &base);
+        // Multi-record uploads travel in field 48 of the batch upload.
+        if settlement.upload == UploadLayout::Records
+            && let Some(t) = messages
+                .templates
+                .iter()
+                .find(|t| t.msg == MsgType::BatchUpload)
+            && !t.fields.contains(&48)
+        {
+            let line = get("settlement").map_or(1, |v| self.line(v.span()));
+            self.errors.push(ProfileError::BadValue {
+                line,
+                key: "settlement.upload".into(),
+                reason: "\"records\" needs field 48 in messages.batch-upload".into(),
+            });
+        }
         match dialect {
             Some(d) if self.errors.is_empty() => Ok(Profile {
                 dialect: Arc::new(d),
@@ -2565,6 +2580,15 @@ add = [43]
             e.iter()
                 .any(|x| x.to_string().contains("domestic-foreign, single")),
             "{e:?}"
+        );
+        let e = errors("base = \"cup\"\n[messages.batch-upload]\nremove = [48]\n");
+        assert!(e[0].to_string().contains("needs field 48"), "{e:?}");
+        assert!(
+            Profile::from_toml(
+                "base = \"cup\"\n[settlement]\nupload = \"per-transaction\"\n\
+                 [messages.batch-upload]\nremove = [48]\n"
+            )
+            .is_ok()
         );
     }
 
