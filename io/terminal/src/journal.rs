@@ -742,6 +742,11 @@ impl Journal {
     }
 
     /// Fills each record's [`TxnRecord::card`] from the sealed `card_on_file` row, if any.
+    ///
+    /// A card that does not open (another journal key, a damaged row) is left out with a
+    /// warning rather than failing the read: the record and its money state stay readable, and
+    /// a void or refund of it goes without the card number, as before cards were kept (the
+    /// app can present the card again). Pending messages, which money depends on, still fail.
     fn attach_cards(&self, records: &mut [TxnRecord]) -> Result<(), JournalError> {
         let mut stmt = self
             .conn
@@ -750,11 +755,23 @@ impl Journal {
             let blob: Option<Vec<u8>> = stmt
                 .query_row(params![r.reference], |row| row.get(0))
                 .optional()?;
-            if let Some(blob) = blob {
-                let plain = Zeroizing::new(self.open_bound(r.reference.as_bytes(), &blob)?);
-                let text = std::str::from_utf8(&plain).map_err(|_| corrupt("card_on_file"))?;
-                r.card = Some(CardOnFile::from_text(text).ok_or(corrupt("card_on_file"))?);
+            let Some(blob) = blob else { continue };
+            let card = self
+                .open_bound(r.reference.as_bytes(), &blob)
+                .ok()
+                .map(Zeroizing::new)
+                .and_then(|plain| {
+                    std::str::from_utf8(&plain)
+                        .ok()
+                        .and_then(CardOnFile::from_text)
+                });
+            if card.is_none() {
+                log::warn!(
+                    "journal: the card on file of {} does not open with this journal key; left out",
+                    r.reference
+                );
             }
+            r.card = card;
         }
         Ok(())
     }
@@ -1559,12 +1576,13 @@ mod tests {
         assert!(!raw.windows(4).any(|w| w == b"3012"));
         assert_eq!(j.txn("000001000001").unwrap(), Some(r.clone()));
         assert_eq!(j.batch(1).unwrap(), vec![r.clone()]);
-        // Bound to its reference: moved to another transaction's row, it does not open.
+        // Bound to its reference: moved to another transaction's row, it does not open, and
+        // that record reads without a card (its money state stays readable).
         let mut other = record("000001000002", TxnState::Approved);
         other.idempotency_key = None;
         j.apply(&Commit {
             id: 3,
-            ops: vec![JournalOp::PutTxn(other)],
+            ops: vec![JournalOp::PutTxn(other.clone())],
         })
         .unwrap();
         j.conn
@@ -1573,7 +1591,10 @@ mod tests {
                 params![raw],
             )
             .unwrap();
-        assert!(j.txn("000001000002").is_err());
+        assert_eq!(j.txn("000001000002").unwrap(), Some(other));
+        // Nor with another journal key.
+        let other_key = Journal::open_in_memory(&JournalKey::new([8u8; 32])).unwrap();
+        assert!(other_key.open_bound(b"000001000001", &raw).is_err());
         // Neither the record's Debug nor its JSON shows the card.
         let debug = format!("{r:?}");
         assert!(
