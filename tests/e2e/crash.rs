@@ -182,7 +182,8 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
             ],
             Flow::Settle => vec!["settle".into()],
             Flow::Settle95 => {
-                host.acquirer.set_settlement_answer(SettlementAnswer::Always95);
+                host.acquirer
+                    .set_settlement_answer(SettlementAnswer::Always95);
                 vec!["settle".into()]
             }
             Flow::Recovery => vec!["recover".into()],

@@ -345,12 +345,24 @@ async fn the_terminal_settles_with_a_host_answering_95_over_tcp() {
     let uploads = acquirer.ledger().uploads;
     let got: Vec<(u32, u64, Option<&str>, Option<&str>)> = uploads
         .iter()
-        .map(|u| (u.stan, u.amount, u.class.as_deref(), u.pan_masked.as_deref()))
+        .map(|u| {
+            (
+                u.stan,
+                u.amount,
+                u.class.as_deref(),
+                u.pan_masked.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            (c.record.stan, 3_000, Some("00"), Some("622202*********0128")),
+            (
+                c.record.stan,
+                3_000,
+                Some("00"),
+                Some("622202*********0128")
+            ),
             (d.record.stan, 4_000, Some("01"), Some("476173******0010")),
         ]
     );

@@ -1392,7 +1392,7 @@ mod tests {
             entry_mode: Some("072".into()),
             created_at_ms: 0,
             updated_at_ms: 0,
-            card: pan.and_then(|p| CardOnFile::from_text(p)),
+            card: pan.and_then(CardOnFile::from_text),
         }
     }
 

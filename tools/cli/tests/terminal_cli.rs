@@ -890,10 +890,19 @@ fn settle_against_a_host_that_answers_95_uploads_the_batch() {
     let l = common::term_ok_ledger(&ledger);
     let uploads = l["uploads"].as_array().unwrap();
     assert_eq!(uploads.len(), 2, "{l}");
-    assert!(uploads.iter().all(|u| u["known"] == true && u["batch"] == batch), "{l}");
+    assert!(
+        uploads
+            .iter()
+            .all(|u| u["known"] == true && u["batch"] == batch),
+        "{l}"
+    );
     assert_eq!(uploads[0]["stan"], a["stan"], "{l}");
     assert_eq!(uploads[0]["pan_masked"], "622202*********0128", "{l}");
-    assert!(!std::fs::read_to_string(&ledger).unwrap().contains("6222021234567890128"));
+    assert!(
+        !std::fs::read_to_string(&ledger)
+            .unwrap()
+            .contains("6222021234567890128")
+    );
     // The batch moved on: the next settlement is of the next batch.
     term_ok(data, &["sale", "--amount", "300"]);
     let s = term_ok(data, &["settle"]);
