@@ -18,4 +18,5 @@ mod reader;
 mod secrets;
 mod settlement;
 mod signin_again;
+mod sim_arqc;
 mod soak;

@@ -17,7 +17,7 @@ use crate::proto::{
 use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
 use smartpos_iso8583::{
     Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti, MtiEncoding, Pad,
-    PrefixEncoding, SubfieldSpec, ValueEncoding,
+    PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
 };
 use smartpos_types::hex;
 use std::collections::HashMap;
@@ -469,6 +469,7 @@ struct ConstDef {
 const ROOT_KEYS: &[&str] = &[
     "name",
     "base",
+    "codec",
     "header",
     "field",
     "subfields",
@@ -708,7 +709,7 @@ impl<'t> Loader<'t> {
         let Some(base) = base else {
             return Err(self.finish());
         };
-        let bd = base.dialect.clone();
+        let bd = self.codec_section(get("codec"), &base);
         let name = name.unwrap_or_else(|| format!("{}-profile", base.name()));
         let header = match get("header") {
             Some(v) => self.header(v, bd.default_header(), base.name() == "cup"),
@@ -891,6 +892,39 @@ impl<'t> Loader<'t> {
                 .push(ProfileError::UnknownBase { line, base: name });
         }
         base
+    }
+
+    /// `[codec]`: `convention`, a named set of encoding conventions of the base dialect
+    /// (`iso87b`: `jpos`, the default, or `smartpos-0.1`); the base's table with its lines.
+    fn codec_section(&mut self, v: Option<&Val<'_>>, base: &Profile) -> Arc<Dialect> {
+        let bd = base.dialect.clone();
+        let Some(v) = v else {
+            return bd;
+        };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "codec", "expected a table");
+            return bd;
+        };
+        self.known_keys(t, &["convention"], "codec.");
+        let Some(cv) = entry(t, "convention") else {
+            return bd;
+        };
+        let Some(name) = self.str(cv, "codec.convention") else {
+            return bd;
+        };
+        match bd.with_convention(base.name(), name) {
+            Some(d) => Arc::new(d),
+            None => {
+                let known = Dialect::conventions(base.name());
+                let reason = if known.is_empty() {
+                    format!("base {:?} has one convention only", base.name())
+                } else {
+                    format!("unknown {name:?} ({})", known.join(", "))
+                };
+                self.bad(cv, "codec.convention", reason);
+                bd
+            }
+        }
     }
 
     /// `[[field]]`: the base dialect's table with each entry applied ([`Loader::field`]).
@@ -1584,7 +1618,11 @@ impl<'t> Loader<'t> {
     /// field's (same kind) or the dialect's usual encoding for the kind.
     fn field_encoding(&mut self, f: &FieldEntry<'_, '_>, kind: FieldKind) -> Option<ValueEncoding> {
         let base_bcd = f.base.as_ref().and_then(|b| match b.encoding {
-            ValueEncoding::Bcd { pad, filler } => Some((pad, filler)),
+            ValueEncoding::Bcd {
+                pad,
+                filler,
+                checked,
+            } => Some((pad, filler, checked)),
             _ => None,
         });
         let mut encoding = match f.get("encoding") {
@@ -1592,6 +1630,7 @@ impl<'t> Loader<'t> {
                 "bcd" => ValueEncoding::Bcd {
                     pad: base_bcd.map_or(Pad::Left, |b| b.0),
                     filler: base_bcd.map_or(0, |b| b.1),
+                    checked: base_bcd.is_none_or(|b| b.2),
                 },
                 "ascii" => ValueEncoding::Ascii,
                 "binary" => ValueEncoding::Binary,
@@ -1612,13 +1651,14 @@ impl<'t> Loader<'t> {
                 (_, FieldKind::N | FieldKind::Z, false) => ValueEncoding::Bcd {
                     pad: Pad::Left,
                     filler: if kind == FieldKind::Z { 0xF } else { 0 },
+                    checked: true,
                 },
                 _ => ValueEncoding::Ascii,
             },
         };
         for key in ["align", "pad"] {
             let Some(v) = f.get(key) else { continue };
-            let ValueEncoding::Bcd { pad, filler } = &mut encoding else {
+            let ValueEncoding::Bcd { pad, filler, .. } = &mut encoding else {
                 self.bad(
                     v,
                     &format!("field.{key}"),
@@ -1754,39 +1794,28 @@ impl<'t> Loader<'t> {
                 self.bad(val, &key, "expected an array of { name, len }");
                 continue;
             };
-            let mut layout = Vec::new();
+            let binary_field = fields
+                .get(usize::from(n))
+                .and_then(Option::as_ref)
+                .is_some_and(|f| !f.is_text());
+            let mut layout: Vec<SubfieldSpec> = Vec::new();
             for item in arr.iter() {
                 let Some(it) = item.get_ref().as_table() else {
                     self.bad(item, &key, "expected { name = \"..\", len = N }");
                     continue;
                 };
-                self.known_keys(it, &["name", "len"], &format!("{key}."));
-                let name = it
-                    .iter()
-                    .find(|(k, _)| k.get_ref() == "name")
-                    .map(|(_, v)| v);
-                let len = it
-                    .iter()
-                    .find(|(k, _)| k.get_ref() == "len")
-                    .map(|(_, v)| v);
-                match (name, len) {
-                    (Some(nv), Some(lv)) => {
-                        let name = self.str(nv, &format!("{key}.name")).map(str::to_owned);
-                        let len = self.int(lv, &format!("{key}.len"), 1..1000);
-                        if let (Some(name), Some(len)) = (name, len) {
-                            layout.push(SubfieldSpec {
-                                name: name.into(),
-                                len: usize::try_from(len).unwrap_or(1),
-                            });
-                        }
-                    }
-                    _ => {
-                        let line = self.line(item.span());
-                        self.errors.push(ProfileError::Missing {
-                            line,
-                            key: format!("{key}: name and len"),
-                        });
-                    }
+                if layout
+                    .last()
+                    .is_some_and(|l| matches!(l.format, SubfieldFormat::Tlv(_)))
+                {
+                    self.bad(
+                        item,
+                        &key,
+                        "a tlv part takes the rest of the field: it must be the last",
+                    );
+                }
+                if let Some(sub) = self.subfield_item(it, item, &key, binary_field) {
+                    layout.push(sub);
                 }
             }
             out.retain(|(f, _)| *f != n);
@@ -1794,6 +1823,153 @@ impl<'t> Loader<'t> {
                 out.push((n, layout));
             }
         }
+    }
+
+    /// One `{ name, len, format, ... }` of a `[subfields]` list.
+    fn subfield_item(
+        &mut self,
+        it: &DeTable<'_>,
+        item: &Val<'_>,
+        key: &str,
+        binary_field: bool,
+    ) -> Option<SubfieldSpec> {
+        self.known_keys(
+            it,
+            &[
+                "name",
+                "len",
+                "format",
+                "tag",
+                "tag_format",
+                "length",
+                "value",
+            ],
+            &format!("{key}."),
+        );
+        let format = match entry(it, "format") {
+            None => SubfieldFormat::Text(Charset::Ascii),
+            Some(fv) => {
+                let name = self.str(fv, &format!("{key}.format"))?;
+                match name {
+                    "tlv" => SubfieldFormat::Tlv(self.tlv_layout(it, item, key)?),
+                    other => match subfield_format(other) {
+                        Some(f) => f,
+                        None => {
+                            self.bad(
+                                fv,
+                                &format!("{key}.format"),
+                                format!("unknown {other:?} (text, gbk, gb18030, binary, tlv)"),
+                            );
+                            return None;
+                        }
+                    },
+                }
+            }
+        };
+        if format != SubfieldFormat::Text(Charset::Ascii) && !binary_field {
+            self.bad(
+                item,
+                key,
+                "gbk, gb18030, binary and tlv parts need a b field (kind = \"b\"), whose bytes \
+                 the codec passes as they are",
+            );
+            return None;
+        }
+        let len = match (entry(it, "len"), &format) {
+            (_, SubfieldFormat::Tlv(_)) => Some(0),
+            (Some(lv), _) => self.int(lv, &format!("{key}.len"), 1..1000),
+            (None, _) => None,
+        };
+        let name = entry(it, "name").and_then(|nv| self.str(nv, &format!("{key}.name")));
+        match (name, len) {
+            (Some(name), Some(len)) => Some(SubfieldSpec {
+                name: name.to_owned().into(),
+                len: usize::try_from(len).unwrap_or(1),
+                format,
+            }),
+            _ => {
+                if entry(it, "name").is_none() || entry(it, "len").is_none() {
+                    let line = self.line(item.span());
+                    self.errors.push(ProfileError::Missing {
+                        line,
+                        key: format!("{key}: name and len"),
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// The keys of a `format = "tlv"` part: `tag` (bytes, 1..=4), `tag_format` (text or
+    /// binary), `length` (binary1 binary2 bcd1 bcd2 ascii1..ascii4) and `value` (text, gbk,
+    /// gb18030 or binary).
+    fn tlv_layout(&mut self, it: &DeTable<'_>, item: &Val<'_>, key: &str) -> Option<TlvSpec> {
+        let (Some(tv), Some(lv)) = (entry(it, "tag"), entry(it, "length")) else {
+            let line = self.line(item.span());
+            self.errors.push(ProfileError::Missing {
+                line,
+                key: format!("{key}: tag and length (format = \"tlv\")"),
+            });
+            return None;
+        };
+        let tag_len = usize::try_from(self.int(tv, &format!("{key}.tag"), 1..5)?).ok()?;
+        let tag_text = match entry(it, "tag_format") {
+            None => true,
+            Some(v) => match self.str(v, &format!("{key}.tag_format"))? {
+                "text" => true,
+                "binary" => false,
+                other => {
+                    self.bad(
+                        v,
+                        &format!("{key}.tag_format"),
+                        format!("unknown {other:?} (text, binary)"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let length_name = self.str(lv, &format!("{key}.length"))?;
+        let length = match length_name {
+            "binary1" => TlvLength::Binary(1),
+            "binary2" => TlvLength::Binary(2),
+            "bcd1" => TlvLength::Bcd(1),
+            "bcd2" => TlvLength::Bcd(2),
+            "ascii1" => TlvLength::Ascii(1),
+            "ascii2" => TlvLength::Ascii(2),
+            "ascii3" => TlvLength::Ascii(3),
+            "ascii4" => TlvLength::Ascii(4),
+            other => {
+                self.bad(
+                    lv,
+                    &format!("{key}.length"),
+                    format!("unknown {other:?} (binary1, binary2, bcd1, bcd2, ascii1..ascii4)"),
+                );
+                return None;
+            }
+        };
+        let value = match entry(it, "value") {
+            None => SubfieldFormat::Binary,
+            Some(v) => {
+                let name = self.str(v, &format!("{key}.value"))?;
+                match subfield_format(name) {
+                    Some(f) => f,
+                    None => {
+                        self.bad(
+                            v,
+                            &format!("{key}.value"),
+                            format!("unknown {name:?} (text, gbk, gb18030, binary)"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(TlvSpec {
+            tag_len,
+            tag_text,
+            length,
+            value: Box::new(value),
+        })
     }
 
     fn keys(&mut self, v: &Val<'_>, keys: &mut KeyLayout) {
@@ -2175,6 +2351,17 @@ impl<'t> Loader<'t> {
     }
 }
 
+/// A subfield format by its profile name (not `tlv`, which takes more keys).
+fn subfield_format(name: &str) -> Option<SubfieldFormat> {
+    match name {
+        "text" => Some(SubfieldFormat::Text(Charset::Ascii)),
+        "gbk" => Some(SubfieldFormat::Text(Charset::Gbk)),
+        "gb18030" => Some(SubfieldFormat::Text(Charset::Gb18030)),
+        "binary" => Some(SubfieldFormat::Binary),
+        _ => None,
+    }
+}
+
 /// Whether bytes form one BER-TLV tag: a first byte, then (when its low 5 bits are all set)
 /// subsequent bytes with bit 8 set except the last (ISO/IEC 8825-1 8.1.2).
 fn valid_tag(b: &[u8]) -> bool {
@@ -2224,6 +2411,10 @@ mod tests {
 
     const UNIONPAY: &str = include_str!("../../../profiles/unionpay-acquirer.toml");
     const ISO87B_PRIVATE: &str = include_str!("../../../profiles/iso87b-private.toml");
+    const NATIONAL: &str = include_str!("../../../profiles/unionpay-national.toml");
+    /// Built by pyiso8583 (profiles/testdata/unionpay_national_0210.md).
+    const NATIONAL_0210: &str =
+        include_str!("../../../profiles/testdata/unionpay_national_0210.hex");
 
     fn id() -> Identity {
         Identity {
@@ -2640,6 +2831,112 @@ add = [122]
             matches!(&e[4], ProfileError::BadValue { reason, .. } if reason.contains("field 11")),
             "{e:#?}"
         );
+    }
+
+    #[test]
+    fn the_codec_convention_is_a_profile_option() {
+        let old = Profile::from_toml("base = \"iso87b\"\n[codec]\nconvention = \"smartpos-0.1\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jpos = Profile::from_toml("base = \"iso87b\"\n[codec]\nconvention = \"jpos\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut m = Message::new(smartpos_iso8583::Mti::FINANCIAL_REQUEST);
+        m.set_text(2, "6222021234567890128");
+        let pan = |p: &Profile| hex::encode(&p.dialect.pack(&m).unwrap()[10..]);
+        assert_eq!(pan(&old), "1906222021234567890128");
+        assert_eq!(pan(&jpos), "1962220212345678901280");
+        assert_eq!(pan(&Profile::by_name("iso87b").unwrap()), pan(&jpos));
+        let e = errors("base = \"iso87b\"\n[codec]\nconvention = \"x\"\n");
+        assert!(
+            matches!(&e[..], [ProfileError::BadValue { line: 3, reason, .. }] if reason.contains("smartpos-0.1")),
+            "{e:?}"
+        );
+        let e = errors("base = \"cup\"\n[codec]\nconvention = \"jpos\"\nfoo = 1\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn shipped_unionpay_profiles_read_national_algorithm_data_and_gbk_text() {
+        let bytes = hex::decode(NATIONAL_0210.trim()).unwrap();
+        for text in [NATIONAL, UNIONPAY] {
+            let p = Profile::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+            let m = p
+                .dialect
+                .unpack(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
+            assert_eq!(m.text(43), Some("银联测试商户（上海）"), "{}", p.name());
+            assert_eq!(m.text(56), Some("谢谢惠顾，欢迎再来"), "{}", p.name());
+            let parts: Vec<(String, String)> = p
+                .dialect
+                .subfield_values(63, m.get(63).unwrap())
+                .iter()
+                .map(|s| (s.name.to_string(), s.value.show()))
+                .collect();
+            assert_eq!(
+                parts,
+                [
+                    ("63.1 operator / card organisation", "CUP"),
+                    (
+                        "63.2 national-algorithm data SM",
+                        "101112131415161718191A1B1C1D1E1F"
+                    ),
+                    (
+                        "63.2 national-algorithm data S3",
+                        "66C7F0F462EEEDD9D1F2D46BDC10E4E2"
+                    ),
+                ]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            );
+            // Byte-exact both ways; logs show 63's length only (its items may be key
+            // material), without its subfields.
+            assert_eq!(p.dialect.pack(&m).unwrap(), bytes);
+            let dump = p.dialect.dump(&m);
+            assert!(dump.contains("<41 bytes>"), "{dump}");
+            assert!(
+                !dump.contains("1011121314") && !dump.contains("63.2"),
+                "{dump}"
+            );
+        }
+        // The built-in cup table knows neither 43 nor binary 63.
+        assert!(Dialect::cup().unpack(&bytes).is_err());
+        // Requests still carry the operator code in 63, as text bytes.
+        let p = Profile::from_toml(NATIONAL).unwrap();
+        let (m, packed) = sale(&p);
+        assert_eq!(m.get(63), Some(&b"01 "[..]));
+        assert_eq!(p.dialect.unpack(&packed).unwrap().text(63), Some("01 "));
+    }
+
+    #[test]
+    fn subfield_formats_are_checked_with_their_lines() {
+        let text = r#"base = "cup"
+[[field]]
+number = 59
+kind = "b"
+length = "lllvar"
+max = 100
+[subfields]
+63 = [ { name = "x", len = 3, format = "gbk" } ]
+59 = [
+  { name = "t", format = "tlv", tag = 2, length = "binary2" },
+  { name = "u", format = "tlv", tag = 9, length = "bcd1" },
+  { name = "v", len = 2, format = "hex" },
+]
+62 = [ { name = "w", format = "tlv", length = "bcd1" }, { name = "z", format = "tlv", tag = 1, length = "binary3" } ]
+"#;
+        let e = errors(text);
+        let got: Vec<(usize, String)> = e.iter().map(|e| (e.line(), e.to_string())).collect();
+        let has =
+            |line: usize, words: &str| got.iter().any(|(l, m)| *l == line && m.contains(words));
+        assert!(has(8, "need a b field"), "{got:#?}");
+        assert!(
+            has(11, "must be the last") && has(11, "out of range"),
+            "{got:#?}"
+        );
+        assert!(
+            has(12, "must be the last") && has(12, "unknown \"hex\""),
+            "{got:#?}"
+        );
+        assert!(has(14, "tag and length") && has(14, "binary3"), "{got:#?}");
+        assert_eq!(got.len(), 7, "{got:#?}");
     }
 
     #[test]
