@@ -1016,6 +1016,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                     &a.reference,
                     a.amount,
                     a.idempotency_key.as_deref(),
+                    Some(&a.operator),
                     approval,
                 )
                 .await
