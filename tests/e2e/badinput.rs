@@ -161,6 +161,7 @@ async fn malformed_configuration_is_a_config_error_and_changes_nothing() {
         tls_ca: None,
         tls_server_name: None,
         tls_pin_sha256: None,
+        tls_client_cert: None,
         connect_timeout_ms: 2_000,
         response_timeout_ms: 3_000,
         utc_offset_minutes: 480,

@@ -35,6 +35,7 @@ async fn host(
             tls: tls.then(test_tls_config),
             faults,
             seed,
+            ..ServerConfig::default()
         },
         acquirer.clone(),
     )
@@ -416,6 +417,7 @@ async fn undelivered_reversal_is_held_with_back_off() {
             tls: None,
             faults: FaultPlan::always(FaultKind::Drop),
             seed: 1,
+            ..ServerConfig::default()
         },
         acquirer.clone(),
     )

@@ -10,6 +10,7 @@ mod contactless;
 mod crash;
 mod diagnosis;
 mod fields;
+mod hardening;
 mod loopback;
 mod pair;
 mod params;

@@ -619,6 +619,7 @@ pub async fn run(cfg: SoakConfig) -> Result<SoakReport, String> {
             tls: None,
             faults: cfg.plan(),
             seed: cfg.seed,
+            ..ServerConfig::default()
         },
         host.clone(),
     )

@@ -43,7 +43,9 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for CallbackError {
 // Secure store.
 
 /// Storage for the terminal's secrets (the TMK under `tmk`, the journal key under
-/// `journal_key`), implemented by the app, e.g. with values wrapped by an Android Keystore key.
+/// `journal_key`, and for mutual TLS the client certificate's key under `tls_client_key` when
+/// `TlsConfig.clientKey` is not given), implemented by the app, e.g. with values wrapped by an
+/// Android Keystore key.
 ///
 /// The SDK reads both once when a terminal opens and keeps them inside Rust (zeroized on drop);
 /// it writes `journal_key` once, when it creates it. Nothing else crosses. The journal guard

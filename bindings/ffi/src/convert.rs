@@ -57,7 +57,7 @@ pub struct TerminalConfig {
 }
 
 /// TLS settings of the host link.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct TlsConfig {
     /// PEM `CERTIFICATE` blocks of the roots to trust.
     pub ca_pem: String,
@@ -66,6 +66,33 @@ pub struct TlsConfig {
     /// Optional pin: hex SHA-256 of the leaf certificate's DER (64 hex digits).
     #[uniffi(default = None)]
     pub pin_sha256_hex: Option<String>,
+    /// Mutual TLS: the terminal's client certificate chain, PEM (leaf first) or one DER
+    /// certificate, presented when the host asks for one. `None`: no client certificate.
+    #[uniffi(default = None)]
+    pub client_certificate: Option<Vec<u8>>,
+    /// The client certificate's private key, PEM or DER (PKCS#8, SEC1 or PKCS#1; ECDSA
+    /// P-256/P-384 or RSA). `None` with a `client_certificate`: read from the `SecureStore`
+    /// as `tls_client_key` when the terminal opens. Kept zeroized inside Rust afterwards.
+    #[uniffi(default = None)]
+    pub client_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca_pem_len", &self.ca_pem.len())
+            .field("server_name", &self.server_name)
+            .field("pin_sha256_hex", &self.pin_sha256_hex)
+            .field(
+                "client_certificate_len",
+                &self.client_certificate.as_ref().map(Vec::len),
+            )
+            .field(
+                "client_key",
+                &self.client_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// A sale, pre-authorisation or balance inquiry.
@@ -403,7 +430,45 @@ pub struct Diagnosis {
 // Kotlin input → core.
 
 impl TerminalConfig {
-    /// The core configuration.
+    /// The core configuration, with the client certificate's key taken from `store` when the
+    /// record names a certificate without its key.
+    pub(crate) fn to_core_with(
+        &self,
+        store: &dyn smartpos_terminal::store::SecureStore,
+    ) -> Result<smartpos_terminal::TerminalConfig, SmartPosError> {
+        let mut cfg = self.to_core()?;
+        let Some(t) = &self.tls else {
+            return Ok(cfg);
+        };
+        let Some(chain) = &t.client_certificate else {
+            if t.client_key.is_some() {
+                return Err(SmartPosError::config(
+                    "tls.client_key without tls.client_certificate",
+                ));
+            }
+            return Ok(cfg);
+        };
+        let key = match &t.client_key {
+            Some(k) => zeroize::Zeroizing::new(k.clone()),
+            None => store
+                .get(smartpos_terminal::store::TLS_CLIENT_KEY)
+                .map_err(SmartPosError::config)?
+                .ok_or_else(|| {
+                    SmartPosError::config(format!(
+                        "tls.client_certificate without tls.client_key, and no {} in the SecureStore",
+                        smartpos_terminal::store::TLS_CLIENT_KEY
+                    ))
+                })?,
+        };
+        let identity = smartpos_terminal::link::ClientIdentity::new(chain, &key)
+            .map_err(|e| SmartPosError::config(format!("tls: {e}")))?;
+        if let Some(tls) = cfg.link.tls.as_mut() {
+            tls.client_identity = Some(identity);
+        }
+        Ok(cfg)
+    }
+
+    /// The core configuration (without a client certificate: see [`TerminalConfig::to_core_with`]).
     pub(crate) fn to_core(&self) -> Result<smartpos_terminal::TerminalConfig, SmartPosError> {
         let tls = match &self.tls {
             None => None,
@@ -1287,6 +1352,10 @@ impl From<TerminalError> for SmartPosError {
                 denials: denials.iter().map(RefundDenial::from).collect(),
             },
             TerminalError::Card(ref c) => card_error(&e, c),
+            TerminalError::HostLink(_) => SmartPosError::HostUnreachable {
+                reason: e.to_string(),
+                diagnosis: Some(e.diagnosis().into()),
+            },
             other => SmartPosError::internal(other.to_string()),
         }
     }
@@ -1533,6 +1602,8 @@ mod tests {
                 ca_pem: String::new(),
                 server_name: "localhost".into(),
                 pin_sha256_hex: Some("zz".into()),
+                client_certificate: None,
+                client_key: None,
             }),
             connect_timeout_ms: 1000,
             response_timeout_ms: 1000,
@@ -1543,6 +1614,80 @@ mod tests {
         let core = plain.to_core().expect("config");
         assert_eq!(core.link.response_timeout, Duration::from_secs(1));
         assert!(core.link.tls.is_none());
+    }
+
+    /// A store holding only what the test puts in it.
+    struct OneKey(Option<Vec<u8>>);
+
+    impl smartpos_terminal::store::SecureStore for OneKey {
+        fn get(&self, name: &str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> {
+            Ok((name == smartpos_terminal::store::TLS_CLIENT_KEY)
+                .then(|| self.0.clone().map(zeroize::Zeroizing::new))
+                .flatten())
+        }
+        fn put(&self, _: &str, _: &[u8]) -> Result<(), String> {
+            Err("read-only".into())
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_takes_its_key_from_the_record_or_the_store() {
+        use smartpos_sim::net::{TEST_CA_PEM, TEST_CLIENT_CERT_PEM, TEST_CLIENT_KEY_PEM};
+        let tls = TlsConfig {
+            ca_pem: String::from_utf8_lossy(TEST_CA_PEM).into_owned(),
+            server_name: "localhost".into(),
+            pin_sha256_hex: None,
+            client_certificate: Some(TEST_CLIENT_CERT_PEM.to_vec()),
+            client_key: Some(TEST_CLIENT_KEY_PEM.to_vec()),
+        };
+        let cfg = TerminalConfig {
+            tid: "12345678".into(),
+            mid: "898100012340001".into(),
+            host: "127.0.0.1:1".into(),
+            dialect: "cup".into(),
+            currency: "156".into(),
+            tls: Some(tls.clone()),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 1000,
+            utc_offset_minutes: 0,
+        };
+        let identity = |c: &TerminalConfig, store: &OneKey| {
+            c.to_core_with(store)
+                .map(|core| core.link.tls.and_then(|t| t.client_identity).is_some())
+        };
+        assert_eq!(identity(&cfg, &OneKey(None)), Ok(true));
+        let from_store = TerminalConfig {
+            tls: Some(TlsConfig {
+                client_key: None,
+                ..tls.clone()
+            }),
+            ..cfg.clone()
+        };
+        assert_eq!(
+            identity(&from_store, &OneKey(Some(TEST_CLIENT_KEY_PEM.to_vec()))),
+            Ok(true)
+        );
+        let reason = config_reason(identity(&from_store, &OneKey(None)).unwrap_err());
+        assert!(reason.contains("tls_client_key"), "{reason}");
+        let wrong = TerminalConfig {
+            tls: Some(TlsConfig {
+                client_key: Some(
+                    b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
+                ),
+                ..tls.clone()
+            }),
+            ..cfg.clone()
+        };
+        assert!(matches!(
+            identity(&wrong, &OneKey(None)),
+            Err(SmartPosError::Config { .. })
+        ));
+        // Debug never shows the key.
+        let shown = format!("{tls:?}");
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
     }
 
     #[test]

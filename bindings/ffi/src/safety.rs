@@ -104,8 +104,10 @@ impl Terminal {
 
     /// Changes and stores the operator and refund settings. While the current settings
     /// require login, only the logged-in supervisor may (`OperatorRefused` otherwise); every
-    /// change is audited (`settings`). A fee above 100 % or a changed read-only `operators`
-    /// value is a `Config` error naming the field.
+    /// change is audited (`settings`, or `login_disabled` when it turns a required login off:
+    /// financial commands then run without an operator). The record is the whole set: pass
+    /// `safetySettings()` with the fields to change replaced. A fee above 100 % or a changed
+    /// read-only `operators` value is a `Config` error naming the field.
     pub fn set_safety_settings(&self, settings: SafetySettings) -> Result<(), SmartPosError> {
         stats::call();
         self.with_core(|t| {

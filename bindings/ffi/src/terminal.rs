@@ -141,9 +141,11 @@ impl Terminal {
         card_reader: Option<Arc<dyn CardReader>>,
     ) -> Result<Arc<Self>, SmartPosError> {
         stats::call();
-        let cfg = config.to_core()?;
+        let cfg = config.to_core_with(&StoreAdapter(Arc::clone(&store)))?;
         let dir = PathBuf::from(data_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        // Readable by the app only (0700; narrowed when found wider); the journal's own files
+        // are made 0600 by the core when it opens them.
+        smartpos_terminal::files::owner_only_dir(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
         let (tmk, journal_key) = load_keys(&StoreAdapter(Arc::clone(&store)))?;

@@ -99,6 +99,8 @@ struct Running {
 pub struct HostSimulator {
     runtime: Mutex<Option<Runtime>>,
     running: Mutex<Option<Running>>,
+    /// Mutual TLS: require a client certificate from the TEST terminal CA.
+    client_certificates: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for HostSimulator {
@@ -136,7 +138,17 @@ impl HostSimulator {
         Ok(Arc::new(HostSimulator {
             runtime: Mutex::new(Some(runtime)),
             running: Mutex::new(None),
+            client_certificates: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Mutual TLS from the next `start` (or `set_fault_plan`) on: a TLS host then requires
+    /// every terminal to present a client certificate issued by the TEST terminal CA
+    /// (`testClientCertificatePem()` is one); without one the handshake is refused and nothing
+    /// reaches the host.
+    pub fn require_client_certificates(&self, required: bool) {
+        stats::call();
+        self.client_certificates.store(required, Ordering::SeqCst);
     }
 
     /// Starts the host for `dialect` (`cup`, `iso87b`) on a free loopback port, over TLS with
@@ -209,6 +221,8 @@ impl HostSimulator {
             ca_pem: String::from_utf8_lossy(TEST_CA_PEM).into_owned(),
             server_name: "localhost".into(),
             pin_sha256_hex: None,
+            client_certificate: None,
+            client_key: None,
         }
     }
 
@@ -317,11 +331,15 @@ impl HostSimulator {
         tls: bool,
         faults: FaultPlan,
     ) -> Result<Running, SmartPosError> {
+        let client_ca_pem = (tls && self.client_certificates.load(Ordering::SeqCst))
+            .then(|| smartpos_sim::net::TEST_CLIENT_CA_PEM.to_vec());
         let cfg = ServerConfig {
             listen,
             tls: tls.then(test_tls_config),
             faults,
             seed: 7,
+            client_ca_pem,
+            ..ServerConfig::default()
         };
         let handler: Arc<dyn FrameHandler> = host.clone();
         let server = self
@@ -341,6 +359,21 @@ impl Drop for HostSimulator {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// TEST ONLY: terminal 12345678's client certificate (PEM), issued by the CA a simulator with
+/// `requireClientCertificates(true)` trusts.
+#[uniffi::export]
+pub fn test_client_certificate_pem() -> Vec<u8> {
+    stats::call();
+    smartpos_sim::net::TEST_CLIENT_CERT_PEM.to_vec()
+}
+
+/// TEST ONLY: the private key of [`test_client_certificate_pem`] (PKCS#8 PEM; it is public).
+#[uniffi::export]
+pub fn test_client_key_pem() -> Vec<u8> {
+    stats::call();
+    smartpos_sim::net::TEST_CLIENT_KEY_PEM.to_vec()
 }
 
 /// A secure store in Rust memory holding the simulator's TEST TMK: the key never reaches

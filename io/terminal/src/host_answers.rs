@@ -207,8 +207,9 @@ impl Terminal {
         &mut self,
         kernel: Option<&mut (dyn CertifiedKernel + '_)>,
     ) -> Result<TxnOutcome, TerminalError> {
+        self.clear_tls_refusal();
         match self.drive_card(kernel).await {
-            Ok((_, r)) => r.map_err(TerminalError::from).and_then(txn_outcome),
+            Ok((_, r)) => self.tls_refused(r).and_then(txn_outcome),
             Err(e) => Err(e),
         }
     }

@@ -209,7 +209,7 @@ impl JournalLock {
     pub(crate) fn acquire(path: &Path) -> Result<JournalLock, JournalError> {
         let mut name = path.as_os_str().to_owned();
         name.push(".lock");
-        let file = std::fs::OpenOptions::new()
+        let file = crate::files::owner_only_options()
             .create(true)
             .truncate(false)
             .read(true)
@@ -364,6 +364,8 @@ impl Journal {
         key: &JournalKey,
         lock: JournalLock,
     ) -> Result<Journal, JournalError> {
+        // Owner-only files (issue 19): created as 0600, wider modes narrowed.
+        crate::files::prepare_journal(path);
         let conn = Connection::open(path)?;
         let mut j = Self::init(conn, key)?;
         j._lock = Some(lock);

@@ -12,9 +12,13 @@
 //!   AES-256-GCM.
 //! - `safety.rs`: operators and sessions, refund policy and quotes, supervisor approval,
 //!   diagnoses for every error, the support bundle.
+//! - `settings.rs`: settings documents that change only the fields they name, checked as a
+//!   whole before anything is stored ([`Terminal::apply_settings`]).
 //! - `guard.rs`: the journal guard: a journal identity and a STAN/batch reservation in the
 //!   app's secure store, so a journal that was emptied, deleted, replaced or rolled back is
 //!   refused on open instead of silently restarted; and support's explicit journal reset.
+//! - `files.rs`: owner-only modes (0600 files, 0700 directories) for the journal, the CLI's
+//!   settings and the development store, narrowed on open when found wider.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
 //! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys): the download from the
@@ -30,6 +34,7 @@
 //!   a classification of each failure by whether a sent request may have reached the host.
 
 pub mod card;
+pub mod files;
 pub mod guard;
 pub mod host_answers;
 pub mod journal;
@@ -39,6 +44,7 @@ pub mod printing;
 pub mod reader;
 pub mod runtime;
 pub mod safety;
+pub mod settings;
 pub mod store;
 
 pub use runtime::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};

@@ -11,7 +11,10 @@
 //! AES-GCM suites on TLS 1.3 and 1.2, ECDHE on P-256 or P-384, server certificates signed with
 //! ECDSA (P-256/P-384) or RSA (PKCS#1 v1.5 or PSS, 2048 to 8192 bits). ChaCha20-Poly1305,
 //! X25519 and Ed25519 are not offered, so their code is not linked into the Android library
-//! (issue 10). A client certificate is never sent.
+//! (issue 10). For mutual TLS the terminal presents its client certificate
+//! ([`ClientIdentity`]: the chain and an ECDSA P-256/P-384 or RSA key, PEM or DER; the key is
+//! zeroized on drop and never shown). A host that refuses it answers the handshake with an
+//! alert; [`LinkError::ClientCertificateRefused`] says the request did not reach the host.
 //! Certificate verification is always on (webpki against the configured roots, server name
 //! checked); an optional pin additionally requires the SHA-256 of the leaf certificate DER to
 //! match, compared in constant time.
@@ -88,7 +91,8 @@ impl LinkConfig {
     }
 }
 
-/// TLS settings of the host link. Nothing here is secret.
+/// TLS settings of the host link. Nothing here is secret but the client key, which
+/// [`ClientIdentity`] keeps zeroized and out of `Debug`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsClientConfig {
     /// PEM `CERTIFICATE` blocks of the roots to trust. Verification is always on.
@@ -98,16 +102,141 @@ pub struct TlsClientConfig {
     /// Optional pin: SHA-256 of the leaf certificate's DER. When set, the leaf must match it
     /// in addition to passing normal verification. See [`certificate_sha256`].
     pub pin_sha256: Option<[u8; 32]>,
+    /// The terminal's own certificate and key, presented when the host asks for one (mutual
+    /// TLS); `None` presents none.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 impl TlsClientConfig {
-    /// Trusts the roots in `ca_pem` for `server_name`, without a pin.
+    /// Trusts the roots in `ca_pem` for `server_name`, without a pin or a client certificate.
     pub fn new(ca_pem: impl Into<Vec<u8>>, server_name: impl Into<String>) -> TlsClientConfig {
         TlsClientConfig {
             ca_pem: ca_pem.into(),
             server_name: server_name.into(),
             pin_sha256: None,
+            client_identity: None,
         }
+    }
+}
+
+/// How a client key is encoded (PKCS#8 is what Android's Keystore and OpenSSL 3 export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyFormat {
+    Pkcs8,
+    Sec1,
+    Pkcs1,
+}
+
+/// The terminal's client certificate chain and private key for mutual TLS.
+///
+/// Made with [`ClientIdentity::new`], which checks that the key is one the terminal can sign
+/// with (ECDSA P-256/P-384 or RSA) and that it belongs to the leaf certificate. The key is
+/// zeroized on drop and `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// DER certificates, leaf first.
+    chain: Vec<Vec<u8>>,
+    key: zeroize::Zeroizing<Vec<u8>>,
+    format: KeyFormat,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("certificates", &self.chain.len())
+            .field(
+                "leaf_sha256",
+                &smartpos_types::hex::encode(&certificate_sha256(
+                    self.chain.first().map_or(&[][..], Vec::as_slice),
+                )),
+            )
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ClientIdentity {
+    /// A client identity from the certificate chain (PEM `CERTIFICATE` blocks, leaf first, or
+    /// one DER certificate) and its private key (PEM `PRIVATE KEY`, `EC PRIVATE KEY` or `RSA
+    /// PRIVATE KEY`, or the same as DER). Errors never contain key bytes.
+    pub fn new(cert_chain: &[u8], key: &[u8]) -> Result<ClientIdentity, LinkError> {
+        let bad = |what: String| LinkError::Tls(format!("client certificate: {what}"));
+        let chain: Vec<Vec<u8>> = if is_pem(cert_chain) {
+            CertificateDer::pem_slice_iter(cert_chain)
+                .map(|c| c.map(|c| c.as_ref().to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(format!("certificate PEM: {e}")))?
+        } else if cert_chain.is_empty() {
+            Vec::new()
+        } else {
+            vec![cert_chain.to_vec()]
+        };
+        if chain.is_empty() {
+            return Err(bad("no certificate".to_owned()));
+        }
+        let (key, format) = if is_pem(key) {
+            match PrivateKeyDer::from_pem_slice(key).map_err(|e| bad(format!("key PEM: {e}")))? {
+                PrivateKeyDer::Pkcs8(k) => (k.secret_pkcs8_der().to_vec(), KeyFormat::Pkcs8),
+                PrivateKeyDer::Sec1(k) => (k.secret_sec1_der().to_vec(), KeyFormat::Sec1),
+                PrivateKeyDer::Pkcs1(k) => (k.secret_pkcs1_der().to_vec(), KeyFormat::Pkcs1),
+                _ => return Err(bad("unsupported key encoding".to_owned())),
+            }
+        } else {
+            // DER carries no label: the first encoding the signer accepts.
+            let found = [KeyFormat::Pkcs8, KeyFormat::Sec1, KeyFormat::Pkcs1]
+                .into_iter()
+                .find(|f| signing_key(&key_der(key, *f)).is_ok())
+                .ok_or_else(|| {
+                    bad("the key is not a PKCS#8, SEC1 or PKCS#1 ECDSA or RSA key".to_owned())
+                })?;
+            (key.to_vec(), found)
+        };
+        let id = ClientIdentity {
+            chain,
+            key: zeroize::Zeroizing::new(key),
+            format,
+        };
+        // The same check the handshake makes: a key rustls can sign with, and the leaf's.
+        rustls::sign::CertifiedKey::from_der(
+            id.certificates(),
+            id.private_key(),
+            &terminal_crypto_provider(),
+        )
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                bad("the key does not match the certificate".to_owned())
+            }
+            e => bad(e.to_string()),
+        })?;
+        Ok(id)
+    }
+
+    fn certificates(&self) -> Vec<CertificateDer<'static>> {
+        self.chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect()
+    }
+
+    fn private_key(&self) -> PrivateKeyDer<'static> {
+        key_der(&self.key, self.format)
+    }
+}
+
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|i| bytes[i..].starts_with(b"-----BEGIN"))
+}
+
+fn key_der(key: &[u8], format: KeyFormat) -> PrivateKeyDer<'static> {
+    use rustls::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+    let key = key.to_vec();
+    match format {
+        KeyFormat::Pkcs8 => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        KeyFormat::Sec1 => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(key)),
+        KeyFormat::Pkcs1 => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(key)),
     }
 }
 
@@ -165,6 +294,15 @@ pub enum LinkError {
     /// connection is unusable afterwards; the request did reach the host: reverse.
     #[error("the host sent a zero-length frame")]
     ReceivedEmptyFrame,
+    /// The host refused the terminal's client certificate, or that it had none (mutual TLS):
+    /// a TLS alert ending the handshake (with TLS 1.3 it arrives after the client's side of
+    /// the handshake, at the first read). The TLS layer refused the connection before any
+    /// message was processed: the request has not reached the host.
+    #[error("the host refused the terminal's client certificate ({alert})")]
+    ClientCertificateRefused {
+        /// The TLS alert the host sent.
+        alert: String,
+    },
 }
 
 impl LinkError {
@@ -179,7 +317,8 @@ impl LinkError {
             | LinkError::Tls(_)
             | LinkError::PinMismatch
             | LinkError::FrameTooLong { .. }
-            | LinkError::EmptyFrame => false,
+            | LinkError::EmptyFrame
+            | LinkError::ClientCertificateRefused { .. } => false,
             LinkError::Timeout
             | LinkError::Closed
             | LinkError::Io { .. }
@@ -355,19 +494,31 @@ impl SecureRandom for OsRandom {
     }
 }
 
-/// The terminal never authenticates with a client certificate (the host authenticates the
-/// terminal by its MAC keys), so no private key format is accepted.
+/// The client keys the terminal signs with for mutual TLS: ECDSA P-256/P-384 and RSA, the
+/// keys acquirers issue terminal certificates for (Ed25519 stays out, as in the verifier).
 #[derive(Debug)]
-struct NoClientKeys;
+struct TerminalKeys;
 
-impl KeyProvider for NoClientKeys {
+fn signing_key(key: &PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+    use rustls::crypto::ring::sign;
+    if let Ok(k) = sign::any_ecdsa_type(key) {
+        return Ok(k);
+    }
+    sign::RsaSigningKey::new(key)
+        .map(|k| Arc::new(k) as Arc<dyn SigningKey>)
+        .map_err(|_| {
+            rustls::Error::General(
+                "the client key is neither ECDSA (P-256, P-384) nor RSA".to_owned(),
+            )
+        })
+}
+
+impl KeyProvider for TerminalKeys {
     fn load_private_key(
         &self,
-        _key_der: PrivateKeyDer<'static>,
+        key_der: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
-        Err(rustls::Error::General(
-            "the terminal does not use client certificates".to_owned(),
-        ))
+        signing_key(&key_der)
     }
 }
 
@@ -378,7 +529,7 @@ pub fn terminal_crypto_provider() -> CryptoProvider {
         kx_groups: TERMINAL_KX_GROUPS.to_vec(),
         signature_verification_algorithms: TERMINAL_SIG_ALGS,
         secure_random: &OsRandom,
-        key_provider: &NoClientKeys,
+        key_provider: &TerminalKeys,
     }
 }
 
@@ -404,18 +555,50 @@ fn tls_connector(tls: &TlsClientConfig) -> Result<(TlsConnector, ServerName<'sta
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| LinkError::Tls(e.to_string()))?;
-    let config = match tls.pin_sha256 {
-        None => builder.with_webpki_verifier(webpki).with_no_client_auth(),
+    let builder = match tls.pin_sha256 {
+        None => builder.with_webpki_verifier(webpki),
         Some(pin) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { inner: webpki, pin }))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { inner: webpki, pin })),
+    };
+    let config = match &tls.client_identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(id.certificates(), id.private_key())
+            .map_err(|e| LinkError::Tls(format!("client certificate: {e}")))?,
     };
     Ok((TlsConnector::from(Arc::new(config)), server_name))
 }
 
-/// Maps a failed TLS handshake to `PinMismatch` or `Tls(reason)`.
+/// The alert of a host that refused the terminal's client certificate (or its absence):
+/// alerts a server sends only while it verifies the client during the handshake.
+fn refused_client_certificate(err: &io::Error) -> Option<LinkError> {
+    use rustls::AlertDescription as A;
+    let tls_error = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())?;
+    match tls_error {
+        rustls::Error::AlertReceived(
+            alert @ (A::CertificateRequired
+            | A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied),
+        ) => Some(LinkError::ClientCertificateRefused {
+            alert: format!("{alert:?}"),
+        }),
+        _ => None,
+    }
+}
+
+/// Maps a failed TLS handshake to `PinMismatch`, `ClientCertificateRefused` or `Tls(reason)`.
 fn handshake_error(err: io::Error) -> LinkError {
+    if let Some(refused) = refused_client_certificate(&err) {
+        return refused;
+    }
     let tls_error = err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
@@ -583,6 +766,27 @@ impl HostLink {
         self.recv(timeout).await
     }
 
+    /// Whether the host has closed this connection while it was idle (hosts close idle
+    /// connections): looks at what is already received without waiting. Bytes that arrived
+    /// (a late answer) stay buffered for [`HostLink::recv`]. Call it before sending a new
+    /// request on a connection that was idle, so the request goes on a fresh connection
+    /// instead of one the host already left (where it would be lost, then reversed).
+    pub async fn closed_by_host(&mut self) -> bool {
+        let Self { stream, rbuf, .. } = self;
+        rbuf.reserve(4096);
+        // One poll of the read, no timer: ready data or EOF, else still open (`read_buf` is
+        // cancel-safe, nothing is lost when the pending read is dropped).
+        let mut read = std::pin::pin!(stream.read_buf(rbuf));
+        let polled = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match read.as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => Some(r),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await;
+        matches!(polled, Some(Ok(0) | Err(_)))
+    }
+
     /// Closes the connection politely (TLS close_notify, TCP FIN), waiting at most a second.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
@@ -590,8 +794,13 @@ impl HostLink {
 }
 
 /// Maps a read/write error; an EOF in the middle of TLS records or a reset is still "the
-/// host went away" for the caller, but kept distinct from a clean close.
+/// host went away" for the caller, but kept distinct from a clean close. A host refusing the
+/// client certificate (TLS 1.3 tells it at the first read) is
+/// [`LinkError::ClientCertificateRefused`].
 fn io_error(e: &io::Error) -> LinkError {
+    if let Some(refused) = refused_client_certificate(e) {
+        return refused;
+    }
     match e.kind() {
         io::ErrorKind::UnexpectedEof => LinkError::Closed,
         kind => LinkError::Io { kind },

@@ -87,6 +87,11 @@ pub enum TerminalError {
     /// A previous journal failure left the engine and the journal out of step.
     #[error("terminal must be reopened after a journal failure")]
     Poisoned,
+    /// The host's TLS layer refused the terminal (its certificate is not trusted here, the
+    /// pin does not match, or the host requires a client certificate the terminal did not
+    /// present or that it refused): nothing reached the host.
+    #[error("{0}")]
+    HostLink(crate::link::LinkError),
     /// The journal guard in the secure store names a journal, but the journal file is missing,
     /// empty or has no identity (deleted, emptied, or replaced by a new file). Nothing was
     /// created or changed. Only support may reset the journal (`guard::reset_journal`).
@@ -229,6 +234,9 @@ pub struct Terminal {
     guard: Option<GuardWriter>,
     /// The host's answers in this session, and whether it asked for a sign-in.
     pub(crate) answers: crate::host_answers::HostAnswers,
+    /// The host's TLS layer refused the terminal during the current command (certificate
+    /// not trusted, pin, client certificate): said instead of "no response".
+    tls_refusal: Option<LinkError>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -377,6 +385,7 @@ impl Terminal {
             trace: Vec::new(),
             guard,
             answers: Default::default(),
+            tls_refusal: None,
         };
         // The host's EMV parameters, if kept, configure our own kernel; a profile's parameters
         // are kept when the journal has none yet.
@@ -590,9 +599,11 @@ impl Terminal {
                     }
                     Err(e) => {
                         log::warn!("host link failed while waiting: {e}");
+                        self.note_tls_refusal(&e);
+                        let reached = e.request_may_have_reached_host();
                         self.drop_link().await;
                         let now = self.now();
-                        self.engine.handle_link_error(now, true);
+                        self.engine.handle_link_error(now, reached);
                     }
                 },
             }
@@ -600,11 +611,20 @@ impl Terminal {
     }
 
     async fn send(&mut self, bytes: &[u8]) {
+        // A host closes connections left idle: a request written on one it already left would
+        // be lost (and reversed). Such a connection is replaced before anything is written.
+        if let Some(link) = self.link.as_mut()
+            && link.closed_by_host().await
+        {
+            log::debug!("link: the host closed the idle connection; connecting again");
+            self.drop_link().await;
+        }
         if self.link.is_none() {
             match HostLink::connect(&self.cfg.link).await {
                 Ok(l) => self.link = Some(l),
                 Err(e) => {
                     log::warn!("cannot connect to host: {e}");
+                    self.note_tls_refusal(&e);
                     let now = self.now();
                     self.engine
                         .handle_link_error(now, e.request_may_have_reached_host());
@@ -621,6 +641,7 @@ impl Terminal {
             Ok(()) => self.probe(Probe::AfterSend(bytes)),
             Err(e) => {
                 log::warn!("send failed: {e}");
+                self.note_tls_refusal(&e);
                 let reached = e.request_may_have_reached_host();
                 self.drop_link().await;
                 let now = self.now();
@@ -660,8 +681,40 @@ impl Terminal {
     }
 
     pub(crate) async fn run_admin(&mut self) -> Result<Outcome, TerminalError> {
+        self.tls_refusal = None;
         let (_, result) = self.drive().await?;
-        Ok(result?)
+        self.tls_refused(result)
+    }
+
+    /// A command's engine result, where "not sent" or "no response" caused by the host's TLS
+    /// layer refusing the terminal (a host requiring a client certificate, a wrong CA or pin)
+    /// becomes [`TerminalError::HostLink`], which says so. Clears the remembered refusal; the
+    /// caller cleared it before the command started.
+    pub(crate) fn tls_refused<T>(
+        &mut self,
+        result: Result<T, OpError>,
+    ) -> Result<T, TerminalError> {
+        match (result, self.tls_refusal.take()) {
+            (Err(OpError::NoResponse | OpError::NotSent), Some(refusal)) => {
+                Err(TerminalError::HostLink(refusal))
+            }
+            (result, _) => Ok(result?),
+        }
+    }
+
+    /// Forgets a TLS refusal of an earlier command (see [`Terminal::tls_refused`]).
+    pub(crate) fn clear_tls_refusal(&mut self) {
+        self.tls_refusal = None;
+    }
+
+    /// Remembers a link failure in which the host's TLS layer refused the terminal.
+    fn note_tls_refusal(&mut self, e: &LinkError) {
+        if matches!(
+            e,
+            LinkError::Tls(_) | LinkError::PinMismatch | LinkError::ClientCertificateRefused { .. }
+        ) {
+            self.tls_refusal = Some(e.clone());
+        }
     }
 
     /// Signs in (0800) and installs the working keys; returns the open batch number.
@@ -755,11 +808,13 @@ impl Terminal {
         {
             return Err(TerminalError::IdempotencyConflict);
         }
-        let reversal_pending = self
-            .engine
-            .pending()
-            .iter()
-            .any(|p| p.reference == rec.reference && p.armed);
+        // Only a reversal: a chip sale's TC upload notice waiting for delivery leaves the
+        // approval as it is.
+        let reversal_pending = self.engine.pending().iter().any(|p| {
+            p.reference == rec.reference
+                && p.armed
+                && p.kind == smartpos_txn::model::PendingKind::Reversal
+        });
         // A chip transaction's card data as journaled (AID, final cryptogram), for the same
         // outcome fields as the first answer; the ARPC is not kept.
         let card = self

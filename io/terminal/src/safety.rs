@@ -13,7 +13,7 @@ use crate::journal::{Journal, JournalError};
 use crate::runtime::{Terminal, TerminalError, TxnOutcome};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
-use smartpos_diagnosis::{self as diagnosis, Diagnosis, LinkFailure};
+use smartpos_diagnosis::{self as diagnosis, Diagnosis, LinkFailure, MoneyState};
 use smartpos_operators::policy::{self, Denial, RefundContext, RefundPolicy, RefundQuote};
 use smartpos_operators::{
     Audited, Challenge, LoginResult, OperatorConfig, OperatorError, Operators, Password, Role,
@@ -22,6 +22,9 @@ use smartpos_operators::{
 use smartpos_txn::model::{LocalDateTime, TxnKind};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// The journal `meta` key of the supervisor unlock challenge in use (empty when none).
+const UNLOCK_CHALLENGE_KEY: &str = "unlock_challenge";
 
 /// Operator-related settings stored in the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +118,24 @@ pub fn outcome_diagnosis(o: &TxnOutcome) -> Option<Diagnosis> {
     diagnosis::for_outcome(&o.record, o.reversal_pending)
 }
 
+/// Where the money stands after a transaction outcome: the diagnosis' money state when there is
+/// one (declined, reversed, being reversed, queued, ...), otherwise that of an approval of its
+/// kind: a sale, pre-authorisation or completion charged the customer, a refund refunded, a
+/// void, a cancellation or a balance inquiry left the customer not charged.
+pub fn outcome_money_state(o: &TxnOutcome) -> MoneyState {
+    if let Some(d) = outcome_diagnosis(o) {
+        return d.money;
+    }
+    if o.reversal_pending {
+        return MoneyState::ReversalPending;
+    }
+    match o.record.kind {
+        TxnKind::Refund => MoneyState::Refunded,
+        TxnKind::Void | TxnKind::PreAuthCancel | TxnKind::Balance => MoneyState::NotCharged,
+        TxnKind::Sale | TxnKind::PreAuth | TxnKind::Completion => MoneyState::Charged,
+    }
+}
+
 impl TerminalError {
     /// The cashier-facing diagnosis of this error (category, money state, retry, zh/en text).
     pub fn diagnosis(&self) -> Diagnosis {
@@ -138,6 +159,7 @@ impl TerminalError {
             | TerminalError::GuardStore { .. } => {
                 crate::guard::diagnosis(self).unwrap_or_else(diagnosis::software_fault)
             }
+            TerminalError::HostLink(e) => diagnosis::for_link_error(link_failure(e)),
             TerminalError::Journal(_) | TerminalError::Poisoned | TerminalError::Config(_) => {
                 diagnosis::software_fault()
             }
@@ -183,7 +205,7 @@ pub fn link_failure(e: &crate::link::LinkError) -> LinkFailure {
     use crate::link::LinkError;
     match e {
         LinkError::ConnectTimeout | LinkError::Connect { .. } => LinkFailure::ConnectFailed,
-        LinkError::Tls(_) => LinkFailure::TlsFailed,
+        LinkError::Tls(_) | LinkError::ClientCertificateRefused { .. } => LinkFailure::TlsFailed,
         LinkError::PinMismatch => LinkFailure::PinMismatch,
         LinkError::Timeout => LinkFailure::Timeout,
         LinkError::Closed => LinkFailure::Closed,
@@ -214,44 +236,48 @@ impl Terminal {
         &self.safety.settings
     }
 
-    /// Changes and stores operator and refund settings.
+    /// Changes and stores operator and refund settings (all of them; a document that names
+    /// only some is [`Terminal::apply_settings`]).
     ///
     /// A supervisor act: when the *current* settings require login, only the supervisor's
     /// session may change them (`Operator(SupervisorRequired)` otherwise, itself audited as
     /// `settings_denied`). When login is not required (apps that manage cashiers themselves)
-    /// the change is allowed. Every change writes a `settings` audit row summarising the new
-    /// values (no secrets). The PBKDF2 iteration count cannot change once operators exist (it
-    /// would invalidate every stored password hash); lockout and challenge settings take
-    /// effect when the terminal is next opened.
+    /// the change is allowed. Every change writes an audit row summarising the new values (no
+    /// secrets): `settings`, or `login_disabled` when it turns a required login off. The new
+    /// settings are checked against the current ones first ([`SafetySettings::validate`]:
+    /// the PBKDF2 iteration count cannot change once operators exist, it would invalidate
+    /// every stored password hash); lockout and challenge settings take effect when the
+    /// terminal is next opened.
     pub fn set_safety_settings(&mut self, settings: SafetySettings) -> Result<(), TerminalError> {
+        self.may_change_settings()?;
+        settings.validate(&self.safety.settings)?;
+        let json = serde_json::to_string(&settings).map_err(config_err)?;
+        let entry = if self.safety.settings.require_login && !settings.require_login {
+            self.audit_entry(
+                "login_disabled",
+                format!(
+                    "login turned off: financial commands no longer need a logged-in operator; {}",
+                    settings_summary(&settings)
+                ),
+            )
+        } else {
+            self.audit_entry("settings", settings_summary(&settings))
+        };
+        // One transaction: a change is never stored without its audit row.
+        self.journal.set_meta_audited("safety", &json, &entry)?;
+        self.safety.settings = settings;
+        Ok(())
+    }
+
+    /// Whether the settings may be changed now: while login is required, only by the
+    /// supervisor's session (a refusal is audited as `settings_denied`).
+    pub(crate) fn may_change_settings(&mut self) -> Result<(), TerminalError> {
         if self.safety.settings.require_login
             && let Err(e) = self.supervisor_session()
         {
             self.audit("settings_denied", format!("{e}"));
             return Err(e);
         }
-        let current = &self.safety.settings.operators;
-        if settings.operators.iterations != current.iterations {
-            return Err(config_err(format!(
-                "operators.iterations cannot change from {} (stored password hashes depend on it)",
-                current.iterations
-            )));
-        }
-        if settings.operators.max_failed_attempts == 0 {
-            return Err(config_err(
-                "operators.max_failed_attempts must be at least 1",
-            ));
-        }
-        if settings.operators.unlock_challenge_ttl_ms <= 0 {
-            return Err(config_err(
-                "operators.unlock_challenge_ttl_ms must be positive",
-            ));
-        }
-        let json = serde_json::to_string(&settings).map_err(config_err)?;
-        let entry = self.audit_entry("settings", settings_summary(&settings));
-        // One transaction: a change is never stored without its audit row.
-        self.journal.set_meta_audited("safety", &json, &entry)?;
-        self.safety.settings = settings;
         Ok(())
     }
 
@@ -355,7 +381,9 @@ impl Terminal {
     }
 
     /// Starts the locked-supervisor flow: an 8-digit challenge the merchant reads to the
-    /// acquirer's service desk (see the README).
+    /// acquirer's service desk (see the README). The challenge is kept in the journal until it
+    /// is used or replaced, so the code may be typed in another process (the CLI) or after a
+    /// restart; issuing one is audited (`unlock_challenge`).
     pub fn supervisor_unlock_challenge(&mut self) -> Result<String, TerminalError> {
         let mut n = [0u8; 8];
         SystemRandom::new()
@@ -367,18 +395,36 @@ impl Terminal {
             self.unix_ms(),
         );
         let digits = c.digits.clone();
+        let json = serde_json::to_string(&c).map_err(config_err)?;
+        let entry = self.audit_entry(
+            "unlock_challenge",
+            format!(
+                "supervisor unlock challenge issued for terminal {}",
+                c.terminal_id
+            ),
+        );
+        self.journal
+            .set_meta_audited(UNLOCK_CHALLENGE_KEY, &json, &entry)?;
         self.safety.challenge = Some(c);
         Ok(digits)
     }
 
     /// Completes the locked-supervisor flow with the service desk's code; `secret` is the
-    /// unlock secret shared with the service desk (from the secure store).
+    /// unlock secret shared with the service desk (from the secure store). The challenge is
+    /// used up either way (a wrong code needs a new challenge); no challenge is a `Config`
+    /// error.
     pub fn unlock_supervisor(&mut self, code: &str, secret: &[u8]) -> Result<(), TerminalError> {
-        let c = self
-            .safety
-            .challenge
-            .take()
-            .ok_or_else(|| config_err("ask for an unlock challenge first"))?;
+        let stored = match self.safety.challenge.take() {
+            Some(c) => Some(c),
+            None => self
+                .journal
+                .meta(UNLOCK_CHALLENGE_KEY)?
+                .and_then(|j| serde_json::from_str(&j).ok()),
+        };
+        let c = stored.ok_or_else(|| {
+            config_err("no unlock challenge in use (a wrong code uses it up): ask for a new one")
+        })?;
+        self.journal.set_meta(UNLOCK_CHALLENGE_KEY, "")?;
         let a = self
             .safety
             .operators
@@ -483,6 +529,7 @@ impl Terminal {
             let r = self.safety.operators.approve_as_supervisor(
                 &a.password,
                 &format!("refund of {amount} on {reference}"),
+                &operator,
                 now,
             );
             commit(&mut self.journal, r)?;

@@ -6,7 +6,9 @@
 //! development, and it is NOT a secure store.
 //!
 //! [`DataDir`] is the on-disk layout the CLI uses: `terminal.json` (settings, no secrets),
-//! `journal.db` (SQLite) and the development secure store under `secrets/`.
+//! `journal.db` (SQLite) and the development secure store under `secrets/`. All of it is
+//! readable by its owner only (0600 files, 0700 directories, see `files.rs`), narrowed on every
+//! open when found wider.
 
 use crate::journal::JournalKey;
 use crate::link::{LinkConfig, TlsClientConfig};
@@ -39,6 +41,27 @@ impl FileSecureStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileSecureStore { dir: dir.into() }
     }
+
+    /// Narrows the store's directory to 0700 and every file in it to 0600 (they are created
+    /// that way; an older SDK made the directory 0755). A mode that cannot be changed is
+    /// logged.
+    pub fn narrow_modes(&self) {
+        if !self.dir.exists() {
+            return;
+        }
+        let mut paths = vec![];
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            paths.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+        }
+        if let Err(e) = crate::files::owner_only_dir(&self.dir) {
+            log::warn!("cannot narrow the secure store directory ({})", e.kind());
+        }
+        for p in paths {
+            if let Err(e) = crate::files::owner_only_file(&p) {
+                log::warn!("cannot narrow a secure store file ({})", e.kind());
+            }
+        }
+    }
 }
 
 impl SecureStore for FileSecureStore {
@@ -51,7 +74,7 @@ impl SecureStore for FileSecureStore {
     }
 
     fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir)
+        crate::files::owner_only_dir(&self.dir)
             .map_err(|e| format!("cannot create store: {}", e.kind()))?;
         // Written to a temporary file, synced, then renamed over the old value: a crash or a
         // power cut leaves the old value or the new one, never a torn file (the journal guard
@@ -60,12 +83,13 @@ impl SecureStore for FileSecureStore {
         let tmp = self.dir.join(format!("{name}.tmp"));
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
+            let mut f = crate::files::owner_only_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            // A temporary file left wider by an older SDK keeps its mode when reopened.
+            crate::files::owner_only_file(&tmp)?;
             f.write_all(value)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)
@@ -98,6 +122,10 @@ pub struct StoredConfig {
     /// Optional certificate pin (hex SHA-256 of the leaf certificate DER).
     #[serde(default)]
     pub tls_pin_sha256: Option<String>,
+    /// Mutual TLS: PEM file of the terminal's client certificate chain (leaf first). Its key
+    /// is in the secure store as [`TLS_CLIENT_KEY`], never in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_cert: Option<PathBuf>,
     /// Connect timeout in milliseconds.
     #[serde(default = "default_connect_ms")]
     pub connect_timeout_ms: u64,
@@ -115,6 +143,35 @@ pub struct StoredConfig {
     /// profile named by `dialect`.
     #[serde(default)]
     pub profile: Option<PathBuf>,
+}
+
+/// The secure store's name for the private key of the terminal's TLS client certificate
+/// (PEM or DER, PKCS#8, SEC1 or PKCS#1; ECDSA P-256/P-384 or RSA).
+pub const TLS_CLIENT_KEY: &str = "tls_client_key";
+
+/// The client identity for `cert` (a PEM or DER file) with the key from `store`.
+pub fn client_identity(
+    cert: &Path,
+    store: &dyn SecureStore,
+) -> Result<crate::link::ClientIdentity, TerminalError> {
+    let chain = std::fs::read(cert).map_err(|e| {
+        TerminalError::Config(format!(
+            "cannot read client certificate {}: {}",
+            cert.display(),
+            e.kind()
+        ))
+    })?;
+    let key = store
+        .get(TLS_CLIENT_KEY)
+        .map_err(TerminalError::Config)?
+        .ok_or_else(|| {
+            TerminalError::Config(format!(
+                "no {TLS_CLIENT_KEY} in the secure store for the client certificate {}",
+                cert.display()
+            ))
+        })?;
+    crate::link::ClientIdentity::new(&chain, &key)
+        .map_err(|e| TerminalError::Config(format!("{}: {e}", cert.display())))
 }
 
 fn default_currency() -> String {
@@ -235,7 +292,12 @@ impl DataDir {
 
     /// The development secure store inside it.
     pub fn store(&self) -> FileSecureStore {
-        FileSecureStore::new(self.path.join("secrets"))
+        FileSecureStore::new(self.store_path())
+    }
+
+    /// Where the development secure store keeps its files (`secrets/`).
+    pub fn store_path(&self) -> PathBuf {
+        self.path.join("secrets")
     }
 
     /// Writes settings and the TMK (validated: a 16- or 24-byte TDES key).
@@ -245,11 +307,11 @@ impl DataDir {
         if let Some(p) = &cfg.profile {
             load_profile(p)?;
         }
-        std::fs::create_dir_all(&self.path)
+        crate::files::owner_only_dir(&self.path)
             .map_err(|e| TerminalError::Config(format!("cannot create data dir: {}", e.kind())))?;
         let json =
             serde_json::to_vec_pretty(cfg).map_err(|e| TerminalError::Config(e.to_string()))?;
-        std::fs::write(self.path.join("terminal.json"), json).map_err(|e| {
+        crate::files::write_owner_only(&self.path.join("terminal.json"), &json).map_err(|e| {
             TerminalError::Config(format!("cannot write terminal.json: {}", e.kind()))
         })?;
         self.store()
@@ -277,6 +339,22 @@ impl DataDir {
         self.open_with_stan_block(crate::guard::STAN_BLOCK)
     }
 
+    /// Narrows the directory (0700), `terminal.json` and the development store to their owner
+    /// (the journal's files are narrowed by `Journal::open`). Called on every open; a mode
+    /// that cannot be changed (a read-only file system) is logged, not fatal.
+    pub fn narrow_modes(&self) {
+        if !self.path.is_dir() {
+            return;
+        }
+        if let Err(e) = crate::files::owner_only_dir(&self.path) {
+            log::warn!("cannot narrow the data directory ({})", e.kind());
+        }
+        if let Err(e) = crate::files::owner_only_file(&self.path.join("terminal.json")) {
+            log::warn!("cannot narrow terminal.json ({})", e.kind());
+        }
+        self.store().narrow_modes();
+    }
+
     /// The journal file.
     pub fn journal_path(&self) -> PathBuf {
         self.path.join("journal.db")
@@ -285,6 +363,7 @@ impl DataDir {
     /// Support's journal reset (see [`crate::guard::reset_journal`]): the old journal is moved
     /// aside, a new one continues the STAN after the guard's reservation with the next batch.
     pub fn reset_journal(&self) -> Result<crate::guard::JournalReset, TerminalError> {
+        self.narrow_modes();
         let store = self.store();
         let (_, jk) = load_keys(&store)?;
         let now = std::time::SystemTime::now()
@@ -302,10 +381,18 @@ impl DataDir {
 
     /// [`DataDir::open`] with another STAN reservation size (tests use small blocks).
     pub fn open_with_stan_block(&self, stan_block: u32) -> Result<Terminal, TerminalError> {
+        self.narrow_modes();
         let stored = self.config()?;
-        let cfg = stored.to_config()?;
+        let mut cfg = stored.to_config()?;
         // Settings first: a bad configuration must not create keys or a journal.
         cfg.validate()?;
+        if let Some(cert) = &stored.tls_client_cert {
+            let identity = client_identity(cert, &self.store())?;
+            let tls = cfg.link.tls.as_mut().ok_or_else(|| {
+                TerminalError::Config("a client certificate needs TLS (tls_ca)".into())
+            })?;
+            tls.client_identity = Some(identity);
+        }
         let profile = match &stored.profile {
             Some(path) => Some(load_profile(path)?),
             None => {

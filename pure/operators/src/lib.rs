@@ -193,7 +193,8 @@ pub struct AuditEntry {
     /// The operator who acted (or tried to), e.g. `"00"` resetting a cashier.
     pub operator: String,
     /// `login`, `login_failed`, `logout`, `lock`, `unlock`, `unlock_failed`, `password_change`,
-    /// `reset`, `create`, `delete`, `approve`, `approve_failed`, `denied`.
+    /// `reset`, `create`, `delete`, `approve`, `approve_failed`, `denied`; the runtime adds its
+    /// own (`settings`, `settings_denied`, `login_disabled`, `unlock_challenge`, `refund`, ...).
     pub action: &'static str,
     /// Words for the audit trail (target operator, reason); never a password or hash.
     pub detail: String,
@@ -628,13 +629,15 @@ impl Operators {
     }
 
     /// Checks a password, counting failures and locking; audits `login_failed`/`lock` under
-    /// `action_failed`. Returns the (updated) record on success.
+    /// `action_failed`, with `context` (where the password was typed) appended to each
+    /// detail. Returns the (updated) record on success.
     fn check_password(
         &mut self,
         log: &mut Log,
         id: &str,
         password: &str,
         action_failed: &'static str,
+        context: &str,
     ) -> Result<OperatorRecord, OperatorError> {
         if role_of(id).is_err() {
             log.audit(id_for_log(id), action_failed, "invalid operator id");
@@ -645,7 +648,7 @@ impl Operators {
             return Err(OperatorError::UnknownOperator { id: id.to_owned() });
         };
         if rec.locked {
-            log.audit(id, action_failed, "operator is locked");
+            log.audit(id, action_failed, format!("operator is locked{context}"));
             return Err(OperatorError::Locked { id: id.to_owned() });
         }
         let mut rec = rec;
@@ -655,11 +658,15 @@ impl Operators {
             log.audit(
                 id,
                 action_failed,
-                format!("wrong password ({}/{max})", rec.failed_attempts),
+                format!("wrong password ({}/{max}){context}", rec.failed_attempts),
             );
             let err = if rec.failed_attempts >= max {
                 rec.locked = true;
-                log.audit(id, "lock", format!("locked after {max} wrong passwords"));
+                log.audit(
+                    id,
+                    "lock",
+                    format!("locked after {max} wrong passwords{context}"),
+                );
                 OperatorError::Locked { id: id.to_owned() }
             } else {
                 OperatorError::WrongPassword {
@@ -682,7 +689,7 @@ impl Operators {
     pub fn login(&mut self, id: &str, password: &Password, now_ms: i64) -> Audited<LoginResult> {
         let mut log = Log::new(now_ms);
         let result = self
-            .check_password(&mut log, id, password.expose(), "login_failed")
+            .check_password(&mut log, id, password.expose(), "login_failed", "")
             .map(|rec| {
                 if rec.must_change {
                     log.audit(id, "login", "password change required");
@@ -717,7 +724,7 @@ impl Operators {
     ) -> Audited<Session> {
         let mut log = Log::new(now_ms);
         let result = (|| {
-            let mut rec = self.check_password(&mut log, id, old.expose(), "login_failed")?;
+            let mut rec = self.check_password(&mut log, id, old.expose(), "login_failed", "")?;
             if let Err(e) = check_password_rules(rec.role, old.expose(), new.expose()) {
                 log.audit(
                     id,
@@ -888,16 +895,35 @@ impl Operators {
     }
 
     /// Supervisor approval of one action (e.g. a refund) at a cashier's till: checks the
-    /// supervisor's password (failures count toward the supervisor's lock).
+    /// supervisor's password. A wrong one counts toward the supervisor's lock exactly like a
+    /// wrong login of `00` (the same counter and limit, `lock` at the limit), and every
+    /// `approve_failed` / `lock` row names the operator at whose till it was typed
+    /// (`at_till`, empty when nobody is logged in): a cashier who locks the supervisor is on
+    /// record.
     pub fn approve_as_supervisor(
         &mut self,
         password: &Password,
         reason: &str,
+        at_till: &str,
         now_ms: i64,
     ) -> Audited<()> {
         let mut log = Log::new(now_ms);
+        let context = if at_till.is_empty() {
+            " (supervisor approval, nobody logged in at the till)".to_owned()
+        } else {
+            format!(
+                " (supervisor approval at the till of operator {})",
+                id_for_log(at_till)
+            )
+        };
         let result = self
-            .check_password(&mut log, SUPERVISOR_ID, password.expose(), "approve_failed")
+            .check_password(
+                &mut log,
+                SUPERVISOR_ID,
+                password.expose(),
+                "approve_failed",
+                &context,
+            )
             .and_then(|rec| {
                 if rec.must_change {
                     log.audit(SUPERVISOR_ID, "approve_failed", "password change required");
@@ -1408,10 +1434,10 @@ mod tests {
     #[test]
     fn supervisor_approval_counts_failures() {
         let (mut ops, _) = store();
-        let ok = ops.approve_as_supervisor(&pw("246810"), "refund 000001000007", 5);
+        let ok = ops.approve_as_supervisor(&pw("246810"), "refund 000001000007", "01", 5);
         assert_eq!(ok.result, Ok(()));
         assert_eq!(actions(&ok.audit), ["approve"]);
-        let bad = ops.approve_as_supervisor(&pw("000000"), "refund", 6);
+        let bad = ops.approve_as_supervisor(&pw("000000"), "refund", "01", 6);
         assert_eq!(
             bad.result,
             Err(OperatorError::WrongPassword {
@@ -1419,6 +1445,49 @@ mod tests {
             })
         );
         assert_eq!(actions(&bad.audit), ["approve_failed"]);
+    }
+
+    #[test]
+    fn wrong_supervisor_approvals_lock_00_like_wrong_logins_and_name_the_till() {
+        let (mut ops, _) = store();
+        // Wrong logins and wrong approvals share one counter.
+        let login = ops.login(SUPERVISOR_ID, &pw("111111"), 1);
+        assert_eq!(actions(&login.audit), ["login_failed"]);
+        for n in 2..5 {
+            let bad = ops.approve_as_supervisor(&pw("000000"), "refund", "01", n);
+            assert_eq!(
+                bad.result,
+                Err(OperatorError::WrongPassword {
+                    remaining_attempts: 5 - u32::try_from(n).unwrap()
+                })
+            );
+            assert_eq!(
+                bad.audit[0].detail,
+                format!("wrong password ({n}/5) (supervisor approval at the till of operator 01)")
+            );
+        }
+        let last = ops.approve_as_supervisor(&pw("000000"), "refund", "01", 9);
+        assert_eq!(
+            last.result,
+            Err(OperatorError::Locked {
+                id: SUPERVISOR_ID.into()
+            })
+        );
+        assert_eq!(actions(&last.audit), ["approve_failed", "lock"]);
+        assert_eq!(last.audit[1].operator, SUPERVISOR_ID);
+        assert!(last.audit[1].detail.contains("till of operator 01"));
+        let rec = ops.get(SUPERVISOR_ID).unwrap();
+        assert!(rec.locked && rec.failed_attempts == 5);
+        // Locked: the right password is refused at login and for approvals, both audited.
+        let refused = ops.approve_as_supervisor(&pw("246810"), "refund", "", 10);
+        assert_eq!(
+            refused.result,
+            Err(OperatorError::Locked {
+                id: SUPERVISOR_ID.into()
+            })
+        );
+        assert!(refused.audit[0].detail.contains("nobody logged in"));
+        assert!(ops.login(SUPERVISOR_ID, &pw("246810"), 11).result.is_err());
     }
 
     #[test]

@@ -150,6 +150,7 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
             tls_ca: Some(ca),
             tls_server_name: Some("localhost".into()),
             tls_pin_sha256: None,
+            tls_client_cert: None,
             connect_timeout_ms: 5_000,
             response_timeout_ms: args.response_timeout.saturating_mul(1000),
             utc_offset_minutes: args

@@ -5,7 +5,7 @@ use clap::Args;
 use smartpos_crypto::keys::TdesKey;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, Ledger, SettlementAnswer, TEST_TMK_HEX};
 use smartpos_sim::fault::FaultPlan;
-use smartpos_sim::net::{Server, ServerConfig, TlsServerConfig, test_tls_config};
+use smartpos_sim::net::{ConnLimits, Server, ServerConfig, TlsServerConfig, test_tls_config};
 use smartpos_txn::proto::Profile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +49,34 @@ pub struct HostArgs {
     #[arg(long, value_name = "ANSWER", default_value = "field48",
           value_parser = ["field48", "95", "always-95"])]
     settlement_answer: String,
+    /// Mutual TLS: require every terminal to present a client certificate issued by a CA in
+    /// FILE (PEM). A connection without one (or with another CA's) is refused at the TLS
+    /// handshake, before any message, a sign-in included, reaches the host. Needs --tls. The
+    /// word `test` uses the TEST terminal CA (tools/sim/testdata/tls/client-ca.pem).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_client_ca: Option<String>,
+    /// Close a connection on which no message starts for SECS seconds (terminals connect again).
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Close a connection whose message (or answer) is not through within SECS seconds of its
+    /// first byte: a client sending one byte at a time is cut off.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    frame_timeout: u64,
+    /// Serve at most N connections at once; one more is closed as soon as it is accepted.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_connections: u64,
+}
+
+/// The CA file of `--tls-client-ca` (or the TEST terminal CA).
+fn client_ca(arg: &str) -> Result<Vec<u8>, ToolError> {
+    if arg == "test" {
+        return Ok(smartpos_sim::net::TEST_CLIENT_CA_PEM.to_vec());
+    }
+    std::fs::read(arg)
+        .map_err(|e| ToolError(format!("--tls-client-ca: cannot read {arg}: {}", e.kind())))
 }
 
 fn tls_config(arg: &str) -> Result<TlsServerConfig, ToolError> {
@@ -109,6 +137,12 @@ pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
     let answer: SettlementAnswer = args.settlement_answer.parse().map_err(ToolError)?;
     acquirer.set_settlement_answer(answer);
     let tls = args.tls.as_deref().map(tls_config).transpose()?;
+    let client_ca_pem = args.tls_client_ca.as_deref().map(client_ca).transpose()?;
+    let limits = ConnLimits {
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        frame_timeout: std::time::Duration::from_secs(args.frame_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
     let rt = crate::runtime()?;
     rt.block_on(async move {
         let server = Server::bind(
@@ -117,6 +151,8 @@ pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
                 tls,
                 faults: plan,
                 seed: args.seed,
+                limits,
+                client_ca_pem,
             },
             Arc::new(acquirer),
         )

@@ -1,6 +1,6 @@
 //! `smartpos terminal --data DIR <command>`: each command opens the journal, works, exits.
 
-use crate::tool::{CmdError, ToolError};
+use crate::tool::{CmdError, CmdOutcome, ToolError};
 
 /// What a terminal command returns.
 pub type CmdResult = Result<serde_json::Value, CmdError>;
@@ -16,8 +16,23 @@ use smartpos_txn::proto::CardData;
 use smartpos_types::Pan;
 use std::path::PathBuf;
 
+/// What `smartpos terminal --help` says about exit codes and the outcome JSON.
+const EXIT_CODES: &str = "\
+Every command prints one JSON document on stdout. A money command's JSON (sale, preauth, balance,
+void, cancel, refund, complete) carries `result`, `money_state` (charged, refunded, not_charged,
+reversal_pending, unknown_resolving) and `diagnosis` (zh/en, null when approved).
+
+Exit codes:
+  0: done: the money moved as asked (or the command moves no money and did its work)
+  1: error: the command failed; {\"error\": {code, money_state, message_zh, ...}} on stdout
+  2: bad input (arguments, settings file): one line on stderr, nothing changed
+  3: declined: declined by the host or the card, reversed, or not sent; no money moved
+  4: resolving: outcome not settled yet, a reversal in progress or a refund queued; do not
+     charge again, `recover` delivers it (and exits 4 while something is still pending)";
+
 /// `smartpos terminal` arguments.
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct TerminalArgs {
     /// Data directory (settings, journal, development key store).
     #[arg(long)]
@@ -52,6 +67,15 @@ pub enum TerminalCmd {
         /// Name the host certificate must carry (default: the host part of --host).
         #[arg(long)]
         tls_server_name: Option<String>,
+        /// Mutual TLS: the terminal's client certificate (PEM or DER file, chain leaf first),
+        /// presented when the host asks for one. Needs --tls-ca and --tls-client-key.
+        #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_client_key"])]
+        tls_client_cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM or DER; ECDSA P-256/P-384 or RSA). Copied
+        /// into the development store (`secrets/tls_client_key`, 0600); terminal.json keeps
+        /// only the certificate's path.
+        #[arg(long, value_name = "FILE", requires = "tls_client_cert")]
+        tls_client_key: Option<PathBuf>,
         /// Response timeout in seconds.
         #[arg(long, default_value_t = 30)]
         response_timeout: u64,
@@ -75,6 +99,11 @@ pub enum TerminalCmd {
         /// Acquirer profile file (TOML, docs/profiles.md) instead of the built-in --dialect.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// The unlock secret shared with the acquirer's service desk (hex), kept in the
+        /// development store (`secrets/unlock_secret`): `operator supervisor-unlock` needs it
+        /// to check the desk's code. Without it a locked supervisor cannot be unlocked here.
+        #[arg(long, value_name = "HEX")]
+        unlock_secret: Option<String>,
     },
     /// Signs in and downloads working keys.
     Signin {
@@ -161,10 +190,15 @@ pub enum TerminalCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sets the refund policy and operator settings from a JSON file; `policy show` prints the
-    /// current ones in the same shape.
+    /// Changes the refund policy and operator settings from a JSON file that names only what
+    /// it changes (`{"refund_policy": {"max_single_refund": 5000}}` keeps everything else;
+    /// `policy show` prints the whole document in the same shape). The file is checked as a
+    /// whole first: an unknown or malformed field is an error naming it (exit 2) and nothing
+    /// changes. While login is required only the supervisor may change settings; turning login
+    /// off is audited (`login_disabled`) and the output says so (`warning`). Prints the
+    /// settings in force plus `changed`, the fields whose value changed.
     Settings {
-        /// A JSON file with `require_login`, `refund_policy`, `operators`; omit to print.
+        /// A JSON file with any of `require_login`, `refund_policy`, `operators`; omit to print.
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -235,6 +269,19 @@ pub enum OperatorCmd {
     },
     /// Lists operators (no password data).
     List,
+    /// Locked (or forgotten) supervisor, step 1: prints the terminal id and an 8-digit
+    /// challenge to read to the acquirer's service desk (valid 10 minutes, one use; a new one
+    /// replaces it). Anyone may ask: the supervisor is the one who cannot log in.
+    SupervisorChallenge,
+    /// Locked (or forgotten) supervisor, step 2: checks the service desk's code against the
+    /// challenge with the unlock secret given at `init --unlock-secret`, unlocks 00 and resets
+    /// its password to 123456 with a forced change. A wrong code uses the challenge up. Both
+    /// are audited.
+    SupervisorUnlock {
+        /// The 8-digit code the service desk computed.
+        #[arg(long)]
+        code: String,
+    },
 }
 
 /// Receipt options.
@@ -615,8 +662,34 @@ pub fn outcome_json(o: &TxnOutcome) -> serde_json::Value {
             let meaning = smartpos_iso8583::ResponseCode::parse(code).and_then(|c| c.meaning());
             obj.insert("response_meaning".into(), meaning.into());
         }
+        let diagnosis = smartpos_terminal::safety::outcome_diagnosis(o);
+        let money = smartpos_terminal::safety::outcome_money_state(o);
+        obj.insert("money_state".into(), money.as_str().into());
+        obj.insert(
+            "diagnosis".into(),
+            diagnosis.as_ref().map_or(
+                serde_json::Value::Null,
+                smartpos_terminal::safety::diagnosis_json,
+            ),
+        );
+        obj.insert(
+            "result".into(),
+            outcome_class(diagnosis.is_none(), money).as_str().into(),
+        );
     }
     v
+}
+
+/// The [`CmdOutcome`] of a money command: done when nothing needs explaining and no money is
+/// in doubt; resolving while a reversal waits or the outcome is not settled; declined
+/// otherwise (declined, reversed, not sent: no money moved).
+fn outcome_class(approved: bool, money: smartpos_diagnosis::MoneyState) -> CmdOutcome {
+    use smartpos_diagnosis::MoneyState;
+    match money {
+        MoneyState::ReversalPending | MoneyState::UnknownResolving => CmdOutcome::Resolving,
+        _ if approved => CmdOutcome::Done,
+        _ => CmdOutcome::Declined,
+    }
 }
 
 pub(crate) fn err(e: TerminalError) -> CmdError {
@@ -653,6 +726,8 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         tmk,
         tls_ca,
         tls_server_name,
+        tls_client_cert,
+        tls_client_key,
         response_timeout,
         connect_timeout,
         currency,
@@ -660,6 +735,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         no_login,
         profile,
         utc_offset,
+        unlock_secret,
     } = &args.command
     {
         let (utc_offset_minutes, utc_offset_from) = match utc_offset {
@@ -678,6 +754,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             tls_ca: tls_ca.clone(),
             tls_server_name: tls_server_name.clone(),
             tls_pin_sha256: None,
+            tls_client_cert: tls_client_cert.clone(),
             connect_timeout_ms: connect_timeout.saturating_mul(1000),
             response_timeout_ms: response_timeout.saturating_mul(1000),
             utc_offset_minutes,
@@ -685,7 +762,55 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             profile: profile.clone(),
         };
         let tmk = crate::host_cmd::tmk_arg(tmk.as_deref())?;
+        let unlock_secret = unlock_secret
+            .as_deref()
+            .map(|h| {
+                smartpos_types::hex::decode(h)
+                    .ok()
+                    .filter(|b| !b.is_empty())
+                    .map(smartpos_terminal::store::Zeroizing::new)
+                    .ok_or_else(|| ToolError("--unlock-secret: must be hex digits".into()))
+            })
+            .transpose()?;
+        // The client key is read and checked against the certificate before anything is
+        // written; it goes into the store, terminal.json names only the certificate.
+        let client_key = match (tls_client_cert, tls_client_key) {
+            (Some(cert), Some(key)) => {
+                let key = std::fs::read(key)
+                    .map(smartpos_terminal::store::Zeroizing::new)
+                    .map_err(|e| {
+                        ToolError(format!(
+                            "--tls-client-key: cannot read {}: {}",
+                            key.display(),
+                            e.kind()
+                        ))
+                    })?;
+                let chain = std::fs::read(cert).map_err(|e| {
+                    ToolError(format!(
+                        "--tls-client-cert: cannot read {}: {}",
+                        cert.display(),
+                        e.kind()
+                    ))
+                })?;
+                smartpos_terminal::link::ClientIdentity::new(&chain, &key)
+                    .map_err(|e| ToolError(format!("--tls-client-cert/--tls-client-key: {e}")))?;
+                Some(key)
+            }
+            _ => None,
+        };
         dir.init(&cfg, tmk.expose()).map_err(err)?;
+        if let Some(key) = &client_key {
+            use smartpos_terminal::store::SecureStore;
+            dir.store()
+                .put(smartpos_terminal::store::TLS_CLIENT_KEY, key)
+                .map_err(|e| ToolError(format!("--tls-client-key: {e}")))?;
+        }
+        if let Some(secret) = &unlock_secret {
+            use smartpos_terminal::store::SecureStore;
+            dir.store()
+                .put(UNLOCK_SECRET, secret)
+                .map_err(|e| ToolError(format!("--unlock-secret: {e}")))?;
+        }
         // Open once so the journal exists and the settings are proven usable.
         let mut t = dir.open().map_err(err)?;
         let mut settings = t.safety_settings().clone();
@@ -719,12 +844,43 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         }));
     }
     let mut t = dir.open().map_err(err)?;
+    if let TerminalCmd::Operator(OperatorCmd::SupervisorUnlock { code }) = &args.command {
+        return supervisor_unlock(&mut t, &dir, code);
+    }
     let merchant_name = dir.config().map_err(err)?.merchant_name;
     if let TerminalCmd::Receipt(r) = &args.command {
         return receipt(&mut t, merchant_name, r);
     }
     let rt = crate::runtime()?;
     rt.block_on(async move { run_open(&mut t, args.command).await })
+}
+
+/// The name of the service desk's unlock secret in the development store.
+const UNLOCK_SECRET: &str = "unlock_secret";
+
+/// `operator supervisor-unlock`: the desk's code checked with the secret from the store.
+fn supervisor_unlock(t: &mut Terminal, dir: &DataDir, code: &str) -> CmdResult {
+    use smartpos_terminal::store::SecureStore;
+    let secret = dir
+        .store()
+        .get(UNLOCK_SECRET)
+        .map_err(ToolError)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ToolError(format!(
+                "no unlock secret in {}: the service desk shares one when the terminal is set up (init --unlock-secret HEX)",
+                dir.store_path().display()
+            ))
+        })?;
+    t.unlock_supervisor(code, &secret).map_err(|e| match e {
+        TerminalError::Config(m) => ToolError(format!("{m}: operator supervisor-challenge")).into(),
+        e => err(e),
+    })?;
+    Ok(serde_json::json!({
+        "unlocked": smartpos_operators::SUPERVISOR_ID,
+        "password": "default",
+        "must_change_password": true,
+    }))
 }
 
 fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> CmdResult {
@@ -911,7 +1067,13 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 .filter(|p| p.armed)
                 .map(|p| pending_reason_json(t, p))
                 .collect();
-            serde_json::json!({ "delivered": delivered, "remaining": remaining, "pending": still })
+            let result = if remaining == 0 {
+                CmdOutcome::Done
+            } else {
+                CmdOutcome::Resolving
+            };
+            serde_json::json!({ "delivered": delivered, "remaining": remaining, "pending": still,
+                "result": result.as_str() })
         }
         TerminalCmd::Journal => {
             let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;
@@ -994,6 +1156,18 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 t.change_password(&id, &old, &new).map_err(err)?;
                 serde_json::json!({"password_changed": id})
             }
+            OperatorCmd::SupervisorChallenge => {
+                let challenge = t.supervisor_unlock_challenge().map_err(err)?;
+                let ttl = t.safety_settings().operators.unlock_challenge_ttl_ms;
+                serde_json::json!({
+                    "terminal_id": t.config().tid,
+                    "challenge": challenge,
+                    "valid_for_s": ttl / 1000,
+                })
+            }
+            OperatorCmd::SupervisorUnlock { .. } => {
+                return Err(ToolError("already handled".into()).into());
+            }
             OperatorCmd::List => serde_json::Value::Array(
                 t.operators()
                     .map(|r| {
@@ -1029,14 +1203,30 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             serde_json::json!({"written": out.display().to_string()})
         }
         TerminalCmd::Settings { file } => {
-            if let Some(f) = file {
-                let text = std::fs::read_to_string(&f)
-                    .map_err(|e| ToolError(format!("cannot read {}: {}", f.display(), e.kind())))?;
-                let settings = serde_json::from_str(&text)
-                    .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
-                t.set_safety_settings(settings).map_err(err)?;
+            let Some(f) = file else {
+                return serde_json::to_value(t.safety_settings())
+                    .map_err(|e| ToolError(e.to_string()).into());
+            };
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| ToolError(format!("cannot read {}: {}", f.display(), e.kind())))?;
+            let patch: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
+            let update = t.apply_settings(&patch).map_err(err)?;
+            let mut v =
+                serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("changed".into(), update.changed.into());
+                if update.login_disabled {
+                    obj.insert(
+                        "warning".into(),
+                        serde_json::json!({
+                            "zh": "已关闭登录要求：此后交易无需操作员登录即可进行（已记入审计日志）",
+                            "en": "Login turned off: financial commands no longer need a logged-in operator (recorded in the audit log)",
+                        }),
+                    );
+                }
             }
-            serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
+            v
         }
         TerminalCmd::Policy(PolicyCmd::Show) => {
             serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?

@@ -37,10 +37,62 @@ impl From<ToolError> for CmdError {
     }
 }
 
-/// Prints a terminal command's result; see [`CmdError`].
+/// How a terminal command that ran ended for the money, written as `result` in its JSON; the
+/// exit code follows it (documented in `smartpos terminal --help` and the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdOutcome {
+    /// The money moved as asked (approved), or the command moves no money and did its work.
+    Done,
+    /// Declined by the host or the card, reversed, or not sent: no money moved.
+    Declined,
+    /// Not known yet and being resolved by the terminal: a reversal waits for the host, or a
+    /// refund is queued. Do not charge again; `recover` reports it.
+    Resolving,
+}
+
+impl CmdOutcome {
+    /// Every outcome, for lookups.
+    pub const ALL: [CmdOutcome; 3] = [
+        CmdOutcome::Done,
+        CmdOutcome::Declined,
+        CmdOutcome::Resolving,
+    ];
+
+    /// The value of `result` in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmdOutcome::Done => "done",
+            CmdOutcome::Declined => "declined",
+            CmdOutcome::Resolving => "resolving",
+        }
+    }
+
+    /// The process exit code: 0, 3 or 4 (1 is a failed command, 2 bad input).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            CmdOutcome::Done => 0,
+            CmdOutcome::Declined => 3,
+            CmdOutcome::Resolving => 4,
+        }
+    }
+
+    /// The outcome a command's JSON states in its `result`, if it states one.
+    pub fn of(json: &serde_json::Value) -> Option<CmdOutcome> {
+        let r = json.get("result")?.as_str()?;
+        CmdOutcome::ALL.into_iter().find(|o| o.as_str() == r)
+    }
+}
+
+/// Prints a terminal command's result; see [`CmdError`] and [`CmdOutcome`].
 pub fn report_cmd(result: Result<serde_json::Value, CmdError>) -> ExitCode {
     match result {
-        Ok(v) => report(Ok(v)),
+        Ok(v) => {
+            let code = CmdOutcome::of(&v).map_or(0, CmdOutcome::exit_code);
+            match report(Ok(v)) {
+                c if c == ExitCode::SUCCESS => ExitCode::from(code),
+                c => c,
+            }
+        }
         Err(CmdError::Input(e)) => report(Err(e)),
         Err(CmdError::Failed { message, error }) => {
             println!("{}", serde_json::json!({ "error": error }));

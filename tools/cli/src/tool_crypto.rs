@@ -1,5 +1,6 @@
 //! `smartpos tool` crypto commands: `kcv`, `dukpt-tdes`, `dukpt-aes`, `pinblock encode|decode`,
-//! `mac`, `emv-arqc`, `emv-arpc`. Thin wrappers over `smartpos-crypto`; hex out is upper case.
+//! `mac`, `emv-arqc`, `emv-arpc`, `unlock-code`. Thin wrappers over `smartpos-crypto` (and the
+//! operators' unlock code of `smartpos-txn`); hex out is upper case.
 //!
 //! Error messages name the bad argument and what is wrong with it, never its value.
 
@@ -46,6 +47,23 @@ pub enum CryptoCmd {
         /// Transaction counter, up to 8 hex digits.
         #[arg(long)]
         counter: String,
+    },
+    /// The service desk's side of a supervisor unlock: the 8-digit code for a terminal's
+    /// challenge (`smartpos terminal ... operator supervisor-challenge`), from the unlock secret
+    /// the desk shares with that terminal: the first 8 decimal digits of
+    /// HMAC-SHA256(secret, terminal id || challenge) in upper-case hex (README, "A locked
+    /// supervisor").
+    #[command(name = "unlock-code")]
+    UnlockCode {
+        /// The shared unlock secret, hex.
+        #[arg(long)]
+        secret: String,
+        /// The terminal id (8 characters) the terminal shows with its challenge.
+        #[arg(long)]
+        terminal_id: String,
+        /// The 8-digit challenge.
+        #[arg(long)]
+        challenge: String,
     },
     /// ISO 9564-1 PIN blocks (formats 0, 1, 3, 4).
     #[command(name = "pinblock", subcommand)]
@@ -195,6 +213,23 @@ fn fill_arg(format: PinBlockFormat, fill: &str) -> Result<Vec<u8>, ToolError> {
 /// Runs a crypto tool command.
 pub fn run(cmd: CryptoCmd) -> ToolResult {
     match cmd {
+        CryptoCmd::UnlockCode {
+            secret,
+            terminal_id,
+            challenge,
+        } => {
+            let secret = smartpos_terminal::store::Zeroizing::new(hex_arg("secret", &secret)?);
+            if secret.is_empty() {
+                return Err(ToolError("--secret: empty".to_owned()));
+            }
+            if challenge.len() != smartpos_operators::UNLOCK_DIGITS
+                || !challenge.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(ToolError("--challenge: must be 8 digits".to_owned()));
+            }
+            let code = smartpos_operators::unlock_code(&secret, &terminal_id, &challenge);
+            Ok(json!({ "terminal_id": terminal_id, "challenge": challenge, "code": code }))
+        }
         CryptoCmd::Kcv { key } => {
             let k = tdes_arg("key", &key)?;
             Ok(json!({ "kcv": encode(&k.kcv()) }))

@@ -11,7 +11,8 @@
 //!   session stops the hosts it started when it ends;
 //! - a line whose comment names a reference (`# reference 000001000002`, `# replayed:
 //!   000001000002`) must print that reference: the references the README quotes line up;
-//! - a line whose comment says `exits 1` must fail (a command the README shows being refused);
+//! - a line whose comment says `exits N` must exit with status N (a command the README shows
+//!   being refused exits 1, a declined one 3; `smartpos terminal --help` lists the codes);
 //! - the block that is only `scripts/demo.sh` / `scripts/test.sh` is left out: CI runs both,
 //!   and this test is itself part of `scripts/test.sh`.
 //!
@@ -80,6 +81,13 @@ fn quoted_reference(comment: &str) -> Option<&str> {
         .find(|w| w.len() == 12)
 }
 
+/// The exit status a comment quotes (`exits 1`, `exits 3`), if any.
+fn quoted_exit(comment: &str) -> Option<u8> {
+    let rest = &comment[comment.find("exits ")? + "exits ".len()..];
+    let digit = rest.chars().next()?.to_digit(10)?;
+    u8::try_from(digit).ok()
+}
+
 /// Whether a block only runs the project scripts (`scripts/demo.sh`, `scripts/test.sh`).
 fn only_project_scripts(block: &str) -> bool {
     block
@@ -128,10 +136,12 @@ expect_reference() {{
                     "\"{BIN}\"{args} > '{log}' 2>&1 &\nwait_for_host '{log}'\n",
                     log = log.display()
                 ));
-            } else if comment.is_some_and(|c| c.contains("exits 1")) {
-                // A command the README shows failing (e.g. a refused card): it must fail.
+            } else if let Some(code) = comment.and_then(quoted_exit) {
+                // A command the README shows ending otherwise than done (a refused card exits
+                // 1, a declined sale 3): it must exit with exactly that status.
                 script.push_str(&format!(
-                    "if {command}; then echo 'README test: expected exit status 1'; exit 1; fi\n"
+                    "status=0; {command} || status=$?\n\
+                     [ \"$status\" = {code} ] || {{ echo \"README test: expected exit status {code}, got $status\"; exit 1; }}\n"
                 ));
             } else if let Some(reference) = comment.and_then(quoted_reference)
                 && command.trim_start().starts_with("smartpos ")
@@ -216,7 +226,11 @@ fn comments_and_references_are_read_as_intended() {
         &["smartpos terminal --data $W/t1 sale --via swipe   # refused, exits 1".to_owned()],
         Path::new("/tmp"),
     );
-    assert!(script.contains("if smartpos terminal --data $W/t1 sale --via swipe; then"));
+    assert!(script.contains("smartpos terminal --data $W/t1 sale --via swipe || status=$?"));
+    assert!(script.contains("[ \"$status\" = 1 ]"), "{script}");
+    assert_eq!(quoted_exit(" reversed, exits 3"), Some(3));
+    assert_eq!(quoted_exit(" exits"), None);
+    assert_eq!(quoted_exit(" reference 000001000002"), None);
     assert!(only_project_scripts(
         "scripts/demo.sh     # demo\nscripts/test.sh     # checks\n                    # more"
     ));

@@ -558,8 +558,12 @@ fn chip_swipe_and_fallback_through_the_simulated_certified_kernel_reconcile() {
         "--idempotency-key",
         "chip-1",
     ]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 0, "{again} {err}");
     assert_eq!(again["replayed"], true, "{again}");
+    assert_eq!(
+        again["pending"], false,
+        "the TC upload waiting is no reversal: {again}"
+    );
     assert_eq!(again["reference"], chip["reference"]);
     assert_eq!((&again["aid"], &again["tc"]), (&chip["aid"], &chip["tc"]));
     // The printed receipt carries the AID and the TC.
@@ -583,8 +587,9 @@ fn chip_swipe_and_fallback_through_the_simulated_certified_kernel_reconcile() {
         "--card-decides",
         "decline",
     ]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 3, "declined, no money moved: {err}");
     assert_eq!(declined["state"], "reversed", "{declined}");
+    assert_eq!(declined["money_state"], "not_charged", "{declined}");
     assert_eq!(declined["declined_by_card"], true);
     assert!(declined.get("tc").is_none_or(Value::is_null), "{declined}");
     // A swiped chip card is refused: insert it.
@@ -654,7 +659,8 @@ fn host_restarted_with_its_ledger_still_knows_the_terminal() {
     term_ok(&data, &["signin"]);
     drop(host);
     let host = host_at(&listen, &ledger, &["--fault", "drop"]);
-    let v = term_ok(&data, &["sale", "--amount", "1000"]);
+    let (code, v, _) = term(&data, &["sale", "--amount", "1000"]);
+    assert_eq!(code, 4, "being reversed: {v}");
     assert_eq!(v["state"], "reversing", "{v}");
     drop(host);
     // Restarted with the same ledger file: the terminal's keys are still known.
@@ -690,7 +696,11 @@ fn recover_says_why_an_item_stayed_pending() {
     term_ok(&data, &["signin"]);
     drop(host);
     let host = host_at(&listen, &ledger, &["--fault", "drop"]);
-    term_ok(&data, &["sale", "--amount", "1000"]);
+    assert_eq!(
+        term(&data, &["sale", "--amount", "1000"]).0,
+        4,
+        "being reversed"
+    );
     drop(host);
     // A host with another master key: it answers 97 (it never saw this terminal sign in), and
     // the terminal's own sign-in gets keys that do not check.
@@ -699,7 +709,8 @@ fn recover_says_why_an_item_stayed_pending() {
         &dir.join("other-ledger.json"),
         &["--tmk", "11111111111111111111111111111111"],
     );
-    let v = term_ok(&data, &["recover"]);
+    let (code, v, _) = term(&data, &["recover"]);
+    assert_eq!(code, 4, "still pending: {v}");
     assert_eq!(v["remaining"], 1, "{v}");
     let item = &v["pending"][0];
     assert_eq!(item["kind"], "reversal", "{v}");

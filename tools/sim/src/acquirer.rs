@@ -333,6 +333,8 @@ impl Acquirer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Writes the ledger (which holds every terminal's working keys) readable by its owner
+    /// only, through a temporary file renamed over the old one.
     fn save(&self, st: &State) {
         let Some(path) = &self.ledger_file else {
             return;
@@ -344,7 +346,7 @@ impl Acquirer {
         };
         let written = serde_json::to_vec_pretty(&file)
             .map_err(|e| e.to_string())
-            .and_then(|b| std::fs::write(&tmp, b).map_err(|e| e.to_string()))
+            .and_then(|b| write_owner_only(&tmp, &b).map_err(|e| e.to_string()))
             .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
         if let Err(e) = written {
             log::error!("cannot write ledger {}: {e}", path.display());
@@ -1081,6 +1083,29 @@ impl FrameHandler for Acquirer {
         self.handle_request(conn.faults, request)
             .into_iter()
             .collect()
+    }
+}
+
+/// Writes `bytes` to `path` as a file readable by its owner only (0600 on Unix; a file that
+/// exists keeps its contents replaced and its mode narrowed).
+fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        o.mode(0o600);
+        let mut f = o.open(path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut f = o.open(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
     }
 }
 

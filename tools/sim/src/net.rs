@@ -10,10 +10,17 @@
 //!
 //! Framing (`smartpos_iso8583::frame`): a big-endian `u16` body length, then the body;
 //! length 0 is invalid and closes the connection. Bodies are never logged.
+//!
+//! Limits ([`ConnLimits`]): a connection with no frame started within the idle timeout is
+//! closed, a frame (or an answer being written) must complete within the frame timeout once
+//! its first byte arrived, and at most `max_connections` are served at once: one more is
+//! closed as soon as it is accepted. Mutual TLS ([`ServerConfig::client_ca_pem`]): only a
+//! client presenting a certificate issued by that CA completes the handshake, so nothing
+//! from any other client (a sign-in included) reaches the handler.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +28,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroize;
@@ -39,8 +46,48 @@ pub const TEST_SERVER_KEY_PEM: &[u8] = include_bytes!("../testdata/tls/server.ke
 /// TEST ONLY: a root CA unrelated to the server certificate, for "wrong CA" tests.
 pub const TEST_UNRELATED_CA_PEM: &[u8] = include_bytes!("../testdata/tls/other-ca.pem");
 
+/// TEST ONLY: the root CA of terminal (client) certificates, for mutual TLS (see
+/// `testdata/tls/README.md`).
+pub const TEST_CLIENT_CA_PEM: &[u8] = include_bytes!("../testdata/tls/client-ca.pem");
+/// TEST ONLY: terminal 12345678's client certificate, issued by [`TEST_CLIENT_CA_PEM`].
+pub const TEST_CLIENT_CERT_PEM: &[u8] = include_bytes!("../testdata/tls/client.pem");
+/// TEST ONLY: the private key of [`TEST_CLIENT_CERT_PEM`] (PKCS#8, P-256); it is public.
+pub const TEST_CLIENT_KEY_PEM: &[u8] = include_bytes!("../testdata/tls/client.key");
+/// TEST ONLY: the same terminal with an RSA 2048 key, issued by [`TEST_CLIENT_CA_PEM`].
+pub const TEST_CLIENT_RSA_CERT_PEM: &[u8] = include_bytes!("../testdata/tls/client-rsa.pem");
+/// TEST ONLY: the private key of [`TEST_CLIENT_RSA_CERT_PEM`] (PKCS#1).
+pub const TEST_CLIENT_RSA_KEY_PEM: &[u8] = include_bytes!("../testdata/tls/client-rsa.key");
+/// TEST ONLY: a terminal certificate issued by a CA nobody trusts.
+pub const TEST_ROGUE_CLIENT_CERT_PEM: &[u8] = include_bytes!("../testdata/tls/client-rogue.pem");
+/// TEST ONLY: the private key of [`TEST_ROGUE_CLIENT_CERT_PEM`].
+pub const TEST_ROGUE_CLIENT_KEY_PEM: &[u8] = include_bytes!("../testdata/tls/client-rogue.key");
+
 /// How long a TLS client may take to complete its handshake before the server drops it.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server tolerates from a client before it closes the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// A connection on which no frame starts for this long is closed (the terminal connects
+    /// again for its next message).
+    pub idle_timeout: Duration,
+    /// Once the first byte of a frame arrived, the whole frame must arrive within this time;
+    /// writing an answer is bounded by it too (a client that stops reading).
+    pub frame_timeout: Duration,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ConnLimits {
+    /// 60 s idle, 10 s per frame, 256 connections.
+    fn default() -> Self {
+        ConnLimits {
+            idle_timeout: Duration::from_secs(60),
+            frame_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
 
 /// Largest frame body the 2-byte length prefix can carry.
 pub const MAX_FRAME_BODY: usize = u16::MAX as usize;
@@ -133,16 +180,23 @@ pub struct ServerConfig {
     pub faults: FaultPlan,
     /// Seed of the fault PRNG: the same seed and request sequence give the same faults.
     pub seed: u64,
+    /// Idle and slow clients, and how many connections at once.
+    pub limits: ConnLimits,
+    /// Mutual TLS: PEM `CERTIFICATE` blocks of the CA(s) whose client certificates are
+    /// accepted; a client without one is refused at the handshake. Needs `tls`.
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for ServerConfig {
-    /// Plain TCP on a free loopback port, no faults, seed 0.
+    /// Plain TCP on a free loopback port, no faults, seed 0, the default limits.
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:0".to_owned(),
             tls: None,
             faults: FaultPlan::none(),
             seed: 0,
+            limits: ConnLimits::default(),
+            client_ca_pem: None,
         }
     }
 }
@@ -172,6 +226,11 @@ struct Shared {
     handler: Arc<dyn FrameHandler>,
     picker: Mutex<FaultPicker>,
     next_conn: AtomicU64,
+    limits: ConnLimits,
+    /// One permit per connection served.
+    slots: Arc<Semaphore>,
+    /// Connections being served now.
+    open: AtomicUsize,
 }
 
 /// A bound, not yet running server. Start it with [`Server::spawn`] or [`Server::run`].
@@ -198,9 +257,14 @@ impl Server {
         cfg: ServerConfig,
         handler: Arc<dyn FrameHandler>,
     ) -> Result<Server, SimNetError> {
-        let acceptor = match &cfg.tls {
-            Some(tls) => Some(build_acceptor(tls)?),
-            None => None,
+        let acceptor = match (&cfg.tls, &cfg.client_ca_pem) {
+            (Some(tls), client_ca) => Some(build_acceptor(tls, client_ca.as_deref())?),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(SimNetError::Tls {
+                    reason: "client certificates need TLS (a server identity)".to_owned(),
+                });
+            }
         };
         let bind_err = |e: io::Error| SimNetError::Bind {
             addr: cfg.listen.clone(),
@@ -211,10 +275,17 @@ impl Server {
             .map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
         log::info!(
-            "sim: listening on {local_addr} ({}), faults [{}], seed {}",
-            if acceptor.is_some() { "TLS" } else { "TCP" },
+            "sim: listening on {local_addr} ({}), faults [{}], seed {}, idle {:?}, frame {:?}, max {} connections",
+            match (&acceptor, &cfg.client_ca_pem) {
+                (None, _) => "TCP",
+                (Some(_), None) => "TLS",
+                (Some(_), Some(_)) => "TLS, client certificates required",
+            },
             cfg.faults,
-            cfg.seed
+            cfg.seed,
+            cfg.limits.idle_timeout,
+            cfg.limits.frame_timeout,
+            cfg.limits.max_connections,
         );
         Ok(Server {
             listener,
@@ -223,6 +294,9 @@ impl Server {
                 handler,
                 picker: Mutex::new(FaultPicker::new(&cfg.faults, cfg.seed)),
                 next_conn: AtomicU64::new(0),
+                limits: cfg.limits,
+                slots: Arc::new(Semaphore::new(cfg.limits.max_connections)),
+                open: AtomicUsize::new(0),
             }),
             local_addr,
         })
@@ -244,11 +318,13 @@ impl Server {
     pub fn spawn(self) -> ServerHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
         let local_addr = self.local_addr;
+        let shared = Arc::clone(&self.shared);
         let task = tokio::spawn(self.serve(stop_rx));
         ServerHandle {
             local_addr,
             stop: stop_tx,
             task: Some(task),
+            shared,
         }
     }
 
@@ -264,13 +340,23 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let conn_id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
-                        conns.spawn(handle_connection(
-                            Arc::clone(&self.shared),
-                            self.acceptor.clone(),
-                            stream,
-                            peer,
-                            conn_id,
-                        ));
+                        let Ok(slot) = Arc::clone(&self.shared.slots).try_acquire_owned() else {
+                            // Over the limit: closed at once (dropping the stream), so a flood
+                            // of idle connections costs one accept each, not a task.
+                            log::info!(
+                                "sim: conn {conn_id} from {peer} refused: {} connections open",
+                                self.shared.limits.max_connections
+                            );
+                            continue;
+                        };
+                        self.shared.open.fetch_add(1, Ordering::SeqCst);
+                        let shared = Arc::clone(&self.shared);
+                        let acceptor = self.acceptor.clone();
+                        conns.spawn(async move {
+                            handle_connection(&shared, acceptor, stream, peer, conn_id).await;
+                            shared.open.fetch_sub(1, Ordering::SeqCst);
+                            drop(slot);
+                        });
                     }
                     Err(e) => {
                         // Usually EMFILE or a connection reset before accept: keep serving.
@@ -292,17 +378,31 @@ impl Server {
 }
 
 /// A running server started by [`Server::spawn`]. Dropping it aborts the server.
-#[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .field("open_connections", &self.open_connections())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Connections being served now (at most [`ConnLimits::max_connections`]).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
     }
 
     /// Stops accepting, closes every open connection and waits until all tasks are gone.
@@ -322,7 +422,10 @@ impl Drop for ServerHandle {
     }
 }
 
-fn build_acceptor(tls: &TlsServerConfig) -> Result<TlsAcceptor, SimNetError> {
+fn build_acceptor(
+    tls: &TlsServerConfig,
+    client_ca_pem: Option<&[u8]>,
+) -> Result<TlsAcceptor, SimNetError> {
     let bad = |reason: String| SimNetError::Tls { reason };
     let certs = CertificateDer::pem_slice_iter(&tls.cert_chain_pem)
         .collect::<Result<Vec<_>, _>>()
@@ -334,17 +437,40 @@ fn build_acceptor(tls: &TlsServerConfig) -> Result<TlsAcceptor, SimNetError> {
     let key = PrivateKeyDer::from_pem_slice(&tls.key_pem)
         .map_err(|e| bad(format!("private key PEM: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| bad(e.to_string()))?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| bad(format!("client CA PEM: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| bad(format!("client CA certificate: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(bad("no CERTIFICATE block in the client CA PEM".to_owned()));
+            }
+            // Required, not optional: a client without a certificate fails the handshake.
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| bad(format!("client verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(certs, key)
         .map_err(|e| bad(e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 async fn handle_connection(
-    shared: Arc<Shared>,
+    shared: &Shared,
     acceptor: Option<TlsAcceptor>,
     stream: TcpStream,
     peer: SocketAddr,
@@ -354,10 +480,10 @@ async fn handle_connection(
     let _ = stream.set_nodelay(true);
     log::debug!("sim: conn {conn_id} from {peer}");
     match acceptor {
-        None => serve_connection(&shared, stream, peer, conn_id, false).await,
+        None => serve_connection(shared, stream, peer, conn_id, false).await,
         Some(acceptor) => {
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve_connection(&shared, tls, peer, conn_id, true).await,
+                Ok(Ok(tls)) => serve_connection(shared, tls, peer, conn_id, true).await,
                 Ok(Err(e)) => log::info!("sim: conn {conn_id}: TLS handshake failed: {e}"),
                 Err(_) => log::info!("sim: conn {conn_id}: TLS handshake timed out"),
             }
@@ -373,23 +499,41 @@ enum ReadOutcome {
     Gone,
     /// A zero-length frame header: framing is broken, the connection is dropped.
     Empty,
+    /// No frame started within the idle timeout.
+    Idle,
+    /// A frame started but did not complete within the frame timeout.
+    Slow,
 }
 
-async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> ReadOutcome {
+/// Reads one frame: its first byte within `limits.idle_timeout`, the rest within
+/// `limits.frame_timeout` of that byte.
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, limits: &ConnLimits) -> ReadOutcome {
     let mut header = [0u8; 2];
-    if stream.read_exact(&mut header).await.is_err() {
-        return ReadOutcome::Gone;
+    match tokio::time::timeout(limits.idle_timeout, stream.read(&mut header[..1])).await {
+        Err(_) => return ReadOutcome::Idle,
+        Ok(Ok(0) | Err(_)) => return ReadOutcome::Gone,
+        Ok(Ok(_)) => {}
     }
-    let len = usize::from(u16::from_be_bytes(header));
-    if len == 0 {
-        return ReadOutcome::Empty;
-    }
-    let mut body = vec![0u8; len];
-    match stream.read_exact(&mut body).await {
-        Ok(_) => ReadOutcome::Frame(body),
-        Err(_) => {
+    let mut body = Vec::new();
+    let rest = async {
+        stream.read_exact(&mut header[1..]).await?;
+        let len = usize::from(u16::from_be_bytes(header));
+        if len == 0 {
+            return Ok(false);
+        }
+        body.resize(len, 0);
+        stream.read_exact(&mut body).await.map(|_| true)
+    };
+    match tokio::time::timeout(limits.frame_timeout, rest).await {
+        Ok(Ok(true)) => ReadOutcome::Frame(body),
+        Ok(Ok(false)) => ReadOutcome::Empty,
+        Ok(Err(_)) => {
             body.zeroize();
             ReadOutcome::Gone
+        }
+        Err(_) => {
+            body.zeroize();
+            ReadOutcome::Slow
         }
     }
 }
@@ -433,18 +577,33 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     // Answers held back by a `late` fault, delivered when the next request arrives.
     let mut held: Vec<Vec<u8>> = Vec::new();
     let mut request_seq = 0u64;
+    let limits = shared.limits;
     loop {
-        let mut request = match read_frame(&mut stream).await {
+        let mut request = match read_frame(&mut stream, &limits).await {
             ReadOutcome::Frame(body) => body,
             ReadOutcome::Gone => break,
             ReadOutcome::Empty => {
                 log::info!("sim: conn {conn_id}: zero-length frame, closing");
                 break;
             }
+            ReadOutcome::Idle => {
+                log::info!(
+                    "sim: conn {conn_id}: idle for {:?}, closing",
+                    limits.idle_timeout
+                );
+                break;
+            }
+            ReadOutcome::Slow => {
+                log::info!(
+                    "sim: conn {conn_id}: frame not complete within {:?}, closing",
+                    limits.frame_timeout
+                );
+                break;
+            }
         };
         if !held.is_empty() {
             let late = std::mem::take(&mut held);
-            if write_all_frames(&mut stream, &late).await.is_err() {
+            if !write_bounded(&mut stream, &late, &limits).await {
                 break;
             }
         }
@@ -475,7 +634,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         }
         request_seq += 1;
         let keep_going = match faults.transport {
-            None => write_all_frames(&mut stream, &answers).await.is_ok(),
+            None => write_bounded(&mut stream, &answers, &limits).await,
             Some(kind) => {
                 log::info!(
                     "sim: conn {conn_id} request {}: injecting fault {kind}",
@@ -489,6 +648,19 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     let _ = stream.shutdown().await;
+}
+
+/// Writes answers within the frame timeout (a client that stops reading cannot hold the task
+/// forever); whether the connection can go on.
+async fn write_bounded<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bodies: &[Vec<u8>],
+    limits: &ConnLimits,
+) -> bool {
+    matches!(
+        tokio::time::timeout(limits.frame_timeout, write_all_frames(stream, bodies)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Applies one transport fault to a request's answers. Returns whether the connection stays
@@ -577,24 +749,37 @@ mod tests {
         write_frame(&mut a, &[]).await.unwrap(); // skipped: cannot be framed
         write_frame(&mut a, &[7u8; 300]).await.unwrap();
         drop(a);
-        assert!(matches!(read_frame(&mut b).await, ReadOutcome::Frame(f) if f == b"hello"));
-        assert!(matches!(read_frame(&mut b).await, ReadOutcome::Frame(f) if f == [7u8; 300]));
-        assert!(matches!(read_frame(&mut b).await, ReadOutcome::Gone));
+        assert!(
+            matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Frame(f) if f == b"hello")
+        );
+        assert!(
+            matches!(read_frame(&mut b, &ConnLimits::default()).await, ReadOutcome::Frame(f) if f == [7u8; 300])
+        );
+        assert!(matches!(
+            read_frame(&mut b, &ConnLimits::default()).await,
+            ReadOutcome::Gone
+        ));
     }
 
     #[tokio::test]
     async fn zero_length_and_short_frames_are_rejected() {
         let (mut a, mut b) = tokio::io::duplex(64);
         a.write_all(&[0, 0]).await.unwrap();
-        assert!(matches!(read_frame(&mut b).await, ReadOutcome::Empty));
+        assert!(matches!(
+            read_frame(&mut b, &ConnLimits::default()).await,
+            ReadOutcome::Empty
+        ));
         a.write_all(&[0, 5, 1, 2]).await.unwrap();
         drop(a);
-        assert!(matches!(read_frame(&mut b).await, ReadOutcome::Gone));
+        assert!(matches!(
+            read_frame(&mut b, &ConnLimits::default()).await,
+            ReadOutcome::Gone
+        ));
     }
 
     #[test]
     fn builtin_test_identity_loads() {
-        assert!(build_acceptor(&test_tls_config()).is_ok());
+        assert!(build_acceptor(&test_tls_config(), None).is_ok());
     }
 
     #[test]
@@ -604,14 +789,14 @@ mod tests {
             key_pem: TEST_SERVER_KEY_PEM.to_vec(),
         };
         assert!(matches!(
-            build_acceptor(&no_cert),
+            build_acceptor(&no_cert, None),
             Err(SimNetError::Tls { .. })
         ));
         let no_key = TlsServerConfig {
             cert_chain_pem: TEST_SERVER_CERT_PEM.to_vec(),
             key_pem: b"-----BEGIN NOTHING-----\n-----END NOTHING-----\n".to_vec(),
         };
-        let err = build_acceptor(&no_key).err().unwrap();
+        let err = build_acceptor(&no_key, None).err().unwrap();
         assert!(matches!(err, SimNetError::Tls { .. }));
         let text = format!("{:?}", test_tls_config());
         assert!(text.contains("<redacted>") && !text.contains("PRIVATE KEY"));
@@ -625,7 +810,7 @@ mod tests {
             key_pem: TEST_SERVER_KEY_PEM.to_vec(),
         };
         assert!(matches!(
-            build_acceptor(&mismatched),
+            build_acceptor(&mismatched, None),
             Err(SimNetError::Tls { .. })
         ));
     }

@@ -29,6 +29,7 @@ async fn start_dated(leaf_pem: &[u8]) -> ServerHandle {
         }),
         faults: FaultPlan::parse("").expect("empty fault plan"),
         seed: 1,
+        ..ServerConfig::default()
     };
     Server::bind(cfg, Arc::new(EchoHandler))
         .await

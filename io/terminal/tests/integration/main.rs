@@ -5,12 +5,15 @@
 //! - `link_tls`: TLS: trust, server name, pinning.
 //! - `link_expired`: TLS certificate dates: expired and not-yet-valid leaves are rejected.
 //! - `link_faults`: every simulator transport fault as the link sees it.
+//! - `link_mtls`: mutual TLS: the client certificate presented, refused without it, checked
+//!   when it is made.
 
 // Test code may unwrap/panic freely: a panic is a test failure with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod link_expired;
 mod link_faults;
+mod link_mtls;
 mod link_tcp;
 mod link_tls;
 mod support;

@@ -24,6 +24,7 @@ pub async fn start_with(
         tls: tls.then(smartpos_sim::net::test_tls_config),
         faults: FaultPlan::parse(faults).expect("test fault plan"),
         seed,
+        ..ServerConfig::default()
     };
     Server::bind(cfg, handler).await.expect("bind sim").spawn()
 }
@@ -58,6 +59,7 @@ pub fn tls(
                 ca_pem: ca_pem.to_vec(),
                 server_name: server_name.to_owned(),
                 pin_sha256: pin,
+                client_identity: None,
             },
         )
     }

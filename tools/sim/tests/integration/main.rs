@@ -6,6 +6,8 @@
 //!   behaviour: ARQCs the host verifies, TC/AAC at completion, ARPC checks, issuer scripts and
 //!   their results, swipes and fallback, hostile host answers; the host's issuer script for
 //!   amounts ending in 72, TC upload (0320/203) and script result advice (0620/951).
+//! - `limits`: idle timeout, frame deadline and connection limit against idle and slow
+//!   clients; mutual TLS (only a terminal certificate from the trusted CA gets through).
 //! - `reader`: the terminal's reader-link engine against the reader simulator through lossy
 //!   chunk channels (loss, duplication, corruption, delay), reader commands, WTX, cancel.
 //! - `server`: the TCP/TLS server with raw tokio clients: concurrency, framing, shutdown,
@@ -16,5 +18,6 @@
 
 mod card;
 mod certified;
+mod limits;
 mod reader;
 mod server;
