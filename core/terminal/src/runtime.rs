@@ -135,6 +135,29 @@ pub enum TerminalError {
         /// What failed.
         reason: String,
     },
+    /// The command failed after a security failure (a response that failed its MAC check, or
+    /// the host's `A0` / `97`) that signing in again once did not cure: the keys still
+    /// disagree, or the sign-in failed (`recovery` says which). `cause` is the command's own
+    /// error (often `PendingUndelivered`: a reversal the host's answers keep failing).
+    #[error("{cause} (security keys: {})", recovery_text(*recovery))]
+    Security {
+        /// How the terminal's own recovery ended.
+        recovery: smartpos_txn::diagnosis::SecurityRecovery,
+        /// The command's error.
+        cause: OpError,
+    },
+}
+
+fn recovery_text(r: smartpos_txn::diagnosis::SecurityRecovery) -> &'static str {
+    use smartpos_txn::diagnosis::SecurityRecovery as R;
+    match r {
+        R::KeysRenewed => "renewed",
+        R::MacStillFailing => "renewed, and the host's answers still fail their MAC check",
+        R::SignInFailed => "signing in again failed",
+        R::SignInKeyCheck => "the new keys failed their check values",
+        R::SignInModuleFailed => "the security module could not load the new keys",
+        _ => "not renewed",
+    }
 }
 
 /// The result of a financial command.
@@ -150,6 +173,10 @@ pub struct TxnOutcome {
     pub replayed: bool,
     /// For chip and contactless cards: what the card did.
     pub card: Option<CardSummary>,
+    /// When this call had to sign in again by itself (a response failed its MAC check, or the
+    /// host answered `A0` / `97`): how that ended. The diagnosis of a reversed transaction
+    /// then says the keys were renewed, or why they could not be.
+    pub security: Option<smartpos_txn::diagnosis::SecurityRecovery>,
 }
 
 /// What a chip card did during a transaction (no card data).
@@ -591,7 +618,12 @@ impl Terminal {
                         self.engine.handle_card_decision(now, verdict);
                     }
                     Output::Event(Event::Finished(f)) => finished = Some((f.command, f.result)),
-                    Output::Event(e) => self.emit(&e),
+                    Output::Event(e) => {
+                        if matches!(e, Event::ResponseMacFailed { .. }) {
+                            self.answers.mac_failed();
+                        }
+                        self.emit(&e);
+                    }
                 }
             }
             if let Some(f) = finished.take() {
@@ -813,6 +845,7 @@ impl Terminal {
             reversal_pending,
             replayed: true,
             card,
+            security: None,
         }))
     }
 
@@ -1477,6 +1510,7 @@ pub(crate) fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
             reversal_pending,
             replayed: false,
             card: None,
+            security: None,
         }),
         other => Err(unexpected(other)),
     }
