@@ -13,7 +13,7 @@ use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::safety::outcome_diagnosis;
 use smartpos_terminal::{Terminal, TerminalConfig};
 use smartpos_tests::{MID, TID, TempDir, TerminalCalls, reopen_terminal, test_card, test_tmk};
-use smartpos_txn::diagnosis::{Diagnosis, Lang, MoneyState};
+use smartpos_diagnosis::{Diagnosis, Lang, MoneyState};
 use smartpos_txn::model::TxnState;
 use smartpos_txn::proto::Profile;
 use std::sync::atomic::{AtomicU32, Ordering};

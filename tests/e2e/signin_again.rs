@@ -9,7 +9,7 @@ use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
 use smartpos_tests::{MID, TID, TempDir, TerminalCalls, reopen_terminal, test_card, test_tmk};
-use smartpos_txn::diagnosis::SecurityRecovery;
+use smartpos_diagnosis::SecurityRecovery;
 use smartpos_txn::engine::OpError;
 use smartpos_txn::model::TxnState;
 use std::path::PathBuf;
