@@ -4,6 +4,7 @@
 //! then delivers the reversal the failure left pending; the cashier reads that the security
 //! keys were renewed, or that the sign-in failed and why, never "check the network".
 
+use smartpos_diagnosis::{Diagnosis, Lang, MoneyState};
 use smartpos_iso8583::Mti;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
 use smartpos_sim::fault::FaultSet;
@@ -13,7 +14,6 @@ use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::safety::outcome_diagnosis;
 use smartpos_terminal::{Terminal, TerminalConfig};
 use smartpos_tests::{MID, TID, TempDir, TerminalCalls, reopen_terminal, test_card, test_tmk};
-use smartpos_diagnosis::{Diagnosis, Lang, MoneyState};
 use smartpos_txn::model::TxnState;
 use smartpos_txn::proto::Profile;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -196,5 +196,26 @@ async fn a_failed_sign_in_after_a_mac_failure_says_why() {
     assert_eq!(d.code, "security.sign_in_key_check", "{d:?}");
     assert!(d.render(Lang::En).contains("master key"), "{d:?}");
     assert!(!tells_to_check_the_network(&d), "{d:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_a0_answer_signs_in_again_and_says_the_keys_were_renewed() {
+    let (server, host, mut t, _dir) = setup("secrec-a0").await;
+    // Another terminal with the same id signs in: the host now holds other keys for it, so
+    // it answers this terminal's next request A0 (its MAC fails on the host's side).
+    let other_dir = TempDir::new("secrec-a0-other");
+    let mut other = reopen_terminal(terminal_config(server.local_addr().port()), &other_dir);
+    other.sign_in("01").await.unwrap();
+    drop(other);
+    let before = host.sign_ins.load(Ordering::SeqCst);
+    let o = t.sale(1_000, test_card(), None, None).await.unwrap();
+    assert_eq!(host.sign_ins.load(Ordering::SeqCst), before + 1, "{o:?}");
+    assert_eq!(o.record.state, TxnState::Reversed, "{o:?}");
+    assert!(t.pending().is_empty(), "{:?}", t.pending());
+    let d = outcome_diagnosis(&o).unwrap();
+    assert_eq!(d.code, "security.keys_renewed", "{d:?}");
+    let o = t.sale(2_000, test_card(), None, None).await.unwrap();
+    assert_eq!(o.record.state, TxnState::Approved, "{o:?}");
     server.shutdown().await;
 }

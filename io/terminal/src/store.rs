@@ -187,6 +187,12 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
         })?;
     let tmk = TdesKey::new(&tmk)
         .map_err(|e| TerminalError::Config(format!("stored TMK unusable: {e}")))?;
+    Ok((tmk, load_journal_key(store)?))
+}
+
+/// The journal key from a secure store, created on first use. A terminal whose keys are in a
+/// security processor needs only this from the store (no `tmk`).
+pub fn load_journal_key(store: &dyn SecureStore) -> Result<JournalKey, TerminalError> {
     let jk = match store.get("journal_key").map_err(TerminalError::Config)? {
         Some(k) => k,
         None => {
@@ -204,7 +210,7 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
         .as_slice()
         .try_into()
         .map_err(|_| TerminalError::Config("stored journal key must be 32 bytes".into()))?;
-    Ok((tmk, JournalKey::new(arr)))
+    Ok(JournalKey::new(arr))
 }
 
 /// The software security module over the TMK in `store` (see [`load_keys`]), and the journal
