@@ -18,4 +18,5 @@ mod secmod;
 mod secrets;
 mod security_recovery;
 mod signin_again;
+mod sim_arqc;
 mod soak;
