@@ -184,6 +184,7 @@ impl PinBlock {
 
 impl PinBlock {
     /// A block made inside Rust (the test kit's security module).
+    #[cfg(any(test, feature = "testkit"))]
     pub(crate) fn from_secret(block: SecretBytes) -> PinBlock {
         PinBlock(block)
     }

@@ -329,6 +329,7 @@ fn algorithm(a: core::KeyAlgorithm) -> Option<KeyAlgorithm> {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn core_algorithm(a: KeyAlgorithm) -> core::KeyAlgorithm {
     match a {
         KeyAlgorithm::Tdes => core::KeyAlgorithm::Tdes,
@@ -346,6 +347,7 @@ fn key_ref(k: core::KeyRef) -> KeyRef {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn core_key_ref(k: &KeyRef) -> Result<core::KeyRef, core::ModuleError> {
     Ok(match k {
         KeyRef::Working => core::KeyRef::Working,
@@ -364,6 +366,7 @@ fn mac_method(m: core::MacMethod) -> Option<MacMethod> {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn core_mac_method(m: MacMethod) -> core::MacMethod {
     match m {
         MacMethod::X99 => core::MacMethod::X99,
@@ -380,6 +383,7 @@ fn direction(d: core::MacDirection) -> MacDirection {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn core_direction(d: MacDirection) -> core::MacDirection {
     match d {
         MacDirection::Request => core::MacDirection::Request,
@@ -396,6 +400,7 @@ fn data_mode(m: core::DataMode) -> Option<DataMode> {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn core_data_mode(m: DataMode) -> core::DataMode {
     match m {
         DataMode::Ecb => core::DataMode::Ecb,
@@ -413,6 +418,7 @@ fn pin_format(f: smartpos_crypto::PinBlockFormat) -> PinFormat {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn core_pin_format(f: PinFormat) -> smartpos_crypto::PinBlockFormat {
     use smartpos_crypto::PinBlockFormat as F;
     match f {
@@ -441,6 +447,7 @@ impl From<SecurityModuleError> for core::ModuleError {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl From<&core::ModuleError> for SecurityModuleError {
     fn from(e: &core::ModuleError) -> Self {
         #[allow(unreachable_patterns)] // non_exhaustive
@@ -580,12 +587,14 @@ impl core::SecurityModule for ForeignModule {
 
 /// A core module behind the foreign trait; with a PIN pad of digits typed in Rust (the test
 /// kit's), since the trait takes no digits from Kotlin.
+#[cfg(any(test, feature = "testkit"))]
 pub(crate) struct CoreModule {
     pub(crate) inner: Arc<dyn core::SecurityModule>,
     /// The digits the next PIN prompts "type" (test kit only).
     pub(crate) pad: std::sync::Mutex<std::collections::VecDeque<smartpos_crypto::Pin>>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl SecurityModule for CoreModule {
     fn kind(&self) -> ModuleKind {
         match self.inner.kind() {
