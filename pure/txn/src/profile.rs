@@ -10,7 +10,10 @@
 use crate::engine::{OpError, WorkingKeys};
 use crate::model::{LocalDateTime, TxnKind};
 use crate::params::TerminalParams;
-use crate::proto::{self, Constant, Ctx, Identity, MsgType, Template};
+use crate::proto::{
+    self, Constant, Ctx, Identity, MsgType, PosConventions, SettlementConventions, Template,
+    TotalsLayout, UploadLayout,
+};
 use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
 use smartpos_crypto::module::{KeyAlgorithm, KeyDelivery, WrappedKey};
 use smartpos_iso8583::{
@@ -212,6 +215,10 @@ pub struct Profile {
     pub reversal_drop: Vec<u8>,
     /// Constant fields a reversal adds.
     pub reversal_constants: Vec<(u8, Constant)>,
+    /// Field 22 for a fallback and 60.4 / 60.5 on financial requests (`[pos]`).
+    pub pos: PosConventions,
+    /// Settlement totals and batch upload layouts (`[settlement]`).
+    pub settlement: SettlementConventions,
     name: Arc<str>,
     templates: Arc<[Template]>,
     /// EMV terminal parameters the profile sets (`[[emv.aid]]`, `[[emv.ca_key]]`), for a
@@ -232,6 +239,7 @@ impl Profile {
             _ => return None,
         };
         let dialect = Dialect::by_name(name)?;
+        let (pos, settlement) = proto::builtin_conventions(name);
         let mut templates = proto::builtin_templates();
         if name == "cup" {
             templates.extend(proto::param_templates());
@@ -244,6 +252,8 @@ impl Profile {
             keys: KeyLayout::standard(hex),
             reversal_drop: REVERSAL_DROP.to_vec(),
             reversal_constants: Vec::new(),
+            pos,
+            settlement,
             name: Arc::from(name),
             templates: templates.into(),
             emv: None,
@@ -499,6 +509,8 @@ const ROOT_KEYS: &[&str] = &[
     "constants",
     "messages",
     "emv",
+    "pos",
+    "settlement",
 ];
 
 /// Keys of a `[[field]]` table.
@@ -775,6 +787,23 @@ impl<'t> Loader<'t> {
             self.check_constants(d, &messages.reversal_constants);
         }
         let emv = get("emv").and_then(|v| self.emv(v));
+        let pos = self.pos_section(get("pos"), &base);
+        let settlement = self.settlement_section(get("settlement"), &base);
+        // Multi-record uploads travel in field 48 of the batch upload.
+        if settlement.upload == UploadLayout::Records
+            && let Some(t) = messages
+                .templates
+                .iter()
+                .find(|t| t.msg == MsgType::BatchUpload)
+            && !t.fields.contains(&48)
+        {
+            let line = get("settlement").map_or(1, |v| self.line(v.span()));
+            self.errors.push(ProfileError::BadValue {
+                line,
+                key: "settlement.upload".into(),
+                reason: "\"records\" needs field 48 in messages.batch-upload".into(),
+            });
+        }
         match dialect {
             Some(d) if self.errors.is_empty() => Ok(Profile {
                 dialect: Arc::new(d),
@@ -788,12 +817,93 @@ impl<'t> Loader<'t> {
                     .into_iter()
                     .map(|c| (c.field, c.value))
                     .collect(),
+                pos,
+                settlement,
                 name: Arc::from(name.as_str()),
                 templates: messages.templates.into(),
                 emv: emv.map(Arc::new),
             }),
             _ => Err(self.finish()),
         }
+    }
+
+    /// `[pos]`: `read_capability` (60.4 on financial requests: one digit, or `""` for no
+    /// 60.4 / 60.5) and `fallback_entry` (field 22's two PAN entry digits for a fallback).
+    fn pos_section(&mut self, v: Option<&Val<'_>>, base: &Profile) -> PosConventions {
+        let mut pos = base.pos.clone();
+        let Some(v) = v else { return pos };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "pos", "expected a table");
+            return pos;
+        };
+        self.known_keys(t, &["read_capability", "fallback_entry"], "pos.");
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "read_capability" => match self.str(val, "pos.read_capability") {
+                    Some("") => pos.read_capability = None,
+                    Some(d) if d.len() == 1 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                        pos.read_capability = d.chars().next();
+                    }
+                    Some(_) => self.bad(
+                        val,
+                        "pos.read_capability",
+                        "expected one digit (60.4), or \"\" for none",
+                    ),
+                    None => {}
+                },
+                "fallback_entry" => match self.str(val, "pos.fallback_entry") {
+                    Some(d) if d.len() == 2 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                        pos.fallback_entry = d.to_owned();
+                    }
+                    Some(_) => self.bad(
+                        val,
+                        "pos.fallback_entry",
+                        "expected two digits (field 22's PAN entry mode)",
+                    ),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        pos
+    }
+
+    /// `[settlement]`: `totals` (`domestic-foreign` | `single`) and `upload` (`records` |
+    /// `per-transaction`).
+    fn settlement_section(&mut self, v: Option<&Val<'_>>, base: &Profile) -> SettlementConventions {
+        let mut set = base.settlement;
+        let Some(v) = v else { return set };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "settlement", "expected a table");
+            return set;
+        };
+        self.known_keys(t, &["totals", "upload"], "settlement.");
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "totals" => match self.str(val, "settlement.totals") {
+                    Some("domestic-foreign") => set.totals = TotalsLayout::DomesticForeign,
+                    Some("single") => set.totals = TotalsLayout::Single,
+                    Some(other) => self.bad(
+                        val,
+                        "settlement.totals",
+                        format!("unknown {other:?} (domestic-foreign, single)"),
+                    ),
+                    None => {}
+                },
+                "upload" => match self.str(val, "settlement.upload") {
+                    Some("records") => set.upload = UploadLayout::Records,
+                    Some("per-transaction") => set.upload = UploadLayout::PerTransaction,
+                    Some(other) => self.bad(
+                        val,
+                        "settlement.upload",
+                        format!("unknown {other:?} (records, per-transaction)"),
+                    ),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        set
     }
 
     /// `base = "cup" | "iso87b" | "iso87a"`: the built-in profile everything else overrides.
@@ -2648,6 +2758,60 @@ add = [43]
         );
         // One line per problem in the message.
         assert_eq!(ProfileErrors(e).to_string().lines().count(), 9);
+    }
+
+    #[test]
+    fn pos_and_settlement_sections_set_the_issue_20_layouts() {
+        let cup = Profile::by_name("cup").unwrap();
+        assert_eq!(cup.pos.read_capability, Some('6'));
+        assert_eq!(cup.pos.fallback_entry, "02");
+        assert_eq!(cup.settlement.totals, TotalsLayout::DomesticForeign);
+        assert_eq!(cup.settlement.upload, UploadLayout::Records);
+        let iso = Profile::by_name("iso87b").unwrap();
+        assert_eq!(iso.pos.read_capability, None);
+        assert_eq!(iso.pos.fallback_entry, "80");
+        assert_eq!(iso.settlement.totals, TotalsLayout::Single);
+        // Today's layouts on cup by profile, and the reverse on iso87b.
+        let p = Profile::from_toml(
+            "base = \"cup\"\n[pos]\nread_capability = \"\"\nfallback_entry = \"80\"\n\
+             [settlement]\ntotals = \"single\"\nupload = \"per-transaction\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.pos.read_capability, None);
+        assert_eq!(p.pos.fallback_entry, "80");
+        assert_eq!(p.settlement.totals, TotalsLayout::Single);
+        assert_eq!(p.settlement.upload, UploadLayout::PerTransaction);
+        let (m, _) = sale(&p);
+        assert_eq!(m.text(60), Some("22000007"), "8-digit field 60");
+        let (m, _) = sale(&cup);
+        assert_eq!(m.text(60), Some("2200000700060"));
+        let p = Profile::from_toml(
+            "base = \"iso87b\"\n[pos]\nread_capability = \"5\"\n\
+             [settlement]\ntotals = \"domestic-foreign\"\nupload = \"records\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.pos.read_capability, Some('5'));
+        assert_eq!(p.settlement.upload, UploadLayout::Records);
+        let e = errors(
+            "base = \"cup\"\n[pos]\nread_capability = \"66\"\nfallback_entry = \"8\"\n\
+             reader = 1\n[settlement]\ntotals = \"double\"\nupload = 3\n",
+        );
+        let lines: Vec<usize> = e.iter().map(ProfileError::line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 7, 8], "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.to_string().contains("domestic-foreign, single")),
+            "{e:?}"
+        );
+        let e = errors("base = \"cup\"\n[messages.batch-upload]\nremove = [48]\n");
+        assert!(e[0].to_string().contains("needs field 48"), "{e:?}");
+        assert!(
+            Profile::from_toml(
+                "base = \"cup\"\n[settlement]\nupload = \"per-transaction\"\n\
+                 [messages.batch-upload]\nremove = [48]\n"
+            )
+            .is_ok()
+        );
     }
 
     #[test]
