@@ -446,3 +446,253 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A host whose next `corrupt` MACed answers leave with a damaged MAC (item 5's recovery path).
+struct CorruptingHost {
+    acquirer: Arc<Acquirer>,
+    corrupt: std::sync::atomic::AtomicU32,
+}
+
+impl smartpos_sim::net::FrameHandler for CorruptingHost {
+    fn handle(&self, conn: smartpos_sim::net::ConnInfo, request: &[u8]) -> Vec<Vec<u8>> {
+        use std::sync::atomic::Ordering;
+        let sign_in = Dialect::cup()
+            .unpack(request)
+            .is_ok_and(|m| m.mti == smartpos_iso8583::Mti::NETWORK);
+        let mut faults = conn.faults;
+        if !sign_in
+            && self
+                .corrupt
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            faults.bad_mac = true;
+        }
+        self.acquirer
+            .handle_request(faults, request)
+            .into_iter()
+            .collect()
+    }
+}
+
+/// A PIN pad that hands the SDK the audit's digits.
+struct AuditPad;
+
+impl smartpos_terminal::card::PinEntry for AuditPad {
+    fn pin(&mut self, _masked_pan: &str, _amount: u64) -> smartpos_terminal::card::PinInput {
+        smartpos_terminal::card::PinInput::Digits(Pin::new(PIN).unwrap())
+    }
+}
+
+/// A chip sale of 20.00 whose card asks for an online PIN: from the app's PIN pad (the audit's
+/// digits), or, on a device, from the security module's own pad (no PinEntry).
+async fn chip_pin_sale(t: &mut Terminal, device: bool) -> Result<TxnOutcome, TerminalError> {
+    use smartpos_sim::certified::{Presentation, SimBehaviour, SimCertifiedKernel, SimScheme};
+    let mut kernel = SimCertifiedKernel::new(
+        SimScheme::UnionPay,
+        Presentation::Chip,
+        SimBehaviour {
+            pin_on_pin_pad: true,
+            ..SimBehaviour::APPROVE
+        },
+    )
+    .unwrap();
+    let mut pad = AuditPad;
+    let pin: Option<&mut dyn smartpos_terminal::card::PinEntry> =
+        if device { None } else { Some(&mut pad) };
+    t.transact(
+        smartpos_txn::TxnIntent::sale(2_000),
+        smartpos_terminal::card::CardSource::Certified {
+            kernel: &mut kernel,
+            pin,
+        },
+    )
+    .await
+}
+
+/// The security module paths (issue 18): with the software module (the app's PIN digits) and
+/// with the hardware double (the PIN on its pad), sign-ins, a chip sale with online PIN, a
+/// response that fails its MAC (the terminal signs in again: a second key block), module
+/// errors, the support bundle and the journal: no PIN digits, no clear or enciphered PIN block,
+/// no working key (clear or under the TMK) and no TMK anywhere but in the journal's key block,
+/// which the journal keeps under the TMK by design.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_pin_digits_pin_block_or_key_through_the_security_modules() {
+    use smartpos_crypto::module::{
+        KeyRef, ModuleError, PinRequest, PinSource, SecurityModule, SoftwareModule,
+    };
+    use smartpos_tests::ped::{PadInput, PedDouble};
+    let cap = capture();
+    const CHIP_PAN: &str = "6228480402564890018";
+    for device in [false, true] {
+        let acquirer = Arc::new(
+            Acquirer::new(AcquirerConfig {
+                dialect: "cup".into(),
+                tmk: test_tmk(),
+                ledger_file: None,
+            })
+            .unwrap(),
+        );
+        let host = Arc::new(CorruptingHost {
+            acquirer,
+            corrupt: Default::default(),
+        });
+        let server = Server::bind(ServerConfig::default(), host.clone())
+            .await
+            .unwrap()
+            .spawn();
+        let dir = temp_dir("secrets-modules");
+        let ped = Arc::new(PedDouble::new());
+        ped.inject_master(0, test_tmk());
+        let module: Arc<dyn SecurityModule> = if device {
+            ped.clone()
+        } else {
+            Arc::new(SoftwareModule::new(test_tmk()))
+        };
+        let mut t = Terminal::open_with_module(
+            config(server.local_addr().port(), 500),
+            None,
+            &dir.join("journal.db"),
+            module.clone(),
+            &JournalKey::new(JOURNAL_KEY),
+        )
+        .unwrap();
+        let frames: Arc<Mutex<Vec<Frame>>> = Arc::default();
+        let f2 = frames.clone();
+        t.set_probe(move |p| match p {
+            Probe::BeforeSend(b) => f2.lock().unwrap().push((true, b.to_vec())),
+            Probe::Received(b) => f2.lock().unwrap().push((false, b.to_vec())),
+            _ => {}
+        });
+        let events: Arc<Mutex<Vec<String>>> = Arc::default();
+        let e2 = events.clone();
+        t.set_listener(move |e| e2.lock().unwrap().push(format!("{e:?}")));
+        let mut texts = Texts::default();
+
+        t.sign_in("01").await.unwrap();
+        // A chip sale with online PIN: the app's digits (software) or the device's pad.
+        if device {
+            ped.type_on_pad(PadInput::Digits(PIN.into()));
+        }
+        let r = chip_pin_sale(&mut t, device).await;
+        assert_eq!(r.as_ref().unwrap().record.state, TxnState::Approved);
+        texts.result(&r);
+        // The answer fails its MAC: reversed, signed in again (new keys), delivered.
+        host.corrupt.store(1, std::sync::atomic::Ordering::SeqCst);
+        if device {
+            ped.type_on_pad(PadInput::Digits(PIN.into()));
+        }
+        let r = chip_pin_sale(&mut t, device).await;
+        assert!(r.as_ref().unwrap().security.is_some(), "{r:?}");
+        texts.result(&r);
+        // The cardholder cancels (device) / a module error (software: no pad of its own).
+        let pan = Pan::new(CHIP_PAN).unwrap();
+        let digits = Pin::new(PIN).unwrap();
+        for source in [PinSource::Digits(&digits), PinSource::PinPad { amount: 9 }] {
+            let e = module
+                .pin_block(&PinRequest {
+                    key: KeyRef::Working,
+                    format: PinBlockFormat::Iso0,
+                    pan: Some(&pan),
+                    source,
+                })
+                .map(|b| format!("{b:?}"));
+            texts.0.push(format!("{e:?}"));
+            if let Err(e) = e {
+                texts.both(&e);
+            }
+        }
+        texts.both(&ModuleError::KeyCheck {
+            role: smartpos_crypto::module::KeyRole::Mak,
+        });
+        texts.0.push(format!("{module:?}", module = ped));
+        texts.0.push(t.support_bundle().unwrap().to_string());
+        texts.debug(&t.pending());
+        texts.0.extend(events.lock().unwrap().iter().cloned());
+        for r in t.journal().all().unwrap() {
+            texts.debug(&r);
+        }
+        for (_, f) in frames.lock().unwrap().iter() {
+            if let Ok(m) = Dialect::cup().unpack(f) {
+                texts.0.push(Dialect::cup().dump(&m));
+            }
+        }
+        drop(t);
+        server.shutdown().await;
+
+        // The secrets, from the run: every key block the host sent (two sign-ins).
+        let profile = Profile::by_name("cup").unwrap();
+        let blocks: Vec<Vec<u8>> = frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(sent, _)| !sent)
+            .filter_map(|(_, f)| Dialect::cup().unpack(f).ok())
+            .filter_map(|m| m.get(62).and_then(|b| profile.decode_key_block(b)))
+            .collect();
+        assert_eq!(blocks.len(), 2, "two sign-ins, two key blocks");
+        let mut secrets = Secrets::default();
+        secrets.add("pin", PIN);
+        secrets.add("chip pan", CHIP_PAN);
+        secrets.add("tmk", TEST_TMK_HEX);
+        let mut journal_secrets = Secrets::default();
+        journal_secrets.add("pin", PIN);
+        for block in &blocks {
+            let keys = unwrap_key_block(&test_tmk(), block).unwrap();
+            secrets.add_bytes("key block", block);
+            for (i, part) in block.chunks(20).enumerate() {
+                secrets.add_bytes(&format!("working key {i} under tmk"), &part[..16]);
+            }
+            for (what, k) in [("pik", &keys.pik), ("mak", &keys.mak)] {
+                secrets.add_bytes(what, k.expose());
+                journal_secrets.add_bytes(what, k.expose());
+            }
+            let clear =
+                pinblock::encode_with_fill(PinBlockFormat::Iso0, &digits, Some(&pan), &[]).unwrap();
+            let enc = pinblock::encipher_tdes(&keys.pik, &clear).unwrap();
+            secrets.add_bytes("clear pin block", clear.expose());
+            secrets.add_bytes("pin block", enc.expose());
+            journal_secrets.add_bytes("clear pin block", clear.expose());
+            journal_secrets.add_bytes("pin block", enc.expose());
+        }
+        // The journal: none of the clear secrets, in hex or raw.
+        let bytes = journal_bytes(&dir);
+        for (what, text) in &journal_secrets.0 {
+            let raw = hex::decode(text).unwrap_or_else(|_| text.clone().into_bytes());
+            assert!(
+                !contains(&bytes, &raw) && !contains(&bytes, text.as_bytes()),
+                "device {device}: the journal holds the {what}"
+            );
+        }
+        let lines = cap
+            .lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut leaks = Vec::new();
+        for (source, items) in [("log", &lines), ("formatted", &texts.0)] {
+            for s in items {
+                let found = secrets.found_in(s);
+                if !found.is_empty() {
+                    leaks.push(format!("{source}: {found:?} in {s:.200}"));
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "device {device}: secrets leaked:\n{}",
+            leaks.join("\n")
+        );
+        // Not vacuous: the bundle and the dumps were there, with the masked PAN.
+        let masked = pan.masked();
+        assert!(
+            texts.0.iter().any(|s| s.contains(&masked)),
+            "device {device}"
+        );
+        if device {
+            use std::sync::atomic::Ordering::SeqCst;
+            assert_eq!(ped.pin_blocks.load(SeqCst), 2);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -3,6 +3,7 @@
 //! signs in again by itself once, then delivers what is pending and runs the command again
 //! (issue 22). A host restarted with its ledger file keeps the keys, so no sign-in is needed.
 
+use smartpos_diagnosis::SecurityRecovery;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
 use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle};
 use smartpos_sim::reconcile::reconcile;
@@ -191,9 +192,13 @@ async fn a_host_that_refuses_the_sign_in_leaves_the_item_pending_with_its_answer
     assert_eq!((delivered, remaining), (0, 1));
     let item = t.pending()[0].clone();
     assert_eq!(t.last_host_answer(&item).as_deref(), Some("97"));
+    // The sign-in this sale made by itself failed too: the error says why (issue 18 item 5).
     assert!(matches!(
         t.sale(5_000, test_card(), None, None).await,
-        Err(TerminalError::Op(OpError::PendingUndelivered { count: 1 }))
+        Err(TerminalError::Security {
+            recovery: SecurityRecovery::SignInKeyCheck,
+            cause: OpError::PendingUndelivered { count: 1 }
+        })
     ));
     server.shutdown().await;
 }

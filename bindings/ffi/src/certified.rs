@@ -160,24 +160,38 @@ impl CardNumber {
 }
 
 /// An ISO 9564 PIN block the device's secure PIN pad encrypted under the PIN key loaded into
-/// it (8 bytes). Hidden from `toString()`; zeroized when dropped.
+/// it (8 bytes; 16 for format 4 and SM4 blocks). Hidden from `toString()`; zeroized when
+/// dropped.
 #[derive(Debug, uniffi::Object)]
 pub struct PinBlock(SecretBytes);
 
 #[uniffi::export]
 impl PinBlock {
-    /// The encrypted block (8 bytes); throws `Rejected` for another length.
+    /// The encrypted block (8 or 16 bytes); throws `Rejected` for another length.
     #[uniffi::constructor]
     pub fn new(block: Vec<u8>) -> Result<Arc<Self>, SmartPosError> {
         stats::call();
         let block = SecretBytes::new(block);
-        if block.len() != 8 {
+        if block.len() != 8 && block.len() != 16 {
             return Err(rejected(format!(
-                "a PIN block is 8 bytes, not {}",
+                "a PIN block is 8 or 16 bytes, not {}",
                 block.len()
             )));
         }
         Ok(Arc::new(PinBlock(block)))
+    }
+}
+
+impl PinBlock {
+    /// A block made inside Rust (the test kit's security module).
+    #[cfg(any(test, feature = "testkit"))]
+    pub(crate) fn from_secret(block: SecretBytes) -> PinBlock {
+        PinBlock(block)
+    }
+
+    /// The encrypted block, for the core.
+    pub(crate) fn secret(&self) -> &SecretBytes {
+        &self.0
     }
 }
 

@@ -23,6 +23,10 @@
 //!   masked [`CardNumber`] and [`PinBlock`], [`HostAnswer`], [`CardDecision`]), the one place
 //!   where they are converted to and from the core's, and the sale and pre-authorisation
 //!   through it.
+//! - `security.rs`: the app's [`SecurityModule`] (the device's security processor, or the
+//!   app's own keystore module): its records (key deliveries as ciphertext, key roles, MAC
+//!   methods, PIN pad requests), the adapter to the core's trait, and the core's module behind
+//!   the foreign trait (the test kit's). No clear key or PIN digit crosses.
 //! - `reader.rs`: the mPOS reader: the app's [`ReaderLink`], the [`ChunkSender`] its
 //!   notifications feed, and [`MposReader`] (an `ApduTransport` for contactless sales).
 //! - `params.rs`: the acquirer's EMV parameters: download, read, set, and the TLV records for
@@ -37,7 +41,7 @@
 //!   own thread holds.
 //! - `stats.rs`: counters of FFI crossings for the benchmark.
 //! - `testkit.rs` (feature `testkit`): the in-process [`HostSimulator`], [`SimulatedCard`],
-//!   [`SimulatedReader`] and [`SimulatedKernel`] for JVM tests.
+//!   [`SimulatedReader`], [`SimulatedKernel`] and [`SoftwareSecurityModule`] for JVM tests.
 //! - `bin/uniffi-bindgen.rs`: the bindgen command used in library mode by `bindings/kotlin`.
 
 uniffi::setup_scaffolding!();
@@ -53,6 +57,7 @@ pub mod printer;
 pub mod reader;
 mod reentry;
 pub mod safety;
+pub mod security;
 pub mod stats;
 pub mod terminal;
 // Also in this crate's own tests, which run terminals against the simulator.
@@ -69,6 +74,9 @@ pub use contactless::{ApduTransport, CardTransportError, PinEntry, PinInput};
 pub use error::SmartPosError;
 pub use printer::ReceiptPrinter;
 pub use reader::{ChunkSender, MposReader, ReaderLink};
+pub use security::{SecurityModule, SecurityModuleError};
 pub use terminal::Terminal;
 #[cfg(feature = "testkit")]
-pub use testkit::{HostSimulator, SimulatedCard, SimulatedKernel, SimulatedReader};
+pub use testkit::{
+    HostSimulator, SimulatedCard, SimulatedKernel, SimulatedReader, SoftwareSecurityModule,
+};

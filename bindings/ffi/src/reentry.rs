@@ -45,6 +45,8 @@ pub(crate) enum Callback {
     ReaderLink,
     /// `SecureStore.get` / `put`.
     SecureStore,
+    /// `SecurityModule` (key loading, MAC, PIN pad, data encryption, DUKPT).
+    SecurityModule,
     /// `TerminalListener.onEvent`.
     Listener,
     /// `LogSink.log`.
@@ -61,6 +63,7 @@ impl Callback {
             Callback::CertifiedKernel => "CertifiedKernel",
             Callback::ReaderLink => "ReaderLink.write",
             Callback::SecureStore => "SecureStore",
+            Callback::SecurityModule => "SecurityModule",
             Callback::Listener => "TerminalListener.onEvent",
             Callback::LogSink => "LogSink.log",
         }

@@ -26,10 +26,11 @@ use crate::convert::{
 use crate::error::SmartPosError;
 use crate::printer::ReceiptPrinter;
 use crate::reentry;
+use crate::security::{ForeignModule, SecurityModule};
 use crate::stats;
 use smartpos_terminal::TerminalError;
 use smartpos_terminal::card::{self as core_card, CardSource};
-use smartpos_terminal::store::load_keys;
+use smartpos_terminal::store::{load_journal_key, load_keys, load_module};
 use smartpos_txn::TxnIntent;
 use smartpos_txn::model;
 use std::future::Future;
@@ -148,15 +149,55 @@ impl Terminal {
         smartpos_terminal::files::owner_only_dir(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
-        let (tmk, journal_key) = load_keys(&StoreAdapter(Arc::clone(&store)))?;
-        // Under the journal guard (see `smartpos_terminal::guard`): a missing, emptied,
-        // foreign or rolled-back journal is refused with `SmartPosError::JournalRefused`.
+        let (module, journal_key) = load_module(&StoreAdapter(Arc::clone(&store)))?;
+        Terminal::open_guarded(cfg, None, dir, module, &journal_key, store, card_reader)
+    }
+
+    /// Opens the terminal like [`Terminal::open`], with its keys in the app's
+    /// `security_module` (the device's security processor, see `SecurityModule`) instead of
+    /// the SDK's software module: `store` then holds only the journal key and the journal
+    /// guard, no `tmk`. The sign-in's keys go into the module as ciphertext; MACs and PIN
+    /// blocks come out of it; no clear key crosses.
+    #[uniffi::constructor]
+    pub fn open_with_security_module(
+        config: TerminalConfig,
+        data_dir: String,
+        store: Arc<dyn SecureStore>,
+        card_reader: Option<Arc<dyn CardReader>>,
+        security_module: Arc<dyn SecurityModule>,
+    ) -> Result<Arc<Self>, SmartPosError> {
+        stats::call();
+        let cfg = config.to_core()?;
+        let dir = PathBuf::from(data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
+        })?;
+        let journal_key = load_journal_key(&StoreAdapter(Arc::clone(&store)))?;
+        let module = Arc::new(ForeignModule(security_module));
+        Terminal::open_guarded(cfg, None, dir, module, &journal_key, store, card_reader)
+    }
+}
+
+impl Terminal {
+    /// The rest of opening: the core terminal under the journal guard (see
+    /// `smartpos_terminal::guard`: a missing, emptied, foreign or rolled-back journal is
+    /// refused with `SmartPosError::JournalRefused`), its listener and its runtime.
+    fn open_guarded(
+        cfg: smartpos_terminal::TerminalConfig,
+        profile: Option<smartpos_txn::proto::Profile>,
+        dir: PathBuf,
+        module: Arc<dyn smartpos_crypto::SecurityModule>,
+        journal_key: &smartpos_terminal::journal::JournalKey,
+        store: Arc<dyn SecureStore>,
+        card_reader: Option<Arc<dyn CardReader>>,
+    ) -> Result<Arc<Self>, SmartPosError> {
+        let tid = cfg.tid.clone();
         let mut core = Core::open_guarded(
             cfg,
-            None,
+            profile,
             &dir.join("journal.db"),
-            tmk,
-            &journal_key,
+            module,
+            journal_key,
             Arc::new(StoreAdapter(store)),
             smartpos_terminal::guard::STAN_BLOCK,
         )?;
@@ -176,10 +217,13 @@ impl Terminal {
             card_reader,
             printer: Mutex::new(None),
             printing: Mutex::new(()),
-            tid: config.tid,
+            tid,
         }))
     }
+}
 
+#[uniffi::export]
+impl Terminal {
     /// Adds a listener for progress events; returns an id for [`Terminal::remove_listener`].
     pub fn add_listener(&self, listener: Arc<dyn TerminalListener>) -> u64 {
         stats::call();

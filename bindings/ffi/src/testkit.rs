@@ -387,6 +387,64 @@ pub fn test_secure_store() -> Arc<dyn SecureStore> {
     Arc::new(store)
 }
 
+/// The SDK's software security module for JVM tests, behind the `SecurityModule` interface:
+/// the simulator's TEST TMK (in Rust memory only) as its master key, and a simulated PIN pad
+/// whose digits the test "types" with [`SoftwareSecurityModule::type_pin`] (the interface takes
+/// no digits from Kotlin, as a real PED takes none). Open a terminal with
+/// `Terminal.openWithSecurityModule(config, dir, store, reader, module.asSecurityModule())`;
+/// a Kotlin module can delegate to it, to test the app's side of the interface.
+#[derive(uniffi::Object)]
+pub struct SoftwareSecurityModule {
+    module: Arc<crate::security::CoreModule>,
+}
+
+impl std::fmt::Debug for SoftwareSecurityModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftwareSecurityModule")
+            .finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl SoftwareSecurityModule {
+    /// A module holding the TEST TMK, no working keys yet (a sign-in loads them).
+    #[uniffi::constructor]
+    pub fn new() -> Result<Arc<Self>, SmartPosError> {
+        stats::call();
+        let tmk = TdesKey::new(&tmk_bytes())
+            .map_err(|e| SmartPosError::internal(format!("TEST TMK: {e}")))?;
+        Ok(Arc::new(SoftwareSecurityModule {
+            module: Arc::new(crate::security::CoreModule {
+                inner: Arc::new(smartpos_crypto::SoftwareModule::new(tmk)),
+                pad: Default::default(),
+            }),
+        }))
+    }
+
+    /// The cardholder types `digits` at the next PIN prompt of the simulated pad. Throws
+    /// `Rejected` (without echoing them) when they are not 4 to 12 digits.
+    pub fn type_pin(&self, digits: String) -> Result<(), SmartPosError> {
+        stats::call();
+        let digits = zeroize::Zeroizing::new(digits);
+        let pin = smartpos_crypto::Pin::new(&digits).map_err(|_| SmartPosError::Rejected {
+            reason: "a PIN is 4 to 12 digits".into(),
+            diagnosis: None,
+        })?;
+        self.module
+            .pad
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_back(pin);
+        Ok(())
+    }
+
+    /// The module, for `Terminal.openWithSecurityModule` or a Kotlin module to delegate to.
+    pub fn as_security_module(&self) -> Arc<dyn crate::security::SecurityModule> {
+        stats::call();
+        self.module.clone()
+    }
+}
+
 /// Which simulated card to tap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum SimCardProfile {

@@ -7,8 +7,8 @@
 //! and wait for a frame or the engine's deadline.
 
 use crate::card::{
-    ApduTransport, CardError, CardRead, CardSource, card_data, complete_certified, kernel_request,
-    read_certified, read_contactless,
+    ApduTransport, CardError, CardRead, CardSource, PinBlocks, card_data, complete_certified,
+    kernel_request, read_certified, read_contactless,
 };
 use crate::guard::{GuardWriter, JournalGuard};
 use crate::journal::{CardInfo, TraceLine};
@@ -19,6 +19,8 @@ use crate::printing::{
 };
 use crate::safety::Safety;
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{KeyRef, SecurityModule, SoftwareModule};
+use smartpos_crypto::pinblock::PinBlockFormat;
 use smartpos_emv::certified::{CardDecision, CertifiedKernel, EntryMode};
 use smartpos_emv::kernel::{CryptogramType, Cvm, KernelConfig, issuer_response};
 use smartpos_receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
@@ -138,6 +140,29 @@ pub enum TerminalError {
         /// What failed.
         reason: String,
     },
+    /// The command failed after a security failure (a response that failed its MAC check, or
+    /// the host's `A0` / `97`) that signing in again once did not cure: the keys still
+    /// disagree, or the sign-in failed (`recovery` says which). `cause` is the command's own
+    /// error (often `PendingUndelivered`: a reversal the host's answers keep failing).
+    #[error("{cause} (security keys: {})", recovery_text(*recovery))]
+    Security {
+        /// How the terminal's own recovery ended.
+        recovery: smartpos_diagnosis::SecurityRecovery,
+        /// The command's error.
+        cause: OpError,
+    },
+}
+
+fn recovery_text(r: smartpos_diagnosis::SecurityRecovery) -> &'static str {
+    use smartpos_diagnosis::SecurityRecovery as R;
+    match r {
+        R::KeysRenewed => "renewed",
+        R::MacStillFailing => "renewed, and the host's answers still fail their MAC check",
+        R::SignInFailed => "signing in again failed",
+        R::SignInKeyCheck => "the new keys failed their check values",
+        R::SignInModuleFailed => "the security module could not load the new keys",
+        _ => "not renewed",
+    }
 }
 
 /// The result of a financial command.
@@ -153,6 +178,10 @@ pub struct TxnOutcome {
     pub replayed: bool,
     /// For chip and contactless cards: what the card did.
     pub card: Option<CardSummary>,
+    /// When this call had to sign in again by itself (a response failed its MAC check, or the
+    /// host answered `A0` / `97`): how that ended. The diagnosis of a reversed transaction
+    /// then says the keys were renewed, or why they could not be.
+    pub security: Option<smartpos_diagnosis::SecurityRecovery>,
 }
 
 /// What a chip card did during a transaction (no card data).
@@ -273,9 +302,10 @@ fn profile_of(cfg: &TerminalConfig) -> Result<Profile, TerminalError> {
 impl Terminal {
     /// Opens the terminal: the journal at `journal_path`, recovery of anything left in flight
     /// (armed reversals are journaled before this returns; they are sent by the next command or
-    /// [`Terminal::recover`]). Without a secure store there is no journal guard: a missing or
-    /// emptied journal opens as a new one, as before. Apps use [`Terminal::open_guarded`]
-    /// (`DataDir::open` and the FFI do).
+    /// [`Terminal::recover`]). The keys are used through a [`SoftwareModule`] holding `tmk`.
+    /// Without a secure store there is no journal guard: a missing or emptied journal opens as
+    /// a new one, as before. Apps use [`Terminal::open_guarded`] (`DataDir::open` and the FFI
+    /// do).
     pub fn open(
         cfg: TerminalConfig,
         journal_path: &Path,
@@ -296,9 +326,27 @@ impl Terminal {
         tmk: TdesKey,
         journal_key: &JournalKey,
     ) -> Result<Terminal, TerminalError> {
+        let module: Arc<dyn SecurityModule> = Arc::new(SoftwareModule::new(tmk));
+        Terminal::open_with_module(cfg, Some(profile), journal_path, module, journal_key)
+    }
+
+    /// Opens the terminal (no journal guard, like [`Terminal::open`]) with its keys in
+    /// `module`: a device's security processor, or a test double of one. `profile` overrides
+    /// the built-in profile named by `cfg.dialect`.
+    pub fn open_with_module(
+        cfg: TerminalConfig,
+        profile: Option<Profile>,
+        journal_path: &Path,
+        module: Arc<dyn SecurityModule>,
+        journal_key: &JournalKey,
+    ) -> Result<Terminal, TerminalError> {
         cfg.validate()?;
+        let profile = match profile {
+            Some(p) => p,
+            None => profile_of(&cfg)?,
+        };
         let journal = Journal::open(journal_path, journal_key)?;
-        Terminal::start(cfg, profile, journal, tmk, None)
+        Terminal::start(cfg, profile, journal, module, None)
     }
 
     /// Opens the terminal under the journal guard kept in `store` (see `guard.rs`): a journal
@@ -308,12 +356,14 @@ impl Terminal {
     /// reservation is rewritten in `store` whenever a commit passes it, before the message
     /// goes out. `profile` overrides the built-in profile named by `cfg.dialect`;
     /// `stan_block` is the reservation size ([`crate::guard::STAN_BLOCK`] outside tests).
+    /// The keys are used through `module` (the software module from
+    /// [`crate::store::load_module`], or the device's).
     /// [`Terminal::open`] (keys given directly, no store) has no guard.
     pub fn open_guarded(
         cfg: TerminalConfig,
         profile: Option<Profile>,
         journal_path: &Path,
-        tmk: TdesKey,
+        module: Arc<dyn SecurityModule>,
         journal_key: &JournalKey,
         store: Arc<dyn crate::store::SecureStore>,
         stan_block: u32,
@@ -325,14 +375,14 @@ impl Terminal {
         };
         let (journal, guard) =
             crate::guard::open_journal(journal_path, journal_key, store, stan_block)?;
-        Terminal::start(cfg, profile, journal, tmk, Some(guard))
+        Terminal::start(cfg, profile, journal, module, Some(guard))
     }
 
     fn start(
         cfg: TerminalConfig,
         profile: Profile,
         journal: Journal,
-        tmk: TdesKey,
+        module: Arc<dyn SecurityModule>,
         guard: Option<GuardWriter>,
     ) -> Result<Terminal, TerminalError> {
         let restored = journal.restore()?;
@@ -346,7 +396,7 @@ impl Terminal {
         );
         ecfg.response_timeout_ms =
             u64::try_from(cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX);
-        let engine = Engine::restore(ecfg, tmk, restored);
+        let engine = Engine::restore(ecfg, module, restored);
         let mut journal = journal;
         let safety = Safety::load(&mut journal, unix_now_ms())?;
         let defaults = ReceiptSettings {
@@ -415,6 +465,21 @@ impl Terminal {
             }
         }
         Ok(t)
+    }
+
+    /// How this terminal's PIN blocks are made: by its security module, under the working PIK,
+    /// ISO 9564 format 0.
+    fn pin_blocks(&self) -> PinBlocks<'_> {
+        PinBlocks {
+            module: self.engine.security_module().as_ref(),
+            key: KeyRef::Working,
+            format: PinBlockFormat::Iso0,
+        }
+    }
+
+    /// The security module that holds this terminal's keys.
+    pub fn security_module(&self) -> &Arc<dyn SecurityModule> {
+        self.engine.security_module()
     }
 
     /// Logs an event and hands it to the listener.
@@ -562,7 +627,12 @@ impl Terminal {
                         self.engine.handle_card_decision(now, verdict);
                     }
                     Output::Event(Event::Finished(f)) => finished = Some((f.command, f.result)),
-                    Output::Event(e) => self.emit(&e),
+                    Output::Event(e) => {
+                        if matches!(e, Event::ResponseMacFailed { .. }) {
+                            self.answers.mac_failed();
+                        }
+                        self.emit(&e);
+                    }
                 }
             }
             if let Some(f) = finished.take() {
@@ -831,6 +901,7 @@ impl Terminal {
             reversal_pending,
             replayed: true,
             card,
+            security: None,
         }))
     }
 
@@ -979,7 +1050,7 @@ impl Terminal {
                         read.outcome.cvm == Cvm::OnlinePin,
                     ),
                 });
-                let card = card_data(&read, intent.amount, pin, self.engine.pin_key())?;
+                let card = card_data(&read, intent.amount, pin, self.pin_blocks())?;
                 let info = contactless_info(&read);
                 self.run_card_txn(req(card), info, None).await
             }
@@ -999,7 +1070,7 @@ impl Terminal {
                     self.entry_modes.clone(),
                 )?;
                 let decides = kind != TxnKind::Balance;
-                let read = read_certified(kernel, &request, pin, self.engine.pin_key(), decides)?;
+                let read = read_certified(kernel, &request, pin, self.pin_blocks(), decides)?;
                 self.emit(&Event::CardRead {
                     pan_masked: read
                         .card
@@ -1497,6 +1568,7 @@ pub(crate) fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
             reversal_pending,
             replayed: false,
             card: None,
+            security: None,
         }),
         other => Err(unexpected(other)),
     }

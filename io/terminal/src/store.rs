@@ -2,6 +2,8 @@
 //!
 //! [`SecureStore`] is implemented by the app (on Android: values wrapped by an Android Keystore
 //! AES-GCM key). It holds the terminal master key (`tmk`) and the journal key (`journal_key`).
+//! [`load_module`] makes the software security module over that TMK; a terminal whose keys are
+//! in a security processor opens with the device's module instead and keeps no `tmk` here.
 //! [`FileSecureStore`] keeps them in plain files with mode 0600: it exists for the CLI, tests and
 //! development, and it is NOT a secure store.
 //!
@@ -16,7 +18,9 @@ use crate::runtime::{Terminal, TerminalConfig, TerminalError};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{SecurityModule, SoftwareModule};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 /// The wrapper [`SecureStore::get`] returns (re-exported so implementors need no `zeroize`
 /// dependency of their own).
@@ -240,6 +244,12 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
         })?;
     let tmk = TdesKey::new(&tmk)
         .map_err(|e| TerminalError::Config(format!("stored TMK unusable: {e}")))?;
+    Ok((tmk, load_journal_key(store)?))
+}
+
+/// The journal key from a secure store, created on first use. A terminal whose keys are in a
+/// security processor needs only this from the store (no `tmk`).
+pub fn load_journal_key(store: &dyn SecureStore) -> Result<JournalKey, TerminalError> {
     let jk = match store.get("journal_key").map_err(TerminalError::Config)? {
         Some(k) => k,
         None => {
@@ -257,7 +267,16 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
         .as_slice()
         .try_into()
         .map_err(|_| TerminalError::Config("stored journal key must be 32 bytes".into()))?;
-    Ok((tmk, JournalKey::new(arr)))
+    Ok(JournalKey::new(arr))
+}
+
+/// The software security module over the TMK in `store` (see [`load_keys`]), and the journal
+/// key: what a terminal without a security processor (mPOS, the CLI, JVM tests) opens with.
+pub fn load_module(
+    store: &dyn SecureStore,
+) -> Result<(Arc<dyn SecurityModule>, JournalKey), TerminalError> {
+    let (tmk, jk) = load_keys(store)?;
+    Ok((Arc::new(SoftwareModule::new(tmk)), jk))
 }
 
 /// Loads and validates an acquirer profile file; every error is reported with its line.
@@ -403,12 +422,12 @@ impl DataDir {
             }
         };
         let store = self.store();
-        let (tmk, jk) = load_keys(&store)?;
+        let (module, jk) = load_module(&store)?;
         let mut t = Terminal::open_guarded(
             cfg,
             profile,
             &self.journal_path(),
-            tmk,
+            module,
             &jk,
             std::sync::Arc::new(store),
             stan_block,

@@ -11,6 +11,9 @@
 //! - `dukpt/tdes.rs`: TDES DUKPT (X9.24-1:2009), host derivation and the terminal's
 //!   future-key registers; `dukpt/aes.rs`: AES DUKPT (X9.24-3-2017).
 //! - `emv.rs`: ICC master keys (options A and B), common session key, ARQC, ARPC.
+//! - `module.rs`: [`SecurityModule`], the interface for everything that touches a terminal's
+//!   keys (working-key storage, MAC, PIN block, data encryption, DUKPT), and
+//!   [`SoftwareModule`], its implementation with keys in memory.
 //!
 //! No I/O, clocks or threads. Randomness comes from ring's `SystemRandom` (key generation,
 //! default PIN fill) or from a caller-supplied source.
@@ -20,8 +23,10 @@ pub mod emv;
 mod error;
 pub mod keys;
 pub mod mac;
+pub mod module;
 pub mod pinblock;
 
 pub use error::CryptoError;
 pub use keys::{AesKey, TdesKey, unwrap_working_key, wrap_working_key};
+pub use module::{ModuleError, SecurityModule, SoftwareModule};
 pub use pinblock::{Pin, PinBlockFormat};

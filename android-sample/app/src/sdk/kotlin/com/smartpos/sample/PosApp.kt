@@ -30,6 +30,7 @@ import com.smartpos.sample.ui.DeferredGateway
 import com.smartpos.sample.ui.PaymentGateway
 import com.smartpos.sample.ui.PosActivity
 import com.smartpos.sample.ui.PosViewModel
+import com.smartpos.sdk.ffi.SecurityModule
 
 /**
  * Sample app files:
@@ -41,7 +42,9 @@ import com.smartpos.sample.ui.PosViewModel
  * - `sdk/`: the bridges from all of the above to the SmartPOS SDK's foreign traits
  *   (`Bridges.kt`: `IsoDepApduTransport`, `LazyCardTransport`, `EscPosReceiptPrinter`,
  *   `BleMposBridge`, PIN entry), `VendorKernel.kt` (the slot for a smart POS's certified EMV
- *   kernel) and `SdkGateway`, the screens' gateway over the SDK's `Terminal`.
+ *   kernel), `VendorPed.kt` (the slot for its security processor), `KeystoreSecurityModule.kt`
+ *   (keys in the Android Keystore on a device without one) and `SdkGateway`, the screens'
+ *   gateway over the SDK's `Terminal`.
  *
  * This class wires them once per process: one terminal, one printer selector, one NFC reader,
  * the device's EMV kernel if there is one ([vendorKernel]), and the mPOS reader once the app
@@ -110,6 +113,16 @@ class PosApp : Application(), PosActivity.ViewModelSource {
     private fun vendorKernel(): VendorKernel? = null
 
     /**
+     * Where the terminal's keys live, or null for the SDK's software module (the TMK from
+     * [secrets], working keys in the SDK's memory). On a Sunmi or PAX device return your
+     * [com.smartpos.sample.sdk.VendorPedModule] subclass (keys in the PED; the PIN on its pad);
+     * on a phone, a [com.smartpos.sample.sdk.KeystoreSecurityModule] over
+     * [com.smartpos.sample.sdk.AndroidKeystoreVault] keeps them in the Android Keystore (provision
+     * its master key once with `provisionMasterKey`).
+     */
+    private fun securityModule(): SecurityModule? = null
+
+    /**
      * The SDK terminal behind the screens, opened by the first command (the ViewModel asks at
      * once) on a background thread; a terminal that cannot open is an error screen with the
      * SDK's diagnosis (e.g. journal refused: call support, do not clear data), never a crash.
@@ -117,6 +130,7 @@ class PosApp : Application(), PosActivity.ViewModelSource {
     private val gateway: PaymentGateway = DeferredGateway {
         SdkWiring.openInBackground(
             this, PREFS, secrets, cards, DialogPinEntry({ foreground }), { EscPosReceiptPrinter(printers) }, vendorKernel(),
+            securityModule(),
         )
     }
 

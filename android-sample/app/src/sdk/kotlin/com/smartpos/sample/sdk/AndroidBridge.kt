@@ -5,6 +5,7 @@ import com.smartpos.sample.keys.KeystoreSecureStore
 import com.smartpos.sdk.ffi.PinEntry
 import com.smartpos.sdk.ffi.ReceiptPrinter
 import com.smartpos.sdk.ffi.SecureStore
+import com.smartpos.sdk.ffi.SecurityModule
 import com.smartpos.sdk.ffi.SmartPosException
 import com.smartpos.sdk.ffi.Terminal
 import com.smartpos.sdk.ffi.TerminalConfig
@@ -32,7 +33,10 @@ object SdkWiring {
      * trust store is the SDK's default when `tls` is configured; plain TCP otherwise), and
      * wires the app's card source (NFC or the mPOS reader), PIN pad and printer into it.
      * No `CardReader`: a sale goes through the device's certified [kernel] while it is ready,
-     * otherwise it is contactless through [cards].
+     * otherwise it is contactless through [cards]. With a [securityModule] (the device's PED,
+     * [VendorPedModule], or the app's [KeystoreSecurityModule]) the keys live there and
+     * [secrets] holds only the journal key and guard; without one the SDK's software module
+     * takes the TMK from [secrets].
      */
     fun open(
         context: Context,
@@ -42,6 +46,7 @@ object SdkWiring {
         pinEntry: PinEntry,
         printer: ReceiptPrinter,
         kernel: VendorKernel? = null,
+        securityModule: SecurityModule? = null,
     ): SdkGateway {
         val p = context.getSharedPreferences(prefs, Context.MODE_PRIVATE)
         val config = TerminalConfig(
@@ -52,7 +57,12 @@ object SdkWiring {
             utcOffsetMinutes = java.util.TimeZone.getDefault().getOffset(System.currentTimeMillis()) / 60_000,
         )
         val dir = File(context.filesDir, "smartpos").also { it.mkdirs() }
-        val terminal = Terminal.open(config, dir.path, KeystoreSdkStore(secrets), null)
+        val store = KeystoreSdkStore(secrets)
+        val terminal = if (securityModule == null) {
+            Terminal.open(config, dir.path, store, null)
+        } else {
+            Terminal.openWithSecurityModule(config, dir.path, store, null, securityModule)
+        }
         return SdkGateway(terminal, cards, pinEntry, printer, kernel = kernel)
     }
 
@@ -69,9 +79,10 @@ object SdkWiring {
         pinEntry: PinEntry,
         printer: () -> ReceiptPrinter,
         kernel: VendorKernel? = null,
+        securityModule: SecurityModule? = null,
     ): SdkGateway = withContext(Dispatchers.IO) {
         try {
-            open(context, prefs, secrets, cards, pinEntry, printer(), kernel)
+            open(context, prefs, secrets, cards, pinEntry, printer(), kernel, securityModule)
         } catch (e: SmartPosException) {
             throw SdkGateway.failure(e)
         }
