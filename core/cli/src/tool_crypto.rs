@@ -342,7 +342,9 @@ pub fn run(cmd: CryptoCmd) -> ToolResult {
             let key = sm4_arg("key", &key)?;
             let data = hex_arg("data", &data)?;
             if data.is_empty() {
-                return Err(ToolError("--data: give at least one 16-byte block".to_owned()));
+                return Err(ToolError(
+                    "--data: give at least one 16-byte block".to_owned(),
+                ));
             }
             let run = |r: Result<Vec<u8>, _>| r.map_err(|e| ToolError(format!("--data: {e}")));
             Ok(if decrypt {

@@ -448,7 +448,10 @@ fn sm4_gbt_32907_example_both_ways() {
     let all = sm4_vectors();
     let v = &all["gbt32907_appendix_a"];
     let out = tool(&["sm4", "--key", s(v, "key"), "--data", s(v, "plaintext")]);
-    assert_eq!(out, serde_json::json!({ "ciphertext": s(v, "example1_ciphertext") }));
+    assert_eq!(
+        out,
+        serde_json::json!({ "ciphertext": s(v, "example1_ciphertext") })
+    );
     let back = tool(&[
         "sm4",
         "--key",

@@ -74,7 +74,10 @@ fn pin_block_example() {
     let pik = key(s(v, "pik"));
     let enc = pinblock::encrypt_sm4(&pik, &pin, &pan);
     assert_eq!(encode(enc.expose()), s(v, "encrypted_block"));
-    assert_eq!(pinblock::decrypt_sm4(&pik, enc.expose(), &pan).unwrap(), pin);
+    assert_eq!(
+        pinblock::decrypt_sm4(&pik, enc.expose(), &pan).unwrap(),
+        pin
+    );
 }
 
 #[test]
