@@ -513,7 +513,7 @@ mod tests {
                 a.working_key(aes::KeyUsage::PinEncryption)
                     .unwrap()
                     .expose(),
-                &aes::working_key(
+                aes::working_key(
                     &host,
                     &id,
                     a.counter(),
