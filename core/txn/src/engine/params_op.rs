@@ -6,10 +6,11 @@
 //! set to the runtime, which stores it. A failed step ends the command with the error; nothing
 //! of a partial download is returned.
 
-use super::{Engine, Op, OpError, Outcome, Phase, Purpose};
+use super::types::Op;
+use super::{Engine, OpError, Outcome, State};
 use crate::journal::JournalOp;
 use crate::model::Now;
-use crate::params::{ParamDownload, ParamError, Progress};
+use crate::params::{ParamError, Progress};
 use crate::proto::{self, Ctx, Reply};
 
 impl Engine {
@@ -18,7 +19,7 @@ impl Engine {
     /// a profile without the messages: [`ParamError::NotSupported`]) or
     /// [`OpError::HostRefused`].
     pub fn start_param_download(&mut self, now: Now) {
-        if self.op.is_none()
+        if self.run.is_none()
             && let Some(e) = self.params_unsupported()
         {
             self.emit(super::Event::Finished(super::Finished {
@@ -42,13 +43,14 @@ impl Engine {
     }
 
     /// Sends the download's next request.
-    pub(super) fn params_send(&mut self, now: Now, download: Box<ParamDownload>) {
+    pub(super) fn params_send(&mut self, now: Now) {
+        let Some(Op::Params(download)) = self.op() else {
+            return;
+        };
         let Some(req) = download.next_request() else {
-            self.op = Some((Op::Params(download), Phase::Main));
             self.finish(Err(OpError::Params(ParamError::Finished)));
             return;
         };
-        self.op = Some((Op::Params(download), Phase::Main));
         let stan = self.counters.next_stan();
         let ctx = Ctx {
             stan,
@@ -64,7 +66,9 @@ impl Engine {
                 if let Some(f62) = req.field62 {
                     m.set(62, f62);
                 }
-                self.transmit(now, Purpose::Main, &m, false, msg, None);
+                self.transmit(now, &m, false, msg, None, |wait| State::ExpectResponse {
+                    wait,
+                });
             }
             Err(e) => self.finish(Err(OpError::Proto(e.to_string()))),
         }
@@ -72,15 +76,11 @@ impl Engine {
 
     /// Feeds an answer to the download; sends the next step or finishes.
     pub(super) fn params_reply(&mut self, now: Now, reply: Reply) {
-        let Some((Op::Params(download), _)) = &mut self.op else {
+        let Some(Op::Params(download)) = self.op_mut() else {
             return;
         };
         match download.handle_reply(&reply.response_code, reply.private62.as_deref()) {
-            Ok(Progress::Continue) => {
-                if let Some((Op::Params(d), _)) = self.op.take() {
-                    self.params_send(now, d);
-                }
-            }
+            Ok(Progress::Continue) => self.params_send(now),
             Ok(Progress::Done(params)) => self.finish(Ok(Outcome::ParamsDownloaded(params))),
             Err(ParamError::HostRefused { code }) => {
                 self.finish(Err(OpError::HostRefused { code }));

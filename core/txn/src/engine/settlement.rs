@@ -1,0 +1,231 @@
+//! Settlement: the totals (0500), and when the host does not balance, the batch upload (0320,
+//! one per approved record) and the end of batch. The step reached is journaled before each
+//! request, so an interrupted settlement resumes where it stopped.
+
+use super::types::Op;
+use super::{Engine, OpError, Outcome, State};
+use crate::journal::{JournalOp, SettlementProgress, SettlementStep};
+use crate::model::{BatchTotals, Now, TxnKind, TxnRecord, TxnState};
+use crate::proto::{self, Ctx, MsgType, Reply, SettlementResult};
+
+impl Engine {
+    /// Settles the open batch. `records` are the batch's transactions (the runtime's query);
+    /// an interrupted settlement resumes at the step it reached.
+    pub fn start_settle(&mut self, now: Now, records: Vec<TxnRecord>) {
+        let batch = self.counters.batch;
+        let mut records: Vec<TxnRecord> =
+            records.into_iter().filter(|r| r.batch == batch).collect();
+        records.sort_by(|a, b| a.reference.cmp(&b.reference));
+        let totals = BatchTotals::of(batch, &records);
+        let step = match &self.settlement {
+            Some(p) if p.batch == batch => p.step,
+            _ => SettlementStep::Totals,
+        };
+        // Uploads and end-of-batch follow only a "not balanced" totals answer, so a settlement
+        // resumed past the totals was not balanced.
+        let balanced = step == SettlementStep::Totals;
+        self.begin(
+            now,
+            Op::Settle {
+                batch,
+                records,
+                totals,
+                step,
+                balanced,
+                uploaded: 0,
+            },
+        );
+    }
+
+    /// Sends the settlement's current step (totals, one upload record, end of batch), journaled first.
+    pub(super) fn settle_step(&mut self, now: Now) {
+        let Some(Op::Settle {
+            batch,
+            records,
+            totals,
+            step,
+            ..
+        }) = self.op_mut()
+        else {
+            return;
+        };
+        let (batch, totals) = (*batch, *totals);
+        let uploads: Vec<TxnRecord> = records.iter().filter(|r| uploadable(r)).cloned().collect();
+        // Past the last record, the upload step becomes end-of-batch.
+        if let SettlementStep::Upload { next } = *step
+            && next as usize >= uploads.len()
+        {
+            *step = SettlementStep::EndOfBatch;
+        }
+        let step = *step;
+        let stan = self.counters.next_stan();
+        let mut ops = vec![JournalOp::PutCounters(self.counters)];
+        let progress = SettlementProgress { batch, step };
+        if self.settlement.as_ref() != Some(&progress) {
+            self.settlement = Some(progress.clone());
+            ops.push(JournalOp::PutSettlement(progress));
+        }
+        self.commit(ops);
+        let id = &self.cfg.identity;
+        let profile = &self.cfg.profile;
+        let built = match step {
+            SettlementStep::Totals => {
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    field48: Some(proto::settlement_field48(&totals)),
+                    ..Ctx::default()
+                };
+                proto::build(profile, id, MsgType::Settlement, &ctx)
+                    .map(|m| (m, MsgType::Settlement))
+            }
+            SettlementStep::Upload { next } => {
+                let Some(rec) = uploads.get(next as usize) else {
+                    self.finish(Err(OpError::Proto("upload index out of range".into())));
+                    return;
+                };
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    amount: Some(rec.amount),
+                    original: Some(rec),
+                    ..Ctx::default()
+                };
+                proto::build(profile, id, MsgType::BatchUpload, &ctx).map(|mut m| {
+                    // Upload records carry the original's processing code and date/time.
+                    if let Some(pc) = profile
+                        .template(MsgType::Txn(rec.kind))
+                        .and_then(|t| t.processing_code.clone())
+                    {
+                        m.set(3, pc.as_bytes().to_vec());
+                    }
+                    m.set(12, rec.local_time.clone().into_bytes());
+                    m.set(13, rec.local_date.clone().into_bytes());
+                    (m, MsgType::BatchUpload)
+                })
+            }
+            SettlementStep::EndOfBatch => {
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    field48: Some(format!("{:04}", uploads.len())),
+                    ..Ctx::default()
+                };
+                proto::build(profile, id, MsgType::EndOfBatch, &ctx)
+                    .map(|m| (m, MsgType::EndOfBatch))
+            }
+        };
+        match built {
+            Ok((m, label)) => {
+                self.transmit(now, &m, true, label, None, |wait| State::ExpectResponse {
+                    wait,
+                });
+            }
+            Err(e) => self.finish(Err(OpError::Proto(e.to_string()))),
+        }
+    }
+
+    /// The answer to the settlement's current step.
+    pub(super) fn settle_reply(&mut self, now: Now, reply: Reply) {
+        let Some(Op::Settle {
+            batch,
+            totals,
+            step,
+            balanced,
+            uploaded,
+            ..
+        }) = self.op_mut()
+        else {
+            return;
+        };
+        match *step {
+            SettlementStep::Totals => {
+                if reply.response_code != "00" {
+                    let code = reply.response_code;
+                    self.finish(Err(OpError::HostRefused { code }));
+                    return;
+                }
+                match SettlementResult::from_field48(reply.field48.as_deref()) {
+                    SettlementResult::Balanced => {
+                        let (b, t) = (*batch, *totals);
+                        self.close_batch(b, true, t, 0);
+                    }
+                    SettlementResult::NotBalanced => {
+                        *balanced = false;
+                        *step = SettlementStep::Upload { next: 0 };
+                        self.settle_step(now);
+                    }
+                    SettlementResult::Error => {
+                        self.finish(Err(OpError::HostRefused {
+                            code: "settlement error".into(),
+                        }));
+                    }
+                }
+            }
+            SettlementStep::Upload { next } => {
+                if reply.response_code != "00" {
+                    // The host did not take this record: stop here; the next settlement
+                    // resumes with the same record (the step is journaled).
+                    let code = reply.response_code;
+                    self.finish(Err(OpError::HostRefused { code }));
+                    return;
+                }
+                *uploaded += 1;
+                *step = SettlementStep::Upload { next: next + 1 };
+                self.settle_step(now);
+            }
+            SettlementStep::EndOfBatch => {
+                if reply.response_code != "00" {
+                    // The batch stays open: closing it would leave records the host never took.
+                    let code = reply.response_code;
+                    self.finish(Err(OpError::HostRefused { code }));
+                    return;
+                }
+                let (b, bal, t, u) = (*batch, *balanced, *totals, *uploaded);
+                self.close_batch(b, bal, t, u);
+            }
+        }
+    }
+
+    /// A pending item of a settlement's batch was delivered before the totals went out: the
+    /// settlement counts and uploads the record in its final state (a refund the host declined
+    /// is neither a credit nor uploaded).
+    pub(super) fn settlement_sees(&mut self, reference: &str, state: TxnState) {
+        if let Some(Op::Settle {
+            batch,
+            records,
+            totals,
+            ..
+        }) = self.op_mut()
+            && let Some(r) = records.iter_mut().find(|r| r.reference == reference)
+        {
+            r.state = state;
+            *totals = BatchTotals::of(*batch, records.iter());
+        }
+    }
+
+    /// Advances the batch number and ends the settlement.
+    fn close_batch(&mut self, batch: u32, balanced: bool, totals: BatchTotals, uploaded: u32) {
+        self.counters.batch = if batch >= 999_999 { 1 } else { batch + 1 };
+        self.settlement = None;
+        self.commit(vec![
+            JournalOp::PutCounters(self.counters),
+            JournalOp::ClearSettlement,
+        ]);
+        self.finish(Ok(Outcome::Settled {
+            batch,
+            balanced,
+            totals,
+            uploaded,
+        }));
+    }
+}
+
+/// Settlement uploads approved money-moving records (sales, completions, refunds).
+fn uploadable(r: &TxnRecord) -> bool {
+    matches!(
+        (r.kind, r.state),
+        (TxnKind::Sale | TxnKind::Completion, TxnState::Approved)
+            | (TxnKind::Refund, TxnState::Approved | TxnState::Queued)
+    )
+}
