@@ -455,6 +455,75 @@ struct ConstDef {
     value: Constant,
 }
 
+/// Top-level keys of a profile, one per section.
+const ROOT_KEYS: &[&str] = &[
+    "name",
+    "base",
+    "header",
+    "field",
+    "subfields",
+    "mac",
+    "keys",
+    "constants",
+    "messages",
+    "emv",
+];
+
+/// Keys of a `[[field]]` table.
+const FIELD_KEYS: &[&str] = &[
+    "number", "name", "kind", "length", "max", "len", "prefix", "encoding", "align", "pad",
+    "charset", "mask", "remove",
+];
+
+/// The value of `key` in a table.
+fn entry<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<&'a Val<'i>> {
+    t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
+}
+
+/// Whether field `n` is in the table being built.
+fn defined(n: u8, fields: &[Option<FieldSpec>]) -> bool {
+    fields.get(usize::from(n)).is_some_and(Option::is_some)
+}
+
+/// What `[mac]` settles, with the lines later checks report on.
+struct MacSection {
+    algorithm: MacAlgorithm,
+    field: u8,
+    range: MacRange,
+    /// Line of `[mac]` (or of its `field` key); 1 when the section is absent.
+    line: usize,
+    /// Line of `algorithm`, when given.
+    algorithm_line: Option<usize>,
+    /// Whether the MAC field is an 8-byte binary field of the table.
+    ok: bool,
+}
+
+/// What `[messages.*]` settles.
+struct Messages {
+    templates: Vec<Template>,
+    reversal_drop: Vec<u8>,
+    reversal_constants: Vec<ConstDef>,
+    /// Line of each template's `[messages.NAME]` table, by template index.
+    lines: HashMap<usize, usize>,
+    /// The constants each `[messages.NAME]` table gives, by template index.
+    local: HashMap<usize, Vec<ConstDef>>,
+}
+
+/// One `[[field]]` table being read: its keys, its line, and the base line it overrides.
+struct FieldEntry<'a, 'i> {
+    t: &'a DeTable<'i>,
+    line: usize,
+    number: u8,
+    base: Option<FieldSpec>,
+    ascii_dialect: bool,
+}
+
+impl<'a, 'i> FieldEntry<'a, 'i> {
+    fn get(&self, key: &str) -> Option<&'a Val<'i>> {
+        entry(self.t, key)
+    }
+}
+
 struct Loader<'t> {
     text: &'t str,
     errors: Vec<ProfileError>,
@@ -599,6 +668,9 @@ impl<'t> Loader<'t> {
         Some(params)
     }
 
+    /// Reads a profile: one function per TOML section, in the order the sections depend on each
+    /// other (base, header, fields, subfields, MAC, keys, constants, messages, EMV), then the
+    /// checks that span sections (templates, constants packed into their fields).
     fn load(mut self) -> Result<Profile, ProfileErrors> {
         let (doc, syntax) = DeTable::parse_recoverable(self.text);
         for e in syntax {
@@ -612,52 +684,10 @@ impl<'t> Loader<'t> {
             return Err(self.finish());
         }
         let root = doc.get_ref();
-        self.known_keys(
-            root,
-            &[
-                "name",
-                "base",
-                "header",
-                "field",
-                "subfields",
-                "mac",
-                "keys",
-                "constants",
-                "messages",
-                "emv",
-            ],
-            "",
-        );
-        let get = |key: &str| {
-            root.iter()
-                .find(|(k, _)| k.get_ref() == key)
-                .map(|(_, v)| v)
-        };
+        self.known_keys(root, ROOT_KEYS, "");
+        let get = |key: &str| entry(root, key);
 
-        // Base.
-        let base_name = match get("base") {
-            Some(v) => self
-                .str(v, "base")
-                .map(|s| (s.to_owned(), self.line(v.span()))),
-            None => {
-                self.errors.push(ProfileError::Missing {
-                    line: 1,
-                    key: "base".into(),
-                });
-                None
-            }
-        };
-        let base = match base_name {
-            Some((name, line)) => match Profile::by_name(&name) {
-                Some(p) => Some(p),
-                None => {
-                    self.errors
-                        .push(ProfileError::UnknownBase { line, base: name });
-                    None
-                }
-            },
-            None => None,
-        };
+        let base = self.base_section(get("base"));
         let name = match get("name") {
             Some(v) => self.str(v, "name").map(str::to_owned),
             None => None,
@@ -668,134 +698,228 @@ impl<'t> Loader<'t> {
         };
         let bd = base.dialect.clone();
         let name = name.unwrap_or_else(|| format!("{}-profile", base.name()));
-
-        // Header.
-        let mut header = bd.default_header().to_vec();
-        if let Some(v) = get("header") {
-            header = self.header(v, &header, base.name() == "cup");
+        let header = match get("header") {
+            Some(v) => self.header(v, bd.default_header(), base.name() == "cup"),
+            None => bd.default_header().to_vec(),
+        };
+        let fields = self.field_section(get("field"), &bd);
+        let mut subfields: Vec<(u8, Vec<SubfieldSpec>)> = bd.subfield_layouts().to_vec();
+        if let Some(v) = get("subfields") {
+            self.subfields(v, &fields, &mut subfields);
         }
+        let mac = self.mac_section(get("mac"), &base, &fields);
+        let keys = self.keys_section(get("keys"), &base, &fields, &mac);
+        let global = match get("constants") {
+            Some(v) => self.constants(v, "constants", &fields),
+            None => Vec::new(),
+        };
+        let mut messages = self.messages_section(get("messages"), &base, &fields, mac.field);
+        let local = self.check_templates(&mut messages, &global, &mac, &fields);
 
-        // Fields.
+        // Build the dialect; per-field problems were reported with their lines already.
+        let specs: Vec<FieldSpec> = fields.into_iter().flatten().collect();
+        let dialect = match Dialect::new(
+            name.clone(),
+            header,
+            bd.mti_encoding(),
+            bd.bitmap_encoding(),
+            specs,
+        ) {
+            Ok(d) => Some(d.with_subfields(subfields)),
+            Err(e) => {
+                if self.errors.is_empty() {
+                    self.errors.push(ProfileError::BadField {
+                        line: 1,
+                        field: 0,
+                        reason: e.to_string(),
+                    });
+                }
+                None
+            }
+        };
+        if let Some(d) = &dialect {
+            self.check_constants(d, &global);
+            self.check_constants(d, &local);
+            self.check_constants(d, &messages.reversal_constants);
+        }
+        let emv = get("emv").and_then(|v| self.emv(v));
+        match dialect {
+            Some(d) if self.errors.is_empty() => Ok(Profile {
+                dialect: Arc::new(d),
+                mac: mac.algorithm,
+                mac_field: mac.field,
+                mac_range: mac.range,
+                keys,
+                reversal_drop: messages.reversal_drop,
+                reversal_constants: messages
+                    .reversal_constants
+                    .into_iter()
+                    .map(|c| (c.field, c.value))
+                    .collect(),
+                name: Arc::from(name.as_str()),
+                templates: messages.templates.into(),
+                emv: emv.map(Arc::new),
+            }),
+            _ => Err(self.finish()),
+        }
+    }
+
+    /// `base = "cup" | "iso87b" | "iso87a"`: the built-in profile everything else overrides.
+    fn base_section(&mut self, v: Option<&Val<'_>>) -> Option<Profile> {
+        let Some(v) = v else {
+            self.errors.push(ProfileError::Missing {
+                line: 1,
+                key: "base".into(),
+            });
+            return None;
+        };
+        let name = self.str(v, "base")?.to_owned();
+        let line = self.line(v.span());
+        let base = Profile::by_name(&name);
+        if base.is_none() {
+            self.errors
+                .push(ProfileError::UnknownBase { line, base: name });
+        }
+        base
+    }
+
+    /// `[[field]]`: the base dialect's table with each entry applied ([`Loader::field`]).
+    fn field_section(&mut self, v: Option<&Val<'_>>, bd: &Dialect) -> Vec<Option<FieldSpec>> {
         let mut fields: Vec<Option<FieldSpec>> = vec![None; 129];
         for f in bd.field_specs() {
             if let Some(slot) = fields.get_mut(usize::from(f.number)) {
                 *slot = Some(f.clone());
             }
         }
-        let mut field_lines: HashMap<u8, usize> = HashMap::new();
-        if let Some(v) = get("field") {
+        let mut lines: HashMap<u8, usize> = HashMap::new();
+        if let Some(v) = v {
             match v.get_ref().as_array() {
                 Some(arr) => {
                     for item in arr.iter() {
-                        self.field(item, &bd, &mut fields, &mut field_lines);
+                        self.field(item, bd, &mut fields, &mut lines);
                     }
                 }
                 None => self.bad(v, "field", "expected [[field]] tables"),
             }
         }
-        let defined = |n: u8, fields: &[Option<FieldSpec>]| {
-            fields.get(usize::from(n)).is_some_and(Option::is_some)
+        fields
+    }
+
+    /// `[mac]`: algorithm, field and range (`message`, or `fields` with a list), then whether
+    /// the MAC field is an 8-byte binary field of the table.
+    fn mac_section(
+        &mut self,
+        v: Option<&Val<'_>>,
+        base: &Profile,
+        fields: &[Option<FieldSpec>],
+    ) -> MacSection {
+        let mut mac = MacSection {
+            algorithm: base.mac,
+            field: base.mac_field,
+            range: base.mac_range.clone(),
+            line: 1,
+            algorithm_line: None,
+            ok: false,
         };
-
-        // Subfields.
-        let mut subfields: Vec<(u8, Vec<SubfieldSpec>)> = bd.subfield_layouts().to_vec();
-        if let Some(v) = get("subfields") {
-            self.subfields(v, &fields, &mut subfields);
-        }
-
-        // MAC.
-        let mut mac = base.mac;
-        let mut mac_field = base.mac_field;
-        let mut mac_range = base.mac_range.clone();
-        let mut mac_line = 1;
-        let mut mac_alg_line = None;
-        if let Some(v) = get("mac") {
-            mac_line = self.line(v.span());
-            if let Some(t) = v.get_ref().as_table() {
-                self.known_keys(t, &["algorithm", "field", "range", "fields"], "mac.");
-                for (k, val) in t.iter() {
-                    match k.get_ref().as_ref() {
-                        "algorithm" => {
-                            mac_alg_line = Some(self.line(val.span()));
-                            match self.str(val, "mac.algorithm") {
-                                Some("cup-ecb") => mac = MacAlgorithm::CupEcb,
-                                Some("x9.19") => mac = MacAlgorithm::X919,
-                                Some("x9.9") => mac = MacAlgorithm::X99,
-                                Some("cmac") => self.bad(
-                                    val,
-                                    "mac.algorithm",
-                                    "cmac needs AES working keys; sign-in delivers TDES keys",
-                                ),
-                                Some(other) => self.bad(
-                                    val,
-                                    "mac.algorithm",
-                                    format!("unknown {other:?} (cup-ecb, x9.19, x9.9)"),
-                                ),
-                                None => {}
-                            }
-                        }
-                        "field" => {
-                            if let Some(n) = self.field_no(val, "mac.field") {
-                                mac_field = n;
-                                mac_line = self.line(val.span());
-                            }
-                        }
-                        "range" => match self.str(val, "mac.range") {
-                            Some("message") => mac_range = MacRange::Message,
-                            Some("fields") => mac_range = MacRange::Fields(Vec::new()),
-                            Some(other) => self.bad(
-                                val,
-                                "mac.range",
-                                format!("unknown {other:?} (message, fields)"),
-                            ),
-                            None => {}
-                        },
-                        _ => {}
-                    }
-                }
-                if let MacRange::Fields(list) = &mut mac_range {
-                    match t.iter().find(|(k, _)| k.get_ref() == "fields") {
-                        Some((_, val)) => {
-                            for (n, line) in self.fields_list(val, "mac.fields").unwrap_or_default()
-                            {
-                                if !defined(n, &fields) {
-                                    self.errors.push(ProfileError::UndefinedField {
-                                        line,
-                                        context: "mac.fields".into(),
-                                        field: n,
-                                    });
-                                }
-                                list.push(n);
-                            }
-                            if list.is_empty() {
-                                self.bad(val, "mac.fields", "empty: the MAC would cover nothing");
-                            }
-                        }
-                        None => self.errors.push(ProfileError::Missing {
-                            line: mac_line,
-                            key: "mac.fields (with range = \"fields\")".into(),
-                        }),
-                    }
-                }
-            } else {
-                self.bad(v, "mac", "expected a table");
+        if let Some(v) = v {
+            mac.line = self.line(v.span());
+            match v.get_ref().as_table() {
+                Some(t) => self.mac_table(t, fields, &mut mac),
+                None => self.bad(v, "mac", "expected a table"),
             }
         }
-        let mac_ok = fields
-            .get(usize::from(mac_field))
+        mac.ok = fields
+            .get(usize::from(mac.field))
             .and_then(Option::as_ref)
             .is_some_and(|s| s.kind == FieldKind::B && s.length == LengthType::Fixed(8));
-        if !mac_ok {
+        if !mac.ok {
             self.errors.push(ProfileError::MacFieldMissing {
-                line: mac_line,
-                field: mac_field,
+                line: mac.line,
+                field: mac.field,
             });
         }
+        mac
+    }
 
-        // Keys.
+    fn mac_table(&mut self, t: &DeTable<'_>, fields: &[Option<FieldSpec>], mac: &mut MacSection) {
+        self.known_keys(t, &["algorithm", "field", "range", "fields"], "mac.");
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "algorithm" => {
+                    mac.algorithm_line = Some(self.line(val.span()));
+                    match self.str(val, "mac.algorithm") {
+                        Some("cup-ecb") => mac.algorithm = MacAlgorithm::CupEcb,
+                        Some("x9.19") => mac.algorithm = MacAlgorithm::X919,
+                        Some("x9.9") => mac.algorithm = MacAlgorithm::X99,
+                        Some("cmac") => self.bad(
+                            val,
+                            "mac.algorithm",
+                            "cmac needs AES working keys; sign-in delivers TDES keys",
+                        ),
+                        Some(other) => self.bad(
+                            val,
+                            "mac.algorithm",
+                            format!("unknown {other:?} (cup-ecb, x9.19, x9.9)"),
+                        ),
+                        None => {}
+                    }
+                }
+                "field" => {
+                    if let Some(n) = self.field_no(val, "mac.field") {
+                        mac.field = n;
+                        mac.line = self.line(val.span());
+                    }
+                }
+                "range" => match self.str(val, "mac.range") {
+                    Some("message") => mac.range = MacRange::Message,
+                    Some("fields") => mac.range = MacRange::Fields(Vec::new()),
+                    Some(other) => self.bad(
+                        val,
+                        "mac.range",
+                        format!("unknown {other:?} (message, fields)"),
+                    ),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        let MacRange::Fields(list) = &mut mac.range else {
+            return;
+        };
+        let Some(val) = entry(t, "fields") else {
+            self.errors.push(ProfileError::Missing {
+                line: mac.line,
+                key: "mac.fields (with range = \"fields\")".into(),
+            });
+            return;
+        };
+        for (n, line) in self.fields_list(val, "mac.fields").unwrap_or_default() {
+            if !defined(n, fields) {
+                self.errors.push(ProfileError::UndefinedField {
+                    line,
+                    context: "mac.fields".into(),
+                    field: n,
+                });
+            }
+            list.push(n);
+        }
+        if list.is_empty() {
+            self.bad(val, "mac.fields", "empty: the MAC would cover nothing");
+        }
+    }
+
+    /// `[keys]` ([`Loader::keys`]), then whether the block fits its field and the MAC
+    /// algorithm suits the key length.
+    fn keys_section(
+        &mut self,
+        v: Option<&Val<'_>>,
+        base: &Profile,
+        fields: &[Option<FieldSpec>],
+        mac: &MacSection,
+    ) -> KeyLayout {
         let mut keys = base.keys.clone();
         let mut keys_line = 1;
-        if let Some(v) = get("keys") {
+        if let Some(v) = v {
             keys_line = self.line(v.span());
             self.keys(v, &mut keys);
         }
@@ -831,8 +955,8 @@ impl<'t> Loader<'t> {
                 }
             }
         }
-        let alg_line = mac_alg_line.unwrap_or(mac_line);
-        match (mac, keys.key_len) {
+        let alg_line = mac.algorithm_line.unwrap_or(mac.line);
+        match (mac.algorithm, keys.key_len) {
             (MacAlgorithm::X919, 8) => self.errors.push(ProfileError::BadValue {
                 line: alg_line,
                 key: "mac.algorithm".into(),
@@ -845,12 +969,18 @@ impl<'t> Loader<'t> {
             }),
             _ => {}
         }
+        keys
+    }
 
-        // Constants and templates.
-        let mut global: Vec<ConstDef> = Vec::new();
-        if let Some(v) = get("constants") {
-            global = self.constants(v, "constants", &fields);
-        }
+    /// `[messages.NAME]`: the base's templates (the MAC field renamed when `[mac] field` moves
+    /// it) with each table applied; `[messages.reversal]` sets what reversals drop and add.
+    fn messages_section(
+        &mut self,
+        v: Option<&Val<'_>>,
+        base: &Profile,
+        fields: &[Option<FieldSpec>],
+        mac_field: u8,
+    ) -> Messages {
         let mut templates = base.templates().to_vec();
         if mac_field != 64 {
             for t in &mut templates {
@@ -861,83 +991,103 @@ impl<'t> Loader<'t> {
                 }
             }
         }
-        let mut reversal_drop = base.reversal_drop.clone();
-        let mut reversal_constants: Vec<ConstDef> = Vec::new();
-        let mut template_lines: HashMap<usize, usize> = HashMap::new();
-        let mut local_consts: HashMap<usize, Vec<ConstDef>> = HashMap::new();
-        if let Some(v) = get("messages") {
-            match v.get_ref().as_table() {
-                Some(t) => {
-                    for (k, mv) in t.iter() {
-                        let line = self.line(k.span());
-                        let Some(msg) = message_type(k.get_ref()) else {
-                            self.errors.push(ProfileError::UnknownMessage {
-                                line,
-                                name: k.get_ref().to_string(),
-                            });
-                            continue;
-                        };
-                        let ctx = format!("messages.{}", k.get_ref());
-                        let Some(mt) = mv.get_ref().as_table() else {
-                            self.bad(mv, &ctx, "expected a table");
-                            continue;
-                        };
-                        if msg == MsgType::Reversal {
-                            self.known_keys(mt, &["drop", "constants", "tlv"], &format!("{ctx}."));
-                            if let Some((_, d)) = mt.iter().find(|(k, _)| k.get_ref() == "drop") {
-                                reversal_drop = self
-                                    .fields_list(d, &format!("{ctx}.drop"))
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|(n, _)| n)
-                                    .collect();
-                            }
-                            reversal_constants = self.template_constants(mt, &ctx, &fields);
-                            if let Some(c) = reversal_constants.iter().find(
-                                |c| matches!(c.value, Constant::Text(ref s) if s.contains('{')),
-                            ) {
-                                self.errors.push(ProfileError::BadValue {
-                                    line: c.line,
-                                    key: format!("{ctx}.constants.{}", c.field),
-                                    reason: "reversal constants cannot use placeholders".into(),
-                                });
-                            }
-                            continue;
-                        }
-                        let idx = match templates.iter().position(|t| t.msg == msg) {
-                            Some(i) => i,
-                            // A parameter download message the base lacks: named, so added.
-                            None => {
-                                match proto::param_templates().into_iter().find(|t| t.msg == msg) {
-                                    Some(t) => {
-                                        templates.push(t);
-                                        templates.len() - 1
-                                    }
-                                    None => continue,
-                                }
-                            }
-                        };
-                        template_lines.insert(idx, line);
-                        if let Some(t) = templates.get_mut(idx) {
-                            let consts = self.template(mt, &ctx, t, &fields);
-                            local_consts.insert(idx, consts);
-                        }
-                    }
-                }
-                None => self.bad(v, "messages", "expected [messages.NAME] tables"),
-            }
-        }
-
-        // Every template field must be defined, have a value, and sit before a message-range
-        // MAC field; constants must fit their fields.
-        let tmpl_count = templates.len();
-        let mut all_local: Vec<ConstDef> = Vec::new();
-        for idx in 0..tmpl_count {
-            let Some(t) = templates.get_mut(idx) else {
+        let mut out = Messages {
+            templates,
+            reversal_drop: base.reversal_drop.clone(),
+            reversal_constants: Vec::new(),
+            lines: HashMap::new(),
+            local: HashMap::new(),
+        };
+        let Some(v) = v else {
+            return out;
+        };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "messages", "expected [messages.NAME] tables");
+            return out;
+        };
+        for (k, mv) in t.iter() {
+            let line = self.line(k.span());
+            let Some(msg) = message_type(k.get_ref()) else {
+                self.errors.push(ProfileError::UnknownMessage {
+                    line,
+                    name: k.get_ref().to_string(),
+                });
                 continue;
             };
-            let line = template_lines.get(&idx).copied().unwrap_or(1);
-            let locals = local_consts.remove(&idx).unwrap_or_default();
+            let ctx = format!("messages.{}", k.get_ref());
+            let Some(mt) = mv.get_ref().as_table() else {
+                self.bad(mv, &ctx, "expected a table");
+                continue;
+            };
+            if msg == MsgType::Reversal {
+                self.reversal_table(mt, &ctx, fields, &mut out);
+                continue;
+            }
+            let idx = match out.templates.iter().position(|t| t.msg == msg) {
+                Some(i) => i,
+                // A parameter download message the base lacks: named, so added.
+                None => match proto::param_templates().into_iter().find(|t| t.msg == msg) {
+                    Some(t) => {
+                        out.templates.push(t);
+                        out.templates.len() - 1
+                    }
+                    None => continue,
+                },
+            };
+            out.lines.insert(idx, line);
+            if let Some(t) = out.templates.get_mut(idx) {
+                let consts = self.template(mt, &ctx, t, fields);
+                out.local.insert(idx, consts);
+            }
+        }
+        out
+    }
+
+    /// `[messages.reversal]`: `drop`, `constants` and `tlv` (no placeholders).
+    fn reversal_table(
+        &mut self,
+        mt: &DeTable<'_>,
+        ctx: &str,
+        fields: &[Option<FieldSpec>],
+        out: &mut Messages,
+    ) {
+        self.known_keys(mt, &["drop", "constants", "tlv"], &format!("{ctx}."));
+        if let Some(d) = entry(mt, "drop") {
+            out.reversal_drop = self
+                .fields_list(d, &format!("{ctx}.drop"))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+        }
+        out.reversal_constants = self.template_constants(mt, ctx, fields);
+        if let Some(c) = out
+            .reversal_constants
+            .iter()
+            .find(|c| matches!(c.value, Constant::Text(ref s) if s.contains('{')))
+        {
+            self.errors.push(ProfileError::BadValue {
+                line: c.line,
+                key: format!("{ctx}.constants.{}", c.field),
+                reason: "reversal constants cannot use placeholders".into(),
+            });
+        }
+    }
+
+    /// Gives every template its constants (the `[constants]` table's, then its own) and checks
+    /// that each of its fields is defined, has a value, and sits before a message-range MAC
+    /// field. Returns the templates' own constants, for [`Loader::check_constants`].
+    fn check_templates(
+        &mut self,
+        messages: &mut Messages,
+        global: &[ConstDef],
+        mac: &MacSection,
+        fields: &[Option<FieldSpec>],
+    ) -> Vec<ConstDef> {
+        let mut all_local: Vec<ConstDef> = Vec::new();
+        for (idx, t) in messages.templates.iter_mut().enumerate() {
+            let line = messages.lines.get(&idx).copied().unwrap_or(1);
+            let locals = messages.local.remove(&idx).unwrap_or_default();
             let mut consts: Vec<(u8, Constant)> = Vec::new();
             for c in global.iter().filter(|c| t.fields.contains(&c.field)) {
                 consts.push((c.field, c.value.clone()));
@@ -954,84 +1104,37 @@ impl<'t> Loader<'t> {
             t.fields.dedup();
             t.constants = consts;
             let name = msg_name(t.msg);
-            let mut errs = Vec::new();
             for &f in &t.fields {
                 // An undefined MAC field is reported once, as MacFieldMissing.
-                if f == mac_field && !mac_ok {
+                if f == mac.field && !mac.ok {
                     continue;
                 }
-                if !defined(f, &fields) {
-                    errs.push(ProfileError::UndefinedField {
+                if !defined(f, fields) {
+                    self.errors.push(ProfileError::UndefinedField {
                         line,
                         context: format!("messages.{name}"),
                         field: f,
                     });
-                } else if f != mac_field
+                } else if f != mac.field
                     && !proto::COMPUTED_FIELDS.contains(&f)
                     && t.constant(f).is_none()
                 {
-                    errs.push(ProfileError::BadValue {
+                    self.errors.push(ProfileError::BadValue {
                         line,
                         key: format!("messages.{name}"),
                         reason: format!("field {f} has no value: give it a constant"),
                     });
                 }
-                if t.mac && mac_range == MacRange::Message && f > mac_field {
-                    errs.push(ProfileError::BadValue {
+                if t.mac && mac.range == MacRange::Message && f > mac.field {
+                    self.errors.push(ProfileError::BadValue {
                         line,
                         key: format!("messages.{name}"),
-                        reason: format!("field {f} would follow the MAC field {mac_field}"),
+                        reason: format!("field {f} would follow the MAC field {}", mac.field),
                     });
                 }
             }
-            self.errors.extend(errs);
         }
-
-        // Build the dialect; per-field problems were reported with their lines already.
-        let specs: Vec<FieldSpec> = fields.into_iter().flatten().collect();
-        let dialect = match Dialect::new(
-            name.clone(),
-            header,
-            bd.mti_encoding(),
-            bd.bitmap_encoding(),
-            specs,
-        ) {
-            Ok(d) => Some(d.with_subfields(subfields)),
-            Err(e) => {
-                if self.errors.is_empty() {
-                    self.errors.push(ProfileError::BadField {
-                        line: 1,
-                        field: 0,
-                        reason: e.to_string(),
-                    });
-                }
-                None
-            }
-        };
-        if let Some(d) = &dialect {
-            self.check_constants(d, &global);
-            self.check_constants(d, &all_local);
-            self.check_constants(d, &reversal_constants);
-        }
-        let emv = get("emv").and_then(|v| self.emv(v));
-        match dialect {
-            Some(d) if self.errors.is_empty() => Ok(Profile {
-                dialect: Arc::new(d),
-                mac,
-                mac_field,
-                mac_range,
-                keys,
-                reversal_drop,
-                reversal_constants: reversal_constants
-                    .into_iter()
-                    .map(|c| (c.field, c.value))
-                    .collect(),
-                name: Arc::from(name.as_str()),
-                templates: templates.into(),
-                emv: emv.map(Arc::new),
-            }),
-            _ => Err(self.finish()),
-        }
+        all_local
     }
 
     fn finish(mut self) -> ProfileErrors {
@@ -1085,6 +1188,9 @@ impl<'t> Loader<'t> {
         full.unwrap_or_else(|| [tpdu, rest].concat())
     }
 
+    /// One `[[field]]` table: a new field, or a base field with some keys overridden (`remove =
+    /// true` takes it out). One function per key group, each reporting its own errors; the
+    /// first group that cannot give a value ends the entry.
     fn field(
         &mut self,
         item: &Val<'_>,
@@ -1097,38 +1203,14 @@ impl<'t> Loader<'t> {
             self.bad(item, "field", "expected a table");
             return;
         };
-        self.known_keys(
-            t,
-            &[
-                "number", "name", "kind", "length", "max", "len", "prefix", "encoding", "align",
-                "pad", "charset", "mask", "remove",
-            ],
-            "field.",
-        );
-        let get = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v);
-        let Some(nv) = get("number") else {
-            self.errors.push(ProfileError::Missing {
-                line,
-                key: "field.number".into(),
-            });
+        self.known_keys(t, FIELD_KEYS, "field.");
+        let Some(number) = self.field_number(t, line, lines) else {
             return;
         };
-        let Some(number) = self.field_no(nv, "field.number") else {
-            return;
-        };
-        if let Some(&first) = lines.get(&number) {
-            self.errors.push(ProfileError::DuplicateField {
-                line: self.line(nv.span()),
-                field: number,
-                first,
-            });
-            return;
-        }
-        lines.insert(number, self.line(nv.span()));
         let Some(slot) = fields.get_mut(usize::from(number)) else {
             return;
         };
-        if let Some(r) = get("remove") {
+        if let Some(r) = entry(t, "remove") {
             match r.get_ref().as_bool() {
                 Some(true) => {
                     *slot = None;
@@ -1138,284 +1220,39 @@ impl<'t> Loader<'t> {
                 None => self.bad(r, "field.remove", "expected true or false"),
             }
         }
-        let base = slot.clone();
-        let ascii_dialect = bd.mti_encoding() == MtiEncoding::Ascii;
-
-        let kind = match get("kind") {
-            Some(v) => match self.str(v, "field.kind") {
-                Some(s) => match s {
-                    "n" => Some(FieldKind::N),
-                    "an" => Some(FieldKind::An),
-                    "ans" => Some(FieldKind::Ans),
-                    "ns" => Some(FieldKind::Ns),
-                    "x+n" => Some(FieldKind::Xn),
-                    "z" => Some(FieldKind::Z),
-                    "b" => Some(FieldKind::B),
-                    other => {
-                        self.bad(
-                            v,
-                            "field.kind",
-                            format!("unknown {other:?} (n an ans ns x+n z b)"),
-                        );
-                        None
-                    }
-                },
-                None => None,
-            },
-            None => base.as_ref().map(|b| b.kind),
+        let f = FieldEntry {
+            t,
+            line,
+            number,
+            base: slot.clone(),
+            ascii_dialect: bd.mti_encoding() == MtiEncoding::Ascii,
         };
-        let Some(kind) = kind else {
-            if get("kind").is_none() {
-                self.errors.push(ProfileError::Missing {
-                    line,
-                    key: format!("field.kind (field {number} is new)"),
-                });
-            }
+        let Some(kind) = self.field_kind(&f) else {
             return;
         };
-
-        // Length: `length` = fixed | llvar | lllvar, `max` (and `len` for fixed).
-        let length_kind = match get("length") {
-            Some(v) => match self.str(v, "field.length") {
-                Some("fixed") => Some(0),
-                Some("llvar") => Some(2),
-                Some("lllvar") => Some(3),
-                Some(other) => {
-                    self.bad(
-                        v,
-                        "field.length",
-                        format!("unknown {other:?} (fixed, llvar, lllvar)"),
-                    );
-                    return;
-                }
-                None => return,
-            },
-            None => base.as_ref().map(|b| b.length.prefix_digits()),
-        };
-        let int_of = |this: &mut Self, key: &str| -> Option<(i64, usize)> {
-            let v = get(key)?;
-            let n = v
-                .get_ref()
-                .as_integer()
-                .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok());
-            match n {
-                Some(n) => Some((n, this.line(v.span()))),
-                None => {
-                    this.bad(v, &format!("field.{key}"), "expected an integer");
-                    None
-                }
-            }
-        };
-        let max = int_of(self, "max");
-        let len = int_of(self, "len");
-        let Some(length_kind) = length_kind else {
-            self.errors.push(ProfileError::Missing {
-                line,
-                key: format!("field.length (field {number} is new)"),
-            });
+        let Some((length, size_line)) = self.field_length(&f) else {
             return;
         };
-        let size = match (length_kind, len, max) {
-            (0, Some((l, ll)), Some((m, _))) if l > m => {
-                self.errors.push(ProfileError::ImpossibleLength {
-                    line: ll,
-                    field: number,
-                    reason: format!("fixed length {l} is over max {m}"),
-                });
-                return;
-            }
-            (0, Some(l), _) | (_, None, Some(l)) => Some(l),
-            (_, Some((_, ll)), _) => {
-                self.errors.push(ProfileError::BadValue {
-                    line: ll,
-                    key: "field.len".into(),
-                    reason: "len is for fixed fields; variable fields take max".into(),
-                });
-                return;
-            }
-            (_, None, None) => None,
+        let Some(prefix) = self.field_prefix(&f) else {
+            return;
         };
-        let (size, size_line) = match size {
-            Some((n, l)) => (n, l),
-            None => match &base {
-                Some(b) if b.length.prefix_digits() == length_kind => {
-                    (i64::try_from(b.length.max()).unwrap_or(0), line)
-                }
-                _ => {
-                    self.errors.push(ProfileError::Missing {
-                        line,
-                        key: format!("field.max (field {number})"),
-                    });
-                    return;
-                }
-            },
+        let Some(encoding) = self.field_encoding(&f, kind) else {
+            return;
         };
-        if size < 1 {
-            self.errors.push(ProfileError::ImpossibleLength {
-                line: size_line,
-                field: number,
-                reason: format!("max {size} is under 1"),
-            });
+        if !self.field_capacity(&f, length, prefix, encoding, size_line) {
             return;
         }
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        let length = match length_kind {
-            0 => LengthType::Fixed(size),
-            2 => LengthType::LlVar(size),
-            _ => LengthType::LllVar(size),
-        };
-
-        let prefix = match get("prefix") {
-            Some(v) => match self.str(v, "field.prefix") {
-                Some("bcd") => PrefixEncoding::Bcd,
-                Some("ascii") => PrefixEncoding::Ascii,
-                Some("binary") => PrefixEncoding::Binary,
-                Some(other) => {
-                    self.bad(
-                        v,
-                        "field.prefix",
-                        format!("unknown {other:?} (bcd, ascii, binary)"),
-                    );
-                    return;
-                }
-                None => return,
-            },
-            None => base.as_ref().map_or(
-                if ascii_dialect {
-                    PrefixEncoding::Ascii
-                } else {
-                    PrefixEncoding::Bcd
-                },
-                |b| b.prefix,
-            ),
-        };
-        let base_bcd = base.as_ref().and_then(|b| match b.encoding {
-            ValueEncoding::Bcd { pad, filler } => Some((pad, filler)),
-            _ => None,
-        });
-        let mut encoding = match get("encoding") {
-            Some(v) => match self.str(v, "field.encoding") {
-                Some("bcd") => ValueEncoding::Bcd {
-                    pad: base_bcd.map_or(Pad::Left, |b| b.0),
-                    filler: base_bcd.map_or(0, |b| b.1),
-                },
-                Some("ascii") => ValueEncoding::Ascii,
-                Some("binary") => ValueEncoding::Binary,
-                Some("hex") => ValueEncoding::HexAscii,
-                Some(other) => {
-                    self.bad(
-                        v,
-                        "field.encoding",
-                        format!("unknown {other:?} (bcd, ascii, binary, hex)"),
-                    );
-                    return;
-                }
-                None => return,
-            },
-            None => match (&base, kind, ascii_dialect) {
-                (Some(b), _, _) if b.kind == kind => b.encoding,
-                (_, FieldKind::B, true) => ValueEncoding::HexAscii,
-                (_, FieldKind::B, false) => ValueEncoding::Binary,
-                (_, FieldKind::N | FieldKind::Z, false) => ValueEncoding::Bcd {
-                    pad: Pad::Left,
-                    filler: if kind == FieldKind::Z { 0xF } else { 0 },
-                },
-                _ => ValueEncoding::Ascii,
-            },
-        };
-        for key in ["align", "pad"] {
-            let Some(v) = get(key) else { continue };
-            let ValueEncoding::Bcd { pad, filler } = &mut encoding else {
-                self.bad(
-                    v,
-                    &format!("field.{key}"),
-                    "only BCD fields have alignment and padding",
-                );
-                continue;
-            };
-            match (key, self.str(v, &format!("field.{key}"))) {
-                // Left-aligned (CUP "左靠") puts the filler last; right-aligned puts it first.
-                ("align", Some("left")) => *pad = Pad::Right,
-                ("align", Some("right")) => *pad = Pad::Left,
-                ("pad", Some(p)) if p.len() == 1 && p.chars().all(|c| c.is_ascii_hexdigit()) => {
-                    *filler = u8::from_str_radix(p, 16).unwrap_or(0);
-                }
-                (_, Some(other)) => self.bad(
-                    v,
-                    &format!("field.{key}"),
-                    format!("unknown {other:?} (align: left/right, pad: one hex digit)"),
-                ),
-                (_, None) => {}
-            }
-        }
-
-        // Prefix capacity: decimal LL up to 99, LLL up to 999; binary 255 / 65535; hex text
-        // counts two characters per byte.
-        let digits = length.prefix_digits();
-        let units = if encoding == ValueEncoding::HexAscii {
-            size.saturating_mul(2)
-        } else {
-            size
-        };
-        let (limit, what) = match (prefix, digits) {
-            (_, 0) => (999, "a fixed length"),
-            (PrefixEncoding::Binary, 2) => (255, "a binary LL prefix"),
-            (PrefixEncoding::Binary, _) => (65535, "a binary LLL prefix"),
-            (_, 2) => (99, "LLVAR"),
-            _ => (999, "LLLVAR"),
-        };
-        if units > limit {
-            self.errors.push(ProfileError::ImpossibleLength {
-                line: size_line,
-                field: number,
-                reason: format!("{what} holds at most {limit}, max is {units}"),
-            });
+        let Some(charset) = self.field_charset(&f) else {
             return;
-        }
-
-        let charset = match get("charset") {
-            Some(v) => match self.str(v, "field.charset") {
-                Some(c) => match Charset::by_name(c) {
-                    Some(cs) => cs,
-                    None => {
-                        self.errors.push(ProfileError::BadCharset {
-                            line: self.line(v.span()),
-                            field: number,
-                            charset: c.to_owned(),
-                        });
-                        return;
-                    }
-                },
-                None => return,
-            },
-            None => base.as_ref().map_or(Charset::Ascii, |b| b.charset),
         };
-        let mask = match get("mask") {
-            Some(v) => match self.str(v, "field.mask") {
-                Some("clear") => Mask::Clear,
-                Some("pan") => Mask::Pan,
-                Some("track") => Mask::Track,
-                Some("hidden") => Mask::Hidden,
-                Some("length") => Mask::Length,
-                Some(other) => {
-                    self.bad(
-                        v,
-                        "field.mask",
-                        format!("unknown {other:?} (clear, pan, track, hidden, length)"),
-                    );
-                    return;
-                }
-                None => return,
-            },
-            None => base
-                .as_ref()
-                .map_or(smartpos_iso8583::mask::default_mask(number), |b| b.mask),
+        let Some(mask) = self.field_mask(&f) else {
+            return;
         };
-        let name = match get("name") {
+        let name = match entry(t, "name") {
             Some(v) => self.str(v, "field.name").map(str::to_owned),
             None => None,
         }
-        .or_else(|| base.as_ref().map(|b| b.name.to_string()))
+        .or_else(|| f.base.as_ref().map(|b| b.name.to_string()))
         .unwrap_or_else(|| format!("Private field {number}"));
         let spec = FieldSpec {
             number,
@@ -1449,6 +1286,330 @@ impl<'t> Loader<'t> {
             return;
         }
         *slot = Some(spec);
+    }
+
+    /// `number`: required, 2..=128, once per profile.
+    fn field_number(
+        &mut self,
+        t: &DeTable<'_>,
+        line: usize,
+        lines: &mut HashMap<u8, usize>,
+    ) -> Option<u8> {
+        let Some(nv) = entry(t, "number") else {
+            self.errors.push(ProfileError::Missing {
+                line,
+                key: "field.number".into(),
+            });
+            return None;
+        };
+        let number = self.field_no(nv, "field.number")?;
+        if let Some(&first) = lines.get(&number) {
+            self.errors.push(ProfileError::DuplicateField {
+                line: self.line(nv.span()),
+                field: number,
+                first,
+            });
+            return None;
+        }
+        lines.insert(number, self.line(nv.span()));
+        Some(number)
+    }
+
+    /// `kind`: the character class; the base field's when absent (required for a new field).
+    fn field_kind(&mut self, f: &FieldEntry<'_, '_>) -> Option<FieldKind> {
+        let Some(v) = f.get("kind") else {
+            let kind = f.base.as_ref().map(|b| b.kind);
+            if kind.is_none() {
+                self.errors.push(ProfileError::Missing {
+                    line: f.line,
+                    key: format!("field.kind (field {} is new)", f.number),
+                });
+            }
+            return kind;
+        };
+        match self.str(v, "field.kind")? {
+            "n" => Some(FieldKind::N),
+            "an" => Some(FieldKind::An),
+            "ans" => Some(FieldKind::Ans),
+            "ns" => Some(FieldKind::Ns),
+            "x+n" => Some(FieldKind::Xn),
+            "z" => Some(FieldKind::Z),
+            "b" => Some(FieldKind::B),
+            other => {
+                self.bad(
+                    v,
+                    "field.kind",
+                    format!("unknown {other:?} (n an ans ns x+n z b)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `length` = fixed | llvar | lllvar, with `len` (fixed) or `max` (variable); the base
+    /// field's rule and size fill what is absent. Returns the rule and the line of its size.
+    fn field_length(&mut self, f: &FieldEntry<'_, '_>) -> Option<(LengthType, usize)> {
+        let number = f.number;
+        let length_kind = match f.get("length") {
+            Some(v) => match self.str(v, "field.length")? {
+                "fixed" => Some(0),
+                "llvar" => Some(2),
+                "lllvar" => Some(3),
+                other => {
+                    self.bad(
+                        v,
+                        "field.length",
+                        format!("unknown {other:?} (fixed, llvar, lllvar)"),
+                    );
+                    return None;
+                }
+            },
+            None => f.base.as_ref().map(|b| b.length.prefix_digits()),
+        };
+        let max = self.field_int(f, "max");
+        let len = self.field_int(f, "len");
+        let Some(length_kind) = length_kind else {
+            self.errors.push(ProfileError::Missing {
+                line: f.line,
+                key: format!("field.length (field {number} is new)"),
+            });
+            return None;
+        };
+        let size = match (length_kind, len, max) {
+            (0, Some((l, ll)), Some((m, _))) if l > m => {
+                self.errors.push(ProfileError::ImpossibleLength {
+                    line: ll,
+                    field: number,
+                    reason: format!("fixed length {l} is over max {m}"),
+                });
+                return None;
+            }
+            (0, Some(l), _) | (_, None, Some(l)) => Some(l),
+            (_, Some((_, ll)), _) => {
+                self.errors.push(ProfileError::BadValue {
+                    line: ll,
+                    key: "field.len".into(),
+                    reason: "len is for fixed fields; variable fields take max".into(),
+                });
+                return None;
+            }
+            (_, None, None) => None,
+        };
+        let (size, size_line) = match size {
+            Some((n, l)) => (n, l),
+            None => match &f.base {
+                Some(b) if b.length.prefix_digits() == length_kind => {
+                    (i64::try_from(b.length.max()).unwrap_or(0), f.line)
+                }
+                _ => {
+                    self.errors.push(ProfileError::Missing {
+                        line: f.line,
+                        key: format!("field.max (field {number})"),
+                    });
+                    return None;
+                }
+            },
+        };
+        if size < 1 {
+            self.errors.push(ProfileError::ImpossibleLength {
+                line: size_line,
+                field: number,
+                reason: format!("max {size} is under 1"),
+            });
+            return None;
+        }
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let length = match length_kind {
+            0 => LengthType::Fixed(size),
+            2 => LengthType::LlVar(size),
+            _ => LengthType::LllVar(size),
+        };
+        Some((length, size_line))
+    }
+
+    /// An integer key of a `[[field]]` table, with its line.
+    fn field_int(&mut self, f: &FieldEntry<'_, '_>, key: &str) -> Option<(i64, usize)> {
+        let v = f.get(key)?;
+        let n = v
+            .get_ref()
+            .as_integer()
+            .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok());
+        match n {
+            Some(n) => Some((n, self.line(v.span()))),
+            None => {
+                self.bad(v, &format!("field.{key}"), "expected an integer");
+                None
+            }
+        }
+    }
+
+    /// `prefix` = bcd | ascii | binary; the base field's, else the dialect's usual one.
+    fn field_prefix(&mut self, f: &FieldEntry<'_, '_>) -> Option<PrefixEncoding> {
+        let Some(v) = f.get("prefix") else {
+            return Some(f.base.as_ref().map_or(
+                if f.ascii_dialect {
+                    PrefixEncoding::Ascii
+                } else {
+                    PrefixEncoding::Bcd
+                },
+                |b| b.prefix,
+            ));
+        };
+        match self.str(v, "field.prefix")? {
+            "bcd" => Some(PrefixEncoding::Bcd),
+            "ascii" => Some(PrefixEncoding::Ascii),
+            "binary" => Some(PrefixEncoding::Binary),
+            other => {
+                self.bad(
+                    v,
+                    "field.prefix",
+                    format!("unknown {other:?} (bcd, ascii, binary)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `encoding` = bcd | ascii | binary | hex, and for BCD `align` and `pad`; absent, the base
+    /// field's (same kind) or the dialect's usual encoding for the kind.
+    fn field_encoding(&mut self, f: &FieldEntry<'_, '_>, kind: FieldKind) -> Option<ValueEncoding> {
+        let base_bcd = f.base.as_ref().and_then(|b| match b.encoding {
+            ValueEncoding::Bcd { pad, filler } => Some((pad, filler)),
+            _ => None,
+        });
+        let mut encoding = match f.get("encoding") {
+            Some(v) => match self.str(v, "field.encoding")? {
+                "bcd" => ValueEncoding::Bcd {
+                    pad: base_bcd.map_or(Pad::Left, |b| b.0),
+                    filler: base_bcd.map_or(0, |b| b.1),
+                },
+                "ascii" => ValueEncoding::Ascii,
+                "binary" => ValueEncoding::Binary,
+                "hex" => ValueEncoding::HexAscii,
+                other => {
+                    self.bad(
+                        v,
+                        "field.encoding",
+                        format!("unknown {other:?} (bcd, ascii, binary, hex)"),
+                    );
+                    return None;
+                }
+            },
+            None => match (&f.base, kind, f.ascii_dialect) {
+                (Some(b), _, _) if b.kind == kind => b.encoding,
+                (_, FieldKind::B, true) => ValueEncoding::HexAscii,
+                (_, FieldKind::B, false) => ValueEncoding::Binary,
+                (_, FieldKind::N | FieldKind::Z, false) => ValueEncoding::Bcd {
+                    pad: Pad::Left,
+                    filler: if kind == FieldKind::Z { 0xF } else { 0 },
+                },
+                _ => ValueEncoding::Ascii,
+            },
+        };
+        for key in ["align", "pad"] {
+            let Some(v) = f.get(key) else { continue };
+            let ValueEncoding::Bcd { pad, filler } = &mut encoding else {
+                self.bad(
+                    v,
+                    &format!("field.{key}"),
+                    "only BCD fields have alignment and padding",
+                );
+                continue;
+            };
+            match (key, self.str(v, &format!("field.{key}"))) {
+                // Left-aligned (CUP "左靠") puts the filler last; right-aligned puts it first.
+                ("align", Some("left")) => *pad = Pad::Right,
+                ("align", Some("right")) => *pad = Pad::Left,
+                ("pad", Some(p)) if p.len() == 1 && p.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    *filler = u8::from_str_radix(p, 16).unwrap_or(0);
+                }
+                (_, Some(other)) => self.bad(
+                    v,
+                    &format!("field.{key}"),
+                    format!("unknown {other:?} (align: left/right, pad: one hex digit)"),
+                ),
+                (_, None) => {}
+            }
+        }
+        Some(encoding)
+    }
+
+    /// Whether the length prefix can hold the maximum: decimal LL up to 99, LLL up to 999;
+    /// binary 255 / 65535; hex text counts two characters per byte.
+    fn field_capacity(
+        &mut self,
+        f: &FieldEntry<'_, '_>,
+        length: LengthType,
+        prefix: PrefixEncoding,
+        encoding: ValueEncoding,
+        size_line: usize,
+    ) -> bool {
+        let size = length.max();
+        let digits = length.prefix_digits();
+        let units = if encoding == ValueEncoding::HexAscii {
+            size.saturating_mul(2)
+        } else {
+            size
+        };
+        let (limit, what) = match (prefix, digits) {
+            (_, 0) => (999, "a fixed length"),
+            (PrefixEncoding::Binary, 2) => (255, "a binary LL prefix"),
+            (PrefixEncoding::Binary, _) => (65535, "a binary LLL prefix"),
+            (_, 2) => (99, "LLVAR"),
+            _ => (999, "LLLVAR"),
+        };
+        if units > limit {
+            self.errors.push(ProfileError::ImpossibleLength {
+                line: size_line,
+                field: f.number,
+                reason: format!("{what} holds at most {limit}, max is {units}"),
+            });
+            return false;
+        }
+        true
+    }
+
+    /// `charset` = ascii | gbk | gb18030; the base field's, else ASCII.
+    fn field_charset(&mut self, f: &FieldEntry<'_, '_>) -> Option<Charset> {
+        let Some(v) = f.get("charset") else {
+            return Some(f.base.as_ref().map_or(Charset::Ascii, |b| b.charset));
+        };
+        let c = self.str(v, "field.charset")?;
+        let cs = Charset::by_name(c);
+        if cs.is_none() {
+            self.errors.push(ProfileError::BadCharset {
+                line: self.line(v.span()),
+                field: f.number,
+                charset: c.to_owned(),
+            });
+        }
+        cs
+    }
+
+    /// `mask` = clear | pan | track | hidden | length; the base field's, else the ISO role's.
+    fn field_mask(&mut self, f: &FieldEntry<'_, '_>) -> Option<Mask> {
+        let Some(v) = f.get("mask") else {
+            return Some(
+                f.base
+                    .as_ref()
+                    .map_or(smartpos_iso8583::mask::default_mask(f.number), |b| b.mask),
+            );
+        };
+        match self.str(v, "field.mask")? {
+            "clear" => Some(Mask::Clear),
+            "pan" => Some(Mask::Pan),
+            "track" => Some(Mask::Track),
+            "hidden" => Some(Mask::Hidden),
+            "length" => Some(Mask::Length),
+            other => {
+                self.bad(
+                    v,
+                    "field.mask",
+                    format!("unknown {other:?} (clear, pan, track, hidden, length)"),
+                );
+                None
+            }
+        }
     }
 
     fn subfields(
