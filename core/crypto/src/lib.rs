@@ -13,6 +13,9 @@
 //! - `sm4.rs`: [`sm4::Sm4Key`] (GB/T 32907 SM4, zeroized), ECB/CBC, check values, and SM4
 //!   working keys under an SM4 master key (UnionPay national-algorithm terminals).
 //! - `emv.rs`: ICC master keys (options A and B), common session key, ARQC, ARPC.
+//! - `module.rs`: [`SecurityModule`], the interface for everything that touches a terminal's
+//!   keys (working-key storage, MAC, PIN block, data encryption, DUKPT), and
+//!   [`SoftwareModule`], its implementation with keys in memory.
 //!
 //! No I/O, clocks or threads. Randomness comes from ring's `SystemRandom` (key generation,
 //! default PIN fill) or from a caller-supplied source.
@@ -22,9 +25,11 @@ pub mod emv;
 mod error;
 pub mod keys;
 pub mod mac;
+pub mod module;
 pub mod pinblock;
 pub mod sm4;
 
 pub use error::CryptoError;
 pub use keys::{AesKey, TdesKey, unwrap_working_key, wrap_working_key};
+pub use module::{ModuleError, SecurityModule, SoftwareModule};
 pub use pinblock::{Pin, PinBlockFormat};
