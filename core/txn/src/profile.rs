@@ -40,6 +40,20 @@ pub enum MacAlgorithm {
     Cmac,
 }
 
+impl MacAlgorithm {
+    /// The security module's method for this algorithm (the cipher follows the key: `CupEcb`
+    /// under an SM4 MAK is the SM4 form).
+    pub fn method(self) -> smartpos_crypto::module::MacMethod {
+        use smartpos_crypto::module::MacMethod;
+        match self {
+            MacAlgorithm::CupEcb => MacMethod::CupEcb,
+            MacAlgorithm::X919 => MacMethod::X919,
+            MacAlgorithm::X99 => MacMethod::X99,
+            MacAlgorithm::Cmac => MacMethod::Cmac,
+        }
+    }
+}
+
 /// What the MAC covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MacRange {
