@@ -375,14 +375,14 @@ impl Acquirer {
         let sealed = match (p.keys.dukpt(), st.keys.get(tid)) {
             // DUKPT: the response MAC is under the response key of the request's KSN.
             (Some(d), _) => match st.dukpt_last.get(tid) {
-                Some(txn) if want && d.mac => proto::seal_with(p, msg, &mut |input| {
+                Some(txn) if want && d.mac => proto::seal_by_fn(p, msg, &mut |input| {
                     keys::dukpt_mac(p, txn, MacDirection::Response, input)
                 }),
                 _ => proto::seal(p, None, msg, false),
             },
             (None, Some(HostKeys::Tdes { mak })) => proto::seal(p, Some(mak), msg, want),
             (None, Some(k @ HostKeys::Sm4 { .. })) if want => {
-                proto::seal_with(p, msg, &mut |input| k.mac(p, input))
+                proto::seal_by_fn(p, msg, &mut |input| k.mac(p, input))
             }
             (None, _) => proto::seal(p, None, msg, false),
         };
@@ -439,7 +439,7 @@ impl Acquirer {
                 return Some(resp);
             };
             let p = &self.profile;
-            if !proto::verify_mac_with(p, raw, msg, &mut |input| keys.mac(p, input)) {
+            if !proto::verify_mac_by_fn(p, raw, msg, &mut |input| keys.mac(p, input)) {
                 log::warn!("host: request MAC did not verify for terminal {tid}");
                 resp.set(39, b"A0".to_vec());
                 return Some(resp);

@@ -212,7 +212,7 @@ pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8
         }
     };
     if d.mac {
-        let good = proto::verify_mac_with(profile, raw, msg, &mut |input| {
+        let good = proto::verify_mac_by_fn(profile, raw, msg, &mut |input| {
             dukpt_mac(profile, &txn, MacDirection::Request, input)
         });
         if !good {

@@ -779,50 +779,12 @@ pub fn seal(
         return pack(&m);
     }
     let mak = mak.ok_or(ProtoError::NoMacKey)?;
-    seal_with(profile, msg, &mut |input| compute_mac(profile, mak, input))
-}
-
-/// Packs `msg` with a MAC from `mac` (given the bytes the profile's MAC range covers; the
-/// leftmost 8 bytes of what it returns go into the MAC field; `None`: no key, no message).
-/// For MACs not made from a TDES MAK: DUKPT derived keys, SM4 keys, a security module.
-pub fn seal_with(
-    profile: &Profile,
-    msg: &Message,
-    mac: &mut dyn FnMut(&[u8]) -> Option<[u8; 8]>,
-) -> Result<Vec<u8>, ProtoError> {
-    let pack = |m: &Message| {
-        profile
-            .dialect
-            .pack(m)
-            .map_err(|e| ProtoError::Encode(e.to_string()))
-    };
-    let mut m = msg.clone();
     m.set(profile.mac_field, vec![0u8; 8]);
     let packed = pack(&m)?;
     let input = mac_input(profile, &packed, &m)?;
-    let value = mac(&input).ok_or(ProtoError::NoMacKey)?;
-    m.set(profile.mac_field, value.to_vec());
+    let mac = compute_mac(profile, mak, &input).ok_or(ProtoError::NoMacKey)?;
+    m.set(profile.mac_field, mac.to_vec());
     pack(&m)
-}
-
-/// Whether a packed message carries the MAC `mac` computes over the profile's MAC range
-/// (constant-time compare); see [`seal_with`].
-pub fn verify_mac_with(
-    profile: &Profile,
-    packed: &[u8],
-    msg: &Message,
-    mac: &mut dyn FnMut(&[u8]) -> Option<[u8; 8]>,
-) -> bool {
-    let Some(got) = msg.get(profile.mac_field) else {
-        return false;
-    };
-    let Ok(input) = mac_input(profile, packed, msg) else {
-        return false;
-    };
-    match mac(&input) {
-        Some(want) => smartpos_crypto::mac::verify(&want, got),
-        None => false,
-    }
 }
 
 /// Whether a packed message carries the right MAC under `mak` in the profile's MAC field
@@ -856,6 +818,49 @@ pub fn is_approval(code: &str) -> bool {
 /// ([`crate::diagnosis::for_response_code`]) words an unknown code from it: one rule, one place.
 pub fn reversed_as_possible_approval(kind: TxnKind, code: &str) -> bool {
     kind.needs_reversal() && !is_approval(code) && !crate::diagnosis::is_known_response_code(code)
+}
+
+/// Packs `msg` with a MAC from `mac` (given the bytes the profile's MAC range covers; the
+/// leftmost 8 bytes of what it returns go into the MAC field; `None`: no key, no message).
+/// For MACs not made from a TDES MAK: DUKPT derived keys, SM4 keys, a security module.
+pub fn seal_by_fn(
+    profile: &Profile,
+    msg: &Message,
+    mac: &mut dyn FnMut(&[u8]) -> Option<[u8; 8]>,
+) -> Result<Vec<u8>, ProtoError> {
+    let pack = |m: &Message| {
+        profile
+            .dialect
+            .pack(m)
+            .map_err(|e| ProtoError::Encode(e.to_string()))
+    };
+    let mut m = msg.clone();
+    m.set(profile.mac_field, vec![0u8; 8]);
+    let packed = pack(&m)?;
+    let input = mac_input(profile, &packed, &m)?;
+    let value = mac(&input).ok_or(ProtoError::NoMacKey)?;
+    m.set(profile.mac_field, value.to_vec());
+    pack(&m)
+}
+
+/// Whether a packed message carries the MAC `mac` computes over the profile's MAC range
+/// (constant-time compare); see [`seal_by_fn`].
+pub fn verify_mac_by_fn(
+    profile: &Profile,
+    packed: &[u8],
+    msg: &Message,
+    mac: &mut dyn FnMut(&[u8]) -> Option<[u8; 8]>,
+) -> bool {
+    let Some(got) = msg.get(profile.mac_field) else {
+        return false;
+    };
+    let Ok(input) = mac_input(profile, packed, msg) else {
+        return false;
+    };
+    match mac(&input) {
+        Some(want) => smartpos_crypto::mac::verify(&want, got),
+        None => false,
+    }
 }
 
 /// Whether the host's answer to a reversal ends it (`00`, `12`, `22`, `25`): see
