@@ -17,6 +17,8 @@
 //!   refused on open instead of silently restarted; and support's explicit journal reset.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
+//! - `dukpt_store.rs`: the DUKPT state (the durable transaction counter) in the secure store,
+//!   rewritten before each KSN goes out.
 //! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys): the download from the
 //!   host and the set kept in the journal ([`Terminal::download_params`],
 //!   [`Terminal::terminal_params`], [`Terminal::set_terminal_params`]).
@@ -30,6 +32,7 @@
 //!   a classification of each failure by whether a sent request may have reached the host.
 
 pub mod card;
+pub mod dukpt_store;
 pub mod guard;
 pub mod host_answers;
 pub mod journal;
