@@ -283,6 +283,11 @@ impl Acquirer {
         self
     }
 
+    /// The profile the host serves.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
     /// A copy of the ledger.
     pub fn ledger(&self) -> Ledger {
         self.lock().ledger.clone()
