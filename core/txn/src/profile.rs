@@ -1018,6 +1018,23 @@ impl<'t> Loader<'t> {
             self.dukpt_options(v, &mut keys, fields);
         }
         self.check_key_options(&keys, mac, keys_line);
+        // Field 52 must hold the PIN block the options make: 16 bytes for format 4 and SM4.
+        let block = if keys.pin_format == PinBlockFormat::Iso4 || keys.cipher == KeyCipher::Sm4 {
+            16
+        } else {
+            8
+        };
+        if let Some(spec) = fields.get(52).and_then(Option::as_ref)
+            && spec.length != LengthType::Fixed(block)
+        {
+            self.errors.push(ProfileError::BadValue {
+                line: keys_line,
+                key: "keys.pin_format".into(),
+                reason: format!(
+                    "the PIN block is {block} bytes: define field 52 as fixed, len = {block}"
+                ),
+            });
+        }
         match fields.get(usize::from(keys.field)).and_then(Option::as_ref) {
             None => self.errors.push(ProfileError::UndefinedField {
                 line: keys_line,
