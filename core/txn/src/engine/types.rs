@@ -262,6 +262,10 @@ pub enum OpError {
     /// The EMV parameter download failed (bad host data, unsupported dialect). Nothing was kept.
     #[error("parameter download: {0}")]
     Params(crate::params::ParamError),
+    /// The DUKPT transaction counter is used up: no KSN can be reserved, nothing was sent. The
+    /// terminal needs a new initial key.
+    #[error("the DUKPT transaction counter is exhausted: load a new initial key")]
+    DukptExhausted,
 }
 
 /// A financial request from the app.
