@@ -29,7 +29,7 @@ JAR="$M2/com/smartpos/smartpos-sdk-jvm/$SDK_VERSION/smartpos-sdk-jvm-$SDK_VERSIO
 
 bindings_stale() {
     [ -f "$JAR" ] || return 0
-    [ -n "$(find bindings/ffi bindings/kotlin/src bindings/kotlin/pom.xml core Cargo.toml Cargo.lock \
+    [ -n "$(find bindings/ffi bindings/kotlin/src bindings/kotlin/pom.xml pure io tools Cargo.toml Cargo.lock \
         -newer "$JAR" \( -name '*.rs' -o -name '*.kt' -o -name '*.toml' -o -name '*.lock' -o -name 'pom.xml' \) \
         -not -path '*/target/*' -print -quit 2>/dev/null)" ]
 }

@@ -2,7 +2,7 @@
 """Times pyiso8583 encode/decode of the reference iso87a sale, for comparison with
 `cargo bench -p smartpos-iso8583` (iso8583/iso87a/pack and unpack).
 
-The message is core/iso8583/testdata/iso87a_sale.json (the same content as
+The message is pure/iso8583/testdata/iso87a_sale.json (the same content as
 smartpos_iso8583::reference::iso87a_sale(), checked by the crate's integration tests), encoded
 with pyiso8583's `specs.default_ascii`. Prints ns per pack and per unpack.
 Run with the oracle venv: .venv/bin/python scripts/bench_iso8583_py.py [iterations]

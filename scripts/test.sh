@@ -49,6 +49,15 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "layout: no tokio, SQLite or TLS under pure/ (cargo tree of every pure crate)"
+for manifest in pure/*/Cargo.toml; do
+    crate=$(awk -F'"' '/^name = / { print $2; exit }' "$manifest")
+    if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(tokio|tokio-rustls|rustls|rusqlite|libsqlite3-sys) '; then
+        echo "$crate ($manifest) depends on an I/O crate: it belongs under io/ or tools/" >&2
+        exit 1
+    fi
+done
+
 step "cargo clippy --workspace --all-targets (deny warnings)"
 cargo clippy --workspace --all-targets --locked "${WORKSPACE_FEATURES[@]}" -- -D warnings
 

@@ -22,7 +22,7 @@
 
 use smartpos_crypto::keys::{TdesKey, set_odd_parity, wrap_working_key};
 use smartpos_emv::kernel::{Kernel, KernelConfig, KernelTxn, TransportError};
-use smartpos_emv::reader::{Edc, Frame, LinkConfig, LinkEngine, Reassembler};
+use smartpos_reader::{Edc, Frame, LinkConfig, LinkEngine, Reassembler};
 use smartpos_iso8583::{Dialect, Message};
 use smartpos_txn::engine::{CardVerdict, Event, Outcome, Output, TxnRequest};
 use smartpos_txn::journal::Restored;
@@ -156,7 +156,7 @@ pub fn reader_link(data: &[u8]) {
             assert_eq!(back.0, f, "frame round trip");
         }
     }
-    let mut r = Reassembler::new(smartpos_emv::reader::NAD_TO_TERMINAL, edc);
+    let mut r = Reassembler::new(smartpos_reader::NAD_TO_TERMINAL, edc);
     r.push(rest);
     for _ in 0..64 {
         if r.next_frame().is_none() {
@@ -507,7 +507,7 @@ mod tests {
 
     fn hex_file(name: &str) -> Vec<u8> {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../core/emv/testdata")
+            .join("../pure/emv/testdata")
             .join(name);
         let text = std::fs::read_to_string(p).unwrap();
         smartpos_types::hex::decode(text.trim()).unwrap()
@@ -614,7 +614,7 @@ mod tests {
             let r = ok(hex_file("ppse_fci.hex"));
             let inf: Vec<u8> = r.iter().copied().take(50).collect();
             let frame = Frame {
-                nad: smartpos_emv::reader::NAD_TO_TERMINAL,
+                nad: smartpos_reader::NAD_TO_TERMINAL,
                 pcb: 0x00,
                 inf,
             };

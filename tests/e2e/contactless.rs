@@ -2,6 +2,7 @@
 //! ARQC verified by the host simulator, ARPC returned, receipts with chip data.
 
 use smartpos_crypto::pinblock::Pin;
+use smartpos_receipt::ReceiptCopy;
 use smartpos_sim::acquirer::HostStatus;
 use smartpos_sim::card::{CardProfile, SimCard};
 use smartpos_terminal::card::{CardError, PinEntry, PinInput};
@@ -10,7 +11,6 @@ use smartpos_tests::TerminalCalls;
 use smartpos_tests::{loopback_terminal, loopback_terminal_in};
 use smartpos_txn::engine::Event;
 use smartpos_txn::model::TxnState;
-use smartpos_txn::receipt::ReceiptCopy;
 use std::sync::{Arc, Mutex};
 
 /// A simulated card in the NFC field (the card itself implements `ApduTransport`).
@@ -230,8 +230,8 @@ async fn card_events_frame_the_read_and_a_retry_asks_for_no_card() {
 
 #[tokio::test]
 async fn saved_receipt_settings_survive_a_reopen_and_are_audited() {
+    use smartpos_receipt::{Lang, MerchantInfo, Width};
     use smartpos_terminal::printing::ReceiptSettings;
-    use smartpos_txn::receipt::{Lang, MerchantInfo, Width};
     let dir = smartpos_tests::temp_dir("receipts-saved");
     let (server, _, mut t) = smartpos_tests::loopback_terminal_in(&dir).await;
     let mut card = nfc(CardProfile::Visa);

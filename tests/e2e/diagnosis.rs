@@ -1,9 +1,9 @@
 //! Every response code the simulator can return comes back to the app with its diagnosis, and
 //! timeouts during a sale and during a refund say what happened to the money.
 
+use smartpos_diagnosis::{self as diagnosis, Category, MoneyState};
 use smartpos_sim::fault::FaultKind;
 use smartpos_tests::{Pair, test_card, transport};
-use smartpos_txn::diagnosis::{self, Category, MoneyState};
 use smartpos_txn::engine::{OpError, Outcome, TxnRequest};
 use smartpos_txn::model::{TxnKind, TxnRecord, TxnState};
 

@@ -468,8 +468,8 @@ impl smartpos_terminal::printing::ReceiptPrinter for Printer {
 
 #[tokio::test]
 async fn out_of_paper_leaves_sale_approved_and_reprint_works_later() {
+    use smartpos_receipt::ReceiptCopy;
     use smartpos_terminal::printing::PrinterStatus;
-    use smartpos_txn::receipt::ReceiptCopy;
     let (server, _) = host("cup", false, FaultPlan::none(), 1).await;
     let path = journal_path("printer");
     let paper = Arc::new(std::sync::atomic::AtomicBool::new(false));

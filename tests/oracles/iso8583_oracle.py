@@ -41,7 +41,7 @@ COUNT = 1000
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("SMARTPOS_BIN", os.path.join(ROOT, "target", "release", "smartpos"))
 
-# ISO 8583:1987 character classes of fields 2..128, as in core/iso8583/src/tables.rs.
+# ISO 8583:1987 character classes of fields 2..128, as in pure/iso8583/src/tables.rs.
 KIND = {}
 def _kinds(fields, kind):
     for f in fields:

@@ -10,20 +10,20 @@
 use crate::card::CardInput;
 use crate::certified::EntryMode;
 use crate::error::SmartPosError;
+use smartpos_diagnosis as diagnosis;
 use smartpos_emv::certified::{self as core_certified, KernelBridgeError};
 use smartpos_emv::kernel::CryptogramType as CoreCryptogram;
+use smartpos_operators::policy::{self, Denial};
+use smartpos_operators::{self as operators, Role, Session};
+use smartpos_receipt as receipt;
 use smartpos_terminal::card::CardError;
 use smartpos_terminal::link::{LinkConfig, TlsClientConfig};
 use smartpos_terminal::printing;
 use smartpos_terminal::safety::denial_json;
 use smartpos_terminal::{TerminalError, TxnOutcome};
-use smartpos_txn::diagnosis;
 use smartpos_txn::engine::{Event, OpError, Outcome};
 use smartpos_txn::model::{self, PendingKind};
-use smartpos_txn::operators::{self, Role, Session};
-use smartpos_txn::policy::{self, Denial};
 use smartpos_txn::proto::{MsgType, Reply};
-use smartpos_txn::receipt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -645,7 +645,7 @@ impl From<&Event> for TerminalEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Diagnosis (from `smartpos_txn::diagnosis`: static tables in the core, copied out here).
+// Diagnosis (from `smartpos_diagnosis`: static tables in the core, copied out here).
 
 impl From<diagnosis::Diagnosis> for Diagnosis {
     fn from(d: diagnosis::Diagnosis) -> Self {
@@ -964,7 +964,7 @@ impl From<(String, String, u32, String)> for PendingPrint {
 // ---------------------------------------------------------------------------------------------
 // Settings: operator and refund safety, receipt layout.
 
-/// A non-refundable fee withheld once per original (mirrors `smartpos_txn::policy::Fee`).
+/// A non-refundable fee withheld once per original (mirrors `smartpos_operators::policy::Fee`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum RefundFee {
     /// A fixed amount in minor units (never more than the original).
@@ -979,7 +979,7 @@ pub enum RefundFee {
     },
 }
 
-/// The refund policy of a store (mirrors `smartpos_txn::policy::RefundPolicy`). Amounts are
+/// The refund policy of a store (mirrors `smartpos_operators::policy::RefundPolicy`). Amounts are
 /// in minor units; `null` means "no limit".
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RefundPolicy {

@@ -201,7 +201,7 @@ impl SmartPosError {
     pub(crate) fn internal(reason: impl Into<String>) -> Self {
         SmartPosError::Internal {
             reason: reason.into(),
-            diagnosis: Some(smartpos_txn::diagnosis::software_fault().into()),
+            diagnosis: Some(smartpos_diagnosis::software_fault().into()),
         }
     }
 
@@ -209,7 +209,7 @@ impl SmartPosError {
     pub(crate) fn journal(reason: impl Into<String>) -> Self {
         SmartPosError::Journal {
             reason: reason.into(),
-            diagnosis: Some(smartpos_txn::diagnosis::software_fault().into()),
+            diagnosis: Some(smartpos_diagnosis::software_fault().into()),
         }
     }
 

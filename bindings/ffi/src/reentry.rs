@@ -26,7 +26,7 @@
 
 use crate::convert::Diagnosis;
 use crate::error::SmartPosError;
-use smartpos_txn::diagnosis;
+use smartpos_diagnosis as diagnosis;
 use smartpos_txn::engine::OpError;
 use std::cell::Cell;
 

@@ -13,8 +13,8 @@ use crate::convert::{
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
+use smartpos_operators::Password;
 use smartpos_terminal::safety::Approval;
-use smartpos_txn::operators::Password;
 use zeroize::Zeroizing;
 
 #[uniffi::export]
@@ -176,11 +176,11 @@ impl Terminal {
 
 /// Test kit: the service desk's answer to a supervisor unlock `challenge` on terminal
 /// `terminal_id` with the shared `secret` (what the acquirer's desk computes; see
-/// `smartpos_txn::operators::unlock_code`). For tests and demos only.
+/// `smartpos_operators::unlock_code`). For tests and demos only.
 #[cfg(feature = "testkit")]
 #[uniffi::export]
 pub fn service_desk_unlock_code(secret: Vec<u8>, terminal_id: String, challenge: String) -> String {
     stats::call();
     let secret = Zeroizing::new(secret);
-    smartpos_txn::operators::unlock_code(&secret, &terminal_id, &challenge)
+    smartpos_operators::unlock_code(&secret, &terminal_id, &challenge)
 }

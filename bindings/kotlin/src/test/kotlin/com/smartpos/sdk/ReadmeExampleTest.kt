@@ -13,7 +13,7 @@ import java.nio.file.Files
 
 /**
  * bindings/kotlin/README.md's example ("Using it"), run as written: the lines between the two
- * markers are that code block (core/cli/tests/docs_cli.rs checks they are the same).
+ * markers are that code block (tools/cli/tests/docs_cli.rs checks they are the same).
  */
 class ReadmeExampleTest {
     @Test

@@ -1,5 +1,5 @@
 // The quick start of docs/android.md, whole: this file is that section's code block (a test,
-// core/cli/tests/docs_cli.rs, checks they are the same), compiled with -Werror by the Android
+// tools/cli/tests/docs_cli.rs, checks they are the same), compiled with -Werror by the Android
 // sample's verification build (scripts/android-sample.sh) and run there by QuickStartTest
 // against the SDK's host simulator. Copy it into your app and change what the comments say.
 package com.smartpos.sample.quickstart

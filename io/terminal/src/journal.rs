@@ -1,0 +1,1668 @@
+//! The SQLite journal: the terminal's memory of every transaction, pending reversal and advice.
+//!
+//! WAL mode with `synchronous=FULL`: a commit returns only after the write-ahead log is on disk,
+//! which is what "durable before sending" and "durable before returning" rest on. Each engine
+//! [`Commit`] is applied in one SQLite transaction, so a crash leaves either all of it or none.
+//! A card transaction's chip data (for receipts) and the support-trace lines ride in the engine's
+//! commits ([`Journal::apply_traced`]), so a contactless sale writes the journal in its two
+//! commits only. Such writes that come outside a commit are committed with
+//! `synchronous=NORMAL`: still atomic, made durable by the next FULL commit, and without a disk
+//! sync of their own (see README, Performance).
+//!
+//! Pending messages (reversals, advices) are the only rows that hold card data (the PAN in
+//! field 2). They are sealed with AES-256-GCM under the journal key from the app's secure store;
+//! the nonce is random per row and the row's sequence number is bound as associated data, so a
+//! sealed message cannot be swapped between rows.
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use smartpos_txn::journal::{
+    Commit, JournalOp, Restored, SettlementProgress, SettlementStep, StateUpdate,
+};
+use smartpos_txn::model::{
+    Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
+};
+use std::path::Path;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Schema version stored in `PRAGMA user_version`. Version 2: `trace` without AUTOINCREMENT,
+/// `txn_original` partial (see [`MIGRATE_1_TO_2`]).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 gave `trace.id` AUTOINCREMENT, which costs every money commit that carries
+/// trace lines a write to `sqlite_sequence` (one more page to sync). The ids stay increasing
+/// without it: SQLite takes the largest id plus one, and pruning removes only the oldest lines,
+/// never the newest. The table holds a few hundred lines, so copying it is quick.
+///
+/// Version 1 also indexed every transaction's `original_ref`, NULL for all but refunds, voids
+/// and completions: every sale's intent commit wrote a page of that index. The partial index
+/// holds only the rows that name an original, and `original_ref = ?` still uses it (SQLite
+/// infers `IS NOT NULL` from the equality). Building it reads the table once.
+const MIGRATE_1_TO_2: &str = "
+CREATE TABLE trace_v2 (
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    text      TEXT NOT NULL
+);
+INSERT INTO trace_v2 (id, at_ms, direction, text) SELECT id, at_ms, direction, text FROM trace;
+DROP TABLE trace;
+ALTER TABLE trace_v2 RENAME TO trace;
+DELETE FROM sqlite_sequence WHERE name = 'trace';
+DROP INDEX txn_original;
+CREATE INDEX txn_original ON txn(original_ref) WHERE original_ref IS NOT NULL;
+";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txn (
+    reference       TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    amount          INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    stan            INTEGER NOT NULL,
+    batch           INTEGER NOT NULL,
+    local_time      TEXT NOT NULL,
+    local_date      TEXT NOT NULL,
+    rrn             TEXT,
+    auth_code       TEXT,
+    response_code   TEXT,
+    original_ref    TEXT,
+    idempotency_key TEXT UNIQUE,
+    operator        TEXT,
+    pan_masked      TEXT,
+    entry_mode      TEXT,
+    created_at_ms   INTEGER NOT NULL,
+    updated_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txn_batch ON txn(batch);
+CREATE INDEX IF NOT EXISTS txn_state ON txn(state);
+CREATE INDEX IF NOT EXISTS txn_original ON txn(original_ref) WHERE original_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS txn_created ON txn(created_at_ms);
+CREATE TABLE IF NOT EXISTS pending (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    reference     TEXT NOT NULL,
+    reason        TEXT,
+    message       BLOB NOT NULL,
+    attempts      INTEGER NOT NULL,
+    armed         INTEGER NOT NULL,
+    not_before_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    stan        INTEGER NOT NULL,
+    batch       INTEGER NOT NULL,
+    pending_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settlement (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    batch INTEGER NOT NULL,
+    step  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS print_job (
+    reference     TEXT NOT NULL,
+    copy          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    attempts      INTEGER NOT NULL,
+    last_status   TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (reference, copy)
+);
+CREATE TABLE IF NOT EXISTS card_info (
+    reference   TEXT PRIMARY KEY,
+    aid         TEXT NOT NULL,
+    label       TEXT NOT NULL,
+    tvr         TEXT NOT NULL,
+    tsi         TEXT NOT NULL,
+    cryptogram_type TEXT NOT NULL,
+    cryptogram  TEXT NOT NULL,
+    cvm         TEXT NOT NULL,
+    cvm_result  TEXT NOT NULL,
+    in_field_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operator (
+    id     TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trace (
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    text      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms    INTEGER NOT NULL,
+    operator TEXT,
+    action   TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
+";
+
+/// Journal failures.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// SQLite reported an error.
+    #[error("journal database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored value is not what this version writes (corruption or a newer schema).
+    #[error("journal holds an unreadable value in {what}")]
+    Corrupt {
+        /// Which column or record.
+        what: &'static str,
+    },
+    /// The journal was written by a newer SDK.
+    #[error("journal schema version {found} is newer than this SDK supports ({supported})")]
+    NewerSchema {
+        /// Version found.
+        found: i64,
+        /// Version supported.
+        supported: i64,
+    },
+    /// A pending message could not be sealed or opened with the journal key.
+    #[error("pending message could not be decrypted with the journal key")]
+    Seal,
+    /// The idempotency key is already used by another transaction.
+    #[error("idempotency key already used")]
+    DuplicateKey,
+    /// Another open journal (a second terminal object, in this process or another) holds
+    /// the file: two engines on one journal would hand out the same STANs and overwrite each
+    /// other's records.
+    #[error("the journal is already open in another terminal instance: close that one first")]
+    InUse,
+    /// A new transaction's reference (batch + STAN) belongs to another stored transaction.
+    #[error("transaction reference {0} already belongs to another transaction")]
+    ReferenceTaken(String),
+    /// The lock file beside the journal (`<journal>.lock`) cannot be opened or locked.
+    #[error("cannot lock the journal ({0:?})")]
+    Lock(std::io::ErrorKind),
+}
+
+/// The exclusive lock that makes a journal file single-user: an advisory lock (`flock`) on
+/// `<journal>.lock`, held for as long as the [`Journal`] lives and released by the OS when the
+/// process ends, however it ends. SQLite's own locks only serialise transactions; they do not
+/// stop a second engine from working on the same file.
+pub(crate) struct JournalLock {
+    _file: std::fs::File,
+}
+
+/// Further attempts, 10 ms apart, at a lock found busy (see [`JournalLock::acquire`]).
+const LOCK_RETRIES: u32 = 20;
+
+impl JournalLock {
+    /// Takes the lock of the journal at `path`, or fails at once with
+    /// [`JournalError::InUse`] when another holder has it.
+    pub(crate) fn acquire(path: &Path) -> Result<JournalLock, JournalError> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(std::path::PathBuf::from(name))
+            .map_err(|e| JournalError::Lock(e.kind()))?;
+        // A lock that was just released can still be held for a moment by a copy of its
+        // descriptor: a child process that another thread forked keeps the copy until it
+        // executes its program (the descriptor is close-on-exec). So a busy lock is tried a
+        // few more times over 200 ms before it counts as held by another user.
+        for attempt in 0..=LOCK_RETRIES {
+            match file.try_lock() {
+                Ok(()) => return Ok(JournalLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if attempt < LOCK_RETRIES => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::InUse),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(JournalError::Lock(e.kind()));
+                }
+            }
+        }
+        Err(JournalError::InUse)
+    }
+}
+
+/// The `meta` key of the journal's identity (hex of 16 random bytes, see `guard.rs`).
+pub const JOURNAL_ID_KEY: &str = "journal_id";
+
+/// What a journal file holds, as seen without creating or changing anything (see
+/// [`Journal::inspect`]). Used by the journal guard before SQLite would create a new database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalFile {
+    /// No file at the path.
+    Missing,
+    /// A file too short to hold a SQLite header (0 to 99 bytes), or a database without the
+    /// journal's tables: SQLite would open it as a new, empty journal.
+    Empty,
+    /// A journal database.
+    Present {
+        /// Its identity, when it has one (journals created before the guard have none).
+        id: Option<String>,
+        /// Its counters row (absent until the first STAN is used).
+        counters: Option<Counters>,
+        /// Whether it holds any transaction.
+        has_txns: bool,
+    },
+}
+
+impl JournalFile {
+    /// Whether the file holds anything a terminal wrote (an identity, counters or a transaction).
+    pub fn has_data(&self) -> bool {
+        matches!(self, JournalFile::Present { id, counters, has_txns } if id.is_some() || counters.is_some() || *has_txns)
+    }
+}
+
+/// Chip data shown on receipts. Nothing here identifies the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardInfo {
+    /// Application identifier (hex).
+    pub aid: String,
+    /// Application label.
+    pub label: String,
+    /// Terminal verification results (hex).
+    pub tvr: String,
+    /// Transaction status information (hex).
+    pub tsi: String,
+    /// Cryptogram type: `ARQC`, `TC` or `AAC`.
+    pub cryptogram_type: String,
+    /// Cryptogram (hex).
+    pub cryptogram: String,
+    /// Cardholder verification: `online_pin`, `signature`, `no_cvm` or `consumer_device`.
+    pub cvm: String,
+    /// CVM results, tag 9F34 (hex).
+    pub cvm_result: String,
+    /// Card-in-field time, milliseconds.
+    pub in_field_ms: u64,
+}
+
+/// The journal key (AES-256), zeroized on drop.
+pub struct JournalKey(Zeroizing<[u8; 32]>);
+
+impl JournalKey {
+    /// Wraps 32 key bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        JournalKey(Zeroizing::new(bytes))
+    }
+}
+
+impl std::fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalKey(<redacted>)")
+    }
+}
+
+/// The open journal.
+pub struct Journal {
+    conn: Connection,
+    key: LessSafeKey,
+    rng: SystemRandom,
+    /// Whether the connection is known to be at `synchronous=FULL` (set only after the pragma
+    /// succeeded), so a money commit pays for the pragma only after a relaxed write failed
+    /// to restore it.
+    sync_full: bool,
+    /// The file's lock (none for an in-memory journal); released on drop, after the
+    /// connection above is closed.
+    _lock: Option<JournalLock>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").finish_non_exhaustive()
+    }
+}
+
+fn corrupt(what: &'static str) -> JournalError {
+    JournalError::Corrupt { what }
+}
+
+/// The stored STAN (0 before the first message, else 1 to 999999) and batch (1 to 999999),
+/// checked: the guard's arithmetic and the reference format assume these ranges, and a file
+/// is not trusted to keep them.
+fn checked_counters(stan: i64, batch: i64) -> Result<Counters, JournalError> {
+    let stan = u32::try_from(stan)
+        .ok()
+        .filter(|s| *s <= 999_999)
+        .ok_or(corrupt("counters.stan"))?;
+    let batch = u32::try_from(batch)
+        .ok()
+        .filter(|b| (1..=999_999).contains(b))
+        .ok_or(corrupt("counters.batch"))?;
+    Ok(Counters {
+        stan,
+        batch,
+        ..Counters::default()
+    })
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`, which stays locked for this value's
+    /// lifetime: a second open of the same file fails with [`JournalError::InUse`] until this
+    /// one is dropped.
+    pub fn open(path: &Path, key: &JournalKey) -> Result<Journal, JournalError> {
+        let lock = JournalLock::acquire(path)?;
+        Self::open_locked(path, key, lock)
+    }
+
+    /// [`Journal::open`] with the lock already taken (a reset holds it while it moves the old
+    /// files aside).
+    pub(crate) fn open_locked(
+        path: &Path,
+        key: &JournalKey,
+        lock: JournalLock,
+    ) -> Result<Journal, JournalError> {
+        let conn = Connection::open(path)?;
+        let mut j = Self::init(conn, key)?;
+        j._lock = Some(lock);
+        Ok(j)
+    }
+
+    /// Looks at the journal file at `path` without creating, migrating or writing anything:
+    /// a missing or short file is reported as such instead of being opened (SQLite would take
+    /// it for a new, empty database). The file is opened read-write without `CREATE`, so a
+    /// WAL left behind is read (and checkpointed when this connection closes, as on any
+    /// close).
+    pub fn inspect(path: &Path) -> Result<JournalFile, JournalError> {
+        let len = match std::fs::metadata(path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalFile::Missing),
+            Err(_) => return Err(corrupt("journal file metadata")),
+        };
+        // The SQLite header is 100 bytes (https://www.sqlite.org/fileformat2.html).
+        if len < 100 {
+            return Ok(JournalFile::Empty);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let table = |name: &str| -> Result<bool, JournalError> {
+            let n: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                params![name],
+                |r| r.get(0),
+            )?;
+            Ok(n > 0)
+        };
+        if !table("meta")? || !table("counters")? || !table("txn")? {
+            return Ok(JournalFile::Empty);
+        }
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![JOURNAL_ID_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let counters = conn
+            .query_row("SELECT stan, batch FROM counters WHERE id = 1", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+            .map(|(stan, batch)| checked_counters(stan, batch))
+            .transpose()?;
+        let has_txns = conn
+            .query_row("SELECT 1 FROM txn LIMIT 1", [], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some();
+        Ok(JournalFile::Present {
+            id,
+            counters,
+            has_txns,
+        })
+    }
+
+    /// The journal's identity (`meta.journal_id`), if it has one.
+    pub fn id(&self) -> Result<Option<String>, JournalError> {
+        self.meta(JOURNAL_ID_KEY)
+    }
+
+    /// Opens an in-memory journal (tests).
+    pub fn open_in_memory(key: &JournalKey) -> Result<Journal, JournalError> {
+        Self::init(Connection::open_in_memory()?, key)
+    }
+
+    fn init(mut conn: Connection, key: &JournalKey) -> Result<Journal, JournalError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // The write statements of a sale are prepared once and reused (`prepare_cached`).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(JournalError::NewerSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version == 1 {
+            // One SQLite transaction: a crash leaves version 1, and the next open migrates.
+            let tx = conn.transaction()?;
+            tx.execute_batch(MIGRATE_1_TO_2)?;
+            tx.pragma_update(None, "user_version", 2)?;
+            tx.commit()?;
+            log::info!("journal: schema migrated from version 1 to 2");
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| JournalError::Seal)?;
+        Ok(Journal {
+            conn,
+            sync_full: true,
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+            _lock: None,
+        })
+    }
+
+    fn seal(&self, seq: u64, plain: &[u8]) -> Result<Vec<u8>, JournalError> {
+        let mut nonce = [0u8; 12];
+        self.rng.fill(&mut nonce).map_err(|_| JournalError::Seal)?;
+        let mut buf = plain.to_vec();
+        let aad = seq.to_be_bytes();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(|_| JournalError::Seal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    fn open_sealed(&self, seq: u64, sealed: &[u8]) -> Result<Vec<u8>, JournalError> {
+        let (nonce, body) = sealed.split_at_checked(12).ok_or(JournalError::Seal)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| JournalError::Seal)?;
+        let mut buf = body.to_vec();
+        let aad = seq.to_be_bytes();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .map_err(|_| JournalError::Seal)?;
+        Ok(plain.to_vec())
+    }
+
+    /// Applies an engine commit atomically.
+    pub fn apply(&mut self, commit: &Commit) -> Result<(), JournalError> {
+        self.apply_traced(commit, &mut Vec::new(), None)
+    }
+
+    /// Applies an engine commit atomically, together with support-trace lines (which then
+    /// cost no extra disk sync). `trace` is drained; the newest [`TRACE_KEEP`] lines are kept.
+    /// `card` is the chip data of the transaction the commit creates, stored in the same
+    /// SQLite transaction, so a card transaction's receipt data costs no write of its own and
+    /// exists whenever the transaction does.
+    pub fn apply_traced(
+        &mut self,
+        commit: &Commit,
+        trace: &mut Vec<TraceLine>,
+        card: Option<(&str, &CardInfo)>,
+    ) -> Result<(), JournalError> {
+        // Seal outside the SQLite transaction: it needs `&self` while the transaction borrows mutably.
+        let mut sealed = Vec::new();
+        for op in &commit.ops {
+            if let JournalOp::PutPending(p) = op {
+                sealed.push(self.seal(p.seq, &p.message)?);
+            }
+        }
+        // Money commits are FULL whatever a relaxed write before left behind (see `relaxed`).
+        if !self.sync_full {
+            set_synchronous(&self.conn, true)?;
+            self.sync_full = true;
+        }
+        let tx = self.conn.transaction()?;
+        let mut sealed = sealed.into_iter();
+        for op in &commit.ops {
+            match op {
+                JournalOp::PutTxn(r) => put_txn(&tx, r)?,
+                JournalOp::UpdateState(u) => update_state(&tx, u)?,
+                JournalOp::PutPending(p) => {
+                    let blob = sealed.next().ok_or(JournalError::Seal)?;
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO pending (seq, kind, reference, reason, message, attempts, armed, not_before_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                            i64::try_from(p.seq).map_err(|_| corrupt("pending.seq"))?,
+                            p.kind.as_str(),
+                            p.reference,
+                            p.reason.map(ReversalReason::code),
+                            blob,
+                            p.attempts,
+                            p.armed,
+                            p.not_before_unix_ms
+                        ])?;
+                }
+                JournalOp::RemovePending { seq } => {
+                    tx.prepare_cached("DELETE FROM pending WHERE seq = ?1")?
+                        .execute(params![
+                            i64::try_from(*seq).map_err(|_| corrupt("pending.seq"))?
+                        ])?;
+                }
+                JournalOp::PutCounters(c) => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO counters (id, stan, batch, pending_seq) VALUES (1, ?1, ?2, ?3)",
+                    )?
+                    .execute(params![
+                            c.stan,
+                            c.batch,
+                            i64::try_from(c.pending_seq).map_err(|_| corrupt("pending_seq"))?
+                        ])?;
+                }
+                JournalOp::PutWrappedKeys { block } => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('wrapped_keys', ?1)",
+                    )?
+                    .execute(params![smartpos_types::hex::encode(block)])?;
+                }
+                JournalOp::PutSettlement(p) => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO settlement (id, batch, step) VALUES (1, ?1, ?2)",
+                    )?
+                    .execute(params![p.batch, p.step.encode()])?;
+                }
+                JournalOp::ClearSettlement => {
+                    tx.execute("DELETE FROM settlement", [])?;
+                }
+                other => {
+                    log::error!("journal op not understood by this runtime: {other:?}");
+                    return Err(corrupt("unknown journal op"));
+                }
+            }
+        }
+        if let Some((reference, info)) = card {
+            insert_card_info(&tx, reference, info)?;
+        }
+        insert_trace(&tx, trace)?;
+        tx.commit()?;
+        trace.clear();
+        Ok(())
+    }
+
+    /// Loads what the engine needs to resume.
+    pub fn restore(&self) -> Result<Restored, JournalError> {
+        let mut counters = self
+            .conn
+            .query_row(
+                "SELECT stan, batch, pending_seq FROM counters WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(stan, batch, seq)| {
+                let mut c = checked_counters(stan, batch)?;
+                c.pending_seq = u64::try_from(seq)
+                    .ok()
+                    .filter(|s| *s >= 1)
+                    .ok_or(corrupt("counters.pending_seq"))?;
+                Ok::<_, JournalError>(c)
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let pending = self.pending()?;
+        // A new item never takes the number of a stored one (which it would replace).
+        if let Some(last) = pending.iter().map(|p| p.seq).max() {
+            counters.pending_seq = counters.pending_seq.max(last.saturating_add(1));
+        }
+        let in_flight = self.query_txns("WHERE state = 'sending' ORDER BY created_at_ms", [])?;
+        let wrapped_keys = self
+            .meta("wrapped_keys")?
+            .and_then(|h| smartpos_types::hex::decode(&h).ok());
+        let settlement = self
+            .conn
+            .query_row("SELECT batch, step FROM settlement WHERE id = 1", [], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?
+            .map(|(batch, step)| {
+                SettlementStep::decode(&step)
+                    .map(|step| SettlementProgress { batch, step })
+                    .ok_or(corrupt("settlement.step"))
+            })
+            .transpose()?;
+        Ok(Restored {
+            counters,
+            pending,
+            in_flight,
+            wrapped_keys,
+            settlement,
+        })
+    }
+
+    /// Pending reversals and advices, in delivery order.
+    pub fn pending(&self) -> Result<Vec<PendingItem>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, kind, reference, reason, message, attempts, armed, not_before_ms FROM pending ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, bool>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, kind, reference, reason, sealed, attempts, armed, not_before) = row?;
+            let seq = u64::try_from(seq).map_err(|_| corrupt("pending.seq"))?;
+            let kind = match kind.as_str() {
+                "reversal" => PendingKind::Reversal,
+                "advice" => PendingKind::Advice,
+                "notice" => PendingKind::Notice,
+                _ => return Err(corrupt("pending.kind")),
+            };
+            let reason = match reason {
+                Some(c) => Some(ReversalReason::from_code(&c).ok_or(corrupt("pending.reason"))?),
+                None => None,
+            };
+            out.push(PendingItem {
+                seq,
+                kind,
+                reference,
+                reason,
+                message: self.open_sealed(seq, &sealed)?,
+                attempts,
+                armed,
+                not_before_unix_ms: not_before,
+            });
+        }
+        Ok(out)
+    }
+
+    fn query_txns<P: rusqlite::Params>(
+        &self,
+        tail: &str,
+        params: P,
+    ) -> Result<Vec<TxnRecord>, JournalError> {
+        let sql = format!("SELECT {TXN_COLUMNS} FROM txn {tail}");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params, read_txn)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?.ok_or(corrupt("txn"))?);
+        }
+        Ok(out)
+    }
+
+    /// One transaction by reference.
+    pub fn txn(&self, reference: &str) -> Result<Option<TxnRecord>, JournalError> {
+        Ok(self
+            .query_txns("WHERE reference = ?1", params![reference])?
+            .pop())
+    }
+
+    /// The transaction recorded under an idempotency key.
+    pub fn by_idempotency_key(&self, key: &str) -> Result<Option<TxnRecord>, JournalError> {
+        Ok(self
+            .query_txns("WHERE idempotency_key = ?1", params![key])?
+            .pop())
+    }
+
+    /// All transactions, oldest first.
+    pub fn all(&self) -> Result<Vec<TxnRecord>, JournalError> {
+        self.query_txns("ORDER BY created_at_ms, reference", [])
+    }
+
+    /// The most recent transactions, newest first.
+    pub fn recent(&self, limit: u32) -> Result<Vec<TxnRecord>, JournalError> {
+        self.query_txns(
+            "ORDER BY created_at_ms DESC, reference DESC LIMIT ?1",
+            params![limit],
+        )
+    }
+
+    /// The transactions of one batch.
+    pub fn batch(&self, batch: u32) -> Result<Vec<TxnRecord>, JournalError> {
+        self.query_txns("WHERE batch = ?1 ORDER BY reference", params![batch])
+    }
+
+    /// Total refunded (queued or approved) against an original.
+    pub fn refunded_total(&self, original_ref: &str) -> Result<u64, JournalError> {
+        self.amount_against(
+            "kind = 'refund' AND state IN ('approved', 'queued')",
+            original_ref,
+        )
+    }
+
+    /// How much of `original_ref` later transactions took: approved or queued refunds, and
+    /// completions that are approved or still being reversed (their outcome is not settled).
+    /// The engine refuses a void, a second completion or a cancel when this is not zero.
+    pub fn original_used(&self, original_ref: &str) -> Result<u64, JournalError> {
+        self.amount_against(
+            "((kind = 'refund' AND state IN ('approved', 'queued'))
+               OR (kind = 'completion' AND state IN ('approved', 'reversing')))",
+            original_ref,
+        )
+    }
+
+    /// The summed amount of the transactions on `original_ref` that match `filter` (a constant
+    /// SQL condition; the statement is cached per filter).
+    fn amount_against(&self, filter: &str, original_ref: &str) -> Result<u64, JournalError> {
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1 AND {filter}"
+            ))?
+            .query_row(params![original_ref], |r| r.get(0))?;
+        u64::try_from(total).map_err(|_| corrupt("amount total"))
+    }
+
+    /// Records a print attempt: the job stays `pending` until a print succeeds.
+    pub fn record_print(
+        &mut self,
+        reference: &str,
+        copy: &str,
+        status: &str,
+        at_ms: i64,
+    ) -> Result<(), JournalError> {
+        let state = if status == "ok" { "printed" } else { "pending" };
+        self.conn.execute(
+            "INSERT INTO print_job (reference, copy, state, attempts, last_status, updated_at_ms)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT(reference, copy) DO UPDATE SET state = excluded.state,
+               attempts = attempts + 1, last_status = excluded.last_status, updated_at_ms = excluded.updated_at_ms",
+            params![reference, copy, state, status, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Print jobs not yet printed: (reference, copy, attempts, last printer status).
+    pub fn pending_prints(&self) -> Result<Vec<(String, String, u32, String)>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT reference, copy, attempts, last_status FROM print_job WHERE state = 'pending' ORDER BY updated_at_ms",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a receipt of this transaction was printed before (so the next one is a reprint).
+    pub fn printed_before(&self, reference: &str, copy: &str) -> Result<bool, JournalError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM print_job WHERE reference = ?1 AND copy = ?2 AND state = 'printed'",
+            params![reference, copy],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Stores the chip data a receipt shows (no card data: AID, label, TVR, TSI, cryptogram).
+    /// Committed without a disk sync of its own (`synchronous=NORMAL`, see the module
+    /// documentation): receipt data is not money. A card transaction run by the terminal stores
+    /// it with its first commit instead ([`Journal::apply_traced`]).
+    pub fn put_card_info(&mut self, reference: &str, info: &CardInfo) -> Result<(), JournalError> {
+        self.relaxed(|conn| insert_card_info(conn, reference, info))
+    }
+
+    /// Runs a write that moves no money with `synchronous=NORMAL`: in WAL mode it is atomic and
+    /// becomes durable with the next FULL commit's sync, instead of paying a sync of its own.
+    /// FULL is restored afterwards, and [`Journal::apply_traced`] sets it again anyway.
+    fn relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        self.sync_full = false;
+        set_synchronous(&self.conn, false)?;
+        let result = f(&mut self.conn);
+        set_synchronous(&self.conn, true)?;
+        self.sync_full = true;
+        result
+    }
+
+    /// The chip data of a transaction, if it was read from a chip.
+    pub fn card_info(&self, reference: &str) -> Result<Option<CardInfo>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms FROM card_info WHERE reference = ?1",
+                params![reference],
+                |r| {
+                    Ok(CardInfo {
+                        aid: r.get(0)?,
+                        label: r.get(1)?,
+                        tvr: r.get(2)?,
+                        tsi: r.get(3)?,
+                        cryptogram_type: r.get(4)?,
+                        cryptogram: r.get(5)?,
+                        cvm: r.get(6)?,
+                        cvm_result: r.get(7)?,
+                        in_field_ms: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// A configuration value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Stores a configuration value.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
+        put_meta(&self.conn, key, value)
+    }
+
+    /// Applies operator record changes and their audit rows in one transaction.
+    pub fn apply_operators(
+        &mut self,
+        changes: &[smartpos_operators::RecordChange],
+        audit: &[smartpos_operators::AuditEntry],
+    ) -> Result<(), JournalError> {
+        use smartpos_operators::RecordChange;
+        let tx = self.conn.transaction()?;
+        for c in changes {
+            match c {
+                RecordChange::Upsert(r) => {
+                    let json = serde_json::to_string(r).map_err(|_| corrupt("operator"))?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO operator (id, record) VALUES (?1, ?2)",
+                        params![r.id, json],
+                    )?;
+                }
+                RecordChange::Delete(id) => {
+                    tx.execute("DELETE FROM operator WHERE id = ?1", params![id])?;
+                }
+            }
+        }
+        for a in audit {
+            insert_audit(&tx, a)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets a meta value and writes its audit row in one transaction: the change is never
+    /// stored without its row, nor the row without the change.
+    pub fn set_meta_audited(
+        &mut self,
+        key: &str,
+        value: &str,
+        audit: &smartpos_operators::AuditEntry,
+    ) -> Result<(), JournalError> {
+        let tx = self.conn.transaction()?;
+        put_meta(&tx, key, value)?;
+        insert_audit(&tx, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored operators.
+    pub fn operators(&self) -> Result<Vec<smartpos_operators::OperatorRecord>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT record FROM operator ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?).map_err(|_| corrupt("operator"))?);
+        }
+        Ok(out)
+    }
+
+    /// The most recent audit rows, newest first: (at_ms, operator, action, detail).
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditRow>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at_ms, operator, action, detail FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Refunds (queued or approved) created in `[from_ms, to_ms)`, optionally by one operator.
+    pub fn refunded_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        operator: Option<&str>,
+    ) -> Result<u64, JournalError> {
+        let total: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE kind = 'refund' AND state IN ('approved', 'queued')
+               AND created_at_ms >= ?1 AND created_at_ms < ?2 AND (?3 IS NULL OR operator = ?3)",
+            params![from_ms, to_ms, operator],
+            |r| r.get(0),
+        )?;
+        u64::try_from(total).map_err(|_| corrupt("refund total"))
+    }
+
+    /// Writes buffered support-trace lines on their own (when no commit is coming to carry them),
+    /// without a disk sync of their own (`synchronous=NORMAL`, see the module documentation).
+    pub fn flush_trace(&mut self, trace: &mut Vec<TraceLine>) -> Result<(), JournalError> {
+        if trace.is_empty() {
+            return Ok(());
+        }
+        self.relaxed(|conn| {
+            let tx = conn.transaction()?;
+            insert_trace(&tx, trace)?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        trace.clear();
+        Ok(())
+    }
+
+    /// The support trace, the newest [`TRACE_KEEP`] lines, oldest first: (at_ms, direction, text).
+    pub fn trace_lines(&self) -> Result<Vec<(i64, String, String)>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at_ms, direction, text FROM
+                   (SELECT id, at_ms, direction, text FROM trace ORDER BY id DESC LIMIT ?1)
+                 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![TRACE_KEEP], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Caps the journal file at `pages` database pages for this open journal only (SQLite
+    /// `PRAGMA max_page_count`; not stored in the file, so reopening lifts it). A write that
+    /// needs a page beyond the cap fails with SQLITE_FULL, exactly as on a full disk: the
+    /// bad-input tests (`tests/e2e/badinput.rs`) simulate a full disk with it. SQLite never
+    /// lowers the cap below the current size; the cap in force is returned.
+    pub fn set_max_page_count(&mut self, pages: u32) -> Result<u32, JournalError> {
+        let cap: i64 = self
+            .conn
+            .pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))?;
+        u32::try_from(cap).map_err(|_| corrupt("max_page_count"))
+    }
+
+    /// Runs SQLite's `PRAGMA quick_check` (b-tree structure, record formats, free lists; it
+    /// reads every page, so it costs a full read of the file). `Ok` when SQLite answers `ok`;
+    /// [`JournalError::Corrupt`] when it lists problems; [`JournalError::Sql`] when a page is
+    /// too damaged to walk. SQLite has no page checksums: a changed byte inside a stored value
+    /// that keeps the record well-formed is not found by this check (see docs/RELIABILITY.md).
+    pub fn quick_check(&self) -> Result<(), JournalError> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut problems = 0usize;
+        for row in rows {
+            if row? != "ok" {
+                problems += 1;
+            }
+        }
+        if problems == 0 {
+            Ok(())
+        } else {
+            Err(corrupt("database structure (quick_check)"))
+        }
+    }
+
+    /// Appends an audit entry (operator actions).
+    pub fn audit(
+        &mut self,
+        at_ms: i64,
+        operator: Option<&str>,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        self.conn
+            .execute(INSERT_AUDIT_SQL, params![at_ms, operator, action, detail])?;
+        Ok(())
+    }
+}
+
+/// One audit row: when, which operator, the action, details.
+pub type AuditRow = (i64, Option<String>, String, String);
+
+/// Prepared statements kept per connection: the writes of a sale and the lookups around it.
+const STATEMENT_CACHE: usize = 32;
+
+/// How many support-trace lines the journal keeps (and [`Journal::trace_lines`] returns).
+pub const TRACE_KEEP: u32 = 500;
+
+/// Older trace lines are deleted once every this many new lines, not on every commit: each
+/// deletion rewrites the oldest trace page, one more page for every money commit to sync. The
+/// table holds at most `TRACE_KEEP + TRACE_PRUNE_EVERY - 1` lines in between.
+const TRACE_PRUNE_EVERY: i64 = 64;
+
+/// One support-trace line: when, which way (`send`, `recv`, `event`), the masked text.
+pub type TraceLine = (i64, &'static str, String);
+
+fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), JournalError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+const INSERT_AUDIT_SQL: &str =
+    "INSERT INTO audit (at_ms, operator, action, detail) VALUES (?1, ?2, ?3, ?4)";
+
+fn insert_audit(
+    tx: &rusqlite::Transaction<'_>,
+    a: &smartpos_operators::AuditEntry,
+) -> Result<(), JournalError> {
+    tx.execute(
+        INSERT_AUDIT_SQL,
+        params![a.at_ms, a.operator, a.action, a.detail],
+    )?;
+    Ok(())
+}
+
+/// `PRAGMA synchronous`, FULL or NORMAL, through the statement cache (a relaxed write switches
+/// twice; parsing the pragma each time was a measurable part of it).
+fn set_synchronous(conn: &Connection, full: bool) -> Result<(), JournalError> {
+    let sql = if full {
+        "PRAGMA synchronous = FULL"
+    } else {
+        "PRAGMA synchronous = NORMAL"
+    };
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+fn insert_card_info(
+    conn: &Connection,
+    reference: &str,
+    info: &CardInfo,
+) -> Result<(), JournalError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO card_info (reference, aid, label, tvr, tsi, cryptogram_type, cryptogram, cvm, cvm_result, in_field_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        reference,
+        info.aid,
+        info.label,
+        info.tvr,
+        info.tsi,
+        info.cryptogram_type,
+        info.cryptogram,
+        info.cvm,
+        info.cvm_result,
+        i64::try_from(info.in_field_ms).unwrap_or(i64::MAX)
+    ])?;
+    Ok(())
+}
+
+fn insert_trace(tx: &rusqlite::Transaction<'_>, trace: &[TraceLine]) -> Result<(), JournalError> {
+    if trace.is_empty() {
+        return Ok(());
+    }
+    let mut insert =
+        tx.prepare_cached("INSERT INTO trace (at_ms, direction, text) VALUES (?1, ?2, ?3)")?;
+    let mut prune = false;
+    for (at, dir, text) in trace {
+        insert.execute(params![at, dir, text])?;
+        prune |= tx.last_insert_rowid() % TRACE_PRUNE_EVERY == 0;
+    }
+    if prune {
+        tx.prepare_cached("DELETE FROM trace WHERE id <= (SELECT MAX(id) FROM trace) - ?1")?
+            .execute(params![TRACE_KEEP])?;
+    }
+    Ok(())
+}
+
+const TXN_COLUMNS: &str = "reference, kind, state, amount, currency, stan, batch, local_time, local_date, rrn, auth_code, response_code, original_ref, idempotency_key, operator, pan_masked, entry_mode, created_at_ms, updated_at_ms";
+
+fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
+    let kind: String = r.get(1)?;
+    let state: String = r.get(2)?;
+    let amount: i64 = r.get(3)?;
+    let (Some(kind), Some(state), Ok(amount)) = (
+        TxnKind::parse(&kind),
+        TxnState::parse(&state),
+        u64::try_from(amount),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(TxnRecord {
+        reference: r.get(0)?,
+        kind,
+        state,
+        amount,
+        currency: r.get(4)?,
+        stan: r.get(5)?,
+        batch: r.get(6)?,
+        local_time: r.get(7)?,
+        local_date: r.get(8)?,
+        rrn: r.get(9)?,
+        auth_code: r.get(10)?,
+        response_code: r.get(11)?,
+        original_ref: r.get(12)?,
+        idempotency_key: r.get(13)?,
+        operator: r.get(14)?,
+        pan_masked: r.get(15)?,
+        entry_mode: r.get(16)?,
+        created_at_ms: r.get(17)?,
+        updated_at_ms: r.get(18)?,
+    }))
+}
+
+/// A new transaction: a plain insert, which fails on a reference or idempotency key that is
+/// taken. Neither an upsert nor `INSERT OR REPLACE`: both would let a second transaction with
+/// the same reference (two engines on one file, a STAN that wrapped within a batch) replace
+/// the first one, its reversal included.
+static INSERT_TXN_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO txn ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    )
+});
+
+/// An update of a stored record that leaves its indexed columns other than `state` alone and
+/// requires them unchanged. The upsert sets every column, and SQLite then rewrites the entry of
+/// every index on a set column, changed or not: a sale's outcome commit wrote the pages of all
+/// five indexes (counted from the WAL frames, `smartpos-bench sale` reports them). An outcome
+/// changes only the state, the host's answer and the times.
+const UPDATE_TXN_SAME_KEYS_SQL: &str = "UPDATE txn SET kind = ?2, state = ?3, amount = ?4,
+    currency = ?5, stan = ?6, local_time = ?8, local_date = ?9, rrn = ?10, auth_code = ?11,
+    response_code = ?12, operator = ?15, pan_masked = ?16, entry_mode = ?17, updated_at_ms = ?19
+  WHERE reference = ?1 AND batch = ?7 AND original_ref IS ?13 AND idempotency_key IS ?14
+    AND created_at_ms = ?18";
+
+/// Stores `r`: [`UPDATE_TXN_SAME_KEYS_SQL`] when the record exists with the same batch,
+/// original, idempotency key and creation time (the engine never changes them), a new row
+/// otherwise. A row with the same reference and other keys is another transaction:
+/// [`JournalError::ReferenceTaken`], and the commit rolls back.
+fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalError> {
+    let amount = i64::try_from(r.amount).map_err(|_| corrupt("txn.amount"))?;
+    let values = params![
+        r.reference,
+        r.kind.as_str(),
+        r.state.as_str(),
+        amount,
+        r.currency,
+        r.stan,
+        r.batch,
+        r.local_time,
+        r.local_date,
+        r.rrn,
+        r.auth_code,
+        r.response_code,
+        r.original_ref,
+        r.idempotency_key,
+        r.operator,
+        r.pan_masked,
+        r.entry_mode,
+        r.created_at_ms,
+        r.updated_at_ms
+    ];
+    if tx
+        .prepare_cached(UPDATE_TXN_SAME_KEYS_SQL)?
+        .execute(values)?
+        == 1
+    {
+        return Ok(());
+    }
+    match tx.prepare_cached(&INSERT_TXN_SQL)?.execute(values) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            // SQLite names one violated constraint; the reference is the one that matters.
+            let taken = tx
+                .prepare_cached("SELECT 1 FROM txn WHERE reference = ?1")?
+                .exists(params![r.reference])?;
+            Err(if taken {
+                JournalError::ReferenceTaken(r.reference.clone())
+            } else {
+                JournalError::DuplicateKey
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn update_state(tx: &rusqlite::Transaction<'_>, u: &StateUpdate) -> Result<(), JournalError> {
+    tx.prepare_cached(
+        "UPDATE txn SET state = ?2, response_code = COALESCE(?3, response_code), rrn = COALESCE(?4, rrn),
+                        auth_code = COALESCE(?5, auth_code), updated_at_ms = ?6 WHERE reference = ?1",
+    )?
+    .execute(params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms])
+    .map(|n| {
+        if n == 0 {
+            log::error!(
+                "state update to {} for {}: no such transaction in the journal",
+                u.state.as_str(),
+                u.reference
+            );
+        }
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> JournalKey {
+        JournalKey::new([7u8; 32])
+    }
+
+    fn record(reference: &str, state: TxnState) -> TxnRecord {
+        TxnRecord {
+            reference: reference.into(),
+            kind: TxnKind::Sale,
+            state,
+            amount: 1234,
+            currency: "156".into(),
+            stan: 1,
+            batch: 1,
+            local_time: "101010".into(),
+            local_date: "1122".into(),
+            rrn: None,
+            auth_code: None,
+            response_code: None,
+            original_ref: None,
+            idempotency_key: Some(format!("key-{reference}")),
+            operator: Some("01".into()),
+            pan_masked: Some("622202******0123".into()),
+            entry_mode: Some("012".into()),
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        }
+    }
+
+    fn pending(seq: u64) -> PendingItem {
+        PendingItem {
+            seq,
+            kind: PendingKind::Reversal,
+            reference: "000001000001".into(),
+            reason: Some(ReversalReason::NoResponse),
+            message: b"6222021234567890123 secret".to_vec(),
+            attempts: 0,
+            armed: false,
+            not_before_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn commit_and_restore_round_trip() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let c = Counters {
+            stan: 5,
+            batch: 3,
+            pending_seq: 9,
+        };
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![
+                JournalOp::PutCounters(c),
+                JournalOp::PutTxn(record("000001000001", TxnState::Sending)),
+                JournalOp::PutPending(pending(8)),
+            ],
+        })
+        .unwrap();
+        let r = j.restore().unwrap();
+        assert_eq!(r.counters, c);
+        assert_eq!(r.in_flight.len(), 1);
+        assert_eq!(r.pending, vec![pending(8)]);
+        assert_eq!(
+            j.by_idempotency_key("key-000001000001")
+                .unwrap()
+                .unwrap()
+                .reference,
+            "000001000001"
+        );
+    }
+
+    #[test]
+    fn an_outcome_updates_its_record_and_another_transaction_cannot_take_its_reference() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let put = |j: &mut Journal, r: &TxnRecord| {
+            j.apply(&Commit {
+                id: 1,
+                ops: vec![JournalOp::PutTxn(r.clone())],
+            })
+        };
+        let mut r = record("000001000001", TxnState::Sending);
+        put(&mut j, &r).unwrap();
+        // An outcome: indexed columns other than the state unchanged.
+        r.state = TxnState::Approved;
+        r.rrn = Some("000000100001".into());
+        r.auth_code = Some("123456".into());
+        r.response_code = Some("00".into());
+        r.updated_at_ms = 2;
+        put(&mut j, &r).unwrap();
+        assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
+        // A record with the same reference but another batch, original, idempotency key or
+        // creation time is another transaction (two engines on one file, a STAN that wrapped
+        // within a batch): refused, and the first one stays whole.
+        let changes: [fn(&mut TxnRecord); 4] = [
+            |o| o.batch = 2,
+            |o| o.original_ref = Some("000001000000".into()),
+            |o| o.idempotency_key = Some("another".into()),
+            |o| o.created_at_ms = 5,
+        ];
+        for change in changes {
+            let mut other = record("000001000001", TxnState::Sending);
+            change(&mut other);
+            let e = put(&mut j, &other);
+            assert!(
+                matches!(e, Err(JournalError::ReferenceTaken(ref x)) if *x == r.reference),
+                "{other:?}: {e:?}"
+            );
+            assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
+            assert_eq!(j.batch(1).unwrap(), vec![r.clone()]);
+        }
+        // A second record may not take the first one's idempotency key.
+        let mut other = record("000001000002", TxnState::Sending);
+        other.idempotency_key = r.idempotency_key.clone();
+        assert!(matches!(
+            put(&mut j, &other),
+            Err(JournalError::DuplicateKey)
+        ));
+        assert_eq!(j.txn(&r.reference).unwrap(), Some(r));
+        assert_eq!(j.txn("000001000002").unwrap(), None);
+    }
+
+    #[test]
+    fn a_journal_file_is_open_in_one_place_at_a_time() {
+        let dir =
+            std::env::temp_dir().join(format!("smartpos-journal-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.db");
+        let first = Journal::open(&path, &key()).unwrap();
+        assert!(matches!(
+            Journal::open(&path, &key()),
+            Err(JournalError::InUse)
+        ));
+        drop(first);
+        let again = Journal::open(&path, &key()).unwrap();
+        drop(again);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn counters_out_of_range_are_refused_and_pending_numbers_never_repeat() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let set = |j: &Journal, sql: &str| j.conn.execute_batch(sql).unwrap();
+        set(
+            &j,
+            "INSERT INTO counters (id, stan, batch, pending_seq) VALUES (1, 5, 1, 1)",
+        );
+        // A stored item numbered past the counter: the next new item comes after it.
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutPending(PendingItem {
+                seq: 7,
+                kind: PendingKind::Reversal,
+                reference: "000001000005".into(),
+                reason: None,
+                message: vec![1, 2, 3],
+                attempts: 0,
+                armed: true,
+                not_before_unix_ms: 0,
+            })],
+        })
+        .unwrap();
+        assert_eq!(j.restore().unwrap().counters.pending_seq, 8);
+        for (sql, what) in [
+            ("UPDATE counters SET stan = 4294967295", "counters.stan"),
+            ("UPDATE counters SET stan = 1000000", "counters.stan"),
+            ("UPDATE counters SET stan = 5, batch = 0", "counters.batch"),
+            ("UPDATE counters SET batch = -1", "counters.batch"),
+            (
+                "UPDATE counters SET batch = 1, pending_seq = 0",
+                "counters.pending_seq",
+            ),
+        ] {
+            set(&j, sql);
+            assert!(
+                matches!(j.restore(), Err(JournalError::Corrupt { what: w }) if w == what),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn refund_totals_use_the_partial_index_of_originals() {
+        let j = Journal::open_in_memory(&key()).unwrap();
+        let mut stmt = j
+            .conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1 AND kind = 'refund' AND state IN ('approved', 'queued')",
+            )
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(["000001000001"], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("USING INDEX txn_original")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn pending_message_is_encrypted_at_rest() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutPending(pending(1))],
+        })
+        .unwrap();
+        let raw: Vec<u8> = j
+            .conn
+            .query_row("SELECT message FROM pending", [], |r| r.get(0))
+            .unwrap();
+        assert!(!raw.windows(19).any(|w| w == b"6222021234567890123"));
+        // Another key cannot open it.
+        let other = Journal::open_in_memory(&JournalKey::new([8u8; 32])).unwrap();
+        assert_eq!(
+            other.open_sealed(1, &raw).unwrap_err().to_string(),
+            JournalError::Seal.to_string()
+        );
+        // The row number is bound: a sealed message moved to another row does not open.
+        assert!(j.open_sealed(2, &raw).is_err());
+    }
+
+    #[test]
+    fn failed_commit_leaves_nothing() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(record(
+                "000001000001",
+                TxnState::Approved,
+            ))],
+        })
+        .unwrap();
+        // Same idempotency key on a different reference violates the unique constraint.
+        let mut dup = record("000001000002", TxnState::Sending);
+        dup.idempotency_key = Some("key-000001000001".into());
+        let err = j
+            .apply(&Commit {
+                id: 2,
+                ops: vec![JournalOp::PutPending(pending(1)), JournalOp::PutTxn(dup)],
+            })
+            .unwrap_err();
+        assert!(matches!(err, JournalError::DuplicateKey));
+        assert!(
+            j.pending().unwrap().is_empty(),
+            "the pending row was rolled back"
+        );
+    }
+
+    #[test]
+    fn state_update_keeps_other_columns() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(record(
+                "000001000001",
+                TxnState::Reversing,
+            ))],
+        })
+        .unwrap();
+        j.apply(&Commit {
+            id: 2,
+            ops: vec![JournalOp::UpdateState(StateUpdate {
+                reference: "000001000001".into(),
+                state: TxnState::Reversed,
+                response_code: None,
+                rrn: None,
+                auth_code: None,
+                at_ms: 99,
+            })],
+        })
+        .unwrap();
+        let r = j.txn("000001000001").unwrap().unwrap();
+        assert_eq!(r.state, TxnState::Reversed);
+        assert_eq!(r.amount, 1234);
+        assert_eq!(r.updated_at_ms, 99);
+    }
+
+    /// The one value `sql` returns.
+    fn scalar<T: rusqlite::types::FromSql>(j: &Journal, sql: &str) -> T {
+        j.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_journal_is_migrated_and_keeps_its_trace_in_order() {
+        let dir = std::env::temp_dir().join(format!("smartpos-journal-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.db");
+        {
+            // A version 1 journal: today's schema with version 1's trace table and index of
+            // originals, and one refund.
+            let mut j = Journal::open(&path, &key()).unwrap();
+            let mut refund = record("000001000002", TxnState::Approved);
+            refund.kind = TxnKind::Refund;
+            refund.original_ref = Some("000001000001".into());
+            j.apply(&Commit {
+                id: 1,
+                ops: vec![JournalOp::PutTxn(refund)],
+            })
+            .unwrap();
+            j.conn
+                .execute_batch(
+                    "DROP TABLE trace;
+                     CREATE TABLE trace (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,
+                         direction TEXT NOT NULL, text TEXT NOT NULL);
+                     DROP INDEX txn_original;
+                     CREATE INDEX txn_original ON txn(original_ref);
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+            let mut lines: Vec<TraceLine> = (0..(TRACE_KEEP + 20))
+                .map(|i| (i64::from(i), "event", format!("line {i}")))
+                .collect();
+            j.flush_trace(&mut lines).unwrap();
+            let seq: i64 = scalar(&j, "SELECT seq FROM sqlite_sequence WHERE name = 'trace'");
+            assert_eq!(seq, i64::from(TRACE_KEEP) + 20);
+        }
+        let mut j = Journal::open(&path, &key()).unwrap();
+        assert_eq!(scalar::<i64>(&j, "PRAGMA user_version"), 2);
+        let sql: String = scalar(
+            &j,
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trace'",
+        );
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+        let index: String = scalar(
+            &j,
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'txn_original'",
+        );
+        assert!(index.ends_with("WHERE original_ref IS NOT NULL"), "{index}");
+        assert_eq!(j.refunded_total("000001000001").unwrap(), 1234);
+        let left: i64 = scalar(
+            &j,
+            "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'trace'",
+        );
+        assert_eq!(left, 0);
+        let lines = j.trace_lines().unwrap();
+        assert_eq!(lines.len(), TRACE_KEEP as usize);
+        assert_eq!(lines.first().unwrap().2, "line 20");
+        // New lines follow the migrated ones, and pruning still keeps the newest.
+        j.flush_trace(&mut vec![(9_999, "event", "after".into())])
+            .unwrap();
+        let lines = j.trace_lines().unwrap();
+        assert_eq!(lines.len(), TRACE_KEEP as usize);
+        assert_eq!(lines.first().unwrap().2, "line 21");
+        assert_eq!(lines.last().unwrap().2, "after");
+        drop(j);
+        // Opening again migrates nothing more.
+        let j = Journal::open(&path, &key()).unwrap();
+        assert_eq!(j.trace_lines().unwrap().len(), TRACE_KEEP as usize);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn receipt_and_trace_writes_leave_the_connection_fully_synced() {
+        let dir =
+            std::env::temp_dir().join(format!("smartpos-journal-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut j = Journal::open(&dir.join("j.db"), &key()).unwrap();
+        let sync = |j: &Journal| -> i64 {
+            j.conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&j), 2, "FULL after open");
+        let info = CardInfo {
+            aid: "A000000333010101".into(),
+            label: "UnionPay".into(),
+            tvr: "0000000000".into(),
+            tsi: "0000".into(),
+            cryptogram_type: "ARQC".into(),
+            cryptogram: "0102030405060708".into(),
+            cvm: "no_cvm".into(),
+            cvm_result: "3F0000".into(),
+            in_field_ms: 40,
+        };
+        j.put_card_info("000001000001", &info).unwrap();
+        assert_eq!(sync(&j), 2, "FULL again after the receipt data");
+        j.flush_trace(&mut vec![(1, "event", "Sale: approved".into())])
+            .unwrap();
+        assert_eq!(sync(&j), 2, "FULL again after the trace");
+        assert_eq!(j.card_info("000001000001").unwrap(), Some(info));
+        assert_eq!(j.trace_lines().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_setting_and_its_audit_row_are_written_together_or_not_at_all() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let entry = |detail: &str| smartpos_operators::AuditEntry {
+            at_ms: 7,
+            operator: "99".into(),
+            action: "settings",
+            detail: detail.into(),
+        };
+        j.set_meta_audited("safety", "{\"a\":1}", &entry("a=1"))
+            .unwrap();
+        assert_eq!(j.meta("safety").unwrap().as_deref(), Some("{\"a\":1}"));
+        let rows = j.audit_log(10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].3, "a=1");
+        // The audit row cannot be written: the setting stays as it was.
+        j.conn.execute_batch("DROP TABLE audit").unwrap();
+        assert!(
+            j.set_meta_audited("safety", "{\"a\":2}", &entry("a=2"))
+                .is_err()
+        );
+        assert_eq!(j.meta("safety").unwrap().as_deref(), Some("{\"a\":1}"));
+    }
+}

@@ -1,0 +1,194 @@
+//! `smartpos host` (the acquirer host simulator) and `smartpos host-ledger`.
+
+use crate::tool::ToolError;
+use clap::Args;
+use smartpos_crypto::keys::TdesKey;
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, Ledger, TEST_TMK_HEX};
+use smartpos_sim::fault::FaultPlan;
+use smartpos_sim::net::{Server, ServerConfig, TlsServerConfig, test_tls_config};
+use smartpos_txn::proto::Profile;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `smartpos host` arguments.
+#[derive(Args, Debug)]
+pub struct HostArgs {
+    /// Address to listen on, e.g. 127.0.0.1:5000 (port 0 picks a free port).
+    #[arg(long)]
+    listen: String,
+    /// Message dialect: cup, iso87b or iso87a.
+    #[arg(long, default_value = "cup")]
+    dialect: String,
+    /// Acquirer profile (TOML, docs/profiles.md); replaces --dialect.
+    #[arg(long, value_name = "FILE", conflicts_with = "dialect")]
+    profile: Option<PathBuf>,
+    /// Terminal master key shared with the terminals (hex). Defaults to the documented TEST key
+    /// 0123456789ABCDEFFEDCBA9876543210.
+    #[arg(long)]
+    tmk: Option<String>,
+    /// Base derivation key of a DUKPT profile (hex: 16 bytes for dukpt-tdes, 16/24/32 for
+    /// dukpt-aes). Defaults to the scheme's documented TEST BDK (dukpt-tdes
+    /// 0123456789ABCDEFFEDCBA9876543210, dukpt-aes FEDCBA9876543210F1F1F1F1F1F1F1F1).
+    #[arg(long)]
+    bdk: Option<String>,
+    /// Serve TLS. DIR holds server.pem (certificate chain) and server.key (PKCS#8 or RSA key);
+    /// the word `test` uses the built-in TEST-ONLY identity (CA in tools/sim/testdata/tls/ca.pem).
+    #[arg(long, value_name = "DIR")]
+    tls: Option<String>,
+    /// Write the ledger (JSON) to FILE after every change, with each terminal's working keys as
+    /// its last sign-in delivered them (encrypted under the TMK): a host restarted with the same
+    /// FILE still knows every terminal that signed in. An existing file is loaded.
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
+    /// Inject a fault per request: drop, delay:<dur>, close, garbage, truncate, bad-mac,
+    /// wrong-stan, duplicate, late, each with an optional probability (`drop:0.1`). Repeatable.
+    #[arg(long = "fault", value_name = "KIND[:P]")]
+    faults: Vec<String>,
+    /// Seed of the fault picker (same seed and request order give the same faults).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn tls_config(arg: &str) -> Result<TlsServerConfig, ToolError> {
+    if arg == "test" {
+        return Ok(test_tls_config());
+    }
+    let dir = PathBuf::from(arg);
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).map_err(|e| {
+            ToolError(format!(
+                "cannot read {}: {}",
+                dir.join(name).display(),
+                e.kind()
+            ))
+        })
+    };
+    Ok(TlsServerConfig {
+        cert_chain_pem: read("server.pem")?,
+        key_pem: read("server.key")?,
+    })
+}
+
+/// Parses a TMK argument (or the test default).
+pub fn tmk_arg(tmk: Option<&str>) -> Result<TdesKey, ToolError> {
+    let hex = tmk.unwrap_or(TEST_TMK_HEX);
+    let bytes = smartpos_types::hex::decode(hex).map_err(|e| ToolError(format!("--tmk: {e}")))?;
+    TdesKey::new(&bytes).map_err(|e| ToolError(format!("--tmk: {e}")))
+}
+
+/// Reads and validates an acquirer profile file; the error lists every problem with its line.
+pub fn load_profile(path: &Path) -> Result<Profile, ToolError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ToolError(format!("cannot read {}: {}", path.display(), e.kind())))?;
+    Profile::from_toml(&text).map_err(|e| {
+        // One line on stderr: the problems joined, each with its line.
+        let all = e.0.iter().map(ToString::to_string).collect::<Vec<_>>();
+        ToolError(format!("profile {}: {}", path.display(), all.join("; ")))
+    })
+}
+
+/// Runs the host until the process is stopped.
+pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
+    let plan = if args.faults.is_empty() {
+        FaultPlan::none()
+    } else {
+        FaultPlan::parse(&args.faults.join(",")).map_err(|e| ToolError(format!("--fault: {e}")))?
+    };
+    let cfg = AcquirerConfig {
+        dialect: args.dialect.clone(),
+        tmk: tmk_arg(args.tmk.as_deref())?,
+        ledger_file: args.ledger.clone(),
+    };
+    let mut acquirer = match &args.profile {
+        Some(path) => Acquirer::with_profile(cfg, load_profile(path)?),
+        None => Acquirer::new(cfg),
+    }
+    .map_err(ToolError)?;
+    if let Some(hex) = &args.bdk {
+        let scheme = acquirer
+            .profile()
+            .keys
+            .dukpt()
+            .map(|d| d.scheme)
+            .ok_or_else(|| ToolError("--bdk: the profile has no DUKPT scheme".into()))?;
+        let bytes =
+            smartpos_types::hex::decode(hex).map_err(|e| ToolError(format!("--bdk: {e}")))?;
+        let bdk = smartpos_crypto::dukpt::DukptBdk::new(scheme, &bytes)
+            .map_err(|e| ToolError(format!("--bdk: {e}")))?;
+        acquirer = acquirer
+            .with_dukpt_bdk(bdk)
+            .map_err(|e| ToolError(format!("--bdk: {e}")))?;
+    }
+    let tls = args.tls.as_deref().map(tls_config).transpose()?;
+    let rt = crate::runtime()?;
+    rt.block_on(async move {
+        let server = Server::bind(
+            ServerConfig {
+                listen: args.listen.clone(),
+                tls,
+                faults: plan,
+                seed: args.seed,
+            },
+            Arc::new(acquirer),
+        )
+        .await
+        .map_err(|e| ToolError(e.to_string()))?;
+        println!("listening on {}", server.local_addr());
+        server.run().await;
+        Ok(())
+    })
+}
+
+/// `smartpos host-ledger` arguments.
+#[derive(Args, Debug)]
+pub struct LedgerArgs {
+    /// The ledger file written by `smartpos host --ledger FILE`.
+    #[arg(long)]
+    ledger: PathBuf,
+}
+
+/// Prints the ledger as `{"transactions":[{"tid","stan","date","kind","amount","status",...}]}`
+/// (`date`: the terminal's local date, field 13, `MMDD`).
+pub fn run_ledger(args: LedgerArgs) -> crate::tool::ToolResult {
+    let text = std::fs::read_to_string(&args.ledger).map_err(|e| {
+        ToolError(format!(
+            "cannot read {}: {}",
+            args.ledger.display(),
+            e.kind()
+        ))
+    })?;
+    let ledger: Ledger =
+        serde_json::from_str(&text).map_err(|e| ToolError(format!("ledger: {e}")))?;
+    Ok(ledger_json(&ledger))
+}
+
+/// The JSON form of a ledger.
+pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
+    let txns: Vec<serde_json::Value> = ledger
+        .transactions
+        .iter()
+        .map(|t| {
+            let mut v = serde_json::json!({
+                "tid": t.tid,
+                "stan": t.stan,
+                "date": t.date,
+                "kind": t.kind,
+                "amount": t.amount,
+                "status": t.status,
+                "rrn": t.rrn,
+                "response_code": t.response_code,
+            });
+            // Chip transactions: the uploaded TC and the issuer script results.
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(tc) = &t.tc {
+                    obj.insert("tc".into(), tc.clone().into());
+                }
+                if let Some(s) = &t.script_results {
+                    obj.insert("script_results".into(), s.clone().into());
+                }
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({ "transactions": txns })
+}
