@@ -250,7 +250,8 @@ pub fn engine_waiting_for_sale_with(card_decides: bool) -> (Engine, Vec<u8>) {
         wrapped_keys: Some(block),
         ..Restored::default()
     };
-    let mut e = Engine::restore(engine_config(), tmk, restored);
+    let module = std::sync::Arc::new(smartpos_crypto::SoftwareModule::new(tmk));
+    let mut e = Engine::restore(engine_config(), module, restored);
     e.start_txn(
         now(1_000),
         TxnRequest {

@@ -792,7 +792,7 @@ fn open_guarded(
         config(addr),
         None,
         path,
-        test_tmk(),
+        Arc::new(smartpos_crypto::SoftwareModule::new(test_tmk())),
         &JournalKey::new(KEY),
         store.clone(),
         block,

@@ -14,6 +14,7 @@ mod pair;
 mod params;
 mod profiles;
 mod reader;
+mod secmod;
 mod secrets;
 mod signin_again;
 mod soak;

@@ -7,15 +7,20 @@
 //! - [`test_card`] and friends: test card data (test PANs only).
 //! - [`MutableHost`]: the simulator's acquirer behind a server, with a switch that swallows
 //!   its answers (the lost-answer / reversal paths of the crash and secrets tests).
+//! - [`ped::PedDouble`]: a test double of a hardware security module (keys by slot index, PIN
+//!   only from its own pad), for the suite that runs against both kinds of module
+//!   (`e2e/secmod.rs`); [`ModuleSource`] gives a [`Pair`] its module.
 //!
 //! The tests themselves are in `e2e/` (one binary).
 
 // Test support: a setup failure is a test failure, so panicking with a message is the point.
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod ped;
 pub mod soak;
 
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{SecurityModule, SoftwareModule};
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, TEST_TMK_HEX};
 use smartpos_sim::fault::{FaultKind, FaultSet};
 use smartpos_sim::net::{ConnInfo, FrameHandler};
@@ -231,6 +236,18 @@ pub struct Pair {
     /// Every completion the engine asked a card for.
     pub completions: Vec<CardCompletion>,
     profile: Profile,
+    /// Gives the engine its security module, at start and at each restart.
+    module: ModuleSource,
+}
+
+/// Gives a [`Pair`]'s engine its security module when it starts and restarts: a fresh
+/// software module each time (a new process holds no keys in memory), or the same device
+/// (a PED keeps its keys across an app restart).
+pub type ModuleSource = Arc<dyn Fn() -> Arc<dyn SecurityModule> + Send + Sync>;
+
+/// The software module over the TEST TMK, new at every start: today's terminal.
+pub fn software_modules() -> ModuleSource {
+    Arc::new(|| Arc::new(SoftwareModule::new(test_tmk())) as Arc<dyn SecurityModule>)
 }
 
 /// A fault set with one transport fault.
@@ -257,6 +274,11 @@ fn engine_config(profile: Profile) -> EngineConfig {
 impl Pair {
     /// A new pair for a dialect (`cup`, `iso87b`), with a fresh journal and a fresh host.
     pub fn new(dialect: &str) -> Pair {
+        Pair::with_modules(dialect, software_modules())
+    }
+
+    /// [`Pair::new`] with the engine's security module from `module`.
+    pub fn with_modules(dialect: &str, module: ModuleSource) -> Pair {
         let host = Arc::new(
             Acquirer::new(AcquirerConfig {
                 dialect: dialect.into(),
@@ -266,7 +288,8 @@ impl Pair {
             .unwrap_or_else(|e| panic!("host: {e}")),
         );
         let dir = TempDir::new("pair");
-        let mut p = Pair::with_host(dialect, host, &dir.join("journal.db"));
+        let profile = Profile::by_name(dialect).expect("built-in dialect");
+        let mut p = Pair::with_host_profile_module(profile, host, &dir.join("journal.db"), module);
         p.dir = Some(dir);
         p
     }
@@ -298,10 +321,21 @@ impl Pair {
 
     /// A pair over an existing host and journal file, for a profile.
     pub fn with_host_profile(profile: Profile, host: Arc<Acquirer>, journal_path: &Path) -> Pair {
+        Pair::with_host_profile_module(profile, host, journal_path, software_modules())
+    }
+
+    /// A pair over an existing host and journal file, for a profile, with the engine's
+    /// security module from `module`.
+    pub fn with_host_profile_module(
+        profile: Profile,
+        host: Arc<Acquirer>,
+        journal_path: &Path,
+        module: ModuleSource,
+    ) -> Pair {
         let journal = Journal::open(journal_path, &JournalKey::new([9; 32]))
             .unwrap_or_else(|e| panic!("journal: {e}"));
         let restored = journal.restore().unwrap_or_else(|e| panic!("restore: {e}"));
-        let engine = Engine::restore(engine_config(profile.clone()), test_tmk(), restored);
+        let engine = Engine::restore(engine_config(profile.clone()), module(), restored);
         let mut p = Pair {
             engine,
             journal,
@@ -319,6 +353,7 @@ impl Pair {
             card_verdicts: VecDeque::new(),
             completions: Vec::new(),
             profile,
+            module,
         };
         p.flush();
         p
@@ -335,12 +370,13 @@ impl Pair {
             dir,
             profile,
             now_ms,
+            module,
             ..
         } = self;
         // The old journal closes (and gives up its lock) before the new one opens.
         drop(engine);
         drop(journal);
-        let mut p = Pair::with_host_profile(profile, host, &journal_path);
+        let mut p = Pair::with_host_profile_module(profile, host, &journal_path, module);
         p.now_ms = now_ms;
         p.dir = dir;
         p

@@ -29,7 +29,7 @@ use crate::reentry;
 use crate::stats;
 use smartpos_terminal::TerminalError;
 use smartpos_terminal::card::{self as core_card, CardSource};
-use smartpos_terminal::store::load_keys;
+use smartpos_terminal::store::{load_keys, load_module};
 use smartpos_txn::TxnIntent;
 use smartpos_txn::model;
 use std::future::Future;
@@ -146,14 +146,14 @@ impl Terminal {
         std::fs::create_dir_all(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
-        let (tmk, journal_key) = load_keys(&StoreAdapter(Arc::clone(&store)))?;
+        let (module, journal_key) = load_module(&StoreAdapter(Arc::clone(&store)))?;
         // Under the journal guard (see `smartpos_terminal::guard`): a missing, emptied,
         // foreign or rolled-back journal is refused with `SmartPosError::JournalRefused`.
         let mut core = Core::open_guarded(
             cfg,
             None,
             &dir.join("journal.db"),
-            tmk,
+            module,
             &journal_key,
             Arc::new(StoreAdapter(store)),
             smartpos_terminal::guard::STAN_BLOCK,

@@ -7,8 +7,8 @@
 
 use crate::journal::CardInfo;
 use ring::rand::{SecureRandom, SystemRandom};
-use smartpos_crypto::keys::TdesKey;
-use smartpos_crypto::pinblock::{self, Pin, PinBlockFormat};
+use smartpos_crypto::module::{KeyRef, ModuleError, PinRequest, PinSource, SecurityModule};
+use smartpos_crypto::pinblock::{Pin, PinBlockFormat};
 use smartpos_emv::certified::{
     CardDecision, CardRefusal, CertifiedKernel, EntryMode, HostAnswer, KernelBridgeError,
     KernelCard, KernelRequest, Verification, accept,
@@ -29,11 +29,34 @@ use thiserror::Error;
 pub enum PinInput {
     /// A secure PIN pad (PED) already encrypted an ISO 9564 block under the PIK.
     EncryptedBlock(SecretBytes),
-    /// Digits in a protected buffer: the SDK builds an ISO format 0 block, encrypts it under
-    /// the PIK and zeroizes the digits.
+    /// Digits in a protected buffer: the security module builds the PIN block under its PIN
+    /// key (the software module does; a device module refuses digits) and the digits are
+    /// zeroized.
     Digits(Pin),
     /// The cardholder cancelled PIN entry.
     Cancelled,
+}
+
+/// How PIN blocks are made: by the terminal's security module, under which key and in which
+/// ISO 9564 format.
+#[derive(Clone, Copy)]
+pub struct PinBlocks<'a> {
+    /// The module that holds the PIN key.
+    pub module: &'a dyn SecurityModule,
+    /// The PIN key: the working PIK of the sign-in.
+    pub key: KeyRef,
+    /// ISO 9564-1 format.
+    pub format: PinBlockFormat,
+}
+
+impl std::fmt::Debug for PinBlocks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinBlocks")
+            .field("module", &self.module.kind())
+            .field("key", &self.key)
+            .field("format", &self.format)
+            .finish()
+    }
 }
 
 /// The app's PIN pad.
@@ -145,7 +168,7 @@ pub fn card_data(
     read: &CardRead,
     amount: u64,
     pin_entry: Option<&mut dyn PinEntry>,
-    pik: Option<&TdesKey>,
+    pins: PinBlocks<'_>,
 ) -> Result<CardData, CardError> {
     let o = &read.outcome;
     if o.cryptogram_type == CryptogramType::Aac {
@@ -153,7 +176,7 @@ pub fn card_data(
         return Err(CardError::DeclinedOffline);
     }
     let pin_block = if o.cvm == Cvm::OnlinePin {
-        Some(pin_block(&o.pan, amount, pin_entry, pik)?)
+        Some(pin_block(&o.pan, amount, pin_entry, pins)?)
     } else {
         None
     };
@@ -307,7 +330,7 @@ pub fn read_certified(
     kernel: &mut dyn CertifiedKernel,
     request: &KernelRequest,
     pin: Option<&mut dyn PinEntry>,
-    pik: Option<&TdesKey>,
+    pins: PinBlocks<'_>,
     decides: bool,
 ) -> Result<CertifiedRead, CardError> {
     let card = kernel.read(request).map_err(CardError::Bridge)?;
@@ -333,7 +356,7 @@ pub fn read_certified(
     let pin_block = match &card.verification {
         Verification::OnlinePin { block: Some(b) } => Some(b.clone()),
         Verification::OnlinePin { block: None } => {
-            match pin_block(&card.pan, request.amount, pin, pik) {
+            match pin_block(&card.pan, request.amount, pin, pins) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     kernel.abort();
@@ -381,30 +404,47 @@ pub fn read_certified(
     })
 }
 
-/// A PIN block for `pan` from the app's PIN entry: the pad's own encrypted block, or digits
-/// made into an ISO format 0 block under the PIK.
+/// A PIN block for `pan`: from the app's PIN entry (the pad's own encrypted block, or digits
+/// the security module makes into a block under its PIN key), or, when the app gives no PIN
+/// entry, from the security module's own PIN pad (a device module prompts the cardholder; the
+/// SDK never sees the digits).
 fn pin_block(
     pan: &smartpos_types::Pan,
     amount: u64,
     pin_entry: Option<&mut dyn PinEntry>,
-    pik: Option<&TdesKey>,
+    pins: PinBlocks<'_>,
 ) -> Result<SecretBytes, CardError> {
-    let entry = pin_entry.ok_or(CardError::PinPadMissing)?;
-    match entry.pin(&pan.masked(), amount) {
-        PinInput::Cancelled => Err(CardError::PinCancelled),
-        PinInput::EncryptedBlock(b) => Ok(b),
-        PinInput::Digits(pin) => {
-            let pik = pik.ok_or_else(|| CardError::PinBlock("not signed in".into()))?;
-            // Format 0 has no random fill; the generator is never asked for bytes.
-            pinblock::encrypt_tdes(
-                pik,
-                PinBlockFormat::Iso0,
-                &pin,
-                Some(pan),
-                &mut pinblock::system_random(),
-            )
-            .map_err(|e| CardError::PinBlock(e.to_string()))
-        }
+    let request = |source| PinRequest {
+        key: pins.key,
+        format: pins.format,
+        pan: Some(pan),
+        source,
+    };
+    match pin_entry {
+        Some(entry) => match entry.pin(&pan.masked(), amount) {
+            PinInput::Cancelled => Err(CardError::PinCancelled),
+            PinInput::EncryptedBlock(b) => Ok(b),
+            PinInput::Digits(pin) => pins
+                .module
+                .pin_block(&request(PinSource::Digits(&pin)))
+                .map_err(pin_error),
+        },
+        None => pins
+            .module
+            .pin_block(&request(PinSource::PinPad { amount }))
+            .map_err(|e| match e {
+                // The software module has no PIN pad of its own.
+                ModuleError::Unsupported(_) => CardError::PinPadMissing,
+                other => pin_error(other),
+            }),
+    }
+}
+
+fn pin_error(e: ModuleError) -> CardError {
+    match e {
+        ModuleError::PinCancelled | ModuleError::PinTimeout => CardError::PinCancelled,
+        ModuleError::NoKey { .. } => CardError::PinBlock("not signed in".into()),
+        other => CardError::PinBlock(other.to_string()),
     }
 }
 

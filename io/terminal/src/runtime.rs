@@ -7,8 +7,8 @@
 //! and wait for a frame or the engine's deadline.
 
 use crate::card::{
-    ApduTransport, CardError, CardRead, CardSource, card_data, complete_certified, kernel_request,
-    read_certified, read_contactless,
+    ApduTransport, CardError, CardRead, CardSource, PinBlocks, card_data, complete_certified,
+    kernel_request, read_certified, read_contactless,
 };
 use crate::guard::{GuardWriter, JournalGuard};
 use crate::journal::{CardInfo, TraceLine};
@@ -19,6 +19,8 @@ use crate::printing::{
 };
 use crate::safety::Safety;
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{KeyRef, SecurityModule, SoftwareModule};
+use smartpos_crypto::pinblock::PinBlockFormat;
 use smartpos_emv::certified::{CardDecision, CertifiedKernel, EntryMode};
 use smartpos_emv::kernel::{CryptogramType, Cvm, KernelConfig, issuer_response};
 use smartpos_receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
@@ -265,9 +267,10 @@ fn profile_of(cfg: &TerminalConfig) -> Result<Profile, TerminalError> {
 impl Terminal {
     /// Opens the terminal: the journal at `journal_path`, recovery of anything left in flight
     /// (armed reversals are journaled before this returns; they are sent by the next command or
-    /// [`Terminal::recover`]). Without a secure store there is no journal guard: a missing or
-    /// emptied journal opens as a new one, as before. Apps use [`Terminal::open_guarded`]
-    /// (`DataDir::open` and the FFI do).
+    /// [`Terminal::recover`]). The keys are used through a [`SoftwareModule`] holding `tmk`.
+    /// Without a secure store there is no journal guard: a missing or emptied journal opens as
+    /// a new one, as before. Apps use [`Terminal::open_guarded`] (`DataDir::open` and the FFI
+    /// do).
     pub fn open(
         cfg: TerminalConfig,
         journal_path: &Path,
@@ -288,9 +291,27 @@ impl Terminal {
         tmk: TdesKey,
         journal_key: &JournalKey,
     ) -> Result<Terminal, TerminalError> {
+        let module: Arc<dyn SecurityModule> = Arc::new(SoftwareModule::new(tmk));
+        Terminal::open_with_module(cfg, Some(profile), journal_path, module, journal_key)
+    }
+
+    /// Opens the terminal (no journal guard, like [`Terminal::open`]) with its keys in
+    /// `module`: a device's security processor, or a test double of one. `profile` overrides
+    /// the built-in profile named by `cfg.dialect`.
+    pub fn open_with_module(
+        cfg: TerminalConfig,
+        profile: Option<Profile>,
+        journal_path: &Path,
+        module: Arc<dyn SecurityModule>,
+        journal_key: &JournalKey,
+    ) -> Result<Terminal, TerminalError> {
         cfg.validate()?;
+        let profile = match profile {
+            Some(p) => p,
+            None => profile_of(&cfg)?,
+        };
         let journal = Journal::open(journal_path, journal_key)?;
-        Terminal::start(cfg, profile, journal, tmk, None)
+        Terminal::start(cfg, profile, journal, module, None)
     }
 
     /// Opens the terminal under the journal guard kept in `store` (see `guard.rs`): a journal
@@ -300,12 +321,14 @@ impl Terminal {
     /// reservation is rewritten in `store` whenever a commit passes it, before the message
     /// goes out. `profile` overrides the built-in profile named by `cfg.dialect`;
     /// `stan_block` is the reservation size ([`crate::guard::STAN_BLOCK`] outside tests).
+    /// The keys are used through `module` (the software module from
+    /// [`crate::store::load_module`], or the device's).
     /// [`Terminal::open`] (keys given directly, no store) has no guard.
     pub fn open_guarded(
         cfg: TerminalConfig,
         profile: Option<Profile>,
         journal_path: &Path,
-        tmk: TdesKey,
+        module: Arc<dyn SecurityModule>,
         journal_key: &JournalKey,
         store: Arc<dyn crate::store::SecureStore>,
         stan_block: u32,
@@ -317,14 +340,14 @@ impl Terminal {
         };
         let (journal, guard) =
             crate::guard::open_journal(journal_path, journal_key, store, stan_block)?;
-        Terminal::start(cfg, profile, journal, tmk, Some(guard))
+        Terminal::start(cfg, profile, journal, module, Some(guard))
     }
 
     fn start(
         cfg: TerminalConfig,
         profile: Profile,
         journal: Journal,
-        tmk: TdesKey,
+        module: Arc<dyn SecurityModule>,
         guard: Option<GuardWriter>,
     ) -> Result<Terminal, TerminalError> {
         let restored = journal.restore()?;
@@ -338,7 +361,7 @@ impl Terminal {
         );
         ecfg.response_timeout_ms =
             u64::try_from(cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX);
-        let engine = Engine::restore(ecfg, tmk, restored);
+        let engine = Engine::restore(ecfg, module, restored);
         let mut journal = journal;
         let safety = Safety::load(&mut journal, unix_now_ms())?;
         let defaults = ReceiptSettings {
@@ -406,6 +429,21 @@ impl Terminal {
             }
         }
         Ok(t)
+    }
+
+    /// How this terminal's PIN blocks are made: by its security module, under the working PIK,
+    /// ISO 9564 format 0.
+    fn pin_blocks(&self) -> PinBlocks<'_> {
+        PinBlocks {
+            module: self.engine.security_module().as_ref(),
+            key: KeyRef::Working,
+            format: PinBlockFormat::Iso0,
+        }
+    }
+
+    /// The security module that holds this terminal's keys.
+    pub fn security_module(&self) -> &Arc<dyn SecurityModule> {
+        self.engine.security_module()
     }
 
     /// Logs an event and hands it to the listener.
@@ -921,7 +959,7 @@ impl Terminal {
                     pan_masked: read.outcome.pan.masked(),
                     entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
                 });
-                let card = card_data(&read, intent.amount, pin, self.engine.pin_key())?;
+                let card = card_data(&read, intent.amount, pin, self.pin_blocks())?;
                 let info = contactless_info(&read);
                 self.run_card_txn(req(card), info, None).await
             }
@@ -941,7 +979,7 @@ impl Terminal {
                     self.entry_modes.clone(),
                 )?;
                 let decides = kind != TxnKind::Balance;
-                let read = read_certified(kernel, &request, pin, self.engine.pin_key(), decides)?;
+                let read = read_certified(kernel, &request, pin, self.pin_blocks(), decides)?;
                 self.emit(&Event::CardRead {
                     pan_masked: read
                         .card

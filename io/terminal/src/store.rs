@@ -2,6 +2,8 @@
 //!
 //! [`SecureStore`] is implemented by the app (on Android: values wrapped by an Android Keystore
 //! AES-GCM key). It holds the terminal master key (`tmk`) and the journal key (`journal_key`).
+//! [`load_module`] makes the software security module over that TMK; a terminal whose keys are
+//! in a security processor opens with the device's module instead and keeps no `tmk` here.
 //! [`FileSecureStore`] keeps them in plain files with mode 0600: it exists for the CLI, tests and
 //! development, and it is NOT a secure store.
 //!
@@ -14,7 +16,9 @@ use crate::runtime::{Terminal, TerminalConfig, TerminalError};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{SecurityModule, SoftwareModule};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 /// The wrapper [`SecureStore::get`] returns (re-exported so implementors need no `zeroize`
 /// dependency of their own).
@@ -203,6 +207,15 @@ pub fn load_keys(store: &dyn SecureStore) -> Result<(TdesKey, JournalKey), Termi
     Ok((tmk, JournalKey::new(arr)))
 }
 
+/// The software security module over the TMK in `store` (see [`load_keys`]), and the journal
+/// key: what a terminal without a security processor (mPOS, the CLI, JVM tests) opens with.
+pub fn load_module(
+    store: &dyn SecureStore,
+) -> Result<(Arc<dyn SecurityModule>, JournalKey), TerminalError> {
+    let (tmk, jk) = load_keys(store)?;
+    Ok((Arc::new(SoftwareModule::new(tmk)), jk))
+}
+
 /// Loads and validates an acquirer profile file; every error is reported with its line.
 pub fn load_profile(path: &Path) -> Result<smartpos_txn::proto::Profile, TerminalError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -316,12 +329,12 @@ impl DataDir {
             }
         };
         let store = self.store();
-        let (tmk, jk) = load_keys(&store)?;
+        let (module, jk) = load_module(&store)?;
         let mut t = Terminal::open_guarded(
             cfg,
             profile,
             &self.journal_path(),
-            tmk,
+            module,
             &jk,
             std::sync::Arc::new(store),
             stan_block,

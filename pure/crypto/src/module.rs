@@ -320,8 +320,8 @@ pub enum ModuleError {
 /// software module and a hardware double against it):
 /// - [`install_working_keys`](SecurityModule::install_working_keys) is all or nothing: each
 ///   key is decrypted under the master key and its check value verified inside the module; if
-///   any fails, none is installed and the module holds no working keys afterwards (the keys of
-///   an earlier sign-in may no longer be the host's).
+///   any fails, none of the delivery is installed and the keys of the previous sign-in stay as
+///   they were (as a PED keeps a slot whose load failed).
 /// - No method returns or logs a clear key, and no error carries one.
 /// - [`dukpt_next`](SecurityModule::dukpt_next) makes the reservation durable before it
 ///   returns: a KSN it returned is never returned again, even after a crash.
@@ -640,9 +640,8 @@ impl SecurityModule for SoftwareModule {
 
     fn install_working_keys(&self, delivery: &KeyDelivery) -> Result<(), ModuleError> {
         let mut held = self.lock();
-        // All or nothing: the old keys go first, the new ones are installed only when every
-        // one of them checks.
-        held.working.clear();
+        // All or nothing: the new keys replace the old ones only when every one of them
+        // checks.
         let master = held
             .masters
             .iter()
@@ -882,28 +881,35 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_check_value_installs_nothing_and_drops_the_old_keys() {
+    fn a_bad_check_value_installs_nothing_and_keeps_the_old_keys() {
         let tmk = tk(TMK);
         let pik = tk("11111111111111112222222222222222");
         let mak = tk("33333333333333334444444444444444");
         let m = SoftwareModule::new(tmk.clone());
         m.install_working_keys(&delivery(&tmk, &pik, &mak)).unwrap();
-        let mut bad = delivery(&tmk, &pik, &mak);
+        let mut bad = delivery(&tmk, &pik, &tk("55555555555555556666666666666666"));
         bad.keys[1].check_value[0] ^= 1;
         assert_eq!(
             m.install_working_keys(&bad),
             Err(ModuleError::KeyCheck { role: KeyRole::Mak })
         );
-        assert!(!m.has_working_key(KeyRole::Pik));
-        assert_eq!(
+        let mac = |m: &SoftwareModule| {
             m.mac(
                 KeyRef::Working,
                 MacDirection::Request,
                 MacMethod::CupEcb,
-                b"x"
-            ),
-            Err(ModuleError::NoKey { role: KeyRole::Mak })
+                b"x",
+            )
+        };
+        assert_eq!(
+            mac(&m),
+            Ok(crate::mac::cup_ecb(&mak, b"x").to_vec()),
+            "the previous MAK is still the one in use"
         );
+        let fresh = SoftwareModule::new(tmk.clone());
+        assert!(fresh.install_working_keys(&bad).is_err());
+        assert!(!fresh.has_working_key(KeyRole::Pik));
+        assert_eq!(mac(&fresh), Err(ModuleError::NoKey { role: KeyRole::Mak }));
     }
 
     #[test]

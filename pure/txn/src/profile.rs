@@ -13,6 +13,7 @@ use crate::params::TerminalParams;
 use crate::proto::{self, Constant, Ctx, Identity, MsgType, Template};
 use smartpos_crypto::dukpt::DukptScheme;
 use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
+use smartpos_crypto::module::{KeyAlgorithm, KeyDelivery, WrappedKey};
 use smartpos_crypto::pinblock::PinBlockFormat;
 use smartpos_iso8583::{
     Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti, MtiEncoding, Pad,
@@ -40,20 +41,6 @@ pub enum MacAlgorithm {
     Cmac,
 }
 
-impl MacAlgorithm {
-    /// The security module's method for this algorithm (the cipher follows the key: `CupEcb`
-    /// under an SM4 MAK is the SM4 form).
-    pub fn method(self) -> smartpos_crypto::module::MacMethod {
-        use smartpos_crypto::module::MacMethod;
-        match self {
-            MacAlgorithm::CupEcb => MacMethod::CupEcb,
-            MacAlgorithm::X919 => MacMethod::X919,
-            MacAlgorithm::X99 => MacMethod::X99,
-            MacAlgorithm::Cmac => MacMethod::Cmac,
-        }
-    }
-}
-
 /// What the MAC covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MacRange {
@@ -63,16 +50,12 @@ pub enum MacRange {
     Fields(Vec<u8>),
 }
 
-/// A working key delivered at sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRole {
-    /// PIN encryption key.
-    Pik,
-    /// MAC key.
-    Mak,
-    /// Track/data encryption key (optional at the end of the block).
-    Tdk,
-}
+/// A working key delivered at sign-in (the security module's key roles: PIK, MAK and the TDK,
+/// which may be absent at the end of a block).
+pub use smartpos_crypto::module::KeyRole;
+
+/// One key of a block: its role, the key encrypted under the TMK, its check value.
+type KeyEntry<'b> = (KeyRole, &'b [u8], &'b [u8]);
 
 /// The cipher of the master key and of the working keys a sign-in delivers (`[keys]
 /// algorithm`).
@@ -183,9 +166,9 @@ impl KeyLayout {
         self.key_len + self.kcv_len
     }
 
-    /// Unwraps a key block (as bytes, see [`KeyLayout::decode`]) under the TMK, checking every
-    /// check value in constant time.
-    pub fn unwrap(&self, tmk: &TdesKey, block: &[u8]) -> Result<WorkingKeys, OpError> {
+    /// The block's length checked against the layout: the entries present (a trailing TDK
+    /// may be absent).
+    fn entries<'b>(&self, block: &'b [u8]) -> Result<Vec<KeyEntry<'b>>, OpError> {
         let n = self.order.len();
         let full = n * self.entry_len();
         let short = if self.order.last() == Some(&KeyRole::Tdk) {
@@ -198,13 +181,47 @@ impl KeyLayout {
                 reason: "key block length does not match the profile's key layout",
             });
         }
-        let (mut pik, mut mak, mut tdk) = (None, None, None);
+        let mut out = Vec::with_capacity(n);
         for (i, role) in self.order.iter().enumerate() {
             let start = i * self.entry_len();
             let Some(entry) = block.get(start..start + self.entry_len()) else {
                 continue; // the optional trailing TDK
             };
             let (enc, cv) = entry.split_at(self.key_len);
+            out.push((*role, enc, cv));
+        }
+        if !(out.iter().any(|e| e.0 == KeyRole::Pik) && out.iter().any(|e| e.0 == KeyRole::Mak)) {
+            return Err(OpError::KeyBlock {
+                reason: "key block lacks a PIN or MAC key",
+            });
+        }
+        Ok(out)
+    }
+
+    /// Terminal side: the key block (as bytes, see [`KeyLayout::decode`]) as the keys a
+    /// security module installs, each still encrypted under the master key at
+    /// `master_index`, with its check value (the module decrypts and checks them).
+    pub fn delivery(&self, block: &[u8], master_index: u32) -> Result<KeyDelivery, OpError> {
+        let keys = self
+            .entries(block)?
+            .into_iter()
+            .map(|(role, enc, cv)| WrappedKey {
+                role,
+                algorithm: KeyAlgorithm::Tdes,
+                ciphertext: enc.to_vec(),
+                check_value: cv.to_vec(),
+            })
+            .collect();
+        Ok(KeyDelivery { master_index, keys })
+    }
+
+    /// Host side (the simulator, tests): unwraps a key block (as bytes, see
+    /// [`KeyLayout::decode`]) under the TMK into clear keys, checking every check value in
+    /// constant time. A terminal never does this: it hands [`KeyLayout::delivery`] to its
+    /// security module.
+    pub fn unwrap(&self, tmk: &TdesKey, block: &[u8]) -> Result<WorkingKeys, OpError> {
+        let (mut pik, mut mak, mut tdk) = (None, None, None);
+        for (role, enc, cv) in self.entries(block)? {
             let key = unwrap_working_key(tmk, enc, cv.get(..cv.len().min(4)).unwrap_or(cv))
                 .map_err(|_| OpError::KeyCheck)?;
             if !smartpos_crypto::mac::verify(key.check_block().get(..cv.len()).unwrap_or(&[]), cv) {

@@ -15,6 +15,7 @@
 use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::mac;
+use smartpos_crypto::module::{KeyRef, MacDirection, MacMethod, SecurityModule};
 use smartpos_iso8583::{Message, Mti};
 use smartpos_types::{Pan, SecretBytes, Track2};
 use std::fmt;
@@ -545,6 +546,10 @@ pub enum ProtoError {
     /// A MAC key is needed but the terminal is not signed in.
     #[error("no MAC key: sign in first")]
     NoMacKey,
+    /// The security module could not compute the MAC (the text is the module's; no key
+    /// material).
+    #[error("security module: {0}")]
+    Module(String),
 }
 
 fn digits(n: u64, width: usize) -> String {
@@ -717,6 +722,59 @@ pub fn compute_mac(profile: &Profile, mak: &TdesKey, data: &[u8]) -> Option<[u8;
     }
 }
 
+/// The security module's MAC method for a profile's MAC algorithm.
+pub fn mac_method(alg: MacAlgorithm) -> MacMethod {
+    match alg {
+        MacAlgorithm::CupEcb => MacMethod::CupEcb,
+        MacAlgorithm::X919 => MacMethod::X919,
+        MacAlgorithm::X99 => MacMethod::X99,
+        MacAlgorithm::Cmac => MacMethod::Cmac,
+    }
+}
+
+/// What computes a message's MAC: a clear MAC key (the host simulator, tools, tests) or the
+/// terminal's security module, which keeps its keys to itself.
+#[derive(Clone, Copy)]
+pub enum MacKey<'a> {
+    /// A clear key in this process (host side).
+    Clear(&'a TdesKey),
+    /// The terminal's security module and the key it is to use.
+    Module(&'a dyn SecurityModule, KeyRef),
+}
+
+impl fmt::Debug for MacKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MacKey::Clear(k) => write!(f, "MacKey::Clear({k:?})"),
+            MacKey::Module(m, r) => write!(f, "MacKey::Module({:?}, {r:?})", m.kind()),
+        }
+    }
+}
+
+impl MacKey<'_> {
+    /// The 8-byte MAC of `data` (field 64) under the profile's algorithm, for a message going
+    /// `direction`.
+    pub fn mac(
+        &self,
+        profile: &Profile,
+        direction: MacDirection,
+        data: &[u8],
+    ) -> Result<[u8; 8], ProtoError> {
+        match self {
+            MacKey::Clear(k) => compute_mac(profile, k, data).ok_or(ProtoError::NoMacKey),
+            MacKey::Module(module, key) => {
+                let m = module
+                    .mac(*key, direction, mac_method(profile.mac), data)
+                    .map_err(|e| ProtoError::Module(e.to_string()))?;
+                // The leftmost 8 bytes: field 64 holds 8, and a CMAC gives 16.
+                m.get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .ok_or_else(|| ProtoError::Module("the MAC is shorter than 8 bytes".into()))
+            }
+        }
+    }
+}
+
 /// The bytes a packed message's MAC covers under the profile's MAC range: from the MTI to just
 /// before the MAC field (which must be the message's last field), or the wire bytes of the
 /// listed fields that are present, in the listed order.
@@ -767,6 +825,16 @@ pub fn seal(
     msg: &Message,
     with_mac: bool,
 ) -> Result<Vec<u8>, ProtoError> {
+    seal_with(profile, mak.map(MacKey::Clear), msg, with_mac)
+}
+
+/// [`seal`] with the MAC from a [`MacKey`] (the terminal's security module).
+pub fn seal_with(
+    profile: &Profile,
+    mak: Option<MacKey<'_>>,
+    msg: &Message,
+    with_mac: bool,
+) -> Result<Vec<u8>, ProtoError> {
     let pack = |m: &Message| {
         profile
             .dialect
@@ -782,7 +850,7 @@ pub fn seal(
     m.set(profile.mac_field, vec![0u8; 8]);
     let packed = pack(&m)?;
     let input = mac_input(profile, &packed, &m)?;
-    let mac = compute_mac(profile, mak, &input).ok_or(ProtoError::NoMacKey)?;
+    let mac = mak.mac(profile, MacDirection::Request, &input)?;
     m.set(profile.mac_field, mac.to_vec());
     pack(&m)
 }
@@ -790,15 +858,24 @@ pub fn seal(
 /// Whether a packed message carries the right MAC under `mak` in the profile's MAC field
 /// (constant-time compare).
 pub fn verify_mac(profile: &Profile, mak: &TdesKey, packed: &[u8], msg: &Message) -> bool {
+    verify_mac_with(profile, MacKey::Clear(mak), packed, msg)
+}
+
+/// [`verify_mac`] with a [`MacKey`] (the terminal's security module checks a response). A
+/// module that fails counts as a MAC that does not verify: the answer is not trusted.
+pub fn verify_mac_with(profile: &Profile, mak: MacKey<'_>, packed: &[u8], msg: &Message) -> bool {
     let Some(got) = msg.get(profile.mac_field) else {
         return false;
     };
     let Ok(input) = mac_input(profile, packed, msg) else {
         return false;
     };
-    match compute_mac(profile, mak, &input) {
-        Some(want) => mac::verify(&want, got),
-        None => false,
+    match mak.mac(profile, MacDirection::Response, &input) {
+        Ok(want) => mac::verify(&want, got),
+        Err(e) => {
+            log::warn!("response MAC could not be computed: {e}");
+            false
+        }
     }
 }
 
@@ -964,6 +1041,18 @@ pub fn check_response(
     frame: &[u8],
     expect: &Expectation,
 ) -> Match {
+    check_response_with(profile, id, mak.map(MacKey::Clear), frame, expect)
+}
+
+/// [`check_response`] with the MAC checked through a [`MacKey`] (the terminal's security
+/// module).
+pub fn check_response_with(
+    profile: &Profile,
+    id: &Identity,
+    mak: Option<MacKey<'_>>,
+    frame: &[u8],
+    expect: &Expectation,
+) -> Match {
     let Ok(m) = profile.dialect.unpack(frame) else {
         return Match::Garbage;
     };
@@ -975,7 +1064,7 @@ pub fn check_response(
     }
     if expect.mac {
         match mak {
-            Some(k) if verify_mac(profile, k, frame, &m) => {}
+            Some(k) if verify_mac_with(profile, k, frame, &m) => {}
             _ => return Match::BadMac,
         }
     }

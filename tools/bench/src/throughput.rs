@@ -71,7 +71,8 @@ impl LightTerminal {
             profile,
         );
         cfg.response_timeout_ms = 10_000;
-        let engine = Engine::restore(cfg, test_tmk()?, Restored::default());
+        let module = std::sync::Arc::new(smartpos_crypto::SoftwareModule::new(test_tmk()?));
+        let engine = Engine::restore(cfg, module, Restored::default());
         let link = HostLink::connect(&LinkConfig::plain(address))
             .await
             .map_err(|e| BenchError::setup("terminal link", e))?;

@@ -232,7 +232,7 @@ pub fn dukpt_mac(
     direction: MacDirection,
     input: &[u8],
 ) -> Option<[u8; 8]> {
-    let m = module::dukpt_mac(txn, direction, profile.mac.method(), input).ok()?;
+    let m = module::dukpt_mac(txn, direction, proto::mac_method(profile.mac), input).ok()?;
     m.get(..8)?.try_into().ok()
 }
 

@@ -3,11 +3,12 @@
 //! the request leaves, so no STAN is handed out twice.
 
 use super::types::Op;
-use super::{Engine, OpError, Outcome, State};
+use super::{Engine, EngineConfig, OpError, Outcome, State};
 use crate::journal::JournalOp;
 use crate::model::Now;
 use crate::proto::{self, Ctx, MsgType, Reply};
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{ModuleError, SecurityModule};
 
 /// The working keys delivered at sign-in. Zeroized on drop (by [`TdesKey`]).
 #[derive(Debug)]
@@ -45,6 +46,23 @@ pub fn unwrap_key_block(tmk: &TdesKey, block: &[u8]) -> Result<WorkingKeys, OpEr
             Some(part(2)?)
         } else {
             None
+        },
+    })
+}
+
+/// Installs a sign-in's key block (as kept in the journal) into the security module: the
+/// module decrypts every key under the master key and checks its check value.
+pub(super) fn install_keys(
+    cfg: &EngineConfig,
+    module: &dyn SecurityModule,
+    block: &[u8],
+) -> Result<(), OpError> {
+    let delivery = cfg.profile.keys.delivery(block, cfg.master_key_index)?;
+    module.install_working_keys(&delivery).map_err(|e| match e {
+        ModuleError::KeyCheck { .. } => OpError::KeyCheck,
+        ModuleError::BadDelivery { reason, .. } => OpError::KeyBlock { reason },
+        other => OpError::SecurityModule {
+            reason: other.to_string(),
         },
     })
 }
@@ -120,8 +138,8 @@ impl Engine {
             }));
             return;
         };
-        match self.cfg.profile.keys.unwrap(&self.tmk, &block) {
-            Ok(keys) => {
+        match install_keys(&self.cfg, self.module.as_ref(), &block) {
+            Ok(()) => {
                 let host_batch = reply
                     .field60
                     .as_deref()
@@ -133,7 +151,7 @@ impl Engine {
                         self.counters.batch = hb;
                     }
                 }
-                self.keys = Some(keys);
+                self.signed_in = true;
                 self.commit(vec![
                     JournalOp::PutWrappedKeys { block },
                     JournalOp::PutCounters(self.counters),
@@ -141,6 +159,7 @@ impl Engine {
                 let batch = self.counters.batch;
                 self.finish(Ok(Outcome::SignedIn { batch }));
             }
+            // The module keeps the keys of the previous sign-in when an installation fails.
             Err(e) => self.finish(Err(e)),
         }
     }
@@ -149,7 +168,7 @@ impl Engine {
     pub(super) fn ack_reply(&mut self, reply: Reply) {
         if reply.response_code == "00" {
             if matches!(self.op(), Some(Op::SignOff)) {
-                self.keys = None;
+                self.signed_in = false;
             }
             self.finish(Ok(Outcome::Acknowledged));
         } else {

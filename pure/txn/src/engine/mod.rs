@@ -41,10 +41,12 @@
 
 use crate::journal::{Commit, JournalOp, Restored, SettlementProgress};
 use crate::model::{Counters, Now, PendingItem, PendingKind, ReversalReason, TxnState};
+use crate::proto::MacKey;
 use crate::proto::{self, Expectation, Match, MsgType, Reply};
-use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{KeyRef, SecurityModule};
 use smartpos_iso8583::Message;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 mod admin;
 mod params_op;
@@ -56,6 +58,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+use admin::install_keys;
 pub use admin::{WorkingKeys, unwrap_key_block};
 pub use types::{
     CardCompletion, CardVerdict, Command, EngineConfig, Event, Finished, OpError, Outcome, Output,
@@ -124,8 +127,10 @@ enum Heard {
 /// The terminal engine. See the module documentation for the driving loop.
 pub struct Engine {
     cfg: EngineConfig,
-    tmk: TdesKey,
-    keys: Option<WorkingKeys>,
+    /// Where the keys are: every MAC is computed and checked by it, sign-in installs into it.
+    module: Arc<dyn SecurityModule>,
+    /// The module holds the working keys of a sign-in that succeeded (and no sign-off since).
+    signed_in: bool,
     counters: Counters,
     pending: Vec<PendingItem>,
     settlement: Option<SettlementProgress>,
@@ -140,7 +145,8 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("signed_in", &self.keys.is_some())
+            .field("signed_in", &self.signed_in)
+            .field("module", &self.module.kind())
             .field("counters", &self.counters)
             .field("pending", &self.pending.len())
             .finish_non_exhaustive()
@@ -151,24 +157,27 @@ impl Engine {
     /// Starts an engine from what the journal holds. Transactions found in `Sending` had no
     /// recorded answer: their reversals are armed (reason 98) in a first commit that the driver
     /// must apply before anything else.
-    pub fn restore(cfg: EngineConfig, tmk: TdesKey, restored: Restored) -> Self {
-        let keys =
-            restored
-                .wrapped_keys
-                .as_deref()
-                .and_then(|b| match cfg.profile.keys.unwrap(&tmk, b) {
-                    Ok(k) => Some(k),
-                    Err(e) => {
-                        log::warn!("stored working keys unusable ({e}); sign in again");
-                        None
-                    }
-                });
+    ///
+    /// The working keys of the last sign-in, kept in the journal as the host delivered them
+    /// (encrypted under the master key), are installed into `module` again: the software
+    /// module starts empty, and a device module may have lost or replaced them.
+    pub fn restore(cfg: EngineConfig, module: Arc<dyn SecurityModule>, restored: Restored) -> Self {
+        let signed_in = match restored.wrapped_keys.as_deref() {
+            None => false,
+            Some(block) => match install_keys(&cfg, module.as_ref(), block) {
+                Ok(()) => true,
+                Err(e) => {
+                    log::warn!("stored working keys unusable ({e}); sign in again");
+                    false
+                }
+            },
+        };
         let mut pending = restored.pending;
         pending.sort_by_key(|p| p.seq);
         let mut e = Engine {
             cfg,
-            tmk,
-            keys,
+            module,
+            signed_in,
             counters: restored.counters,
             pending,
             settlement: restored.settlement,
@@ -237,12 +246,12 @@ impl Engine {
 
     /// Whether working keys are installed.
     pub fn signed_in(&self) -> bool {
-        self.keys.is_some()
+        self.signed_in
     }
 
-    /// The PIN key, for building PIN blocks (stays inside Rust).
-    pub fn pin_key(&self) -> Option<&TdesKey> {
-        self.keys.as_ref().map(|k| &k.pik)
+    /// The security module the engine uses (the runtime makes PIN blocks with it).
+    pub fn security_module(&self) -> &Arc<dyn SecurityModule> {
+        &self.module
     }
 
     /// Current counters.
@@ -465,8 +474,10 @@ impl Engine {
         }
     }
 
-    fn mak(&self) -> Option<&TdesKey> {
-        self.keys.as_ref().map(|k| &k.mak)
+    /// The MAC key of the current sign-in, in the security module.
+    fn mak(&self) -> Option<MacKey<'_>> {
+        self.signed_in
+            .then(|| MacKey::Module(self.module.as_ref(), KeyRef::Working))
     }
 
     /// Seals and queues `msg`; the command then waits in the state `next` makes of the request's
@@ -480,7 +491,7 @@ impl Engine {
         reference: Option<String>,
         next: impl FnOnce(Wait) -> State,
     ) -> bool {
-        let sealed = proto::seal(&self.cfg.profile, self.mak(), msg, mac);
+        let sealed = proto::seal_with(&self.cfg.profile, self.mak(), msg, mac);
         match (sealed, Expectation::of(msg, mac)) {
             (Ok(bytes), Some(expect)) => {
                 self.emit(Event::Sending {
@@ -492,6 +503,10 @@ impl Engine {
                 let deadline = now.mono_ms.saturating_add(self.cfg.response_timeout_ms);
                 self.set_state(next(Wait { expect, deadline }));
                 true
+            }
+            (Err(proto::ProtoError::Module(reason)), _) => {
+                self.finish(Err(OpError::SecurityModule { reason }));
+                false
             }
             (Err(e), _) => {
                 self.finish(Err(OpError::Proto(e.to_string())));
@@ -520,7 +535,7 @@ impl Engine {
             });
             return;
         };
-        let m = proto::check_response(
+        let m = proto::check_response_with(
             &self.cfg.profile,
             &self.cfg.identity,
             self.mak(),

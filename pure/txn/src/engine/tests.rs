@@ -9,6 +9,7 @@ use crate::journal::JournalOp;
 use crate::model::{LocalDateTime, TxnKind, TxnRecord};
 use crate::profile::Profile;
 use crate::proto::{CardData, Identity};
+use smartpos_crypto::keys::TdesKey;
 use smartpos_iso8583::Mti;
 use smartpos_types::Pan;
 
@@ -146,7 +147,7 @@ fn signed_in() -> (Engine, Host) {
     };
     let mut e = Engine::restore(
         EngineConfig::new(identity(), profile),
-        tmk(),
+        std::sync::Arc::new(smartpos_crypto::SoftwareModule::new(tmk())),
         Restored::default(),
     );
     e.start_sign_in(at(0), "01");

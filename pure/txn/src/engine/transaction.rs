@@ -80,7 +80,7 @@ impl Engine {
                 reason: r.to_owned(),
             })
         };
-        if self.keys.is_none() {
+        if !self.signed_in {
             return Err(OpError::NotSignedIn);
         }
         let needs_original = matches!(

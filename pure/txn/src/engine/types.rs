@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub backoff_base_ms: i64,
     /// Longest back-off (default 1 h).
     pub backoff_max_ms: i64,
+    /// Index of the master key (TMK) in the security module that sign-in keys are delivered
+    /// under (default 0, where the software module holds it).
+    pub master_key_index: u32,
 }
 
 impl EngineConfig {
@@ -35,6 +38,7 @@ impl EngineConfig {
             delivery_attempts: 3,
             backoff_base_ms: 30_000,
             backoff_max_ms: 3_600_000,
+            master_key_index: 0,
         }
     }
 }
@@ -262,6 +266,13 @@ pub enum OpError {
     /// The EMV parameter download failed (bad host data, unsupported dialect). Nothing was kept.
     #[error("parameter download: {0}")]
     Params(crate::params::ParamError),
+    /// The security module refused or failed (a device fault, a master key it does not hold,
+    /// an algorithm it does not do). The text is the module's, never key material.
+    #[error("security module: {reason}")]
+    SecurityModule {
+        /// Why, for logs.
+        reason: String,
+    },
     /// The DUKPT transaction counter is used up: no KSN can be reserved, nothing was sent. The
     /// terminal needs a new initial key.
     #[error("the DUKPT transaction counter is exhausted: load a new initial key")]
