@@ -207,7 +207,10 @@ impl KeyLayout {
             .into_iter()
             .map(|(role, enc, cv)| WrappedKey {
                 role,
-                algorithm: KeyAlgorithm::Tdes,
+                algorithm: match self.cipher {
+                    KeyCipher::Tdes => KeyAlgorithm::Tdes,
+                    KeyCipher::Sm4 => KeyAlgorithm::Sm4,
+                },
                 ciphertext: enc.to_vec(),
                 check_value: cv.to_vec(),
             })

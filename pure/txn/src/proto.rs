@@ -15,7 +15,7 @@
 use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::mac;
-use smartpos_crypto::module::{KeyRef, MacDirection, MacMethod, SecurityModule};
+use smartpos_crypto::module::{DukptKsn, KeyRef, MacDirection, MacMethod, SecurityModule};
 use smartpos_iso8583::{Message, Mti};
 use smartpos_types::{Pan, SecretBytes, Track2};
 use std::fmt;
@@ -474,6 +474,9 @@ pub struct CardData {
     /// in the reader: second GENERATE AC). The engine then waits for
     /// [`crate::engine::Engine::handle_card_decision`] before an approval is final.
     pub card_decides: bool,
+    /// DUKPT: the KSN the security module reserved for this card's PIN block; the request
+    /// carrying the block goes out under it (its KSN field, its MAC). `None` otherwise.
+    pub ksn: Option<DukptKsn>,
 }
 
 impl fmt::Debug for CardData {
@@ -485,6 +488,7 @@ impl fmt::Debug for CardData {
             .field("icc", &self.icc)
             .field("pin_block", &self.pin_block)
             .field("card_decides", &self.card_decides)
+            .field("ksn", &self.ksn)
             .finish()
     }
 }
