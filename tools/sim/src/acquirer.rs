@@ -163,6 +163,8 @@ struct State {
     /// DUKPT profiles: each terminal's last good request's transaction keys (its response is
     /// MACed under the same KSN).
     dukpt_last: HashMap<String, DukptTxn>,
+    /// DUKPT profiles: every KSN of a request that checked, in arrival order.
+    ksns_seen: Vec<Vec<u8>>,
     /// Each terminal's last key block (hex, keys under the TMK), as kept in the ledger file.
     key_blocks: BTreeMap<String, String>,
     ledger: Ledger,
@@ -281,6 +283,12 @@ impl Acquirer {
     pub fn with_emv_params(mut self, params: smartpos_txn::params::TerminalParams) -> Acquirer {
         self.emv_params = params;
         self
+    }
+
+    /// DUKPT profiles: the KSN of every request that checked (MAC and KSN good), in arrival
+    /// order: a repeat means a terminal used a counter twice.
+    pub fn dukpt_ksns_seen(&self) -> Vec<Vec<u8>> {
+        self.lock().ksns_seen.clone()
     }
 
     /// The profile the host serves.
@@ -428,6 +436,7 @@ impl Acquirer {
         let pin_code = if let Some(bdk) = &self.dukpt {
             match keys::dukpt_request(&self.profile, bdk, msg, raw) {
                 DukptVerdict::Good(txn, pin) => {
+                    st.ksns_seen.push(txn.ksn());
                     st.dukpt_last.insert(tid.clone(), txn);
                     pin
                 }
