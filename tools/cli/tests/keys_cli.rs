@@ -154,3 +154,35 @@ fn a_terminal_loaded_with_another_initial_key_is_refused_by_the_host() {
     // The host recorded nothing (no ledger change, so no ledger file).
     assert!(!ledger.exists());
 }
+
+#[test]
+fn a_used_up_dukpt_counter_stops_the_terminal_with_a_clear_error() {
+    let (_host, dir, ledger, _) = set_up("dukpt-tdes");
+    let data = dir.join("t1");
+    // Move the stored device past its last counter (0x1FF800): the byte form's counter is
+    // bytes 13..17, and a device past the end keeps 0x200000 there.
+    let path = data.join("secrets/dukpt_state");
+    let mut state = std::fs::read(&path).unwrap();
+    state[13..17].copy_from_slice(&0x20_0000u32.to_be_bytes());
+    std::fs::write(&path, &state).unwrap();
+    let (code, v, err) = term(&data, &["sale", "--amount", "1234"]);
+    assert_ne!(code, 0, "{v}");
+    let d = &v["error"];
+    assert_eq!(d["code"], "op.dukpt_exhausted", "{v} {err}");
+    assert_eq!(d["money_state"], "not_charged", "{v}");
+    assert!(
+        d["message_zh"].as_str().unwrap().contains("初始密钥"),
+        "{v}"
+    );
+    assert!(
+        d["message_en"].as_str().unwrap().contains("initial key"),
+        "{v}"
+    );
+    // Nothing was journaled or sent.
+    assert!(!ledger.exists() || term_ok_ledger(&ledger)["transactions"] == serde_json::json!([]));
+    let journal = term_ok(&data, &["journal"]);
+    assert!(
+        !journal.to_string().contains("\"amount\":1234"),
+        "{journal}"
+    );
+}
