@@ -29,7 +29,7 @@ use crate::reentry;
 use crate::stats;
 use smartpos_terminal::TerminalError;
 use smartpos_terminal::card::{self as core_card, CardSource};
-use smartpos_terminal::store::{load_keys, load_module};
+use smartpos_terminal::store::{load_keys, load_module_for};
 use smartpos_txn::TxnIntent;
 use smartpos_txn::model;
 use std::future::Future;
@@ -146,12 +146,15 @@ impl Terminal {
         std::fs::create_dir_all(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
-        let (module, journal_key) = load_module(&StoreAdapter(Arc::clone(&store)))?;
+        // The software module for the profile's keys: SM4 master, the stored DUKPT device.
+        let profile = config.profile()?;
+        let (module, journal_key) =
+            load_module_for(Arc::new(StoreAdapter(Arc::clone(&store))), &profile)?;
         // Under the journal guard (see `smartpos_terminal::guard`): a missing, emptied,
         // foreign or rolled-back journal is refused with `SmartPosError::JournalRefused`.
         let mut core = Core::open_guarded(
             cfg,
-            None,
+            Some(profile),
             &dir.join("journal.db"),
             module,
             &journal_key,
