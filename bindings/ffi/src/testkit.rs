@@ -190,6 +190,7 @@ impl HostSimulator {
 }
 
 impl HostSimulator {
+    /// Serves `acquirer` on a free loopback port (the common end of the `start*` methods).
     fn start_acquirer(
         &self,
         acquirer: Acquirer,
@@ -206,7 +207,10 @@ impl HostSimulator {
         *self.lock_running() = Some(running);
         Ok(addr)
     }
+}
 
+#[uniffi::export]
+impl HostSimulator {
     /// Restarts the server on the same port with another fault plan (`None`: no faults),
     /// keeping the ledger and the issued working keys.
     pub fn set_fault_plan(&self, fault_plan: Option<String>) -> Result<(), SmartPosError> {
