@@ -186,3 +186,49 @@ fn a_used_up_dukpt_counter_stops_the_terminal_with_a_clear_error() {
         "{journal}"
     );
 }
+
+#[test]
+fn pin_formats_1_and_3_go_through_under_tdes_dukpt() {
+    // The host decrypts the block in the profile's format under the derived PIN key: the
+    // right PIN is approved, another one declined 55.
+    for format in ["1", "3"] {
+        let dir = tmp(&format!("keys-format-{format}"));
+        let p = dir.join("profile.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 62\npin_format = {format}\n"
+            ),
+        )
+        .unwrap();
+        let p = p.display().to_string();
+        let ledger = dir.join("ledger.json");
+        let (_host, addr) = start_host(&ledger, &["--profile", &p]);
+        let data = dir.join("t1");
+        term_ok(
+            &data,
+            &[
+                "init",
+                "--host",
+                &addr,
+                "--tid",
+                "12345678",
+                "--mid",
+                "123456789012345",
+                "--no-login",
+                "--profile",
+                &p,
+            ],
+        );
+        let ok = term_ok(
+            &data,
+            &["sale", "--amount", "2000", "--card", "pin", "--pin", "1234"],
+        );
+        assert_eq!(ok["state"], "approved", "format {format}: {ok}");
+        let (_, wrong, _) = term(
+            &data,
+            &["sale", "--amount", "3000", "--card", "pin", "--pin", "4321"],
+        );
+        assert_eq!(wrong["response_code"], "55", "format {format}: {wrong}");
+    }
+}

@@ -439,7 +439,10 @@ fn bad_input_exits_2_with_one_line_and_no_secret() {
 }
 
 fn sm4_vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crypto/testdata/sm4.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../pure/crypto/testdata/sm4.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
