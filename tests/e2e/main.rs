@@ -16,5 +16,6 @@ mod profiles;
 mod reader;
 mod secmod;
 mod secrets;
+mod security_recovery;
 mod signin_again;
 mod soak;

@@ -9,6 +9,7 @@ use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
 use smartpos_tests::{MID, TID, TempDir, TerminalCalls, reopen_terminal, test_card, test_tmk};
+use smartpos_diagnosis::SecurityRecovery;
 use smartpos_txn::engine::OpError;
 use smartpos_txn::model::TxnState;
 use std::path::PathBuf;
@@ -191,9 +192,13 @@ async fn a_host_that_refuses_the_sign_in_leaves_the_item_pending_with_its_answer
     assert_eq!((delivered, remaining), (0, 1));
     let item = t.pending()[0].clone();
     assert_eq!(t.last_host_answer(&item).as_deref(), Some("97"));
+    // The sign-in this sale made by itself failed too: the error says why (issue 18 item 5).
     assert!(matches!(
         t.sale(5_000, test_card(), None, None).await,
-        Err(TerminalError::Op(OpError::PendingUndelivered { count: 1 }))
+        Err(TerminalError::Security {
+            recovery: SecurityRecovery::SignInKeyCheck,
+            cause: OpError::PendingUndelivered { count: 1 }
+        })
     ));
     server.shutdown().await;
 }

@@ -1266,7 +1266,7 @@ impl From<OpError> for SmartPosError {
             OpError::NoResponse | OpError::NotSent => {
                 SmartPosError::HostUnreachable { reason, diagnosis }
             }
-            OpError::KeyCheck | OpError::KeyBlock { .. } => {
+            OpError::KeyCheck | OpError::KeyBlock { .. } | OpError::SecurityModule { .. } => {
                 SmartPosError::Security { reason, diagnosis }
             }
             // Busy cannot happen (one command at a time per terminal); Proto is a bug.
@@ -1280,6 +1280,20 @@ impl From<TerminalError> for SmartPosError {
         #[allow(unreachable_patterns)] // TerminalError is non_exhaustive
         match e {
             TerminalError::Op(op) => op.into(),
+            TerminalError::Security { ref cause, .. } => {
+                // The command's own kind of error, with the diagnosis of why the terminal's
+                // sign-in did not cure the keys (not "check the network").
+                let diagnosis = Some(Diagnosis::from(e.diagnosis()));
+                let reason = e.to_string();
+                match cause {
+                    OpError::PendingUndelivered { count } => SmartPosError::PendingUndelivered {
+                        count: *count,
+                        reason,
+                        diagnosis,
+                    },
+                    _ => SmartPosError::Security { reason, diagnosis },
+                }
+            }
             TerminalError::Journal(j) => SmartPosError::journal(j.to_string()),
             TerminalError::Poisoned => SmartPosError::journal(e.to_string()),
             TerminalError::Config(reason) => SmartPosError::Config { reason },
@@ -1525,6 +1539,7 @@ mod tests {
             reversal_pending: false,
             replayed: false,
             card: None,
+            security: None,
         };
         assert_eq!(
             diagnose_outcome(&outcome(declined)).map(|d| d.code),

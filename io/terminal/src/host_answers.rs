@@ -15,13 +15,22 @@
 //!
 //! One sign-in per command: if it fails, or the host still refuses, the command's first result
 //! stands, and `recover` reports each item's last answer ([`Terminal::last_attempt`]).
+//!
+//! An answer that fails its MAC check in the security module (the engine's
+//! `Event::ResponseMacFailed`) asks for the same sign-in as `A0` (issue 18 item 5): the keys on
+//! the two sides differ, and new ones cure it. The sign-in then happens even when nothing stayed
+//! pending. How it ended ([`SecurityRecovery`]) goes with the command's result: an outcome
+//! carries it (`TxnOutcome::security`, its diagnosis says the keys were renewed), an error it
+//! did not cure becomes [`TerminalError::Security`] (the keys still disagree, or the sign-in
+//! failed and why), never "check the network".
 
 use crate::runtime::{Terminal, TerminalError, TxnOutcome, txn_outcome};
 use smartpos_emv::certified::CertifiedKernel;
 use smartpos_iso8583::Message;
+use smartpos_diagnosis::SecurityRecovery;
 use smartpos_txn::engine::{OpError, Outcome, TxnRequest};
 use smartpos_txn::model::{PendingItem, TxnRecord};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Requests remembered at most (a long-running app sends many; only the last command's count).
 const REMEMBERED: usize = 256;
@@ -38,6 +47,9 @@ pub enum LastAttempt {
     /// The host answered with this response code (with or without a valid MAC) and the item
     /// stayed pending.
     Answered(String),
+    /// The host answered with this response code, and the answer failed its MAC check in the
+    /// security module (the keys on the two sides differ): not trusted.
+    MacFailed(String),
     /// Sent, and no answer came back (timeout or connection failure).
     NoAnswer,
     /// Not sent in this session: items go out in order, and an earlier one is still pending
@@ -51,8 +63,20 @@ pub(crate) struct HostAnswers {
     /// Response code of the last answer, or `None` while unanswered, per (STAN, message class)
     /// of each request sent.
     requests: HashMap<(u32, u16), Option<String>>,
-    /// A `97` or `A0` arrived during the current command.
+    /// A `97` or `A0` arrived, or an answer failed its MAC check, during the current command.
     sign_in_asked: bool,
+    /// Requests whose last answer failed its MAC check.
+    bad_mac: HashSet<(u32, u16)>,
+    /// An answer failed its MAC check during the current command.
+    mac_failed: bool,
+    /// The request of the last frame received (the one a MAC failure is about), and its
+    /// response code.
+    last_received: Option<(u32, u16)>,
+    last_code: Option<String>,
+    /// The sign-in the current command made by itself, and how it ended (`Err`: why).
+    signed_in_again: Option<Result<(), SecurityRecovery>>,
+    /// An answer failed its MAC check after that sign-in.
+    mac_failed_after_sign_in: bool,
 }
 
 /// STAN and message class (the MTI's second digit: 2 financial, 4 reversal, ...) of a message.
@@ -65,8 +89,45 @@ impl HostAnswers {
     /// A new command starts: forget the previous command's sign-in request.
     pub(crate) fn begin_command(&mut self) {
         self.sign_in_asked = false;
+        self.mac_failed = false;
+        self.signed_in_again = None;
+        self.mac_failed_after_sign_in = false;
         if self.requests.len() > REMEMBERED {
             self.requests.clear();
+            self.bad_mac.clear();
+        }
+    }
+
+    /// The engine found that the answer just received failed its MAC check: the keys on the
+    /// two sides differ, which a sign-in cures (asked once per command, like `A0`).
+    ///
+    /// A `97` or `A0` without a MAC is the host asking for a sign-in in its own words (it has no
+    /// key to MAC with): that answer is remembered as the host's code, not as a MAC failure.
+    pub(crate) fn mac_failed(&mut self) {
+        self.sign_in_asked = true;
+        if self.signed_in_again.is_some() {
+            self.mac_failed_after_sign_in = true;
+        }
+        if self
+            .last_code
+            .as_deref()
+            .is_some_and(|c| SIGN_IN_CODES.contains(&c))
+        {
+            return;
+        }
+        self.mac_failed = true;
+        if let Some(key) = self.last_received {
+            self.bad_mac.insert(key);
+        }
+    }
+
+    /// How the current command's own recovery from a security failure ended: `None` when it
+    /// did not sign in by itself.
+    pub(crate) fn security_recovery(&self) -> Option<SecurityRecovery> {
+        match self.signed_in_again? {
+            Err(why) => Some(why),
+            Ok(()) if self.mac_failed_after_sign_in => Some(SecurityRecovery::MacStillFailing),
+            Ok(()) => Some(SecurityRecovery::KeysRenewed),
         }
     }
 
@@ -76,8 +137,12 @@ impl HostAnswers {
         match direction {
             "send" => {
                 self.requests.insert(key, None);
+                self.bad_mac.remove(&key);
             }
             "recv" if m.text(41).map(str::trim_end) == Some(tid.trim_end()) => {
+                self.last_received = Some(key);
+                self.last_code = m.text(39).map(str::to_owned);
+                self.bad_mac.remove(&key);
                 let Some(code) = m.text(39) else { return };
                 if SIGN_IN_CODES.contains(&code) {
                     self.sign_in_asked = true;
@@ -109,7 +174,9 @@ impl Terminal {
             .ok()
             .as_ref()
             .and_then(request_key);
+        let mac_failed = key.is_some_and(|k| self.answers.bad_mac.contains(&k));
         match key.and_then(|k| self.answers.requests.get(&k)) {
+            Some(Some(code)) if mac_failed => LastAttempt::MacFailed(code.clone()),
             Some(Some(code)) => LastAttempt::Answered(code.clone()),
             Some(None) => LastAttempt::NoAnswer,
             None => LastAttempt::NotTried,
@@ -119,9 +186,16 @@ impl Terminal {
     /// The host's last response code to `item` in this session, if it answered.
     pub fn last_host_answer(&self, item: &PendingItem) -> Option<String> {
         match self.last_attempt(item) {
-            LastAttempt::Answered(code) => Some(code),
+            LastAttempt::Answered(code) | LastAttempt::MacFailed(code) => Some(code),
             _ => None,
         }
+    }
+
+    /// How the last command's own recovery from a security failure ended (a response that
+    /// failed its MAC check, or the host's `A0` / `97`): `None` when it did not need to sign
+    /// in again.
+    pub fn last_security_recovery(&self) -> Option<SecurityRecovery> {
+        self.answers.security_recovery()
     }
 
     /// Signs in once if the host asked for it (`97`, `A0`) during the command that just ran;
@@ -135,13 +209,49 @@ impl Terminal {
             .ok()
             .flatten()
             .unwrap_or_else(|| "01".to_owned());
-        log::info!("the host asked for a sign-in (97/A0): signing in again once");
-        match self.sign_in(&operator).await {
+        log::info!(
+            "the host asked for a sign-in (97/A0) or its answer failed the MAC check: signing in again once"
+        );
+        let result = self.sign_in(&operator).await;
+        self.answers.signed_in_again = Some(match &result {
+            Ok(_) => Ok(()),
+            Err(TerminalError::Op(OpError::KeyCheck | OpError::KeyBlock { .. })) => {
+                Err(SecurityRecovery::SignInKeyCheck)
+            }
+            Err(TerminalError::Op(OpError::SecurityModule { .. })) => {
+                Err(SecurityRecovery::SignInModuleFailed)
+            }
+            Err(_) => Err(SecurityRecovery::SignInFailed),
+        });
+        match result {
             Ok(_) => true,
             Err(e) => {
                 log::warn!("signing in again failed: {e}");
                 false
             }
+        }
+    }
+
+    /// A command's result with what its own recovery from a security failure came to: an
+    /// outcome notes it; an error it did not cure (the keys still disagree, or the sign-in
+    /// failed) becomes [`TerminalError::Security`], which says so instead of blaming the
+    /// network.
+    fn with_security<T: SecurityNoted>(
+        &self,
+        result: Result<T, TerminalError>,
+    ) -> Result<T, TerminalError> {
+        let Some(recovery) = self.answers.security_recovery() else {
+            return result;
+        };
+        match result {
+            Ok(mut o) => {
+                o.note_security(recovery);
+                Ok(o)
+            }
+            Err(TerminalError::Op(cause)) if recovery != SecurityRecovery::KeysRenewed => {
+                Err(TerminalError::Security { recovery, cause })
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -178,13 +288,19 @@ impl Terminal {
             first,
             Err(TerminalError::Op(OpError::PendingUndelivered { .. }))
         );
-        if !(never_sent || self.armed_pending()) || !self.sign_in_if_asked().await {
-            return first;
+        // A MAC failure signs in again even when nothing stayed pending: the keys differ.
+        let mac_failed = self.answers.mac_failed;
+        if !(never_sent || self.armed_pending() || mac_failed) || !self.sign_in_if_asked().await {
+            return self.with_security(first);
         }
         if never_sent {
             let now = self.now();
             self.engine.start_txn(now, again);
-            return self.drive_txn_started(kernel).await;
+            let second = self.drive_txn_started(kernel).await;
+            return self.with_security(second);
+        }
+        if !self.armed_pending() {
+            return self.with_security(first);
         }
         // The request went out and left its reversal (or a queued refund) pending: deliver it
         // now that the keys are fresh, and report the record as it then stands.
@@ -200,7 +316,7 @@ impl Terminal {
                 .any(|p| p.reference == record.reference && p.armed);
             outcome.record = record;
         }
-        Ok(outcome)
+        self.with_security(Ok(outcome))
     }
 
     async fn drive_txn_started(
@@ -228,12 +344,29 @@ impl Terminal {
             Err(TerminalError::Op(OpError::PendingUndelivered { .. }))
         );
         if !never_sent || !self.sign_in_if_asked().await {
-            return first;
+            return self.with_security(first);
         }
         // The open batch again (a sign-in may move it forward to the host's).
         let records = self.journal.batch(self.engine.counters().batch)?;
         let now = self.now();
         self.engine.start_settle(now, records);
-        self.run_admin().await
+        let second = self.run_admin().await;
+        self.with_security(second)
     }
+}
+
+/// A command's successful result that can carry what its security recovery came to.
+trait SecurityNoted {
+    fn note_security(&mut self, recovery: SecurityRecovery);
+}
+
+impl SecurityNoted for TxnOutcome {
+    fn note_security(&mut self, recovery: SecurityRecovery) {
+        self.security = Some(recovery);
+    }
+}
+
+impl SecurityNoted for Outcome {
+    // A settlement that went through after a sign-in needs no note.
+    fn note_security(&mut self, _recovery: SecurityRecovery) {}
 }

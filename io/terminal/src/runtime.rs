@@ -134,6 +134,29 @@ pub enum TerminalError {
         /// What failed.
         reason: String,
     },
+    /// The command failed after a security failure (a response that failed its MAC check, or
+    /// the host's `A0` / `97`) that signing in again once did not cure: the keys still
+    /// disagree, or the sign-in failed (`recovery` says which). `cause` is the command's own
+    /// error (often `PendingUndelivered`: a reversal the host's answers keep failing).
+    #[error("{cause} (security keys: {})", recovery_text(*recovery))]
+    Security {
+        /// How the terminal's own recovery ended.
+        recovery: smartpos_diagnosis::SecurityRecovery,
+        /// The command's error.
+        cause: OpError,
+    },
+}
+
+fn recovery_text(r: smartpos_diagnosis::SecurityRecovery) -> &'static str {
+    use smartpos_diagnosis::SecurityRecovery as R;
+    match r {
+        R::KeysRenewed => "renewed",
+        R::MacStillFailing => "renewed, and the host's answers still fail their MAC check",
+        R::SignInFailed => "signing in again failed",
+        R::SignInKeyCheck => "the new keys failed their check values",
+        R::SignInModuleFailed => "the security module could not load the new keys",
+        _ => "not renewed",
+    }
 }
 
 /// The result of a financial command.
@@ -149,6 +172,10 @@ pub struct TxnOutcome {
     pub replayed: bool,
     /// For chip and contactless cards: what the card did.
     pub card: Option<CardSummary>,
+    /// When this call had to sign in again by itself (a response failed its MAC check, or the
+    /// host answered `A0` / `97`): how that ended. The diagnosis of a reversed transaction
+    /// then says the keys were renewed, or why they could not be.
+    pub security: Option<smartpos_diagnosis::SecurityRecovery>,
 }
 
 /// What a chip card did during a transaction (no card data).
@@ -606,7 +633,12 @@ impl Terminal {
                         self.engine.handle_card_decision(now, verdict);
                     }
                     Output::Event(Event::Finished(f)) => finished = Some((f.command, f.result)),
-                    Output::Event(e) => self.emit(&e),
+                    Output::Event(e) => {
+                        if matches!(e, Event::ResponseMacFailed { .. }) {
+                            self.answers.mac_failed();
+                        }
+                        self.emit(&e);
+                    }
                 }
             }
             if let Some(f) = finished.take() {
@@ -828,6 +860,7 @@ impl Terminal {
             reversal_pending,
             replayed: true,
             card,
+            security: None,
         }))
     }
 
@@ -1497,6 +1530,7 @@ pub(crate) fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
             reversal_pending,
             replayed: false,
             card: None,
+            security: None,
         }),
         other => Err(unexpected(other)),
     }

@@ -19,7 +19,8 @@ use smartpos_operators::{
     Audited, Challenge, LoginResult, OperatorConfig, OperatorError, Operators, Password, Role,
     Session,
 };
-use smartpos_txn::model::{LocalDateTime, TxnKind};
+use smartpos_txn::OpError;
+use smartpos_txn::model::{LocalDateTime, TxnKind, TxnState};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -112,7 +113,25 @@ pub fn outcome_diagnosis(o: &TxnOutcome) -> Option<Diagnosis> {
     if o.card.as_ref().is_some_and(|c| c.declined_by_card) {
         return Some(diagnosis::declined_by_card(o.reversal_pending));
     }
+    // A transaction reversed (or being reversed) while the terminal had to sign in again: the
+    // keys were the trouble, not the network.
+    if let Some(recovery) = o.security
+        && matches!(o.record.state, TxnState::Reversed | TxnState::Reversing)
+    {
+        return Some(diagnosis::for_security(
+            recovery,
+            money_of(o.reversal_pending),
+        ));
+    }
     diagnosis::for_outcome(&o.record, o.reversal_pending)
+}
+
+fn money_of(reversal_pending: bool) -> diagnosis::MoneyState {
+    if reversal_pending {
+        diagnosis::MoneyState::ReversalPending
+    } else {
+        diagnosis::MoneyState::NotCharged
+    }
 }
 
 impl TerminalError {
@@ -120,6 +139,10 @@ impl TerminalError {
     pub fn diagnosis(&self) -> Diagnosis {
         match self {
             TerminalError::Op(e) => diagnosis::for_op_error(e),
+            TerminalError::Security { recovery, cause } => diagnosis::for_security(
+                *recovery,
+                money_of(matches!(cause, OpError::PendingUndelivered { .. })),
+            ),
             TerminalError::Operator(e) => e.diagnosis(),
             TerminalError::RefundDenied { denials } => denials
                 .first()

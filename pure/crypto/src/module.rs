@@ -7,7 +7,7 @@
 //! names a key by what it is for ([`KeyRef`], [`KeyRole`]) and gets back a result (a MAC, an
 //! encrypted PIN block, ciphertext, a KSN).
 //!
-//! Two kinds of module exist (see `docs/adr/0004-security-module.md`):
+//! Two kinds of module exist (see `docs/adr/0005-security-module.md`):
 //! - [`SoftwareModule`] (this file): keys in this process's memory, zeroized on drop, the
 //!   master key given by the caller (the terminal runtime reads it from the app's secure
 //!   store). For mPOS, the CLI, the simulator and JVM tests: today's behaviour.

@@ -763,6 +763,7 @@ static OP_ERRORS: &[Diagnosis] = &[
     d("op.proto", C::Software, M::NotCharged, R::SafeToRetry, t("终端无法生成交易数据", "Terminal could not build the message"), t("终端软件或参数有误，交易没有发出。", "A terminal software or setting problem; nothing was sent."), &[S_SERVICE]),
     d("op.dukpt_exhausted", C::Security, M::NotCharged, R::ContactAcquirer, t("交易密钥已用完", "Transaction keys used up"), t("终端的交易密钥计数器（DUKPT）已用完，必须重新灌装初始密钥才能继续交易。这笔交易没有发出，顾客没有被扣款。", "The terminal's transaction key counter (DUKPT) is used up: a new initial key must be loaded before any more transactions. This one was not sent; the customer was not charged."), &[S_SERVICE]),
     d("op.not_sent", C::Network, M::NotCharged, R::SafeToRetry, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
+    d("op.security_module", C::Security, M::NotCharged, R::ContactAcquirer, t("安全模块故障", "Security module failed"), t("终端的安全模块（密码键盘）没有完成密钥操作，交易没有发出。", "The terminal's security module (PIN pad) could not complete a key operation; nothing was sent."), &[S_SERVICE]),
 ];
 
 fn op(code: &str) -> Diagnosis {
@@ -793,8 +794,60 @@ pub fn for_op_error(err: &OpError) -> Diagnosis {
         OpError::NotSent => op("op.not_sent"),
         OpError::Params(_) => op("op.proto"),
         OpError::DukptExhausted => op("op.dukpt_exhausted"),
+        OpError::SecurityModule { .. } => op("op.security_module"),
         _ => GENERIC_REJECT.clone(),
     }
+}
+
+/// How the terminal's own recovery from a security failure ended (a response that failed its
+/// MAC check, or the host's `A0` / `97`: the working keys on the two sides no longer agree).
+/// The terminal signs in again once by itself; this is what the cashier is told afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SecurityRecovery {
+    /// Signed in again: new working keys on both sides.
+    KeysRenewed,
+    /// Signed in again, and the host's answers still fail their MAC check.
+    MacStillFailing,
+    /// The sign-in was refused by the host or got no answer.
+    SignInFailed,
+    /// The sign-in's keys failed their check values: the terminal's master key is not the
+    /// host's.
+    SignInKeyCheck,
+    /// The security module failed while installing the new keys.
+    SignInModuleFailed,
+}
+
+const S_NEW_KEYS_RETRY: Text = Text::new(
+    "密钥已更新，可以重新发起交易",
+    "The keys are renewed: start the transaction again",
+);
+const S_MASTER_KEY: Text = Text::new(
+    "联系终端服务商重新灌装主密钥",
+    "Call the terminal service provider to load the master key again",
+);
+
+#[rustfmt::skip]
+static SECURITY: &[(SecurityRecovery, Diagnosis)] = &[
+    (SecurityRecovery::KeysRenewed, d("security.keys_renewed", C::Security, M::NotCharged, R::SafeToRetry, t("安全密钥已更新", "Security keys renewed"), t("银行的应答没有通过安全校验，这笔交易已撤回（冲正），顾客没有被扣款；终端已自动重新签到，换了新的工作密钥。", "The bank's answer failed its security check, so the transaction was undone (reversed) and the customer not charged; the terminal signed in again by itself and has new working keys."), &[S_NEW_KEYS_RETRY, S_NO_CHARGE_AGAIN])),
+    (SecurityRecovery::MacStillFailing, d("security.mac_still_failing", C::Security, M::ReversalPending, R::ContactAcquirer, t("安全校验仍失败", "Security check still failing"), t("终端已自动重新签到并更新了密钥，但银行的应答仍没有通过安全校验，冲正无法完成；这不是网络问题。", "The terminal signed in again and renewed its keys, but the bank's answers still fail their security check, so the reversal cannot complete. This is not a network problem."), &[S_NO_CHARGE_AGAIN, S_SERVICE, S_ACQUIRER])),
+    (SecurityRecovery::SignInFailed, d("security.sign_in_failed", C::Security, M::ReversalPending, R::RetryAfterRecovery, t("重新签到失败", "Signing in again failed"), t("银行的应答没有通过安全校验，终端自动重新签到以更新密钥，但签到没有成功（银行拒绝或没有应答）。", "The bank's answer failed its security check; the terminal tried to sign in again for new keys, but the bank refused or did not answer."), &[S_SIGN_IN, S_NO_CHARGE_AGAIN, S_ACQUIRER_IF_SIGN_IN_FAILS])),
+    (SecurityRecovery::SignInKeyCheck, d("security.sign_in_key_check", C::Security, M::ReversalPending, R::ContactAcquirer, t("新密钥校验失败", "New keys failed their check"), t("终端自动重新签到，但银行下发的新密钥没有通过校验：终端的主密钥与银行的不一致。", "The terminal signed in again, but the new keys from the bank failed their check: the terminal's master key is not the bank's."), &[S_MASTER_KEY, S_NO_CHARGE_AGAIN])),
+    (SecurityRecovery::SignInModuleFailed, d("security.module_failed", C::Security, M::ReversalPending, R::ContactAcquirer, t("安全模块故障", "Security module failed"), t("终端自动重新签到，但终端的安全模块没能装入新密钥。", "The terminal signed in again, but its security module could not load the new keys."), &[S_SERVICE, S_NO_CHARGE_AGAIN])),
+];
+
+/// Diagnoses how the terminal's recovery from a security failure ended; `money` is where the
+/// transaction's money stands (not charged once its reversal is through, reversal pending
+/// while it is not).
+pub fn for_security(recovery: SecurityRecovery, money: MoneyState) -> Diagnosis {
+    SECURITY
+        .iter()
+        .find(|(r, _)| *r == recovery)
+        .map(|(_, d)| d)
+        .unwrap_or(&GENERIC_REJECT)
+        .clone()
+        .with_money(money)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1027,6 +1080,7 @@ pub fn catalogue() -> Vec<Diagnosis> {
     all.extend(OUTCOMES.iter().cloned());
     all.extend(PRINTER.iter().map(|(_, d)| d.clone()));
     all.extend(CARD.iter().map(|(_, d)| d.clone()));
+    all.extend(SECURITY.iter().map(|(_, d)| d.clone()));
     all
 }
 

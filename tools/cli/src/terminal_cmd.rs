@@ -1115,6 +1115,17 @@ fn pending_reason_json(t: &Terminal, p: &smartpos_txn::model::PendingItem) -> se
             );
             (Some(code), why, Some(d.code))
         }
+        LastAttempt::MacFailed(code) => {
+            let d = smartpos_diagnosis::for_security(
+                smartpos_diagnosis::SecurityRecovery::MacStillFailing,
+                smartpos_diagnosis::MoneyState::ReversalPending,
+            );
+            let why = format!(
+                "the host answered {code}, but the answer failed its MAC check (the keys differ): {}",
+                d.explanation.en
+            );
+            (Some(code), why, Some(d.code))
+        }
         LastAttempt::NoAnswer => (
             None,
             "no answer from the host (timeout or connection failure); it is sent again later"

@@ -642,6 +642,9 @@ impl Engine {
             }
             Match::BadMac => {
                 log::warn!("response MAC did not verify");
+                self.emit(Event::ResponseMacFailed {
+                    mti: wait.expect.mti,
+                });
                 self.heard(now, Heard::Failed(ReversalReason::BadMac));
             }
             Match::Inconsistent(why) => {

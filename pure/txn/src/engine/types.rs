@@ -118,6 +118,14 @@ pub enum Event {
         /// Reversal or advice.
         kind: PendingKind,
     },
+    /// The answer to the request in flight failed its MAC check in the security module: it
+    /// is not trusted (a reversible request is reversed with `A0`, a pending item stays
+    /// pending). The working keys on the two sides probably differ: the runtime signs in
+    /// again once.
+    ResponseMacFailed {
+        /// The answer's MTI.
+        mti: Mti,
+    },
     /// A frame that did not belong to the request in flight was ignored.
     Ignored {
         /// Why it was ignored.
