@@ -4,6 +4,7 @@
 //! then delivers the reversal the failure left pending; the cashier reads that the security
 //! keys were renewed, or that the sign-in failed and why, never "check the network".
 
+use smartpos_diagnosis::{Diagnosis, Lang, MoneyState};
 use smartpos_iso8583::Mti;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
 use smartpos_sim::fault::FaultSet;
@@ -13,7 +14,6 @@ use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::safety::outcome_diagnosis;
 use smartpos_terminal::{Terminal, TerminalConfig};
 use smartpos_tests::{MID, TID, TempDir, TerminalCalls, reopen_terminal, test_card, test_tmk};
-use smartpos_diagnosis::{Diagnosis, Lang, MoneyState};
 use smartpos_txn::model::TxnState;
 use smartpos_txn::proto::Profile;
 use std::sync::atomic::{AtomicU32, Ordering};

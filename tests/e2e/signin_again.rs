@@ -3,13 +3,13 @@
 //! signs in again by itself once, then delivers what is pending and runs the command again
 //! (issue 22). A host restarted with its ledger file keeps the keys, so no sign-in is needed.
 
+use smartpos_diagnosis::SecurityRecovery;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig};
 use smartpos_sim::net::{ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle};
 use smartpos_sim::reconcile::reconcile;
 use smartpos_terminal::link::LinkConfig;
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
 use smartpos_tests::{MID, TID, TempDir, TerminalCalls, reopen_terminal, test_card, test_tmk};
-use smartpos_diagnosis::SecurityRecovery;
 use smartpos_txn::engine::OpError;
 use smartpos_txn::model::TxnState;
 use std::path::PathBuf;

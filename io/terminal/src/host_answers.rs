@@ -25,9 +25,9 @@
 //! failed and why), never "check the network".
 
 use crate::runtime::{Terminal, TerminalError, TxnOutcome, txn_outcome};
+use smartpos_diagnosis::SecurityRecovery;
 use smartpos_emv::certified::CertifiedKernel;
 use smartpos_iso8583::Message;
-use smartpos_diagnosis::SecurityRecovery;
 use smartpos_txn::engine::{OpError, Outcome, TxnRequest};
 use smartpos_txn::model::{PendingItem, TxnRecord};
 use std::collections::{HashMap, HashSet};
