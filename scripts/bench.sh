@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks (criterion and small harnesses), not tests. Prints ONE table at the end, one row
 # per measurement of issue 10, each with its target where the issue sets one:
-#   1. ISO 8583 pack/unpack of the reference sale per dialect, next to pyiso8583 on the same
-#      iso87a message in the same run (criterion; plus TLV parsing and DUKPT for reference).
+#   1. ISO 8583 pack/unpack of the reference sale per dialect (criterion: `unpack` builds an
+#      owned Message, `view` reads in place without allocating), next to jPOS 2.1.10 (iso87b,
+#      ISO87BPackager, JIT-warm) and pyiso8583 (iso87a and iso87b) on the same 19-field message
+#      in the same run, with the ratios and issue 20's targets (5x jPOS, 25x pyiso8583; plus
+#      TLV parsing and DUKPT for reference).
 #   2. SDK overhead per contactless sale against the physical floor of the same run (loopback
 #      round trip + two synchronous=FULL WAL commits), and the card-in-field time of the SDK;
 #      a contact chip sale through the certified-kernel bridge and what the bridge adds.
@@ -11,9 +14,10 @@
 #   5. Host simulator throughput with 100 concurrent terminals on loopback.
 #   6. Size of the stripped release-android libsmartpos_ffi.so (scripts/size.sh).
 #
-# Usage: scripts/bench.sh [--quick] [--no-kotlin]
+# Usage: scripts/bench.sh [--quick] [--no-kotlin] [--codec]
 #   --quick      shorter criterion runs, fewer sales, journal sizes up to 10^5 only
 #   --no-kotlin  leave out item 3 (needs a JDK and Maven, installed from Debian when missing)
+#   --codec      item 1's codec rows only: our codec, jPOS and pyiso8583 (a few minutes)
 # Harness directories (journal files) go to BENCH_DIR (default: target/bench-tmp), which must be
 # on the disk whose fsync cost matters; it is not a tmpfs here.
 source "$(dirname "$0")/lib.sh"
@@ -23,11 +27,13 @@ need_venv
 
 QUICK=0
 KOTLIN=1
+CODEC_ONLY=0
 for a in "$@"; do
     case "$a" in
         --quick) QUICK=1 ;;
         --no-kotlin) KOTLIN=0 ;;
-        *) echo "usage: $0 [--quick] [--no-kotlin]" >&2; exit 2 ;;
+        --codec) CODEC_ONLY=1 ;;
+        *) echo "usage: $0 [--quick] [--no-kotlin] [--codec]" >&2; exit 2 ;;
     esac
 done
 MEASURE=5
@@ -48,13 +54,24 @@ mkdir -p "$OUT" "$BENCH_DIR"
 
 step "criterion: ISO 8583 codec"
 cargo bench --locked -p smartpos-iso8583 --bench codec -- "${ARGS[@]}" >/dev/null
+if [ "$CODEC_ONLY" = 0 ]; then
 step "criterion: TLV"
 cargo bench --locked -p smartpos-emv --bench tlv -- "${ARGS[@]}" >/dev/null
 step "criterion: DUKPT"
 cargo bench --locked -p smartpos-crypto --bench dukpt -- "${ARGS[@]}" >/dev/null
-step "pyiso8583 on the same iso87a message"
+fi
+step "pyiso8583 on the same message (iso87a, iso87b)"
 "$PYTHON" scripts/bench_iso8583_py.py 20000 | tee "$OUT/pyiso8583.txt"
+step "jPOS 2.1.10 ISO87BPackager on the same iso87b message (Maven Central; tests/oracles/jpos)"
+command -v mvn >/dev/null 2>&1 || need_debs maven
+command -v javac >/dev/null 2>&1 || need_debs openjdk-17-jdk-headless
+JPOS_ITER=1000000
+[ "$QUICK" = 1 ] && JPOS_ITER=200000
+if ! tests/oracles/jpos/run.sh bench "$JPOS_ITER" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | tee "$OUT/jpos.txt"; then
+    echo "jpos bench failed" >>"$OUT/jpos.txt"
+fi
 
+if [ "$CODEC_ONLY" = 0 ]; then
 step "harnesses: building smartpos-bench (release)"
 cargo build --locked --release -p smartpos-bench
 BENCH_BIN="$TARGET_DIR/release/smartpos-bench"
@@ -77,15 +94,16 @@ fi
 
 step "6. native library size (scripts/size.sh)"
 scripts/size.sh 2>"$OUT/size.log" | tee "$OUT/size.txt" || true
+fi
 
-"$PYTHON" - "$TARGET_DIR/criterion" "$OUT" <<'PY'
+CODEC_ONLY="$CODEC_ONLY" "$PYTHON" - "$TARGET_DIR/criterion" "$OUT" <<'PY'
 import json, os, re, sys
 crit, out = sys.argv[1], sys.argv[2]
 
-def mean(*parts):
+def mean(*parts, stat="mean"):
     p = os.path.join(crit, *parts, "new", "estimates.json")
     try:
-        return json.load(open(p))["mean"]["point_estimate"]
+        return json.load(open(p))[stat]["point_estimate"]
     except OSError:
         return None
 
@@ -105,21 +123,38 @@ rows = []  # (item, what, result, target, verdict)
 def row(item, what, result, target="", ok=None):
     rows.append((item, what, result, target, "" if ok is None else ("met" if ok else "MISSED")))
 
-# 1. codec, next to pyiso8583
-py = {}
-for line in text("pyiso8583.txt").splitlines():
-    m = re.search(r"(pack|unpack)\D*([0-9.]+)\s*ns", line)
-    if m:
-        py[m.group(1)] = float(m.group(2))
+# 1. codec, next to jPOS and pyiso8583 (same message, same run)
+def peers(name):
+    got = {}
+    for line in text(name).splitlines():
+        m = re.search(r"/(iso87[ab])/(pack|unpack)\s+([0-9.]+)\s*ns", line)
+        if m:
+            got[(m.group(1), m.group(2))] = float(m.group(3))
+    return got
+py, jp = peers("pyiso8583.txt"), peers("jpos.txt")
 for d in ("cup", "iso87b", "iso87a"):
-    for op in ("pack", "unpack"):
-        v = mean(f"iso8583_{d}_{op}")
+    for op in ("pack", "unpack", "view"):
+        # Medians on both sides (jPOS: of 10,000-iteration batches; pyiso8583: one long run),
+        # so a preempted sample on a busy machine moves neither much.
+        v = mean(f"iso8583_{d}_{op}", stat="median")
         if v is None:
             continue
-        ref = py.get(op) if d == "iso87a" else None
-        cmp = f"; pyiso8583 {ref:,.0f} ns = {ref / v:.1f}x slower" if ref else ""
-        row("1", f"iso8583 {d} {op} (reference sale)", f"{v:,.0f} ns{cmp}")
-for name in sorted(os.listdir(crit)) if os.path.isdir(crit) else []:
+        peer_op = "pack" if op == "pack" else "unpack"
+        parts, ok = [], None
+        for who, table, target in (("jPOS", jp, 5.0), ("pyiso8583", py, 25.0)):
+            ref = table.get((d, peer_op))
+            if ref and op != "unpack":
+                ratio = ref / v
+                parts.append(f"{who} {ref:,.0f} ns, ours {ratio:.1f}x faster")
+                ok = (ok is not False) and ratio >= target
+            elif ref:
+                parts.append(f"{who} {ref / v:.1f}x")
+        what = {"pack": "pack", "unpack": "unpack to an owned Message", "view": "unpack in place (view)"}[op]
+        target = "5x jPOS, 25x pyiso8583" if d == "iso87b" and op != "unpack" else ("25x pyiso8583" if d == "iso87a" and op != "unpack" else "")
+        row("1", f"iso8583 {d} {what}", f"{v:,.0f} ns" + ("; " + "; ".join(parts) if parts else ""),
+            target, ok if target else None)
+codec_only = os.environ.get("CODEC_ONLY") == "1"
+for name in sorted(os.listdir(crit)) if os.path.isdir(crit) and not codec_only else []:
     if name.startswith("tlv") or "dukpt" in name:
         subs = sorted(os.listdir(os.path.join(crit, name)))
         for sub in subs:
@@ -198,10 +233,12 @@ h = load("host.json")
 if h:
     row("5", f"host simulator, {h['terminals']} concurrent terminals", f"{h['sales_per_second']:,.0f} sales/s with MAC (latency p50 {h['sale_latency']['median_ms']:.1f} ms, p90 {h['sale_latency']['p90_ms']:.1f})")
 
-# 6. size
+# 6. size (not measured by --codec)
 sz = text("size.txt")
-m = re.search(r"libsmartpos_ffi.so: (\d+) bytes \(([0-9.]+) MiB\)", sz)
-if m:
+m = None if not sz and os.environ.get("CODEC_ONLY") == "1" else re.search(r"libsmartpos_ffi.so: (\d+) bytes \(([0-9.]+) MiB\)", sz)
+if m is None and os.environ.get("CODEC_ONLY") == "1":
+    pass
+elif m:
     b = int(m.group(1))
     row("6", "libsmartpos_ffi.so, release-android, x86_64", f"{b:,} bytes ({m.group(2)} MiB)", "<= 3 MiB", b <= 3145728)
 else:

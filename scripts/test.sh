@@ -77,6 +77,9 @@ step "oracle checks against independent implementations (tests/oracles)"
 export SMARTPOS_BIN="$CARGO_TARGET_DIR/debug/smartpos"
 [ -x "$SMARTPOS_BIN" ] || { echo "missing $SMARTPOS_BIN (the cargo test step builds it)" >&2; exit 1; }
 need_venv
+# jpos_oracle.py runs jPOS 2.1.10 (Maven Central) through Maven and a JDK.
+command -v mvn >/dev/null 2>&1 || need_debs maven
+command -v javac >/dev/null 2>&1 || need_debs openjdk-17-jdk-headless
 for oracle in "$ROOT"/tests/oracles/*_oracle.py; do
     [ -e "$oracle" ] || continue
     echo "--- $(basename "$oracle")"

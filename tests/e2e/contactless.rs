@@ -44,7 +44,8 @@ async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
             .await
             .unwrap();
         assert_eq!(o.record.state, TxnState::Approved, "{label}");
-        assert_eq!(o.record.entry_mode.as_deref(), Some("071"));
+        // No online PIN: field 22 says `2` (issue 20; `071` before).
+        assert_eq!(o.record.entry_mode.as_deref(), Some("072"));
         let chip = o.card.expect("chip summary");
         assert!(
             chip.arpc_received,

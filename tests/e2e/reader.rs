@@ -102,7 +102,8 @@ async fn contactless_sale_through_a_lossy_bluetooth_reader() {
             .unwrap();
         let sent = counting.sent;
         assert_eq!(o.record.state, TxnState::Approved);
-        assert_eq!(o.record.entry_mode.as_deref(), Some("071"));
+        // No online PIN: field 22 says `2` (issue 20; `071` before).
+        assert_eq!(o.record.entry_mode.as_deref(), Some("072"));
         let chip = o.card.expect("chip summary");
         assert_eq!(chip.info.cryptogram_type, "ARQC");
         assert!(

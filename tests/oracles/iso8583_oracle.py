@@ -12,15 +12,21 @@ fields, random valid values), in two directions:
 Specs (field formats are facts; the code here is ours):
   iso87a: pyiso8583 `specs.default_ascii`, unchanged.
   iso87b: pyiso8583 `specs.default` is ISO 8583:1987 with a binary bitmap but ASCII numerics and
-          ASCII length prefixes. Our iso87b is the binary variant (BCD MTI, BCD numerics, BCD
-          length prefixes), so the oracle takes `specs.default` and re-declares, with pyiso8583's
-          own options, the MTI (data_enc b), numeric fields (data_enc b, nibbles, left pad 0),
-          track fields 35/36 (nibbles, right pad F) and every length prefix (len_enc bcd).
+          ASCII length prefixes. Our iso87b is the binary variant as jPOS's ISO87BPackager packs
+          it (BCD MTI, BCD numerics, BCD length prefixes), so the oracle takes `specs.default`
+          and re-declares, with pyiso8583's own options, the MTI (data_enc b), fixed numerics
+          (data_enc b, nibbles, left pad 0), variable numerics 2 32 33 99 100 and track 2 (35)
+          (nibbles, right pad 0), track 3 (36, ASCII) and every length prefix (len_enc bcd).
           Field lengths and text/binary encodings are pyiso8583's, except 54 (ISO 8583:1987
           an..120, pyiso8583 240): values are generated within 120.
+  iso87b-smartpos-0.1: the same with our previous convention (variable numerics left pad 0,
+          track data 35/36 nibbles right pad F), through the profile
+          tests/oracles/iso87b-smartpos-0.1.toml (`[codec] convention = "smartpos-0.1"`).
 
-Excluded field: 65. pyiso8583 treats bit 65 as the tertiary-bitmap indicator (fields 129-192);
+Excluded fields: 65. pyiso8583 treats bit 65 as the tertiary-bitmap indicator (fields 129-192);
 ISO 8583:1987 and our dialects treat 65 as an ordinary b64 field, with no fields past 128.
+For iso87b also 28-31 and 97: jPOS packs the x+n sign as a character and the digits in BCD,
+which pyiso8583 cannot express (tests/oracles/jpos_oracle.py covers them against jPOS).
 
 Env: SMARTPOS_BIN (default target/release/smartpos). Exit code 1 on any disagreement.
 """
@@ -55,6 +61,8 @@ _kinds([97], "xn"); _kinds([98], "ans"); _kinds([99, 100], "n"); _kinds(range(10
 _kinds([128], "b")
 
 EXCLUDED = {65}
+EXCLUDED_ISO87B = {28, 29, 30, 31, 97}
+PROFILE_0_1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iso87b-smartpos-0.1.toml")
 ALPHABET = {
     "n": "0123456789",
     "z": "0123456789D",
@@ -64,7 +72,7 @@ ALPHABET = {
 }
 
 
-def iso87b_spec():
+def iso87b_spec(convention="jpos"):
     spec = copy.deepcopy(specs.default)
     spec["t"] = {"data_enc": "b", "len_enc": "ascii", "len_type": 0, "max_len": 2, "desc": "MTI"}
     for f in range(2, 129):
@@ -72,10 +80,14 @@ def iso87b_spec():
         var = fs["len_type"]  # 0, 2 (LL) or 3 (LLL) ASCII digits in specs.default
         fs["len_enc"] = "bcd"
         fs["len_type"] = {0: 0, 2: 1, 3: 2}[var]
+        if f == 36 and convention == "jpos":
+            continue  # track 3: ASCII text
         if KIND[f] in ("n", "z"):
             fs["data_enc"] = "b"
             fs["len_count"] = "nibbles"
-            if KIND[f] == "z":
+            if convention == "jpos" and (var != 0 or f == 35):
+                fs["right_pad"] = "0"
+            elif KIND[f] == "z":
                 fs["right_pad"] = "F"
             else:
                 fs["left_pad"] = "0"
@@ -111,8 +123,9 @@ def random_value(rng, f, spec, dialect):
 def random_message(rng, spec, dialect):
     doc = {"t": "%04d" % rng.randrange(10000)}
     density = rng.choice([0.05, 0.2, 0.5])
+    excluded = EXCLUDED | (EXCLUDED_ISO87B if dialect == "iso87b" else set())
     for f in range(2, 129):
-        if f not in EXCLUDED and rng.random() < density:
+        if f not in excluded and rng.random() < density:
             doc[str(f)] = random_value(rng, f, spec, dialect)
     return doc
 
@@ -128,15 +141,19 @@ def fields_of(doc):
     return {k: v for k, v in doc.items() if k.isdigit() and k not in ("1",)}
 
 
-def check(dialect, spec, rng):
+def check(dialect, spec, rng, name=None, count=COUNT):
+    """`dialect` names our dialect (`--dialect`) or, with `name`, a profile file (`--profile`)."""
+    where = ["--profile", dialect] if name else ["--dialect", dialect]
+    gen = "iso87b" if name else dialect
+    name = name or dialect
     failures = {"ours->theirs": 0, "theirs->ours": 0}
     shown = 0
-    for i in range(COUNT):
-        doc = random_message(rng, spec, dialect)
+    for i in range(count):
+        doc = random_message(rng, spec, gen)
         ours_json = {"mti": doc["t"], "fields": fields_of(doc)}
         # ours -> theirs
         try:
-            packed = bytes.fromhex(smartpos("encode", "--dialect", dialect, json.dumps(ours_json))["hex"])
+            packed = bytes.fromhex(smartpos("encode", *where, json.dumps(ours_json))["hex"])
             theirs, _ = iso8583.decode(packed, spec)
             theirs_bytes, _ = iso8583.encode(copy.deepcopy(doc), spec)
             ok = (theirs["t"] == doc["t"] and fields_of(theirs) == fields_of(doc)
@@ -148,11 +165,11 @@ def check(dialect, spec, rng):
             failures["ours->theirs"] += 1
             if shown < 5:
                 shown += 1
-                print(f"  {dialect} ours->theirs message {i}: {problem}: {json.dumps(ours_json)[:300]}")
+                print(f"  {name} ours->theirs message {i}: {problem}: {json.dumps(ours_json)[:300]}")
         # theirs -> ours
         try:
             encoded, _ = iso8583.encode(copy.deepcopy(doc), spec)
-            ours = smartpos("decode", "--dialect", dialect, "--unmasked", bytes(encoded).hex())
+            ours = smartpos("decode", *where, "--unmasked", bytes(encoded).hex())
             ok = ours["mti"] == doc["t"] and ours["fields"] == fields_of(doc)
             problem = "fields differ"
         except Exception as e:
@@ -161,9 +178,9 @@ def check(dialect, spec, rng):
             failures["theirs->ours"] += 1
             if shown < 5:
                 shown += 1
-                print(f"  {dialect} theirs->ours message {i}: {problem}: {json.dumps(doc)[:300]}")
+                print(f"  {name} theirs->ours message {i}: {problem}: {json.dumps(doc)[:300]}")
     for direction, n in failures.items():
-        print(f"iso8583 oracle {dialect} {direction}: {COUNT - n}/{COUNT} agree")
+        print(f"iso8583 oracle {name} {direction}: {count - n}/{count} agree")
     return sum(failures.values())
 
 
@@ -174,7 +191,8 @@ def main():
     print(f"iso8583 oracle: pyiso8583 {iso8583.__version__}, seed {SEED}, {COUNT} messages per dialect")
     rng = random.Random(SEED)
     start = time.time()
-    bad = check("iso87a", specs.default_ascii, rng) + check("iso87b", iso87b_spec(), rng)
+    bad = (check("iso87a", specs.default_ascii, rng) + check("iso87b", iso87b_spec(), rng)
+           + check(PROFILE_0_1, iso87b_spec("smartpos-0.1"), rng, "iso87b-smartpos-0.1", 300))
     print(f"iso8583 oracle: {'FAILED' if bad else 'ok'} in {time.time() - start:.1f}s")
     return 1 if bad else 0
 

@@ -382,6 +382,11 @@ impl Pair {
         p
     }
 
+    /// Keeps `dir` (the directory of the pair's journal) as long as the pair lives.
+    pub fn keep_dir(&mut self, dir: TempDir) {
+        self.dir = Some(dir);
+    }
+
     /// The current virtual time.
     pub fn now(&self) -> Now {
         Now {
@@ -517,7 +522,8 @@ impl Pair {
     }
 
     /// Runs the engine until it has emitted `n` transmits and stops there without answering
-    /// (to emulate a crash right after a send). Returns after the n-th frame was handed out.
+    /// the last one (to emulate a crash right after a send): the host's answers to the earlier
+    /// ones are handed to the engine. Returns after the n-th frame was handed out.
     pub fn run_until_sent(&mut self, n: usize) {
         let target = self.sent.len() + n;
         while self.sent.len() < target {
@@ -531,7 +537,13 @@ impl Pair {
                 Some(Output::Transmit(bytes)) => self.deliver(bytes),
                 Some(Output::Event(e)) => self.events.push(e),
                 Some(Output::CompleteCard(c)) => self.completions.push(c),
-                None => panic!("engine stopped before sending"),
+                None => match self.inbox.pop_front() {
+                    Some(frame) => {
+                        let now = self.now();
+                        self.engine.handle_host_frame(now, &frame);
+                    }
+                    None => panic!("engine stopped before sending"),
+                },
             }
         }
     }
@@ -619,7 +631,7 @@ pub fn reopen_terminal(
 
 /// Shorthands the tests use for the terminal's card-present calls, written over the one entry
 /// point [`Terminal::transact`], and the refund over the policy-checked
-/// [`Terminal::refund_checked`] (the operator comes from the session, as in the app).
+/// [`Terminal::refund_checked`] (the operator comes from the session when one is logged in).
 #[allow(async_fn_in_trait)]
 pub trait TerminalCalls {
     /// A sale with the given card data.
@@ -764,9 +776,10 @@ impl TerminalCalls for Terminal {
         reference: &str,
         amount: u64,
         key: Option<&str>,
-        _operator: Option<&str>,
+        operator: Option<&str>,
     ) -> Result<TxnOutcome, TerminalError> {
-        self.refund_checked(reference, amount, key, None).await
+        self.refund_checked(reference, amount, key, operator, None)
+            .await
     }
 }
 

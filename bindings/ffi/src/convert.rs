@@ -1410,6 +1410,7 @@ mod tests {
             entry_mode: Some("012".into()),
             created_at_ms: 1,
             updated_at_ms: 2,
+            card: None,
         }
     }
 

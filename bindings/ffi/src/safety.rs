@@ -157,6 +157,7 @@ impl Terminal {
                     &request.reference,
                     request.amount,
                     request.idempotency_key.as_deref(),
+                    request.operator.as_deref(),
                     approval,
                 )
                 .await?;

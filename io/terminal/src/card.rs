@@ -111,9 +111,11 @@ pub struct CardRead {
     pub card_in_field_ms: u64,
 }
 
-/// POS entry mode of a contactless chip read (ISO 8583 field 22): 07 contactless chip, 1 the
-/// terminal can accept a PIN.
-pub const CONTACTLESS_ENTRY_MODE: &str = "071";
+/// POS entry mode of a contactless chip read (ISO 8583 field 22): `07` contactless chip, then
+/// `1` when the request carries a PIN block (the card asked for an online PIN), `2` when not.
+pub fn contactless_entry_mode(online_pin: bool) -> String {
+    EntryMode::ContactlessChip.pos_entry_mode(online_pin)
+}
 
 /// Drives the contactless kernel over `transport` for `amount` (currency and country ISO
 /// numeric codes), with the unpredictable number drawn from the system RNG.
@@ -184,7 +186,7 @@ pub fn card_data(
         pan: Some(o.pan.clone()),
         track2: o.track2.clone(),
         expiry: Some(o.expiry.clone()),
-        entry_mode: CONTACTLESS_ENTRY_MODE.into(),
+        entry_mode: contactless_entry_mode(pin_block.is_some()),
         card_seq: o.pan_seq.map(|s| format!("{s:03}")),
         icc: Some(SecretBytes::new(o.icc_data.as_bytes().to_vec())),
         pin_block,

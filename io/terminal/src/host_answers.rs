@@ -334,10 +334,11 @@ impl Terminal {
     pub(crate) async fn drive_settle(
         &mut self,
         records: Vec<TxnRecord>,
+        operator: Option<String>,
     ) -> Result<Outcome, TerminalError> {
         self.answers.begin_command();
         let now = self.now();
-        self.engine.start_settle(now, records);
+        self.engine.start_settle_by(now, records, operator.clone());
         let first = self.run_admin().await;
         let never_sent = matches!(
             first,
@@ -349,7 +350,7 @@ impl Terminal {
         // The open batch again (a sign-in may move it forward to the host's).
         let records = self.journal.batch(self.engine.counters().batch)?;
         let now = self.now();
-        self.engine.start_settle(now, records);
+        self.engine.start_settle_by(now, records, operator);
         let second = self.run_admin().await;
         self.with_security(second)
     }

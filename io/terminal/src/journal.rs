@@ -9,10 +9,12 @@
 //! `synchronous=NORMAL`: still atomic, made durable by the next FULL commit, and without a disk
 //! sync of their own (see README, Performance).
 //!
-//! Pending messages (reversals, advices) are the only rows that hold card data (the PAN in
-//! field 2). They are sealed with AES-256-GCM under the journal key from the app's secure store;
-//! the nonce is random per row and the row's sequence number is bound as associated data, so a
-//! sealed message cannot be swapped between rows.
+//! Two tables hold card data, both sealed with AES-256-GCM under the journal key from the app's
+//! secure store, with a random nonce per row: pending messages (reversals, advices: the PAN in
+//! field 2), with the row's sequence number bound as associated data, and `card_on_file`, the
+//! card number and expiry a transaction keeps for its voids, refunds, completions and the batch
+//! upload ([`smartpos_txn::model::CardOnFile`]), with the transaction's reference bound. A
+//! sealed value cannot be swapped between rows. No other column holds more than a masked PAN.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -21,7 +23,7 @@ use smartpos_txn::journal::{
     Commit, JournalOp, Restored, SettlementProgress, SettlementStep, StateUpdate,
 };
 use smartpos_txn::model::{
-    Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
+    CardOnFile, Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
 };
 use std::path::Path;
 use thiserror::Error;
@@ -115,6 +117,10 @@ CREATE TABLE IF NOT EXISTS print_job (
     updated_at_ms INTEGER NOT NULL,
     PRIMARY KEY (reference, copy)
 );
+CREATE TABLE IF NOT EXISTS card_on_file (
+    reference TEXT PRIMARY KEY,
+    sealed    BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS card_info (
     reference   TEXT PRIMARY KEY,
     aid         TEXT NOT NULL,
@@ -465,10 +471,14 @@ impl Journal {
     }
 
     fn seal(&self, seq: u64, plain: &[u8]) -> Result<Vec<u8>, JournalError> {
+        self.seal_bound(&seq.to_be_bytes(), plain)
+    }
+
+    /// Seals `plain` with `aad` (the row's key) bound as associated data.
+    fn seal_bound(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, JournalError> {
         let mut nonce = [0u8; 12];
         self.rng.fill(&mut nonce).map_err(|_| JournalError::Seal)?;
         let mut buf = plain.to_vec();
-        let aad = seq.to_be_bytes();
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
@@ -482,10 +492,14 @@ impl Journal {
     }
 
     fn open_sealed(&self, seq: u64, sealed: &[u8]) -> Result<Vec<u8>, JournalError> {
+        self.open_bound(&seq.to_be_bytes(), sealed)
+    }
+
+    /// Opens what [`Journal::seal_bound`] sealed with the same `aad`.
+    fn open_bound(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, JournalError> {
         let (nonce, body) = sealed.split_at_checked(12).ok_or(JournalError::Seal)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| JournalError::Seal)?;
         let mut buf = body.to_vec();
-        let aad = seq.to_be_bytes();
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(aad), &mut buf)
@@ -511,9 +525,22 @@ impl Journal {
     ) -> Result<(), JournalError> {
         // Seal outside the SQLite transaction: it needs `&self` while the transaction borrows mutably.
         let mut sealed = Vec::new();
+        let mut cards = Vec::new();
         for op in &commit.ops {
-            if let JournalOp::PutPending(p) = op {
-                sealed.push(self.seal(p.seq, &p.message)?);
+            match op {
+                JournalOp::PutPending(p) => sealed.push(self.seal(p.seq, &p.message)?),
+                // The card a transaction keeps: its first write stores it, later writes (the
+                // outcome) carry the same card and leave the row alone (INSERT OR IGNORE).
+                JournalOp::PutTxn(r) => {
+                    if let Some(c) = &r.card {
+                        let text = Zeroizing::new(c.to_text());
+                        cards.push((
+                            r.reference.clone(),
+                            self.seal_bound(r.reference.as_bytes(), text.as_bytes())?,
+                        ));
+                    }
+                }
+                _ => {}
             }
         }
         // Money commits are FULL whatever a relaxed write before left behind (see `relaxed`).
@@ -522,6 +549,12 @@ impl Journal {
             self.sync_full = true;
         }
         let tx = self.conn.transaction()?;
+        for (reference, blob) in &cards {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO card_on_file (reference, sealed) VALUES (?1, ?2)",
+            )?
+            .execute(params![reference, blob])?;
+        }
         let mut sealed = sealed.into_iter();
         for op in &commit.ops {
             match op {
@@ -703,7 +736,44 @@ impl Journal {
         for r in rows {
             out.push(r?.ok_or(corrupt("txn"))?);
         }
+        drop(stmt);
+        self.attach_cards(&mut out)?;
         Ok(out)
+    }
+
+    /// Fills each record's [`TxnRecord::card`] from the sealed `card_on_file` row, if any.
+    ///
+    /// A card that does not open (another journal key, a damaged row) is left out with a
+    /// warning rather than failing the read: the record and its money state stay readable, and
+    /// a void or refund of it goes without the card number, as before cards were kept (the
+    /// app can present the card again). Pending messages, which money depends on, still fail.
+    fn attach_cards(&self, records: &mut [TxnRecord]) -> Result<(), JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sealed FROM card_on_file WHERE reference = ?1")?;
+        for r in records.iter_mut() {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row(params![r.reference], |row| row.get(0))
+                .optional()?;
+            let Some(blob) = blob else { continue };
+            let card = self
+                .open_bound(r.reference.as_bytes(), &blob)
+                .ok()
+                .map(Zeroizing::new)
+                .and_then(|plain| {
+                    std::str::from_utf8(&plain)
+                        .ok()
+                        .and_then(CardOnFile::from_text)
+                });
+            if card.is_none() {
+                log::warn!(
+                    "journal: the card on file of {} does not open with this journal key; left out",
+                    r.reference
+                );
+            }
+            r.card = card;
+        }
+        Ok(())
     }
 
     /// One transaction by reference.
@@ -1155,6 +1225,8 @@ fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
         entry_mode: r.get(16)?,
         created_at_ms: r.get(17)?,
         updated_at_ms: r.get(18)?,
+        // Attached from the sealed table by `Journal::attach_cards`.
+        card: None,
     }))
 }
 
@@ -1279,6 +1351,7 @@ mod tests {
             entry_mode: Some("012".into()),
             created_at_ms: 1,
             updated_at_ms: 1,
+            card: None,
         }
     }
 
@@ -1476,6 +1549,63 @@ mod tests {
         );
         // The row number is bound: a sealed message moved to another row does not open.
         assert!(j.open_sealed(2, &raw).is_err());
+    }
+
+    #[test]
+    fn card_on_file_is_encrypted_at_rest_and_comes_back_with_its_record() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let mut r = record("000001000001", TxnState::Sending);
+        r.card = CardOnFile::from_text("6222021234567890128=3012");
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(r.clone())],
+        })
+        .unwrap();
+        // The outcome's write carries the same card and leaves the sealed row alone.
+        r.state = TxnState::Approved;
+        j.apply(&Commit {
+            id: 2,
+            ops: vec![JournalOp::PutTxn(r.clone())],
+        })
+        .unwrap();
+        let raw: Vec<u8> = j
+            .conn
+            .query_row("SELECT sealed FROM card_on_file", [], |r| r.get(0))
+            .unwrap();
+        assert!(!raw.windows(19).any(|w| w == b"6222021234567890128"));
+        assert!(!raw.windows(4).any(|w| w == b"3012"));
+        assert_eq!(j.txn("000001000001").unwrap(), Some(r.clone()));
+        assert_eq!(j.batch(1).unwrap(), vec![r.clone()]);
+        // Bound to its reference: moved to another transaction's row, it does not open, and
+        // that record reads without a card (its money state stays readable).
+        let mut other = record("000001000002", TxnState::Approved);
+        other.idempotency_key = None;
+        j.apply(&Commit {
+            id: 3,
+            ops: vec![JournalOp::PutTxn(other.clone())],
+        })
+        .unwrap();
+        j.conn
+            .execute(
+                "INSERT INTO card_on_file (reference, sealed) VALUES ('000001000002', ?1)",
+                params![raw],
+            )
+            .unwrap();
+        assert_eq!(j.txn("000001000002").unwrap(), Some(other));
+        // Nor with another journal key.
+        let other_key = Journal::open_in_memory(&JournalKey::new([8u8; 32])).unwrap();
+        assert!(other_key.open_bound(b"000001000001", &raw).is_err());
+        // Neither the record's Debug nor its JSON shows the card.
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains("6222021234567890128") && !debug.contains("3012"),
+            "{debug}"
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            !json.contains("6222021234567890128") && !json.contains("card"),
+            "{json}"
+        );
     }
 
     #[test]

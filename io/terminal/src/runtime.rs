@@ -804,9 +804,10 @@ impl Terminal {
 
     /// Settles the open batch (drains store-and-forward first; uploads the batch on mismatch).
     pub async fn settle(&mut self) -> Result<Outcome, TerminalError> {
-        self.acting_operator(None)?;
+        // The logged-in operator settles: the 0500 names them in field 63.
+        let operator = self.acting_operator(None)?;
         let records = self.journal.batch(self.engine.counters().batch)?;
-        let out = self.drive_settle(records).await;
+        let out = self.drive_settle(records, operator).await;
         if let Ok(Outcome::Settled {
             batch, balanced, ..
         }) = &out
@@ -1005,7 +1006,9 @@ impl Terminal {
                 let read = self.read_card(intent.amount, transport)?;
                 self.emit(&Event::CardRead {
                     pan_masked: read.outcome.pan.masked(),
-                    entry_mode: crate::card::CONTACTLESS_ENTRY_MODE.to_owned(),
+                    entry_mode: crate::card::contactless_entry_mode(
+                        read.outcome.cvm == Cvm::OnlinePin,
+                    ),
                 });
                 let ksn = self.reserve_pin_ksn()?;
                 let mut card = card_data(&read, intent.amount, pin, self.pin_blocks(ksn))?;

@@ -477,22 +477,26 @@ impl Terminal {
     }
 
     /// A refund checked against the refund policy first (all denials reported, nothing sent
-    /// when denied), with an optional supervisor approval.
+    /// when denied), with an optional supervisor approval. The operator is the logged-in one,
+    /// else `operator` (as for sales and voids); the refund advice carries it in field 63.
     pub async fn refund_checked(
         &mut self,
         reference: &str,
         amount: u64,
         idempotency_key: Option<&str>,
+        operator: Option<&str>,
         approval: Option<Approval>,
     ) -> Result<TxnOutcome, TerminalError> {
-        let operator = self.acting_operator(None)?.unwrap_or_default();
+        let operator = self.acting_operator(operator)?.unwrap_or_default();
+        // No operator at all: the advice names none (no field 63), not three blanks.
+        let named = Some(operator.as_str()).filter(|o| !o.is_empty());
         if let Some(key) = idempotency_key
             && let Some(done) = self.journal.by_idempotency_key(key)?
             && done.kind == TxnKind::Refund
             && done.amount == amount
         {
             return self
-                .refund_unchecked(reference, amount, idempotency_key, Some(&operator))
+                .refund_unchecked(reference, amount, idempotency_key, named)
                 .await;
         }
         let original = self.original(reference)?;
@@ -536,7 +540,7 @@ impl Terminal {
             return Err(TerminalError::RefundDenied { denials });
         }
         let out = self
-            .refund_unchecked(reference, amount, idempotency_key, Some(&operator))
+            .refund_unchecked(reference, amount, idempotency_key, named)
             .await?;
         let entry = smartpos_operators::AuditEntry {
             at_ms: self.unix_ms(),

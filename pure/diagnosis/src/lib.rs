@@ -1270,6 +1270,7 @@ mod tests {
             entry_mode: None,
             created_at_ms: 0,
             updated_at_ms: 0,
+            card: None,
         }
     }
 

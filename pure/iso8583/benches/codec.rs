@@ -1,5 +1,9 @@
 //! Pack/unpack of the reference sale in each dialect: the CUP sale in `cup`, the 1987 sale in
-//! `iso87a` (ASCII) and, the same logical message, in `iso87b` (binary/BCD).
+//! `iso87a` (ASCII) and, the same logical message, in `iso87b` (binary/BCD, jPOS's
+//! convention). `unpack` builds an owned [`smartpos_iso8583::Message`] (one allocation per
+//! field); `view` reads in place (every field checked, values borrowed, no allocation), then
+//! reads the fields a response match looks at (MTI, 11 as a number, 41, 42, 39 as text).
+//! `scripts/bench.sh` puts these next to jPOS 2.1.10 and pyiso8583 on the same message.
 
 // `criterion_group!` generates an undocumented `pub fn`; nothing here is API.
 #![allow(missing_docs)]
@@ -25,6 +29,18 @@ fn codec(c: &mut Criterion) {
         });
         c.bench_function(&format!("iso8583/{}/unpack", dialect.name()), |b| {
             b.iter(|| dialect.unpack(black_box(&packed)))
+        });
+        c.bench_function(&format!("iso8583/{}/view", dialect.name()), |b| {
+            b.iter(|| {
+                let v = dialect.view(black_box(&packed)).ok()?;
+                let stan = v.field(11)?.to_u64()?;
+                Some((
+                    v.mti(),
+                    stan,
+                    v.str(41)?.len() + v.str(42)?.len(),
+                    v.has(39),
+                ))
+            })
         });
     }
 }

@@ -24,11 +24,33 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
 
 /// First byte of `value` outside the class. With a GBK/GB18030 charset the value is UTF-8 text
 /// and non-ASCII characters are allowed: the class applies to the ASCII characters only.
+#[inline]
 fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usize> {
-    value
-        .iter()
-        .enumerate()
-        .position(|(i, &b)| !(char_ok(kind, i, b) || (charset != Charset::Ascii && b >= 0x80)))
+    if charset != Charset::Ascii {
+        return value
+            .iter()
+            .enumerate()
+            .position(|(i, &b)| !(char_ok(kind, i, b) || b >= 0x80));
+    }
+    // One loop per class, so the class is not matched again for every byte; valid values (the
+    // usual case) are checked without a branch per byte, the position searched only if not.
+    fn find(value: &[u8], ok: impl Fn(u8) -> bool + Copy) -> Option<usize> {
+        if value.iter().fold(true, |all, &b| all & ok(b)) {
+            None
+        } else {
+            value.iter().position(|&b| !ok(b))
+        }
+    }
+    match kind {
+        FieldKind::N => find(value, |b| b.is_ascii_digit()),
+        FieldKind::Ans => find(value, |b| (0x20..=0x7e).contains(&b)),
+        FieldKind::An => find(value, |b| b.is_ascii_alphanumeric() || b == b' '),
+        FieldKind::B => None,
+        _ => value
+            .iter()
+            .enumerate()
+            .position(|(i, &b)| !char_ok(kind, i, b)),
+    }
 }
 
 fn encoding_of(charset: Charset) -> Option<GbCharset> {
@@ -55,6 +77,7 @@ fn from_charset(enc: GbCharset, wire: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Appends the wire form of one field (prefix + value).
+#[inline]
 pub(crate) fn encode_field(
     spec: &FieldSpec,
     value: &[u8],
@@ -101,24 +124,49 @@ pub(crate) fn encode_field(
     match spec.encoding {
         ValueEncoding::Ascii | ValueEncoding::Binary => out.extend_from_slice(value),
         ValueEncoding::HexAscii => out.extend_from_slice(hex::encode(value).as_bytes()),
-        ValueEncoding::Bcd { pad, filler } => {
-            let mut nibbles = value.iter().map(|&c| match c {
-                b'D' | b'=' => 0xD,
-                d => d.wrapping_sub(b'0') & 0x0F,
-            });
-            let odd = got % 2 == 1;
-            let filler = filler & 0x0F;
-            if odd && pad == Pad::Left {
-                let lo = nibbles.next().unwrap_or(0);
-                out.push((filler << 4) | lo);
-            }
-            while let Some(hi) = nibbles.next() {
-                let lo = nibbles.next().unwrap_or(filler);
-                out.push((hi << 4) | lo);
-            }
+        ValueEncoding::Bcd { pad, filler, .. } => {
+            // x+n: the sign stays one ASCII character, the digits after it are packed.
+            let digits = match (spec.kind, value.split_first()) {
+                (FieldKind::Xn, Some((&sign, rest))) => {
+                    out.push(sign);
+                    rest
+                }
+                _ => value,
+            };
+            pack_bcd(digits, pad, filler, out);
         }
     }
     Ok(())
+}
+
+/// Packs digits (and `D`/`=` as nibble D) two per byte, the filler nibble on the `pad` side of
+/// an odd count.
+fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
+    let nibble = |c: u8| match c {
+        b'D' | b'=' => 0xD,
+        d => d.wrapping_sub(b'0') & 0x0F,
+    };
+    let filler = filler & 0x0F;
+    let mut body = digits;
+    if digits.len() % 2 == 1
+        && pad == Pad::Left
+        && let Some((&first, rest)) = digits.split_first()
+    {
+        out.push((filler << 4) | nibble(first));
+        body = rest;
+    }
+    // Room reserved once; then the pairs, and a lone last digit with the filler after it.
+    out.reserve(body.len().div_ceil(2));
+    let pairs = body.chunks_exact(2);
+    let rest = pairs.remainder();
+    for p in pairs {
+        if let [hi, lo] = *p {
+            out.push((nibble(hi) << 4) | nibble(lo));
+        }
+    }
+    if let [last] = rest {
+        out.push((nibble(*last) << 4) | filler);
+    }
 }
 
 /// Writes a length prefix; `None` if `count` does not fit.
@@ -129,7 +177,11 @@ fn write_prefix(enc: PrefixEncoding, digits: usize, count: usize, out: &mut Vec<
             if count > limit {
                 return None;
             }
-            out.extend_from_slice(format!("{count:0digits$}").as_bytes());
+            if digits == 3 {
+                out.push(b'0' + u8::try_from(count / 100).ok()?);
+            }
+            out.push(b'0' + u8::try_from(count / 10 % 10).ok()?);
+            out.push(b'0' + u8::try_from(count % 10).ok()?);
         }
         PrefixEncoding::Bcd => {
             if count > limit {
@@ -181,19 +233,27 @@ fn read_prefix(enc: PrefixEncoding, raw: &[u8]) -> Option<usize> {
     }
 }
 
-/// Reads one field starting at `input[at..]`; returns the logical value and the new position.
-/// `at` is an absolute offset so that errors point into the whole message.
-pub(crate) fn decode_field(
+/// Where one field's value lies in a message, found by [`locate_field`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Located {
+    /// Offset of the value's first wire byte (after the length prefix).
+    pub value_at: usize,
+    /// Logical length: digits, characters or bytes as the prefix counts them.
+    pub len: usize,
+    /// Offset just past the value.
+    pub end: usize,
+}
+
+/// Reads a field's length prefix (if any) at `input[at..]` and checks that the value is all
+/// there. `at` is an absolute offset so that errors point into the whole message. No
+/// allocation.
+#[inline]
+pub(crate) fn locate_field(
     spec: &FieldSpec,
     input: &[u8],
     at: usize,
-) -> Result<(Vec<u8>, usize), DecodeError> {
+) -> Result<Located, DecodeError> {
     let field = Some(spec.number);
-    let invalid = |offset: usize, reason: InvalidReason| DecodeError::Invalid {
-        field,
-        offset,
-        reason,
-    };
     let take = |from: usize, n: usize| -> Result<&[u8], DecodeError> {
         let end = from.saturating_add(n);
         input.get(from..end).ok_or(DecodeError::Incomplete {
@@ -201,72 +261,204 @@ pub(crate) fn decode_field(
             needed: end.saturating_sub(input.len().max(from)),
         })
     };
-    let width = prefix_width(spec.prefix, spec.length.prefix_digits());
     let (len, value_at) = match spec.length {
         LengthType::Fixed(n) => (n, at),
         LengthType::LlVar(max) | LengthType::LllVar(max) => {
-            let raw = take(at, width)?;
-            let count =
-                read_prefix(spec.prefix, raw).ok_or(invalid(at, InvalidReason::BadLengthPrefix))?;
+            let width = prefix_width(spec.prefix, spec.length.prefix_digits());
+            let invalid = |reason| DecodeError::Invalid {
+                field,
+                offset: at,
+                reason,
+            };
+            let count = read_prefix(spec.prefix, take(at, width)?)
+                .ok_or(invalid(InvalidReason::BadLengthPrefix))?;
             let len = if spec.encoding == ValueEncoding::HexAscii {
                 if count % 2 == 1 {
-                    return Err(invalid(at, InvalidReason::OddHexLength));
+                    return Err(invalid(InvalidReason::OddHexLength));
                 }
                 count / 2
             } else {
                 count
             };
             if len > max {
-                return Err(invalid(at, InvalidReason::TooLong { max, got: len }));
+                return Err(invalid(InvalidReason::TooLong { max, got: len }));
             }
             (len, at + width)
         }
     };
-    let wire = take(value_at, spec.encoding.wire_len(len))?;
-    let end = value_at + wire.len();
-    let value = match spec.encoding {
+    let wire = take(value_at, spec.wire_len(len))?;
+    Ok(Located {
+        value_at,
+        len,
+        end: value_at + wire.len(),
+    })
+}
+
+/// Checks a located value's wire bytes against the field's class, encoding and charset,
+/// without building the logical value (GBK/GB18030 fields excepted: they are decoded to be
+/// checked).
+#[inline]
+pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Result<(), DecodeError> {
+    let invalid = |offset: usize, reason| DecodeError::Invalid {
+        field: Some(spec.number),
+        offset,
+        reason,
+    };
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    match spec.encoding {
         ValueEncoding::Ascii if spec.is_text() && spec.charset != Charset::Ascii => {
-            encoding_of(spec.charset)
-                .and_then(|enc| from_charset(enc, wire))
-                .ok_or(invalid(value_at, InvalidReason::BadCharacter))?
+            let text = encoding_of(spec.charset).and_then(|enc| from_charset(enc, wire));
+            match text {
+                Some(t) if first_bad_char(spec.kind, spec.charset, &t).is_none() => Ok(()),
+                _ => Err(invalid(loc.value_at, InvalidReason::BadCharacter)),
+            }
         }
-        ValueEncoding::Ascii | ValueEncoding::Binary => wire.to_vec(),
-        ValueEncoding::HexAscii => std::str::from_utf8(wire)
-            .ok()
-            .and_then(|s| hex::decode(s).ok())
-            .ok_or(invalid(value_at, InvalidReason::BadCharacter))?,
-        ValueEncoding::Bcd { pad, filler } => {
-            let skip_first = len % 2 == 1 && pad == Pad::Left;
-            let mut value = Vec::with_capacity(len);
-            for (i, nibble) in wire.iter().flat_map(|b| [b >> 4, b & 0x0F]).enumerate() {
-                let byte_at = value_at + i / 2;
-                let is_pad = (skip_first && i == 0) || (!skip_first && i == len);
-                if is_pad {
-                    if nibble != filler & 0x0F {
+        ValueEncoding::Ascii | ValueEncoding::Binary => {
+            match first_bad_char(spec.kind, spec.charset, wire) {
+                Some(i) => Err(invalid(loc.value_at + i, InvalidReason::BadCharacter)),
+                None => Ok(()),
+            }
+        }
+        ValueEncoding::HexAscii => match wire.iter().all(u8::is_ascii_hexdigit) {
+            true => Ok(()),
+            false => Err(invalid(loc.value_at, InvalidReason::BadCharacter)),
+        },
+        ValueEncoding::Bcd {
+            pad,
+            filler,
+            checked,
+        } => {
+            let (digits_at, digits, count) = bcd_part(spec, wire, loc);
+            if count < loc.len && !wire.first().is_some_and(|&b| char_ok(FieldKind::Xn, 0, b)) {
+                return Err(invalid(loc.value_at, InvalidReason::BadCharacter));
+            }
+            let separator = spec.kind == FieldKind::Z;
+            let digit = |n: u8| n <= 9 || (separator && n == 0xD);
+            let odd = count % 2 == 1;
+            let filler = filler & 0x0F;
+            let last = digits.len().saturating_sub(1);
+            // The usual case first, without a branch per byte: every nibble a decimal digit
+            // but the filler (whose value matters only when checked); the loop below finds
+            // what is wrong otherwise.
+            if !separator {
+                let mut all = true;
+                for (i, &b) in digits.iter().enumerate() {
+                    let hi_free = odd && pad == Pad::Left && i == 0;
+                    let lo_free = odd && pad == Pad::Right && i == last;
+                    all &= (hi_free || b < 0xA0) & (lo_free || b & 0x0F < 0x0A);
+                }
+                let pad_ok = !checked
+                    || !odd
+                    || match pad {
+                        Pad::Left => digits.first().is_some_and(|b| b >> 4 == filler),
+                        Pad::Right => digits.last().is_some_and(|b| b & 0x0F == filler),
+                    };
+                if all && pad_ok {
+                    return Ok(());
+                }
+            }
+            for (i, &b) in digits.iter().enumerate() {
+                let (hi, lo) = (b >> 4, b & 0x0F);
+                let byte_at = digits_at + i;
+                // The filler nibble: the first of an odd right-aligned value, the last of an
+                // odd left-aligned one.
+                let hi_pad = odd && pad == Pad::Left && i == 0;
+                let lo_pad = odd && pad == Pad::Right && i == last;
+                if hi_pad {
+                    if checked && hi != filler {
                         return Err(invalid(byte_at, InvalidReason::BadPadding));
                     }
-                    continue;
+                } else if !digit(hi) {
+                    return Err(invalid(byte_at, InvalidReason::BadCharacter));
                 }
-                let c = match nibble {
-                    0..=9 => b'0' + nibble,
-                    0xD if spec.kind == FieldKind::Z => b'D',
-                    _ => return Err(invalid(byte_at, InvalidReason::BadCharacter)),
-                };
-                value.push(c);
+                if lo_pad {
+                    if checked && lo != filler {
+                        return Err(invalid(byte_at, InvalidReason::BadPadding));
+                    }
+                } else if !digit(lo) {
+                    return Err(invalid(byte_at, InvalidReason::BadCharacter));
+                }
             }
-            value
+            Ok(())
         }
-    };
-    if let Some(i) = first_bad_char(spec.kind, spec.charset, &value) {
-        let offset = match spec.encoding {
-            _ if spec.charset != Charset::Ascii => value_at,
-            ValueEncoding::Bcd { .. } => value_at + i / 2,
-            ValueEncoding::HexAscii => value_at + i * 2,
-            _ => value_at + i,
-        };
-        return Err(invalid(offset, InvalidReason::BadCharacter));
     }
-    Ok((value, end))
+}
+
+/// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
+/// value's sign character comes first and is not packed).
+#[inline]
+fn bcd_part<'a>(spec: &FieldSpec, wire: &'a [u8], loc: Located) -> (usize, &'a [u8], usize) {
+    if spec.kind == FieldKind::Xn && loc.len > 0 {
+        (
+            loc.value_at + 1,
+            wire.get(1..).unwrap_or_default(),
+            loc.len - 1,
+        )
+    } else {
+        (loc.value_at, wire, loc.len)
+    }
+}
+
+/// Appends the logical value of a located and checked field to `out`: text as UTF-8, digits
+/// as ASCII, `b` as raw bytes.
+pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &mut Vec<u8>) {
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    match spec.encoding {
+        ValueEncoding::Ascii if spec.is_text() && spec.charset != Charset::Ascii => {
+            if let Some(t) = encoding_of(spec.charset).and_then(|enc| gb18030::decode(enc, wire)) {
+                out.extend_from_slice(t.as_bytes());
+            }
+        }
+        ValueEncoding::Ascii | ValueEncoding::Binary => out.extend_from_slice(wire),
+        ValueEncoding::HexAscii => {
+            out.extend(
+                wire.chunks_exact(2)
+                    .map(|p| (hex_val(p[0]) << 4) | hex_val(p[1])),
+            );
+        }
+        ValueEncoding::Bcd { pad, .. } => {
+            let (_, digits, count) = bcd_part(spec, wire, loc);
+            if count < loc.len {
+                out.extend_from_slice(wire.get(..1).unwrap_or_default());
+            }
+            unpack_bcd(digits, count, pad, out);
+        }
+    }
+}
+
+/// Appends `count` digits of packed BCD as ASCII (nibble D as `D`), skipping the filler.
+pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
+    let skip = usize::from(count % 2 == 1 && pad == Pad::Left);
+    let nibbles = packed.iter().flat_map(|b| [b >> 4, b & 0x0F]);
+    out.extend(nibbles.skip(skip).take(count).map(|n| match n {
+        0..=9 => b'0' + n,
+        _ => b'D',
+    }));
+}
+
+fn hex_val(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// Reads one field starting at `input[at..]`; returns the logical value and the new position.
+/// `at` is an absolute offset so that errors point into the whole message. (Messages are read
+/// through [`crate::MessageView`], which runs the same steps field by field.)
+#[cfg(test)]
+pub(crate) fn decode_field(
+    spec: &FieldSpec,
+    input: &[u8],
+    at: usize,
+) -> Result<(Vec<u8>, usize), DecodeError> {
+    let loc = locate_field(spec, input, at)?;
+    check_field(spec, input, loc)?;
+    let mut value = Vec::with_capacity(loc.len);
+    write_logical(spec, input, loc, &mut value);
+    Ok((value, loc.end))
 }
 
 #[cfg(test)]
@@ -277,10 +469,12 @@ mod tests {
     const BCD_L: ValueEncoding = ValueEncoding::Bcd {
         pad: Pad::Left,
         filler: 0,
+        checked: true,
     };
     const BCD_F: ValueEncoding = ValueEncoding::Bcd {
         pad: Pad::Right,
         filler: 0xF,
+        checked: true,
     };
 
     fn spec(

@@ -1,7 +1,7 @@
 //! [`Dialect`]: a field table plus the message layout (header, MTI and bitmap encodings), and the
 //! table-driven `pack` / `unpack` / `mac_input` / `dump`.
 
-use crate::codec::{decode_field, encode_field};
+use crate::codec::encode_field;
 use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
 use crate::mask;
 use crate::message::Message;
@@ -10,7 +10,6 @@ use crate::spec::{
     SubfieldSpec, ValueEncoding,
 };
 use crate::tables;
-use crate::wire::Mti;
 use smartpos_types::hex;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -83,7 +82,10 @@ impl Dialect {
             }
             seen[n] = true;
             let fits = match (f.kind, f.encoding) {
-                (FieldKind::N | FieldKind::Z, ValueEncoding::Bcd { filler, .. }) => {
+                (
+                    FieldKind::N | FieldKind::Z | FieldKind::Xn,
+                    ValueEncoding::Bcd { filler, .. },
+                ) => {
                     if filler > 0x0F {
                         return Err(DialectError::BadFiller { field });
                     }
@@ -162,6 +164,32 @@ impl Dialect {
             "iso87a" => Some(Dialect::iso87a()),
             _ => None,
         }
+    }
+
+    /// The names of the encoding conventions a built-in dialect offers, its default first
+    /// (`iso87b`: `jpos`, `smartpos-0.1`); empty for the others.
+    pub fn conventions(dialect: &str) -> Vec<&'static str> {
+        tables::CONVENTIONS
+            .iter()
+            .filter(|c| c.dialect == dialect)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// This dialect with the lines of a named convention of `base` (a built-in dialect name)
+    /// in place of its own; `None` if `base` has no such convention. Other lines, the header,
+    /// the name and the subfields are kept.
+    pub fn with_convention(&self, base: &str, convention: &str) -> Option<Dialect> {
+        let table = tables::CONVENTIONS
+            .iter()
+            .find(|c| c.dialect == base && c.name == convention)?;
+        let mut d = self.clone();
+        for line in table.fields {
+            if let Some(slot) = d.fields.get_mut(usize::from(line.number)) {
+                *slot = Some(line.clone());
+            }
+        }
+        Some(d)
     }
 
     /// The dialect's name.
@@ -246,6 +274,13 @@ impl Dialect {
         out
     }
 
+    /// The typed parts of a structured field's logical value, by the dialect's layout for the
+    /// field ([`SubfieldSpec`]); empty if the field has none. Never fails: a part that does not
+    /// fit its format reads as [`crate::SubValue::Malformed`].
+    pub fn subfield_values<'a>(&'a self, field: u8, value: &'a [u8]) -> Vec<crate::Subfield<'a>> {
+        crate::subfield::read(self.subfields(field).unwrap_or_default(), value)
+    }
+
     /// Packs a message: header (the message's, or the default if empty), MTI, bitmap(s), fields.
     /// No transport length prefix (see [`crate::frame`]).
     pub fn pack(&self, msg: &Message) -> Result<Vec<u8>, EncodeError> {
@@ -265,40 +300,60 @@ impl Dialect {
         if msg.mti.0 > 9999 {
             return Err(EncodeError::BadMti { mti: msg.mti.0 });
         }
-        let mti = format!("{:04}", msg.mti.0);
+        let m = msg.mti.0;
+        // Four decimal digits (m <= 9999 here), each below 10.
+        let d = [m / 1000, m / 100 % 10, m / 10 % 10, m % 10].map(|x| x as u8);
         match self.mti {
-            MtiEncoding::Ascii => out.extend_from_slice(mti.as_bytes()),
-            MtiEncoding::Bcd => {
-                let d = mti.as_bytes();
-                out.push(((d[0] - b'0') << 4) | (d[1] - b'0'));
-                out.push(((d[2] - b'0') << 4) | (d[3] - b'0'));
-            }
+            MtiEncoding::Ascii => out.extend(d.iter().map(|x| b'0' + x)),
+            MtiEncoding::Bcd => out.extend_from_slice(&[(d[0] << 4) | d[1], (d[2] << 4) | d[3]]),
         }
-        let mut bitmap = [0u8; 16];
-        for (n, _) in msg.fields() {
+        // Field numbers first (1 is the codec's, past 128 there is no bitmap bit), so a bad
+        // number is reported before any value.
+        for n in [msg.fields().next(), msg.fields().next_back()]
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n)
+        {
             if n <= 1 || n > 128 {
                 return Err(match n {
                     1 => EncodeError::ReservedField { field: n },
                     _ => EncodeError::UnknownField { field: n },
                 });
             }
-            let bit = usize::from(n - 1);
-            bitmap[bit / 8] |= 0x80 >> (bit % 8);
         }
-        let secondary = bitmap[8..].iter().any(|&b| b != 0);
+        // One pass over the fields: the bitmap's place is kept, and filled in at the end.
+        let secondary = msg.fields().next_back().is_some_and(|(n, _)| n > 64);
+        let bitmap_len = if secondary { 16 } else { 8 };
+        let bitmap_at = out.len();
+        let wire_len = match self.bitmap {
+            BitmapEncoding::Binary => bitmap_len,
+            BitmapEncoding::HexAscii => bitmap_len * 2,
+        };
+        out.resize(bitmap_at + wire_len, 0);
+        let mut bitmap = [0u8; 16];
         if secondary {
             bitmap[0] |= 0x80;
         }
-        let bitmap = if secondary { &bitmap[..] } else { &bitmap[..8] };
-        match self.bitmap {
-            BitmapEncoding::Binary => out.extend_from_slice(bitmap),
-            BitmapEncoding::HexAscii => out.extend_from_slice(hex::encode(bitmap).as_bytes()),
-        }
         for (n, value) in msg.fields() {
+            let bit = usize::from(n - 1);
+            bitmap[bit / 8] |= 0x80 >> (bit % 8);
             let spec = self
                 .field(n)
                 .ok_or(EncodeError::UnknownField { field: n })?;
             encode_field(spec, value, &mut out)?;
+        }
+        let bitmap = bitmap.get(..bitmap_len).unwrap_or_default();
+        if let Some(slot) = out.get_mut(bitmap_at..bitmap_at + wire_len) {
+            match self.bitmap {
+                BitmapEncoding::Binary => slot.copy_from_slice(bitmap),
+                BitmapEncoding::HexAscii => {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    for (pair, b) in slot.chunks_exact_mut(2).zip(bitmap) {
+                        pair[0] = HEX[usize::from(b >> 4)];
+                        pair[1] = HEX[usize::from(b & 0x0F)];
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -306,84 +361,15 @@ impl Dialect {
     /// Unpacks a message. Never panics; "not enough bytes" is [`DecodeError::Incomplete`],
     /// anything else wrong is [`DecodeError::Invalid`] with the byte offset.
     pub fn unpack(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        self.unpack_with_last(bytes).map(|(m, _)| m)
+        self.view(bytes).map(|v| v.to_message())
     }
 
-    /// Unpacks and also returns the wire length of the last field.
-    fn unpack_with_last(&self, bytes: &[u8]) -> Result<(Message, usize), DecodeError> {
-        let need = |from: usize, n: usize| -> Result<&[u8], DecodeError> {
-            bytes.get(from..from + n).ok_or(DecodeError::Incomplete {
-                field: None,
-                needed: (from + n).saturating_sub(bytes.len()),
-            })
-        };
-        let invalid = |offset, reason| DecodeError::Invalid {
-            field: None,
-            offset,
-            reason,
-        };
-        let hl = self.header_len();
-        let header = need(0, hl)?.to_vec();
-        let mut pos = hl;
-        let mti_digits: Vec<u8> = match self.mti {
-            MtiEncoding::Ascii => need(pos, 4)?.to_vec(),
-            MtiEncoding::Bcd => need(pos, 2)?
-                .iter()
-                .flat_map(|b| [b'0'.wrapping_add(b >> 4), b'0'.wrapping_add(b & 0x0F)])
-                .collect(),
-        };
-        let mti = std::str::from_utf8(&mti_digits)
-            .ok()
-            .and_then(Mti::parse)
-            .ok_or(invalid(pos, InvalidReason::BadMti))?;
-        pos += match self.mti {
-            MtiEncoding::Ascii => 4,
-            MtiEncoding::Bcd => 2,
-        };
-        let mut bitmap = [0u8; 16];
-        let read_bitmap = |at: usize, into: &mut [u8]| -> Result<usize, DecodeError> {
-            match self.bitmap {
-                BitmapEncoding::Binary => {
-                    into.copy_from_slice(need(at, 8)?);
-                    Ok(8)
-                }
-                BitmapEncoding::HexAscii => {
-                    let raw = need(at, 16)?;
-                    let parsed = std::str::from_utf8(raw)
-                        .ok()
-                        .and_then(|s| hex::decode(s).ok())
-                        .ok_or(invalid(at, InvalidReason::BadBitmap))?;
-                    into.copy_from_slice(&parsed);
-                    Ok(16)
-                }
-            }
-        };
-        pos += read_bitmap(pos, &mut bitmap[..8])?;
-        if bitmap[0] & 0x80 != 0 {
-            pos += read_bitmap(pos, &mut bitmap[8..])?;
-        }
-        let mut msg = Message::new(mti);
-        msg.header = header;
-        let mut last_len = 0;
-        for n in 2..=128u8 {
-            let bit = usize::from(n - 1);
-            if bitmap[bit / 8] & (0x80 >> (bit % 8)) == 0 {
-                continue;
-            }
-            let spec = self.field(n).ok_or(DecodeError::Invalid {
-                field: Some(n),
-                offset: pos,
-                reason: InvalidReason::UnknownField,
-            })?;
-            let (value, end) = decode_field(spec, bytes, pos)?;
-            last_len = end - pos;
-            pos = end;
-            msg.set(n, value);
-        }
-        if pos != bytes.len() {
-            return Err(invalid(pos, InvalidReason::TrailingBytes));
-        }
-        Ok((msg, last_len))
+    /// Reads a message in place: the same checks and errors as [`Dialect::unpack`], but the
+    /// field values stay in `bytes` and are typed on access ([`crate::FieldRef`]). No heap
+    /// allocation, except to check text fields in a GBK/GB18030 charset.
+    #[inline]
+    pub fn view<'a>(&'a self, bytes: &'a [u8]) -> Result<crate::MessageView<'a>, DecodeError> {
+        crate::MessageView::parse(self, bytes)
     }
 
     /// The bytes a message MAC covers: from the MTI up to, not including, the MAC value in field
@@ -392,33 +378,26 @@ impl Dialect {
     /// bytes), compute the MAC over this slice, then set the real MAC and pack again; the bitmap
     /// does not change. The MAC field must be the last field of the message.
     pub fn mac_input<'a>(&self, packed: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-        let (msg, last_len) = self.unpack_with_last(packed)?;
-        let mac_field = if msg.fields().any(|(n, _)| n > 64) {
+        let view = self.view(packed)?;
+        let mac_field = if view.fields().any(|n| n > 64) {
             128
         } else {
             64
         };
-        let last = msg.fields().last().map(|(n, _)| n);
-        if !msg.has(mac_field) {
+        if !view.has(mac_field) {
             return Err(DecodeError::Invalid {
                 field: Some(mac_field),
                 offset: packed.len(),
                 reason: InvalidReason::MissingMac,
             });
         }
-        if last != Some(mac_field) {
-            return Err(DecodeError::Invalid {
+        let range = view.mac_input_range(mac_field);
+        range
+            .and_then(|r| packed.get(r))
+            .ok_or(DecodeError::Invalid {
                 field: Some(mac_field),
                 offset: packed.len(),
                 reason: InvalidReason::MacNotLast,
-            });
-        }
-        packed
-            .get(self.header_len()..packed.len() - last_len)
-            .ok_or(DecodeError::Invalid {
-                field: Some(mac_field),
-                offset: 0,
-                reason: InvalidReason::MissingMac,
             })
     }
 
@@ -485,9 +464,9 @@ impl Dialect {
             let clear = self
                 .field(n)
                 .is_some_and(|s| s.mask == crate::spec::Mask::Clear);
-            if let (true, Some(text)) = (clear, self.text_of(n, value)) {
-                for (sub, part) in self.split_subfields(n, text) {
-                    let _ = writeln!(out, "        {sub}: {part}");
+            if clear {
+                for sub in self.subfield_values(n, value) {
+                    let _ = writeln!(out, "        {}: {}", sub.name, sub.value.show());
                 }
             }
         }
@@ -506,6 +485,7 @@ pub fn length_bounds(spec: &FieldSpec) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Mti;
 
     #[test]
     fn builtin_tables_are_valid() {
@@ -600,6 +580,64 @@ mod tests {
         assert_eq!(parts.len(), 6);
         assert_eq!(d.split_subfields(60, "2200").len(), 2);
         assert!(d.split_subfields(4, "000000001000").is_empty());
+    }
+
+    #[test]
+    fn dump_shows_typed_subfields_of_clear_fields() {
+        use crate::spec::{SubfieldFormat, TlvLength, TlvSpec};
+        let f63 = FieldSpec::new(
+            63,
+            "private",
+            FieldKind::B,
+            LengthType::LllVar(99),
+            PrefixEncoding::Bcd,
+            ValueEncoding::Binary,
+        );
+        let tlv = SubfieldFormat::Tlv(TlvSpec {
+            tag_len: 2,
+            tag_text: true,
+            length: TlvLength::Binary(1),
+            value: Box::new(SubfieldFormat::Binary),
+        });
+        let d = Dialect::new(
+            "t",
+            vec![],
+            MtiEncoding::Bcd,
+            BitmapEncoding::Binary,
+            vec![f63.clone()],
+        )
+        .unwrap()
+        .with_subfields(vec![(
+            63,
+            vec![
+                SubfieldSpec::new("63.1 org", 3),
+                SubfieldSpec {
+                    name: "63.2 data".into(),
+                    len: 0,
+                    format: tlv,
+                },
+            ],
+        )]);
+        let mut m = Message::new(Mti(210));
+        m.set(63, b"CUPSM\x02\xAA\xBB".to_vec());
+        let dump = d.dump(&m);
+        assert!(dump.contains("63.1 org: CUP"), "{dump}");
+        assert!(dump.contains("63.2 data SM: AABB"), "{dump}");
+        // Masked fields show their length only, and no parts.
+        let masked = Dialect::new(
+            "t",
+            vec![],
+            MtiEncoding::Bcd,
+            BitmapEncoding::Binary,
+            vec![f63.masked(crate::spec::Mask::Length)],
+        )
+        .unwrap()
+        .with_subfields(d.subfield_layouts().to_vec());
+        let dump = masked.dump(&m);
+        assert!(
+            dump.contains("<8 bytes>") && !dump.contains("AABB"),
+            "{dump}"
+        );
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //! - `spec.rs`: how a field is described ([`FieldSpec`]: kind × length × prefix × encoding ×
 //!   charset × mask).
 //! - `tables.rs`: the built-in tables `cup`, `iso87b`, `iso87a`, one line per field, with sources.
-//! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `mac_input`, `dump`.
+//! - `dialect.rs`: [`Dialect`]: table-driven `pack`, `unpack`, `view`, `mac_input`, `dump`.
+//! - `view.rs`: [`MessageView`]: a message read in place, values borrowed from the input and
+//!   typed on access ([`FieldRef`]); `unpack` is a view turned into a [`Message`].
 //! - `codec.rs`: field-level encode/decode (BCD, ASCII, hex, length prefixes), bounds-checked.
+//! - `subfield.rs`: [`Subfield`]: structured private fields read by their layout (text, GBK
+//!   text, bytes, tag-length-value lists), typed on access.
 //! - `mask.rs`: masking rules shared by dumps, tool output and `Debug`.
 //! - `frame.rs`: [`frame`]: the 2-byte big-endian length framing of TCP links.
 //! - `error.rs`: [`EncodeError`], [`DecodeError`] (`Incomplete` vs `Invalid`), [`FrameError`],
@@ -21,7 +25,9 @@ pub mod mask;
 mod message;
 pub mod reference;
 mod spec;
+mod subfield;
 mod tables;
+mod view;
 mod wire;
 
 pub use dialect::{Dialect, length_bounds};
@@ -29,6 +35,8 @@ pub use error::{DecodeError, DialectError, EncodeError, FrameError, InvalidReaso
 pub use message::Message;
 pub use spec::{
     BitmapEncoding, Charset, FieldKind, FieldSpec, LengthType, Mask, MtiEncoding, Pad,
-    PrefixEncoding, SubfieldSpec, ValueEncoding,
+    PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
 };
+pub use subfield::{SubValue, Subfield};
+pub use view::{FieldRef, MessageView};
 pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode};

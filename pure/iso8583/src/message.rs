@@ -29,6 +29,19 @@ impl Message {
         }
     }
 
+    /// A message from fields in ascending order (built in one go, not inserted one by one).
+    pub(crate) fn from_sorted(
+        mti: Mti,
+        header: Vec<u8>,
+        fields: impl Iterator<Item = (u8, Vec<u8>)>,
+    ) -> Self {
+        Message {
+            mti,
+            header,
+            fields: fields.collect(),
+        }
+    }
+
     /// Sets a field to logical bytes (replacing any previous value).
     pub fn set(&mut self, field: u8, value: impl Into<Vec<u8>>) -> &mut Self {
         self.fields.insert(field, value.into());
@@ -61,7 +74,7 @@ impl Message {
     }
 
     /// Present fields in ascending order.
-    pub fn fields(&self) -> impl Iterator<Item = (u8, &[u8])> {
+    pub fn fields(&self) -> impl DoubleEndedIterator<Item = (u8, &[u8])> {
         self.fields.iter().map(|(k, v)| (*k, v.as_slice()))
     }
 

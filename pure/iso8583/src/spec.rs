@@ -86,12 +86,17 @@ pub enum Pad {
 #[non_exhaustive]
 pub enum ValueEncoding {
     /// Packed BCD, two digits per byte; `D` (track separator) is nibble 0xD. Odd lengths get
-    /// `filler` (a nibble, 0x0..=0xF) on the `pad` side. Only for `n` and `z` fields.
+    /// `filler` (a nibble, 0x0..=0xF) on the `pad` side. For `n` and `z` fields, and for `x+n`
+    /// fields, whose sign stays one ASCII character before the BCD digits (jPOS `IFB_AMOUNT`).
     Bcd {
         /// Side of the filler nibble.
         pad: Pad,
         /// Filler nibble value (0x0 for numerics, 0xF for track data by default).
         filler: u8,
+        /// Whether decoding refuses a filler nibble other than `filler`
+        /// ([`crate::InvalidReason::BadPadding`]). jPOS never looks at it, so the `iso87b`
+        /// table does not either; `cup` does.
+        checked: bool,
     },
     /// One ASCII byte per character.
     Ascii,
@@ -102,7 +107,8 @@ pub enum ValueEncoding {
 }
 
 impl ValueEncoding {
-    /// Number of wire bytes for a logical value of `len` units.
+    /// Number of wire bytes for a logical value of `len` units (see [`FieldSpec::wire_len`]
+    /// for `x+n` fields, whose sign character is not packed).
     pub fn wire_len(self, len: usize) -> usize {
         match self {
             ValueEncoding::Bcd { .. } => len.div_ceil(2),
@@ -209,6 +215,15 @@ impl FieldSpec {
         self
     }
 
+    /// Number of wire bytes for a logical value of `len` units: the value encoding's, except
+    /// that a BCD `x+n` value keeps its sign as one ASCII byte before the packed digits.
+    pub fn wire_len(&self, len: usize) -> usize {
+        match (self.kind, self.encoding) {
+            (FieldKind::Xn, ValueEncoding::Bcd { .. }) if len > 0 => 1 + (len - 1).div_ceil(2),
+            (_, enc) => enc.wire_len(len),
+        }
+    }
+
     /// Whether the logical value is text (everything but `b`).
     pub fn is_text(&self) -> bool {
         self.kind != FieldKind::B
@@ -233,22 +248,118 @@ impl FieldSpec {
     }
 }
 
-/// One fixed-length subfield of a structured private field (CUP 60, 61, 63).
+/// One part of a structured private field (CUP 60, 61, 63; acquirer private fields).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubfieldSpec {
     /// Dotted name such as `60.1 transaction type code`.
     pub name: Cow<'static, str>,
-    /// Length in characters; the last subfield present may be shorter.
+    /// Length in characters (text) or bytes (GBK/GB18030 text, binary); the last subfield
+    /// present may be shorter. Unused by [`SubfieldFormat::Tlv`], which takes the rest.
     pub len: usize,
+    /// What the part holds.
+    pub format: SubfieldFormat,
 }
 
 impl SubfieldSpec {
-    /// A subfield table line.
+    /// A text subfield table line.
     pub const fn new(name: &'static str, len: usize) -> SubfieldSpec {
         SubfieldSpec {
             name: Cow::Borrowed(name),
             len,
+            format: SubfieldFormat::Text(Charset::Ascii),
         }
+    }
+}
+
+/// What one part of a structured field holds. Parts are typed when they are read
+/// ([`crate::Dialect::subfield_values`]): a field's bytes are not refused for a malformed
+/// part, whose value then reads as [`crate::SubValue::Malformed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubfieldFormat {
+    /// Text: printable ASCII, or GBK / GB18030 bytes (then `len` counts bytes).
+    Text(Charset),
+    /// Raw bytes.
+    Binary,
+    /// The rest of the field is a list of tag-length-value items.
+    Tlv(TlvSpec),
+}
+
+/// A tag-length-value list inside a private field: each item is a tag of `tag_len` bytes, a
+/// length in `length` form, then that many bytes of value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlvSpec {
+    /// Tag width in bytes (1..=4).
+    pub tag_len: usize,
+    /// Whether the tag is printable text (`SM`) or shown as hex (`DF01`).
+    pub tag_text: bool,
+    /// How the value's length is written.
+    pub length: TlvLength,
+    /// What every value holds (text, GBK text or bytes; not nested lists).
+    pub value: Box<SubfieldFormat>,
+}
+
+/// How a TLV item's length is written. Lengths count value bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlvLength {
+    /// Unsigned big-endian binary of 1 or 2 bytes.
+    Binary(usize),
+    /// Packed BCD of 1 or 2 bytes (2 or 4 digits).
+    Bcd(usize),
+    /// ASCII digits (1..=4 characters).
+    Ascii(usize),
+}
+
+impl TlvLength {
+    /// Bytes the length takes on the wire.
+    pub fn width(self) -> usize {
+        match self {
+            TlvLength::Binary(n) | TlvLength::Bcd(n) | TlvLength::Ascii(n) => n,
+        }
+    }
+
+    /// The length written in `raw` (exactly [`TlvLength::width`] bytes); `None` if not a number.
+    pub fn read(self, raw: &[u8]) -> Option<usize> {
+        match self {
+            TlvLength::Binary(_) => Some(raw.iter().fold(0, |a, &b| (a << 8) | usize::from(b))),
+            TlvLength::Bcd(_) => raw.iter().try_fold(0usize, |a, &b| {
+                let (hi, lo) = (b >> 4, b & 0x0F);
+                (hi <= 9 && lo <= 9).then(|| a * 100 + usize::from(hi * 10 + lo))
+            }),
+            TlvLength::Ascii(_) => raw.iter().try_fold(0usize, |a, &b| {
+                b.is_ascii_digit().then(|| a * 10 + usize::from(b - b'0'))
+            }),
+        }
+    }
+
+    /// Appends `n` in this form; `None` if it does not fit.
+    pub fn write(self, n: usize, out: &mut Vec<u8>) -> Option<()> {
+        match self {
+            TlvLength::Binary(w) => {
+                let bytes = n.to_be_bytes();
+                let (high, low) = bytes.split_at(bytes.len().checked_sub(w)?);
+                if high.iter().any(|&b| b != 0) {
+                    return None;
+                }
+                out.extend_from_slice(low);
+            }
+            TlvLength::Bcd(w) => {
+                let digits = format!("{n:0width$}", width = w * 2);
+                if digits.len() != w * 2 {
+                    return None;
+                }
+                let d = digits.as_bytes();
+                out.extend(d.chunks(2).map(|p| ((p[0] - b'0') << 4) | (p[1] - b'0')));
+            }
+            TlvLength::Ascii(w) => {
+                let digits = format!("{n:0w$}");
+                if digits.len() != w {
+                    return None;
+                }
+                out.extend_from_slice(digits.as_bytes());
+            }
+        }
+        Some(())
     }
 }
 
@@ -279,6 +390,7 @@ mod tests {
         let bcd = ValueEncoding::Bcd {
             pad: Pad::Left,
             filler: 0,
+            checked: true,
         };
         assert_eq!(bcd.wire_len(3), 2);
         assert_eq!(bcd.wire_len(4), 2);
@@ -297,6 +409,7 @@ mod tests {
             ValueEncoding::Bcd {
                 pad: Pad::Right,
                 filler: 0,
+                checked: true,
             },
         );
         assert_eq!(f.notation(), "n..19 LLVAR");

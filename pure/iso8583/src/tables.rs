@@ -18,16 +18,33 @@ const HEX: ValueEncoding = ValueEncoding::HexAscii;
 const N_L0: ValueEncoding = ValueEncoding::Bcd {
     pad: Pad::Left,
     filler: 0,
+    checked: true,
 };
 /// Numeric BCD, left-aligned (odd length: trailing 0 nibble) — CUP "左靠，右补0".
 const N_R0: ValueEncoding = ValueEncoding::Bcd {
     pad: Pad::Right,
     filler: 0,
+    checked: true,
 };
 /// Track data BCD, left-aligned, odd length padded with F.
 const Z_RF: ValueEncoding = ValueEncoding::Bcd {
     pad: Pad::Right,
     filler: 0xF,
+    checked: true,
+};
+/// jPOS `ISO87BPackager` fixed numerics (`IFB_NUMERIC`, padded): right-aligned, leading 0
+/// nibble, which jPOS never checks on read.
+const J_L0: ValueEncoding = ValueEncoding::Bcd {
+    pad: Pad::Left,
+    filler: 0,
+    checked: false,
+};
+/// jPOS `ISO87BPackager` variable numerics (`IFB_LLNUM`): digits first, trailing 0 nibble,
+/// never checked on read.
+const J_R0: ValueEncoding = ValueEncoding::Bcd {
+    pad: Pad::Right,
+    filler: 0,
+    checked: false,
 };
 
 /// The parts a built-in dialect is made of.
@@ -53,6 +70,12 @@ const CUP_HEADER: &[u8] = &[
 /// (中国银联 POS 终端规范, 数据元定义): BCD numerics and BCD length prefixes, ASCII an/ans,
 /// binary b. Variable numerics and field 22 are left-aligned with a trailing 0 nibble
 /// ("左靠，右补0"), so the subfields of 60/61 start at the first digit; 23 is right-aligned.
+/// Every field the specification defines between terminal and acquirer: 2 3 4 11 12 13 14 15
+/// 22 23 25 26 32 35 36 37 38 39 41 42 44 48 49 52 53 54 55 58 59 60 61 62 63 64. 58 (PBOC
+/// electronic purse data, `..100`) and 59 (custom data, `..999`) are binary LLLVAR, as the
+/// public newPosTech/`dongzhijiaren/ISO8583` terminal table (`8583/st8583.h`: `LEN_EP_DATA`
+/// 100, `LEN_FIELD59` 999) has them; an acquirer that puts text or a TLV list there types it
+/// with a profile layout (docs/profiles.md).
 const CUP_FIELDS: &[FieldSpec] = &[
     FieldSpec::new(2, "Primary account number", N, LlVar(19), BCD, N_R0).masked(Mask::Pan),
     FieldSpec::new(3, "Processing code", N, Fixed(6), BCD, N_L0),
@@ -88,6 +111,22 @@ const CUP_FIELDS: &[FieldSpec] = &[
     ),
     FieldSpec::new(54, "Additional amounts", An, LllVar(20), BCD, ASC),
     FieldSpec::new(55, "ICC system related data", B, LllVar(255), BCD, BIN).masked(Mask::Length),
+    FieldSpec::new(
+        58,
+        "PBOC electronic purse transaction data",
+        B,
+        LllVar(100),
+        BCD,
+        BIN,
+    ),
+    FieldSpec::new(
+        59,
+        "Reserved private (custom data)",
+        B,
+        LllVar(999),
+        BCD,
+        BIN,
+    ),
     FieldSpec::new(
         60,
         "Reserved private (transaction info)",
@@ -365,74 +404,80 @@ const ISO87A_FIELDS: &[FieldSpec] = &[
     FieldSpec::new(128, "MAC", B, Fixed(8), A, HEX),
 ];
 
-/// ISO 8583:1987 binary: the same field list as [`ISO87A_FIELDS`] with BCD numerics
-/// (right-aligned, leading 0), BCD track data (left-aligned, trailing F), ASCII text, raw binary
-/// fields, and BCD length prefixes. Lengths agree with pyiso8583 `specs.default` except field 54
-/// (ISO 8583:1987 `an..120`; pyiso8583 allows 240).
+/// ISO 8583:1987 binary, as jPOS 2.1.10's stock `ISO87BPackager` packs it (checked byte for
+/// byte against jPOS: `testdata/iso87b_jpos.md`, `tests/oracles/jpos_oracle.py`): the field list
+/// of [`ISO87A_FIELDS`] with BCD length prefixes; fixed numerics BCD right-aligned (leading 0
+/// nibble); variable numerics 2, 32, 33, 99, 100 and track 2 (35) BCD with the digits first and
+/// a trailing 0 nibble; no filler nibble checked on read; track 3 (36) ASCII text; `x+n` amounts
+/// 28-31 and 97 as the sign character then the digits in BCD; text ASCII; binary fields raw.
+/// Lengths agree with pyiso8583 `specs.default` except field 54 (ISO 8583:1987 `an..120`;
+/// pyiso8583 allows 240). Deviations from jPOS, all of length: 55 is `b..255` (jPOS
+/// `LLLCHAR ..999`, the same bytes up to 255); 65 `b8`, 93 `an5` and 96 `b8` as ISO 8583:1987
+/// has them (jPOS `b1`, `an6`, `b16`).
 const ISO87B_FIELDS: &[FieldSpec] = &[
-    FieldSpec::new(2, "Primary Account Number (PAN)", N, LlVar(19), BCD, N_L0).masked(Mask::Pan),
-    FieldSpec::new(3, "Processing Code", N, Fixed(6), BCD, N_L0),
-    FieldSpec::new(4, "Amount, Transaction", N, Fixed(12), BCD, N_L0),
-    FieldSpec::new(5, "Amount, Settlement", N, Fixed(12), BCD, N_L0),
-    FieldSpec::new(6, "Amount, Cardholder Billing", N, Fixed(12), BCD, N_L0),
-    FieldSpec::new(7, "Transmission Date and Time", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(8, "Amount, Cardholder Billing Fee", N, Fixed(8), BCD, N_L0),
-    FieldSpec::new(9, "Conversion Rate, Settlement", N, Fixed(8), BCD, N_L0),
+    FieldSpec::new(2, "Primary Account Number (PAN)", N, LlVar(19), BCD, J_R0).masked(Mask::Pan),
+    FieldSpec::new(3, "Processing Code", N, Fixed(6), BCD, J_L0),
+    FieldSpec::new(4, "Amount, Transaction", N, Fixed(12), BCD, J_L0),
+    FieldSpec::new(5, "Amount, Settlement", N, Fixed(12), BCD, J_L0),
+    FieldSpec::new(6, "Amount, Cardholder Billing", N, Fixed(12), BCD, J_L0),
+    FieldSpec::new(7, "Transmission Date and Time", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(8, "Amount, Cardholder Billing Fee", N, Fixed(8), BCD, J_L0),
+    FieldSpec::new(9, "Conversion Rate, Settlement", N, Fixed(8), BCD, J_L0),
     FieldSpec::new(
         10,
         "Conversion Rate, Cardholder Billing",
         N,
         Fixed(8),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(11, "System Trace Audit Number", N, Fixed(6), BCD, N_L0),
-    FieldSpec::new(12, "Time, Local Transaction", N, Fixed(6), BCD, N_L0),
-    FieldSpec::new(13, "Date, Local Transaction", N, Fixed(4), BCD, N_L0),
-    FieldSpec::new(14, "Date, Expiration", N, Fixed(4), BCD, N_L0).masked(Mask::Hidden),
-    FieldSpec::new(15, "Date, Settlement", N, Fixed(4), BCD, N_L0),
-    FieldSpec::new(16, "Date, Conversion", N, Fixed(4), BCD, N_L0),
-    FieldSpec::new(17, "Date, Capture", N, Fixed(4), BCD, N_L0),
-    FieldSpec::new(18, "Merchant Type", N, Fixed(4), BCD, N_L0),
+    FieldSpec::new(11, "System Trace Audit Number", N, Fixed(6), BCD, J_L0),
+    FieldSpec::new(12, "Time, Local Transaction", N, Fixed(6), BCD, J_L0),
+    FieldSpec::new(13, "Date, Local Transaction", N, Fixed(4), BCD, J_L0),
+    FieldSpec::new(14, "Date, Expiration", N, Fixed(4), BCD, J_L0).masked(Mask::Hidden),
+    FieldSpec::new(15, "Date, Settlement", N, Fixed(4), BCD, J_L0),
+    FieldSpec::new(16, "Date, Conversion", N, Fixed(4), BCD, J_L0),
+    FieldSpec::new(17, "Date, Capture", N, Fixed(4), BCD, J_L0),
+    FieldSpec::new(18, "Merchant Type", N, Fixed(4), BCD, J_L0),
     FieldSpec::new(
         19,
         "Acquiring Institution Country Code",
         N,
         Fixed(3),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(20, "PAN Country Code", N, Fixed(3), BCD, N_L0),
+    FieldSpec::new(20, "PAN Country Code", N, Fixed(3), BCD, J_L0),
     FieldSpec::new(
         21,
         "Forwarding Institution Country Code",
         N,
         Fixed(3),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(22, "Point-of-Service Entry Mode", N, Fixed(3), BCD, N_L0),
-    FieldSpec::new(23, "PAN Sequence Number", N, Fixed(3), BCD, N_L0),
-    FieldSpec::new(24, "Network International ID (NII)", N, Fixed(3), BCD, N_L0),
+    FieldSpec::new(22, "Point-of-Service Entry Mode", N, Fixed(3), BCD, J_L0),
+    FieldSpec::new(23, "PAN Sequence Number", N, Fixed(3), BCD, J_L0),
+    FieldSpec::new(24, "Network International ID (NII)", N, Fixed(3), BCD, J_L0),
     FieldSpec::new(
         25,
         "Point-of-Service Condition Code",
         N,
         Fixed(2),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(26, "Point-of-Service Capture Code", N, Fixed(2), BCD, N_L0),
-    FieldSpec::new(27, "Authorizing ID Response Length", N, Fixed(1), BCD, N_L0),
-    FieldSpec::new(28, "Amount, Transaction Fee", Xn, Fixed(9), BCD, ASC),
-    FieldSpec::new(29, "Amount, Settlement Fee", Xn, Fixed(9), BCD, ASC),
+    FieldSpec::new(26, "Point-of-Service Capture Code", N, Fixed(2), BCD, J_L0),
+    FieldSpec::new(27, "Authorizing ID Response Length", N, Fixed(1), BCD, J_L0),
+    FieldSpec::new(28, "Amount, Transaction Fee", Xn, Fixed(9), BCD, J_L0),
+    FieldSpec::new(29, "Amount, Settlement Fee", Xn, Fixed(9), BCD, J_L0),
     FieldSpec::new(
         30,
         "Amount, Transaction Processing Fee",
         Xn,
         Fixed(9),
         BCD,
-        ASC,
+        J_L0,
     ),
     FieldSpec::new(
         31,
@@ -440,16 +485,16 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         Xn,
         Fixed(9),
         BCD,
-        ASC,
+        J_L0,
     ),
-    FieldSpec::new(32, "Acquiring Institution ID Code", N, LlVar(11), BCD, N_L0),
+    FieldSpec::new(32, "Acquiring Institution ID Code", N, LlVar(11), BCD, J_R0),
     FieldSpec::new(
         33,
         "Forwarding Institution ID Code",
         N,
         LlVar(11),
         BCD,
-        N_L0,
+        J_R0,
     ),
     FieldSpec::new(
         34,
@@ -460,8 +505,8 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         ASC,
     )
     .masked(Mask::Pan),
-    FieldSpec::new(35, "Track 2 Data", Z, LlVar(37), BCD, Z_RF).masked(Mask::Track),
-    FieldSpec::new(36, "Track 3 Data", Z, LllVar(104), BCD, Z_RF).masked(Mask::Track),
+    FieldSpec::new(35, "Track 2 Data", Z, LlVar(37), BCD, J_R0).masked(Mask::Track),
+    FieldSpec::new(36, "Track 3 Data", Z, LllVar(104), BCD, ASC).masked(Mask::Track),
     FieldSpec::new(37, "Retrieval Reference Number", An, Fixed(12), BCD, ASC),
     FieldSpec::new(38, "Authorization ID Response", An, Fixed(6), BCD, ASC),
     FieldSpec::new(39, "Response Code", An, Fixed(2), BCD, ASC),
@@ -491,7 +536,7 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         N,
         Fixed(16),
         BCD,
-        N_L0,
+        J_L0,
     ),
     FieldSpec::new(54, "Additional Amounts", An, LllVar(120), BCD, ASC),
     FieldSpec::new(55, "ICC data", B, LllVar(255), BCD, BIN).masked(Mask::Length),
@@ -505,15 +550,15 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
     FieldSpec::new(63, "Reserved Private", Ans, LllVar(999), BCD, ASC),
     FieldSpec::new(64, "MAC", B, Fixed(8), BCD, BIN),
     FieldSpec::new(65, "Bitmap, Extended", B, Fixed(8), BCD, BIN),
-    FieldSpec::new(66, "Settlement Code", N, Fixed(1), BCD, N_L0),
-    FieldSpec::new(67, "Extended Payment Code", N, Fixed(2), BCD, N_L0),
+    FieldSpec::new(66, "Settlement Code", N, Fixed(1), BCD, J_L0),
+    FieldSpec::new(67, "Extended Payment Code", N, Fixed(2), BCD, J_L0),
     FieldSpec::new(
         68,
         "Receiving Institution Country Code",
         N,
         Fixed(3),
         BCD,
-        N_L0,
+        J_L0,
     ),
     FieldSpec::new(
         69,
@@ -521,7 +566,7 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         N,
         Fixed(3),
         BCD,
-        N_L0,
+        J_L0,
     ),
     FieldSpec::new(
         70,
@@ -529,26 +574,26 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         N,
         Fixed(3),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(71, "Message Number", N, Fixed(4), BCD, N_L0),
-    FieldSpec::new(72, "Message Number, Last", N, Fixed(4), BCD, N_L0),
-    FieldSpec::new(73, "Date, Action", N, Fixed(6), BCD, N_L0),
-    FieldSpec::new(74, "Credits, Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(75, "Credits, Reversal Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(76, "Debits, Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(77, "Debits, Reversal Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(78, "Transfer, Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(79, "Transfer, Reversal Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(80, "Inquiries, Number", N, Fixed(10), BCD, N_L0),
-    FieldSpec::new(81, "Authorizations, Number", N, Fixed(10), BCD, N_L0),
+    FieldSpec::new(71, "Message Number", N, Fixed(4), BCD, J_L0),
+    FieldSpec::new(72, "Message Number, Last", N, Fixed(4), BCD, J_L0),
+    FieldSpec::new(73, "Date, Action", N, Fixed(6), BCD, J_L0),
+    FieldSpec::new(74, "Credits, Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(75, "Credits, Reversal Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(76, "Debits, Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(77, "Debits, Reversal Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(78, "Transfer, Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(79, "Transfer, Reversal Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(80, "Inquiries, Number", N, Fixed(10), BCD, J_L0),
+    FieldSpec::new(81, "Authorizations, Number", N, Fixed(10), BCD, J_L0),
     FieldSpec::new(
         82,
         "Credits, Processing Fee Amount",
         N,
         Fixed(12),
         BCD,
-        N_L0,
+        J_L0,
     ),
     FieldSpec::new(
         83,
@@ -556,29 +601,29 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         N,
         Fixed(12),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(84, "Debits, Processing Fee Amount", N, Fixed(12), BCD, N_L0),
+    FieldSpec::new(84, "Debits, Processing Fee Amount", N, Fixed(12), BCD, J_L0),
     FieldSpec::new(
         85,
         "Debits, Transaction Fee Amount",
         N,
         Fixed(12),
         BCD,
-        N_L0,
+        J_L0,
     ),
-    FieldSpec::new(86, "Credits, Amount", N, Fixed(16), BCD, N_L0),
-    FieldSpec::new(87, "Credits, Reversal Amount", N, Fixed(16), BCD, N_L0),
-    FieldSpec::new(88, "Debits, Amount", N, Fixed(16), BCD, N_L0),
-    FieldSpec::new(89, "Debits, Reversal Amount", N, Fixed(16), BCD, N_L0),
-    FieldSpec::new(90, "Original Data Elements", N, Fixed(42), BCD, N_L0),
+    FieldSpec::new(86, "Credits, Amount", N, Fixed(16), BCD, J_L0),
+    FieldSpec::new(87, "Credits, Reversal Amount", N, Fixed(16), BCD, J_L0),
+    FieldSpec::new(88, "Debits, Amount", N, Fixed(16), BCD, J_L0),
+    FieldSpec::new(89, "Debits, Reversal Amount", N, Fixed(16), BCD, J_L0),
+    FieldSpec::new(90, "Original Data Elements", N, Fixed(42), BCD, J_L0),
     FieldSpec::new(91, "File Update Code", An, Fixed(1), BCD, ASC),
     FieldSpec::new(92, "File Security Code", An, Fixed(2), BCD, ASC),
     FieldSpec::new(93, "Response Indicator", An, Fixed(5), BCD, ASC),
     FieldSpec::new(94, "Service Indicator", An, Fixed(7), BCD, ASC),
     FieldSpec::new(95, "Replacement Amounts", An, Fixed(42), BCD, ASC),
     FieldSpec::new(96, "Message Security Code", B, Fixed(8), BCD, BIN),
-    FieldSpec::new(97, "Amount, Net Settlement", Xn, Fixed(17), BCD, ASC),
+    FieldSpec::new(97, "Amount, Net Settlement", Xn, Fixed(17), BCD, J_L0),
     FieldSpec::new(98, "Payee", Ans, Fixed(25), BCD, ASC),
     FieldSpec::new(
         99,
@@ -586,7 +631,7 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         N,
         LlVar(11),
         BCD,
-        N_L0,
+        J_R0,
     ),
     FieldSpec::new(
         100,
@@ -594,7 +639,7 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
         N,
         LlVar(11),
         BCD,
-        N_L0,
+        J_R0,
     ),
     FieldSpec::new(101, "File Name", Ans, LlVar(17), BCD, ASC),
     FieldSpec::new(102, "Account ID 1", Ans, LlVar(28), BCD, ASC).masked(Mask::Pan),
@@ -624,6 +669,82 @@ const ISO87B_FIELDS: &[FieldSpec] = &[
     FieldSpec::new(126, "Reserved for Private Use", Ans, LllVar(999), BCD, ASC),
     FieldSpec::new(127, "Reserved for Private Use", Ans, LllVar(999), BCD, ASC),
     FieldSpec::new(128, "MAC", B, Fixed(8), BCD, BIN),
+];
+
+/// The `iso87b` lines that differ under the convention SmartPOS 0.1 used before it followed
+/// jPOS (profile option `[codec] convention = "smartpos-0.1"`): variable numerics right-aligned
+/// with a leading 0 nibble, track data left-aligned with an F filler (both checked on read),
+/// track 3 in BCD, `x+n` amounts as ASCII characters. Fixed numerics are the same in both.
+const ISO87B_SMARTPOS01: &[FieldSpec] = &[
+    FieldSpec::new(2, "Primary Account Number (PAN)", N, LlVar(19), BCD, N_L0).masked(Mask::Pan),
+    FieldSpec::new(28, "Amount, Transaction Fee", Xn, Fixed(9), BCD, ASC),
+    FieldSpec::new(29, "Amount, Settlement Fee", Xn, Fixed(9), BCD, ASC),
+    FieldSpec::new(
+        30,
+        "Amount, Transaction Processing Fee",
+        Xn,
+        Fixed(9),
+        BCD,
+        ASC,
+    ),
+    FieldSpec::new(
+        31,
+        "Amount, Settlement Processing Fee",
+        Xn,
+        Fixed(9),
+        BCD,
+        ASC,
+    ),
+    FieldSpec::new(32, "Acquiring Institution ID Code", N, LlVar(11), BCD, N_L0),
+    FieldSpec::new(
+        33,
+        "Forwarding Institution ID Code",
+        N,
+        LlVar(11),
+        BCD,
+        N_L0,
+    ),
+    FieldSpec::new(35, "Track 2 Data", Z, LlVar(37), BCD, Z_RF).masked(Mask::Track),
+    FieldSpec::new(36, "Track 3 Data", Z, LllVar(104), BCD, Z_RF).masked(Mask::Track),
+    FieldSpec::new(97, "Amount, Net Settlement", Xn, Fixed(17), BCD, ASC),
+    FieldSpec::new(
+        99,
+        "Settlement Institution ID Code",
+        N,
+        LlVar(11),
+        BCD,
+        N_L0,
+    ),
+    FieldSpec::new(
+        100,
+        "Receiving Institution ID Code",
+        N,
+        LlVar(11),
+        BCD,
+        N_L0,
+    ),
+];
+
+/// A named set of lines that replaces some lines of a built-in table.
+pub(crate) struct ConventionTable {
+    pub dialect: &'static str,
+    pub name: &'static str,
+    pub fields: &'static [FieldSpec],
+}
+
+/// Every alternative convention of a built-in dialect. A dialect's own table is its default
+/// convention (`iso87b`: `jpos`), listed with no lines.
+pub(crate) const CONVENTIONS: &[ConventionTable] = &[
+    ConventionTable {
+        dialect: "iso87b",
+        name: "jpos",
+        fields: &[],
+    },
+    ConventionTable {
+        dialect: "iso87b",
+        name: "smartpos-0.1",
+        fields: ISO87B_SMARTPOS01,
+    },
 ];
 
 /// The CUP layout.

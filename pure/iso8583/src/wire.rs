@@ -75,6 +75,15 @@ impl Mti {
         }
         s.parse().ok().map(Mti)
     }
+
+    /// Four ASCII digits, without a string.
+    pub fn parse_digits(d: &[u8; 4]) -> Option<Mti> {
+        d.iter()
+            .try_fold(0u16, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + u16::from(c - b'0'))
+            })
+            .map(Mti)
+    }
 }
 
 impl fmt::Display for Mti {

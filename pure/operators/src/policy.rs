@@ -499,6 +499,7 @@ mod tests {
             entry_mode: Some("071".into()),
             created_at_ms: NOW - 2 * DAY_MS,
             updated_at_ms: NOW - 2 * DAY_MS,
+            card: None,
         }
     }
 

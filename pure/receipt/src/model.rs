@@ -840,6 +840,7 @@ mod tests {
             // 2026-12-31 20:00:00 UTC: local date 01-02 is next year (UTC+8 straddles).
             created_at_ms: 1_798_747_200_000,
             updated_at_ms: 1_798_747_200_000,
+            card: None,
         }
     }
 

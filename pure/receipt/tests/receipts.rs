@@ -58,6 +58,7 @@ fn record(kind: TxnKind, stan: u32, original: Option<&str>) -> TxnRecord {
         entry_mode: Some("071".into()),
         created_at_ms: 1_795_315_266_000,
         updated_at_ms: 1_795_315_266_000,
+        card: None,
     }
 }
 

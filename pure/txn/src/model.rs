@@ -1,11 +1,14 @@
 //! The journal model: what a transaction, a pending item and the counters are.
 //!
 //! These records are what the runtime stores (SQLite in `smartpos-terminal`) and what the engine
-//! asks it to write through [`crate::journal::JournalOp`]. They hold no clear card data: the PAN
-//! appears only masked; the message needed to reverse or forward a transaction is kept as packed
-//! bytes in [`PendingItem::message`] (the runtime encrypts it at rest).
+//! asks it to write through [`crate::journal::JournalOp`]. Clear card data is in two places
+//! only, both encrypted at rest by the runtime: the message needed to reverse or forward a
+//! transaction, kept as packed bytes in [`PendingItem::message`], and the card number a
+//! transaction keeps for its voids, refunds, completions and the batch upload
+//! ([`TxnRecord::card`], a [`CardOnFile`] that JSON and Debug never show).
 
 use serde::{Deserialize, Serialize};
+use smartpos_types::{Pan, Track2};
 use std::fmt;
 
 /// Wall-clock and monotonic time, passed in by the driver (the engine has no clock).
@@ -321,6 +324,67 @@ pub struct TxnRecord {
     pub created_at_ms: i64,
     /// Unix milliseconds of the last state change.
     pub updated_at_ms: i64,
+    /// The card number (and expiry) of the transaction, for what refers to it later without the
+    /// card: a void, refund or completion sends it as a keyed card (field 22 `012`), and the
+    /// settlement's batch upload names each record's card. Never serialized (JSON, FFI) and
+    /// masked in Debug; the runtime's journal keeps it encrypted (docs/adr/0007-card-on-file.md).
+    #[serde(skip)]
+    pub card: Option<CardOnFile>,
+}
+
+/// A card number the terminal keeps with a transaction (PCI DSS 3.4: stored unreadable, here
+/// AES-256-GCM under the journal key). Track data, card security codes and PIN blocks are
+/// never kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardOnFile {
+    /// The PAN.
+    pub pan: Pan,
+    /// Expiry `YYMM`, when the card gave one.
+    pub expiry: Option<String>,
+}
+
+impl fmt::Debug for CardOnFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardOnFile")
+            .field("pan", &self.pan)
+            .field("expiry", &self.expiry.as_ref().map(|_| "****"))
+            .finish()
+    }
+}
+
+impl CardOnFile {
+    /// The card of a card read: its PAN (keyed, or from track 2) and expiry.
+    pub fn of(pan: Option<Pan>, expiry: Option<&str>, track2: Option<&Track2>) -> Option<Self> {
+        let pan = pan.or_else(|| track2.and_then(Track2::pan))?;
+        let expiry = expiry
+            .map(str::to_owned)
+            .or_else(|| track2.and_then(|t| t.expiry().map(str::to_owned)))
+            .filter(|e| e.len() == 4 && e.bytes().all(|b| b.is_ascii_digit()));
+        Some(CardOnFile { pan, expiry })
+    }
+
+    /// The stored form, `PAN` or `PAN=YYMM` (the runtime encrypts it).
+    pub fn to_text(&self) -> String {
+        match &self.expiry {
+            Some(e) => format!("{}={e}", self.pan.expose()),
+            None => self.pan.expose().to_owned(),
+        }
+    }
+
+    /// Reads [`CardOnFile::to_text`]; `None` if it is not a PAN with an optional 4-digit expiry.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (pan, expiry) = match text.split_once('=') {
+            Some((p, e)) if e.len() == 4 && e.bytes().all(|b| b.is_ascii_digit()) => {
+                (p, Some(e.to_owned()))
+            }
+            Some(_) => return None,
+            None => (text, None),
+        };
+        Some(CardOnFile {
+            pan: Pan::new(pan).ok()?,
+            expiry,
+        })
+    }
 }
 
 impl TxnRecord {
@@ -635,6 +699,7 @@ mod tests {
             entry_mode: None,
             created_at_ms,
             updated_at_ms: created_at_ms,
+            card: None,
         }
     }
 

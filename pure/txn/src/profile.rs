@@ -10,14 +10,17 @@
 use crate::engine::{OpError, WorkingKeys};
 use crate::model::{LocalDateTime, TxnKind};
 use crate::params::TerminalParams;
-use crate::proto::{self, Constant, Ctx, Identity, MsgType, Template};
+use crate::proto::{
+    self, Constant, Ctx, Identity, MsgType, PosConventions, SettlementConventions, Template,
+    TotalsLayout, UploadLayout,
+};
 use smartpos_crypto::dukpt::DukptScheme;
 use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
 use smartpos_crypto::module::{KeyAlgorithm, KeyDelivery, WrappedKey};
 use smartpos_crypto::pinblock::PinBlockFormat;
 use smartpos_iso8583::{
     Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti, MtiEncoding, Pad,
-    PrefixEncoding, SubfieldSpec, ValueEncoding,
+    PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
 };
 use smartpos_types::hex;
 use std::collections::HashMap;
@@ -296,6 +299,10 @@ pub struct Profile {
     pub reversal_drop: Vec<u8>,
     /// Constant fields a reversal adds.
     pub reversal_constants: Vec<(u8, Constant)>,
+    /// Field 22 for a fallback and 60.4 / 60.5 on financial requests (`[pos]`).
+    pub pos: PosConventions,
+    /// Settlement totals and batch upload layouts (`[settlement]`).
+    pub settlement: SettlementConventions,
     name: Arc<str>,
     templates: Arc<[Template]>,
     /// EMV terminal parameters the profile sets (`[[emv.aid]]`, `[[emv.ca_key]]`), for a
@@ -316,6 +323,7 @@ impl Profile {
             _ => return None,
         };
         let dialect = Dialect::by_name(name)?;
+        let (pos, settlement) = proto::builtin_conventions(name);
         let mut templates = proto::builtin_templates();
         if name == "cup" {
             templates.extend(proto::param_templates());
@@ -328,6 +336,8 @@ impl Profile {
             keys: KeyLayout::standard(hex),
             reversal_drop: REVERSAL_DROP.to_vec(),
             reversal_constants: Vec::new(),
+            pos,
+            settlement,
             name: Arc::from(name),
             templates: templates.into(),
             emv: None,
@@ -574,6 +584,7 @@ struct ConstDef {
 const ROOT_KEYS: &[&str] = &[
     "name",
     "base",
+    "codec",
     "header",
     "field",
     "subfields",
@@ -582,6 +593,8 @@ const ROOT_KEYS: &[&str] = &[
     "constants",
     "messages",
     "emv",
+    "pos",
+    "settlement",
 ];
 
 /// Keys of a `[[field]]` table.
@@ -811,7 +824,7 @@ impl<'t> Loader<'t> {
         let Some(base) = base else {
             return Err(self.finish());
         };
-        let bd = base.dialect.clone();
+        let bd = self.codec_section(get("codec"), &base);
         let name = name.unwrap_or_else(|| format!("{}-profile", base.name()));
         let header = match get("header") {
             Some(v) => self.header(v, bd.default_header(), base.name() == "cup"),
@@ -859,6 +872,23 @@ impl<'t> Loader<'t> {
             self.check_constants(d, &messages.reversal_constants);
         }
         let emv = get("emv").and_then(|v| self.emv(v));
+        let pos = self.pos_section(get("pos"), &base);
+        let settlement = self.settlement_section(get("settlement"), &base);
+        // Multi-record uploads travel in field 48 of the batch upload.
+        if settlement.upload == UploadLayout::Records
+            && let Some(t) = messages
+                .templates
+                .iter()
+                .find(|t| t.msg == MsgType::BatchUpload)
+            && !t.fields.contains(&48)
+        {
+            let line = get("settlement").map_or(1, |v| self.line(v.span()));
+            self.errors.push(ProfileError::BadValue {
+                line,
+                key: "settlement.upload".into(),
+                reason: "\"records\" needs field 48 in messages.batch-upload".into(),
+            });
+        }
         match dialect {
             Some(d) if self.errors.is_empty() => Ok(Profile {
                 dialect: Arc::new(d),
@@ -872,12 +902,93 @@ impl<'t> Loader<'t> {
                     .into_iter()
                     .map(|c| (c.field, c.value))
                     .collect(),
+                pos,
+                settlement,
                 name: Arc::from(name.as_str()),
                 templates: messages.templates.into(),
                 emv: emv.map(Arc::new),
             }),
             _ => Err(self.finish()),
         }
+    }
+
+    /// `[pos]`: `read_capability` (60.4 on financial requests: one digit, or `""` for no
+    /// 60.4 / 60.5) and `fallback_entry` (field 22's two PAN entry digits for a fallback).
+    fn pos_section(&mut self, v: Option<&Val<'_>>, base: &Profile) -> PosConventions {
+        let mut pos = base.pos.clone();
+        let Some(v) = v else { return pos };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "pos", "expected a table");
+            return pos;
+        };
+        self.known_keys(t, &["read_capability", "fallback_entry"], "pos.");
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "read_capability" => match self.str(val, "pos.read_capability") {
+                    Some("") => pos.read_capability = None,
+                    Some(d) if d.len() == 1 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                        pos.read_capability = d.chars().next();
+                    }
+                    Some(_) => self.bad(
+                        val,
+                        "pos.read_capability",
+                        "expected one digit (60.4), or \"\" for none",
+                    ),
+                    None => {}
+                },
+                "fallback_entry" => match self.str(val, "pos.fallback_entry") {
+                    Some(d) if d.len() == 2 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                        pos.fallback_entry = d.to_owned();
+                    }
+                    Some(_) => self.bad(
+                        val,
+                        "pos.fallback_entry",
+                        "expected two digits (field 22's PAN entry mode)",
+                    ),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        pos
+    }
+
+    /// `[settlement]`: `totals` (`domestic-foreign` | `single`) and `upload` (`records` |
+    /// `per-transaction`).
+    fn settlement_section(&mut self, v: Option<&Val<'_>>, base: &Profile) -> SettlementConventions {
+        let mut set = base.settlement;
+        let Some(v) = v else { return set };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "settlement", "expected a table");
+            return set;
+        };
+        self.known_keys(t, &["totals", "upload"], "settlement.");
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "totals" => match self.str(val, "settlement.totals") {
+                    Some("domestic-foreign") => set.totals = TotalsLayout::DomesticForeign,
+                    Some("single") => set.totals = TotalsLayout::Single,
+                    Some(other) => self.bad(
+                        val,
+                        "settlement.totals",
+                        format!("unknown {other:?} (domestic-foreign, single)"),
+                    ),
+                    None => {}
+                },
+                "upload" => match self.str(val, "settlement.upload") {
+                    Some("records") => set.upload = UploadLayout::Records,
+                    Some("per-transaction") => set.upload = UploadLayout::PerTransaction,
+                    Some(other) => self.bad(
+                        val,
+                        "settlement.upload",
+                        format!("unknown {other:?} (records, per-transaction)"),
+                    ),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        set
     }
 
     /// `base = "cup" | "iso87b" | "iso87a"`: the built-in profile everything else overrides.
@@ -897,6 +1008,39 @@ impl<'t> Loader<'t> {
                 .push(ProfileError::UnknownBase { line, base: name });
         }
         base
+    }
+
+    /// `[codec]`: `convention`, a named set of encoding conventions of the base dialect
+    /// (`iso87b`: `jpos`, the default, or `smartpos-0.1`); the base's table with its lines.
+    fn codec_section(&mut self, v: Option<&Val<'_>>, base: &Profile) -> Arc<Dialect> {
+        let bd = base.dialect.clone();
+        let Some(v) = v else {
+            return bd;
+        };
+        let Some(t) = v.get_ref().as_table() else {
+            self.bad(v, "codec", "expected a table");
+            return bd;
+        };
+        self.known_keys(t, &["convention"], "codec.");
+        let Some(cv) = entry(t, "convention") else {
+            return bd;
+        };
+        let Some(name) = self.str(cv, "codec.convention") else {
+            return bd;
+        };
+        match bd.with_convention(base.name(), name) {
+            Some(d) => Arc::new(d),
+            None => {
+                let known = Dialect::conventions(base.name());
+                let reason = if known.is_empty() {
+                    format!("base {:?} has one convention only", base.name())
+                } else {
+                    format!("unknown {name:?} ({})", known.join(", "))
+                };
+                self.bad(cv, "codec.convention", reason);
+                bd
+            }
+        }
     }
 
     /// `[[field]]`: the base dialect's table with each entry applied ([`Loader::field`]).
@@ -1799,7 +1943,11 @@ impl<'t> Loader<'t> {
     /// field's (same kind) or the dialect's usual encoding for the kind.
     fn field_encoding(&mut self, f: &FieldEntry<'_, '_>, kind: FieldKind) -> Option<ValueEncoding> {
         let base_bcd = f.base.as_ref().and_then(|b| match b.encoding {
-            ValueEncoding::Bcd { pad, filler } => Some((pad, filler)),
+            ValueEncoding::Bcd {
+                pad,
+                filler,
+                checked,
+            } => Some((pad, filler, checked)),
             _ => None,
         });
         let mut encoding = match f.get("encoding") {
@@ -1807,6 +1955,7 @@ impl<'t> Loader<'t> {
                 "bcd" => ValueEncoding::Bcd {
                     pad: base_bcd.map_or(Pad::Left, |b| b.0),
                     filler: base_bcd.map_or(0, |b| b.1),
+                    checked: base_bcd.is_none_or(|b| b.2),
                 },
                 "ascii" => ValueEncoding::Ascii,
                 "binary" => ValueEncoding::Binary,
@@ -1827,13 +1976,14 @@ impl<'t> Loader<'t> {
                 (_, FieldKind::N | FieldKind::Z, false) => ValueEncoding::Bcd {
                     pad: Pad::Left,
                     filler: if kind == FieldKind::Z { 0xF } else { 0 },
+                    checked: true,
                 },
                 _ => ValueEncoding::Ascii,
             },
         };
         for key in ["align", "pad"] {
             let Some(v) = f.get(key) else { continue };
-            let ValueEncoding::Bcd { pad, filler } = &mut encoding else {
+            let ValueEncoding::Bcd { pad, filler, .. } = &mut encoding else {
                 self.bad(
                     v,
                     &format!("field.{key}"),
@@ -1969,39 +2119,28 @@ impl<'t> Loader<'t> {
                 self.bad(val, &key, "expected an array of { name, len }");
                 continue;
             };
-            let mut layout = Vec::new();
+            let binary_field = fields
+                .get(usize::from(n))
+                .and_then(Option::as_ref)
+                .is_some_and(|f| !f.is_text());
+            let mut layout: Vec<SubfieldSpec> = Vec::new();
             for item in arr.iter() {
                 let Some(it) = item.get_ref().as_table() else {
                     self.bad(item, &key, "expected { name = \"..\", len = N }");
                     continue;
                 };
-                self.known_keys(it, &["name", "len"], &format!("{key}."));
-                let name = it
-                    .iter()
-                    .find(|(k, _)| k.get_ref() == "name")
-                    .map(|(_, v)| v);
-                let len = it
-                    .iter()
-                    .find(|(k, _)| k.get_ref() == "len")
-                    .map(|(_, v)| v);
-                match (name, len) {
-                    (Some(nv), Some(lv)) => {
-                        let name = self.str(nv, &format!("{key}.name")).map(str::to_owned);
-                        let len = self.int(lv, &format!("{key}.len"), 1..1000);
-                        if let (Some(name), Some(len)) = (name, len) {
-                            layout.push(SubfieldSpec {
-                                name: name.into(),
-                                len: usize::try_from(len).unwrap_or(1),
-                            });
-                        }
-                    }
-                    _ => {
-                        let line = self.line(item.span());
-                        self.errors.push(ProfileError::Missing {
-                            line,
-                            key: format!("{key}: name and len"),
-                        });
-                    }
+                if layout
+                    .last()
+                    .is_some_and(|l| matches!(l.format, SubfieldFormat::Tlv(_)))
+                {
+                    self.bad(
+                        item,
+                        &key,
+                        "a tlv part takes the rest of the field: it must be the last",
+                    );
+                }
+                if let Some(sub) = self.subfield_item(it, item, &key, binary_field) {
+                    layout.push(sub);
                 }
             }
             out.retain(|(f, _)| *f != n);
@@ -2009,6 +2148,153 @@ impl<'t> Loader<'t> {
                 out.push((n, layout));
             }
         }
+    }
+
+    /// One `{ name, len, format, ... }` of a `[subfields]` list.
+    fn subfield_item(
+        &mut self,
+        it: &DeTable<'_>,
+        item: &Val<'_>,
+        key: &str,
+        binary_field: bool,
+    ) -> Option<SubfieldSpec> {
+        self.known_keys(
+            it,
+            &[
+                "name",
+                "len",
+                "format",
+                "tag",
+                "tag_format",
+                "length",
+                "value",
+            ],
+            &format!("{key}."),
+        );
+        let format = match entry(it, "format") {
+            None => SubfieldFormat::Text(Charset::Ascii),
+            Some(fv) => {
+                let name = self.str(fv, &format!("{key}.format"))?;
+                match name {
+                    "tlv" => SubfieldFormat::Tlv(self.tlv_layout(it, item, key)?),
+                    other => match subfield_format(other) {
+                        Some(f) => f,
+                        None => {
+                            self.bad(
+                                fv,
+                                &format!("{key}.format"),
+                                format!("unknown {other:?} (text, gbk, gb18030, binary, tlv)"),
+                            );
+                            return None;
+                        }
+                    },
+                }
+            }
+        };
+        if format != SubfieldFormat::Text(Charset::Ascii) && !binary_field {
+            self.bad(
+                item,
+                key,
+                "gbk, gb18030, binary and tlv parts need a b field (kind = \"b\"), whose bytes \
+                 the codec passes as they are",
+            );
+            return None;
+        }
+        let len = match (entry(it, "len"), &format) {
+            (_, SubfieldFormat::Tlv(_)) => Some(0),
+            (Some(lv), _) => self.int(lv, &format!("{key}.len"), 1..1000),
+            (None, _) => None,
+        };
+        let name = entry(it, "name").and_then(|nv| self.str(nv, &format!("{key}.name")));
+        match (name, len) {
+            (Some(name), Some(len)) => Some(SubfieldSpec {
+                name: name.to_owned().into(),
+                len: usize::try_from(len).unwrap_or(1),
+                format,
+            }),
+            _ => {
+                if entry(it, "name").is_none() || entry(it, "len").is_none() {
+                    let line = self.line(item.span());
+                    self.errors.push(ProfileError::Missing {
+                        line,
+                        key: format!("{key}: name and len"),
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// The keys of a `format = "tlv"` part: `tag` (bytes, 1..=4), `tag_format` (text or
+    /// binary), `length` (binary1 binary2 bcd1 bcd2 ascii1..ascii4) and `value` (text, gbk,
+    /// gb18030 or binary).
+    fn tlv_layout(&mut self, it: &DeTable<'_>, item: &Val<'_>, key: &str) -> Option<TlvSpec> {
+        let (Some(tv), Some(lv)) = (entry(it, "tag"), entry(it, "length")) else {
+            let line = self.line(item.span());
+            self.errors.push(ProfileError::Missing {
+                line,
+                key: format!("{key}: tag and length (format = \"tlv\")"),
+            });
+            return None;
+        };
+        let tag_len = usize::try_from(self.int(tv, &format!("{key}.tag"), 1..5)?).ok()?;
+        let tag_text = match entry(it, "tag_format") {
+            None => true,
+            Some(v) => match self.str(v, &format!("{key}.tag_format"))? {
+                "text" => true,
+                "binary" => false,
+                other => {
+                    self.bad(
+                        v,
+                        &format!("{key}.tag_format"),
+                        format!("unknown {other:?} (text, binary)"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let length_name = self.str(lv, &format!("{key}.length"))?;
+        let length = match length_name {
+            "binary1" => TlvLength::Binary(1),
+            "binary2" => TlvLength::Binary(2),
+            "bcd1" => TlvLength::Bcd(1),
+            "bcd2" => TlvLength::Bcd(2),
+            "ascii1" => TlvLength::Ascii(1),
+            "ascii2" => TlvLength::Ascii(2),
+            "ascii3" => TlvLength::Ascii(3),
+            "ascii4" => TlvLength::Ascii(4),
+            other => {
+                self.bad(
+                    lv,
+                    &format!("{key}.length"),
+                    format!("unknown {other:?} (binary1, binary2, bcd1, bcd2, ascii1..ascii4)"),
+                );
+                return None;
+            }
+        };
+        let value = match entry(it, "value") {
+            None => SubfieldFormat::Binary,
+            Some(v) => {
+                let name = self.str(v, &format!("{key}.value"))?;
+                match subfield_format(name) {
+                    Some(f) => f,
+                    None => {
+                        self.bad(
+                            v,
+                            &format!("{key}.value"),
+                            format!("unknown {name:?} (text, gbk, gb18030, binary)"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(TlvSpec {
+            tag_len,
+            tag_text,
+            length,
+            value: Box::new(value),
+        })
     }
 
     fn keys(&mut self, v: &Val<'_>, keys: &mut KeyLayout) {
@@ -2442,6 +2728,17 @@ impl<'t> Loader<'t> {
     }
 }
 
+/// A subfield format by its profile name (not `tlv`, which takes more keys).
+fn subfield_format(name: &str) -> Option<SubfieldFormat> {
+    match name {
+        "text" => Some(SubfieldFormat::Text(Charset::Ascii)),
+        "gbk" => Some(SubfieldFormat::Text(Charset::Gbk)),
+        "gb18030" => Some(SubfieldFormat::Text(Charset::Gb18030)),
+        "binary" => Some(SubfieldFormat::Binary),
+        _ => None,
+    }
+}
+
 /// Whether bytes form one BER-TLV tag: a first byte, then (when its low 5 bits are all set)
 /// subsequent bytes with bit 8 set except the last (ISO/IEC 8825-1 8.1.2).
 fn valid_tag(b: &[u8]) -> bool {
@@ -2491,6 +2788,10 @@ mod tests {
 
     const UNIONPAY: &str = include_str!("../../../profiles/unionpay-acquirer.toml");
     const ISO87B_PRIVATE: &str = include_str!("../../../profiles/iso87b-private.toml");
+    const NATIONAL: &str = include_str!("../../../profiles/unionpay-national.toml");
+    /// Built by pyiso8583 (profiles/testdata/unionpay_national_0210.md).
+    const NATIONAL_0210: &str =
+        include_str!("../../../profiles/testdata/unionpay_national_0210.hex");
     const DUKPT_TDES: &str = include_str!("../../../profiles/dukpt-tdes.toml");
     const DUKPT_AES: &str = include_str!("../../../profiles/dukpt-aes.toml");
     const UNIONPAY_SM4: &str = include_str!("../../../profiles/unionpay-sm4.toml");
@@ -2952,6 +3253,60 @@ add = [43]
     }
 
     #[test]
+    fn pos_and_settlement_sections_set_the_issue_20_layouts() {
+        let cup = Profile::by_name("cup").unwrap();
+        assert_eq!(cup.pos.read_capability, Some('6'));
+        assert_eq!(cup.pos.fallback_entry, "02");
+        assert_eq!(cup.settlement.totals, TotalsLayout::DomesticForeign);
+        assert_eq!(cup.settlement.upload, UploadLayout::Records);
+        let iso = Profile::by_name("iso87b").unwrap();
+        assert_eq!(iso.pos.read_capability, None);
+        assert_eq!(iso.pos.fallback_entry, "80");
+        assert_eq!(iso.settlement.totals, TotalsLayout::Single);
+        // Today's layouts on cup by profile, and the reverse on iso87b.
+        let p = Profile::from_toml(
+            "base = \"cup\"\n[pos]\nread_capability = \"\"\nfallback_entry = \"80\"\n\
+             [settlement]\ntotals = \"single\"\nupload = \"per-transaction\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.pos.read_capability, None);
+        assert_eq!(p.pos.fallback_entry, "80");
+        assert_eq!(p.settlement.totals, TotalsLayout::Single);
+        assert_eq!(p.settlement.upload, UploadLayout::PerTransaction);
+        let (m, _) = sale(&p);
+        assert_eq!(m.text(60), Some("22000007"), "8-digit field 60");
+        let (m, _) = sale(&cup);
+        assert_eq!(m.text(60), Some("2200000700060"));
+        let p = Profile::from_toml(
+            "base = \"iso87b\"\n[pos]\nread_capability = \"5\"\n\
+             [settlement]\ntotals = \"domestic-foreign\"\nupload = \"records\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.pos.read_capability, Some('5'));
+        assert_eq!(p.settlement.upload, UploadLayout::Records);
+        let e = errors(
+            "base = \"cup\"\n[pos]\nread_capability = \"66\"\nfallback_entry = \"8\"\n\
+             reader = 1\n[settlement]\ntotals = \"double\"\nupload = 3\n",
+        );
+        let lines: Vec<usize> = e.iter().map(ProfileError::line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 7, 8], "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.to_string().contains("domestic-foreign, single")),
+            "{e:?}"
+        );
+        let e = errors("base = \"cup\"\n[messages.batch-upload]\nremove = [48]\n");
+        assert!(e[0].to_string().contains("needs field 48"), "{e:?}");
+        assert!(
+            Profile::from_toml(
+                "base = \"cup\"\n[settlement]\nupload = \"per-transaction\"\n\
+                 [messages.batch-upload]\nremove = [48]\n"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn syntax_errors_and_unknown_keys_name_their_line() {
         let e = errors("base = \"cup\"\n[mac]\nalgorithm = \n");
         assert!(
@@ -2999,6 +3354,112 @@ add = [122]
             matches!(&e[4], ProfileError::BadValue { reason, .. } if reason.contains("field 11")),
             "{e:#?}"
         );
+    }
+
+    #[test]
+    fn the_codec_convention_is_a_profile_option() {
+        let old = Profile::from_toml("base = \"iso87b\"\n[codec]\nconvention = \"smartpos-0.1\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jpos = Profile::from_toml("base = \"iso87b\"\n[codec]\nconvention = \"jpos\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut m = Message::new(smartpos_iso8583::Mti::FINANCIAL_REQUEST);
+        m.set_text(2, "6222021234567890128");
+        let pan = |p: &Profile| hex::encode(&p.dialect.pack(&m).unwrap()[10..]);
+        assert_eq!(pan(&old), "1906222021234567890128");
+        assert_eq!(pan(&jpos), "1962220212345678901280");
+        assert_eq!(pan(&Profile::by_name("iso87b").unwrap()), pan(&jpos));
+        let e = errors("base = \"iso87b\"\n[codec]\nconvention = \"x\"\n");
+        assert!(
+            matches!(&e[..], [ProfileError::BadValue { line: 3, reason, .. }] if reason.contains("smartpos-0.1")),
+            "{e:?}"
+        );
+        let e = errors("base = \"cup\"\n[codec]\nconvention = \"jpos\"\nfoo = 1\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn shipped_unionpay_profiles_read_national_algorithm_data_and_gbk_text() {
+        let bytes = hex::decode(NATIONAL_0210.trim()).unwrap();
+        for text in [NATIONAL, UNIONPAY] {
+            let p = Profile::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+            let m = p
+                .dialect
+                .unpack(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
+            assert_eq!(m.text(43), Some("银联测试商户（上海）"), "{}", p.name());
+            assert_eq!(m.text(56), Some("谢谢惠顾，欢迎再来"), "{}", p.name());
+            let parts: Vec<(String, String)> = p
+                .dialect
+                .subfield_values(63, m.get(63).unwrap())
+                .iter()
+                .map(|s| (s.name.to_string(), s.value.show()))
+                .collect();
+            assert_eq!(
+                parts,
+                [
+                    ("63.1 operator / card organisation", "CUP"),
+                    (
+                        "63.2 national-algorithm data SM",
+                        "101112131415161718191A1B1C1D1E1F"
+                    ),
+                    (
+                        "63.2 national-algorithm data S3",
+                        "66C7F0F462EEEDD9D1F2D46BDC10E4E2"
+                    ),
+                ]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            );
+            // Byte-exact both ways; logs show 63's length only (its items may be key
+            // material), without its subfields.
+            assert_eq!(p.dialect.pack(&m).unwrap(), bytes);
+            let dump = p.dialect.dump(&m);
+            assert!(dump.contains("<41 bytes>"), "{dump}");
+            assert!(
+                !dump.contains("1011121314") && !dump.contains("63.2"),
+                "{dump}"
+            );
+        }
+        // The built-in cup table knows neither 43 nor binary 63.
+        assert!(Dialect::cup().unpack(&bytes).is_err());
+        // Requests still carry the operator code in 63, as text bytes.
+        let p = Profile::from_toml(NATIONAL).unwrap();
+        let (m, packed) = sale(&p);
+        assert_eq!(m.get(63), Some(&b"01 "[..]));
+        assert_eq!(p.dialect.unpack(&packed).unwrap().text(63), Some("01 "));
+    }
+
+    #[test]
+    fn subfield_formats_are_checked_with_their_lines() {
+        let text = r#"base = "cup"
+[[field]]
+number = 59
+kind = "b"
+length = "lllvar"
+max = 100
+[subfields]
+63 = [ { name = "x", len = 3, format = "gbk" } ]
+59 = [
+  { name = "t", format = "tlv", tag = 2, length = "binary2" },
+  { name = "u", format = "tlv", tag = 9, length = "bcd1" },
+  { name = "v", len = 2, format = "hex" },
+]
+62 = [ { name = "w", format = "tlv", length = "bcd1" }, { name = "z", format = "tlv", tag = 1, length = "binary3" } ]
+"#;
+        let e = errors(text);
+        let got: Vec<(usize, String)> = e.iter().map(|e| (e.line(), e.to_string())).collect();
+        let has =
+            |line: usize, words: &str| got.iter().any(|(l, m)| *l == line && m.contains(words));
+        assert!(has(8, "need a b field"), "{got:#?}");
+        assert!(
+            has(11, "must be the last") && has(11, "out of range"),
+            "{got:#?}"
+        );
+        assert!(
+            has(12, "must be the last") && has(12, "unknown \"hex\""),
+            "{got:#?}"
+        );
+        assert!(has(14, "tag and length") && has(14, "binary3"), "{got:#?}");
+        assert_eq!(got.len(), 7, "{got:#?}");
     }
 
     #[test]

@@ -128,6 +128,88 @@ pub(crate) fn expand(t: &str, value: impl Fn(&str) -> Option<String>) -> Option<
     Some(out)
 }
 
+/// How a profile's financial requests describe the card reading: field 22's PAN entry digits
+/// for a fallback, and whether field 60 goes on with 60.4 / 60.5 (issue 20; sources in
+/// `docs/messages.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PosConventions {
+    /// 60.4, the terminal's read capability, on financial requests (UnionPay: `0` unknown,
+    /// `2` magnetic stripe only, `5` contact IC, `6` contactless IC), followed by 60.5, the IC
+    /// card condition code (`0`, or `2` when the chip failed and the stripe was read). `None`:
+    /// field 60 ends after 60.2 (60.3 on network management messages), the layout before
+    /// issue 20.
+    pub read_capability: Option<char>,
+    /// The PAN entry digits of field 22 for a fallback (a chip card's stripe read after its chip
+    /// failed): `02` for UnionPay, which signals the fallback in 60.5; `80` in the card
+    /// schemes' ISO 8583 conventions.
+    pub fallback_entry: String,
+}
+
+/// The settlement totals in field 48 of the 0500 (and the host's 0510).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotalsLayout {
+    /// UnionPay's 62 digits: domestic-card debit amount n12, debit count n3, credit amount
+    /// n12, credit count n3, result n1, then the same five for foreign cards.
+    DomesticForeign,
+    /// One set of 31 digits: debit count n3, debit amount n12, credit count n3, credit amount
+    /// n12, `0` (the layout before issue 20).
+    Single,
+}
+
+/// How a settlement that does not balance uploads the batch (0320, 60.3 `201`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadLayout {
+    /// UnionPay's: up to [`RECORDS_PER_UPLOAD`] records in field 48 of one 0320, `n2` count then
+    /// per record card class n2, STAN n6, PAN n20 (right-aligned, zero-filled), amount n12.
+    Records,
+    /// One 0320 per transaction with its own fields 3, 4, 11-13, 37, 38, 61 (the layout before
+    /// issue 20).
+    PerTransaction,
+}
+
+/// A profile's settlement layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementConventions {
+    /// Field 48 of the 0500.
+    pub totals: TotalsLayout,
+    /// The batch upload.
+    pub upload: UploadLayout,
+}
+
+/// At most this many records go in one multi-record batch upload: `n2` + 8 × 40 digits = 322,
+/// the `cup` field 48's maximum length.
+pub const RECORDS_PER_UPLOAD: usize = 8;
+
+/// The conventions of a built-in profile: `cup` speaks UnionPay (13-digit 60 with read
+/// capability `6`, fallback `02` + 60.5 `2`, 62-digit totals, multi-record upload); `iso87b`
+/// and `iso87a` keep the layouts they had (8-digit 60, fallback `80`, 31-digit totals, one
+/// upload per transaction).
+pub fn builtin_conventions(name: &str) -> (PosConventions, SettlementConventions) {
+    if name == "cup" {
+        (
+            PosConventions {
+                read_capability: Some('6'),
+                fallback_entry: "02".into(),
+            },
+            SettlementConventions {
+                totals: TotalsLayout::DomesticForeign,
+                upload: UploadLayout::Records,
+            },
+        )
+    } else {
+        (
+            PosConventions {
+                read_capability: None,
+                fallback_entry: "80".into(),
+            },
+            SettlementConventions {
+                totals: TotalsLayout::Single,
+                upload: UploadLayout::PerTransaction,
+            },
+        )
+    }
+}
+
 /// One line of the message catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -314,6 +396,9 @@ const LINES: &[Line] = &[
         fields: &[11, 41, 42, 48, 49, 60, 63, 64],
         mac: true,
     },
+    // One template for both upload layouts: a multi-record upload fills 48 (and has no
+    // original, so 3, 4, 12, 13, 37, 38, 61 stay out); a per-transaction one fills those from
+    // its record and leaves 48 out.
     Line {
         msg: MsgType::BatchUpload,
         mti: Mti(320),
@@ -321,7 +406,7 @@ const LINES: &[Line] = &[
         type_code: "00",
         nmic: Some("201"),
         condition: None,
-        fields: &[2, 3, 4, 11, 12, 13, 37, 38, 41, 42, 49, 60, 61, 64],
+        fields: &[2, 3, 4, 11, 12, 13, 37, 38, 41, 42, 48, 49, 60, 61, 64],
         mac: true,
     },
     Line {
@@ -500,6 +585,75 @@ impl CardData {
             .clone()
             .or_else(|| self.track2.as_ref().and_then(Track2::pan))
     }
+
+    /// The PAN entry digits the card front-end reported (the first two of
+    /// [`CardData::entry_mode`]): `01` keyed, `02` stripe, `05` contact chip, `07` contactless,
+    /// `80` a chip card's stripe after its chip failed. `None` when they are not two digits.
+    pub fn pan_entry(&self) -> Option<&str> {
+        self.entry_mode
+            .get(..2)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// Whether the chip of a chip card failed and its stripe was read instead.
+    pub fn is_fallback(&self) -> bool {
+        self.pan_entry() == Some("80")
+    }
+
+    /// The entry mode with the PIN digit this request earns: `1` when it carries a PIN block,
+    /// `2` when it does not (UnionPay POS field 22; the ISO 8583 PIN entry capability digit
+    /// read the same way). The card front-end's third digit is not trusted: our contactless
+    /// kernel said `071` whether or not a PIN followed. Kept in the journal record.
+    pub fn entry_mode_with_pin(&self) -> String {
+        match self.pan_entry() {
+            Some(d) => format!("{d}{}", if self.pin_block.is_some() { '1' } else { '2' }),
+            None => self.entry_mode.clone(),
+        }
+    }
+}
+
+/// The card an original transaction keeps ([`TxnRecord::card`]) as the card data of a request
+/// that refers to it without the card presented again: keyed (`012`), its PAN and expiry.
+pub fn card_from_file(original: &TxnRecord) -> Option<CardData> {
+    let c = original.card.as_ref()?;
+    Some(CardData {
+        pan: Some(c.pan.clone()),
+        expiry: c.expiry.clone(),
+        entry_mode: "012".into(),
+        ..CardData::default()
+    })
+}
+
+/// Field 22 on the wire from an entry mode with its PIN digit
+/// ([`CardData::entry_mode_with_pin`]): the profile's fallback digits replace `80` (`cup`:
+/// `02`, and 60.5 says fallback).
+pub fn field22(profile: &Profile, entry_mode: &str) -> String {
+    match entry_mode.strip_prefix("80") {
+        Some(pin) => format!("{}{pin}", profile.pos.fallback_entry),
+        None => entry_mode.to_owned(),
+    }
+}
+
+/// Field 60 of a request: 60.1 type code, 60.2 batch, then for network management messages
+/// 60.3; for financial requests of a profile with a read capability, 60.3 (`000` unless the
+/// template names one), 60.4 the read capability and 60.5 the IC card condition code: `2` when
+/// the chip failed and the stripe was read (`fallback`), else `0` (UnionPay POS field 60;
+/// sources in docs/messages.md).
+pub fn field60(profile: &Profile, t: &Template, batch: u32, fallback: bool) -> String {
+    let mut s = format!("{}{batch:06}", t.type_code);
+    match (t.msg, profile.pos.read_capability) {
+        (MsgType::Txn(_), Some(capability)) => {
+            s.push_str(t.nmic.as_deref().unwrap_or("000"));
+            s.push(capability);
+            s.push(if fallback { '2' } else { '0' });
+        }
+        _ => {
+            if let Some(n) = &t.nmic {
+                s.push_str(n);
+            }
+        }
+    }
+    s
 }
 
 /// Terminal identity carried in every message.
@@ -576,7 +730,7 @@ pub fn build(
         }
         let value = match t.constant(f) {
             Some(c) => c.render(id, ctx),
-            None => fill(id, t, f, ctx),
+            None => fill(profile, id, t, f, ctx),
         };
         if let Some(v) = value {
             m.set(f, v);
@@ -586,7 +740,13 @@ pub fn build(
 }
 
 /// Computes one field of a request; `None` leaves it out.
-fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+fn fill(
+    profile: &Profile,
+    id: &Identity,
+    t: &Template,
+    field: u8,
+    ctx: &Ctx<'_>,
+) -> Option<Vec<u8>> {
     let card = ctx.card;
     let orig = ctx.original;
     let text = |s: String| Some(s.into_bytes());
@@ -612,7 +772,7 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
                 c.expiry.clone().map(String::into_bytes)
             }
         }),
-        22 => card.map(|c| c.entry_mode.clone().into_bytes()),
+        22 => card.map(|c| field22(profile, &c.entry_mode_with_pin()).into_bytes()),
         23 => card.and_then(|c| c.card_seq.clone().map(String::into_bytes)),
         25 => t.condition.clone().map(String::into_bytes),
         26 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"12".to_vec())),
@@ -628,15 +788,19 @@ fn fill(id: &Identity, t: &Template, field: u8, ctx: &Ctx<'_>) -> Option<Vec<u8>
         // stripe encryption (UnionPay spec field 53 layout).
         53 => card.and_then(|c| c.pin_block.as_ref().map(|_| b"2600000000000000".to_vec())),
         55 => card.and_then(|c| c.icc.as_ref().map(|b| b.expose().to_vec())),
-        60 => {
-            let mut s = format!("{}{:06}", t.type_code, ctx.batch);
-            if let Some(n) = &t.nmic {
-                s.push_str(n);
-            }
-            text(s)
-        }
+        60 => text(field60(
+            profile,
+            t,
+            ctx.batch,
+            card.is_some_and(CardData::is_fallback),
+        )),
         61 => orig.map(|o| format!("{:06}{:06}{}", o.batch, o.stan, o.local_date).into_bytes()),
-        63 => ctx.operator.map(|o| format!("{o:<3}").into_bytes()),
+        // 63.1: the operator code, left-aligned in three characters; no operator, no field
+        // (three blanks would name an operator nobody is).
+        63 => ctx
+            .operator
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| format!("{o:<3}").into_bytes()),
         _ => None,
     }
 }
@@ -688,7 +852,7 @@ pub fn reversal_from_record(
     r.set(12, record.local_time.clone().into_bytes());
     r.set(13, record.local_date.clone().into_bytes());
     if let Some(em) = &record.entry_mode {
-        r.set(22, em.clone().into_bytes());
+        r.set(22, field22(profile, em).into_bytes());
     }
     if let Some(c) = &t.condition {
         r.set(25, c.as_bytes().to_vec());
@@ -703,10 +867,11 @@ pub fn reversal_from_record(
     r.set(41, id.tid.clone().into_bytes());
     r.set(42, id.mid.clone().into_bytes());
     r.set(49, id.currency.clone().into_bytes());
-    r.set(
-        60,
-        format!("{}{:06}", t.type_code, record.batch).into_bytes(),
-    );
+    let fallback = record
+        .entry_mode
+        .as_deref()
+        .is_some_and(|e| e.starts_with("80"));
+    r.set(60, field60(profile, t, record.batch, fallback).into_bytes());
     Ok(r)
 }
 
@@ -1057,50 +1222,263 @@ pub fn check_response_with(
     frame: &[u8],
     expect: &Expectation,
 ) -> Match {
-    let Ok(m) = profile.dialect.unpack(frame) else {
+    // Read in place: a frame that is not ours costs no allocation, and nothing is copied
+    // before it has matched and its MAC has verified.
+    let Ok(v) = profile.dialect.view(frame) else {
         return Match::Garbage;
     };
-    let stan_ok = m.text(11).and_then(|s| s.parse::<u32>().ok()) == Some(expect.stan);
-    let tid_ok = m.text(41).map(str::trim_end) == Some(id.tid.trim_end());
-    let mid_ok = m.text(42).map(str::trim_end) == Some(id.mid.trim_end());
-    if m.mti != expect.mti || !stan_ok || !tid_ok || !mid_ok {
+    let text = |n: u8| v.field(n).and_then(|f| f.text());
+    let stan_ok = v.field(11).and_then(|f| f.to_u64()) == Some(u64::from(expect.stan));
+    let id_ok = |n: u8, want: &str| text(n).is_some_and(|t| t.trim_end() == want.trim_end());
+    if v.mti() != expect.mti || !stan_ok || !id_ok(41, &id.tid) || !id_ok(42, &id.mid) {
         return Match::NotOurs;
     }
     if expect.mac {
         match mak {
-            Some(k) if verify_mac_with(profile, k, frame, &m) => {}
+            Some(k) if verify_mac_view(profile, k, &v) => {}
             _ => return Match::BadMac,
         }
     }
-    let Some(rc) = m.text(39) else {
+    let Some(rc) = text(39) else {
         return Match::Inconsistent("response code missing");
     };
     if let Some(want) = expect.amount {
         // An approval must echo the amount; a decline may omit it.
-        match m.text(4).map(str::parse::<u64>) {
-            Some(Ok(a)) if a == want => {}
-            None if !is_approval(rc) => {}
+        match v.field(4).map(|f| f.to_u64()) {
+            Some(Some(a)) if a == want => {}
+            None if !is_approval(&rc) => {}
             _ => return Match::Inconsistent("amount differs from the request"),
         }
     }
+    let owned = |n: u8| text(n).map(|t| t.into_owned());
+    let bytes = |n: u8| v.field(n).map(|f| f.to_vec());
     Match::Ok(Reply {
-        response_code: rc.to_owned(),
-        rrn: m.text(37).map(|s| s.trim().to_owned()),
-        auth_code: m.text(38).map(|s| s.trim().to_owned()),
-        field48: m.text(48).map(str::to_owned),
-        balance: m.text(54).map(str::to_owned),
-        field60: m.text(60).map(str::to_owned),
-        field62: m.get(profile.keys.field).map(<[u8]>::to_vec),
-        additional: m.text(44).map(str::to_owned),
-        icc: m.get(55).map(<[u8]>::to_vec),
-        private62: m.get(62).map(<[u8]>::to_vec),
+        response_code: rc.into_owned(),
+        rrn: text(37).map(|s| s.trim().to_owned()),
+        auth_code: text(38).map(|s| s.trim().to_owned()),
+        field48: owned(48),
+        balance: owned(54),
+        field60: owned(60),
+        field62: bytes(profile.keys.field),
+        additional: owned(44),
+        icc: bytes(55),
+        private62: bytes(62),
     })
+}
+
+/// Whether a card counts as domestic (内卡) or foreign (外卡) in UnionPay's settlement totals
+/// and batch upload records.
+///
+/// UnionPay terminals take the class from the card organisation the host names in 63.1 of its
+/// answers (`CUP` domestic, `VIS`, `MCC`, `JCB`, ... foreign); the terminal keeps no such answer
+/// and has no BIN table, so it decides by the issuer identification number: UnionPay's `62`
+/// range (ISO/IEC 7812, registered to China UnionPay) is domestic, every other range foreign,
+/// and a transaction without a card number domestic. A host that classifies a card otherwise
+/// (a Visa card issued in China) answers "not balanced" for both classes and receives the batch
+/// upload, whose records carry the class the terminal used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardClass {
+    /// 内卡: UnionPay range.
+    Domestic,
+    /// 外卡: any other range.
+    Foreign,
+}
+
+impl CardClass {
+    /// The class of a PAN or masked PAN (only its first two digits are read).
+    pub fn of(pan: Option<&str>) -> CardClass {
+        match pan.and_then(|p| p.get(..2)) {
+            Some(iin) if iin != "62" => CardClass::Foreign,
+            _ => CardClass::Domestic,
+        }
+    }
+
+    /// The class of a journal record (its masked PAN).
+    pub fn of_record(r: &TxnRecord) -> CardClass {
+        CardClass::of(r.pan_masked.as_deref())
+    }
+
+    /// Its code in a batch upload record: `00` domestic, `01` foreign.
+    pub fn code(self) -> &'static str {
+        match self {
+            CardClass::Domestic => "00",
+            CardClass::Foreign => "01",
+        }
+    }
+}
+
+/// A batch's totals by card class (UnionPay's 62-digit settlement totals).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassTotals {
+    /// Domestic cards.
+    pub domestic: crate::model::BatchTotals,
+    /// Foreign cards.
+    pub foreign: crate::model::BatchTotals,
+}
+
+impl ClassTotals {
+    /// The totals of `batch` from its records, split by [`CardClass::of_record`].
+    pub fn of(batch: u32, records: &[TxnRecord]) -> ClassTotals {
+        let of_class = |c: CardClass| {
+            crate::model::BatchTotals::of(
+                batch,
+                records.iter().filter(|r| CardClass::of_record(r) == c),
+            )
+        };
+        ClassTotals {
+            domestic: of_class(CardClass::Domestic),
+            foreign: of_class(CardClass::Foreign),
+        }
+    }
+}
+
+/// One class's 30 digits of UnionPay's settlement totals: debit amount n12, debit count n3,
+/// credit amount n12, credit count n3 (amounts modulo 10^12 and counts modulo 1000, as wide as
+/// the wire allows; the host compares the same way).
+pub fn class_totals_digits(t: &crate::model::BatchTotals) -> String {
+    format!(
+        "{:012}{:03}{:012}{:03}",
+        t.debit_amount % 1_000_000_000_000,
+        t.debit_count % 1000,
+        t.credit_amount % 1_000_000_000_000,
+        t.credit_count % 1000
+    )
+}
+
+/// Field 48 of a settlement request (0500) in the profile's layout: UnionPay's 62 digits
+/// (domestic then foreign, [`class_totals_digits`] each followed by a result digit `0`, which
+/// the host's answer replaces) or the 31 digits of [`settlement_field48`].
+pub fn settlement_request_field48(
+    layout: TotalsLayout,
+    batch: u32,
+    records: &[TxnRecord],
+) -> String {
+    match layout {
+        TotalsLayout::DomesticForeign => {
+            let t = ClassTotals::of(batch, records);
+            format!(
+                "{}0{}0",
+                class_totals_digits(&t.domestic),
+                class_totals_digits(&t.foreign)
+            )
+        }
+        TotalsLayout::Single => settlement_field48(&crate::model::BatchTotals::of(batch, records)),
+    }
+}
+
+/// One record of a multi-record batch upload: card class n2, the transaction's STAN n6, its PAN
+/// n20 (right-aligned, zero-filled; 20 zeros when the terminal keeps no card for it, e.g. a
+/// transaction from before issue 20) and amount n12. After public UnionPay POS code: the
+/// Basewin terminal's `formatField48` and the bestpay host's `M_BatchSendChecker`
+/// (docs/messages.md).
+pub fn upload_record(r: &TxnRecord) -> String {
+    let pan = r.card.as_ref().map_or("", |c| c.pan.expose());
+    format!(
+        "{}{:06}{:0>20}{:012}",
+        CardClass::of_record(r).code(),
+        r.stan % 1_000_000,
+        pan,
+        r.amount % 1_000_000_000_000
+    )
+}
+
+/// Field 48 of a multi-record batch upload: the record count n2, then the records
+/// ([`upload_record`]); at most [`RECORDS_PER_UPLOAD`] per message.
+pub fn upload_field48(records: &[TxnRecord]) -> String {
+    let mut s = format!("{:02}", records.len());
+    for r in records {
+        s.push_str(&upload_record(r));
+    }
+    s
+}
+
+/// A record of a multi-record batch upload as the host reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UploadedRecord {
+    /// `00` domestic, `01` foreign.
+    pub class: String,
+    /// The transaction's STAN.
+    pub stan: u32,
+    /// The PAN (zero-filled to 20 digits on the wire; the filler is removed here).
+    pub pan: String,
+    /// Amount in minor units.
+    pub amount: u64,
+}
+
+impl fmt::Debug for UploadedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pan = Pan::new(&self.pan).map_or_else(|_| "?".to_owned(), |p| p.masked());
+        f.debug_struct("UploadedRecord")
+            .field("class", &self.class)
+            .field("stan", &self.stan)
+            .field("pan", &pan)
+            .field("amount", &self.amount)
+            .finish()
+    }
+}
+
+/// Reads field 48 of a multi-record batch upload (host side); `None` when the count is not
+/// 1 to [`RECORDS_PER_UPLOAD`], the length is not the count's, or a record is not digits.
+pub fn parse_upload_field48(f: &str) -> Option<Vec<UploadedRecord>> {
+    let count: usize = f.get(..2)?.parse().ok()?;
+    let body = f.get(2..)?;
+    if !(1..=RECORDS_PER_UPLOAD).contains(&count)
+        || body.len() != count * 40
+        || !body.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    (0..count)
+        .map(|i| {
+            let r = body.get(i * 40..(i + 1) * 40)?;
+            let pan = r.get(8..28)?.trim_start_matches('0').to_owned();
+            Some(UploadedRecord {
+                class: r.get(..2)?.to_owned(),
+                stan: r.get(2..8)?.parse().ok()?,
+                pan,
+                amount: r.get(28..40)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// [`verify_mac`] on a message read in place: the MAC input is a slice of the frame (message
+/// range) or the listed fields' wire bytes as received.
+pub fn verify_mac_view(
+    profile: &Profile,
+    mak: MacKey<'_>,
+    v: &smartpos_iso8583::MessageView<'_>,
+) -> bool {
+    let Some(got) = v.field(profile.mac_field).and_then(|f| f.as_bytes()) else {
+        return false;
+    };
+    let input = match &profile.mac_range {
+        MacRange::Message => v.mac_input(profile.mac_field).map(<[u8]>::to_vec),
+        MacRange::Fields(list) => {
+            let mut input = Vec::new();
+            for &f in list {
+                if let Some(r) = v.field(f) {
+                    input.extend_from_slice(r.wire_with_prefix());
+                }
+            }
+            Some(input)
+        }
+    };
+    // A module that fails counts as a MAC that does not verify: the answer is not trusted.
+    let want = input.and_then(|i| match mak.mac(profile, MacDirection::Response, &i) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("response MAC could not be computed: {e}");
+            None
+        }
+    });
+    want.is_some_and(|w| mac::verify(&w, got))
 }
 
 /// Field 48 of a settlement request: debit count (n3), debit amount (n12), credit count (n3),
 /// credit amount (n12), then `0` (totals in the terminal's currency). The counts are three
 /// digits wide on the wire, so they are sent modulo 1000; the host compares them modulo 1000
-/// and compares the amounts in full.
+/// and compares the amounts in full. The `single` layout of `[settlement] totals`.
 pub fn settlement_field48(t: &crate::model::BatchTotals) -> String {
     format!(
         "{:03}{:012}{:03}{:012}0",
@@ -1124,12 +1502,165 @@ pub enum SettlementResult {
 }
 
 impl SettlementResult {
-    /// Reads the result from a response's field 48.
+    /// Reads the result from a response's field 48 (its last character).
     pub fn from_field48(f: Option<&str>) -> SettlementResult {
         match f.and_then(|s| s.chars().last()) {
             Some('1') => SettlementResult::Balanced,
             Some('2') => SettlementResult::NotBalanced,
             _ => SettlementResult::Error,
         }
+    }
+
+    /// The result of a 0510: `95` (reconcile error, ISO 8583:1987 field 39) is "not
+    /// balanced"; with `00`, field 48 says, in the profile's layout. UnionPay's 62 digits carry
+    /// one result per card class (characters 31 and 62): `2` in either is "not balanced", and
+    /// each must otherwise be `1` (balanced) or `0` (nothing of that class to reconcile); a
+    /// 31-digit answer is read by its last character. `None`: the host refused (another code).
+    pub fn of_reply(
+        layout: TotalsLayout,
+        response_code: &str,
+        field48: Option<&str>,
+    ) -> Option<SettlementResult> {
+        match response_code {
+            "95" => return Some(SettlementResult::NotBalanced),
+            "00" => {}
+            _ => return None,
+        }
+        let f = field48.unwrap_or_default();
+        if layout == TotalsLayout::Single || f.len() < 62 {
+            return Some(SettlementResult::from_field48(field48));
+        }
+        let results = [f.as_bytes().get(30), f.as_bytes().get(61)];
+        Some(if results.contains(&Some(&b'2')) {
+            SettlementResult::NotBalanced
+        } else if results.iter().all(|r| matches!(r, Some(b'0' | b'1'))) {
+            SettlementResult::Balanced
+        } else {
+            SettlementResult::Error
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CardOnFile, TxnState};
+
+    fn record(stan: u32, amount: u64, pan: Option<&str>) -> TxnRecord {
+        TxnRecord {
+            reference: format!("000001{stan:06}"),
+            kind: TxnKind::Sale,
+            state: TxnState::Approved,
+            amount,
+            currency: "156".into(),
+            stan,
+            batch: 1,
+            local_time: "101010".into(),
+            local_date: "1122".into(),
+            rrn: None,
+            auth_code: None,
+            response_code: None,
+            original_ref: None,
+            idempotency_key: None,
+            operator: None,
+            pan_masked: pan.and_then(|p| Pan::new(p).ok()).map(|p| p.masked()),
+            entry_mode: Some("072".into()),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            card: pan.and_then(CardOnFile::from_text),
+        }
+    }
+
+    #[test]
+    fn settlement_answers_are_read_in_the_profiles_layout() {
+        use SettlementResult::{Balanced, Error, NotBalanced};
+        let dom = "000000003500002000000000000000";
+        let fgn = "000000000700001000000000000000";
+        let of = |layout, rc, f: &str| SettlementResult::of_reply(layout, rc, Some(f));
+        let df = TotalsLayout::DomesticForeign;
+        assert_eq!(of(df, "00", &format!("{dom}1{fgn}1")), Some(Balanced));
+        assert_eq!(of(df, "00", &format!("{dom}1{fgn}0")), Some(Balanced));
+        assert_eq!(of(df, "00", &format!("{dom}2{fgn}1")), Some(NotBalanced));
+        assert_eq!(of(df, "00", &format!("{dom}1{fgn}2")), Some(NotBalanced));
+        assert_eq!(of(df, "00", &format!("{dom}3{fgn}1")), Some(Error));
+        assert_eq!(
+            of(df, "00", &format!("{dom}1")),
+            Some(Balanced),
+            "31 digits"
+        );
+        assert_eq!(of(df, "95", ""), Some(NotBalanced));
+        assert_eq!(of(df, "96", &format!("{dom}1{fgn}1")), None);
+        let single = TotalsLayout::Single;
+        assert_eq!(
+            of(single, "00", "0020000000040000000000000000001"),
+            Some(Balanced)
+        );
+        assert_eq!(
+            of(single, "00", "0020000000040000000000000000002"),
+            Some(NotBalanced)
+        );
+        assert_eq!(of(single, "95", ""), Some(NotBalanced));
+        assert_eq!(SettlementResult::of_reply(df, "00", None), Some(Error));
+    }
+
+    #[test]
+    fn upload_records_round_trip_and_bad_ones_are_refused() {
+        let recs = [
+            record(12, 1_000, Some("6222021234567890128")),
+            record(13, 250, Some("4761739001010010")),
+            record(14, 99, None),
+        ];
+        let f48 = upload_field48(&recs);
+        assert_eq!(f48.len(), 2 + 3 * 40);
+        assert_eq!(
+            f48.get(..42),
+            Some("030000001206222021234567890128000000001000"),
+        );
+        let back = parse_upload_field48(&f48).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!((back[1].class.as_str(), back[1].stan), ("01", 13));
+        assert_eq!(back[1].pan, "4761739001010010");
+        assert_eq!(back[2].pan, "", "no card on file: 20 zeros");
+        assert_eq!(back[2].amount, 99);
+        let debug = format!("{:?}", back[0]);
+        assert!(!debug.contains("6222021234567890128"), "{debug}");
+        for bad in [
+            "",
+            "0",
+            "00",
+            "09",
+            "01x",
+            &f48[..f48.len() - 1],
+            "010000001206222021234567890128000000001a00",
+        ] {
+            assert_eq!(parse_upload_field48(bad), None, "{bad:?}");
+        }
+        let nine: Vec<TxnRecord> = (1..=9).map(|i| record(i, 1, None)).collect();
+        assert_eq!(
+            parse_upload_field48(&upload_field48(&nine)),
+            None,
+            "at most 8"
+        );
+    }
+
+    #[test]
+    fn totals_split_domestic_and_foreign_by_iin() {
+        let recs = [
+            record(1, 1_000, Some("6222021234567890128")),
+            record(2, 2_500, Some("6222021234567890128")),
+            record(3, 700, Some("4761739001010010")),
+            record(4, 5, None),
+        ];
+        assert_eq!(
+            settlement_request_field48(TotalsLayout::DomesticForeign, 1, &recs),
+            "00000000350500300000000000000000000000007000010000000000000000"
+        );
+        assert_eq!(
+            settlement_request_field48(TotalsLayout::Single, 1, &recs),
+            "0040000000042050000000000000000"
+        );
+        assert_eq!(CardClass::of(Some("5413330089010434")), CardClass::Foreign);
+        assert_eq!(CardClass::of(Some("622202******0128")), CardClass::Domestic);
+        assert_eq!(CardClass::of(None), CardClass::Domestic);
     }
 }

@@ -79,6 +79,7 @@ pub fn bulk_record(i: u64, now_ms: i64, total: u64) -> TxnRecord {
         entry_mode: Some("071".into()),
         created_at_ms: at,
         updated_at_ms: at,
+        card: None,
     }
 }
 

@@ -275,7 +275,13 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         .map_err(|x| e(&x))?;
     show(&s2);
     let r = t
-        .refund_checked(&s2.record.reference, 3_000, Some("refund-1002-1"), None)
+        .refund_checked(
+            &s2.record.reference,
+            3_000,
+            Some("refund-1002-1"),
+            None,
+            None,
+        )
         .await
         .map_err(|x| e(&x))?;
     show(&r);

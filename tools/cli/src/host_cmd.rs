@@ -3,7 +3,7 @@
 use crate::tool::ToolError;
 use clap::Args;
 use smartpos_crypto::keys::TdesKey;
-use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, Ledger, TEST_TMK_HEX};
+use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, Ledger, SettlementAnswer, TEST_TMK_HEX};
 use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{Server, ServerConfig, TlsServerConfig, test_tls_config};
 use smartpos_txn::proto::Profile;
@@ -47,6 +47,13 @@ pub struct HostArgs {
     /// Seed of the fault picker (same seed and request order give the same faults).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How the host answers a settlement (0500) whose totals it does not agree with:
+    /// `field48` (00, and 2 in field 48's result digit), `95` (response code 95), or
+    /// `always-95` (95 to every settlement, even a balanced one). Either way the terminal
+    /// uploads the batch (0320) and ends it.
+    #[arg(long, value_name = "ANSWER", default_value = "field48",
+          value_parser = ["field48", "95", "always-95"])]
+    settlement_answer: String,
 }
 
 fn tls_config(arg: &str) -> Result<TlsServerConfig, ToolError> {
@@ -119,6 +126,8 @@ pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
             .with_dukpt_bdk(bdk)
             .map_err(|e| ToolError(format!("--bdk: {e}")))?;
     }
+    let answer: SettlementAnswer = args.settlement_answer.parse().map_err(ToolError)?;
+    acquirer.set_settlement_answer(answer);
     let tls = args.tls.as_deref().map(tls_config).transpose()?;
     let rt = crate::runtime()?;
     rt.block_on(async move {
@@ -186,9 +195,20 @@ pub fn ledger_json(ledger: &Ledger) -> serde_json::Value {
                 if let Some(s) = &t.script_results {
                     obj.insert("script_results".into(), s.clone().into());
                 }
+                // The operator code the request carried in field 63 ("" for blanks).
+                if let Some(o) = &t.operator {
+                    obj.insert("operator".into(), o.clone().into());
+                }
             }
             v
         })
         .collect();
-    serde_json::json!({ "transactions": txns })
+    let mut v = serde_json::json!({ "transactions": txns });
+    // Batch upload records (settlements the host did not agree with), PANs masked.
+    if !ledger.uploads.is_empty()
+        && let (Some(obj), Ok(u)) = (v.as_object_mut(), serde_json::to_value(&ledger.uploads))
+    {
+        obj.insert("uploads".into(), u);
+    }
+    v
 }

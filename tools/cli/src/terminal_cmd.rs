@@ -912,6 +912,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                     &a.reference,
                     a.amount,
                     a.idempotency_key.as_deref(),
+                    Some(&a.operator),
                     approval,
                 )
                 .await

@@ -825,3 +825,87 @@ fn init_takes_the_machines_utc_offset_by_default() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--utc-offset"), "{err}");
 }
+
+/// Issue 20: a refund advice (0220) carried three spaces in field 63 while the sale, void and
+/// completion carried the operator the command named. The host's ledger shows the operator
+/// code each request carried.
+#[test]
+fn refund_advice_carries_the_named_operator_in_field_63() {
+    let dir = tmp("op63");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &[]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    init_terminal(data, &addr, &["--no-login"]);
+    term_ok(data, &["signin"]);
+    let sale = term_ok(data, &["sale", "--amount", "5000", "--operator", "07"]);
+    let r = sale["reference"].as_str().unwrap().to_owned();
+    term_ok(
+        data,
+        &[
+            "refund",
+            "--ref",
+            &r,
+            "--amount",
+            "1000",
+            "--operator",
+            "07",
+        ],
+    );
+    let l = common::term_ok_ledger(&ledger);
+    let txns = l["transactions"].as_array().unwrap();
+    let operator_of = |kind: &str| {
+        txns.iter()
+            .find(|t| t["kind"] == kind)
+            .map(|t| t["operator"].clone())
+            .unwrap()
+    };
+    assert_eq!(operator_of("sale"), "07", "{l}");
+    assert_eq!(
+        operator_of("refund"),
+        "07",
+        "the refund advice's field 63: {l}"
+    );
+}
+
+/// Issue 20: a host that answers 95 to the settlement gets the batch upload and the end of
+/// batch, and the batch closes (before: the settlement failed with 95 and settling again only
+/// sent the 0500 again).
+#[test]
+fn settle_against_a_host_that_answers_95_uploads_the_batch() {
+    let dir = tmp("settle95");
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &["--settlement-answer", "always-95"]);
+    let data = dir.join("t1");
+    let data = data.as_path();
+    init_terminal(data, &addr, &["--no-login"]);
+    term_ok(data, &["signin"]);
+    let a = term_ok(data, &["sale", "--amount", "1000"]);
+    term_ok(data, &["sale", "--amount", "2500"]);
+    let s = term_ok(data, &["settle"]);
+    assert_eq!(s["balanced"], false, "{s}");
+    assert_eq!(s["uploaded"], 2, "{s}");
+    assert_eq!(s["debit_count"], 2, "{s}");
+    let batch = s["settled_batch"].as_u64().unwrap();
+    let l = common::term_ok_ledger(&ledger);
+    let uploads = l["uploads"].as_array().unwrap();
+    assert_eq!(uploads.len(), 2, "{l}");
+    assert!(
+        uploads
+            .iter()
+            .all(|u| u["known"] == true && u["batch"] == batch),
+        "{l}"
+    );
+    assert_eq!(uploads[0]["stan"], a["stan"], "{l}");
+    assert_eq!(uploads[0]["pan_masked"], "622202*********0128", "{l}");
+    assert!(
+        !std::fs::read_to_string(&ledger)
+            .unwrap()
+            .contains("6222021234567890128")
+    );
+    // The batch moved on: the next settlement is of the next batch.
+    term_ok(data, &["sale", "--amount", "300"]);
+    let s = term_ok(data, &["settle"]);
+    assert_eq!(s["settled_batch"].as_u64(), Some(batch + 1), "{s}");
+    assert_eq!(s["uploaded"], 1, "{s}");
+}

@@ -47,6 +47,19 @@
 //! answer is `25` when no transaction matches, `30` when field 55 lacks the tag, `12` for a
 //! 0620 with another 60.3.
 //!
+//! # Settlement (0500) and batch upload (0320)
+//! The host totals its approved sales and completions (debits) and refunds (credits) of the
+//! terminal's batch (60.2) and compares them with field 48 in the profile's layout: `cup`'s 62
+//! digits, domestic cards (UnionPay's `62` range, [`proto::CardClass`]) then foreign, or 31
+//! digits (`[settlement] totals = "single"`). It answers with its own totals and a result
+//! digit per class, `1` balanced or `2` not, and response code `00`; how it answers a batch it
+//! does not agree with is [`SettlementAnswer`] (`smartpos host --settlement-answer`).
+//! A batch upload (0320, 60.3 `201`) is recorded in [`Ledger::uploads`]: the records of field
+//! 48 (count n2, then class n2, STAN n6, PAN n20, amount n12 each; a malformed field 48 is
+//! answered `30`), or with `[settlement] upload = "per-transaction"` the one transaction of
+//! the message (original STAN from 61.2, amount from 4). A record sent twice (a settlement
+//! resumed after a crash) is kept once. The end of batch (60.3 `202`) is answered `00`.
+//!
 //! Response-code meanings follow ISO 8583:1987 field 39 and the UnionPay POS specification.
 
 use crate::fault::FaultSet;
@@ -114,6 +127,15 @@ pub struct LedgerEntry {
     /// advice (0620, 60.3 = `951`) for this transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_results: Option<String>,
+    /// The operator code the request carried in field 63 (its first three characters, trailing
+    /// spaces removed: three spaces read as `""`); `None` when the request had no field 63.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Whether the card is foreign (outside UnionPay's `62` range, [`proto::CardClass`]): it
+    /// counts in the foreign totals of a 62-digit settlement. From the request's PAN (field 2
+    /// or 35), else the original's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
 }
 
 /// The host's ledger.
@@ -121,6 +143,61 @@ pub struct LedgerEntry {
 pub struct Ledger {
     /// Every financial request the host processed, in arrival order.
     pub transactions: Vec<LedgerEntry>,
+    /// Every record of a batch upload (0320, 60.3 `201`), once each, in arrival order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<UploadEntry>,
+}
+
+/// One uploaded record of a batch upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadEntry {
+    /// Terminal id.
+    pub tid: String,
+    /// The batch the upload was for (60.2).
+    pub batch: u32,
+    /// The transaction's STAN.
+    pub stan: u32,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// The record's card class: `00` domestic, `01` foreign (`None` for a per-transaction
+    /// upload, which names no class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// The record's PAN, masked (first six, last four); `None` when it carried none (zeros).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pan_masked: Option<String>,
+    /// Whether the host approved a transaction with this STAN and amount in that batch.
+    pub known: bool,
+}
+
+/// How the host answers a settlement (0500).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SettlementAnswer {
+    /// `00`, and in field 48 the host's totals with `2` for each class that does not
+    /// balance (`1` for one that does). The default.
+    #[default]
+    InField48,
+    /// `95` (reconcile error) when the totals do not balance, `00` as above when they do.
+    Code95,
+    /// `95` to every settlement, whatever the totals: a host that always wants the batch
+    /// upload.
+    Always95,
+}
+
+impl std::str::FromStr for SettlementAnswer {
+    type Err = String;
+
+    /// `field48`, `95` or `always-95`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "field48" => Ok(SettlementAnswer::InField48),
+            "95" => Ok(SettlementAnswer::Code95),
+            "always-95" => Ok(SettlementAnswer::Always95),
+            other => Err(format!(
+                "unknown settlement answer {other:?} (field48, 95, always-95)"
+            )),
+        }
+    }
 }
 
 /// The ledger file (`smartpos host --ledger FILE`): the ledger, and each terminal's working keys
@@ -172,6 +249,7 @@ struct State {
     answered: HashMap<(String, u32, String, u8), Message>,
     rrn_seq: u64,
     batch_seq: u32,
+    settlement_answer: SettlementAnswer,
 }
 
 /// The acquirer host.
@@ -299,6 +377,11 @@ impl Acquirer {
     /// A copy of the ledger.
     pub fn ledger(&self) -> Ledger {
         self.lock().ledger.clone()
+    }
+
+    /// Sets how the host answers settlements from now on.
+    pub fn set_settlement_answer(&self, answer: SettlementAnswer) {
+        self.lock().settlement_answer = answer;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -481,6 +564,7 @@ impl Acquirer {
             500 => self.settle(st, &tid, batch, msg, resp),
             320 => {
                 let code = match nmic.as_str() {
+                    "201" => self.record_upload(st, &tid, batch, msg),
                     "202" => {
                         st.batch_seq += 1;
                         "00"
@@ -570,6 +654,12 @@ impl Acquirer {
                     }
                 }
                 if kind != "balance" && !kind.is_empty() {
+                    let foreign = match request_pan(msg) {
+                        Some(pan) => {
+                            proto::CardClass::of(Some(pan.expose())) == proto::CardClass::Foreign
+                        }
+                        None => Self::find_original(st, &tid, msg).is_some_and(|o| o.foreign),
+                    };
                     st.ledger.transactions.push(LedgerEntry {
                         tid: tid.clone(),
                         stan,
@@ -588,6 +678,10 @@ impl Acquirer {
                         original_rrn: msg.text(37).map(str::to_owned),
                         tc: None,
                         script_results: None,
+                        operator: msg
+                            .text(63)
+                            .map(|o| o.get(..3).unwrap_or(o).trim_end().to_owned()),
+                        foreign,
                     });
                 }
                 resp
@@ -825,6 +919,8 @@ impl Acquirer {
         resp
     }
 
+    /// Answers a 0500: the host's totals of the terminal's batch against field 48, in the
+    /// profile's layout, answered as [`SettlementAnswer`] says.
     fn settle(
         &self,
         st: &mut State,
@@ -833,34 +929,114 @@ impl Acquirer {
         msg: &Message,
         mut resp: Message,
     ) -> Message {
-        let mut t = (0u32, 0u64, 0u32, 0u64);
-        for e in st
-            .ledger
-            .transactions
-            .iter()
-            .filter(|e| e.tid == tid && e.batch == batch && e.status == HostStatus::Approved)
-        {
-            match e.kind.as_str() {
-                "sale" | "completion" => {
-                    t.0 += 1;
-                    t.1 += e.amount;
+        // (debit count, debit amount, credit count, credit amount) per class.
+        let totals = |foreign: Option<bool>| {
+            let mut t = smartpos_txn::model::BatchTotals::default();
+            for e in st.ledger.transactions.iter().filter(|e| {
+                e.tid == tid
+                    && e.batch == batch
+                    && e.status == HostStatus::Approved
+                    && foreign.is_none_or(|f| e.foreign == f)
+            }) {
+                match e.kind.as_str() {
+                    "sale" | "completion" => {
+                        t.debit_count += 1;
+                        t.debit_amount += e.amount;
+                    }
+                    "refund" => {
+                        t.credit_count += 1;
+                        t.credit_amount += e.amount;
+                    }
+                    _ => {}
                 }
-                "refund" => {
-                    t.2 += 1;
-                    t.3 += e.amount;
-                }
-                _ => {}
             }
-        }
-        let ours = format!("{:03}{:012}{:03}{:012}", t.0 % 1000, t.1, t.2 % 1000, t.3);
+            t
+        };
         let theirs = msg.text(48).unwrap_or_default();
-        let balanced = theirs.get(0..30) == Some(ours.as_str());
-        resp.set(
-            48,
-            format!("{ours}{}", if balanced { '1' } else { '2' }).into_bytes(),
-        );
-        resp.set(39, b"00".to_vec());
+        let digit = |ok: bool| if ok { '1' } else { '2' };
+        let (answer, balanced) = match self.profile.settlement.totals {
+            proto::TotalsLayout::DomesticForeign => {
+                let dom = proto::class_totals_digits(&totals(Some(false)));
+                let fgn = proto::class_totals_digits(&totals(Some(true)));
+                let dom_ok = theirs.get(0..30) == Some(dom.as_str());
+                let fgn_ok = theirs.get(31..61) == Some(fgn.as_str());
+                (
+                    format!("{dom}{}{fgn}{}", digit(dom_ok), digit(fgn_ok)),
+                    dom_ok && fgn_ok,
+                )
+            }
+            proto::TotalsLayout::Single => {
+                let ours = proto::settlement_field48(&totals(None));
+                let ours = ours.get(..30).unwrap_or_default().to_owned();
+                let ok = theirs.get(0..30) == Some(ours.as_str());
+                (format!("{ours}{}", digit(ok)), ok)
+            }
+        };
+        resp.set(48, answer.into_bytes());
+        let code = match (st.settlement_answer, balanced) {
+            (SettlementAnswer::Always95, _) | (SettlementAnswer::Code95, false) => "95",
+            _ => "00",
+        };
+        resp.set(39, code.as_bytes().to_vec());
         resp
+    }
+
+    /// Records the transactions of a batch upload (0320, 60.3 `201`); the response code.
+    fn record_upload(&self, st: &mut State, tid: &str, batch: u32, msg: &Message) -> &'static str {
+        let records: Vec<(u32, u64, Option<String>, Option<String>)> = match msg.text(48) {
+            Some(f48) => match proto::parse_upload_field48(f48) {
+                Some(rs) => rs
+                    .into_iter()
+                    .map(|r| {
+                        let pan = smartpos_types::Pan::new(&r.pan).ok().map(|p| p.masked());
+                        (r.stan, r.amount, Some(r.class), pan)
+                    })
+                    .collect(),
+                None => {
+                    log::warn!("host: malformed batch upload record field 48");
+                    return "30";
+                }
+            },
+            // Per transaction: the original's STAN in 61.2, its amount in 4.
+            None => {
+                let stan = msg
+                    .text(61)
+                    .and_then(|f| f.get(6..12))
+                    .and_then(|s| s.parse().ok());
+                let amount = msg.text(4).and_then(|a| a.parse().ok());
+                match (stan, amount) {
+                    (Some(s), Some(a)) => vec![(s, a, None, None)],
+                    _ => return "30",
+                }
+            }
+        };
+        for (stan, amount, class, pan_masked) in records {
+            if st
+                .ledger
+                .uploads
+                .iter()
+                .any(|u| u.tid == tid && u.batch == batch && u.stan == stan)
+            {
+                continue;
+            }
+            let known = st.ledger.transactions.iter().any(|e| {
+                e.tid == tid
+                    && e.batch == batch
+                    && e.stan == stan
+                    && e.amount == amount
+                    && e.status == HostStatus::Approved
+            });
+            st.ledger.uploads.push(UploadEntry {
+                tid: tid.to_owned(),
+                batch,
+                stan,
+                amount,
+                class,
+                pan_masked,
+                known,
+            });
+        }
+        "00"
     }
 }
 
@@ -943,6 +1119,17 @@ fn chip_check(msg: &Message) -> Option<ChipCheck> {
             })
         }
     }
+}
+
+/// The PAN of a request: field 2, or from the track 2 in 35.
+fn request_pan(msg: &Message) -> Option<smartpos_types::Pan> {
+    msg.text(2)
+        .and_then(|p| smartpos_types::Pan::new(p).ok())
+        .or_else(|| {
+            msg.text(35)
+                .and_then(smartpos_types::Track2::new)
+                .and_then(|t| t.pan())
+        })
 }
 
 /// Whether the card's expiry (field 14, or the track 2 in 35) is before this month.

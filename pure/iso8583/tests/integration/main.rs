@@ -3,6 +3,8 @@
 mod support;
 
 mod arbitrary_bytes;
+mod jpos_iso87b;
 mod limits;
 mod reference_cup;
 mod round_trip;
+mod view;

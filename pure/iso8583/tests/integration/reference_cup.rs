@@ -135,3 +135,25 @@ fn iso87a_sale_round_trips_in_iso87b() {
     );
     assert_eq!(Dialect::iso87b().unpack(&binary).unwrap(), msg);
 }
+
+#[test]
+fn cup_defines_58_and_59_as_binary_lllvar() {
+    // UnionPay POS messages carrying 59 did not decode at all before (issue 20).
+    let mut m = reference::cup_sale();
+    m.set(58, b"\x01\x02\x03".to_vec())
+        .set(59, b"A2001123456789012345678901".to_vec());
+    let packed = Dialect::cup().pack(&m).unwrap();
+    let text = hex::encode(&packed);
+    // LLL prefixes in BCD, the bytes as they are.
+    assert!(text.contains("0003010203"), "{text}");
+    assert!(text.contains("0026413230303131"), "{text}");
+    let back = Dialect::cup().unpack(&packed).unwrap();
+    assert_eq!(back.get(59), m.get(59));
+    assert_eq!(back.get(58), m.get(58));
+    for n in [
+        2, 3, 4, 11, 12, 13, 14, 15, 22, 23, 25, 26, 32, 35, 36, 37, 38, 39, 41, 42, 44, 48, 49,
+        52, 53, 54, 55, 58, 59, 60, 61, 62, 63, 64,
+    ] {
+        assert!(Dialect::cup().field(n).is_some(), "cup lacks field {n}");
+    }
+}

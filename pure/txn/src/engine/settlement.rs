@@ -1,17 +1,25 @@
-//! Settlement: the totals (0500), and when the host does not balance, the batch upload (0320,
-//! one per approved record) and the end of batch. The step reached is journaled before each
-//! request, so an interrupted settlement resumes where it stopped.
+//! Settlement: the totals (0500), and when the host does not balance (it answers `95`, or its
+//! field 48 says `2`), the batch upload (0320, 60.3 `201`: up to eight records in field 48 with
+//! the `cup` profile, one transaction per message with `[settlement] upload =
+//! "per-transaction"`) and the end of batch (0320, 60.3 `202`). The step reached is journaled
+//! before each request, so an interrupted settlement resumes where it stopped.
 
 use super::types::Op;
 use super::{Engine, OpError, Outcome, State};
 use crate::journal::{JournalOp, SettlementProgress, SettlementStep};
 use crate::model::{BatchTotals, Now, TxnKind, TxnRecord, TxnState};
-use crate::proto::{self, Ctx, MsgType, Reply, SettlementResult};
+use crate::proto::{self, Ctx, MsgType, Reply, SettlementResult, UploadLayout};
 
 impl Engine {
     /// Settles the open batch. `records` are the batch's transactions (the runtime's query);
     /// an interrupted settlement resumes at the step it reached.
     pub fn start_settle(&mut self, now: Now, records: Vec<TxnRecord>) {
+        self.start_settle_by(now, records, None);
+    }
+
+    /// [`Engine::start_settle`] by an operator, whose code the 0500 carries in field 63 (as
+    /// UnionPay POS terminals send it; docs/messages.md).
+    pub fn start_settle_by(&mut self, now: Now, records: Vec<TxnRecord>, operator: Option<String>) {
         let batch = self.counters.batch;
         let mut records: Vec<TxnRecord> =
             records.into_iter().filter(|r| r.batch == batch).collect();
@@ -33,23 +41,27 @@ impl Engine {
                 step,
                 balanced,
                 uploaded: 0,
+                operator,
             },
         );
     }
 
-    /// Sends the settlement's current step (totals, one upload record, end of batch), journaled first.
+    /// Sends the settlement's current step (totals, an upload, end of batch), journaled first.
     pub(super) fn settle_step(&mut self, now: Now) {
+        let conventions = self.cfg.profile.settlement;
         let Some(Op::Settle {
             batch,
             records,
-            totals,
             step,
+            operator,
             ..
         }) = self.op_mut()
         else {
             return;
         };
-        let (batch, totals) = (*batch, *totals);
+        let batch = *batch;
+        let operator = operator.clone();
+        let totals48 = proto::settlement_request_field48(conventions.totals, batch, records);
         let uploads: Vec<TxnRecord> = records.iter().filter(|r| uploadable(r)).cloned().collect();
         // Past the last record, the upload step becomes end-of-batch.
         if let SettlementStep::Upload { next } = *step
@@ -73,11 +85,29 @@ impl Engine {
                 let ctx = Ctx {
                     stan,
                     batch,
-                    field48: Some(proto::settlement_field48(&totals)),
+                    field48: Some(totals48),
+                    operator: operator.as_deref(),
                     ..Ctx::default()
                 };
                 proto::build(profile, id, MsgType::Settlement, &ctx)
                     .map(|m| (m, MsgType::Settlement))
+            }
+            SettlementStep::Upload { next } if conventions.upload == UploadLayout::Records => {
+                // The next records, up to eight, in field 48 of one 0320.
+                let from = next as usize;
+                let to = uploads.len().min(from + proto::RECORDS_PER_UPLOAD);
+                let Some(chunk) = uploads.get(from..to) else {
+                    self.finish(Err(OpError::Proto("upload index out of range".into())));
+                    return;
+                };
+                let ctx = Ctx {
+                    stan,
+                    batch,
+                    field48: Some(proto::upload_field48(chunk)),
+                    ..Ctx::default()
+                };
+                proto::build(profile, id, MsgType::BatchUpload, &ctx)
+                    .map(|m| (m, MsgType::BatchUpload))
             }
             SettlementStep::Upload { next } => {
                 let Some(rec) = uploads.get(next as usize) else {
@@ -127,8 +157,10 @@ impl Engine {
 
     /// The answer to the settlement's current step.
     pub(super) fn settle_reply(&mut self, now: Now, reply: Reply) {
+        let conventions = self.cfg.profile.settlement;
         let Some(Op::Settle {
             batch,
+            records,
             totals,
             step,
             balanced,
@@ -140,22 +172,27 @@ impl Engine {
         };
         match *step {
             SettlementStep::Totals => {
-                if reply.response_code != "00" {
-                    let code = reply.response_code;
-                    self.finish(Err(OpError::HostRefused { code }));
-                    return;
-                }
-                match SettlementResult::from_field48(reply.field48.as_deref()) {
-                    SettlementResult::Balanced => {
+                let result = SettlementResult::of_reply(
+                    conventions.totals,
+                    &reply.response_code,
+                    reply.field48.as_deref(),
+                );
+                match result {
+                    None => {
+                        let code = reply.response_code;
+                        self.finish(Err(OpError::HostRefused { code }));
+                    }
+                    Some(SettlementResult::Balanced) => {
                         let (b, t) = (*batch, *totals);
                         self.close_batch(b, true, t, 0);
                     }
-                    SettlementResult::NotBalanced => {
+                    Some(SettlementResult::NotBalanced) => {
+                        // 95, or a 2 in field 48: the host wants the details.
                         *balanced = false;
                         *step = SettlementStep::Upload { next: 0 };
                         self.settle_step(now);
                     }
-                    SettlementResult::Error => {
+                    Some(SettlementResult::Error) => {
                         self.finish(Err(OpError::HostRefused {
                             code: "settlement error".into(),
                         }));
@@ -164,14 +201,26 @@ impl Engine {
             }
             SettlementStep::Upload { next } => {
                 if reply.response_code != "00" {
-                    // The host did not take this record: stop here; the next settlement
-                    // resumes with the same record (the step is journaled).
+                    // The host did not take these records: stop here; the next settlement
+                    // resumes with the same records (the step is journaled).
                     let code = reply.response_code;
                     self.finish(Err(OpError::HostRefused { code }));
                     return;
                 }
-                *uploaded += 1;
-                *step = SettlementStep::Upload { next: next + 1 };
+                let remaining = records
+                    .iter()
+                    .filter(|r| uploadable(r))
+                    .count()
+                    .saturating_sub(next as usize);
+                let sent = match conventions.upload {
+                    UploadLayout::Records => remaining.min(proto::RECORDS_PER_UPLOAD),
+                    UploadLayout::PerTransaction => remaining.min(1),
+                };
+                let sent = u32::try_from(sent).unwrap_or(u32::MAX);
+                *uploaded = uploaded.saturating_add(sent);
+                *step = SettlementStep::Upload {
+                    next: next.saturating_add(sent),
+                };
                 self.settle_step(now);
             }
             SettlementStep::EndOfBatch => {

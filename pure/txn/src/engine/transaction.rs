@@ -10,7 +10,8 @@ use super::{
 };
 use crate::journal::JournalOp;
 use crate::model::{
-    Now, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState, reference,
+    CardOnFile, Now, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
+    reference,
 };
 use crate::proto::{self, CardData, Ctx, MsgType, Reply};
 
@@ -171,12 +172,19 @@ impl Engine {
             }
             _ => req.amount,
         };
+        // A void, refund, completion or cancel without the card presented again sends the card
+        // its original keeps, as keyed (`012`): field 22 and the card number, as UnionPay POS
+        // terminals do when the card need not be swiped again (docs/messages.md).
+        let card: Option<CardData> = req
+            .card
+            .clone()
+            .or_else(|| req.original.as_ref().and_then(proto::card_from_file));
         let ctx = Ctx {
             stan,
             batch,
             amount: (req.kind != TxnKind::Balance).then_some(amount),
             local: Some(now.local),
-            card: req.card.as_ref(),
+            card: card.as_ref(),
             original: req.original.as_ref(),
             operator: req.operator.as_deref(),
             field48: None,
@@ -241,14 +249,16 @@ impl Engine {
             original_ref: req.original.as_ref().map(|o| o.reference.clone()),
             idempotency_key: req.idempotency_key.clone(),
             operator: req.operator.clone(),
-            pan_masked: req
-                .card
+            pan_masked: card
                 .as_ref()
                 .and_then(CardData::effective_pan)
                 .map(|p| p.masked()),
-            entry_mode: req.card.as_ref().map(|c| c.entry_mode.clone()),
+            entry_mode: card.as_ref().map(CardData::entry_mode_with_pin),
             created_at_ms: now.unix_ms,
             updated_at_ms: now.unix_ms,
+            card: card.as_ref().and_then(|c| {
+                CardOnFile::of(c.pan.clone(), c.expiry.as_deref(), c.track2.as_ref())
+            }),
         };
         // An advice is delivered by the pending machinery; a reversible request gets an unarmed
         // reversal that only an ambiguous outcome arms.

@@ -332,6 +332,8 @@ pub(super) enum Op {
         step: SettlementStep,
         balanced: bool,
         uploaded: u32,
+        /// The operator who settles (field 63 of the 0500), if any.
+        operator: Option<String>,
     },
     Reverse {
         record: TxnRecord,

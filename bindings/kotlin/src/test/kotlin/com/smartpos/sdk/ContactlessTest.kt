@@ -70,10 +70,11 @@ class ContactlessTest {
                     val sending = tapEvents.indexOfFirst { it is TerminalEvent.Sending }
                     assertTrue(waiting in 0 until read && read < sending, "$tapEvents")
                     assertEquals(card.panMasked(), (tapEvents[read] as TerminalEvent.CardRead).panMasked)
-                    assertEquals("071", (tapEvents[read] as TerminalEvent.CardRead).entryMode)
+                    // Field 22's third digit: 2, no PIN block (issue 20; 071 before).
+                    assertEquals("072", (tapEvents[read] as TerminalEvent.CardRead).entryMode)
                     assertEquals(TxnKind.SALE, r.record.kind)
                     assertEquals(TxnState.APPROVED, r.record.state, "$profile")
-                    assertEquals("071", r.record.entryMode)
+                    assertEquals("072", r.record.entryMode)
                     assertEquals(card.panMasked(), r.record.panMasked)
                     assertTrue(tap.apdus.get() >= 3)
                     assertTrue(tap.threads.all { it.startsWith("smartpos-termin") }, "${tap.threads}")

@@ -50,7 +50,8 @@ class ReaderTest {
                             assertTrue(mpos.waitForCard(3_000u))
                             val r = t.saleContactless(1_200u, mpos.transport(), null, "ble-$loss")
                             assertEquals(TxnState.APPROVED, r.record.state, "loss $loss%")
-                            assertEquals("071", r.record.entryMode)
+                            // No PIN block: 072 (issue 20; 071 before).
+                            assertEquals("072", r.record.entryMode)
                             assertEquals(SimulatedCard(SimCardProfile.Visa).panMasked(), r.record.panMasked)
                         }
                     }

@@ -205,7 +205,8 @@ class PosViewModelSdkTest {
         assertEquals(listOf(1234L), taps)
         assertTrue("APDUs went through IsoDep", SimulatedCardIsoDep.apdus.get() >= 3)
         val record = terminal.transaction(txn.reference)!!
-        assertEquals("071", record.entryMode)
+        // Contactless without a PIN block: 072 (issue 20; 071 before).
+        assertEquals("072", record.entryMode)
         assertEquals("key-1", record.idempotencyKey)
         // The preview is the SDK's receipt text: masked PAN, 32 columns.
         val receipt = txn.receiptPreview!!
