@@ -27,11 +27,23 @@ enum Run {
 }
 
 fn child(journal: &Path, port: u16, crash: Option<(&str, u32)>, cmd: &[&str]) -> Run {
+    child_with(journal, port, crash, &[], cmd)
+}
+
+/// [`child`] with options after `--crash-at` (`--dukpt STORE_DIR`).
+fn child_with(
+    journal: &Path,
+    port: u16,
+    crash: Option<(&str, u32)>,
+    options: &[&str],
+    cmd: &[&str],
+) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_crash_child"));
     c.arg(journal).arg(port.to_string());
     if let Some((p, n)) = crash {
         c.arg("--crash-at").arg(format!("{p}:{n}"));
     }
+    c.args(options);
     c.args(cmd).stdout(Stdio::piped()).stderr(Stdio::null());
     let mut proc = c.spawn().expect("spawn crash_child");
     let out = proc.stdout.take().expect("stdout");
@@ -398,4 +410,101 @@ async fn kill_at_random_points_with_random_amounts_reconciles() {
         reps == 0 || killed > 0,
         "no repetition reached its kill point"
     );
+}
+
+/// TDES DUKPT (`profiles/dukpt-tdes.toml`): the terminal is killed right after a KSN was
+/// reserved (point `ksn_reserved`: the advanced counter durable in the secure store, the KSN
+/// not yet handed out) and right after a request went out; after restarts, recovery and the
+/// app's retries, the host never saw a KSN twice, the KSN reserved at the first kill never
+/// reached it, and journal and ledger reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dukpt_ksn_reserved_before_a_crash_is_never_reused() {
+    let profile =
+        smartpos_txn::proto::Profile::from_toml(include_str!("../../profiles/dukpt-tdes.toml"))
+            .unwrap();
+    let acquirer = Arc::new(
+        Acquirer::with_profile(
+            AcquirerConfig {
+                dialect: "iso87b".into(),
+                tmk: test_tmk(),
+                ledger_file: None,
+            },
+            profile,
+        )
+        .unwrap(),
+    );
+    let host = Arc::new(MutableHost::new(acquirer.clone()));
+    let server: ServerHandle = Server::bind(ServerConfig::default(), host.clone())
+        .await
+        .unwrap()
+        .spawn();
+    let port = server.local_addr().port();
+    let dir = temp_dir("crash-dukpt");
+    let j = dir.join("journal.db");
+    let jp = j.clone();
+    let store = dir.join("secrets").display().to_string();
+    let results = tokio::task::spawn_blocking(move || {
+        let opts = ["--dukpt", store.as_str()];
+        let run =
+            |crash: Option<(&str, u32)>, cmd: &[&str]| child_with(&jp, port, crash, &opts, cmd);
+        assert!(matches!(run(None, &["signin"]), Run::Done(r) if r.starts_with("signed_in")));
+        // Killed once the sale's KSN is reserved: nothing was journaled or sent.
+        let first = run(Some(("ksn_reserved", 1)), &["sale", "4200", "k-dukpt-1"]);
+        let retry = run(None, &["sale", "4200", "k-dukpt-1"]);
+        // Killed once the request went out: recovery reverses it under a KSN of its own.
+        let second = run(Some(("after_send", 1)), &["sale", "5200", "k-dukpt-2"]);
+        let _ = run(None, &["recover"]);
+        let again = run(None, &["sale", "5200", "k-dukpt-2"]);
+        let _ = run(None, &["recover"]);
+        (first, retry, second, again)
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(results.0, Run::Killed),
+        "ksn_reserved was not reached"
+    );
+    assert!(
+        matches!(&results.1, Run::Done(r) if r.ends_with("approved")),
+        "retry not approved"
+    );
+    assert!(
+        matches!(results.2, Run::Killed),
+        "after_send was not reached"
+    );
+    let seen = acquirer.dukpt_ksns_seen();
+    let counters: Vec<u32> = seen
+        .iter()
+        .map(|k| {
+            let n = k.len();
+            (u32::from(k[n - 3]) << 16 | u32::from(k[n - 2]) << 8 | u32::from(k[n - 1])) & 0x1F_FFFF
+        })
+        .collect();
+    let mut unique = counters.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        counters.len(),
+        "a KSN reached the host twice: {counters:?}"
+    );
+    assert!(
+        !counters.contains(&1),
+        "the KSN reserved at the kill went out: {counters:?}"
+    );
+    assert_eq!(counters.first(), Some(&2), "{counters:?}");
+    assert!(
+        counters.len() >= 3,
+        "sale, sale, reversal at least: {counters:?}"
+    );
+    let journal = Journal::open(&j, &JournalKey::new([5; 32])).unwrap();
+    let records = journal.all().unwrap();
+    let diffs = reconcile(&records, &acquirer.ledger(), TID, false);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    assert!(
+        journal.pending().unwrap().is_empty(),
+        "pending left after recovery"
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

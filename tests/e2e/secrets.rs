@@ -696,3 +696,240 @@ async fn no_pin_digits_pin_block_or_key_through_the_security_modules() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A PIN pad typing [`PIN`] (the simulator's TEST PIN is 1234, so the host declines `55`:
+/// the audit only needs the block made and sent).
+struct LongPin;
+
+impl smartpos_terminal::card::PinEntry for LongPin {
+    fn pin(&mut self, _: &str, _: u64) -> smartpos_terminal::card::PinInput {
+        smartpos_terminal::card::PinInput::Digits(Pin::new(PIN).unwrap())
+    }
+}
+
+/// In-memory secure store (the DUKPT state and nothing else).
+#[derive(Default)]
+struct MemStore(Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+impl smartpos_terminal::store::SecureStore for MemStore {
+    fn get(
+        &self,
+        name: &str,
+    ) -> Result<Option<smartpos_terminal::store::Zeroizing<Vec<u8>>>, String> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .map(smartpos_terminal::store::Zeroizing::new))
+    }
+    fn put(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+}
+
+/// The key options (issue 18): a TDES DUKPT terminal and an SM4 terminal sell (keyed, and a
+/// PIN card through the app's PIN pad); no log line, error, outcome, event, journal file or
+/// support bundle holds the PIN, a PIN block, the BDK, the initial key, a DUKPT register or
+/// derived key, the DUKPT state, or an SM4 working key (clear or under the TMK).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dukpt_or_sm4_secret_in_logs_errors_outcomes_journal_or_bundle() {
+    use smartpos_crypto::dukpt::{DukptScheme, DukptTxn};
+    use smartpos_crypto::module::{SecurityModule, SoftwareModule};
+    use smartpos_terminal::dukpt_store::{self, SecureDukptStore};
+    let cap = capture();
+    let mut secrets = Secrets::default();
+    let mut texts = Texts::default();
+    secrets.add("pin", PIN);
+    secrets.add("tmk", TEST_TMK_HEX);
+    secrets.add("tdes bdk", smartpos_sim::keys::TEST_TDES_BDK);
+    secrets.add("tdes ipek", smartpos_sim::keys::TEST_TDES_IPEK);
+    secrets.add_bytes("journal key", &JOURNAL_KEY);
+    let dir = temp_dir("secrets-keys");
+    for name in ["dukpt-tdes", "unionpay-sm4"] {
+        let text = std::fs::read_to_string(format!(
+            "{}/../profiles/{name}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let profile = Profile::from_toml(&text).unwrap();
+        let acquirer = Arc::new(
+            Acquirer::with_profile(
+                AcquirerConfig {
+                    dialect: String::new(),
+                    tmk: test_tmk(),
+                    ledger_file: None,
+                },
+                profile.clone(),
+            )
+            .unwrap(),
+        );
+        let host = Arc::new(MutableHost::new(acquirer.clone()));
+        let server = Server::bind(ServerConfig::default(), host.clone())
+            .await
+            .unwrap()
+            .spawn();
+        let store: Arc<dyn smartpos_terminal::store::SecureStore> = Arc::new(MemStore::default());
+        let mut module = SoftwareModule::new(test_tmk());
+        if profile.keys.dukpt().is_some() {
+            let (ipek, ksn) = smartpos_sim::keys::test_initial_key(DukptScheme::Tdes);
+            dukpt_store::load_initial_key(
+                store.as_ref(),
+                DukptScheme::Tdes,
+                &hex::decode(ipek).unwrap(),
+                &hex::decode(ksn).unwrap(),
+            )
+            .unwrap();
+            let dev = dukpt_store::load_device(store.as_ref(), DukptScheme::Tdes)
+                .unwrap()
+                .unwrap();
+            module = module.with_dukpt(dev, Box::new(SecureDukptStore::new(store.clone())));
+        } else {
+            let sm4 = smartpos_crypto::sm4::Sm4Key::new(test_tmk().expose()).unwrap();
+            module = module.with_sm4_master(0, sm4);
+        }
+        let module: Arc<dyn SecurityModule> = Arc::new(module);
+        let mut cfg = config(server.local_addr().port(), 2_000);
+        cfg.dialect = profile.dialect.name().to_owned();
+        let path = dir.join(format!("{name}.db"));
+        let mut t = Terminal::open_with_module(
+            cfg,
+            Some(profile.clone()),
+            &path,
+            module,
+            &JournalKey::new(JOURNAL_KEY),
+        )
+        .unwrap();
+        let frames: Arc<Mutex<Vec<Frame>>> = Arc::default();
+        let f2 = frames.clone();
+        t.set_probe(move |p| match p {
+            Probe::BeforeSend(b) => f2.lock().unwrap().push((true, b.to_vec())),
+            Probe::Received(b) => f2.lock().unwrap().push((false, b.to_vec())),
+            _ => {}
+        });
+        let events: Arc<Mutex<Vec<String>>> = Arc::default();
+        let e2 = events.clone();
+        t.set_listener(move |e| e2.lock().unwrap().push(format!("{e:?}")));
+        t.sign_in("01").await.unwrap();
+        let keyed = t.sale(10_000, keyed_card(), Some("k-1"), None).await;
+        assert_eq!(
+            keyed.as_ref().unwrap().record.state,
+            TxnState::Approved,
+            "{name}"
+        );
+        texts.result(&keyed);
+        let mut card =
+            smartpos_sim::card::SimCard::new(smartpos_sim::card::CardProfile::PinRequired).unwrap();
+        let intent =
+            smartpos_tests::intent(smartpos_txn::TxnIntent::sale(2_000), Some("k-2"), None)
+                .unwrap();
+        let mut pad = LongPin;
+        let r = t
+            .transact(
+                intent,
+                smartpos_terminal::card::CardSource::OwnKernel {
+                    transport: &mut card,
+                    pin: Some(&mut pad),
+                },
+            )
+            .await;
+        let declined = r.as_ref().ok().and_then(|o| o.record.response_code.clone());
+        assert_eq!(declined.as_deref(), Some("55"), "{name}: {r:?}");
+        texts.result(&r);
+        texts.debug(&t.support_bundle());
+        texts.0.extend(events.lock().unwrap().iter().cloned());
+        // The secrets of this run: PIN blocks as sent, the keys behind them.
+        let sent: Vec<smartpos_iso8583::Message> = frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, f)| profile.dialect.unpack(f).ok())
+            .collect();
+        let blocks: Vec<Vec<u8>> = sent
+            .iter()
+            .filter_map(|m| m.get(52).map(<[u8]>::to_vec))
+            .collect();
+        assert!(!blocks.is_empty(), "{name}: no PIN block was sent");
+        for b in &blocks {
+            secrets.add_bytes(&format!("{name} pin block"), b);
+        }
+        if profile.keys.dukpt().is_some() {
+            let bdk = smartpos_sim::keys::test_bdk(DukptScheme::Tdes).unwrap();
+            let seen = acquirer.dukpt_ksns_seen();
+            assert!(seen.len() >= 2, "{seen:?}");
+            for ksn in seen {
+                let DukptTxn::Tdes(k) = DukptTxn::from_bdk(&bdk, &ksn).unwrap() else {
+                    unreachable!()
+                };
+                secrets.add_bytes("dukpt transaction key", k.transaction_key().expose());
+                secrets.add_bytes("dukpt pin key", k.pin_key().expose());
+                secrets.add_bytes("dukpt mac key", k.mac_request_key().expose());
+                secrets.add_bytes("dukpt response mac key", k.mac_response_key().expose());
+            }
+            let state = store.get(dukpt_store::DUKPT_STATE).unwrap().unwrap();
+            for (i, reg) in state[21..].chunks(16).enumerate() {
+                if reg.iter().any(|&b| b != 0) {
+                    secrets.add_bytes(&format!("dukpt register {i}"), reg);
+                }
+            }
+        } else {
+            let block = sent
+                .iter()
+                .find_map(|m| {
+                    (m.mti.0 == 810)
+                        .then(|| m.get(62).map(<[u8]>::to_vec))
+                        .flatten()
+                })
+                .expect("SM4 sign-in answer");
+            let tmk = smartpos_sim::keys::sm4_tmk(&test_tmk()).unwrap();
+            for (i, entry) in block.chunks(20).enumerate() {
+                secrets.add_bytes(&format!("sm4 key {i} under tmk"), &entry[..16]);
+                let key =
+                    smartpos_crypto::sm4::unwrap_working_key(&tmk, &entry[..16], &entry[16..])
+                        .unwrap();
+                secrets.add_bytes(&format!("sm4 working key {i}"), key.expose());
+            }
+        }
+        drop(t);
+        server.shutdown().await;
+        // The journal files hold none of it either (as bytes or hex), except the sign-in's
+        // key block under the TMK, which the journal keeps by design (ADR 4: reinstalled into
+        // the module on open), as for TDES working keys.
+        let bytes = journal_bytes(&dir);
+        for (what, s) in secrets.0.iter().filter(|(w, _)| !w.ends_with("under tmk")) {
+            let raw = hex::decode(s).unwrap_or_default();
+            assert!(
+                !contains(&bytes, s.as_bytes()) && (raw.len() < 8 || !contains(&bytes, &raw)),
+                "{name}: journal holds the {what}"
+            );
+        }
+    }
+    let lines = cap
+        .lines
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut leaks = Vec::new();
+    for (source, items) in [("log", &lines), ("formatted", &texts.0)] {
+        for s in items {
+            let found = secrets.found_in(s);
+            if !found.is_empty() {
+                leaks.push(format!("{source}: {found:?} in {s:.200}"));
+            }
+        }
+    }
+    println!(
+        "key options secrets audit: {} log lines, {} formatted values, {} secrets, {} leaks",
+        lines.len(),
+        texts.0.len(),
+        secrets.0.len(),
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -54,6 +54,11 @@ pub struct TerminalConfig {
     /// Offset of the terminal's local time from UTC, minutes (fields 12/13).
     #[uniffi(default = 0)]
     pub utc_offset_minutes: i32,
+    /// An acquirer profile (TOML text, `docs/profiles.md`) used instead of the built-in
+    /// `dialect`: message layout, MAC, and the key options (working keys or DUKPT, SM4, PIN
+    /// block format). `None`: the built-in profile named by `dialect`.
+    #[uniffi(default = None)]
+    pub profile_toml: Option<String>,
 }
 
 /// TLS settings of the host link.
@@ -430,6 +435,20 @@ pub struct Diagnosis {
 // Kotlin input → core.
 
 impl TerminalConfig {
+    /// The profile: [`TerminalConfig::profile_toml`] loaded and checked, or the built-in one
+    /// of `dialect`.
+    pub(crate) fn profile(&self) -> Result<smartpos_txn::proto::Profile, SmartPosError> {
+        use smartpos_txn::proto::Profile;
+        match &self.profile_toml {
+            Some(text) => {
+                Profile::from_toml(text).map_err(|e| SmartPosError::config(format!("profile: {e}")))
+            }
+            None => Profile::by_name(&self.dialect).ok_or_else(|| {
+                SmartPosError::config(format!("unknown dialect {:?}", self.dialect))
+            }),
+        }
+    }
+
     /// The core configuration, with the client certificate's key taken from `store` when the
     /// record names a certificate without its key.
     pub(crate) fn to_core_with(
@@ -1623,6 +1642,7 @@ mod tests {
             connect_timeout_ms: 1000,
             response_timeout_ms: 1000,
             utc_offset_minutes: 0,
+            profile_toml: None,
         };
         assert!(matches!(cfg.to_core(), Err(SmartPosError::Config { .. })));
         let plain = TerminalConfig { tls: None, ..cfg };
@@ -1660,6 +1680,7 @@ mod tests {
             mid: "898100012340001".into(),
             host: "127.0.0.1:1".into(),
             dialect: "cup".into(),
+            profile_toml: None,
             currency: "156".into(),
             tls: Some(tls.clone()),
             connect_timeout_ms: 1000,

@@ -235,6 +235,7 @@ mod tests {
                 connect_timeout_ms: 2_000,
                 response_timeout_ms: 5_000,
                 utc_offset_minutes: 480,
+                profile_toml: None,
             };
             let terminal = Self::open_in(&config, &dir);
             block_on(terminal.sign_in("01".into())).expect("sign in");

@@ -30,7 +30,7 @@ use crate::security::{ForeignModule, SecurityModule};
 use crate::stats;
 use smartpos_terminal::TerminalError;
 use smartpos_terminal::card::{self as core_card, CardSource};
-use smartpos_terminal::store::{load_journal_key, load_keys, load_module};
+use smartpos_terminal::store::{load_journal_key, load_keys, load_module_for};
 use smartpos_txn::TxnIntent;
 use smartpos_txn::model;
 use std::future::Future;
@@ -149,8 +149,19 @@ impl Terminal {
         smartpos_terminal::files::owner_only_dir(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
-        let (module, journal_key) = load_module(&StoreAdapter(Arc::clone(&store)))?;
-        Terminal::open_guarded(cfg, None, dir, module, &journal_key, store, card_reader)
+        // The software module for the profile's keys: SM4 master, the stored DUKPT device.
+        let profile = config.profile()?;
+        let (module, journal_key) =
+            load_module_for(Arc::new(StoreAdapter(Arc::clone(&store))), &profile)?;
+        Terminal::open_guarded(
+            cfg,
+            Some(profile),
+            dir,
+            module,
+            &journal_key,
+            store,
+            card_reader,
+        )
     }
 
     /// Opens the terminal like [`Terminal::open`], with its keys in the app's
@@ -174,7 +185,16 @@ impl Terminal {
         })?;
         let journal_key = load_journal_key(&StoreAdapter(Arc::clone(&store)))?;
         let module = Arc::new(ForeignModule(security_module));
-        Terminal::open_guarded(cfg, None, dir, module, &journal_key, store, card_reader)
+        let profile = config.profile()?;
+        Terminal::open_guarded(
+            cfg,
+            Some(profile),
+            dir,
+            module,
+            &journal_key,
+            store,
+            card_reader,
+        )
     }
 }
 

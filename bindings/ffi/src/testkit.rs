@@ -170,6 +170,45 @@ impl HostSimulator {
             ledger_file: None,
         })
         .map_err(SmartPosError::config)?;
+        self.start_acquirer(acquirer, tls, faults)
+    }
+
+    /// Starts the host for an acquirer profile (TOML text, `docs/profiles.md`) like
+    /// [`HostSimulator::start`]: a DUKPT profile is served with its scheme's TEST BDK, an SM4
+    /// profile with the TEST TMK as its SM4 master key.
+    pub fn start_with_profile(
+        &self,
+        profile_toml: String,
+        tls: bool,
+        fault_plan: Option<String>,
+    ) -> Result<String, SmartPosError> {
+        stats::call();
+        let faults = plan(fault_plan.as_deref())?;
+        let profile = smartpos_txn::proto::Profile::from_toml(&profile_toml)
+            .map_err(|e| SmartPosError::config(format!("profile: {e}")))?;
+        let tmk = TdesKey::new(&tmk_bytes())
+            .map_err(|e| SmartPosError::internal(format!("TEST TMK: {e}")))?;
+        let acquirer = Acquirer::with_profile(
+            AcquirerConfig {
+                dialect: String::new(),
+                tmk,
+                ledger_file: None,
+            },
+            profile,
+        )
+        .map_err(SmartPosError::config)?;
+        self.start_acquirer(acquirer, tls, faults)
+    }
+}
+
+impl HostSimulator {
+    /// Serves `acquirer` on a free loopback port (the common end of the `start*` methods).
+    fn start_acquirer(
+        &self,
+        acquirer: Acquirer,
+        tls: bool,
+        faults: FaultPlan,
+    ) -> Result<String, SmartPosError> {
         let host = Arc::new(SimHost {
             acquirer: Arc::new(acquirer),
             drop_next: AtomicU32::new(0),
@@ -180,7 +219,10 @@ impl HostSimulator {
         *self.lock_running() = Some(running);
         Ok(addr)
     }
+}
 
+#[uniffi::export]
+impl HostSimulator {
     /// Restarts the server on the same port with another fault plan (`None`: no faults),
     /// keeping the ledger and the issued working keys.
     pub fn set_fault_plan(&self, fault_plan: Option<String>) -> Result<(), SmartPosError> {
@@ -374,6 +416,38 @@ pub fn test_client_certificate_pem() -> Vec<u8> {
 pub fn test_client_key_pem() -> Vec<u8> {
     stats::call();
     smartpos_sim::net::TEST_CLIENT_KEY_PEM.to_vec()
+}
+
+/// Loads the TEST DUKPT initial key and KSN of a DUKPT profile's scheme (TOML text) into
+/// `store`, as `smartpos terminal init --profile` does: the key the simulator's TEST BDK
+/// derives. The key itself stays in Rust; only the DUKPT registers reach the store. A test
+/// device only: a production DUKPT key is injected into the PED.
+#[uniffi::export]
+pub fn load_test_dukpt_key(
+    store: Arc<dyn SecureStore>,
+    profile_toml: String,
+) -> Result<(), SmartPosError> {
+    stats::call();
+    let profile = smartpos_txn::proto::Profile::from_toml(&profile_toml)
+        .map_err(|e| SmartPosError::config(format!("profile: {e}")))?;
+    let scheme = profile
+        .keys
+        .dukpt()
+        .map(|d| d.scheme)
+        .ok_or_else(|| SmartPosError::config("the profile has no DUKPT scheme"))?;
+    let (key, ksn) = smartpos_sim::keys::test_initial_key(scheme);
+    let hex = |h: &str| {
+        smartpos_types::hex::decode(h)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| SmartPosError::internal(format!("TEST key: {e}")))
+    };
+    smartpos_terminal::dukpt_store::load_initial_key(
+        &crate::callbacks::StoreAdapter(store),
+        scheme,
+        &hex(key)?,
+        &hex(ksn)?,
+    )
+    .map_err(|e| SmartPosError::config(e.to_string()))
 }
 
 /// A secure store in Rust memory holding the simulator's TEST TMK: the key never reaches

@@ -191,6 +191,7 @@ pub fn card_data(
         icc: Some(SecretBytes::new(o.icc_data.as_bytes().to_vec())),
         pin_block,
         card_decides: false,
+        ksn: None,
     })
 }
 
@@ -397,6 +398,7 @@ pub fn read_certified(
             .then(|| SecretBytes::new(card.icc_data.as_bytes().to_vec())),
         pin_block,
         card_decides: decides && mode == EntryMode::ContactChip,
+        ksn: None,
     };
     Ok(CertifiedRead {
         card: data,

@@ -21,6 +21,8 @@
 //!   settings and the development store, narrowed on open when found wider.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
+//! - `dukpt_store.rs`: the DUKPT state (the durable transaction counter) in the secure store,
+//!   rewritten before each KSN goes out.
 //! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys): the download from the
 //!   host and the set kept in the journal ([`Terminal::download_params`],
 //!   [`Terminal::terminal_params`], [`Terminal::set_terminal_params`]).
@@ -34,6 +36,7 @@
 //!   a classification of each failure by whether a sent request may have reached the host.
 
 pub mod card;
+pub mod dukpt_store;
 pub mod files;
 pub mod guard;
 pub mod host_answers;

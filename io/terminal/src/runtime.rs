@@ -19,8 +19,7 @@ use crate::printing::{
 };
 use crate::safety::Safety;
 use smartpos_crypto::keys::TdesKey;
-use smartpos_crypto::module::{KeyRef, SecurityModule, SoftwareModule};
-use smartpos_crypto::pinblock::PinBlockFormat;
+use smartpos_crypto::module::{DukptKsn, KeyRef, ModuleError, SecurityModule, SoftwareModule};
 use smartpos_emv::certified::{CardDecision, CertifiedKernel, EntryMode};
 use smartpos_emv::kernel::{CryptogramType, Cvm, KernelConfig, issuer_response};
 use smartpos_receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
@@ -469,11 +468,27 @@ impl Terminal {
 
     /// How this terminal's PIN blocks are made: by its security module, under the working PIK,
     /// ISO 9564 format 0.
-    fn pin_blocks(&self) -> PinBlocks<'_> {
+    fn pin_blocks(&self, ksn: Option<DukptKsn>) -> PinBlocks<'_> {
         PinBlocks {
             module: self.engine.security_module().as_ref(),
-            key: KeyRef::Working,
-            format: PinBlockFormat::Iso0,
+            key: ksn.map_or(KeyRef::Working, KeyRef::Dukpt),
+            format: self.engine.config().profile.keys.pin_format,
+        }
+    }
+
+    /// DUKPT profiles: the KSN a card's PIN block is made under, reserved in the security
+    /// module (which stores the advanced counter before it returns) before the card is read;
+    /// the request then goes out under the same KSN. `None` for other profiles.
+    fn reserve_pin_ksn(&self) -> Result<Option<DukptKsn>, TerminalError> {
+        if self.engine.config().profile.keys.dukpt().is_none() {
+            return Ok(None);
+        }
+        match self.engine.security_module().dukpt_next() {
+            Ok(k) => Ok(Some(k)),
+            Err(ModuleError::DukptExhausted) => Err(TerminalError::Op(OpError::DukptExhausted)),
+            Err(e) => Err(TerminalError::Op(OpError::SecurityModule {
+                reason: e.to_string(),
+            })),
         }
     }
 
@@ -1050,7 +1065,9 @@ impl Terminal {
                         read.outcome.cvm == Cvm::OnlinePin,
                     ),
                 });
-                let card = card_data(&read, intent.amount, pin, self.pin_blocks())?;
+                let ksn = self.reserve_pin_ksn()?;
+                let mut card = card_data(&read, intent.amount, pin, self.pin_blocks(ksn))?;
+                card.ksn = ksn;
                 let info = contactless_info(&read);
                 self.run_card_txn(req(card), info, None).await
             }
@@ -1070,7 +1087,10 @@ impl Terminal {
                     self.entry_modes.clone(),
                 )?;
                 let decides = kind != TxnKind::Balance;
-                let read = read_certified(kernel, &request, pin, self.pin_blocks(), decides)?;
+                let ksn = self.reserve_pin_ksn()?;
+                let mut read =
+                    read_certified(kernel, &request, pin, self.pin_blocks(ksn), decides)?;
+                read.card.ksn = ksn;
                 self.emit(&Event::CardRead {
                     pan_masked: read
                         .card

@@ -279,6 +279,31 @@ pub fn load_module(
     Ok((Arc::new(SoftwareModule::new(tmk)), jk))
 }
 
+/// [`load_module`] for a profile's key options: with SM4 keys (`[keys] algorithm = "sm4"`) the
+/// TMK's 16 bytes are the SM4 master key at index 0; with DUKPT the module gets the device
+/// `init` stored (`dukpt_store.rs`) and saves every reservation back into `store`.
+pub fn load_module_for(
+    store: Arc<dyn SecureStore>,
+    profile: &smartpos_txn::proto::Profile,
+) -> Result<(Arc<dyn SecurityModule>, JournalKey), TerminalError> {
+    let (tmk, jk) = load_keys(store.as_ref())?;
+    let mut module = SoftwareModule::new(tmk.clone());
+    if profile.keys.cipher == smartpos_txn::profile::KeyCipher::Sm4 {
+        let sm4 = smartpos_crypto::sm4::Sm4Key::new(tmk.expose())
+            .map_err(|e| TerminalError::Config(format!("the TMK as an SM4 key: {e}")))?;
+        module = module.with_sm4_master(0, sm4);
+    }
+    if let Some(d) = profile.keys.dukpt() {
+        if let Some(device) = crate::dukpt_store::load_device(store.as_ref(), d.scheme)? {
+            let saver = crate::dukpt_store::SecureDukptStore::new(Arc::clone(&store));
+            module = module.with_dukpt(device, Box::new(saver));
+        } else {
+            log::warn!("no DUKPT key in the secure store: run init with the profile");
+        }
+    }
+    Ok((Arc::new(module), jk))
+}
+
 /// Loads and validates an acquirer profile file; every error is reported with its line.
 pub fn load_profile(path: &Path) -> Result<smartpos_txn::proto::Profile, TerminalError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -422,7 +447,13 @@ impl DataDir {
             }
         };
         let store = self.store();
-        let (module, jk) = load_module(&store)?;
+        let effective = match &profile {
+            Some(p) => p.clone(),
+            None => smartpos_txn::proto::Profile::by_name(&cfg.dialect).ok_or_else(|| {
+                TerminalError::Config(format!("unknown dialect {:?}", cfg.dialect))
+            })?,
+        };
+        let (module, jk) = load_module_for(std::sync::Arc::new(store.clone()), &effective)?;
         let mut t = Terminal::open_guarded(
             cfg,
             profile,

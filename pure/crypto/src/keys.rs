@@ -309,7 +309,7 @@ impl fmt::Debug for TdesKey {
 
 /// One block cipher with an `N`-byte block (DES/TDEA: 8, AES: 16), so ECB and CBC are written
 /// once for both.
-trait BlockCipher<const N: usize> {
+pub(crate) trait BlockCipher<const N: usize> {
     fn encrypt(&self, block: &mut [u8; N]);
     fn decrypt(&self, block: &mut [u8; N]);
 }
@@ -341,7 +341,7 @@ fn iv_block<const N: usize>(iv: &[u8]) -> Result<[u8; N], CryptoError> {
     Ok(to_block(iv))
 }
 
-fn ecb<const N: usize>(
+pub(crate) fn ecb<const N: usize>(
     c: &impl BlockCipher<N>,
     data: &[u8],
     encrypt: bool,
@@ -360,7 +360,7 @@ fn ecb<const N: usize>(
     Ok(out)
 }
 
-fn cbc_encrypt<const N: usize>(
+pub(crate) fn cbc_encrypt<const N: usize>(
     c: &impl BlockCipher<N>,
     iv: &[u8],
     data: &[u8],
@@ -376,7 +376,7 @@ fn cbc_encrypt<const N: usize>(
     Ok(out)
 }
 
-fn cbc_decrypt<const N: usize>(
+pub(crate) fn cbc_decrypt<const N: usize>(
     c: &impl BlockCipher<N>,
     iv: &[u8],
     data: &[u8],

@@ -1,5 +1,6 @@
 //! Message authentication codes: ANSI X9.9, ANSI X9.19 (ISO 9797-1 MAC algorithm 3), AES-CMAC,
-//! the China UnionPay POS "ECB" MAC, and constant-time [`verify`].
+//! the China UnionPay POS "ECB" MAC and its SM4 form ([`cup_sm4`]), and constant-time
+//! [`verify`].
 //!
 //! Every comparison of a received MAC against a computed one must go through [`verify`]: a
 //! byte-by-byte `==` leaks how many leading bytes matched through timing.
@@ -131,6 +132,29 @@ pub fn cup_ecb(key: &TdesKey, data: &[u8]) -> [u8; 8] {
     let mut e = to_block::<8>(&h);
     key.encrypt_block(&mut e);
     xor_in_place(&mut e, h.get(8..).unwrap_or_default());
+    key.encrypt_block(&mut e);
+    to_block::<8>(smartpos_types::hex::encode(&e).as_bytes())
+}
+
+/// The UnionPay national-algorithm POS MAC: the [`cup_ecb`] construction on 16-byte blocks
+/// with an SM4 MAK. UnionPay's specification itself is not public; the steps below are the ones
+/// public write-ups of it give (e.g. <https://blog.csdn.net/qq_31143595/article/details/97785248>,
+/// <https://blog.csdn.net/weixin_39142884/article/details/139765880>), and they mirror the DES
+/// algorithm step for step:
+/// 1. Pad the data with 0x00 to a multiple of 16 bytes and XOR all 16-byte blocks into R.
+/// 2. Expand R to 32 upper-case ASCII hex characters H.
+/// 3. E1 = SM4(MAK, H\[0..16\]); T = E1 XOR H\[16..32\]; E2 = SM4(MAK, T).
+/// 4. Expand E2 to 32 upper-case ASCII hex characters; the MAC is the first 8 of them, as 8
+///    ASCII bytes (field 64 is 8 bytes, as with DES).
+pub fn cup_sm4(key: &crate::sm4::Sm4Key, data: &[u8]) -> [u8; 8] {
+    let mut r = [0u8; 16];
+    for chunk in data.chunks(16) {
+        xor_in_place(&mut r, &to_block::<16>(chunk));
+    }
+    let h = smartpos_types::hex::encode(&r).into_bytes();
+    let mut e = to_block::<16>(&h);
+    key.encrypt_block(&mut e);
+    xor_in_place(&mut e, h.get(16..).unwrap_or_default());
     key.encrypt_block(&mut e);
     to_block::<8>(smartpos_types::hex::encode(&e).as_bytes())
 }

@@ -22,8 +22,10 @@
 //! where keys and KSNs travel. Errors never carry key bytes, PINs, PANs or blocks.
 
 use crate::CryptoError;
+use crate::dukpt::{DukptDevice, DukptScheme, DukptTxn};
 use crate::keys::{AesKey, TdesKey};
 use crate::pinblock::{self, Pin, PinBlockFormat};
+use crate::sm4::Sm4Key;
 use smartpos_types::{Pan, SecretBytes};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -364,11 +366,20 @@ pub trait SecurityModule: Send + Sync {
     fn dukpt_next(&self) -> Result<DukptKsn, ModuleError>;
 }
 
+/// Where the software module keeps its DUKPT state durably (the terminal runtime writes it to
+/// the app's secure store). `save` must not return before the state is durable: the module
+/// hands out a KSN only after it returned.
+pub trait DukptStore: Send + Sync {
+    /// Replaces the stored state (secret bytes: the device's key registers).
+    fn save(&self, state: &[u8]) -> Result<(), String>;
+}
+
 /// A key held by the software module.
 #[derive(Clone)]
 enum HeldKey {
     Tdes(TdesKey),
     Aes(AesKey),
+    Sm4(Sm4Key),
 }
 
 impl HeldKey {
@@ -376,6 +387,7 @@ impl HeldKey {
         match self {
             HeldKey::Tdes(_) => KeyAlgorithm::Tdes,
             HeldKey::Aes(_) => KeyAlgorithm::Aes,
+            HeldKey::Sm4(_) => KeyAlgorithm::Sm4,
         }
     }
 
@@ -392,7 +404,19 @@ impl HeldKey {
             HeldKey::Aes(k) => k
                 .decrypt_ecb(&w.ciphertext)
                 .map_err(|_| bad("not whole blocks of the master key's cipher"))?,
+            HeldKey::Sm4(k) => k
+                .decrypt_ecb(&w.ciphertext)
+                .map_err(|_| bad("not whole blocks of the master key's cipher"))?,
         });
+        // National-algorithm keys travel under a national-algorithm master only (UnionPay's
+        // SM4 terminals have an SM4 TMK); a TDES or AES master never unwraps an SM4 key.
+        if (w.algorithm == KeyAlgorithm::Sm4) != matches!(self, HeldKey::Sm4(_)) {
+            return Err(ModuleError::Unsupported(format!(
+                "{} working keys under a {} master key",
+                w.algorithm.name(),
+                self.algorithm().name()
+            )));
+        }
         match w.algorithm {
             KeyAlgorithm::Tdes => TdesKey::new(&clear)
                 .map(HeldKey::Tdes)
@@ -400,10 +424,9 @@ impl HeldKey {
             KeyAlgorithm::Aes => AesKey::new(&clear)
                 .map(HeldKey::Aes)
                 .map_err(|_| bad("an AES key is 16, 24 or 32 bytes")),
-            other => Err(ModuleError::Unsupported(format!(
-                "{} working keys",
-                other.name()
-            ))),
+            KeyAlgorithm::Sm4 => Sm4Key::new(&clear)
+                .map(HeldKey::Sm4)
+                .map_err(|_| bad("an SM4 key is 16 bytes")),
         }
     }
 
@@ -416,8 +439,16 @@ impl HeldKey {
                 k.encrypt_block(&mut b);
                 b.to_vec()
             }
+            HeldKey::Sm4(k) => k.check_block().to_vec(),
         }
     }
+}
+
+/// The software module's DUKPT device, its store, and the transaction it reserved last.
+struct HeldDukpt {
+    device: DukptDevice,
+    store: Box<dyn DukptStore>,
+    current: Option<DukptTxn>,
 }
 
 /// The software module's state.
@@ -425,9 +456,21 @@ impl HeldKey {
 struct Held {
     masters: Vec<(u32, HeldKey)>,
     working: Vec<(KeyRole, HeldKey)>,
+    dukpt: Option<HeldDukpt>,
 }
 
 impl Held {
+    /// The keys of the DUKPT transaction reserved last, if `ksn` is its KSN.
+    fn dukpt(&self, ksn: &DukptKsn) -> Result<&DukptTxn, ModuleError> {
+        let d = self.dukpt.as_ref().ok_or(ModuleError::NoDukptKey)?;
+        match &d.current {
+            Some(t) if t.ksn() == ksn.bytes() => Ok(t),
+            _ => Err(ModuleError::StaleKsn {
+                ksn: smartpos_types::hex::encode(ksn.bytes()),
+            }),
+        }
+    }
+
     fn working(&self, role: KeyRole) -> Result<&HeldKey, ModuleError> {
         self.working
             .iter()
@@ -463,6 +506,7 @@ impl SoftwareModule {
             held: Mutex::new(Held {
                 masters: vec![(0, HeldKey::Tdes(tmk))],
                 working: Vec::new(),
+                dukpt: None,
             }),
         }
     }
@@ -480,6 +524,36 @@ impl SoftwareModule {
         self
     }
 
+    /// Adds (or replaces) an SM4 master key at `index` (SM4 working keys are delivered under
+    /// it: UnionPay national-algorithm terminals).
+    pub fn with_sm4_master(self, index: u32, key: Sm4Key) -> Self {
+        self.put_master(index, HeldKey::Sm4(key));
+        self
+    }
+
+    /// Gives the module a DUKPT device (loaded from an initial key, or restored from the state
+    /// `store` keeps) and the store each reservation is saved to.
+    pub fn with_dukpt(self, device: DukptDevice, store: Box<dyn DukptStore>) -> Self {
+        self.lock().dukpt = Some(HeldDukpt {
+            device,
+            store,
+            current: None,
+        });
+        self
+    }
+
+    /// The DUKPT scheme and the counter the next reservation will use, if a device is loaded
+    /// (for status lines; the counter is not secret, it travels in every KSN).
+    pub fn dukpt_status(&self) -> Option<(DukptScheme, u32, bool)> {
+        self.lock().dukpt.as_ref().map(|d| {
+            (
+                d.device.scheme(),
+                d.device.counter(),
+                d.device.is_exhausted(),
+            )
+        })
+    }
+
     fn put_master(&self, index: u32, key: HeldKey) {
         let mut held = self.lock();
         held.masters.retain(|(i, _)| *i != index);
@@ -491,6 +565,64 @@ impl SoftwareModule {
         // update is one assignment), so a poisoned lock is still usable.
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The MAC of one DUKPT transaction, as the module computes it for the terminal and the host
+/// simulator for the host (one table for both): TDES takes X9.19 (or the UnionPay ECB MAC)
+/// under the X9.24-1 MAC request or response variant; AES takes CMAC under the X9.24-3 MAC
+/// generation (0x2000, requests) or verification (0x2001, responses) key, all 16 bytes.
+pub fn dukpt_mac(
+    txn: &DukptTxn,
+    direction: MacDirection,
+    method: MacMethod,
+    data: &[u8],
+) -> Result<Vec<u8>, ModuleError> {
+    use crate::dukpt::aes::KeyUsage;
+    match (txn, method) {
+        (DukptTxn::Tdes(t), MacMethod::X919 | MacMethod::CupEcb) => {
+            let k = match direction {
+                MacDirection::Request => t.mac_request_key(),
+                MacDirection::Response => t.mac_response_key(),
+            };
+            Ok(match method {
+                MacMethod::CupEcb => crate::mac::cup_ecb(&k, data).to_vec(),
+                _ => crate::mac::x9_19(&k, data, crate::mac::Padding::Method1)?.to_vec(),
+            })
+        }
+        (DukptTxn::Aes(a), MacMethod::Cmac) => {
+            let usage = match direction {
+                MacDirection::Request => KeyUsage::MacGeneration,
+                MacDirection::Response => KeyUsage::MacVerification,
+            };
+            Ok(crate::mac::aes_cmac(&a.working_key(usage)?, data).to_vec())
+        }
+        (t, m) => Err(ModuleError::Unsupported(format!(
+            "{m:?} MACs under {} keys",
+            t.scheme().name()
+        ))),
+    }
+}
+
+/// Data encryption under a DUKPT transaction's data key: TDES the X9.24-1 data request key,
+/// AES the X9.24-3 data encryption (0x3000) key.
+pub fn dukpt_encrypt_data(
+    txn: &DukptTxn,
+    mode: DataMode,
+    data: &[u8],
+) -> Result<Vec<u8>, ModuleError> {
+    Ok(match (txn, mode) {
+        (DukptTxn::Tdes(t), DataMode::Ecb) => t.data_request_key().encrypt_ecb(data)?,
+        (DukptTxn::Tdes(t), DataMode::CbcZeroIv) => {
+            t.data_request_key().encrypt_cbc(&[0; 8], data)?
+        }
+        (DukptTxn::Aes(a), m) => {
+            let k = a.working_key(crate::dukpt::aes::KeyUsage::DataEncrypt)?;
+            match m {
+                DataMode::Ecb => k.encrypt_ecb(data)?,
+                DataMode::CbcZeroIv => k.encrypt_cbc(&[0; 16], data)?,
+            }
+        }
+    })
 }
 
 fn check_value_ok(key: &HeldKey, cv: &[u8]) -> bool {
@@ -549,14 +681,14 @@ impl SecurityModule for SoftwareModule {
     fn mac(
         &self,
         key: KeyRef,
-        _direction: MacDirection,
+        direction: MacDirection,
         method: MacMethod,
         data: &[u8],
     ) -> Result<Vec<u8>, ModuleError> {
         let held = self.lock();
         let mak = match key {
             KeyRef::Working => held.working(KeyRole::Mak)?,
-            KeyRef::Dukpt(_) => return Err(ModuleError::NoDukptKey),
+            KeyRef::Dukpt(ksn) => return dukpt_mac(held.dukpt(&ksn)?, direction, method, data),
         };
         let unsupported = |m: MacMethod, k: &HeldKey| {
             ModuleError::Unsupported(format!("{m:?} MACs under {} keys", k.algorithm().name()))
@@ -568,6 +700,7 @@ impl SecurityModule for SoftwareModule {
             }
             (MacMethod::CupEcb, HeldKey::Tdes(k)) => Ok(crate::mac::cup_ecb(k, data).to_vec()),
             (MacMethod::Cmac, HeldKey::Aes(k)) => Ok(crate::mac::aes_cmac(k, data).to_vec()),
+            (MacMethod::CupEcb, HeldKey::Sm4(k)) => Ok(crate::mac::cup_sm4(k, data).to_vec()),
             (m, k) => Err(unsupported(m, k)),
         }
     }
@@ -582,11 +715,18 @@ impl SecurityModule for SoftwareModule {
             }
         };
         let held = self.lock();
+        let mut rng = pinblock::system_random();
         let pik = match request.key {
             KeyRef::Working => held.working(KeyRole::Pik)?,
-            KeyRef::Dukpt(_) => return Err(ModuleError::NoDukptKey),
+            KeyRef::Dukpt(ksn) => {
+                let pan = request.pan.ok_or(CryptoError::PanRequired {
+                    format: request.format.number(),
+                })?;
+                return Ok(held
+                    .dukpt(&ksn)?
+                    .pin_block(request.format, pin, pan, &mut rng)?);
+            }
         };
-        let mut rng = pinblock::system_random();
         match (request.format, pik) {
             (PinBlockFormat::Iso4, HeldKey::Aes(k)) => {
                 let pan = request.pan.ok_or(CryptoError::PanRequired { format: 4 })?;
@@ -604,6 +744,15 @@ impl SecurityModule for SoftwareModule {
                 expected: "TDES",
             }
             .into()),
+            // The national-algorithm block is format 0 widened to the SM4 block.
+            (PinBlockFormat::Iso0, HeldKey::Sm4(k)) => {
+                let pan = request.pan.ok_or(CryptoError::PanRequired { format: 0 })?;
+                Ok(pinblock::encrypt_sm4(k, pin, pan))
+            }
+            (format, HeldKey::Sm4(_)) => Err(ModuleError::Unsupported(format!(
+                "PIN block format {} under an SM4 PIN key (UnionPay's SM4 block is format 0)",
+                format.number()
+            ))),
         }
     }
 
@@ -616,18 +765,37 @@ impl SecurityModule for SoftwareModule {
         let held = self.lock();
         let tdk = match key {
             KeyRef::Working => held.working(KeyRole::Tdk)?,
-            KeyRef::Dukpt(_) => return Err(ModuleError::NoDukptKey),
+            KeyRef::Dukpt(ksn) => return dukpt_encrypt_data(held.dukpt(&ksn)?, mode, data),
         };
         Ok(match (tdk, mode) {
             (HeldKey::Tdes(k), DataMode::Ecb) => k.encrypt_ecb(data)?,
             (HeldKey::Tdes(k), DataMode::CbcZeroIv) => k.encrypt_cbc(&[0; 8], data)?,
             (HeldKey::Aes(k), DataMode::Ecb) => k.encrypt_ecb(data)?,
             (HeldKey::Aes(k), DataMode::CbcZeroIv) => k.encrypt_cbc(&[0; 16], data)?,
+            (HeldKey::Sm4(k), DataMode::Ecb) => k.encrypt_ecb(data)?,
+            (HeldKey::Sm4(k), DataMode::CbcZeroIv) => k.encrypt_cbc(&[0; 16], data)?,
         })
     }
 
     fn dukpt_next(&self) -> Result<DukptKsn, ModuleError> {
-        Err(ModuleError::NoDukptKey)
+        let mut held = self.lock();
+        let d = held.dukpt.as_mut().ok_or(ModuleError::NoDukptKey)?;
+        // The keys of the last reservation go first: whatever happens below, they are used no
+        // more.
+        d.current = None;
+        let txn = d.device.next_transaction().map_err(|e| match e {
+            CryptoError::DukptExhausted => ModuleError::DukptExhausted,
+            other => ModuleError::Crypto(other),
+        })?;
+        // Durable before the KSN is handed out: a crash after this point skips the counter,
+        // never repeats it. If the save fails the KSN is not handed out (and, never sent, may
+        // be taken again after a restart, which is harmless).
+        d.store
+            .save(d.device.to_bytes().expose())
+            .map_err(ModuleError::Storage)?;
+        let ksn = DukptKsn::new(&txn.ksn())?;
+        d.current = Some(txn);
+        Ok(ksn)
     }
 }
 
@@ -901,6 +1069,223 @@ mod tests {
             Err(ModuleError::Unsupported(_))
         ));
         assert_eq!(m.dukpt_next(), Err(ModuleError::NoDukptKey));
+    }
+
+    #[test]
+    fn sm4_working_keys_under_an_sm4_master_give_the_unionpay_mac_and_pin_block() {
+        let tmk = Sm4Key::new(&decode("1234567890ABCDEFABCDEF0987654321").unwrap()).unwrap();
+        let pik = Sm4Key::new(&[0x24; 16]).unwrap();
+        let mak = Sm4Key::new(&[0x81; 16]).unwrap();
+        let tdk = Sm4Key::new(&[0x42; 16]).unwrap();
+        let wrap = |role, k: &Sm4Key| {
+            let (ciphertext, cv) = crate::sm4::wrap_working_key(&tmk, k);
+            WrappedKey {
+                role,
+                algorithm: KeyAlgorithm::Sm4,
+                ciphertext: ciphertext.to_vec(),
+                check_value: cv.to_vec(),
+            }
+        };
+        let m = SoftwareModule::new(tk(TMK)).with_sm4_master(3, tmk.clone());
+        let delivery = KeyDelivery {
+            master_index: 3,
+            keys: vec![
+                wrap(KeyRole::Pik, &pik),
+                wrap(KeyRole::Mak, &mak),
+                wrap(KeyRole::Tdk, &tdk),
+            ],
+        };
+        // Under the TDES master at index 0 the SM4 keys are refused by name.
+        let mut at0 = delivery.clone();
+        at0.master_index = 0;
+        assert!(matches!(
+            m.install_working_keys(&at0),
+            Err(ModuleError::Unsupported(_))
+        ));
+        m.install_working_keys(&delivery).unwrap();
+        let data = b"0200 a national-algorithm message";
+        assert_eq!(
+            m.mac(
+                KeyRef::Working,
+                MacDirection::Request,
+                MacMethod::CupEcb,
+                data
+            )
+            .unwrap(),
+            crate::mac::cup_sm4(&mak, data).to_vec()
+        );
+        assert!(matches!(
+            m.mac(
+                KeyRef::Working,
+                MacDirection::Request,
+                MacMethod::X919,
+                data
+            ),
+            Err(ModuleError::Unsupported(_))
+        ));
+        let pan = Pan::new("6230606601007726888").unwrap();
+        let pin = Pin::new("123654").unwrap();
+        let mut req = PinRequest {
+            key: KeyRef::Working,
+            format: PinBlockFormat::Iso0,
+            pan: Some(&pan),
+            source: PinSource::Digits(&pin),
+        };
+        let block = m.pin_block(&req).unwrap();
+        assert_eq!(block.len(), 16);
+        assert_eq!(
+            pinblock::decrypt_sm4(&pik, block.expose(), &pan).unwrap(),
+            pin
+        );
+        req.format = PinBlockFormat::Iso3;
+        assert!(matches!(
+            m.pin_block(&req),
+            Err(ModuleError::Unsupported(_))
+        ));
+        let track = [0x37u8; 16];
+        assert_eq!(
+            m.encrypt_data(KeyRef::Working, DataMode::Ecb, &track)
+                .unwrap(),
+            tdk.encrypt_ecb(&track).unwrap()
+        );
+        let mut bad = delivery.clone();
+        bad.keys[0].check_value[0] ^= 1;
+        assert_eq!(
+            m.install_working_keys(&bad),
+            Err(ModuleError::KeyCheck { role: KeyRole::Pik })
+        );
+    }
+
+    /// A store that keeps what it was given, and can be made to fail.
+    #[derive(Clone, Default)]
+    struct MemStore {
+        saved: std::sync::Arc<Mutex<Vec<Vec<u8>>>>,
+        fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl DukptStore for MemStore {
+        fn save(&self, state: &[u8]) -> Result<(), String> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("disk full".into());
+            }
+            self.saved.lock().unwrap().push(state.to_vec());
+            Ok(())
+        }
+    }
+
+    fn tdes_dukpt_module(store: &MemStore) -> SoftwareModule {
+        let bdk = crate::dukpt::DukptBdk::new(
+            DukptScheme::Tdes,
+            &decode("0123456789ABCDEFFEDCBA9876543210").unwrap(),
+        )
+        .unwrap();
+        let ksn = decode("FFFF9876543210E00000").unwrap();
+        let ipek = bdk.initial_key(&ksn).unwrap();
+        let dev = DukptDevice::load(DukptScheme::Tdes, ipek.expose(), &ksn).unwrap();
+        SoftwareModule::new(tk(TMK)).with_dukpt(dev, Box::new(store.clone()))
+    }
+
+    #[test]
+    fn dukpt_next_saves_before_it_hands_out_a_ksn_and_the_keys_follow_the_ksn() {
+        let store = MemStore::default();
+        let m = tdes_dukpt_module(&store);
+        let k1 = m.dukpt_next().unwrap();
+        assert_eq!(
+            smartpos_types::hex::encode(k1.bytes()),
+            "FFFF9876543210E00001"
+        );
+        assert_eq!(store.saved.lock().unwrap().len(), 1);
+        // The saved state continues after counter 1.
+        let saved = store.saved.lock().unwrap()[0].clone();
+        let mut restored = DukptDevice::from_bytes(&saved).unwrap();
+        assert_eq!(restored.next_transaction().unwrap().counter(), 2);
+        // X9.24-1 A.4 counter 1 values through the module.
+        let pan = Pan::new("4012345678909").unwrap();
+        let pin = Pin::new("1234").unwrap();
+        let block = m
+            .pin_block(&PinRequest {
+                key: KeyRef::Dukpt(k1),
+                format: PinBlockFormat::Iso0,
+                pan: Some(&pan),
+                source: PinSource::Digits(&pin),
+            })
+            .unwrap();
+        assert_eq!(
+            smartpos_types::hex::encode(block.expose()),
+            "1B9C1845EB993A7A"
+        );
+        let mac = m
+            .mac(
+                KeyRef::Dukpt(k1),
+                MacDirection::Request,
+                MacMethod::X919,
+                b"4012345678909D987",
+            )
+            .unwrap();
+        assert_eq!(smartpos_types::hex::encode(&mac), "9CCC78173FC4FB64");
+        let mac = m
+            .mac(
+                KeyRef::Dukpt(k1),
+                MacDirection::Response,
+                MacMethod::X919,
+                b"4012345678909D987",
+            )
+            .unwrap();
+        assert_eq!(smartpos_types::hex::encode(&mac), "20364223C1FF00FA");
+        // The next reservation makes the old KSN stale.
+        let k2 = m.dukpt_next().unwrap();
+        assert_ne!(k1, k2);
+        assert!(matches!(
+            m.mac(
+                KeyRef::Dukpt(k1),
+                MacDirection::Request,
+                MacMethod::X919,
+                b"x"
+            ),
+            Err(ModuleError::StaleKsn { .. })
+        ));
+        assert!(matches!(
+            m.mac(
+                KeyRef::Dukpt(k2),
+                MacDirection::Request,
+                MacMethod::Cmac,
+                b"x"
+            ),
+            Err(ModuleError::Unsupported(_))
+        ));
+        // A failed save hands out no KSN and leaves no usable keys.
+        store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(m.dukpt_next(), Err(ModuleError::Storage(_))));
+        assert!(matches!(
+            m.mac(
+                KeyRef::Dukpt(k2),
+                MacDirection::Request,
+                MacMethod::X919,
+                b"x"
+            ),
+            Err(ModuleError::StaleKsn { .. })
+        ));
+        assert_eq!(m.dukpt_status().map(|s| s.0), Some(DukptScheme::Tdes));
+    }
+
+    #[test]
+    fn an_exhausted_dukpt_device_says_so() {
+        let store = MemStore::default();
+        let dev = {
+            let m = tdes_dukpt_module(&store);
+            m.dukpt_next().unwrap();
+            let mut s = store.saved.lock().unwrap()[0].clone();
+            // Move the stored device to its last counter (register of bit 11 present).
+            s[13..17].copy_from_slice(&0x1F_F800u32.to_be_bytes());
+            s[17..21].copy_from_slice(&(1u32 << 11).to_be_bytes());
+            DukptDevice::from_bytes(&s).unwrap()
+        };
+        let m = SoftwareModule::new(tk(TMK)).with_dukpt(dev, Box::new(store.clone()));
+        m.dukpt_next().unwrap();
+        assert_eq!(m.dukpt_next(), Err(ModuleError::DukptExhausted));
+        assert_eq!(m.dukpt_status().map(|s| s.2), Some(true));
+        let text = ModuleError::DukptExhausted.to_string();
+        assert!(text.contains("exhausted"), "{text}");
     }
 
     #[test]

@@ -12,9 +12,13 @@
 //! For format 4 the "clear block" of this module is the plain PIN field. Random fill comes from
 //! a caller-supplied `FnMut(&mut [u8])` (tests fix it) or [`system_random`] (ring); a caller may
 //! also give the literal fill with [`encode_with_fill`].
+//!
+//! UnionPay national-algorithm terminals use a 16-byte widening of format 0 under an SM4 PIK
+//! ([`encode_sm4`], [`encrypt_sm4`]).
 
 use crate::CryptoError;
 use crate::keys::{AesKey, TdesKey, to_block, xor_in_place};
+use crate::sm4::Sm4Key;
 use ring::rand::{SecureRandom, SystemRandom};
 use smartpos_types::{Pan, SecretBytes};
 use std::fmt;
@@ -459,6 +463,83 @@ pub fn decrypt_aes(key: &AesKey, block: &[u8], pan: &Pan) -> Result<Pin, CryptoE
     decode(PinBlockFormat::Iso4, field.expose(), Some(pan))
 }
 
+/// The 16-byte PIN block of UnionPay national-algorithm (SM4) terminals: ISO format 0 widened
+/// to the SM4 block. PIN field `0 L P..P F..F` (32 nibbles), PAN field 20 zero nibbles then the
+/// 12 rightmost PAN digits excluding the check digit; the clear block is their XOR. As with
+/// [`crate::mac::cup_sm4`], UnionPay's own specification is not public; this is the layout
+/// public write-ups give (e.g. <https://blog.csdn.net/M_Kerry/article/details/104625499>,
+/// "SM4 ECB + ANSI X9.8 with PAN": PIN 123654, PAN 6230606601007726888 give
+/// `06123654FFFFFFFFFFFF99FEFF88D977`).
+pub fn encode_sm4(pin: &Pin, pan: &Pan) -> SecretBytes {
+    let pin_digits = digits_of(pin.expose());
+    let len = pin_digits.len();
+    let mut block = Zeroizing::new(vec![0xFFu8; 16]);
+    put_nibbles(&mut block, 0, &[0, len as u8]);
+    put_nibbles(&mut block, 2, &pin_digits);
+    xor_in_place(&mut block[8..], &pan_field_iso0(pan));
+    SecretBytes::new(block.to_vec())
+}
+
+/// Decodes a clear 16-byte SM4 PIN block (see [`encode_sm4`]): control nibble 0, PIN length
+/// 4..=12, decimal digits, fill F.
+pub fn decode_sm4(clear: &[u8], pan: &Pan) -> Result<Pin, CryptoError> {
+    if clear.len() != 16 {
+        return Err(CryptoError::InputLength {
+            what: "SM4 PIN block",
+            expected: "16",
+            got: clear.len(),
+        });
+    }
+    let mut block = Zeroizing::new(clear.to_vec());
+    xor_in_place(&mut block[8..], &pan_field_iso0(pan));
+    let control = nibble_at(&block, 0);
+    if control != 0 {
+        return Err(CryptoError::PinBlockControl {
+            expected: 0,
+            got: control,
+        });
+    }
+    let len = nibble_at(&block, 1);
+    if !(4..=12).contains(&len) {
+        return Err(CryptoError::PinBlockPinLength { len });
+    }
+    let len = usize::from(len);
+    let mut pin = Zeroizing::new(String::with_capacity(len));
+    for pos in 2..2 + len {
+        let d = nibble_at(&block, pos);
+        if d > 9 {
+            return Err(CryptoError::PinBlockDigit);
+        }
+        pin.push(char::from(b'0' + d));
+    }
+    if !(2 + len..32).all(|pos| nibble_at(&block, pos) == 0x0F) {
+        return Err(CryptoError::PinBlockFill { format: 0 });
+    }
+    Pin::new(&pin)
+}
+
+/// Encodes and SM4-ECB encrypts the 16-byte national-algorithm PIN block under an SM4 PIK.
+pub fn encrypt_sm4(key: &Sm4Key, pin: &Pin, pan: &Pan) -> SecretBytes {
+    let clear = encode_sm4(pin, pan);
+    let mut b = Zeroizing::new(to_block::<16>(clear.expose()));
+    key.encrypt_block(&mut b);
+    SecretBytes::new(b.to_vec())
+}
+
+/// Decrypts (SM4-ECB) and decodes a 16-byte national-algorithm PIN block.
+pub fn decrypt_sm4(key: &Sm4Key, block: &[u8], pan: &Pan) -> Result<Pin, CryptoError> {
+    if block.len() != 16 {
+        return Err(CryptoError::InputLength {
+            what: "SM4 PIN block",
+            expected: "16",
+            got: block.len(),
+        });
+    }
+    let mut b = Zeroizing::new(to_block::<16>(block));
+    key.decrypt_block(&mut b);
+    decode_sm4(&b[..], pan)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,6 +682,32 @@ mod tests {
         assert_eq!(
             decode(PinBlockFormat::Iso0, &[0; 8], None),
             Err(CryptoError::PanRequired { format: 0 })
+        );
+    }
+
+    #[test]
+    fn sm4_pin_block_public_example_and_round_trip() {
+        let p = pan("6230606601007726888");
+        let pin = Pin::new("123654").unwrap();
+        let clear = encode_sm4(&pin, &p);
+        assert_eq!(he(clear.expose()), "06123654FFFFFFFFFFFF99FEFF88D977");
+        assert_eq!(decode_sm4(clear.expose(), &p).unwrap(), pin);
+        let k = Sm4Key::new(&[0x42; 16]).unwrap();
+        let enc = encrypt_sm4(&k, &pin, &p);
+        assert_eq!(enc.len(), 16);
+        assert_ne!(enc.expose(), clear.expose());
+        assert_eq!(decrypt_sm4(&k, enc.expose(), &p).unwrap(), pin);
+        // Another PAN gives another block and fails to decode (fill no longer F).
+        assert!(decrypt_sm4(&k, enc.expose(), &pan("6230606601007726896")).is_err());
+        assert!(matches!(
+            decrypt_sm4(&k, &enc.expose()[..8], &p),
+            Err(CryptoError::InputLength { got: 8, .. })
+        ));
+        let mut bad = hx("06123654FFFFFFFFFFFF99FEFF88D977").unwrap();
+        bad[4] ^= 0x01;
+        assert_eq!(
+            decode_sm4(&bad, &p),
+            Err(CryptoError::PinBlockFill { format: 0 })
         );
     }
 

@@ -761,6 +761,7 @@ static OP_ERRORS: &[Diagnosis] = &[
     d("op.key_check", C::Security, M::NotCharged, R::SafeToRetry, t("密钥校验失败", "Key check failed"), t("银行下发的密钥没有通过校验。", "The keys sent by the bank failed their check."), &[S_SIGN_IN, S_SERVICE]),
     d("op.key_block", C::Security, M::NotCharged, R::SafeToRetry, t("密钥数据有误", "Key data damaged"), t("银行下发的密钥数据不完整或格式不对。", "The key data sent by the bank is incomplete or malformed."), &[S_SIGN_IN, S_SERVICE]),
     d("op.proto", C::Software, M::NotCharged, R::SafeToRetry, t("终端无法生成交易数据", "Terminal could not build the message"), t("终端软件或参数有误，交易没有发出。", "A terminal software or setting problem; nothing was sent."), &[S_SERVICE]),
+    d("op.dukpt_exhausted", C::Security, M::NotCharged, R::ContactAcquirer, t("交易密钥已用完", "Transaction keys used up"), t("终端的交易密钥计数器（DUKPT）已用完，必须重新灌装初始密钥才能继续交易。这笔交易没有发出，顾客没有被扣款。", "The terminal's transaction key counter (DUKPT) is used up: a new initial key must be loaded before any more transactions. This one was not sent; the customer was not charged."), &[S_SERVICE]),
     d("op.not_sent", C::Network, M::NotCharged, R::SafeToRetry, t("未能连上银行", "Could not reach the bank"), t("交易没有发出，顾客没有被扣款。", "The transaction never left the terminal; the customer was not charged."), &[S_CHECK_NETWORK, S_RETRY]),
     d("op.security_module", C::Security, M::NotCharged, R::ContactAcquirer, t("安全模块故障", "Security module failed"), t("终端的安全模块（密码键盘）没有完成密钥操作，交易没有发出。", "The terminal's security module (PIN pad) could not complete a key operation; nothing was sent."), &[S_SERVICE]),
 ];
@@ -792,6 +793,7 @@ pub fn for_op_error(err: &OpError) -> Diagnosis {
         OpError::Proto(_) => op("op.proto"),
         OpError::NotSent => op("op.not_sent"),
         OpError::Params(_) => op("op.proto"),
+        OpError::DukptExhausted => op("op.dukpt_exhausted"),
         OpError::SecurityModule { .. } => op("op.security_module"),
         _ => GENERIC_REJECT.clone(),
     }
@@ -1371,6 +1373,7 @@ mod tests {
             (OpError::KeyBlock { reason: "x" }, "op.key_block"),
             (OpError::Proto("x".into()), "op.proto"),
             (OpError::NotSent, "op.not_sent"),
+            (OpError::DukptExhausted, "op.dukpt_exhausted"),
             (OpError::Rejected { reason: "x".into() }, "reject.other"),
         ];
         for (e, id) in cases {

@@ -14,8 +14,10 @@ use crate::proto::{
     self, Constant, Ctx, Identity, MsgType, PosConventions, SettlementConventions, Template,
     TotalsLayout, UploadLayout,
 };
+use smartpos_crypto::dukpt::DukptScheme;
 use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
 use smartpos_crypto::module::{KeyAlgorithm, KeyDelivery, WrappedKey};
+use smartpos_crypto::pinblock::PinBlockFormat;
 use smartpos_iso8583::{
     Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti, MtiEncoding, Pad,
     PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
@@ -38,6 +40,8 @@ pub enum MacAlgorithm {
     X919,
     /// ANSI X9.9 single-DES CBC-MAC, padding method 1; single-length MAK. `x9.9`.
     X99,
+    /// AES-CMAC, leftmost 8 bytes: AES DUKPT profiles only (`scheme = "dukpt-aes"`). `cmac`.
+    Cmac,
 }
 
 /// What the MAC covers.
@@ -56,8 +60,48 @@ pub use smartpos_crypto::module::KeyRole;
 /// One key of a block: its role, the key encrypted under the TMK, its check value.
 type KeyEntry<'b> = (KeyRole, &'b [u8], &'b [u8]);
 
+/// The cipher of the master key and of the working keys a sign-in delivers (`[keys]
+/// algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyCipher {
+    /// TDES (`tdes`, the default).
+    Tdes,
+    /// SM4, GB/T 32907 (`sm4`): UnionPay national-algorithm terminals; the TMK is an SM4 key,
+    /// the MAC is the SM4 form of the UnionPay ECB MAC, the PIN block the 16-byte SM4 block.
+    Sm4,
+}
+
+/// Where a DUKPT profile carries the KSN and what the derived keys protect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DukptLayout {
+    /// TDES (X9.24-1) or AES (X9.24-3).
+    pub scheme: DukptScheme,
+    /// The request field that carries the KSN (in every MACed request, and in every request
+    /// with a PIN block).
+    pub ksn_field: u8,
+    /// Whether the KSN travels as upper-case hex text (a text field) or raw bytes.
+    pub ksn_hex: bool,
+    /// Whether messages are MACed under the derived keys (`dukpt_mac`, default true); when
+    /// false the profile's messages carry no MAC at all.
+    pub mac: bool,
+}
+
+/// Where a transaction's keys come from (`[keys] scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyScheme {
+    /// Working keys delivered at sign-in under the master key (`tmk`, the default).
+    Working,
+    /// A key per transaction derived in the terminal (`dukpt-tdes`, `dukpt-aes`); no sign-in
+    /// key delivery.
+    Dukpt(DukptLayout),
+}
+
 /// How the sign-in response carries the working keys: each key encrypted under the TMK
-/// (TDES-ECB) followed by its check value (the first bytes of the key's encryption of zeros).
+/// (TDES-ECB, or SM4-ECB with `algorithm = "sm4"`) followed by its check value (the first bytes
+/// of the key's encryption of zeros); and the key options around it: the key scheme (working
+/// keys or DUKPT) and the PIN block format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLayout {
     /// Field of the sign-in response that holds the block (62).
@@ -70,9 +114,43 @@ pub struct KeyLayout {
     pub order: Vec<KeyRole>,
     /// Whether the block travels as upper-case hex text (a text field) or raw bytes.
     pub hex: bool,
+    /// Cipher of the master and working keys.
+    pub cipher: KeyCipher,
+    /// Working keys or DUKPT.
+    pub scheme: KeyScheme,
+    /// ISO 9564-1 PIN block format of field 52 (`pin_format`): 0 (default), 1 or 3 under a
+    /// TDES key, 4 under an AES key (AES DUKPT); SM4 keys use the 16-byte SM4 block (format 0).
+    pub pin_format: PinBlockFormat,
 }
 
 impl KeyLayout {
+    /// The DUKPT layout, when the scheme is DUKPT.
+    pub fn dukpt(&self) -> Option<&DukptLayout> {
+        match &self.scheme {
+            KeyScheme::Dukpt(d) => Some(d),
+            KeyScheme::Working => None,
+        }
+    }
+
+    /// The KSN as its field's content.
+    pub fn encode_ksn(&self, ksn: &[u8]) -> Vec<u8> {
+        match self.dukpt() {
+            Some(d) if d.ksn_hex => hex::encode(ksn).into_bytes(),
+            _ => ksn.to_vec(),
+        }
+    }
+
+    /// The KSN from its field's content (`None` when malformed or of the wrong length).
+    pub fn decode_ksn(&self, field: &[u8]) -> Option<Vec<u8>> {
+        let d = self.dukpt()?;
+        let ksn = if d.ksn_hex {
+            hex::decode(std::str::from_utf8(field).ok()?).ok()?
+        } else {
+            field.to_vec()
+        };
+        (ksn.len() == d.scheme.ksn_len()).then_some(ksn)
+    }
+
     /// The built-in layout: field 62, PIK MAK TDK, 16-byte keys, 4-byte check values.
     pub fn standard(hex: bool) -> KeyLayout {
         KeyLayout {
@@ -81,6 +159,9 @@ impl KeyLayout {
             kcv_len: 4,
             order: vec![KeyRole::Pik, KeyRole::Mak, KeyRole::Tdk],
             hex,
+            cipher: KeyCipher::Tdes,
+            scheme: KeyScheme::Working,
+            pin_format: PinBlockFormat::Iso0,
         }
     }
 
@@ -129,7 +210,10 @@ impl KeyLayout {
             .into_iter()
             .map(|(role, enc, cv)| WrappedKey {
                 role,
-                algorithm: KeyAlgorithm::Tdes,
+                algorithm: match self.cipher {
+                    KeyCipher::Tdes => KeyAlgorithm::Tdes,
+                    KeyCipher::Sm4 => KeyAlgorithm::Sm4,
+                },
                 ciphertext: enc.to_vec(),
                 check_value: cv.to_vec(),
             })
@@ -759,6 +843,7 @@ impl<'t> Loader<'t> {
         };
         let mut messages = self.messages_section(get("messages"), &base, &fields, mac.field);
         let local = self.check_templates(&mut messages, &global, &mac, &fields);
+        self.apply_key_scheme(&keys, &mut messages.templates, &mac);
 
         // Build the dialect; per-field problems were reported with their lines already.
         let specs: Vec<FieldSpec> = fields.into_iter().flatten().collect();
@@ -1026,15 +1111,12 @@ impl<'t> Loader<'t> {
                         Some("cup-ecb") => mac.algorithm = MacAlgorithm::CupEcb,
                         Some("x9.19") => mac.algorithm = MacAlgorithm::X919,
                         Some("x9.9") => mac.algorithm = MacAlgorithm::X99,
-                        Some("cmac") => self.bad(
-                            val,
-                            "mac.algorithm",
-                            "cmac needs AES working keys; sign-in delivers TDES keys",
-                        ),
+                        // Checked against the key scheme in `keys_section`.
+                        Some("cmac") => mac.algorithm = MacAlgorithm::Cmac,
                         Some(other) => self.bad(
                             val,
                             "mac.algorithm",
-                            format!("unknown {other:?} (cup-ecb, x9.19, x9.9)"),
+                            format!("unknown {other:?} (cup-ecb, x9.19, x9.9, cmac)"),
                         ),
                         None => {}
                     }
@@ -1097,6 +1179,25 @@ impl<'t> Loader<'t> {
         if let Some(v) = v {
             keys_line = self.line(v.span());
             self.keys(v, &mut keys);
+            self.dukpt_options(v, &mut keys, fields);
+        }
+        self.check_key_options(&keys, mac, keys_line);
+        // Field 52 must hold the PIN block the options make: 16 bytes for format 4 and SM4.
+        let block = if keys.pin_format == PinBlockFormat::Iso4 || keys.cipher == KeyCipher::Sm4 {
+            16
+        } else {
+            8
+        };
+        if let Some(spec) = fields.get(52).and_then(Option::as_ref)
+            && spec.length != LengthType::Fixed(block)
+        {
+            self.errors.push(ProfileError::BadValue {
+                line: keys_line,
+                key: "keys.pin_format".into(),
+                reason: format!(
+                    "the PIN block is {block} bytes: define field 52 as fixed, len = {block}"
+                ),
+            });
         }
         match fields.get(usize::from(keys.field)).and_then(Option::as_ref) {
             None => self.errors.push(ProfileError::UndefinedField {
@@ -1145,6 +1246,199 @@ impl<'t> Loader<'t> {
             _ => {}
         }
         keys
+    }
+
+    /// `ksn_field` and `dukpt_mac`, which only a DUKPT scheme takes: the KSN field must be
+    /// defined and hold a KSN (10 bytes for TDES, 12 for AES; twice that in a text field, where
+    /// it travels as hex).
+    fn dukpt_options(&mut self, v: &Val<'_>, keys: &mut KeyLayout, fields: &[Option<FieldSpec>]) {
+        let Some(t) = v.get_ref().as_table() else {
+            return;
+        };
+        let line = self.line(v.span());
+        let get = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v);
+        let KeyScheme::Dukpt(d) = &mut keys.scheme else {
+            for key in ["ksn_field", "dukpt_mac"] {
+                if let Some(val) = get(key) {
+                    self.bad(
+                        val,
+                        &format!("keys.{key}"),
+                        "only with scheme = \"dukpt-tdes\" or \"dukpt-aes\"",
+                    );
+                }
+            }
+            return;
+        };
+        if let Some(val) = get("dukpt_mac") {
+            match val.get_ref().as_bool() {
+                Some(b) => d.mac = b,
+                None => self.bad(val, "keys.dukpt_mac", "expected true or false"),
+            }
+        }
+        let Some(val) = get("ksn_field") else {
+            self.errors.push(ProfileError::Missing {
+                line,
+                key: "keys.ksn_field (a DUKPT scheme sends the KSN in a field)".into(),
+            });
+            return;
+        };
+        let Some(n) = self.field_no(val, "keys.ksn_field") else {
+            return;
+        };
+        d.ksn_field = n;
+        let Some(spec) = fields.get(usize::from(n)).and_then(Option::as_ref) else {
+            self.errors.push(ProfileError::UndefinedField {
+                line: self.line(val.span()),
+                context: "keys.ksn_field".into(),
+                field: n,
+            });
+            return;
+        };
+        d.ksn_hex = spec.is_text();
+        let need = d.scheme.ksn_len() * if d.ksn_hex { 2 } else { 1 };
+        let fits = match spec.length {
+            LengthType::Fixed(len) => len == need,
+            other => other.max() >= need,
+        };
+        if !fits {
+            self.bad(
+                val,
+                "keys.ksn_field",
+                format!(
+                    "field {n} cannot hold a {}-unit KSN ({} as {})",
+                    need,
+                    d.scheme.name(),
+                    if d.ksn_hex { "hex text" } else { "bytes" }
+                ),
+            );
+        }
+    }
+
+    /// The key options against each other and the MAC algorithm: SM4 keys take the UnionPay
+    /// MAC and PIN block; PIN block format 4 and CMAC need AES keys (AES DUKPT); TDES DUKPT
+    /// MACs with X9.19 or the UnionPay ECB MAC.
+    fn check_key_options(&mut self, keys: &KeyLayout, mac: &MacSection, line: usize) {
+        let alg_line = mac.algorithm_line.unwrap_or(mac.line);
+        let bad = |this: &mut Self, line: usize, key: &str, reason: &str| {
+            this.errors.push(ProfileError::BadValue {
+                line,
+                key: key.into(),
+                reason: reason.into(),
+            });
+        };
+        let dukpt = keys.dukpt().copied();
+        let aes = matches!(dukpt, Some(d) if d.scheme == DukptScheme::Aes);
+        if keys.cipher == KeyCipher::Sm4 {
+            if dukpt.is_some() {
+                bad(
+                    self,
+                    line,
+                    "keys.algorithm",
+                    "sm4 working keys come at sign-in: use scheme = \"tmk\"",
+                );
+            }
+            if keys.key_len != 16 {
+                bad(self, line, "keys.key_length", "an SM4 key is 16 bytes");
+            }
+            if mac.algorithm != MacAlgorithm::CupEcb {
+                bad(
+                    self,
+                    alg_line,
+                    "mac.algorithm",
+                    "SM4 keys take cup-ecb (its SM4 form)",
+                );
+            }
+            if keys.pin_format != PinBlockFormat::Iso0 {
+                bad(
+                    self,
+                    line,
+                    "keys.pin_format",
+                    "SM4 keys take the 16-byte SM4 PIN block (pin_format = 0)",
+                );
+            }
+            return;
+        }
+        match (keys.pin_format, aes) {
+            (PinBlockFormat::Iso4, false) => bad(
+                self,
+                line,
+                "keys.pin_format",
+                "format 4 needs an AES PIN key: scheme = \"dukpt-aes\"",
+            ),
+            (f, true) if f != PinBlockFormat::Iso4 => bad(
+                self,
+                line,
+                "keys.pin_format",
+                "AES DUKPT PIN blocks are format 4",
+            ),
+            _ => {}
+        }
+        let mac_on = dukpt.is_none_or(|d| d.mac);
+        match (mac.algorithm, aes) {
+            (MacAlgorithm::Cmac, false) if mac_on => bad(
+                self,
+                alg_line,
+                "mac.algorithm",
+                "cmac needs AES keys: scheme = \"dukpt-aes\"",
+            ),
+            (other, true) if mac_on && other != MacAlgorithm::Cmac => {
+                bad(self, alg_line, "mac.algorithm", "AES DUKPT MACs are cmac")
+            }
+            (MacAlgorithm::X99, false) if dukpt.is_some() && mac_on => bad(
+                self,
+                alg_line,
+                "mac.algorithm",
+                "TDES DUKPT MAC keys are double length: x9.19 or cup-ecb",
+            ),
+            _ => {}
+        }
+    }
+
+    /// A DUKPT profile's templates: the KSN field joins every request that carries a MAC or a
+    /// PIN block (the engine fills it when it seals); with `dukpt_mac = false` no message
+    /// carries a MAC.
+    fn apply_key_scheme(&mut self, keys: &KeyLayout, templates: &mut [Template], mac: &MacSection) {
+        let Some(d) = keys.dukpt().copied() else {
+            return;
+        };
+        if d.ksn_field == 0 {
+            return; // Reported as missing already.
+        }
+        for t in templates.iter_mut() {
+            if !(t.mac || t.fields.contains(&52)) {
+                continue;
+            }
+            if !d.mac {
+                t.mac = false;
+                t.fields.retain(|&f| f != mac.field);
+            }
+            if t.fields.contains(&d.ksn_field) {
+                self.errors.push(ProfileError::BadValue {
+                    line: 1,
+                    key: "keys.ksn_field".into(),
+                    reason: format!(
+                        "field {} already carries something else in messages.{}",
+                        d.ksn_field,
+                        msg_name(t.msg)
+                    ),
+                });
+                continue;
+            }
+            t.fields.push(d.ksn_field);
+            t.fields.sort_unstable();
+            if t.mac && mac.range == MacRange::Message && d.ksn_field > mac.field {
+                self.errors.push(ProfileError::BadValue {
+                    line: 1,
+                    key: "keys.ksn_field".into(),
+                    reason: format!(
+                        "field {} would follow the MAC field {} in {}",
+                        d.ksn_field,
+                        mac.field,
+                        msg_name(t.msg)
+                    ),
+                });
+            }
+        }
     }
 
     /// `[messages.NAME]`: the base's templates (the MAC field renamed when `[mac] field` moves
@@ -2016,6 +2310,11 @@ impl<'t> Loader<'t> {
                 "key_length",
                 "check_value_length",
                 "order",
+                "algorithm",
+                "scheme",
+                "pin_format",
+                "ksn_field",
+                "dukpt_mac",
             ],
             "keys.",
         );
@@ -2084,6 +2383,53 @@ impl<'t> Loader<'t> {
                         self.bad(val, "keys.order", "must list pik and mak");
                     }
                     keys.order = order;
+                }
+                "algorithm" => match self.str(val, "keys.algorithm") {
+                    Some("tdes") => keys.cipher = KeyCipher::Tdes,
+                    Some("sm4") => keys.cipher = KeyCipher::Sm4,
+                    Some(other) => self.bad(
+                        val,
+                        "keys.algorithm",
+                        format!("unknown {other:?} (tdes, sm4)"),
+                    ),
+                    None => {}
+                },
+                "scheme" => match self.str(val, "keys.scheme") {
+                    Some("tmk") => keys.scheme = KeyScheme::Working,
+                    Some(name @ ("dukpt-tdes" | "dukpt-aes")) => {
+                        keys.scheme = KeyScheme::Dukpt(DukptLayout {
+                            scheme: if name == "dukpt-aes" {
+                                DukptScheme::Aes
+                            } else {
+                                DukptScheme::Tdes
+                            },
+                            // Settled in `dukpt_options` (ksn_field is required).
+                            ksn_field: 0,
+                            ksn_hex: false,
+                            mac: true,
+                        });
+                        if name == "dukpt-aes"
+                            && !t.iter().any(|(k, _)| k.get_ref() == "pin_format")
+                        {
+                            keys.pin_format = PinBlockFormat::Iso4;
+                        }
+                    }
+                    Some(other) => self.bad(
+                        val,
+                        "keys.scheme",
+                        format!("unknown {other:?} (tmk, dukpt-tdes, dukpt-aes)"),
+                    ),
+                    None => {}
+                },
+                "pin_format" => {
+                    if let Some(n) = self.int(val, "keys.pin_format", 0..5) {
+                        match PinBlockFormat::from_number(n as u8) {
+                            Ok(f) => keys.pin_format = f,
+                            Err(_) => {
+                                self.bad(val, "keys.pin_format", format!("{n}: use 0, 1, 3 or 4"))
+                            }
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -2446,6 +2792,152 @@ mod tests {
     /// Built by pyiso8583 (profiles/testdata/unionpay_national_0210.md).
     const NATIONAL_0210: &str =
         include_str!("../../../profiles/testdata/unionpay_national_0210.hex");
+    const DUKPT_TDES: &str = include_str!("../../../profiles/dukpt-tdes.toml");
+    const DUKPT_AES: &str = include_str!("../../../profiles/dukpt-aes.toml");
+    const UNIONPAY_SM4: &str = include_str!("../../../profiles/unionpay-sm4.toml");
+
+    fn reasons(text: &str) -> Vec<String> {
+        match Profile::from_toml(text) {
+            Ok(_) => vec!["(loaded)".into()],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn shipped_key_scheme_profiles_load_with_their_options() {
+        let p = Profile::from_toml(DUKPT_TDES).unwrap();
+        let d = *p.keys.dukpt().unwrap();
+        assert_eq!(d.scheme, DukptScheme::Tdes);
+        assert_eq!((d.ksn_field, d.ksn_hex, d.mac), (62, true, true));
+        assert_eq!(p.keys.pin_format, PinBlockFormat::Iso0);
+        assert_eq!(p.mac, MacAlgorithm::X919);
+        // Every MACed request carries the KSN field, before the MAC field.
+        let sale = p.template(MsgType::Txn(TxnKind::Sale)).unwrap();
+        assert!(sale.mac && sale.fields.contains(&62), "{:?}", sale.fields);
+        let ksn = [0xFF, 0xFF, 0x98, 0x76, 0x54, 0x32, 0x10, 0xE0, 0, 1];
+        assert_eq!(p.keys.encode_ksn(&ksn), b"FFFF9876543210E00001".to_vec());
+        assert_eq!(
+            p.keys.decode_ksn(b"FFFF9876543210E00001"),
+            Some(ksn.to_vec())
+        );
+        assert_eq!(p.keys.decode_ksn(b"FFFF9876543210E000"), None);
+
+        let p = Profile::from_toml(DUKPT_AES).unwrap();
+        let d = *p.keys.dukpt().unwrap();
+        assert_eq!(d.scheme, DukptScheme::Aes);
+        assert_eq!(p.keys.pin_format, PinBlockFormat::Iso4);
+        assert_eq!(p.mac, MacAlgorithm::Cmac);
+        assert_eq!(
+            p.keys.decode_ksn(&p.keys.encode_ksn(&[7; 12])),
+            Some(vec![7; 12])
+        );
+
+        let p = Profile::from_toml(UNIONPAY_SM4).unwrap();
+        assert_eq!(p.keys.cipher, KeyCipher::Sm4);
+        assert_eq!(p.keys.scheme, KeyScheme::Working);
+        assert_eq!(p.mac, MacAlgorithm::CupEcb);
+        assert!(p.keys.dukpt().is_none());
+        // Built-in profiles keep today's keys: TDES working keys, format 0.
+        let cup = Profile::by_name("cup").unwrap();
+        assert_eq!(
+            (cup.keys.cipher, cup.keys.scheme, cup.keys.pin_format),
+            (KeyCipher::Tdes, KeyScheme::Working, PinBlockFormat::Iso0)
+        );
+    }
+
+    #[test]
+    fn pin_format_and_dukpt_mac_options() {
+        let p = Profile::from_toml("base = \"iso87b\"\n[keys]\npin_format = 3\n").unwrap();
+        assert_eq!(p.keys.pin_format, PinBlockFormat::Iso3);
+        let p = Profile::from_toml("base = \"iso87b\"\n[keys]\npin_format = 1\n").unwrap();
+        assert_eq!(p.keys.pin_format, PinBlockFormat::Iso1);
+        // dukpt_mac = false: the KSN still travels with PIN blocks, no message carries a MAC.
+        let p = Profile::from_toml(
+            "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 62\ndukpt_mac = false\n",
+        )
+        .unwrap();
+        assert!(!p.keys.dukpt().unwrap().mac);
+        assert!(
+            p.templates()
+                .iter()
+                .all(|t| !t.mac && !t.fields.contains(&64))
+        );
+        let sale = p.template(MsgType::Txn(TxnKind::Sale)).unwrap();
+        assert!(sale.fields.contains(&62));
+    }
+
+    #[test]
+    fn key_options_that_cannot_work_are_refused_with_their_reason() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "base = \"iso87b\"\n[keys]\npin_format = 4\n",
+                "format 4 needs an AES PIN key",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\npin_format = 2\n",
+                "2: use 0, 1, 3 or 4",
+            ),
+            (
+                "base = \"iso87b\"\n[mac]\nalgorithm = \"cmac\"\n",
+                "cmac needs AES keys",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nalgorithm = \"sm4\"\n",
+                "SM4 keys take cup-ecb",
+            ),
+            (
+                "base = \"cup\"\n[keys]\nalgorithm = \"sm4\"\npin_format = 3\n",
+                "pin_format = 0",
+            ),
+            (
+                "base = \"cup\"\n[keys]\nalgorithm = \"des\"\n",
+                "unknown \"des\"",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\n",
+                "keys.ksn_field (a DUKPT scheme",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nksn_field = 62\n",
+                "only with scheme",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 63\n",
+                "field 63 already carries",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 11\n",
+                "cannot hold a 20-unit KSN",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-aes\"\nksn_field = 62\n",
+                "AES DUKPT MACs are cmac",
+            ),
+            (
+                "base = \"iso87b\"\n[mac]\nalgorithm = \"cmac\"\n[keys]\nscheme = \"dukpt-aes\"\nksn_field = 62\npin_format = 0\n",
+                "AES DUKPT PIN blocks are format 4",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 62\npin_format = 4\n",
+                "format 4 needs an AES PIN key",
+            ),
+            (
+                "base = \"cup\"\n[keys]\nalgorithm = \"sm4\"\nscheme = \"dukpt-tdes\"\nksn_field = 62\n",
+                "use scheme = \"tmk\"",
+            ),
+            (
+                "base = \"iso87b\"\n[keys]\nscheme = \"dukpt\"\n",
+                "unknown \"dukpt\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = reasons(text);
+            assert!(
+                got.iter().any(|r| r.contains(want)),
+                "{text}: {got:?} lacks {want:?}"
+            );
+        }
+    }
 
     fn id() -> Identity {
         Identity {

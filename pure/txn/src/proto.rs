@@ -15,7 +15,7 @@
 use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::mac;
-use smartpos_crypto::module::{KeyRef, MacDirection, MacMethod, SecurityModule};
+use smartpos_crypto::module::{DukptKsn, KeyRef, MacDirection, MacMethod, SecurityModule};
 use smartpos_iso8583::{Message, Mti};
 use smartpos_types::{Pan, SecretBytes, Track2};
 use std::fmt;
@@ -559,6 +559,9 @@ pub struct CardData {
     /// in the reader: second GENERATE AC). The engine then waits for
     /// [`crate::engine::Engine::handle_card_decision`] before an approval is final.
     pub card_decides: bool,
+    /// DUKPT: the KSN the security module reserved for this card's PIN block; the request
+    /// carrying the block goes out under it (its KSN field, its MAC). `None` otherwise.
+    pub ksn: Option<DukptKsn>,
 }
 
 impl fmt::Debug for CardData {
@@ -570,6 +573,7 @@ impl fmt::Debug for CardData {
             .field("icc", &self.icc)
             .field("pin_block", &self.pin_block)
             .field("card_decides", &self.card_decides)
+            .field("ksn", &self.ksn)
             .finish()
     }
 }
@@ -882,6 +886,8 @@ pub fn compute_mac(profile: &Profile, mak: &TdesKey, data: &[u8]) -> Option<[u8;
         MacAlgorithm::CupEcb => Some(mac::cup_ecb(mak, data)),
         MacAlgorithm::X919 => mac::x9_19(mak, data, mac::Padding::Method1).ok(),
         MacAlgorithm::X99 => mac::x9_9(mak, data).ok(),
+        // CMAC needs an AES key: AES DUKPT profiles MAC through the security module.
+        MacAlgorithm::Cmac => None,
     }
 }
 
@@ -891,6 +897,7 @@ pub fn mac_method(alg: MacAlgorithm) -> MacMethod {
         MacAlgorithm::CupEcb => MacMethod::CupEcb,
         MacAlgorithm::X919 => MacMethod::X919,
         MacAlgorithm::X99 => MacMethod::X99,
+        MacAlgorithm::Cmac => MacMethod::Cmac,
     }
 }
 
@@ -1072,6 +1079,49 @@ pub fn is_known_response_code(code: &str) -> bool {
 /// (`smartpos_diagnosis::for_response_code`) words an unknown code from it: one rule, one place.
 pub fn reversed_as_possible_approval(kind: TxnKind, code: &str) -> bool {
     kind.needs_reversal() && !is_approval(code) && !is_known_response_code(code)
+}
+
+/// Packs `msg` with a MAC from `mac` (given the bytes the profile's MAC range covers; the
+/// leftmost 8 bytes of what it returns go into the MAC field; `None`: no key, no message).
+/// For MACs not made from a TDES MAK: DUKPT derived keys, SM4 keys, a security module.
+pub fn seal_by_fn(
+    profile: &Profile,
+    msg: &Message,
+    mac: &mut dyn FnMut(&[u8]) -> Option<[u8; 8]>,
+) -> Result<Vec<u8>, ProtoError> {
+    let pack = |m: &Message| {
+        profile
+            .dialect
+            .pack(m)
+            .map_err(|e| ProtoError::Encode(e.to_string()))
+    };
+    let mut m = msg.clone();
+    m.set(profile.mac_field, vec![0u8; 8]);
+    let packed = pack(&m)?;
+    let input = mac_input(profile, &packed, &m)?;
+    let value = mac(&input).ok_or(ProtoError::NoMacKey)?;
+    m.set(profile.mac_field, value.to_vec());
+    pack(&m)
+}
+
+/// Whether a packed message carries the MAC `mac` computes over the profile's MAC range
+/// (constant-time compare); see [`seal_by_fn`].
+pub fn verify_mac_by_fn(
+    profile: &Profile,
+    packed: &[u8],
+    msg: &Message,
+    mac: &mut dyn FnMut(&[u8]) -> Option<[u8; 8]>,
+) -> bool {
+    let Some(got) = msg.get(profile.mac_field) else {
+        return false;
+    };
+    let Ok(input) = mac_input(profile, packed, msg) else {
+        return false;
+    };
+    match mac(&input) {
+        Some(want) => smartpos_crypto::mac::verify(&want, got),
+        None => false,
+    }
 }
 
 /// Whether the host's answer to a reversal ends it (`00`, `12`, `22`, `25`): see

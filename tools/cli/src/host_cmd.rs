@@ -26,6 +26,11 @@ pub struct HostArgs {
     /// 0123456789ABCDEFFEDCBA9876543210.
     #[arg(long)]
     tmk: Option<String>,
+    /// Base derivation key of a DUKPT profile (hex: 16 bytes for dukpt-tdes, 16/24/32 for
+    /// dukpt-aes). Defaults to the scheme's documented TEST BDK (dukpt-tdes
+    /// 0123456789ABCDEFFEDCBA9876543210, dukpt-aes FEDCBA9876543210F1F1F1F1F1F1F1F1).
+    #[arg(long)]
+    bdk: Option<String>,
     /// Serve TLS. DIR holds server.pem (certificate chain) and server.key (PKCS#8 or RSA key);
     /// the word `test` uses the built-in TEST-ONLY identity (CA in tools/sim/testdata/tls/ca.pem).
     #[arg(long, value_name = "DIR")]
@@ -129,11 +134,26 @@ pub fn run_host(args: HostArgs) -> Result<(), ToolError> {
         tmk: tmk_arg(args.tmk.as_deref())?,
         ledger_file: args.ledger.clone(),
     };
-    let acquirer = match &args.profile {
+    let mut acquirer = match &args.profile {
         Some(path) => Acquirer::with_profile(cfg, load_profile(path)?),
         None => Acquirer::new(cfg),
     }
     .map_err(ToolError)?;
+    if let Some(hex) = &args.bdk {
+        let scheme = acquirer
+            .profile()
+            .keys
+            .dukpt()
+            .map(|d| d.scheme)
+            .ok_or_else(|| ToolError("--bdk: the profile has no DUKPT scheme".into()))?;
+        let bytes =
+            smartpos_types::hex::decode(hex).map_err(|e| ToolError(format!("--bdk: {e}")))?;
+        let bdk = smartpos_crypto::dukpt::DukptBdk::new(scheme, &bytes)
+            .map_err(|e| ToolError(format!("--bdk: {e}")))?;
+        acquirer = acquirer
+            .with_dukpt_bdk(bdk)
+            .map_err(|e| ToolError(format!("--bdk: {e}")))?;
+    }
     let answer: SettlementAnswer = args.settlement_answer.parse().map_err(ToolError)?;
     acquirer.set_settlement_answer(answer);
     let tls = args.tls.as_deref().map(tls_config).transpose()?;

@@ -104,6 +104,15 @@ pub enum TerminalCmd {
         /// to check the desk's code. Without it a locked supervisor cannot be unlocked here.
         #[arg(long, value_name = "HEX")]
         unlock_secret: Option<String>,
+        /// DUKPT profiles: the initial key loaded into the terminal (hex; dukpt-tdes: the
+        /// 16-byte IPEK, dukpt-aes: the AES-128 initial key). Defaults to the scheme's TEST
+        /// initial key, derived from the TEST BDK `smartpos host` uses.
+        #[arg(long)]
+        ipek: Option<String>,
+        /// DUKPT profiles: the initial KSN (hex, counter zero; dukpt-tdes 10 bytes, dukpt-aes
+        /// 12 bytes or the 8-byte initial key ID). Defaults to the TEST KSN of the scheme.
+        #[arg(long)]
+        ksn: Option<String>,
     },
     /// Signs in and downloads working keys.
     Signin {
@@ -715,6 +724,45 @@ pub(crate) fn err(e: TerminalError) -> CmdError {
     }
 }
 
+/// `init` of a DUKPT profile: loads the initial key (`--ipek`, `--ksn`, or the scheme's TEST
+/// values) into the secure store. Returns what was loaded for the JSON answer (scheme, KSN and
+/// where they came from; never the key), `null` for profiles without DUKPT.
+fn init_dukpt(
+    dir: &DataDir,
+    profile: Option<&std::path::Path>,
+    ipek: Option<&str>,
+    ksn: Option<&str>,
+) -> CmdResult {
+    let scheme = match profile {
+        Some(p) => crate::host_cmd::load_profile(p)?
+            .keys
+            .dukpt()
+            .map(|d| d.scheme),
+        None => None,
+    };
+    let Some(scheme) = scheme else {
+        if ipek.is_some() || ksn.is_some() {
+            return Err(ToolError("--ipek/--ksn: the profile has no DUKPT scheme".into()).into());
+        }
+        return Ok(serde_json::Value::Null);
+    };
+    let (test_key, test_ksn) = smartpos_sim::keys::test_initial_key(scheme);
+    let key_hex = ipek.unwrap_or(test_key);
+    let ksn_hex = ksn.unwrap_or(test_ksn);
+    let key = smartpos_terminal::store::Zeroizing::new(
+        smartpos_types::hex::decode(key_hex).map_err(|e| ToolError(format!("--ipek: {e}")))?,
+    );
+    let ksn_bytes =
+        smartpos_types::hex::decode(ksn_hex).map_err(|e| ToolError(format!("--ksn: {e}")))?;
+    smartpos_terminal::dukpt_store::load_initial_key(&dir.store(), scheme, &key, &ksn_bytes)
+        .map_err(err)?;
+    Ok(serde_json::json!({
+        "scheme": scheme.name(),
+        "initial_ksn": smartpos_types::hex::encode(&ksn_bytes),
+        "initial_key_from": if ipek.is_some() { "--ipek" } else { "TEST initial key" },
+    }))
+}
+
 /// Runs one terminal command.
 pub fn run(args: TerminalArgs) -> CmdResult {
     let dir = DataDir::new(&args.data);
@@ -736,6 +784,8 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         profile,
         utc_offset,
         unlock_secret,
+        ipek,
+        ksn,
     } = &args.command
     {
         let (utc_offset_minutes, utc_offset_from) = match utc_offset {
@@ -811,6 +861,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
                 .put(UNLOCK_SECRET, secret)
                 .map_err(|e| ToolError(format!("--unlock-secret: {e}")))?;
         }
+        let dukpt = init_dukpt(&dir, profile.as_deref(), ipek.as_deref(), ksn.as_deref())?;
         // Open once so the journal exists and the settings are proven usable.
         let mut t = dir.open().map_err(err)?;
         let mut settings = t.safety_settings().clone();
@@ -824,6 +875,7 @@ pub fn run(args: TerminalArgs) -> CmdResult {
             "require_login": !no_login,
             "utc_offset": smartpos_txn::model::utc_offset_text(utc_offset_minutes),
             "utc_offset_from": utc_offset_from,
+            "dukpt": dukpt,
         }));
     }
     if let TerminalCmd::JournalReset { confirm } = &args.command {

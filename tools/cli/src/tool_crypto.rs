@@ -1,6 +1,6 @@
 //! `smartpos tool` crypto commands: `kcv`, `dukpt-tdes`, `dukpt-aes`, `pinblock encode|decode`,
-//! `mac`, `emv-arqc`, `emv-arpc`, `unlock-code`. Thin wrappers over `smartpos-crypto` (and the
-//! operators' unlock code of `smartpos-txn`); hex out is upper case.
+//! `mac`, `sm4`, `emv-arqc`, `emv-arpc`, `unlock-code`. Thin wrappers over `smartpos-crypto` (and
+//! the operators' unlock code of `smartpos-operators`); hex out is upper case.
 //!
 //! Error messages name the bad argument and what is wrong with it, never its value.
 
@@ -11,6 +11,7 @@ use smartpos_crypto::dukpt::{aes as daes, tdes};
 use smartpos_crypto::emv::{self, AcPadding};
 use smartpos_crypto::mac::{self, Padding};
 use smartpos_crypto::pinblock::{self, PinBlockFormat};
+use smartpos_crypto::sm4::Sm4Key;
 use smartpos_crypto::{AesKey, Pin, TdesKey};
 use smartpos_types::Pan;
 use smartpos_types::hex::{decode, encode};
@@ -69,10 +70,11 @@ pub enum CryptoCmd {
     #[command(name = "pinblock", subcommand)]
     Pinblock(PinblockCmd),
     /// MACs: x9.9 (8-byte key), x9.19 (16-byte key; ISO 9797-1 padding method 1 unless
-    /// --padding 2), cmac (AES key), cup-ecb (UnionPay POS ECB MAC, 8/16/24-byte key).
+    /// --padding 2), cmac (AES key), cup-ecb (UnionPay POS ECB MAC, 8/16/24-byte key),
+    /// cup-sm4 (its SM4 form, 16-byte SM4 key).
     #[command(name = "mac")]
     Mac {
-        /// Algorithm: x9.9, x9.19, cmac or cup-ecb.
+        /// Algorithm: x9.9, x9.19, cmac, cup-ecb or cup-sm4.
         #[arg(long)]
         alg: String,
         /// Key, hex.
@@ -84,6 +86,19 @@ pub enum CryptoCmd {
         /// ISO 9797-1 padding method for x9.19: 1 (zeros, default) or 2 (0x80 then zeros).
         #[arg(long)]
         padding: Option<u8>,
+    },
+    /// SM4 (GB/T 32907) ECB encryption, or decryption with --decrypt, of whole 16-byte blocks.
+    #[command(name = "sm4")]
+    Sm4 {
+        /// SM4 key, 16 bytes hex.
+        #[arg(long)]
+        key: String,
+        /// Data, hex, a multiple of 16 bytes.
+        #[arg(long)]
+        data: String,
+        /// Decrypt instead of encrypt.
+        #[arg(long)]
+        decrypt: bool,
     },
     /// EMV ARQC: ICC master key (option A), common session key (R = ATC || 00..), ARQC with EMV
     /// padding (ISO 9797-1 method 2).
@@ -179,6 +194,10 @@ fn tdes_arg(name: &str, value: &str) -> Result<TdesKey, ToolError> {
 
 fn aes_arg(name: &str, value: &str) -> Result<AesKey, ToolError> {
     AesKey::new(&hex_arg(name, value)?).map_err(|e| ToolError(format!("--{name}: {e}")))
+}
+
+fn sm4_arg(name: &str, value: &str) -> Result<Sm4Key, ToolError> {
+    Sm4Key::new(&hex_arg(name, value)?).map_err(|e| ToolError(format!("--{name}: {e}")))
 }
 
 fn pan_arg(value: Option<&str>, format: PinBlockFormat) -> Result<Option<Pan>, ToolError> {
@@ -345,13 +364,29 @@ pub fn run(cmd: CryptoCmd) -> ToolResult {
                 }
                 "cmac" => mac::aes_cmac(&aes_arg("key", &key)?, &data).to_vec(),
                 "cup-ecb" => mac::cup_ecb(&tdes_arg("key", &key)?, &data).to_vec(),
+                "cup-sm4" => mac::cup_sm4(&sm4_arg("key", &key)?, &data).to_vec(),
                 _ => {
                     return Err(ToolError(
-                        "--alg: must be x9.9, x9.19, cmac or cup-ecb".to_owned(),
+                        "--alg: must be x9.9, x9.19, cmac, cup-ecb or cup-sm4".to_owned(),
                     ));
                 }
             };
             Ok(json!({ "mac": encode(&mac) }))
+        }
+        CryptoCmd::Sm4 { key, data, decrypt } => {
+            let key = sm4_arg("key", &key)?;
+            let data = hex_arg("data", &data)?;
+            if data.is_empty() {
+                return Err(ToolError(
+                    "--data: give at least one 16-byte block".to_owned(),
+                ));
+            }
+            let run = |r: Result<Vec<u8>, _>| r.map_err(|e| ToolError(format!("--data: {e}")));
+            Ok(if decrypt {
+                json!({ "plaintext": encode(&run(key.decrypt_ecb(&data))?) })
+            } else {
+                json!({ "ciphertext": encode(&run(key.encrypt_ecb(&data))?) })
+            })
         }
         CryptoCmd::EmvArqc {
             imk,

@@ -63,10 +63,15 @@
 //! Response-code meanings follow ISO 8583:1987 field 39 and the UnionPay POS specification.
 
 use crate::fault::FaultSet;
+use crate::keys::{self, DukptVerdict, HostKeys};
 use crate::net::{ConnInfo, FrameHandler};
 use serde::{Deserialize, Serialize};
+use smartpos_crypto::dukpt::{DukptBdk, DukptTxn};
 use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::MacDirection;
+use smartpos_crypto::sm4::Sm4Key;
 use smartpos_iso8583::{Message, Mti};
+use smartpos_txn::profile::KeyCipher;
 use smartpos_txn::proto::{self, KeyRole, Profile};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -229,14 +234,14 @@ pub struct AcquirerConfig {
     pub ledger_file: Option<PathBuf>,
 }
 
-#[derive(Debug)]
-struct TerminalKeys {
-    mak: TdesKey,
-}
-
 #[derive(Debug, Default)]
 struct State {
-    keys: HashMap<String, TerminalKeys>,
+    keys: HashMap<String, HostKeys>,
+    /// DUKPT profiles: each terminal's last good request's transaction keys (its response is
+    /// MACed under the same KSN).
+    dukpt_last: HashMap<String, DukptTxn>,
+    /// DUKPT profiles: every KSN of a request that checked, in arrival order.
+    ksns_seen: Vec<Vec<u8>>,
     /// Each terminal's last key block (hex, keys under the TMK), as kept in the ledger file.
     key_blocks: BTreeMap<String, String>,
     ledger: Ledger,
@@ -252,6 +257,10 @@ struct State {
 pub struct Acquirer {
     profile: Profile,
     tmk: TdesKey,
+    /// SM4 profiles: the TMK's bytes as an SM4 key.
+    sm4_tmk: Option<Sm4Key>,
+    /// DUKPT profiles: the BDK every request's keys are derived from.
+    dukpt: Option<DukptBdk>,
     ledger_file: Option<PathBuf>,
     state: Mutex<State>,
     /// The EMV parameters served by the download (`emv_params.rs`).
@@ -290,10 +299,20 @@ impl Acquirer {
                 // that terminal gets 97 until it signs in again.
                 let keys = smartpos_types::hex::decode(&hex)
                     .map_err(|e| e.to_string())
-                    .and_then(|b| profile.keys.unwrap(&cfg.tmk, &b).map_err(|e| e.to_string()));
+                    .and_then(|b| {
+                        if profile.keys.cipher == KeyCipher::Sm4 {
+                            let tmk = keys::sm4_tmk(&cfg.tmk).map_err(|e| e.to_string())?;
+                            return keys::sm4_unwrap(&profile, &tmk, &b).map_err(|e| e.to_string());
+                        }
+                        profile
+                            .keys
+                            .unwrap(&cfg.tmk, &b)
+                            .map(|k| HostKeys::Tdes { mak: k.mak })
+                            .map_err(|e| e.to_string())
+                    });
                 match keys {
                     Ok(k) => {
-                        state.keys.insert(tid.clone(), TerminalKeys { mak: k.mak });
+                        state.keys.insert(tid.clone(), k);
                         state.key_blocks.insert(tid, hex);
                     }
                     Err(e) => log::warn!(
@@ -302,19 +321,57 @@ impl Acquirer {
                 }
             }
         }
+        let sm4_tmk = match profile.keys.cipher {
+            KeyCipher::Sm4 => {
+                Some(keys::sm4_tmk(&cfg.tmk).map_err(|e| format!("the TMK as an SM4 key: {e}"))?)
+            }
+            _ => None,
+        };
+        // A DUKPT profile is served with the scheme's TEST BDK until `with_dukpt_bdk`.
+        let dukpt = match profile.keys.dukpt() {
+            Some(d) => Some(keys::test_bdk(d.scheme).map_err(|e| e.to_string())?),
+            None => None,
+        };
         Ok(Acquirer {
             profile,
             tmk: cfg.tmk,
+            sm4_tmk,
+            dukpt,
             ledger_file: cfg.ledger_file,
             state: Mutex::new(state),
             emv_params: crate::emv_params::test_params(),
         })
     }
 
+    /// The host deriving a DUKPT profile's keys from `bdk` instead of the scheme's TEST BDK
+    /// ([`keys::TEST_TDES_BDK`], [`keys::TEST_AES_BDK`]). Refused for a profile without DUKPT
+    /// or a BDK of the other scheme.
+    pub fn with_dukpt_bdk(mut self, bdk: DukptBdk) -> Result<Acquirer, String> {
+        match self.profile.keys.dukpt() {
+            Some(d) if d.scheme == bdk.scheme() => {
+                self.dukpt = Some(bdk);
+                Ok(self)
+            }
+            Some(d) => Err(format!("the profile's scheme is {}", d.scheme.name())),
+            None => Err("the profile has no DUKPT scheme".into()),
+        }
+    }
+
     /// The host serving `params` to the EMV parameter download instead of the built-in TEST set.
     pub fn with_emv_params(mut self, params: smartpos_txn::params::TerminalParams) -> Acquirer {
         self.emv_params = params;
         self
+    }
+
+    /// DUKPT profiles: the KSN of every request that checked (MAC and KSN good), in arrival
+    /// order: a repeat means a terminal used a counter twice.
+    pub fn dukpt_ksns_seen(&self) -> Vec<Vec<u8>> {
+        self.lock().ksns_seen.clone()
+    }
+
+    /// The profile the host serves.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     /// A copy of the ledger.
@@ -411,8 +468,23 @@ impl Acquirer {
     }
 
     fn seal_locked(&self, st: &State, msg: &Message, tid: &str) -> Option<Vec<u8>> {
-        let mak = st.keys.get(tid).map(|k| &k.mak);
-        match proto::seal(&self.profile, mak, msg, needs_mac(msg.mti) && mak.is_some()) {
+        let p = &self.profile;
+        let want = needs_mac(msg.mti);
+        let sealed = match (p.keys.dukpt(), st.keys.get(tid)) {
+            // DUKPT: the response MAC is under the response key of the request's KSN.
+            (Some(d), _) => match st.dukpt_last.get(tid) {
+                Some(txn) if want && d.mac => proto::seal_by_fn(p, msg, &mut |input| {
+                    keys::dukpt_mac(p, txn, MacDirection::Response, input)
+                }),
+                _ => proto::seal(p, None, msg, false),
+            },
+            (None, Some(HostKeys::Tdes { mak })) => proto::seal(p, Some(mak), msg, want),
+            (None, Some(k @ HostKeys::Sm4 { .. })) if want => {
+                proto::seal_by_fn(p, msg, &mut |input| k.mac(p, input))
+            }
+            (None, _) => proto::seal(p, None, msg, false),
+        };
+        match sealed {
             Ok(b) => Some(b),
             Err(e) => {
                 log::error!("host: cannot encode response: {e}");
@@ -444,16 +516,35 @@ impl Acquirer {
             return Some(resp);
         }
 
-        // Everything else must carry a good MAC under the terminal's MAK.
-        let Some(keys) = st.keys.get(&tid) else {
-            resp.set(39, b"97".to_vec()); // terminal not signed in
-            return Some(resp);
+        // Everything else must carry a good MAC under the terminal's MAK, or (DUKPT) under
+        // the key derived for its KSN; a PIN block the host can decrypt must hold TEST_PIN.
+        let pin_code = if let Some(bdk) = &self.dukpt {
+            match keys::dukpt_request(&self.profile, bdk, msg, raw) {
+                DukptVerdict::Good(txn, pin) => {
+                    st.ksns_seen.push(txn.ksn());
+                    st.dukpt_last.insert(tid.clone(), txn);
+                    pin
+                }
+                DukptVerdict::Refused(code) => {
+                    // No key to MAC the answer with: it goes without one.
+                    st.dukpt_last.remove(&tid);
+                    resp.set(39, code.as_bytes().to_vec());
+                    return Some(resp);
+                }
+            }
+        } else {
+            let Some(keys) = st.keys.get(&tid) else {
+                resp.set(39, b"97".to_vec()); // terminal not signed in
+                return Some(resp);
+            };
+            let p = &self.profile;
+            if !proto::verify_mac_by_fn(p, raw, msg, &mut |input| keys.mac(p, input)) {
+                log::warn!("host: request MAC did not verify for terminal {tid}");
+                resp.set(39, b"A0".to_vec());
+                return Some(resp);
+            }
+            keys::sm4_pin_verdict(keys, msg)
         };
-        if !proto::verify_mac(&self.profile, &keys.mak, raw, msg) {
-            log::warn!("host: request MAC did not verify for terminal {tid}");
-            resp.set(39, b"A0".to_vec());
-            return Some(resp);
-        }
 
         let date = msg.text(13).unwrap_or("0000").to_owned();
         let class = msg.mti.0 / 100 % 10; // 1 auth, 2 financial, 3 file, 4 reversal, 5 reconciliation
@@ -519,15 +610,17 @@ impl Acquirer {
                     log::info!("host: chip check declines with {c}");
                 }
                 let result = match kind {
-                    "sale" | "preauth" => Ok(chip
-                        .as_ref()
-                        .and_then(|c| c.code)
+                    "sale" | "preauth" => Ok(pin_code
+                        .or_else(|| chip.as_ref().and_then(|c| c.code))
                         .or_else(|| expired(msg).then_some("54"))
                         .unwrap_or_else(|| decide(amount))),
-                    "balance" => {
-                        resp.set(54, b"1001156C000000100000".to_vec());
-                        Ok("00")
-                    }
+                    "balance" => match pin_code {
+                        Some(c) => Ok(c),
+                        None => {
+                            resp.set(54, b"1001156C000000100000".to_vec());
+                            Ok("00")
+                        }
+                    },
                     "void" | "preauth_cancel" => self.cancel(st, &tid, msg, amount, batch, kind),
                     "refund" => self.refund(st, &tid, msg, amount),
                     "completion" => self.completion(st, &tid, msg, amount),
@@ -602,8 +695,33 @@ impl Acquirer {
     }
 
     fn sign_in(&self, st: &mut State, tid: &str, msg: &Message, mut resp: Message) -> Message {
-        // Keys in the profile's block order and length (built-ins: PIK MAK TDK, 16 bytes).
         let layout = &self.profile.keys;
+        let f60 = msg.text(60).unwrap_or("00000000003");
+        let nmic = f60.get(8..11).unwrap_or("003");
+        resp.set(60, format!("00{:06}{nmic}", st.batch_seq).into_bytes());
+        // DUKPT: no keys to deliver; the sign-in opens the terminal's batch as usual.
+        if layout.dukpt().is_some() {
+            resp.set(39, b"00".to_vec());
+            return resp;
+        }
+        if let Some(tmk) = &self.sm4_tmk {
+            match keys::sm4_sign_in(&self.profile, tmk) {
+                Ok((block, k)) => {
+                    st.keys.insert(tid.to_owned(), k);
+                    st.key_blocks
+                        .insert(tid.to_owned(), smartpos_types::hex::encode(&block));
+                    self.save(st);
+                    resp.set(layout.field, self.profile.encode_key_block(&block));
+                    resp.set(39, b"00".to_vec());
+                }
+                Err(e) => {
+                    log::error!("host: SM4 key generation failed: {e}");
+                    resp.set(39, b"96".to_vec());
+                }
+            }
+            return resp;
+        }
+        // Keys in the profile's block order and length (built-ins: PIK MAK TDK, 16 bytes).
         let mut keys = Vec::with_capacity(layout.order.len());
         for _ in &layout.order {
             match TdesKey::generate(layout.key_len) {
@@ -619,14 +737,11 @@ impl Acquirer {
         let mak_at = layout.order.iter().position(|r| *r == KeyRole::Mak);
         if let Some(mak) = mak_at.and_then(|i| keys.get(i)) {
             let mak = mak.clone();
-            st.keys.insert(tid.to_owned(), TerminalKeys { mak });
+            st.keys.insert(tid.to_owned(), HostKeys::Tdes { mak });
             st.key_blocks
                 .insert(tid.to_owned(), smartpos_types::hex::encode(&block));
             self.save(st);
         }
-        let f60 = msg.text(60).unwrap_or("00000000003");
-        let nmic = f60.get(8..11).unwrap_or("003");
-        resp.set(60, format!("00{:06}{nmic}", st.batch_seq).into_bytes());
         resp.set(layout.field, self.profile.encode_key_block(&block));
         resp.set(39, b"00".to_vec());
         resp

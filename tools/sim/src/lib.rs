@@ -8,6 +8,8 @@
 //!   void/refund/completion rules, settlement, repeat detection, the approval amount table.
 //! - `emv_params.rs`: the host side of the EMV parameter download (60.3 372/370 CA keys,
 //!   382/380 AIDs) and the built-in TEST parameter set (Visa test CA keys 92 and 94).
+//! - `keys.rs`: the host side of a profile's key options: SM4 working keys at sign-in, DUKPT
+//!   derived from a BDK (KSN, MAC and PIN checks), and the TEST BDKs and initial keys.
 //! - `reconcile.rs`: terminal journal vs host ledger, the "0 lost, 0 doubled" check.
 //! - `card.rs`: simulated contactless cards (Visa qVSDC, Mastercard M/Chip, UnionPay qPBOC,
 //!   expired, PIN-demanding, pulled away) computing real ARQCs, and the issuer-side
@@ -29,6 +31,7 @@ pub mod card;
 pub mod certified;
 pub mod emv_params;
 pub mod fault;
+pub mod keys;
 pub mod net;
 pub mod reader;
 pub mod reconcile;

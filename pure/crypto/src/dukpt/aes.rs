@@ -18,7 +18,7 @@
 use crate::CryptoError;
 use crate::keys::AesKey;
 use smartpos_types::SecretBytes;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// X9.24-3 allows counters with at most 16 one-bits.
 pub const MAX_ONE_BITS: u32 = 16;
@@ -271,6 +271,241 @@ pub fn derive_working_key(
     let ik = initial_key(bdk, ikid)?;
     let tk = transaction_key(&ik, ikid, counter)?;
     AesKey::new(working_key(&tk, ikid, counter, usage, KeyType::Aes128)?.expose())
+}
+
+/// The counter a device uses after `counter` (X9.24-3 "update state"): +1 while the counter has
+/// fewer than 16 one-bits, otherwise + its rightmost one-bit. `None` past the 32-bit range.
+pub fn next_counter(counter: u32) -> Option<u32> {
+    if counter.count_ones() < MAX_ONE_BITS {
+        counter.checked_add(1)
+    } else {
+        counter.checked_add(counter & counter.wrapping_neg())
+    }
+}
+
+/// One AES DUKPT transaction: the counter, the initial key ID and the transaction
+/// (intermediate derivation) key, from which the working keys come.
+#[derive(Clone, Debug)]
+pub struct AesTransaction {
+    ikid: InitialKeyId,
+    counter: u32,
+    key: AesKey,
+}
+
+impl AesTransaction {
+    /// Host side: the transaction for `counter` from the BDK.
+    pub fn from_bdk(bdk: &AesKey, ikid: &InitialKeyId, counter: u32) -> Result<Self, CryptoError> {
+        if !is_valid_counter(counter) {
+            return Err(CryptoError::DukptCounter {
+                counter,
+                reason: "not a counter a device uses",
+            });
+        }
+        let ik = initial_key(bdk, ikid)?;
+        Ok(AesTransaction {
+            ikid: *ikid,
+            counter,
+            key: transaction_key(&ik, ikid, counter)?,
+        })
+    }
+
+    /// The 12-byte KSN: initial key ID then the 32-bit counter.
+    pub fn ksn(&self) -> [u8; 12] {
+        let mut k = [0u8; 12];
+        k[..8].copy_from_slice(&self.ikid.0);
+        k[8..].copy_from_slice(&self.counter.to_be_bytes());
+        k
+    }
+
+    /// The transaction counter.
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+
+    /// The AES-128 working key for `usage`.
+    pub fn working_key(&self, usage: KeyUsage) -> Result<AesKey, CryptoError> {
+        let k = working_key(&self.key, &self.ikid, self.counter, usage, KeyType::Aes128)?;
+        AesKey::new(k.expose())
+    }
+}
+
+/// Byte form of [`DukptAesTerminal`] for the secure store: `D`, `A`, version 1, initial key
+/// ID (8), next counter (4), exhausted flag (1), register presence bits (4), 32 registers of 16
+/// bytes.
+pub const STATE_LEN: usize = 3 + 8 + 4 + 1 + 4 + 32 * 16;
+
+/// The terminal's AES DUKPT state (AES-128 initial key): 32 intermediate derivation key
+/// registers, one per counter bit, used like the TDES future-key registers (X9.24-3 terminal
+/// algorithm). Holds no initial key once built; registers are erased as they are used.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct DukptAesTerminal {
+    #[zeroize(skip)]
+    ikid: InitialKeyId,
+    counter: u32,
+    exhausted: bool,
+    /// Register i holds the intermediate key for the counter `prefix | 1 << i`.
+    registers: [[u8; 16]; 32],
+    present: u32,
+}
+
+impl std::fmt::Debug for DukptAesTerminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DukptAesTerminal")
+            .field("ikid", &self.ikid)
+            .field("counter", &self.counter)
+            .field("exhausted", &self.exhausted)
+            .field("registers_in_use", &self.present.count_ones())
+            .finish()
+    }
+}
+
+impl DukptAesTerminal {
+    /// Loads an AES-128 initial key for an initial key ID: fills the 32 registers. The caller
+    /// drops the initial key.
+    pub fn new(initial_key: &AesKey, ikid: &InitialKeyId) -> Result<Self, CryptoError> {
+        if initial_key.len() != 16 {
+            return Err(CryptoError::KeyLength {
+                algorithm: "AES DUKPT initial",
+                expected: "16",
+                got: initial_key.len(),
+            });
+        }
+        let mut t = DukptAesTerminal {
+            ikid: *ikid,
+            counter: 1,
+            exhausted: false,
+            registers: [[0; 16]; 32],
+            present: 0,
+        };
+        t.fill_below(initial_key, 0, 32)?;
+        Ok(t)
+    }
+
+    fn fill_below(&mut self, key: &AesKey, counter: u32, top: u32) -> Result<(), CryptoError> {
+        for bit in (0..top).rev() {
+            let c = counter | 1 << bit;
+            let k = derive_key(
+                key,
+                KeyUsage::KeyDerivation,
+                KeyType::Aes128,
+                &self.ikid.context(c),
+            )?;
+            self.registers[bit as usize].copy_from_slice(k.expose());
+            self.present |= 1 << bit;
+        }
+        Ok(())
+    }
+
+    /// The counter the next transaction will use.
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+
+    /// The initial key ID.
+    pub fn ikid(&self) -> &InitialKeyId {
+        &self.ikid
+    }
+
+    /// Whether the device can still produce a key.
+    pub fn is_exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    /// Takes the key for the next transaction, derives the registers below it, erases its
+    /// register and advances the counter.
+    pub fn next_transaction(&mut self) -> Result<AesTransaction, CryptoError> {
+        if self.exhausted {
+            return Err(CryptoError::DukptExhausted);
+        }
+        let c = self.counter;
+        let bit = c.trailing_zeros();
+        if bit >= 32 || self.present & (1 << bit) == 0 {
+            return Err(CryptoError::DukptRegisterEmpty {
+                register: (32 - bit.min(31)) as u8,
+            });
+        }
+        let key = AesKey::new(&self.registers[bit as usize])?;
+        if c.count_ones() < MAX_ONE_BITS {
+            self.fill_below(&key, c, bit)?;
+        }
+        self.registers[bit as usize].zeroize();
+        self.present &= !(1 << bit);
+        match next_counter(c) {
+            Some(n) => self.counter = n,
+            None => self.exhausted = true,
+        }
+        Ok(AesTransaction {
+            ikid: self.ikid,
+            counter: c,
+            key,
+        })
+    }
+
+    /// The state as bytes (secret); see [`STATE_LEN`].
+    pub fn to_bytes(&self) -> SecretBytes {
+        let mut out = Vec::with_capacity(STATE_LEN);
+        out.extend_from_slice(b"DA\x01");
+        out.extend_from_slice(&self.ikid.0);
+        out.extend_from_slice(&self.counter.to_be_bytes());
+        out.push(u8::from(self.exhausted));
+        out.extend_from_slice(&self.present.to_be_bytes());
+        for r in &self.registers {
+            out.extend_from_slice(r);
+        }
+        SecretBytes::new(out)
+    }
+
+    /// The state back from [`DukptAesTerminal::to_bytes`]; refuses anything malformed.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        if bytes.len() != STATE_LEN || bytes.get(..3) != Some(b"DA\x01".as_slice()) {
+            return Err(CryptoError::InputLength {
+                what: "AES DUKPT state",
+                expected: "a state written by this version",
+                got: bytes.len(),
+            });
+        }
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_be_bytes(w)
+        };
+        let ikid = InitialKeyId::new(&bytes[3..11])?;
+        let counter = word(11);
+        let exhausted = match bytes[15] {
+            0 => false,
+            1 => true,
+            _ => {
+                return Err(CryptoError::OutOfRange {
+                    what: "AES DUKPT state flag",
+                });
+            }
+        };
+        let mut t = DukptAesTerminal {
+            ikid,
+            counter,
+            exhausted,
+            registers: [[0; 16]; 32],
+            present: word(16),
+        };
+        for (i, r) in t.registers.iter_mut().enumerate() {
+            r.copy_from_slice(&bytes[20 + i * 16..20 + (i + 1) * 16]);
+        }
+        if !exhausted {
+            if !is_valid_counter(counter) {
+                return Err(CryptoError::DukptCounter {
+                    counter,
+                    reason: "not a counter a device uses",
+                });
+            }
+            let bit = counter.trailing_zeros();
+            if t.present & (1 << bit) == 0 {
+                return Err(CryptoError::DukptRegisterEmpty {
+                    register: (32 - bit) as u8,
+                });
+            }
+        }
+        Ok(t)
+    }
 }
 
 #[cfg(test)]

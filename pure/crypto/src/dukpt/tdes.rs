@@ -13,6 +13,7 @@
 
 use crate::CryptoError;
 use crate::keys::{TdesKey, to_block};
+use smartpos_types::SecretBytes;
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -362,6 +363,82 @@ impl DukptTdesTerminal {
         let k = TdesKey::from_double(&key);
         key.zeroize();
         Ok(TransactionKeys { ksn, key: k })
+    }
+}
+
+/// Byte form of [`DukptTdesTerminal`] for the secure store: `D`, `T`, version 1, base KSN
+/// (10), next counter (4, big-endian), register presence bits (4), 21 registers of 16 bytes.
+pub const STATE_LEN: usize = 3 + 10 + 4 + 4 + 21 * 16;
+
+impl DukptTdesTerminal {
+    /// The state as bytes (secret: the registers are keys); see [`STATE_LEN`].
+    pub fn to_bytes(&self) -> SecretBytes {
+        let mut out = Vec::with_capacity(STATE_LEN);
+        out.extend_from_slice(b"DT\x01");
+        out.extend_from_slice(&self.base.0);
+        out.extend_from_slice(&self.counter.to_be_bytes());
+        out.extend_from_slice(&self.present.to_be_bytes());
+        for r in &self.registers {
+            out.extend_from_slice(r);
+        }
+        SecretBytes::new(out)
+    }
+
+    /// The state back from [`DukptTdesTerminal::to_bytes`]; refuses anything malformed (wrong
+    /// length or tag, a counter no device uses, an empty register the next key needs).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        if bytes.len() != STATE_LEN || bytes.get(..3) != Some(b"DT\x01".as_slice()) {
+            return Err(CryptoError::InputLength {
+                what: "TDES DUKPT state",
+                expected: "a state written by this version",
+                got: bytes.len(),
+            });
+        }
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_be_bytes(w)
+        };
+        let base = Ksn::new(&bytes[3..13])?;
+        let counter = word(13);
+        let present = word(17);
+        let mut t = DukptTdesTerminal {
+            base: base.base(),
+            counter,
+            registers: [[0; 16]; 21],
+            present: present & COUNTER_MASK,
+        };
+        for (i, r) in t.registers.iter_mut().enumerate() {
+            r.copy_from_slice(&bytes[21 + i * 16..21 + (i + 1) * 16]);
+        }
+        if !t.is_exhausted() {
+            if !is_valid_counter(counter) {
+                return Err(CryptoError::DukptCounter {
+                    counter,
+                    reason: "not a counter a device uses",
+                });
+            }
+            let bit = counter.trailing_zeros();
+            if t.present & (1 << bit) == 0 {
+                return Err(CryptoError::DukptRegisterEmpty {
+                    register: (COUNTER_BITS - bit) as u8,
+                });
+            }
+        } else if counter != COUNTER_MASK + 1 {
+            return Err(CryptoError::DukptCounter {
+                counter,
+                reason: "not a counter a device uses",
+            });
+        }
+        Ok(t)
+    }
+
+    /// The KSN of the next transaction (the counter it will use), or `None` when exhausted.
+    pub fn next_ksn(&self) -> Option<Ksn> {
+        if self.is_exhausted() {
+            return None;
+        }
+        self.base.with_counter(self.counter).ok()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of smartpos-crypto, one binary:
 //! - `vectors`: every value of `testdata/payment-crypto.json`;
+//! - `sm4`: every value of `testdata/sm4.json`;
 //! - `secrets`: no secret reaches `Debug` or error text;
 //! - `scenarios`: key hierarchy and DUKPT flows across modules.
 
@@ -8,4 +9,5 @@
 
 mod scenarios;
 mod secrets;
+mod sm4;
 mod vectors;

@@ -252,3 +252,16 @@ fn emv_keys_and_cryptograms() {
     .unwrap();
     assert_eq!(encode(&arpc), s(p, "arpc"));
 }
+
+#[test]
+fn format0_idtech_example() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/pinblock.json");
+    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = &all["format0_idtech"];
+    let pin = Pin::new(s(v, "pin")).unwrap();
+    let pan = Pan::new(s(v, "pan")).unwrap();
+    let block = pinblock::encode_with_fill(PinBlockFormat::Iso0, &pin, Some(&pan), &[]).unwrap();
+    assert_eq!(encode(block.expose()), s(v, "clear_block"));
+    let back = pinblock::decode(PinBlockFormat::Iso0, block.expose(), Some(&pan)).unwrap();
+    assert_eq!(back, pin);
+}

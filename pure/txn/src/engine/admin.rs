@@ -128,6 +128,16 @@ impl Engine {
             }));
             return;
         }
+        if self.cfg.profile.keys.dukpt().is_some() {
+            // DUKPT: the sign-in delivers no keys (they are derived per transaction); it
+            // still opens the host's batch.
+            self.adopt_host_batch(&reply);
+            self.signed_in = true;
+            self.commit(vec![JournalOp::PutCounters(self.counters)]);
+            let batch = self.counters.batch;
+            self.finish(Ok(Outcome::SignedIn { batch }));
+            return;
+        }
         let Some(block) = reply
             .field62
             .as_deref()
@@ -140,17 +150,7 @@ impl Engine {
         };
         match install_keys(&self.cfg, self.module.as_ref(), &block) {
             Ok(()) => {
-                let host_batch = reply
-                    .field60
-                    .as_deref()
-                    .and_then(|f| f.get(2..8))
-                    .and_then(|b| b.parse::<u32>().ok());
-                if let Some(hb) = host_batch {
-                    // Batch numbers never repeat: adopt the host's only if it is ahead.
-                    if hb > self.counters.batch && self.settlement.is_none() {
-                        self.counters.batch = hb;
-                    }
-                }
+                self.adopt_host_batch(&reply);
                 self.signed_in = true;
                 self.commit(vec![
                     JournalOp::PutWrappedKeys { block },
@@ -161,6 +161,22 @@ impl Engine {
             }
             // The module keeps the keys of the previous sign-in when an installation fails.
             Err(e) => self.finish(Err(e)),
+        }
+    }
+
+    /// The host's batch from a sign-in answer (60.2), adopted only if it is ahead: batch
+    /// numbers never repeat.
+    fn adopt_host_batch(&mut self, reply: &Reply) {
+        let host_batch = reply
+            .field60
+            .as_deref()
+            .and_then(|f| f.get(2..8))
+            .and_then(|b| b.parse::<u32>().ok());
+        if let Some(hb) = host_batch
+            && hb > self.counters.batch
+            && self.settlement.is_none()
+        {
+            self.counters.batch = hb;
         }
     }
 

@@ -43,7 +43,7 @@ use crate::journal::{Commit, JournalOp, Restored, SettlementProgress};
 use crate::model::{Counters, Now, PendingItem, PendingKind, ReversalReason, TxnState};
 use crate::proto::MacKey;
 use crate::proto::{self, Expectation, Match, MsgType, Reply};
-use smartpos_crypto::module::{KeyRef, SecurityModule};
+use smartpos_crypto::module::{DukptKsn, KeyRef, ModuleError, SecurityModule};
 use smartpos_iso8583::Message;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -140,6 +140,11 @@ pub struct Engine {
     run: Option<Run>,
     /// The host's approval of a transaction whose card declined, for its outcome.
     card_declined_reply: Option<Reply>,
+    /// DUKPT: the KSN reserved for the transaction being started, with its STAN: the request
+    /// with that STAN goes out under it (a card's PIN block was made under it).
+    reserved_ksn: Option<(u32, DukptKsn)>,
+    /// DUKPT: the KSN of the request in flight (its response is checked under the same KSN).
+    ksn_in_flight: Option<DukptKsn>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -162,7 +167,11 @@ impl Engine {
     /// (encrypted under the master key), are installed into `module` again: the software
     /// module starts empty, and a device module may have lost or replaced them.
     pub fn restore(cfg: EngineConfig, module: Arc<dyn SecurityModule>, restored: Restored) -> Self {
+        // A DUKPT terminal has no working keys: its keys are derived per transaction from the
+        // DUKPT key in the module, so it is ready without a sign-in.
+        let dukpt = cfg.profile.keys.dukpt().is_some();
         let signed_in = match restored.wrapped_keys.as_deref() {
+            _ if dukpt => true,
             None => false,
             Some(block) => match install_keys(&cfg, module.as_ref(), block) {
                 Ok(()) => true,
@@ -186,6 +195,8 @@ impl Engine {
             next_commit: 1,
             run: None,
             card_declined_reply: None,
+            reserved_ksn: None,
+            ksn_in_flight: None,
         };
         let mut ops = Vec::new();
         for mut rec in restored.in_flight {
@@ -474,10 +485,72 @@ impl Engine {
         }
     }
 
-    /// The MAC key of the current sign-in, in the security module.
+    /// The MAC key of the current sign-in, in the security module; with DUKPT, the key derived
+    /// for the KSN of the request in flight.
     fn mak(&self) -> Option<MacKey<'_>> {
+        if self.cfg.profile.keys.dukpt().is_some() {
+            return self
+                .ksn_in_flight
+                .map(|k| MacKey::Module(self.module.as_ref(), KeyRef::Dukpt(k)));
+        }
         self.signed_in
             .then(|| MacKey::Module(self.module.as_ref(), KeyRef::Working))
+    }
+
+    /// The next DUKPT KSN from the module, reserved durably there before it returns.
+    fn next_ksn(&self) -> Result<DukptKsn, OpError> {
+        self.module.dukpt_next().map_err(|e| match e {
+            ModuleError::DukptExhausted => OpError::DukptExhausted,
+            other => OpError::SecurityModule {
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    /// DUKPT: reserves the KSN of a transaction about to be journaled (the card's, when the
+    /// runtime reserved one for its PIN block), so a used-up counter stops it before anything
+    /// is recorded or sent. Nothing to do for other profiles.
+    pub(super) fn reserve_txn_ksn(
+        &mut self,
+        stan: u32,
+        card_ksn: Option<DukptKsn>,
+    ) -> Result<(), OpError> {
+        self.reserved_ksn = None;
+        if self.cfg.profile.keys.dukpt().is_none() {
+            return Ok(());
+        }
+        let ksn = match card_ksn {
+            Some(k) => k,
+            None => self.next_ksn()?,
+        };
+        self.reserved_ksn = Some((stan, ksn));
+        Ok(())
+    }
+
+    /// DUKPT: the request as it goes out: every request that carries a MAC or a PIN block
+    /// takes a KSN (the one reserved for its STAN, else the next one), in the profile's KSN
+    /// field; its MAC is under that KSN's keys (none with `dukpt_mac = false`). Other profiles:
+    /// the request unchanged.
+    fn with_ksn(&mut self, msg: &Message, mac: bool) -> Result<(Message, bool), OpError> {
+        self.ksn_in_flight = None;
+        let Some(d) = self.cfg.profile.keys.dukpt().copied() else {
+            return Ok((msg.clone(), mac));
+        };
+        if !(mac || msg.has(52)) {
+            return Ok((msg.clone(), mac));
+        }
+        let stan = msg.text(11).and_then(|s| s.parse::<u32>().ok());
+        let ksn = match self.reserved_ksn {
+            Some((s, k)) if Some(s) == stan => {
+                self.reserved_ksn = None;
+                k
+            }
+            _ => self.next_ksn()?,
+        };
+        let mut m = msg.clone();
+        m.set(d.ksn_field, self.cfg.profile.keys.encode_ksn(ksn.bytes()));
+        self.ksn_in_flight = Some(ksn);
+        Ok((m, mac && d.mac))
     }
 
     /// Seals and queues `msg`; the command then waits in the state `next` makes of the request's
@@ -491,6 +564,14 @@ impl Engine {
         reference: Option<String>,
         next: impl FnOnce(Wait) -> State,
     ) -> bool {
+        let (msg, mac) = match self.with_ksn(msg, mac) {
+            Ok(m) => m,
+            Err(e) => {
+                self.finish(Err(e));
+                return false;
+            }
+        };
+        let msg = &msg;
         let sealed = proto::seal_with(&self.cfg.profile, self.mak(), msg, mac);
         match (sealed, Expectation::of(msg, mac)) {
             (Ok(bytes), Some(expect)) => {

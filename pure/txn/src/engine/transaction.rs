@@ -221,6 +221,14 @@ impl Engine {
                 return;
             }
         };
+        // DUKPT: the transaction's KSN is reserved before anything is journaled (a used-up
+        // counter stops it here: nothing recorded, nothing sent).
+        let card_ksn = req.card.as_ref().and_then(|c| c.ksn);
+        if let Err(e) = self.reserve_txn_ksn(stan, card_ksn) {
+            self.counters = saved;
+            self.finish(Err(e));
+            return;
+        }
         let record = TxnRecord {
             reference: reference(batch, stan),
             kind: req.kind,

@@ -281,6 +281,10 @@ pub enum OpError {
         /// Why, for logs.
         reason: String,
     },
+    /// The DUKPT transaction counter is used up: no KSN can be reserved, nothing was sent. The
+    /// terminal needs a new initial key.
+    #[error("the DUKPT transaction counter is exhausted: load a new initial key")]
+    DukptExhausted,
 }
 
 /// A financial request from the app.

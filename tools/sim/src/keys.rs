@@ -1,0 +1,255 @@
+//! The host's side of a profile's key options: SM4 working keys at sign-in, DUKPT derived
+//! from a BDK, and the TEST keys the simulator and `smartpos terminal init` share.
+//!
+//! - Working keys (`[keys] scheme = "tmk"`): TDES keys as before ([`HostKeys::Tdes`]), or SM4
+//!   keys under the same 16-byte TMK taken as an SM4 key ([`sm4_sign_in`]); the MAC is the
+//!   profile's algorithm (the SM4 form of `cup-ecb` for SM4), the PIN block is checked against
+//!   [`TEST_PIN`] under the SM4 PIK.
+//! - DUKPT (`dukpt-tdes`, `dukpt-aes`): no sign-in keys. Every MACed request carries its KSN in
+//!   the profile's KSN field; [`dukpt_request`] derives that transaction's keys from the BDK,
+//!   checks the request MAC and the PIN block, and the response is MACed under the same KSN's
+//!   response key ([`dukpt_mac`]).
+//!
+//! The TEST BDKs and initial keys are the published ANSI X9.24-1:2009 (Annex A) and
+//! X9.24-3-2017 test values: anyone can derive every key from them. Never use them in
+//! production.
+
+use smartpos_crypto::CryptoError;
+use smartpos_crypto::dukpt::{DukptBdk, DukptScheme, DukptTxn};
+use smartpos_crypto::keys::TdesKey;
+use smartpos_crypto::module::{self, MacDirection};
+use smartpos_crypto::sm4::{self, Sm4Key};
+use smartpos_iso8583::Message;
+use smartpos_txn::proto::{self, KeyRole, Profile};
+use smartpos_types::hex::decode;
+use smartpos_types::{Pan, Track2};
+
+/// The TEST TDES BDK (ANSI X9.24-1:2009 Annex A).
+pub const TEST_TDES_BDK: &str = "0123456789ABCDEFFEDCBA9876543210";
+/// The TEST TDES initial KSN (counter zero).
+pub const TEST_TDES_KSN: &str = "FFFF9876543210E00000";
+/// The TEST TDES IPEK, derived from [`TEST_TDES_BDK`] and [`TEST_TDES_KSN`].
+pub const TEST_TDES_IPEK: &str = "6AC292FAA1315B4D858AB3A3D7D5933A";
+/// The TEST AES BDK (ANSI X9.24-3-2017 test vectors).
+pub const TEST_AES_BDK: &str = "FEDCBA9876543210F1F1F1F1F1F1F1F1";
+/// The TEST AES initial KSN: initial key ID 1234567890123456, counter zero.
+pub const TEST_AES_KSN: &str = "123456789012345600000000";
+/// The TEST AES-128 initial key, derived from [`TEST_AES_BDK`] and the initial key ID.
+pub const TEST_AES_INITIAL_KEY: &str = "1273671EA26AC29AFA4D1084127652A1";
+/// The PIN the simulator accepts where it can decrypt PIN blocks (DUKPT and SM4 profiles);
+/// any other PIN is answered `55`, a block that does not decode `99`.
+pub const TEST_PIN: &str = "1234";
+
+/// The TEST BDK of a scheme.
+pub fn test_bdk(scheme: DukptScheme) -> Result<DukptBdk, CryptoError> {
+    let hex = match scheme {
+        DukptScheme::Tdes => TEST_TDES_BDK,
+        DukptScheme::Aes => TEST_AES_BDK,
+    };
+    DukptBdk::new(scheme, &decode(hex).unwrap_or_default())
+}
+
+/// The TEST initial key and initial KSN (hex) a terminal of `scheme` is loaded with by default.
+pub fn test_initial_key(scheme: DukptScheme) -> (&'static str, &'static str) {
+    match scheme {
+        DukptScheme::Tdes => (TEST_TDES_IPEK, TEST_TDES_KSN),
+        DukptScheme::Aes => (TEST_AES_INITIAL_KEY, TEST_AES_KSN),
+    }
+}
+
+/// A terminal's working keys as the host holds them after its sign-in.
+#[derive(Debug)]
+pub enum HostKeys {
+    /// TDES: the MAK (the host does not keep the TDES PIK).
+    Tdes {
+        /// MAC key.
+        mak: TdesKey,
+    },
+    /// SM4: the MAK and the PIK (PIN blocks are checked).
+    Sm4 {
+        /// MAC key.
+        mak: Sm4Key,
+        /// PIN key.
+        pik: Sm4Key,
+    },
+}
+
+impl HostKeys {
+    /// The MAC over `input` under the MAK with the profile's algorithm.
+    pub fn mac(&self, profile: &Profile, input: &[u8]) -> Option<[u8; 8]> {
+        match self {
+            HostKeys::Tdes { mak } => proto::compute_mac(profile, mak, input),
+            HostKeys::Sm4 { mak, .. } => Some(smartpos_crypto::mac::cup_sm4(mak, input)),
+        }
+    }
+}
+
+/// The TMK's 16 bytes as an SM4 master key (SM4 profiles).
+pub fn sm4_tmk(tmk: &TdesKey) -> Result<Sm4Key, CryptoError> {
+    Sm4Key::new(tmk.expose())
+}
+
+/// An SM4 sign-in: fresh SM4 keys in the profile's block order, each SM4-ECB under the TMK and
+/// followed by its check value; the block and the keys the host keeps.
+pub fn sm4_sign_in(profile: &Profile, tmk: &Sm4Key) -> Result<(Vec<u8>, HostKeys), CryptoError> {
+    let layout = &profile.keys;
+    let mut block = Vec::new();
+    let (mut pik, mut mak) = (None, None);
+    for role in &layout.order {
+        let key = Sm4Key::generate()?;
+        let (enc, _) = sm4::wrap_working_key(tmk, &key);
+        block.extend_from_slice(&enc);
+        let cv = key.check_block();
+        block.extend_from_slice(cv.get(..layout.kcv_len).unwrap_or(&cv));
+        match role {
+            KeyRole::Pik => pik = Some(key),
+            KeyRole::Mak => mak = Some(key),
+            KeyRole::Tdk => {}
+        }
+    }
+    match (pik, mak) {
+        (Some(pik), Some(mak)) => Ok((block, HostKeys::Sm4 { mak, pik })),
+        _ => Err(CryptoError::OutOfRange {
+            what: "key order without PIK and MAK",
+        }),
+    }
+}
+
+/// The SM4 keys of a kept sign-in block (a restarted host's ledger file), check values
+/// verified.
+pub fn sm4_unwrap(profile: &Profile, tmk: &Sm4Key, block: &[u8]) -> Result<HostKeys, CryptoError> {
+    let layout = &profile.keys;
+    let entry = layout.key_len + layout.kcv_len;
+    let (mut pik, mut mak) = (None, None);
+    for (i, role) in layout.order.iter().enumerate() {
+        let Some(e) = block.get(i * entry..(i + 1) * entry) else {
+            continue;
+        };
+        let (enc, cv) = e.split_at(layout.key_len);
+        let key = sm4::unwrap_working_key(tmk, enc, cv)?;
+        match role {
+            KeyRole::Pik => pik = Some(key),
+            KeyRole::Mak => mak = Some(key),
+            KeyRole::Tdk => {}
+        }
+    }
+    match (pik, mak) {
+        (Some(pik), Some(mak)) => Ok(HostKeys::Sm4 { mak, pik }),
+        _ => Err(CryptoError::KcvMismatch),
+    }
+}
+
+/// The PAN of a request: field 2, or the PAN of track 2 (field 35).
+fn request_pan(msg: &Message) -> Option<Pan> {
+    if let Some(p) = msg.text(2).and_then(|p| Pan::new(p).ok()) {
+        return Some(p);
+    }
+    msg.text(35).and_then(Track2::new).and_then(|t| t.pan())
+}
+
+/// The response code for a request's PIN block (field 52), if it has one: `None` when the PIN
+/// is [`TEST_PIN`] or there is no block, `55` for another PIN, `99` for a block that does not
+/// decode. `decrypt` turns the block into the PIN.
+fn pin_verdict(
+    msg: &Message,
+    decrypt: impl FnOnce(&[u8], &Pan) -> Result<smartpos_crypto::Pin, CryptoError>,
+) -> Option<&'static str> {
+    let block = msg.get(52)?;
+    let Some(pan) = request_pan(msg) else {
+        return Some("99");
+    };
+    match decrypt(block, &pan) {
+        Ok(pin) if pin.expose() == TEST_PIN => None,
+        Ok(_) => Some("55"),
+        Err(e) => {
+            log::warn!("host: PIN block does not decode ({e})");
+            Some("99")
+        }
+    }
+}
+
+/// The PIN verdict of an SM4 terminal's request (see [`pin_verdict`]).
+pub fn sm4_pin_verdict(keys: &HostKeys, msg: &Message) -> Option<&'static str> {
+    match keys {
+        HostKeys::Sm4 { pik, .. } => pin_verdict(msg, |b, pan| {
+            smartpos_crypto::pinblock::decrypt_sm4(pik, b, pan)
+        }),
+        HostKeys::Tdes { .. } => None,
+    }
+}
+
+/// What the host found in a DUKPT request.
+#[derive(Debug)]
+pub enum DukptVerdict {
+    /// The request checks: its transaction's keys (for the response MAC) and the PIN verdict.
+    Good(DukptTxn, Option<&'static str>),
+    /// Refused with this response code (`A0`: no KSN, a KSN no device uses, a bad MAC).
+    Refused(&'static str),
+}
+
+/// Checks a DUKPT request: derives its transaction's keys from the BDK and the KSN in the
+/// profile's KSN field, verifies the request MAC (when the profile MACs) and decrypts the PIN
+/// block.
+pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8]) -> DukptVerdict {
+    let Some(d) = profile.keys.dukpt() else {
+        return DukptVerdict::Refused("A0");
+    };
+    let Some(ksn) = msg
+        .get(d.ksn_field)
+        .and_then(|f| profile.keys.decode_ksn(f))
+    else {
+        log::warn!(
+            "host: DUKPT request without a usable KSN in field {}",
+            d.ksn_field
+        );
+        return DukptVerdict::Refused("A0");
+    };
+    let txn = match DukptTxn::from_bdk(bdk, &ksn) {
+        Ok(t) => t,
+        Err(e) => {
+            log::warn!("host: DUKPT KSN refused ({e})");
+            return DukptVerdict::Refused("A0");
+        }
+    };
+    if d.mac {
+        let good = proto::verify_mac_by_fn(profile, raw, msg, &mut |input| {
+            dukpt_mac(profile, &txn, MacDirection::Request, input)
+        });
+        if !good {
+            log::warn!("host: DUKPT request MAC did not verify");
+            return DukptVerdict::Refused("A0");
+        }
+    }
+    let format = profile.keys.pin_format;
+    let pin = pin_verdict(msg, |b, pan| txn.decrypt_pin(format, b, pan));
+    DukptVerdict::Good(txn, pin)
+}
+
+/// A DUKPT transaction's MAC over `input` (leftmost 8 bytes) with the profile's algorithm.
+pub fn dukpt_mac(
+    profile: &Profile,
+    txn: &DukptTxn,
+    direction: MacDirection,
+    input: &[u8],
+) -> Option<[u8; 8]> {
+    let m = module::dukpt_mac(txn, direction, proto::mac_method(profile.mac), input).ok()?;
+    m.get(..8)?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smartpos_types::hex::encode;
+
+    #[test]
+    fn test_initial_keys_are_the_bdks_initial_keys() {
+        for scheme in [DukptScheme::Tdes, DukptScheme::Aes] {
+            let (ik, ksn) = test_initial_key(scheme);
+            let got = test_bdk(scheme)
+                .unwrap()
+                .initial_key(&decode(ksn).unwrap())
+                .unwrap();
+            assert_eq!(encode(got.expose()), ik);
+        }
+    }
+}
