@@ -62,23 +62,65 @@ fn all8(value: &[u8], pad: u8, ok: impl Fn(u64) -> bool) -> bool {
     let rest = chunks.remainder();
     let mut all = true;
     for chunk in chunks {
-        let mut c = [0u8; 8];
-        c.copy_from_slice(chunk);
-        all &= ok(u64::from_le_bytes(c));
+        all &= ok(word(chunk));
     }
-    all & ok(load_padded(rest, pad))
+    // The last bytes: testing a byte twice changes nothing, so they are read as the last
+    // eight (or the first and last four) bytes of the value where it is long enough.
+    let n = value.len();
+    let last = if n >= 8 {
+        word(value.get(n - 8..).unwrap_or_default())
+    } else if n >= 4 {
+        let head = u64::from(half(value.get(..4).unwrap_or_default()));
+        let tail = u64::from(half(value.get(n - 4..).unwrap_or_default()));
+        head | (tail << 32)
+    } else {
+        load_padded(rest, pad)
+    };
+    all & ok(last)
 }
 
-/// Up to eight bytes as a little-endian word, completed with `pad` (shifts, not a copy: a
-/// short copy of unknown length would be a `memcpy` call).
+/// Eight bytes (exactly; fewer read as zeros) as a little-endian word.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    let mut c = [0u8; 8];
+    if let Some(src) = bytes.get(..8) {
+        c.copy_from_slice(src);
+    }
+    u64::from_le_bytes(c)
+}
+
+/// Four bytes (exactly; fewer read as zeros) as a little-endian word.
+#[inline]
+fn half(bytes: &[u8]) -> u32 {
+    let mut c = [0u8; 4];
+    if let Some(src) = bytes.get(..4) {
+        c.copy_from_slice(src);
+    }
+    u32::from_le_bytes(c)
+}
+
+/// Up to eight bytes as a little-endian word, completed with `pad`: two overlapping reads
+/// (a byte read twice lands in the same place), no loop and no `memcpy` call.
 #[inline]
 fn load_padded(bytes: &[u8], pad: u8) -> u64 {
-    let mut w = u64::from_le_bytes([pad; 8]);
-    for (i, &b) in bytes.iter().take(8).enumerate() {
-        let shift = 8 * i;
-        w = (w & !(0xFF << shift)) | (u64::from(b) << shift);
-    }
-    w
+    let n = bytes.len().min(8);
+    let lanes = |k: usize| -> u64 { if k >= 8 { u64::MAX } else { (1u64 << (8 * k)) - 1 } };
+    let w = if n >= 4 {
+        let lo = u64::from(half(bytes.get(..4).unwrap_or_default()));
+        let hi = u64::from(half(bytes.get(n - 4..n).unwrap_or_default()));
+        lo | (hi << (8 * (n - 4)))
+    } else if n >= 2 {
+        let two = |b: &[u8]| match *b {
+            [x, y] => u64::from(u16::from_le_bytes([x, y])),
+            _ => 0,
+        };
+        let lo = two(bytes.get(..2).unwrap_or_default());
+        let hi = two(bytes.get(n - 2..n).unwrap_or_default());
+        lo | (hi << (8 * (n - 2)))
+    } else {
+        bytes.first().map_or(0, |&b| u64::from(b))
+    };
+    w | (u64::from_le_bytes([pad; 8]) & !lanes(n))
 }
 
 /// Eight bytes that are all ASCII digits: high nibble 3, low nibble below 10 (adding 6 to it
@@ -311,10 +353,12 @@ fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
         out.extend_from_slice(&pack8(c));
     }
     if !tail.is_empty() {
-        // The last digits, completed with the character whose nibble is the filler (0x30 |
-        // filler: bit 6 clear), so an odd count ends in `last << 4 | filler`.
+        // The last (at most seven) digits completed with the character whose nibble is the
+        // filler (0x30 | filler: bit 6 clear), so an odd count ends in `last << 4 | filler`;
+        // four bytes written, the ones past the value taken back.
         let packed = pack8(load_padded(tail, 0x30 | filler).to_le_bytes());
-        out.extend_from_slice(packed.get(..tail.len().div_ceil(2)).unwrap_or_default());
+        out.extend_from_slice(&packed);
+        out.truncate(out.len() - (4 - tail.len().div_ceil(2)));
     }
 }
 
