@@ -532,13 +532,13 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             // The usual case first, without a branch per byte: every nibble a decimal digit
             // but the filler (whose value matters only when checked); the loop below finds
             // what is wrong otherwise.
-            if !separator {
-                let mut all = true;
-                for (i, &b) in digits.iter().enumerate() {
-                    let hi_free = odd && pad == Pad::Left && i == 0;
-                    let lo_free = odd && pad == Pad::Right && i == last;
-                    all &= (hi_free || b < 0xA0) & (lo_free || b & 0x0F < 0x0A);
-                }
+            {
+                let all = bcd_digits_ok(
+                    digits,
+                    separator,
+                    odd && pad == Pad::Left,
+                    odd && pad == Pad::Right,
+                );
                 let pad_ok = !checked
                     || !odd
                     || match pad {
@@ -574,6 +574,63 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             Ok(())
         }
     }
+}
+
+/// Whether every nibble of `packed` is a decimal digit (or D with `separator`), eight bytes
+/// per test, except the
+/// first byte's high nibble if `free_first_high` and the last byte's low nibble if
+/// `free_last_low` (filler nibbles, checked elsewhere if at all).
+#[inline]
+fn bcd_digits_ok(
+    packed: &[u8],
+    separator: bool,
+    free_first_high: bool,
+    free_last_low: bool,
+) -> bool {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Per byte lane holding one nibble: above 9 (adding 6 carries into bit 4), and, for a
+    // `z` field, not the separator D (xor D then add 0x7F sets bit 7 unless it was D).
+    let bad_nibbles = |v: u64| {
+        let over9 = ((v + 0x0606_0606_0606_0606) >> 4) & ONES;
+        if separator {
+            over9 & ((((v ^ 0x0D0D_0D0D_0D0D_0D0D) + 0x7F7F_7F7F_7F7F_7F7F) >> 7) & ONES)
+        } else {
+            over9
+        }
+    };
+    let over9 = |x: u64| bad_nibbles((x >> 4) & LOW) | bad_nibbles(x & LOW);
+    let n = packed.len();
+    if n == 0 {
+        return true;
+    }
+    // Where the free nibbles sit: lane 0 of the first word, and the last byte's lane of the
+    // word that holds it (the last full chunk, or the zero-completed rest).
+    let first_free: u64 = if free_first_high { 0xF0 } else { 0 };
+    let last_lane = (n - 1) % 8;
+    let last_free: u64 = if free_last_low { 0x0F << (8 * last_lane) } else { 0 };
+    let chunks = packed.chunks_exact(8);
+    let rest = chunks.remainder();
+    let full = n / 8;
+    let mut bad = 0u64;
+    for (i, chunk) in chunks.enumerate() {
+        let mut x = word(chunk);
+        if i == 0 {
+            x &= !first_free;
+        }
+        if i + 1 == full && rest.is_empty() {
+            x &= !last_free;
+        }
+        bad |= over9(x);
+    }
+    if !rest.is_empty() {
+        let mut x = load_padded(rest, 0);
+        if full == 0 {
+            x &= !first_free;
+        }
+        bad |= over9(x & !last_free);
+    }
+    bad == 0
 }
 
 /// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
@@ -1013,6 +1070,35 @@ mod tests {
                 assert_eq!(first_bad_char(FieldKind::N, Charset::Ascii, &bad), Some(at));
                 bad[at] = 0x7f;
                 assert_eq!(first_bad_char(FieldKind::Ans, Charset::Ascii, &bad), Some(at));
+            }
+        }
+    }
+
+    #[test]
+    fn packed_digits_are_tested_eight_bytes_at_a_time_as_one_by_one() {
+        fn naive(p: &[u8], sep: bool, first: bool, last: bool) -> bool {
+            let ok = |n: u8| n <= 9 || (sep && n == 0xD);
+            p.iter().enumerate().all(|(i, &b)| {
+                (first && i == 0 || ok(b >> 4)) && (last && i == p.len() - 1 || ok(b & 0x0F))
+            })
+        }
+        for len in 0..=20 {
+            for at in 0..len.max(1) {
+                for bad in [0x0A, 0xA0, 0xFF, 0x0F, 0xF0, 0x99, 0xD0, 0x0D, 0xDD, 0xC0, 0x0E] {
+                    let mut p = vec![0x12; len];
+                    if let Some(b) = p.get_mut(at) {
+                        *b = bad;
+                    }
+                    for sep in [false, true] {
+                        for (first, last) in [(false, false), (true, false), (false, true)] {
+                            assert_eq!(
+                                bcd_digits_ok(&p, sep, first, last),
+                                naive(&p, sep, first, last),
+                                "{len} {at} {bad:#x} {sep} {first} {last}"
+                            );
+                        }
+                    }
+                }
             }
         }
     }
