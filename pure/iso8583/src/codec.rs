@@ -104,7 +104,13 @@ fn half(bytes: &[u8]) -> u32 {
 #[inline]
 fn load_padded(bytes: &[u8], pad: u8) -> u64 {
     let n = bytes.len().min(8);
-    let lanes = |k: usize| -> u64 { if k >= 8 { u64::MAX } else { (1u64 << (8 * k)) - 1 } };
+    let lanes = |k: usize| -> u64 {
+        if k >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * k)) - 1
+        }
+    };
     let w = if n >= 4 {
         let lo = u64::from(half(bytes.get(..4).unwrap_or_default()));
         let hi = u64::from(half(bytes.get(n - 4..n).unwrap_or_default()));
@@ -608,7 +614,11 @@ fn bcd_digits_ok(
     // word that holds it (the last full chunk, or the zero-completed rest).
     let first_free: u64 = if free_first_high { 0xF0 } else { 0 };
     let last_lane = (n - 1) % 8;
-    let last_free: u64 = if free_last_low { 0x0F << (8 * last_lane) } else { 0 };
+    let last_free: u64 = if free_last_low {
+        0x0F << (8 * last_lane)
+    } else {
+        0
+    };
     let chunks = packed.chunks_exact(8);
     let rest = chunks.remainder();
     let full = n / 8;
@@ -1069,7 +1079,10 @@ mod tests {
                 bad[at] = b'a';
                 assert_eq!(first_bad_char(FieldKind::N, Charset::Ascii, &bad), Some(at));
                 bad[at] = 0x7f;
-                assert_eq!(first_bad_char(FieldKind::Ans, Charset::Ascii, &bad), Some(at));
+                assert_eq!(
+                    first_bad_char(FieldKind::Ans, Charset::Ascii, &bad),
+                    Some(at)
+                );
             }
         }
     }
@@ -1084,7 +1097,9 @@ mod tests {
         }
         for len in 0..=20 {
             for at in 0..len.max(1) {
-                for bad in [0x0A, 0xA0, 0xFF, 0x0F, 0xF0, 0x99, 0xD0, 0x0D, 0xDD, 0xC0, 0x0E] {
+                for bad in [
+                    0x0A, 0xA0, 0xFF, 0x0F, 0xF0, 0x99, 0xD0, 0x0D, 0xDD, 0xC0, 0x0E,
+                ] {
                     let mut p = vec![0x12; len];
                     if let Some(b) = p.get_mut(at) {
                         *b = bad;

@@ -247,12 +247,19 @@ mod tests {
     #[test]
     fn set_replaces_in_place_of_order_and_equality_ignores_storage() {
         let mut a = Message::new(Mti::FINANCIAL_REQUEST);
-        a.set_text(41, "12345678").set_text(3, "000000").set_text(11, "000001");
+        a.set_text(41, "12345678")
+            .set_text(3, "000000")
+            .set_text(11, "000001");
         a.set_text(11, "000002");
-        assert_eq!(a.fields().map(|(n, _)| n).collect::<Vec<_>>(), vec![3, 11, 41]);
+        assert_eq!(
+            a.fields().map(|(n, _)| n).collect::<Vec<_>>(),
+            vec![3, 11, 41]
+        );
         assert_eq!(a.text(11), Some("000002"));
         let mut b = Message::new(Mti::FINANCIAL_REQUEST);
-        b.set_text(3, "000000").set_text(11, "000002").set_text(41, "12345678");
+        b.set_text(3, "000000")
+            .set_text(11, "000002")
+            .set_text(41, "12345678");
         assert_eq!(a, b);
         b.set_text(41, "12345679");
         assert_ne!(a, b);

@@ -222,7 +222,10 @@ impl<'a> MessageView<'a> {
     /// value; a third for a header), besides the decoding of GBK/GB18030 text.
     pub fn to_message(&self) -> Message {
         let (count, bytes) = self.fields().fold((0, 0), |(c, b), n| {
-            let len = self.spans.get(usize::from(n)).map_or(0, |s| usize::from(s.len));
+            let len = self
+                .spans
+                .get(usize::from(n))
+                .map_or(0, |s| usize::from(s.len));
             (c + 1, b + len)
         });
         let mut msg = Message::with_capacity(self.mti, self.header().to_vec(), count, bytes);
