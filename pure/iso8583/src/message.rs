@@ -88,9 +88,14 @@ impl Message {
         }
     }
 
-    /// Sets a field to logical bytes (replacing any previous value).
-    pub fn set(&mut self, field: u8, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
+    /// Sets a field to logical bytes (replacing any previous value). The bytes are copied
+    /// into the message's buffer.
+    pub fn set(&mut self, field: u8, value: impl Into<Vec<u8>>) -> &mut Self {
+        self.set_slice(field, &value.into())
+    }
+
+    /// [`Message::set`] from borrowed bytes.
+    fn set_slice(&mut self, field: u8, value: &[u8]) -> &mut Self {
         let start = self.data.len();
         self.data.extend_from_slice(value);
         let slot = Slot {
@@ -113,7 +118,7 @@ impl Message {
 
     /// Sets a text field.
     pub fn set_text(&mut self, field: u8, value: &str) -> &mut Self {
-        self.set(field, value.as_bytes())
+        self.set_slice(field, value.as_bytes())
     }
 
     /// The logical bytes of a field.
