@@ -17,7 +17,9 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
         FieldKind::Ns => (0x20..=0x7e).contains(&b) && !b.is_ascii_alphabetic(),
         FieldKind::Xn if position == 0 => b == b'C' || b == b'D',
         FieldKind::Xn => b.is_ascii_digit(),
-        FieldKind::Z => b.is_ascii_digit() || b == b'D' || b == b'=',
+        // Hex digits A-F besides D: track data encrypted under the TDK (UnionPay "磁道加密")
+        // keeps the field's nibble layout with any nibble value.
+        FieldKind::Z => b.is_ascii_digit() || matches!(b, b'A'..=b'F' | b'='),
         FieldKind::B => true,
     }
 }
@@ -144,6 +146,7 @@ pub(crate) fn encode_field(
 fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
     let nibble = |c: u8| match c {
         b'D' | b'=' => 0xD,
+        h @ b'A'..=b'F' => h - b'A' + 10,
         d => d.wrapping_sub(b'0') & 0x0F,
     };
     let filler = filler & 0x0F;
@@ -333,7 +336,8 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
                 return Err(invalid(loc.value_at, InvalidReason::BadCharacter));
             }
             let separator = spec.kind == FieldKind::Z;
-            let digit = |n: u8| n <= 9 || (separator && n == 0xD);
+            // z (track data): D is the separator and, encrypted under the TDK, any nibble.
+            let digit = |n: u8| n <= 9 || separator;
             let odd = count % 2 == 1;
             let filler = filler & 0x0F;
             let last = digits.len().saturating_sub(1);
@@ -426,13 +430,14 @@ pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &
     }
 }
 
-/// Appends `count` digits of packed BCD as ASCII (nibble D as `D`), skipping the filler.
+/// Appends `count` digits of packed BCD as ASCII (nibbles A-F as upper-case hex: D is the
+/// track separator, the others appear in encrypted track data), skipping the filler.
 pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
     let skip = usize::from(count % 2 == 1 && pad == Pad::Left);
     let nibbles = packed.iter().flat_map(|b| [b >> 4, b & 0x0F]);
     out.extend(nibbles.skip(skip).take(count).map(|n| match n {
         0..=9 => b'0' + n,
-        _ => b'D',
+        _ => b'A' + (n & 0x0F) - 10,
     }));
 }
 
