@@ -1417,7 +1417,12 @@ impl<'t> Loader<'t> {
     /// TDES (the layout with 16-byte blocks, SM4 or AES, is not publicly documented: refused),
     /// fields 35 and 36 must be able to carry the ciphertext's hex digits, and field 53 must
     /// carry the flag (16 digits).
-    fn check_track_encryption(&mut self, keys: &KeyLayout, fields: &[Option<FieldSpec>], line: usize) {
+    fn check_track_encryption(
+        &mut self,
+        keys: &KeyLayout,
+        fields: &[Option<FieldSpec>],
+        line: usize,
+    ) {
         if keys.track_encryption != TrackEncryption::CupTdk {
             return;
         }
@@ -1429,9 +1434,11 @@ impl<'t> Loader<'t> {
             })
         };
         if keys.cipher == KeyCipher::Sm4 {
-            bad("cup-tdk is TDES: the SM4 track layout (16-byte blocks) is not publicly \
+            bad(
+                "cup-tdk is TDES: the SM4 track layout (16-byte blocks) is not publicly \
                  documented, so SM4 keys cannot encrypt tracks (docs/messages.md)"
-                .into());
+                    .into(),
+            );
         }
         match keys.dukpt() {
             Some(d) if d.scheme == DukptScheme::Aes => bad(
@@ -1440,9 +1447,9 @@ impl<'t> Loader<'t> {
                     .into(),
             ),
             Some(_) => {}
-            None if !keys.order.contains(&KeyRole::Tdk) => bad(
-                "cup-tdk encrypts under the TDK: add \"tdk\" to keys.order".into(),
-            ),
+            None if !keys.order.contains(&KeyRole::Tdk) => {
+                bad("cup-tdk encrypts under the TDK: add \"tdk\" to keys.order".into())
+            }
             None => {}
         }
         for f in crate::track::TRACK_FIELDS {
@@ -1455,7 +1462,10 @@ impl<'t> Loader<'t> {
                 ));
             }
         }
-        match fields.get(usize::from(crate::track::SECURITY_FIELD)).and_then(Option::as_ref) {
+        match fields
+            .get(usize::from(crate::track::SECURITY_FIELD))
+            .and_then(Option::as_ref)
+        {
             Some(spec) if spec.length == LengthType::Fixed(16) && spec.kind == FieldKind::N => {}
             _ => bad(
                 "the track flag travels in field 53: define it as type = \"n\", len = 16".into(),
@@ -1471,7 +1481,9 @@ impl<'t> Loader<'t> {
         }
         let sec = crate::track::SECURITY_FIELD;
         for t in templates.iter_mut() {
-            if crate::track::TRACK_FIELDS.iter().any(|f| t.fields.contains(f))
+            if crate::track::TRACK_FIELDS
+                .iter()
+                .any(|f| t.fields.contains(f))
                 && !t.fields.contains(&sec)
             {
                 t.fields.push(sec);
@@ -1492,7 +1504,9 @@ impl<'t> Loader<'t> {
         }
         let tracks = keys.track_encryption == TrackEncryption::CupTdk;
         for t in templates.iter_mut() {
-            let carries_track = crate::track::TRACK_FIELDS.iter().any(|f| t.fields.contains(f));
+            let carries_track = crate::track::TRACK_FIELDS
+                .iter()
+                .any(|f| t.fields.contains(f));
             if !(t.mac || t.fields.contains(&52) || (tracks && carries_track)) {
                 continue;
             }
@@ -3040,10 +3054,8 @@ mod tests {
 
     #[test]
     fn track_encryption_loads_where_a_key_can_encrypt_and_53_joins_the_track_messages() {
-        let p = Profile::from_toml(include_str!(
-            "../../../profiles/cup-track-encrypted.toml"
-        ))
-        .unwrap();
+        let p =
+            Profile::from_toml(include_str!("../../../profiles/cup-track-encrypted.toml")).unwrap();
         assert_eq!(p.keys.track_encryption, TrackEncryption::CupTdk);
         let mut with_track = 0;
         for t in p.templates() {
@@ -3071,8 +3083,8 @@ mod tests {
                 assert!(t.fields.contains(&62), "{:?}", t.msg);
             }
         }
-        let none = Profile::from_toml("base = \"cup\"\n[keys]\ntrack_encryption = \"none\"\n")
-            .unwrap();
+        let none =
+            Profile::from_toml("base = \"cup\"\n[keys]\ntrack_encryption = \"none\"\n").unwrap();
         assert_eq!(none.keys.track_encryption, TrackEncryption::None);
     }
 

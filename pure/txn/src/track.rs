@@ -21,6 +21,10 @@ pub const TRACK_FIELDS: [u8; 2] = [35, 36];
 /// The field that carries the security control flags (PIN format, algorithm, track flag).
 pub const SECURITY_FIELD: u8 = 53;
 
+/// One TDES-ECB block operation (encryption or decryption under the track data key); the
+/// error is the cipher's text, never key or track material.
+pub type BlockCipher<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
 /// Length of the cipher block the convention encrypts (TDES).
 const BLOCK: usize = 8;
 
@@ -89,10 +93,7 @@ fn unpack(packed: &[u8], chars: usize) -> String {
     s
 }
 
-fn apply(
-    text: &str,
-    cipher: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
-) -> Result<String, TrackCryptError> {
+fn apply(text: &str, cipher: &mut BlockCipher<'_>) -> Result<String, TrackCryptError> {
     let (mut packed, range) = pack(text)?;
     let block = packed.get(range.clone()).unwrap_or_default();
     let out = cipher(block).map_err(TrackCryptError::Cipher)?;
@@ -110,10 +111,7 @@ fn apply(
 
 /// A clear track (digits, `D` or `=` as separator) as the field carries it encrypted:
 /// `encrypt` is TDES-ECB under the TDK of one 8-byte block.
-pub fn seal_track(
-    clear: &str,
-    encrypt: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
-) -> Result<String, TrackCryptError> {
+pub fn seal_track(clear: &str, encrypt: &mut BlockCipher<'_>) -> Result<String, TrackCryptError> {
     if !clear
         .bytes()
         .all(|b| b.is_ascii_digit() || b == b'D' || b == b'=')
@@ -125,10 +123,7 @@ pub fn seal_track(
 
 /// The clear track (digits and `D`) of an encrypted field value: `decrypt` is TDES-ECB
 /// decryption of one 8-byte block. A result that is not track data is refused.
-pub fn open_track(
-    sealed: &str,
-    decrypt: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
-) -> Result<String, TrackCryptError> {
+pub fn open_track(sealed: &str, decrypt: &mut BlockCipher<'_>) -> Result<String, TrackCryptError> {
     let clear = apply(sealed, decrypt)?;
     if clear.bytes().all(|b| b.is_ascii_digit() || b == b'D') {
         Ok(clear)
@@ -180,7 +175,7 @@ pub fn check_tracks(msg: &Message) -> Result<(), TrackCryptError> {
 pub fn seal_tracks(
     msg: &Message,
     key_len: usize,
-    encrypt: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+    encrypt: &mut BlockCipher<'_>,
 ) -> Result<Message, TrackCryptError> {
     let mut m = msg.clone();
     let mut any = false;
@@ -191,10 +186,7 @@ pub fn seal_tracks(
         any = true;
     }
     if any {
-        m.set(
-            SECURITY_FIELD,
-            flagged_53(msg.get(SECURITY_FIELD), key_len),
-        );
+        m.set(SECURITY_FIELD, flagged_53(msg.get(SECURITY_FIELD), key_len));
     }
     Ok(m)
 }
@@ -205,7 +197,7 @@ pub fn seal_tracks(
 /// 53, when an acquirer's profile redefines it, need not follow the UnionPay layout.)
 pub fn open_tracks(
     msg: &Message,
-    decrypt: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+    decrypt: &mut BlockCipher<'_>,
 ) -> Result<Message, TrackCryptError> {
     if !TRACK_FIELDS.iter().any(|&f| msg.has(f)) {
         return Ok(msg.clone());

@@ -238,7 +238,10 @@ fn pin_formats_1_and_3_go_through_under_tdes_dukpt() {
 /// decrypt or lacks field 53's flag).
 fn track_sales_go_through(data: &std::path::Path, ledger: &std::path::Path, what: &str) {
     // A chip card is swiped only when its chip cannot be read (a fallback).
-    for via in [&["--via", "swipe", "--chip-fails"][..], &["--via", "chip"][..]] {
+    for via in [
+        &["--via", "swipe", "--chip-fails"][..],
+        &["--via", "chip"][..],
+    ] {
         let mut args = vec!["sale", "--amount", "1500", "--card", "unionpay"];
         args.extend_from_slice(via);
         let v = term_ok(data, &args);

@@ -41,9 +41,9 @@
 
 use crate::journal::{Commit, JournalOp, Restored, SettlementProgress};
 use crate::model::{Counters, Now, PendingItem, PendingKind, ReversalReason, TxnState};
+use crate::profile::TrackEncryption;
 use crate::proto::MacKey;
 use crate::proto::{self, Expectation, Match, MsgType, Reply};
-use crate::profile::TrackEncryption;
 use crate::track::{self, TrackCryptError};
 use smartpos_crypto::module::{DataMode, DukptKsn, KeyRef, ModuleError, SecurityModule};
 use smartpos_iso8583::Message;

@@ -435,10 +435,9 @@ fn sealing_encrypts_track_2_under_the_tdk_before_the_mac_and_the_journal_keeps_i
     let packed_clear = smartpos_types::hex::decode(&format!("{clear}F")).unwrap();
     assert!(!frame.windows(packed_clear.len()).any(|w| w == packed_clear));
     // The host decrypts it under the TDK to the clear track.
-    let opened = crate::track::open_tracks(&req, &mut |b| {
-        tdk.decrypt_ecb(b).map_err(|e| e.to_string())
-    })
-    .unwrap();
+    let opened =
+        crate::track::open_tracks(&req, &mut |b| tdk.decrypt_ecb(b).map_err(|e| e.to_string()))
+            .unwrap();
     assert_eq!(opened.text(35), Some(clear));
     // The MAC is over the ciphertext: it verifies on the frame as sent, not on the same
     // request with the clear track put back.
