@@ -431,14 +431,15 @@ async fn a_chip_sale_with_online_pin_through_the_runtime_with_either_module() {
     }
 }
 
-/// The shipped track-encryption profile.
+/// The shipped track-encryption profile, with track 2 added to the refund advice (the
+/// built-in refund carries none) so that a store-and-forward send carries one.
 fn track_profile() -> Profile {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../profiles/cup-track-encrypted.toml"
     ))
     .unwrap();
-    Profile::from_toml(&text).unwrap()
+    Profile::from_toml(&format!("{text}\n[messages.refund]\nadd = [35]\n")).unwrap()
 }
 
 /// The working keys the host delivered at the last sign-in, from the journal's key block
@@ -525,5 +526,20 @@ fn tracks_travel_encrypted_under_the_tdk_with_either_module_and_the_host_checks_
         // A void of the sale (card on file, keyed: no track) still goes through.
         let (void, _) = txn(&mut p, req(TxnKind::Void, 1_500, None, Some(sale)));
         assert_eq!(void.state, TxnState::Approved, "{}", kit.name);
+        // A refund with the card swiped again is an advice (0220) delivered by the pending
+        // machinery from the journal's clear copy: encrypted at its send too (under working
+        // keys, the same ciphertext as the sale's).
+        let card = smartpos_tests::swiped_card();
+        let (sale2, _) = txn(&mut p, req(TxnKind::Sale, 2_000, Some(card.clone()), None));
+        let (refund, _) = txn(&mut p, req(TxnKind::Refund, 500, Some(card), Some(sale2)));
+        let journal = p.journal.restore().unwrap();
+        assert!(journal.pending.is_empty(), "the advice was acknowledged");
+        assert_eq!(refund.state, TxnState::Approved, "{}", kit.name);
+        let advice = profile.dialect.unpack(p.sent.last().unwrap()).unwrap();
+        assert_eq!(advice.mti.0, 220);
+        let sealed = advice.text(35).unwrap();
+        assert_ne!(sealed, clear, "{}", kit.name);
+        assert_eq!(sealed, f35, "{}: one TDK, one ciphertext", kit.name);
+        assert_eq!(advice.text(53).and_then(|f| f.get(2..3)), Some("1"));
     }
 }
