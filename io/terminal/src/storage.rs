@@ -1,0 +1,69 @@
+//! What a journal failure means for the cashier: SQLite's errors sorted into a damaged journal,
+//! a data directory that cannot be written, a full disk and other storage failures
+//! ([`fault`]), each with one diagnosis ([`diagnosis`]); a record that failed its
+//! authentication check has its own (`journal.tampered`).
+//!
+//! The sorting uses SQLite's result codes (<https://www.sqlite.org/rescode.html>), never the
+//! wording of its messages: `SQLITE_CORRUPT` and `SQLITE_NOTADB` (and a stored value of the
+//! wrong type, which only a damaged or edited file holds) are a damaged journal;
+//! `SQLITE_READONLY`, `SQLITE_CANTOPEN` and `SQLITE_PERM` a directory or file that cannot be
+//! written or created; `SQLITE_FULL` a full disk, as is `SQLITE_IOERR_SHMSIZE` (SQLite could not
+//! grow the `-shm` file: on a device, no space). Every other code is a storage failure.
+
+use crate::journal::JournalError;
+use rusqlite::ErrorCode;
+use smartpos_diagnosis::{Diagnosis, StorageFault};
+
+/// `SQLITE_IOERR_SHMSIZE`: the WAL index (`-shm`) could not be grown.
+const IOERR_SHMSIZE: i32 = 4874;
+
+/// The storage fault behind a SQLite error.
+pub fn sql_fault(e: &rusqlite::Error) -> StorageFault {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StorageFault::Damaged,
+            ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
+                StorageFault::ReadOnly
+            }
+            ErrorCode::DiskFull => StorageFault::Full,
+            ErrorCode::SystemIoFailure if f.extended_code == IOERR_SHMSIZE => StorageFault::Full,
+            _ => StorageFault::Failed,
+        },
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(..) => StorageFault::Damaged,
+        _ => StorageFault::Failed,
+    }
+}
+
+/// The storage fault behind a journal error, `None` for errors that are not about storage
+/// (a duplicate idempotency key, a journal in use, a tampered record, ...).
+pub fn fault(e: &JournalError) -> Option<StorageFault> {
+    match e {
+        JournalError::Sql(e) => Some(sql_fault(e)),
+        JournalError::Corrupt { .. } => Some(StorageFault::Damaged),
+        _ => None,
+    }
+}
+
+/// Plain words for a storage fault (the error's message; the diagnosis says more).
+pub fn fault_text(f: StorageFault) -> &'static str {
+    match f {
+        StorageFault::Damaged => "the journal file is damaged",
+        StorageFault::ReadOnly => "the data directory or journal cannot be written (read-only)",
+        StorageFault::Full => "the disk is full",
+        _ => "the journal storage failed",
+    }
+}
+
+/// The cashier-facing diagnosis of a journal error.
+pub fn diagnosis(e: &JournalError) -> Diagnosis {
+    match e {
+        JournalError::Tampered(_) => smartpos_diagnosis::journal_tampered(),
+        _ => match fault(e) {
+            Some(f) => smartpos_diagnosis::for_storage(f),
+            None => smartpos_diagnosis::software_fault(),
+        },
+    }
+}
