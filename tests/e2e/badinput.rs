@@ -305,8 +305,8 @@ async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
     // user_version: 4-byte big-endian integer at offset 60 of the database header.
     assert_eq!(
         bytes[60..64],
-        2i32.to_be_bytes(),
-        "this SDK writes schema 2"
+        3i32.to_be_bytes(),
+        "this SDK writes schema 3 (tagged money rows, ADR 0008)"
     );
     bytes[60..64].copy_from_slice(&99i32.to_be_bytes());
     std::fs::write(&path, &bytes).unwrap();
@@ -319,12 +319,12 @@ async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
                 e,
                 JournalError::NewerSchema {
                     found: 99,
-                    supported: 2
+                    supported: 3
                 }
             ));
             assert_eq!(
                 e.to_string(),
-                "journal schema version 99 is newer than this SDK supports (2)"
+                "journal schema version 99 is newer than this SDK supports (3)"
             );
         }
         other => panic!("expected NewerSchema, got {other:?}"),
@@ -336,8 +336,8 @@ async fn journal_from_a_newer_schema_is_refused_and_left_untouched() {
     }
     assert!(files(&dir) == before, "the newer journal was modified");
 
-    // Back to schema 2 (a downgrade would be the newer SDK's job): nothing was lost.
-    bytes[60..64].copy_from_slice(&2i32.to_be_bytes());
+    // Back to schema 3 (a downgrade would be the newer SDK's job): nothing was lost.
+    bytes[60..64].copy_from_slice(&3i32.to_be_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let j = Journal::open(&path, &JournalKey::new(KEY)).unwrap();
     assert_eq!(j.all().unwrap(), committed);

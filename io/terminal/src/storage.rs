@@ -6,6 +6,8 @@
 //! The sorting uses SQLite's result codes (<https://www.sqlite.org/rescode.html>), never the
 //! wording of its messages: `SQLITE_CORRUPT` and `SQLITE_NOTADB` (and a stored value of the
 //! wrong type, which only a damaged or edited file holds) are a damaged journal;
+//! so is `SQLITE_ERROR` (the SDK's statements are fixed: an error in one means the file's schema
+//! is not the one the SDK wrote, e.g. a damaged `sqlite_master` page that lost a column);
 //! `SQLITE_READONLY`, `SQLITE_CANTOPEN` and `SQLITE_PERM` a directory or file that cannot be
 //! written or created; `SQLITE_FULL` a full disk, as is `SQLITE_IOERR_SHMSIZE` (SQLite could not
 //! grow the `-shm` file: on a device, no space). Every other code is a storage failure.
@@ -27,8 +29,12 @@ pub fn sql_fault(e: &rusqlite::Error) -> StorageFault {
             }
             ErrorCode::DiskFull => StorageFault::Full,
             ErrorCode::SystemIoFailure if f.extended_code == IOERR_SHMSIZE => StorageFault::Full,
+            // SQLITE_ERROR from the SDK's own, fixed statements: the file's schema is not the
+            // one the SDK wrote (a damaged `sqlite_master` page, e.g. "no such column").
+            ErrorCode::Unknown => StorageFault::Damaged,
             _ => StorageFault::Failed,
         },
+        rusqlite::Error::SqlInputError { .. } => StorageFault::Damaged,
         rusqlite::Error::FromSqlConversionFailure(..)
         | rusqlite::Error::InvalidColumnType(..)
         | rusqlite::Error::IntegralValueOutOfRange(..)
