@@ -73,3 +73,64 @@ pub fn diagnosis(e: &JournalError) -> Diagnosis {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn sql(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("internal words".into()))
+    }
+
+    #[test]
+    fn sqlite_codes_sort_into_one_fault_each_and_the_message_has_no_sqlite_words() {
+        for (code, expected) in [
+            (ffi::SQLITE_CORRUPT, StorageFault::Damaged),
+            (ffi::SQLITE_NOTADB, StorageFault::Damaged),
+            (ffi::SQLITE_ERROR, StorageFault::Damaged),
+            (ffi::SQLITE_READONLY, StorageFault::ReadOnly),
+            (ffi::SQLITE_CANTOPEN, StorageFault::ReadOnly),
+            (ffi::SQLITE_PERM, StorageFault::ReadOnly),
+            (ffi::SQLITE_FULL, StorageFault::Full),
+            (IOERR_SHMSIZE, StorageFault::Full),
+            (ffi::SQLITE_IOERR, StorageFault::Failed),
+            (ffi::SQLITE_IOERR_WRITE, StorageFault::Failed),
+        ] {
+            let e = JournalError::Sql(sql(code));
+            assert_eq!(fault(&e), Some(expected), "code {code}");
+            assert!(!e.to_string().contains("internal words"), "{e}");
+            assert_eq!(diagnosis(&e), smartpos_diagnosis::for_storage(expected));
+        }
+        let conversion = rusqlite::Error::FromSqlConversionFailure(
+            10,
+            rusqlite::types::Type::Text,
+            "x".into(),
+        );
+        assert_eq!(sql_fault(&conversion), StorageFault::Damaged);
+        assert_eq!(
+            fault(&JournalError::Corrupt { what: "txn" }),
+            Some(StorageFault::Damaged)
+        );
+        assert_eq!(fault(&JournalError::InUse), None);
+        assert_eq!(
+            diagnosis(&JournalError::InUse).code,
+            "terminal.software_fault"
+        );
+        // One diagnosis per fault, each complete in both languages.
+        let codes: std::collections::HashSet<_> = [
+            StorageFault::Damaged,
+            StorageFault::ReadOnly,
+            StorageFault::Full,
+            StorageFault::Failed,
+        ]
+        .map(|f| {
+            let d = smartpos_diagnosis::for_storage(f);
+            smartpos_diagnosis::tests_support::assert_complete(&d);
+            d.code
+        })
+        .into_iter()
+        .collect();
+        assert_eq!(codes.len(), 4);
+    }
+}
