@@ -539,7 +539,11 @@ async fn journal_cut_inside_its_first_page_is_refused_on_open_or_read() {
                     || text.ends_with("database disk image is malformed")),
             "{len} bytes: {err:?}"
         );
-        assert_eq!(err.diagnosis().code, "storage.journal_damaged", "{len} bytes");
+        assert_eq!(
+            err.diagnosis().code,
+            "storage.journal_damaged",
+            "{len} bytes"
+        );
     }
 }
 
@@ -670,7 +674,9 @@ async fn a_read_only_data_directory_has_its_own_diagnosis() {
         set_mode(&path, 0o600);
         err
     } else {
-        println!("running as root: chmod does not stop writes; the journal's query_only seam is used");
+        println!(
+            "running as root: chmod does not stop writes; the journal's query_only seam is used"
+        );
         set_mode(dir, 0o700);
         set_mode(&path, 0o600);
         let mut t = open(server.local_addr(), &path).unwrap();
@@ -679,7 +685,12 @@ async fn a_read_only_data_directory_has_its_own_diagnosis() {
         let seen = acquirer.ledger().transactions.len();
         let err = t.sale(4_321, test_card(), None, None).await.unwrap_err();
         assert!(
-            !acquirer.ledger().transactions.iter().skip(seen).any(|x| x.amount == 4_321),
+            !acquirer
+                .ledger()
+                .transactions
+                .iter()
+                .skip(seen)
+                .any(|x| x.amount == 4_321),
             "nothing is sent that is not journaled"
         );
         err
@@ -723,7 +734,13 @@ async fn byte_flips_in_the_journal_get_the_damaged_journal_diagnosis() {
         });
         let Err(err) = result else { continue };
         let text = err.to_string();
-        for internal in ["malformed", "Conversion error", "sqlite_", "index:", "disk image"] {
+        for internal in [
+            "malformed",
+            "Conversion error",
+            "sqlite_",
+            "index:",
+            "disk image",
+        ] {
             assert!(!text.contains(internal), "{text}");
         }
         match err.diagnosis().code {

@@ -171,7 +171,11 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
 
 /// A sale on a fresh terminal against `server`; returns the terminal's journal path and the
 /// sale's reference, the terminal closed.
-async fn sold(server: &ServerHandle, name: &str, key: Option<&str>) -> (smartpos_tests::TempFile, String) {
+async fn sold(
+    server: &ServerHandle,
+    name: &str,
+    key: Option<&str>,
+) -> (smartpos_tests::TempFile, String) {
     let path = temp_journal(name);
     let mut t = Terminal::open(
         config(server.local_addr(), None),
@@ -229,14 +233,24 @@ async fn an_amount_raised_on_disk_no_longer_lets_a_larger_refund_through() {
     assert_tampered(&e, &reference);
     let e = t.settle().await.unwrap_err();
     assert_tampered(&e, &reference);
-    assert_eq!(acquirer.ledger().transactions.len(), seen, "nothing reached the host");
+    assert_eq!(
+        acquirer.ledger().transactions.len(),
+        seen,
+        "nothing reached the host"
+    );
     // Read-only: pending items, the records, the support bundle (which names the record).
     assert!(t.pending().is_empty());
-    assert_eq!(t.journal().txn(&reference).unwrap().unwrap().amount, 100_000);
+    assert_eq!(
+        t.journal().txn(&reference).unwrap().unwrap().amount,
+        100_000
+    );
     let bundle = t.support_bundle().unwrap();
     assert_eq!(bundle["journal"]["tampered"]["table"], "txn");
     assert_eq!(bundle["journal"]["tampered"]["key"], reference.as_str());
-    assert_eq!(bundle["journal"]["tampered"]["diagnosis"], "journal.tampered");
+    assert_eq!(
+        bundle["journal"]["tampered"]["diagnosis"],
+        "journal.tampered"
+    );
     server.shutdown().await;
 }
 

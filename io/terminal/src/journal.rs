@@ -210,7 +210,9 @@ pub enum JournalError {
     /// A money record does not match its authentication tag, or the set of money records does
     /// not match the chain head: changed, deleted, reordered or rolled back on disk (or, for
     /// `chain_head`, the head itself). Names the record, never card data.
-    #[error("journal record {0} failed its authentication check: it was changed, deleted or reordered outside the SDK")]
+    #[error(
+        "journal record {0} failed its authentication check: it was changed, deleted or reordered outside the SDK"
+    )]
     Tampered(TamperedRecord),
 }
 
@@ -420,7 +422,11 @@ const TAGGED: [Tagged; 5] = [T_TXN, T_PENDING, T_CARD, T_COUNTERS, T_SETTLEMENT]
 /// seals card data is never used as a MAC key too.
 fn mac_key(key: &JournalKey) -> hmac::Key {
     let derive = hmac::Key::new(hmac::HMAC_SHA256, key.0.as_ref());
-    let bytes = Zeroizing::new(hmac::sign(&derive, b"smartpos journal mac v1").as_ref().to_vec());
+    let bytes = Zeroizing::new(
+        hmac::sign(&derive, b"smartpos journal mac v1")
+            .as_ref()
+            .to_vec(),
+    );
     hmac::Key::new(hmac::HMAC_SHA256, &bytes)
 }
 
@@ -444,12 +450,14 @@ impl Head {
 
 fn write_head(conn: &Connection, mac: &hmac::Key, head: &Head) -> Result<(), JournalError> {
     let tag = hmac::sign(mac, &head.message());
-    conn.prepare_cached("INSERT OR REPLACE INTO chain_head (id, seq, digest, tag) VALUES (1, ?1, ?2, ?3)")?
-        .execute(params![
-            i64::try_from(head.seq).map_err(|_| corrupt("chain_head.seq"))?,
-            head.digest.as_slice(),
-            tag.as_ref()
-        ])?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO chain_head (id, seq, digest, tag) VALUES (1, ?1, ?2, ?3)",
+    )?
+    .execute(params![
+        i64::try_from(head.seq).map_err(|_| corrupt("chain_head.seq"))?,
+        head.digest.as_slice(),
+        tag.as_ref()
+    ])?;
     Ok(())
 }
 
@@ -530,7 +538,10 @@ fn check_row(
 }
 
 fn select_one(t: &Tagged) -> String {
-    format!("SELECT {}, tag FROM {} WHERE {} = ?1", t.columns, t.table, t.key)
+    format!(
+        "SELECT {}, tag FROM {} WHERE {} = ?1",
+        t.columns, t.table, t.key
+    )
 }
 
 /// Before a write of the row keyed `key`: its stored tag is checked and leaves `digest`
@@ -566,8 +577,11 @@ fn retag(
         .optional()?;
     if let Some(message) = message {
         let tag = hmac::sign(mac, &message);
-        conn.prepare_cached(&format!("UPDATE {} SET tag = ?1 WHERE {} = ?2", t.table, t.key))?
-            .execute(params![tag.as_ref(), key])?;
+        conn.prepare_cached(&format!(
+            "UPDATE {} SET tag = ?1 WHERE {} = ?2",
+            t.table, t.key
+        ))?
+        .execute(params![tag.as_ref(), key])?;
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(tag.as_ref());
         xor_into(digest, &bytes);
@@ -736,7 +750,10 @@ impl Journal {
                     .exists(params![t.table])?;
                 let tagged: bool = exists
                     && tx
-                        .prepare(&format!("SELECT 1 FROM pragma_table_info('{}') WHERE name = 'tag'", t.table))?
+                        .prepare(&format!(
+                            "SELECT 1 FROM pragma_table_info('{}') WHERE name = 'tag'",
+                            t.table
+                        ))?
                         .exists([])?;
                 if exists && !tagged {
                     tx.execute_batch(&format!("ALTER TABLE {} ADD COLUMN tag BLOB", t.table))?;
@@ -791,9 +808,17 @@ impl Journal {
     fn verify_all(&self) -> Result<Head, JournalError> {
         let stored = self
             .conn
-            .query_row("SELECT seq, digest, tag FROM chain_head WHERE id = 1", [], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
-            })
+            .query_row(
+                "SELECT seq, digest, tag FROM chain_head WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
             .optional()?;
         let missing = |key: String| {
             JournalError::Tampered(TamperedRecord {
@@ -2346,13 +2371,19 @@ mod tests {
     fn an_amount_raised_on_disk_is_found_on_open_and_refused_on_read() {
         // Issue 19: the raised amount let the terminal accept a refund larger than the sale.
         let (dir, path) = tagged_journal("amount");
-        edit(&path, "UPDATE txn SET amount = 999999 WHERE reference = '000001000001'");
+        edit(
+            &path,
+            "UPDATE txn SET amount = 999999 WHERE reference = '000001000001'",
+        );
         assert_eq!(tampered_on_open(&path), rec("txn", "000001000001"));
         // Changed while a journal is open: the read that meets it fails and names it, and no
         // money commit is taken after that.
         let (dir2, path2) = tagged_journal("amount-live");
         let mut j = Journal::open(&path2, &key()).unwrap();
-        edit(&path2, "UPDATE txn SET amount = 999999 WHERE reference = '000001000001'");
+        edit(
+            &path2,
+            "UPDATE txn SET amount = 999999 WHERE reference = '000001000001'",
+        );
         let e = j.txn("000001000001").unwrap_err();
         assert!(
             matches!(&e, JournalError::Tampered(t) if t.table == "txn" && t.key == "000001000001"),
@@ -2360,7 +2391,10 @@ mod tests {
         );
         assert!(!e.to_string().contains("6222021234567890128"));
         assert!(matches!(
-            j.apply(&Commit { id: 9, ops: vec![JournalOp::RemovePending { seq: 1 }] }),
+            j.apply(&Commit {
+                id: 9,
+                ops: vec![JournalOp::RemovePending { seq: 1 }]
+            }),
             Err(JournalError::Tampered(_))
         ));
         // Reads then return what is stored, for read-only commands.
@@ -2369,7 +2403,10 @@ mod tests {
         // A lowered refund hides what was refunded: found too.
         let (dir3, path3) = tagged_journal("refund-lowered");
         let j = Journal::open(&path3, &key()).unwrap();
-        edit(&path3, "UPDATE txn SET amount = 1 WHERE reference = '000001000002'");
+        edit(
+            &path3,
+            "UPDATE txn SET amount = 1 WHERE reference = '000001000002'",
+        );
         assert!(matches!(
             j.refunded_total("000001000001"),
             Err(JournalError::Tampered(t)) if t.key == "000001000002"
@@ -2382,7 +2419,10 @@ mod tests {
     #[test]
     fn approved_turned_into_declined_on_disk_is_found() {
         let (dir, path) = tagged_journal("state");
-        edit(&path, "UPDATE txn SET state = 'declined', response_code = '51' WHERE reference = '000001000001'");
+        edit(
+            &path,
+            "UPDATE txn SET state = 'declined', response_code = '51' WHERE reference = '000001000001'",
+        );
         assert_eq!(tampered_on_open(&path), rec("txn", "000001000001"));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -2398,7 +2438,11 @@ mod tests {
         };
         let cases: [(&str, &str, Option<TamperedRecord>); 7] = [
             ("delete-pending", "DELETE FROM pending WHERE seq = 1", None),
-            ("delete-refund", "DELETE FROM txn WHERE reference = '000001000002'", None),
+            (
+                "delete-refund",
+                "DELETE FROM txn WHERE reference = '000001000002'",
+                None,
+            ),
             ("delete-card", "DELETE FROM card_on_file", None),
             // The two pending items swap places in the delivery order.
             (
@@ -2406,9 +2450,21 @@ mod tests {
                 "UPDATE pending SET seq = 100 WHERE seq = 1; UPDATE pending SET seq = 1 WHERE seq = 2; UPDATE pending SET seq = 2 WHERE seq = 100;",
                 rec("pending", "1"),
             ),
-            ("counters", "UPDATE counters SET stan = 1", rec("counters", "1")),
-            ("tag-moved", "UPDATE txn SET tag = (SELECT tag FROM txn WHERE reference = '000001000001') WHERE reference = '000001000002'", rec("txn", "000001000002")),
-            ("untagged", "UPDATE pending SET tag = NULL WHERE seq = 2", rec("pending", "2")),
+            (
+                "counters",
+                "UPDATE counters SET stan = 1",
+                rec("counters", "1"),
+            ),
+            (
+                "tag-moved",
+                "UPDATE txn SET tag = (SELECT tag FROM txn WHERE reference = '000001000001') WHERE reference = '000001000002'",
+                rec("txn", "000001000002"),
+            ),
+            (
+                "untagged",
+                "UPDATE pending SET tag = NULL WHERE seq = 2",
+                rec("pending", "2"),
+            ),
         ];
         for (name, sql, expected) in cases {
             let (dir, path) = tagged_journal(name);
@@ -2426,15 +2482,21 @@ mod tests {
         let (dir, path) = tagged_journal("row-rollback");
         let old: (String, Vec<u8>) = Connection::open(&path)
             .unwrap()
-            .query_row("SELECT state, tag FROM txn WHERE reference = '000001000001'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT state, tag FROM txn WHERE reference = '000001000001'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         {
             let mut j = Journal::open(&path, &key()).unwrap();
             let mut voided = record("000001000001", TxnState::Voided);
             voided.card = None;
-            j.apply(&Commit { id: 2, ops: vec![JournalOp::PutTxn(voided)] }).unwrap();
+            j.apply(&Commit {
+                id: 2,
+                ops: vec![JournalOp::PutTxn(voided)],
+            })
+            .unwrap();
         }
         Connection::open(&path)
             .unwrap()
@@ -2457,7 +2519,11 @@ mod tests {
         drop(conn);
         {
             let mut j = Journal::open(&path, &key()).unwrap();
-            j.apply(&Commit { id: 2, ops: vec![JournalOp::RemovePending { seq: 1 }] }).unwrap();
+            j.apply(&Commit {
+                id: 2,
+                ops: vec![JournalOp::RemovePending { seq: 1 }],
+            })
+            .unwrap();
         }
         // Only the head rolled back: it no longer matches the rows.
         Connection::open(&path)
@@ -2467,7 +2533,10 @@ mod tests {
                 params![head.0, head.1, head.2],
             )
             .unwrap();
-        assert_eq!(tampered_on_open(&path), rec("chain_head", &head.0.to_string()));
+        assert_eq!(
+            tampered_on_open(&path),
+            rec("chain_head", &head.0.to_string())
+        );
         // The head deleted: found as missing.
         edit(&path, "DELETE FROM chain_head");
         assert_eq!(tampered_on_open(&path), rec("chain_head", "missing"));
@@ -2497,7 +2566,10 @@ mod tests {
         assert!(j.txn("000001000001").unwrap().unwrap().card.is_some());
         drop(j);
         // From now on a change is found.
-        edit(&path, "UPDATE txn SET amount = 5 WHERE reference = '000001000002'");
+        edit(
+            &path,
+            "UPDATE txn SET amount = 5 WHERE reference = '000001000002'",
+        );
         assert_eq!(tampered_on_open(&path), rec("txn", "000001000002"));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -2518,7 +2590,11 @@ mod tests {
         let mut rows = stmt.query([]).unwrap();
         let row = rows.next().unwrap().unwrap();
         assert!(check_row(&raw, &T_COUNTERS, row).unwrap().is_err());
-        assert!(check_row(&mac_key(&key()), &T_COUNTERS, row).unwrap().is_ok());
+        assert!(
+            check_row(&mac_key(&key()), &T_COUNTERS, row)
+                .unwrap()
+                .is_ok()
+        );
         drop(rows);
         drop(stmt);
         let _ = std::fs::remove_dir_all(dir);

@@ -102,11 +102,8 @@ mod tests {
             assert!(!e.to_string().contains("internal words"), "{e}");
             assert_eq!(diagnosis(&e), smartpos_diagnosis::for_storage(expected));
         }
-        let conversion = rusqlite::Error::FromSqlConversionFailure(
-            10,
-            rusqlite::types::Type::Text,
-            "x".into(),
-        );
+        let conversion =
+            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, "x".into());
         assert_eq!(sql_fault(&conversion), StorageFault::Damaged);
         assert_eq!(
             fault(&JournalError::Corrupt { what: "txn" }),
