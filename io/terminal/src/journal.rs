@@ -15,6 +15,13 @@
 //! card number and expiry a transaction keeps for its voids, refunds, completions and the batch
 //! upload ([`smartpos_txn::model::CardOnFile`]), with the transaction's reference bound. A
 //! sealed value cannot be swapped between rows. No other column holds more than a masked PAN.
+//!
+//! Every money row (transactions, pending items, the card on file, counters, settlement
+//! progress) carries an HMAC-SHA256 tag over its stored values under a key derived from the
+//! journal key, and `chain_head` holds a sequence number and the keyed XOR of all tags,
+//! rewritten in the same SQLite transaction as each money commit (ADR 0008). Open checks every
+//! row and the head; every read of a money row checks it again. A record that fails is named
+//! ([`Journal::tampered`]); money commits are refused from then on.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
