@@ -1281,3 +1281,44 @@ async fn reservation_is_written_before_a_stan_past_the_ceiling_goes_out() {
     }
     server.shutdown().await;
 }
+
+/// Issue 19 item 3 (ADR 0008): under the journal guard, a journal rewritten to look like an
+/// untagged version 2 journal (tag columns and chain head dropped, version set back) is
+/// refused with `journal.tampered` instead of being tagged again as a migration. A guard
+/// written before tags existed is marked on the next open.
+#[tokio::test]
+async fn a_journal_rewritten_to_an_untagged_schema_is_refused_under_the_guard() {
+    let (path, _, acquirer) = committed_journal("guard-downgrade").await;
+    let (server, _) = host_with(acquirer.clone()).await;
+    let store = GuardTestStore::new("guard-downgrade");
+    drop(open_guarded(server.local_addr(), &path, &store, STAN_BLOCK).unwrap());
+    let g = store.guard();
+    assert!(g.authenticated);
+    // The same guard as an SDK before tags wrote it (no `authenticated`).
+    let old = format!(
+        r#"{{"version":{},"journal_id":"{}","stan_base":{},"stan_ceiling":{},"batch":{},"generation":{}}}"#,
+        g.version, g.journal_id, g.stan_base, g.stan_ceiling, g.batch, g.generation
+    );
+    store.inner.put(GUARD_NAME, old.as_bytes()).unwrap();
+    assert!(!store.guard().authenticated);
+    drop(open_guarded(server.local_addr(), &path, &store, STAN_BLOCK).unwrap());
+    assert!(store.guard().authenticated, "marked on open");
+
+    smartpos_tests::edit_journal_file(
+        &path,
+        "ALTER TABLE txn DROP COLUMN tag; ALTER TABLE pending DROP COLUMN tag;
+         ALTER TABLE counters DROP COLUMN tag; ALTER TABLE settlement DROP COLUMN tag;
+         ALTER TABLE card_on_file DROP COLUMN tag; DROP TABLE chain_head;
+         PRAGMA user_version = 2;",
+    );
+    let dir = path.parent().unwrap().to_path_buf();
+    let before = files(&dir);
+    let e = open_guarded(server.local_addr(), &path, &store, STAN_BLOCK).unwrap_err();
+    assert!(
+        matches!(&e, TerminalError::Journal(JournalError::Tampered(r)) if r.table == "chain_head" && r.key == "schema 2"),
+        "{e:?}"
+    );
+    assert_eq!(e.diagnosis().code, "journal.tampered");
+    assert!(files(&dir) == before, "the refused journal was modified");
+    server.shutdown().await;
+}

@@ -44,6 +44,10 @@ use zeroize::Zeroizing;
 /// docs/adr/0008-tamper-evident-journal.md).
 const SCHEMA_VERSION: i64 = 3;
 
+/// The first schema version whose money rows are tagged (the journal guard refuses a file of
+/// an older version once it has seen a tagged one).
+pub const TAGGED_SINCE_VERSION: i64 = 3;
+
 /// Version 1 gave `trace.id` AUTOINCREMENT, which costs every money commit that carries
 /// trace lines a write to `sqlite_sequence` (one more page to sync). The ids stay increasing
 /// without it: SQLite takes the largest id plus one, and pruning removes only the oldest lines,
@@ -711,6 +715,17 @@ impl Journal {
             counters,
             has_txns,
         })
+    }
+
+    /// The schema version (`PRAGMA user_version`) of the journal file at `path`, read without
+    /// creating or migrating anything (opened as [`Journal::inspect`] opens it: read-write
+    /// without `CREATE`, so a WAL left behind is read).
+    pub fn file_version(path: &Path) -> Result<i64, JournalError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     /// The journal's identity (`meta.journal_id`), if it has one.
