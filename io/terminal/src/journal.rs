@@ -34,7 +34,10 @@ use smartpos_txn::journal::{
 use smartpos_txn::model::{
     CardOnFile, Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -369,7 +372,12 @@ pub struct Journal {
     /// The first record found not matching its tag (on open, or on a read since): money
     /// commits are refused from then on, reads no longer fail on it (see
     /// [`Journal::tampered`]).
-    tampered: std::sync::OnceLock<TamperedRecord>,
+    tampered: Arc<OnceLock<TamperedRecord>>,
+    /// The whole-journal check that runs after open on its own read-only connection (a file
+    /// journal; an in-memory one is checked in `open`). [`Journal::tampered`] waits for it.
+    check: Mutex<Option<JoinHandle<()>>>,
+    /// Tells a running whole-journal check to stop (set when the journal is dropped).
+    check_cancel: Arc<AtomicBool>,
     rng: SystemRandom,
     /// Whether the connection is known to be at `synchronous=FULL` (set only after the pragma
     /// succeeded), so a money commit pays for the pragma only after a relaxed write failed
@@ -524,6 +532,104 @@ fn row_key(row: &Row<'_>) -> String {
     }
 }
 
+/// Reads the chain head and checks its own tag (one row).
+fn read_head(conn: &Connection, mac: &hmac::Key) -> Result<Head, JournalError> {
+    let stored = conn
+        .query_row(
+            "SELECT seq, digest, tag FROM chain_head WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((seq, digest, tag)) = stored else {
+        return Err(head_tampered("missing".into()));
+    };
+    let head = match (u64::try_from(seq), <[u8; 32]>::try_from(digest.as_slice())) {
+        (Ok(seq), Ok(digest)) => Head { seq, digest },
+        _ => return Err(head_tampered(seq.to_string())),
+    };
+    hmac::verify(mac, &head.message(), &tag).map_err(|_| head_tampered(seq.to_string()))?;
+    Ok(head)
+}
+
+fn head_tampered(key: String) -> JournalError {
+    JournalError::Tampered(TamperedRecord {
+        table: "chain_head",
+        key,
+    })
+}
+
+/// Checks every money row against its tag and the set of rows against `head` (one read of
+/// the money tables). Stops early, without a verdict, when `cancel` is set.
+fn verify_rows(
+    conn: &Connection,
+    mac: &hmac::Key,
+    head: &Head,
+    cancel: &AtomicBool,
+) -> Result<(), JournalError> {
+    let mut digest = [0u8; 32];
+    for t in &TAGGED {
+        let mut stmt = conn.prepare(&format!("SELECT {}, tag FROM {}", t.columns, t.table))?;
+        let mut rows = stmt.query([])?;
+        let mut n = 0u32;
+        while let Some(row) = rows.next()? {
+            let tag = check_row(mac, t, row)?.map_err(JournalError::Tampered)?;
+            xor_into(&mut digest, &tag);
+            n = n.wrapping_add(1);
+            if n % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+    }
+    if digest != head.digest {
+        return Err(head_tampered(head.seq.to_string()));
+    }
+    Ok(())
+}
+
+/// Starts the whole-journal check on its own read-only connection to `path`: the chain head
+/// and every money row read in one read transaction (one consistent snapshot, whatever the
+/// terminal commits meanwhile). A record that fails is noted in `found`; a check that cannot
+/// run (the file unreadable) is logged, and rows stay checked as they are read.
+fn spawn_check(
+    path: PathBuf,
+    mac: hmac::Key,
+    found: Arc<OnceLock<TamperedRecord>>,
+    cancel: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("journal-check".into())
+        .spawn(move || {
+            let run = || -> Result<(), JournalError> {
+                let conn = Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn.execute_batch("BEGIN")?;
+                let head = read_head(&conn, &mac)?;
+                verify_rows(&conn, &mac, &head, &cancel)?;
+                conn.execute_batch("COMMIT")?;
+                Ok(())
+            };
+            match run() {
+                Ok(()) => {}
+                Err(JournalError::Tampered(t)) => {
+                    log::error!("journal: {t} failed its authentication check on open");
+                    let _ = found.set(t);
+                }
+                Err(e) => log::error!("journal: the whole-journal check could not run: {e}"),
+            }
+        })
+}
+
 /// The row's stored tag when it matches the row, else the record it names. `row` is
 /// `SELECT {columns}, tag`.
 fn check_row(
@@ -637,6 +743,22 @@ fn checked_counters(stan: i64, batch: i64) -> Result<Counters, JournalError> {
     })
 }
 
+impl Drop for Journal {
+    /// Stops a whole-journal check still running and waits for it, so no reader of the file
+    /// outlives the journal's lock.
+    fn drop(&mut self) {
+        self.check_cancel.store(true, Ordering::Relaxed);
+        let running = self
+            .check
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(check) = running {
+            let _ = check.join();
+        }
+    }
+}
+
 impl Journal {
     /// Opens (creating if needed) the journal at `path`, which stays locked for this value's
     /// lifetime: a second open of the same file fails with [`JournalError::InUse`] until this
@@ -656,7 +778,7 @@ impl Journal {
         // Owner-only files (issue 19): created as 0600, wider modes narrowed.
         crate::files::prepare_journal(path);
         let conn = Connection::open(path)?;
-        let mut j = Self::init(conn, key)?;
+        let mut j = Self::init(conn, key, Some(path))?;
         j._lock = Some(lock);
         Ok(j)
     }
@@ -735,10 +857,18 @@ impl Journal {
 
     /// Opens an in-memory journal (tests).
     pub fn open_in_memory(key: &JournalKey) -> Result<Journal, JournalError> {
-        Self::init(Connection::open_in_memory()?, key)
+        Self::init(Connection::open_in_memory()?, key, None)
     }
 
-    fn init(mut conn: Connection, key: &JournalKey) -> Result<Journal, JournalError> {
+    /// Opens the journal on `conn`: migrates, checks the chain head's own tag, and checks every
+    /// money row against its tag and the head: on a thread of its own with a read-only
+    /// connection for a file at `path` (open stays fast on a large journal; money commands
+    /// wait for the result, see [`Journal::tampered`]), here for an in-memory journal.
+    fn init(
+        mut conn: Connection,
+        key: &JournalKey,
+        path: Option<&Path>,
+    ) -> Result<Journal, JournalError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -802,81 +932,74 @@ impl Journal {
             key: LessSafeKey::new(unbound),
             mac,
             head: Head::default(),
-            tampered: std::sync::OnceLock::new(),
+            tampered: Arc::new(OnceLock::new()),
+            check: Mutex::new(None),
+            check_cancel: Arc::new(AtomicBool::new(false)),
             rng: SystemRandom::new(),
             _lock: None,
         };
-        match j.verify_all() {
-            Ok(head) => j.head = head,
+        let head = match read_head(&j.conn, &j.mac) {
+            Ok(head) => head,
             Err(JournalError::Tampered(t)) => {
                 log::error!("journal: {t} failed its authentication check on open");
                 let _ = j.tampered.set(t);
+                return Ok(j);
             }
             Err(e) => return Err(e),
+        };
+        j.head = head;
+        match path {
+            Some(path) => {
+                let check = spawn_check(
+                    path.to_path_buf(),
+                    j.mac.clone(),
+                    Arc::clone(&j.tampered),
+                    Arc::clone(&j.check_cancel),
+                )
+                .map_err(|_| corrupt("journal check thread"))?;
+                *j.check.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(check);
+            }
+            None => match verify_rows(&j.conn, &j.mac, &head, &j.check_cancel) {
+                Ok(()) => {}
+                Err(JournalError::Tampered(t)) => {
+                    log::error!("journal: {t} failed its authentication check on open");
+                    let _ = j.tampered.set(t);
+                }
+                Err(e) => return Err(e),
+            },
         }
         Ok(j)
     }
 
-    /// The first money record found not matching its tag (on open or on a read), if any.
-    /// Once set, [`Journal::apply`] refuses every money commit, and reads return what is stored
-    /// without failing on it, so read-only commands (status, pending items, the support bundle)
-    /// still work; the terminal refuses money commands (`TerminalError::JournalTampered`).
+    /// The first money record found not matching its tag (by the whole-journal check that
+    /// open starts, or on a read), if any; waits for that check to finish first (about 4 s at
+    /// 10^6 rows, README item 4; milliseconds for a usual journal). Once set,
+    /// [`Journal::apply`] refuses every money commit, and reads return what is stored without
+    /// failing on it, so read-only commands (status, pending items, the support bundle) still
+    /// work; the terminal refuses money commands (`TerminalError::JournalTampered`).
     pub fn tampered(&self) -> Option<&TamperedRecord> {
+        let running = self.check.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(check) = running {
+            if check.join().is_err() {
+                log::error!("journal: the whole-journal check stopped on a panic");
+            }
+        }
         self.tampered.get()
     }
 
-    /// Checks every money row against its tag and the set of rows against the chain head
-    /// (one read of the money tables). Returns the head on success.
-    fn verify_all(&self) -> Result<Head, JournalError> {
-        let stored = self
-            .conn
-            .query_row(
-                "SELECT seq, digest, tag FROM chain_head WHERE id = 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let missing = |key: String| {
-            JournalError::Tampered(TamperedRecord {
-                table: "chain_head",
-                key,
-            })
-        };
-        let Some((seq, digest, tag)) = stored else {
-            return Err(missing("missing".into()));
-        };
-        let head = match (u64::try_from(seq), <[u8; 32]>::try_from(digest.as_slice())) {
-            (Ok(seq), Ok(digest)) => Head { seq, digest },
-            _ => return Err(missing(seq.to_string())),
-        };
-        hmac::verify(&self.mac, &head.message(), &tag).map_err(|_| missing(seq.to_string()))?;
-        let mut digest = [0u8; 32];
-        for t in &TAGGED {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {}, tag FROM {}", t.columns, t.table))?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let tag = check_row(&self.mac, t, row)?.map_err(JournalError::Tampered)?;
-                xor_into(&mut digest, &tag);
-            }
-        }
-        if digest != head.digest {
-            return Err(missing(seq.to_string()));
-        }
-        Ok(head)
+    /// [`Journal::tampered`] as known now, without waiting for the whole-journal check (the
+    /// recovery commit at open: it arms reversals from rows that are checked as they are read).
+    pub fn tampered_so_far(&self) -> Option<&TamperedRecord> {
+        self.tampered.get()
     }
 
     /// Whether reads check tags: until a record was found tampered (then reads return what is
     /// stored, so read-only commands work; money commits are refused).
+    ///
+    /// Waits for the whole-journal check open started (the first read after open), so a
+    /// journal found tampered there is read for what it holds, as read-only commands need.
     fn checks_reads(&self) -> bool {
-        self.tampered.get().is_none()
+        self.tampered().is_none()
     }
 
     /// Notes a failed check found on a read, and returns the error for it.

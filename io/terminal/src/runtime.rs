@@ -449,8 +449,10 @@ impl Terminal {
         }
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
         // Not on a journal that failed its authentication check: it takes no money commit,
-        // and the engine's view of it is for reading only (money commands are refused).
-        while t.journal.tampered().is_none()
+        // and the engine's view of it is for reading only (money commands are refused). The
+        // whole-journal check may still be running (it does not hold up open); the rows the
+        // recovery is built from were checked as they were read.
+        while t.journal.tampered_so_far().is_none()
             && let Some(o) = t.engine.poll()
         {
             match o {
