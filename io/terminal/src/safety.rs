@@ -183,9 +183,8 @@ impl TerminalError {
                 crate::guard::diagnosis(self).unwrap_or_else(diagnosis::software_fault)
             }
             TerminalError::HostLink(e) => diagnosis::for_link_error(link_failure(e)),
-            TerminalError::Journal(_) | TerminalError::Poisoned | TerminalError::Config(_) => {
-                diagnosis::software_fault()
-            }
+            TerminalError::Journal(e) => crate::storage::diagnosis(e),
+            TerminalError::Poisoned | TerminalError::Config(_) => diagnosis::software_fault(),
         }
     }
 }
@@ -533,6 +532,7 @@ impl Terminal {
         operator: Option<&str>,
         approval: Option<Approval>,
     ) -> Result<TxnOutcome, TerminalError> {
+        self.refuse_if_tampered()?;
         let operator = self.acting_operator(operator)?.unwrap_or_default();
         // No operator at all: the advice names none (no field 63), not three blanks.
         let named = Some(operator.as_str()).filter(|o| !o.is_empty());
@@ -677,6 +677,13 @@ impl Terminal {
                 "signed_in": self.signed_in(), "batch": self.batch(),
                 "utc_offset": smartpos_txn::model::utc_offset_text(self.cfg.utc_offset_minutes),
                 "sdk_version": env!("CARGO_PKG_VERSION"),
+            },
+            // The record that failed its authentication check, if any (table and key only).
+            "journal": {
+                "tampered": self.journal.tampered().map(|t| serde_json::json!({
+                    "table": t.table, "key": t.key,
+                    "diagnosis": diagnosis::journal_tampered().code,
+                })),
             },
             "pending": pending,
             "transactions": txns,
