@@ -6,7 +6,7 @@
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_txn::params as core;
+use smartpos_terminal::api::params as core;
 
 /// One application's parameters (UnionPay POS IC card parameter download, docs/messages.md).
 /// Amounts are minor units of the terminal currency.

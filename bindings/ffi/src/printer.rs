@@ -18,8 +18,8 @@ use crate::error::SmartPosError;
 use crate::reentry::{self, Callback};
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_receipt as receipt;
-use smartpos_terminal::printing;
+use smartpos_terminal::api::printing;
+use smartpos_terminal::api::receipt;
 use std::sync::Arc;
 
 /// The app's printer (Bluetooth SPP, USB, a vendor's built-in print service).

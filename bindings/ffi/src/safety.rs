@@ -13,8 +13,8 @@ use crate::convert::{
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_operators::Password;
-use smartpos_terminal::safety::Approval;
+use smartpos_terminal::api::Approval;
+use smartpos_terminal::api::operators::Password;
 use zeroize::Zeroizing;
 
 #[uniffi::export]
@@ -129,7 +129,7 @@ impl Terminal {
     /// nothing changes.
     pub fn set_receipt_settings(&self, settings: ReceiptSettings) -> Result<(), SmartPosError> {
         stats::call();
-        let core = smartpos_terminal::printing::ReceiptSettings::try_from(settings)?;
+        let core = smartpos_terminal::api::printing::ReceiptSettings::try_from(settings)?;
         self.with_core(|t| Ok(t.save_receipt_settings(core)?))
     }
 
@@ -185,5 +185,5 @@ impl Terminal {
 pub fn service_desk_unlock_code(secret: Vec<u8>, terminal_id: String, challenge: String) -> String {
     stats::call();
     let secret = Zeroizing::new(secret);
-    smartpos_operators::unlock_code(&secret, &terminal_id, &challenge)
+    smartpos_terminal::api::operators::unlock_code(&secret, &terminal_id, &challenge)
 }

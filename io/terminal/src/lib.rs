@@ -35,6 +35,7 @@
 //!   2-byte length-prefixed frames, with connect/response timeouts, certificate pinning and
 //!   a classification of each failure by whether a sent request may have reached the host.
 
+pub mod api;
 pub mod card;
 pub mod dukpt_store;
 pub mod files;

@@ -22,6 +22,7 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::module::{DukptKsn, KeyRef, ModuleError, SecurityModule, SoftwareModule};
 use smartpos_emv::certified::{CardDecision, CertifiedKernel, EntryMode};
 use smartpos_emv::kernel::{CryptogramType, Cvm, KernelConfig, issuer_response};
+use smartpos_iso8583::BuiltInDialect;
 use smartpos_receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
 use smartpos_txn::engine::{CardVerdict, Command, Event, OpError, Outcome, Output, TxnRequest};
 use smartpos_txn::journal::JournalOp;
@@ -291,6 +292,12 @@ impl TerminalConfig {
         }
         Ok(())
     }
+
+    /// The built-in dialect [`TerminalConfig::dialect`] names, typed (`None`: not a built-in
+    /// name).
+    pub fn builtin_dialect(&self) -> Option<BuiltInDialect> {
+        BuiltInDialect::by_name(&self.dialect)
+    }
 }
 
 fn profile_of(cfg: &TerminalConfig) -> Result<Profile, TerminalError> {
@@ -406,7 +413,10 @@ impl Terminal {
                 terminal_id: cfg.tid.clone(),
             },
             width: Width::W32,
-            lang: if cfg.dialect == "cup" {
+            lang: if cfg
+                .builtin_dialect()
+                .is_some_and(BuiltInDialect::is_unionpay)
+            {
                 Lang::Zh
             } else {
                 Lang::En

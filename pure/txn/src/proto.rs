@@ -1057,19 +1057,10 @@ pub fn is_approval(code: &str) -> bool {
     smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.is_approved())
 }
 
-/// The response codes the terminal knows: each has its own cashier diagnosis in
-/// `smartpos-diagnosis`, whose tests check that its table has exactly these codes.
-pub const KNOWN_RESPONSE_CODES: &[&str] = &[
-    "00", "08", "10", "11", "16", "01", "02", "03", "04", "05", "06", "07", "09", "12", "13", "14",
-    "15", "19", "20", "21", "22", "25", "30", "31", "33", "34", "35", "36", "38", "39", "40", "41",
-    "43", "44", "45", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63",
-    "64", "65", "66", "67", "68", "75", "76", "77", "78", "79", "90", "91", "92", "93", "94", "95",
-    "96", "97", "98", "99", "A0", "A1", "A2", "A3", "A4", "A5", "A6", "A7",
-];
-
-/// Whether `code` is one the terminal knows ([`KNOWN_RESPONSE_CODES`]).
+/// Whether `code` is one the terminal knows: its row in the response code table
+/// ([`smartpos_iso8583::RESPONSE_CODES`]) names a cashier diagnosis.
 pub fn is_known_response_code(code: &str) -> bool {
-    KNOWN_RESPONSE_CODES.contains(&code)
+    smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.has_diagnosis())
 }
 
 /// Whether the engine reverses a request of `kind` answered `code` as a possible approval: a

@@ -954,7 +954,12 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
         lang: match r.lang.as_deref() {
             Some("zh") => Lang::Zh,
             Some(_) => Lang::En,
-            None if cfg.dialect == "cup" => Lang::Zh,
+            None if cfg
+                .builtin_dialect()
+                .is_some_and(smartpos_iso8583::BuiltInDialect::is_unionpay) =>
+            {
+                Lang::Zh
+            }
             None => Lang::En,
         },
     });
