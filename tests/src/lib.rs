@@ -611,7 +611,7 @@ pub async fn loopback_terminal_in(
         utc_offset_minutes: 480,
     };
     let mut t = reopen_terminal(cfg, dir);
-    t.sign_in("01").await.expect("sign in");
+    t.admin().sign_in("01").await.expect("sign in");
     (server, acquirer, t)
 }
 

@@ -256,21 +256,24 @@ impl Terminal {
 
     /// Signs in (0800), installs the working keys; returns the open batch number.
     pub async fn sign_in(&self, operator: String) -> Result<u32, SmartPosError> {
-        stats::counted(
-            self.run(move |mut g| async move { Ok(core_of(&mut g)?.sign_in(&operator).await?) }),
-        )
+        stats::counted(self.run(move |mut g| async move {
+            Ok(core_of(&mut g)?.admin().sign_in(&operator).await?)
+        }))
         .await
     }
 
     /// Signs off (0820); the working keys are forgotten.
     pub async fn sign_off(&self) -> Result<(), SmartPosError> {
-        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.sign_off().await?) }))
-            .await
+        stats::counted(
+            self.run(|mut g| async move { Ok(core_of(&mut g)?.admin().sign_off().await?) }),
+        )
+        .await
     }
 
     /// Echo test (0820).
     pub async fn echo(&self) -> Result<(), SmartPosError> {
-        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.echo().await?) })).await
+        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.admin().echo().await?) }))
+            .await
     }
 
     /// Delivers pending reversals and advices.
@@ -448,7 +451,7 @@ impl Terminal {
                 .txn(&reference)
                 .map_err(TerminalError::from)?
                 .ok_or(SmartPosError::NotFound { reference })?;
-            Ok(t.in_doubt(&rec))
+            Ok(t.support().in_doubt(&rec))
         })
     }
 
