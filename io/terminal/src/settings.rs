@@ -175,6 +175,32 @@ impl SafetySettings {
 
 impl Terminal {}
 
+impl<'a> Admin<'a> {
+    /// Applies a settings document that names only what it changes (see the module docs):
+    /// checked as a whole first, then stored with [`Admin::set_safety_settings`] (the
+    /// supervisor's act while login is required; audited). A document that changes nothing
+    /// stores nothing, but is still refused to anyone who may not change the settings.
+    pub fn apply_settings(self, patch: &Value) -> Result<SettingsUpdate, TerminalError> {
+        let current = self.t.admin().safety_settings().clone();
+        let (new, named) = current.patched(patch)?;
+        let (old_v, new_v) = (as_value(&current)?, as_value(&new)?);
+        let changed: Vec<String> = named
+            .into_iter()
+            .filter(|p| at(&old_v, p) != at(&new_v, p))
+            .collect();
+        let login_disabled = current.require_login && !new.require_login;
+        if changed.is_empty() {
+            self.t.may_change_settings()?;
+        } else {
+            self.t.admin().set_safety_settings(new)?;
+        }
+        Ok(SettingsUpdate {
+            changed,
+            login_disabled,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,31 +303,5 @@ mod tests {
                 other => panic!("{doc}: {other:?}"),
             }
         }
-    }
-}
-
-impl<'a> Admin<'a> {
-    /// Applies a settings document that names only what it changes (see the module docs):
-    /// checked as a whole first, then stored with [`Admin::set_safety_settings`] (the
-    /// supervisor's act while login is required; audited). A document that changes nothing
-    /// stores nothing, but is still refused to anyone who may not change the settings.
-    pub fn apply_settings(self, patch: &Value) -> Result<SettingsUpdate, TerminalError> {
-        let current = self.t.admin().safety_settings().clone();
-        let (new, named) = current.patched(patch)?;
-        let (old_v, new_v) = (as_value(&current)?, as_value(&new)?);
-        let changed: Vec<String> = named
-            .into_iter()
-            .filter(|p| at(&old_v, p) != at(&new_v, p))
-            .collect();
-        let login_disabled = current.require_login && !new.require_login;
-        if changed.is_empty() {
-            self.t.may_change_settings()?;
-        } else {
-            self.t.admin().set_safety_settings(new)?;
-        }
-        Ok(SettingsUpdate {
-            changed,
-            login_disabled,
-        })
     }
 }
