@@ -263,7 +263,7 @@ fn engine_config(profile: Profile) -> EngineConfig {
         Identity {
             tid: TID.into(),
             mid: MID.into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         },
         profile,
     );

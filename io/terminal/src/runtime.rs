@@ -31,6 +31,7 @@ use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, T
 use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
 use smartpos_txn::{Engine, EngineConfig};
 use smartpos_txn::{IdempotencyKey, OperatorId, TxnIntent};
+use smartpos_types::Currency;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -286,11 +287,8 @@ impl TerminalConfig {
                 "terminal id must be 8 characters and merchant id 15".into(),
             ));
         }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(TerminalError::Config(
-                "currency must be an ISO 4217 numeric code (3 digits)".into(),
-            ));
-        }
+        // The message is `CurrencyError`'s: "currency must be an ISO 4217 numeric code (3 digits)".
+        Currency::parse(&self.currency).map_err(|e| TerminalError::Config(e.to_string()))?;
         Ok(())
     }
 
@@ -397,7 +395,8 @@ impl Terminal {
             Identity {
                 tid: cfg.tid.clone(),
                 mid: cfg.mid.clone(),
-                currency: cfg.currency.clone(),
+                currency: Currency::parse(&cfg.currency)
+                    .map_err(|e| TerminalError::Config(e.to_string()))?,
             },
             profile,
         );
@@ -981,9 +980,8 @@ impl Terminal {
     }
 
     fn currency_code(&self) -> Result<u16, TerminalError> {
-        self.cfg
-            .currency
-            .parse()
+        Currency::parse(&self.cfg.currency)
+            .map(Currency::code)
             .map_err(|_| TerminalError::Config("currency must be 3 digits".into()))
     }
 

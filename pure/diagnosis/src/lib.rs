@@ -1336,7 +1336,7 @@ mod tests {
             kind,
             state,
             amount: 1000,
-            currency: "156".into(),
+            currency: smartpos_txn::model::Currency::CNY,
             stan: 1,
             batch: 1,
             local_time: "120000".into(),

@@ -2699,7 +2699,7 @@ impl<'t> Loader<'t> {
         let id = Identity {
             tid: "00000000".into(),
             mid: "000000000000000".into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         };
         let local = LocalDateTime {
             year: 2026,
@@ -2945,7 +2945,7 @@ mod tests {
         Identity {
             tid: "12345678".into(),
             mid: "123456789012345".into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         }
     }
 

@@ -93,7 +93,7 @@ impl Constant {
                 "time" => ctx.local.map(|l| l.hhmmss()),
                 "tid" => Some(id.tid.clone()),
                 "mid" => Some(id.mid.clone()),
-                "currency" => Some(id.currency.clone()),
+                "currency" => Some(id.currency.to_string()),
                 "operator" => ctx.operator.map(str::to_owned),
                 _ => None,
             })
@@ -664,7 +664,7 @@ pub struct Identity {
     /// Merchant id (field 42, 15 characters).
     pub mid: String,
     /// Currency (field 49, ISO 4217 numeric).
-    pub currency: String,
+    pub currency: smartpos_types::Currency,
 }
 
 /// Everything [`fill`] may need to compute a field.
@@ -782,7 +782,7 @@ fn fill(
         41 => Some(id.tid.clone().into_bytes()),
         42 => Some(id.mid.clone().into_bytes()),
         48 => ctx.field48.clone().map(String::into_bytes),
-        49 => Some(id.currency.clone().into_bytes()),
+        49 => Some(id.currency.to_string().into_bytes()),
         52 => card.and_then(|c| c.pin_block.as_ref().map(|b| b.expose().to_vec())),
         // 53: security control: 2 = ISO format 0 with PAN, 6 = double-length TDES, no magnetic
         // stripe encryption (UnionPay spec field 53 layout).
@@ -866,7 +866,7 @@ pub fn reversal_from_record(
     );
     r.set(41, id.tid.clone().into_bytes());
     r.set(42, id.mid.clone().into_bytes());
-    r.set(49, id.currency.clone().into_bytes());
+    r.set(49, id.currency.to_string().into_bytes());
     let fallback = record
         .entry_mode
         .as_deref()
@@ -1554,7 +1554,7 @@ mod tests {
             kind: TxnKind::Sale,
             state: TxnState::Approved,
             amount,
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
             stan,
             batch: 1,
             local_time: "101010".into(),

@@ -64,7 +64,7 @@ pub fn bulk_record(i: u64, now_ms: i64, total: u64) -> TxnRecord {
             TxnState::Approved
         },
         amount: 100 + i % 50_000,
-        currency: "156".into(),
+        currency: smartpos_types::Currency::CNY,
         stan,
         batch,
         local_time: "120000".into(),
@@ -116,7 +116,7 @@ pub fn fill(path: &Path, rows: u64) -> Result<u64, BenchError> {
                 r.kind.as_str(),
                 r.state.as_str(),
                 i64::try_from(r.amount).unwrap_or(i64::MAX),
-                r.currency,
+                r.currency.to_string(),
                 r.stan,
                 r.batch,
                 r.local_time,

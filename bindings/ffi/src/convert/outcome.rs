@@ -318,7 +318,7 @@ impl From<model::TxnRecord> for TxnRecord {
             kind: r.kind.into(),
             state: r.state.into(),
             amount: r.amount,
-            currency: r.currency,
+            currency: r.currency.to_string(),
             stan: r.stan,
             batch: r.batch,
             local_time: r.local_time,

@@ -7,7 +7,7 @@ fn record() -> model::TxnRecord {
         kind: model::TxnKind::Sale,
         state: model::TxnState::Reversing,
         amount: 1234,
-        currency: "156".into(),
+        currency: smartpos_types::Currency::CNY,
         stan: 7,
         batch: 1,
         local_time: "101010".into(),
