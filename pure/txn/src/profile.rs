@@ -654,6 +654,67 @@ impl<'a, 'i> FieldEntry<'a, 'i> {
     }
 }
 
+/// Writes `s` as a JSON string.
+fn json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Writes a TOML value as JSON (strings escaped, integers in any radix as decimal). Dates and
+/// non-finite floats have no JSON form and no place in `[emv]`.
+fn json_value(v: &DeValue<'_>, out: &mut String) -> Result<(), String> {
+    match v {
+        DeValue::String(s) => json_str(s, out),
+        DeValue::Integer(i) => {
+            let n = i64::from_str_radix(i.as_str(), i.radix())
+                .map_err(|_| format!("integer `{}` out of range", i.as_str()))?;
+            out.push_str(&n.to_string());
+        }
+        DeValue::Float(f) => {
+            let x: f64 = f
+                .as_str()
+                .parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite())
+                .ok_or_else(|| format!("number `{}` is not a finite number", f.as_str()))?;
+            out.push_str(&x.to_string());
+        }
+        DeValue::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        DeValue::Datetime(_) => return Err("a date or time has no meaning here".to_owned()),
+        DeValue::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_value(item.get_ref(), out)?;
+            }
+            out.push(']');
+        }
+        DeValue::Table(t) => {
+            out.push('{');
+            for (i, (k, item)) in t.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_str(k.get_ref(), out);
+                out.push(':');
+                json_value(item.get_ref(), out)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
 struct Loader<'t> {
     text: &'t str,
     errors: Vec<ProfileError>,
@@ -761,32 +822,79 @@ impl<'t> Loader<'t> {
     /// `[[emv.aid]]` and `[[emv.ca_key]]`: the fields of [`crate::params::AidParams`] and
     /// [`crate::params::CaPublicKey`] (bytes as hex text), validated like a host download.
     fn emv(&mut self, v: &Val<'_>) -> Option<TerminalParams> {
-        #[derive(serde::Deserialize)]
-        struct Doc {
-            emv: Section,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Section {
-            #[serde(default)]
-            aid: Vec<crate::params::AidParams>,
-            #[serde(default)]
-            ca_key: Vec<crate::params::CaPublicKey>,
-        }
+        // The section goes through the same JSON reader as the parameters the journal keeps
+        // (`serde_json::from_str::<TerminalParams>`), not through the TOML crate's serde
+        // deserializer: that one alone was about 65 KB of the Android library (issue 21's size
+        // ratchet). One array element per JSON line, so an error's JSON line names the element.
         let line = self.line(v.span());
-        let doc: Doc = match toml::from_str(self.text) {
-            Ok(d) => d,
-            Err(e) => {
+        let Some(table) = v.get_ref().as_table() else {
+            self.errors.push(ProfileError::Emv {
+                line,
+                reason: "expected a table".to_owned(),
+            });
+            return None;
+        };
+        for (k, _) in table.iter() {
+            if !["aid", "ca_key"].contains(&k.get_ref().as_ref()) {
                 self.errors.push(ProfileError::Emv {
-                    line: e.span().map_or(line, |s| self.line(s)),
-                    reason: e.message().to_owned(),
+                    line: self.line(k.span()),
+                    reason: format!("unknown key `{}` (expected `aid` or `ca_key`)", k.get_ref()),
                 });
                 return None;
             }
-        };
-        let params = TerminalParams {
-            aids: doc.emv.aid,
-            ca_keys: doc.emv.ca_key,
+        }
+        let mut json = String::from("{");
+        // TOML line of JSON line n + 1 (JSON line 1 is the opening brace).
+        let mut lines = vec![line];
+        for (n, (key, json_key)) in [("aid", "aids"), ("ca_key", "ca_keys")]
+            .into_iter()
+            .enumerate()
+        {
+            if n > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!("\"{json_key}\":["));
+            let Some(list) = entry(table, key) else {
+                json.push(']');
+                continue;
+            };
+            let Some(items) = list.get_ref().as_array() else {
+                self.errors.push(ProfileError::Emv {
+                    line: self.line(list.span()),
+                    reason: format!("`emv.{key}` must be an array of tables ([[emv.{key}]])"),
+                });
+                return None;
+            };
+            for (i, item) in items.iter().enumerate() {
+                json.push_str(if i == 0 { "\n" } else { ",\n" });
+                lines.push(self.line(item.span()));
+                if let Err(reason) = json_value(item.get_ref(), &mut json) {
+                    self.errors.push(ProfileError::Emv {
+                        line: self.line(item.span()),
+                        reason,
+                    });
+                    return None;
+                }
+            }
+            json.push(']');
+        }
+        json.push('}');
+        let params: TerminalParams = match serde_json::from_str(&json) {
+            Ok(p) => p,
+            Err(e) => {
+                let at = lines
+                    .get(e.line().saturating_sub(1))
+                    .copied()
+                    .unwrap_or(line);
+                let full = e.to_string();
+                // serde_json appends the JSON position, which means nothing to the author.
+                let reason = full
+                    .rsplit_once(" at line ")
+                    .map_or(full.as_str(), |(r, _)| r)
+                    .to_owned();
+                self.errors.push(ProfileError::Emv { line: at, reason });
+                return None;
+            }
         };
         if let Err(e) = params.validate() {
             self.errors.push(ProfileError::Emv {
@@ -3143,6 +3251,46 @@ contactless_cvm_limit = 100000
                 "{bad}: {e:?}"
             );
         }
+    }
+
+    #[test]
+    fn emv_errors_name_the_entry_line_and_strings_stay_strings() {
+        // The third line of the section's second AID is where its bad hex is.
+        let text = "base = \"cup\"\n\n[[emv.aid]]\naid = \"A000000333010101\"\nasi = 0\n\n\
+                    [[emv.aid]]\naid = \"A00000033301ZZ\"\nasi = 0\n";
+        let e = errors(text);
+        assert!(
+            e.iter()
+                .any(|e| matches!(e, ProfileError::Emv { line: 7, .. })),
+            "{e:?}"
+        );
+        // A quote or a backslash in a value is data, not JSON syntax.
+        for bad in [r#"aid = "A0\"}]}""#, r#"aid = 'A0\'"#] {
+            let e = errors(&format!("base = \"cup\"\n[[emv.aid]]\n{bad}\nasi = 0\n"));
+            assert!(
+                e.iter().any(
+                    |e| matches!(e, ProfileError::Emv { line: 2, reason } if reason.contains("hex"))
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+        // Integers in any TOML radix; a date is refused.
+        let p = Profile::from_toml(
+            "base = \"cup\"\n[[emv.aid]]\naid = \"A000000333010101\"\nasi = 0\n\
+             contactless_txn_limit = 0x0F_4240\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p.emv_params().unwrap().aids[0].contactless_txn_limit,
+            Some(1_000_000)
+        );
+        let e =
+            errors("base = \"cup\"\n[[emv.aid]]\naid = \"A000000333010101\"\nasi = 1979-05-27\n");
+        assert!(
+            e.iter()
+                .any(|e| matches!(e, ProfileError::Emv { line: 2, .. })),
+            "{e:?}"
+        );
     }
 
     #[test]
