@@ -22,11 +22,13 @@ step "native libraries (cargo-ndk, profile release-android, 16 KB page alignment
 # Packed relative relocations (`--pack-dyn-relocs=android`, API 23+) and C code without unwind
 # tables (no Rust panic unwinds through SQLite or ring): the same size settings scripts/size.sh
 # measures on x86_64 Linux (there with `-z pack-relative-relocs`). cargo-ndk passes --target,
-# so RUSTFLAGS reach the library and not the build scripts.
+# so RUSTFLAGS reach the library and not the build scripts. `rustc --crate-type cdylib`, not
+# `build`: cargo applies the profile's LTO only to a crate that is not also an rlib (the
+# package's lib is `["cdylib", "lib"]`; scripts/size.sh says what that costs).
 CFLAGS="${CFLAGS:-} -fno-asynchronous-unwind-tables -fno-unwind-tables" \
 RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384 -C link-arg=-Wl,--pack-dyn-relocs=android" \
     cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform "$API" -o "$OUT" \
-    build --locked -p smartpos-ffi --profile release-android
+    rustc --locked -p smartpos-ffi --lib --profile release-android --crate-type cdylib
 
 step "Kotlin bindings (library mode, from a host build with the same features: no testkit)"
 cargo build --locked -p smartpos-ffi

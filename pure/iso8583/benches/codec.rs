@@ -1,7 +1,7 @@
 //! Pack/unpack of the reference sale in each dialect: the CUP sale in `cup`, the 1987 sale in
 //! `iso87a` (ASCII) and, the same logical message, in `iso87b` (binary/BCD, jPOS's
-//! convention). `unpack` builds an owned [`smartpos_iso8583::Message`] (one allocation per
-//! field); `view` reads in place (every field checked, values borrowed, no allocation), then
+//! convention). `unpack` builds an owned [`smartpos_iso8583::Message`] (two allocations:
+//! field index and value buffer); `view` reads in place (every field checked, values borrowed, no allocation), then
 //! reads the fields a response match looks at (MTI, 11 as a number, 41, 42, 39 as text).
 //! `scripts/bench.sh` puts these next to jPOS 2.1.10 and pyiso8583 on the same message.
 

@@ -5,8 +5,6 @@
 use crate::error::{DecodeError, EncodeError, InvalidReason};
 use crate::spec::{Charset, FieldKind, FieldSpec, LengthType, Pad, PrefixEncoding, ValueEncoding};
 use smartpos_types::gb18030::{self, GbCharset};
-use smartpos_types::hex;
-use std::borrow::Cow;
 
 /// Whether `b` belongs to the character class `kind` at `position` of a value.
 pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
@@ -33,7 +31,8 @@ fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usi
             .position(|(i, &b)| !(char_ok(kind, i, b) || b >= 0x80));
     }
     // One loop per class, so the class is not matched again for every byte; valid values (the
-    // usual case) are checked without a branch per byte, the position searched only if not.
+    // usual case) are checked without a branch per byte (digits and printable text eight
+    // bytes per test), the position searched only if not.
     fn find(value: &[u8], ok: impl Fn(u8) -> bool + Copy) -> Option<usize> {
         if value.iter().fold(true, |all, &b| all & ok(b)) {
             None
@@ -42,8 +41,10 @@ fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usi
         }
     }
     match kind {
-        FieldKind::N => find(value, |b| b.is_ascii_digit()),
-        FieldKind::Ans => find(value, |b| (0x20..=0x7e).contains(&b)),
+        FieldKind::N if all8(value, b'0', digits8) => None,
+        FieldKind::N => value.iter().position(|b| !b.is_ascii_digit()),
+        FieldKind::Ans if all8(value, b' ', printable8) => None,
+        FieldKind::Ans => value.iter().position(|b| !(0x20..=0x7e).contains(b)),
         FieldKind::An => find(value, |b| b.is_ascii_alphanumeric() || b == b' '),
         FieldKind::B => None,
         _ => value
@@ -51,6 +52,103 @@ fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usi
             .enumerate()
             .position(|(i, &b)| !char_ok(kind, i, b)),
     }
+}
+
+/// Whether `ok` holds for every eight bytes of `value` (read little-endian), the last ones
+/// completed with `pad` (a byte `ok` accepts): eight characters per test instead of one.
+#[inline]
+fn all8(value: &[u8], pad: u8, ok: impl Fn(u64) -> bool) -> bool {
+    let chunks = value.chunks_exact(8);
+    let rest = chunks.remainder();
+    let mut all = true;
+    for chunk in chunks {
+        all &= ok(word(chunk));
+    }
+    // The last bytes: testing a byte twice changes nothing, so they are read as the last
+    // eight (or the first and last four) bytes of the value where it is long enough.
+    let n = value.len();
+    let last = if n >= 8 {
+        word(value.get(n - 8..).unwrap_or_default())
+    } else if n >= 4 {
+        let head = u64::from(half(value.get(..4).unwrap_or_default()));
+        let tail = u64::from(half(value.get(n - 4..).unwrap_or_default()));
+        head | (tail << 32)
+    } else {
+        load_padded(rest, pad)
+    };
+    all & ok(last)
+}
+
+/// Eight bytes (exactly; fewer read as zeros) as a little-endian word.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    let mut c = [0u8; 8];
+    if let Some(src) = bytes.get(..8) {
+        c.copy_from_slice(src);
+    }
+    u64::from_le_bytes(c)
+}
+
+/// Four bytes (exactly; fewer read as zeros) as a little-endian word.
+#[inline]
+fn half(bytes: &[u8]) -> u32 {
+    let mut c = [0u8; 4];
+    if let Some(src) = bytes.get(..4) {
+        c.copy_from_slice(src);
+    }
+    u32::from_le_bytes(c)
+}
+
+/// Up to eight bytes as a little-endian word, completed with `pad`: two overlapping reads
+/// (a byte read twice lands in the same place), no loop and no `memcpy` call.
+#[inline]
+fn load_padded(bytes: &[u8], pad: u8) -> u64 {
+    let n = bytes.len().min(8);
+    let lanes = |k: usize| -> u64 {
+        if k >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * k)) - 1
+        }
+    };
+    let w = if n >= 4 {
+        let lo = u64::from(half(bytes.get(..4).unwrap_or_default()));
+        let hi = u64::from(half(bytes.get(n - 4..n).unwrap_or_default()));
+        lo | (hi << (8 * (n - 4)))
+    } else if n >= 2 {
+        let two = |b: &[u8]| match *b {
+            [x, y] => u64::from(u16::from_le_bytes([x, y])),
+            _ => 0,
+        };
+        let lo = two(bytes.get(..2).unwrap_or_default());
+        let hi = two(bytes.get(n - 2..n).unwrap_or_default());
+        lo | (hi << (8 * (n - 2)))
+    } else {
+        bytes.first().map_or(0, |&b| u64::from(b))
+    };
+    w | (u64::from_le_bytes([pad; 8]) & !lanes(n))
+}
+
+/// Eight bytes that are all ASCII digits: high nibble 3, low nibble below 10 (adding 6 to it
+/// does not carry into the high nibble).
+#[inline]
+fn digits8(x: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let high_not_3 = (x & HIGH) ^ 0x3030_3030_3030_3030;
+    let low_over_9 = ((x & !HIGH) + 0x0606_0606_0606_0606) & HIGH;
+    high_not_3 | low_over_9 == 0
+}
+
+/// Eight bytes that are all printable ASCII (0x20..=0x7E): high bit clear, at least 0x20
+/// (adding 0x60 sets the high bit), not 0x7F (adding 1 does not set it). No lane carries into
+/// the next: with the high bit clear a lane is at most 0x7F + 0x60.
+#[inline]
+fn printable8(x: u64) -> bool {
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & !TOP;
+    x & TOP == 0
+        && (low7 + 0x6060_6060_6060_6060) & TOP == TOP
+        && (low7 + 0x0101_0101_0101_0101) & TOP == 0
 }
 
 fn encoding_of(charset: Charset) -> Option<GbCharset> {
@@ -77,8 +175,33 @@ fn from_charset(enc: GbCharset, wire: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Appends the wire form of one field (prefix + value).
+///
+/// The hot path of [`crate::Dialect::pack`]: one check of the value's characters (a loop
+/// without a branch per byte), the length rule, then prefix and value written straight into
+/// `out` (table lookups for digits and nibbles, no temporary buffer). GBK/GB18030 text, which
+/// must be converted first, takes [`encode_charset_field`].
 #[inline]
 pub(crate) fn encode_field(
+    spec: &FieldSpec,
+    value: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if spec.charset != Charset::Ascii && spec.is_text() {
+        return encode_charset_field(spec, value, out);
+    }
+    if let Some(position) = first_bad_char(spec.kind, spec.charset, value) {
+        return Err(EncodeError::BadCharacter {
+            field: spec.number,
+            position,
+        });
+    }
+    encode_checked(spec, value, out)
+}
+
+/// [`encode_field`] for a text field in a GBK/GB18030 charset: the UTF-8 value is checked,
+/// converted, and its wire bytes are what the length rule counts.
+#[cold]
+fn encode_charset_field(
     spec: &FieldSpec,
     value: &[u8],
     out: &mut Vec<u8>,
@@ -87,16 +210,20 @@ pub(crate) fn encode_field(
     if let Some(position) = first_bad_char(spec.kind, spec.charset, value) {
         return Err(EncodeError::BadCharacter { field, position });
     }
-    let value: Cow<'_, [u8]> = match encoding_of(spec.charset) {
-        Some(enc) if spec.is_text() => Cow::Owned(
-            to_charset(enc, value)
-                .map_err(|position| EncodeError::BadCharacter { field, position })?,
-        ),
-        _ => Cow::Borrowed(value),
+    let wire = match encoding_of(spec.charset) {
+        Some(enc) => to_charset(enc, value)
+            .map_err(|position| EncodeError::BadCharacter { field, position })?,
+        None => value.to_vec(),
     };
-    let value = value.as_ref();
+    encode_checked(spec, &wire, out)
+}
+
+/// Length rule, prefix and value of a value whose characters are checked.
+#[inline]
+fn encode_checked(spec: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let field = spec.number;
     let got = value.len();
-    match spec.length {
+    let digits = match spec.length {
         LengthType::Fixed(expected) if got != expected => {
             return Err(EncodeError::WrongLength {
                 field,
@@ -104,12 +231,13 @@ pub(crate) fn encode_field(
                 got,
             });
         }
+        LengthType::Fixed(_) => 0,
         LengthType::LlVar(max) | LengthType::LllVar(max) if got > max => {
             return Err(EncodeError::FieldTooLong { field, max, got });
         }
-        _ => {}
-    }
-    let digits = spec.length.prefix_digits();
+        LengthType::LlVar(_) => 2,
+        LengthType::LllVar(_) => 3,
+    };
     if digits > 0 {
         let count = match spec.encoding {
             ValueEncoding::HexAscii => got * 2,
@@ -123,7 +251,14 @@ pub(crate) fn encode_field(
     }
     match spec.encoding {
         ValueEncoding::Ascii | ValueEncoding::Binary => out.extend_from_slice(value),
-        ValueEncoding::HexAscii => out.extend_from_slice(hex::encode(value).as_bytes()),
+        ValueEncoding::HexAscii => {
+            let at = out.len();
+            out.resize(at + 2 * got, 0);
+            let dst = out.get_mut(at..).unwrap_or_default();
+            for (pair, &b) in dst.chunks_exact_mut(2).zip(value) {
+                pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+            }
+        }
         ValueEncoding::Bcd { pad, filler, .. } => {
             // x+n: the sign stays one ASCII character, the digits after it are packed.
             let digits = match (spec.kind, value.split_first()) {
@@ -139,13 +274,74 @@ pub(crate) fn encode_field(
     Ok(())
 }
 
+/// Nibble of a checked digit character: `0`-`9` as themselves, the track separator `D` /
+/// `=` as 0xD. Only bytes the character class let through reach it: digits, `D` (0x44, bit 6
+/// set: 4 + 9) and `=` (0x3D: low nibble D).
+#[inline]
+fn nibble(c: u8) -> u8 {
+    (c & 0x0F) + 9 * ((c >> 6) & 1)
+}
+
+/// [`nibble`] of eight characters at once, each in its byte (`u64` lanes never carry: a
+/// lane is at most 0x0F + 9).
+#[inline]
+fn nibbles8(x: u64) -> u64 {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    (x & LOW) + 9 * ((x >> 6) & ONES)
+}
+
+/// Eight digit characters (read little-endian) packed into four BCD bytes, first digit in
+/// the high nibble of the first byte.
+#[inline]
+fn pack8(chunk: [u8; 8]) -> [u8; 4] {
+    let v = nibbles8(u64::from_le_bytes(chunk));
+    // Byte i becomes digit i << 4 | digit i+1; the even bytes are the packed pairs.
+    let t = ((v << 4) | (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
+    let t = (t | (t >> 16)) & 0x0000_0000_FFFF_FFFF;
+    // Four bytes: the mask above keeps t below 2^32.
+    (t as u32).to_le_bytes()
+}
+
+/// Every byte as its two upper-case hex characters.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0x0F]];
+        i += 1;
+    }
+    t
+};
+
+/// 0..=99 as two ASCII digits.
+static DECIMAL_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// 0..=99 as one packed BCD byte.
+static BCD_PAIRS: [u8; 100] = {
+    let mut t = [0u8; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = (((i / 10) << 4) | (i % 10)) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Packs digits (and `D`/`=` as nibble D) two per byte, the filler nibble on the `pad` side of
-/// an odd count.
+/// an odd count: eight digits at a time ([`pack8`]), the last ones completed to eight.
+#[inline]
 fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
-    let nibble = |c: u8| match c {
-        b'D' | b'=' => 0xD,
-        d => d.wrapping_sub(b'0') & 0x0F,
-    };
     let filler = filler & 0x0F;
     let mut body = digits;
     if digits.len() % 2 == 1
@@ -155,21 +351,25 @@ fn pack_bcd(digits: &[u8], pad: Pad, filler: u8, out: &mut Vec<u8>) {
         out.push((filler << 4) | nibble(first));
         body = rest;
     }
-    // Room reserved once; then the pairs, and a lone last digit with the filler after it.
-    out.reserve(body.len().div_ceil(2));
-    let pairs = body.chunks_exact(2);
-    let rest = pairs.remainder();
-    for p in pairs {
-        if let [hi, lo] = *p {
-            out.push((nibble(hi) << 4) | nibble(lo));
-        }
+    let eights = body.chunks_exact(8);
+    let tail = eights.remainder();
+    for chunk in eights {
+        let mut c = [0u8; 8];
+        c.copy_from_slice(chunk);
+        out.extend_from_slice(&pack8(c));
     }
-    if let [last] = rest {
-        out.push((nibble(*last) << 4) | filler);
+    if !tail.is_empty() {
+        // The last (at most seven) digits completed with the character whose nibble is the
+        // filler (0x30 | filler: bit 6 clear), so an odd count ends in `last << 4 | filler`;
+        // four bytes written, the ones past the value taken back.
+        let packed = pack8(load_padded(tail, 0x30 | filler).to_le_bytes());
+        out.extend_from_slice(&packed);
+        out.truncate(out.len() - (4 - tail.len().div_ceil(2)));
     }
 }
 
 /// Writes a length prefix; `None` if `count` does not fit.
+#[inline]
 fn write_prefix(enc: PrefixEncoding, digits: usize, count: usize, out: &mut Vec<u8>) -> Option<()> {
     let limit = if digits == 2 { 99 } else { 999 };
     match enc {
@@ -180,8 +380,7 @@ fn write_prefix(enc: PrefixEncoding, digits: usize, count: usize, out: &mut Vec<
             if digits == 3 {
                 out.push(b'0' + u8::try_from(count / 100).ok()?);
             }
-            out.push(b'0' + u8::try_from(count / 10 % 10).ok()?);
-            out.push(b'0' + u8::try_from(count % 10).ok()?);
+            out.extend_from_slice(DECIMAL_PAIRS.get(count % 100)?);
         }
         PrefixEncoding::Bcd => {
             if count > limit {
@@ -190,8 +389,7 @@ fn write_prefix(enc: PrefixEncoding, digits: usize, count: usize, out: &mut Vec<
             if digits == 3 {
                 out.push(u8::try_from(count / 100).ok()?);
             }
-            let low = count % 100;
-            out.push(u8::try_from(((low / 10) << 4) | (low % 10)).ok()?);
+            out.push(*BCD_PAIRS.get(count % 100)?);
         }
         PrefixEncoding::Binary => {
             if digits == 2 {
@@ -340,13 +538,13 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             // The usual case first, without a branch per byte: every nibble a decimal digit
             // but the filler (whose value matters only when checked); the loop below finds
             // what is wrong otherwise.
-            if !separator {
-                let mut all = true;
-                for (i, &b) in digits.iter().enumerate() {
-                    let hi_free = odd && pad == Pad::Left && i == 0;
-                    let lo_free = odd && pad == Pad::Right && i == last;
-                    all &= (hi_free || b < 0xA0) & (lo_free || b & 0x0F < 0x0A);
-                }
+            {
+                let all = bcd_digits_ok(
+                    digits,
+                    separator,
+                    odd && pad == Pad::Left,
+                    odd && pad == Pad::Right,
+                );
                 let pad_ok = !checked
                     || !odd
                     || match pad {
@@ -382,6 +580,67 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             Ok(())
         }
     }
+}
+
+/// Whether every nibble of `packed` is a decimal digit (or D with `separator`), eight bytes
+/// per test, except the
+/// first byte's high nibble if `free_first_high` and the last byte's low nibble if
+/// `free_last_low` (filler nibbles, checked elsewhere if at all).
+#[inline]
+fn bcd_digits_ok(
+    packed: &[u8],
+    separator: bool,
+    free_first_high: bool,
+    free_last_low: bool,
+) -> bool {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Per byte lane holding one nibble: above 9 (adding 6 carries into bit 4), and, for a
+    // `z` field, not the separator D (xor D then add 0x7F sets bit 7 unless it was D).
+    let bad_nibbles = |v: u64| {
+        let over9 = ((v + 0x0606_0606_0606_0606) >> 4) & ONES;
+        if separator {
+            over9 & ((((v ^ 0x0D0D_0D0D_0D0D_0D0D) + 0x7F7F_7F7F_7F7F_7F7F) >> 7) & ONES)
+        } else {
+            over9
+        }
+    };
+    let over9 = |x: u64| bad_nibbles((x >> 4) & LOW) | bad_nibbles(x & LOW);
+    let n = packed.len();
+    if n == 0 {
+        return true;
+    }
+    // Where the free nibbles sit: lane 0 of the first word, and the last byte's lane of the
+    // word that holds it (the last full chunk, or the zero-completed rest).
+    let first_free: u64 = if free_first_high { 0xF0 } else { 0 };
+    let last_lane = (n - 1) % 8;
+    let last_free: u64 = if free_last_low {
+        0x0F << (8 * last_lane)
+    } else {
+        0
+    };
+    let chunks = packed.chunks_exact(8);
+    let rest = chunks.remainder();
+    let full = n / 8;
+    let mut bad = 0u64;
+    for (i, chunk) in chunks.enumerate() {
+        let mut x = word(chunk);
+        if i == 0 {
+            x &= !first_free;
+        }
+        if i + 1 == full && rest.is_empty() {
+            x &= !last_free;
+        }
+        bad |= over9(x);
+    }
+    if !rest.is_empty() {
+        let mut x = load_padded(rest, 0);
+        if full == 0 {
+            x &= !first_free;
+        }
+        bad |= over9(x & !last_free);
+    }
+    bad == 0
 }
 
 /// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
@@ -426,14 +685,61 @@ pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &
     }
 }
 
-/// Appends `count` digits of packed BCD as ASCII (nibble D as `D`), skipping the filler.
+/// Appends `count` digits of packed BCD as ASCII (nibble D as `D`), skipping the filler:
+/// four bytes (eight digits) at a time ([`unpack4`]), the last bytes completed to four.
+/// The input is checked ([`check_field`]): a nibble is a digit, or D in a `z` field.
 pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
-    let skip = usize::from(count % 2 == 1 && pad == Pad::Left);
-    let nibbles = packed.iter().flat_map(|b| [b >> 4, b & 0x0F]);
-    out.extend(nibbles.skip(skip).take(count).map(|n| match n {
-        0..=9 => b'0' + n,
-        _ => b'D',
-    }));
+    let mut packed = packed;
+    let mut count = count.min(packed.len() * 2);
+    if count % 2 == 1
+        && pad == Pad::Left
+        && let Some((&first, rest)) = packed.split_first()
+    {
+        out.push(digit_char(first & 0x0F));
+        packed = rest;
+        count -= 1;
+    }
+    // From here the digits start at a high nibble: `count` of them in ceil(count / 2) bytes.
+    let packed = packed.get(..count.div_ceil(2)).unwrap_or_default();
+    out.reserve(count);
+    // Whole groups of eight digits; the rest (at most seven) from the last bytes.
+    let full = count / 8;
+    let (body, tail) = packed.split_at((4 * full).min(packed.len()));
+    for chunk in body.chunks_exact(4) {
+        let mut c = [0u8; 4];
+        c.copy_from_slice(chunk);
+        out.extend_from_slice(&unpack4(u32::from_le_bytes(c)));
+    }
+    if !tail.is_empty() {
+        let mut word = 0u32;
+        for (i, &b) in tail.iter().enumerate() {
+            word |= u32::from(b) << (8 * i);
+        }
+        let chars = unpack4(word);
+        let left = count - 8 * full;
+        out.extend_from_slice(chars.get(..left).unwrap_or_default());
+    }
+}
+
+/// A checked nibble as its character: a digit, or `D` (0xD, the track separator).
+#[inline]
+fn digit_char(n: u8) -> u8 {
+    if n <= 9 { b'0' + n } else { b'D' }
+}
+
+/// Four packed BCD bytes (read little-endian) as eight characters, high nibble first: digits
+/// as `0`-`9` and nibble D as `D` (like upper-case hex, which checked input never needs
+/// beyond D).
+#[inline]
+fn unpack4(x: u32) -> [u8; 8] {
+    // Byte i to lane 2i, then its high nibble stays in lane 2i and the low one goes to 2i+1.
+    let y = u64::from(x);
+    let y = (y | (y << 16)) & 0x0000_FFFF_0000_FFFF;
+    let y = (y | (y << 8)) & 0x00FF_00FF_00FF_00FF;
+    let z = ((y >> 4) & 0x000F_000F_000F_000F) | ((y & 0x000F_000F_000F_000F) << 8);
+    // Nibbles above 9 get 7 more, as `A`-`F` do after `9` in ASCII.
+    let over9 = ((z + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (z + 0x3030_3030_3030_3030 + 7 * over9).to_le_bytes()
 }
 
 fn hex_val(c: u8) -> u8 {
@@ -698,6 +1004,118 @@ mod tests {
         assert_eq!(wire.len(), 5);
         assert_eq!(decode_field(&g, &wire, 0).unwrap().0, "😀".as_bytes());
         assert!(decode_field(&s, &wire, 0).is_err());
+    }
+
+    #[test]
+    fn bcd_packs_and_unpacks_many_at_a_time_as_one_by_one() {
+        // Reference: one nibble per character, filler on the pad side.
+        fn naive(digits: &[u8], pad: Pad, filler: u8) -> Vec<u8> {
+            let mut n: Vec<u8> = digits
+                .iter()
+                .map(|&c| match c {
+                    b'D' | b'=' => 0xD,
+                    d => d - b'0',
+                })
+                .collect();
+            if n.len() % 2 == 1 {
+                match pad {
+                    Pad::Left => n.insert(0, filler),
+                    Pad::Right => n.push(filler),
+                }
+            }
+            n.chunks(2).map(|p| (p[0] << 4) | p[1]).collect()
+        }
+        let alphabet = b"0123456789D=";
+        for len in 0..=41 {
+            for shift in 0..alphabet.len() {
+                let digits: Vec<u8> = (0..len)
+                    .map(|i| alphabet[(i * 7 + shift) % alphabet.len()])
+                    .collect();
+                for (pad, filler) in [(Pad::Left, 0), (Pad::Right, 0), (Pad::Right, 0xF)] {
+                    let mut out = vec![0xEE];
+                    pack_bcd(&digits, pad, filler, &mut out);
+                    assert_eq!(out[0], 0xEE);
+                    assert_eq!(out[1..], naive(&digits, pad, filler)[..], "{len} {pad:?}");
+                    // And back, four bytes at a time: `=` reads as `D`.
+                    let mut back = vec![0xEE];
+                    unpack_bcd(&out[1..], len, pad, &mut back);
+                    let want: Vec<u8> = digits
+                        .iter()
+                        .map(|&c| if c == b'=' { b'D' } else { c })
+                        .collect();
+                    assert_eq!(back[1..], want[..], "{len} {pad:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eight_byte_class_tests_agree_with_the_byte_tests() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut digits = [b'7'; 8];
+                digits[at] = b;
+                assert_eq!(
+                    digits8(u64::from_le_bytes(digits)),
+                    b.is_ascii_digit(),
+                    "{b:#x} at {at}"
+                );
+                let mut text = [b'~'; 8];
+                text[at] = b;
+                assert_eq!(
+                    printable8(u64::from_le_bytes(text)),
+                    (0x20..=0x7e).contains(&b),
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+        // Values of every length, with a bad byte anywhere or none.
+        for len in 0..=20 {
+            let good = vec![b'5'; len];
+            assert_eq!(first_bad_char(FieldKind::N, Charset::Ascii, &good), None);
+            assert_eq!(first_bad_char(FieldKind::Ans, Charset::Ascii, &good), None);
+            for at in 0..len {
+                let mut bad = good.clone();
+                bad[at] = b'a';
+                assert_eq!(first_bad_char(FieldKind::N, Charset::Ascii, &bad), Some(at));
+                bad[at] = 0x7f;
+                assert_eq!(
+                    first_bad_char(FieldKind::Ans, Charset::Ascii, &bad),
+                    Some(at)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packed_digits_are_tested_eight_bytes_at_a_time_as_one_by_one() {
+        fn naive(p: &[u8], sep: bool, first: bool, last: bool) -> bool {
+            let ok = |n: u8| n <= 9 || (sep && n == 0xD);
+            p.iter().enumerate().all(|(i, &b)| {
+                (first && i == 0 || ok(b >> 4)) && (last && i == p.len() - 1 || ok(b & 0x0F))
+            })
+        }
+        for len in 0..=20 {
+            for at in 0..len.max(1) {
+                for bad in [
+                    0x0A, 0xA0, 0xFF, 0x0F, 0xF0, 0x99, 0xD0, 0x0D, 0xDD, 0xC0, 0x0E,
+                ] {
+                    let mut p = vec![0x12; len];
+                    if let Some(b) = p.get_mut(at) {
+                        *b = bad;
+                    }
+                    for sep in [false, true] {
+                        for (first, last) in [(false, false), (true, false), (false, true)] {
+                            assert_eq!(
+                                bcd_digits_ok(&p, sep, first, last),
+                                naive(&p, sep, first, last),
+                                "{len} {at} {bad:#x} {sep} {first} {last}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -290,20 +290,12 @@ impl Dialect {
                 got: header.len(),
             });
         }
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(header);
         if msg.mti.0 > 9999 {
             return Err(EncodeError::BadMti { mti: msg.mti.0 });
         }
-        let m = msg.mti.0;
-        // Four decimal digits (m <= 9999 here), each below 10.
-        let d = [m / 1000, m / 100 % 10, m / 10 % 10, m % 10].map(|x| x as u8);
-        match self.mti {
-            MtiEncoding::Ascii => out.extend(d.iter().map(|x| b'0' + x)),
-            MtiEncoding::Bcd => out.extend_from_slice(&[(d[0] << 4) | d[1], (d[2] << 4) | d[3]]),
-        }
         // Field numbers first (1 is the codec's, past 128 there is no bitmap bit), so a bad
         // number is reported before any value.
+        let last = msg.fields().next_back().map_or(0, |(n, _)| n);
         for n in [msg.fields().next(), msg.fields().next_back()]
             .into_iter()
             .flatten()
@@ -316,39 +308,47 @@ impl Dialect {
                 });
             }
         }
-        // One pass over the fields: the bitmap's place is kept, and filled in at the end.
-        let secondary = msg.fields().next_back().is_some_and(|(n, _)| n > 64);
+        let secondary = last > 64;
         let bitmap_len = if secondary { 16 } else { 8 };
-        let bitmap_at = out.len();
-        let wire_len = match self.bitmap {
-            BitmapEncoding::Binary => bitmap_len,
-            BitmapEncoding::HexAscii => bitmap_len * 2,
-        };
-        out.resize(bitmap_at + wire_len, 0);
         let mut bitmap = [0u8; 16];
         if secondary {
             bitmap[0] |= 0x80;
         }
-        for (n, value) in msg.fields() {
+        for (n, _) in msg.fields() {
+            // 2 <= n <= 128 (checked above): bit 1..=127.
             let bit = usize::from(n - 1);
-            bitmap[bit / 8] |= 0x80 >> (bit % 8);
+            if let Some(b) = bitmap.get_mut(bit / 8) {
+                *b |= 0x80 >> (bit % 8);
+            }
+        }
+        let bitmap = bitmap.get(..bitmap_len).unwrap_or_default();
+        // One buffer, sized once: a value's wire form is at most twice its logical bytes (hex)
+        // plus a prefix of at most 3 (GB18030 text, which can grow more, lets it grow).
+        let mut out = Vec::with_capacity(
+            header.len() + 4 + 2 * bitmap_len + 3 * msg.len() + 2 * msg.value_bytes(),
+        );
+        out.extend_from_slice(header);
+        let m = msg.mti.0;
+        // Four decimal digits (m <= 9999 here), each below 10.
+        let d = [m / 1000, m / 100 % 10, m / 10 % 10, m % 10].map(|x| x as u8);
+        match self.mti {
+            MtiEncoding::Ascii => out.extend_from_slice(&d.map(|x| b'0' + x)),
+            MtiEncoding::Bcd => out.extend_from_slice(&[(d[0] << 4) | d[1], (d[2] << 4) | d[3]]),
+        }
+        match self.bitmap {
+            BitmapEncoding::Binary => out.extend_from_slice(bitmap),
+            BitmapEncoding::HexAscii => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                for &b in bitmap {
+                    out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0F)]]);
+                }
+            }
+        }
+        for (n, value) in msg.fields() {
             let spec = self
                 .field(n)
                 .ok_or(EncodeError::UnknownField { field: n })?;
             encode_field(spec, value, &mut out)?;
-        }
-        let bitmap = bitmap.get(..bitmap_len).unwrap_or_default();
-        if let Some(slot) = out.get_mut(bitmap_at..bitmap_at + wire_len) {
-            match self.bitmap {
-                BitmapEncoding::Binary => slot.copy_from_slice(bitmap),
-                BitmapEncoding::HexAscii => {
-                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                    for (pair, b) in slot.chunks_exact_mut(2).zip(bitmap) {
-                        pair[0] = HEX[usize::from(b >> 4)];
-                        pair[1] = HEX[usize::from(b & 0x0F)];
-                    }
-                }
-            }
         }
         Ok(out)
     }
