@@ -430,3 +430,116 @@ async fn a_chip_sale_with_online_pin_through_the_runtime_with_either_module() {
         server.shutdown().await;
     }
 }
+
+/// The shipped track-encryption profile, with track 2 added to the refund advice (the
+/// built-in refund carries none) so that a store-and-forward send carries one.
+fn track_profile() -> Profile {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../profiles/cup-track-encrypted.toml"
+    ))
+    .unwrap();
+    Profile::from_toml(&format!("{text}\n[messages.refund]\nadd = [35]\n")).unwrap()
+}
+
+/// The working keys the host delivered at the last sign-in, from the journal's key block
+/// and the TEST TMK (the host's view, from outside the module).
+fn host_keys(p: &Pair, profile: &Profile) -> smartpos_txn::WorkingKeys {
+    let block = p.journal.restore().unwrap().wrapped_keys.unwrap();
+    profile.keys.unwrap(&test_tmk(), &block).unwrap()
+}
+
+#[test]
+fn tracks_travel_encrypted_under_the_tdk_with_either_module_and_the_host_checks_them() {
+    let profile = track_profile();
+    for kit in kits() {
+        let host = Arc::new(
+            Acquirer::with_profile(
+                AcquirerConfig {
+                    dialect: profile.name().into(),
+                    tmk: test_tmk(),
+                    ledger_file: None,
+                },
+                profile.clone(),
+            )
+            .unwrap(),
+        );
+        let dir = TempDir::new("secmod-track");
+        let mut p = Pair::with_host_profile_module(
+            profile.clone(),
+            host.clone(),
+            &dir.join("journal.db"),
+            kit.source.clone(),
+        );
+        let now = p.now();
+        p.engine.start_sign_in(now, "01");
+        assert!(matches!(p.run().result, Ok(Outcome::SignedIn { .. })));
+        let card = smartpos_tests::swiped_card();
+        let clear = card.track2.as_ref().unwrap().expose().to_owned();
+        let (sale, pending) = txn(&mut p, req(TxnKind::Sale, 1_500, Some(card), None));
+        assert_eq!(sale.state, TxnState::Approved, "{}", kit.name);
+        assert!(!pending);
+        let frame = p.sent.last().unwrap().clone();
+        let msg = profile.dialect.unpack(&frame).unwrap();
+        let f35 = msg.text(35).unwrap().to_owned();
+        assert_ne!(f35, clear, "{}", kit.name);
+        // Secrets: the clear track 2 (as packed BCD, as text) is nowhere in the frame sent.
+        let packed = smartpos_types::hex::decode(&format!("{clear}F")).unwrap();
+        assert!(!frame.windows(packed.len()).any(|w| w == packed.as_slice()));
+        assert!(!frame.windows(clear.len()).any(|w| w == clear.as_bytes()));
+        assert_eq!(msg.text(53).and_then(|f| f.get(2..3)), Some("1"));
+        let keys = host_keys(&p, &profile);
+        let tdk = keys.tdk.clone().unwrap();
+        let opened = smartpos_txn::track::open_tracks(&msg, &mut |b| {
+            tdk.decrypt_ecb(b).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(opened.text(35), Some(clear.as_str()), "{}", kit.name);
+        // A ciphertext changed in one nibble (re-MACed, so only the track is wrong), and the
+        // clear track without the flag, are format errors at the host. The change is one whose
+        // decryption is not track data (about 1 in 400 decrypt to digits by chance: the
+        // layout has no integrity check but the MAC), found with the host's TDK.
+        let mut flipped = msg.clone();
+        let changed = (20..36)
+            .flat_map(|i| [(i, b'A'), (i, b'0')])
+            .map(|(i, c)| {
+                let mut t = f35.clone().into_bytes();
+                t[i] = if t[i] == c { b'B' } else { c };
+                String::from_utf8(t).unwrap()
+            })
+            .find(|t| {
+                smartpos_txn::track::open_track(t, &mut |b| {
+                    tdk.decrypt_ecb(b).map_err(|e| e.to_string())
+                })
+                .is_err()
+            })
+            .unwrap();
+        flipped.set(35, changed.into_bytes());
+        let mut clear_msg = opened.clone();
+        clear_msg.set(53, b"0600000000000000".to_vec());
+        for (what, bad) in [("changed ciphertext", flipped), ("clear track", clear_msg)] {
+            let bytes = smartpos_txn::proto::seal(&profile, Some(&keys.mak), &bad, true).unwrap();
+            let answer = host.handle_request(Default::default(), &bytes).unwrap();
+            let resp = profile.dialect.unpack(&answer).unwrap();
+            assert_eq!(resp.text(39), Some("30"), "{}: {what}", kit.name);
+        }
+        // A void of the sale (card on file, keyed: no track) still goes through.
+        let (void, _) = txn(&mut p, req(TxnKind::Void, 1_500, None, Some(sale)));
+        assert_eq!(void.state, TxnState::Approved, "{}", kit.name);
+        // A refund with the card swiped again is an advice (0220) delivered by the pending
+        // machinery from the journal's clear copy: encrypted at its send too (under working
+        // keys, the same ciphertext as the sale's).
+        let card = smartpos_tests::swiped_card();
+        let (sale2, _) = txn(&mut p, req(TxnKind::Sale, 2_000, Some(card.clone()), None));
+        let (refund, _) = txn(&mut p, req(TxnKind::Refund, 500, Some(card), Some(sale2)));
+        let journal = p.journal.restore().unwrap();
+        assert!(journal.pending.is_empty(), "the advice was acknowledged");
+        assert_eq!(refund.state, TxnState::Approved, "{}", kit.name);
+        let advice = profile.dialect.unpack(p.sent.last().unwrap()).unwrap();
+        assert_eq!(advice.mti.0, 220);
+        let sealed = advice.text(35).unwrap();
+        assert_ne!(sealed, clear, "{}", kit.name);
+        assert_eq!(sealed, f35, "{}: one TDK, one ciphertext", kit.name);
+        assert_eq!(advice.text(53).and_then(|f| f.get(2..3)), Some("1"));
+    }
+}

@@ -6,6 +6,9 @@
   and with the fill psec drew (recovered from its block) our encoding is byte-identical.
 - emv: 1,000 random cases: ICC master key (option A), common session key, ARQC (EMV padding)
   and ARPC (method 1 always, method 2 on every other case) against pyemv.
+- track: every line of pure/txn/testdata/track-encryption.txt (track data under the TDK, the
+  UnionPay layout the engine's unit test checks against that file) recomputed with Python
+  `cryptography`'s TripleDES, independently of OpenSSL, which made the file.
 
 Environment: SMARTPOS_BIN = path of the smartpos binary; ORACLE_SEED overrides the seed.
 Exit status 1 on the first disagreement, printing the case (random test keys only).
@@ -131,6 +134,41 @@ def check_pinblock(rng):
     print(f"pinblock: {agree}/{CASES} agree")
 
 
+def track_layout(key, clear):
+    """UnionPay track encryption (docs/messages.md): '=' as D, odd count padded with 0, the 8
+    packed bytes before the last one TDES-ECB encrypted, cut to the clear length."""
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    except ImportError:  # cryptography < 43
+        from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    t = clear.replace("=", "D")
+    packed = bytearray.fromhex(t + ("0" if len(t) % 2 else ""))
+    n = len(packed)
+    k = bytes.fromhex(key)
+    k = k + k[:8] if len(k) == 16 else k  # two-key TDES as K1 K2 K1
+    enc = Cipher(TripleDES(k), modes.ECB()).encryptor()
+    packed[n - 9:n - 1] = enc.update(bytes(packed[n - 9:n - 1])) + enc.finalize()
+    return hx(bytes(packed))[:len(t)]
+
+
+def check_track_vectors():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, "pure", "txn", "testdata", "track-encryption.txt")
+    agree = 0
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            key, clear, sealed = line.split()
+            got = track_layout(key, clear)
+            if got != sealed:
+                fail("track", {"line": line.strip()}, f"cryptography gives {got}")
+            agree += 1
+    print(f"track (UnionPay layout under the TDK): {agree} vectors agree")
+
+
 def check_emv(rng):
     agree = 0
     for i in range(CASES):
@@ -181,6 +219,7 @@ def main():
     print(f"crypto oracle: seed {SEED}, {CASES} cases per check, binary {BIN}")
     check_pinblock(random.Random(SEED))
     check_emv(random.Random(SEED + 1))
+    check_track_vectors()
     return 0
 
 

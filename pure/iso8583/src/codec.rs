@@ -15,7 +15,9 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
         FieldKind::Ns => (0x20..=0x7e).contains(&b) && !b.is_ascii_alphabetic(),
         FieldKind::Xn if position == 0 => b == b'C' || b == b'D',
         FieldKind::Xn => b.is_ascii_digit(),
-        FieldKind::Z => b.is_ascii_digit() || b == b'D' || b == b'=',
+        // Hex digits A-F besides D: track data encrypted under the TDK (UnionPay "磁道加密")
+        // keeps the field's nibble layout with any nibble value.
+        FieldKind::Z => b.is_ascii_digit() || matches!(b, b'A'..=b'F' | b'='),
         FieldKind::B => true,
     }
 }
@@ -275,8 +277,9 @@ fn encode_checked(spec: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(
 }
 
 /// Nibble of a checked digit character: `0`-`9` as themselves, the track separator `D` /
-/// `=` as 0xD. Only bytes the character class let through reach it: digits, `D` (0x44, bit 6
-/// set: 4 + 9) and `=` (0x3D: low nibble D).
+/// `=` as 0xD, and in a `z` field `A`-`F` as 0xA-0xF (encrypted track data). Only bytes the
+/// character class let through reach it: digits, `A`-`F` (0x41-0x46, bit 6 set: low nibble +
+/// 9) and `=` (0x3D: low nibble D).
 #[inline]
 fn nibble(c: u8) -> u8 {
     (c & 0x0F) + 9 * ((c >> 6) & 1)
@@ -531,7 +534,8 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
                 return Err(invalid(loc.value_at, InvalidReason::BadCharacter));
             }
             let separator = spec.kind == FieldKind::Z;
-            let digit = |n: u8| n <= 9 || (separator && n == 0xD);
+            // z (track data): D is the separator and, encrypted under the TDK, any nibble.
+            let digit = |n: u8| n <= 9 || separator;
             let odd = count % 2 == 1;
             let filler = filler & 0x0F;
             let last = digits.len().saturating_sub(1);
@@ -539,12 +543,9 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
             // but the filler (whose value matters only when checked); the loop below finds
             // what is wrong otherwise.
             {
-                let all = bcd_digits_ok(
-                    digits,
-                    separator,
-                    odd && pad == Pad::Left,
-                    odd && pad == Pad::Right,
-                );
+                // A `z` field takes any nibble (track data encrypted under the TDK).
+                let all = separator
+                    || bcd_digits_ok(digits, odd && pad == Pad::Left, odd && pad == Pad::Right);
                 let pad_ok = !checked
                     || !odd
                     || match pad {
@@ -582,29 +583,15 @@ pub(crate) fn check_field(spec: &FieldSpec, input: &[u8], loc: Located) -> Resul
     }
 }
 
-/// Whether every nibble of `packed` is a decimal digit (or D with `separator`), eight bytes
-/// per test, except the
+/// Whether every nibble of `packed` is a decimal digit, eight bytes per test, except the
 /// first byte's high nibble if `free_first_high` and the last byte's low nibble if
 /// `free_last_low` (filler nibbles, checked elsewhere if at all).
 #[inline]
-fn bcd_digits_ok(
-    packed: &[u8],
-    separator: bool,
-    free_first_high: bool,
-    free_last_low: bool,
-) -> bool {
+fn bcd_digits_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> bool {
     const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
     const ONES: u64 = 0x0101_0101_0101_0101;
-    // Per byte lane holding one nibble: above 9 (adding 6 carries into bit 4), and, for a
-    // `z` field, not the separator D (xor D then add 0x7F sets bit 7 unless it was D).
-    let bad_nibbles = |v: u64| {
-        let over9 = ((v + 0x0606_0606_0606_0606) >> 4) & ONES;
-        if separator {
-            over9 & ((((v ^ 0x0D0D_0D0D_0D0D_0D0D) + 0x7F7F_7F7F_7F7F_7F7F) >> 7) & ONES)
-        } else {
-            over9
-        }
-    };
+    // Per byte lane holding one nibble: above 9 (adding 6 carries into bit 4).
+    let bad_nibbles = |v: u64| ((v + 0x0606_0606_0606_0606) >> 4) & ONES;
     let over9 = |x: u64| bad_nibbles((x >> 4) & LOW) | bad_nibbles(x & LOW);
     let n = packed.len();
     if n == 0 {
@@ -685,9 +672,10 @@ pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &
     }
 }
 
-/// Appends `count` digits of packed BCD as ASCII (nibble D as `D`), skipping the filler:
+/// Appends `count` digits of packed BCD as ASCII (nibbles above 9 as upper-case hex: `D` is the
+/// track separator, the others appear in encrypted track data), skipping the filler:
 /// four bytes (eight digits) at a time ([`unpack4`]), the last bytes completed to four.
-/// The input is checked ([`check_field`]): a nibble is a digit, or D in a `z` field.
+/// The input is checked ([`check_field`]): a nibble is a digit, or any nibble in a `z` field.
 pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
     let mut packed = packed;
     let mut count = count.min(packed.len() * 2);
@@ -721,15 +709,20 @@ pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8
     }
 }
 
-/// A checked nibble as its character: a digit, or `D` (0xD, the track separator).
+/// A checked nibble as its character: a digit, or upper-case hex above 9 (in a `z` field: D
+/// is the track separator, the others appear in track data encrypted under the TDK).
 #[inline]
 fn digit_char(n: u8) -> u8 {
-    if n <= 9 { b'0' + n } else { b'D' }
+    if n <= 9 {
+        b'0' + n
+    } else {
+        b'A' + (n & 0x0F) - 10
+    }
 }
 
 /// Four packed BCD bytes (read little-endian) as eight characters, high nibble first: digits
-/// as `0`-`9` and nibble D as `D` (like upper-case hex, which checked input never needs
-/// beyond D).
+/// as `0`-`9` and nibbles above 9 as upper-case hex (`D`, the track separator, and the
+/// nibbles of encrypted track data).
 #[inline]
 fn unpack4(x: u32) -> [u8; 8] {
     // Byte i to lane 2i, then its high nibble stays in lane 2i and the low one goes to 2i+1.
@@ -1089,8 +1082,8 @@ mod tests {
 
     #[test]
     fn packed_digits_are_tested_eight_bytes_at_a_time_as_one_by_one() {
-        fn naive(p: &[u8], sep: bool, first: bool, last: bool) -> bool {
-            let ok = |n: u8| n <= 9 || (sep && n == 0xD);
+        fn naive(p: &[u8], first: bool, last: bool) -> bool {
+            let ok = |n: u8| n <= 9;
             p.iter().enumerate().all(|(i, &b)| {
                 (first && i == 0 || ok(b >> 4)) && (last && i == p.len() - 1 || ok(b & 0x0F))
             })
@@ -1104,14 +1097,12 @@ mod tests {
                     if let Some(b) = p.get_mut(at) {
                         *b = bad;
                     }
-                    for sep in [false, true] {
-                        for (first, last) in [(false, false), (true, false), (false, true)] {
-                            assert_eq!(
-                                bcd_digits_ok(&p, sep, first, last),
-                                naive(&p, sep, first, last),
-                                "{len} {at} {bad:#x} {sep} {first} {last}"
-                            );
-                        }
+                    for (first, last) in [(false, false), (true, false), (false, true)] {
+                        assert_eq!(
+                            bcd_digits_ok(&p, first, last),
+                            naive(&p, first, last),
+                            "{len} {at} {bad:#x} {first} {last}"
+                        );
                     }
                 }
             }

@@ -15,6 +15,7 @@
 //! - `params.rs`: EMV terminal parameters (AIDs, limits, CA public keys) as UnionPay POS hosts
 //!   deliver them in field 62 of 0800/0820 messages: model, TLV codec, and the sans-IO download
 //!   sequence the engine runs (`engine/params_op.rs`).
+//! - `track.rs`: track data encrypted under the TDK (UnionPay "磁道加密"), both ways.
 //! - `balance.rs`: field 54 (additional amounts) of a balance inquiry's answer, decoded.
 //!
 //! What the engine does not use lives in its own crates beside this one: receipts
@@ -33,6 +34,7 @@ pub mod model;
 pub mod params;
 pub mod profile;
 pub mod proto;
+pub mod track;
 
 pub use engine::{
     Command, Engine, EngineConfig, Event, Finished, OpError, Outcome, Output, TxnRequest,

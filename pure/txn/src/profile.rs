@@ -88,6 +88,19 @@ pub struct DukptLayout {
     pub mac: bool,
 }
 
+/// Whether and how track data (fields 35 and 36) is encrypted (`[keys] track_encryption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TrackEncryption {
+    /// Tracks travel in the clear (`none`, the default).
+    #[default]
+    None,
+    /// The UnionPay POS convention (`cup-tdk`): the 8 bytes of packed BCD that end before the
+    /// last byte, TDES-ECB under the TDK (or the TDES DUKPT data key), field 53's third digit
+    /// set to 1 ([`crate::track`]; docs/messages.md "Track data encryption").
+    CupTdk,
+}
+
 /// Where a transaction's keys come from (`[keys] scheme`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -122,6 +135,8 @@ pub struct KeyLayout {
     /// ISO 9564-1 PIN block format of field 52 (`pin_format`): 0 (default), 1 or 3 under a
     /// TDES key, 4 under an AES key (AES DUKPT); SM4 keys use the 16-byte SM4 block (format 0).
     pub pin_format: PinBlockFormat,
+    /// Track data encryption (`track_encryption`): none (default) or the UnionPay TDK layout.
+    pub track_encryption: TrackEncryption,
 }
 
 impl KeyLayout {
@@ -163,6 +178,7 @@ impl KeyLayout {
             cipher: KeyCipher::Tdes,
             scheme: KeyScheme::Working,
             pin_format: PinBlockFormat::Iso0,
+            track_encryption: TrackEncryption::None,
         }
     }
 
@@ -953,6 +969,7 @@ impl<'t> Loader<'t> {
         };
         let mut messages = self.messages_section(get("messages"), &base, &fields, mac.field);
         let local = self.check_templates(&mut messages, &global, &mac, &fields);
+        self.apply_track_encryption(&keys, &mut messages.templates);
         self.apply_key_scheme(&keys, &mut messages.templates, &mac);
 
         // Build the dialect; per-field problems were reported with their lines already.
@@ -1292,6 +1309,7 @@ impl<'t> Loader<'t> {
             self.dukpt_options(v, &mut keys, fields);
         }
         self.check_key_options(&keys, mac, keys_line);
+        self.check_track_encryption(&keys, fields, keys_line);
         // Field 52 must hold the PIN block the options make: 16 bytes for format 4 and SM4.
         let block = if keys.pin_format == PinBlockFormat::Iso4 || keys.cipher == KeyCipher::Sm4 {
             16
@@ -1504,9 +1522,89 @@ impl<'t> Loader<'t> {
         }
     }
 
+    /// `track_encryption = "cup-tdk"` against the keys and the fields: the key that encrypts
+    /// must exist (a TDK in the sign-in block, or a TDES DUKPT data key), the cipher must be
+    /// TDES (the layout with 16-byte blocks, SM4 or AES, is not publicly documented: refused),
+    /// fields 35 and 36 must be able to carry the ciphertext's hex digits, and field 53 must
+    /// carry the flag (16 digits).
+    fn check_track_encryption(
+        &mut self,
+        keys: &KeyLayout,
+        fields: &[Option<FieldSpec>],
+        line: usize,
+    ) {
+        if keys.track_encryption != TrackEncryption::CupTdk {
+            return;
+        }
+        let mut bad = |reason: String| {
+            self.errors.push(ProfileError::BadValue {
+                line,
+                key: "keys.track_encryption".into(),
+                reason,
+            })
+        };
+        if keys.cipher == KeyCipher::Sm4 {
+            bad(
+                "cup-tdk is TDES: the SM4 track layout (16-byte blocks) is not publicly \
+                 documented, so SM4 keys cannot encrypt tracks (docs/messages.md)"
+                    .into(),
+            );
+        }
+        match keys.dukpt() {
+            Some(d) if d.scheme == DukptScheme::Aes => bad(
+                "cup-tdk is TDES: the AES DUKPT track layout (16-byte blocks) is not publicly \
+                 documented (docs/messages.md)"
+                    .into(),
+            ),
+            Some(_) => {}
+            None if !keys.order.contains(&KeyRole::Tdk) => {
+                bad("cup-tdk encrypts under the TDK: add \"tdk\" to keys.order".into())
+            }
+            None => {}
+        }
+        for f in crate::track::TRACK_FIELDS {
+            if let Some(spec) = fields.get(usize::from(f)).and_then(Option::as_ref)
+                && !matches!(spec.kind, FieldKind::Z | FieldKind::An | FieldKind::Ans)
+            {
+                bad(format!(
+                    "field {f} cannot carry encrypted track data (hex digits A-F): declare it \
+                     type = \"z\""
+                ));
+            }
+        }
+        match fields
+            .get(usize::from(crate::track::SECURITY_FIELD))
+            .and_then(Option::as_ref)
+        {
+            Some(spec) if spec.length == LengthType::Fixed(16) && spec.kind == FieldKind::N => {}
+            _ => bad(
+                "the track flag travels in field 53: define it as type = \"n\", len = 16".into(),
+            ),
+        }
+    }
+
+    /// With track encryption, field 53 (the flag) joins every template that carries a track
+    /// field (the engine fills it when it seals a request with track data).
+    fn apply_track_encryption(&mut self, keys: &KeyLayout, templates: &mut [Template]) {
+        if keys.track_encryption != TrackEncryption::CupTdk {
+            return;
+        }
+        let sec = crate::track::SECURITY_FIELD;
+        for t in templates.iter_mut() {
+            if crate::track::TRACK_FIELDS
+                .iter()
+                .any(|f| t.fields.contains(f))
+                && !t.fields.contains(&sec)
+            {
+                t.fields.push(sec);
+                t.fields.sort_unstable();
+            }
+        }
+    }
+
     /// A DUKPT profile's templates: the KSN field joins every request that carries a MAC or a
-    /// PIN block (the engine fills it when it seals); with `dukpt_mac = false` no message
-    /// carries a MAC.
+    /// PIN block, or track data to encrypt (the engine fills it when it seals); with
+    /// `dukpt_mac = false` no message carries a MAC.
     fn apply_key_scheme(&mut self, keys: &KeyLayout, templates: &mut [Template], mac: &MacSection) {
         let Some(d) = keys.dukpt().copied() else {
             return;
@@ -1514,8 +1612,12 @@ impl<'t> Loader<'t> {
         if d.ksn_field == 0 {
             return; // Reported as missing already.
         }
+        let tracks = keys.track_encryption == TrackEncryption::CupTdk;
         for t in templates.iter_mut() {
-            if !(t.mac || t.fields.contains(&52)) {
+            let carries_track = crate::track::TRACK_FIELDS
+                .iter()
+                .any(|f| t.fields.contains(f));
+            if !(t.mac || t.fields.contains(&52) || (tracks && carries_track)) {
                 continue;
             }
             if !d.mac {
@@ -2425,6 +2527,7 @@ impl<'t> Loader<'t> {
                 "pin_format",
                 "ksn_field",
                 "dukpt_mac",
+                "track_encryption",
             ],
             "keys.",
         );
@@ -2528,6 +2631,16 @@ impl<'t> Loader<'t> {
                         val,
                         "keys.scheme",
                         format!("unknown {other:?} (tmk, dukpt-tdes, dukpt-aes)"),
+                    ),
+                    None => {}
+                },
+                "track_encryption" => match self.str(val, "keys.track_encryption") {
+                    Some("none") => keys.track_encryption = TrackEncryption::None,
+                    Some("cup-tdk") => keys.track_encryption = TrackEncryption::CupTdk,
+                    Some(other) => self.bad(
+                        val,
+                        "keys.track_encryption",
+                        format!("unknown {other:?} (none, cup-tdk)"),
                     ),
                     None => {}
                 },
@@ -3038,6 +3151,79 @@ mod tests {
             (
                 "base = \"iso87b\"\n[keys]\nscheme = \"dukpt\"\n",
                 "unknown \"dukpt\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = reasons(text);
+            assert!(
+                got.iter().any(|r| r.contains(want)),
+                "{text}: {got:?} lacks {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn track_encryption_loads_where_a_key_can_encrypt_and_53_joins_the_track_messages() {
+        let p =
+            Profile::from_toml(include_str!("../../../profiles/cup-track-encrypted.toml")).unwrap();
+        assert_eq!(p.keys.track_encryption, TrackEncryption::CupTdk);
+        let mut with_track = 0;
+        for t in p.templates() {
+            if t.fields.contains(&35) {
+                with_track += 1;
+                assert!(t.fields.contains(&53), "{:?}", t.msg);
+            }
+        }
+        assert!(with_track >= 3);
+        // The void template of cup has no 53 of its own: the option adds it.
+        let cup = Profile::by_name("cup").unwrap();
+        assert_eq!(cup.keys.track_encryption, TrackEncryption::None);
+        let void = MsgType::Txn(TxnKind::Void);
+        let cup_void = cup.template(void).unwrap();
+        if !cup_void.fields.contains(&53) {
+            assert!(p.template(void).unwrap().fields.contains(&53));
+        }
+        // TDES DUKPT: the data key encrypts; every track request carries the KSN.
+        let d = Profile::from_toml(
+            "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 62\ndukpt_mac = false\ntrack_encryption = \"cup-tdk\"\n",
+        )
+        .unwrap();
+        for t in d.templates() {
+            if t.fields.contains(&35) {
+                assert!(t.fields.contains(&62), "{:?}", t.msg);
+            }
+        }
+        let none =
+            Profile::from_toml("base = \"cup\"\n[keys]\ntrack_encryption = \"none\"\n").unwrap();
+        assert_eq!(none.keys.track_encryption, TrackEncryption::None);
+    }
+
+    #[test]
+    fn track_encryption_that_cannot_work_is_refused_with_its_reason() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "base = \"cup\"\n[keys]\norder = [\"pik\", \"mak\"]\ntrack_encryption = \"cup-tdk\"\n",
+                "add \"tdk\" to keys.order",
+            ),
+            (
+                "base = \"cup\"\n[keys]\nalgorithm = \"sm4\"\ntrack_encryption = \"cup-tdk\"\n",
+                "SM4 track layout",
+            ),
+            (
+                "base = \"iso87b\"\n[mac]\nalgorithm = \"cmac\"\n[keys]\nscheme = \"dukpt-aes\"\nksn_field = 62\ntrack_encryption = \"cup-tdk\"\n",
+                "AES DUKPT track layout",
+            ),
+            (
+                "base = \"cup\"\n[keys]\ntrack_encryption = \"cup-tdk\"\n[[field]]\nnumber = 35\nkind = \"n\"\n",
+                "field 35 cannot carry encrypted track data",
+            ),
+            (
+                "base = \"cup\"\n[keys]\ntrack_encryption = \"cup-tdk\"\n[[field]]\nnumber = 53\nkind = \"n\"\nlength = \"fixed\"\nlen = 8\n",
+                "the track flag travels in field 53",
+            ),
+            (
+                "base = \"cup\"\n[keys]\ntrack_encryption = \"tdk\"\n",
+                "unknown \"tdk\" (none, cup-tdk)",
             ),
         ];
         for (text, want) in cases {

@@ -232,3 +232,66 @@ fn pin_formats_1_and_3_go_through_under_tdes_dukpt() {
         assert_eq!(wrong["response_code"], "55", "format {format}: {wrong}");
     }
 }
+
+/// A swiped and an inserted sale (track 2 in field 35) and a keyed one on a signed-in terminal:
+/// all approved by a host that decrypts the tracks (it answers 30 to a track that does not
+/// decrypt or lacks field 53's flag).
+fn track_sales_go_through(data: &std::path::Path, ledger: &std::path::Path, what: &str) {
+    // A chip card is swiped only when its chip cannot be read (a fallback).
+    for via in [
+        &["--via", "swipe", "--chip-fails"][..],
+        &["--via", "chip"][..],
+    ] {
+        let mut args = vec!["sale", "--amount", "1500", "--card", "unionpay"];
+        args.extend_from_slice(via);
+        let v = term_ok(data, &args);
+        assert_eq!(v["state"], "approved", "{what} {via:?}: {v}");
+    }
+    let keyed = term_ok(data, &["sale", "--amount", "1234"]);
+    assert_eq!(keyed["state"], "approved", "{what} keyed: {keyed}");
+    let l = term_ok_ledger(ledger);
+    let approved = l["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "approved")
+        .count();
+    assert_eq!(approved, 3, "{what}: {l}");
+}
+
+#[test]
+fn track_encrypted_profile_swipes_and_inserts_end_to_end() {
+    let (_host, dir, ledger, _) = set_up("cup-track-encrypted");
+    track_sales_go_through(&dir.join("t1"), &ledger, "cup-track-encrypted");
+}
+
+#[test]
+fn track_encryption_under_the_tdes_dukpt_data_key_end_to_end() {
+    let dir = tmp("keys-track-dukpt");
+    let p = dir.join("profile.toml");
+    std::fs::write(
+        &p,
+        "base = \"iso87b\"\n[keys]\nscheme = \"dukpt-tdes\"\nksn_field = 62\ntrack_encryption = \"cup-tdk\"\n",
+    )
+    .unwrap();
+    let p = p.display().to_string();
+    let ledger = dir.join("ledger.json");
+    let (_host, addr) = start_host(&ledger, &["--profile", &p]);
+    let data = dir.join("t1");
+    term_ok(
+        &data,
+        &[
+            "init",
+            "--host",
+            &addr,
+            "--tid",
+            "12345678",
+            "--mid",
+            "123456789012345",
+            "--no-login",
+            "--profile",
+            &p,
+        ],
+    );
+    track_sales_go_through(&data, &ledger, "dukpt-tdes + cup-tdk");
+}

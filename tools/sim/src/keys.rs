@@ -20,7 +20,9 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::module::{self, MacDirection};
 use smartpos_crypto::sm4::{self, Sm4Key};
 use smartpos_iso8583::Message;
+use smartpos_txn::profile::TrackEncryption;
 use smartpos_txn::proto::{self, KeyRole, Profile};
+use smartpos_txn::track;
 use smartpos_types::hex::decode;
 use smartpos_types::{Pan, Track2};
 
@@ -60,10 +62,13 @@ pub fn test_initial_key(scheme: DukptScheme) -> (&'static str, &'static str) {
 /// A terminal's working keys as the host holds them after its sign-in.
 #[derive(Debug)]
 pub enum HostKeys {
-    /// TDES: the MAK (the host does not keep the TDES PIK).
+    /// TDES: the MAK and, when the block has one, the TDK (the host does not keep the TDES
+    /// PIK).
     Tdes {
         /// MAC key.
         mak: TdesKey,
+        /// Track data key (`track_encryption = "cup-tdk"` decrypts fields 35 and 36 with it).
+        tdk: Option<TdesKey>,
     },
     /// SM4: the MAK and the PIK (PIN blocks are checked).
     Sm4 {
@@ -78,7 +83,7 @@ impl HostKeys {
     /// The MAC over `input` under the MAK with the profile's algorithm.
     pub fn mac(&self, profile: &Profile, input: &[u8]) -> Option<[u8; 8]> {
         match self {
-            HostKeys::Tdes { mak } => proto::compute_mac(profile, mak, input),
+            HostKeys::Tdes { mak, .. } => proto::compute_mac(profile, mak, input),
             HostKeys::Sm4 { mak, .. } => Some(smartpos_crypto::mac::cup_sm4(mak, input)),
         }
     }
@@ -221,8 +226,35 @@ pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8
         }
     }
     let format = profile.keys.pin_format;
+    // The PAN may come from an encrypted track 2: read it clear (a track that does not open
+    // is answered 30 by the caller, which checks the tracks again).
+    let data_key = match &txn {
+        DukptTxn::Tdes(t) => Some(t.data_request_key()),
+        DukptTxn::Aes(_) => None,
+    };
+    let clear = open_request_tracks(profile, msg, data_key.as_ref());
+    let msg = clear.as_ref().unwrap_or(msg);
     let pin = pin_verdict(msg, |b, pan| txn.decrypt_pin(format, b, pan));
     DukptVerdict::Good(txn, pin)
+}
+
+/// A request with its track data decrypted (`track_encryption = "cup-tdk"`): field 53's flag
+/// checked and fields 35 and 36 opened under `tdk` (the terminal's TDK, or the TDES DUKPT data
+/// request key of its KSN). Other profiles: the request as it came. The error never holds
+/// track characters.
+pub fn open_request_tracks(
+    profile: &Profile,
+    msg: &Message,
+    tdk: Option<&TdesKey>,
+) -> Result<Message, String> {
+    if profile.keys.track_encryption != TrackEncryption::CupTdk {
+        return Ok(msg.clone());
+    }
+    let mut decrypt = |b: &[u8]| match tdk {
+        Some(k) => k.decrypt_ecb(b).map_err(|e| e.to_string()),
+        None => Err("no track data key for this terminal".to_owned()),
+    };
+    track::open_tracks(msg, &mut decrypt).map_err(|e| e.to_string())
 }
 
 /// A DUKPT transaction's MAC over `input` (leftmost 8 bytes) with the profile's algorithm.

@@ -41,9 +41,11 @@
 
 use crate::journal::{Commit, JournalOp, Restored, SettlementProgress};
 use crate::model::{Counters, Now, PendingItem, PendingKind, ReversalReason, TxnState};
+use crate::profile::TrackEncryption;
 use crate::proto::MacKey;
 use crate::proto::{self, Expectation, Match, MsgType, Reply};
-use smartpos_crypto::module::{DukptKsn, KeyRef, ModuleError, SecurityModule};
+use crate::track::{self, TrackCryptError};
+use smartpos_crypto::module::{DataMode, DukptKsn, KeyRef, ModuleError, SecurityModule};
 use smartpos_iso8583::Message;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -536,7 +538,7 @@ impl Engine {
         let Some(d) = self.cfg.profile.keys.dukpt().copied() else {
             return Ok((msg.clone(), mac));
         };
-        if !(mac || msg.has(52)) {
+        if !(mac || msg.has(52) || self.encrypts_tracks_of(msg)) {
             return Ok((msg.clone(), mac));
         }
         let stan = msg.text(11).and_then(|s| s.parse::<u32>().ok());
@@ -553,6 +555,47 @@ impl Engine {
         Ok((m, mac && d.mac))
     }
 
+    /// Whether `msg` carries track data the profile encrypts (`track_encryption = "cup-tdk"`).
+    fn encrypts_tracks_of(&self, msg: &Message) -> bool {
+        self.cfg.profile.keys.track_encryption == TrackEncryption::CupTdk
+            && track::TRACK_FIELDS.iter().any(|&f| msg.has(f))
+    }
+
+    /// Track encryption: fields 35 and 36 of the request as it goes out, encrypted in the
+    /// security module under the TDK (DUKPT: the data key of the KSN in flight), and field
+    /// 53's flag set ([`track`]). Done at every send, after the KSN is chosen and before the
+    /// MAC, so the MAC covers the ciphertext; the journal keeps the request as built (clear
+    /// track, as before), so a repeat (an advice sent again, a reversal that keeps the track)
+    /// is encrypted again under the key of its own send. Other requests: unchanged.
+    fn with_tracks(&self, msg: Message) -> Result<Message, OpError> {
+        if !self.encrypts_tracks_of(&msg) {
+            return Ok(msg);
+        }
+        let key = if self.cfg.profile.keys.dukpt().is_some() {
+            match self.ksn_in_flight {
+                Some(k) => KeyRef::Dukpt(k),
+                None => {
+                    return Err(OpError::SecurityModule {
+                        reason: "no DUKPT KSN to encrypt the track data under".into(),
+                    });
+                }
+            }
+        } else {
+            KeyRef::Working
+        };
+        let module = self.module.as_ref();
+        let key_len = self.cfg.profile.keys.key_len;
+        track::seal_tracks(&msg, key_len, &mut |block| {
+            module
+                .encrypt_data(key, DataMode::Ecb, block)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| match e {
+            TrackCryptError::Cipher(reason) => OpError::SecurityModule { reason },
+            other => OpError::Proto(other.to_string()),
+        })
+    }
+
     /// Seals and queues `msg`; the command then waits in the state `next` makes of the request's
     /// [`Wait`]. A message that cannot be sealed ends the command.
     fn transmit(
@@ -564,7 +607,10 @@ impl Engine {
         reference: Option<String>,
         next: impl FnOnce(Wait) -> State,
     ) -> bool {
-        let (msg, mac) = match self.with_ksn(msg, mac) {
+        let (msg, mac) = match self
+            .with_ksn(msg, mac)
+            .and_then(|(m, mac)| Ok((self.with_tracks(m)?, mac)))
+        {
             Ok(m) => m,
             Err(e) => {
                 self.finish(Err(e));

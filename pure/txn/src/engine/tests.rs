@@ -384,3 +384,127 @@ fn expect_pending_ack_advice_answered_is_the_refund_outcome() {
     let rec = record(finished(&out).unwrap());
     assert_eq!((rec.kind, rec.state), (TxnKind::Refund, TxnState::Approved));
 }
+
+/// The shipped track-encryption profile (`track_encryption = "cup-tdk"`).
+fn track_profile() -> Profile {
+    Profile::from_toml(include_str!(
+        "../../../../profiles/cup-track-encrypted.toml"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn sealing_encrypts_track_2_under_the_tdk_before_the_mac_and_the_journal_keeps_it_clear() {
+    let profile = track_profile();
+    let mut host = Host {
+        profile: profile.clone(),
+        mak: None,
+    };
+    let mut e = Engine::restore(
+        EngineConfig::new(identity(), profile.clone()),
+        std::sync::Arc::new(smartpos_crypto::SoftwareModule::new(tmk())),
+        Restored::default(),
+    );
+    e.start_sign_in(at(0), "01");
+    let out = drive(&mut e);
+    let answer = host.answer(&frames(&out)[0], "00");
+    e.handle_host_frame(at(10), &answer);
+    drive(&mut e);
+    assert!(e.signed_in());
+    // The host's keys: key i of the block is (i + 1) * 0x10 repeated; the TDK is the third.
+    let tdk = TdesKey::from_double(&[0x30; 16]);
+    let mak = host.mak.clone().unwrap();
+
+    let clear = "6222021234567890128D30121011234567890";
+    let swiped = CardData {
+        track2: smartpos_types::Track2::new(clear),
+        entry_mode: "022".into(),
+        ..CardData::default()
+    };
+    e.start_txn(at(100), sale(1_500, swiped));
+    let out = drive(&mut e);
+    let sent = frames(&out);
+    assert_eq!(sent.len(), 1);
+    let frame = &sent[0];
+    let req = profile.dialect.unpack(frame).unwrap();
+    let f35 = req.text(35).unwrap();
+    assert_eq!(f35.len(), clear.len());
+    assert_ne!(f35, clear, "field 35 travels encrypted");
+    assert_eq!(req.text(53), Some("0610000000000000"), "field 53 flags it");
+    // The clear track's packed BCD appears nowhere in the frame.
+    let packed_clear = smartpos_types::hex::decode(&format!("{clear}F")).unwrap();
+    assert!(!frame.windows(packed_clear.len()).any(|w| w == packed_clear));
+    // The host decrypts it under the TDK to the clear track.
+    let opened =
+        crate::track::open_tracks(&req, &mut |b| tdk.decrypt_ecb(b).map_err(|e| e.to_string()))
+            .unwrap();
+    assert_eq!(opened.text(35), Some(clear));
+    // The MAC is over the ciphertext: it verifies on the frame as sent, not on the same
+    // request with the clear track put back.
+    let mut by_mak = |input: &[u8]| proto::compute_mac(&profile, &mak, input);
+    assert!(proto::verify_mac_by_fn(&profile, frame, &req, &mut by_mak));
+    let clear_frame = profile.dialect.pack(&opened).unwrap();
+    assert!(!proto::verify_mac_by_fn(
+        &profile,
+        &clear_frame,
+        &opened,
+        &mut by_mak
+    ));
+    // The journal holds no ciphertext: the record's card on file is the clear card, and the
+    // reversal it keeps carries no track (reversals drop 35, 36 and 53).
+    for o in &out {
+        if let Output::Commit(c) = o {
+            for op in &c.ops {
+                match op {
+                    JournalOp::PutTxn(r) => {
+                        let cof = r.card.as_ref().unwrap();
+                        assert_eq!(cof.pan.expose(), "6222021234567890128");
+                    }
+                    JournalOp::PutPending(p) => {
+                        let rev = profile.dialect.unpack(&p.message).unwrap();
+                        assert!(!rev.has(35) && !rev.has(53));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let answer = host.answer(frame, "00");
+    e.handle_host_frame(at(200), &answer);
+    let out = drive(&mut e);
+    assert_eq!(record(finished(&out).unwrap()).state, TxnState::Approved);
+}
+
+#[test]
+fn a_track_too_short_to_encrypt_is_refused_before_anything_is_journaled() {
+    let profile = track_profile();
+    let mut host = Host {
+        profile: profile.clone(),
+        mak: None,
+    };
+    let mut e = Engine::restore(
+        EngineConfig::new(identity(), profile),
+        std::sync::Arc::new(smartpos_crypto::SoftwareModule::new(tmk())),
+        Restored::default(),
+    );
+    e.start_sign_in(at(0), "01");
+    let out = drive(&mut e);
+    let answer = host.answer(&frames(&out)[0], "00");
+    e.handle_host_frame(at(10), &answer);
+    drive(&mut e);
+    let t2 = smartpos_types::Track2::new("6222021234D3012");
+    assert!(t2.is_some());
+    let short = CardData {
+        track2: t2,
+        entry_mode: "022".into(),
+        ..CardData::default()
+    };
+    e.start_txn(at(100), sale(1_500, short));
+    let out = drive(&mut e);
+    assert!(frames(&out).is_empty());
+    assert!(!out.iter().any(|o| matches!(o, Output::Commit(_))));
+    assert!(matches!(
+        finished(&out).unwrap().result,
+        Err(OpError::Proto(_))
+    ));
+}

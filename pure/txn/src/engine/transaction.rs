@@ -191,8 +191,14 @@ impl Engine {
         };
         // Build and pack once now so that bad input fails before anything is journaled.
         let profile = &self.cfg.profile;
+        let tracks = profile.keys.track_encryption == crate::profile::TrackEncryption::CupTdk;
         let built = proto::build(profile, &self.cfg.identity, MsgType::Txn(req.kind), &ctx)
             .and_then(|m| {
+                // Track data the profile encrypts at send time must be encryptable.
+                if tracks {
+                    crate::track::check_tracks(&m)
+                        .map_err(|e| proto::ProtoError::Encode(e.to_string()))?;
+                }
                 let plain = self
                     .cfg
                     .profile
