@@ -218,6 +218,13 @@ async fn scenario_with(flow: Flow, point: &'static str, n: u32, amounts: Amounts
     .await
     .unwrap();
     let journal = Journal::open(&j, &JournalKey::new([5; 32])).unwrap();
+    // The chain head is written in each commit's transaction: a kill anywhere leaves rows and
+    // head that agree (issue 19 item 3).
+    assert_eq!(
+        journal.tampered(),
+        None,
+        "journal check failed after a kill"
+    );
     let records = journal.all().unwrap();
     let ledger = acquirer.ledger();
     let diffs = reconcile(&records, &ledger, TID, false);
@@ -498,6 +505,13 @@ async fn dukpt_ksn_reserved_before_a_crash_is_never_reused() {
         "sale, sale, reversal at least: {counters:?}"
     );
     let journal = Journal::open(&j, &JournalKey::new([5; 32])).unwrap();
+    // The chain head is written in each commit's transaction: a kill anywhere leaves rows and
+    // head that agree (issue 19 item 3).
+    assert_eq!(
+        journal.tampered(),
+        None,
+        "journal check failed after a kill"
+    );
     let records = journal.all().unwrap();
     let diffs = reconcile(&records, &acquirer.ledger(), TID, false);
     assert!(diffs.is_empty(), "{diffs:?}");

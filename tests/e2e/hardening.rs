@@ -8,7 +8,7 @@ use smartpos_sim::net::{
     ConnLimits, Server, ServerConfig, ServerHandle, TEST_CA_PEM, TEST_CLIENT_CA_PEM,
     TEST_CLIENT_CERT_PEM, TEST_CLIENT_KEY_PEM, test_tls_config,
 };
-use smartpos_terminal::journal::JournalKey;
+use smartpos_terminal::journal::{JournalError, JournalKey};
 use smartpos_terminal::link::{ClientIdentity, LinkConfig, LinkError, TlsClientConfig};
 use smartpos_terminal::{Terminal, TerminalConfig, TerminalError};
 use smartpos_tests::TerminalCalls;
@@ -166,5 +166,118 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
     );
     assert!(t.pending().is_empty(), "nothing to reverse");
     assert_eq!(acquirer.ledger().transactions.len(), 1);
+    server.shutdown().await;
+}
+
+/// A sale on a fresh terminal against `server`; returns the terminal's journal path and the
+/// sale's reference, the terminal closed.
+async fn sold(
+    server: &ServerHandle,
+    name: &str,
+    key: Option<&str>,
+) -> (smartpos_tests::TempFile, String) {
+    let path = temp_journal(name);
+    let mut t = Terminal::open(
+        config(server.local_addr(), None),
+        &path,
+        test_tmk(),
+        &JournalKey::new([3; 32]),
+    )
+    .unwrap();
+    t.admin().sign_in("01").await.unwrap();
+    let sale = t.sale(1_000, test_card(), key, None).await.unwrap();
+    assert_eq!(sale.record.state, TxnState::Approved);
+    t.disconnect().await;
+    (path, sale.record.reference)
+}
+
+fn reopen(server: &ServerHandle, path: &std::path::Path) -> Terminal {
+    Terminal::open(
+        config(server.local_addr(), None),
+        path,
+        test_tmk(),
+        &JournalKey::new([3; 32]),
+    )
+    .unwrap()
+}
+
+/// Asserts `e` is the tampered-journal refusal naming `txn <reference>`.
+fn assert_tampered(e: &TerminalError, reference: &str) {
+    assert!(
+        matches!(e, TerminalError::Journal(JournalError::Tampered(r)) if r.table == "txn" && r.key == reference),
+        "{e:?}"
+    );
+    assert_eq!(e.diagnosis().code, "journal.tampered");
+}
+
+/// Issue 19 item 3: a sale's amount raised on disk let the terminal accept a refund larger
+/// than the sale (the host had to decline it). Now the journal fails its check on open and
+/// the terminal refuses money commands before anything reaches the host; read-only commands
+/// work and the support bundle names the record.
+#[tokio::test]
+async fn an_amount_raised_on_disk_no_longer_lets_a_larger_refund_through() {
+    let (server, acquirer) = host(ServerConfig::default()).await;
+    let (path, reference) = sold(&server, "tamper-amount", None).await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE txn SET amount = 100000 WHERE reference = ?1",
+            [&reference],
+        )
+        .unwrap();
+    let mut t = reopen(&server, &path);
+    let seen = acquirer.ledger().transactions.len();
+    let e = t.refund(&reference, 5_000, None, None).await.unwrap_err();
+    assert_tampered(&e, &reference);
+    let e = t.sale(500, test_card(), None, None).await.unwrap_err();
+    assert_tampered(&e, &reference);
+    let e = t.settle().await.unwrap_err();
+    assert_tampered(&e, &reference);
+    assert_eq!(
+        acquirer.ledger().transactions.len(),
+        seen,
+        "nothing reached the host"
+    );
+    // Read-only: pending items, the records, the support bundle (which names the record).
+    assert!(t.pending().is_empty());
+    assert_eq!(
+        t.journal().txn(&reference).unwrap().unwrap().amount,
+        100_000
+    );
+    let bundle = t.support().support_bundle().unwrap();
+    assert_eq!(bundle["journal"]["tampered"]["table"], "txn");
+    assert_eq!(bundle["journal"]["tampered"]["key"], reference.as_str());
+    assert_eq!(
+        bundle["journal"]["tampered"]["diagnosis"],
+        "journal.tampered"
+    );
+    server.shutdown().await;
+}
+
+/// Issue 19 item 3: an approval turned into a decline on disk went unnoticed, and the same
+/// order key replayed "declined" (the cashier would charge again). Now refused, nothing sent.
+#[tokio::test]
+async fn approved_turned_into_declined_on_disk_is_found_and_not_replayed() {
+    let (server, acquirer) = host(ServerConfig::default()).await;
+    let (path, reference) = sold(&server, "tamper-state", Some("order-19-3")).await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE txn SET state = 'declined', response_code = '51' WHERE reference = ?1",
+            [&reference],
+        )
+        .unwrap();
+    let mut t = reopen(&server, &path);
+    assert_eq!(
+        t.journal().tampered().map(|r| (r.table, r.key.clone())),
+        Some(("txn", reference.clone()))
+    );
+    let seen = acquirer.ledger().transactions.len();
+    let e = t
+        .sale(1_000, test_card(), Some("order-19-3"), None)
+        .await
+        .unwrap_err();
+    assert_tampered(&e, &reference);
+    assert_eq!(acquirer.ledger().transactions.len(), seen);
     server.shutdown().await;
 }

@@ -783,6 +783,13 @@ impl TerminalCalls for Terminal {
     }
 }
 
+/// Runs `sql` on the journal file at `path` behind the SDK's back, as someone holding the file
+/// would (tamper tests of the CLI and the runtime; issue 19 item 3).
+pub fn edit_journal_file(path: &std::path::Path, sql: &str) {
+    let conn = rusqlite::Connection::open(path).expect("open the journal file");
+    conn.execute_batch(sql).expect("edit the journal file");
+}
+
 #[cfg(test)]
 mod tests {
     use super::TempDir;

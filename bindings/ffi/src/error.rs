@@ -288,4 +288,39 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// Issue 19 items 3 and 5: a journal error reaches Kotlin with its own diagnosis (full
+    /// disk, read-only, damaged, tampered), not the generic terminal fault.
+    #[test]
+    fn journal_errors_carry_their_storage_or_tamper_diagnosis() {
+        use smartpos_terminal::TerminalError;
+        use smartpos_terminal::journal::{JournalError, TamperedRecord};
+        // (SQLite's codes are sorted in `smartpos_terminal::storage`, tested there and in
+        // tests/e2e/badinput.rs; here the conversion keeps whatever diagnosis it gives.)
+        let cases = [
+            (
+                TerminalError::Journal(JournalError::Corrupt { what: "txn" }),
+                "storage.journal_damaged",
+            ),
+            (
+                TerminalError::Journal(JournalError::Tampered(TamperedRecord {
+                    table: "txn",
+                    key: "000001000001".into(),
+                })),
+                "journal.tampered",
+            ),
+        ];
+        for (e, code) in cases {
+            match SmartPosError::from(e) {
+                SmartPosError::Journal {
+                    reason,
+                    diagnosis: Some(d),
+                } => {
+                    assert_eq!(d.code, code);
+                    assert!(!reason.contains("sqlite"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }

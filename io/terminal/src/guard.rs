@@ -30,7 +30,9 @@
 //! within the current block is therefore not recognised as old. A terminal opened without a
 //! store (`Terminal::open` with keys directly) has no guard and keeps the old behaviour.
 
-use crate::journal::{JOURNAL_ID_KEY, Journal, JournalFile, JournalKey};
+use crate::journal::{
+    JOURNAL_ID_KEY, Journal, JournalError, JournalFile, JournalKey, TamperedRecord,
+};
 use crate::runtime::TerminalError;
 use crate::store::SecureStore;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -68,6 +70,12 @@ pub struct JournalGuard {
     pub batch: u32,
     /// Raised by each journal reset.
     pub generation: u32,
+    /// The journal's money rows are tagged (schema 3, ADR 0008): a journal file of an older
+    /// schema is then refused instead of migrated, since a migration would tag whatever the
+    /// file holds. Absent (false) in guards written before issue 19 item 3; set on the first
+    /// open by this SDK.
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 /// Steps of [`smartpos_txn::model::Counters::next_stan`] from `from` to `to` (STANs run
@@ -108,6 +116,8 @@ impl JournalGuard {
             stan_ceiling: stan_add(counters.stan, block.max(1)),
             batch: counters.batch,
             generation,
+            // Written only after the journal is open, so tagged.
+            authenticated: true,
         }
     }
 
@@ -303,7 +313,25 @@ pub fn open_journal(
                     guard_batch: guard.batch,
                 });
             }
+            // A journal made to look older than its tags (tag columns and chain head dropped,
+            // version set back) would be tagged again as a migration: refused.
+            if guard.authenticated {
+                let version = Journal::file_version(path)?;
+                if version < crate::journal::TAGGED_SINCE_VERSION {
+                    return Err(TerminalError::Journal(JournalError::Tampered(
+                        TamperedRecord {
+                            table: "chain_head",
+                            key: format!("schema {version}"),
+                        },
+                    )));
+                }
+            }
             let journal = Journal::open(path, key)?;
+            let mut guard = guard;
+            if !guard.authenticated {
+                guard.authenticated = true;
+                guard.save(store.as_ref())?;
+            }
             (journal, guard)
         }
     };

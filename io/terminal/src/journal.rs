@@ -15,9 +15,18 @@
 //! card number and expiry a transaction keeps for its voids, refunds, completions and the batch
 //! upload ([`smartpos_txn::model::CardOnFile`]), with the transaction's reference bound. A
 //! sealed value cannot be swapped between rows. No other column holds more than a masked PAN.
+//!
+//! Every money row (transactions, pending items, the card on file, counters, settlement
+//! progress) carries an HMAC-SHA256 tag over its stored values under a key derived from the
+//! journal key, and `chain_head` holds a sequence number and the keyed XOR of all tags,
+//! rewritten in the same SQLite transaction as each money commit (ADR 0008). Open checks every
+//! row and the head; every read of a money row checks it again. A record that fails is named
+//! ([`Journal::tampered`]); money commits are refused from then on.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::types::{ToSql, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use smartpos_txn::journal::{
     Commit, JournalOp, Restored, SettlementProgress, SettlementStep, StateUpdate,
@@ -25,13 +34,22 @@ use smartpos_txn::journal::{
 use smartpos_txn::model::{
     CardOnFile, Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
 /// Schema version stored in `PRAGMA user_version`. Version 2: `trace` without AUTOINCREMENT,
-/// `txn_original` partial (see [`MIGRATE_1_TO_2`]).
-const SCHEMA_VERSION: i64 = 2;
+/// `txn_original` partial (see [`MIGRATE_1_TO_2`]). Version 3: every money row carries an
+/// HMAC tag and `chain_head` authenticates the set of rows (see [`Journal::tag_all`] and
+/// docs/adr/0008-tamper-evident-journal.md).
+const SCHEMA_VERSION: i64 = 3;
+
+/// The first schema version whose money rows are tagged (the journal guard refuses a file of
+/// an older version once it has seen a tagged one).
+pub const TAGGED_SINCE_VERSION: i64 = 3;
 
 /// Version 1 gave `trace.id` AUTOINCREMENT, which costs every money commit that carries
 /// trace lines a write to `sqlite_sequence` (one more page to sync). The ids stay increasing
@@ -81,7 +99,8 @@ CREATE TABLE IF NOT EXISTS txn (
     pan_masked      TEXT,
     entry_mode      TEXT,
     created_at_ms   INTEGER NOT NULL,
-    updated_at_ms   INTEGER NOT NULL
+    updated_at_ms   INTEGER NOT NULL,
+    tag             BLOB
 );
 CREATE INDEX IF NOT EXISTS txn_batch ON txn(batch);
 CREATE INDEX IF NOT EXISTS txn_state ON txn(state);
@@ -95,18 +114,21 @@ CREATE TABLE IF NOT EXISTS pending (
     message       BLOB NOT NULL,
     attempts      INTEGER NOT NULL,
     armed         INTEGER NOT NULL,
-    not_before_ms INTEGER NOT NULL
+    not_before_ms INTEGER NOT NULL,
+    tag           BLOB
 );
 CREATE TABLE IF NOT EXISTS counters (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     stan        INTEGER NOT NULL,
     batch       INTEGER NOT NULL,
-    pending_seq INTEGER NOT NULL
+    pending_seq INTEGER NOT NULL,
+    tag         BLOB
 );
 CREATE TABLE IF NOT EXISTS settlement (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     batch INTEGER NOT NULL,
-    step  TEXT NOT NULL
+    step  TEXT NOT NULL,
+    tag   BLOB
 );
 CREATE TABLE IF NOT EXISTS print_job (
     reference     TEXT NOT NULL,
@@ -119,8 +141,15 @@ CREATE TABLE IF NOT EXISTS print_job (
 );
 CREATE TABLE IF NOT EXISTS card_on_file (
     reference TEXT PRIMARY KEY,
-    sealed    BLOB NOT NULL
+    sealed    BLOB NOT NULL,
+    tag       BLOB
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chain_head (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    seq    INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    tag    BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS card_info (
     reference   TEXT PRIMARY KEY,
     aid         TEXT NOT NULL,
@@ -156,8 +185,10 @@ CREATE TABLE IF NOT EXISTS audit (
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum JournalError {
-    /// SQLite reported an error.
-    #[error("journal database error: {0}")]
+    /// SQLite reported an error. The message says what it means for storage (a damaged file,
+    /// a read-only directory, a full disk, see [`crate::storage`]); SQLite's own wording is in
+    /// the inner error, for logs.
+    #[error("journal storage error: {}", crate::storage::fault_text(crate::storage::sql_fault(.0)))]
     Sql(#[from] rusqlite::Error),
     /// A stored value is not what this version writes (corruption or a newer schema).
     #[error("journal holds an unreadable value in {what}")]
@@ -190,6 +221,30 @@ pub enum JournalError {
     /// The lock file beside the journal (`<journal>.lock`) cannot be opened or locked.
     #[error("cannot lock the journal ({0:?})")]
     Lock(std::io::ErrorKind),
+    /// A money record does not match its authentication tag, or the set of money records does
+    /// not match the chain head: changed, deleted, reordered or rolled back on disk (or, for
+    /// `chain_head`, the head itself). Names the record, never card data.
+    #[error(
+        "journal record {0} failed its authentication check: it was changed, deleted or reordered outside the SDK"
+    )]
+    Tampered(TamperedRecord),
+}
+
+/// The record a failed authentication check names: its table and key (a transaction's
+/// reference, a pending item's sequence number, `1` for the single-row tables, or the chain
+/// head's sequence number when a record is missing or an old copy of one came back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TamperedRecord {
+    /// Table: `txn`, `pending`, `card_on_file`, `counters`, `settlement` or `chain_head`.
+    pub table: &'static str,
+    /// The row's key within the table.
+    pub key: String,
+}
+
+impl std::fmt::Display for TamperedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.table, self.key)
+    }
 }
 
 /// The exclusive lock that makes a journal file single-user: an advisory lock (`flock`) on
@@ -309,6 +364,20 @@ impl std::fmt::Debug for JournalKey {
 pub struct Journal {
     conn: Connection,
     key: LessSafeKey,
+    /// The tag key of money rows and the chain head, derived from the journal key
+    /// ([`mac_key`]), never the AES key itself.
+    mac: hmac::Key,
+    /// The stored chain head, as last written or verified.
+    head: Head,
+    /// The first record found not matching its tag (on open, or on a read since): money
+    /// commits are refused from then on, reads no longer fail on it (see
+    /// [`Journal::tampered`]).
+    tampered: Arc<OnceLock<TamperedRecord>>,
+    /// The whole-journal check that runs after open on its own read-only connection (a file
+    /// journal; an in-memory one is checked in `open`). [`Journal::tampered`] waits for it.
+    check: Mutex<Option<JoinHandle<()>>>,
+    /// Tells a running whole-journal check to stop (set when the journal is dropped).
+    check_cancel: Arc<AtomicBool>,
     rng: SystemRandom,
     /// Whether the connection is known to be at `synchronous=FULL` (set only after the pragma
     /// succeeded), so a money commit pays for the pragma only after a relaxed write failed
@@ -327,6 +396,332 @@ impl std::fmt::Debug for Journal {
 
 fn corrupt(what: &'static str) -> JournalError {
     JournalError::Corrupt { what }
+}
+
+/// A table of money rows, each authenticated by the HMAC tag in its `tag` column over the
+/// row's stored values (see [`row_message`]). `columns` starts with the row's key.
+struct Tagged {
+    table: &'static str,
+    key: &'static str,
+    columns: &'static str,
+}
+
+const T_TXN: Tagged = Tagged {
+    table: "txn",
+    key: "reference",
+    columns: TXN_COLUMNS,
+};
+const T_PENDING: Tagged = Tagged {
+    table: "pending",
+    key: "seq",
+    columns: "seq, kind, reference, reason, message, attempts, armed, not_before_ms",
+};
+const T_CARD: Tagged = Tagged {
+    table: "card_on_file",
+    key: "reference",
+    columns: "reference, sealed",
+};
+const T_COUNTERS: Tagged = Tagged {
+    table: "counters",
+    key: "id",
+    columns: "id, stan, batch, pending_seq",
+};
+const T_SETTLEMENT: Tagged = Tagged {
+    table: "settlement",
+    key: "id",
+    columns: "id, batch, step",
+};
+
+/// Every table whose rows move money or decide whether money may move: transactions (their
+/// amounts and states), pending reversals, advices and notices, the sealed cards kept for voids
+/// and refunds, the STAN, batch and pending counters, and settlement progress.
+const TAGGED: [Tagged; 5] = [T_TXN, T_PENDING, T_CARD, T_COUNTERS, T_SETTLEMENT];
+
+/// The tag key: HMAC-SHA256 under the journal key of a fixed label, so the AES-GCM key that
+/// seals card data is never used as a MAC key too.
+fn mac_key(key: &JournalKey) -> hmac::Key {
+    let derive = hmac::Key::new(hmac::HMAC_SHA256, key.0.as_ref());
+    let bytes = Zeroizing::new(
+        hmac::sign(&derive, b"smartpos journal mac v1")
+            .as_ref()
+            .to_vec(),
+    );
+    hmac::Key::new(hmac::HMAC_SHA256, &bytes)
+}
+
+/// The chain head: a sequence number that grows with every money commit, and the XOR of the
+/// tags of every money row. Its own tag covers both, so a deleted row, an old copy of a row or
+/// an old head does not match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Head {
+    seq: u64,
+    digest: [u8; 32],
+}
+
+impl Head {
+    fn message(&self) -> Vec<u8> {
+        let mut m = b"smartpos journal head v1\0".to_vec();
+        m.extend_from_slice(&self.seq.to_be_bytes());
+        m.extend_from_slice(&self.digest);
+        m
+    }
+}
+
+fn write_head(conn: &Connection, mac: &hmac::Key, head: &Head) -> Result<(), JournalError> {
+    let tag = hmac::sign(mac, &head.message());
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO chain_head (id, seq, digest, tag) VALUES (1, ?1, ?2, ?3)",
+    )?
+    .execute(params![
+        i64::try_from(head.seq).map_err(|_| corrupt("chain_head.seq"))?,
+        head.digest.as_slice(),
+        tag.as_ref()
+    ])?;
+    Ok(())
+}
+
+fn xor_into(digest: &mut [u8; 32], tag: &[u8; 32]) {
+    for (d, t) in digest.iter_mut().zip(tag) {
+        *d ^= t;
+    }
+}
+
+/// The bytes a row's tag covers: a label, the table name, then each stored column value
+/// (all but the last column of `row`, which is the tag) as a type byte and its bytes,
+/// length-prefixed where the length varies. The values are read back from SQLite, so the
+/// encoding is that of what is stored, never of a Rust `Debug`.
+fn row_message(table: &str, row: &Row<'_>) -> rusqlite::Result<Vec<u8>> {
+    let n = row.as_ref().column_count().saturating_sub(1);
+    let mut m = b"smartpos journal row v1\0".to_vec();
+    let lp = |m: &mut Vec<u8>, bytes: &[u8]| {
+        m.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+        m.extend_from_slice(bytes);
+    };
+    lp(&mut m, table.as_bytes());
+    m.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+    for i in 0..n {
+        match row.get_ref(i)? {
+            ValueRef::Null => m.push(0),
+            ValueRef::Integer(v) => {
+                m.push(1);
+                m.extend_from_slice(&v.to_be_bytes());
+            }
+            ValueRef::Real(v) => {
+                m.push(2);
+                m.extend_from_slice(&v.to_bits().to_be_bytes());
+            }
+            ValueRef::Text(t) => {
+                m.push(3);
+                lp(&mut m, t);
+            }
+            ValueRef::Blob(b) => {
+                m.push(4);
+                lp(&mut m, b);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// The row's key (its first column) as text, for naming it.
+fn row_key(row: &Row<'_>) -> String {
+    match row.get_ref(0) {
+        Ok(ValueRef::Integer(v)) => v.to_string(),
+        Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+        _ => "?".into(),
+    }
+}
+
+/// Reads the chain head and checks its own tag (one row).
+fn read_head(conn: &Connection, mac: &hmac::Key) -> Result<Head, JournalError> {
+    let stored = conn
+        .query_row(
+            "SELECT seq, digest, tag FROM chain_head WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((seq, digest, tag)) = stored else {
+        return Err(head_tampered("missing".into()));
+    };
+    let head = match (u64::try_from(seq), <[u8; 32]>::try_from(digest.as_slice())) {
+        (Ok(seq), Ok(digest)) => Head { seq, digest },
+        _ => return Err(head_tampered(seq.to_string())),
+    };
+    hmac::verify(mac, &head.message(), &tag).map_err(|_| head_tampered(seq.to_string()))?;
+    Ok(head)
+}
+
+fn head_tampered(key: String) -> JournalError {
+    JournalError::Tampered(TamperedRecord {
+        table: "chain_head",
+        key,
+    })
+}
+
+/// Checks every money row against its tag and the set of rows against `head` (one read of
+/// the money tables). Stops early, without a verdict, when `cancel` is set.
+fn verify_rows(
+    conn: &Connection,
+    mac: &hmac::Key,
+    head: &Head,
+    cancel: &AtomicBool,
+) -> Result<(), JournalError> {
+    let mut digest = [0u8; 32];
+    for t in &TAGGED {
+        let mut stmt = conn.prepare(&format!("SELECT {}, tag FROM {}", t.columns, t.table))?;
+        let mut rows = stmt.query([])?;
+        let mut n = 0u32;
+        while let Some(row) = rows.next()? {
+            let tag = check_row(mac, t, row)?.map_err(JournalError::Tampered)?;
+            xor_into(&mut digest, &tag);
+            n = n.wrapping_add(1);
+            if n % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+    }
+    if digest != head.digest {
+        return Err(head_tampered(head.seq.to_string()));
+    }
+    Ok(())
+}
+
+/// Starts the whole-journal check on its own read-only connection to `path`: the chain head
+/// and every money row read in one read transaction (one consistent snapshot, whatever the
+/// terminal commits meanwhile). A record that fails is noted in `found`; a check that cannot
+/// run (the file unreadable) is logged, and rows stay checked as they are read.
+fn spawn_check(
+    path: PathBuf,
+    mac: hmac::Key,
+    found: Arc<OnceLock<TamperedRecord>>,
+    cancel: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("journal-check".into())
+        .spawn(move || {
+            let run = || -> Result<(), JournalError> {
+                let conn = Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn.execute_batch("BEGIN")?;
+                let head = read_head(&conn, &mac)?;
+                verify_rows(&conn, &mac, &head, &cancel)?;
+                conn.execute_batch("COMMIT")?;
+                Ok(())
+            };
+            match run() {
+                Ok(()) => {}
+                Err(JournalError::Tampered(t)) => {
+                    log::error!("journal: {t} failed its authentication check on open");
+                    let _ = found.set(t);
+                }
+                Err(e) => log::error!("journal: the whole-journal check could not run: {e}"),
+            }
+        })
+}
+
+/// The row's stored tag when it matches the row, else the record it names. `row` is
+/// `SELECT {columns}, tag`.
+fn check_row(
+    mac: &hmac::Key,
+    t: &Tagged,
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<[u8; 32], TamperedRecord>> {
+    let n = row.as_ref().column_count().saturating_sub(1);
+    let stored: Option<Vec<u8>> = match row.get_ref(n)? {
+        ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
+    };
+    let message = row_message(t.table, row)?;
+    Ok(
+        match stored.and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok()) {
+            Some(tag) if hmac::verify(mac, &message, &tag).is_ok() => Ok(tag),
+            _ => Err(TamperedRecord {
+                table: t.table,
+                key: row_key(row),
+            }),
+        },
+    )
+}
+
+fn select_one(t: &Tagged) -> String {
+    format!(
+        "SELECT {}, tag FROM {} WHERE {} = ?1",
+        t.columns, t.table, t.key
+    )
+}
+
+/// Before a write of the row keyed `key`: its stored tag is checked and leaves `digest`
+/// (nothing when there is no such row). A row that does not match fails the commit.
+fn untag(
+    conn: &Connection,
+    mac: &hmac::Key,
+    t: &Tagged,
+    key: &dyn ToSql,
+    digest: &mut [u8; 32],
+) -> Result<(), JournalError> {
+    let mut stmt = conn.prepare_cached(&select_one(t))?;
+    let mut rows = stmt.query([key])?;
+    if let Some(row) = rows.next()? {
+        let tag = check_row(mac, t, row)?.map_err(JournalError::Tampered)?;
+        xor_into(digest, &tag);
+    }
+    Ok(())
+}
+
+/// After a write of the row keyed `key`: the row as stored gets its new tag, which joins
+/// `digest` (nothing when the write removed the row).
+fn retag(
+    conn: &Connection,
+    mac: &hmac::Key,
+    t: &Tagged,
+    key: &dyn ToSql,
+    digest: &mut [u8; 32],
+) -> Result<(), JournalError> {
+    let message = conn
+        .prepare_cached(&select_one(t))?
+        .query_row([key], |row| row_message(t.table, row))
+        .optional()?;
+    if let Some(message) = message {
+        let tag = hmac::sign(mac, &message);
+        conn.prepare_cached(&format!(
+            "UPDATE {} SET tag = ?1 WHERE {} = ?2",
+            t.table, t.key
+        ))?
+        .execute(params![tag.as_ref(), key])?;
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(tag.as_ref());
+        xor_into(digest, &bytes);
+    }
+    Ok(())
+}
+
+/// Tags every money row as it stands and writes the chain head (a new journal, or the
+/// migration of one written before tags: ADR 0008).
+fn tag_all(conn: &Connection, mac: &hmac::Key) -> Result<Head, JournalError> {
+    let mut digest = [0u8; 32];
+    for t in &TAGGED {
+        let keys: Vec<rusqlite::types::Value> = conn
+            .prepare(&format!("SELECT {} FROM {}", t.key, t.table))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for key in &keys {
+            retag(conn, mac, t, key, &mut digest)?;
+        }
+    }
+    let head = Head { seq: 0, digest };
+    write_head(conn, mac, &head)?;
+    Ok(head)
 }
 
 /// The stored STAN (0 before the first message, else 1 to 999999) and batch (1 to 999999),
@@ -348,6 +743,22 @@ fn checked_counters(stan: i64, batch: i64) -> Result<Counters, JournalError> {
     })
 }
 
+impl Drop for Journal {
+    /// Stops a whole-journal check still running and waits for it, so no reader of the file
+    /// outlives the journal's lock.
+    fn drop(&mut self) {
+        self.check_cancel.store(true, Ordering::Relaxed);
+        let running = self
+            .check
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(check) = running {
+            let _ = check.join();
+        }
+    }
+}
+
 impl Journal {
     /// Opens (creating if needed) the journal at `path`, which stays locked for this value's
     /// lifetime: a second open of the same file fails with [`JournalError::InUse`] until this
@@ -367,7 +778,7 @@ impl Journal {
         // Owner-only files (issue 19): created as 0600, wider modes narrowed.
         crate::files::prepare_journal(path);
         let conn = Connection::open(path)?;
-        let mut j = Self::init(conn, key)?;
+        let mut j = Self::init(conn, key, Some(path))?;
         j._lock = Some(lock);
         Ok(j)
     }
@@ -428,6 +839,17 @@ impl Journal {
         })
     }
 
+    /// The schema version (`PRAGMA user_version`) of the journal file at `path`, read without
+    /// creating or migrating anything (opened as [`Journal::inspect`] opens it: read-write
+    /// without `CREATE`, so a WAL left behind is read).
+    pub fn file_version(path: &Path) -> Result<i64, JournalError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
     /// The journal's identity (`meta.journal_id`), if it has one.
     pub fn id(&self) -> Result<Option<String>, JournalError> {
         self.meta(JOURNAL_ID_KEY)
@@ -435,10 +857,18 @@ impl Journal {
 
     /// Opens an in-memory journal (tests).
     pub fn open_in_memory(key: &JournalKey) -> Result<Journal, JournalError> {
-        Self::init(Connection::open_in_memory()?, key)
+        Self::init(Connection::open_in_memory()?, key, None)
     }
 
-    fn init(mut conn: Connection, key: &JournalKey) -> Result<Journal, JournalError> {
+    /// Opens the journal on `conn`: migrates, checks the chain head's own tag, and checks every
+    /// money row against its tag and the head: on a thread of its own with a read-only
+    /// connection for a file at `path` (open stays fast on a large journal; money commands
+    /// wait for the result, see [`Journal::tampered`]), here for an in-memory journal.
+    fn init(
+        mut conn: Connection,
+        key: &JournalKey,
+        path: Option<&Path>,
+    ) -> Result<Journal, JournalError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -459,17 +889,149 @@ impl Journal {
             tx.commit()?;
             log::info!("journal: schema migrated from version 1 to 2");
         }
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        let mac = mac_key(key);
+        if version < SCHEMA_VERSION {
+            // A new journal, or one written before rows were tagged: every money row is tagged
+            // as it stands and the chain head written, in one SQLite transaction (a crash
+            // leaves the old version, and the next open does it again). What happened to the
+            // file before this point was not authenticated (ADR 0008).
+            let tx = conn.transaction()?;
+            for t in TAGGED {
+                let exists: bool = tx
+                    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+                    .exists(params![t.table])?;
+                let tagged: bool = exists
+                    && tx
+                        .prepare(&format!(
+                            "SELECT 1 FROM pragma_table_info('{}') WHERE name = 'tag'",
+                            t.table
+                        ))?
+                        .exists([])?;
+                if exists && !tagged {
+                    tx.execute_batch(&format!("ALTER TABLE {} ADD COLUMN tag BLOB", t.table))?;
+                }
+            }
+            tx.execute_batch(SCHEMA)?;
+            let head = tag_all(&tx, &mac)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            if version > 0 {
+                log::info!(
+                    "journal: schema migrated from version {version} to {SCHEMA_VERSION}: money records tagged (chain head {})",
+                    head.seq
+                );
+            }
+        } else {
+            conn.execute_batch(SCHEMA)?;
+        }
         let unbound =
             UnboundKey::new(&AES_256_GCM, key.0.as_ref()).map_err(|_| JournalError::Seal)?;
-        Ok(Journal {
+        let mut j = Journal {
             conn,
             sync_full: true,
             key: LessSafeKey::new(unbound),
+            mac,
+            head: Head::default(),
+            tampered: Arc::new(OnceLock::new()),
+            check: Mutex::new(None),
+            check_cancel: Arc::new(AtomicBool::new(false)),
             rng: SystemRandom::new(),
             _lock: None,
-        })
+        };
+        let head = match read_head(&j.conn, &j.mac) {
+            Ok(head) => head,
+            Err(JournalError::Tampered(t)) => {
+                log::error!("journal: {t} failed its authentication check on open");
+                let _ = j.tampered.set(t);
+                return Ok(j);
+            }
+            Err(e) => return Err(e),
+        };
+        j.head = head;
+        match path {
+            Some(path) => {
+                let check = spawn_check(
+                    path.to_path_buf(),
+                    j.mac.clone(),
+                    Arc::clone(&j.tampered),
+                    Arc::clone(&j.check_cancel),
+                )
+                .map_err(|_| corrupt("journal check thread"))?;
+                *j.check.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(check);
+            }
+            None => match verify_rows(&j.conn, &j.mac, &head, &j.check_cancel) {
+                Ok(()) => {}
+                Err(JournalError::Tampered(t)) => {
+                    log::error!("journal: {t} failed its authentication check on open");
+                    let _ = j.tampered.set(t);
+                }
+                Err(e) => return Err(e),
+            },
+        }
+        Ok(j)
+    }
+
+    /// The first money record found not matching its tag (by the whole-journal check that
+    /// open starts, or on a read), if any; waits for that check to finish first (about 4 s at
+    /// 10^6 rows, README item 4; milliseconds for a usual journal). Once set,
+    /// [`Journal::apply`] refuses every money commit, and reads return what is stored without
+    /// failing on it, so read-only commands (status, pending items, the support bundle) still
+    /// work; the terminal refuses money commands (`TerminalError::JournalTampered`).
+    pub fn tampered(&self) -> Option<&TamperedRecord> {
+        let running = self.check.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(check) = running {
+            if check.join().is_err() {
+                log::error!("journal: the whole-journal check stopped on a panic");
+            }
+        }
+        self.tampered.get()
+    }
+
+    /// [`Journal::tampered`] as known now, without waiting for the whole-journal check (the
+    /// recovery commit at open: it arms reversals from rows that are checked as they are read).
+    pub fn tampered_so_far(&self) -> Option<&TamperedRecord> {
+        self.tampered.get()
+    }
+
+    /// Whether reads check tags: until a record was found tampered (then reads return what is
+    /// stored, so read-only commands work; money commits are refused).
+    fn checks_reads(&self) -> bool {
+        self.tampered.get().is_none()
+    }
+
+    /// Notes a failed check found on a read, and returns the error for it.
+    fn note_tampered(&self, t: TamperedRecord) -> JournalError {
+        log::error!("journal: {t} failed its authentication check on read");
+        let _ = self.tampered.set(t.clone());
+        JournalError::Tampered(t)
+    }
+
+    /// Runs `f` on each row of `SELECT {columns}, tag FROM {table} {tail}`, each checked
+    /// against its tag first (see [`Journal::checks_reads`]).
+    fn each_row<P: rusqlite::Params>(
+        &self,
+        t: &Tagged,
+        tail: &str,
+        params: P,
+        mut f: impl FnMut(&Row<'_>) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let sql = format!("SELECT {}, tag FROM {} {tail}", t.columns, t.table);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params)?;
+        while let Some(row) = rows.next()? {
+            if self.checks_reads()
+                && let Err(record) = check_row(&self.mac, t, row)?
+            {
+                // A record changed before open is what the whole-journal check open started
+                // finds too: once it has (wait for it), the journal is read for what it holds,
+                // as read-only commands need. Found first here (changed since): this read fails.
+                if self.tampered().is_none() {
+                    return Err(self.note_tampered(record));
+                }
+            }
+            f(row)?;
+        }
+        Ok(())
     }
 
     fn seal(&self, seq: u64, plain: &[u8]) -> Result<Vec<u8>, JournalError> {
@@ -525,6 +1087,9 @@ impl Journal {
         trace: &mut Vec<TraceLine>,
         card: Option<(&str, &CardInfo)>,
     ) -> Result<(), JournalError> {
+        if let Some(t) = self.tampered.get() {
+            return Err(JournalError::Tampered(t.clone()));
+        }
         // Seal outside the SQLite transaction: it needs `&self` while the transaction borrows mutably.
         let mut sealed = Vec::new();
         let mut cards = Vec::new();
@@ -550,26 +1115,44 @@ impl Journal {
             set_synchronous(&self.conn, true)?;
             self.sync_full = true;
         }
+        let mac = &self.mac;
+        // Each money row a commit touches leaves the digest with its old (verified) tag and
+        // comes back with its new one; the chain head then authenticates the new digest.
+        let mut digest = self.head.digest;
         let tx = self.conn.transaction()?;
         for (reference, blob) in &cards {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO card_on_file (reference, sealed) VALUES (?1, ?2)",
-            )?
-            .execute(params![reference, blob])?;
+            let added = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO card_on_file (reference, sealed) VALUES (?1, ?2)",
+                )?
+                .execute(params![reference, blob])?;
+            if added == 1 {
+                retag(&tx, mac, &T_CARD, reference, &mut digest)?;
+            }
         }
         let mut sealed = sealed.into_iter();
         for op in &commit.ops {
             match op {
-                JournalOp::PutTxn(r) => put_txn(&tx, r)?,
-                JournalOp::UpdateState(u) => update_state(&tx, u)?,
+                JournalOp::PutTxn(r) => {
+                    untag(&tx, mac, &T_TXN, &r.reference, &mut digest)?;
+                    put_txn(&tx, r)?;
+                    retag(&tx, mac, &T_TXN, &r.reference, &mut digest)?;
+                }
+                JournalOp::UpdateState(u) => {
+                    untag(&tx, mac, &T_TXN, &u.reference, &mut digest)?;
+                    update_state(&tx, u)?;
+                    retag(&tx, mac, &T_TXN, &u.reference, &mut digest)?;
+                }
                 JournalOp::PutPending(p) => {
                     let blob = sealed.next().ok_or(JournalError::Seal)?;
+                    let seq = i64::try_from(p.seq).map_err(|_| corrupt("pending.seq"))?;
+                    untag(&tx, mac, &T_PENDING, &seq, &mut digest)?;
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO pending (seq, kind, reference, reason, message, attempts, armed, not_before_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
                     .execute(params![
-                            i64::try_from(p.seq).map_err(|_| corrupt("pending.seq"))?,
+                            seq,
                             p.kind.as_str(),
                             p.reference,
                             p.reason.map(ReversalReason::code),
@@ -578,14 +1161,16 @@ impl Journal {
                             p.armed,
                             p.not_before_unix_ms
                         ])?;
+                    retag(&tx, mac, &T_PENDING, &seq, &mut digest)?;
                 }
                 JournalOp::RemovePending { seq } => {
+                    let seq = i64::try_from(*seq).map_err(|_| corrupt("pending.seq"))?;
+                    untag(&tx, mac, &T_PENDING, &seq, &mut digest)?;
                     tx.prepare_cached("DELETE FROM pending WHERE seq = ?1")?
-                        .execute(params![
-                            i64::try_from(*seq).map_err(|_| corrupt("pending.seq"))?
-                        ])?;
+                        .execute(params![seq])?;
                 }
                 JournalOp::PutCounters(c) => {
+                    untag(&tx, mac, &T_COUNTERS, &1, &mut digest)?;
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO counters (id, stan, batch, pending_seq) VALUES (1, ?1, ?2, ?3)",
                     )?
@@ -594,6 +1179,7 @@ impl Journal {
                             c.batch,
                             i64::try_from(c.pending_seq).map_err(|_| corrupt("pending_seq"))?
                         ])?;
+                    retag(&tx, mac, &T_COUNTERS, &1, &mut digest)?;
                 }
                 JournalOp::PutWrappedKeys { block } => {
                     tx.prepare_cached(
@@ -602,12 +1188,15 @@ impl Journal {
                     .execute(params![smartpos_types::hex::encode(block)])?;
                 }
                 JournalOp::PutSettlement(p) => {
+                    untag(&tx, mac, &T_SETTLEMENT, &1, &mut digest)?;
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO settlement (id, batch, step) VALUES (1, ?1, ?2)",
                     )?
                     .execute(params![p.batch, p.step.encode()])?;
+                    retag(&tx, mac, &T_SETTLEMENT, &1, &mut digest)?;
                 }
                 JournalOp::ClearSettlement => {
+                    untag(&tx, mac, &T_SETTLEMENT, &1, &mut digest)?;
                     tx.execute("DELETE FROM settlement", [])?;
                 }
                 other => {
@@ -616,31 +1205,71 @@ impl Journal {
                 }
             }
         }
+        let head = if digest == self.head.digest {
+            None
+        } else {
+            let head = Head {
+                seq: self.head.seq.saturating_add(1),
+                digest,
+            };
+            write_head(&tx, mac, &head)?;
+            Some(head)
+        };
         if let Some((reference, info)) = card {
             insert_card_info(&tx, reference, info)?;
         }
         insert_trace(&tx, trace)?;
         tx.commit()?;
+        if let Some(head) = head {
+            self.head = head;
+        }
         trace.clear();
         Ok(())
     }
 
+    /// Writes past transactions in bulk, in one SQLite transaction, each with its tag and the
+    /// chain head once at the end: for loading history (the journal-scaling benchmark fills
+    /// files of a million rows with it). Cards on the records are not kept. A record whose
+    /// reference or idempotency key is taken fails the whole import. Returns the rows written.
+    pub fn import_txns(
+        &mut self,
+        records: impl IntoIterator<Item = TxnRecord>,
+    ) -> Result<u64, JournalError> {
+        if let Some(t) = self.tampered.get() {
+            return Err(JournalError::Tampered(t.clone()));
+        }
+        let mac = &self.mac;
+        let mut digest = self.head.digest;
+        let tx = self.conn.transaction()?;
+        let mut n = 0u64;
+        for r in records {
+            untag(&tx, mac, &T_TXN, &r.reference, &mut digest)?;
+            put_txn(&tx, &r)?;
+            retag(&tx, mac, &T_TXN, &r.reference, &mut digest)?;
+            n += 1;
+        }
+        let head = Head {
+            seq: self.head.seq.saturating_add(1),
+            digest,
+        };
+        write_head(&tx, mac, &head)?;
+        tx.commit()?;
+        self.head = head;
+        Ok(n)
+    }
+
     /// Loads what the engine needs to resume.
     pub fn restore(&self) -> Result<Restored, JournalError> {
-        let mut counters = self
-            .conn
-            .query_row(
-                "SELECT stan, batch, pending_seq FROM counters WHERE id = 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
-            )
-            .optional()?
+        let mut stored = None;
+        self.each_row(&T_COUNTERS, "WHERE id = 1", [], |r| {
+            stored = Some((
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ));
+            Ok(())
+        })?;
+        let mut counters = stored
             .map(|(stan, batch, seq)| {
                 let mut c = checked_counters(stan, batch)?;
                 c.pending_seq = u64::try_from(seq)
@@ -660,12 +1289,12 @@ impl Journal {
         let wrapped_keys = self
             .meta("wrapped_keys")?
             .and_then(|h| smartpos_types::hex::decode(&h).ok());
-        let settlement = self
-            .conn
-            .query_row("SELECT batch, step FROM settlement WHERE id = 1", [], |r| {
-                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
-            })
-            .optional()?
+        let mut stored = None;
+        self.each_row(&T_SETTLEMENT, "WHERE id = 1", [], |r| {
+            stored = Some((r.get::<_, u32>(1)?, r.get::<_, String>(2)?));
+            Ok(())
+        })?;
+        let settlement = stored
             .map(|(batch, step)| {
                 SettlementStep::decode(&step)
                     .map(|step| SettlementProgress { batch, step })
@@ -683,11 +1312,9 @@ impl Journal {
 
     /// Pending reversals and advices, in delivery order.
     pub fn pending(&self) -> Result<Vec<PendingItem>, JournalError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, kind, reference, reason, message, attempts, armed, not_before_ms FROM pending ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
+        let mut rows = Vec::new();
+        self.each_row(&T_PENDING, "ORDER BY seq", [], |r| {
+            rows.push((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
@@ -696,11 +1323,11 @@ impl Journal {
                 r.get::<_, u32>(5)?,
                 r.get::<_, bool>(6)?,
                 r.get::<_, i64>(7)?,
-            ))
+            ));
+            Ok(())
         })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (seq, kind, reference, reason, sealed, attempts, armed, not_before) = row?;
+        for (seq, kind, reference, reason, sealed, attempts, armed, not_before) in rows {
             let seq = u64::try_from(seq).map_err(|_| corrupt("pending.seq"))?;
             let kind = match kind.as_str() {
                 "reversal" => PendingKind::Reversal,
@@ -731,14 +1358,11 @@ impl Journal {
         tail: &str,
         params: P,
     ) -> Result<Vec<TxnRecord>, JournalError> {
-        let sql = format!("SELECT {TXN_COLUMNS} FROM txn {tail}");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params, read_txn)?;
         let mut out = Vec::new();
-        for r in rows {
-            out.push(r?.ok_or(corrupt("txn"))?);
-        }
-        drop(stmt);
+        self.each_row(&T_TXN, tail, params, |r| {
+            out.push(read_txn(r)?.ok_or(corrupt("txn"))?);
+            Ok(())
+        })?;
         self.attach_cards(&mut out)?;
         Ok(out)
     }
@@ -750,13 +1374,19 @@ impl Journal {
     /// a void or refund of it goes without the card number, as before cards were kept (the
     /// app can present the card again). Pending messages, which money depends on, still fail.
     fn attach_cards(&self, records: &mut [TxnRecord]) -> Result<(), JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT sealed FROM card_on_file WHERE reference = ?1")?;
+        let mut stmt = self.conn.prepare_cached(&select_one(&T_CARD))?;
         for r in records.iter_mut() {
-            let blob: Option<Vec<u8>> = stmt
-                .query_row(params![r.reference], |row| row.get(0))
-                .optional()?;
+            let mut rows = stmt.query(params![r.reference])?;
+            let Some(row) = rows.next()? else { continue };
+            // A row that fails its tag is tampering (noted: money commands are refused from
+            // now on) but, like a card that does not open, it only leaves the card out.
+            if self.checks_reads()
+                && let Err(record) = check_row(&self.mac, &T_CARD, row)?
+            {
+                let _ = self.note_tampered(record);
+                continue;
+            }
+            let blob: Option<Vec<u8>> = Some(row.get(1)?);
             let Some(blob) = blob else { continue };
             let card = self
                 .open_bound(r.reference.as_bytes(), &blob)
@@ -832,13 +1462,21 @@ impl Journal {
     /// The summed amount of the transactions on `original_ref` that match `filter` (a constant
     /// SQL condition; the statement is cached per filter).
     fn amount_against(&self, filter: &str, original_ref: &str) -> Result<u64, JournalError> {
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE original_ref = ?1 AND {filter}"
-            ))?
-            .query_row(params![original_ref], |r| r.get(0))?;
-        u64::try_from(total).map_err(|_| corrupt("amount total"))
+        // Summed here, over rows checked against their tags, not by SQL `SUM`: a raised or
+        // lowered amount is found before it decides what may still be refunded.
+        let mut total = 0u64;
+        self.each_row(
+            &T_TXN,
+            &format!("WHERE original_ref = ?1 AND {filter}"),
+            params![original_ref],
+            |r| {
+                let amount =
+                    u64::try_from(r.get::<_, i64>(3)?).map_err(|_| corrupt("amount total"))?;
+                total = total.checked_add(amount).ok_or(corrupt("amount total"))?;
+                Ok(())
+            },
+        )?;
+        Ok(total)
     }
 
     /// Records a print attempt: the job stays `pending` until a print succeeds.
@@ -1016,13 +1654,21 @@ impl Journal {
         to_ms: i64,
         operator: Option<&str>,
     ) -> Result<u64, JournalError> {
-        let total: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(amount), 0) FROM txn WHERE kind = 'refund' AND state IN ('approved', 'queued')
+        // Summed over rows checked against their tags (as [`Journal::refunded_total`]).
+        let mut total = 0u64;
+        self.each_row(
+            &T_TXN,
+            "WHERE kind = 'refund' AND state IN ('approved', 'queued')
                AND created_at_ms >= ?1 AND created_at_ms < ?2 AND (?3 IS NULL OR operator = ?3)",
             params![from_ms, to_ms, operator],
-            |r| r.get(0),
+            |r| {
+                let amount =
+                    u64::try_from(r.get::<_, i64>(3)?).map_err(|_| corrupt("refund total"))?;
+                total = total.checked_add(amount).ok_or(corrupt("refund total"))?;
+                Ok(())
+            },
         )?;
-        u64::try_from(total).map_err(|_| corrupt("refund total"))
+        Ok(total)
     }
 
     /// Writes buffered support-trace lines on their own (when no commit is coming to carry them),
@@ -1064,6 +1710,14 @@ impl Journal {
             .conn
             .pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))?;
         u32::try_from(cap).map_err(|_| corrupt("max_page_count"))
+    }
+
+    /// Makes this open journal refuse every write (SQLite `PRAGMA query_only`; not stored in the
+    /// file). A write then fails with SQLITE_READONLY, as on a read-only data directory: the
+    /// storage-error tests use it where `chmod` cannot make a directory read-only (as root).
+    pub fn set_query_only(&mut self, on: bool) -> Result<(), JournalError> {
+        self.conn.pragma_update(None, "query_only", on)?;
+        Ok(())
     }
 
     /// Runs SQLite's `PRAGMA quick_check` (b-tree structure, record formats, free lists; it
@@ -1426,12 +2080,16 @@ mod tests {
             j.conn
                 .execute("UPDATE txn SET currency = ?1", [bad])
                 .unwrap();
-            let err = j.txn("000001000001").unwrap_err();
+            // The full read refuses it (the row's tag catches the change first) ...
+            let read = j.txn("000001000001");
+            assert!(read.is_err(), "{bad:?}: {read:?}");
+            // ... and the SQL edge itself refuses the value (a row whose tag matched).
+            let err = j
+                .conn
+                .query_row(&format!("SELECT {TXN_COLUMNS} FROM txn"), [], read_txn)
+                .unwrap_err();
             assert!(
-                matches!(
-                    &err,
-                    JournalError::Sql(rusqlite::Error::FromSqlConversionFailure(4, _, _))
-                ),
+                matches!(&err, rusqlite::Error::FromSqlConversionFailure(4, _, _)),
                 "{bad:?}: {err:?}"
             );
             assert!(err.to_string().contains("ISO 4217"), "{err}");
@@ -1509,9 +2167,13 @@ mod tests {
     #[test]
     fn counters_out_of_range_are_refused_and_pending_numbers_never_repeat() {
         let mut j = Journal::open_in_memory(&key()).unwrap();
-        let set = |j: &Journal, sql: &str| j.conn.execute_batch(sql).unwrap();
+        // The values are written as if by the SDK (tagged), so what is checked is the range.
+        let set = |j: &mut Journal, sql: &str| {
+            j.conn.execute_batch(sql).unwrap();
+            j.retag_everything();
+        };
         set(
-            &j,
+            &mut j,
             "INSERT INTO counters (id, stan, batch, pending_seq) VALUES (1, 5, 1, 1)",
         );
         // A stored item numbered past the counter: the next new item comes after it.
@@ -1540,7 +2202,7 @@ mod tests {
                 "counters.pending_seq",
             ),
         ] {
-            set(&j, sql);
+            set(&mut j, sql);
             assert!(
                 matches!(j.restore(), Err(JournalError::Corrupt { what: w }) if w == what),
                 "{sql}"
@@ -1632,6 +2294,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(j.txn("000001000002").unwrap(), Some(other));
+        // The moved row fails its tag: noted, and money commits are refused from now on.
+        assert_eq!(
+            j.tampered(),
+            Some(&TamperedRecord {
+                table: "card_on_file",
+                key: "000001000002".into()
+            })
+        );
         // Nor with another journal key.
         let other_key = Journal::open_in_memory(&JournalKey::new([8u8; 32])).unwrap();
         assert!(other_key.open_bound(b"000001000001", &raw).is_err());
@@ -1704,6 +2374,14 @@ mod tests {
         assert_eq!(r.updated_at_ms, 99);
     }
 
+    impl Journal {
+        /// Tags every money row as it stands and rewrites the head (tests that write values
+        /// with SQL to check what the SDK does with them, not the tags).
+        fn retag_everything(&mut self) {
+            self.head = tag_all(&self.conn, &self.mac).unwrap();
+        }
+    }
+
     /// The one value `sql` returns.
     fn scalar<T: rusqlite::types::FromSql>(j: &Journal, sql: &str) -> T {
         j.conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -1745,7 +2423,8 @@ mod tests {
             assert_eq!(seq, i64::from(TRACE_KEEP) + 20);
         }
         let mut j = Journal::open(&path, &key()).unwrap();
-        assert_eq!(scalar::<i64>(&j, "PRAGMA user_version"), 2);
+        // Migrated through version 2 to the current version (3: tagged rows, ADR 0008).
+        assert_eq!(scalar::<i64>(&j, "PRAGMA user_version"), 3);
         let sql: String = scalar(
             &j,
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trace'",
@@ -1809,6 +2488,304 @@ mod tests {
         assert_eq!(sync(&j), 2, "FULL again after the trace");
         assert_eq!(j.card_info("000001000001").unwrap(), Some(info));
         assert_eq!(j.trace_lines().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A journal file in a fresh directory with a sale, an approved refund of part of it, two
+    /// pending items and counters; returns the directory and the file.
+    fn tagged_journal(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "smartpos-journal-tag-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.db");
+        let mut j = Journal::open(&path, &key()).unwrap();
+        let mut sale = record("000001000001", TxnState::Approved);
+        sale.card = CardOnFile::from_text("6222021234567890128=3012");
+        let mut refund = record("000001000002", TxnState::Approved);
+        refund.kind = TxnKind::Refund;
+        refund.amount = 234;
+        refund.original_ref = Some("000001000001".into());
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![
+                JournalOp::PutCounters(Counters {
+                    stan: 2,
+                    batch: 1,
+                    pending_seq: 3,
+                }),
+                JournalOp::PutTxn(sale),
+                JournalOp::PutTxn(refund),
+                JournalOp::PutPending(pending(1)),
+                JournalOp::PutPending(pending(2)),
+            ],
+        })
+        .unwrap();
+        assert_eq!(j.tampered(), None);
+        (dir, path)
+    }
+
+    /// Runs `sql` on the journal file behind the SDK's back (as someone with the file would).
+    fn edit(path: &Path, sql: &str) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+
+    fn tampered_on_open(path: &Path) -> Option<TamperedRecord> {
+        Journal::open(path, &key()).unwrap().tampered().cloned()
+    }
+
+    fn rec(table: &'static str, key: &str) -> Option<TamperedRecord> {
+        Some(TamperedRecord {
+            table,
+            key: key.into(),
+        })
+    }
+
+    #[test]
+    fn an_untouched_journal_passes_its_check_on_every_open() {
+        let (dir, path) = tagged_journal("clean");
+        for _ in 0..2 {
+            let j = Journal::open(&path, &key()).unwrap();
+            assert_eq!(j.tampered(), None);
+            assert_eq!(j.refunded_total("000001000001").unwrap(), 234);
+            assert_eq!(j.pending().unwrap().len(), 2);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_amount_raised_on_disk_is_found_on_open_and_refused_on_read() {
+        // Issue 19: the raised amount let the terminal accept a refund larger than the sale.
+        let (dir, path) = tagged_journal("amount");
+        edit(
+            &path,
+            "UPDATE txn SET amount = 999999 WHERE reference = '000001000001'",
+        );
+        assert_eq!(tampered_on_open(&path), rec("txn", "000001000001"));
+        // Changed while a journal is open: the read that meets it fails and names it, and no
+        // money commit is taken after that.
+        let (dir2, path2) = tagged_journal("amount-live");
+        let mut j = Journal::open(&path2, &key()).unwrap();
+        edit(
+            &path2,
+            "UPDATE txn SET amount = 999999 WHERE reference = '000001000001'",
+        );
+        let e = j.txn("000001000001").unwrap_err();
+        assert!(
+            matches!(&e, JournalError::Tampered(t) if t.table == "txn" && t.key == "000001000001"),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("6222021234567890128"));
+        assert!(matches!(
+            j.apply(&Commit {
+                id: 9,
+                ops: vec![JournalOp::RemovePending { seq: 1 }]
+            }),
+            Err(JournalError::Tampered(_))
+        ));
+        // Reads then return what is stored, for read-only commands.
+        assert_eq!(j.txn("000001000001").unwrap().unwrap().amount, 999_999);
+        drop(j);
+        // A lowered refund hides what was refunded: found too.
+        let (dir3, path3) = tagged_journal("refund-lowered");
+        let j = Journal::open(&path3, &key()).unwrap();
+        edit(
+            &path3,
+            "UPDATE txn SET amount = 1 WHERE reference = '000001000002'",
+        );
+        assert!(matches!(
+            j.refunded_total("000001000001"),
+            Err(JournalError::Tampered(t)) if t.key == "000001000002"
+        ));
+        for d in [dir, dir2, dir3] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn approved_turned_into_declined_on_disk_is_found() {
+        let (dir, path) = tagged_journal("state");
+        edit(
+            &path,
+            "UPDATE txn SET state = 'declined', response_code = '51' WHERE reference = '000001000001'",
+        );
+        assert_eq!(tampered_on_open(&path), rec("txn", "000001000001"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn deleted_changed_or_reordered_money_rows_are_found() {
+        let head_seq = |path: &Path| -> String {
+            Connection::open(path)
+                .unwrap()
+                .query_row("SELECT seq FROM chain_head", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .to_string()
+        };
+        let cases: [(&str, &str, Option<TamperedRecord>); 7] = [
+            ("delete-pending", "DELETE FROM pending WHERE seq = 1", None),
+            (
+                "delete-refund",
+                "DELETE FROM txn WHERE reference = '000001000002'",
+                None,
+            ),
+            ("delete-card", "DELETE FROM card_on_file", None),
+            // The two pending items swap places in the delivery order.
+            (
+                "reorder",
+                "UPDATE pending SET seq = 100 WHERE seq = 1; UPDATE pending SET seq = 1 WHERE seq = 2; UPDATE pending SET seq = 2 WHERE seq = 100;",
+                rec("pending", "1"),
+            ),
+            (
+                "counters",
+                "UPDATE counters SET stan = 1",
+                rec("counters", "1"),
+            ),
+            (
+                "tag-moved",
+                "UPDATE txn SET tag = (SELECT tag FROM txn WHERE reference = '000001000001') WHERE reference = '000001000002'",
+                rec("txn", "000001000002"),
+            ),
+            (
+                "untagged",
+                "UPDATE pending SET tag = NULL WHERE seq = 2",
+                rec("pending", "2"),
+            ),
+        ];
+        for (name, sql, expected) in cases {
+            let (dir, path) = tagged_journal(name);
+            let seq = head_seq(&path);
+            edit(&path, sql);
+            let expected = expected.or(rec("chain_head", &seq));
+            assert_eq!(tampered_on_open(&path), expected, "{name}");
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn a_rolled_back_row_or_chain_head_is_found() {
+        // An old copy of a row (the sale before it was voided) with its then-valid tag.
+        let (dir, path) = tagged_journal("row-rollback");
+        let old: (String, Vec<u8>) = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT state, tag FROM txn WHERE reference = '000001000001'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        {
+            let mut j = Journal::open(&path, &key()).unwrap();
+            let mut voided = record("000001000001", TxnState::Voided);
+            voided.card = None;
+            j.apply(&Commit {
+                id: 2,
+                ops: vec![JournalOp::PutTxn(voided)],
+            })
+            .unwrap();
+        }
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE txn SET state = ?1, tag = ?2 WHERE reference = '000001000001'",
+                params![old.0, old.1],
+            )
+            .unwrap();
+        assert_eq!(tampered_on_open(&path).map(|t| t.table), Some("chain_head"));
+        let _ = std::fs::remove_dir_all(dir);
+
+        // An old chain head (before a pending item was removed) with the item put back.
+        let (dir, path) = tagged_journal("head-rollback");
+        let conn = Connection::open(&path).unwrap();
+        let head: (i64, Vec<u8>, Vec<u8>) = conn
+            .query_row("SELECT seq, digest, tag FROM chain_head", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        drop(conn);
+        {
+            let mut j = Journal::open(&path, &key()).unwrap();
+            j.apply(&Commit {
+                id: 2,
+                ops: vec![JournalOp::RemovePending { seq: 1 }],
+            })
+            .unwrap();
+        }
+        // Only the head rolled back: it no longer matches the rows.
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE chain_head SET seq = ?1, digest = ?2, tag = ?3",
+                params![head.0, head.1, head.2],
+            )
+            .unwrap();
+        assert_eq!(
+            tampered_on_open(&path),
+            rec("chain_head", &head.0.to_string())
+        );
+        // The head deleted: found as missing.
+        edit(&path, "DELETE FROM chain_head");
+        assert_eq!(tampered_on_open(&path), rec("chain_head", "missing"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_version_2_journal_is_tagged_on_first_open() {
+        let (dir, path) = tagged_journal("v2");
+        // Back to version 2: no tag columns, no chain head.
+        edit(
+            &path,
+            "ALTER TABLE txn DROP COLUMN tag; ALTER TABLE pending DROP COLUMN tag;
+             ALTER TABLE counters DROP COLUMN tag; ALTER TABLE settlement DROP COLUMN tag;
+             ALTER TABLE card_on_file DROP COLUMN tag; DROP TABLE chain_head;
+             PRAGMA user_version = 2;",
+        );
+        let j = Journal::open(&path, &key()).unwrap();
+        assert_eq!(j.tampered(), None);
+        assert_eq!(scalar::<i64>(&j, "PRAGMA user_version"), 3);
+        assert_eq!(
+            scalar::<i64>(&j, "SELECT COUNT(*) FROM txn WHERE length(tag) = 32"),
+            2
+        );
+        assert_eq!(j.refunded_total("000001000001").unwrap(), 234);
+        assert_eq!(j.pending().unwrap(), vec![pending(1), pending(2)]);
+        assert!(j.txn("000001000001").unwrap().unwrap().card.is_some());
+        drop(j);
+        // From now on a change is found.
+        edit(
+            &path,
+            "UPDATE txn SET amount = 5 WHERE reference = '000001000002'",
+        );
+        assert_eq!(tampered_on_open(&path), rec("txn", "000001000002"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_tag_key_is_derived_from_the_journal_key_and_differs_from_it() {
+        let (dir, path) = tagged_journal("other-key");
+        // Another journal key: every tag fails (the file is not this terminal's).
+        let j = Journal::open(&path, &JournalKey::new([8u8; 32])).unwrap();
+        assert!(j.tampered().is_some());
+        drop(j);
+        // The raw journal key as an HMAC key does not verify the tags.
+        let raw = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
+        let conn = Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {}, tag FROM counters", T_COUNTERS.columns))
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let row = rows.next().unwrap().unwrap();
+        assert!(check_row(&raw, &T_COUNTERS, row).unwrap().is_err());
+        assert!(
+            check_row(&mac_key(&key()), &T_COUNTERS, row)
+                .unwrap()
+                .is_ok()
+        );
+        drop(rows);
+        drop(stmt);
         let _ = std::fs::remove_dir_all(dir);
     }
 

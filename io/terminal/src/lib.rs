@@ -13,7 +13,7 @@
 //! - `card.rs`: [`card::ApduTransport`] and [`card::PinEntry`] (implemented by the app), the
 //!   contactless kernel loop, and card data for the engine (entry mode 07, field 55, PIN block).
 //! - `journal.rs`: the SQLite journal (WAL, synchronous=FULL); pending messages sealed with
-//!   AES-256-GCM.
+//!   AES-256-GCM; money rows tagged with HMAC-SHA256 under a chain head (ADR 0008).
 //! - `safety.rs`: operators and sessions, refund policy and quotes, supervisor approval,
 //!   diagnoses for every error, the support bundle.
 //! - `settings.rs`: settings documents that change only the fields they name, checked as a
@@ -23,6 +23,8 @@
 //!   refused on open instead of silently restarted; and support's explicit journal reset.
 //! - `files.rs`: owner-only modes (0600 files, 0700 directories) for the journal, the CLI's
 //!   settings and the development store, narrowed on open when found wider.
+//! - `storage.rs`: journal failures sorted into a damaged journal, a read-only data directory,
+//!   a full disk and other storage failures, each with its diagnosis.
 //! - `store.rs`: [`store::SecureStore`] (implemented by the app), the development file store,
 //!   and the CLI's data directory layout.
 //! - `dukpt_store.rs`: the DUKPT state (the durable transaction counter) in the secure store,
@@ -54,6 +56,7 @@ pub mod reader;
 pub mod runtime;
 pub mod safety;
 pub mod settings;
+pub mod storage;
 pub mod store;
 
 pub use facets::{Admin, Operators, Receipts, Support};

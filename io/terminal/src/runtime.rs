@@ -458,7 +458,13 @@ impl Terminal {
             }
         }
         // Apply the recovery commit (if any) now, so it is durable before the app does anything.
-        while let Some(o) = t.engine.poll() {
+        // Not on a journal that failed its authentication check: it takes no money commit,
+        // and the engine's view of it is for reading only (money commands are refused). The
+        // whole-journal check may still be running (it does not hold up open); the rows the
+        // recovery is built from were checked as they were read.
+        while t.journal.tampered_so_far().is_none()
+            && let Some(o) = t.engine.poll()
+        {
             match o {
                 Output::Commit(c) => {
                     t.journal.apply(&c)?;
@@ -594,6 +600,7 @@ impl Terminal {
         if self.poisoned {
             return Err(TerminalError::Poisoned);
         }
+        self.refuse_if_tampered()?;
         let mut finished = None;
         // The support-trace line of the result goes with the commit of the outcome when the
         // result is already queued behind it, instead of a write of its own afterwards.
@@ -859,6 +866,16 @@ impl Terminal {
         out
     }
 
+    /// Refuses a money command while the journal holds a record that failed its
+    /// authentication check ([`Journal::tampered`]): nothing is read from it to decide on
+    /// money, and nothing is sent. Read-only commands keep working.
+    pub fn refuse_if_tampered(&self) -> Result<(), TerminalError> {
+        match self.journal.tampered() {
+            Some(t) => Err(TerminalError::Journal(JournalError::Tampered(t.clone()))),
+            None => Ok(()),
+        }
+    }
+
     fn replay(
         &self,
         key: Option<&str>,
@@ -866,6 +883,7 @@ impl Terminal {
         amount: Option<u64>,
         original_ref: Option<&str>,
     ) -> Result<Option<TxnOutcome>, TerminalError> {
+        self.refuse_if_tampered()?;
         let Some(key) = key else { return Ok(None) };
         let Some(rec) = self.journal.by_idempotency_key(key)? else {
             return Ok(None);

@@ -184,9 +184,8 @@ impl TerminalError {
                 crate::guard::diagnosis(self).unwrap_or_else(diagnosis::software_fault)
             }
             TerminalError::HostLink(e) => diagnosis::for_link_error(link_failure(e)),
-            TerminalError::Journal(_) | TerminalError::Poisoned | TerminalError::Config(_) => {
-                diagnosis::software_fault()
-            }
+            TerminalError::Journal(e) => crate::storage::diagnosis(e),
+            TerminalError::Poisoned | TerminalError::Config(_) => diagnosis::software_fault(),
         }
     }
 }
@@ -329,6 +328,7 @@ impl Terminal {
         operator: Option<&str>,
         approval: Option<Approval>,
     ) -> Result<TxnOutcome, TerminalError> {
+        self.refuse_if_tampered()?;
         let operator = self.acting_operator(operator)?.unwrap_or_default();
         // No operator at all: the advice names none (no field 63), not three blanks.
         let named = Some(operator.as_str()).filter(|o| !o.is_empty());
@@ -706,6 +706,13 @@ impl<'a> Support<'a> {
                 "signed_in": self.t.signed_in(), "batch": self.t.batch(),
                 "utc_offset": smartpos_txn::model::utc_offset_text(self.t.cfg.utc_offset_minutes),
                 "sdk_version": env!("CARGO_PKG_VERSION"),
+            },
+            // The record that failed its authentication check, if any (table and key only).
+            "journal": {
+                "tampered": self.t.journal.tampered().map(|t| serde_json::json!({
+                    "table": t.table, "key": t.key,
+                    "diagnosis": diagnosis::journal_tampered().code,
+                })),
             },
             "pending": pending,
             "transactions": txns,

@@ -1066,6 +1066,66 @@ pub fn software_fault() -> Diagnosis {
 #[rustfmt::skip]
 static SOFTWARE_FAULT: Diagnosis = d("terminal.software_fault", C::Software, M::UnknownResolving, R::RetryAfterRecovery, t("终端故障", "Terminal fault"), t("终端保存或配置出错；重启终端后会自动恢复未完成的交易。", "The terminal could not store or read its data; after a restart it recovers unfinished transactions by itself."), &[S_QUERY_LAST, S_SERVICE]);
 
+/// What went wrong with the terminal's own storage (the journal), as far as the cashier and
+/// support need to know. The runtime classifies its SQLite errors into these
+/// (`smartpos_terminal::storage`); no SQLite wording reaches a diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageFault {
+    /// The journal file is damaged (unreadable pages or values).
+    Damaged,
+    /// The data directory or the journal cannot be written (read-only, no permission).
+    ReadOnly,
+    /// The disk is full.
+    Full,
+    /// Any other storage failure (an I/O error of the device).
+    Failed,
+}
+
+/// Diagnoses a storage failure of the journal.
+pub fn for_storage(fault: StorageFault) -> Diagnosis {
+    STORAGE
+        .iter()
+        .find(|(f, _)| *f == fault)
+        .map(|(_, d)| d)
+        .unwrap_or(&SOFTWARE_FAULT)
+        .clone()
+}
+
+/// A journal record failed its authentication check (changed, deleted or reordered outside
+/// the SDK): the terminal refuses money commands until support has looked at it.
+pub fn journal_tampered() -> Diagnosis {
+    JOURNAL_TAMPERED.clone()
+}
+
+const S_NO_MONEY_CMDS: Text = t(
+    "在问题解决前不要在本终端收款或退款，改用其他终端或收款方式",
+    "Take no payments or refunds on this terminal until this is solved; use another terminal or payment method",
+);
+const S_SUPPORT_BUNDLE: Text = t(
+    "导出支持信息包，连同终端编号交给技术支持",
+    "Export the support bundle and give it to support with the terminal ID",
+);
+const S_FREE_SPACE: Text = t(
+    "删除设备上不需要的文件或应用，腾出存储空间后重启终端",
+    "Free storage on the device (remove files or apps it does not need), then restart the terminal",
+);
+const S_CHECK_DIR: Text = t(
+    "检查终端数据目录的权限和存储卡（不能是只读的），然后重启终端",
+    "Check the terminal's data folder and storage (it must not be read-only), then restart the terminal",
+);
+
+#[rustfmt::skip]
+static STORAGE: &[(StorageFault, Diagnosis)] = &[
+    (StorageFault::Damaged, d("storage.journal_damaged", C::Software, M::UnknownResolving, R::DoNotRetry, t("交易流水文件损坏", "Transaction journal damaged"), t("终端的交易流水文件损坏，读不出来。终端停止收款和退款；已记录的交易和待冲正款项在文件中，不要删除它。", "The terminal's transaction journal file is damaged and cannot be read. The terminal stops taking payments and refunds; recorded payments and pending reversals are in that file, so do not delete it."), &[S_NO_MONEY_CMDS, S_SUPPORT_BUNDLE, S_SERVICE])),
+    (StorageFault::ReadOnly, d("storage.read_only", C::Software, M::UnknownResolving, R::RetryAfterRecovery, t("数据目录不可写", "Data folder cannot be written"), t("终端无法写入它的数据目录（只读或没有权限）。没有写入记录的交易不会发出；正在进行的交易在恢复写入并重启后自动处理（需要时冲正）。", "The terminal cannot write to its data folder (read-only or no permission). Nothing is sent without being recorded first; a payment in progress is resolved (reversed if needed) once writing works again and the terminal restarts."), &[S_CHECK_DIR, S_QUERY_LAST, S_SERVICE])),
+    (StorageFault::Full, d("storage.disk_full", C::Hardware, M::UnknownResolving, R::RetryAfterRecovery, t("存储空间已满", "Storage is full"), t("设备存储空间已满，终端无法记录交易。没有写入记录的交易不会发出；正在进行的交易在腾出空间并重启后自动处理（需要时冲正）。", "The device's storage is full and the terminal cannot record payments. Nothing is sent without being recorded first; a payment in progress is resolved (reversed if needed) once there is space and the terminal restarts."), &[S_FREE_SPACE, S_QUERY_LAST])),
+    (StorageFault::Failed, d("storage.failed", C::Hardware, M::UnknownResolving, R::RetryAfterRecovery, t("存储读写失败", "Storage failure"), t("终端读写存储时出错。没有写入记录的交易不会发出；重启终端后，正在进行的交易会自动处理（需要时冲正）。", "The terminal could not read or write its storage. Nothing is sent without being recorded first; after a restart a payment in progress is resolved by itself (reversed if needed)."), &[S_QUERY_LAST, S_SERVICE])),
+];
+
+#[rustfmt::skip]
+static JOURNAL_TAMPERED: Diagnosis = d("journal.tampered", C::Security, M::UnknownResolving, R::DoNotRetry, t("交易流水被改动", "Transaction journal was altered"), t("终端的交易流水中有记录在终端之外被修改、删除或调换，终端不再信任它来决定款项，停止收款、退款和撤销。查询和支持信息包仍可使用，其中写明了是哪条记录。", "A record in the terminal's transaction journal was changed, deleted or swapped outside the terminal. The terminal no longer trusts it to decide about money and stops payments, refunds and voids. Status and the support bundle still work and name the record."), &[S_NO_MONEY_CMDS, S_SUPPORT_BUNDLE, S_ACQUIRER]);
+
 /// Diagnoses a card error (nothing was sent to the host).
 pub fn for_card(err: CardError) -> Diagnosis {
     CARD.iter()
@@ -1089,6 +1149,8 @@ pub fn catalogue() -> Vec<Diagnosis> {
     all.extend(PRINTER.iter().map(|(_, d)| d.clone()));
     all.extend(CARD.iter().map(|(_, d)| d.clone()));
     all.extend(SECURITY.iter().map(|(_, d)| d.clone()));
+    all.extend(STORAGE.iter().map(|(_, d)| d.clone()));
+    all.push(JOURNAL_TAMPERED.clone());
     all
 }
 

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{init_terminal, start_host, term, term_ok, tmp};
+use common::{init_terminal, start_host, term, term_ok, term_ok_ledger, tmp};
 use serde_json::Value;
 use std::path::Path;
 
@@ -612,4 +612,60 @@ fn mutual_tls_the_host_requires_a_client_certificate_and_the_terminal_presents_o
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--tls-ca"), "{err}");
+}
+
+/// Issue 19 items 3 and 5 through the command: an amount raised in the journal file makes
+/// every money command exit 1 with the `journal.tampered` diagnosis, nothing reaches the host,
+/// and the read-only commands (`journal`, `pending`, `support-bundle`) still work, the bundle
+/// naming the record.
+#[test]
+fn a_journal_changed_on_disk_refuses_money_commands_and_the_bundle_names_the_record() {
+    let dir = tmp("tampered");
+    let ledger = dir.join("ledger.json");
+    let data = dir.join("t1");
+    let data = data.as_path();
+    let (_host, addr) = start_host(&ledger, &[]);
+    init_terminal(data, &addr, &["--no-login"]);
+    term_ok(data, &["signin"]);
+    let sale = term_ok(data, &["sale", "--amount", "1000"]);
+    let r = sale["reference"].as_str().unwrap().to_owned();
+    smartpos_tests::edit_journal_file(
+        &data.join("journal.db"),
+        &format!("UPDATE txn SET amount = 100000 WHERE reference = '{r}'"),
+    );
+    let host_txns = || {
+        term_ok_ledger(&ledger)["transactions"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = host_txns();
+    for args in [
+        vec!["refund", "--ref", r.as_str(), "--amount", "5000"],
+        vec!["sale", "--amount", "500"],
+        vec!["void", "--ref", r.as_str()],
+        vec!["settle"],
+    ] {
+        let (code, v, err) = term(data, &args);
+        assert_eq!(code, 1, "{args:?}: {v} {err}");
+        assert_eq!(v["error"]["code"], "journal.tampered", "{args:?}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("txn {r}")), "{message}");
+    }
+    assert_eq!(host_txns(), before, "nothing reached the host");
+    let journal = term_ok(data, &["journal"]);
+    assert!(
+        journal
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["reference"] == r.as_str() && t["amount"] == 100000),
+        "{journal}"
+    );
+    term_ok(data, &["pending"]);
+    let bundle = dir.join("bundle.json");
+    term_ok(data, &["support-bundle", "--out", bundle.to_str().unwrap()]);
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(b["journal"]["tampered"]["table"], "txn", "{}", b["journal"]);
+    assert_eq!(b["journal"]["tampered"]["key"], r.as_str());
 }

@@ -51,7 +51,10 @@ impl From<TerminalError> for SmartPosError {
                     _ => SmartPosError::Security { reason, diagnosis },
                 }
             }
-            TerminalError::Journal(j) => SmartPosError::journal(j.to_string()),
+            TerminalError::Journal(_) => SmartPosError::Journal {
+                reason: e.to_string(),
+                diagnosis: Some(e.diagnosis().into()),
+            },
             TerminalError::Poisoned => SmartPosError::journal(e.to_string()),
             TerminalError::Config(reason) => SmartPosError::Config { reason },
             TerminalError::JournalMissing { .. }

@@ -17,7 +17,7 @@ import java.nio.file.Files
 
 /**
  * The shipped key-option profiles end to end through Kotlin (issue 18): TDES DUKPT, AES DUKPT
- * and SM4 working keys, with their TEST keys, against the in-process host simulator serving
+ * and SM4 working keys, and track data encrypted under the TDK, with their TEST keys, against the in-process host simulator serving
  * the same profile. A keyed sale and a PIN sale go through; a wrong PIN is declined by the
  * host, which decrypts the block under the key it derives.
  */
@@ -71,4 +71,9 @@ class KeysTest {
 
     @Test
     fun `SM4 profile sells with national-algorithm keys`() = sells("unionpay-sm4", dukpt = false)
+
+    /** Tracks 35/36 travel encrypted under the TDK; the simulator answers 30 to a clear track. */
+    @Test
+    fun `track-encrypted profile sells with its tracks under the TDK`() =
+        sells("cup-track-encrypted", dukpt = false)
 }
