@@ -172,12 +172,20 @@ async fn run_in(cfg: &JournalBench, dir: &Path) -> Result<serde_json::Value, Ben
         );
         let first_open_ms = start.elapsed().as_secs_f64() * 1e3;
         let mut journal_open = Samples::new();
+        let mut whole_check = Samples::new();
         let mut restore = Samples::new();
         let mut terminal_open = Samples::new();
         for _ in 0..cfg.opens.max(1) {
             let start = Instant::now();
             let j = Journal::open(&path, &journal_key()).map_err(|e| BenchError::run("open", e))?;
             journal_open.push(start.elapsed());
+            // The whole-journal check that open starts on its own connection (ADR 0008):
+            // money commands wait for its verdict, open does not.
+            let start = Instant::now();
+            if let Some(t) = j.tampered() {
+                return Err(BenchError::run("journal check", t));
+            }
+            whole_check.push(start.elapsed());
             let start = Instant::now();
             j.restore().map_err(|e| BenchError::run("restore", e))?;
             restore.push(start.elapsed());
@@ -217,6 +225,7 @@ async fn run_in(cfg: &JournalBench, dir: &Path) -> Result<serde_json::Value, Ben
             "fill_s": round3(fill_s),
             "first_open_ms": round3(first_open_ms),
             "journal_open": journal_open.summary(),
+            "whole_journal_check": whole_check.summary(),
             "restore": restore.summary(),
             "terminal_open": terminal_open.summary(),
             "sale": sale.summary(),

@@ -24,7 +24,11 @@ import java.nio.file.Files
 class KeysTest {
     private fun profileText(name: String): String = File("../../profiles/$name.toml").readText()
 
-    private fun sells(name: String, dukpt: Boolean) = runBlocking {
+    /**
+     * [hostChecksPin]: the simulator decrypts PIN blocks under DUKPT and SM4 keys (a wrong PIN
+     * is declined 55); under TDES working keys it does not look at the PIN.
+     */
+    private fun sells(name: String, dukpt: Boolean, hostChecksPin: Boolean = true) = runBlocking {
         val profile = profileText(name)
         val sim = HostSimulator()
         val dir = Files.createTempDirectory("smartpos-kt-keys").toFile()
@@ -49,9 +53,11 @@ class KeysTest {
                 val pin = t.saleContactless(2_000u, TapTransport(SimulatedCard(SimCardProfile.Pin)), pad, "$name-pin")
                 assertEquals(TxnState.APPROVED, pin.record.state, name)
                 assertEquals(1, pad.asked.size)
-                val wrong = t.saleContactless(3_000u, TapTransport(SimulatedCard(SimCardProfile.Pin)), Pad("4321"), "$name-wrong")
-                assertEquals(TxnState.DECLINED, wrong.record.state, name)
-                assertEquals("55", wrong.record.responseCode, name)
+                if (hostChecksPin) {
+                    val wrong = t.saleContactless(3_000u, TapTransport(SimulatedCard(SimCardProfile.Pin)), Pad("4321"), "$name-wrong")
+                    assertEquals(TxnState.DECLINED, wrong.record.state, name)
+                    assertEquals("55", wrong.record.responseCode, name)
+                }
                 val approved = sim.ledger().filter { it.status == "approved" }
                 assertEquals(listOf(1_234uL, 2_000uL), approved.map { it.amount }, name)
                 assertTrue(sim.reconcile(t, false).isEmpty(), name)
@@ -72,8 +78,12 @@ class KeysTest {
     @Test
     fun `SM4 profile sells with national-algorithm keys`() = sells("unionpay-sm4", dukpt = false)
 
-    /** Tracks 35/36 travel encrypted under the TDK; the simulator answers 30 to a clear track. */
+    /**
+     * Tracks 35/36 travel encrypted under the TDK where a request carries them; the simulator
+     * answers 30 to a clear or changed track, so a sale with a track is approved only if the
+     * host decrypted it (the CLI's swipe and chip tests check the track itself).
+     */
     @Test
     fun `track-encrypted profile sells with its tracks under the TDK`() =
-        sells("cup-track-encrypted", dukpt = false)
+        sells("cup-track-encrypted", dukpt = false, hostChecksPin = false)
 }
