@@ -582,7 +582,7 @@ fn verify_rows(
             let tag = check_row(mac, t, row)?.map_err(JournalError::Tampered)?;
             xor_into(&mut digest, &tag);
             n = n.wrapping_add(1);
-            if n % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+            if n.is_multiple_of(4096) && cancel.load(Ordering::Relaxed) {
                 return Ok(());
             }
         }
@@ -979,10 +979,10 @@ impl Journal {
     /// work; the terminal refuses money commands (`TerminalError::JournalTampered`).
     pub fn tampered(&self) -> Option<&TamperedRecord> {
         let running = self.check.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(check) = running {
-            if check.join().is_err() {
-                log::error!("journal: the whole-journal check stopped on a panic");
-            }
+        if let Some(check) = running
+            && check.join().is_err()
+        {
+            log::error!("journal: the whole-journal check stopped on a panic");
         }
         self.tampered.get()
     }
