@@ -58,7 +58,7 @@ fn open(addr: SocketAddr, path: &Path) -> Result<Terminal, TerminalError> {
 
 /// Signs in and commits sales, a void and a refund; returns the journal's records.
 async fn commit_some(t: &mut Terminal, first_amount: u64) -> Vec<TxnRecord> {
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let mut refs = Vec::new();
     for i in 0..5 {
         let s = t
@@ -259,7 +259,7 @@ async fn malformed_configuration_is_a_config_error_and_changes_nothing() {
     std::fs::write(&json_path, &good).unwrap();
     let mut t = dir.open().unwrap();
     assert_eq!(t.journal().all().unwrap(), committed);
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let s = t.sale(2_100, test_card(), None, None).await.unwrap();
     assert_eq!(s.record.state, TxnState::Approved);
     let diffs = reconcile(&t.journal().all().unwrap(), &acquirer.ledger(), TID, false);
@@ -656,7 +656,7 @@ async fn a_read_only_data_directory_has_its_own_diagnosis() {
     let path = dir.join("journal.db");
     let mut t = open(server.local_addr(), &path).unwrap();
     commit_some(&mut t, 4_000).await;
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     drop(t);
     use std::os::unix::fs::PermissionsExt;
     let set_mode = |p: &Path, mode: u32| {
@@ -680,7 +680,7 @@ async fn a_read_only_data_directory_has_its_own_diagnosis() {
         set_mode(dir, 0o700);
         set_mode(&path, 0o600);
         let mut t = open(server.local_addr(), &path).unwrap();
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         t.journal_mut().set_query_only(true).unwrap();
         let seen = acquirer.ledger().transactions.len();
         let err = t.sale(4_321, test_card(), None, None).await.unwrap_err();
@@ -834,7 +834,7 @@ async fn full_disk_fails_the_sale_before_sending_and_loses_nothing() {
     assert_eq!(t.journal().all().unwrap(), committed);
     assert!(t.pending().is_empty());
     assert!(t.journal().by_idempotency_key(&long_key).unwrap().is_none());
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let s = t
         .sale(3_777, test_card(), Some(&long_key), None)
         .await
@@ -1010,7 +1010,7 @@ async fn a_rolled_back_copy_of_the_journal_is_refused() {
     let store = GuardTestStore::new("guard-rollback");
     let path = temp_journal("guard-rollback");
     let mut t = open_guarded(server.local_addr(), &path, &store, 3).unwrap();
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     t.sale(100, test_card(), None, None).await.unwrap();
     t.disconnect().await;
     drop(t);
@@ -1060,7 +1060,7 @@ async fn an_old_journal_without_an_id_is_adopted() {
     assert_eq!(g.journal_id, id);
     assert_eq!(g.stan_base, max_stan(&committed));
     assert_eq!(g.generation, 0);
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let s = t.sale(3_000, test_card(), None, None).await.unwrap();
     assert_eq!(s.record.state, TxnState::Approved);
     assert!(s.record.stan > max_stan(&committed));
@@ -1147,7 +1147,7 @@ async fn journal_reset_continues_the_stan_and_opens_the_next_batch() {
             .any(|(_, _, action, detail)| action == "journal_reset" && detail.contains(&old_id)),
         "{audit:?}"
     );
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let s = t.sale(4_100, test_card(), None, None).await.unwrap();
     assert_eq!(s.record.state, TxnState::Approved);
     assert!(
@@ -1181,7 +1181,7 @@ async fn guard_write_failure_leaves_the_sale_unsent() {
     let path = temp_journal("guard-fail");
     let mut t = open_guarded(server.local_addr(), &path, &store, 2).unwrap();
     record_sends(&mut t, store.events.clone());
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     *store.fail_puts.lock().unwrap() = true;
     let mut failed = None;
     for i in 0..4 {
@@ -1241,7 +1241,7 @@ async fn reservation_is_written_before_a_stan_past_the_ceiling_goes_out() {
         let path = temp_journal(&format!("guard-order-{block}"));
         let mut t = open_guarded(server.local_addr(), &path, &store, block).unwrap();
         record_sends(&mut t, store.events.clone());
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         let started = std::time::Instant::now();
         for i in 0..20 {
             t.sale(700 + i, test_card(), None, None).await.unwrap();

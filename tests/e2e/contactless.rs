@@ -58,6 +58,7 @@ async fn each_card_is_approved_with_a_verified_arqc_and_an_arpc() {
             chip.info.in_field_ms
         );
         let job = t
+            .receipts()
             .receipt(&o.record.reference, ReceiptCopy::Merchant, false)
             .unwrap();
         let text = job.lines.join("\n");
@@ -252,17 +253,21 @@ async fn saved_receipt_settings_survive_a_reopen_and_are_audited() {
     // For this open only: gone after a reopen.
     let mut session_only = wanted.clone();
     session_only.merchant.name = "Session Shop".into();
-    t.set_receipt_settings(session_only);
+    t.receipts().set_receipt_settings(session_only);
     let cfg = t.config().clone();
     drop(t);
     let mut t = smartpos_tests::reopen_terminal(cfg.clone(), &dir);
-    assert_ne!(t.receipt_settings().merchant.name, "Session Shop");
+    assert_ne!(
+        t.receipts().receipt_settings().merchant.name,
+        "Session Shop"
+    );
     // Saved: kept in the journal, with an audit row.
-    t.save_receipt_settings(wanted.clone()).unwrap();
+    t.receipts().save_receipt_settings(wanted.clone()).unwrap();
     drop(t);
-    let t = smartpos_tests::reopen_terminal(cfg, &dir);
-    assert_eq!(t.receipt_settings(), &wanted);
+    let mut t = smartpos_tests::reopen_terminal(cfg, &dir);
+    assert_eq!(t.receipts().receipt_settings(), &wanted);
     let job = t
+        .receipts()
         .receipt(&o.record.reference, ReceiptCopy::Customer, false)
         .unwrap();
     assert!(
@@ -277,10 +282,11 @@ async fn saved_receipt_settings_survive_a_reopen_and_are_audited() {
         ..wanted.clone()
     };
     let on_screen = t
+        .receipts()
         .receipt_with(&narrow, &o.record.reference, ReceiptCopy::Customer, false)
         .unwrap();
     assert!(on_screen.lines.iter().all(|l| l.chars().count() <= 32));
-    assert_eq!(t.receipt_settings(), &wanted);
+    assert_eq!(t.receipts().receipt_settings(), &wanted);
     let audit = t.journal().audit_log(10).unwrap();
     assert!(
         audit

@@ -102,7 +102,7 @@ async fn financial_requests_carry_the_13_digit_field_60() {
     );
     assert_eq!(m.text(22), Some("022"));
     // Network management and settlement messages keep 60.1-60.3.
-    t.echo().await.unwrap();
+    t.admin().echo().await.unwrap();
     assert_eq!(
         last(&sent).text(60).map(str::to_owned),
         Some(format!("00{batch:06}301"))

@@ -66,7 +66,7 @@ async fn a_connection_the_host_closed_while_idle_costs_the_next_sale_nothing() {
             &JournalKey::new([3; 32]),
         )
         .unwrap();
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         for n in 0..3u64 {
             // The terminal keeps its connection between commands; the host drops it.
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -108,7 +108,7 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
         &JournalKey::new([3; 32]),
     )
     .unwrap();
-    let err = t.sign_in("01").await.unwrap_err();
+    let err = t.admin().sign_in("01").await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -133,7 +133,7 @@ async fn mutual_tls_signs_in_with_the_client_certificate_and_refuses_without_it(
         &JournalKey::new([3; 32]),
     )
     .unwrap();
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let o = t.sale(1234, test_card(), None, None).await.unwrap();
     assert_eq!(o.record.state, TxnState::Approved);
     drop(t);
@@ -184,7 +184,7 @@ async fn sold(
         &JournalKey::new([3; 32]),
     )
     .unwrap();
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let sale = t.sale(1_000, test_card(), key, None).await.unwrap();
     assert_eq!(sale.record.state, TxnState::Approved);
     t.disconnect().await;
@@ -244,7 +244,7 @@ async fn an_amount_raised_on_disk_no_longer_lets_a_larger_refund_through() {
         t.journal().txn(&reference).unwrap().unwrap().amount,
         100_000
     );
-    let bundle = t.support_bundle().unwrap();
+    let bundle = t.support().support_bundle().unwrap();
     assert_eq!(bundle["journal"]["tampered"]["table"], "txn");
     assert_eq!(bundle["journal"]["tampered"]["key"], reference.as_str());
     assert_eq!(

@@ -78,8 +78,8 @@ async fn every_flow(dialect: &str, tls: bool) {
         t.sale(100, test_card(), None, None).await,
         Err(TerminalError::Op(OpError::NotSignedIn))
     ));
-    t.sign_in("01").await.unwrap();
-    t.echo().await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
+    t.admin().echo().await.unwrap();
     let s = t
         .sale(10_000, test_card(), Some("k1"), Some("01"))
         .await
@@ -129,7 +129,7 @@ async fn every_flow(dialect: &str, tls: bool) {
         other => panic!("{other:?}"),
     }
     assert_eq!(t.batch(), batch + 1);
-    t.sign_off().await.unwrap();
+    t.admin().sign_off().await.unwrap();
     let diffs = reconcile(&t.journal().all().unwrap(), &acquirer.ledger(), TID, false);
     assert!(diffs.is_empty(), "{dialect} tls={tls}: {diffs:?}");
     t.disconnect().await;
@@ -163,7 +163,7 @@ async fn idempotent_sale_survives_restart_and_never_reaches_the_host_twice() {
     let cfg = config("cup", server.local_addr(), false, 2_000);
     let first = {
         let mut t = open(cfg.clone(), &path);
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         let o = t
             .sale(4_321, test_card(), Some("order-77"), None)
             .await
@@ -193,7 +193,7 @@ async fn the_journal_limits_what_can_follow_a_refund_or_a_completion() {
     let (server, acquirer) = host("cup", false, FaultPlan::none(), 1).await;
     let path = journal_path("used");
     let mut t = open(config("cup", server.local_addr(), false, 2_000), &path);
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let rejected = |r: Result<TxnOutcome, TerminalError>| {
         assert!(
             matches!(r, Err(TerminalError::Op(OpError::Rejected { .. }))),
@@ -258,7 +258,7 @@ async fn host_down_means_not_sent_and_nothing_pending() {
     let path = journal_path("down");
     {
         let mut t = open(config("cup", server.local_addr(), false, 1_000), &path);
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         t.disconnect().await;
     }
     let mut t = open(config("cup", addr, false, 1_000), &path);
@@ -292,7 +292,7 @@ async fn mixed_with_fault(kind: FaultKind) {
     let mut t = open(config("cup", server.local_addr(), false, 300), &path);
     let mut signed = false;
     for _ in 0..10 {
-        if t.sign_in("01").await.is_ok() {
+        if t.admin().sign_in("01").await.is_ok() {
             signed = true;
             break;
         }
@@ -406,7 +406,7 @@ async fn undelivered_reversal_is_held_with_back_off() {
     let addr = server.local_addr();
     {
         let mut t = open(config("cup", addr, false, 300), &path);
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         t.disconnect().await;
     }
     server.shutdown().await;
@@ -477,14 +477,15 @@ async fn out_of_paper_leaves_sale_approved_and_reprint_works_later() {
     let paper = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let printed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut t = open(config("cup", server.local_addr(), false, 2_000), &path);
-    t.set_printer(Printer {
+    t.receipts().set_printer(Printer {
         paper: paper.clone(),
         printed: printed.clone(),
     });
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let sale = t.sale(8_800, test_card(), None, None).await.unwrap();
     assert_eq!(
-        t.print(&sale.record.reference, ReceiptCopy::Merchant)
+        t.receipts()
+            .print(&sale.record.reference, ReceiptCopy::Merchant)
             .unwrap(),
         PrinterStatus::OutOfPaper
     );
@@ -496,22 +497,22 @@ async fn out_of_paper_leaves_sale_approved_and_reprint_works_later() {
             .state,
         TxnState::Approved
     );
-    let pending = t.pending_prints().unwrap();
+    let pending = t.receipts().pending_prints().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].3, "out_of_paper");
     paper.store(true, std::sync::atomic::Ordering::SeqCst);
     drop(t);
     // Later, after a restart: reprint from the journal.
     let mut t = open(config("cup", server.local_addr(), false, 2_000), &path);
-    t.set_printer(Printer {
+    t.receipts().set_printer(Printer {
         paper: paper.clone(),
         printed: printed.clone(),
     });
     assert_eq!(
-        t.reprint_last(ReceiptCopy::Merchant).unwrap(),
+        t.receipts().reprint_last(ReceiptCopy::Merchant).unwrap(),
         PrinterStatus::Ok
     );
-    assert!(t.pending_prints().unwrap().is_empty());
+    assert!(t.receipts().pending_prints().unwrap().is_empty());
     let job = printed.lock().unwrap()[0].clone();
     assert!(job.reprint);
     let text = job.lines.join("\n");

@@ -45,14 +45,15 @@ async fn emv_params_download_is_stored_and_survives_reopen() {
     let dir = TempDir::new("params-download");
     {
         let mut t = reopen_terminal(cfg.clone(), &dir);
-        assert_eq!(t.terminal_params().unwrap(), None);
-        let got = t.download_params().await.unwrap();
+        assert_eq!(t.admin().terminal_params().unwrap(), None);
+        let got = t.admin().download_params().await.unwrap();
         assert_eq!(got, test_params());
-        assert_eq!(t.terminal_params().unwrap(), Some(test_params()));
+        assert_eq!(t.admin().terminal_params().unwrap(), Some(test_params()));
         t.disconnect().await;
     }
     let mut t = reopen_terminal(cfg, &dir);
     let stored = t
+        .admin()
         .terminal_params()
         .unwrap()
         .expect("kept across the reopen");
@@ -62,7 +63,7 @@ async fn emv_params_download_is_stored_and_survives_reopen() {
         Some((0, 1_000_000, 100_000))
     );
     // The download's STANs were journaled: the terminal signs in and sells as before.
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let sale = t.sale(1_234, test_card(), None, None).await.unwrap();
     assert_eq!(sale.record.state, smartpos_txn::model::TxnState::Approved);
     assert_eq!(acquirer.ledger().transactions.len(), 1);
@@ -74,7 +75,7 @@ async fn emv_params_download_is_refused_by_a_dialect_without_the_messages() {
     let (server, _acquirer, cfg) = host("iso87b").await;
     let dir = TempDir::new("params-iso87b");
     let mut t = reopen_terminal(cfg, &dir);
-    let r = t.download_params().await;
+    let r = t.admin().download_params().await;
     assert!(
         matches!(
             r,
@@ -82,7 +83,7 @@ async fn emv_params_download_is_refused_by_a_dialect_without_the_messages() {
         ),
         "{r:?}"
     );
-    assert_eq!(t.terminal_params().unwrap(), None);
+    assert_eq!(t.admin().terminal_params().unwrap(), None);
     server.shutdown().await;
 }
 
@@ -94,16 +95,16 @@ async fn emv_params_set_by_the_app_are_validated_before_they_are_kept() {
     let mut bad = test_params();
     bad.ca_keys[0].modulus[10] ^= 0x01;
     assert!(matches!(
-        t.set_terminal_params(bad),
+        t.admin().set_terminal_params(bad),
         Err(TerminalError::Op(OpError::Params(
             ParamError::ChecksumMismatch { .. }
         )))
     ));
-    assert_eq!(t.terminal_params().unwrap(), None);
+    assert_eq!(t.admin().terminal_params().unwrap(), None);
     let mut mine = test_params();
     mine.aids.truncate(1);
-    t.set_terminal_params(mine.clone()).unwrap();
-    assert_eq!(t.terminal_params().unwrap(), Some(mine));
+    t.admin().set_terminal_params(mine.clone()).unwrap();
+    assert_eq!(t.admin().terminal_params().unwrap(), Some(mine));
     server.shutdown().await;
 }
 
@@ -119,7 +120,7 @@ async fn downloaded_params_configure_both_kernels() {
         let mut t = reopen_terminal(cfg.clone(), &dir);
         let before = t.kernel_config().limits_for(&unionpay);
         assert_ne!(before.transaction_limit, Some(1_000_000));
-        t.download_params().await.unwrap();
+        t.admin().download_params().await.unwrap();
         // Our own kernel takes the host's per-AID contactless limits at once...
         let after = t.kernel_config().limits_for(&unionpay);
         assert_eq!(
@@ -143,11 +144,11 @@ async fn downloaded_params_configure_both_kernels() {
         SimBehaviour::APPROVE,
     )
     .unwrap();
-    t.load_params_into(&mut kernel).unwrap();
+    t.admin().load_params_into(&mut kernel).unwrap();
     let (aids, keys) = kernel.loaded_parameters();
     assert_eq!((aids.len(), keys), (4, 2));
     assert!(aids.contains(&unionpay));
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let sale = t
         .transact(
             TxnIntent::sale(1_234),
@@ -182,7 +183,7 @@ contactless_cvm_limit = 30000
     let key = smartpos_terminal::journal::JournalKey::new([7; 32]);
     let unionpay = smartpos_types::hex::decode("A000000333010101").unwrap();
     {
-        let t = smartpos_terminal::Terminal::open_with_profile(
+        let mut t = smartpos_terminal::Terminal::open_with_profile(
             cfg.clone(),
             profile.clone(),
             &journal,
@@ -190,7 +191,11 @@ contactless_cvm_limit = 30000
             &key,
         )
         .unwrap();
-        let kept = t.terminal_params().unwrap().expect("set from the profile");
+        let kept = t
+            .admin()
+            .terminal_params()
+            .unwrap()
+            .expect("set from the profile");
         assert_eq!(kept.aids.len(), 1);
         assert_eq!(
             t.kernel_config().limits_for(&unionpay).cvm_required_limit,
@@ -207,12 +212,12 @@ contactless_cvm_limit = 30000
             &key,
         )
         .unwrap();
-        t.download_params().await.unwrap();
+        t.admin().download_params().await.unwrap();
     }
-    let t =
+    let mut t =
         smartpos_terminal::Terminal::open_with_profile(cfg, profile, &journal, test_tmk(), &key)
             .unwrap();
-    assert_eq!(t.terminal_params().unwrap(), Some(test_params()));
+    assert_eq!(t.admin().terminal_params().unwrap(), Some(test_params()));
     assert_eq!(
         t.kernel_config().limits_for(&unionpay).cvm_required_limit,
         100_000

@@ -390,7 +390,7 @@ async fn a_chip_sale_with_online_pin_through_the_runtime_with_either_module() {
             &JournalKey::new([3; 32]),
         )
         .unwrap();
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         // The device's kernel asks for an online PIN without a block of its own.
         let mut kernel = SimCertifiedKernel::new(
             SimScheme::UnionPay,

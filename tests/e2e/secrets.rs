@@ -231,7 +231,7 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
     texts.result(&r);
 
     // Sign-in; learn the key block from the answer.
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     let cup = Dialect::cup();
     let block = frames
         .lock()
@@ -347,7 +347,7 @@ async fn no_secret_in_logs_errors_outcomes_or_journal() {
     texts.result(&r);
     let b = t.balance(keyed_card(), None).await;
     texts.result(&b);
-    t.echo().await.unwrap();
+    t.admin().echo().await.unwrap();
     let s = t.settle().await;
     texts.debug(&s);
     texts.debug(&t);
@@ -569,7 +569,7 @@ async fn no_pin_digits_pin_block_or_key_through_the_security_modules() {
         t.set_listener(move |e| e2.lock().unwrap().push(format!("{e:?}")));
         let mut texts = Texts::default();
 
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         // A chip sale with online PIN: the app's digits (software) or the device's pad.
         if device {
             ped.type_on_pad(PadInput::Digits(PIN.into()));
@@ -606,7 +606,9 @@ async fn no_pin_digits_pin_block_or_key_through_the_security_modules() {
             role: smartpos_crypto::module::KeyRole::Mak,
         });
         texts.0.push(format!("{module:?}", module = ped));
-        texts.0.push(t.support_bundle().unwrap().to_string());
+        texts
+            .0
+            .push(t.support().support_bundle().unwrap().to_string());
         texts.debug(&t.pending());
         texts.0.extend(events.lock().unwrap().iter().cloned());
         for r in t.journal().all().unwrap() {
@@ -815,7 +817,7 @@ async fn no_dukpt_or_sm4_secret_in_logs_errors_outcomes_journal_or_bundle() {
         let events: Arc<Mutex<Vec<String>>> = Arc::default();
         let e2 = events.clone();
         t.set_listener(move |e| e2.lock().unwrap().push(format!("{e:?}")));
-        t.sign_in("01").await.unwrap();
+        t.admin().sign_in("01").await.unwrap();
         let keyed = t.sale(10_000, keyed_card(), Some("k-1"), None).await;
         assert_eq!(
             keyed.as_ref().unwrap().record.state,
@@ -841,7 +843,7 @@ async fn no_dukpt_or_sm4_secret_in_logs_errors_outcomes_journal_or_bundle() {
         let declined = r.as_ref().ok().and_then(|o| o.record.response_code.clone());
         assert_eq!(declined.as_deref(), Some("55"), "{name}: {r:?}");
         texts.result(&r);
-        texts.debug(&t.support_bundle());
+        texts.debug(&t.support().support_bundle());
         texts.0.extend(events.lock().unwrap().iter().cloned());
         // The secrets of this run: PIN blocks as sent, the keys behind them.
         let sent: Vec<smartpos_iso8583::Message> = frames

@@ -95,7 +95,7 @@ async fn setup(name: &str) -> (ServerHandle, Arc<FlakyMacHost>, Terminal, TempDi
         .unwrap()
         .spawn();
     let mut t = reopen_terminal(terminal_config(server.local_addr().port()), &dir);
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     assert_eq!(host.sign_ins.load(Ordering::SeqCst), 1);
     (server, host, t, dir)
 }
@@ -206,7 +206,7 @@ async fn an_a0_answer_signs_in_again_and_says_the_keys_were_renewed() {
     // it answers this terminal's next request A0 (its MAC fails on the host's side).
     let other_dir = TempDir::new("secrec-a0-other");
     let mut other = reopen_terminal(terminal_config(server.local_addr().port()), &other_dir);
-    other.sign_in("01").await.unwrap();
+    other.admin().sign_in("01").await.unwrap();
     drop(other);
     let before = host.sign_ins.load(Ordering::SeqCst);
     let o = t.sale(1_000, test_card(), None, None).await.unwrap();

@@ -85,7 +85,7 @@ async fn setup(
         utc_offset_minutes: 480,
     };
     let mut t = reopen_terminal(cfg, &dir);
-    t.sign_in("01").await.unwrap();
+    t.admin().sign_in("01").await.unwrap();
     (server, host, t, dir)
 }
 
@@ -191,7 +191,7 @@ async fn a_host_that_refuses_the_sign_in_leaves_the_item_pending_with_its_answer
     let (delivered, remaining) = t.recover().await.unwrap();
     assert_eq!((delivered, remaining), (0, 1));
     let item = t.pending()[0].clone();
-    assert_eq!(t.last_host_answer(&item).as_deref(), Some("97"));
+    assert_eq!(t.support().last_host_answer(&item).as_deref(), Some("97"));
     // The sign-in this sale made by itself failed too: the error says why (issue 18 item 5).
     assert!(matches!(
         t.sale(5_000, test_card(), None, None).await,

@@ -263,7 +263,7 @@ fn engine_config(profile: Profile) -> EngineConfig {
         Identity {
             tid: TID.into(),
             mid: MID.into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         },
         profile,
     );
@@ -611,7 +611,7 @@ pub async fn loopback_terminal_in(
         utc_offset_minutes: 480,
     };
     let mut t = reopen_terminal(cfg, dir);
-    t.sign_in("01").await.expect("sign in");
+    t.admin().sign_in("01").await.expect("sign in");
     (server, acquirer, t)
 }
 

@@ -346,7 +346,7 @@ async fn run_terminal(
     let mut rng = SplitMix64::new(seed);
     let mut signed = false;
     for _ in 0..50 {
-        if t.sign_in("01").await.is_ok() {
+        if t.admin().sign_in("01").await.is_ok() {
             signed = true;
             break;
         }
@@ -467,7 +467,7 @@ async fn run_terminal(
                     let _ = t.recover().await;
                 }
                 if matches!(e, TerminalError::Op(OpError::NotSignedIn)) {
-                    let _ = t.sign_in("01").await;
+                    let _ = t.admin().sign_in("01").await;
                 }
                 if kind == "refund"
                     && let Ok(Some(rec)) = t.journal().by_idempotency_key(&key)

@@ -62,7 +62,7 @@ pub trait SecureStore: Send + Sync {
 /// Adapts the app's store to the core's `SecureStore`.
 pub(crate) struct StoreAdapter(pub(crate) Arc<dyn SecureStore>);
 
-impl smartpos_terminal::store::SecureStore for StoreAdapter {
+impl smartpos_terminal::api::store::SecureStore for StoreAdapter {
     fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
         stats::callback();
         reentry::call_app(Callback::SecureStore, || self.0.get(name.to_owned()))
@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn memory_store_round_trips_and_adapter_reports_absence() {
-        use smartpos_terminal::store::SecureStore as Core;
+        use smartpos_terminal::api::store::SecureStore as Core;
         let store = Arc::new(MemoryStore::default());
         let a = StoreAdapter(store.clone());
         assert_eq!(a.get("tmk"), Ok(None));

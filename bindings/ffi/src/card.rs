@@ -6,7 +6,7 @@
 
 use crate::error::SmartPosError;
 use crate::stats;
-use smartpos_txn::proto::CardData;
+use smartpos_terminal::api::CardData;
 use smartpos_types::{Pan, Track2};
 use std::sync::Arc;
 

@@ -15,9 +15,9 @@ use crate::error::SmartPosError;
 use crate::reentry::{self, Callback};
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_crypto::pinblock::Pin;
-use smartpos_terminal::card::{self as core_card, TransportError};
-use smartpos_txn::TxnIntent;
+use smartpos_terminal::api::TxnIntent;
+use smartpos_terminal::api::card::{self as core_card, TransportError};
+use smartpos_terminal::api::security::Pin;
 use smartpos_types::SecretBytes;
 use std::sync::{Arc, Mutex};
 

@@ -1,11 +1,54 @@
 //! The public error of the bindings. Kotlin sees it as the sealed class `SmartPosException`.
 //!
 //! One variant per thing an app does differently (application-services' "small public error"
-//! rule); the detailed core errors are folded in by `convert.rs`. Every variant carries a
+//! rule); the detailed core errors are folded in by `convert/errors.rs`. Every variant carries a
 //! message for logs that never holds card data, and, where the core can tell the cashier what
 //! happened, a [`Diagnosis`]. A decline is not an error: it is a `TxnResult`.
 
-use crate::convert::{CardRefusal, Diagnosis, KernelFailure, RefundDenial};
+use crate::diagnosis::Diagnosis;
+
+/// Which acceptance rule refused a card (the core's `CardRefusal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CardRefusal {
+    /// A chip card was swiped while its chip was not tried: insert it.
+    ChipCardSwiped,
+    /// The keyed card number fails its check digit: key it again.
+    BadCheckDigit,
+    /// The keyed expiry is not a valid `YYMM`.
+    BadExpiry,
+    /// The card was presented in a way this transaction does not allow.
+    EntryNotAllowed,
+    /// The kernel returned incomplete card data (a chip read without chip data, a swipe
+    /// without track 2).
+    Incomplete,
+    /// A rule this version of the bindings does not name (see the reason).
+    Other,
+}
+
+/// What the certified kernel reported when it gave no card (an abort is `Cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KernelFailure {
+    /// The card was removed before the kernel finished.
+    CardRemoved,
+    /// No card was presented in time.
+    Timeout,
+    /// The card was not accepted (no matching application, blocked, chip unreadable).
+    NotAccepted,
+    /// The kernel failed (vendor error code in `kernel_code`), or threw an exception the app
+    /// did not declare (`kernel_code` = `Int.MIN_VALUE`).
+    Kernel,
+}
+
+/// One refund-policy rule that denies a refund.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundDenial {
+    /// Stable rule code, e.g. `policy.exceeds_remainder`.
+    pub rule: String,
+    /// The rule with its numbers, as JSON (e.g. `{"exceeds_remainder":{"remainder":1000}}`).
+    pub detail_json: String,
+    /// What to tell the cashier.
+    pub diagnosis: Diagnosis,
+}
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
@@ -201,7 +244,7 @@ impl SmartPosError {
     pub(crate) fn internal(reason: impl Into<String>) -> Self {
         SmartPosError::Internal {
             reason: reason.into(),
-            diagnosis: Some(smartpos_diagnosis::software_fault().into()),
+            diagnosis: Some(smartpos_terminal::api::diagnosis::software_fault().into()),
         }
     }
 
@@ -209,7 +252,7 @@ impl SmartPosError {
     pub(crate) fn journal(reason: impl Into<String>) -> Self {
         SmartPosError::Journal {
             reason: reason.into(),
-            diagnosis: Some(smartpos_diagnosis::software_fault().into()),
+            diagnosis: Some(smartpos_terminal::api::diagnosis::software_fault().into()),
         }
     }
 

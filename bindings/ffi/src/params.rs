@@ -6,7 +6,7 @@
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_txn::params as core;
+use smartpos_terminal::api::params as core;
 
 /// One application's parameters (UnionPay POS IC card parameter download, docs/messages.md).
 /// Amounts are minor units of the terminal currency.
@@ -98,7 +98,7 @@ impl Terminal {
     pub async fn download_emv_params(&self) -> Result<EmvParams, SmartPosError> {
         stats::counted(self.run(move |mut g| async move {
             let t = g.as_mut().ok_or(SmartPosError::Closed)?;
-            Ok(EmvParams::from(t.download_params().await?))
+            Ok(EmvParams::from(t.admin().download_params().await?))
         }))
         .await
     }
@@ -106,7 +106,7 @@ impl Terminal {
     /// The EMV parameters the journal keeps (`null` before the first download or set).
     pub fn emv_params(&self) -> Result<Option<EmvParams>, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.terminal_params()?.map(EmvParams::from)))
+        self.with_core(|t| Ok(t.admin().terminal_params()?.map(EmvParams::from)))
     }
 
     /// Sets the EMV parameters without the host (the app's own), validated as a download is
@@ -115,7 +115,7 @@ impl Terminal {
     pub fn set_emv_params(&self, params: EmvParams) -> Result<(), SmartPosError> {
         stats::call();
         let params = core::TerminalParams::from(params);
-        self.with_core(move |t| Ok(t.set_terminal_params(params)?))
+        self.with_core(move |t| Ok(t.admin().set_terminal_params(params)?))
     }
 
     /// The kept parameters as TLV records, to load into the device's certified kernel when it
@@ -123,7 +123,7 @@ impl Terminal {
     pub fn emv_param_records(&self) -> Result<Option<EmvParamRecords>, SmartPosError> {
         stats::call();
         self.with_core(|t| {
-            Ok(t.terminal_params()?.map(|p| EmvParamRecords {
+            Ok(t.admin().terminal_params()?.map(|p| EmvParamRecords {
                 aids: p.aids.iter().map(core::AidParams::to_tlv).collect(),
                 ca_keys: p.ca_keys.iter().map(core::CaPublicKey::to_tlv).collect(),
             }))

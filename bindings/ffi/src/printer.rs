@@ -18,8 +18,8 @@ use crate::error::SmartPosError;
 use crate::reentry::{self, Callback};
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_receipt as receipt;
-use smartpos_terminal::printing;
+use smartpos_terminal::api::printing;
+use smartpos_terminal::api::receipt;
 use std::sync::Arc;
 
 /// The app's printer (Bluetooth SPP, USB, a vendor's built-in print service).
@@ -113,7 +113,8 @@ impl Terminal {
     pub fn pending_prints(&self) -> Result<Vec<PendingPrint>, SmartPosError> {
         stats::call();
         self.with_core(|t| {
-            Ok(t.pending_prints()?
+            Ok(t.receipts()
+                .pending_prints()?
                 .into_iter()
                 .map(PendingPrint::from)
                 .collect())
@@ -131,9 +132,10 @@ impl Terminal {
         stats::call();
         self.with_core(|t| {
             // The app's settings (merchant, language) at the width asked for.
-            let mut settings = t.receipt_settings().clone();
+            let mut settings = t.receipts().receipt_settings().clone();
             settings.width = width.into();
-            Ok(t.receipt_with(&settings, &reference, copy.into(), false)?
+            Ok(t.receipts()
+                .receipt_with(&settings, &reference, copy.into(), false)?
                 .lines
                 .join("\n"))
         })
@@ -155,9 +157,9 @@ impl Terminal {
         let (reference, job) = self.with_core(|t| {
             let (reference, reprint) = match target {
                 Target::One { reference, reprint } => (reference, reprint),
-                Target::Last => (t.last_reference()?, true),
+                Target::Last => (t.receipts().last_reference()?, true),
             };
-            let job = t.receipt(&reference, copy, reprint)?;
+            let job = t.receipts().receipt(&reference, copy, reprint)?;
             Ok((reference, job))
         })?;
         // 2. Print (without the lock).
@@ -172,7 +174,7 @@ impl Terminal {
         };
         // 3. Record (under the lock), as the core's print does.
         self.with_core(|t| {
-            t.record_print(&reference, copy, status)?;
+            t.receipts().record_print(&reference, copy, status)?;
             Ok(status.into())
         })
     }

@@ -11,8 +11,10 @@ use crate::contactless::{ApduTransport, CardTransportError};
 use crate::error::SmartPosError;
 use crate::reentry::{self, Callback};
 use crate::stats;
-use smartpos_terminal::card::{ApduTransport as _, TransportError};
-use smartpos_terminal::reader::{self as core_reader, LinkConfig, ReaderError, ReaderTransport};
+use smartpos_terminal::api::card::{ApduTransport as _, TransportError};
+use smartpos_terminal::api::reader::{
+    self as core_reader, LinkConfig, ReaderError, ReaderTransport,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 

@@ -26,8 +26,8 @@
 
 use crate::convert::Diagnosis;
 use crate::error::SmartPosError;
-use smartpos_diagnosis as diagnosis;
-use smartpos_txn::engine::OpError;
+use smartpos_terminal::api::OpError;
+use smartpos_terminal::api::diagnosis;
 use std::cell::Cell;
 
 /// Which of the app's callbacks a thread is inside.

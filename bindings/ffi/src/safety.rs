@@ -13,8 +13,8 @@ use crate::convert::{
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_operators::Password;
-use smartpos_terminal::safety::Approval;
+use smartpos_terminal::api::Approval;
+use smartpos_terminal::api::operators::Password;
 use zeroize::Zeroizing;
 
 #[uniffi::export]
@@ -25,7 +25,7 @@ impl Terminal {
     pub fn login(&self, id: String, password: String) -> Result<LoginResult, SmartPosError> {
         stats::call();
         let password = Zeroizing::new(password);
-        self.with_core(|t| Ok(t.login(&id, &password)?.into()))
+        self.with_core(|t| Ok(t.operators().login(&id, &password)?.into()))
     }
 
     /// Changes an operator's password (the forced first change, or later) and logs it in.
@@ -37,43 +37,43 @@ impl Terminal {
     ) -> Result<OperatorSession, SmartPosError> {
         stats::call();
         let (old, new) = (Zeroizing::new(old_password), Zeroizing::new(new_password));
-        self.with_core(|t| Ok(t.change_password(&id, &old, &new)?.into()))
+        self.with_core(|t| Ok(t.operators().change_password(&id, &old, &new)?.into()))
     }
 
     /// Logs the current operator out (nothing happens when nobody is logged in).
     pub fn logout(&self) -> Result<(), SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.logout()?))
+        self.with_core(|t| Ok(t.operators().logout()?))
     }
 
     /// The logged-in operator, if any.
     pub fn session(&self) -> Result<Option<OperatorSession>, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.session().cloned().map(OperatorSession::from)))
+        self.with_core(|t| Ok(t.operators().session().cloned().map(OperatorSession::from)))
     }
 
     /// Adds cashier `id` with the default password (supervisor only).
     pub fn add_cashier(&self, id: String) -> Result<(), SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.add_cashier(&id)?))
+        self.with_core(|t| Ok(t.operators().add_cashier(&id)?))
     }
 
     /// Unlocks a locked cashier (supervisor only).
     pub fn unlock_cashier(&self, id: String) -> Result<(), SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.unlock_cashier(&id)?))
+        self.with_core(|t| Ok(t.operators().unlock_cashier(&id)?))
     }
 
     /// Resets a cashier's password to the default, with a forced change (supervisor only).
     pub fn reset_cashier_password(&self, id: String) -> Result<(), SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.reset_cashier_password(&id)?))
+        self.with_core(|t| Ok(t.operators().reset_cashier_password(&id)?))
     }
 
     /// Removes cashier `id` (supervisor only); the cashier can no longer log in.
     pub fn delete_cashier(&self, id: String) -> Result<(), SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.delete_cashier(&id)?))
+        self.with_core(|t| Ok(t.operators().delete_cashier(&id)?))
     }
 
     /// Starts the locked-supervisor flow: an 8-digit challenge the merchant reads to the
@@ -81,7 +81,7 @@ impl Terminal {
     /// A new challenge replaces the previous one.
     pub fn supervisor_unlock_challenge(&self) -> Result<String, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.supervisor_unlock_challenge()?))
+        self.with_core(|t| Ok(t.operators().supervisor_unlock_challenge()?))
     }
 
     /// Completes the locked-supervisor flow with the service desk's `code`; `secret` is the
@@ -92,14 +92,14 @@ impl Terminal {
     pub fn unlock_supervisor(&self, code: String, secret: Vec<u8>) -> Result<(), SmartPosError> {
         stats::call();
         let secret = Zeroizing::new(secret);
-        self.with_core(|t| Ok(t.unlock_supervisor(&code, &secret)?))
+        self.with_core(|t| Ok(t.operators().unlock_supervisor(&code, &secret)?))
     }
 
     /// The operator and refund settings (refund policy, whether login is required, and the
     /// read-only hashing/lockout values).
     pub fn safety_settings(&self) -> Result<SafetySettings, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(SafetySettings::from(t.safety_settings())))
+        self.with_core(|t| Ok(SafetySettings::from(t.admin().safety_settings())))
     }
 
     /// Changes and stores the operator and refund settings. While the current settings
@@ -111,15 +111,15 @@ impl Terminal {
     pub fn set_safety_settings(&self, settings: SafetySettings) -> Result<(), SmartPosError> {
         stats::call();
         self.with_core(|t| {
-            let core = convert::safety_settings_in(settings, t.safety_settings())?;
-            Ok(t.set_safety_settings(core)?)
+            let core = convert::safety_settings_in(settings, t.admin().safety_settings())?;
+            Ok(t.admin().set_safety_settings(core)?)
         })
     }
 
     /// How receipts are laid out: merchant name and ids, paper width, label language.
     pub fn receipt_settings(&self) -> Result<ReceiptSettings, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(ReceiptSettings::from(t.receipt_settings())))
+        self.with_core(|t| Ok(ReceiptSettings::from(t.receipts().receipt_settings())))
     }
 
     /// Changes how receipts are laid out (for `print`, `reprint`, `reprintLast`,
@@ -129,14 +129,14 @@ impl Terminal {
     /// nothing changes.
     pub fn set_receipt_settings(&self, settings: ReceiptSettings) -> Result<(), SmartPosError> {
         stats::call();
-        let core = smartpos_terminal::printing::ReceiptSettings::try_from(settings)?;
-        self.with_core(|t| Ok(t.save_receipt_settings(core)?))
+        let core = smartpos_terminal::api::printing::ReceiptSettings::try_from(settings)?;
+        self.with_core(|t| Ok(t.receipts().save_receipt_settings(core)?))
     }
 
     /// What may be refunded on `reference` now, and every rule that would deny it.
     pub fn refund_quote(&self, reference: String) -> Result<RefundQuote, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.refund_quote(&reference)?.into()))
+        self.with_core(|t| Ok(t.operators().refund_quote(&reference)?.into()))
     }
 
     /// Refunds (part of) an earlier sale after the refund policy allowed it (sent as a
@@ -202,7 +202,7 @@ impl Terminal {
     /// pending prints and the audit log.
     pub fn support_bundle(&self) -> Result<String, SmartPosError> {
         stats::call();
-        self.with_core(|t| Ok(t.support_bundle()?.to_string()))
+        self.with_core(|t| Ok(t.support().support_bundle()?.to_string()))
     }
 }
 
@@ -214,5 +214,5 @@ impl Terminal {
 pub fn service_desk_unlock_code(secret: Vec<u8>, terminal_id: String, challenge: String) -> String {
     stats::call();
     let secret = Zeroizing::new(secret);
-    smartpos_operators::unlock_code(&secret, &terminal_id, &challenge)
+    smartpos_terminal::api::operators::unlock_code(&secret, &terminal_id, &challenge)
 }

@@ -20,7 +20,7 @@
 use crate::certified::PinBlock;
 use crate::reentry::{self, Callback};
 use crate::stats;
-use smartpos_crypto::module as core;
+use smartpos_terminal::api::security as core;
 use smartpos_types::SecretBytes;
 use std::sync::Arc;
 
@@ -408,8 +408,8 @@ fn core_data_mode(m: DataMode) -> core::DataMode {
     }
 }
 
-fn pin_format(f: smartpos_crypto::PinBlockFormat) -> PinFormat {
-    use smartpos_crypto::PinBlockFormat as F;
+fn pin_format(f: smartpos_terminal::api::security::PinBlockFormat) -> PinFormat {
+    use smartpos_terminal::api::security::PinBlockFormat as F;
     match f {
         F::Iso0 => PinFormat::Iso0,
         F::Iso1 => PinFormat::Iso1,
@@ -419,8 +419,8 @@ fn pin_format(f: smartpos_crypto::PinBlockFormat) -> PinFormat {
 }
 
 #[cfg(any(test, feature = "testkit"))]
-fn core_pin_format(f: PinFormat) -> smartpos_crypto::PinBlockFormat {
-    use smartpos_crypto::PinBlockFormat as F;
+fn core_pin_format(f: PinFormat) -> smartpos_terminal::api::security::PinBlockFormat {
+    use smartpos_terminal::api::security::PinBlockFormat as F;
     match f {
         PinFormat::Iso0 => F::Iso0,
         PinFormat::Iso1 => F::Iso1,
@@ -591,7 +591,8 @@ impl core::SecurityModule for ForeignModule {
 pub(crate) struct CoreModule {
     pub(crate) inner: Arc<dyn core::SecurityModule>,
     /// The digits the next PIN prompts "type" (test kit only).
-    pub(crate) pad: std::sync::Mutex<std::collections::VecDeque<smartpos_crypto::Pin>>,
+    pub(crate) pad:
+        std::sync::Mutex<std::collections::VecDeque<smartpos_terminal::api::security::Pin>>,
 }
 
 #[cfg(any(test, feature = "testkit"))]

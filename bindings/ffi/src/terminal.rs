@@ -28,11 +28,11 @@ use crate::printer::ReceiptPrinter;
 use crate::reentry;
 use crate::security::{ForeignModule, SecurityModule};
 use crate::stats;
-use smartpos_terminal::TerminalError;
-use smartpos_terminal::card::{self as core_card, CardSource};
-use smartpos_terminal::store::{load_journal_key, load_keys, load_module_for};
-use smartpos_txn::TxnIntent;
-use smartpos_txn::model;
+use smartpos_terminal::api::TxnIntent;
+use smartpos_terminal::api::card::{self as core_card, CardSource};
+use smartpos_terminal::api::model;
+use smartpos_terminal::api::store::{load_journal_key, load_keys, load_module_for};
+use smartpos_terminal::api::{self, TerminalError};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,7 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::OwnedMutexGuard;
 
-type Core = smartpos_terminal::Terminal;
+type Core = smartpos_terminal::api::Terminal;
 
 /// What [`reset_journal`] did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -73,11 +73,10 @@ pub fn reset_journal(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let r = smartpos_terminal::guard::reset_journal(
+    let r = api::reset_journal(
         &PathBuf::from(data_dir).join("journal.db"),
         &journal_key,
         Arc::new(StoreAdapter(store)),
-        smartpos_terminal::guard::STAN_BLOCK,
         now,
     )?;
     Ok(JournalResetReport {
@@ -146,7 +145,7 @@ impl Terminal {
         let dir = PathBuf::from(data_dir);
         // Readable by the app only (0700; narrowed when found wider); the journal's own files
         // are made 0600 by the core when it opens them.
-        smartpos_terminal::files::owner_only_dir(&dir).map_err(|e| {
+        smartpos_terminal::api::owner_only_dir(&dir).map_err(|e| {
             SmartPosError::config(format!("cannot create the data directory: {}", e.kind()))
         })?;
         // The software module for the profile's keys: SM4 master, the stored DUKPT device.
@@ -203,23 +202,22 @@ impl Terminal {
     /// `smartpos_terminal::guard`: a missing, emptied, foreign or rolled-back journal is
     /// refused with `SmartPosError::JournalRefused`), its listener and its runtime.
     fn open_guarded(
-        cfg: smartpos_terminal::TerminalConfig,
-        profile: Option<smartpos_txn::proto::Profile>,
+        cfg: smartpos_terminal::api::TerminalConfig,
+        profile: Option<smartpos_terminal::api::Profile>,
         dir: PathBuf,
-        module: Arc<dyn smartpos_crypto::SecurityModule>,
-        journal_key: &smartpos_terminal::journal::JournalKey,
+        module: Arc<dyn smartpos_terminal::api::security::SecurityModule>,
+        journal_key: &smartpos_terminal::api::JournalKey,
         store: Arc<dyn SecureStore>,
         card_reader: Option<Arc<dyn CardReader>>,
     ) -> Result<Arc<Self>, SmartPosError> {
         let tid = cfg.tid.clone();
-        let mut core = Core::open_guarded(
+        let mut core = api::open(
             cfg,
             profile,
             &dir.join("journal.db"),
             module,
             journal_key,
             Arc::new(StoreAdapter(store)),
-            smartpos_terminal::guard::STAN_BLOCK,
         )?;
         let listeners = Arc::new(Listeners::default());
         let l = Arc::clone(&listeners);
@@ -258,21 +256,24 @@ impl Terminal {
 
     /// Signs in (0800), installs the working keys; returns the open batch number.
     pub async fn sign_in(&self, operator: String) -> Result<u32, SmartPosError> {
-        stats::counted(
-            self.run(move |mut g| async move { Ok(core_of(&mut g)?.sign_in(&operator).await?) }),
-        )
+        stats::counted(self.run(move |mut g| async move {
+            Ok(core_of(&mut g)?.admin().sign_in(&operator).await?)
+        }))
         .await
     }
 
     /// Signs off (0820); the working keys are forgotten.
     pub async fn sign_off(&self) -> Result<(), SmartPosError> {
-        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.sign_off().await?) }))
-            .await
+        stats::counted(
+            self.run(|mut g| async move { Ok(core_of(&mut g)?.admin().sign_off().await?) }),
+        )
+        .await
     }
 
     /// Echo test (0820).
     pub async fn echo(&self) -> Result<(), SmartPosError> {
-        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.echo().await?) })).await
+        stats::counted(self.run(|mut g| async move { Ok(core_of(&mut g)?.admin().echo().await?) }))
+            .await
     }
 
     /// Delivers pending reversals and advices.
@@ -450,7 +451,7 @@ impl Terminal {
                 .txn(&reference)
                 .map_err(TerminalError::from)?
                 .ok_or(SmartPosError::NotFound { reference })?;
-            Ok(t.in_doubt(&rec))
+            Ok(t.support().in_doubt(&rec))
         })
     }
 
@@ -645,7 +646,7 @@ impl Drop for Terminal {
 }
 
 fn records(
-    r: Result<Vec<model::TxnRecord>, smartpos_terminal::journal::JournalError>,
+    r: Result<Vec<model::TxnRecord>, smartpos_terminal::api::JournalError>,
 ) -> Result<Vec<TxnRecord>, SmartPosError> {
     Ok(r.map_err(TerminalError::from)?
         .into_iter()
@@ -654,7 +655,7 @@ fn records(
 }
 
 fn record(
-    r: Result<Option<model::TxnRecord>, smartpos_terminal::journal::JournalError>,
+    r: Result<Option<model::TxnRecord>, smartpos_terminal::api::JournalError>,
 ) -> Result<Option<TxnRecord>, SmartPosError> {
     Ok(r.map_err(TerminalError::from)?.map(TxnRecord::from))
 }

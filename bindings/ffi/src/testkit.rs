@@ -16,14 +16,14 @@ use crate::convert::TlsConfig;
 use crate::error::SmartPosError;
 use crate::stats;
 use crate::terminal::Terminal;
-use smartpos_crypto::keys::TdesKey;
-use smartpos_emv::certified::CertifiedKernel as CoreKernel;
 use smartpos_sim::acquirer::{Acquirer, AcquirerConfig, HostStatus, TEST_TMK_HEX};
 use smartpos_sim::certified::{Presentation, SimBehaviour, SimCertifiedKernel, SimScheme};
 use smartpos_sim::fault::FaultPlan;
 use smartpos_sim::net::{
     ConnInfo, FrameHandler, Server, ServerConfig, ServerHandle, TEST_CA_PEM, test_tls_config,
 };
+use smartpos_terminal::api::emv::CertifiedKernel as CoreKernel;
+use smartpos_terminal::api::security::TdesKey;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -184,7 +184,7 @@ impl HostSimulator {
     ) -> Result<String, SmartPosError> {
         stats::call();
         let faults = plan(fault_plan.as_deref())?;
-        let profile = smartpos_txn::proto::Profile::from_toml(&profile_toml)
+        let profile = smartpos_terminal::api::Profile::from_toml(&profile_toml)
             .map_err(|e| SmartPosError::config(format!("profile: {e}")))?;
         let tmk = TdesKey::new(&tmk_bytes())
             .map_err(|e| SmartPosError::internal(format!("TEST TMK: {e}")))?;
@@ -428,7 +428,7 @@ pub fn load_test_dukpt_key(
     profile_toml: String,
 ) -> Result<(), SmartPosError> {
     stats::call();
-    let profile = smartpos_txn::proto::Profile::from_toml(&profile_toml)
+    let profile = smartpos_terminal::api::Profile::from_toml(&profile_toml)
         .map_err(|e| SmartPosError::config(format!("profile: {e}")))?;
     let scheme = profile
         .keys
@@ -441,7 +441,7 @@ pub fn load_test_dukpt_key(
             .map(zeroize::Zeroizing::new)
             .map_err(|e| SmartPosError::internal(format!("TEST key: {e}")))
     };
-    smartpos_terminal::dukpt_store::load_initial_key(
+    smartpos_terminal::api::store::load_initial_key(
         &crate::callbacks::StoreAdapter(store),
         scheme,
         &hex(key)?,
@@ -489,7 +489,7 @@ impl SoftwareSecurityModule {
             .map_err(|e| SmartPosError::internal(format!("TEST TMK: {e}")))?;
         Ok(Arc::new(SoftwareSecurityModule {
             module: Arc::new(crate::security::CoreModule {
-                inner: Arc::new(smartpos_crypto::SoftwareModule::new(tmk)),
+                inner: Arc::new(smartpos_terminal::api::security::SoftwareModule::new(tmk)),
                 pad: Default::default(),
             }),
         }))
@@ -500,9 +500,11 @@ impl SoftwareSecurityModule {
     pub fn type_pin(&self, digits: String) -> Result<(), SmartPosError> {
         stats::call();
         let digits = zeroize::Zeroizing::new(digits);
-        let pin = smartpos_crypto::Pin::new(&digits).map_err(|_| SmartPosError::Rejected {
-            reason: "a PIN is 4 to 12 digits".into(),
-            diagnosis: None,
+        let pin = smartpos_terminal::api::security::Pin::new(&digits).map_err(|_| {
+            SmartPosError::Rejected {
+                reason: "a PIN is 4 to 12 digits".into(),
+                diagnosis: None,
+            }
         })?;
         self.module
             .pad
@@ -657,7 +659,7 @@ impl SimulatedReader {
         stats::call();
         let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = link.as_ref() {
-            smartpos_terminal::reader::ReaderLink::write(l, &chunk);
+            smartpos_terminal::api::reader::ReaderLink::write(l, &chunk);
         }
     }
 
@@ -782,13 +784,13 @@ impl SimulatedKernel {
 
 impl CertifiedKernel for SimulatedKernel {
     fn read(&self, request: KernelRequest) -> Result<KernelCard, CardKernelError> {
-        let request = smartpos_emv::certified::KernelRequest::try_from(&request)?;
+        let request = smartpos_terminal::api::emv::KernelRequest::try_from(&request)?;
         let card = CoreKernel::read(&mut *self.lock(), &request)?;
         KernelCard::try_from(card)
     }
 
     fn complete(&self, answer: HostAnswer) -> Result<CardDecision, CardKernelError> {
-        let answer = smartpos_emv::certified::HostAnswer::from(&answer);
+        let answer = smartpos_terminal::api::emv::HostAnswer::from(&answer);
         Ok(CoreKernel::complete(&mut *self.lock(), &answer)?.into())
     }
 

@@ -14,7 +14,7 @@
 //! - otherwise delivers what is pending (the command's own reversal, a queued refund).
 //!
 //! One sign-in per command: if it fails, or the host still refuses, the command's first result
-//! stands, and `recover` reports each item's last answer ([`Terminal::last_attempt`]).
+//! stands, and `recover` reports each item's last answer ([`Support::last_attempt`]).
 //!
 //! An answer that fails its MAC check in the security module (the engine's
 //! `Event::ResponseMacFailed`) asks for the same sign-in as `A0` (issue 18 item 5): the keys on
@@ -24,6 +24,7 @@
 //! did not cure becomes [`TerminalError::Security`] (the keys still disagree, or the sign-in
 //! failed and why), never "check the network".
 
+use crate::facets::Support;
 use crate::runtime::{Terminal, TerminalError, TxnOutcome, txn_outcome};
 use smartpos_diagnosis::SecurityRecovery;
 use smartpos_emv::certified::CertifiedKernel;
@@ -162,42 +163,6 @@ impl HostAnswers {
 }
 
 impl Terminal {
-    /// What became of `item`'s last delivery attempt in this session (why it is still
-    /// pending): the host's answer, no answer, or not tried.
-    pub fn last_attempt(&self, item: &PendingItem) -> LastAttempt {
-        let key = self
-            .engine
-            .config()
-            .profile
-            .dialect
-            .unpack(&item.message)
-            .ok()
-            .as_ref()
-            .and_then(request_key);
-        let mac_failed = key.is_some_and(|k| self.answers.bad_mac.contains(&k));
-        match key.and_then(|k| self.answers.requests.get(&k)) {
-            Some(Some(code)) if mac_failed => LastAttempt::MacFailed(code.clone()),
-            Some(Some(code)) => LastAttempt::Answered(code.clone()),
-            Some(None) => LastAttempt::NoAnswer,
-            None => LastAttempt::NotTried,
-        }
-    }
-
-    /// The host's last response code to `item` in this session, if it answered.
-    pub fn last_host_answer(&self, item: &PendingItem) -> Option<String> {
-        match self.last_attempt(item) {
-            LastAttempt::Answered(code) | LastAttempt::MacFailed(code) => Some(code),
-            _ => None,
-        }
-    }
-
-    /// How the last command's own recovery from a security failure ended (a response that
-    /// failed its MAC check, or the host's `A0` / `97`): `None` when it did not need to sign
-    /// in again.
-    pub fn last_security_recovery(&self) -> Option<SecurityRecovery> {
-        self.answers.security_recovery()
-    }
-
     /// Signs in once if the host asked for it (`97`, `A0`) during the command that just ran;
     /// whether the sign-in succeeded. The operator is the logged-in one, else `01`.
     async fn sign_in_if_asked(&mut self) -> bool {
@@ -212,7 +177,7 @@ impl Terminal {
         log::info!(
             "the host asked for a sign-in (97/A0) or its answer failed the MAC check: signing in again once"
         );
-        let result = self.sign_in(&operator).await;
+        let result = self.admin().sign_in(&operator).await;
         self.answers.signed_in_again = Some(match &result {
             Ok(_) => Ok(()),
             Err(TerminalError::Op(OpError::KeyCheck | OpError::KeyBlock { .. })) => {
@@ -371,4 +336,43 @@ impl SecurityNoted for TxnOutcome {
 impl SecurityNoted for Outcome {
     // A settlement that went through after a sign-in needs no note.
     fn note_security(&mut self, _recovery: SecurityRecovery) {}
+}
+
+impl<'a> Support<'a> {
+    /// What became of `item`'s last delivery attempt in this session (why it is still
+    /// pending): the host's answer, no answer, or not tried.
+    pub fn last_attempt(self, item: &PendingItem) -> LastAttempt {
+        let key = self
+            .t
+            .engine
+            .config()
+            .profile
+            .dialect
+            .unpack(&item.message)
+            .ok()
+            .as_ref()
+            .and_then(request_key);
+        let mac_failed = key.is_some_and(|k| self.t.answers.bad_mac.contains(&k));
+        match key.and_then(|k| self.t.answers.requests.get(&k)) {
+            Some(Some(code)) if mac_failed => LastAttempt::MacFailed(code.clone()),
+            Some(Some(code)) => LastAttempt::Answered(code.clone()),
+            Some(None) => LastAttempt::NoAnswer,
+            None => LastAttempt::NotTried,
+        }
+    }
+
+    /// The host's last response code to `item` in this session, if it answered.
+    pub fn last_host_answer(self, item: &PendingItem) -> Option<String> {
+        match self.t.support().last_attempt(item) {
+            LastAttempt::Answered(code) | LastAttempt::MacFailed(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// How the last command's own recovery from a security failure ended (a response that
+    /// failed its MAC check, or the host's `A0` / `97`): `None` when it did not need to sign
+    /// in again.
+    pub fn last_security_recovery(self) -> Option<SecurityRecovery> {
+        self.t.answers.security_recovery()
+    }
 }

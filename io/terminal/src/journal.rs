@@ -1854,6 +1854,12 @@ fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
     let kind: String = r.get(1)?;
     let state: String = r.get(2)?;
     let amount: i64 = r.get(3)?;
+    // Typed at this edge: a stored currency that is not three digits is an error that names
+    // the column, never a silent default.
+    let currency: String = r.get(4)?;
+    let currency = smartpos_types::Currency::parse(&currency).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     let (Some(kind), Some(state), Ok(amount)) = (
         TxnKind::parse(&kind),
         TxnState::parse(&state),
@@ -1866,7 +1872,7 @@ fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
         kind,
         state,
         amount,
-        currency: r.get(4)?,
+        currency,
         stan: r.get(5)?,
         batch: r.get(6)?,
         local_time: r.get(7)?,
@@ -1918,7 +1924,7 @@ fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalE
         r.kind.as_str(),
         r.state.as_str(),
         amount,
-        r.currency,
+        r.currency.to_string(),
         r.stan,
         r.batch,
         r.local_time,
@@ -1992,7 +1998,7 @@ mod tests {
             kind: TxnKind::Sale,
             state,
             amount: 1234,
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
             stan: 1,
             batch: 1,
             local_time: "101010".into(),
@@ -2052,6 +2058,42 @@ mod tests {
                 .reference,
             "000001000001"
         );
+    }
+
+    #[test]
+    fn a_stored_currency_that_is_not_three_digits_is_an_error_not_a_default() {
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(record(
+                "000001000001",
+                TxnState::Approved,
+            ))],
+        })
+        .unwrap();
+        let stored: String = j
+            .conn
+            .query_row("SELECT currency FROM txn", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, "156", "the column keeps the three digits");
+        for bad in ["15", "CNY", "", "1560"] {
+            j.conn
+                .execute("UPDATE txn SET currency = ?1", [bad])
+                .unwrap();
+            // The full read refuses it (the row's tag catches the change first) ...
+            let read = j.txn("000001000001");
+            assert!(read.is_err(), "{bad:?}: {read:?}");
+            // ... and the SQL edge itself refuses the value (a row whose tag matched).
+            let err = j
+                .conn
+                .query_row(&format!("SELECT {TXN_COLUMNS} FROM txn"), [], read_txn)
+                .unwrap_err();
+            assert!(
+                matches!(&err, rusqlite::Error::FromSqlConversionFailure(4, _, _)),
+                "{bad:?}: {err:?}"
+            );
+            assert!(err.to_string().contains("ISO 4217"), "{err}");
+        }
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //!
 //! The set configures our own contactless kernel on open and whenever it changes (accepted
 //! AIDs and per-AID contactless limits, [`kernel_config`]); the device's certified kernel gets
-//! it through [`Terminal::load_params_into`].
+//! it through [`Admin::load_params_into`].
 //!
 //! Every way in validates the set ([`TerminalParams::validate`]: lengths, algorithms, CA key
 //! checksums, no duplicates) and writes an audit row with the change, in one transaction.
 
+use crate::facets::Admin;
 use crate::runtime::{Terminal, TerminalError};
 use smartpos_emv::certified::CertifiedKernel;
 use smartpos_emv::kernel::{AidParams as KernelAidParams, ContactlessLimits, KernelConfig};
@@ -36,49 +37,6 @@ fn summary(p: &TerminalParams) -> String {
 }
 
 impl Terminal {
-    /// Downloads the EMV parameters from the host (CA public keys: 60.3 372/370/371; AIDs:
-    /// 382/380/381), validates them and keeps them in the journal, replacing the stored set,
-    /// with an audit row (`emv_params_download`). Nothing is stored when any step fails; a
-    /// profile without the messages (`iso87b`, `iso87a`) fails with
-    /// [`smartpos_txn::params::ParamError::NotSupported`] before anything is sent.
-    pub async fn download_params(&mut self) -> Result<TerminalParams, TerminalError> {
-        let now = self.now();
-        self.engine.start_param_download(now);
-        let params = match self.run_admin().await? {
-            Outcome::ParamsDownloaded(p) => p,
-            other => {
-                return Err(TerminalError::Op(OpError::Proto(format!(
-                    "unexpected outcome {other:?}"
-                ))));
-            }
-        };
-        self.store_params(&params, "emv_params_download")?;
-        Ok(params)
-    }
-
-    /// The EMV parameters kept in the journal; `None` before the first download or set. A
-    /// stored value that no longer parses or validates is a corrupt journal.
-    pub fn terminal_params(&self) -> Result<Option<TerminalParams>, TerminalError> {
-        let Some(json) = self.journal.meta(PARAMS_META_KEY)? else {
-            return Ok(None);
-        };
-        let corrupt = || {
-            TerminalError::Journal(crate::journal::JournalError::Corrupt {
-                what: "EMV parameters",
-            })
-        };
-        let p: TerminalParams = serde_json::from_str(&json).map_err(|_| corrupt())?;
-        p.validate().map_err(|_| corrupt())?;
-        Ok(Some(p))
-    }
-
-    /// Sets the EMV parameters without the host (the app's own, or an acquirer profile's):
-    /// validated as a download is, kept in the journal with an audit row (`emv_params_set`)
-    /// naming the logged-in operator.
-    pub fn set_terminal_params(&mut self, params: TerminalParams) -> Result<(), TerminalError> {
-        self.store_params(&params, "emv_params_set")
-    }
-
     pub(crate) fn store_params(
         &mut self,
         params: &TerminalParams,
@@ -94,21 +52,6 @@ impl Terminal {
             .set_meta_audited(PARAMS_META_KEY, &json, &entry)?;
         self.kernel = kernel_config(&self.kernel, params);
         Ok(())
-    }
-
-    /// Hands the kept EMV parameters to the device's certified kernel
-    /// ([`CertifiedKernel::load_parameters`]: each AID and CA key as the TLV record the host
-    /// delivered). Apps call it when the kernel starts and after [`Terminal::download_params`];
-    /// nothing happens when no parameters are kept.
-    pub fn load_params_into(&self, kernel: &mut dyn CertifiedKernel) -> Result<(), TerminalError> {
-        let Some(params) = self.terminal_params()? else {
-            return Ok(());
-        };
-        let aids: Vec<Vec<u8>> = params.aids.iter().map(AidParams::to_tlv).collect();
-        let keys: Vec<Vec<u8>> = params.ca_keys.iter().map(CaPublicKey::to_tlv).collect();
-        kernel
-            .load_parameters(&aids, &keys)
-            .map_err(|e| TerminalError::Card(crate::card::CardError::Bridge(e)))
     }
 }
 
@@ -141,4 +84,64 @@ pub fn kernel_config(base: &KernelConfig, params: &TerminalParams) -> KernelConf
         })
         .collect();
     k
+}
+
+impl<'a> Admin<'a> {
+    /// Downloads the EMV parameters from the host (CA public keys: 60.3 372/370/371; AIDs:
+    /// 382/380/381), validates them and keeps them in the journal, replacing the stored set,
+    /// with an audit row (`emv_params_download`). Nothing is stored when any step fails; a
+    /// profile without the messages (`iso87b`, `iso87a`) fails with
+    /// [`smartpos_txn::params::ParamError::NotSupported`] before anything is sent.
+    pub async fn download_params(self) -> Result<TerminalParams, TerminalError> {
+        let now = self.t.now();
+        self.t.engine.start_param_download(now);
+        let params = match self.t.run_admin().await? {
+            Outcome::ParamsDownloaded(p) => p,
+            other => {
+                return Err(TerminalError::Op(OpError::Proto(format!(
+                    "unexpected outcome {other:?}"
+                ))));
+            }
+        };
+        self.t.store_params(&params, "emv_params_download")?;
+        Ok(params)
+    }
+
+    /// The EMV parameters kept in the journal; `None` before the first download or set. A
+    /// stored value that no longer parses or validates is a corrupt journal.
+    pub fn terminal_params(self) -> Result<Option<TerminalParams>, TerminalError> {
+        let Some(json) = self.t.journal.meta(PARAMS_META_KEY)? else {
+            return Ok(None);
+        };
+        let corrupt = || {
+            TerminalError::Journal(crate::journal::JournalError::Corrupt {
+                what: "EMV parameters",
+            })
+        };
+        let p: TerminalParams = serde_json::from_str(&json).map_err(|_| corrupt())?;
+        p.validate().map_err(|_| corrupt())?;
+        Ok(Some(p))
+    }
+
+    /// Sets the EMV parameters without the host (the app's own, or an acquirer profile's):
+    /// validated as a download is, kept in the journal with an audit row (`emv_params_set`)
+    /// naming the logged-in operator.
+    pub fn set_terminal_params(self, params: TerminalParams) -> Result<(), TerminalError> {
+        self.t.store_params(&params, "emv_params_set")
+    }
+
+    /// Hands the kept EMV parameters to the device's certified kernel
+    /// ([`CertifiedKernel::load_parameters`]: each AID and CA key as the TLV record the host
+    /// delivered). Apps call it when the kernel starts and after [`Admin::download_params`];
+    /// nothing happens when no parameters are kept.
+    pub fn load_params_into(self, kernel: &mut dyn CertifiedKernel) -> Result<(), TerminalError> {
+        let Some(params) = self.t.admin().terminal_params()? else {
+            return Ok(());
+        };
+        let aids: Vec<Vec<u8>> = params.aids.iter().map(AidParams::to_tlv).collect();
+        let keys: Vec<Vec<u8>> = params.ca_keys.iter().map(CaPublicKey::to_tlv).collect();
+        kernel
+            .load_parameters(&aids, &keys)
+            .map_err(|e| TerminalError::Card(crate::card::CardError::Bridge(e)))
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! A payment is finished when its outcome is journaled; printing comes after and can never
 //! undo or block it. A print that fails (out of paper, cover open, ...) leaves its job pending
-//! in the journal's `print_job` table; [`crate::Terminal::reprint`] and
-//! [`crate::Terminal::reprint_last`] render the receipt again from the journal at any later
+//! in the journal's `print_job` table; [`crate::Receipts::reprint`] and
+//! [`crate::Receipts::reprint_last`] render the receipt again from the journal at any later
 //! time, marked as a reprint.
 
 use smartpos_receipt::{

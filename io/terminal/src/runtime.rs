@@ -10,6 +10,7 @@ use crate::card::{
     ApduTransport, CardError, CardRead, CardSource, PinBlocks, card_data, complete_certified,
     kernel_request, read_certified, read_contactless,
 };
+use crate::facets::{Admin, Receipts, Support};
 use crate::guard::{GuardWriter, JournalGuard};
 use crate::journal::{CardInfo, TraceLine};
 use crate::journal::{Journal, JournalError, JournalKey};
@@ -22,6 +23,7 @@ use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::module::{DukptKsn, KeyRef, ModuleError, SecurityModule, SoftwareModule};
 use smartpos_emv::certified::{CardDecision, CertifiedKernel, EntryMode};
 use smartpos_emv::kernel::{CryptogramType, Cvm, KernelConfig, issuer_response};
+use smartpos_iso8583::BuiltInDialect;
 use smartpos_receipt::{CryptogramKind, EmvFields, Lang, MerchantInfo, ReceiptCopy, Width};
 use smartpos_txn::engine::{CardVerdict, Command, Event, OpError, Outcome, Output, TxnRequest};
 use smartpos_txn::journal::JournalOp;
@@ -29,6 +31,7 @@ use smartpos_txn::model::{LocalDateTime, Now, PendingItem, TxnKind, TxnRecord, T
 use smartpos_txn::proto::{CardData, Identity, Profile, Reply};
 use smartpos_txn::{Engine, EngineConfig};
 use smartpos_txn::{IdempotencyKey, OperatorId, TxnIntent};
+use smartpos_types::Currency;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -284,12 +287,15 @@ impl TerminalConfig {
                 "terminal id must be 8 characters and merchant id 15".into(),
             ));
         }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(TerminalError::Config(
-                "currency must be an ISO 4217 numeric code (3 digits)".into(),
-            ));
-        }
+        // The message is `CurrencyError`'s: "currency must be an ISO 4217 numeric code (3 digits)".
+        Currency::parse(&self.currency).map_err(|e| TerminalError::Config(e.to_string()))?;
         Ok(())
+    }
+
+    /// The built-in dialect [`TerminalConfig::dialect`] names, typed (`None`: not a built-in
+    /// name).
+    pub fn builtin_dialect(&self) -> Option<BuiltInDialect> {
+        BuiltInDialect::by_name(&self.dialect)
     }
 }
 
@@ -389,7 +395,8 @@ impl Terminal {
             Identity {
                 tid: cfg.tid.clone(),
                 mid: cfg.mid.clone(),
-                currency: cfg.currency.clone(),
+                currency: Currency::parse(&cfg.currency)
+                    .map_err(|e| TerminalError::Config(e.to_string()))?,
             },
             profile,
         );
@@ -406,7 +413,10 @@ impl Terminal {
                 terminal_id: cfg.tid.clone(),
             },
             width: Width::W32,
-            lang: if cfg.dialect == "cup" {
+            lang: if cfg
+                .builtin_dialect()
+                .is_some_and(BuiltInDialect::is_unionpay)
+            {
                 Lang::Zh
             } else {
                 Lang::En
@@ -438,7 +448,7 @@ impl Terminal {
         };
         // The host's EMV parameters, if kept, configure our own kernel; a profile's parameters
         // are kept when the journal has none yet.
-        match t.terminal_params()? {
+        match t.admin().terminal_params()? {
             Some(params) => t.kernel = crate::params::kernel_config(&t.kernel, &params),
             None => {
                 let from_profile = t.engine.config().profile.emv_params().cloned();
@@ -831,30 +841,6 @@ impl Terminal {
         }
     }
 
-    /// Signs in (0800) and installs the working keys; returns the open batch number.
-    pub async fn sign_in(&mut self, operator: &str) -> Result<u32, TerminalError> {
-        let now = self.now();
-        self.engine.start_sign_in(now, operator);
-        match self.run_admin().await? {
-            Outcome::SignedIn { batch } => Ok(batch),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Signs off (0820); the working keys are forgotten.
-    pub async fn sign_off(&mut self) -> Result<(), TerminalError> {
-        let now = self.now();
-        self.engine.start_sign_off(now);
-        self.run_admin().await.map(|_| ())
-    }
-
-    /// Echo test (0820).
-    pub async fn echo(&mut self) -> Result<(), TerminalError> {
-        let now = self.now();
-        self.engine.start_echo(now);
-        self.run_admin().await.map(|_| ())
-    }
-
     /// Delivers pending reversals and advices; returns (delivered, remaining). The public
     /// `recover` (host_answers.rs) signs in once more when the host asks for it.
     pub(crate) async fn recover_once(&mut self) -> Result<(u32, u32), TerminalError> {
@@ -1034,9 +1020,8 @@ impl Terminal {
     }
 
     fn currency_code(&self) -> Result<u16, TerminalError> {
-        self.cfg
-            .currency
-            .parse()
+        Currency::parse(&self.cfg.currency)
+            .map(Currency::code)
             .map_err(|_| TerminalError::Config("currency must be 3 digits".into()))
     }
 
@@ -1344,159 +1329,19 @@ impl Terminal {
         txn_outcome(self.run_admin().await?)
     }
 
-    /// Installs the app's printer.
-    pub fn set_printer(&mut self, printer: impl ReceiptPrinter + 'static) {
-        self.printer = Some(Box::new(printer));
-    }
-
-    /// How receipts are laid out.
-    pub fn receipt_settings(&self) -> &ReceiptSettings {
-        &self.receipts
-    }
-
-    /// Changes how receipts are laid out (merchant name, width, language) for this open
-    /// terminal only; [`Terminal::save_receipt_settings`] also keeps them in the journal.
-    pub fn set_receipt_settings(&mut self, settings: ReceiptSettings) {
-        self.receipts = settings;
-    }
-
-    /// Changes how receipts are laid out and keeps the settings in the journal, with an audit
-    /// row naming the logged-in operator, in one transaction: the next open of this journal
-    /// prints with them.
-    pub fn save_receipt_settings(
-        &mut self,
-        settings: ReceiptSettings,
-    ) -> Result<(), TerminalError> {
-        let entry = self.audit_entry(
-            "receipt_settings",
-            crate::printing::settings_summary(&settings),
-        );
-        let json = crate::printing::stored_json(&settings)?;
-        self.journal
-            .set_meta_audited(crate::printing::RECEIPTS_META_KEY, &json, &entry)?;
-        self.receipts = settings;
-        Ok(())
-    }
-
-    /// Renders the receipt of a journaled transaction (a reprint if it was printed before).
-    pub fn receipt(
-        &self,
-        reference: &str,
-        copy: ReceiptCopy,
-        reprint: bool,
-    ) -> Result<PrintJob, TerminalError> {
-        self.receipt_with(&self.receipts, reference, copy, reprint)
-    }
-
-    /// [`Terminal::receipt`] laid out with `settings` instead of the terminal's (an on-screen
-    /// copy at another width, ...); changes nothing.
-    pub fn receipt_with(
-        &self,
-        settings: &ReceiptSettings,
-        reference: &str,
-        copy: ReceiptCopy,
-        reprint: bool,
-    ) -> Result<PrintJob, TerminalError> {
-        let record = self.original(reference)?;
-        let original = match &record.original_ref {
-            Some(o) => self.journal.txn(o)?,
-            None => None,
-        };
-        let reprint = reprint || self.journal.printed_before(reference, copy_name(copy))?;
-        let chip = self.journal.card_info(reference)?;
-        job_for(
-            &record,
-            original.as_ref(),
-            settings,
-            copy,
-            reprint,
-            chip.as_ref().map(emv_fields),
-        )
-        .map_err(|e| TerminalError::Config(format!("receipt: {e}")))
-    }
-
-    /// Prints a transaction's receipt on the app's printer and records the attempt. A failure
-    /// (out of paper, ...) leaves the job pending and never touches the transaction itself.
-    pub fn print(
-        &mut self,
-        reference: &str,
-        copy: ReceiptCopy,
-    ) -> Result<PrinterStatus, TerminalError> {
-        self.print_job(reference, copy, false)
-    }
-
-    /// Prints a transaction's receipt again, marked as a reprint, from the journal.
-    pub fn reprint(
-        &mut self,
-        reference: &str,
-        copy: ReceiptCopy,
-    ) -> Result<PrinterStatus, TerminalError> {
-        self.print_job(reference, copy, true)
-    }
-
-    /// Reprints the most recent transaction's receipt.
-    pub fn reprint_last(&mut self, copy: ReceiptCopy) -> Result<PrinterStatus, TerminalError> {
-        let last = self.last_reference()?;
-        self.print_job(&last, copy, true)
-    }
-
-    /// The reference of the most recent transaction (`NotFound` "last" when there is none).
-    pub fn last_reference(&self) -> Result<String, TerminalError> {
-        self.journal
-            .recent(1)?
-            .pop()
-            .map(|r| r.reference)
-            .ok_or_else(|| TerminalError::NotFound {
-                reference: "last".into(),
-            })
-    }
-
-    /// Receipts whose printing failed: (reference, copy, attempts, last printer status).
-    pub fn pending_prints(&self) -> Result<Vec<(String, String, u32, String)>, TerminalError> {
-        Ok(self.journal.pending_prints()?)
-    }
-
     fn print_job(
         &mut self,
         reference: &str,
         copy: ReceiptCopy,
         reprint: bool,
     ) -> Result<PrinterStatus, TerminalError> {
-        let job = self.receipt(reference, copy, reprint)?;
+        let job = self.receipts().receipt(reference, copy, reprint)?;
         let status = match self.printer.as_mut() {
             Some(p) => p.print(&job),
             None => PrinterStatus::NoPrinter,
         };
-        self.record_print(reference, copy, status)?;
+        self.receipts().record_print(reference, copy, status)?;
         Ok(status)
-    }
-
-    /// Records what a printer answered for a receipt of `reference` ([`Terminal::receipt`]):
-    /// anything but `Ok` leaves the job pending for a reprint. For a caller that runs the
-    /// printer itself (the Kotlin bindings print without holding the terminal).
-    pub fn record_print(
-        &mut self,
-        reference: &str,
-        copy: ReceiptCopy,
-        status: PrinterStatus,
-    ) -> Result<(), TerminalError> {
-        let at = self.now().unix_ms;
-        self.journal
-            .record_print(reference, copy_name(copy), status.as_str(), at)?;
-        if status != PrinterStatus::Ok {
-            log::warn!("receipt of {reference} not printed: {}", status.as_str());
-        }
-        Ok(())
-    }
-
-    /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).
-    pub fn in_doubt(&self, record: &TxnRecord) -> bool {
-        record.state == TxnState::Reversing
-            || self
-                .engine
-                .pending()
-                .iter()
-                .any(|p| p.reference == record.reference && p.armed)
     }
 }
 
@@ -1636,4 +1481,175 @@ pub(crate) fn txn_outcome(o: Outcome) -> Result<TxnOutcome, TerminalError> {
 
 fn unexpected(o: Outcome) -> TerminalError {
     TerminalError::Op(OpError::Proto(format!("unexpected outcome {o:?}")))
+}
+
+impl<'a> Receipts<'a> {
+    /// Installs the app's printer.
+    pub fn set_printer(self, printer: impl ReceiptPrinter + 'static) {
+        self.t.printer = Some(Box::new(printer));
+    }
+
+    /// How receipts are laid out.
+    pub fn receipt_settings(self) -> &'a ReceiptSettings {
+        let t = self.t;
+        &t.receipts
+    }
+
+    /// Changes how receipts are laid out (merchant name, width, language) for this open
+    /// terminal only; [`Receipts::save_receipt_settings`] also keeps them in the journal.
+    pub fn set_receipt_settings(self, settings: ReceiptSettings) {
+        self.t.receipts = settings;
+    }
+
+    /// Changes how receipts are laid out and keeps the settings in the journal, with an audit
+    /// row naming the logged-in operator, in one transaction: the next open of this journal
+    /// prints with them.
+    pub fn save_receipt_settings(self, settings: ReceiptSettings) -> Result<(), TerminalError> {
+        let entry = self.t.audit_entry(
+            "receipt_settings",
+            crate::printing::settings_summary(&settings),
+        );
+        let json = crate::printing::stored_json(&settings)?;
+        self.t
+            .journal
+            .set_meta_audited(crate::printing::RECEIPTS_META_KEY, &json, &entry)?;
+        self.t.receipts = settings;
+        Ok(())
+    }
+
+    /// Renders the receipt of a journaled transaction (a reprint if it was printed before).
+    pub fn receipt(
+        self,
+        reference: &str,
+        copy: ReceiptCopy,
+        reprint: bool,
+    ) -> Result<PrintJob, TerminalError> {
+        let settings = self.t.receipts.clone();
+        self.t
+            .receipts()
+            .receipt_with(&settings, reference, copy, reprint)
+    }
+
+    /// [`Receipts::receipt`] laid out with `settings` instead of the terminal's (an on-screen
+    /// copy at another width, ...); changes nothing.
+    pub fn receipt_with(
+        self,
+        settings: &ReceiptSettings,
+        reference: &str,
+        copy: ReceiptCopy,
+        reprint: bool,
+    ) -> Result<PrintJob, TerminalError> {
+        let record = self.t.original(reference)?;
+        let original = match &record.original_ref {
+            Some(o) => self.t.journal.txn(o)?,
+            None => None,
+        };
+        let reprint = reprint || self.t.journal.printed_before(reference, copy_name(copy))?;
+        let chip = self.t.journal.card_info(reference)?;
+        job_for(
+            &record,
+            original.as_ref(),
+            settings,
+            copy,
+            reprint,
+            chip.as_ref().map(emv_fields),
+        )
+        .map_err(|e| TerminalError::Config(format!("receipt: {e}")))
+    }
+
+    /// Prints a transaction's receipt on the app's printer and records the attempt. A failure
+    /// (out of paper, ...) leaves the job pending and never touches the transaction itself.
+    pub fn print(self, reference: &str, copy: ReceiptCopy) -> Result<PrinterStatus, TerminalError> {
+        self.t.print_job(reference, copy, false)
+    }
+
+    /// Prints a transaction's receipt again, marked as a reprint, from the journal.
+    pub fn reprint(
+        self,
+        reference: &str,
+        copy: ReceiptCopy,
+    ) -> Result<PrinterStatus, TerminalError> {
+        self.t.print_job(reference, copy, true)
+    }
+
+    /// Reprints the most recent transaction's receipt.
+    pub fn reprint_last(self, copy: ReceiptCopy) -> Result<PrinterStatus, TerminalError> {
+        let last = self.t.receipts().last_reference()?;
+        self.t.print_job(&last, copy, true)
+    }
+
+    /// The reference of the most recent transaction (`NotFound` "last" when there is none).
+    pub fn last_reference(self) -> Result<String, TerminalError> {
+        self.t
+            .journal
+            .recent(1)?
+            .pop()
+            .map(|r| r.reference)
+            .ok_or_else(|| TerminalError::NotFound {
+                reference: "last".into(),
+            })
+    }
+
+    /// Receipts whose printing failed: (reference, copy, attempts, last printer status).
+    pub fn pending_prints(self) -> Result<Vec<(String, String, u32, String)>, TerminalError> {
+        Ok(self.t.journal.pending_prints()?)
+    }
+
+    /// Records what a printer answered for a receipt of `reference` ([`Receipts::receipt`]):
+    /// anything but `Ok` leaves the job pending for a reprint. For a caller that runs the
+    /// printer itself (the Kotlin bindings print without holding the terminal).
+    pub fn record_print(
+        self,
+        reference: &str,
+        copy: ReceiptCopy,
+        status: PrinterStatus,
+    ) -> Result<(), TerminalError> {
+        let at = self.t.now().unix_ms;
+        self.t
+            .journal
+            .record_print(reference, copy_name(copy), status.as_str(), at)?;
+        if status != PrinterStatus::Ok {
+            log::warn!("receipt of {reference} not printed: {}", status.as_str());
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Support<'a> {
+    /// Whether a transaction still has money in doubt (a reversal not yet acknowledged).
+    pub fn in_doubt(self, record: &TxnRecord) -> bool {
+        record.state == TxnState::Reversing
+            || self
+                .t
+                .engine
+                .pending()
+                .iter()
+                .any(|p| p.reference == record.reference && p.armed)
+    }
+}
+
+impl<'a> Admin<'a> {
+    /// Signs in (0800) and installs the working keys; returns the open batch number.
+    pub async fn sign_in(self, operator: &str) -> Result<u32, TerminalError> {
+        let now = self.t.now();
+        self.t.engine.start_sign_in(now, operator);
+        match self.t.run_admin().await? {
+            Outcome::SignedIn { batch } => Ok(batch),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Signs off (0820); the working keys are forgotten.
+    pub async fn sign_off(self) -> Result<(), TerminalError> {
+        let now = self.t.now();
+        self.t.engine.start_sign_off(now);
+        self.t.run_admin().await.map(|_| ())
+    }
+
+    /// Echo test (0820).
+    pub async fn echo(self) -> Result<(), TerminalError> {
+        let now = self.t.now();
+        self.t.engine.start_echo(now);
+        self.t.run_admin().await.map(|_| ())
+    }
 }

@@ -9,6 +9,7 @@
 //! The refund policy is evaluated before the card is asked for and before anything is sent: a
 //! denied refund never reaches the host, and every rule that denies is reported.
 
+use crate::facets::{Admin, Support};
 use crate::journal::{Journal, JournalError};
 use crate::runtime::{Terminal, TerminalError, TxnOutcome};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -299,7 +300,9 @@ impl Terminal {
             }));
         }
         let at_till = self
-            .session()
+            .safety
+            .session
+            .as_ref()
             .map(|s| s.operator.clone())
             .unwrap_or_default();
         let now = self.now();
@@ -328,54 +331,6 @@ impl Terminal {
         self.original(reference)
     }
 
-    /// Current operator session, if any.
-    pub fn session(&self) -> Option<&Session> {
-        self.safety.session.as_ref()
-    }
-
-    /// The operators (password hashes stay inside; `Debug` redacts them).
-    pub fn operators(&self) -> impl Iterator<Item = &smartpos_operators::OperatorRecord> {
-        self.safety.operators.records()
-    }
-
-    /// Operator and refund settings.
-    pub fn safety_settings(&self) -> &SafetySettings {
-        &self.safety.settings
-    }
-
-    /// Changes and stores operator and refund settings (all of them; a document that names
-    /// only some is [`Terminal::apply_settings`]).
-    ///
-    /// A supervisor act: when the *current* settings require login, only the supervisor's
-    /// session may change them (`Operator(SupervisorRequired)` otherwise, itself audited as
-    /// `settings_denied`). When login is not required (apps that manage cashiers themselves)
-    /// the change is allowed. Every change writes an audit row summarising the new values (no
-    /// secrets): `settings`, or `login_disabled` when it turns a required login off. The new
-    /// settings are checked against the current ones first ([`SafetySettings::validate`]:
-    /// the PBKDF2 iteration count cannot change once operators exist, it would invalidate
-    /// every stored password hash); lockout and challenge settings take effect when the
-    /// terminal is next opened.
-    pub fn set_safety_settings(&mut self, settings: SafetySettings) -> Result<(), TerminalError> {
-        self.may_change_settings()?;
-        settings.validate(&self.safety.settings)?;
-        let json = serde_json::to_string(&settings).map_err(config_err)?;
-        let entry = if self.safety.settings.require_login && !settings.require_login {
-            self.audit_entry(
-                "login_disabled",
-                format!(
-                    "login turned off: financial commands no longer need a logged-in operator; {}",
-                    settings_summary(&settings)
-                ),
-            )
-        } else {
-            self.audit_entry("settings", settings_summary(&settings))
-        };
-        // One transaction: a change is never stored without its audit row.
-        self.journal.set_meta_audited("safety", &json, &entry)?;
-        self.safety.settings = settings;
-        Ok(())
-    }
-
     /// Whether the settings may be changed now: while login is required, only by the
     /// supervisor's session (a refusal is audited as `settings_denied`).
     pub(crate) fn may_change_settings(&mut self) -> Result<(), TerminalError> {
@@ -396,52 +351,6 @@ impl Terminal {
         self.journal.set_meta("session", &json)
     }
 
-    /// Logs an operator in. A first login with the default password returns
-    /// `MustChangePassword`; [`Terminal::change_password`] then opens the session.
-    pub fn login(&mut self, id: &str, password: &str) -> Result<LoginResult, TerminalError> {
-        let now = self.unix_ms();
-        let a = self
-            .safety
-            .operators
-            .login(id, &Password::new(password), now);
-        let r = commit(&mut self.journal, a)?;
-        if let LoginResult::LoggedIn(s) = &r {
-            self.safety.session = Some(s.clone());
-            self.save_session()?;
-        }
-        Ok(r)
-    }
-
-    /// Changes an operator's password (the forced first change, or later) and logs it in.
-    pub fn change_password(
-        &mut self,
-        id: &str,
-        old: &str,
-        new: &str,
-    ) -> Result<Session, TerminalError> {
-        let now = self.unix_ms();
-        let a = self.safety.operators.change_password(
-            id,
-            &Password::new(old),
-            &Password::new(new),
-            now,
-        );
-        let s = commit(&mut self.journal, a)?;
-        self.safety.session = Some(s.clone());
-        self.save_session()?;
-        Ok(s)
-    }
-
-    /// Logs the current operator out.
-    pub fn logout(&mut self) -> Result<(), TerminalError> {
-        if let Some(s) = self.safety.session.take() {
-            let e = self.safety.operators.logout(&s, self.unix_ms());
-            self.journal.apply_operators(&[], &[e])?;
-            self.save_session()?;
-        }
-        Ok(())
-    }
-
     fn supervisor_session(&self) -> Result<Session, TerminalError> {
         self.safety
             .operators
@@ -451,92 +360,6 @@ impl Terminal {
             .session
             .clone()
             .ok_or(TerminalError::Operator(OperatorError::NotLoggedIn))
-    }
-
-    /// Adds a cashier (supervisor only); the new cashier has the default password.
-    pub fn add_cashier(&mut self, id: &str) -> Result<(), TerminalError> {
-        let by = self.supervisor_session()?;
-        let a = self
-            .safety
-            .operators
-            .create_cashier(&by, id, self.unix_ms());
-        commit(&mut self.journal, a)
-    }
-
-    /// Removes a cashier (supervisor only).
-    pub fn delete_cashier(&mut self, id: &str) -> Result<(), TerminalError> {
-        let by = self.supervisor_session()?;
-        let a = self.safety.operators.delete(&by, id, self.unix_ms());
-        commit(&mut self.journal, a)
-    }
-
-    /// Unlocks a locked cashier (supervisor only).
-    pub fn unlock_cashier(&mut self, id: &str) -> Result<(), TerminalError> {
-        let by = self.supervisor_session()?;
-        let a = self.safety.operators.unlock(&by, id, self.unix_ms());
-        commit(&mut self.journal, a)
-    }
-
-    /// Resets a cashier's password to the default, with a forced change (supervisor only).
-    pub fn reset_cashier_password(&mut self, id: &str) -> Result<(), TerminalError> {
-        let by = self.supervisor_session()?;
-        let a = self
-            .safety
-            .operators
-            .reset_password(&by, id, self.unix_ms());
-        commit(&mut self.journal, a)
-    }
-
-    /// Starts the locked-supervisor flow: an 8-digit challenge the merchant reads to the
-    /// acquirer's service desk (see the README). The challenge is kept in the journal until it
-    /// is used or replaced, so the code may be typed in another process (the CLI) or after a
-    /// restart; issuing one is audited (`unlock_challenge`).
-    pub fn supervisor_unlock_challenge(&mut self) -> Result<String, TerminalError> {
-        let mut n = [0u8; 8];
-        SystemRandom::new()
-            .fill(&mut n)
-            .map_err(|_| config_err("no randomness for the challenge"))?;
-        let c = smartpos_operators::unlock_challenge(
-            &self.cfg.tid,
-            u64::from_be_bytes(n),
-            self.unix_ms(),
-        );
-        let digits = c.digits.clone();
-        let json = serde_json::to_string(&c).map_err(config_err)?;
-        let entry = self.audit_entry(
-            "unlock_challenge",
-            format!(
-                "supervisor unlock challenge issued for terminal {}",
-                c.terminal_id
-            ),
-        );
-        self.journal
-            .set_meta_audited(UNLOCK_CHALLENGE_KEY, &json, &entry)?;
-        self.safety.challenge = Some(c);
-        Ok(digits)
-    }
-
-    /// Completes the locked-supervisor flow with the service desk's code; `secret` is the
-    /// unlock secret shared with the service desk (from the secure store). The challenge is
-    /// used up either way (a wrong code needs a new challenge); no challenge is a `Config`
-    /// error.
-    pub fn unlock_supervisor(&mut self, code: &str, secret: &[u8]) -> Result<(), TerminalError> {
-        let stored = match self.safety.challenge.take() {
-            Some(c) => Some(c),
-            None => self
-                .journal
-                .meta(UNLOCK_CHALLENGE_KEY)?
-                .and_then(|j| serde_json::from_str(&j).ok()),
-        };
-        let c = stored.ok_or_else(|| {
-            config_err("no unlock challenge in use (a wrong code uses it up): ask for a new one")
-        })?;
-        self.journal.set_meta(UNLOCK_CHALLENGE_KEY, "")?;
-        let a = self
-            .safety
-            .operators
-            .unlock_supervisor(&c, code, secret, self.unix_ms());
-        commit(&mut self.journal, a)
     }
 
     /// The operator for a financial command: the session's when logged in; an error when
@@ -579,31 +402,6 @@ impl Terminal {
 
     fn now_local_ms(&self) -> i64 {
         self.unix_ms() + i64::from(self.cfg.utc_offset_minutes) * 60_000
-    }
-
-    /// What may be refunded on `reference` right now, and every rule that would deny it.
-    pub fn refund_quote(&self, reference: &str) -> Result<RefundQuote, TerminalError> {
-        let original = self.original(reference)?;
-        let operator = self
-            .safety
-            .session
-            .as_ref()
-            .map(|s| s.operator.clone())
-            .unwrap_or_default();
-        let (term_today, op_today) = self.refund_context_numbers(&operator)?;
-        let ctx = RefundContext {
-            original: &original,
-            refunds_so_far: self.journal.refunded_total(reference)?,
-            now_unix_ms: self.unix_ms(),
-            terminal_refunded_today: term_today,
-            operator_refunded_today: op_today,
-            operator: &operator,
-            is_supervisor: self.session().is_some_and(|s| s.role == Role::Supervisor),
-            supervisor_approved: false,
-            card_token_matches: None,
-            currency: &self.cfg.currency,
-        };
-        Ok(policy::quote(&self.safety.settings.refund_policy, &ctx))
     }
 
     /// A refund checked against the refund policy first (all denials reported, nothing sent
@@ -651,7 +449,10 @@ impl Terminal {
             terminal_refunded_today: term_today,
             operator_refunded_today: op_today,
             operator: &operator,
-            is_supervisor: self.session().is_some_and(|s| s.role == Role::Supervisor),
+            is_supervisor: self
+                .operators()
+                .session()
+                .is_some_and(|s| s.role == Role::Supervisor),
             supervisor_approved: approved,
             card_token_matches: None,
             currency: &self.cfg.currency,
@@ -713,70 +514,6 @@ impl Terminal {
             log::warn!("audit row not written: {e}");
         }
     }
-
-    /// A support bundle for the acquirer's help desk: configuration (no secrets), counters,
-    /// pending items, recent transactions (masked), the masked host trace, pending prints and
-    /// the recent audit log, as one JSON document.
-    pub fn support_bundle(&self) -> Result<serde_json::Value, TerminalError> {
-        let recent = self.journal.recent(100)?;
-        let pending: Vec<serde_json::Value> = self
-            .pending()
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "seq": p.seq, "kind": p.kind.as_str(), "reference": p.reference,
-                    "reason": p.reason.map(|r| r.code()), "attempts": p.attempts, "armed": p.armed,
-                })
-            })
-            .collect();
-        let txns: Vec<serde_json::Value> = recent
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "reference": r.reference, "kind": r.kind.as_str(), "state": r.state.as_str(),
-                    "amount": r.amount, "stan": r.stan, "batch": r.batch, "rrn": r.rrn,
-                    "response_code": r.response_code, "pan": r.pan_masked,
-                    "local_time": r.local_time_text(),
-                    "diagnosis": diagnosis::for_outcome(r, self.in_doubt(r)).map(|d| d.code),
-                })
-            })
-            .collect();
-        let trace: Vec<serde_json::Value> = self
-            .journal
-            .trace_lines()?
-            .into_iter()
-            .map(|(at, dir, text)| serde_json::json!({"at_ms": at, "at": self.local_text(at), "direction": dir, "text": text}))
-            .collect();
-        let audit: Vec<serde_json::Value> = self
-            .journal
-            .audit_log(200)?
-            .into_iter()
-            .map(|(at, op, action, detail)| serde_json::json!({"at_ms": at, "at": self.local_text(at), "operator": op, "action": action, "detail": detail}))
-            .collect();
-        Ok(serde_json::json!({
-            "terminal": {
-                "tid": self.cfg.tid, "mid": self.cfg.mid, "dialect": self.cfg.dialect,
-                "currency": self.cfg.currency, "host": self.cfg.link.host,
-                "tls": self.cfg.link.tls.is_some(),
-                "response_timeout_ms": u64::try_from(self.cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX),
-                "signed_in": self.signed_in(), "batch": self.batch(),
-                "utc_offset": smartpos_txn::model::utc_offset_text(self.cfg.utc_offset_minutes),
-                "sdk_version": env!("CARGO_PKG_VERSION"),
-            },
-            // The record that failed its authentication check, if any (table and key only).
-            "journal": {
-                "tampered": self.journal.tampered().map(|t| serde_json::json!({
-                    "table": t.table, "key": t.key,
-                    "diagnosis": diagnosis::journal_tampered().code,
-                })),
-            },
-            "pending": pending,
-            "transactions": txns,
-            "trace": trace,
-            "pending_prints": self.pending_prints()?.into_iter().map(|(r, c, n, s)| serde_json::json!({"reference": r, "copy": c, "attempts": n, "last_status": s})).collect::<Vec<_>>(),
-            "audit": audit,
-        }))
-    }
 }
 
 /// The audit summary of a settings change: login, the refund window and limits, the
@@ -827,4 +564,289 @@ pub fn diagnosis_json(d: &Diagnosis) -> serde_json::Value {
         "next_steps": d.next_steps.iter().map(|s| serde_json::json!({"zh": s.zh, "en": s.en})).collect::<Vec<_>>(),
         "host_code": d.host_code,
     })
+}
+
+impl<'a> crate::facets::Operators<'a> {
+    /// Current operator session, if any.
+    pub fn session(self) -> Option<&'a Session> {
+        let t = self.t;
+        t.safety.session.as_ref()
+    }
+
+    /// The operators (password hashes stay inside; `Debug` redacts them).
+    pub fn list(self) -> impl Iterator<Item = &'a smartpos_operators::OperatorRecord> {
+        let t = self.t;
+        t.safety.operators.records()
+    }
+
+    /// Logs an operator in. A first login with the default password returns
+    /// `MustChangePassword`; [`Operators::change_password`] then opens the session.
+    pub fn login(self, id: &str, password: &str) -> Result<LoginResult, TerminalError> {
+        let now = self.t.unix_ms();
+        let a = self
+            .t
+            .safety
+            .operators
+            .login(id, &Password::new(password), now);
+        let r = commit(&mut self.t.journal, a)?;
+        if let LoginResult::LoggedIn(s) = &r {
+            self.t.safety.session = Some(s.clone());
+            self.t.save_session()?;
+        }
+        Ok(r)
+    }
+
+    /// Changes an operator's password (the forced first change, or later) and logs it in.
+    pub fn change_password(self, id: &str, old: &str, new: &str) -> Result<Session, TerminalError> {
+        let now = self.t.unix_ms();
+        let a = self.t.safety.operators.change_password(
+            id,
+            &Password::new(old),
+            &Password::new(new),
+            now,
+        );
+        let s = commit(&mut self.t.journal, a)?;
+        self.t.safety.session = Some(s.clone());
+        self.t.save_session()?;
+        Ok(s)
+    }
+
+    /// Logs the current operator out.
+    pub fn logout(self) -> Result<(), TerminalError> {
+        if let Some(s) = self.t.safety.session.take() {
+            let e = self.t.safety.operators.logout(&s, self.t.unix_ms());
+            self.t.journal.apply_operators(&[], &[e])?;
+            self.t.save_session()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a cashier (supervisor only); the new cashier has the default password.
+    pub fn add_cashier(self, id: &str) -> Result<(), TerminalError> {
+        let by = self.t.supervisor_session()?;
+        let a = self
+            .t
+            .safety
+            .operators
+            .create_cashier(&by, id, self.t.unix_ms());
+        commit(&mut self.t.journal, a)
+    }
+
+    /// Removes a cashier (supervisor only).
+    pub fn delete_cashier(self, id: &str) -> Result<(), TerminalError> {
+        let by = self.t.supervisor_session()?;
+        let a = self.t.safety.operators.delete(&by, id, self.t.unix_ms());
+        commit(&mut self.t.journal, a)
+    }
+
+    /// Unlocks a locked cashier (supervisor only).
+    pub fn unlock_cashier(self, id: &str) -> Result<(), TerminalError> {
+        let by = self.t.supervisor_session()?;
+        let a = self.t.safety.operators.unlock(&by, id, self.t.unix_ms());
+        commit(&mut self.t.journal, a)
+    }
+
+    /// Resets a cashier's password to the default, with a forced change (supervisor only).
+    pub fn reset_cashier_password(self, id: &str) -> Result<(), TerminalError> {
+        let by = self.t.supervisor_session()?;
+        let a = self
+            .t
+            .safety
+            .operators
+            .reset_password(&by, id, self.t.unix_ms());
+        commit(&mut self.t.journal, a)
+    }
+
+    /// Starts the locked-supervisor flow: an 8-digit challenge the merchant reads to the
+    /// acquirer's service desk (see the README). The challenge is kept in the journal until it
+    /// is used or replaced, so the code may be typed in another process (the CLI) or after a
+    /// restart; issuing one is audited (`unlock_challenge`).
+    pub fn supervisor_unlock_challenge(self) -> Result<String, TerminalError> {
+        let mut n = [0u8; 8];
+        SystemRandom::new()
+            .fill(&mut n)
+            .map_err(|_| config_err("no randomness for the challenge"))?;
+        let c = smartpos_operators::unlock_challenge(
+            &self.t.cfg.tid,
+            u64::from_be_bytes(n),
+            self.t.unix_ms(),
+        );
+        let digits = c.digits.clone();
+        let json = serde_json::to_string(&c).map_err(config_err)?;
+        let entry = self.t.audit_entry(
+            "unlock_challenge",
+            format!(
+                "supervisor unlock challenge issued for terminal {}",
+                c.terminal_id
+            ),
+        );
+        self.t
+            .journal
+            .set_meta_audited(UNLOCK_CHALLENGE_KEY, &json, &entry)?;
+        self.t.safety.challenge = Some(c);
+        Ok(digits)
+    }
+
+    /// Completes the locked-supervisor flow with the service desk's code; `secret` is the
+    /// unlock secret shared with the service desk (from the secure store). The challenge is
+    /// used up either way (a wrong code needs a new challenge); no challenge is a `Config`
+    /// error.
+    pub fn unlock_supervisor(self, code: &str, secret: &[u8]) -> Result<(), TerminalError> {
+        let stored = match self.t.safety.challenge.take() {
+            Some(c) => Some(c),
+            None => self
+                .t
+                .journal
+                .meta(UNLOCK_CHALLENGE_KEY)?
+                .and_then(|j| serde_json::from_str(&j).ok()),
+        };
+        let c = stored.ok_or_else(|| {
+            config_err("no unlock challenge in use (a wrong code uses it up): ask for a new one")
+        })?;
+        self.t.journal.set_meta(UNLOCK_CHALLENGE_KEY, "")?;
+        let a = self
+            .t
+            .safety
+            .operators
+            .unlock_supervisor(&c, code, secret, self.t.unix_ms());
+        commit(&mut self.t.journal, a)
+    }
+
+    /// What may be refunded on `reference` right now, and every rule that would deny it.
+    pub fn refund_quote(self, reference: &str) -> Result<RefundQuote, TerminalError> {
+        let original = self.t.original(reference)?;
+        let operator = self
+            .t
+            .safety
+            .session
+            .as_ref()
+            .map(|s| s.operator.clone())
+            .unwrap_or_default();
+        let (term_today, op_today) = self.t.refund_context_numbers(&operator)?;
+        let ctx = RefundContext {
+            original: &original,
+            refunds_so_far: self.t.journal.refunded_total(reference)?,
+            now_unix_ms: self.t.unix_ms(),
+            terminal_refunded_today: term_today,
+            operator_refunded_today: op_today,
+            operator: &operator,
+            is_supervisor: self
+                .t
+                .operators()
+                .session()
+                .is_some_and(|s| s.role == Role::Supervisor),
+            supervisor_approved: false,
+            card_token_matches: None,
+            currency: &self.t.cfg.currency,
+        };
+        Ok(policy::quote(&self.t.safety.settings.refund_policy, &ctx))
+    }
+}
+
+impl<'a> Support<'a> {
+    /// A support bundle for the acquirer's help desk: configuration (no secrets), counters,
+    /// pending items, recent transactions (masked), the masked host trace, pending prints and
+    /// the recent audit log, as one JSON document.
+    pub fn support_bundle(self) -> Result<serde_json::Value, TerminalError> {
+        let recent = self.t.journal.recent(100)?;
+        let pending: Vec<serde_json::Value> = self
+            .t
+            .pending()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "seq": p.seq, "kind": p.kind.as_str(), "reference": p.reference,
+                    "reason": p.reason.map(|r| r.code()), "attempts": p.attempts, "armed": p.armed,
+                })
+            })
+            .collect();
+        let txns: Vec<serde_json::Value> = recent
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "reference": r.reference, "kind": r.kind.as_str(), "state": r.state.as_str(),
+                    "amount": r.amount, "stan": r.stan, "batch": r.batch, "rrn": r.rrn,
+                    "response_code": r.response_code, "pan": r.pan_masked,
+                    "local_time": r.local_time_text(),
+                    "diagnosis": diagnosis::for_outcome(r, self.t.support().in_doubt(r)).map(|d| d.code),
+                })
+            })
+            .collect();
+        let trace: Vec<serde_json::Value> = self.t
+            .journal
+            .trace_lines()?
+            .into_iter()
+            .map(|(at, dir, text)| serde_json::json!({"at_ms": at, "at": self.t.local_text(at), "direction": dir, "text": text}))
+            .collect();
+        let audit: Vec<serde_json::Value> = self.t
+            .journal
+            .audit_log(200)?
+            .into_iter()
+            .map(|(at, op, action, detail)| serde_json::json!({"at_ms": at, "at": self.t.local_text(at), "operator": op, "action": action, "detail": detail}))
+            .collect();
+        Ok(serde_json::json!({
+            "terminal": {
+                "tid": self.t.cfg.tid, "mid": self.t.cfg.mid, "dialect": self.t.cfg.dialect,
+                "currency": self.t.cfg.currency, "host": self.t.cfg.link.host,
+                "tls": self.t.cfg.link.tls.is_some(),
+                "response_timeout_ms": u64::try_from(self.t.cfg.link.response_timeout.as_millis()).unwrap_or(u64::MAX),
+                "signed_in": self.t.signed_in(), "batch": self.t.batch(),
+                "utc_offset": smartpos_txn::model::utc_offset_text(self.t.cfg.utc_offset_minutes),
+                "sdk_version": env!("CARGO_PKG_VERSION"),
+            },
+            // The record that failed its authentication check, if any (table and key only).
+            "journal": {
+                "tampered": self.t.journal.tampered().map(|t| serde_json::json!({
+                    "table": t.table, "key": t.key,
+                    "diagnosis": diagnosis::journal_tampered().code,
+                })),
+            },
+            "pending": pending,
+            "transactions": txns,
+            "trace": trace,
+            "pending_prints": self.t.journal.pending_prints()?.into_iter().map(|(r, c, n, s)| serde_json::json!({"reference": r, "copy": c, "attempts": n, "last_status": s})).collect::<Vec<_>>(),
+            "audit": audit,
+        }))
+    }
+}
+
+impl<'a> Admin<'a> {
+    /// Operator and refund settings.
+    pub fn safety_settings(self) -> &'a SafetySettings {
+        let t = self.t;
+        &t.safety.settings
+    }
+
+    /// Changes and stores operator and refund settings (all of them; a document that names
+    /// only some is [`Admin::apply_settings`]).
+    ///
+    /// A supervisor act: when the *current* settings require login, only the supervisor's
+    /// session may change them (`Operator(SupervisorRequired)` otherwise, itself audited as
+    /// `settings_denied`). When login is not required (apps that manage cashiers themselves)
+    /// the change is allowed. Every change writes an audit row summarising the new values (no
+    /// secrets): `settings`, or `login_disabled` when it turns a required login off. The new
+    /// settings are checked against the current ones first ([`SafetySettings::validate`]:
+    /// the PBKDF2 iteration count cannot change once operators exist, it would invalidate
+    /// every stored password hash); lockout and challenge settings take effect when the
+    /// terminal is next opened.
+    pub fn set_safety_settings(self, settings: SafetySettings) -> Result<(), TerminalError> {
+        self.t.may_change_settings()?;
+        settings.validate(&self.t.safety.settings)?;
+        let json = serde_json::to_string(&settings).map_err(config_err)?;
+        let entry = if self.t.safety.settings.require_login && !settings.require_login {
+            self.t.audit_entry(
+                "login_disabled",
+                format!(
+                    "login turned off: financial commands no longer need a logged-in operator; {}",
+                    settings_summary(&settings)
+                ),
+            )
+        } else {
+            self.t.audit_entry("settings", settings_summary(&settings))
+        };
+        // One transaction: a change is never stored without its audit row.
+        self.t.journal.set_meta_audited("safety", &json, &entry)?;
+        self.t.safety.settings = settings;
+        Ok(())
+    }
 }

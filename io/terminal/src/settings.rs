@@ -9,9 +9,10 @@
 //! The whole document is checked before anything is stored: a field the settings do not have,
 //! a value of the wrong type or out of range, or a combination the terminal refuses
 //! ([`SafetySettings::validate`]) is a [`SettingsError`] naming the field, and nothing
-//! changes. Storing the result is [`Terminal::set_safety_settings`]: a supervisor act while
+//! changes. Storing the result is [`Admin::set_safety_settings`]: a supervisor act while
 //! login is required, always audited; turning login off is audited as `login_disabled`.
 
+use crate::facets::Admin;
 use crate::runtime::{Terminal, TerminalError};
 use crate::safety::SafetySettings;
 use serde_json::Value;
@@ -172,13 +173,15 @@ impl SafetySettings {
     }
 }
 
-impl Terminal {
+impl Terminal {}
+
+impl<'a> Admin<'a> {
     /// Applies a settings document that names only what it changes (see the module docs):
-    /// checked as a whole first, then stored with [`Terminal::set_safety_settings`] (the
+    /// checked as a whole first, then stored with [`Admin::set_safety_settings`] (the
     /// supervisor's act while login is required; audited). A document that changes nothing
     /// stores nothing, but is still refused to anyone who may not change the settings.
-    pub fn apply_settings(&mut self, patch: &Value) -> Result<SettingsUpdate, TerminalError> {
-        let current = self.safety_settings().clone();
+    pub fn apply_settings(self, patch: &Value) -> Result<SettingsUpdate, TerminalError> {
+        let current = self.t.admin().safety_settings().clone();
         let (new, named) = current.patched(patch)?;
         let (old_v, new_v) = (as_value(&current)?, as_value(&new)?);
         let changed: Vec<String> = named
@@ -187,9 +190,9 @@ impl Terminal {
             .collect();
         let login_disabled = current.require_login && !new.require_login;
         if changed.is_empty() {
-            self.may_change_settings()?;
+            self.t.may_change_settings()?;
         } else {
-            self.set_safety_settings(new)?;
+            self.t.admin().set_safety_settings(new)?;
         }
         Ok(SettingsUpdate {
             changed,

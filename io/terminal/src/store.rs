@@ -464,9 +464,9 @@ impl DataDir {
             stan_block,
         )?;
         if let Some(name) = &stored.merchant_name {
-            let mut settings = t.receipt_settings().clone();
+            let mut settings = t.receipts().receipt_settings().clone();
             settings.merchant.name = name.clone();
-            t.set_receipt_settings(settings);
+            t.receipts().set_receipt_settings(settings);
         }
         Ok(t)
     }

@@ -17,6 +17,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use smartpos_iso8583::{RESPONSE_CODES as RESPONSE_TABLE, ResponseCode};
+#[cfg(test)]
+use smartpos_iso8583::{ResponseClass, ResponseRow};
 use smartpos_txn::engine::OpError;
 use smartpos_txn::model::{TxnKind, TxnRecord, TxnState};
 
@@ -413,106 +416,109 @@ const fn d(
 // and the UnionPay response code table Q/CUP 006.6-2014 appendix A.2 for 45 and A1-A7 (A2, A4,
 // A5 and A6 are approvals "with defects", 有缺陷的成功).
 // 76 and 78 fall in the private-use range and their meaning differs between acquirers, so they
-// get a generic "acquirer-specific" wording. The same meanings are listed in English in
-// `smartpos_iso8583::wire::ResponseCode::meaning`.
+// get a generic "acquirer-specific" wording. Which code gets which wording is a column of the
+// one response code table, `smartpos_iso8583::RESPONSE_CODES` (its `diagnosis` and
+// `refund_diagnosis` keys name the entries below by their `code`); that table also holds the
+// English meanings and whether a code approves.
 
 #[rustfmt::skip]
-static RESPONSE_CODES: &[(&str, Diagnosis)] = &[
-    ("00", d("host.approved", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准。", "The bank approved it."), &[S_GIVE_SLIP])),
-    ("08", d("host.approved_with_id", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请核对身份", "Approved: check ID"), t("银行已批准，并要求核对持卡人身份。", "The bank approved it and asks you to check the cardholder's identity."), &[S_CHECK_ID, S_GIVE_SLIP])),
-    ("10", d("host.partial_approval", C::Account, M::Charged, R::SafeToRetry, t("部分批准", "Partly approved"), t("银行只批准了部分金额。", "The bank approved only part of the amount."), &[t("按小票上的金额收款，余款用其他方式支付", "Collect the amount on the slip; take the rest another way")])),
-    ("11", d("host.approved_vip", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（重要客户）。", "The bank approved it (VIP customer)."), &[S_GIVE_SLIP])),
-    ("16", d("host.approved_update_track3", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（并要求更新磁条第三磁道）。", "The bank approved it (and asks to update track 3)."), &[S_GIVE_SLIP])),
-    ("01", d("host.refer_to_issuer", C::Card, M::NotCharged, R::DoNotRetry, t("请联系发卡银行", "Call the card's bank"), t("发卡银行拒绝了交易，要求持卡人与银行联系。", "The card's bank refused and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("02", d("host.refer_to_issuer_special", C::Card, M::NotCharged, R::DoNotRetry, t("请联系发卡银行", "Call the card's bank"), t("发卡银行因特殊情况拒绝了交易，要求持卡人与银行联系。", "The card's bank refused for a special reason and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("03", d("host.invalid_merchant", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("商户无效", "Merchant not accepted"), t("银行不接受本商户的交易（商户未登记、类别受限或已停用）。", "The bank does not accept this merchant (not registered, category restricted or suspended)."), &[S_ACQUIRER])),
-    ("04", d("host.pick_up_card", C::Card, M::NotCharged, R::DoNotRetry, t("请留下此卡", "Keep the card"), t("发卡银行要求收回此卡，交易没有成功。", "The card's bank asks to keep this card; the payment did not go through."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("05", d("host.do_not_honour", C::Card, M::NotCharged, R::DoNotRetry, t("发卡银行拒绝", "Declined by the card's bank"), t("发卡银行拒绝了交易，没有说明原因。", "The card's bank declined without giving a reason."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("06", d("host.error", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行处理出错", "Bank processing error"), t("银行系统处理出错，交易没有成功。", "The bank's system hit an error; the transaction did not go through."), &[S_RETRY_LATER, S_ACQUIRER])),
-    ("07", d("host.pick_up_card_special", C::Card, M::NotCharged, R::ContactAcquirer, t("请留下此卡", "Keep the card"), t("发卡银行因特殊情况要求收回此卡，交易没有成功。", "The card's bank asks to keep this card for a special reason; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("09", d("host.in_progress", C::Network, M::UnknownResolving, R::RetryAfterRecovery, t("交易处理中", "Still being processed"), t("银行仍在处理同一笔交易，结果还不确定。", "The bank is still processing this transaction; the result is not known yet."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
-    ("12", d("host.invalid_transaction", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("无效交易", "Transaction not valid"), t("银行不接受这类交易，或它与原交易对不上。", "The bank does not accept this kind of transaction, or it does not match the original."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("13", d("host.invalid_amount", C::Operator, M::NotCharged, R::SafeToRetry, t("金额无效", "Amount not valid"), t("银行不接受这个金额。", "The bank does not accept this amount."), &[S_CHECK_AMOUNT])),
-    ("14", d("host.invalid_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡号无效", "Card number not valid"), t("银行不认识这个卡号。", "The bank does not recognise this card number."), &[S_OTHER_PAYMENT])),
-    ("15", d("host.no_such_issuer", C::Card, M::NotCharged, R::DoNotRetry, t("无此发卡银行", "Card's bank unknown"), t("找不到这张卡的发卡银行，本终端无法受理。", "The card's bank cannot be found; this terminal cannot accept the card."), &[S_OTHER_PAYMENT])),
-    ("19", d("host.reenter", C::Account, M::NotCharged, R::SafeToRetry, t("请重做交易", "Please try again"), t("银行要求重新发起这笔交易。", "The bank asks to run the transaction again."), &[S_RETRY])),
-    ("20", d("host.invalid_response", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行应答无效", "Invalid bank answer"), t("银行网络返回了无效的应答。", "The bank network returned an invalid answer."), &[S_RETRY_LATER, S_ACQUIRER])),
-    ("21", d("host.no_action", C::Account, M::NotCharged, R::DoNotRetry, t("银行未处理", "Not processed by the bank"), t("银行没有处理这笔交易（例如卡片尚未启用）。", "The bank took no action (for example the card is not activated)."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("22", d("host.suspected_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行疑似故障", "Bank reports a fault"), t("银行怀疑处理故障或关联交易有误，交易没有成功。", "The bank suspects a fault or a wrong linked transaction; it did not go through."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("25", d("host.original_not_found", C::Account, M::NotCharged, R::ContactAcquirer, t("找不到原交易", "Original not found"), t("银行找不到对应的原交易记录。", "The bank cannot find the original transaction."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("30", d("host.format_error", C::Software, M::NotCharged, R::SafeToRetry, t("数据格式错误", "Message format error"), t("银行读不懂终端发出的数据，多为终端参数或软件问题。", "The bank could not read the terminal's message; usually a terminal setting or software problem."), &[S_SERVICE])),
-    ("31", d("host.bank_not_supported", C::Card, M::NotCharged, R::DoNotRetry, t("不支持该银行", "Card's bank not supported"), t("银行网络不受理这张卡的发卡银行。", "The network does not route to this card's bank."), &[S_OTHER_PAYMENT])),
-    ("33", d("host.expired_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("卡已过期，请留下此卡", "Expired card, keep it"), t("卡已过期，银行要求收回此卡。", "The card has expired and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("34", d("host.fraud_pick_up", C::Card, M::NotCharged, R::ContactAcquirer, t("疑似欺诈，请留下此卡", "Suspected fraud, keep the card"), t("银行怀疑此卡有欺诈风险，要求收回。", "The bank suspects fraud on this card and asks to keep it."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("35", d("host.contact_acquirer_pick_up", C::Card, M::NotCharged, R::ContactAcquirer, t("请留下此卡并联系收单机构", "Keep the card, call the acquirer"), t("银行要求收回此卡并联系收单机构。", "The bank asks to keep the card and to call the acquirer."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("36", d("host.restricted_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("受限卡，请留下此卡", "Restricted card, keep it"), t("此卡受限制，银行要求收回。", "This card is restricted and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("38", d("host.pin_tries_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，银行要求收回此卡。", "Too many wrong PIN entries; the bank asks to keep the card."), &[S_KEEP_CARD, S_CARD_BANK])),
-    ("39", d("host.no_credit_account", C::Account, M::NotCharged, R::DoNotRetry, t("无信用账户", "No credit account"), t("这张卡没有可用于此交易的信用账户。", "The card has no credit account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("40", d("host.function_not_supported", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("不支持此交易类型", "Transaction type not supported"), t("发卡银行不支持这类交易。", "The card's bank does not support this kind of transaction."), &[S_OTHER_PAYMENT, S_ACQUIRER])),
-    ("41", d("host.lost_card", C::Card, M::NotCharged, R::ContactAcquirer, t("挂失卡", "Card reported lost"), t("此卡已挂失，交易没有成功。", "This card was reported lost; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("43", d("host.stolen_card", C::Card, M::NotCharged, R::ContactAcquirer, t("被盗卡", "Card reported stolen"), t("此卡已报失窃，交易没有成功。", "This card was reported stolen; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER])),
-    ("44", d("host.no_investment_account", C::Account, M::NotCharged, R::DoNotRetry, t("无投资账户", "No investment account"), t("这张卡没有对应的投资账户。", "The card has no investment account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("45", d("host.fallback_not_allowed", C::Card, M::NotCharged, R::SafeToRetry, t("请使用芯片", "Use the chip"), t("发卡银行不允许这张卡刷磁条交易。", "The card's bank does not allow this card to be swiped."), &[S_USE_CHIP])),
-    ("51", d("host.insufficient_funds", C::Account, M::NotCharged, R::DoNotRetry, t("余额不足", "Insufficient balance"), t("卡内可用余额不足。", "The card does not have enough available balance."), &[S_OTHER_PAYMENT])),
-    ("52", d("host.no_cheque_account", C::Account, M::NotCharged, R::DoNotRetry, t("无支票账户", "No cheque account"), t("这张卡没有对应的支票账户。", "The card has no cheque account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("53", d("host.no_savings_account", C::Account, M::NotCharged, R::DoNotRetry, t("无储蓄账户", "No savings account"), t("这张卡没有对应的储蓄账户。", "The card has no savings account for this transaction."), &[S_OTHER_PAYMENT])),
-    ("54", d("host.expired_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡已过期", "Card expired"), t("这张卡已过有效期。", "This card has expired."), &[S_OTHER_PAYMENT])),
-    ("55", d("host.incorrect_pin", C::Card, M::NotCharged, R::SafeToRetry, t("密码错误", "Wrong PIN"), t("持卡人输入的密码不正确。", "The cardholder entered a wrong PIN."), &[S_PIN_AGAIN])),
-    ("56", d("host.no_card_record", C::Card, M::NotCharged, R::DoNotRetry, t("无此卡记录", "Card not on file"), t("银行没有这张卡的记录。", "The bank has no record of this card."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
-    ("57", d("host.not_permitted_cardholder", C::PlatformLimit, M::NotCharged, R::DoNotRetry, t("此卡不允许该交易", "Not allowed for this card"), t("发卡银行不允许这张卡做这类交易。", "The card's bank does not allow this card to do this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
-    ("58", d("host.not_permitted_terminal", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("本终端不允许该交易", "Not allowed on this terminal"), t("本商户或终端没有开通这类交易。", "This merchant or terminal is not enabled for this transaction."), &[S_ACQUIRER])),
-    ("59", d("host.suspected_fraud", C::Card, M::NotCharged, R::DoNotRetry, t("风控拒绝", "Refused by risk control"), t("银行风控拒绝了这笔交易。", "The bank's risk control refused this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK])),
-    ("60", d("host.contact_acquirer", C::Account, M::NotCharged, R::ContactAcquirer, t("请联系收单机构", "Call the acquirer"), t("银行要求商户联系收单机构。", "The bank asks the merchant to call the acquirer."), &[S_ACQUIRER])),
-    ("61", d("host.amount_limit", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出金额限制", "Over the amount limit"), t("金额超过了这张卡或本商户的限额。", "The amount is over the card's or the merchant's limit."), &[S_LOWER_AMOUNT, S_OTHER_PAYMENT])),
-    ("62", d("host.restricted_card", C::Account, M::NotCharged, R::DoNotRetry, t("卡片受限", "Restricted card"), t("这张卡的账户受限或已冻结。", "This card's account is restricted or frozen."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("63", d("host.security_violation", C::Security, M::NotCharged, R::SafeToRetry, t("安全检查未通过", "Security check failed"), t("银行的安全检查没有通过。", "The bank's security check did not pass."), &[S_SIGN_IN, S_SERVICE])),
-    ("64", d("host.original_amount_mismatch", C::Operator, M::NotCharged, R::SafeToRetry, t("与原交易金额不符", "Does not match the original amount"), t("金额与原交易不一致。", "The amount does not match the original transaction."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL])),
-    ("65", d("host.frequency_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("超出次数限制", "Too many transactions"), t("这张卡或本商户的交易次数已达上限。", "The card or the merchant has reached its allowed number of transactions."), &[S_OTHER_PAYMENT, S_RETRY_TOMORROW])),
-    ("66", d("host.call_acquirer_security", C::Security, M::NotCharged, R::ContactAcquirer, t("请联系收单机构安全部门", "Call the acquirer's security desk"), t("银行要求商户联系收单机构的安全部门。", "The bank asks the merchant to call the acquirer's security desk."), &[S_ACQUIRER])),
-    ("67", d("host.hard_capture", C::Card, M::NotCharged, R::DoNotRetry, t("请留下此卡", "Keep the card"), t("银行要求收回此卡。", "The bank asks to keep this card."), &[S_KEEP_CARD, S_OTHER_PAYMENT])),
-    ("68", d("host.response_too_late", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行应答太晚", "Bank answered too late"), t("银行的应答到得太晚，这笔交易已作废。", "The bank's answer came too late; the transaction was cancelled."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("75", d("host.pin_tries_exceeded", C::Card, M::NotCharged, R::DoNotRetry, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，这张卡暂时不能用密码交易。", "Too many wrong PIN entries; the card cannot be used with a PIN for now."), &[S_CARD_BANK, S_OTHER_PAYMENT])),
-    ("76", d("host.acquirer_specific_76", C::Account, M::NotCharged, R::ContactAcquirer, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER])),
-    ("77", d("host.batch_mismatch", C::Software, M::NotCharged, R::SafeToRetry, t("请重新签到", "Sign in again"), t("终端的批次号与银行不一致。", "The terminal's batch number does not match the bank's."), &[S_SIGN_IN])),
-    ("78", d("host.acquirer_specific_78", C::Account, M::NotCharged, R::ContactAcquirer, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER])),
-    ("79", d("host.offline_mismatch", C::Software, M::NotCharged, R::SafeToRetry, t("脱机交易对账不平", "Offline transactions do not match"), t("终端上送的脱机交易与银行记录不一致。", "The terminal's offline transactions do not match the bank's records."), &[S_SETTLE_AGAIN, S_SERVICE])),
-    ("90", d("host.cutoff", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行日切中", "Bank day-end in progress"), t("银行正在切换营业日，暂时不能交易。", "The bank is switching to the next business day."), &[S_RETRY_LATER])),
-    ("91", d("host.issuer_unavailable", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行暂不可用", "Card's bank unavailable"), t("发卡银行或银行网络暂时无法处理。", "The card's bank or the bank network cannot process right now."), &[S_RETRY_LATER, S_OTHER_PAYMENT])),
-    ("92", d("host.routing_failed", C::Network, M::NotCharged, R::RetryAfterRecovery, t("连不上发卡银行", "Cannot reach the card's bank"), t("银行网络找不到通往发卡银行的线路。", "The bank network cannot reach the card's bank."), &[S_RETRY_LATER, S_OTHER_PAYMENT])),
-    ("93", d("host.violation_of_law", C::Account, M::NotCharged, R::ContactAcquirer, t("依法不能完成", "Not allowed by law"), t("这笔交易违反规定，不能完成。", "This transaction cannot be completed under the rules of law."), &[S_ACQUIRER])),
-    ("94", d("host.duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复交易", "Duplicate transaction"), t("银行认为这是重复提交；第一次可能已经成功。", "The bank sees this as a repeat; the first attempt may have gone through."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST])),
-    ("95", d("host.reconcile_error", C::Software, M::NotCharged, R::SafeToRetry, t("对账不平", "Totals do not match"), t("终端与银行的结算总额不一致，需要上送明细。", "The terminal's totals differ from the bank's; the details must be uploaded."), &[S_SETTLE_AGAIN, S_SERVICE])),
-    ("96", d("host.system_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行系统故障", "Bank system fault"), t("银行或银行网络的系统出现异常。", "The bank or the bank network has a system fault."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("97", d("host.terminal_not_registered", C::Software, M::NotCharged, R::SafeToRetry, t("请重新签到", "Sign in again"), t("银行不认识本终端当前的签到（工作密钥）：多为银行系统重启或签到已失效。终端会自动重新签到一次；仍不行时，可能是终端编号未在银行登记。", "The bank does not know this terminal's sign-in (its working keys): usually the bank's system restarted or the sign-in expired. The terminal signs in again by itself once; if that fails too, the terminal ID may not be registered with the bank."), &[S_SIGN_IN, S_ACQUIRER_IF_SIGN_IN_FAILS])),
-    ("98", d("host.issuer_timeout", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行超时", "Card's bank timed out"), t("银行网络没有收到发卡银行的应答，交易没有完成。", "The bank network got no answer from the card's bank; the transaction did not complete."), &[S_QUERY_LAST, S_RETRY_LATER])),
-    ("99", d("host.pin_format_error", C::Security, M::NotCharged, R::SafeToRetry, t("密码数据错误", "PIN data error"), t("银行读不出密码数据，多为终端密钥问题。", "The bank could not read the PIN data; usually a terminal key problem."), &[S_SIGN_IN, S_SERVICE])),
-    ("A0", d("host.mac_error", C::Security, M::NotCharged, R::SafeToRetry, t("校验失败，请重新签到", "Check failed, sign in again"), t("银行校验终端数据没有通过，需要更新密钥。", "The bank could not verify the terminal's message; the keys need refreshing."), &[S_SIGN_IN, S_SERVICE])),
-    ("A1", d("host.currency_mismatch", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("币种不一致", "Currencies differ"), t("交易的币种与账户的币种不一致。", "The transaction's currency does not match the account's."), &[S_ACQUIRER])),
-    ("A2", d("host.approved_with_defects_a2", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("发卡银行没有及时应答，银联代为批准了交易；以银行入账为准。", "The card's bank did not answer in time and UnionPay approved on its behalf; the bank's posting confirms it."), &[S_GIVE_SLIP])),
-    ("A3", d("host.no_receiving_account", C::Account, M::NotCharged, R::DoNotRetry, t("收款账户不存在", "No such receiving account"), t("收款银行没有这个账户。", "The receiving bank has no such account."), &[S_CHECK_AMOUNT, S_ACQUIRER])),
-    ("A4", d("host.approved_with_defects_a4", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("银联批准了交易，但原交易的信息不完整；以银行入账为准。", "UnionPay approved it without the full original on file; the bank's posting confirms it."), &[S_GIVE_SLIP])),
-    ("A5", d("host.approved_with_defects_a5", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("银联批准了交易，但原交易曾被拒绝；以银行入账为准。", "UnionPay approved it although the original had been declined; the bank's posting confirms it."), &[S_GIVE_SLIP])),
-    ("A6", d("host.approved_with_defects_a6", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("发卡银行没有及时应答，银联代为批准了交易；以银行入账为准。", "The card's bank did not answer in time and UnionPay approved on its behalf; the bank's posting confirms it."), &[S_GIVE_SLIP])),
-    ("A7", d("host.security_failure", C::Security, M::NotCharged, R::RetryAfterRecovery, t("安全处理失败", "Security check failed"), t("银行处理密码或校验数据时出错，交易没有成功。", "The bank failed while processing the PIN or check data; the transaction did not go through."), &[S_SIGN_IN, S_SERVICE])),
+static RESPONSE_CODES: &[Diagnosis] = &[
+    d("host.approved", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准。", "The bank approved it."), &[S_GIVE_SLIP]),
+    d("host.approved_with_id", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请核对身份", "Approved: check ID"), t("银行已批准，并要求核对持卡人身份。", "The bank approved it and asks you to check the cardholder's identity."), &[S_CHECK_ID, S_GIVE_SLIP]),
+    d("host.partial_approval", C::Account, M::Charged, R::SafeToRetry, t("部分批准", "Partly approved"), t("银行只批准了部分金额。", "The bank approved only part of the amount."), &[t("按小票上的金额收款，余款用其他方式支付", "Collect the amount on the slip; take the rest another way")]),
+    d("host.approved_vip", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（重要客户）。", "The bank approved it (VIP customer)."), &[S_GIVE_SLIP]),
+    d("host.approved_update_track3", C::Account, M::Charged, R::DoNotRetry, t("交易成功", "Approved"), t("银行已批准（并要求更新磁条第三磁道）。", "The bank approved it (and asks to update track 3)."), &[S_GIVE_SLIP]),
+    d("host.refer_to_issuer", C::Card, M::NotCharged, R::DoNotRetry, t("请联系发卡银行", "Call the card's bank"), t("发卡银行拒绝了交易，要求持卡人与银行联系。", "The card's bank refused and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("host.refer_to_issuer_special", C::Card, M::NotCharged, R::DoNotRetry, t("请联系发卡银行", "Call the card's bank"), t("发卡银行因特殊情况拒绝了交易，要求持卡人与银行联系。", "The card's bank refused for a special reason and asks the cardholder to contact it."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("host.invalid_merchant", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("商户无效", "Merchant not accepted"), t("银行不接受本商户的交易（商户未登记、类别受限或已停用）。", "The bank does not accept this merchant (not registered, category restricted or suspended)."), &[S_ACQUIRER]),
+    d("host.pick_up_card", C::Card, M::NotCharged, R::DoNotRetry, t("请留下此卡", "Keep the card"), t("发卡银行要求收回此卡，交易没有成功。", "The card's bank asks to keep this card; the payment did not go through."), &[S_KEEP_CARD, S_OTHER_PAYMENT]),
+    d("host.do_not_honour", C::Card, M::NotCharged, R::DoNotRetry, t("发卡银行拒绝", "Declined by the card's bank"), t("发卡银行拒绝了交易，没有说明原因。", "The card's bank declined without giving a reason."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("host.error", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行处理出错", "Bank processing error"), t("银行系统处理出错，交易没有成功。", "The bank's system hit an error; the transaction did not go through."), &[S_RETRY_LATER, S_ACQUIRER]),
+    d("host.pick_up_card_special", C::Card, M::NotCharged, R::ContactAcquirer, t("请留下此卡", "Keep the card"), t("发卡银行因特殊情况要求收回此卡，交易没有成功。", "The card's bank asks to keep this card for a special reason; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER]),
+    d("host.in_progress", C::Network, M::UnknownResolving, R::RetryAfterRecovery, t("交易处理中", "Still being processed"), t("银行仍在处理同一笔交易，结果还不确定。", "The bank is still processing this transaction; the result is not known yet."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST]),
+    d("host.invalid_transaction", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("无效交易", "Transaction not valid"), t("银行不接受这类交易，或它与原交易对不上。", "The bank does not accept this kind of transaction, or it does not match the original."), &[S_CHECK_ORIGINAL, S_ACQUIRER]),
+    d("host.invalid_amount", C::Operator, M::NotCharged, R::SafeToRetry, t("金额无效", "Amount not valid"), t("银行不接受这个金额。", "The bank does not accept this amount."), &[S_CHECK_AMOUNT]),
+    d("host.invalid_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡号无效", "Card number not valid"), t("银行不认识这个卡号。", "The bank does not recognise this card number."), &[S_OTHER_PAYMENT]),
+    d("host.no_such_issuer", C::Card, M::NotCharged, R::DoNotRetry, t("无此发卡银行", "Card's bank unknown"), t("找不到这张卡的发卡银行，本终端无法受理。", "The card's bank cannot be found; this terminal cannot accept the card."), &[S_OTHER_PAYMENT]),
+    d("host.reenter", C::Account, M::NotCharged, R::SafeToRetry, t("请重做交易", "Please try again"), t("银行要求重新发起这笔交易。", "The bank asks to run the transaction again."), &[S_RETRY]),
+    d("host.invalid_response", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行应答无效", "Invalid bank answer"), t("银行网络返回了无效的应答。", "The bank network returned an invalid answer."), &[S_RETRY_LATER, S_ACQUIRER]),
+    d("host.no_action", C::Account, M::NotCharged, R::DoNotRetry, t("银行未处理", "Not processed by the bank"), t("银行没有处理这笔交易（例如卡片尚未启用）。", "The bank took no action (for example the card is not activated)."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("host.suspected_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行疑似故障", "Bank reports a fault"), t("银行怀疑处理故障或关联交易有误，交易没有成功。", "The bank suspects a fault or a wrong linked transaction; it did not go through."), &[S_QUERY_LAST, S_RETRY_LATER]),
+    d("host.original_not_found", C::Account, M::NotCharged, R::ContactAcquirer, t("找不到原交易", "Original not found"), t("银行找不到对应的原交易记录。", "The bank cannot find the original transaction."), &[S_CHECK_ORIGINAL, S_ACQUIRER]),
+    d("host.format_error", C::Software, M::NotCharged, R::SafeToRetry, t("数据格式错误", "Message format error"), t("银行读不懂终端发出的数据，多为终端参数或软件问题。", "The bank could not read the terminal's message; usually a terminal setting or software problem."), &[S_SERVICE]),
+    d("host.bank_not_supported", C::Card, M::NotCharged, R::DoNotRetry, t("不支持该银行", "Card's bank not supported"), t("银行网络不受理这张卡的发卡银行。", "The network does not route to this card's bank."), &[S_OTHER_PAYMENT]),
+    d("host.expired_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("卡已过期，请留下此卡", "Expired card, keep it"), t("卡已过期，银行要求收回此卡。", "The card has expired and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT]),
+    d("host.fraud_pick_up", C::Card, M::NotCharged, R::ContactAcquirer, t("疑似欺诈，请留下此卡", "Suspected fraud, keep the card"), t("银行怀疑此卡有欺诈风险，要求收回。", "The bank suspects fraud on this card and asks to keep it."), &[S_KEEP_CARD, S_ACQUIRER]),
+    d("host.contact_acquirer_pick_up", C::Card, M::NotCharged, R::ContactAcquirer, t("请留下此卡并联系收单机构", "Keep the card, call the acquirer"), t("银行要求收回此卡并联系收单机构。", "The bank asks to keep the card and to call the acquirer."), &[S_KEEP_CARD, S_ACQUIRER]),
+    d("host.restricted_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("受限卡，请留下此卡", "Restricted card, keep it"), t("此卡受限制，银行要求收回。", "This card is restricted and the bank asks to keep it."), &[S_KEEP_CARD, S_OTHER_PAYMENT]),
+    d("host.pin_tries_pick_up", C::Card, M::NotCharged, R::DoNotRetry, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，银行要求收回此卡。", "Too many wrong PIN entries; the bank asks to keep the card."), &[S_KEEP_CARD, S_CARD_BANK]),
+    d("host.no_credit_account", C::Account, M::NotCharged, R::DoNotRetry, t("无信用账户", "No credit account"), t("这张卡没有可用于此交易的信用账户。", "The card has no credit account for this transaction."), &[S_OTHER_PAYMENT]),
+    d("host.function_not_supported", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("不支持此交易类型", "Transaction type not supported"), t("发卡银行不支持这类交易。", "The card's bank does not support this kind of transaction."), &[S_OTHER_PAYMENT, S_ACQUIRER]),
+    d("host.lost_card", C::Card, M::NotCharged, R::ContactAcquirer, t("挂失卡", "Card reported lost"), t("此卡已挂失，交易没有成功。", "This card was reported lost; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER]),
+    d("host.stolen_card", C::Card, M::NotCharged, R::ContactAcquirer, t("被盗卡", "Card reported stolen"), t("此卡已报失窃，交易没有成功。", "This card was reported stolen; the payment did not go through."), &[S_KEEP_CARD, S_ACQUIRER]),
+    d("host.no_investment_account", C::Account, M::NotCharged, R::DoNotRetry, t("无投资账户", "No investment account"), t("这张卡没有对应的投资账户。", "The card has no investment account for this transaction."), &[S_OTHER_PAYMENT]),
+    d("host.fallback_not_allowed", C::Card, M::NotCharged, R::SafeToRetry, t("请使用芯片", "Use the chip"), t("发卡银行不允许这张卡刷磁条交易。", "The card's bank does not allow this card to be swiped."), &[S_USE_CHIP]),
+    d("host.insufficient_funds", C::Account, M::NotCharged, R::DoNotRetry, t("余额不足", "Insufficient balance"), t("卡内可用余额不足。", "The card does not have enough available balance."), &[S_OTHER_PAYMENT]),
+    d("host.no_cheque_account", C::Account, M::NotCharged, R::DoNotRetry, t("无支票账户", "No cheque account"), t("这张卡没有对应的支票账户。", "The card has no cheque account for this transaction."), &[S_OTHER_PAYMENT]),
+    d("host.no_savings_account", C::Account, M::NotCharged, R::DoNotRetry, t("无储蓄账户", "No savings account"), t("这张卡没有对应的储蓄账户。", "The card has no savings account for this transaction."), &[S_OTHER_PAYMENT]),
+    d("host.expired_card", C::Card, M::NotCharged, R::DoNotRetry, t("卡已过期", "Card expired"), t("这张卡已过有效期。", "This card has expired."), &[S_OTHER_PAYMENT]),
+    d("host.incorrect_pin", C::Card, M::NotCharged, R::SafeToRetry, t("密码错误", "Wrong PIN"), t("持卡人输入的密码不正确。", "The cardholder entered a wrong PIN."), &[S_PIN_AGAIN]),
+    d("host.no_card_record", C::Card, M::NotCharged, R::DoNotRetry, t("无此卡记录", "Card not on file"), t("银行没有这张卡的记录。", "The bank has no record of this card."), &[S_OTHER_PAYMENT, S_CARD_BANK]),
+    d("host.not_permitted_cardholder", C::PlatformLimit, M::NotCharged, R::DoNotRetry, t("此卡不允许该交易", "Not allowed for this card"), t("发卡银行不允许这张卡做这类交易。", "The card's bank does not allow this card to do this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK]),
+    d("host.not_permitted_terminal", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("本终端不允许该交易", "Not allowed on this terminal"), t("本商户或终端没有开通这类交易。", "This merchant or terminal is not enabled for this transaction."), &[S_ACQUIRER]),
+    d("host.suspected_fraud", C::Card, M::NotCharged, R::DoNotRetry, t("风控拒绝", "Refused by risk control"), t("银行风控拒绝了这笔交易。", "The bank's risk control refused this transaction."), &[S_OTHER_PAYMENT, S_CARD_BANK]),
+    d("host.contact_acquirer", C::Account, M::NotCharged, R::ContactAcquirer, t("请联系收单机构", "Call the acquirer"), t("银行要求商户联系收单机构。", "The bank asks the merchant to call the acquirer."), &[S_ACQUIRER]),
+    d("host.amount_limit", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出金额限制", "Over the amount limit"), t("金额超过了这张卡或本商户的限额。", "The amount is over the card's or the merchant's limit."), &[S_LOWER_AMOUNT, S_OTHER_PAYMENT]),
+    d("host.restricted_card", C::Account, M::NotCharged, R::DoNotRetry, t("卡片受限", "Restricted card"), t("这张卡的账户受限或已冻结。", "This card's account is restricted or frozen."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("host.security_violation", C::Security, M::NotCharged, R::SafeToRetry, t("安全检查未通过", "Security check failed"), t("银行的安全检查没有通过。", "The bank's security check did not pass."), &[S_SIGN_IN, S_SERVICE]),
+    d("host.original_amount_mismatch", C::Operator, M::NotCharged, R::SafeToRetry, t("与原交易金额不符", "Does not match the original amount"), t("金额与原交易不一致。", "The amount does not match the original transaction."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL]),
+    d("host.frequency_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("超出次数限制", "Too many transactions"), t("这张卡或本商户的交易次数已达上限。", "The card or the merchant has reached its allowed number of transactions."), &[S_OTHER_PAYMENT, S_RETRY_TOMORROW]),
+    d("host.call_acquirer_security", C::Security, M::NotCharged, R::ContactAcquirer, t("请联系收单机构安全部门", "Call the acquirer's security desk"), t("银行要求商户联系收单机构的安全部门。", "The bank asks the merchant to call the acquirer's security desk."), &[S_ACQUIRER]),
+    d("host.hard_capture", C::Card, M::NotCharged, R::DoNotRetry, t("请留下此卡", "Keep the card"), t("银行要求收回此卡。", "The bank asks to keep this card."), &[S_KEEP_CARD, S_OTHER_PAYMENT]),
+    d("host.response_too_late", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行应答太晚", "Bank answered too late"), t("银行的应答到得太晚，这笔交易已作废。", "The bank's answer came too late; the transaction was cancelled."), &[S_QUERY_LAST, S_RETRY_LATER]),
+    d("host.pin_tries_exceeded", C::Card, M::NotCharged, R::DoNotRetry, t("密码错误次数过多", "Too many wrong PINs"), t("密码输错次数过多，这张卡暂时不能用密码交易。", "Too many wrong PIN entries; the card cannot be used with a PIN for now."), &[S_CARD_BANK, S_OTHER_PAYMENT]),
+    d("host.acquirer_specific_76", C::Account, M::NotCharged, R::ContactAcquirer, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER]),
+    d("host.batch_mismatch", C::Software, M::NotCharged, R::SafeToRetry, t("请重新签到", "Sign in again"), t("终端的批次号与银行不一致。", "The terminal's batch number does not match the bank's."), &[S_SIGN_IN]),
+    d("host.acquirer_specific_78", C::Account, M::NotCharged, R::ContactAcquirer, t("收单机构拒绝", "Declined by the acquirer"), t("收单机构用自定义的应答码拒绝了交易。", "The acquirer declined with a code of its own."), &[S_ACQUIRER]),
+    d("host.offline_mismatch", C::Software, M::NotCharged, R::SafeToRetry, t("脱机交易对账不平", "Offline transactions do not match"), t("终端上送的脱机交易与银行记录不一致。", "The terminal's offline transactions do not match the bank's records."), &[S_SETTLE_AGAIN, S_SERVICE]),
+    d("host.cutoff", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行日切中", "Bank day-end in progress"), t("银行正在切换营业日，暂时不能交易。", "The bank is switching to the next business day."), &[S_RETRY_LATER]),
+    d("host.issuer_unavailable", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行暂不可用", "Card's bank unavailable"), t("发卡银行或银行网络暂时无法处理。", "The card's bank or the bank network cannot process right now."), &[S_RETRY_LATER, S_OTHER_PAYMENT]),
+    d("host.routing_failed", C::Network, M::NotCharged, R::RetryAfterRecovery, t("连不上发卡银行", "Cannot reach the card's bank"), t("银行网络找不到通往发卡银行的线路。", "The bank network cannot reach the card's bank."), &[S_RETRY_LATER, S_OTHER_PAYMENT]),
+    d("host.violation_of_law", C::Account, M::NotCharged, R::ContactAcquirer, t("依法不能完成", "Not allowed by law"), t("这笔交易违反规定，不能完成。", "This transaction cannot be completed under the rules of law."), &[S_ACQUIRER]),
+    d("host.duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复交易", "Duplicate transaction"), t("银行认为这是重复提交；第一次可能已经成功。", "The bank sees this as a repeat; the first attempt may have gone through."), &[S_NO_CHARGE_AGAIN, S_QUERY_LAST]),
+    d("host.reconcile_error", C::Software, M::NotCharged, R::SafeToRetry, t("对账不平", "Totals do not match"), t("终端与银行的结算总额不一致，需要上送明细。", "The terminal's totals differ from the bank's; the details must be uploaded."), &[S_SETTLE_AGAIN, S_SERVICE]),
+    d("host.system_malfunction", C::Network, M::NotCharged, R::RetryAfterRecovery, t("银行系统故障", "Bank system fault"), t("银行或银行网络的系统出现异常。", "The bank or the bank network has a system fault."), &[S_QUERY_LAST, S_RETRY_LATER]),
+    d("host.terminal_not_registered", C::Software, M::NotCharged, R::SafeToRetry, t("请重新签到", "Sign in again"), t("银行不认识本终端当前的签到（工作密钥）：多为银行系统重启或签到已失效。终端会自动重新签到一次；仍不行时，可能是终端编号未在银行登记。", "The bank does not know this terminal's sign-in (its working keys): usually the bank's system restarted or the sign-in expired. The terminal signs in again by itself once; if that fails too, the terminal ID may not be registered with the bank."), &[S_SIGN_IN, S_ACQUIRER_IF_SIGN_IN_FAILS]),
+    d("host.issuer_timeout", C::Network, M::NotCharged, R::RetryAfterRecovery, t("发卡银行超时", "Card's bank timed out"), t("银行网络没有收到发卡银行的应答，交易没有完成。", "The bank network got no answer from the card's bank; the transaction did not complete."), &[S_QUERY_LAST, S_RETRY_LATER]),
+    d("host.pin_format_error", C::Security, M::NotCharged, R::SafeToRetry, t("密码数据错误", "PIN data error"), t("银行读不出密码数据，多为终端密钥问题。", "The bank could not read the PIN data; usually a terminal key problem."), &[S_SIGN_IN, S_SERVICE]),
+    d("host.mac_error", C::Security, M::NotCharged, R::SafeToRetry, t("校验失败，请重新签到", "Check failed, sign in again"), t("银行校验终端数据没有通过，需要更新密钥。", "The bank could not verify the terminal's message; the keys need refreshing."), &[S_SIGN_IN, S_SERVICE]),
+    d("host.currency_mismatch", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("币种不一致", "Currencies differ"), t("交易的币种与账户的币种不一致。", "The transaction's currency does not match the account's."), &[S_ACQUIRER]),
+    d("host.approved_with_defects_a2", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("发卡银行没有及时应答，银联代为批准了交易；以银行入账为准。", "The card's bank did not answer in time and UnionPay approved on its behalf; the bank's posting confirms it."), &[S_GIVE_SLIP]),
+    d("host.no_receiving_account", C::Account, M::NotCharged, R::DoNotRetry, t("收款账户不存在", "No such receiving account"), t("收款银行没有这个账户。", "The receiving bank has no such account."), &[S_CHECK_AMOUNT, S_ACQUIRER]),
+    d("host.approved_with_defects_a4", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("银联批准了交易，但原交易的信息不完整；以银行入账为准。", "UnionPay approved it without the full original on file; the bank's posting confirms it."), &[S_GIVE_SLIP]),
+    d("host.approved_with_defects_a5", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("银联批准了交易，但原交易曾被拒绝；以银行入账为准。", "UnionPay approved it although the original had been declined; the bank's posting confirms it."), &[S_GIVE_SLIP]),
+    d("host.approved_with_defects_a6", C::Account, M::Charged, R::DoNotRetry, t("交易成功，请向银行确认", "Approved; the bank will confirm"), t("发卡银行没有及时应答，银联代为批准了交易；以银行入账为准。", "The card's bank did not answer in time and UnionPay approved on its behalf; the bank's posting confirms it."), &[S_GIVE_SLIP]),
+    d("host.security_failure", C::Security, M::NotCharged, R::RetryAfterRecovery, t("安全处理失败", "Security check failed"), t("银行处理密码或校验数据时出错，交易没有成功。", "The bank failed while processing the PIN or check data; the transaction did not go through."), &[S_SIGN_IN, S_SERVICE]),
 ];
 
-// Refund-specific wording for the codes where a refund means something else than a sale. A refund
-// credits the card and is paid from the merchant's settlement account.
+// Refund-specific wording for the codes where a refund means something else than a sale (the
+// table's `refund_diagnosis` column). A refund credits the card and is paid from the merchant's
+// settlement account.
 #[rustfmt::skip]
-static REFUND_CODES: &[(&str, Diagnosis)] = &[
-    ("05", d("host.refund_declined", C::Account, M::NotCharged, R::ContactAcquirer, t("退款被拒绝", "Refund declined"), t("银行拒绝了这笔退款，没有说明原因。", "The bank refused this refund without giving a reason."), &[S_ACQUIRER, S_REFUND_OTHER_WAY])),
-    ("12", d("host.refund_invalid", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("这笔不能退款", "This refund is not accepted"), t("银行不接受对这笔原交易退款（原交易状态不允许，或未开通退款）。", "The bank does not accept a refund of this payment (its state does not allow it, or refunds are not enabled)."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("13", d("host.refund_over_remainder", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出可退金额", "Over the refundable remainder"), t("退款金额超过了原交易剩余可退的金额。", "The refund is more than what is left to refund on the original payment."), &[S_REFUND_LESS, S_CHECK_ORIGINAL])),
-    ("25", d("host.refund_original_not_found", C::Account, M::NotCharged, R::ContactAcquirer, t("找不到原交易", "Original payment not found"), t("银行找不到要退款的原交易：参考号或日期可能有误，或已超过银行的保存期限。", "The bank cannot find the payment to refund: the reference or date may be wrong, or it is older than the bank keeps."), &[S_CHECK_ORIGINAL, S_ACQUIRER])),
-    ("51", d("host.refund_merchant_funds", C::Account, M::NotCharged, R::SafeToRetry, t("商户结算账户余额不足", "Merchant account short of money"), t("退款要从商户结算账户扣回，该账户余额不足。顾客的卡没有问题。", "A refund is paid from the merchant's settlement account, which does not have enough money. The customer's card is fine."), &[S_MERCHANT_FUNDS, S_REFUND_OTHER_WAY])),
-    ("57", d("host.refund_not_permitted_card", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("此卡不能退款", "Refunds not allowed to this card"), t("卡组织或发卡银行的规定不允许退款到这张卡。", "Card scheme or bank rules do not allow a refund to this card."), &[S_REFUND_OTHER_WAY, S_ACQUIRER])),
-    ("58", d("host.refund_not_permitted_terminal", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("本终端未开通退款", "Refunds not enabled here"), t("收单机构没有给本商户或终端开通退款。", "The acquirer has not enabled refunds for this merchant or terminal."), &[S_ACQUIRER, S_REFUND_OTHER_WAY])),
-    ("59", d("host.refund_under_review", C::Dispute, M::NotCharged, R::RetryAfterRecovery, t("原交易审核或争议中", "Original payment under review"), t("原交易正在风控审核或争议处理中，暂时不能退款。", "The original payment is under risk review or dispute; it cannot be refunded for now."), &[S_SUPERVISOR, S_ACQUIRER])),
-    ("61", d("host.refund_amount_limit", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("超出退款限额", "Over the refund limit"), t("退款金额超过了商户或卡的退款限额。", "The refund is over the merchant's or the card's refund limit."), &[S_REFUND_LESS, S_ACQUIRER])),
-    ("62", d("host.refund_card_restricted", C::Account, M::NotCharged, R::DoNotRetry, t("卡已冻结或受限", "Card frozen or restricted"), t("顾客的卡账户被冻结或受限，退款无法入账。", "The customer's card account is frozen or restricted, so the refund cannot be credited."), &[S_CARD_BANK, S_REFUND_OTHER_WAY])),
-    ("64", d("host.refund_amount_mismatch", C::Operator, M::NotCharged, R::SafeToRetry, t("与原交易不符", "Does not match the original"), t("退款的金额或信息与原交易不一致。", "The refund's amount or details do not match the original payment."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL])),
-    ("65", d("host.refund_frequency_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("退款次数已达上限", "Too many refunds"), t("退款次数已达到允许的上限。", "The allowed number of refunds has been reached."), &[S_RETRY_TOMORROW, S_ACQUIRER])),
-    ("94", d("host.refund_duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复退款", "Duplicate refund"), t("银行已经收到过同一笔退款。", "The bank already has this refund."), &[S_NO_REFUND_AGAIN, S_QUERY_LAST])),
+static REFUND_CODES: &[Diagnosis] = &[
+    d("host.refund_declined", C::Account, M::NotCharged, R::ContactAcquirer, t("退款被拒绝", "Refund declined"), t("银行拒绝了这笔退款，没有说明原因。", "The bank refused this refund without giving a reason."), &[S_ACQUIRER, S_REFUND_OTHER_WAY]),
+    d("host.refund_invalid", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("这笔不能退款", "This refund is not accepted"), t("银行不接受对这笔原交易退款（原交易状态不允许，或未开通退款）。", "The bank does not accept a refund of this payment (its state does not allow it, or refunds are not enabled)."), &[S_CHECK_ORIGINAL, S_ACQUIRER]),
+    d("host.refund_over_remainder", C::PlatformLimit, M::NotCharged, R::SafeToRetry, t("超出可退金额", "Over the refundable remainder"), t("退款金额超过了原交易剩余可退的金额。", "The refund is more than what is left to refund on the original payment."), &[S_REFUND_LESS, S_CHECK_ORIGINAL]),
+    d("host.refund_original_not_found", C::Account, M::NotCharged, R::ContactAcquirer, t("找不到原交易", "Original payment not found"), t("银行找不到要退款的原交易：参考号或日期可能有误，或已超过银行的保存期限。", "The bank cannot find the payment to refund: the reference or date may be wrong, or it is older than the bank keeps."), &[S_CHECK_ORIGINAL, S_ACQUIRER]),
+    d("host.refund_merchant_funds", C::Account, M::NotCharged, R::SafeToRetry, t("商户结算账户余额不足", "Merchant account short of money"), t("退款要从商户结算账户扣回，该账户余额不足。顾客的卡没有问题。", "A refund is paid from the merchant's settlement account, which does not have enough money. The customer's card is fine."), &[S_MERCHANT_FUNDS, S_REFUND_OTHER_WAY]),
+    d("host.refund_not_permitted_card", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("此卡不能退款", "Refunds not allowed to this card"), t("卡组织或发卡银行的规定不允许退款到这张卡。", "Card scheme or bank rules do not allow a refund to this card."), &[S_REFUND_OTHER_WAY, S_ACQUIRER]),
+    d("host.refund_not_permitted_terminal", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("本终端未开通退款", "Refunds not enabled here"), t("收单机构没有给本商户或终端开通退款。", "The acquirer has not enabled refunds for this merchant or terminal."), &[S_ACQUIRER, S_REFUND_OTHER_WAY]),
+    d("host.refund_under_review", C::Dispute, M::NotCharged, R::RetryAfterRecovery, t("原交易审核或争议中", "Original payment under review"), t("原交易正在风控审核或争议处理中，暂时不能退款。", "The original payment is under risk review or dispute; it cannot be refunded for now."), &[S_SUPERVISOR, S_ACQUIRER]),
+    d("host.refund_amount_limit", C::PlatformLimit, M::NotCharged, R::ContactAcquirer, t("超出退款限额", "Over the refund limit"), t("退款金额超过了商户或卡的退款限额。", "The refund is over the merchant's or the card's refund limit."), &[S_REFUND_LESS, S_ACQUIRER]),
+    d("host.refund_card_restricted", C::Account, M::NotCharged, R::DoNotRetry, t("卡已冻结或受限", "Card frozen or restricted"), t("顾客的卡账户被冻结或受限，退款无法入账。", "The customer's card account is frozen or restricted, so the refund cannot be credited."), &[S_CARD_BANK, S_REFUND_OTHER_WAY]),
+    d("host.refund_amount_mismatch", C::Operator, M::NotCharged, R::SafeToRetry, t("与原交易不符", "Does not match the original"), t("退款的金额或信息与原交易不一致。", "The refund's amount or details do not match the original payment."), &[S_CHECK_AMOUNT, S_CHECK_ORIGINAL]),
+    d("host.refund_frequency_limit", C::PlatformLimit, M::NotCharged, R::RetryAfterRecovery, t("退款次数已达上限", "Too many refunds"), t("退款次数已达到允许的上限。", "The allowed number of refunds has been reached."), &[S_RETRY_TOMORROW, S_ACQUIRER]),
+    d("host.refund_duplicate", C::Account, M::UnknownResolving, R::DoNotRetry, t("重复退款", "Duplicate refund"), t("银行已经收到过同一笔退款。", "The bank already has this refund."), &[S_NO_REFUND_AGAIN, S_QUERY_LAST]),
 ];
 
 static UNKNOWN_CODE: Diagnosis = d(
@@ -553,8 +559,10 @@ pub fn is_known_response_code(code: &str) -> bool {
     smartpos_txn::proto::is_known_response_code(code)
 }
 
-fn lookup(table: &'static [(&str, Diagnosis)], code: &str) -> Option<&'static Diagnosis> {
-    table.iter().find(|(c, _)| *c == code).map(|(_, d)| d)
+/// The entry of `table` whose key (its `code`) is `key`.
+fn by_key(table: &'static [Diagnosis], key: Option<&str>) -> Option<&'static Diagnosis> {
+    let key = key?;
+    table.iter().find(|d| d.code == key)
 }
 
 /// Diagnoses a host response code (field 39) for a transaction of `kind`.
@@ -580,8 +588,9 @@ pub fn for_response_code(code: &str, kind: TxnKind) -> Diagnosis {
             }
         })
         .collect();
+    let row = ResponseCode::parse(&upper).and_then(|c| c.row());
     let refund = if kind == TxnKind::Refund {
-        lookup(REFUND_CODES, &upper)
+        by_key(REFUND_CODES, row.and_then(|r| r.refund_diagnosis))
     } else {
         None
     };
@@ -593,7 +602,7 @@ pub fn for_response_code(code: &str, kind: TxnKind) -> Diagnosis {
         &UNKNOWN_CODE
     };
     let d = refund
-        .or_else(|| lookup(RESPONSE_CODES, &upper))
+        .or_else(|| by_key(RESPONSE_CODES, row.and_then(|r| r.diagnosis)))
         .unwrap_or(unknown)
         .clone()
         .with_host_code(&upper);
@@ -1131,8 +1140,7 @@ pub fn for_card(err: CardError) -> Diagnosis {
 /// Every diagnosis of this module (response codes, refund wording, rejections, engine errors,
 /// link failures, outcomes, printer and card), for documentation, app-side tables and tests.
 pub fn catalogue() -> Vec<Diagnosis> {
-    let pairs = |t: &'static [(&'static str, Diagnosis)]| t.iter().map(|(_, d)| d.clone());
-    let mut all: Vec<Diagnosis> = pairs(RESPONSE_CODES).chain(pairs(REFUND_CODES)).collect();
+    let mut all: Vec<Diagnosis> = RESPONSE_CODES.iter().chain(REFUND_CODES).cloned().collect();
     all.push(UNKNOWN_CODE.clone());
     all.push(UNKNOWN_CODE_REVERSED.clone());
     all.push(GENERIC_REJECT.clone());
@@ -1148,9 +1156,13 @@ pub fn catalogue() -> Vec<Diagnosis> {
     all
 }
 
-/// Response codes with a dedicated entry (the general table; refund wording overrides some).
+/// Response codes with a dedicated entry (the rows of `smartpos_iso8583::RESPONSE_CODES` that
+/// name a diagnosis; refund wording overrides some), in code order.
 pub fn known_response_codes() -> impl Iterator<Item = &'static str> {
-    RESPONSE_CODES.iter().map(|(c, _)| *c)
+    RESPONSE_TABLE
+        .iter()
+        .filter(|r| r.diagnosis.is_some())
+        .map(|r| std::str::from_utf8(&r.code.0).unwrap_or("??"))
 }
 
 /// Checks for tests of every crate that adds diagnoses (this one, `smartpos-operators`).
@@ -1199,19 +1211,88 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
-    fn the_table_has_exactly_the_codes_the_engine_knows() {
-        let table: Vec<&str> = RESPONSE_CODES.iter().map(|(c, _)| *c).collect();
-        assert_eq!(table, smartpos_txn::proto::KNOWN_RESPONSE_CODES);
+    fn every_response_code_diagnosis_has_one_row_and_every_key_an_entry() {
+        let keys = |t: &[Diagnosis]| -> BTreeSet<&str> { t.iter().map(|d| d.code).collect() };
+        let general = keys(RESPONSE_CODES);
+        let refund = keys(REFUND_CODES);
+        assert_eq!(general.len(), RESPONSE_CODES.len(), "general keys unique");
+        assert_eq!(refund.len(), REFUND_CODES.len(), "refund keys unique");
+        let named = |col: fn(&ResponseRow) -> Option<&'static str>| -> Vec<&'static str> {
+            RESPONSE_TABLE.iter().filter_map(col).collect()
+        };
+        let (rows, refund_rows) = (named(|r| r.diagnosis), named(|r| r.refund_diagnosis));
+        // Each entry is named by exactly one row, and each row's key has an entry.
+        assert_eq!(rows.iter().copied().collect::<BTreeSet<_>>(), general);
+        assert_eq!(rows.len(), general.len());
+        assert_eq!(refund_rows.iter().copied().collect::<BTreeSet<_>>(), refund);
+        assert_eq!(refund_rows.len(), refund.len());
+        // Every refund override refines a code the general table knows.
+        for r in RESPONSE_TABLE {
+            assert!(
+                r.refund_diagnosis.is_none() || r.diagnosis.is_some(),
+                "{}",
+                r.code
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_approves_exactly_when_its_diagnosis_says_charged() {
+        for r in RESPONSE_TABLE.iter().filter(|r| r.diagnosis.is_some()) {
+            let code = r.code.to_string();
+            let approves = r.class == ResponseClass::Approved;
+            for kind in [TxnKind::Sale, TxnKind::PreAuth, TxnKind::Completion] {
+                let d = for_response_code(&code, kind);
+                assert_eq!(d.money == MoneyState::Charged, approves, "{code} {kind:?}");
+                assert_eq!(d.host_code.as_deref(), Some(code.as_str()));
+            }
+            // An approved refund moved money back; a declined one moved nothing.
+            let d = for_response_code(&code, TxnKind::Refund);
+            assert_eq!(d.money == MoneyState::Refunded, approves, "{code} refund");
+            if r.closes_reversal {
+                // A code that ends a reversal is known: the engine never reverses on it.
+                for kind in [TxnKind::Sale, TxnKind::Void, TxnKind::Refund] {
+                    assert!(
+                        !smartpos_txn::proto::reversed_as_possible_approval(kind, &code),
+                        "{code} {kind:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_engine_reverses_a_sale_exactly_on_the_codes_without_a_row_diagnosis() {
+        for r in RESPONSE_TABLE {
+            let code = r.code.to_string();
+            assert_eq!(
+                smartpos_txn::proto::reversed_as_possible_approval(TxnKind::Sale, &code),
+                r.diagnosis.is_none() && r.class != ResponseClass::Approved,
+                "{code}"
+            );
+            assert_eq!(
+                is_known_response_code(&code),
+                r.diagnosis.is_some(),
+                "{code}"
+            );
+            let d = for_response_code(&code, TxnKind::Sale);
+            let reversed = d.code == "host.unknown_code_reversed";
+            assert_eq!(reversed, r.diagnosis.is_none(), "{code}: {}", d.code);
+        }
     }
 
     #[test]
     fn table_keys_are_unique() {
-        let rc: BTreeSet<_> = RESPONSE_CODES.iter().map(|(c, _)| *c).collect();
-        assert_eq!(rc.len(), RESPONSE_CODES.len());
-        let refund: BTreeSet<_> = REFUND_CODES.iter().map(|(c, _)| *c).collect();
+        let rc: BTreeSet<_> = known_response_codes().collect();
+        assert_eq!(rc.len(), known_response_codes().count());
+        let refund: BTreeSet<_> = RESPONSE_TABLE
+            .iter()
+            .filter(|r| r.refund_diagnosis.is_some())
+            .map(|r| r.code.to_string())
+            .collect();
         assert_eq!(refund.len(), REFUND_CODES.len());
         // Every refund override refines a code the general table knows.
-        assert!(refund.is_subset(&rc));
+        assert!(refund.iter().all(|c| rc.contains(c.as_str())));
     }
 
     #[test]
@@ -1319,7 +1400,7 @@ mod tests {
             kind,
             state,
             amount: 1000,
-            currency: "156".into(),
+            currency: smartpos_txn::model::Currency::CNY,
             stan: 1,
             batch: 1,
             local_time: "120000".into(),

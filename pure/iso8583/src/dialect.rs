@@ -158,12 +158,7 @@ impl Dialect {
 
     /// A built-in dialect by name: `cup`, `iso87b` or `iso87a`.
     pub fn by_name(name: &str) -> Option<&'static Dialect> {
-        match name {
-            "cup" => Some(Dialect::cup()),
-            "iso87b" => Some(Dialect::iso87b()),
-            "iso87a" => Some(Dialect::iso87a()),
-            _ => None,
-        }
+        BuiltInDialect::by_name(name).map(BuiltInDialect::dialect)
     }
 
     /// The names of the encoding conventions a built-in dialect offers, its default first
@@ -482,6 +477,56 @@ pub fn length_bounds(spec: &FieldSpec) -> (usize, usize) {
     }
 }
 
+/// The built-in dialects, typed: what the runtime and the tools ask of a configured dialect
+/// name (`cup`, `iso87b`, `iso87a`) instead of comparing strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuiltInDialect {
+    /// China UnionPay POS ([`Dialect::cup`]).
+    Cup,
+    /// ISO 8583:1987 binary ([`Dialect::iso87b`]).
+    Iso87b,
+    /// ISO 8583:1987 ASCII ([`Dialect::iso87a`]).
+    Iso87a,
+}
+
+impl BuiltInDialect {
+    /// Every built-in dialect.
+    pub const ALL: [BuiltInDialect; 3] = [
+        BuiltInDialect::Cup,
+        BuiltInDialect::Iso87b,
+        BuiltInDialect::Iso87a,
+    ];
+
+    /// The dialect named `name` (exact, lower case), if it is built in.
+    pub fn by_name(name: &str) -> Option<BuiltInDialect> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The name used in configurations and profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltInDialect::Cup => "cup",
+            BuiltInDialect::Iso87b => "iso87b",
+            BuiltInDialect::Iso87a => "iso87a",
+        }
+    }
+
+    /// Its codec table.
+    pub fn dialect(self) -> &'static Dialect {
+        match self {
+            BuiltInDialect::Cup => Dialect::cup(),
+            BuiltInDialect::Iso87b => Dialect::iso87b(),
+            BuiltInDialect::Iso87a => Dialect::iso87a(),
+        }
+    }
+
+    /// Whether it follows China UnionPay's conventions (the CUP POS terminal specification:
+    /// Chinese slips and cashier texts by default, UnionPay response codes and field 60).
+    pub fn is_unionpay(self) -> bool {
+        self == BuiltInDialect::Cup
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,6 +556,15 @@ mod tests {
             Some("iso87b")
         );
         assert!(Dialect::by_name("x").is_none());
+        for d in BuiltInDialect::ALL {
+            assert_eq!(BuiltInDialect::by_name(d.name()), Some(d));
+            assert_eq!(
+                Dialect::by_name(d.name()).map(Dialect::name),
+                Some(d.name())
+            );
+        }
+        assert_eq!(BuiltInDialect::by_name("CUP"), None);
+        assert!(BuiltInDialect::Cup.is_unionpay() && !BuiltInDialect::Iso87b.is_unionpay());
     }
 
     #[test]

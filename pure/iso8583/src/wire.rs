@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::response::ResponseClass;
+
 /// Message type indicator: the 4 decimal digits as a number (`Mti(200)` is `0200`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mti(pub u16);
@@ -143,113 +145,8 @@ impl fmt::Display for ProcessingCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResponseCode(pub [u8; 2]);
 
-// Meanings: ISO 8583:1987 response code table (field 39 values 00-96 as commonly published,
-// e.g. the ISO 8583 annex reproduced by card schemes' host specifications) and the China
-// UnionPay POS terminal specification (中国银联 POS 终端规范, 应答码表) for 77, 97-99 and A0.
-// 45 and A1-A7: the UnionPay response code table, Q/CUP 006.6-2014 appendix A.2 (应答码), whose
-// "terminal action" column (终端操作) also classifies the codes used by `is_approved`,
-// `closes_reversal` and `is_temporary` below.
-const MEANINGS: &[(&[u8; 2], &str)] = &[
-    (b"00", "Approved or completed successfully"),
-    (b"01", "Refer to card issuer"),
-    (b"02", "Refer to card issuer, special condition"),
-    (b"03", "Invalid merchant"),
-    (b"04", "Pick up card"),
-    (b"05", "Do not honour"),
-    (b"06", "Error"),
-    (b"07", "Pick up card, special condition"),
-    (b"08", "Honour with identification"),
-    (b"09", "Request in progress"),
-    (b"10", "Approved for partial amount"),
-    (b"11", "Approved (VIP)"),
-    (b"12", "Invalid transaction"),
-    (b"13", "Invalid amount"),
-    (b"14", "Invalid card number (no such number)"),
-    (b"15", "No such issuer"),
-    (b"16", "Approved, update track 3"),
-    (b"17", "Customer cancellation"),
-    (b"18", "Customer dispute"),
-    (b"19", "Re-enter transaction"),
-    (b"20", "Invalid response"),
-    (b"21", "No action taken"),
-    (b"22", "Suspected malfunction"),
-    (b"23", "Unacceptable transaction fee"),
-    (b"24", "File update not supported by receiver"),
-    (b"25", "Unable to locate record on file"),
-    (b"26", "Duplicate file update record, old record replaced"),
-    (b"27", "File update field edit error"),
-    (b"28", "File update file locked out"),
-    (b"29", "File update not successful, contact acquirer"),
-    (b"30", "Format error"),
-    (b"31", "Bank not supported by switch"),
-    (b"32", "Completed partially"),
-    (b"33", "Expired card, pick up"),
-    (b"34", "Suspected fraud, pick up"),
-    (b"35", "Card acceptor contact acquirer, pick up"),
-    (b"36", "Restricted card, pick up"),
-    (b"37", "Card acceptor call acquirer security, pick up"),
-    (b"38", "Allowable PIN tries exceeded, pick up"),
-    (b"39", "No credit account"),
-    (b"40", "Requested function not supported"),
-    (b"41", "Lost card, pick up"),
-    (b"42", "No universal account"),
-    (b"43", "Stolen card, pick up"),
-    (b"44", "No investment account"),
-    (
-        b"45",
-        "Fallback to magnetic stripe not allowed, use the chip (CUP)",
-    ),
-    (b"51", "Not sufficient funds"),
-    (b"52", "No cheque account"),
-    (b"53", "No savings account"),
-    (b"54", "Expired card"),
-    (b"55", "Incorrect PIN"),
-    (b"56", "No card record"),
-    (b"57", "Transaction not permitted to cardholder"),
-    (b"58", "Transaction not permitted to terminal"),
-    (b"59", "Suspected fraud"),
-    (b"60", "Card acceptor contact acquirer"),
-    (b"61", "Exceeds withdrawal amount limit"),
-    (b"62", "Restricted card"),
-    (b"63", "Security violation"),
-    (b"64", "Original amount incorrect"),
-    (b"65", "Exceeds withdrawal frequency limit"),
-    (b"66", "Card acceptor call acquirer's security department"),
-    (b"67", "Hard capture, pick up card at ATM"),
-    (b"68", "Response received too late"),
-    (b"75", "Allowable number of PIN tries exceeded"),
-    (b"77", "Batch number mismatch, sign in again (CUP)"),
-    (b"90", "Cutoff in process"),
-    (b"91", "Issuer or switch inoperative"),
-    (b"92", "Institution or network cannot be found for routing"),
-    (b"93", "Transaction cannot be completed, violation of law"),
-    (b"94", "Duplicate transmission"),
-    (b"95", "Reconcile error"),
-    (b"96", "System malfunction"),
-    (b"97", "Terminal not registered (CUP)"),
-    (b"98", "No response from issuer, timeout (CUP)"),
-    (b"99", "PIN format error (CUP)"),
-    (b"A0", "MAC verification failed, sign in again (CUP)"),
-    (b"A1", "Transfer currencies differ (CUP)"),
-    (
-        b"A2",
-        "Approved with defects: confirm with the receiving bank (CUP)",
-    ),
-    (b"A3", "No such account at the receiving bank (CUP)"),
-    (
-        b"A4",
-        "Approved with defects: confirm with the receiving bank (CUP)",
-    ),
-    (
-        b"A5",
-        "Approved with defects: confirm with the receiving bank (CUP)",
-    ),
-    (
-        b"A6",
-        "Approved with defects: confirm with the receiving bank (CUP)",
-    ),
-    (b"A7", "Security processing failed (CUP)"),
-];
+// What each code means (meaning, class, reversal, diagnosis) is one row of
+// `crate::response::RESPONSE_CODES`; the methods below read it.
 
 impl ResponseCode {
     /// 00 approved.
@@ -293,10 +190,7 @@ impl ResponseCode {
 
     /// English meaning, if the code is in the ISO 8583:1987 or CUP table.
     pub fn meaning(&self) -> Option<&'static str> {
-        MEANINGS
-            .iter()
-            .find(|(c, _)| **c == self.0)
-            .map(|(_, m)| *m)
+        self.row().and_then(|r| r.meaning)
     }
 
     /// Whether the code is in the ISO 8583:1987 or CUP table ([`ResponseCode::meaning`]).
@@ -304,15 +198,14 @@ impl ResponseCode {
         self.meaning().is_some()
     }
 
-    /// Whether the code means approved: ISO 8583:1987 `00`, `08` (honour with identification),
-    /// `10` (partial amount), `11` (VIP), `16` (update track 3), and CUP's "approved with
-    /// defects" `A2`, `A4`, `A5`, `A6` (有缺陷的成功, terminal action "success" in Q/CUP
-    /// 006.6-2014 A.2: the switch stood in for an issuer that did not answer).
+    /// Whether the code means approved ([`ResponseClass::Approved`] in its row): ISO 8583:1987
+    /// `00`, `08` (honour with identification), `10` (partial amount), `11` (VIP), `16` (update
+    /// track 3), and CUP's "approved with defects" `A2`, `A4`, `A5`, `A6` (有缺陷的成功,
+    /// terminal action "success" in Q/CUP 006.6-2014 A.2: the switch stood in for an issuer
+    /// that did not answer).
     pub fn is_approved(&self) -> bool {
-        matches!(
-            &self.0,
-            b"00" | b"08" | b"10" | b"11" | b"16" | b"A2" | b"A4" | b"A5" | b"A6"
-        )
+        self.row()
+            .is_some_and(|r| r.class == ResponseClass::Approved)
     }
 
     /// Whether an answer to a reversal (0410) with this code ends it: `00` reversed; `12` the
@@ -321,20 +214,19 @@ impl ResponseCode {
     /// charged. Any other code (`96`, `91`, `A0`, ...) means the host did not process the
     /// reversal: it stays pending and is sent again.
     pub fn closes_reversal(&self) -> bool {
-        matches!(&self.0, b"00" | b"12" | b"22" | b"25")
+        self.row().is_some_and(|r| r.closes_reversal)
     }
 
     /// Whether the code says the host could not process the request now rather than refusing
-    /// it ("try again later" in Q/CUP 006.6-2014 A.2): `09` request in progress, `68` answer
-    /// too late, `90` cut-off in progress, `91` issuer or switch inoperative, `92` no route,
-    /// `94` duplicate (retry later), `96` system malfunction, `98` issuer timeout, `A0` MAC
-    /// error (sign in again), `A7` security processing failed. A store-and-forward advice
-    /// answered with one of these is kept and sent again.
+    /// it ([`ResponseClass::Temporary`]: "try again later" in Q/CUP 006.6-2014 A.2): `09`
+    /// request in progress, `68` answer too late, `90` cut-off in progress, `91` issuer or
+    /// switch inoperative, `92` no route, `94` duplicate (retry later), `96` system
+    /// malfunction, `98` issuer timeout, `A0` MAC error (sign in again), `A7` security
+    /// processing failed. A store-and-forward advice answered with one of these is kept and
+    /// sent again.
     pub fn is_temporary(&self) -> bool {
-        matches!(
-            &self.0,
-            b"09" | b"68" | b"90" | b"91" | b"92" | b"94" | b"96" | b"98" | b"A0" | b"A7"
-        )
+        self.row()
+            .is_some_and(|r| r.class == ResponseClass::Temporary)
     }
 
     /// Parses 2 letters or digits.
@@ -413,8 +305,8 @@ mod tests {
     #[test]
     fn response_code_classes_follow_the_tables_and_do_not_overlap() {
         let code = |s: &str| ResponseCode::parse(s).expect("two characters");
-        for (c, _) in MEANINGS {
-            let rc = ResponseCode(**c);
+        for row in crate::response::RESPONSE_CODES {
+            let rc = row.code;
             assert!(
                 !(rc.is_approved() && rc.is_temporary()),
                 "{rc}: approved and temporary"

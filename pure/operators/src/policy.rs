@@ -285,7 +285,7 @@ fn fixed_rules(policy: &RefundPolicy, ctx: &RefundContext<'_>, out: &mut Vec<Den
             max: policy.max_days_since_original,
         }));
     }
-    if ctx.currency != o.currency {
+    if smartpos_types::Currency::parse(ctx.currency) != Ok(o.currency) {
         out.push(Denial::new(Rule::CurrencyMismatch));
     }
     if policy.same_card_required && ctx.card_token_matches == Some(false) {
@@ -484,7 +484,7 @@ mod tests {
             kind: TxnKind::Sale,
             state: TxnState::Approved,
             amount,
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
             stan: 7,
             batch: 1,
             local_time: "101010".into(),

@@ -42,7 +42,7 @@ fn record(kind: TxnKind, stan: u32, original: Option<&str>) -> TxnRecord {
         kind,
         state: TxnState::Approved,
         amount: 12_345,
-        currency: "156".into(),
+        currency: smartpos_types::Currency::CNY,
         stan,
         batch: 1,
         local_time: "103015".into(),

@@ -8,6 +8,7 @@
 //! ([`TxnRecord::card`], a [`CardOnFile`] that JSON and Debug never show).
 
 use serde::{Deserialize, Serialize};
+pub use smartpos_types::Currency;
 use smartpos_types::{Pan, Track2};
 use std::fmt;
 
@@ -300,8 +301,9 @@ pub struct TxnRecord {
     pub state: TxnState,
     /// Amount in minor units (fen / cents).
     pub amount: u64,
-    /// ISO 4217 numeric currency code, e.g. `156`.
-    pub currency: String,
+    /// ISO 4217 numeric currency code, e.g. `156` (JSON: the three digits as text).
+    #[serde(with = "as_text")]
+    pub currency: Currency,
     /// System trace audit number (field 11).
     pub stan: u32,
     /// Batch number (field 60.2 for `cup`).
@@ -631,6 +633,27 @@ pub fn reference(batch: u32, stan: u32) -> String {
     format!("{batch:06}{stan:06}")
 }
 
+/// Serde for a typed value kept as its text (`Display` / `FromStr`), so that JSON keeps the
+/// wire form (`"currency": "156"`) while the model keeps the type.
+mod as_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub(super) fn serialize<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,7 +713,7 @@ mod tests {
             kind: TxnKind::Sale,
             state: TxnState::Approved,
             amount: 1,
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
             stan: 1,
             batch: 1,
             local_time: local_time.into(),
@@ -707,6 +730,18 @@ mod tests {
             updated_at_ms: created_at_ms,
             card: None,
         }
+    }
+
+    #[test]
+    fn a_records_currency_is_typed_and_its_json_keeps_the_three_digits() {
+        let r = record_at(1, "0101", "101010");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["currency"], "156");
+        let back: TxnRecord = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.currency, Currency::CNY);
+        let mut bad = json;
+        bad["currency"] = "15".into();
+        assert!(serde_json::from_value::<TxnRecord>(bad).is_err());
     }
 
     #[test]

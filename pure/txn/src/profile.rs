@@ -19,8 +19,9 @@ use smartpos_crypto::keys::{TdesKey, unwrap_working_key};
 use smartpos_crypto::module::{KeyAlgorithm, KeyDelivery, WrappedKey};
 use smartpos_crypto::pinblock::PinBlockFormat;
 use smartpos_iso8583::{
-    Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti, MtiEncoding, Pad,
-    PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec, ValueEncoding,
+    BuiltInDialect, Charset, Dialect, DialectError, FieldKind, FieldSpec, LengthType, Mask, Mti,
+    MtiEncoding, Pad, PrefixEncoding, SubfieldFormat, SubfieldSpec, TlvLength, TlvSpec,
+    ValueEncoding,
 };
 use smartpos_types::hex;
 use std::collections::HashMap;
@@ -333,15 +334,16 @@ impl Profile {
     /// The built-in profile of a dialect: `cup` (UnionPay ECB MAC, binary key block), `iso87b`
     /// and `iso87a` (X9.19 MAC, key block as hex text in the `ans` field 62).
     pub fn by_name(name: &str) -> Option<Profile> {
-        let (mac, hex) = match name {
-            "cup" => (MacAlgorithm::CupEcb, false),
-            "iso87b" | "iso87a" => (MacAlgorithm::X919, true),
-            _ => return None,
+        let builtin = BuiltInDialect::by_name(name)?;
+        let (mac, hex) = if builtin.is_unionpay() {
+            (MacAlgorithm::CupEcb, false)
+        } else {
+            (MacAlgorithm::X919, true)
         };
-        let dialect = Dialect::by_name(name)?;
+        let dialect = builtin.dialect();
         let (pos, settlement) = proto::builtin_conventions(name);
         let mut templates = proto::builtin_templates();
-        if name == "cup" {
+        if builtin.is_unionpay() {
             templates.extend(proto::param_templates());
         }
         Some(Profile {
@@ -2918,7 +2920,7 @@ impl<'t> Loader<'t> {
         let id = Identity {
             tid: "00000000".into(),
             mid: "000000000000000".into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         };
         let local = LocalDateTime {
             year: 2026,
@@ -3237,7 +3239,7 @@ mod tests {
         Identity {
             tid: "12345678".into(),
             mid: "123456789012345".into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         }
     }
 

@@ -93,7 +93,7 @@ impl Constant {
                 "time" => ctx.local.map(|l| l.hhmmss()),
                 "tid" => Some(id.tid.clone()),
                 "mid" => Some(id.mid.clone()),
-                "currency" => Some(id.currency.clone()),
+                "currency" => Some(id.currency.to_string()),
                 "operator" => ctx.operator.map(str::to_owned),
                 _ => None,
             })
@@ -664,7 +664,7 @@ pub struct Identity {
     /// Merchant id (field 42, 15 characters).
     pub mid: String,
     /// Currency (field 49, ISO 4217 numeric).
-    pub currency: String,
+    pub currency: smartpos_types::Currency,
 }
 
 /// Everything [`fill`] may need to compute a field.
@@ -782,7 +782,7 @@ fn fill(
         41 => Some(id.tid.clone().into_bytes()),
         42 => Some(id.mid.clone().into_bytes()),
         48 => ctx.field48.clone().map(String::into_bytes),
-        49 => Some(id.currency.clone().into_bytes()),
+        49 => Some(id.currency.to_string().into_bytes()),
         52 => card.and_then(|c| c.pin_block.as_ref().map(|b| b.expose().to_vec())),
         // 53: security control: 2 = ISO format 0 with PAN, 6 = double-length TDES, no magnetic
         // stripe encryption (UnionPay spec field 53 layout).
@@ -866,7 +866,7 @@ pub fn reversal_from_record(
     );
     r.set(41, id.tid.clone().into_bytes());
     r.set(42, id.mid.clone().into_bytes());
-    r.set(49, id.currency.clone().into_bytes());
+    r.set(49, id.currency.to_string().into_bytes());
     let fallback = record
         .entry_mode
         .as_deref()
@@ -1057,19 +1057,10 @@ pub fn is_approval(code: &str) -> bool {
     smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.is_approved())
 }
 
-/// The response codes the terminal knows: each has its own cashier diagnosis in
-/// `smartpos-diagnosis`, whose tests check that its table has exactly these codes.
-pub const KNOWN_RESPONSE_CODES: &[&str] = &[
-    "00", "08", "10", "11", "16", "01", "02", "03", "04", "05", "06", "07", "09", "12", "13", "14",
-    "15", "19", "20", "21", "22", "25", "30", "31", "33", "34", "35", "36", "38", "39", "40", "41",
-    "43", "44", "45", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63",
-    "64", "65", "66", "67", "68", "75", "76", "77", "78", "79", "90", "91", "92", "93", "94", "95",
-    "96", "97", "98", "99", "A0", "A1", "A2", "A3", "A4", "A5", "A6", "A7",
-];
-
-/// Whether `code` is one the terminal knows ([`KNOWN_RESPONSE_CODES`]).
+/// Whether `code` is one the terminal knows: its row in the response code table
+/// ([`smartpos_iso8583::RESPONSE_CODES`]) names a cashier diagnosis.
 pub fn is_known_response_code(code: &str) -> bool {
-    KNOWN_RESPONSE_CODES.contains(&code)
+    smartpos_iso8583::ResponseCode::parse(code).is_some_and(|c| c.has_diagnosis())
 }
 
 /// Whether the engine reverses a request of `kind` answered `code` as a possible approval: a
@@ -1563,7 +1554,7 @@ mod tests {
             kind: TxnKind::Sale,
             state: TxnState::Approved,
             amount,
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
             stan,
             batch: 1,
             local_time: "101010".into(),

@@ -175,7 +175,7 @@ fn main() {
                 Err(e) => format!("error {e}"),
             };
         match a(0).as_str() {
-            "signin" => match t.sign_in("01").await {
+            "signin" => match t.admin().sign_in("01").await {
                 Ok(b) => format!("signed_in {b}"),
                 Err(e) => format!("error {e}"),
             },

@@ -64,7 +64,7 @@ pub fn bulk_record(i: u64, now_ms: i64, total: u64) -> TxnRecord {
             TxnState::Approved
         },
         amount: 100 + i % 50_000,
-        currency: "156".into(),
+        currency: smartpos_types::Currency::CNY,
         stan,
         batch,
         local_time: "120000".into(),

@@ -133,7 +133,8 @@ pub async fn signed_in_terminal(path: &Path, host: &Host) -> Result<Terminal, Be
         &journal_key(),
     )
     .map_err(|e| BenchError::setup("terminal", e))?;
-    t.sign_in("01")
+    t.admin()
+        .sign_in("01")
         .await
         .map_err(|e| BenchError::setup("sign-in", e))?;
     Ok(t)

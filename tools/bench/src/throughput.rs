@@ -66,7 +66,7 @@ impl LightTerminal {
             Identity {
                 tid: format!("T{index:07}"),
                 mid: MID.into(),
-                currency: "156".into(),
+                currency: smartpos_types::Currency::CNY,
             },
             profile,
         );

@@ -206,7 +206,7 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         &mut n,
         "sign-in: download PIK/MAK/TDK under the TMK, check values verified",
     );
-    let batch = t.sign_in("01").await.map_err(|x| e(&x))?;
+    let batch = t.admin().sign_in("01").await.map_err(|x| e(&x))?;
     println!("    -> signed in, batch {batch:06}");
 
     step(
@@ -320,6 +320,7 @@ async fn demo(args: DemoArgs) -> Result<(), ToolError> {
         "customer copy of the Visa sale's receipt (32 columns, from the journal; the sale was voided)",
     );
     let job = t
+        .receipts()
         .receipt(
             &s1.record.reference,
             smartpos_receipt::ReceiptCopy::Customer,

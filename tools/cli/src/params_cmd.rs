@@ -49,9 +49,13 @@ pub fn summary_json(p: &TerminalParams) -> serde_json::Value {
 /// Runs one `params` subcommand on an open terminal.
 pub async fn run(t: &mut Terminal, cmd: ParamsCmd) -> CmdResult {
     Ok(match cmd {
-        ParamsCmd::Download => summary_json(&t.download_params().await.map_err(err)?),
+        ParamsCmd::Download => summary_json(&t.admin().download_params().await.map_err(err)?),
         ParamsCmd::Show => {
-            let p = t.terminal_params().map_err(err)?.unwrap_or_default();
+            let p = t
+                .admin()
+                .terminal_params()
+                .map_err(err)?
+                .unwrap_or_default();
             serde_json::to_value(&p).map_err(|e| ToolError(e.to_string()))?
         }
         ParamsCmd::Set { file } => {
@@ -59,7 +63,7 @@ pub async fn run(t: &mut Terminal, cmd: ParamsCmd) -> CmdResult {
                 .map_err(|e| ToolError(format!("cannot read {}: {}", file.display(), e.kind())))?;
             let p: TerminalParams = serde_json::from_str(&text)
                 .map_err(|e| ToolError(format!("{}: {e}", file.display())))?;
-            t.set_terminal_params(p.clone()).map_err(err)?;
+            t.admin().set_terminal_params(p.clone()).map_err(err)?;
             summary_json(&p)
         }
     })

@@ -884,9 +884,9 @@ pub fn run(args: TerminalArgs) -> CmdResult {
         let dukpt = init_dukpt(&dir, profile.as_deref(), ipek.as_deref(), ksn.as_deref())?;
         // Open once so the journal exists and the settings are proven usable.
         let mut t = dir.open().map_err(err)?;
-        let mut settings = t.safety_settings().clone();
+        let mut settings = t.admin().safety_settings().clone();
         settings.require_login = !no_login;
-        t.set_safety_settings(settings).map_err(err)?;
+        t.admin().set_safety_settings(settings).map_err(err)?;
         return Ok(serde_json::json!({
             "initialised": args.data.display().to_string(),
             "tid": cfg.tid,
@@ -944,10 +944,14 @@ fn supervisor_unlock(t: &mut Terminal, dir: &DataDir, code: &str) -> CmdResult {
                 dir.store_path().display()
             ))
         })?;
-    t.unlock_supervisor(code, &secret).map_err(|e| match e {
-        TerminalError::Config(m) => ToolError(format!("{m}: operator supervisor-challenge")).into(),
-        e => err(e),
-    })?;
+    t.operators()
+        .unlock_supervisor(code, &secret)
+        .map_err(|e| match e {
+            TerminalError::Config(m) => {
+                ToolError(format!("{m}: operator supervisor-challenge")).into()
+            }
+            e => err(e),
+        })?;
     Ok(serde_json::json!({
         "unlocked": smartpos_operators::SUPERVISOR_ID,
         "password": "default",
@@ -959,7 +963,7 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
     use smartpos_receipt::{Lang, MerchantInfo, ReceiptCopy, Width};
     use smartpos_terminal::printing::ReceiptSettings;
     let cfg = t.config().clone();
-    t.set_receipt_settings(ReceiptSettings {
+    t.receipts().set_receipt_settings(ReceiptSettings {
         merchant: MerchantInfo {
             // None configured: the slip prints no name (not the merchant id).
             name: merchant_name.unwrap_or_default(),
@@ -974,7 +978,12 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
         lang: match r.lang.as_deref() {
             Some("zh") => Lang::Zh,
             Some(_) => Lang::En,
-            None if cfg.dialect == "cup" => Lang::Zh,
+            None if cfg
+                .builtin_dialect()
+                .is_some_and(smartpos_iso8583::BuiltInDialect::is_unionpay) =>
+            {
+                Lang::Zh
+            }
             None => Lang::En,
         },
     });
@@ -983,7 +992,10 @@ fn receipt(t: &mut Terminal, merchant_name: Option<String>, r: &ReceiptArgs) -> 
     } else {
         ReceiptCopy::Merchant
     };
-    let job = t.receipt(&r.reference, copy, r.reprint).map_err(err)?;
+    let job = t
+        .receipts()
+        .receipt(&r.reference, copy, r.reprint)
+        .map_err(err)?;
     if let Some(path) = &r.escpos {
         std::fs::write(path, &job.escpos)
             .map_err(|e| ToolError(format!("cannot write {}: {}", path.display(), e.kind())))?;
@@ -1001,15 +1013,15 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         }
         TerminalCmd::Params(p) => return crate::params_cmd::run(t, p).await,
         TerminalCmd::Signin { operator } => {
-            let batch = t.sign_in(&operator).await.map_err(err)?;
+            let batch = t.admin().sign_in(&operator).await.map_err(err)?;
             serde_json::json!({ "signed_in": true, "batch": batch })
         }
         TerminalCmd::Signoff => {
-            t.sign_off().await.map_err(err)?;
+            t.admin().sign_off().await.map_err(err)?;
             serde_json::json!({ "signed_off": true })
         }
         TerminalCmd::Echo => {
-            t.echo().await.map_err(err)?;
+            t.admin().echo().await.map_err(err)?;
             serde_json::json!({ "echo": "ok" })
         }
         TerminalCmd::Sale(a) if a.tap.is_some() => {
@@ -1152,7 +1164,7 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             let recs = t.journal().all().map_err(|e| ToolError(e.to_string()))?;
             let arr: Vec<serde_json::Value> = recs
                 .iter()
-                .map(|r| record_json(r, t.in_doubt(r) || pending_for(t, r)))
+                .map(|r| record_json(r, t.support().in_doubt(r) || pending_for(t, r)))
                 .collect();
             serde_json::Value::Array(arr)
         }
@@ -1187,13 +1199,16 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             operator,
             password,
             new_password,
-        } => match t.login(&operator, &password).map_err(err)? {
+        } => match t.operators().login(&operator, &password).map_err(err)? {
             LoginResult::LoggedIn(s) => {
                 serde_json::json!({"logged_in": s.operator, "role": s.role})
             }
             LoginResult::MustChangePassword { operator } => match new_password {
                 Some(new) => {
-                    let s = t.change_password(&operator, &password, &new).map_err(err)?;
+                    let s = t
+                        .operators()
+                        .change_password(&operator, &password, &new)
+                        .map_err(err)?;
                     serde_json::json!({"logged_in": s.operator, "role": s.role, "password_changed": true})
                 }
                 None => {
@@ -1224,33 +1239,39 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             })
         }
         TerminalCmd::Logout => {
-            t.logout().map_err(err)?;
+            t.operators().logout().map_err(err)?;
             serde_json::json!({"logged_out": true})
         }
         TerminalCmd::Operator(op) => match op {
             OperatorCmd::Add { id } => {
-                t.add_cashier(&id).map_err(err)?;
+                t.operators().add_cashier(&id).map_err(err)?;
                 serde_json::json!({"added": id})
             }
             OperatorCmd::Unlock { id } => {
-                t.unlock_cashier(&id).map_err(err)?;
+                t.operators().unlock_cashier(&id).map_err(err)?;
                 serde_json::json!({"unlocked": id})
             }
             OperatorCmd::Reset { id } => {
-                t.reset_cashier_password(&id).map_err(err)?;
+                t.operators().reset_cashier_password(&id).map_err(err)?;
                 serde_json::json!({"reset": id})
             }
             OperatorCmd::Delete { id } => {
-                t.delete_cashier(&id).map_err(err)?;
+                t.operators().delete_cashier(&id).map_err(err)?;
                 serde_json::json!({"deleted": id})
             }
             OperatorCmd::Passwd { id, old, new } => {
-                t.change_password(&id, &old, &new).map_err(err)?;
+                t.operators()
+                    .change_password(&id, &old, &new)
+                    .map_err(err)?;
                 serde_json::json!({"password_changed": id})
             }
             OperatorCmd::SupervisorChallenge => {
-                let challenge = t.supervisor_unlock_challenge().map_err(err)?;
-                let ttl = t.safety_settings().operators.unlock_challenge_ttl_ms;
+                let challenge = t.operators().supervisor_unlock_challenge().map_err(err)?;
+                let ttl = t
+                    .admin()
+                    .safety_settings()
+                    .operators
+                    .unlock_challenge_ttl_ms;
                 serde_json::json!({
                     "terminal_id": t.config().tid,
                     "challenge": challenge,
@@ -1262,6 +1283,7 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             }
             OperatorCmd::List => serde_json::Value::Array(
                 t.operators()
+                    .list()
                     .map(|r| {
                         serde_json::json!({"id": r.id, "role": r.role, "locked": r.locked,
                             "must_change": r.must_change, "failed_attempts": r.failed_attempts})
@@ -1270,7 +1292,7 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             ),
         },
         TerminalCmd::RefundQuote { reference } => {
-            let q = t.refund_quote(&reference).map_err(err)?;
+            let q = t.operators().refund_quote(&reference).map_err(err)?;
             serde_json::json!({
                 "reference": reference,
                 "refundable_remainder": q.refundable_remainder,
@@ -1288,7 +1310,7 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             ))
         }
         TerminalCmd::SupportBundle { out } => {
-            let bundle = t.support_bundle().map_err(err)?;
+            let bundle = t.support().support_bundle().map_err(err)?;
             let text = serde_json::to_vec_pretty(&bundle).map_err(|e| ToolError(e.to_string()))?;
             std::fs::write(&out, text)
                 .map_err(|e| ToolError(format!("cannot write {}: {}", out.display(), e.kind())))?;
@@ -1296,16 +1318,16 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         }
         TerminalCmd::Settings { file } => {
             let Some(f) = file else {
-                return serde_json::to_value(t.safety_settings())
+                return serde_json::to_value(t.admin().safety_settings())
                     .map_err(|e| ToolError(e.to_string()).into());
             };
             let text = std::fs::read_to_string(&f)
                 .map_err(|e| ToolError(format!("cannot read {}: {}", f.display(), e.kind())))?;
             let patch: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| ToolError(format!("{}: {e}", f.display())))?;
-            let update = t.apply_settings(&patch).map_err(err)?;
-            let mut v =
-                serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?;
+            let update = t.admin().apply_settings(&patch).map_err(err)?;
+            let mut v = serde_json::to_value(t.admin().safety_settings())
+                .map_err(|e| ToolError(e.to_string()))?;
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("changed".into(), update.changed.into());
                 if update.login_disabled {
@@ -1320,9 +1342,8 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
             }
             v
         }
-        TerminalCmd::Policy(PolicyCmd::Show) => {
-            serde_json::to_value(t.safety_settings()).map_err(|e| ToolError(e.to_string()))?
-        }
+        TerminalCmd::Policy(PolicyCmd::Show) => serde_json::to_value(t.admin().safety_settings())
+            .map_err(|e| ToolError(e.to_string()))?,
         _ => return Err(ToolError("not a local command".into()).into()),
     })
 }
@@ -1331,7 +1352,7 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
 /// (`last_response_code`, with its diagnosis), no answer, or not tried (items go in order).
 fn pending_reason_json(t: &Terminal, p: &smartpos_txn::model::PendingItem) -> serde_json::Value {
     use smartpos_terminal::host_answers::LastAttempt;
-    let (code, why, diagnosis) = match t.last_attempt(p) {
+    let (code, why, diagnosis) = match t.support().last_attempt(p) {
         LastAttempt::Answered(code) => {
             let kind = t
                 .journal()

@@ -26,7 +26,7 @@ fn identity() -> Identity {
     Identity {
         tid: "10000001".into(),
         mid: "898100012340001".into(),
-        currency: "156".into(),
+        currency: smartpos_types::Currency::CNY,
     }
 }
 

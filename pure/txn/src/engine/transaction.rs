@@ -244,7 +244,7 @@ impl Engine {
                 TxnState::Sending
             },
             amount,
-            currency: self.cfg.identity.currency.clone(),
+            currency: self.cfg.identity.currency,
             stan,
             batch,
             local_time: now.local.hhmmss(),
