@@ -1120,3 +1120,119 @@ mod tests {
         assert!(!char_ok(FieldKind::Ans, 0, 0x7f));
     }
 }
+
+/// How [`crate::MessageView`] reads one field, decided once per dialect from its table line
+/// ([`steps_of`]): the fixed wire length, and which check a valid value passes without the
+/// general [`check_field`]. Only a shortcut: whatever the shortcut does not accept goes through
+/// [`locate_field`] and [`check_field`], so the checks and errors are theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Step {
+    /// Logical and wire length of a fixed field; `None` for variable ones.
+    fixed: Option<(usize, usize)>,
+    check: Check,
+}
+
+/// The check a valid value passes (see [`check_field`], whose arms these are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Check {
+    /// Anything else: [`check_field`].
+    #[default]
+    General,
+    /// `b` in binary or ASCII encoding: every byte is allowed.
+    Any,
+    /// `n` in ASCII encoding, ASCII charset: decimal digits.
+    AsciiDigits,
+    /// `ans` in ASCII encoding, ASCII charset: printable ASCII.
+    AsciiPrintable,
+    /// `n` (digits) or `z` (any nibble) in BCD.
+    Bcd {
+        pad: Pad,
+        filler: u8,
+        checked: bool,
+        any_nibble: bool,
+    },
+}
+
+/// The view's steps for a dialect's field index (same indices).
+pub(crate) fn steps_of(fields: &[Option<FieldSpec>]) -> Vec<Step> {
+    fields
+        .iter()
+        .map(|f| f.as_ref().map_or_else(Step::default, step_of))
+        .collect()
+}
+
+fn step_of(spec: &FieldSpec) -> Step {
+    let fixed = match spec.length {
+        LengthType::Fixed(n) => Some((n, spec.wire_len(n))),
+        _ => None,
+    };
+    let ascii = spec.charset == Charset::Ascii;
+    let check = match (spec.kind, spec.encoding) {
+        (FieldKind::B, ValueEncoding::Binary | ValueEncoding::Ascii) => Check::Any,
+        (FieldKind::N, ValueEncoding::Ascii) if ascii => Check::AsciiDigits,
+        (FieldKind::Ans, ValueEncoding::Ascii) if ascii => Check::AsciiPrintable,
+        (
+            kind @ (FieldKind::N | FieldKind::Z),
+            ValueEncoding::Bcd {
+                pad,
+                filler,
+                checked,
+            },
+        ) => Check::Bcd {
+            pad,
+            filler: filler & 0x0F,
+            checked,
+            any_nibble: kind == FieldKind::Z,
+        },
+        _ => Check::General,
+    };
+    Step { fixed, check }
+}
+
+/// [`locate_field`] then [`check_field`], with `step`'s shortcuts for the usual case.
+#[inline]
+pub(crate) fn read_field(
+    spec: &FieldSpec,
+    step: Step,
+    input: &[u8],
+    at: usize,
+) -> Result<Located, DecodeError> {
+    let loc = match step.fixed {
+        Some((len, wire)) if input.len().checked_sub(at).is_some_and(|rest| rest >= wire) => {
+            Located {
+                value_at: at,
+                len,
+                end: at + wire,
+            }
+        }
+        _ => locate_field(spec, input, at)?,
+    };
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    let ok = match step.check {
+        Check::General => false,
+        Check::Any => true,
+        Check::AsciiDigits => all8(wire, b'0', digits8),
+        Check::AsciiPrintable => all8(wire, b' ', printable8),
+        Check::Bcd {
+            pad,
+            filler,
+            checked,
+            any_nibble,
+        } => {
+            let odd = loc.len % 2 == 1;
+            let all = any_nibble
+                || bcd_digits_ok(wire, odd && pad == Pad::Left, odd && pad == Pad::Right);
+            let pad_ok = !checked
+                || !odd
+                || match pad {
+                    Pad::Left => wire.first().is_some_and(|b| b >> 4 == filler),
+                    Pad::Right => wire.last().is_some_and(|b| b & 0x0F == filler),
+                };
+            all && pad_ok
+        }
+    };
+    if !ok {
+        check_field(spec, input, loc)?;
+    }
+    Ok(loc)
+}

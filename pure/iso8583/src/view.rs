@@ -3,7 +3,7 @@
 //! values are borrowed from it and typed when asked for ([`FieldRef`]). No heap allocation
 //! (text fields in a GBK/GB18030 charset excepted: checking them decodes them).
 
-use crate::codec::{Located, check_field, locate_field, write_logical};
+use crate::codec::{Located, read_field, write_logical};
 use crate::dialect::Dialect;
 use crate::error::{DecodeError, InvalidReason};
 use crate::message::Message;
@@ -129,13 +129,12 @@ impl<'a> MessageView<'a> {
                 word &= !(1u64 << (63 - z));
                 // z < 64: the field number is at most 128.
                 let n = base + z as u8 + 1;
-                let spec = dialect.field(n).ok_or(DecodeError::Invalid {
+                let (spec, step) = dialect.field_step(n).ok_or(DecodeError::Invalid {
                     field: Some(n),
                     offset: pos,
                     reason: InvalidReason::UnknownField,
                 })?;
-                let loc = locate_field(spec, input, pos)?;
-                check_field(spec, input, loc)?;
+                let loc = read_field(spec, step, input, pos)?;
                 // Offsets are within the input, whose length fits u16 (checked above).
                 let short = |x: usize| u16::try_from(x).map_err(|_| too_big(pos));
                 if let Some(slot) = view.spans.get_mut(usize::from(n)) {
