@@ -597,6 +597,18 @@ fn bcd_digits_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> b
     if n == 0 {
         return true;
     }
+    if n <= 8 {
+        // One word, completed with zero digits; the free nibbles: lane 0's high one and the
+        // last byte's low one.
+        let mut x = load_padded(packed, 0);
+        if free_first_high {
+            x &= !0xF0;
+        }
+        if free_last_low {
+            x &= !(0x0F << (8 * (n - 1)));
+        }
+        return over9(x) == 0;
+    }
     // Where the free nibbles sit: lane 0 of the first word, and the last byte's lane of the
     // word that holds it (the last full chunk, or the zero-completed rest).
     let first_free: u64 = if free_first_high { 0xF0 } else { 0 };
@@ -1129,7 +1141,21 @@ mod tests {
 pub(crate) struct Step {
     /// Logical and wire length of a fixed field; `None` for variable ones.
     fixed: Option<(usize, usize)>,
+    /// A variable field's prefix the shortcut reads: BCD in 1 or 2 bytes, ASCII in 2 or 3
+    /// digits (binary prefixes and hex values go through [`locate_field`]).
+    prefix: Option<Prefix>,
     check: Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Prefix {
+    bcd: bool,
+    width: usize,
+    max: usize,
+    /// Wire bytes of a value of `len` units: BCD digits packed two to a byte (with an `x+n`
+    /// sign byte first), or one byte per unit.
+    packed: bool,
+    sign: bool,
 }
 
 /// The check a valid value passes (see [`check_field`], whose arms these are).
@@ -1166,6 +1192,21 @@ fn step_of(spec: &FieldSpec) -> Step {
         LengthType::Fixed(n) => Some((n, spec.wire_len(n))),
         _ => None,
     };
+    let prefix = match (spec.length, spec.prefix, spec.encoding) {
+        (LengthType::Fixed(_), _, _) | (_, _, ValueEncoding::HexAscii) => None,
+        (
+            LengthType::LlVar(max) | LengthType::LllVar(max),
+            enc @ (PrefixEncoding::Bcd | PrefixEncoding::Ascii),
+            value,
+        ) => Some(Prefix {
+            bcd: enc == PrefixEncoding::Bcd,
+            width: prefix_width(enc, spec.length.prefix_digits()),
+            max,
+            packed: matches!(value, ValueEncoding::Bcd { .. }),
+            sign: spec.kind == FieldKind::Xn,
+        }),
+        _ => None,
+    };
     let ascii = spec.charset == Charset::Ascii;
     let check = match (spec.kind, spec.encoding) {
         (FieldKind::B, ValueEncoding::Binary | ValueEncoding::Ascii) => Check::Any,
@@ -1186,7 +1227,11 @@ fn step_of(spec: &FieldSpec) -> Step {
         },
         _ => Check::General,
     };
-    Step { fixed, check }
+    Step {
+        fixed,
+        prefix,
+        check,
+    }
 }
 
 /// [`locate_field`] then [`check_field`], with `step`'s shortcuts for the usual case.
@@ -1205,7 +1250,10 @@ pub(crate) fn read_field(
                 end: at + wire,
             }
         }
-        _ => locate_field(spec, input, at)?,
+        _ => match step.prefix.and_then(|p| locate_var(p, input, at)) {
+            Some(loc) => loc,
+            None => locate_field(spec, input, at)?,
+        },
     };
     let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
     let ok = match step.check {
@@ -1235,4 +1283,41 @@ pub(crate) fn read_field(
         check_field(spec, input, loc)?;
     }
     Ok(loc)
+}
+
+/// [`locate_field`] for a variable field whose prefix and value are well-formed and all
+/// there; `None` otherwise (then [`locate_field`] says what is wrong).
+#[inline]
+fn locate_var(p: Prefix, input: &[u8], at: usize) -> Option<Located> {
+    let value_at = at.checked_add(p.width)?;
+    let raw = input.get(at..value_at)?;
+    let len = match (p.bcd, raw) {
+        (true, &[b]) => bcd_byte(b)?,
+        (true, &[h, l]) => bcd_byte(h)? * 100 + bcd_byte(l)?,
+        (false, &[t, u]) => ascii_digit(t)? * 10 + ascii_digit(u)?,
+        (false, &[h, t, u]) => ascii_digit(h)? * 100 + ascii_digit(t)? * 10 + ascii_digit(u)?,
+        _ => return None,
+    };
+    if len > p.max {
+        return None;
+    }
+    let wire = match (p.packed, p.sign) {
+        (true, true) if len > 0 => 1 + (len - 1).div_ceil(2),
+        (true, _) => len.div_ceil(2),
+        (false, _) => len,
+    };
+    let end = value_at.checked_add(wire)?;
+    (end <= input.len()).then_some(Located { value_at, len, end })
+}
+
+/// A byte's two BCD digits as a number, if both are digits.
+#[inline]
+fn bcd_byte(b: u8) -> Option<usize> {
+    let (h, l) = (b >> 4, b & 0x0F);
+    (h <= 9 && l <= 9).then(|| usize::from(h) * 10 + usize::from(l))
+}
+
+#[inline]
+fn ascii_digit(b: u8) -> Option<usize> {
+    b.is_ascii_digit().then(|| usize::from(b - b'0'))
 }

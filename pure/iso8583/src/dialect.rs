@@ -212,7 +212,10 @@ impl Dialect {
     #[inline]
     pub(crate) fn field_step(&self, n: u8) -> Option<(&FieldSpec, Step)> {
         let spec = self.field(n)?;
-        Some((spec, self.steps.get(usize::from(n)).copied().unwrap_or_default()))
+        Some((
+            spec,
+            self.steps.get(usize::from(n)).copied().unwrap_or_default(),
+        ))
     }
 
     /// All defined fields in ascending order.

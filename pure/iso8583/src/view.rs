@@ -3,25 +3,13 @@
 //! values are borrowed from it and typed when asked for ([`FieldRef`]). No heap allocation
 //! (text fields in a GBK/GB18030 charset excepted: checking them decodes them).
 
-use crate::codec::{Located, read_field, write_logical};
+use crate::codec::{Located, locate_field, read_field, write_logical};
 use crate::dialect::Dialect;
 use crate::error::{DecodeError, InvalidReason};
 use crate::message::Message;
 use crate::spec::{BitmapEncoding, Charset, FieldKind, FieldSpec, MtiEncoding, ValueEncoding};
 use crate::wire::Mti;
 use std::borrow::Cow;
-
-/// Where one present field lies: value start and end and logical length. u16 offsets: a
-/// message travels in a frame with a 2-byte length ([`crate::frame`]), so it is at most 65535
-/// bytes long ([`MessageView`] refuses longer input).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    at: u16,
-    end: u16,
-    len: u16,
-    /// Offset of the field's first wire byte (its length prefix, if any).
-    start: u16,
-}
 
 /// A decoded message whose field values are borrowed from the input.
 #[derive(Clone)]
@@ -30,7 +18,14 @@ pub struct MessageView<'a> {
     input: &'a [u8],
     mti: Mti,
     bitmap: [u8; 16],
-    spans: [Span; 129],
+    /// Offset of the first field's first wire byte (just after the bitmaps).
+    fields_at: u16,
+    /// Offset just past each present field, by field number. A field starts where the
+    /// previous present one ends; its prefix and value are located again when it is asked
+    /// for (they were checked here). u16: a message travels in a frame with a 2-byte length
+    /// ([`crate::frame`]), so it is at most 65535 bytes long ([`MessageView`] refuses longer
+    /// input). Kept small because the view is filled and returned on every read.
+    ends: [u16; 129],
     last: u8,
 }
 
@@ -111,14 +106,15 @@ impl<'a> MessageView<'a> {
         if bitmap[0] & 0x80 != 0 {
             pos += read_bitmap(pos, &mut bitmap[8..])?;
         }
-        // Built in place and filled field by field: the view is a kilobyte of spans, which
-        // is not copied again on the way out.
+        // Offsets fit u16: the input's length does (checked above).
+        let short = |x: usize| u16::try_from(x).map_err(|_| too_big(x));
         let mut view = MessageView {
             dialect,
             input,
             mti,
             bitmap,
-            spans: [Span::default(); 129],
+            fields_at: short(pos)?,
+            ends: [0; 129],
             last: 0,
         };
         let primary = u64::from_be_bytes(bitmap_word(&bitmap, 0)) & !(1 << 63);
@@ -135,15 +131,8 @@ impl<'a> MessageView<'a> {
                     reason: InvalidReason::UnknownField,
                 })?;
                 let loc = read_field(spec, step, input, pos)?;
-                // Offsets are within the input, whose length fits u16 (checked above).
-                let short = |x: usize| u16::try_from(x).map_err(|_| too_big(pos));
-                if let Some(slot) = view.spans.get_mut(usize::from(n)) {
-                    *slot = Span {
-                        at: short(loc.value_at)?,
-                        end: short(loc.end)?,
-                        len: short(loc.len)?,
-                        start: short(pos)?,
-                    };
+                if let Some(slot) = view.ends.get_mut(usize::from(n)) {
+                    *slot = short(loc.end)?;
                 }
                 pos = loc.end;
                 view.last = n;
@@ -196,17 +185,33 @@ impl<'a> MessageView<'a> {
             return None;
         }
         let spec: &'a FieldSpec = self.dialect.field(n)?;
-        let s = self.spans.get(usize::from(n))?;
+        let start = self.start_of(n);
+        // Located and checked when the view was made: this finds the same place again.
+        let loc = locate_field(spec, self.input, start).ok()?;
         Some(FieldRef {
             spec,
             input: self.input,
-            loc: Located {
-                value_at: usize::from(s.at),
-                len: usize::from(s.len),
-                end: usize::from(s.end),
-            },
-            start: usize::from(s.start),
+            loc,
+            start,
         })
+    }
+
+    /// Offset of present field `n`'s first wire byte: where the previous present field
+    /// ends, or just after the bitmaps for the first one.
+    fn start_of(&self, n: u8) -> usize {
+        let words = bitmap_words(&self.bitmap);
+        // Field k is bit 128 - k of the whole bitmap; the fields below n (2 <= n <= 128)
+        // end at bit 0 once shifted right by 129 - n (at most 127).
+        let whole = (u128::from(words[0]) << 64) | u128::from(words[1]);
+        let below = whole.checked_shr(129 - u32::from(n)).unwrap_or(0);
+        if below == 0 {
+            return usize::from(self.fields_at);
+        }
+        // The highest present field below n: n - 1 - (its distance below n - 1).
+        let prev = u32::from(n) - 1 - below.trailing_zeros();
+        self.ends
+            .get(prev as usize)
+            .map_or(usize::from(self.fields_at), |&e| usize::from(e))
     }
 
     /// A field as borrowed text, for fields whose wire bytes are their text (ASCII-encoded
@@ -221,10 +226,7 @@ impl<'a> MessageView<'a> {
     /// value; a third for a header), besides the decoding of GBK/GB18030 text.
     pub fn to_message(&self) -> Message {
         let (count, bytes) = self.fields().fold((0, 0), |(c, b), n| {
-            let len = self
-                .spans
-                .get(usize::from(n))
-                .map_or(0, |s| usize::from(s.len));
+            let len = self.field(n).map_or(0, |f| f.len());
             (c + 1, b + len)
         });
         let mut msg = Message::with_capacity(self.mti, self.header().to_vec(), count, bytes);
@@ -262,9 +264,8 @@ fn bitmap_word(bitmap: &[u8; 16], at: usize) -> [u8; 8] {
     w
 }
 
-/// The field numbers whose bits are set, 2..=128 in ascending order (bit 1, the secondary
-/// bitmap's, is not a field), visiting set bits only.
-fn set_fields(bitmap: &[u8; 16]) -> impl Iterator<Item = u8> + use<> {
+/// The bitmap as two big-endian words, bit 1 (the secondary bitmap's, not a field) cleared.
+fn bitmap_words(bitmap: &[u8; 16]) -> [u64; 2] {
     let mut words = [0u64; 2];
     for (w, chunk) in words.iter_mut().zip(bitmap.chunks_exact(8)) {
         let mut b = [0u8; 8];
@@ -272,17 +273,26 @@ fn set_fields(bitmap: &[u8; 16]) -> impl Iterator<Item = u8> + use<> {
         *w = u64::from_be_bytes(b);
     }
     words[0] &= !(1 << 63);
-    words.into_iter().enumerate().flat_map(|(i, mut w)| {
-        std::iter::from_fn(move || {
-            if w == 0 {
-                return None;
-            }
-            let z = w.leading_zeros();
-            w &= !(1u64 << (63 - z));
-            // z < 64 and i < 2: at most 128.
-            Some((i as u32 * 64 + z + 1) as u8)
+    words
+}
+
+/// The field numbers whose bits are set, 2..=128 in ascending order (bit 1, the secondary
+/// bitmap's, is not a field), visiting set bits only.
+fn set_fields(bitmap: &[u8; 16]) -> impl Iterator<Item = u8> + use<> {
+    bitmap_words(bitmap)
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, mut w)| {
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let z = w.leading_zeros();
+                w &= !(1u64 << (63 - z));
+                // z < 64 and i < 2: at most 128.
+                Some((i as u32 * 64 + z + 1) as u8)
+            })
         })
-    })
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
