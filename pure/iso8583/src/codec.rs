@@ -1321,3 +1321,115 @@ fn bcd_byte(b: u8) -> Option<usize> {
 fn ascii_digit(b: u8) -> Option<usize> {
     b.is_ascii_digit().then(|| usize::from(b - b'0'))
 }
+
+#[cfg(test)]
+mod step_tests {
+    use super::*;
+    use crate::dialect::Dialect;
+    use crate::spec::LengthType::*;
+    use proptest::prelude::*;
+
+    /// Every table line the shortcut may meet: the built-in dialects, their conventions, and
+    /// lines no built-in table has (binary and hex prefixes, `x+n`, `z`, unchecked and
+    /// right-aligned BCD, GBK text).
+    fn lines() -> Vec<FieldSpec> {
+        let mut out: Vec<FieldSpec> = [Dialect::cup(), Dialect::iso87b(), Dialect::iso87a()]
+            .iter()
+            .flat_map(|d| d.field_specs().cloned())
+            .collect();
+        out.extend(
+            crate::tables::CONVENTIONS
+                .iter()
+                .flat_map(|c| c.fields.iter().cloned()),
+        );
+        let bcd = |pad, filler, checked| ValueEncoding::Bcd {
+            pad,
+            filler,
+            checked,
+        };
+        use FieldKind as K;
+        use PrefixEncoding as P;
+        for (kind, length, prefix, encoding) in [
+            (K::Xn, LlVar(9), P::Bcd, bcd(Pad::Left, 0, true)),
+            (K::Xn, Fixed(9), P::Bcd, bcd(Pad::Right, 0xF, true)),
+            (K::Z, LlVar(37), P::Bcd, bcd(Pad::Right, 0xF, false)),
+            (K::Z, LllVar(104), P::Ascii, bcd(Pad::Left, 0, true)),
+            (K::N, LlVar(19), P::Bcd, bcd(Pad::Right, 0xF, true)),
+            (K::N, Fixed(3), P::Bcd, bcd(Pad::Left, 0, false)),
+            (K::N, LllVar(300), P::Binary, ValueEncoding::Ascii),
+            (K::B, LlVar(8), P::Binary, ValueEncoding::HexAscii),
+            (K::B, LllVar(20), P::Ascii, ValueEncoding::HexAscii),
+            (K::B, LlVar(20), P::Bcd, ValueEncoding::Binary),
+            (K::Ans, LllVar(40), P::Ascii, ValueEncoding::Ascii),
+            (K::Ns, Fixed(4), P::Ascii, ValueEncoding::Ascii),
+            (K::Xn, LlVar(9), P::Ascii, ValueEncoding::Ascii),
+        ] {
+            out.push(FieldSpec::new(48, "test", kind, length, prefix, encoding));
+        }
+        let mut gbk = FieldSpec::new(43, "gbk", K::Ans, LlVar(40), P::Ascii, ValueEncoding::Ascii);
+        gbk.charset = Charset::Gbk;
+        out.push(gbk);
+        out
+    }
+
+    /// Bytes that often make valid prefixes and values: digits, BCD digit pairs, fillers,
+    /// printable text, anything.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                b'0'..=b'9',
+                0u8..=0x09,
+                prop::sample::select(vec![
+                    0x12u8, 0x19, 0x99, 0x0F, 0xF0, 0x3D, 0xD2, b'D', b'C', b' '
+                ]),
+                0x20u8..0x7F,
+                any::<u8>(),
+            ],
+            0..48,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The view's shortcut accepts and locates exactly what the general reading does, and
+        /// fails with the same error otherwise.
+        #[test]
+        fn read_field_is_locate_then_check(input in bytes(), at in 0usize..4, pick in any::<prop::sample::Index>()) {
+            let all = lines();
+            let spec = pick.get(&all);
+            let step = steps_of(&[Some(spec.clone())])[0];
+            let general = locate_field(spec, &input, at)
+                .and_then(|loc| check_field(spec, &input, loc).map(|()| loc));
+            prop_assert_eq!(read_field(spec, step, &input, at), general);
+        }
+    }
+
+    #[test]
+    fn the_shortcut_is_taken_for_the_reference_tables() {
+        // Every fixed line has its length, every BCD/ASCII-prefixed one (hex values aside)
+        // its prefix, and n/ans/b/BCD lines skip the general check.
+        for spec in Dialect::iso87b().field_specs() {
+            let step = steps_of(&[Some(spec.clone())])[0];
+            assert_eq!(
+                step.fixed.is_some(),
+                matches!(spec.length, Fixed(_)),
+                "field {}",
+                spec.number
+            );
+            if !matches!(spec.length, Fixed(_)) {
+                assert!(step.prefix.is_some(), "field {}", spec.number);
+            }
+            let general = matches!(
+                (spec.kind, spec.encoding),
+                (FieldKind::An | FieldKind::Ns | FieldKind::Xn, _)
+                    | (FieldKind::Z, ValueEncoding::Ascii)
+            );
+            assert_eq!(
+                step.check == Check::General,
+                general,
+                "field {}",
+                spec.number
+            );
+        }
+    }
+}
