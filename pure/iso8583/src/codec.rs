@@ -598,16 +598,7 @@ fn bcd_digits_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> b
         return true;
     }
     if n <= 8 {
-        // One word, completed with zero digits; the free nibbles: lane 0's high one and the
-        // last byte's low one.
-        let mut x = load_padded(packed, 0);
-        if free_first_high {
-            x &= !0xF0;
-        }
-        if free_last_low {
-            x &= !(0x0F << (8 * (n - 1)));
-        }
-        return over9(x) == 0;
+        return bcd_word_ok(packed, free_first_high, free_last_low);
     }
     // Where the free nibbles sit: lane 0 of the first word, and the last byte's lane of the
     // word that holds it (the last full chunk, or the zero-completed rest).
@@ -640,6 +631,23 @@ fn bcd_digits_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> b
         bad |= over9(x & !last_free);
     }
     bad == 0
+}
+
+/// [`bcd_digits_ok`] for at most eight bytes: one word, completed with zero digits.
+#[inline(always)]
+fn bcd_word_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> bool {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let bad_nibbles = |v: u64| ((v + 0x0606_0606_0606_0606) >> 4) & ONES;
+    let mut x = load_padded(packed, 0);
+    // The free nibbles: lane 0's high one and the last byte's low one.
+    if free_first_high {
+        x &= !0xF0;
+    }
+    if free_last_low {
+        x &= !(0x0F << (8 * (packed.len().clamp(1, 8) - 1)));
+    }
+    bad_nibbles((x >> 4) & LOW) | bad_nibbles(x & LOW) == 0
 }
 
 /// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
@@ -1259,7 +1267,10 @@ pub(crate) fn read_field(
     let ok = match step.check {
         Check::General => false,
         Check::Any => true,
+        // Values of up to eight bytes (most fields) in one word, without a call.
+        Check::AsciiDigits if wire.len() <= 8 => digits8(load_padded(wire, b'0')),
         Check::AsciiDigits => all8(wire, b'0', digits8),
+        Check::AsciiPrintable if wire.len() <= 8 => printable8(load_padded(wire, b' ')),
         Check::AsciiPrintable => all8(wire, b' ', printable8),
         Check::Bcd {
             pad,
@@ -1268,8 +1279,13 @@ pub(crate) fn read_field(
             any_nibble,
         } => {
             let odd = loc.len % 2 == 1;
+            let (first, last) = (odd && pad == Pad::Left, odd && pad == Pad::Right);
             let all = any_nibble
-                || bcd_digits_ok(wire, odd && pad == Pad::Left, odd && pad == Pad::Right);
+                || if wire.len() <= 8 {
+                    bcd_word_ok(wire, first, last)
+                } else {
+                    bcd_digits_ok(wire, first, last)
+                };
             let pad_ok = !checked
                 || !odd
                 || match pad {
