@@ -1301,9 +1301,27 @@ pub(crate) fn read_field(
     Ok(loc)
 }
 
+/// Where a field that was located and checked before lies again (for [`crate::FieldRef`]):
+/// the step's shortcut, [`locate_field`] otherwise.
+#[inline]
+pub(crate) fn relocate(spec: &FieldSpec, step: Step, input: &[u8], at: usize) -> Option<Located> {
+    match (step.fixed, step.prefix) {
+        (Some((len, wire)), _) => {
+            let end = at.checked_add(wire)?;
+            (end <= input.len()).then_some(Located {
+                value_at: at,
+                len,
+                end,
+            })
+        }
+        (None, Some(p)) => locate_var(p, input, at),
+        (None, None) => locate_field(spec, input, at).ok(),
+    }
+}
+
 /// [`locate_field`] for a variable field whose prefix and value are well-formed and all
 /// there; `None` otherwise (then [`locate_field`] says what is wrong).
-#[inline]
+#[inline(always)]
 fn locate_var(p: Prefix, input: &[u8], at: usize) -> Option<Located> {
     let value_at = at.checked_add(p.width)?;
     let raw = input.get(at..value_at)?;

@@ -3,7 +3,7 @@
 //! values are borrowed from it and typed when asked for ([`FieldRef`]). No heap allocation
 //! (text fields in a GBK/GB18030 charset excepted: checking them decodes them).
 
-use crate::codec::{Located, locate_field, read_field, write_logical};
+use crate::codec::{Located, read_field, relocate, write_logical};
 use crate::dialect::Dialect;
 use crate::error::{DecodeError, InvalidReason};
 use crate::message::Message;
@@ -184,10 +184,10 @@ impl<'a> MessageView<'a> {
         if !self.has(n) {
             return None;
         }
-        let spec: &'a FieldSpec = self.dialect.field(n)?;
+        let (spec, step) = self.dialect.field_step(n)?;
         let start = self.start_of(n);
         // Located and checked when the view was made: this finds the same place again.
-        let loc = locate_field(spec, self.input, start).ok()?;
+        let loc = relocate(spec, step, self.input, start)?;
         Some(FieldRef {
             spec,
             input: self.input,
