@@ -103,7 +103,7 @@ fn half(bytes: &[u8]) -> u32 {
 
 /// Up to eight bytes as a little-endian word, completed with `pad`: two overlapping reads
 /// (a byte read twice lands in the same place), no loop and no `memcpy` call.
-#[inline]
+#[inline(always)]
 fn load_padded(bytes: &[u8], pad: u8) -> u64 {
     let n = bytes.len().min(8);
     let lanes = |k: usize| -> u64 {
@@ -1243,7 +1243,8 @@ fn step_of(spec: &FieldSpec) -> Step {
 }
 
 /// [`locate_field`] then [`check_field`], with `step`'s shortcuts for the usual case.
-#[inline]
+// Always inlined: the view and the owned unpack each read every field through it.
+#[inline(always)]
 pub(crate) fn read_field(
     spec: &FieldSpec,
     step: Step,

@@ -377,7 +377,7 @@ impl Dialect {
     /// Unpacks a message. Never panics; "not enough bytes" is [`DecodeError::Incomplete`],
     /// anything else wrong is [`DecodeError::Invalid`] with the byte offset.
     pub fn unpack(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        self.view(bytes).map(|v| v.to_message())
+        crate::MessageView::unpack(self, bytes)
     }
 
     /// Reads a message in place: the same checks and errors as [`Dialect::unpack`], but the

@@ -50,6 +50,42 @@ fn too_big(offset: usize) -> DecodeError {
 impl<'a> MessageView<'a> {
     /// Reads `input` with `dialect`: the same checks and errors as [`Dialect::unpack`].
     pub(crate) fn parse(dialect: &'a Dialect, input: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::parse_with(dialect, input, |_, _| {})
+    }
+
+    /// [`Dialect::unpack`]: the view's reading, the owned values built from the places found
+    /// on the way (the view keeps only where each field ends).
+    pub(crate) fn unpack(dialect: &'a Dialect, input: &'a [u8]) -> Result<Message, DecodeError> {
+        let none = Located {
+            value_at: 0,
+            len: 0,
+            end: 0,
+        };
+        let mut found = [(0u8, none); 128];
+        let (mut count, mut bytes) = (0, 0);
+        let view = Self::parse_with(dialect, input, |n, loc| {
+            if let Some(slot) = found.get_mut(count) {
+                *slot = (n, loc);
+                count += 1;
+                bytes += loc.len;
+            }
+        })?;
+        let mut msg = Message::with_capacity(view.mti, view.header().to_vec(), count, bytes);
+        for &(n, loc) in found.get(..count).unwrap_or_default() {
+            if let Some(spec) = dialect.field(n) {
+                // Ascending numbers: every push is accepted.
+                msg.push_with(n, |out| write_logical(spec, input, loc, out));
+            }
+        }
+        Ok(msg)
+    }
+
+    /// Reads `input`, telling `on_field` where each field lies as it goes.
+    fn parse_with(
+        dialect: &'a Dialect,
+        input: &'a [u8],
+        mut on_field: impl FnMut(u8, Located),
+    ) -> Result<Self, DecodeError> {
         let need = |from: usize, n: usize| -> Result<&'a [u8], DecodeError> {
             input.get(from..from + n).ok_or(DecodeError::Incomplete {
                 field: None,
@@ -131,6 +167,7 @@ impl<'a> MessageView<'a> {
                     reason: InvalidReason::UnknownField,
                 })?;
                 let loc = read_field(spec, step, input, pos)?;
+                on_field(n, loc);
                 if let Some(slot) = view.ends.get_mut(usize::from(n)) {
                     *slot = short(loc.end)?;
                 }
@@ -225,18 +262,28 @@ impl<'a> MessageView<'a> {
     /// Two allocations whatever the field count (the field index and one buffer for every
     /// value; a third for a header), besides the decoding of GBK/GB18030 text.
     pub fn to_message(&self) -> Message {
-        let (count, bytes) = self.fields().fold((0, 0), |(c, b), n| {
-            let len = self.field(n).map_or(0, |f| f.len());
-            (c + 1, b + len)
-        });
+        let (count, bytes) = self
+            .located()
+            .fold((0, 0), |(c, b), (_, _, loc)| (c + 1, b + loc.len));
         let mut msg = Message::with_capacity(self.mti, self.header().to_vec(), count, bytes);
-        for n in self.fields() {
-            if let Some(f) = self.field(n) {
-                // Ascending numbers: every push is accepted.
-                msg.push_with(n, |out| write_logical(f.spec, f.input, f.loc, out));
-            }
+        for (n, spec, loc) in self.located() {
+            // Ascending numbers: every push is accepted.
+            msg.push_with(n, |out| write_logical(spec, self.input, loc, out));
         }
         msg
+    }
+
+    /// Every present field with its table line and place, in order: each starts where the
+    /// previous one ends (no search of the bitmap per field, unlike [`MessageView::field`]).
+    fn located(&self) -> impl Iterator<Item = (u8, &'a FieldSpec, Located)> + '_ {
+        let mut start = usize::from(self.fields_at);
+        let (dialect, input, ends) = (self.dialect, self.input, &self.ends);
+        self.fields().filter_map(move |n| {
+            let at = start;
+            start = ends.get(usize::from(n)).map_or(at, |&e| usize::from(e));
+            let (spec, step) = dialect.field_step(n)?;
+            relocate(spec, step, input, at).map(|loc| (n, spec, loc))
+        })
     }
 
     /// The bytes a MAC in field `mac_field` covers when it is the last field: from the MTI to
