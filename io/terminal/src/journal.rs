@@ -34,7 +34,7 @@ use smartpos_txn::journal::{
 use smartpos_txn::model::{
     CardOnFile, Counters, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -594,28 +594,28 @@ fn verify_rows(
 }
 
 /// Starts the whole-journal check on its own read-only connection to `path`: the chain head
-/// and every money row read in one read transaction (one consistent snapshot, whatever the
-/// terminal commits meanwhile). A record that fails is noted in `found`; a check that cannot
-/// run (the file unreadable) is logged, and rows stay checked as they are read.
+/// and every money row read in one read transaction, begun here (its first read fixes the
+/// snapshot: the journal as it is at open, whatever the terminal or anyone else writes
+/// meanwhile). A record that fails is noted in `found`; a check that cannot run (the file
+/// unreadable) is logged, and rows stay checked as they are read.
 fn spawn_check(
-    path: PathBuf,
+    path: &Path,
     mac: hmac::Key,
     found: Arc<OnceLock<TamperedRecord>>,
     cancel: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
+) -> Result<JoinHandle<()>, JournalError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("BEGIN")?;
+    let head = read_head(&conn, &mac);
     std::thread::Builder::new()
         .name("journal-check".into())
         .spawn(move || {
             let run = || -> Result<(), JournalError> {
-                let conn = Connection::open_with_flags(
-                    &path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                conn.execute_batch("BEGIN")?;
-                let head = read_head(&conn, &mac)?;
-                verify_rows(&conn, &mac, &head, &cancel)?;
+                verify_rows(&conn, &mac, &head?, &cancel)?;
                 conn.execute_batch("COMMIT")?;
                 Ok(())
             };
@@ -628,6 +628,7 @@ fn spawn_check(
                 Err(e) => log::error!("journal: the whole-journal check could not run: {e}"),
             }
         })
+        .map_err(|_| corrupt("journal check thread"))
 }
 
 /// The row's stored tag when it matches the row, else the record it names. `row` is
@@ -951,12 +952,11 @@ impl Journal {
         match path {
             Some(path) => {
                 let check = spawn_check(
-                    path.to_path_buf(),
+                    path,
                     j.mac.clone(),
                     Arc::clone(&j.tampered),
                     Arc::clone(&j.check_cancel),
-                )
-                .map_err(|_| corrupt("journal check thread"))?;
+                )?;
                 *j.check.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(check);
             }
             None => match verify_rows(&j.conn, &j.mac, &head, &j.check_cancel) {

@@ -103,7 +103,7 @@ fn half(bytes: &[u8]) -> u32 {
 
 /// Up to eight bytes as a little-endian word, completed with `pad`: two overlapping reads
 /// (a byte read twice lands in the same place), no loop and no `memcpy` call.
-#[inline]
+#[inline(always)]
 fn load_padded(bytes: &[u8], pad: u8) -> u64 {
     let n = bytes.len().min(8);
     let lanes = |k: usize| -> u64 {
@@ -597,6 +597,9 @@ fn bcd_digits_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> b
     if n == 0 {
         return true;
     }
+    if n <= 8 {
+        return bcd_word_ok(packed, free_first_high, free_last_low);
+    }
     // Where the free nibbles sit: lane 0 of the first word, and the last byte's lane of the
     // word that holds it (the last full chunk, or the zero-completed rest).
     let first_free: u64 = if free_first_high { 0xF0 } else { 0 };
@@ -628,6 +631,23 @@ fn bcd_digits_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> b
         bad |= over9(x & !last_free);
     }
     bad == 0
+}
+
+/// [`bcd_digits_ok`] for at most eight bytes: one word, completed with zero digits.
+#[inline(always)]
+fn bcd_word_ok(packed: &[u8], free_first_high: bool, free_last_low: bool) -> bool {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let bad_nibbles = |v: u64| ((v + 0x0606_0606_0606_0606) >> 4) & ONES;
+    let mut x = load_padded(packed, 0);
+    // The free nibbles: lane 0's high one and the last byte's low one.
+    if free_first_high {
+        x &= !0xF0;
+    }
+    if free_last_low {
+        x &= !(0x0F << (8 * (packed.len().clamp(1, 8) - 1)));
+    }
+    bad_nibbles((x >> 4) & LOW) | bad_nibbles(x & LOW) == 0
 }
 
 /// The packed digits of a BCD value: their offset, their bytes and their count (an `x+n`
@@ -1118,5 +1138,333 @@ mod tests {
         assert!(char_ok(FieldKind::An, 0, b' '));
         assert!(!char_ok(FieldKind::An, 0, b'-'));
         assert!(!char_ok(FieldKind::Ans, 0, 0x7f));
+    }
+}
+
+/// How [`crate::MessageView`] reads one field, decided once per dialect from its table line
+/// ([`steps_of`]): the fixed wire length, and which check a valid value passes without the
+/// general [`check_field`]. Only a shortcut: whatever the shortcut does not accept goes through
+/// [`locate_field`] and [`check_field`], so the checks and errors are theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Step {
+    /// Logical and wire length of a fixed field; `None` for variable ones.
+    fixed: Option<(usize, usize)>,
+    /// A variable field's prefix the shortcut reads: BCD in 1 or 2 bytes, ASCII in 2 or 3
+    /// digits (binary prefixes and hex values go through [`locate_field`]).
+    prefix: Option<Prefix>,
+    check: Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Prefix {
+    bcd: bool,
+    width: usize,
+    max: usize,
+    /// Wire bytes of a value of `len` units: BCD digits packed two to a byte (with an `x+n`
+    /// sign byte first), or one byte per unit.
+    packed: bool,
+    sign: bool,
+}
+
+/// The check a valid value passes (see [`check_field`], whose arms these are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Check {
+    /// Anything else: [`check_field`].
+    #[default]
+    General,
+    /// `b` in binary or ASCII encoding: every byte is allowed.
+    Any,
+    /// `n` in ASCII encoding, ASCII charset: decimal digits.
+    AsciiDigits,
+    /// `ans` in ASCII encoding, ASCII charset: printable ASCII.
+    AsciiPrintable,
+    /// `n` (digits) or `z` (any nibble) in BCD.
+    Bcd {
+        pad: Pad,
+        filler: u8,
+        checked: bool,
+        any_nibble: bool,
+    },
+}
+
+/// The view's steps for a dialect's field index (same indices).
+pub(crate) fn steps_of(fields: &[Option<FieldSpec>]) -> Vec<Step> {
+    fields
+        .iter()
+        .map(|f| f.as_ref().map_or_else(Step::default, step_of))
+        .collect()
+}
+
+fn step_of(spec: &FieldSpec) -> Step {
+    let fixed = match spec.length {
+        LengthType::Fixed(n) => Some((n, spec.wire_len(n))),
+        _ => None,
+    };
+    let prefix = match (spec.length, spec.prefix, spec.encoding) {
+        (LengthType::Fixed(_), _, _) | (_, _, ValueEncoding::HexAscii) => None,
+        (
+            LengthType::LlVar(max) | LengthType::LllVar(max),
+            enc @ (PrefixEncoding::Bcd | PrefixEncoding::Ascii),
+            value,
+        ) => Some(Prefix {
+            bcd: enc == PrefixEncoding::Bcd,
+            width: prefix_width(enc, spec.length.prefix_digits()),
+            max,
+            packed: matches!(value, ValueEncoding::Bcd { .. }),
+            sign: spec.kind == FieldKind::Xn,
+        }),
+        _ => None,
+    };
+    let ascii = spec.charset == Charset::Ascii;
+    let check = match (spec.kind, spec.encoding) {
+        (FieldKind::B, ValueEncoding::Binary | ValueEncoding::Ascii) => Check::Any,
+        (FieldKind::N, ValueEncoding::Ascii) if ascii => Check::AsciiDigits,
+        (FieldKind::Ans, ValueEncoding::Ascii) if ascii => Check::AsciiPrintable,
+        (
+            kind @ (FieldKind::N | FieldKind::Z),
+            ValueEncoding::Bcd {
+                pad,
+                filler,
+                checked,
+            },
+        ) => Check::Bcd {
+            pad,
+            filler: filler & 0x0F,
+            checked,
+            any_nibble: kind == FieldKind::Z,
+        },
+        _ => Check::General,
+    };
+    Step {
+        fixed,
+        prefix,
+        check,
+    }
+}
+
+/// [`locate_field`] then [`check_field`], with `step`'s shortcuts for the usual case.
+// Always inlined: the view and the owned unpack each read every field through it.
+#[inline(always)]
+pub(crate) fn read_field(
+    spec: &FieldSpec,
+    step: Step,
+    input: &[u8],
+    at: usize,
+) -> Result<Located, DecodeError> {
+    let loc = match step.fixed {
+        Some((len, wire)) if input.len().checked_sub(at).is_some_and(|rest| rest >= wire) => {
+            Located {
+                value_at: at,
+                len,
+                end: at + wire,
+            }
+        }
+        _ => match step.prefix.and_then(|p| locate_var(p, input, at)) {
+            Some(loc) => loc,
+            None => locate_field(spec, input, at)?,
+        },
+    };
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    let ok = match step.check {
+        Check::General => false,
+        Check::Any => true,
+        // Values of up to eight bytes (most fields) in one word, without a call.
+        Check::AsciiDigits if wire.len() <= 8 => digits8(load_padded(wire, b'0')),
+        Check::AsciiDigits => all8(wire, b'0', digits8),
+        Check::AsciiPrintable if wire.len() <= 8 => printable8(load_padded(wire, b' ')),
+        Check::AsciiPrintable => all8(wire, b' ', printable8),
+        Check::Bcd {
+            pad,
+            filler,
+            checked,
+            any_nibble,
+        } => {
+            let odd = loc.len % 2 == 1;
+            let (first, last) = (odd && pad == Pad::Left, odd && pad == Pad::Right);
+            let all = any_nibble
+                || if wire.len() <= 8 {
+                    bcd_word_ok(wire, first, last)
+                } else {
+                    bcd_digits_ok(wire, first, last)
+                };
+            let pad_ok = !checked
+                || !odd
+                || match pad {
+                    Pad::Left => wire.first().is_some_and(|b| b >> 4 == filler),
+                    Pad::Right => wire.last().is_some_and(|b| b & 0x0F == filler),
+                };
+            all && pad_ok
+        }
+    };
+    if !ok {
+        check_field(spec, input, loc)?;
+    }
+    Ok(loc)
+}
+
+/// Where a field that was located and checked before lies again (for [`crate::FieldRef`]):
+/// the step's shortcut, [`locate_field`] otherwise.
+#[inline]
+pub(crate) fn relocate(spec: &FieldSpec, step: Step, input: &[u8], at: usize) -> Option<Located> {
+    match (step.fixed, step.prefix) {
+        (Some((len, wire)), _) => {
+            let end = at.checked_add(wire)?;
+            (end <= input.len()).then_some(Located {
+                value_at: at,
+                len,
+                end,
+            })
+        }
+        (None, Some(p)) => locate_var(p, input, at),
+        (None, None) => locate_field(spec, input, at).ok(),
+    }
+}
+
+/// [`locate_field`] for a variable field whose prefix and value are well-formed and all
+/// there; `None` otherwise (then [`locate_field`] says what is wrong).
+#[inline(always)]
+fn locate_var(p: Prefix, input: &[u8], at: usize) -> Option<Located> {
+    let value_at = at.checked_add(p.width)?;
+    let raw = input.get(at..value_at)?;
+    let len = match (p.bcd, raw) {
+        (true, &[b]) => bcd_byte(b)?,
+        (true, &[h, l]) => bcd_byte(h)? * 100 + bcd_byte(l)?,
+        (false, &[t, u]) => ascii_digit(t)? * 10 + ascii_digit(u)?,
+        (false, &[h, t, u]) => ascii_digit(h)? * 100 + ascii_digit(t)? * 10 + ascii_digit(u)?,
+        _ => return None,
+    };
+    if len > p.max {
+        return None;
+    }
+    let wire = match (p.packed, p.sign) {
+        (true, true) if len > 0 => 1 + (len - 1).div_ceil(2),
+        (true, _) => len.div_ceil(2),
+        (false, _) => len,
+    };
+    let end = value_at.checked_add(wire)?;
+    (end <= input.len()).then_some(Located { value_at, len, end })
+}
+
+/// A byte's two BCD digits as a number, if both are digits.
+#[inline]
+fn bcd_byte(b: u8) -> Option<usize> {
+    let (h, l) = (b >> 4, b & 0x0F);
+    (h <= 9 && l <= 9).then(|| usize::from(h) * 10 + usize::from(l))
+}
+
+#[inline]
+fn ascii_digit(b: u8) -> Option<usize> {
+    b.is_ascii_digit().then(|| usize::from(b - b'0'))
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::*;
+    use crate::dialect::Dialect;
+    use crate::spec::LengthType::*;
+    use proptest::prelude::*;
+
+    /// Every table line the shortcut may meet: the built-in dialects, their conventions, and
+    /// lines no built-in table has (binary and hex prefixes, `x+n`, `z`, unchecked and
+    /// right-aligned BCD, GBK text).
+    fn lines() -> Vec<FieldSpec> {
+        let mut out: Vec<FieldSpec> = [Dialect::cup(), Dialect::iso87b(), Dialect::iso87a()]
+            .iter()
+            .flat_map(|d| d.field_specs().cloned())
+            .collect();
+        out.extend(
+            crate::tables::CONVENTIONS
+                .iter()
+                .flat_map(|c| c.fields.iter().cloned()),
+        );
+        let bcd = |pad, filler, checked| ValueEncoding::Bcd {
+            pad,
+            filler,
+            checked,
+        };
+        use FieldKind as K;
+        use PrefixEncoding as P;
+        for (kind, length, prefix, encoding) in [
+            (K::Xn, LlVar(9), P::Bcd, bcd(Pad::Left, 0, true)),
+            (K::Xn, Fixed(9), P::Bcd, bcd(Pad::Right, 0xF, true)),
+            (K::Z, LlVar(37), P::Bcd, bcd(Pad::Right, 0xF, false)),
+            (K::Z, LllVar(104), P::Ascii, bcd(Pad::Left, 0, true)),
+            (K::N, LlVar(19), P::Bcd, bcd(Pad::Right, 0xF, true)),
+            (K::N, Fixed(3), P::Bcd, bcd(Pad::Left, 0, false)),
+            (K::N, LllVar(300), P::Binary, ValueEncoding::Ascii),
+            (K::B, LlVar(8), P::Binary, ValueEncoding::HexAscii),
+            (K::B, LllVar(20), P::Ascii, ValueEncoding::HexAscii),
+            (K::B, LlVar(20), P::Bcd, ValueEncoding::Binary),
+            (K::Ans, LllVar(40), P::Ascii, ValueEncoding::Ascii),
+            (K::Ns, Fixed(4), P::Ascii, ValueEncoding::Ascii),
+            (K::Xn, LlVar(9), P::Ascii, ValueEncoding::Ascii),
+        ] {
+            out.push(FieldSpec::new(48, "test", kind, length, prefix, encoding));
+        }
+        let mut gbk = FieldSpec::new(43, "gbk", K::Ans, LlVar(40), P::Ascii, ValueEncoding::Ascii);
+        gbk.charset = Charset::Gbk;
+        out.push(gbk);
+        out
+    }
+
+    /// Bytes that often make valid prefixes and values: digits, BCD digit pairs, fillers,
+    /// printable text, anything.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                b'0'..=b'9',
+                0u8..=0x09,
+                prop::sample::select(vec![
+                    0x12u8, 0x19, 0x99, 0x0F, 0xF0, 0x3D, 0xD2, b'D', b'C', b' '
+                ]),
+                0x20u8..0x7F,
+                any::<u8>(),
+            ],
+            0..48,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The view's shortcut accepts and locates exactly what the general reading does, and
+        /// fails with the same error otherwise.
+        #[test]
+        fn read_field_is_locate_then_check(input in bytes(), at in 0usize..4, pick in any::<prop::sample::Index>()) {
+            let all = lines();
+            let spec = pick.get(&all);
+            let step = steps_of(&[Some(spec.clone())])[0];
+            let general = locate_field(spec, &input, at)
+                .and_then(|loc| check_field(spec, &input, loc).map(|()| loc));
+            prop_assert_eq!(read_field(spec, step, &input, at), general);
+        }
+    }
+
+    #[test]
+    fn the_shortcut_is_taken_for_the_reference_tables() {
+        // Every fixed line has its length, every BCD/ASCII-prefixed one (hex values aside)
+        // its prefix, and n/ans/b/BCD lines skip the general check.
+        for spec in Dialect::iso87b().field_specs() {
+            let step = steps_of(&[Some(spec.clone())])[0];
+            assert_eq!(
+                step.fixed.is_some(),
+                matches!(spec.length, Fixed(_)),
+                "field {}",
+                spec.number
+            );
+            if !matches!(spec.length, Fixed(_)) {
+                assert!(step.prefix.is_some(), "field {}", spec.number);
+            }
+            let general = matches!(
+                (spec.kind, spec.encoding),
+                (FieldKind::An | FieldKind::Ns | FieldKind::Xn, _)
+                    | (FieldKind::Z, ValueEncoding::Ascii)
+            );
+            assert_eq!(
+                step.check == Check::General,
+                general,
+                "field {}",
+                spec.number
+            );
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! [`Dialect`]: a field table plus the message layout (header, MTI and bitmap encodings), and the
 //! table-driven `pack` / `unpack` / `mac_input` / `dump`.
 
-use crate::codec::encode_field;
+use crate::codec::{Step, encode_field, steps_of};
 use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
 use crate::mask;
 use crate::message::Message;
@@ -24,6 +24,9 @@ pub struct Dialect {
     bitmap: BitmapEncoding,
     /// Indexed by field number (0..=128); 0 and 1 are always `None`.
     fields: Vec<Option<FieldSpec>>,
+    /// How [`Dialect::view`] reads each field, derived from `fields` (same index) whenever
+    /// they change: decided once here rather than per field per message.
+    steps: Vec<Step>,
     subfields: Vec<(u8, Vec<SubfieldSpec>)>,
 }
 
@@ -49,6 +52,7 @@ fn builtin(layout: tables::Layout) -> Dialect {
             default_header: header.to_vec(),
             mti,
             bitmap,
+            steps: steps_of(&index(fields.to_vec())),
             fields: index(fields.to_vec()),
             subfields: Vec::new(),
         })
@@ -126,6 +130,7 @@ impl Dialect {
             default_header,
             mti,
             bitmap,
+            steps: steps_of(&index(fields.clone())),
             fields: index(fields),
             subfields: Vec::new(),
         })
@@ -184,6 +189,7 @@ impl Dialect {
                 *slot = Some(line.clone());
             }
         }
+        d.steps = steps_of(&d.fields);
         Some(d)
     }
 
@@ -195,6 +201,16 @@ impl Dialect {
     /// The table line of a field.
     pub fn field(&self, n: u8) -> Option<&FieldSpec> {
         self.fields.get(usize::from(n)).and_then(Option::as_ref)
+    }
+
+    /// The table line of a field and how the view reads it.
+    #[inline]
+    pub(crate) fn field_step(&self, n: u8) -> Option<(&FieldSpec, Step)> {
+        let spec = self.field(n)?;
+        Some((
+            spec,
+            self.steps.get(usize::from(n)).copied().unwrap_or_default(),
+        ))
     }
 
     /// All defined fields in ascending order.
@@ -356,7 +372,7 @@ impl Dialect {
     /// Unpacks a message. Never panics; "not enough bytes" is [`DecodeError::Incomplete`],
     /// anything else wrong is [`DecodeError::Invalid`] with the byte offset.
     pub fn unpack(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        self.view(bytes).map(|v| v.to_message())
+        crate::MessageView::unpack(self, bytes)
     }
 
     /// Reads a message in place: the same checks and errors as [`Dialect::unpack`], but the

@@ -3,25 +3,13 @@
 //! values are borrowed from it and typed when asked for ([`FieldRef`]). No heap allocation
 //! (text fields in a GBK/GB18030 charset excepted: checking them decodes them).
 
-use crate::codec::{Located, check_field, locate_field, write_logical};
+use crate::codec::{Located, read_field, relocate, write_logical};
 use crate::dialect::Dialect;
 use crate::error::{DecodeError, InvalidReason};
 use crate::message::Message;
 use crate::spec::{BitmapEncoding, Charset, FieldKind, FieldSpec, MtiEncoding, ValueEncoding};
 use crate::wire::Mti;
 use std::borrow::Cow;
-
-/// Where one present field lies: value start and end and logical length. u16 offsets: a
-/// message travels in a frame with a 2-byte length ([`crate::frame`]), so it is at most 65535
-/// bytes long ([`MessageView`] refuses longer input).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    at: u16,
-    end: u16,
-    len: u16,
-    /// Offset of the field's first wire byte (its length prefix, if any).
-    start: u16,
-}
 
 /// A decoded message whose field values are borrowed from the input.
 #[derive(Clone)]
@@ -30,7 +18,14 @@ pub struct MessageView<'a> {
     input: &'a [u8],
     mti: Mti,
     bitmap: [u8; 16],
-    spans: [Span; 129],
+    /// Offset of the first field's first wire byte (just after the bitmaps).
+    fields_at: u16,
+    /// Offset just past each present field, by field number. A field starts where the
+    /// previous present one ends; its prefix and value are located again when it is asked
+    /// for (they were checked here). u16: a message travels in a frame with a 2-byte length
+    /// ([`crate::frame`]), so it is at most 65535 bytes long ([`MessageView`] refuses longer
+    /// input). Kept small because the view is filled and returned on every read.
+    ends: [u16; 129],
     last: u8,
 }
 
@@ -55,6 +50,42 @@ fn too_big(offset: usize) -> DecodeError {
 impl<'a> MessageView<'a> {
     /// Reads `input` with `dialect`: the same checks and errors as [`Dialect::unpack`].
     pub(crate) fn parse(dialect: &'a Dialect, input: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::parse_with(dialect, input, |_, _| {})
+    }
+
+    /// [`Dialect::unpack`]: the view's reading, the owned values built from the places found
+    /// on the way (the view keeps only where each field ends).
+    pub(crate) fn unpack(dialect: &'a Dialect, input: &'a [u8]) -> Result<Message, DecodeError> {
+        let none = Located {
+            value_at: 0,
+            len: 0,
+            end: 0,
+        };
+        let mut found = [(0u8, none); 128];
+        let (mut count, mut bytes) = (0, 0);
+        let view = Self::parse_with(dialect, input, |n, loc| {
+            if let Some(slot) = found.get_mut(count) {
+                *slot = (n, loc);
+                count += 1;
+                bytes += loc.len;
+            }
+        })?;
+        let mut msg = Message::with_capacity(view.mti, view.header().to_vec(), count, bytes);
+        for &(n, loc) in found.get(..count).unwrap_or_default() {
+            if let Some(spec) = dialect.field(n) {
+                // Ascending numbers: every push is accepted.
+                msg.push_with(n, |out| write_logical(spec, input, loc, out));
+            }
+        }
+        Ok(msg)
+    }
+
+    /// Reads `input`, telling `on_field` where each field lies as it goes.
+    fn parse_with(
+        dialect: &'a Dialect,
+        input: &'a [u8],
+        mut on_field: impl FnMut(u8, Located),
+    ) -> Result<Self, DecodeError> {
         let need = |from: usize, n: usize| -> Result<&'a [u8], DecodeError> {
             input.get(from..from + n).ok_or(DecodeError::Incomplete {
                 field: None,
@@ -111,14 +142,15 @@ impl<'a> MessageView<'a> {
         if bitmap[0] & 0x80 != 0 {
             pos += read_bitmap(pos, &mut bitmap[8..])?;
         }
-        // Built in place and filled field by field: the view is a kilobyte of spans, which
-        // is not copied again on the way out.
+        // Offsets fit u16: the input's length does (checked above).
+        let short = |x: usize| u16::try_from(x).map_err(|_| too_big(x));
         let mut view = MessageView {
             dialect,
             input,
             mti,
             bitmap,
-            spans: [Span::default(); 129],
+            fields_at: short(pos)?,
+            ends: [0; 129],
             last: 0,
         };
         let primary = u64::from_be_bytes(bitmap_word(&bitmap, 0)) & !(1 << 63);
@@ -129,22 +161,15 @@ impl<'a> MessageView<'a> {
                 word &= !(1u64 << (63 - z));
                 // z < 64: the field number is at most 128.
                 let n = base + z as u8 + 1;
-                let spec = dialect.field(n).ok_or(DecodeError::Invalid {
+                let (spec, step) = dialect.field_step(n).ok_or(DecodeError::Invalid {
                     field: Some(n),
                     offset: pos,
                     reason: InvalidReason::UnknownField,
                 })?;
-                let loc = locate_field(spec, input, pos)?;
-                check_field(spec, input, loc)?;
-                // Offsets are within the input, whose length fits u16 (checked above).
-                let short = |x: usize| u16::try_from(x).map_err(|_| too_big(pos));
-                if let Some(slot) = view.spans.get_mut(usize::from(n)) {
-                    *slot = Span {
-                        at: short(loc.value_at)?,
-                        end: short(loc.end)?,
-                        len: short(loc.len)?,
-                        start: short(pos)?,
-                    };
+                let loc = read_field(spec, step, input, pos)?;
+                on_field(n, loc);
+                if let Some(slot) = view.ends.get_mut(usize::from(n)) {
+                    *slot = short(loc.end)?;
                 }
                 pos = loc.end;
                 view.last = n;
@@ -196,18 +221,34 @@ impl<'a> MessageView<'a> {
         if !self.has(n) {
             return None;
         }
-        let spec: &'a FieldSpec = self.dialect.field(n)?;
-        let s = self.spans.get(usize::from(n))?;
+        let (spec, step) = self.dialect.field_step(n)?;
+        let start = self.start_of(n);
+        // Located and checked when the view was made: this finds the same place again.
+        let loc = relocate(spec, step, self.input, start)?;
         Some(FieldRef {
             spec,
             input: self.input,
-            loc: Located {
-                value_at: usize::from(s.at),
-                len: usize::from(s.len),
-                end: usize::from(s.end),
-            },
-            start: usize::from(s.start),
+            loc,
+            start,
         })
+    }
+
+    /// Offset of present field `n`'s first wire byte: where the previous present field
+    /// ends, or just after the bitmaps for the first one.
+    fn start_of(&self, n: u8) -> usize {
+        let words = bitmap_words(&self.bitmap);
+        // Field k is bit 128 - k of the whole bitmap; the fields below n (2 <= n <= 128)
+        // end at bit 0 once shifted right by 129 - n (at most 127).
+        let whole = (u128::from(words[0]) << 64) | u128::from(words[1]);
+        let below = whole.checked_shr(129 - u32::from(n)).unwrap_or(0);
+        if below == 0 {
+            return usize::from(self.fields_at);
+        }
+        // The highest present field below n: n - 1 - (its distance below n - 1).
+        let prev = u32::from(n) - 1 - below.trailing_zeros();
+        self.ends
+            .get(prev as usize)
+            .map_or(usize::from(self.fields_at), |&e| usize::from(e))
     }
 
     /// A field as borrowed text, for fields whose wire bytes are their text (ASCII-encoded
@@ -221,21 +262,28 @@ impl<'a> MessageView<'a> {
     /// Two allocations whatever the field count (the field index and one buffer for every
     /// value; a third for a header), besides the decoding of GBK/GB18030 text.
     pub fn to_message(&self) -> Message {
-        let (count, bytes) = self.fields().fold((0, 0), |(c, b), n| {
-            let len = self
-                .spans
-                .get(usize::from(n))
-                .map_or(0, |s| usize::from(s.len));
-            (c + 1, b + len)
-        });
+        let (count, bytes) = self
+            .located()
+            .fold((0, 0), |(c, b), (_, _, loc)| (c + 1, b + loc.len));
         let mut msg = Message::with_capacity(self.mti, self.header().to_vec(), count, bytes);
-        for n in self.fields() {
-            if let Some(f) = self.field(n) {
-                // Ascending numbers: every push is accepted.
-                msg.push_with(n, |out| write_logical(f.spec, f.input, f.loc, out));
-            }
+        for (n, spec, loc) in self.located() {
+            // Ascending numbers: every push is accepted.
+            msg.push_with(n, |out| write_logical(spec, self.input, loc, out));
         }
         msg
+    }
+
+    /// Every present field with its table line and place, in order: each starts where the
+    /// previous one ends (no search of the bitmap per field, unlike [`MessageView::field`]).
+    fn located(&self) -> impl Iterator<Item = (u8, &'a FieldSpec, Located)> + '_ {
+        let mut start = usize::from(self.fields_at);
+        let (dialect, input, ends) = (self.dialect, self.input, &self.ends);
+        self.fields().filter_map(move |n| {
+            let at = start;
+            start = ends.get(usize::from(n)).map_or(at, |&e| usize::from(e));
+            let (spec, step) = dialect.field_step(n)?;
+            relocate(spec, step, input, at).map(|loc| (n, spec, loc))
+        })
     }
 
     /// The bytes a MAC in field `mac_field` covers when it is the last field: from the MTI to
@@ -263,9 +311,8 @@ fn bitmap_word(bitmap: &[u8; 16], at: usize) -> [u8; 8] {
     w
 }
 
-/// The field numbers whose bits are set, 2..=128 in ascending order (bit 1, the secondary
-/// bitmap's, is not a field), visiting set bits only.
-fn set_fields(bitmap: &[u8; 16]) -> impl Iterator<Item = u8> + use<> {
+/// The bitmap as two big-endian words, bit 1 (the secondary bitmap's, not a field) cleared.
+fn bitmap_words(bitmap: &[u8; 16]) -> [u64; 2] {
     let mut words = [0u64; 2];
     for (w, chunk) in words.iter_mut().zip(bitmap.chunks_exact(8)) {
         let mut b = [0u8; 8];
@@ -273,17 +320,26 @@ fn set_fields(bitmap: &[u8; 16]) -> impl Iterator<Item = u8> + use<> {
         *w = u64::from_be_bytes(b);
     }
     words[0] &= !(1 << 63);
-    words.into_iter().enumerate().flat_map(|(i, mut w)| {
-        std::iter::from_fn(move || {
-            if w == 0 {
-                return None;
-            }
-            let z = w.leading_zeros();
-            w &= !(1u64 << (63 - z));
-            // z < 64 and i < 2: at most 128.
-            Some((i as u32 * 64 + z + 1) as u8)
+    words
+}
+
+/// The field numbers whose bits are set, 2..=128 in ascending order (bit 1, the secondary
+/// bitmap's, is not a field), visiting set bits only.
+fn set_fields(bitmap: &[u8; 16]) -> impl Iterator<Item = u8> + use<> {
+    bitmap_words(bitmap)
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, mut w)| {
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let z = w.leading_zeros();
+                w &= !(1u64 << (63 - z));
+                // z < 64 and i < 2: at most 128.
+                Some((i as u32 * 64 + z + 1) as u8)
+            })
         })
-    })
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
