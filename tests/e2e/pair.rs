@@ -1001,3 +1001,84 @@ fn host_status_by_stan(p: &Pair) -> Option<HostStatus> {
         .find(|e| e.kind == "sale")
         .map(|e| e.status)
 }
+
+/// Writes the commits the idle engine queued (a supervisor's resolution) to the journal.
+fn apply_commits(p: &mut Pair) -> usize {
+    let mut n = 0;
+    while let Some(c) = p.engine.poll_commit() {
+        p.journal.apply(&c).expect("journal apply");
+        p.engine.commit_done(c.id);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_reversal_the_host_keeps_refusing_blocks_sales_until_the_supervisor_resolves_it() {
+    let mut p = signed_in("cup");
+    let (rec, pending) = sale_with_refused_reversals(&mut p, "96");
+    assert!(pending);
+    // The next sale drains the reversal first; the host refuses it again: no sale goes out.
+    for _ in 0..3 {
+        p.answers.push_back(HostAnswer::NotProcessed("96"));
+    }
+    let now = p.now();
+    p.engine.start_txn(now, req(TxnKind::Sale, 500, None));
+    let f = p.run();
+    assert!(
+        matches!(f.result, Err(OpError::PendingUndelivered { count: 1 })),
+        "{:?}",
+        f.result
+    );
+    // A reference with no pending reversal is refused, and nothing is written.
+    let now = p.now();
+    assert!(matches!(
+        p.engine.resolve_reversal(now, "no-such-ref"),
+        Err(OpError::Rejected { .. })
+    ));
+    assert_eq!(apply_commits(&mut p), 0);
+
+    // The supervisor's resolution: one commit removes the pending reversal and ends the sale.
+    let now = p.now();
+    p.engine.resolve_reversal(now, &rec.reference).unwrap();
+    assert_eq!(apply_commits(&mut p), 1, "one money commit");
+    assert!(p.engine.pending().is_empty());
+    assert!(p.journal.restore().unwrap().pending.is_empty());
+    let stored = p.journal.txn(&rec.reference).unwrap().unwrap();
+    assert_eq!(stored.state, TxnState::ReversalResolved);
+    assert_eq!(stored.state.as_str(), "reversal_resolved_by_supervisor");
+    // Resolving it again is a clear refusal.
+    let now = p.now();
+    assert!(matches!(
+        p.engine.resolve_reversal(now, &rec.reference),
+        Err(OpError::Rejected { .. })
+    ));
+    // Sales go out again.
+    let (next, pending) = sale(&mut p, 700);
+    assert_eq!(next.state, TxnState::Approved);
+    assert!(!pending);
+}
+
+#[test]
+fn a_crash_around_the_resolution_commit_leaves_the_reversal_pending_or_resolved() {
+    // Crash before the commit is written: the reversal is still pending after restart.
+    let mut p = signed_in("cup");
+    let (rec, _) = sale_with_refused_reversals(&mut p, "96");
+    let now = p.now();
+    p.engine.resolve_reversal(now, &rec.reference).unwrap();
+    let p = p.restart();
+    assert_eq!(p.engine.pending().len(), 1);
+    assert_eq!(p.engine.pending()[0].reference, rec.reference);
+    let stored = p.journal.txn(&rec.reference).unwrap().unwrap();
+    assert_eq!(stored.state, TxnState::Reversing);
+
+    // Crash after it: resolved, nothing pending.
+    let mut p = p;
+    let now = p.now();
+    p.engine.resolve_reversal(now, &rec.reference).unwrap();
+    assert_eq!(apply_commits(&mut p), 1);
+    let p = p.restart();
+    assert!(p.engine.pending().is_empty());
+    let stored = p.journal.txn(&rec.reference).unwrap().unwrap();
+    assert_eq!(stored.state, TxnState::ReversalResolved);
+}

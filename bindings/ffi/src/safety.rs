@@ -8,7 +8,7 @@
 
 use crate::convert::{
     self, AmountRequest, LoginResult, OperatorSession, ReceiptSettings, RefundQuote,
-    SafetySettings, TxnResult,
+    SafetySettings, TxnRecord, TxnResult,
 };
 use crate::error::SmartPosError;
 use crate::stats;
@@ -166,6 +166,35 @@ impl Terminal {
             Ok(TxnResult::from(o))
         }))
         .await
+    }
+
+    /// Ends a reversal the host keeps refusing, after the supervisor settled it with the
+    /// acquirer by phone: `supervisor_password` approves it (a wrong one throws
+    /// `OperatorRefused` and counts toward the supervisor's lock), `acquirer_reference` (1-40
+    /// characters) and `note` go to the audit log, and the transaction becomes
+    /// `REVERSAL_RESOLVED`, which no longer blocks sales. Only for a reversal sent at least
+    /// once; any other reference is a `Rejected` error. None of the supported dialects has a
+    /// transaction status inquiry, so the host is not asked first.
+    #[uniffi::method(default(note = None))]
+    pub fn resolve_reversal(
+        &self,
+        reference: String,
+        supervisor_password: String,
+        acquirer_reference: String,
+        note: Option<String>,
+    ) -> Result<TxnRecord, SmartPosError> {
+        stats::call();
+        let approval = Approval {
+            password: Password::new(supervisor_password),
+        };
+        self.with_core(|t| {
+            Ok(TxnRecord::from(t.resolve_reversal(
+                &reference,
+                &approval,
+                &acquirer_reference,
+                note.as_deref(),
+            )?))
+        })
     }
 
     /// The support bundle for the acquirer's help desk, as one JSON document: configuration

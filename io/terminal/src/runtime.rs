@@ -586,6 +586,28 @@ impl Terminal {
         }
     }
 
+    /// Writes the commits an idle engine queued outside a command (a supervisor's resolution
+    /// of a pending reversal), as [`Terminal::drive`] does: journal, then guard, then done.
+    pub(crate) fn apply_engine_commits(&mut self) -> Result<(), TerminalError> {
+        if self.poisoned {
+            return Err(TerminalError::Poisoned);
+        }
+        while let Some(c) = self.engine.poll_commit() {
+            self.probe(Probe::BeforeCommit { id: c.id });
+            if let Err(e) = self.journal.apply_traced(&c, &mut self.trace, None) {
+                self.poisoned = true;
+                return Err(e.into());
+            }
+            if let Some(Err(e)) = self.guard.as_mut().map(|g| g.after_commit(&c)) {
+                self.poisoned = true;
+                return Err(e);
+            }
+            self.probe(Probe::AfterCommit { id: c.id });
+            self.engine.commit_done(c.id);
+        }
+        Ok(())
+    }
+
     /// Runs the engine until the current command finishes.
     async fn drive(&mut self) -> Result<(Command, Result<Outcome, OpError>), TerminalError> {
         self.drive_card(None).await

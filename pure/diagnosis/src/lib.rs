@@ -919,6 +919,7 @@ pub fn for_link_error(failure: LinkFailure) -> Diagnosis {
 #[rustfmt::skip]
 static OUTCOMES: &[Diagnosis] = &[
     d("txn.reversed", C::Network, M::NotCharged, R::SafeToRetry, t("交易未成功，未扣款", "Did not go through; no money moved"), t("这笔交易已被撤回（冲正），顾客没有被扣款。", "This transaction was undone (reversed); the customer was not charged."), &[S_NEW_SALE]),
+    d("txn.reversal_resolved", C::Operator, M::NotCharged, R::SafeToRetry, t("冲正已由主管处理", "Reversal settled by the supervisor"), t("银行一直不接受这笔冲正；主管已与收单机构电话核实并结束了它，顾客没有被扣款。", "The bank kept refusing this reversal; the supervisor settled it with the acquirer by phone and ended it. The customer was not charged."), &[S_NEW_SALE]),
     d("txn.reversing", C::Network, M::ReversalPending, R::RetryAfterRecovery, t("正在撤回交易", "Being reversed"), t("结果不明确，终端正在撤回这笔交易；银行确认前顾客的款项可能被暂时冻结。", "The result was unclear, so the terminal is undoing the transaction; the customer's money may be held until the bank confirms."), &[S_NO_CHARGE_AGAIN, S_TERMINAL_FINISHES, S_CHECK_PENDING]),
     d("txn.in_flight", C::Network, M::UnknownResolving, R::RetryAfterRecovery, t("结果未知", "Result not known yet"), t("请求可能已到银行，但还没有收到结果。", "The request may have reached the bank, but no result has come back yet."), &[S_NO_CHARGE_AGAIN, S_CHECK_PENDING]),
     d("txn.refund_queued", C::Network, M::UnknownResolving, R::DoNotRetry, t("退款已登记，待发送", "Refund recorded, will be sent"), t("退款已保存在终端，联网后会自动发给银行；到账时间以发卡银行为准。", "The refund is saved on the terminal and sent to the bank automatically when online; when it reaches the card depends on the card's bank."), &[S_NO_REFUND_AGAIN, S_CHECK_PENDING]),
@@ -960,6 +961,7 @@ pub fn for_outcome(record: &TxnRecord, reversal_pending: bool) -> Option<Diagnos
             None => UNKNOWN_CODE.clone(),
         },
         TxnState::Reversed => outcome("txn.reversed"),
+        TxnState::ReversalResolved => outcome("txn.reversal_resolved"),
         TxnState::Reversing => outcome("txn.reversing"),
         TxnState::Sending if reversal_pending => outcome("txn.reversing"),
         TxnState::Sending => outcome("txn.in_flight"),

@@ -299,9 +299,11 @@ fn status_label(state: TxnState) -> Option<Label> {
         TxnState::Approved | TxnState::Queued => None,
         TxnState::Declined => Some(Label::Declined),
         TxnState::Voided => Some(Label::Voided),
-        TxnState::Sending | TxnState::Reversing | TxnState::Reversed | TxnState::NotSent => {
-            Some(Label::NotCompleted)
-        }
+        TxnState::Sending
+        | TxnState::Reversing
+        | TxnState::Reversed
+        | TxnState::NotSent
+        | TxnState::ReversalResolved => Some(Label::NotCompleted),
     }
 }
 

@@ -237,6 +237,10 @@ pub enum TxnState {
     /// The request never left the terminal (the connection could not be opened): nothing
     /// happened at the host.
     NotSent,
+    /// A reversal the host kept refusing, ended by the supervisor after settling it with the
+    /// acquirer by phone (`Terminal::resolve_reversal`): no money moved, as for `Reversed`; the
+    /// acquirer's reference is in the operator audit log.
+    ReversalResolved,
 }
 
 impl TxnState {
@@ -251,6 +255,7 @@ impl TxnState {
             TxnState::Voided => "voided",
             TxnState::Queued => "queued",
             TxnState::NotSent => "not_sent",
+            TxnState::ReversalResolved => "reversal_resolved_by_supervisor",
         }
     }
 
@@ -265,6 +270,7 @@ impl TxnState {
             "voided" => TxnState::Voided,
             "queued" => TxnState::Queued,
             "not_sent" => TxnState::NotSent,
+            "reversal_resolved_by_supervisor" => TxnState::ReversalResolved,
             _ => return None,
         })
     }

@@ -157,6 +157,26 @@ pub enum TerminalCmd {
     Journal,
     /// Lists pending reversals and advices.
     Pending,
+    /// Ends a reversal the host keeps refusing, after the supervisor settled it with the
+    /// acquirer by phone: the supervisor's password approves it (a wrong one counts toward the
+    /// supervisor's lock), the acquirer's reference is audited, the transaction becomes
+    /// `reversal_resolved_by_supervisor` and sales are no longer blocked. Only for a reversal
+    /// sent at least once. None of the supported dialects has a transaction status inquiry, so
+    /// the host is not asked first (docs/messages.md).
+    ResolveReversal {
+        /// Reference of the transaction whose reversal is pending.
+        #[arg(long = "ref")]
+        reference: String,
+        /// The supervisor's password.
+        #[arg(long)]
+        supervisor_password: String,
+        /// The acquirer's reference for the settlement by phone (1-40 characters).
+        #[arg(long)]
+        acquirer_ref: String,
+        /// A note for the audit log (up to 80 characters).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Renders a transaction's receipt from the journal (plain text on stdout).
     Receipt(ReceiptArgs),
     /// Logs an operator in (supervisor 00, cashiers 01-99). A first login with the default
@@ -1094,7 +1114,8 @@ async fn run_open(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
         | TerminalCmd::Explain { .. }
         | TerminalCmd::SupportBundle { .. }
         | TerminalCmd::Policy(_)
-        | TerminalCmd::Settings { .. } => return local(t, cmd),
+        | TerminalCmd::Settings { .. }
+        | TerminalCmd::ResolveReversal { .. } => return local(t, cmd),
         TerminalCmd::Complete(a) => outcome_json(
             &t.complete(
                 &a.reference,
@@ -1198,6 +1219,25 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 }
             },
         },
+        TerminalCmd::ResolveReversal {
+            reference,
+            supervisor_password,
+            acquirer_ref,
+            note,
+        } => {
+            let approval = smartpos_terminal::safety::Approval {
+                password: smartpos_operators::Password::new(supervisor_password),
+            };
+            let r = t
+                .resolve_reversal(&reference, &approval, &acquirer_ref, note.as_deref())
+                .map_err(err)?;
+            serde_json::json!({
+                "reference": r.reference,
+                "state": r.state.as_str(),
+                "acquirer_ref": acquirer_ref.trim(),
+                "pending": t.pending().len(),
+            })
+        }
         TerminalCmd::Logout => {
             t.operators().logout().map_err(err)?;
             serde_json::json!({"logged_out": true})

@@ -920,3 +920,120 @@ fn settle_against_a_host_that_answers_95_uploads_the_batch() {
     assert_eq!(s["settled_batch"].as_u64(), Some(batch + 1), "{s}");
     assert_eq!(s["uploaded"], 1, "{s}");
 }
+
+#[test]
+fn resolve_reversal_ends_a_refused_reversal_with_the_supervisor_and_unblocks_sales() {
+    let dir = tmp("resolve-reversal");
+    let ledger = dir.join("ledger.json");
+    let listen = common::free_addr();
+    let data = dir.join("t1");
+    let host = host_at(&listen, &ledger, &[]);
+    init_terminal(&data, &listen, &["--no-login", "--response-timeout", "1"]);
+    term_ok(&data, &["signin"]);
+    term_ok(
+        &data,
+        &[
+            "login",
+            "--operator",
+            "00",
+            "--password",
+            "123456",
+            "--new-password",
+            "135790",
+        ],
+    );
+    term_ok(&data, &["logout"]);
+    drop(host);
+    let host = host_at(&listen, &ledger, &["--fault", "drop"]);
+    let (code, sale, _) = term(&data, &["sale", "--amount", "1000"]);
+    assert_eq!(code, 4, "being reversed: {sale}");
+    let reference = sale["reference"].as_str().unwrap().to_owned();
+    drop(host);
+    let resolve = |password: &str| {
+        term(
+            &data,
+            &[
+                "resolve-reversal",
+                "--ref",
+                &reference,
+                "--supervisor-password",
+                password,
+                "--acquirer-ref",
+                "ACQ-PHONE-4711",
+                "--note",
+                "settled by phone",
+            ],
+        )
+    };
+    // A host that refuses every reversal (97: it never saw this terminal sign in).
+    let other = host_at(
+        &listen,
+        &dir.join("other-ledger.json"),
+        &["--tmk", "11111111111111111111111111111111"],
+    );
+    let (code, v, _) = term(&data, &["recover"]);
+    assert_eq!(code, 4, "still pending: {v}");
+    drop(other);
+    // Wrong supervisor password: refused, still pending.
+    let (code, v, _) = resolve("000000");
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["error"]["category"], "operator", "{v}");
+    assert_eq!(term_ok(&data, &["pending"]).as_array().unwrap().len(), 1);
+    // A reference with no pending reversal: a clear error.
+    let (code, v, err) = term(
+        &data,
+        &[
+            "resolve-reversal",
+            "--ref",
+            "000000000000",
+            "--supervisor-password",
+            "135790",
+            "--acquirer-ref",
+            "X",
+        ],
+    );
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        err.contains("no pending reversal") || v.to_string().contains("no pending reversal"),
+        "{v} {err}"
+    );
+    // The supervisor's resolution.
+    let (code, v, _) = resolve("135790");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["state"], "reversal_resolved_by_supervisor", "{v}");
+    assert_eq!(v["pending"], 0, "{v}");
+    assert_eq!(term_ok(&data, &["pending"]), serde_json::json!([]));
+    let journal = term_ok(&data, &["journal"]);
+    let rec = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reference"] == reference.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(rec["state"], "reversal_resolved_by_supervisor", "{rec}");
+    let bundle = dir.join("bundle.json");
+    term_ok(
+        &data,
+        &["support-bundle", "--out", bundle.to_str().unwrap()],
+    );
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let audit = b["audit"].as_array().unwrap();
+    assert!(
+        audit.iter().any(|a| a["action"] == "reversal_resolved"
+            && a["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ACQ-PHONE-4711")),
+        "{audit:?}"
+    );
+    assert!(
+        audit.iter().any(|a| a["action"] == "approve_failed"),
+        "the wrong password is on record: {audit:?}"
+    );
+    // Sales go out again.
+    let _host = host_at(&listen, &ledger, &[]);
+    let (code, v, _) = term(&data, &["sale", "--amount", "700"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["state"], "approved", "{v}");
+}

@@ -88,6 +88,9 @@ pub enum TxnState {
     Queued,
     /// Never left the terminal: nothing happened at the host.
     NotSent,
+    /// A reversal the host kept refusing, ended by the supervisor after settling it with the
+    /// acquirer by phone (`resolveReversal`): no money moved.
+    ReversalResolved,
     /// A state this version of the bindings does not know.
     Unknown,
 }
@@ -306,6 +309,7 @@ impl From<model::TxnState> for TxnState {
             model::TxnState::Voided => TxnState::Voided,
             model::TxnState::Queued => TxnState::Queued,
             model::TxnState::NotSent => TxnState::NotSent,
+            model::TxnState::ReversalResolved => TxnState::ReversalResolved,
             _ => TxnState::Unknown,
         }
     }

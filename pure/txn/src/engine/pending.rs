@@ -91,6 +91,48 @@ impl Engine {
         );
     }
 
+    /// Ends the pending reversal of `reference` without the host: the supervisor settled it
+    /// with the acquirer by phone (the caller checks and audits the supervisor). One commit
+    /// removes the pending item and sets the transaction to [`TxnState::ReversalResolved`], so a
+    /// crash leaves the reversal either pending or resolved. Refused while a command runs, for
+    /// a reference with no pending reversal, and for a reversal never tried yet (`attempts`
+    /// is 0: the host has not refused it, so `recover` is the way).
+    pub fn resolve_reversal(&mut self, now: Now, reference: &str) -> Result<u64, OpError> {
+        if self.busy() {
+            return Err(OpError::Busy);
+        }
+        let Some(item) = self
+            .pending
+            .iter()
+            .find(|p| p.kind == PendingKind::Reversal && p.reference == reference)
+            .cloned()
+        else {
+            return Err(OpError::Rejected {
+                reason: format!("no pending reversal for {reference}"),
+            });
+        };
+        if item.attempts == 0 {
+            return Err(OpError::Rejected {
+                reason: format!(
+                    "the reversal for {reference} was never sent; deliver it first (recover)"
+                ),
+            });
+        }
+        self.pending.retain(|p| p.seq != item.seq);
+        self.commit(vec![
+            JournalOp::RemovePending { seq: item.seq },
+            JournalOp::UpdateState(StateUpdate {
+                reference: item.reference.clone(),
+                state: TxnState::ReversalResolved,
+                response_code: None,
+                rrn: None,
+                auth_code: None,
+                at_ms: now.unix_ms,
+            }),
+        ]);
+        Ok(item.seq)
+    }
+
     pub(super) fn upsert_pending(&mut self, item: PendingItem) {
         if let Some(p) = self.pending.iter_mut().find(|p| p.seq == item.seq) {
             *p = item;

@@ -92,4 +92,38 @@ class ReversalTest {
             }
         }
     }
+
+    @Test
+    fun `the supervisor ends a reversal the host keeps refusing and sales go out again`() = runBlocking {
+        Env().use { env ->
+            env.open(responseTimeoutMs = 500).use { t ->
+                t.signIn("01")
+                t.changePassword("00", "123456", "246810")
+                t.logout()
+                env.sim.setFaultPlan("drop")
+                val sale = t.sale(saleOf(2_700, "order-stuck"))
+                assertTrue(sale.reversalPending)
+                val ref = sale.record.reference
+                assertThrows<SmartPosException.PendingUndelivered> {
+                    runBlocking { t.sale(saleOf(100, "order-blocked")) }
+                }
+                // A wrong supervisor password is refused; the reversal stays pending.
+                assertThrows<SmartPosException.OperatorRefused> {
+                    t.resolveReversal(ref, "000000", "ACQ-77")
+                }
+                assertEquals(1, t.pending().size)
+                // No pending reversal under that reference: a clear error.
+                assertThrows<SmartPosException.Rejected> {
+                    t.resolveReversal("000000000000", "246810", "ACQ-77")
+                }
+                val done = t.resolveReversal(ref, "246810", "ACQ-77", "settled by phone")
+                assertEquals(TxnState.REVERSAL_RESOLVED, done.state)
+                assertTrue(t.pending().isEmpty())
+                assertEquals(TxnState.REVERSAL_RESOLVED, t.transaction(ref)?.state)
+                assertTrue(t.supportBundle().contains("ACQ-77"))
+                env.sim.setFaultPlan(null)
+                assertEquals(TxnState.APPROVED, t.sale(saleOf(100, "order-after")).record.state)
+            }
+        }
+    }
 }
