@@ -215,7 +215,7 @@ fn engine_config() -> EngineConfig {
         Identity {
             tid: TID.into(),
             mid: MID.into(),
-            currency: "156".into(),
+            currency: smartpos_types::Currency::CNY,
         },
         profile,
     )
