@@ -728,8 +728,31 @@ pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &
 /// four bytes (eight digits) at a time ([`unpack4`]), the last bytes completed to four.
 /// The input is checked ([`check_field`]): a nibble is a digit, or any nibble in a `z` field.
 pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
+    let count = count.min(packed.len() * 2);
+    let skip = count % 2 == 1 && pad == Pad::Left;
+    if packed.len() <= 8 {
+        // Up to 16 nibbles in one word: sixteen characters written, the ones past the value
+        // taken back (no loop and no `memcpy` call).
+        let mut x = load_padded(packed, 0);
+        if skip {
+            // Drop the filler (the first nibble): the word read big-endian, one nibble on.
+            x = (x.swap_bytes() << 4).swap_bytes();
+        }
+        // Four bytes each: the shifts leave the halves below 2^32.
+        let (lo, hi) = (unpack4(x as u32), unpack4((x >> 32) as u32));
+        let start = out.len();
+        out.extend_from_slice(&lo);
+        out.extend_from_slice(&hi);
+        out.truncate(start + count);
+        return;
+    }
+    unpack_bcd_long(packed, count, pad, out);
+}
+
+/// [`unpack_bcd`] of more than eight bytes.
+fn unpack_bcd_long(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
     let mut packed = packed;
-    let mut count = count.min(packed.len() * 2);
+    let mut count = count;
     if count % 2 == 1
         && pad == Pad::Left
         && let Some((&first, rest)) = packed.split_first()
@@ -1048,6 +1071,34 @@ mod tests {
         assert_eq!(wire.len(), 5);
         assert_eq!(decode_field(&g, &wire, 0).unwrap().0, "😀".as_bytes());
         assert!(decode_field(&s, &wire, 0).is_err());
+    }
+
+    #[test]
+    fn unpack_bcd_reads_any_nibbles_as_one_by_one() {
+        // Every length up to 12 bytes, every count they hold, both pads, nibbles 0-F: the
+        // word-at-a-time reading agrees with one nibble at a time.
+        let hex = b"0123456789ABCDEF";
+        for len in 0..=12usize {
+            let packed: Vec<u8> = (0..len)
+                .map(|i| (i as u8).wrapping_mul(0x3B) ^ 0xA5)
+                .collect();
+            let nibbles: Vec<u8> = packed.iter().flat_map(|b| [b >> 4, b & 0x0F]).collect();
+            for count in 0..=2 * len {
+                for pad in [Pad::Left, Pad::Right] {
+                    let skip = usize::from(count % 2 == 1 && pad == Pad::Left);
+                    let naive: Vec<u8> = nibbles
+                        .iter()
+                        .skip(skip)
+                        .take(count)
+                        .map(|&n| hex[usize::from(n)])
+                        .collect();
+                    let mut out = vec![0xEE];
+                    unpack_bcd(&packed, count, pad, &mut out);
+                    assert_eq!(out[0], 0xEE);
+                    assert_eq!(out[1..], naive[..], "len {len} count {count} {pad:?}");
+                }
+            }
+        }
     }
 
     #[test]
