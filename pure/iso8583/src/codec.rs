@@ -155,23 +155,33 @@ fn printable8(x: u64) -> bool {
         && (low7 + 0x0101_0101_0101_0101) & TOP == 0
 }
 
-/// Eight bytes that are all letters, digits or spaces (an `an` field's class). Each lane is
-/// tested against its ranges with the high bit as the verdict: for a 7-bit lane `v`, `v >= lo`
-/// when `v + (0x80 - lo)` sets it and `v <= hi` when `v + (0x7F - hi)` does not; no lane
-/// carries into the next.
+/// Per lane of `x` whose high bit is clear, 0x80 if the byte is in `lo..=hi`, else 0: for a
+/// 7-bit lane `v`, `v >= lo` when `v + (0x80 - lo)` sets the high bit and `v <= hi` when
+/// `v + (0x7F - hi)` does not; no lane carries into the next. (Lanes with the high bit set
+/// give any value: the callers refuse them first.)
+#[inline(always)]
+fn in_range8(x: u64, lo: u8, hi: u8) -> u64 {
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let splat = |b: u8| u64::from_le_bytes([b; 8]);
+    x.wrapping_add(splat(0x80 - lo)) & !x.wrapping_add(splat(0x7F - hi)) & TOP
+}
+
+/// Eight bytes that are all letters, digits or spaces (an `an` field's class).
 #[inline]
 fn alnum8(x: u64) -> bool {
     const TOP: u64 = 0x8080_8080_8080_8080;
-    const fn splat(b: u8) -> u64 {
-        u64::from_le_bytes([b; 8])
-    }
-    let ge = |v: u64, lo: u8| v.wrapping_add(splat(0x80 - lo)) & TOP;
-    let le = |v: u64, hi: u8| !v.wrapping_add(splat(0x7F - hi)) & TOP;
-    let lower = x | splat(0x20);
-    let digit = ge(x, b'0') & le(x, b'9');
-    let letter = ge(lower, b'a') & le(lower, b'z');
-    let space = ge(x, b' ') & le(x, b' ');
-    x & TOP == 0 && digit | letter | space == TOP
+    let lower = x | 0x2020_2020_2020_2020;
+    x & TOP == 0
+        && in_range8(x, b'0', b'9') | in_range8(lower, b'a', b'z') | in_range8(x, b' ', b' ') == TOP
+}
+
+/// Eight bytes that are all track-data characters (a `z` field's class, [`char_ok`]): digits,
+/// `A`-`F` and `=`.
+#[inline]
+fn track8(x: u64) -> bool {
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    x & TOP == 0
+        && in_range8(x, b'0', b'9') | in_range8(x, b'A', b'F') | in_range8(x, b'=', b'=') == TOP
 }
 
 fn encoding_of(charset: Charset) -> Option<GbCharset> {
@@ -718,8 +728,31 @@ pub(crate) fn write_logical(spec: &FieldSpec, input: &[u8], loc: Located, out: &
 /// four bytes (eight digits) at a time ([`unpack4`]), the last bytes completed to four.
 /// The input is checked ([`check_field`]): a nibble is a digit, or any nibble in a `z` field.
 pub(crate) fn unpack_bcd(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
+    let count = count.min(packed.len() * 2);
+    let skip = count % 2 == 1 && pad == Pad::Left;
+    if packed.len() <= 8 {
+        // Up to 16 nibbles in one word: sixteen characters written, the ones past the value
+        // taken back (no loop and no `memcpy` call).
+        let mut x = load_padded(packed, 0);
+        if skip {
+            // Drop the filler (the first nibble): the word read big-endian, one nibble on.
+            x = (x.swap_bytes() << 4).swap_bytes();
+        }
+        // Four bytes each: the shifts leave the halves below 2^32.
+        let (lo, hi) = (unpack4(x as u32), unpack4((x >> 32) as u32));
+        let start = out.len();
+        out.extend_from_slice(&lo);
+        out.extend_from_slice(&hi);
+        out.truncate(start + count);
+        return;
+    }
+    unpack_bcd_long(packed, count, pad, out);
+}
+
+/// [`unpack_bcd`] of more than eight bytes.
+fn unpack_bcd_long(packed: &[u8], count: usize, pad: Pad, out: &mut Vec<u8>) {
     let mut packed = packed;
-    let mut count = count.min(packed.len() * 2);
+    let mut count = count;
     if count % 2 == 1
         && pad == Pad::Left
         && let Some((&first, rest)) = packed.split_first()
@@ -1038,6 +1071,34 @@ mod tests {
         assert_eq!(wire.len(), 5);
         assert_eq!(decode_field(&g, &wire, 0).unwrap().0, "😀".as_bytes());
         assert!(decode_field(&s, &wire, 0).is_err());
+    }
+
+    #[test]
+    fn unpack_bcd_reads_any_nibbles_as_one_by_one() {
+        // Every length up to 12 bytes, every count they hold, both pads, nibbles 0-F: the
+        // word-at-a-time reading agrees with one nibble at a time.
+        let hex = b"0123456789ABCDEF";
+        for len in 0..=12usize {
+            let packed: Vec<u8> = (0..len)
+                .map(|i| (i as u8).wrapping_mul(0x3B) ^ 0xA5)
+                .collect();
+            let nibbles: Vec<u8> = packed.iter().flat_map(|b| [b >> 4, b & 0x0F]).collect();
+            for count in 0..=2 * len {
+                for pad in [Pad::Left, Pad::Right] {
+                    let skip = usize::from(count % 2 == 1 && pad == Pad::Left);
+                    let naive: Vec<u8> = nibbles
+                        .iter()
+                        .skip(skip)
+                        .take(count)
+                        .map(|&n| hex[usize::from(n)])
+                        .collect();
+                    let mut out = vec![0xEE];
+                    unpack_bcd(&packed, count, pad, &mut out);
+                    assert_eq!(out[0], 0xEE);
+                    assert_eq!(out[1..], naive[..], "len {len} count {count} {pad:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -1379,6 +1440,109 @@ pub(crate) fn general_read(
     Ok(loc)
 }
 
+/// The usual case of [`encode_field`]: writes the field's prefix and value and returns `true`
+/// when `step` covers it (fixed or BCD/ASCII-prefixed, ASCII charset, `n`/`an`/`ans`/`b`
+/// values in their encoding and `z` in BCD, the length right) and the value passes its class check; returns
+/// `false` having written nothing otherwise, and [`encode_field`] then writes the field or
+/// says what is wrong. Whatever it writes is what [`encode_field`] would
+/// (`fast_encode_writes_what_encode_field_writes`).
+// Always inlined: the encoder writes every field through it.
+#[inline(always)]
+pub(crate) fn fast_encode(step: Step, value: &[u8], out: &mut Vec<u8>) -> bool {
+    let got = value.len();
+    // The class of the logical value (digits for BCD `n`), and how it goes on the wire.
+    let (class_ok, bcd) = match step.check {
+        Check::Any => (true, None),
+        Check::AsciiDigits => (digits_ok(value), None),
+        Check::AsciiPrintable => (text_ok(value, b' ', printable8), None),
+        Check::AsciiAlnum => (text_ok(value, b'0', alnum8), None),
+        Check::Bcd {
+            pad,
+            filler,
+            any_nibble,
+            ..
+        } => {
+            let ok = if any_nibble {
+                text_ok(value, b'0', track8)
+            } else {
+                digits_ok(value)
+            };
+            (ok, Some((pad, filler)))
+        }
+        Check::General => return false,
+    };
+    if !class_ok {
+        return false;
+    }
+    match step.size {
+        Size::Fixed if got == usize::from(step.len) => {}
+        Size::Var {
+            bcd: bcd_prefix,
+            width,
+            unit: Unit::Byte | Unit::Nibble,
+        } if got <= usize::from(step.len) => {
+            // The prefix counts digits or bytes: the value's length either way. `len` (the
+            // maximum) is at most what the prefix's digits hold (a valid table line).
+            match (bcd_prefix, width) {
+                (true, 1) if got <= 99 => out.push(BCD_PAIRS[got]),
+                (true, 2) if got <= 999 => {
+                    out.extend_from_slice(&[(got / 100) as u8, BCD_PAIRS[got % 100]]);
+                }
+                (false, 2) if got <= 99 => out.extend_from_slice(&DECIMAL_PAIRS[got]),
+                (false, 3) if got <= 999 => {
+                    out.push(b'0' + (got / 100) as u8);
+                    out.extend_from_slice(&DECIMAL_PAIRS[got % 100]);
+                }
+                _ => return false,
+            }
+        }
+        _ => return false,
+    }
+    match bcd {
+        Some((pad, filler)) => pack_bcd(value, pad, filler, out),
+        None => out.extend_from_slice(value),
+    }
+    true
+}
+
+/// Whether `value` is all ASCII digits (eight per test).
+#[inline(always)]
+fn digits_ok(value: &[u8]) -> bool {
+    text_ok(value, b'0', digits8)
+}
+
+/// Whether every eight bytes of `value` pass `ok` ([`all8`], one word for up to eight).
+#[inline(always)]
+fn text_ok(value: &[u8], pad: u8, ok: impl Fn(u64) -> bool) -> bool {
+    if value.len() <= 8 {
+        ok(load_padded(value, pad))
+    } else {
+        all8(value, pad, ok)
+    }
+}
+
+/// [`write_logical`] with `step`'s shortcut: a value whose wire bytes are its logical bytes
+/// (what the step checks as ASCII text or any bytes) is copied, BCD `n`/`z` digits are
+/// unpacked; anything else goes through [`write_logical`]. Same output
+/// (`write_value_writes_what_write_logical_writes`).
+#[inline(always)]
+pub(crate) fn write_value(
+    step: Step,
+    spec: &FieldSpec,
+    input: &[u8],
+    loc: Located,
+    out: &mut Vec<u8>,
+) {
+    let wire = input.get(loc.value_at..loc.end).unwrap_or_default();
+    match step.check {
+        Check::Any | Check::AsciiDigits | Check::AsciiPrintable | Check::AsciiAlnum => {
+            out.extend_from_slice(wire)
+        }
+        Check::Bcd { pad, .. } => unpack_bcd(wire, loc.len, pad, out),
+        Check::General => write_logical(spec, input, loc, out),
+    }
+}
+
 /// Where a field that was located and checked before lies again (for [`crate::FieldRef`]):
 /// the step's shortcut, [`locate_field`] otherwise.
 #[inline]
@@ -1517,6 +1681,67 @@ mod step_tests {
         }
     }
 
+    /// Logical values that often fit a table line: digits, text, track data, anything.
+    fn values() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(b'0'..=b'9', 0..40),
+            proptest::collection::vec(0x20u8..0x7F, 0..40),
+            proptest::collection::vec(prop::sample::select(b"0123456789D=ABCF aZ".to_vec()), 0..40),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The encoder's shortcut writes exactly what the general encoding writes, or nothing
+        /// (then the general encoding decides, error included).
+        #[test]
+        fn fast_encode_writes_what_encode_field_writes(value in values(), pick in any::<prop::sample::Index>()) {
+            let all = lines();
+            let spec = pick.get(&all);
+            let step = steps_of(&[Some(spec.clone())])[0];
+            let mut fast = vec![0xEE];
+            let taken = fast_encode(step, &value, &mut fast);
+            let mut general = vec![0xEE];
+            let result = encode_field(spec, &value, &mut general);
+            if taken {
+                prop_assert!(result.is_ok());
+                prop_assert_eq!(fast, general);
+            } else {
+                prop_assert_eq!(fast, vec![0xEE]);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// Whatever the reading accepts, the step's writing of its logical value is the
+        /// general one's.
+        #[test]
+        fn write_value_writes_what_write_logical_writes(input in bytes(), at in 0usize..4, pick in any::<prop::sample::Index>()) {
+            let all = lines();
+            let spec = pick.get(&all);
+            let step = steps_of(&[Some(spec.clone())])[0];
+            if let Ok(loc) = read_field(spec, step, &input, at) {
+                let (mut fast, mut general) = (vec![0xEE], vec![0xEE]);
+                write_value(step, spec, &input, loc, &mut fast);
+                write_logical(spec, &input, loc, &mut general);
+                prop_assert_eq!(fast, general);
+            }
+        }
+    }
+
+    #[test]
+    fn the_encoder_shortcut_is_taken_for_the_reference_sale() {
+        // Every field of the reference sale is written by the shortcut in iso87b.
+        let d = Dialect::iso87b();
+        let msg = crate::reference::iso87a_sale();
+        for (n, value) in msg.fields() {
+            let mut out = Vec::new();
+            assert!(fast_encode(d.step(n), value, &mut out), "field {n}");
+        }
+    }
+
     #[test]
     fn the_shortcut_is_taken_for_the_reference_tables() {
         // Every fixed line has its length, every BCD/ASCII-prefixed one (hex values aside)
@@ -1546,6 +1771,25 @@ mod step_tests {
                 "field {}",
                 spec.number
             );
+        }
+    }
+
+    #[test]
+    fn eight_bytes_are_track_data_exactly_when_each_byte_is() {
+        for lane in 0..8 {
+            for b in 0..=255u8 {
+                let mut w = *b"0D9=AF15";
+                w[lane] = b;
+                let expected = w
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &c)| char_ok(FieldKind::Z, i, c));
+                assert_eq!(
+                    track8(u64::from_le_bytes(w)),
+                    expected,
+                    "lane {lane} byte {b:#04x}"
+                );
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`Dialect`]: a field table plus the message layout (header, MTI and bitmap encodings), and the
 //! table-driven `pack` / `unpack` / `mac_input` / `dump`.
 
-use crate::codec::{Located, Step, encode_field, general_read, steps_of};
+use crate::codec::{Located, Step, encode_field, fast_encode, general_read, steps_of};
 use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
 use crate::mask;
 use crate::message::Message;
@@ -388,10 +388,12 @@ impl Dialect {
             }
         }
         for (n, value) in msg.fields() {
-            let spec = self
-                .field(n)
-                .ok_or(EncodeError::UnknownField { field: n })?;
-            encode_field(spec, value, &mut out)?;
+            if !fast_encode(self.step(n), value, &mut out) {
+                let spec = self
+                    .field(n)
+                    .ok_or(EncodeError::UnknownField { field: n })?;
+                encode_field(spec, value, &mut out)?;
+            }
         }
         Ok(out)
     }

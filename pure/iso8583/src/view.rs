@@ -3,7 +3,7 @@
 //! values are borrowed from it and typed when asked for ([`FieldRef`]). No heap allocation
 //! (text fields in a GBK/GB18030 charset excepted: checking them decodes them).
 
-use crate::codec::{Located, fast_read, relocate, write_logical};
+use crate::codec::{Located, fast_read, relocate, write_logical, write_value};
 use crate::dialect::Dialect;
 use crate::error::{DecodeError, InvalidReason};
 use crate::message::Message;
@@ -74,7 +74,7 @@ impl<'a> MessageView<'a> {
         for &(n, loc) in found.get(..count).unwrap_or_default() {
             if let Some(spec) = dialect.field(n) {
                 // Ascending numbers: every push is accepted.
-                msg.push_with(n, |out| write_logical(spec, input, loc, out));
+                msg.push_with(n, |out| write_value(dialect.step(n), spec, input, loc, out));
             }
         }
         Ok(msg)
