@@ -268,6 +268,8 @@ pub struct Acquirer {
     state: Mutex<State>,
     /// The EMV parameters served by the download (`emv_params.rs`).
     emv_params: smartpos_txn::params::TerminalParams,
+    /// The PIN a PIN block must hold ([`keys::TEST_PIN`] unless [`Acquirer::with_accepted_pin`]).
+    accepted_pin: smartpos_crypto::Pin,
 }
 
 /// Why a request was refused before any ledger change.
@@ -339,6 +341,7 @@ impl Acquirer {
             ledger_file: cfg.ledger_file,
             state: Mutex::new(state),
             emv_params: crate::emv_params::test_params(),
+            accepted_pin: smartpos_crypto::Pin::new(keys::TEST_PIN).map_err(|e| e.to_string())?,
         })
     }
 
@@ -354,6 +357,13 @@ impl Acquirer {
             Some(d) => Err(format!("the profile's scheme is {}", d.scheme.name())),
             None => Err("the profile has no DUKPT scheme".into()),
         }
+    }
+
+    /// The host accepting `pin` in PIN blocks instead of [`keys::TEST_PIN`] (any other PIN is
+    /// declined `55`): for tests that need a PIN whose digits cannot turn up by chance.
+    pub fn with_accepted_pin(mut self, pin: smartpos_crypto::Pin) -> Acquirer {
+        self.accepted_pin = pin;
+        self
     }
 
     /// The host serving `params` to the EMV parameter download instead of the built-in TEST set.
@@ -519,7 +529,7 @@ impl Acquirer {
         // the key derived for its KSN; a PIN block must hold TEST_PIN (checked below for
         // working keys, once the tracks are clear).
         let dukpt_pin = if let Some(bdk) = &self.dukpt {
-            match keys::dukpt_request(&self.profile, bdk, msg, raw) {
+            match keys::dukpt_request(&self.profile, bdk, msg, raw, &self.accepted_pin) {
                 DukptVerdict::Good(txn, pin) => {
                     st.ksns_seen.push(txn.ksn());
                     st.dukpt_last.insert(tid.clone(), txn);
@@ -576,7 +586,7 @@ impl Acquirer {
             None => st
                 .keys
                 .get(&tid)
-                .and_then(|k| keys::pin_verdict_for(&self.profile, k, msg)),
+                .and_then(|k| keys::pin_verdict_for(&self.profile, k, msg, &self.accepted_pin)),
         };
 
         let date = msg.text(13).unwrap_or("0000").to_owned();

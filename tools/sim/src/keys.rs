@@ -40,8 +40,9 @@ pub const TEST_AES_BDK: &str = "FEDCBA9876543210F1F1F1F1F1F1F1F1";
 pub const TEST_AES_KSN: &str = "123456789012345600000000";
 /// The TEST AES-128 initial key, derived from [`TEST_AES_BDK`] and the initial key ID.
 pub const TEST_AES_INITIAL_KEY: &str = "1273671EA26AC29AFA4D1084127652A1";
-/// The PIN the simulator accepts (every key option: TDES and SM4 working keys, DUKPT); any
-/// other PIN is answered `55`, a block that does not decode `99`.
+/// The PIN the simulator accepts unless told another
+/// ([`crate::acquirer::Acquirer::with_accepted_pin`]), under every key option: TDES and SM4
+/// working keys, DUKPT. Any other PIN is answered `55`, a block that does not decode `99`.
 pub const TEST_PIN: &str = "1234";
 
 /// The TEST BDK of a scheme.
@@ -169,10 +170,12 @@ fn request_pan(msg: &Message) -> Option<Pan> {
 }
 
 /// The response code for a request's PIN block (field 52), if it has one: `None` when the PIN
-/// is [`TEST_PIN`] or there is no block, `55` for another PIN, `99` for a block that does not
-/// decode. `decrypt` turns the block into the PIN.
+/// is `accepted` (by default [`TEST_PIN`]) or there is no block, `55` for another PIN, `99`
+/// for a block that does not decode or a request without a PAN. `decrypt` turns the block
+/// into the PIN.
 fn pin_verdict(
     msg: &Message,
+    accepted: &smartpos_crypto::Pin,
     decrypt: impl FnOnce(&[u8], &Pan) -> Result<smartpos_crypto::Pin, CryptoError>,
 ) -> Option<&'static str> {
     let block = msg.get(52)?;
@@ -180,7 +183,7 @@ fn pin_verdict(
         return Some("99");
     };
     match decrypt(block, &pan) {
-        Ok(pin) if pin.expose() == TEST_PIN => None,
+        Ok(pin) if pin == *accepted => None,
         Ok(_) => Some("55"),
         Err(e) => {
             log::warn!("host: PIN block does not decode ({e})");
@@ -193,12 +196,17 @@ fn pin_verdict(
 /// PIK the block is decrypted in the profile's `pin_format` (0, 1 or 3), under an SM4 PIK as
 /// the SM4 block. `msg` must carry clear tracks (see [`open_request_tracks`]): the PAN may
 /// come from track 2.
-pub fn pin_verdict_for(profile: &Profile, keys: &HostKeys, msg: &Message) -> Option<&'static str> {
+pub fn pin_verdict_for(
+    profile: &Profile,
+    keys: &HostKeys,
+    msg: &Message,
+    accepted: &smartpos_crypto::Pin,
+) -> Option<&'static str> {
     match keys {
-        HostKeys::Tdes { pik, .. } => pin_verdict(msg, |b, pan| {
+        HostKeys::Tdes { pik, .. } => pin_verdict(msg, accepted, |b, pan| {
             smartpos_crypto::pinblock::decrypt_tdes(pik, profile.keys.pin_format, b, Some(pan))
         }),
-        HostKeys::Sm4 { pik, .. } => pin_verdict(msg, |b, pan| {
+        HostKeys::Sm4 { pik, .. } => pin_verdict(msg, accepted, |b, pan| {
             smartpos_crypto::pinblock::decrypt_sm4(pik, b, pan)
         }),
     }
@@ -215,8 +223,14 @@ pub enum DukptVerdict {
 
 /// Checks a DUKPT request: derives its transaction's keys from the BDK and the KSN in the
 /// profile's KSN field, verifies the request MAC (when the profile MACs) and decrypts the PIN
-/// block.
-pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8]) -> DukptVerdict {
+/// block (see [`pin_verdict_for`] for `accepted`).
+pub fn dukpt_request(
+    profile: &Profile,
+    bdk: &DukptBdk,
+    msg: &Message,
+    raw: &[u8],
+    accepted: &smartpos_crypto::Pin,
+) -> DukptVerdict {
     let Some(d) = profile.keys.dukpt() else {
         return DukptVerdict::Refused("A0");
     };
@@ -255,7 +269,7 @@ pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8
     };
     let clear = open_request_tracks(profile, msg, data_key.as_ref());
     let msg = clear.as_ref().unwrap_or(msg);
-    let pin = pin_verdict(msg, |b, pan| txn.decrypt_pin(format, b, pan));
+    let pin = pin_verdict(msg, accepted, |b, pan| txn.decrypt_pin(format, b, pan));
     DukptVerdict::Good(txn, pin)
 }
 
@@ -313,6 +327,10 @@ mod tests {
         msg
     }
 
+    fn test_pin() -> smartpos_crypto::Pin {
+        smartpos_crypto::Pin::new(TEST_PIN).unwrap()
+    }
+
     fn tdes_keys() -> HostKeys {
         HostKeys::Tdes {
             pik: TdesKey::generate(16).unwrap(),
@@ -335,10 +353,14 @@ mod tests {
                 unreachable!()
             };
             let right = pin_request(pik, format, TEST_PIN);
-            assert_eq!(pin_verdict_for(&profile, &keys, &right), None, "{format:?}");
+            assert_eq!(
+                pin_verdict_for(&profile, &keys, &right, &test_pin()),
+                None,
+                "{format:?}"
+            );
             let wrong = pin_request(pik, format, "4321");
             assert_eq!(
-                pin_verdict_for(&profile, &keys, &wrong),
+                pin_verdict_for(&profile, &keys, &wrong, &test_pin()),
                 Some("55"),
                 "{format:?}"
             );
@@ -346,7 +368,7 @@ mod tests {
             let other = TdesKey::generate(16).unwrap();
             let foreign = pin_request(&other, format, TEST_PIN);
             assert_ne!(
-                pin_verdict_for(&profile, &keys, &foreign),
+                pin_verdict_for(&profile, &keys, &foreign, &test_pin()),
                 None,
                 "{format:?}"
             );
@@ -362,14 +384,20 @@ mod tests {
         };
         let mut short = pin_request(pik, PinBlockFormat::Iso0, TEST_PIN);
         short.set(52, vec![0u8; 7]);
-        assert_eq!(pin_verdict_for(&profile, &keys, &short), Some("99"));
+        assert_eq!(
+            pin_verdict_for(&profile, &keys, &short, &test_pin()),
+            Some("99")
+        );
         // No PAN to decode a format 0 block with.
         let mut no_pan = pin_request(pik, PinBlockFormat::Iso0, TEST_PIN);
         no_pan.remove(2);
-        assert_eq!(pin_verdict_for(&profile, &keys, &no_pan), Some("99"));
+        assert_eq!(
+            pin_verdict_for(&profile, &keys, &no_pan, &test_pin()),
+            Some("99")
+        );
         let mut none = pin_request(pik, PinBlockFormat::Iso0, TEST_PIN);
         none.remove(52);
-        assert_eq!(pin_verdict_for(&profile, &keys, &none), None);
+        assert_eq!(pin_verdict_for(&profile, &keys, &none, &test_pin()), None);
     }
 
     #[test]
