@@ -24,8 +24,9 @@
 //! (`00` to `99`), so tests can make the host produce every numeric response code.
 //!
 //! Before the table: a sale, pre-authorisation or balance enquiry whose PIN block (field 52)
-//! does not hold [`crate::keys::TEST_PIN`] under the terminal's PIN key (TDES or SM4 working
-//! keys, or the DUKPT key of its KSN) is declined `55` (`99` if the block does not decode), a
+//! does not hold [`crate::keys::TEST_PIN`] (or the PIN of [`Acquirer::with_accepted_pin`])
+//! under the terminal's PIN key (TDES or SM4 working keys, or the DUKPT key of its KSN) is
+//! declined `55` (`99` if the block does not decode), a
 //! chip request (field 55) whose ARQC does not verify under the test issuer
 //! master key [`crate::card::TEST_IMK_AC`] is declined `05`, and an expired card (field 14 or
 //! the track 2 expiry before this month) is declined `54`. Approved chip requests get field 55
@@ -526,8 +527,8 @@ impl Acquirer {
         }
 
         // Everything else must carry a good MAC under the terminal's MAK, or (DUKPT) under
-        // the key derived for its KSN; a PIN block must hold TEST_PIN (checked below for
-        // working keys, once the tracks are clear).
+        // the key derived for its KSN; a PIN block must hold the accepted PIN (checked below
+        // for working keys, once the tracks are clear).
         let dukpt_pin = if let Some(bdk) = &self.dukpt {
             match keys::dukpt_request(&self.profile, bdk, msg, raw, &self.accepted_pin) {
                 DukptVerdict::Good(txn, pin) => {
