@@ -16,7 +16,7 @@ use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::mac;
 use smartpos_crypto::module::{DukptKsn, KeyRef, MacDirection, MacMethod, SecurityModule};
-use smartpos_iso8583::{Message, Mti};
+use smartpos_iso8583::{BuiltInDialect, Message, Mti};
 use smartpos_types::{Pan, SecretBytes, Track2};
 use std::fmt;
 use thiserror::Error;
@@ -184,8 +184,8 @@ pub const RECORDS_PER_UPLOAD: usize = 8;
 /// capability `6`, fallback `02` + 60.5 `2`, 62-digit totals, multi-record upload); `iso87b`
 /// and `iso87a` keep the layouts they had (8-digit 60, fallback `80`, 31-digit totals, one
 /// upload per transaction).
-pub fn builtin_conventions(name: &str) -> (PosConventions, SettlementConventions) {
-    if name == "cup" {
+pub fn builtin_conventions(base: BuiltInDialect) -> (PosConventions, SettlementConventions) {
+    if base.is_unionpay() {
         (
             PosConventions {
                 read_capability: Some('6'),

@@ -1229,6 +1229,7 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 password: smartpos_operators::Password::new(supervisor_password),
             };
             let r = t
+                .admin()
                 .resolve_reversal(&reference, &approval, &acquirer_ref, note.as_deref())
                 .map_err(err)?;
             serde_json::json!({

@@ -1,5 +1,6 @@
 use super::*;
 use smartpos_terminal::api::model::{PendingKind, ReversalReason};
+use std::time::Duration;
 
 fn record() -> model::TxnRecord {
     model::TxnRecord {
