@@ -682,7 +682,7 @@ impl<'a> Support<'a> {
                 serde_json::json!({
                     "reference": r.reference, "kind": r.kind.as_str(), "state": r.state.as_str(),
                     "amount": r.amount, "stan": r.stan, "batch": r.batch, "rrn": r.rrn,
-                    "response_code": r.response_code, "pan": r.pan_masked,
+                    "response_code": r.response_code.as_deref(), "pan": r.pan_masked,
                     "local_time": r.local_time_text(),
                     "diagnosis": diagnosis::for_outcome(r, self.t.support().in_doubt(r)).map(|d| d.code),
                 })
