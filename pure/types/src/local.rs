@@ -52,6 +52,9 @@ fn text(bytes: &[u8]) -> &str {
 }
 
 impl LocalDate {
+    /// `0101`, 1 January (a fixed date for fixtures and benchmarks).
+    pub const JANUARY_1: LocalDate = LocalDate(*b"0101");
+
     /// The date of `month` (1-12) and `day` (1-31); `None` outside those ranges.
     pub const fn new(month: u8, day: u8) -> Option<LocalDate> {
         if month < 1 || month > 12 || day < 1 || day > 31 {
@@ -87,6 +90,9 @@ impl LocalDate {
 }
 
 impl LocalTime {
+    /// `120000`, noon (a fixed time for fixtures and benchmarks).
+    pub const NOON: LocalTime = LocalTime(*b"120000");
+
     /// The time `hour`:`minute`:`second`; `None` unless hour ≤ 23, minute and second ≤ 59.
     pub const fn new(hour: u8, minute: u8, second: u8) -> Option<LocalTime> {
         if hour > 23 || minute > 59 || second > 59 {
@@ -211,7 +217,10 @@ mod tests {
             assert_eq!(d.to_string(), s);
             assert_eq!(&*d, s);
             assert_eq!(d, s);
-            assert!(d == s.to_owned() && s.to_owned() == d && s == d);
+            let owned = String::from(s);
+            assert_eq!(d, owned);
+            assert_eq!(owned, d);
+            assert_eq!(s, d);
         }
         let d = LocalDate::parse("1122").unwrap();
         assert_eq!((d.month(), d.day()), (11, 22));
@@ -219,6 +228,7 @@ mod tests {
             LocalDate::new(1, 2),
             Some(LocalDate::parse("0102").unwrap())
         );
+        assert_eq!(LocalDate::new(1, 1), Some(LocalDate::JANUARY_1));
         assert_eq!(LocalDate::new(13, 1), None);
         assert_eq!(LocalDate::new(1, 0), None);
         for s in [
@@ -248,6 +258,7 @@ mod tests {
         }
         let t = LocalTime::parse("024106").unwrap();
         assert_eq!((t.hour(), t.minute(), t.second()), (2, 41, 6));
+        assert_eq!(LocalTime::new(12, 0, 0), Some(LocalTime::NOON));
         assert_eq!(LocalTime::new(24, 0, 0), None);
         assert_eq!(LocalTime::new(23, 60, 0), None);
         assert_eq!(LocalTime::new(23, 59, 60), None);

@@ -69,8 +69,8 @@ pub fn bulk_record(i: u64, now_ms: i64, total: u64) -> TxnRecord {
         currency: smartpos_types::Currency::CNY,
         stan,
         batch,
-        local_time: LocalTime::new(12, 0, 0).expect("a time"),
-        local_date: LocalDate::new(1, 1).expect("a date"),
+        local_time: LocalTime::NOON,
+        local_date: LocalDate::JANUARY_1,
         rrn: Some(format!("{:012}", i)),
         auth_code: (!declined).then(|| format!("{:06}", i % 1_000_000)),
         response_code: Some(if declined {
