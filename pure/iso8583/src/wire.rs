@@ -141,8 +141,8 @@ impl fmt::Display for ProcessingCode {
     }
 }
 
-/// Response code (field 39, `an2`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Response code (field 39, `an2`). `Debug` shows the text: `ResponseCode("51")`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResponseCode(pub [u8; 2]);
 
 // What each code means (meaning, class, reversal, diagnosis) is one row of
@@ -273,6 +273,12 @@ impl std::ops::Deref for ResponseCode {
     }
 }
 
+impl fmt::Debug for ResponseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResponseCode").field(&self.as_str()).finish()
+    }
+}
+
 impl AsRef<str> for ResponseCode {
     fn as_ref(&self) -> &str {
         self.as_str()
@@ -330,7 +336,7 @@ impl std::str::FromStr for ResponseCode {
 /// POS entry mode (field 22, `n3`): two digits of PAN entry mode and one digit of PIN entry
 /// capability (1 = terminal can accept PINs, 2 = it cannot), per ISO 8583:1987 and the CUP POS
 /// specification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PosEntryMode(pub [u8; 3]);
 
 impl PosEntryMode {
@@ -394,6 +400,12 @@ impl std::ops::Deref for PosEntryMode {
 
     fn deref(&self) -> &str {
         self.as_str()
+    }
+}
+
+impl fmt::Debug for PosEntryMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PosEntryMode").field(&self.as_str()).finish()
     }
 }
 
@@ -548,6 +560,11 @@ mod tests {
             assert!(s.parse::<ResponseCode>().is_err(), "{s:?}");
         }
         assert_eq!(Some(ResponseCode::APPROVED).as_deref(), Some("00"));
+        assert_eq!(
+            format!("{:?}", ResponseCode::MAC_ERROR),
+            "ResponseCode(\"A0\")"
+        );
+        assert_eq!(format!("{:?}", PosEntryMode::CHIP), "PosEntryMode(\"051\")");
         let pem: PosEntryMode = "071".parse().unwrap();
         assert_eq!(pem, "071");
         assert_eq!(Some(pem).as_deref(), Some("071"));
