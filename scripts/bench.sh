@@ -14,10 +14,13 @@
 #   5. Host simulator throughput with 100 concurrent terminals on loopback.
 #   6. Size of the stripped release-android libsmartpos_ffi.so (scripts/size.sh).
 #
-# Usage: scripts/bench.sh [--quick] [--no-kotlin] [--codec]
+# Usage: scripts/bench.sh [--quick] [--no-kotlin] [--codec] [--rounds N]
 #   --quick      shorter criterion runs, fewer sales, journal sizes up to 10^5 only
 #   --no-kotlin  leave out item 3 (needs a JDK and Maven, installed from Debian when missing)
 #   --codec      item 1's codec rows only: our codec, jPOS and pyiso8583 (a few minutes)
+#   --rounds N   run our codec bench and jPOS's N times, alternating (default 1), and judge
+#                the jPOS ratios on the median of the N per-round ratios: on a shared machine
+#                a load that comes and goes then weighs on both sides alike
 # Harness directories (journal files) go to BENCH_DIR (default: target/bench-tmp), which must be
 # on the disk whose fsync cost matters; it is not a tmpfs here.
 source "$(dirname "$0")/lib.sh"
@@ -28,13 +31,20 @@ need_venv
 QUICK=0
 KOTLIN=1
 CODEC_ONLY=0
-for a in "$@"; do
-    case "$a" in
+ROUNDS=1
+usage() { echo "usage: $0 [--quick] [--no-kotlin] [--codec] [--rounds N]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
         --quick) QUICK=1 ;;
         --no-kotlin) KOTLIN=0 ;;
         --codec) CODEC_ONLY=1 ;;
-        *) echo "usage: $0 [--quick] [--no-kotlin] [--codec]" >&2; exit 2 ;;
+        --rounds)
+            shift
+            case "${1:-}" in ''|*[!0-9]*|0) usage ;; esac
+            ROUNDS="$1" ;;
+        *) usage ;;
     esac
+    shift
 done
 MEASURE=5
 SALES=300
@@ -52,8 +62,6 @@ BENCH_DIR="${BENCH_DIR:-$TARGET_DIR/bench-tmp}"
 rm -rf "$OUT"
 mkdir -p "$OUT" "$BENCH_DIR"
 
-step "criterion: ISO 8583 codec"
-cargo bench --locked -p smartpos-iso8583 --bench codec -- "${ARGS[@]}" >/dev/null
 if [ "$CODEC_ONLY" = 0 ]; then
 step "criterion: TLV"
 cargo bench --locked -p smartpos-emv --bench tlv -- "${ARGS[@]}" >/dev/null
@@ -62,15 +70,37 @@ cargo bench --locked -p smartpos-crypto --bench dukpt -- "${ARGS[@]}" >/dev/null
 fi
 step "pyiso8583 on the same message (iso87a, iso87b)"
 "$PYTHON" scripts/bench_iso8583_py.py 20000 | tee "$OUT/pyiso8583.txt"
-step "jPOS 2.1.10 ISO87BPackager on the same iso87b message (Maven Central; tests/oracles/jpos)"
 command -v mvn >/dev/null 2>&1 || need_debs maven
 command -v javac >/dev/null 2>&1 || need_debs openjdk-17-jdk-headless
 JPOS_ITER=1000000
 [ "$QUICK" = 1 ] && JPOS_ITER=200000
-if ! tests/oracles/jpos/run.sh bench "$JPOS_ITER" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | tee "$OUT/jpos.txt"; then
-    echo "jpos bench failed" >>"$OUT/jpos.txt"
-fi
-
+# Our codec and jPOS, alternating; each round's medians are kept for the ratios
+# ($OUT/codec-rounds.txt: round, dialect, operation, ours ns, jPOS ns).
+: >"$OUT/codec-rounds.txt"
+for round in $(seq 1 "$ROUNDS"); do
+    step "round $round/$ROUNDS: criterion, ISO 8583 codec"
+    cargo bench --locked -p smartpos-iso8583 --bench codec -- "${ARGS[@]}" >/dev/null
+    step "round $round/$ROUNDS: jPOS 2.1.10 ISO87BPackager on the same iso87b message (Maven Central; tests/oracles/jpos)"
+    if ! tests/oracles/jpos/run.sh bench "$JPOS_ITER" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | tee "$OUT/jpos.txt"; then
+        echo "jpos bench failed" >>"$OUT/jpos.txt"
+    fi
+    "$PYTHON" - "$TARGET_DIR/criterion" "$OUT/jpos.txt" "$round" >>"$OUT/codec-rounds.txt" <<'PY'
+import json, os, re, sys
+crit, jpos, rnd = sys.argv[1:4]
+peer = {}
+for line in open(jpos):
+    m = re.search(r"/iso87b/(pack|unpack)\s+([0-9.]+)\s*ns", line)
+    if m:
+        peer[m.group(1)] = float(m.group(2))
+for op, peer_op in (("pack", "pack"), ("view", "unpack"), ("unpack", "unpack")):
+    try:
+        est = json.load(open(os.path.join(crit, f"iso8583_iso87b_{op}", "new", "estimates.json")))
+    except OSError:
+        continue
+    if peer_op in peer:
+        print(rnd, "iso87b", op, est["median"]["point_estimate"], peer[peer_op])
+PY
+done
 if [ "$CODEC_ONLY" = 0 ]; then
 step "harnesses: building smartpos-bench (release)"
 cargo build --locked --release -p smartpos-bench
@@ -97,7 +127,7 @@ scripts/size.sh 2>"$OUT/size.log" | tee "$OUT/size.txt" || true
 fi
 
 CODEC_ONLY="$CODEC_ONLY" "$PYTHON" - "$TARGET_DIR/criterion" "$OUT" <<'PY'
-import json, os, re, sys
+import json, os, re, statistics, sys
 crit, out = sys.argv[1], sys.argv[2]
 
 def mean(*parts, stat="mean"):
@@ -132,6 +162,12 @@ def peers(name):
             got[(m.group(1), m.group(2))] = float(m.group(3))
     return got
 py, jp = peers("pyiso8583.txt"), peers("jpos.txt")
+# --rounds N: (dialect, op) -> [(ours ns, jPOS ns)] of each alternating round.
+rounds = {}
+for line in text("codec-rounds.txt").splitlines():
+    f = line.split()
+    if len(f) == 5:
+        rounds.setdefault((f[1], f[2]), []).append((float(f[3]), float(f[4])))
 for d in ("cup", "iso87b", "iso87a"):
     for op in ("pack", "unpack", "view"):
         # Medians on both sides (jPOS: of 10,000-iteration batches; pyiso8583: one long run),
@@ -143,7 +179,17 @@ for d in ("cup", "iso87b", "iso87a"):
         parts, ok = [], None
         for who, table, target in (("jPOS", jp, 5.0), ("pyiso8583", py, 25.0)):
             ref = table.get((d, peer_op))
-            if ref and op != "unpack":
+            per_round = sorted(j / o for o, j in rounds.get((d, op), []))
+            if who == "jPOS" and len(per_round) > 1:
+                # Several alternating rounds: judged on the median of the per-round ratios.
+                mid = statistics.median(per_round)
+                shown = " / ".join(f"{r:.1f}" for r in per_round)
+                if op != "unpack":
+                    parts.append(f"jPOS {shown}x in {len(per_round)} rounds, median {mid:.1f}x")
+                    ok = (ok is not False) and mid >= target
+                else:
+                    parts.append(f"jPOS median {mid:.1f}x ({shown})")
+            elif ref and op != "unpack":
                 ratio = ref / v
                 parts.append(f"{who} {ref:,.0f} ns, ours {ratio:.1f}x faster")
                 ok = (ok is not False) and ratio >= target

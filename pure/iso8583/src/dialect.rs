@@ -1,7 +1,7 @@
 //! [`Dialect`]: a field table plus the message layout (header, MTI and bitmap encodings), and the
 //! table-driven `pack` / `unpack` / `mac_input` / `dump`.
 
-use crate::codec::{Step, encode_field, steps_of};
+use crate::codec::{Located, Step, encode_field, fast_encode, general_read, steps_of};
 use crate::error::{DecodeError, DialectError, EncodeError, InvalidReason};
 use crate::mask;
 use crate::message::Message;
@@ -26,7 +26,7 @@ pub struct Dialect {
     fields: Vec<Option<FieldSpec>>,
     /// How [`Dialect::view`] reads each field, derived from `fields` (same index) whenever
     /// they change: decided once here rather than per field per message.
-    steps: Vec<Step>,
+    steps: Box<[Step; 129]>,
     subfields: Vec<(u8, Vec<SubfieldSpec>)>,
 }
 
@@ -203,6 +203,33 @@ impl Dialect {
         self.fields.get(usize::from(n)).and_then(Option::as_ref)
     }
 
+    /// Field `n`'s decoding step (the default step, which takes no shortcut, for an undefined one).
+    #[inline(always)]
+    pub(crate) fn step(&self, n: u8) -> Step {
+        self.steps.get(usize::from(n)).copied().unwrap_or_default()
+    }
+
+    /// What the view's shortcut leaves to the general reading of field `n` at `at`: fields
+    /// its steps do not cover, every error, and a field the dialect does not define. Out of
+    /// line and holding only the dialect, so that the decoder's loop stays small.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn read_field_slowly(
+        &self,
+        n: u8,
+        input: &[u8],
+        at: usize,
+    ) -> Result<Located, DecodeError> {
+        match self.field(n) {
+            Some(spec) => general_read(spec, input, at),
+            None => Err(DecodeError::Invalid {
+                field: Some(n),
+                offset: at,
+                reason: InvalidReason::UnknownField,
+            }),
+        }
+    }
+
     /// The table line of a field and how the view reads it.
     #[inline]
     pub(crate) fn field_step(&self, n: u8) -> Option<(&FieldSpec, Step)> {
@@ -361,10 +388,12 @@ impl Dialect {
             }
         }
         for (n, value) in msg.fields() {
-            let spec = self
-                .field(n)
-                .ok_or(EncodeError::UnknownField { field: n })?;
-            encode_field(spec, value, &mut out)?;
+            if !fast_encode(self.step(n), value, &mut out) {
+                let spec = self
+                    .field(n)
+                    .ok_or(EncodeError::UnknownField { field: n })?;
+                encode_field(spec, value, &mut out)?;
+            }
         }
         Ok(out)
     }

@@ -53,7 +53,9 @@ impl Message {
             mti,
             header,
             index: Vec::with_capacity(fields),
-            data: Vec::with_capacity(bytes),
+            // 16 bytes more: the decoder writes short BCD values 16 characters at a time and
+            // takes back the ones past the value.
+            data: Vec::with_capacity(bytes + 16),
             dead: 0,
         }
     }

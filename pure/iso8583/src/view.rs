@@ -3,7 +3,7 @@
 //! values are borrowed from it and typed when asked for ([`FieldRef`]). No heap allocation
 //! (text fields in a GBK/GB18030 charset excepted: checking them decodes them).
 
-use crate::codec::{Located, read_field, relocate, write_logical};
+use crate::codec::{Located, fast_read, relocate, write_logical, write_value};
 use crate::dialect::Dialect;
 use crate::error::{DecodeError, InvalidReason};
 use crate::message::Message;
@@ -74,7 +74,7 @@ impl<'a> MessageView<'a> {
         for &(n, loc) in found.get(..count).unwrap_or_default() {
             if let Some(spec) = dialect.field(n) {
                 // Ascending numbers: every push is accepted.
-                msg.push_with(n, |out| write_logical(spec, input, loc, out));
+                msg.push_with(n, |out| write_value(dialect.step(n), spec, input, loc, out));
             }
         }
         Ok(msg)
@@ -161,15 +161,14 @@ impl<'a> MessageView<'a> {
                 word &= !(1u64 << (63 - z));
                 // z < 64: the field number is at most 128.
                 let n = base + z as u8 + 1;
-                let (spec, step) = dialect.field_step(n).ok_or(DecodeError::Invalid {
-                    field: Some(n),
-                    offset: pos,
-                    reason: InvalidReason::UnknownField,
-                })?;
-                let loc = read_field(spec, step, input, pos)?;
+                let loc = match fast_read(dialect.step(n), input, pos) {
+                    Some(loc) => loc,
+                    None => dialect.read_field_slowly(n, input, pos)?,
+                };
                 on_field(n, loc);
                 if let Some(slot) = view.ends.get_mut(usize::from(n)) {
-                    *slot = short(loc.end)?;
+                    // At most the input's length, which fits (checked above).
+                    *slot = u16::try_from(loc.end).unwrap_or(u16::MAX);
                 }
                 pos = loc.end;
                 view.last = n;
@@ -439,22 +438,29 @@ impl<'a> FieldRef<'a> {
         if self.spec.kind != FieldKind::N || self.loc.len == 0 || self.loc.len > 19 {
             return None;
         }
+        // At most 19 digits: the value fits a u64 (below 10^19 < 2^64), no overflow.
         let mut n: u64 = 0;
-        let mut push = |d: u8| -> Option<()> {
-            n = n.checked_mul(10)?.checked_add(u64::from(d))?;
-            Some(())
-        };
         match self.spec.encoding {
             ValueEncoding::Bcd { pad, .. } => {
+                // Digit k of the value is nibble k + skip of the wire (high nibble first).
                 let skip = usize::from(self.loc.len % 2 == 1 && pad == crate::spec::Pad::Left);
-                let nibbles = self.wire().iter().flat_map(|b| [b >> 4, b & 0x0F]);
-                for d in nibbles.skip(skip).take(self.loc.len) {
-                    push(d)?;
+                let wire = self.wire();
+                for k in skip..skip + self.loc.len {
+                    let b = *wire.get(k / 2)?;
+                    let d = if k % 2 == 0 { b >> 4 } else { b & 0x0F };
+                    if d > 9 {
+                        return None;
+                    }
+                    n = n * 10 + u64::from(d);
                 }
             }
             ValueEncoding::Ascii => {
                 for &c in self.wire() {
-                    push(c.wrapping_sub(b'0'))?;
+                    let d = c.wrapping_sub(b'0');
+                    if d > 9 {
+                        return None;
+                    }
+                    n = n * 10 + u64::from(d);
                 }
             }
             _ => return None,
