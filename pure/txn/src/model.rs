@@ -630,8 +630,6 @@ pub fn reference(batch: u32, stan: u32) -> String {
     format!("{batch:06}{stan:06}")
 }
 
-/// Serde for a typed value kept as its text (`Display` / `FromStr`), so that JSON keeps the
-/// wire form (`"currency": "156"`) while the model keeps the type.
 /// `Option<T>` as its text or null (serde `with`), for the typed wire values of a record.
 mod opt_text {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
@@ -660,6 +658,8 @@ mod opt_text {
     }
 }
 
+/// Serde for a typed value kept as its text (`Display` / `FromStr`), so that JSON keeps the
+/// wire form (`"currency": "156"`) while the model keeps the type.
 mod as_text {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
     use std::fmt::Display;
