@@ -844,7 +844,7 @@ async fn no_dukpt_or_sm4_secret_in_logs_errors_outcomes_journal_or_bundle() {
                 },
             )
             .await;
-        let declined = r.as_ref().ok().and_then(|o| o.record.response_code.clone());
+        let declined = r.as_ref().ok().and_then(|o| o.record.response_code);
         assert_eq!(declined.as_deref(), Some("55"), "{name}: {r:?}");
         texts.result(&r);
         texts.debug(&t.support().support_bundle());

@@ -188,7 +188,7 @@ impl Terminal {
             password: Password::new(supervisor_password),
         };
         self.with_core(|t| {
-            Ok(TxnRecord::from(t.resolve_reversal(
+            Ok(TxnRecord::from(t.admin().resolve_reversal(
                 &reference,
                 &approval,
                 &acquirer_reference,

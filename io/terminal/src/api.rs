@@ -29,7 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::facets::{Admin, Operators, Receipts, Support};
-pub use crate::runtime::{Terminal, TerminalConfig, TerminalError, TxnOutcome};
+pub use crate::runtime::{ConfigSettings, Terminal, TerminalConfig, TerminalError, TxnOutcome};
 pub use crate::safety::{Approval, SafetySettings};
 pub use smartpos_txn::TxnIntent;
 pub use smartpos_txn::engine::{Event, OpError, Outcome};

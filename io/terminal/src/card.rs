@@ -464,8 +464,9 @@ pub fn complete_certified(
         .unwrap_or_default();
     let answer = HostAnswer {
         online: true,
-        response_code: reply.response_code.clone(),
-        approved: smartpos_txn::proto::is_approval(&reply.response_code),
+        // The kernel bridge (smartpos-emv, the app's certified kernel) takes the code as text.
+        response_code: reply.response_code.to_string(),
+        approved: reply.response_code.is_approved(),
         auth_code: reply.auth_code.clone(),
         issuer_auth_data: issuer.arpc.clone(),
         scripts: issuer

@@ -12,7 +12,8 @@
 //! - [`Terminal::support`] → [`Support`]: the support bundle, why a pending item is still
 //!   pending, money in doubt (`safety.rs`, `host_answers.rs`, `runtime.rs`);
 //! - [`Terminal::admin`] → [`Admin`]: sign-in, sign-off, echo, EMV parameters, operator and
-//!   refund settings (`runtime.rs`, `params.rs`, `settings.rs`, `safety.rs`).
+//!   refund settings, the supervisor's end of a reversal the host keeps refusing
+//!   (`resolve_reversal`) (`runtime.rs`, `params.rs`, `settings.rs`, `safety.rs`).
 //!
 //! Each facet holds `&mut Terminal` (`Support`, which only reads, holds `&Terminal`) and its
 //! methods take the facet by value, so a reference it returns lives as long as the terminal's
@@ -62,7 +63,8 @@ impl Terminal {
         Support { t: self }
     }
 
-    /// Sign-in, sign-off, echo, EMV parameters, operator and refund settings.
+    /// Sign-in, sign-off, echo, EMV parameters, operator and refund settings, resolving a
+    /// refused reversal.
     pub fn admin(&mut self) -> Admin<'_> {
         Admin { t: self }
     }

@@ -1850,6 +1850,61 @@ fn insert_trace(tx: &rusqlite::Transaction<'_>, trace: &[TraceLine]) -> Result<(
 
 const TXN_COLUMNS: &str = "reference, kind, state, amount, currency, stan, batch, local_time, local_date, rrn, auth_code, response_code, original_ref, idempotency_key, operator, pan_masked, entry_mode, created_at_ms, updated_at_ms";
 
+/// A stored value of a typed column that does not parse: the read fails naming the column
+/// (`txn.local_date`), never falls back to a default. Carries nothing of the stored text.
+#[derive(Debug)]
+struct BadColumn {
+    column: &'static str,
+    why: String,
+}
+
+impl std::fmt::Display for BadColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column {}: {}", self.column, self.why)
+    }
+}
+
+impl std::error::Error for BadColumn {}
+
+/// Column `i` (`column` in messages) read as text and parsed into its model type: the SQL edge
+/// of the typed wire values ([`TxnRecord`] keeps `LocalDate`, `ResponseCode`, ...; the column
+/// keeps the same text it always did, which the row tags cover).
+fn typed<T>(r: &Row<'_>, i: usize, column: &'static str) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = r.get(i)?;
+    parse_column(&text, i, column)
+}
+
+/// [`typed`] of a nullable column.
+fn typed_opt<T>(r: &Row<'_>, i: usize, column: &'static str) -> rusqlite::Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: Option<String> = r.get(i)?;
+    text.map(|t| parse_column(&t, i, column)).transpose()
+}
+
+fn parse_column<T>(text: &str, i: usize, column: &'static str) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            Box::new(BadColumn {
+                column,
+                why: e.to_string(),
+            }),
+        )
+    })
+}
+
 fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
     let kind: String = r.get(1)?;
     let state: String = r.get(2)?;
@@ -1875,16 +1930,16 @@ fn read_txn(r: &Row<'_>) -> rusqlite::Result<Option<TxnRecord>> {
         currency,
         stan: r.get(5)?,
         batch: r.get(6)?,
-        local_time: r.get(7)?,
-        local_date: r.get(8)?,
+        local_time: typed(r, 7, "txn.local_time")?,
+        local_date: typed(r, 8, "txn.local_date")?,
         rrn: r.get(9)?,
         auth_code: r.get(10)?,
-        response_code: r.get(11)?,
+        response_code: typed_opt(r, 11, "txn.response_code")?,
         original_ref: r.get(12)?,
         idempotency_key: r.get(13)?,
         operator: r.get(14)?,
         pan_masked: r.get(15)?,
-        entry_mode: r.get(16)?,
+        entry_mode: typed_opt(r, 16, "txn.entry_mode")?,
         created_at_ms: r.get(17)?,
         updated_at_ms: r.get(18)?,
         // Attached from the sealed table by `Journal::attach_cards`.
@@ -1927,16 +1982,17 @@ fn put_txn(tx: &rusqlite::Transaction<'_>, r: &TxnRecord) -> Result<(), JournalE
         r.currency.to_string(),
         r.stan,
         r.batch,
-        r.local_time,
-        r.local_date,
+        // The typed values as the text the columns always held (the row tags cover it).
+        r.local_time.as_str(),
+        r.local_date.as_str(),
         r.rrn,
         r.auth_code,
-        r.response_code,
+        r.response_code.as_deref(),
         r.original_ref,
         r.idempotency_key,
         r.operator,
         r.pan_masked,
-        r.entry_mode,
+        r.entry_mode.as_deref(),
         r.created_at_ms,
         r.updated_at_ms
     ];
@@ -1971,7 +2027,7 @@ fn update_state(tx: &rusqlite::Transaction<'_>, u: &StateUpdate) -> Result<(), J
         "UPDATE txn SET state = ?2, response_code = COALESCE(?3, response_code), rrn = COALESCE(?4, rrn),
                         auth_code = COALESCE(?5, auth_code), updated_at_ms = ?6 WHERE reference = ?1",
     )?
-    .execute(params![u.reference, u.state.as_str(), u.response_code, u.rrn, u.auth_code, u.at_ms])
+    .execute(params![u.reference, u.state.as_str(), u.response_code.as_deref(), u.rrn, u.auth_code, u.at_ms])
     .map(|n| {
         if n == 0 {
             log::error!(
@@ -2001,8 +2057,8 @@ mod tests {
             currency: smartpos_types::Currency::CNY,
             stan: 1,
             batch: 1,
-            local_time: "101010".into(),
-            local_date: "1122".into(),
+            local_time: "101010".parse().unwrap(),
+            local_date: "1122".parse().unwrap(),
             rrn: None,
             auth_code: None,
             response_code: None,
@@ -2010,7 +2066,7 @@ mod tests {
             idempotency_key: Some(format!("key-{reference}")),
             operator: Some("01".into()),
             pan_masked: Some("622202******0123".into()),
-            entry_mode: Some("012".into()),
+            entry_mode: Some("012".parse().unwrap()),
             created_at_ms: 1,
             updated_at_ms: 1,
             card: None,
@@ -2097,6 +2153,78 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_local_date_or_time_column_is_refused_naming_the_column() {
+        // Moved here from the model (smartpos-txn `model.rs` and smartpos-receipt
+        // `record_time_falls_back_to_text` injected "13x1" / "99" into a record): the record's
+        // date and time are typed now, so a malformed value can only be stored text, and the
+        // SQL edge refuses it instead of handing a receipt a date it cannot show.
+        let mut j = Journal::open_in_memory(&key()).unwrap();
+        let mut r = record("000001000001", TxnState::Approved);
+        r.response_code = Some("0 ".parse().unwrap());
+        j.apply(&Commit {
+            id: 1,
+            ops: vec![JournalOp::PutTxn(r.clone())],
+        })
+        .unwrap();
+        let stored: (String, String, String, String) = j
+            .conn
+            .query_row(
+                "SELECT local_date, local_time, response_code, entry_mode FROM txn",
+                [],
+                |q| Ok((q.get(0)?, q.get(1)?, q.get(2)?, q.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            ("1122".into(), "101010".into(), "0 ".into(), "012".into()),
+            "the columns keep the wire text"
+        );
+        assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));
+        let read = |j: &Journal| {
+            j.conn
+                .query_row(&format!("SELECT {TXN_COLUMNS} FROM txn"), [], read_txn)
+        };
+        for (column, index, bad, why) in [
+            ("local_date", 8, "13x1", "MMDD"),
+            ("local_date", 8, "1301", "MMDD"),
+            ("local_time", 7, "99", "hhmmss"),
+            ("local_time", 7, "246000", "hhmmss"),
+            ("response_code", 11, "5", "2 letters"),
+            ("response_code", 11, "0-", "2 letters"),
+            ("entry_mode", 16, "07", "3 digits"),
+            ("entry_mode", 16, "0711", "3 digits"),
+        ] {
+            j.conn
+                .execute(&format!("UPDATE txn SET {column} = ?1"), [bad])
+                .unwrap();
+            // The full read refuses it (the row's tag catches the change first) ...
+            let full = j.txn(&r.reference);
+            assert!(full.is_err(), "{column} {bad:?}: {full:?}");
+            // ... and the SQL edge itself refuses the value, naming the column.
+            let err = read(&j).unwrap_err();
+            assert!(
+                matches!(&err, rusqlite::Error::FromSqlConversionFailure(i, _, _) if *i == index),
+                "{column} {bad:?}: {err:?}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(&format!("txn.{column}")), "{text}");
+            assert!(text.contains(why), "{text}");
+            assert!(!text.contains(bad), "the stored text stays out: {text}");
+            // Put the good value back before the next column.
+            let good = match column {
+                "local_date" => "1122",
+                "local_time" => "101010",
+                "response_code" => "0 ",
+                _ => "012",
+            };
+            j.conn
+                .execute(&format!("UPDATE txn SET {column} = ?1"), [good])
+                .unwrap();
+            assert!(read(&j).is_ok(), "{column} restored");
+        }
+    }
+
+    #[test]
     fn an_outcome_updates_its_record_and_another_transaction_cannot_take_its_reference() {
         let mut j = Journal::open_in_memory(&key()).unwrap();
         let put = |j: &mut Journal, r: &TxnRecord| {
@@ -2111,7 +2239,7 @@ mod tests {
         r.state = TxnState::Approved;
         r.rrn = Some("000000100001".into());
         r.auth_code = Some("123456".into());
-        r.response_code = Some("00".into());
+        r.response_code = Some("00".parse().unwrap());
         r.updated_at_ms = 2;
         put(&mut j, &r).unwrap();
         assert_eq!(j.txn(&r.reference).unwrap(), Some(r.clone()));

@@ -60,4 +60,4 @@ pub mod storage;
 pub mod store;
 
 pub use facets::{Admin, Operators, Receipts, Support};
-pub use runtime::{Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};
+pub use runtime::{ConfigSettings, Probe, Terminal, TerminalConfig, TerminalError, TxnOutcome};

@@ -279,7 +279,52 @@ impl std::fmt::Debug for Terminal {
     }
 }
 
+/// The settings a [`TerminalConfig`] is made of, as the app (the FFI's `TerminalConfig`
+/// record) and the CLI (`terminal.json`, [`crate::store::StoredConfig`]) both hold them: text
+/// and milliseconds. [`TerminalConfig::from_settings`] is the one place that turns them into a
+/// configuration, so the two cannot drift; named fields, so two strings cannot be swapped.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigSettings<'a> {
+    /// Terminal id (field 41, 8 characters).
+    pub tid: &'a str,
+    /// Merchant id (field 42, 15 characters).
+    pub mid: &'a str,
+    /// ISO 4217 numeric currency, e.g. `156`.
+    pub currency: &'a str,
+    /// Built-in profile name: `cup`, `iso87b` or `iso87a`.
+    pub dialect: &'a str,
+    /// Host address `host:port`.
+    pub host: &'a str,
+    /// Limit for TCP connect plus TLS handshake, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// How long to wait for an answer, milliseconds.
+    pub response_timeout_ms: u64,
+    /// Offset of local time from UTC, minutes.
+    pub utc_offset_minutes: i32,
+}
+
 impl TerminalConfig {
+    /// The configuration of `settings` with `tls` (`None`: plain TCP). Checks nothing:
+    /// [`TerminalConfig::validate`] and opening do.
+    pub fn from_settings(
+        settings: ConfigSettings<'_>,
+        tls: Option<crate::link::TlsClientConfig>,
+    ) -> TerminalConfig {
+        TerminalConfig {
+            tid: settings.tid.to_owned(),
+            mid: settings.mid.to_owned(),
+            currency: settings.currency.to_owned(),
+            dialect: settings.dialect.to_owned(),
+            link: LinkConfig {
+                host: settings.host.to_owned(),
+                tls,
+                connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
+                response_timeout: Duration::from_millis(settings.response_timeout_ms),
+            },
+            utc_offset_minutes: settings.utc_offset_minutes,
+        }
+    }
+
     /// Checks what can be checked without opening anything: TID and MID lengths, currency.
     pub fn validate(&self) -> Result<(), TerminalError> {
         if self.tid.len() != 8 || self.mid.len() != 15 {

@@ -243,94 +243,10 @@ pub struct Approval {
     pub password: Password,
 }
 
-/// The longest acquirer reference [`Terminal::resolve_reversal`] takes (characters).
+/// The longest acquirer reference [`Admin::resolve_reversal`] takes (characters).
 pub const ACQUIRER_REF_MAX: usize = 40;
 
 impl Terminal {
-    /// Ends a reversal the host keeps refusing: the supervisor settled it with the acquirer
-    /// by phone and types the acquirer's reference. None of the supported dialects defines a
-    /// transaction status inquiry (docs/messages.md), so nothing is asked of the host first.
-    ///
-    /// Only a pending reversal that has been sent at least once (the host refused it or did
-    /// not answer) can be ended; a wrong supervisor password is refused and counted like any
-    /// supervisor approval. The approval is audited (`approve`, naming the reference and the
-    /// acquirer reference) before one journal commit removes the pending reversal and sets the
-    /// transaction to `reversal_resolved_by_supervisor`; a `reversal_resolved` audit row
-    /// follows. Sales are no longer blocked by it.
-    pub fn resolve_reversal(
-        &mut self,
-        reference: &str,
-        approval: &Approval,
-        acquirer_ref: &str,
-        note: Option<&str>,
-    ) -> Result<TxnRecord, TerminalError> {
-        self.refuse_if_tampered()?;
-        let acquirer_ref = acquirer_ref.trim();
-        if acquirer_ref.is_empty()
-            || acquirer_ref.chars().count() > ACQUIRER_REF_MAX
-            || acquirer_ref.chars().any(char::is_control)
-        {
-            return Err(TerminalError::Op(OpError::Rejected {
-                reason: format!(
-                    "the acquirer reference must be 1 to {ACQUIRER_REF_MAX} printable characters"
-                ),
-            }));
-        }
-        let note: String = note
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(80)
-            .collect();
-        let Some(item) = self
-            .engine
-            .pending()
-            .iter()
-            .find(|p| p.kind == PendingKind::Reversal && p.reference == reference)
-        else {
-            return Err(TerminalError::Op(OpError::Rejected {
-                reason: format!("no pending reversal for {reference}"),
-            }));
-        };
-        if item.attempts == 0 {
-            return Err(TerminalError::Op(OpError::Rejected {
-                reason: format!(
-                    "the reversal for {reference} was never sent; deliver it first (recover)"
-                ),
-            }));
-        }
-        let at_till = self
-            .safety
-            .session
-            .as_ref()
-            .map(|s| s.operator.clone())
-            .unwrap_or_default();
-        let now = self.now();
-        let r = self.safety.operators.approve_as_supervisor(
-            &approval.password,
-            &format!("resolve reversal {reference} acquirer ref {acquirer_ref}"),
-            &at_till,
-            now.unix_ms,
-        );
-        commit(&mut self.journal, r)?;
-        self.engine.resolve_reversal(now, reference)?;
-        self.apply_engine_commits()?;
-        let entry = smartpos_operators::AuditEntry {
-            at_ms: now.unix_ms,
-            operator: "00".to_owned(),
-            action: "reversal_resolved",
-            detail: if note.is_empty() {
-                format!("{reference} acquirer ref {acquirer_ref}")
-            } else {
-                format!("{reference} acquirer ref {acquirer_ref}: {note}")
-            },
-        };
-        if let Err(e) = self.journal.apply_operators(&[], &[entry]) {
-            log::warn!("audit row not written: {e}");
-        }
-        self.original(reference)
-    }
-
     /// Whether the settings may be changed now: while login is required, only by the
     /// supervisor's session (a refusal is audited as `settings_denied`).
     pub(crate) fn may_change_settings(&mut self) -> Result<(), TerminalError> {
@@ -766,7 +682,7 @@ impl<'a> Support<'a> {
                 serde_json::json!({
                     "reference": r.reference, "kind": r.kind.as_str(), "state": r.state.as_str(),
                     "amount": r.amount, "stan": r.stan, "batch": r.batch, "rrn": r.rrn,
-                    "response_code": r.response_code, "pan": r.pan_masked,
+                    "response_code": r.response_code.as_deref(), "pan": r.pan_masked,
                     "local_time": r.local_time_text(),
                     "diagnosis": diagnosis::for_outcome(r, self.t.support().in_doubt(r)).map(|d| d.code),
                 })
@@ -811,6 +727,92 @@ impl<'a> Support<'a> {
 }
 
 impl<'a> Admin<'a> {
+    /// Ends a reversal the host keeps refusing: the supervisor settled it with the acquirer
+    /// by phone and types the acquirer's reference. None of the supported dialects defines a
+    /// transaction status inquiry (docs/messages.md), so nothing is asked of the host first.
+    ///
+    /// Only a pending reversal that has been sent at least once (the host refused it or did
+    /// not answer) can be ended; a wrong supervisor password is refused and counted like any
+    /// supervisor approval. The approval is audited (`approve`, naming the reference and the
+    /// acquirer reference) before one journal commit removes the pending reversal and sets the
+    /// transaction to `reversal_resolved_by_supervisor`; a `reversal_resolved` audit row
+    /// follows. Sales are no longer blocked by it.
+    pub fn resolve_reversal(
+        self,
+        reference: &str,
+        approval: &Approval,
+        acquirer_ref: &str,
+        note: Option<&str>,
+    ) -> Result<TxnRecord, TerminalError> {
+        self.t.refuse_if_tampered()?;
+        let acquirer_ref = acquirer_ref.trim();
+        if acquirer_ref.is_empty()
+            || acquirer_ref.chars().count() > ACQUIRER_REF_MAX
+            || acquirer_ref.chars().any(char::is_control)
+        {
+            return Err(TerminalError::Op(OpError::Rejected {
+                reason: format!(
+                    "the acquirer reference must be 1 to {ACQUIRER_REF_MAX} printable characters"
+                ),
+            }));
+        }
+        let note: String = note
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(80)
+            .collect();
+        let Some(item) = self
+            .t
+            .engine
+            .pending()
+            .iter()
+            .find(|p| p.kind == PendingKind::Reversal && p.reference == reference)
+        else {
+            return Err(TerminalError::Op(OpError::Rejected {
+                reason: format!("no pending reversal for {reference}"),
+            }));
+        };
+        if item.attempts == 0 {
+            return Err(TerminalError::Op(OpError::Rejected {
+                reason: format!(
+                    "the reversal for {reference} was never sent; deliver it first (recover)"
+                ),
+            }));
+        }
+        let at_till = self
+            .t
+            .safety
+            .session
+            .as_ref()
+            .map(|s| s.operator.clone())
+            .unwrap_or_default();
+        let now = self.t.now();
+        let r = self.t.safety.operators.approve_as_supervisor(
+            &approval.password,
+            &format!("resolve reversal {reference} acquirer ref {acquirer_ref}"),
+            &at_till,
+            now.unix_ms,
+        );
+        commit(&mut self.t.journal, r)?;
+        self.t.engine.resolve_reversal(now, reference)?;
+        self.t.apply_engine_commits()?;
+        let entry = smartpos_operators::AuditEntry {
+            at_ms: now.unix_ms,
+            operator: "00".to_owned(),
+            action: "reversal_resolved",
+            detail: if note.is_empty() {
+                format!("{reference} acquirer ref {acquirer_ref}")
+            } else {
+                format!("{reference} acquirer ref {acquirer_ref}: {note}")
+            },
+        };
+        if let Err(e) = self.t.journal.apply_operators(&[], &[entry]) {
+            log::warn!("audit row not written: {e}");
+        }
+        self.t.original(reference)
+    }
+
     /// Operator and refund settings.
     pub fn safety_settings(self) -> &'a SafetySettings {
         let t = self.t;

@@ -13,15 +13,14 @@
 //! open when found wider.
 
 use crate::journal::JournalKey;
-use crate::link::{LinkConfig, TlsClientConfig};
-use crate::runtime::{Terminal, TerminalConfig, TerminalError};
+use crate::link::TlsClientConfig;
+use crate::runtime::{ConfigSettings, Terminal, TerminalConfig, TerminalError};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::module::{SecurityModule, SoftwareModule};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 /// The wrapper [`SecureStore::get`] returns (re-exported so implementors need no `zeroize`
 /// dependency of their own).
 pub use zeroize::Zeroizing;
@@ -218,19 +217,19 @@ impl StoredConfig {
                 Some(t)
             }
         };
-        Ok(TerminalConfig {
-            tid: self.tid.clone(),
-            mid: self.mid.clone(),
-            currency: self.currency.clone(),
-            dialect: self.dialect.clone(),
-            link: LinkConfig {
-                host: self.host.clone(),
-                tls,
-                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
-                response_timeout: Duration::from_millis(self.response_timeout_ms),
+        Ok(TerminalConfig::from_settings(
+            ConfigSettings {
+                tid: &self.tid,
+                mid: &self.mid,
+                currency: &self.currency,
+                dialect: &self.dialect,
+                host: &self.host,
+                connect_timeout_ms: self.connect_timeout_ms,
+                response_timeout_ms: self.response_timeout_ms,
+                utc_offset_minutes: self.utc_offset_minutes,
             },
-            utc_offset_minutes: self.utc_offset_minutes,
-        })
+            tls,
+        ))
     }
 }
 

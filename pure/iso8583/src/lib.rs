@@ -44,4 +44,4 @@ pub use spec::{
 };
 pub use subfield::{SubValue, Subfield};
 pub use view::{FieldRef, MessageView};
-pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode};
+pub use wire::{Mti, PosEntryMode, ProcessingCode, ResponseCode, WireValueError};

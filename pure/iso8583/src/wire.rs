@@ -141,8 +141,8 @@ impl fmt::Display for ProcessingCode {
     }
 }
 
-/// Response code (field 39, `an2`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Response code (field 39, `an2`). `Debug` shows the text: `ResponseCode("51")`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResponseCode(pub [u8; 2]);
 
 // What each code means (meaning, class, reversal, diagnosis) is one row of
@@ -236,18 +236,107 @@ impl ResponseCode {
         }
         s.as_bytes().try_into().ok().map(ResponseCode)
     }
+
+    /// Reads field 39 as a host sent it: 2 characters of the field's `an` class, letters,
+    /// digits or space (hosts space-pad; [`crate::FieldKind::An`]). Every answer the codec
+    /// accepts in a built-in dialect's field 39 is one, so the journal's `response_code`
+    /// column holds only these. Wider than [`ResponseCode::parse`], which takes what a person
+    /// types.
+    pub fn from_field(s: &str) -> Option<ResponseCode> {
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
+            return None;
+        }
+        s.as_bytes().try_into().ok().map(ResponseCode)
+    }
+
+    /// The two characters as text (`"??"` for bytes that are not text, which only a value
+    /// built from raw bytes can hold: [`ResponseCode::parse`] and
+    /// [`ResponseCode::from_field`] take ASCII only).
+    pub fn as_str(&self) -> &str {
+        ascii_str(&self.0)
+    }
 }
 
 impl fmt::Display for ResponseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(ascii_str(&self.0))
+        f.write_str(self.as_str())
+    }
+}
+
+/// The code as its wire text, so `record.response_code.as_deref() == Some("51")` reads as the
+/// text did.
+impl std::ops::Deref for ResponseCode {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for ResponseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResponseCode").field(&self.as_str()).finish()
+    }
+}
+
+impl AsRef<str> for ResponseCode {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for ResponseCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ResponseCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for ResponseCode {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<ResponseCode> for String {
+    fn eq(&self, other: &ResponseCode) -> bool {
+        self == other.as_str()
+    }
+}
+
+/// Text that is not a response code ([`ResponseCode::from_field`]) or an entry mode
+/// ([`PosEntryMode::parse`]). Carries nothing of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireValueError(&'static str);
+
+impl fmt::Display for WireValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for WireValueError {}
+
+impl std::str::FromStr for ResponseCode {
+    type Err = WireValueError;
+
+    /// [`ResponseCode::from_field`].
+    fn from_str(s: &str) -> Result<ResponseCode, WireValueError> {
+        ResponseCode::from_field(s).ok_or(WireValueError(
+            "response code must be 2 letters, digits or spaces",
+        ))
     }
 }
 
 /// POS entry mode (field 22, `n3`): two digits of PAN entry mode and one digit of PIN entry
 /// capability (1 = terminal can accept PINs, 2 = it cannot), per ISO 8583:1987 and the CUP POS
 /// specification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PosEntryMode(pub [u8; 3]);
 
 impl PosEntryMode {
@@ -290,11 +379,72 @@ impl PosEntryMode {
     pub fn pin_capable(&self) -> bool {
         self.0[2] == b'1'
     }
+
+    /// The three digits as text (`"??"` for bytes that are not text, which only a value built
+    /// from raw bytes can hold).
+    pub fn as_str(&self) -> &str {
+        ascii_str(&self.0)
+    }
 }
 
 impl fmt::Display for PosEntryMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(ascii_str(&self.0))
+        f.write_str(self.as_str())
+    }
+}
+
+/// The entry mode as its wire text, so `record.entry_mode.as_deref() == Some("071")` reads as
+/// the text did.
+impl std::ops::Deref for PosEntryMode {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for PosEntryMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PosEntryMode").field(&self.as_str()).finish()
+    }
+}
+
+impl AsRef<str> for PosEntryMode {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for PosEntryMode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for PosEntryMode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for PosEntryMode {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<PosEntryMode> for String {
+    fn eq(&self, other: &PosEntryMode) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl std::str::FromStr for PosEntryMode {
+    type Err = WireValueError;
+
+    /// [`PosEntryMode::parse`].
+    fn from_str(s: &str) -> Result<PosEntryMode, WireValueError> {
+        PosEntryMode::parse(s).ok_or(WireValueError("entry mode must be 3 digits"))
     }
 }
 
@@ -392,6 +542,35 @@ mod tests {
         assert!(!pem.pin_capable());
         assert!(PosEntryMode::CHIP.pin_capable());
         assert_eq!(PosEntryMode(*b"\xff\xfe1").to_string(), "??");
+    }
+
+    #[test]
+    fn typed_codes_read_as_their_wire_text() {
+        // What the journal's columns hold: field 39 as the codec accepts it (space-padded
+        // too), field 22 as the engine records it.
+        for s in ["00", "51", "A0", "Z9", "0 ", " 5"] {
+            let rc = ResponseCode::from_field(s).expect(s);
+            assert_eq!(&*rc, s);
+            assert_eq!(rc, s);
+            assert_eq!(s.parse::<ResponseCode>(), Ok(rc));
+        }
+        assert_eq!(ResponseCode::parse("0 "), None, "a person types no spaces");
+        for s in ["", "0", "000", "0-", "é", "\u{0}0"] {
+            assert!(ResponseCode::from_field(s).is_none(), "{s:?}");
+            assert!(s.parse::<ResponseCode>().is_err(), "{s:?}");
+        }
+        assert_eq!(Some(ResponseCode::APPROVED).as_deref(), Some("00"));
+        assert_eq!(
+            format!("{:?}", ResponseCode::MAC_ERROR),
+            "ResponseCode(\"A0\")"
+        );
+        assert_eq!(format!("{:?}", PosEntryMode::CHIP), "PosEntryMode(\"051\")");
+        let pem: PosEntryMode = "071".parse().unwrap();
+        assert_eq!(pem, "071");
+        assert_eq!(Some(pem).as_deref(), Some("071"));
+        for s in ["", "07", "0711", "07a", " 71"] {
+            assert!(s.parse::<PosEntryMode>().is_err(), "{s:?}");
+        }
     }
 
     #[test]

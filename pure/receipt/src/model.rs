@@ -285,7 +285,7 @@ impl OriginalRef {
         OriginalRef {
             reference: record.reference.clone(),
             rrn: record.rrn.clone(),
-            date: Some(record.local_date.clone()),
+            date: Some(record.local_date.to_string()),
             batch: record.batch,
             stan: record.stan,
             auth_code: record.auth_code.clone(),
@@ -827,16 +827,16 @@ mod tests {
             currency: smartpos_types::Currency::CNY,
             stan: 45,
             batch: 2,
-            local_time: "123456".into(),
-            local_date: "0102".into(),
+            local_time: "123456".parse().unwrap(),
+            local_date: "0102".parse().unwrap(),
             rrn: Some("600012345678".into()),
             auth_code: Some("A1B2C3".into()),
-            response_code: Some("00".into()),
+            response_code: Some("00".parse().unwrap()),
             original_ref: Some("000002000044".into()),
             idempotency_key: None,
             operator: Some("01".into()),
             pan_masked: Some("6222021234567890123".into()),
-            entry_mode: Some("071".into()),
+            entry_mode: Some("071".parse().unwrap()),
             // 2026-12-31 20:00:00 UTC: local date 01-02 is next year (UTC+8 straddles).
             created_at_ms: 1_798_747_200_000,
             updated_at_ms: 1_798_747_200_000,
@@ -977,24 +977,21 @@ mod tests {
     }
 
     #[test]
-    fn record_time_falls_back_to_text() {
+    fn record_time_carries_the_year_and_the_offset() {
+        // Renamed from `record_time_falls_back_to_text`: its malformed-date half ("13x1" /
+        // "99" shown as text) moved to the journal's SQL edge, which now refuses such a row
+        // (smartpos-terminal `a_malformed_local_date_or_time_column_is_refused_naming_the_column`).
         let mut r = record();
-        r.local_date = "13x1".into();
-        r.local_time = "99".into();
-        assert_eq!(
-            ReceiptTime::of_record(&r),
-            ReceiptTime::Text("13/x1 99::".into())
-        );
-        r.local_date = "1231".into();
-        r.local_time = "235959".into();
+        r.local_date = "1231".parse().unwrap();
+        r.local_time = "235959".parse().unwrap();
         r.created_at_ms = 1_767_225_600_000; // 2026-01-01 00:00:00 UTC, local still 12-31
         assert_eq!(
             ReceiptTime::of_record(&r).display(),
             "2025/12/31 23:59:59 +00:00"
         );
         // The offset the record was sent with: 2026-01-01 07:59:59 in UTC+8.
-        r.local_date = "0101".into();
-        r.local_time = "075959".into();
+        r.local_date = "0101".parse().unwrap();
+        r.local_time = "075959".parse().unwrap();
         assert_eq!(
             ReceiptTime::of_record(&r).display(),
             "2026/01/01 07:59:59 +08:00"

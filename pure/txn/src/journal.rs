@@ -46,7 +46,7 @@ pub struct StateUpdate {
     /// Its new state.
     pub state: TxnState,
     /// Host response code, when the host answered.
-    pub response_code: Option<String>,
+    pub response_code: Option<smartpos_iso8583::ResponseCode>,
     /// RRN, when the host gave one.
     pub rrn: Option<String>,
     /// Authorisation code, when the host gave one.

@@ -8,7 +8,8 @@
 //! ([`TxnRecord::card`], a [`CardOnFile`] that JSON and Debug never show).
 
 use serde::{Deserialize, Serialize};
-pub use smartpos_types::Currency;
+pub use smartpos_iso8583::{PosEntryMode, ResponseCode};
+pub use smartpos_types::{Currency, LocalDate, LocalTime};
 use smartpos_types::{Pan, Track2};
 use std::fmt;
 
@@ -308,16 +309,19 @@ pub struct TxnRecord {
     pub stan: u32,
     /// Batch number (field 60.2 for `cup`).
     pub batch: u32,
-    /// Local time sent in field 12 (`hhmmss`).
-    pub local_time: String,
-    /// Local date sent in field 13 (`MMDD`).
-    pub local_date: String,
+    /// Local time sent in field 12 (`hhmmss`; JSON: the six digits as text).
+    #[serde(with = "as_text")]
+    pub local_time: LocalTime,
+    /// Local date sent in field 13 (`MMDD`; JSON: the four digits as text).
+    #[serde(with = "as_text")]
+    pub local_date: LocalDate,
     /// Retrieval reference number from the host (field 37).
     pub rrn: Option<String>,
     /// Authorisation code from the host (field 38).
     pub auth_code: Option<String>,
-    /// Host response code (field 39).
-    pub response_code: Option<String>,
+    /// Host response code (field 39; JSON: the two characters as text, or null).
+    #[serde(default, with = "opt_text")]
+    pub response_code: Option<ResponseCode>,
     /// The reference of the original for void, refund, completion and pre-auth cancel.
     pub original_ref: Option<String>,
     /// App-supplied idempotency key.
@@ -326,8 +330,11 @@ pub struct TxnRecord {
     pub operator: Option<String>,
     /// PAN masked to first 6 / last 4.
     pub pan_masked: Option<String>,
-    /// POS entry mode (field 22).
-    pub entry_mode: Option<String>,
+    /// POS entry mode (field 22) with the PIN digit the request earned
+    /// ([`crate::proto::CardData::entry_mode_with_pin`]; JSON: the three digits as text, or
+    /// null).
+    #[serde(default, with = "opt_text")]
+    pub entry_mode: Option<PosEntryMode>,
     /// Unix milliseconds when the intent was recorded.
     pub created_at_ms: i64,
     /// Unix milliseconds of the last state change.
@@ -400,24 +407,14 @@ impl TxnRecord {
     /// from UTC in minutes. The year comes from `created_at_ms` (corrected when the local date
     /// and UTC straddle a new year), and the offset is the difference between the two, to the
     /// nearest quarter hour: both were taken from the same clock reading when the intent was
-    /// recorded, so this is the offset the terminal had then. `None` when 12/13 are not a date
-    /// and time; the offset is `None` when the difference is no real offset.
+    /// recorded, so this is the offset the terminal had then. The offset is `None` when the
+    /// difference is no real offset. Always `Some` since 12/13 are typed ([`LocalDate`],
+    /// [`LocalTime`]: a malformed stored value is refused when the journal is read); the
+    /// `Option` stays so callers written against the text fields keep working.
     pub fn local_date_time(&self) -> Option<(LocalDateTime, Option<i32>)> {
-        let num = |s: &str, r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u8>().ok());
-        let (date, time) = (&self.local_date, &self.local_time);
-        if date.len() != 4 || time.len() != 6 {
-            return None;
-        }
-        let (month, day) = (num(date, 0..2)?, num(date, 2..4)?);
-        let (hour, minute, second) = (num(time, 0..2)?, num(time, 2..4)?, num(time, 4..6)?);
-        if !(1..=12).contains(&month)
-            || !(1..=31).contains(&day)
-            || hour > 23
-            || minute > 59
-            || second > 59
-        {
-            return None;
-        }
+        let (date, time) = (self.local_date, self.local_time);
+        let (month, day) = (date.month(), date.day());
+        let (hour, minute, second) = (time.hour(), time.minute(), time.second());
         let utc = LocalDateTime::from_unix_ms_utc(self.created_at_ms);
         let year = match (utc.month, month) {
             (12, 1) => utc.year.saturating_add(1),
@@ -633,6 +630,34 @@ pub fn reference(batch: u32, stan: u32) -> String {
     format!("{batch:06}{stan:06}")
 }
 
+/// `Option<T>` as its text or null (serde `with`), for the typed wire values of a record.
+mod opt_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub(super) fn serialize<T: Display, S: Serializer>(
+        v: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        Option::<String>::deserialize(d)?
+            .map(|t| t.parse().map_err(D::Error::custom))
+            .transpose()
+    }
+}
+
 /// Serde for a typed value kept as its text (`Display` / `FromStr`), so that JSON keeps the
 /// wire form (`"currency": "156"`) while the model keeps the type.
 mod as_text {
@@ -716,8 +741,8 @@ mod tests {
             currency: smartpos_types::Currency::CNY,
             stan: 1,
             batch: 1,
-            local_time: local_time.into(),
-            local_date: local_date.into(),
+            local_time: local_time.parse().expect("hhmmss"),
+            local_date: local_date.parse().expect("MMDD"),
             rrn: None,
             auth_code: None,
             response_code: None,
@@ -745,6 +770,38 @@ mod tests {
     }
 
     #[test]
+    fn a_records_typed_wire_values_keep_their_json_text() {
+        let mut r = record_at(1, "0102", "123456");
+        r.response_code = Some(ResponseCode::INSUFFICIENT_FUNDS);
+        r.entry_mode = Some(PosEntryMode::CONTACTLESS_CHIP_NO_PIN);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["local_date"], "0102");
+        assert_eq!(json["local_time"], "123456");
+        assert_eq!(json["response_code"], "51");
+        assert_eq!(json["entry_mode"], "072");
+        let back: TxnRecord = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, r);
+        let none = serde_json::to_value(record_at(1, "0102", "123456")).unwrap();
+        assert!(none["response_code"].is_null() && none["entry_mode"].is_null());
+        assert_eq!(
+            serde_json::from_value::<TxnRecord>(none)
+                .unwrap()
+                .response_code,
+            None
+        );
+        for (key, bad) in [
+            ("local_date", "13x1"),
+            ("local_time", "99"),
+            ("response_code", "5"),
+            ("entry_mode", "07"),
+        ] {
+            let mut j = json.clone();
+            j[key] = bad.into();
+            assert!(serde_json::from_value::<TxnRecord>(j).is_err(), "{key}");
+        }
+    }
+
+    #[test]
     fn a_records_local_time_carries_the_offset_it_was_sent_with() {
         // 2026-11-22 23:54:10.600 UTC, sent as 11-23 07:54:10 in UTC+8.
         let r = record_at(1_795_391_650_600, "1123", "075410");
@@ -764,7 +821,9 @@ mod tests {
             r.local_time_text().as_deref(),
             Some("2026-11-21T23:41:06-03:00")
         );
-        assert_eq!(record_at(0, "13x1", "99").local_time_text(), None);
+        // A malformed stored date or time (`"13x1"`, `"99"`) no longer reaches a record: the
+        // journal refuses the row, naming the column (smartpos-terminal's journal tests,
+        // `a_malformed_local_date_or_time_column_is_refused_naming_the_column`).
     }
 
     #[test]

@@ -29,6 +29,7 @@
 use crate::proto::MsgType;
 use serde::{Deserialize, Serialize};
 use smartpos_emv::tlv::{self, Limits, Tag, Tlv, TlvError};
+use smartpos_iso8583::ResponseCode;
 use smartpos_types::hex;
 use thiserror::Error;
 
@@ -1206,7 +1207,7 @@ impl ParamDownload {
         response_code: &str,
         field62: Option<&[u8]>,
     ) -> Result<Progress, ParamError> {
-        if response_code != "00" {
+        if ResponseCode::from_field(response_code) != Some(ResponseCode::APPROVED) {
             return Err(ParamError::HostRefused {
                 code: response_code.to_owned(),
             });

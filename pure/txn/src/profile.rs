@@ -341,7 +341,7 @@ impl Profile {
             (MacAlgorithm::X919, true)
         };
         let dialect = builtin.dialect();
-        let (pos, settlement) = proto::builtin_conventions(name);
+        let (pos, settlement) = proto::builtin_conventions(builtin);
         let mut templates = proto::builtin_templates();
         if builtin.is_unionpay() {
             templates.extend(proto::param_templates());
@@ -953,7 +953,11 @@ impl<'t> Loader<'t> {
         let bd = self.codec_section(get("codec"), &base);
         let name = name.unwrap_or_else(|| format!("{}-profile", base.name()));
         let header = match get("header") {
-            Some(v) => self.header(v, bd.default_header(), base.name() == "cup"),
+            Some(v) => self.header(
+                v,
+                bd.default_header(),
+                BuiltInDialect::by_name(base.name()).is_some_and(BuiltInDialect::is_unionpay),
+            ),
             None => bd.default_header().to_vec(),
         };
         let fields = self.field_section(get("field"), &bd);

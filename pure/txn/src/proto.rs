@@ -16,7 +16,7 @@ use crate::model::{LocalDateTime, ReversalReason, TxnKind, TxnRecord};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::mac;
 use smartpos_crypto::module::{DukptKsn, KeyRef, MacDirection, MacMethod, SecurityModule};
-use smartpos_iso8583::{Message, Mti};
+use smartpos_iso8583::{BuiltInDialect, Message, Mti, ResponseCode};
 use smartpos_types::{Pan, SecretBytes, Track2};
 use std::fmt;
 use thiserror::Error;
@@ -184,8 +184,8 @@ pub const RECORDS_PER_UPLOAD: usize = 8;
 /// capability `6`, fallback `02` + 60.5 `2`, 62-digit totals, multi-record upload); `iso87b`
 /// and `iso87a` keep the layouts they had (8-digit 60, fallback `80`, 31-digit totals, one
 /// upload per transaction).
-pub fn builtin_conventions(name: &str) -> (PosConventions, SettlementConventions) {
-    if name == "cup" {
+pub fn builtin_conventions(base: BuiltInDialect) -> (PosConventions, SettlementConventions) {
+    if base.is_unionpay() {
         (
             PosConventions {
                 read_capability: Some('6'),
@@ -849,8 +849,8 @@ pub fn reversal_from_record(
     }
     r.set(4, digits(record.amount, 12).into_bytes());
     r.set(11, digits(u64::from(record.stan), 6).into_bytes());
-    r.set(12, record.local_time.clone().into_bytes());
-    r.set(13, record.local_date.clone().into_bytes());
+    r.set(12, record.local_time.as_bytes().to_vec());
+    r.set(13, record.local_date.as_bytes().to_vec());
     if let Some(em) = &record.entry_mode {
         r.set(22, field22(profile, em).into_bytes());
     }
@@ -867,10 +867,7 @@ pub fn reversal_from_record(
     r.set(41, id.tid.clone().into_bytes());
     r.set(42, id.mid.clone().into_bytes());
     r.set(49, id.currency.to_string().into_bytes());
-    let fallback = record
-        .entry_mode
-        .as_deref()
-        .is_some_and(|e| e.starts_with("80"));
+    let fallback = record.entry_mode.is_some_and(|e| e.pan_entry() == "80");
     r.set(60, field60(profile, t, record.batch, fallback).into_bytes());
     Ok(r)
 }
@@ -1069,7 +1066,17 @@ pub fn is_known_response_code(code: &str) -> bool {
 /// charged. The engine applies this rule to every answer, and `explain`
 /// (`smartpos_diagnosis::for_response_code`) words an unknown code from it: one rule, one place.
 pub fn reversed_as_possible_approval(kind: TxnKind, code: &str) -> bool {
-    kind.needs_reversal() && !is_approval(code) && !is_known_response_code(code)
+    match ResponseCode::from_field(code) {
+        Some(c) => reverses_as_possible_approval(kind, c),
+        None => kind.needs_reversal(),
+    }
+}
+
+/// [`reversed_as_possible_approval`] of a typed code, the engine's form: the code's row in
+/// [`smartpos_iso8583::RESPONSE_CODES`] approves, or names a diagnosis, or the request is
+/// reversed.
+pub fn reverses_as_possible_approval(kind: TxnKind, code: ResponseCode) -> bool {
+    kind.needs_reversal() && !code.is_approved() && !code.has_diagnosis()
 }
 
 /// Packs `msg` with a MAC from `mac` (given the bytes the profile's MAC range covers; the
@@ -1168,10 +1175,11 @@ pub enum Match {
 }
 
 /// The useful content of a response.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    /// Response code (field 39).
-    pub response_code: String,
+    /// Response code (field 39); what it means is its row in
+    /// [`smartpos_iso8583::RESPONSE_CODES`].
+    pub response_code: ResponseCode,
     /// RRN (37).
     pub rrn: Option<String>,
     /// Authorisation code (38).
@@ -1233,18 +1241,23 @@ pub fn check_response_with(
     let Some(rc) = text(39) else {
         return Match::Inconsistent("response code missing");
     };
+    // Field 39 is `an2` in every built-in dialect, so the codec has already refused anything
+    // else; only a profile that redefines field 39 can get here with another length.
+    let Some(rc) = ResponseCode::from_field(&rc) else {
+        return Match::Inconsistent("response code is not 2 letters, digits or spaces");
+    };
     if let Some(want) = expect.amount {
         // An approval must echo the amount; a decline may omit it.
         match v.field(4).map(|f| f.to_u64()) {
             Some(Some(a)) if a == want => {}
-            None if !is_approval(&rc) => {}
+            None if !rc.is_approved() => {}
             _ => return Match::Inconsistent("amount differs from the request"),
         }
     }
     let owned = |n: u8| text(n).map(|t| t.into_owned());
     let bytes = |n: u8| v.field(n).map(|f| f.to_vec());
     Match::Ok(Reply {
-        response_code: rc.into_owned(),
+        response_code: rc,
         rrn: text(37).map(|s| s.trim().to_owned()),
         auth_code: text(38).map(|s| s.trim().to_owned()),
         field48: owned(48),
@@ -1523,9 +1536,9 @@ impl SettlementResult {
         response_code: &str,
         field48: Option<&str>,
     ) -> Option<SettlementResult> {
-        match response_code {
-            "95" => return Some(SettlementResult::NotBalanced),
-            "00" => {}
+        match ResponseCode::from_field(response_code) {
+            Some(ResponseCode::RECONCILE_ERROR) => return Some(SettlementResult::NotBalanced),
+            Some(ResponseCode::APPROVED) => {}
             _ => return None,
         }
         let f = field48.unwrap_or_default();
@@ -1557,8 +1570,8 @@ mod tests {
             currency: smartpos_types::Currency::CNY,
             stan,
             batch: 1,
-            local_time: "101010".into(),
-            local_date: "1122".into(),
+            local_time: "101010".parse().unwrap(),
+            local_date: "1122".parse().unwrap(),
             rrn: None,
             auth_code: None,
             response_code: None,
@@ -1566,10 +1579,54 @@ mod tests {
             idempotency_key: None,
             operator: None,
             pan_masked: pan.and_then(|p| Pan::new(p).ok()).map(|p| p.masked()),
-            entry_mode: Some("072".into()),
+            entry_mode: Some("072".parse().unwrap()),
             created_at_ms: 0,
             updated_at_ms: 0,
             card: pan.and_then(CardOnFile::from_text),
+        }
+    }
+
+    #[test]
+    fn a_field_39_that_is_no_response_code_is_an_inconsistent_answer() {
+        // Only a profile that redefines field 39 lets the codec pass such a value (every
+        // built-in dialect has it `an2`); the reply's code is typed, so it is refused here.
+        let profile = Profile::from_toml(
+            "base = \"iso87a\"\n\n[[field]]\nnumber = 39\nkind = \"ans\"\nlength = \"fixed\"\nlen = 2\n",
+        )
+        .expect("profile");
+        let id = Identity {
+            tid: "10000001".into(),
+            mid: "898100012340001".into(),
+            currency: smartpos_types::Currency::CNY,
+        };
+        let expect = Expectation {
+            mti: Mti::FINANCIAL_RESPONSE,
+            stan: 7,
+            amount: None,
+            mac: false,
+        };
+        let answer = |code: &str| {
+            let mut m = Message::new(Mti::FINANCIAL_RESPONSE);
+            m.set(11, b"000007".to_vec());
+            m.set(39, code.as_bytes().to_vec());
+            m.set(41, id.tid.clone().into_bytes());
+            m.set(42, id.mid.clone().into_bytes());
+            profile.dialect.pack(&m).expect("packs")
+        };
+        for code in ["0-", "5!"] {
+            assert!(
+                matches!(
+                    check_response(&profile, &id, None, &answer(code), &expect),
+                    Match::Inconsistent(_)
+                ),
+                "{code:?}"
+            );
+        }
+        for code in ["51", "0 "] {
+            match check_response(&profile, &id, None, &answer(code), &expect) {
+                Match::Ok(reply) => assert_eq!(reply.response_code, code),
+                other => panic!("{code:?}: {other:?}"),
+            }
         }
     }
 

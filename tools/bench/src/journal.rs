@@ -19,7 +19,9 @@ use crate::stats::{Samples, round3};
 use rusqlite::Connection;
 use smartpos_terminal::Terminal;
 use smartpos_terminal::journal::Journal;
-use smartpos_txn::model::{TxnKind, TxnRecord, TxnState};
+use smartpos_txn::model::{
+    LocalDate, LocalTime, PosEntryMode, ResponseCode, TxnKind, TxnRecord, TxnState,
+};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -67,16 +69,20 @@ pub fn bulk_record(i: u64, now_ms: i64, total: u64) -> TxnRecord {
         currency: smartpos_types::Currency::CNY,
         stan,
         batch,
-        local_time: "120000".into(),
-        local_date: "0101".into(),
+        local_time: LocalTime::NOON,
+        local_date: LocalDate::JANUARY_1,
         rrn: Some(format!("{:012}", i)),
         auth_code: (!declined).then(|| format!("{:06}", i % 1_000_000)),
-        response_code: Some(if declined { "51" } else { "00" }.into()),
+        response_code: Some(if declined {
+            ResponseCode::INSUFFICIENT_FUNDS
+        } else {
+            ResponseCode::APPROVED
+        }),
         original_ref: None,
         idempotency_key: Some(format!("bulk-{i}")),
         operator: Some("01".into()),
         pan_masked: Some("622202******0128".into()),
-        entry_mode: Some("071".into()),
+        entry_mode: Some(PosEntryMode::CONTACTLESS_CHIP),
         created_at_ms: at,
         updated_at_ms: at,
         card: None,

@@ -662,7 +662,7 @@ pub fn record_json(r: &TxnRecord, pending: bool) -> serde_json::Value {
         "batch": r.batch,
         "rrn": r.rrn,
         "auth_code": r.auth_code,
-        "response_code": r.response_code,
+        "response_code": r.response_code.as_deref(),
         "original": r.original_ref,
         "pan": r.pan_masked,
         "pending": pending,
@@ -1229,6 +1229,7 @@ fn local(t: &mut Terminal, cmd: TerminalCmd) -> CmdResult {
                 password: smartpos_operators::Password::new(supervisor_password),
             };
             let r = t
+                .admin()
                 .resolve_reversal(&reference, &approval, &acquirer_ref, note.as_deref())
                 .map_err(err)?;
             serde_json::json!({

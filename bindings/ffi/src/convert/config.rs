@@ -146,18 +146,18 @@ impl TerminalConfig {
                 Some(c)
             }
         };
-        Ok(smartpos_terminal::api::TerminalConfig {
-            tid: self.tid.clone(),
-            mid: self.mid.clone(),
-            currency: self.currency.clone(),
-            dialect: self.dialect.clone(),
-            link: LinkConfig {
-                host: self.host.clone(),
-                tls,
-                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
-                response_timeout: Duration::from_millis(self.response_timeout_ms),
+        Ok(smartpos_terminal::api::TerminalConfig::from_settings(
+            smartpos_terminal::api::ConfigSettings {
+                tid: &self.tid,
+                mid: &self.mid,
+                currency: &self.currency,
+                dialect: &self.dialect,
+                host: &self.host,
+                connect_timeout_ms: self.connect_timeout_ms,
+                response_timeout_ms: self.response_timeout_ms,
+                utc_offset_minutes: self.utc_offset_minutes,
             },
-            utc_offset_minutes: self.utc_offset_minutes,
-        })
+            tls,
+        ))
     }
 }

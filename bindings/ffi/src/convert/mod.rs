@@ -51,6 +51,7 @@ pub use crate::error::{CardRefusal, KernelFailure, RefundDenial};
 use crate::card::CardInput;
 use crate::certified::EntryMode;
 use crate::error::SmartPosError;
+use smartpos_terminal::api::TlsClientConfig;
 use smartpos_terminal::api::card::CardError;
 use smartpos_terminal::api::emv::CryptogramType as CoreCryptogram;
 use smartpos_terminal::api::emv::{self as core_certified, KernelBridgeError};
@@ -60,8 +61,6 @@ use smartpos_terminal::api::operators::{self as core_ops, Denial, Role, Session}
 use smartpos_terminal::api::printing;
 use smartpos_terminal::api::receipt;
 use smartpos_terminal::api::{Event, OpError, Outcome};
-use smartpos_terminal::api::{LinkConfig, TlsClientConfig};
 use smartpos_terminal::api::{MsgType, Reply};
 use smartpos_terminal::api::{TerminalError, TxnOutcome};
 use std::sync::Arc;
-use std::time::Duration;

@@ -325,16 +325,18 @@ impl From<model::TxnRecord> for TxnRecord {
             currency: r.currency.to_string(),
             stan: r.stan,
             batch: r.batch,
-            local_time: r.local_time,
-            local_date: r.local_date,
+            // The FFI edge: the typed wire values as their wire text (the Kotlin record keeps
+            // `String`s).
+            local_time: r.local_time.to_string(),
+            local_date: r.local_date.to_string(),
             rrn: r.rrn,
             auth_code: r.auth_code,
-            response_code: r.response_code,
+            response_code: r.response_code.map(|c| c.to_string()),
             original_ref: r.original_ref,
             idempotency_key: r.idempotency_key,
             operator: r.operator,
             pan_masked: r.pan_masked,
-            entry_mode: r.entry_mode,
+            entry_mode: r.entry_mode.map(|e| e.to_string()),
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
         }
@@ -344,7 +346,7 @@ impl From<model::TxnRecord> for TxnRecord {
 impl From<Reply> for HostReply {
     fn from(r: Reply) -> Self {
         HostReply {
-            response_code: r.response_code,
+            response_code: r.response_code.to_string(),
             rrn: r.rrn,
             auth_code: r.auth_code,
             balance: r.balance,

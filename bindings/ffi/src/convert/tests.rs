@@ -1,5 +1,6 @@
 use super::*;
 use smartpos_terminal::api::model::{PendingKind, ReversalReason};
+use std::time::Duration;
 
 fn record() -> model::TxnRecord {
     model::TxnRecord {
@@ -10,8 +11,8 @@ fn record() -> model::TxnRecord {
         currency: smartpos_types::Currency::CNY,
         stan: 7,
         batch: 1,
-        local_time: "101010".into(),
-        local_date: "0101".into(),
+        local_time: "101010".parse().unwrap(),
+        local_date: "0101".parse().unwrap(),
         rrn: None,
         auth_code: None,
         response_code: None,
@@ -19,7 +20,7 @@ fn record() -> model::TxnRecord {
         idempotency_key: Some("order-1".into()),
         operator: Some("01".into()),
         pan_masked: Some("622202******0128".into()),
-        entry_mode: Some("012".into()),
+        entry_mode: Some("012".parse().unwrap()),
         created_at_ms: 1,
         updated_at_ms: 2,
         card: None,
@@ -145,7 +146,7 @@ fn diagnoses_cross_in_both_languages() {
     assert_eq!(d.next_steps_zh.len(), d.next_steps_en.len());
     let mut declined = record();
     declined.state = model::TxnState::Declined;
-    declined.response_code = Some("51".into());
+    declined.response_code = Some("51".parse().unwrap());
     let outcome = |record| TxnOutcome {
         record,
         reply: None,

@@ -9,6 +9,7 @@ use crate::model::Now;
 use crate::proto::{self, Ctx, MsgType, Reply};
 use smartpos_crypto::keys::TdesKey;
 use smartpos_crypto::module::{ModuleError, SecurityModule};
+use smartpos_iso8583::ResponseCode;
 
 /// The working keys delivered at sign-in. Zeroized on drop (by [`TdesKey`]).
 #[derive(Debug)]
@@ -122,9 +123,9 @@ impl Engine {
 
     /// The answer to a sign-in: unwraps and installs the working keys.
     pub(super) fn sign_in_reply(&mut self, reply: Reply) {
-        if reply.response_code != "00" {
+        if reply.response_code != ResponseCode::APPROVED {
             self.finish(Err(OpError::HostRefused {
-                code: reply.response_code,
+                code: reply.response_code.to_string(),
             }));
             return;
         }
@@ -182,14 +183,14 @@ impl Engine {
 
     /// The answer to a sign-off or an echo.
     pub(super) fn ack_reply(&mut self, reply: Reply) {
-        if reply.response_code == "00" {
+        if reply.response_code == ResponseCode::APPROVED {
             if matches!(self.op(), Some(Op::SignOff)) {
                 self.signed_in = false;
             }
             self.finish(Ok(Outcome::Acknowledged));
         } else {
             self.finish(Err(OpError::HostRefused {
-                code: reply.response_code,
+                code: reply.response_code.to_string(),
             }));
         }
     }

@@ -210,13 +210,11 @@ impl Engine {
                 item.armed = true;
                 // A host approval is recorded but the card had not decided (a contact chip
                 // card, second GENERATE AC): the terminal failed after an approval.
-                item.reason = Some(
-                    if rec.response_code.as_deref().is_some_and(proto::is_approval) {
-                        ReversalReason::TerminalFailure
-                    } else {
-                        ReversalReason::NoResponse
-                    },
-                );
+                item.reason = Some(if rec.response_code.is_some_and(|c| c.is_approved()) {
+                    ReversalReason::TerminalFailure
+                } else {
+                    ReversalReason::NoResponse
+                });
                 ops.push(JournalOp::PutPending(item.clone()));
                 rec.state = TxnState::Reversing;
             } else {

@@ -7,7 +7,7 @@ use super::{Engine, EngineConfig, Event, OpError, Outcome, State};
 use crate::journal::{JournalOp, StateUpdate};
 use crate::model::{Now, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState};
 use crate::proto::{self, MsgType, Reply};
-use smartpos_iso8583::Mti;
+use smartpos_iso8583::{Mti, ResponseCode};
 
 /// The wait before the next background attempt after `attempts` failed ones.
 fn backoff(cfg: &EngineConfig, attempts: u32) -> i64 {
@@ -188,8 +188,8 @@ impl Engine {
             return;
         };
         let kept = match item.kind {
-            PendingKind::Reversal => !proto::closes_reversal(&reply.response_code),
-            PendingKind::Advice | PendingKind::Notice => proto::is_temporary(&reply.response_code),
+            PendingKind::Reversal => !reply.response_code.closes_reversal(),
+            PendingKind::Advice | PendingKind::Notice => reply.response_code.is_temporary(),
         };
         if kept {
             // The host did not process it (96, 91, A0, ...): a failed attempt, with back-off.
@@ -205,7 +205,7 @@ impl Engine {
         match item.kind {
             PendingKind::Notice => {
                 // A TC upload or script result changes no money and no record.
-                if reply.response_code != "00" {
+                if reply.response_code != ResponseCode::APPROVED {
                     log::warn!(
                         "notice for {} answered {}: dropped",
                         item.reference,
@@ -235,7 +235,7 @@ impl Engine {
             }
             PendingKind::Advice => {
                 self.pending.retain(|p| p.seq != seq);
-                let state = if proto::is_approval(&reply.response_code) {
+                let state = if reply.response_code.is_approved() {
                     TxnState::Approved
                 } else {
                     TxnState::Declined
@@ -252,7 +252,7 @@ impl Engine {
                         r.state = state;
                         r.rrn = reply.rrn.clone();
                         r.auth_code = reply.auth_code.clone();
-                        r.response_code = Some(reply.response_code.clone());
+                        r.response_code = Some(reply.response_code);
                         r.updated_at_ms = now.unix_ms;
                         ops.push(JournalOp::PutTxn(r.clone()));
                         finished = Some(r.clone());
@@ -262,7 +262,7 @@ impl Engine {
                     ops.push(JournalOp::UpdateState(StateUpdate {
                         reference: item.reference.clone(),
                         state,
-                        response_code: Some(reply.response_code.clone()),
+                        response_code: Some(reply.response_code),
                         rrn: reply.rrn.clone(),
                         auth_code: reply.auth_code.clone(),
                         at_ms: now.unix_ms,

@@ -9,6 +9,7 @@ use super::{Engine, OpError, Outcome, State};
 use crate::journal::{JournalOp, SettlementProgress, SettlementStep};
 use crate::model::{BatchTotals, Now, TxnKind, TxnRecord, TxnState};
 use crate::proto::{self, Ctx, MsgType, Reply, SettlementResult, UploadLayout};
+use smartpos_iso8583::ResponseCode;
 
 impl Engine {
     /// Settles the open batch. `records` are the batch's transactions (the runtime's query);
@@ -129,8 +130,8 @@ impl Engine {
                     {
                         m.set(3, pc.as_bytes().to_vec());
                     }
-                    m.set(12, rec.local_time.clone().into_bytes());
-                    m.set(13, rec.local_date.clone().into_bytes());
+                    m.set(12, rec.local_time.as_bytes().to_vec());
+                    m.set(13, rec.local_date.as_bytes().to_vec());
                     (m, MsgType::BatchUpload)
                 })
             }
@@ -180,7 +181,9 @@ impl Engine {
                 match result {
                     None => {
                         let code = reply.response_code;
-                        self.finish(Err(OpError::HostRefused { code }));
+                        self.finish(Err(OpError::HostRefused {
+                            code: code.to_string(),
+                        }));
                     }
                     Some(SettlementResult::Balanced) => {
                         let (b, t) = (*batch, *totals);
@@ -200,11 +203,13 @@ impl Engine {
                 }
             }
             SettlementStep::Upload { next } => {
-                if reply.response_code != "00" {
+                if reply.response_code != ResponseCode::APPROVED {
                     // The host did not take these records: stop here; the next settlement
                     // resumes with the same records (the step is journaled).
                     let code = reply.response_code;
-                    self.finish(Err(OpError::HostRefused { code }));
+                    self.finish(Err(OpError::HostRefused {
+                        code: code.to_string(),
+                    }));
                     return;
                 }
                 let remaining = records
@@ -224,10 +229,12 @@ impl Engine {
                 self.settle_step(now);
             }
             SettlementStep::EndOfBatch => {
-                if reply.response_code != "00" {
+                if reply.response_code != ResponseCode::APPROVED {
                     // The batch stays open: closing it would leave records the host never took.
                     let code = reply.response_code;
-                    self.finish(Err(OpError::HostRefused { code }));
+                    self.finish(Err(OpError::HostRefused {
+                        code: code.to_string(),
+                    }));
                     return;
                 }
                 let (b, bal, t, u) = (*batch, *balanced, *totals, *uploaded);

@@ -508,3 +508,97 @@ fn a_track_too_short_to_encrypt_is_refused_before_anything_is_journaled() {
         Err(OpError::Proto(_))
     ));
 }
+
+#[test]
+fn a_clock_reading_that_is_no_date_is_refused_before_anything_is_journaled() {
+    // Fields 12/13 are typed in the record (`LocalDate`, `LocalTime`): a driver whose clock
+    // gives month 13 gets a refusal, not a journal row it could not read back.
+    let (mut e, _host) = signed_in();
+    let mut now = at(100);
+    now.local.month = 13;
+    e.start_txn(now, sale(1_000, card()));
+    let out = drive(&mut e);
+    assert!(frames(&out).is_empty());
+    assert!(!out.iter().any(|o| matches!(o, Output::Commit(_))));
+    assert!(matches!(
+        finished(&out).unwrap().result,
+        Err(OpError::Rejected { .. })
+    ));
+    // The STAN was not used: the next sale, at a real time, goes out and is recorded typed.
+    let mut now = at(200);
+    now.local.second = 60;
+    e.start_txn(now, sale(1_000, card()));
+    assert!(frames(&drive(&mut e)).is_empty());
+    e.start_txn(at(300), sale(1_000, card()));
+    let out = drive(&mut e);
+    assert_eq!(frames(&out).len(), 1);
+    let put = out.iter().find_map(|o| match o {
+        Output::Commit(c) => c.ops.iter().find_map(|op| match op {
+            JournalOp::PutTxn(r) => Some(r.clone()),
+            _ => None,
+        }),
+        _ => None,
+    });
+    let r = put.expect("the sale's intent is journaled");
+    assert_eq!(r.stan, 2, "sign-in used 1; the refused sales none");
+    assert_eq!((&*r.local_date, &*r.local_time), ("1207", "100000"));
+    assert_eq!(r.entry_mode.as_deref(), Some("012"));
+}
+
+#[test]
+fn the_engine_decides_on_the_response_codes_row() {
+    // One sale per class of row: approvals (ISO and CUP's approved-with-defects), a decline
+    // with a diagnosis, a temporary code: each finishes the sale with the code recorded.
+    for (code, state) in [
+        ("00", TxnState::Approved),
+        ("A2", TxnState::Approved),
+        ("51", TxnState::Declined),
+        ("96", TxnState::Declined),
+    ] {
+        let (mut e, mut host) = signed_in();
+        e.start_txn(at(100), sale(1_000, card()));
+        let out = drive(&mut e);
+        let answer = host.answer(&frames(&out)[0], code);
+        e.handle_host_frame(at(200), &answer);
+        let out = drive(&mut e);
+        let f = finished(&out).unwrap_or_else(|| panic!("{code:?}: {out:?}"));
+        let rec = record(f);
+        assert_eq!(rec.state, state, "{code:?}");
+        assert_eq!(rec.response_code.as_deref(), Some(code), "{code:?}");
+        let Ok(Outcome::Txn {
+            reply,
+            reversal_pending,
+            ..
+        }) = &f.result
+        else {
+            panic!("{code:?}: {:?}", f.result);
+        };
+        assert!(!reversal_pending, "{code:?}");
+        assert_eq!(reply.as_ref().map(|r| r.response_code), rec.response_code);
+        assert!(e.pending().is_empty(), "{code:?}");
+    }
+    // A code the table does not know, and a space-padded one as a host may send it (kept as
+    // it came): reversed as a possible approval, the code recorded, the reversal sent.
+    for code in ["Z9", "0 "] {
+        let (mut e, mut host) = signed_in();
+        e.start_txn(at(100), sale(1_000, card()));
+        let out = drive(&mut e);
+        let answer = host.answer(&frames(&out)[0], code);
+        e.handle_host_frame(at(200), &answer);
+        let out = drive(&mut e);
+        let put = out.iter().find_map(|o| match o {
+            Output::Commit(c) => c.ops.iter().find_map(|op| match op {
+                JournalOp::PutTxn(r) => Some(r.clone()),
+                _ => None,
+            }),
+            _ => None,
+        });
+        let rec = put.unwrap_or_else(|| panic!("{code:?}: {out:?}"));
+        assert_eq!(rec.state, TxnState::Reversing, "{code:?}");
+        assert_eq!(rec.response_code.as_deref(), Some(code), "{code:?}");
+        let sent = frames(&out);
+        assert_eq!(sent.len(), 1, "{code:?}");
+        assert_eq!(mti_of(&host, &sent[0]), Mti::REVERSAL, "{code:?}");
+        assert!(e.pending().iter().any(|p| p.armed), "{code:?}");
+    }
+}

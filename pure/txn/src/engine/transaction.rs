@@ -10,8 +10,8 @@ use super::{
 };
 use crate::journal::JournalOp;
 use crate::model::{
-    CardOnFile, Now, PendingItem, PendingKind, ReversalReason, TxnKind, TxnRecord, TxnState,
-    reference,
+    CardOnFile, LocalDate, LocalTime, Now, PendingItem, PendingKind, PosEntryMode, ReversalReason,
+    TxnKind, TxnRecord, TxnState, reference,
 };
 use crate::proto::{self, CardData, Ctx, MsgType, Reply};
 
@@ -227,6 +227,18 @@ impl Engine {
                 return;
             }
         };
+        // Fields 12/13 as the record keeps them, typed: a driver's clock reading that is no
+        // date and time (a month 13) is refused before anything is reserved or journaled.
+        let (Some(local_date), Some(local_time)) = (
+            LocalDate::new(now.local.month, now.local.day),
+            LocalTime::new(now.local.hour, now.local.minute, now.local.second),
+        ) else {
+            self.counters = saved;
+            self.finish(Err(OpError::Rejected {
+                reason: "the terminal's local date and time are not a valid date and time".into(),
+            }));
+            return;
+        };
         // DUKPT: the transaction's KSN is reserved before anything is journaled (a used-up
         // counter stops it here: nothing recorded, nothing sent).
         let card_ksn = req.card.as_ref().and_then(|c| c.ksn);
@@ -247,8 +259,8 @@ impl Engine {
             currency: self.cfg.identity.currency,
             stan,
             batch,
-            local_time: now.local.hhmmss(),
-            local_date: now.local.mmdd(),
+            local_time,
+            local_date,
             rrn: None,
             auth_code: None,
             response_code: None,
@@ -259,7 +271,12 @@ impl Engine {
                 .as_ref()
                 .and_then(CardData::effective_pan)
                 .map(|p| p.masked()),
-            entry_mode: card.as_ref().map(CardData::entry_mode_with_pin),
+            // Every card front-end gives two PAN entry digits, so this is three digits; an
+            // entry mode that is not (the raw text of a front-end that gave no PAN entry
+            // digits) is sent as it is but not recorded.
+            entry_mode: card
+                .as_ref()
+                .and_then(|c| PosEntryMode::parse(&c.entry_mode_with_pin())),
             created_at_ms: now.unix_ms,
             updated_at_ms: now.unix_ms,
             card: card.as_ref().and_then(|c| {
@@ -561,14 +578,14 @@ impl Engine {
         else {
             return;
         };
-        let approved = proto::is_approval(&reply.response_code);
+        let approved = reply.response_code.is_approved();
         if reversal_seq.is_some()
-            && proto::reversed_as_possible_approval(req.kind, &reply.response_code)
+            && proto::reverses_as_possible_approval(req.kind, reply.response_code)
         {
             // A code outside the table might be an approval of the host's own: the
             // customer may be charged, so it is reversed like a malformed answer.
             log::warn!("unknown response code {}: reversed", reply.response_code);
-            rec.response_code = Some(reply.response_code.clone());
+            rec.response_code = Some(reply.response_code);
             self.main_failed(now, ReversalReason::Other);
             return;
         }
@@ -579,7 +596,7 @@ impl Engine {
         };
         rec.rrn = reply.rrn.clone();
         rec.auth_code = reply.auth_code.clone();
-        rec.response_code = Some(reply.response_code.clone());
+        rec.response_code = Some(reply.response_code);
         rec.updated_at_ms = now.unix_ms;
         if approved && reversal_seq.is_some() && req.card.as_ref().is_some_and(|c| c.card_decides) {
             // A contact chip card decides last: the approval is recorded with the
@@ -698,7 +715,7 @@ impl Engine {
             return;
         };
         let seq = *seq;
-        if !proto::closes_reversal(&reply.response_code) {
+        if !reply.response_code.closes_reversal() {
             // Answered but not done (96, 91, A0, ...): still charged. Sent again.
             log::warn!(
                 "reversal answered {}: not processed, kept",
