@@ -101,7 +101,13 @@ async fn pin_card_sends_an_encrypted_pin_block() {
     ));
     let mut card = nfc(CardProfile::PinRequired);
     let o = t
-        .sale_contactless(30_000, &mut card, Some(&mut Pad("2468")), None, None)
+        .sale_contactless(
+            30_000,
+            &mut card,
+            Some(&mut Pad(smartpos_sim::keys::TEST_PIN)),
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(o.record.state, TxnState::Approved);
@@ -166,7 +172,7 @@ struct NotingPad(Arc<Mutex<Vec<Event>>>, Arc<Mutex<Option<usize>>>);
 impl PinEntry for NotingPad {
     fn pin(&mut self, _masked_pan: &str, _amount: u64) -> PinInput {
         *self.1.lock().unwrap() = Some(self.0.lock().unwrap().len());
-        PinInput::Digits(Pin::new("2468").unwrap())
+        PinInput::Digits(Pin::new(smartpos_sim::keys::TEST_PIN).unwrap())
     }
 }
 

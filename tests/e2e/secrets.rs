@@ -194,13 +194,15 @@ fn assert_journal_clean(dir: &Path, when: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_logs_errors_outcomes_or_journal() {
     let cap = capture();
+    // The host checks the PIN under the TDES PIK: it accepts this test's 12-digit PIN.
     let acquirer = Arc::new(
         Acquirer::new(AcquirerConfig {
             dialect: "cup".into(),
             tmk: test_tmk(),
             ledger_file: None,
         })
-        .unwrap(),
+        .unwrap()
+        .with_accepted_pin(Pin::new(PIN).unwrap()),
     );
     let host = Arc::new(MutableHost::new(acquirer.clone()));
     let server = Server::bind(ServerConfig::default(), host.clone())
@@ -525,13 +527,15 @@ async fn no_pin_digits_pin_block_or_key_through_the_security_modules() {
     let cap = capture();
     const CHIP_PAN: &str = "6228480402564890018";
     for device in [false, true] {
+        // The host checks the PIN under the TDES PIK: it accepts this test's 12-digit PIN.
         let acquirer = Arc::new(
             Acquirer::new(AcquirerConfig {
                 dialect: "cup".into(),
                 tmk: test_tmk(),
                 ledger_file: None,
             })
-            .unwrap(),
+            .unwrap()
+            .with_accepted_pin(Pin::new(PIN).unwrap()),
         );
         let host = Arc::new(CorruptingHost {
             acquirer,

@@ -2,13 +2,17 @@
 //! TDES DUKPT, AES DUKPT and SM4 working keys, `smartpos host --profile P` and `smartpos
 //! terminal init --profile P` with their TEST keys, then a keyed sale and a PIN sale
 //! (`--card pin --pin 1234`) go through; a wrong PIN is declined by the host, which can only
-//! decrypt the block under the right key; the DUKPT counter survives processes.
+//! decrypt the block under the right key; the DUKPT counter survives processes. TDES working
+//! keys (the default `cup` profile and the TDES profiles) are checked the same way: the host
+//! keeps the PIK of the block it issued, also across a restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{start_host, term, term_ok, term_ok_ledger, tmp};
+use common::{
+    free_addr, init_terminal, start_host, start_host_at, term, term_ok, term_ok_ledger, tmp,
+};
 
 fn profile(name: &str) -> String {
     format!("{}/../../profiles/{name}.toml", env!("CARGO_MANIFEST_DIR"))
@@ -294,4 +298,85 @@ fn track_encryption_under_the_tdes_dukpt_data_key_end_to_end() {
         ],
     );
     track_sales_go_through(&data, &ledger, "dukpt-tdes + cup-tdk");
+}
+
+/// A wrong PIN on a TDES working-key terminal: declined 55 with the wrong-PIN diagnosis (no
+/// money moved, safe to try again), and the cashier's retry with the right PIN is approved.
+fn wrong_pin_then_retry(data: &std::path::Path, amount: &str, what: &str) {
+    let (code, wrong, err) = term(
+        data,
+        &["sale", "--amount", amount, "--card", "pin", "--pin", "4321"],
+    );
+    assert_eq!(code, 3, "{what}: {wrong} {err}");
+    assert_eq!(wrong["state"], "declined", "{what}: {wrong}");
+    assert_eq!(wrong["response_code"], "55", "{what}: {wrong}");
+    assert_eq!(wrong["money_state"], "not_charged", "{what}: {wrong}");
+    let d = &wrong["diagnosis"];
+    assert_eq!(d["code"], "host.incorrect_pin", "{what}: {wrong}");
+    assert_eq!(d["host_code"], "55", "{what}: {wrong}");
+    assert_eq!(d["retry"], "safe_to_retry", "{what}: {wrong}");
+    let again = term_ok(
+        data,
+        &["sale", "--amount", amount, "--card", "pin", "--pin", "1234"],
+    );
+    assert_eq!(again["state"], "approved", "{what} retry: {again}");
+}
+
+#[test]
+fn tdes_working_keys_host_declines_a_wrong_pin_also_after_a_restart() {
+    // The built-in `cup` profile (no --profile): TDES PIK/MAK/TDK at sign-in.
+    let dir = tmp("keys-tdes-pin");
+    let ledger = dir.join("ledger.json");
+    let listen = free_addr();
+    let (host, _) = start_host_at(&listen, &ledger, &[]);
+    let data = dir.join("t1");
+    init_terminal(&data, &listen, &["--no-login"]);
+    term_ok(&data, &["signin"]);
+    let ok = term_ok(
+        &data,
+        &["sale", "--amount", "2000", "--card", "pin", "--pin", "1234"],
+    );
+    assert_eq!(ok["state"], "approved", "{ok}");
+    wrong_pin_then_retry(&data, "3000", "cup");
+    // A restarted host reloads the kept key block from its ledger file, PIK included.
+    drop(host);
+    let (_host, _) = start_host_at(&listen, &ledger, &[]);
+    wrong_pin_then_retry(&data, "4000", "cup, host restarted");
+    let l = term_ok_ledger(&ledger);
+    let approved: Vec<_> = l["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "approved")
+        .map(|t| t["amount"].clone())
+        .collect();
+    assert_eq!(approved.len(), 3, "{l}");
+}
+
+#[test]
+fn tdes_working_key_profiles_check_the_pin() {
+    // Track data under the TDK: the host reads the PAN for the PIN block from the opened track.
+    for name in ["unionpay-acquirer", "iso87b-private", "cup-track-encrypted"] {
+        sales_go_through(name);
+    }
+}
+
+#[test]
+fn pin_formats_1_and_3_are_checked_under_tdes_working_keys() {
+    for format in ["1", "3"] {
+        let dir = tmp(&format!("keys-tdes-format-{format}"));
+        let p = dir.join("profile.toml");
+        std::fs::write(
+            &p,
+            format!("base = \"cup\"\n[keys]\npin_format = {format}\n"),
+        )
+        .unwrap();
+        let p = p.display().to_string();
+        let ledger = dir.join("ledger.json");
+        let (_host, addr) = start_host(&ledger, &["--profile", &p]);
+        let data = dir.join("t1");
+        init_terminal(&data, &addr, &["--no-login", "--profile", &p]);
+        term_ok(&data, &["signin"]);
+        wrong_pin_then_retry(&data, "3000", &format!("format {format}"));
+    }
 }

@@ -23,7 +23,11 @@
 //! Amounts 990000..=990099 (9900.00 to 9900.99) answer the code in their last two digits
 //! (`00` to `99`), so tests can make the host produce every numeric response code.
 //!
-//! Before the table: a chip request (field 55) whose ARQC does not verify under the test issuer
+//! Before the table: a sale, pre-authorisation or balance enquiry whose PIN block (field 52)
+//! does not hold [`crate::keys::TEST_PIN`] (or the PIN of [`Acquirer::with_accepted_pin`])
+//! under the terminal's PIN key (TDES or SM4 working keys, or the DUKPT key of its KSN) is
+//! declined `55` (`99` if the block does not decode), a
+//! chip request (field 55) whose ARQC does not verify under the test issuer
 //! master key [`crate::card::TEST_IMK_AC`] is declined `05`, and an expired card (field 14 or
 //! the track 2 expiry before this month) is declined `54`. Approved chip requests get field 55
 //! with tag `91`: the ARPC (method 1) and the response code as ARC.
@@ -265,6 +269,8 @@ pub struct Acquirer {
     state: Mutex<State>,
     /// The EMV parameters served by the download (`emv_params.rs`).
     emv_params: smartpos_txn::params::TerminalParams,
+    /// The PIN a PIN block must hold ([`keys::TEST_PIN`] unless [`Acquirer::with_accepted_pin`]).
+    accepted_pin: smartpos_crypto::Pin,
 }
 
 /// Why a request was refused before any ledger change.
@@ -304,14 +310,7 @@ impl Acquirer {
                             let tmk = keys::sm4_tmk(&cfg.tmk).map_err(|e| e.to_string())?;
                             return keys::sm4_unwrap(&profile, &tmk, &b).map_err(|e| e.to_string());
                         }
-                        profile
-                            .keys
-                            .unwrap(&cfg.tmk, &b)
-                            .map(|k| HostKeys::Tdes {
-                                mak: k.mak,
-                                tdk: k.tdk,
-                            })
-                            .map_err(|e| e.to_string())
+                        keys::tdes_unwrap(&profile, &cfg.tmk, &b)
                     });
                 match keys {
                     Ok(k) => {
@@ -343,6 +342,7 @@ impl Acquirer {
             ledger_file: cfg.ledger_file,
             state: Mutex::new(state),
             emv_params: crate::emv_params::test_params(),
+            accepted_pin: smartpos_crypto::Pin::new(keys::TEST_PIN).map_err(|e| e.to_string())?,
         })
     }
 
@@ -358,6 +358,13 @@ impl Acquirer {
             Some(d) => Err(format!("the profile's scheme is {}", d.scheme.name())),
             None => Err("the profile has no DUKPT scheme".into()),
         }
+    }
+
+    /// The host accepting `pin` in PIN blocks instead of [`keys::TEST_PIN`] (any other PIN is
+    /// declined `55`): for tests that need a PIN whose digits cannot turn up by chance.
+    pub fn with_accepted_pin(mut self, pin: smartpos_crypto::Pin) -> Acquirer {
+        self.accepted_pin = pin;
+        self
     }
 
     /// The host serving `params` to the EMV parameter download instead of the built-in TEST set.
@@ -520,13 +527,14 @@ impl Acquirer {
         }
 
         // Everything else must carry a good MAC under the terminal's MAK, or (DUKPT) under
-        // the key derived for its KSN; a PIN block the host can decrypt must hold TEST_PIN.
-        let pin_code = if let Some(bdk) = &self.dukpt {
-            match keys::dukpt_request(&self.profile, bdk, msg, raw) {
+        // the key derived for its KSN; a PIN block must hold the accepted PIN (checked below
+        // for working keys, once the tracks are clear).
+        let dukpt_pin = if let Some(bdk) = &self.dukpt {
+            match keys::dukpt_request(&self.profile, bdk, msg, raw, &self.accepted_pin) {
                 DukptVerdict::Good(txn, pin) => {
                     st.ksns_seen.push(txn.ksn());
                     st.dukpt_last.insert(tid.clone(), txn);
-                    pin
+                    Some(pin)
                 }
                 DukptVerdict::Refused(code) => {
                     // No key to MAC the answer with: it goes without one.
@@ -546,7 +554,7 @@ impl Acquirer {
                 resp.set(39, b"A0".to_vec());
                 return Some(resp);
             }
-            keys::sm4_pin_verdict(keys, msg)
+            None
         };
         // Track data (`track_encryption = "cup-tdk"`): field 53's flag must say what the
         // profile does, and the tracks are decrypted under the terminal's TDK (DUKPT: the data
@@ -573,6 +581,14 @@ impl Acquirer {
             }
         };
         let msg = &clear;
+        // The PIN block under the terminal's PIK (TDES or SM4); its PAN may be in track 2.
+        let pin_code = match dukpt_pin {
+            Some(pin) => pin,
+            None => st
+                .keys
+                .get(&tid)
+                .and_then(|k| keys::pin_verdict_for(&self.profile, k, msg, &self.accepted_pin)),
+        };
 
         let date = msg.text(13).unwrap_or("0000").to_owned();
         let class = msg.mti.0 / 100 % 10; // 1 auth, 2 financial, 3 file, 4 reversal, 5 reconciliation
@@ -762,12 +778,18 @@ impl Acquirer {
             }
         }
         let block = layout.wrap(&self.tmk, &keys);
+        // The host keeps the PIK too: it checks the PIN blocks.
+        let pik_at = layout.order.iter().position(|r| *r == KeyRole::Pik);
         let mak_at = layout.order.iter().position(|r| *r == KeyRole::Mak);
         let tdk_at = layout.order.iter().position(|r| *r == KeyRole::Tdk);
-        if let Some(mak) = mak_at.and_then(|i| keys.get(i)) {
-            let mak = mak.clone();
+        if let (Some(pik), Some(mak)) = (
+            pik_at.and_then(|i| keys.get(i)),
+            mak_at.and_then(|i| keys.get(i)),
+        ) {
+            let (pik, mak) = (pik.clone(), mak.clone());
             let tdk = tdk_at.and_then(|i| keys.get(i)).cloned();
-            st.keys.insert(tid.to_owned(), HostKeys::Tdes { mak, tdk });
+            st.keys
+                .insert(tid.to_owned(), HostKeys::Tdes { pik, mak, tdk });
             st.key_blocks
                 .insert(tid.to_owned(), smartpos_types::hex::encode(&block));
             self.save(st);

@@ -1,10 +1,12 @@
 //! The host's side of a profile's key options: SM4 working keys at sign-in, DUKPT derived
 //! from a BDK, and the TEST keys the simulator and `smartpos terminal init` share.
 //!
-//! - Working keys (`[keys] scheme = "tmk"`): TDES keys as before ([`HostKeys::Tdes`]), or SM4
-//!   keys under the same 16-byte TMK taken as an SM4 key ([`sm4_sign_in`]); the MAC is the
-//!   profile's algorithm (the SM4 form of `cup-ecb` for SM4), the PIN block is checked against
-//!   [`TEST_PIN`] under the SM4 PIK.
+//! - Working keys (`[keys] scheme = "tmk"`): TDES keys ([`HostKeys::Tdes`], kept from the
+//!   block the host issued or reloaded with [`tdes_unwrap`]), or SM4 keys under the same
+//!   16-byte TMK taken as an SM4 key ([`sm4_sign_in`], [`sm4_unwrap`]); the MAC is the
+//!   profile's algorithm (the SM4 form of `cup-ecb` for SM4), and the PIN block is checked
+//!   against [`TEST_PIN`] under the PIK, TDES in the profile's `pin_format` or the SM4 block
+//!   ([`pin_verdict_for`]).
 //! - DUKPT (`dukpt-tdes`, `dukpt-aes`): no sign-in keys. Every MACed request carries its KSN in
 //!   the profile's KSN field; [`dukpt_request`] derives that transaction's keys from the BDK,
 //!   checks the request MAC and the PIN block, and the response is MACed under the same KSN's
@@ -38,8 +40,9 @@ pub const TEST_AES_BDK: &str = "FEDCBA9876543210F1F1F1F1F1F1F1F1";
 pub const TEST_AES_KSN: &str = "123456789012345600000000";
 /// The TEST AES-128 initial key, derived from [`TEST_AES_BDK`] and the initial key ID.
 pub const TEST_AES_INITIAL_KEY: &str = "1273671EA26AC29AFA4D1084127652A1";
-/// The PIN the simulator accepts where it can decrypt PIN blocks (DUKPT and SM4 profiles);
-/// any other PIN is answered `55`, a block that does not decode `99`.
+/// The PIN the simulator accepts unless told another
+/// ([`crate::acquirer::Acquirer::with_accepted_pin`]), under every key option: TDES and SM4
+/// working keys, DUKPT. Any other PIN is answered `55`, a block that does not decode `99`.
 pub const TEST_PIN: &str = "1234";
 
 /// The TEST BDK of a scheme.
@@ -62,9 +65,10 @@ pub fn test_initial_key(scheme: DukptScheme) -> (&'static str, &'static str) {
 /// A terminal's working keys as the host holds them after its sign-in.
 #[derive(Debug)]
 pub enum HostKeys {
-    /// TDES: the MAK and, when the block has one, the TDK (the host does not keep the TDES
-    /// PIK).
+    /// TDES: the PIK, the MAK and, when the block has one, the TDK.
     Tdes {
+        /// PIN key (field 52 is decrypted with it in the profile's `pin_format`).
+        pik: TdesKey,
         /// MAC key.
         mak: TdesKey,
         /// Track data key (`track_encryption = "cup-tdk"` decrypts fields 35 and 36 with it).
@@ -144,6 +148,19 @@ pub fn sm4_unwrap(profile: &Profile, tmk: &Sm4Key, block: &[u8]) -> Result<HostK
     }
 }
 
+/// The TDES keys of a kept sign-in block (a restarted host's ledger file), check values
+/// verified: the same unwrap as the block the host issued ([`KeyLayout::unwrap`]).
+///
+/// [`KeyLayout::unwrap`]: smartpos_txn::profile::KeyLayout::unwrap
+pub fn tdes_unwrap(profile: &Profile, tmk: &TdesKey, block: &[u8]) -> Result<HostKeys, String> {
+    let k = profile.keys.unwrap(tmk, block).map_err(|e| e.to_string())?;
+    Ok(HostKeys::Tdes {
+        pik: k.pik,
+        mak: k.mak,
+        tdk: k.tdk,
+    })
+}
+
 /// The PAN of a request: field 2, or the PAN of track 2 (field 35).
 fn request_pan(msg: &Message) -> Option<Pan> {
     if let Some(p) = msg.text(2).and_then(|p| Pan::new(p).ok()) {
@@ -153,10 +170,12 @@ fn request_pan(msg: &Message) -> Option<Pan> {
 }
 
 /// The response code for a request's PIN block (field 52), if it has one: `None` when the PIN
-/// is [`TEST_PIN`] or there is no block, `55` for another PIN, `99` for a block that does not
-/// decode. `decrypt` turns the block into the PIN.
+/// is `accepted` (by default [`TEST_PIN`]) or there is no block, `55` for another PIN, `99`
+/// for a block that does not decode or a request without a PAN. `decrypt` turns the block
+/// into the PIN.
 fn pin_verdict(
     msg: &Message,
+    accepted: &smartpos_crypto::Pin,
     decrypt: impl FnOnce(&[u8], &Pan) -> Result<smartpos_crypto::Pin, CryptoError>,
 ) -> Option<&'static str> {
     let block = msg.get(52)?;
@@ -164,7 +183,7 @@ fn pin_verdict(
         return Some("99");
     };
     match decrypt(block, &pan) {
-        Ok(pin) if pin.expose() == TEST_PIN => None,
+        Ok(pin) if pin == *accepted => None,
         Ok(_) => Some("55"),
         Err(e) => {
             log::warn!("host: PIN block does not decode ({e})");
@@ -173,13 +192,23 @@ fn pin_verdict(
     }
 }
 
-/// The PIN verdict of an SM4 terminal's request (see [`pin_verdict`]).
-pub fn sm4_pin_verdict(keys: &HostKeys, msg: &Message) -> Option<&'static str> {
+/// The PIN verdict of a working-key terminal's request (see [`pin_verdict`]): under a TDES
+/// PIK the block is decrypted in the profile's `pin_format` (0, 1 or 3), under an SM4 PIK as
+/// the SM4 block. `msg` must carry clear tracks (see [`open_request_tracks`]): the PAN may
+/// come from track 2.
+pub fn pin_verdict_for(
+    profile: &Profile,
+    keys: &HostKeys,
+    msg: &Message,
+    accepted: &smartpos_crypto::Pin,
+) -> Option<&'static str> {
     match keys {
-        HostKeys::Sm4 { pik, .. } => pin_verdict(msg, |b, pan| {
+        HostKeys::Tdes { pik, .. } => pin_verdict(msg, accepted, |b, pan| {
+            smartpos_crypto::pinblock::decrypt_tdes(pik, profile.keys.pin_format, b, Some(pan))
+        }),
+        HostKeys::Sm4 { pik, .. } => pin_verdict(msg, accepted, |b, pan| {
             smartpos_crypto::pinblock::decrypt_sm4(pik, b, pan)
         }),
-        HostKeys::Tdes { .. } => None,
     }
 }
 
@@ -194,8 +223,14 @@ pub enum DukptVerdict {
 
 /// Checks a DUKPT request: derives its transaction's keys from the BDK and the KSN in the
 /// profile's KSN field, verifies the request MAC (when the profile MACs) and decrypts the PIN
-/// block.
-pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8]) -> DukptVerdict {
+/// block (see [`pin_verdict_for`] for `accepted`).
+pub fn dukpt_request(
+    profile: &Profile,
+    bdk: &DukptBdk,
+    msg: &Message,
+    raw: &[u8],
+    accepted: &smartpos_crypto::Pin,
+) -> DukptVerdict {
     let Some(d) = profile.keys.dukpt() else {
         return DukptVerdict::Refused("A0");
     };
@@ -234,7 +269,7 @@ pub fn dukpt_request(profile: &Profile, bdk: &DukptBdk, msg: &Message, raw: &[u8
     };
     let clear = open_request_tracks(profile, msg, data_key.as_ref());
     let msg = clear.as_ref().unwrap_or(msg);
-    let pin = pin_verdict(msg, |b, pan| txn.decrypt_pin(format, b, pan));
+    let pin = pin_verdict(msg, accepted, |b, pan| txn.decrypt_pin(format, b, pan));
     DukptVerdict::Good(txn, pin)
 }
 
@@ -271,7 +306,99 @@ pub fn dukpt_mac(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smartpos_crypto::pinblock::PinBlockFormat;
     use smartpos_types::hex::encode;
+
+    /// A request with a PIN block for `pin` under `pik` in `format`, PAN in field 2.
+    fn pin_request(pik: &TdesKey, format: PinBlockFormat, pin: &str) -> Message {
+        let pan = Pan::new("6222021234567890123").unwrap();
+        let mut rng = smartpos_crypto::pinblock::system_random();
+        let block = smartpos_crypto::pinblock::encrypt_tdes(
+            pik,
+            format,
+            &smartpos_crypto::Pin::new(pin).unwrap(),
+            Some(&pan),
+            &mut rng,
+        )
+        .unwrap();
+        let mut msg = Message::new(smartpos_iso8583::Mti(200));
+        msg.set(2, pan.expose().as_bytes().to_vec());
+        msg.set(52, block.expose().to_vec());
+        msg
+    }
+
+    fn test_pin() -> smartpos_crypto::Pin {
+        smartpos_crypto::Pin::new(TEST_PIN).unwrap()
+    }
+
+    fn tdes_keys() -> HostKeys {
+        HostKeys::Tdes {
+            pik: TdesKey::generate(16).unwrap(),
+            mak: TdesKey::generate(16).unwrap(),
+            tdk: None,
+        }
+    }
+
+    #[test]
+    fn tdes_pik_checks_the_pin_in_the_profiles_format() {
+        for format in [
+            PinBlockFormat::Iso0,
+            PinBlockFormat::Iso1,
+            PinBlockFormat::Iso3,
+        ] {
+            let mut profile = Profile::by_name("cup").unwrap();
+            profile.keys.pin_format = format;
+            let keys = tdes_keys();
+            let HostKeys::Tdes { pik, .. } = &keys else {
+                unreachable!()
+            };
+            let right = pin_request(pik, format, TEST_PIN);
+            assert_eq!(
+                pin_verdict_for(&profile, &keys, &right, &test_pin()),
+                None,
+                "{format:?}"
+            );
+            let wrong = pin_request(pik, format, "4321");
+            assert_eq!(
+                pin_verdict_for(&profile, &keys, &wrong, &test_pin()),
+                Some("55"),
+                "{format:?}"
+            );
+            // Under another PIK the block does not decode to a PIN, or decodes to another one.
+            let other = TdesKey::generate(16).unwrap();
+            let foreign = pin_request(&other, format, TEST_PIN);
+            assert_ne!(
+                pin_verdict_for(&profile, &keys, &foreign, &test_pin()),
+                None,
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tdes_pin_block_that_does_not_decode_is_99_and_no_block_is_no_verdict() {
+        let profile = Profile::by_name("cup").unwrap();
+        let keys = tdes_keys();
+        let HostKeys::Tdes { pik, .. } = &keys else {
+            unreachable!()
+        };
+        let mut short = pin_request(pik, PinBlockFormat::Iso0, TEST_PIN);
+        short.set(52, vec![0u8; 7]);
+        assert_eq!(
+            pin_verdict_for(&profile, &keys, &short, &test_pin()),
+            Some("99")
+        );
+        // No PAN to decode a format 0 block with.
+        let mut no_pan = pin_request(pik, PinBlockFormat::Iso0, TEST_PIN);
+        no_pan.remove(2);
+        assert_eq!(
+            pin_verdict_for(&profile, &keys, &no_pan, &test_pin()),
+            Some("99")
+        );
+        let mut none = pin_request(pik, PinBlockFormat::Iso0, TEST_PIN);
+        none.remove(52);
+        assert_eq!(pin_verdict_for(&profile, &keys, &none, &test_pin()), None);
+    }
 
     #[test]
     fn test_initial_keys_are_the_bdks_initial_keys() {

@@ -308,7 +308,7 @@ class CertifiedKernelTest {
             env.open().use { t ->
                 t.signIn("01")
                 val sim = SimulatedKernel("unionpay", "chip", "pin")
-                val pad = Pad("2468")
+                val pad = Pad("1234")
                 val r = t.saleWithKernel(30_000u, sim.asKernel(), pad, "pin-1", "01")
                 assertEquals(TxnState.APPROVED, r.record.state)
                 assertEquals(listOf("${sim.panMasked()}/30000"), pad.asked)

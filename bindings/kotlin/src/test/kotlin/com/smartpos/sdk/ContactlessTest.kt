@@ -101,7 +101,7 @@ class ContactlessTest {
         Env().use { env ->
             env.open().use { t ->
                 t.signIn("01")
-                val pad = Pad("2468")
+                val pad = Pad("1234")
                 val card = SimulatedCard(SimCardProfile.Pin)
                 val r = t.saleContactless(30_000u, TapTransport(card), pad, "pin-1")
                 assertEquals(TxnState.APPROVED, r.record.state)

@@ -17,25 +17,25 @@ import java.nio.file.Files
 
 /**
  * The shipped key-option profiles end to end through Kotlin (issue 18): TDES DUKPT, AES DUKPT
- * and SM4 working keys, and track data encrypted under the TDK, with their TEST keys, against the in-process host simulator serving
- * the same profile. A keyed sale and a PIN sale go through; a wrong PIN is declined by the
- * host, which decrypts the block under the key it derives.
+ * and SM4 working keys, TDES working keys (the default `cup` profile), and track data encrypted
+ * under the TDK, with their TEST keys, against the in-process host simulator serving the same
+ * profile. A keyed sale and a PIN sale go through; a wrong PIN is declined 55 by the host,
+ * which decrypts the block under the PIN key it issued or derives, and the cashier reads the
+ * wrong-PIN diagnosis.
  */
 class KeysTest {
     private fun profileText(name: String): String = File("../../profiles/$name.toml").readText()
 
-    /**
-     * [hostChecksPin]: the simulator decrypts PIN blocks under DUKPT and SM4 keys (a wrong PIN
-     * is declined 55); under TDES working keys it does not look at the PIN.
-     */
-    private fun sells(name: String, dukpt: Boolean, hostChecksPin: Boolean = true) = runBlocking {
-        val profile = profileText(name)
+    /** [profileName]: a profile under profiles/, or null for the built-in `cup` profile. */
+    private fun sells(profileName: String?, dukpt: Boolean) = runBlocking {
+        val profile = profileName?.let { profileText(it) }
+        val name = profileName ?: "cup"
         val sim = HostSimulator()
         val dir = Files.createTempDirectory("smartpos-kt-keys").toFile()
         try {
-            val address = sim.startWithProfile(profile, false, null)
+            val address = if (profile == null) sim.start("cup", false, null) else sim.startWithProfile(profile, false, null)
             val store = testSecureStore()
-            if (dukpt) loadTestDukptKey(store, profile)
+            if (dukpt) loadTestDukptKey(store, requireNotNull(profile))
             val config = TerminalConfig(
                 tid = "10000001",
                 mid = "898100012340001",
@@ -53,11 +53,10 @@ class KeysTest {
                 val pin = t.saleContactless(2_000u, TapTransport(SimulatedCard(SimCardProfile.Pin)), pad, "$name-pin")
                 assertEquals(TxnState.APPROVED, pin.record.state, name)
                 assertEquals(1, pad.asked.size)
-                if (hostChecksPin) {
-                    val wrong = t.saleContactless(3_000u, TapTransport(SimulatedCard(SimCardProfile.Pin)), Pad("4321"), "$name-wrong")
-                    assertEquals(TxnState.DECLINED, wrong.record.state, name)
-                    assertEquals("55", wrong.record.responseCode, name)
-                }
+                val wrong = t.saleContactless(3_000u, TapTransport(SimulatedCard(SimCardProfile.Pin)), Pad("4321"), "$name-wrong")
+                assertEquals(TxnState.DECLINED, wrong.record.state, name)
+                assertEquals("55", wrong.record.responseCode, name)
+                assertEquals("host.incorrect_pin", wrong.diagnosis?.code, name)
                 val approved = sim.ledger().filter { it.status == "approved" }
                 assertEquals(listOf(1_234uL, 2_000uL), approved.map { it.amount }, name)
                 assertTrue(sim.reconcile(t, false).isEmpty(), name)
@@ -84,6 +83,9 @@ class KeysTest {
      * host decrypted it (the CLI's swipe and chip tests check the track itself).
      */
     @Test
+    fun `TDES working keys (default cup profile) check the PIN`() = sells(null, dukpt = false)
+
+    @Test
     fun `track-encrypted profile sells with its tracks under the TDK`() =
-        sells("cup-track-encrypted", dukpt = false, hostChecksPin = false)
+        sells("cup-track-encrypted", dukpt = false)
 }

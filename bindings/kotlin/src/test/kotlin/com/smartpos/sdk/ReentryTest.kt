@@ -148,7 +148,7 @@ class ReentryTest {
             val pad = object : PinEntry {
                 override fun requestPin(maskedPan: String, amount: ULong): PinInput {
                     nested.add(callBack(t, null))
-                    return PinInput.digits("2468")
+                    return PinInput.digits("1234") // the simulator's TEST_PIN: it checks the PIN
                 }
             }
 

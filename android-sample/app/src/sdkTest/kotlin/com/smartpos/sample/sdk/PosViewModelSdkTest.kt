@@ -126,11 +126,11 @@ class PosViewModelSdkTest {
     }
 
     private fun open(cards: CardSource, callTimeoutMs: Long = 60_000): SdkGateway =
-        SdkGateway(terminal, cards, FixedPinEntry("2468"), EscPosReceiptPrinter(printer), callTimeoutMs)
+        SdkGateway(terminal, cards, FixedPinEntry("1234"), EscPosReceiptPrinter(printer), callTimeoutMs)
 
     /** A smart POS: [kernel] in the vendor slot, NFC taps with a Visa card as the other way. */
     private fun withKernel(kernel: VendorKernel): SdkGateway = SdkGateway(
-        terminal, tapping(SimCardProfile.Visa), FixedPinEntry("2468"), EscPosReceiptPrinter(printer), kernel = kernel,
+        terminal, tapping(SimCardProfile.Visa), FixedPinEntry("1234"), EscPosReceiptPrinter(printer), kernel = kernel,
     )
 
     @Before
@@ -438,7 +438,7 @@ class PosViewModelSdkTest {
         // NFC off or missing, and no card: nfc_off_missing_or_no_card_keep_their_diagnoses_and_send_nothing
         // (NfcCardReaderTest covers how NfcCardReader detects them).
 
-        // A PIN card asks the PIN pad (FixedPinEntry) and is approved.
+        // A PIN card asks the PIN pad (FixedPinEntry, the simulator's TEST PIN 1234) and is approved.
         val pin = newVm(open(tapping(SimCardProfile.Pin)), "pin")
         assertEquals("approved", run(pin, pin.sale(30_000)).lastResult?.state)
 
@@ -614,7 +614,7 @@ class PosViewModelSdkTest {
         // the card: the gateway ends that wait too, so the sale cannot go on unseen.
         val ended = kernel.ended.get()
         val impatient = SdkGateway(
-            terminal, tapping(SimCardProfile.Visa), FixedPinEntry("2468"), EscPosReceiptPrinter(printer), 300, kernel = kernel,
+            terminal, tapping(SimCardProfile.Visa), FixedPinEntry("1234"), EscPosReceiptPrinter(printer), 300, kernel = kernel,
         )
         val gaveUp = runCatching { runBlocking { impatient.sale(700, "given-up") } }.exceptionOrNull()
         assertTrue("$gaveUp", gaveUp is GatewayException && gaveUp.outcomeUnknown)
