@@ -1395,12 +1395,9 @@ pub(crate) fn fast_read(step: Step, input: &[u8], at: usize) -> Option<Located> 
         Check::General => false,
         Check::Any => true,
         // Values of up to eight bytes (most fields) in one word, without a call.
-        Check::AsciiDigits if wire.len() <= 8 => digits8(load_padded(wire, b'0')),
-        Check::AsciiDigits => all8(wire, b'0', digits8),
-        Check::AsciiPrintable if wire.len() <= 8 => printable8(load_padded(wire, b' ')),
-        Check::AsciiPrintable => all8(wire, b' ', printable8),
-        Check::AsciiAlnum if wire.len() <= 8 => alnum8(load_padded(wire, b'0')),
-        Check::AsciiAlnum => all8(wire, b'0', alnum8),
+        Check::AsciiDigits => digits_ok(wire),
+        Check::AsciiPrintable => text_ok(wire, b' ', printable8),
+        Check::AsciiAlnum => text_ok(wire, b'0', alnum8),
         Check::Bcd {
             pad,
             filler,
